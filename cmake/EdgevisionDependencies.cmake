@@ -1,0 +1,51 @@
+# Every third-party dependency, found from Debian 12 packages. The package
+# names are listed once, in scripts/setup-debian.sh.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(Protobuf REQUIRED)         # libprotobuf-dev, protobuf-compiler
+find_package(ONNX REQUIRED)             # libonnx-dev (ONNX-ML protobuf classes)
+find_package(FlatBuffers REQUIRED)      # libflatbuffers-dev, flatbuffers-compiler
+find_package(nlohmann_json REQUIRED)    # nlohmann-json3-dev
+find_package(CLI11 REQUIRED)            # libcli11-dev
+find_package(spdlog REQUIRED)           # libspdlog-dev
+pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)     # libzip-dev (its CMake config needs libzip-tools)
+find_package(CURL REQUIRED)             # libcurl4-openssl-dev
+find_package(OpenSSL REQUIRED)          # libssl-dev
+find_package(SQLite3 REQUIRED)          # libsqlite3-dev
+find_package(PNG REQUIRED)              # libpng-dev
+find_package(GTest)                     # libgtest-dev, libgmock-dev
+pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)   # libturbojpeg0-dev
+pkg_check_modules(LIBJPEG REQUIRED IMPORTED_TARGET libjpeg)          # libjpeg62-turbo-dev
+pkg_check_modules(WEBP REQUIRED IMPORTED_TARGET libwebp)             # libwebp-dev
+pkg_check_modules(LIBEXIF REQUIRED IMPORTED_TARGET libexif)          # libexif-dev
+pkg_check_modules(MOSQUITTO REQUIRED IMPORTED_TARGET libmosquitto)   # libmosquitto-dev
+
+# libxnnpack-dev and libpthreadpool-dev ship no CMake or pkg-config files.
+find_path(XNNPACK_INCLUDE_DIR xnnpack.h REQUIRED)
+find_library(XNNPACK_LIBRARY XNNPACK REQUIRED)
+find_path(PTHREADPOOL_INCLUDE_DIR pthreadpool.h REQUIRED)
+find_library(PTHREADPOOL_LIBRARY pthreadpool REQUIRED)
+add_library(edgevision_xnnpack INTERFACE)
+target_include_directories(edgevision_xnnpack INTERFACE ${XNNPACK_INCLUDE_DIR} ${PTHREADPOOL_INCLUDE_DIR})
+target_link_libraries(edgevision_xnnpack INTERFACE ${XNNPACK_LIBRARY} ${PTHREADPOOL_LIBRARY} Threads::Threads)
+
+# libstb-dev: stb_image for BMP and GIF (header in /usr/include/stb, code in libstb).
+find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
+find_library(STB_LIBRARY stb REQUIRED)
+add_library(edgevision_stb INTERFACE)
+target_include_directories(edgevision_stb INTERFACE ${STB_INCLUDE_DIR})
+target_link_libraries(edgevision_stb INTERFACE ${STB_LIBRARY})
+
+# cpp-httplib (libcpp-httplib-dev) is header-only; build it with OpenSSL.
+find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)
+add_library(edgevision_httplib INTERFACE)
+target_include_directories(edgevision_httplib INTERFACE ${HTTPLIB_INCLUDE_DIR})
+target_compile_definitions(edgevision_httplib INTERFACE CPPHTTPLIB_OPENSSL_SUPPORT)
+target_link_libraries(edgevision_httplib INTERFACE OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
+
+if(EDGEVISION_BUILD_TESTS)
+  if(NOT GTest_FOUND)
+    message(FATAL_ERROR "EDGEVISION_BUILD_TESTS needs GoogleTest (libgtest-dev libgmock-dev)")
+  endif()
+  include(GoogleTest)
+endif()

@@ -1,0 +1,27 @@
+# edgevision_add_library(<name> SOURCES ... [DEPS ...])
+#   A static library edgevision_<name> with alias edgevision::<name>; sources
+#   are relative to the calling folder, includes are rooted at src/.
+function(edgevision_add_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(edgevision_${name} STATIC ${ARG_SOURCES})
+  add_library(edgevision::${name} ALIAS edgevision_${name})
+  target_include_directories(edgevision_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src
+                                                       ${PROJECT_BINARY_DIR}/src)
+  target_link_libraries(edgevision_${name} PUBLIC ${ARG_DEPS})
+endfunction()
+
+# edgevision_add_test(<name> SOURCES ... [DEPS ...] [LABELS ...])
+#   A GoogleTest executable registered with CTest. Tests run with the source
+#   tree's root as working directory and EDGEVISION_SOURCE_DIR /
+#   EDGEVISION_BINARY_DIR in the environment, so they find tests/data.
+function(edgevision_add_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  gtest_discover_tests(${name}
+    WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
+    PROPERTIES ENVIRONMENT "EDGEVISION_SOURCE_DIR=${PROJECT_SOURCE_DIR};EDGEVISION_BINARY_DIR=${PROJECT_BINARY_DIR}"
+               LABELS "${ARG_LABELS}"
+    DISCOVERY_TIMEOUT 60)
+endfunction()

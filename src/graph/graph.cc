@@ -1,0 +1,174 @@
+#include "graph/graph.h"
+
+#include <string>
+#include <vector>
+
+namespace edgevision::graph {
+
+int64_t Value::NumElements() const {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return -1;
+    n *= d;
+  }
+  return n;
+}
+
+std::string_view OpName(Op op) {
+  switch (op) {
+    case Op::kConv2D: return "Conv2D";
+    case Op::kMaxPool2D: return "MaxPool2D";
+    case Op::kAvgPool2D: return "AvgPool2D";
+    case Op::kGlobalAvgPool: return "GlobalAvgPool";
+    case Op::kFullyConnected: return "FullyConnected";
+    case Op::kConcat: return "Concat";
+    case Op::kAdd: return "Add";
+    case Op::kSub: return "Sub";
+    case Op::kMul: return "Mul";
+    case Op::kDiv: return "Div";
+    case Op::kRelu: return "Relu";
+    case Op::kClamp: return "Clamp";
+    case Op::kSigmoid: return "Sigmoid";
+    case Op::kSoftmax: return "Softmax";
+    case Op::kHardSwish: return "HardSwish";
+    case Op::kLeakyRelu: return "LeakyRelu";
+    case Op::kReshape: return "Reshape";
+    case Op::kPad: return "Pad";
+    case Op::kTranspose: return "Transpose";
+    case Op::kReduceMean: return "ReduceMean";
+    case Op::kBatchNorm: return "BatchNorm";
+    case Op::kIdentity: return "Identity";
+    case Op::kNeg: return "Neg";
+    case Op::kRsqrt: return "Rsqrt";
+    case Op::kSqrt: return "Sqrt";
+  }
+  return "Unknown";
+}
+
+ValueId Graph::AddValue(Value value) {
+  values.push_back(std::move(value));
+  return static_cast<ValueId>(values.size() - 1);
+}
+
+ValueId Graph::AddActivation(std::string name, Shape shape) {
+  Value v;
+  v.name = std::move(name);
+  v.shape = std::move(shape);
+  return AddValue(std::move(v));
+}
+
+ValueId Graph::AddConstant(std::string name, Shape shape, std::vector<float> data) {
+  Value v;
+  v.name = std::move(name);
+  v.shape = std::move(shape);
+  v.is_constant = true;
+  v.f32 = std::move(data);
+  return AddValue(std::move(v));
+}
+
+ValueId Graph::AddConstantInt(std::string name, Shape shape, std::vector<int64_t> data) {
+  Value v;
+  v.name = std::move(name);
+  v.dtype = DataType::kInt64;
+  v.shape = std::move(shape);
+  v.is_constant = true;
+  v.i64 = std::move(data);
+  return AddValue(std::move(v));
+}
+
+size_t Graph::AddNode(Node node) {
+  nodes.push_back(std::move(node));
+  return nodes.size() - 1;
+}
+
+ValueId Graph::FindValue(std::string_view name) const {
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (values[i].name == name) return static_cast<ValueId>(i);
+  }
+  return kNoValue;
+}
+
+int Graph::ProducerOf(ValueId id) const {
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    for (ValueId out : nodes[i].outputs) {
+      if (out == id) return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+int Graph::UseCount(ValueId id) const {
+  int n = 0;
+  for (const Node& node : nodes) {
+    for (ValueId in : node.inputs) n += (in == id);
+  }
+  for (ValueId out : outputs) n += (out == id);
+  return n;
+}
+
+std::map<std::string, int> Graph::OpSummary() const {
+  std::map<std::string, int> summary;
+  for (const Node& node : nodes) ++summary[std::string(OpName(node.op))];
+  return summary;
+}
+
+namespace {
+
+bool ValidId(const Graph& g, ValueId id) {
+  return id >= 0 && static_cast<size_t>(id) < g.values.size();
+}
+
+size_t PayloadSize(const Value& v) {
+  switch (v.dtype) {
+    case DataType::kFloat32: return v.f32.size();
+    case DataType::kInt64: return v.i64.size();
+    case DataType::kString: return v.str.size();
+  }
+  return 0;
+}
+
+}  // namespace
+
+Status Validate(const Graph& g) {
+  std::vector<bool> available(g.values.size(), false);
+  std::vector<bool> produced(g.values.size(), false);
+  for (size_t i = 0; i < g.values.size(); ++i) {
+    const Value& v = g.values[i];
+    if (!v.is_constant) continue;
+    available[i] = true;
+    int64_t n = v.NumElements();
+    if (n < 0 || static_cast<size_t>(n) != PayloadSize(v)) {
+      return Corrupt("constant '" + v.name + "' has " + std::to_string(PayloadSize(v)) +
+                     " elements but its shape holds " + std::to_string(n));
+    }
+  }
+  for (ValueId in : g.inputs) {
+    if (!ValidId(g, in)) return Corrupt("graph input id out of range");
+    available[in] = true;
+  }
+  for (const Node& node : g.nodes) {
+    for (ValueId in : node.inputs) {
+      if (in == kNoValue) continue;
+      if (!ValidId(g, in)) return Corrupt("node '" + node.name + "' has an input id out of range");
+      if (!available[in]) {
+        return Corrupt("node '" + node.name + "' (" + std::string(OpName(node.op)) + ") reads '" +
+                       g.values[in].name + "' before it is produced");
+      }
+    }
+    for (ValueId out : node.outputs) {
+      if (!ValidId(g, out)) return Corrupt("node '" + node.name + "' has an output id out of range");
+      if (produced[out] || g.values[out].is_constant) {
+        return Corrupt("value '" + g.values[out].name + "' is produced twice (node '" + node.name + "')");
+      }
+      produced[out] = true;
+      available[out] = true;
+    }
+  }
+  for (ValueId out : g.outputs) {
+    if (!ValidId(g, out)) return Corrupt("graph output id out of range");
+    if (!available[out]) return Corrupt("graph output '" + g.values[out].name + "' is never produced");
+  }
+  return Status::Ok();
+}
+
+}  // namespace edgevision::graph

@@ -1,0 +1,57 @@
+// From a decoded image to the exact tensor a model is fed.
+//
+// The reference is the exported container's predict.py (manual path):
+//   1. convert to RGB                                  (decode.h)
+//   2. EXIF orientation, all 8 values                  (orientation.h)
+//   3. if either side >= 1600: PIL resize so the longer side is 1600,
+//      BILINEAR if the scale is >= 0.5 else BICUBIC   (resize.h)
+//   4. RGB -> BGR (or keep RGB, per the model)
+//   5. centre square crop + 4-tap bilinear resize to 256x256 in one pass,
+//      computed in double, stored as float (extract_and_resize)
+//   6. centre crop to the model's input size (crop_center)
+//   7. scale / mean / std as the model's metadata says (modern exports)
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "core/status.h"
+#include "image/decode.h"
+#include "image/image.h"
+
+namespace edgevision::image {
+
+enum class ColorOrder { kBGR, kRGB };
+
+// How a model wants its input. Produced by model import (model/model.h) from
+// the graph, cvexport.manifest and metadata_properties.json.
+struct PreprocessSpec {
+  int input_width = 0;    // from the model's input shape, never assumed
+  int input_height = 0;
+  ColorOrder color = ColorOrder::kBGR;
+  // Applied in this order to each 0..255 channel value v:
+  //   (v * scale - mean[c]) / stddev[c]      (c in the model's channel order)
+  float scale = 1.0f;                         // 1 or 1/255 ("Normalized_0_1")
+  std::array<float, 3> mean = {0, 0, 0};
+  std::array<float, 3> stddev = {1, 1, 1};
+  int resize_to = 256;        // the centre square is resized to this before cropping
+  int max_dimension = 1600;   // step 3's limit
+
+  bool operator==(const PreprocessSpec&) const = default;
+};
+
+// Steps 4-7 on an already oriented and downscaled image.
+Tensor CropResizeNormalize(const Image& rgb, const PreprocessSpec& spec);
+
+// Steps 1-7 from encoded bytes. Errors are Decode()'s.
+Result<Tensor> PreprocessBytes(std::span<const uint8_t> bytes, const PreprocessSpec& spec,
+                               const DecodeLimits& limits = {});
+
+// Steps 2-7 from a decoded image.
+Tensor PreprocessDecoded(DecodedImage decoded, const PreprocessSpec& spec);
+
+}  // namespace edgevision::image

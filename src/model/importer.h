@@ -1,0 +1,64 @@
+// The contract between a model-file importer and model loading.
+//
+// One importer per format (onnx_importer.h, tf_importer.h, tflite_importer.h)
+// turns the bytes of one model file into an ImportedModel: a graph that meets
+// graph/graph.h's conventions, plus what the file itself says about its
+// input, output and labels. Importers never read other files, never normalise
+// (model.cc runs graph::Normalize afterwards) and never crash on hostile
+// bytes: errors are Corrupt (unparseable or inconsistent file) or Unsupported
+// (valid file using an op/type we do not handle), and the message names the
+// node, the op and why.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "graph/graph.h"
+#include "image/preprocess.h"
+
+namespace edgevision::model {
+
+struct ImportedModel {
+  graph::Graph graph;  // one float input (NHWC), one float output (scores)
+
+  std::string format;      // "TensorFlow GraphDef", "ONNX", "TFLite"
+  std::string generation;  // e.g. "Custom Vision 2018 compact (data_bn)"
+  std::string producer;    // e.g. "WinMLTools 0.1.0.5072", "TOCO", "" if unknown
+
+  // The input as declared in the file (before layout translation).
+  std::string input_name;
+  std::vector<int64_t> input_shape;  // e.g. {-1,3,227,227}
+  std::string input_layout;          // "NHWC" or "NCHW"
+  std::string output_name;           // the score tensor (after tail removal)
+  std::string output_activation;     // "sigmoid", "softmax" or "none"
+
+  // Colour order the file declares (ONNX metadata Image.BitmapPixelFormat),
+  // or nullopt when the file says nothing.
+  std::optional<image::ColorOrder> declared_color;
+  // Per-channel mean the caller must subtract (model channel order), for
+  // generations whose graph has no normalisation layer; nullopt otherwise.
+  std::optional<std::array<float, 3>> required_mean;
+
+  // Labels the model carries (ONNX ZipMap classlabels_strings), in score order.
+  std::vector<std::string> embedded_labels;
+  // Free-form key/values from the file (ONNX metadata_props, TFLite metadata).
+  std::map<std::string, std::string> metadata;
+  // Ops as found in the file ("Conv", "com.microsoft.LegacyPadding", ...).
+  std::map<std::string, int> source_ops;
+  // What the importer rewrote while translating (tail removed, legacy op
+  // rewritten, nodes re-ordered...), one human sentence each.
+  std::vector<std::string> rewrites;
+};
+
+// `file_label` names the file in error messages (a path or "export.zip:app/model.pb").
+Result<ImportedModel> ImportOnnx(std::span<const uint8_t> bytes, const std::string& file_label);
+Result<ImportedModel> ImportTensorFlow(std::span<const uint8_t> bytes, const std::string& file_label);
+Result<ImportedModel> ImportTflite(std::span<const uint8_t> bytes, const std::string& file_label);
+
+}  // namespace edgevision::model

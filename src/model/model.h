@@ -1,0 +1,74 @@
+// Loading a Custom Vision export as shipped.
+//
+// LoadModel accepts what users have: an export folder (model.pb/.onnx/.tflite
+// with labels.txt, cvexport.manifest, metadata_properties.json), a Dockerfile
+// export folder (its app/model.pb), the export .zip itself, or a bare model
+// file. It picks the importer by content, reads labels (labels.txt, else the
+// model's own), honours the manifest and metadata, normalises the graph and
+// decides the preprocessing. Nothing is written to disk.
+//
+// Thread-safety: LoadModel is reentrant; a LoadedModel is an immutable value.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "graph/graph.h"
+#include "image/preprocess.h"
+#include "model/manifest.h"
+
+namespace edgevision::model {
+
+// Everything `edgevision inspect` reports.
+struct ModelInfo {
+  std::string path;        // as given by the user
+  std::string model_file;  // the file actually read ("x.zip:app/model.pb" inside a zip)
+  std::string model_sha1;  // hex SHA1 of the model file's bytes
+  std::string format;
+  std::string generation;
+  std::string producer;
+  std::string domain = "Classification";  // "Classification" or "ObjectDetection"
+  std::string iteration_id;               // from the manifest, or ""
+
+  std::string input_name;
+  std::vector<int64_t> input_shape;
+  std::string input_layout;
+  std::string output_name;
+  std::string output_activation;
+
+  std::vector<std::string> labels;
+  std::string labels_source;  // "labels.txt", "model (ZipMap classlabels_strings)", ...
+
+  std::optional<Manifest> manifest;
+  std::map<std::string, std::string> metadata;  // metadata_properties.json + file metadata
+
+  std::map<std::string, int> source_ops;      // ops as found in the file
+  std::map<std::string, int> normalized_ops;  // ops the engine runs
+  std::vector<std::string> rewrites;          // importer and normalisation rewrites
+  std::vector<std::string> warnings;          // e.g. manifest SHA1 mismatch
+};
+
+struct LoadedModel {
+  graph::Graph graph;  // normalised: NHWC, batch 1, engine op set
+  image::PreprocessSpec preprocess;
+  ModelInfo info;
+};
+
+// Named limits for model loading.
+struct LoadLimits {
+  // Largest model file accepted (bytes), inside or outside a zip. Custom
+  // Vision compact exports are 3-10 MB.
+  uint64_t max_model_bytes = 512ull << 20;
+  // Largest total uncompressed size read from an export zip.
+  uint64_t max_zip_uncompressed_bytes = 1024ull << 20;
+};
+
+// Errors name the path and the reason: NotFound (no model file there),
+// Corrupt (unreadable zip or model), Unsupported (format/op/type we do not
+// run), InvalidArgument (labels do not match the outputs).
+Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits = {});
+
+}  // namespace edgevision::model
