@@ -1,0 +1,9 @@
+#include "model/importer.h"
+
+namespace edgevision::model {
+
+Result<ImportedModel> ImportTflite(std::span<const uint8_t>, const std::string& file_label) {
+  return Unsupported(file_label + ": TFLite import is not implemented yet");
+}
+
+}  // namespace edgevision::model

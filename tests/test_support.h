@@ -1,0 +1,43 @@
+// Helpers shared by the tests: where test data lives and how to read it.
+#pragma once
+
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace edgevision::testing {
+
+// The source tree's root (tests run there; CTest also sets EDGEVISION_SOURCE_DIR).
+inline std::filesystem::path SourceDir() {
+  if (const char* dir = std::getenv("EDGEVISION_SOURCE_DIR")) return dir;
+  return std::filesystem::current_path();
+}
+
+// tests/data/<relative>.
+inline std::filesystem::path TestData(const std::string& relative) {
+  return SourceDir() / "tests" / "data" / relative;
+}
+
+// A real Custom Vision export under tests/data/cv-exports/<name>.
+inline std::filesystem::path Export(const std::string& name) {
+  return TestData("cv-exports/" + name);
+}
+
+// The shared reference folder (../shared/cv-exports), present on the
+// developers' machines and in CI but not in a user's clone. Empty if absent.
+inline std::filesystem::path SharedExports() {
+  if (const char* dir = std::getenv("EDGEVISION_SHARED_EXPORTS")) return dir;
+  std::filesystem::path p = SourceDir() / ".." / "shared" / "cv-exports";
+  return std::filesystem::exists(p) ? p : std::filesystem::path();
+}
+
+inline std::vector<uint8_t> ReadBytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+}  // namespace edgevision::testing
