@@ -36,12 +36,9 @@ add_library(edgevision_stb INTERFACE)
 target_include_directories(edgevision_stb INTERFACE ${STB_INCLUDE_DIR})
 target_link_libraries(edgevision_stb INTERFACE ${STB_LIBRARY})
 
-# cpp-httplib (libcpp-httplib-dev) is header-only; build it with OpenSSL.
-find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)
-add_library(edgevision_httplib INTERFACE)
-target_include_directories(edgevision_httplib INTERFACE ${HTTPLIB_INCLUDE_DIR})
-target_compile_definitions(edgevision_httplib INTERFACE CPPHTTPLIB_OPENSSL_SUPPORT)
-target_link_libraries(edgevision_httplib INTERFACE OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
+# cpp-httplib: Debian ships it compiled (libcpp-httplib.so, with OpenSSL,
+# zlib and brotli support); its pkg-config file carries the matching defines.
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)                # libcpp-httplib-dev
 
 if(EDGEVISION_BUILD_TESTS)
   if(NOT GTest_FOUND)

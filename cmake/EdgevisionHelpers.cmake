@@ -19,6 +19,8 @@ function(edgevision_add_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gmock GTest::gtest_main)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_compile_definitions(${name} PRIVATE
+    EDGEVISION_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}" EDGEVISION_TEST_BINARY_DIR="${PROJECT_BINARY_DIR}")
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
     PROPERTIES ENVIRONMENT "EDGEVISION_SOURCE_DIR=${PROJECT_SOURCE_DIR};EDGEVISION_BINARY_DIR=${PROJECT_BINARY_DIR}"

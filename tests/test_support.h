@@ -11,10 +11,17 @@
 
 namespace edgevision::testing {
 
-// The source tree's root (tests run there; CTest also sets EDGEVISION_SOURCE_DIR).
+// The source tree's root: $EDGEVISION_SOURCE_DIR, else the tree the test was
+// built from (so a test binary also runs when started by hand).
 inline std::filesystem::path SourceDir() {
   if (const char* dir = std::getenv("EDGEVISION_SOURCE_DIR")) return dir;
-  return std::filesystem::current_path();
+  return EDGEVISION_TEST_SOURCE_DIR;
+}
+
+// The build tree (where the edgevision binary is).
+inline std::filesystem::path BinaryDir() {
+  if (const char* dir = std::getenv("EDGEVISION_BINARY_DIR")) return dir;
+  return EDGEVISION_TEST_BINARY_DIR;
 }
 
 // tests/data/<relative>.

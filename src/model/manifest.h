@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "image/preprocess.h"
@@ -45,7 +46,8 @@ Status ApplyMetadataToPreprocess(const std::map<std::string, std::string>& metad
                                  image::PreprocessSpec* spec);
 
 // labels.txt: one tag per line, stripped as predict.py does; a missing
-// trailing newline is fine. Empty trailing lines are dropped.
+// trailing newline is fine. Empty trailing lines and a UTF-8 byte-order mark
+// are dropped.
 std::vector<std::string> ParseLabels(std::string_view text);
 
 }  // namespace edgevision::model

@@ -1,1 +1,170 @@
-// placeholder
+#include "model/model.h"
+
+#include <openssl/sha.h>
+
+#include <cstdio>
+#include <span>
+
+#include "graph/normalize.h"
+#include "model/importer.h"
+#include "model/manifest.h"
+#include "model/package.h"
+
+namespace edgevision::model {
+
+namespace {
+
+enum class Format { kOnnx, kTensorFlow, kTflite, kUnknown };
+
+bool EndsWith(const std::string& s, const char* suffix) {
+  std::string x(suffix);
+  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+}
+
+// By content first (a renamed file still loads), then by extension.
+Format DetectFormat(const std::vector<uint8_t>& bytes, const std::string& name) {
+  if (bytes.size() >= 8 && bytes[4] == 'T' && bytes[5] == 'F' && bytes[6] == 'L' && bytes[7] == '3') {
+    return Format::kTflite;
+  }
+  if (!bytes.empty()) {
+    // ONNX ModelProto starts with field 1 (ir_version, varint: tag 0x08);
+    // a GraphDef with field 1 (node, length-delimited: tag 0x0a).
+    if (bytes[0] == 0x08) return Format::kOnnx;
+    if (bytes[0] == 0x0a) return Format::kTensorFlow;
+  }
+  if (EndsWith(name, ".onnx")) return Format::kOnnx;
+  if (EndsWith(name, ".pb")) return Format::kTensorFlow;
+  if (EndsWith(name, ".tflite")) return Format::kTflite;
+  return Format::kUnknown;
+}
+
+std::string Sha1Hex(const std::vector<uint8_t>& bytes) {
+  unsigned char digest[SHA_DIGEST_LENGTH];
+  SHA1(bytes.data(), bytes.size(), digest);
+  std::string hex;
+  char buf[3];
+  for (unsigned char c : digest) {
+    std::snprintf(buf, sizeof buf, "%02x", c);
+    hex += buf;
+  }
+  return hex;
+}
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+}  // namespace
+
+Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits) {
+  PackageLimits package_limits;
+  package_limits.max_model_bytes = limits.max_model_bytes;
+  package_limits.max_zip_uncompressed_bytes = limits.max_zip_uncompressed_bytes;
+  EV_ASSIGN_OR_RETURN(ExportFiles files, ReadExport(path, package_limits));
+
+  LoadedModel loaded;
+  ModelInfo& info = loaded.info;
+  info.path = path;
+  info.model_file = files.model_label;
+  info.model_sha1 = Sha1Hex(files.model_bytes);
+
+  if (files.manifest) {
+    EV_ASSIGN_OR_RETURN(Manifest manifest, ParseManifest(files.manifest->text, files.manifest->label));
+    if (!manifest.model_file_sha1.empty() && Lower(manifest.model_file_sha1) != info.model_sha1) {
+      info.warnings.push_back(files.manifest->label + ": ModelFileSHA1 " + manifest.model_file_sha1 +
+                              " does not match " + files.model_label + " (sha1 " + info.model_sha1 +
+                              "); loading it anyway, as real exports ship mismatched manifests");
+    }
+    if (!manifest.domain_type.empty()) info.domain = manifest.domain_type;
+    info.iteration_id = manifest.iteration_id;
+    info.manifest = std::move(manifest);
+  }
+  if (info.domain != "Classification") {
+    return Unsupported(files.model_label + ": " + info.domain +
+                       " exports are not supported yet; edgevision serves classifiers");
+  }
+
+  const std::span<const uint8_t> bytes(files.model_bytes);
+  Result<ImportedModel> imported = Internal("no importer ran");
+  switch (DetectFormat(files.model_bytes, files.model_name)) {
+    case Format::kOnnx: imported = ImportOnnx(bytes, files.model_label); break;
+    case Format::kTensorFlow: imported = ImportTensorFlow(bytes, files.model_label); break;
+    case Format::kTflite: imported = ImportTflite(bytes, files.model_label); break;
+    case Format::kUnknown:
+      return Unsupported(files.model_label + ": not an ONNX, TensorFlow GraphDef or TFLite model");
+  }
+  if (!imported.ok()) return imported.status();
+  ImportedModel& model = imported.value();
+
+  info.format = model.format;
+  info.generation = model.generation;
+  info.producer = model.producer;
+  info.input_name = model.input_name;
+  info.input_shape = model.input_shape;
+  info.input_layout = model.input_layout;
+  info.output_name = model.output_name;
+  info.output_activation = model.output_activation;
+  info.source_ops = model.source_ops;
+  info.rewrites = model.rewrites;
+  info.metadata = model.metadata;
+
+  // Preprocessing: the reference defaults (BGR, 0-255), then what the model
+  // file declares, then metadata_properties.json.
+  image::PreprocessSpec& spec = loaded.preprocess;
+  if (model.declared_color) spec.color = *model.declared_color;
+  if (model.required_mean) spec.mean = *model.required_mean;
+  EV_RETURN_IF_ERROR(ApplyMetadataToPreprocess(model.metadata, &spec).WithContext(files.model_label));
+  if (files.metadata) {
+    EV_ASSIGN_OR_RETURN(auto props, ParseMetadataProperties(files.metadata->text, files.metadata->label));
+    EV_RETURN_IF_ERROR(ApplyMetadataToPreprocess(props, &spec).WithContext(files.metadata->label));
+    for (auto& [k, v] : props) info.metadata[k] = v;
+  }
+
+  graph::NormalizeReport report;
+  EV_RETURN_IF_ERROR(graph::Normalize(&model.graph, &report).WithContext(files.model_label));
+  info.rewrites.insert(info.rewrites.end(), report.rewrites.begin(), report.rewrites.end());
+  info.normalized_ops = model.graph.OpSummary();
+
+  // The engine input is NHWC [1,H,W,3]; its size always comes from the model.
+  const graph::Graph& g = model.graph;
+  if (g.inputs.size() != 1 || g.outputs.size() != 1) {
+    return Unsupported(files.model_label + ": expected one image input and one score output, found " +
+                       std::to_string(g.inputs.size()) + " inputs and " +
+                       std::to_string(g.outputs.size()) + " outputs");
+  }
+  const graph::Shape& in_shape = g.values[g.inputs[0]].shape;
+  if (in_shape.size() != 4 || in_shape[3] != 3 || in_shape[1] <= 0 || in_shape[2] <= 0) {
+    return Unsupported(files.model_label + ": input '" + model.input_name +
+                       "' is not a 3-channel image tensor");
+  }
+  spec.input_height = static_cast<int>(in_shape[1]);
+  spec.input_width = static_cast<int>(in_shape[2]);
+  const int64_t num_scores = g.values[g.outputs[0]].NumElements();
+
+  if (files.labels) {
+    info.labels = ParseLabels(files.labels->text);
+    info.labels_source = files.labels->label;
+    if (!model.embedded_labels.empty() && model.embedded_labels != info.labels) {
+      info.warnings.push_back(files.labels->label + " differs from the labels the model carries; using " +
+                              files.labels->label);
+    }
+  } else if (!model.embedded_labels.empty()) {
+    info.labels = model.embedded_labels;
+    info.labels_source = "model (ZipMap classlabels_strings)";
+  } else {
+    for (int64_t i = 0; i < num_scores; ++i) info.labels.push_back(std::to_string(i));
+    info.labels_source = "none found: tags named by index";
+    info.warnings.push_back(files.model_label + ": no labels.txt and no labels in the model; tags are "
+                                                "named by their index");
+  }
+  if (static_cast<int64_t>(info.labels.size()) != num_scores) {
+    return InvalidArgument(info.labels_source + " has " + std::to_string(info.labels.size()) +
+                           " labels but " + files.model_label + " outputs " + std::to_string(num_scores) +
+                           " scores");
+  }
+  loaded.graph = std::move(model.graph);
+  return loaded;
+}
+
+}  // namespace edgevision::model

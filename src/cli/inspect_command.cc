@@ -1,0 +1,85 @@
+// `edgevision inspect`: what a model is and what loading it did.
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "cli/load.h"
+#include "model/model.h"
+
+namespace edgevision::cli {
+
+namespace {
+
+std::string ShapeText(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + (shape[i] < 0 ? std::string("?") : std::to_string(shape[i]));
+  return s + "]";
+}
+
+std::string OpsText(const std::map<std::string, int>& ops) {
+  std::string s;
+  for (const auto& [op, n] : ops) s += (s.empty() ? "" : ", ") + op + " x" + std::to_string(n);
+  return s;
+}
+
+std::string Triple(const std::array<float, 3>& v) {
+  std::ostringstream o;
+  o << "[" << v[0] << ", " << v[1] << ", " << v[2] << "]";
+  return o.str();
+}
+
+}  // namespace
+
+int RunInspect(const InspectOptions& options) {
+  const std::string path = options.model.empty() ? DefaultModelPath() : options.model;
+  Result<model::LoadedModel> loaded = model::LoadModel(path);
+  if (!loaded.ok()) {
+    PrintError(loaded.status());
+    return 1;
+  }
+  const model::ModelInfo& m = loaded->info;
+  const image::PreprocessSpec& p = loaded->preprocess;
+  const char* color = p.color == image::ColorOrder::kBGR ? "BGR" : "RGB";
+  const std::string range = p.scale == 1.0f ? "0-255" : "0-1";
+  if (options.json) {
+    nlohmann::json doc = {
+        {"path", m.path}, {"model_file", m.model_file}, {"sha1", m.model_sha1}, {"format", m.format},
+        {"generation", m.generation}, {"producer", m.producer}, {"domain", m.domain},
+        {"iteration", m.iteration_id},
+        {"input", {{"name", m.input_name}, {"shape", m.input_shape}, {"layout", m.input_layout},
+                   {"width", p.input_width}, {"height", p.input_height}, {"color", color}, {"range", range},
+                   {"scale", p.scale}, {"mean", p.mean}, {"std", p.stddev}, {"resize_to", p.resize_to}}},
+        {"output", {{"name", m.output_name}, {"activation", m.output_activation}}},
+        {"labels", m.labels}, {"labels_source", m.labels_source},
+        {"source_ops", m.source_ops}, {"engine_ops", m.normalized_ops},
+        {"rewrites", m.rewrites}, {"warnings", m.warnings}, {"metadata", m.metadata}};
+    std::printf("%s\n", doc.dump(2).c_str());
+    return 0;
+  }
+  std::printf("model       %s\n", m.model_file.c_str());
+  std::printf("sha1        %s\n", m.model_sha1.c_str());
+  std::printf("format      %s%s%s\n", m.format.c_str(), m.producer.empty() ? "" : ", produced by ",
+              m.producer.c_str());
+  std::printf("generation  %s\n", m.generation.c_str());
+  std::printf("domain      %s%s%s\n", m.domain.c_str(), m.iteration_id.empty() ? "" : ", iteration ",
+              m.iteration_id.c_str());
+  std::printf("input       %s %s %s; fed %dx%d %s, range %s, mean %s, std %s\n", m.input_name.c_str(),
+              ShapeText(m.input_shape).c_str(), m.input_layout.c_str(), p.input_width, p.input_height, color,
+              range.c_str(), Triple(p.mean).c_str(), Triple(p.stddev).c_str());
+  std::printf("preprocess  orient (EXIF), fit within %d px, centre square -> %dx%d bilinear, centre crop %dx%d\n",
+              p.max_dimension, p.resize_to, p.resize_to, p.input_width, p.input_height);
+  std::printf("output      %s (%s)\n", m.output_name.c_str(), m.output_activation.c_str());
+  std::string labels;
+  for (const std::string& l : m.labels) labels += (labels.empty() ? "" : ", ") + l;
+  std::printf("labels      %zu from %s: %s\n", m.labels.size(), m.labels_source.c_str(), labels.c_str());
+  std::printf("ops (file)  %s\n", OpsText(m.source_ops).c_str());
+  std::printf("ops (run)   %s\n", OpsText(m.normalized_ops).c_str());
+  for (const std::string& r : m.rewrites) std::printf("rewrote     %s\n", r.c_str());
+  for (const std::string& w : m.warnings) std::printf("warning     %s\n", w.c_str());
+  for (const auto& [k, v] : m.metadata) std::printf("metadata    %s = %s\n", k.c_str(), v.c_str());
+  return 0;
+}
+
+}  // namespace edgevision::cli

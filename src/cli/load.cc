@@ -1,0 +1,24 @@
+#include "cli/load.h"
+
+#include <spdlog/spdlog.h>
+
+#include <cstdio>
+
+#include "engine/xnnpack_backend.h"
+#include "model/model.h"
+
+namespace edgevision::cli {
+
+Result<std::unique_ptr<predict::Classifier>> LoadClassifier(const std::string& path,
+                                                            const predict::ClassifierOptions& options) {
+  EV_ASSIGN_OR_RETURN(model::LoadedModel loaded, model::LoadModel(path));
+  for (const std::string& warning : loaded.info.warnings) spdlog::warn("{}", warning);
+  std::unique_ptr<engine::Backend> backend = engine::MakeXnnpackBackend();
+  return predict::Classifier::Create(std::move(loaded), *backend, options);
+}
+
+void PrintError(const Status& status) {
+  std::fprintf(stderr, "edgevision: %s\n", status.message().c_str());
+}
+
+}  // namespace edgevision::cli

@@ -1,0 +1,19 @@
+// Loading a model for a command: import, normalise, compile for XNNPACK.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/status.h"
+#include "predict/classifier.h"
+
+namespace edgevision::cli {
+
+// Errors name the path and the reason (model::LoadModel's, the backend's).
+Result<std::unique_ptr<predict::Classifier>> LoadClassifier(const std::string& path,
+                                                            const predict::ClassifierOptions& options);
+
+// Prints an error for the user: "edgevision: <message>" on stderr.
+void PrintError(const Status& status);
+
+}  // namespace edgevision::cli

@@ -1,0 +1,120 @@
+// `edgevision predict`: the camera's role for scripts and debugging.
+#include <curl/curl.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/load.h"
+#include "core/clock.h"
+#include "core/uuid.h"
+#include "http/prediction_json.h"
+
+namespace edgevision::cli {
+
+namespace {
+
+Result<std::vector<uint8_t>> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IOError(path + ": cannot open");
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+size_t AppendBody(char* data, size_t size, size_t count, void* user) {
+  static_cast<std::string*>(user)->append(data, size * count);
+  return size * count;
+}
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+// POSTs the image as the ESP-EYE does (raw body, application/octet-stream)
+// and returns the response body; non-2xx answers are errors carrying it.
+Result<std::string> PostImage(const std::string& server, const std::vector<uint8_t>& image) {
+  std::string url = server;
+  // A bare server address means the container's /image route.
+  const size_t scheme = url.find("://");
+  const size_t path = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+  if (path == std::string::npos || path == url.size() - 1) url = url.substr(0, path) + "/image";
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) return Internal("libcurl: cannot create a handle");
+  std::unique_ptr<curl_slist, SlistDeleter> headers(
+      curl_slist_append(nullptr, "Content-Type: application/octet-stream"));
+  std::string body;
+  CURL* c = curl.get();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_POST, 1L);
+  curl_easy_setopt(c, CURLOPT_POSTFIELDS, image.data());
+  curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(image.size()));
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, AppendBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+  CURLcode rc = curl_easy_perform(c);
+  if (rc != CURLE_OK) return Unavailable(url + ": " + curl_easy_strerror(rc));
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  if (status < 200 || status >= 300) {
+    return InvalidArgument(url + " answered HTTP " + std::to_string(status) + ": " + body);
+  }
+  return body;
+}
+
+}  // namespace
+
+int RunPredict(const PredictOptions& options) {
+  std::unique_ptr<predict::Classifier> classifier;
+  if (options.server.empty()) {
+    predict::ClassifierOptions classifier_options;
+    classifier_options.threads_per_inference = options.threads;
+    Result<std::unique_ptr<predict::Classifier>> loaded =
+        LoadClassifier(options.model.empty() ? DefaultModelPath() : options.model, classifier_options);
+    if (!loaded.ok()) {
+      PrintError(loaded.status());
+      return 1;
+    }
+    classifier = std::move(loaded).value();
+  } else {
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+  }
+  int exit_code = 0;
+  for (const std::string& path : options.images) {
+    Result<std::vector<uint8_t>> bytes = ReadFile(path);
+    if (!bytes.ok()) {
+      PrintError(bytes.status());
+      exit_code = 1;
+      continue;
+    }
+    if (classifier) {
+      Result<predict::Classification> result = classifier->ClassifyImage(*bytes);
+      if (!result.ok()) {
+        PrintError(result.status().WithContext(path));
+        exit_code = 1;
+        continue;
+      }
+      http::PredictionEnvelope envelope;
+      envelope.id = NewUuid();
+      envelope.iteration = classifier->info().iteration_id;
+      envelope.created = SystemClock().Now();
+      std::printf("%s\n", http::PredictionJson(*result, envelope).c_str());
+    } else {
+      Result<std::string> body = PostImage(options.server, *bytes);
+      if (!body.ok()) {
+        PrintError(body.status().WithContext(path));
+        exit_code = 1;
+        continue;
+      }
+      std::printf("%s\n", body->c_str());
+    }
+    std::fflush(stdout);
+  }
+  return exit_code;
+}
+
+}  // namespace edgevision::cli

@@ -1,0 +1,38 @@
+// `edgevision tensor`: the exact input tensor, for preprocessing parity checks.
+#include <fstream>
+#include <iterator>
+
+#include "cli/commands.h"
+#include "cli/load.h"
+#include "image/npy.h"
+#include "image/preprocess.h"
+#include "model/model.h"
+
+namespace edgevision::cli {
+
+int RunTensor(const TensorOptions& options) {
+  Result<model::LoadedModel> loaded = model::LoadModel(options.model.empty() ? DefaultModelPath() : options.model);
+  if (!loaded.ok()) {
+    PrintError(loaded.status());
+    return 1;
+  }
+  std::ifstream in(options.image, std::ios::binary);
+  if (!in) {
+    PrintError(IOError(options.image + ": cannot open"));
+    return 1;
+  }
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  Result<image::Tensor> tensor = image::PreprocessBytes(bytes, loaded->preprocess);
+  if (!tensor.ok()) {
+    PrintError(tensor.status().WithContext(options.image));
+    return 1;
+  }
+  Status written = image::WriteNpy(options.out, *tensor);
+  if (!written.ok()) {
+    PrintError(written);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace edgevision::cli

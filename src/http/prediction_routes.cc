@@ -1,0 +1,240 @@
+#include "http/prediction_routes.h"
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <span>
+
+#include "core/uuid.h"
+#include "http/api_error.h"
+#include "http/prediction_json.h"
+
+namespace edgevision::http {
+
+namespace {
+
+using nlohmann::json;
+
+// How a matched route wants its request read and its response written.
+struct RouteKind {
+  bool url = false;      // {"url": ...} body instead of image bytes
+  bool nostore = false;  // never store the image
+  ResponseStyle style = ResponseStyle::kContainer;
+  std::string name;      // e.g. "POST /{project}/image/nostore", for records and logs
+};
+
+// Longest accepted route parameter (project id, published name).
+constexpr size_t kMaxParamLength = 256;
+
+Status CheckParams(const HttpRequest& req) {
+  for (const auto& [name, value] : req.params) {
+    if (value.size() > kMaxParamLength) return InvalidArgument("route parameter '" + name + "' is too long");
+    for (unsigned char c : value) {
+      if (c < 0x20 || c == 0x7f) return InvalidArgument("route parameter '" + name + "' has control characters");
+    }
+  }
+  return Status::Ok();
+}
+
+// The image bytes of an image route. Errors: InvalidArgument.
+Result<std::span<const uint8_t>> ImageBytes(const HttpRequest& req) {
+  const std::string* data = nullptr;
+  if (!req.form.empty()) {
+    auto it = req.form.find("imageData");
+    if (it == req.form.end()) {
+      return InvalidArgument("multipart/form-data body has no part named imageData");
+    }
+    data = &it->second.content;
+  } else {
+    data = &req.body;
+  }
+  if (data->empty()) return InvalidArgument("the request carries no image (empty body)");
+  return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data->data()), data->size());
+}
+
+// The URL of a /url route's JSON body. Errors: InvalidArgument.
+Result<std::string> ImageUrl(const HttpRequest& req) {
+  json doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return InvalidArgument("the body must be a JSON object {\"url\": \"<image url>\"}");
+  }
+  for (const char* key : {"url", "Url", "URL"}) {
+    auto it = doc.find(key);
+    if (it == doc.end()) continue;
+    if (!it->is_string() || it->get<std::string>().empty()) {
+      return InvalidArgument("\"url\" must be a non-empty string");
+    }
+    return it->get<std::string>();
+  }
+  return InvalidArgument("the JSON body has no \"url\"");
+}
+
+class PredictionHandler {
+ public:
+  PredictionHandler(PredictionApi api, RouteKind kind) : api_(std::move(api)), kind_(std::move(kind)) {}
+
+  HttpResponse operator()(const HttpRequest& req) const {
+    if (Status s = CheckParams(req); !s.ok()) return ErrorResponse(ToApiError(s, ErrorPhase::kRequest));
+    std::shared_ptr<const predict::Classifier> classifier = api_.slot->Get();
+    if (!classifier) {
+      const bool failed = api_.slot->state() == predict::ModelSlot::State::kFailed;
+      return ErrorResponse(503, failed ? "ErrorPredictionModelNotFound" : "ErrorPredictionServiceUnavailable",
+                           failed ? "no model is loaded: " + api_.slot->error().message()
+                                  : "the model is still loading");
+    }
+
+    std::vector<uint8_t> fetched;
+    std::span<const uint8_t> image;
+    if (kind_.url) {
+      Result<std::string> url = ImageUrl(req);
+      if (!url.ok()) return ErrorResponse(ToApiError(url.status(), ErrorPhase::kUrlFetch));
+      if (!api_.fetcher) return ErrorResponse(400, "BadRequestImageUrl", "URL fetching is disabled");
+      Result<std::vector<uint8_t>> body = api_.fetcher->Fetch(*url);
+      if (!body.ok()) return ErrorResponse(ToApiError(body.status(), ErrorPhase::kUrlFetch));
+      fetched = std::move(body).value();
+      if (fetched.empty()) return ErrorResponse(400, "BadRequestImageUrl", "the URL returned an empty body");
+      image = fetched;
+    } else {
+      Result<std::span<const uint8_t>> bytes = ImageBytes(req);
+      if (!bytes.ok()) return ErrorResponse(ToApiError(bytes.status(), ErrorPhase::kImage));
+      image = *bytes;
+    }
+
+    Result<predict::Classification> result = classifier->ClassifyImage(image);
+    if (!result.ok()) {
+      ApiError e = ToApiError(result.status(), ErrorPhase::kImage);
+      spdlog::debug("{} {}: {} {}", req.method, req.path, e.http_status, e.message);
+      return ErrorResponse(e);
+    }
+
+    PredictionEnvelope envelope;
+    envelope.id = NewUuid();
+    envelope.project = req.Param("project");
+    envelope.iteration = req.Param("publishedName");
+    if (envelope.iteration.empty()) envelope.iteration = classifier->info().iteration_id;
+    envelope.created = api_.clock->Now();
+    envelope.style = kind_.style;
+
+    HttpResponse res;
+    res.body = PredictionJson(*result, envelope);
+    NotifyObservers(envelope, image, *result, classifier->info());
+    const predict::Timings& t = result->timings;
+    spdlog::debug("{} {} -> {} {:.4f} (decode {:.2f} ms, preprocess {:.2f} ms, queue {:.2f} ms, infer {:.2f} ms)",
+                  req.method, req.path, result->scores.empty() ? "" : result->scores[0].tag,
+                  result->scores.empty() ? 0.0f : result->scores[0].probability, t.decode_ms, t.preprocess_ms,
+                  t.queue_ms, t.inference_ms);
+    return res;
+  }
+
+ private:
+  void NotifyObservers(const PredictionEnvelope& envelope, std::span<const uint8_t> image,
+                       const predict::Classification& result, const model::ModelInfo& info) const {
+    if (api_.observers.empty()) return;
+    predict::PredictionRecord record;
+    record.id = envelope.id;
+    record.created = envelope.created;
+    record.route = kind_.name;
+    record.project = envelope.project;
+    record.iteration = envelope.iteration;
+    record.nostore = kind_.nostore;
+    record.image = image;
+    record.result = &result;
+    record.model = &info;
+    for (predict::PredictionObserver* observer : api_.observers) observer->OnPrediction(record);
+  }
+
+  PredictionApi api_;
+  RouteKind kind_;
+};
+
+void Add(Router* router, const PredictionApi& api, const std::string& pattern, bool url, bool nostore,
+         ResponseStyle style, bool ignore_case) {
+  RouteKind kind{url, nostore, style, "POST " + pattern};
+  router->Add("POST", pattern, PredictionHandler(api, kind), ignore_case);
+}
+
+const char* StateName(predict::ModelSlot::State s) {
+  switch (s) {
+    case predict::ModelSlot::State::kLoading: return "loading";
+    case predict::ModelSlot::State::kReady: return "ready";
+    case predict::ModelSlot::State::kFailed: return "failed";
+  }
+  return "unknown";
+}
+
+json ModelJson(const predict::Classifier& c) {
+  const model::ModelInfo& m = c.info();
+  const image::PreprocessSpec& p = c.preprocess();
+  return {
+      {"path", m.path},
+      {"file", m.model_file},
+      {"sha1", m.model_sha1},
+      {"format", m.format},
+      {"generation", m.generation},
+      {"domain", m.domain},
+      {"iteration", m.iteration_id},
+      {"labels", m.labels},
+      {"input", {{"name", m.input_name}, {"shape", m.input_shape}, {"layout", m.input_layout},
+                 {"width", p.input_width}, {"height", p.input_height},
+                 {"color", p.color == image::ColorOrder::kBGR ? "BGR" : "RGB"}}},
+      {"output", {{"name", m.output_name}, {"activation", m.output_activation}}},
+      {"warnings", m.warnings},
+      {"workers", c.options().workers},
+      {"threads_per_inference", c.options().threads_per_inference},
+  };
+}
+
+}  // namespace
+
+void AddPredictionRoutes(Router* router, const PredictionApi& api) {
+  router->Add("GET", "/", [](const HttpRequest&) {
+    HttpResponse res;
+    res.content_type = "text/html; charset=utf-8";
+    res.body = "CustomVision.ai model host harness";
+    return res;
+  });
+  const ResponseStyle container = ResponseStyle::kContainer;
+  for (const char* what : {"image", "url"}) {
+    const bool url = std::string(what) == "url";
+    const std::string w = what;
+    Add(router, api, "/" + w, url, false, container, false);
+    Add(router, api, "/{project}/" + w, url, false, container, false);
+    Add(router, api, "/{project}/" + w + "/nostore", url, true, container, false);
+    Add(router, api, "/{project}/{task:classify|detect}/iterations/{publishedName}/" + w, url, false, container,
+        false);
+    Add(router, api, "/{project}/{task:classify|detect}/iterations/{publishedName}/" + w + "/nostore", url, true,
+        container, false);
+    const std::string cloud = "/customvision/{version:v3.0|v3.1}/prediction/{project}/{task:classify|detect}/"
+                              "iterations/{publishedName}/" + w;
+    Add(router, api, cloud, url, false, ResponseStyle::kCloud, true);
+    Add(router, api, cloud + "/nostore", url, true, ResponseStyle::kCloud, true);
+  }
+}
+
+void AddHealthRoutes(Router* router, const HealthApi& api) {
+  auto health = [api](const HttpRequest&) {
+    const predict::ModelSlot::State state = api.slot->state();
+    const auto uptime = std::chrono::duration<double>(std::chrono::steady_clock::now() - api.started).count();
+    json doc = {{"status", StateName(state)},
+                {"live", true},
+                {"ready", state == predict::ModelSlot::State::kReady},
+                {"version", api.version},
+                {"uptime_s", uptime}};
+    if (std::shared_ptr<const predict::Classifier> c = api.slot->Get()) doc["model"] = ModelJson(*c);
+    if (state == predict::ModelSlot::State::kLoading) doc["loading"] = api.slot->loading();
+    if (Status error = api.slot->error(); !error.ok()) doc["error"] = error.message();
+    HttpResponse res;
+    res.status = state == predict::ModelSlot::State::kReady ? 200 : 503;
+    res.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+    return res;
+  };
+  router->Add("GET", "/health", health);
+  router->Add("GET", "/health/ready", health);
+  router->Add("GET", "/health/live", [](const HttpRequest&) {
+    HttpResponse res;
+    res.body = R"({"live":true})";
+    return res;
+  });
+}
+
+}  // namespace edgevision::http

@@ -1,0 +1,136 @@
+#include "predict/classifier.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "image/preprocess.h"
+
+namespace edgevision::predict {
+
+namespace {
+
+double MillisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+double RoundLikeReference(float probability) {
+  const float scaled = probability * 1e8f;  // 1e8 is exact in float32
+  return static_cast<double>(std::nearbyint(scaled) / 1e8f);
+}
+
+Classifier::Classifier(model::LoadedModel model, const ClassifierOptions& options)
+    : model_(std::move(model)), options_(options) {}
+
+Classifier::~Classifier() = default;
+
+Result<std::unique_ptr<Classifier>> Classifier::Create(model::LoadedModel model,
+                                                       const engine::Backend& backend,
+                                                       const ClassifierOptions& options) {
+  if (options.workers < 1 || options.threads_per_inference < 1) {
+    return InvalidArgument("workers and threads must be at least 1");
+  }
+  std::unique_ptr<Classifier> c(new Classifier(std::move(model), options));
+  engine::EngineOptions engine_options;
+  engine_options.threads = options.threads_per_inference;
+  EV_ASSIGN_OR_RETURN(c->compiled_, backend.Compile(c->model_.graph, engine_options));
+  const auto& shape = c->compiled_->input_shape();
+  if (shape.size() != 4 || shape[1] != c->model_.preprocess.input_height ||
+      shape[2] != c->model_.preprocess.input_width || shape[3] != 3) {
+    return Internal("compiled input shape does not match the model's preprocessing");
+  }
+  if (c->compiled_->output_size() != c->model_.info.labels.size()) {
+    return Internal("compiled output size does not match the labels");
+  }
+  for (int i = 0; i < options.workers; ++i) {
+    EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> session, c->compiled_->CreateSession());
+    c->idle_.push_back(std::move(session));
+  }
+  return c;
+}
+
+Result<Classification> Classifier::ClassifyImage(std::span<const uint8_t> image_bytes) const {
+  Timings timings;
+  auto start = std::chrono::steady_clock::now();
+  EV_ASSIGN_OR_RETURN(image::DecodedImage decoded, image::Decode(image_bytes, options_.decode));
+  timings.decode_ms = MillisSince(start);
+  const int width = decoded.rgb.width, height = decoded.rgb.height;
+  std::string format = decoded.format;
+
+  start = std::chrono::steady_clock::now();
+  image::Tensor tensor = image::PreprocessDecoded(std::move(decoded), model_.preprocess);
+  timings.preprocess_ms = MillisSince(start);
+
+  EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(tensor, &timings));
+  Classification result = ToClassification(scores);
+  result.image_width = width;
+  result.image_height = height;
+  result.image_format = std::move(format);
+  result.timings = timings;
+  return result;
+}
+
+Result<Classification> Classifier::ClassifyTensor(const image::Tensor& tensor) const {
+  if (tensor.height != model_.preprocess.input_height || tensor.width != model_.preprocess.input_width ||
+      tensor.channels != 3) {
+    return InvalidArgument("tensor is " + std::to_string(tensor.height) + "x" + std::to_string(tensor.width) +
+                           "x" + std::to_string(tensor.channels) + ", the model takes " +
+                           std::to_string(model_.preprocess.input_height) + "x" +
+                           std::to_string(model_.preprocess.input_width) + "x3");
+  }
+  Timings timings;
+  EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(tensor, &timings));
+  Classification result = ToClassification(scores);
+  result.timings = timings;
+  return result;
+}
+
+Result<std::vector<float>> Classifier::Infer(const image::Tensor& tensor, Timings* timings) const {
+  auto start = std::chrono::steady_clock::now();
+  std::unique_ptr<engine::Session> session;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (idle_.empty()) {
+      if (waiting_ >= options_.max_waiting) {
+        return Unavailable("all " + std::to_string(options_.workers) + " inference workers are busy and " +
+                           std::to_string(waiting_) + " requests are waiting");
+      }
+      ++waiting_;
+      bool got = session_free_.wait_for(lock, options_.queue_timeout, [&] { return !idle_.empty(); });
+      --waiting_;
+      if (!got) {
+        return Unavailable("no inference worker became free within " +
+                           std::to_string(options_.queue_timeout.count()) + " ms");
+      }
+    }
+    session = std::move(idle_.back());
+    idle_.pop_back();
+  }
+  timings->queue_ms = MillisSince(start);
+
+  start = std::chrono::steady_clock::now();
+  std::vector<float> scores(compiled_->output_size());
+  Status status = session->Run(tensor.data, scores);
+  timings->inference_ms = MillisSince(start);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    idle_.push_back(std::move(session));
+  }
+  session_free_.notify_one();
+  EV_RETURN_IF_ERROR(status);
+  return scores;
+}
+
+Classification Classifier::ToClassification(const std::vector<float>& scores) const {
+  Classification result;
+  result.scores.reserve(scores.size());
+  for (size_t i = 0; i < scores.size(); ++i) {
+    result.scores.push_back({model_.info.labels[i], static_cast<int>(i), scores[i]});
+  }
+  std::stable_sort(result.scores.begin(), result.scores.end(),
+                   [](const TagScore& a, const TagScore& b) { return a.probability > b.probability; });
+  return result;
+}
+
+}  // namespace edgevision::predict

@@ -1,0 +1,106 @@
+// Classifier: a loaded model, compiled for a backend, ready to turn image
+// bytes into tag probabilities.
+//
+// This is where a request's image meets the model: decode + preprocess run on
+// the caller's thread (in parallel across requests), then one of `workers`
+// engine sessions runs the graph. When every session is busy, callers wait in
+// a bounded queue; past `max_waiting` waiters, or after `queue_timeout`,
+// Classify returns Unavailable so the HTTP layer can answer 503 quickly.
+//
+// Thread-safety: all const methods are safe from any number of threads.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/backend.h"
+#include "image/decode.h"
+#include "image/image.h"
+#include "model/model.h"
+
+namespace edgevision::predict {
+
+struct ClassifierOptions {
+  // Engine sessions, i.e. inferences that may run at once.
+  int workers = 1;
+  // Threads each inference may use (EngineOptions::threads).
+  int threads_per_inference = 1;
+  // Requests allowed to wait for a free session; more are refused.
+  int max_waiting = 64;
+  // Longest a request waits for a free session.
+  std::chrono::milliseconds queue_timeout{10'000};
+  image::DecodeLimits decode;
+};
+
+struct TagScore {
+  std::string tag;
+  int index = 0;            // position in the model's output / labels
+  float probability = 0.0f; // as the model output it (sigmoid or softmax)
+};
+
+struct Timings {
+  double decode_ms = 0;
+  double preprocess_ms = 0;
+  double queue_ms = 0;
+  double inference_ms = 0;
+};
+
+struct Classification {
+  std::vector<TagScore> scores;  // sorted by probability, descending; ties by index
+  int image_width = 0;           // as decoded, before orientation
+  int image_height = 0;
+  std::string image_format;
+  Timings timings;
+};
+
+class Classifier {
+ public:
+  // Compiles `model` with `backend` and creates the sessions.
+  // Errors: the backend's (Unsupported naming the node and op).
+  static Result<std::unique_ptr<Classifier>> Create(model::LoadedModel model, const engine::Backend& backend,
+                                                    const ClassifierOptions& options);
+
+  Classifier(const Classifier&) = delete;
+  Classifier& operator=(const Classifier&) = delete;
+  ~Classifier();
+
+  // Decode, preprocess, infer. Errors: InvalidArgument / ResourceExhausted
+  // from decoding; Unavailable when the queue is full or the wait timed out;
+  // Internal from the engine.
+  Result<Classification> ClassifyImage(std::span<const uint8_t> image_bytes) const;
+
+  // Infer on an already preprocessed tensor (HWC, the model's input size).
+  Result<Classification> ClassifyTensor(const image::Tensor& tensor) const;
+
+  const model::ModelInfo& info() const { return model_.info; }
+  const image::PreprocessSpec& preprocess() const { return model_.preprocess; }
+  const ClassifierOptions& options() const { return options_; }
+
+ private:
+  Classifier(model::LoadedModel model, const ClassifierOptions& options);
+  Result<std::vector<float>> Infer(const image::Tensor& tensor, Timings* timings) const;
+  Classification ToClassification(const std::vector<float>& scores) const;
+
+  model::LoadedModel model_;
+  ClassifierOptions options_;
+  std::unique_ptr<engine::CompiledModel> compiled_;
+
+  mutable std::mutex mu_;
+  mutable std::condition_variable session_free_;
+  mutable std::vector<std::unique_ptr<engine::Session>> idle_;  // guarded by mu_
+  mutable int waiting_ = 0;                                     // guarded by mu_
+};
+
+// predict.py's rounding: numpy rounds the float32 probability to 8 decimals in
+// float32 arithmetic, then it is widened to float64 (so 0.99956155f becomes
+// 0.9995615482330322). Tags whose rounded value is <= 1e-8 are dropped.
+double RoundLikeReference(float probability);
+
+}  // namespace edgevision::predict

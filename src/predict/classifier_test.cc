@@ -1,0 +1,107 @@
+#include "predict/classifier.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "fake_backend.h"
+
+namespace edgevision::predict {
+namespace {
+
+using testing::FakeBackend;
+
+model::LoadedModel TinyModel() { return testing::FakeModel(); }
+
+// An 8x8 tensor of one colour (0-255); the fake's scores are channel means / 255.
+image::Tensor Tensor(float r, float g, float b) {
+  image::Tensor t{8, 8, 3, {}};
+  for (int i = 0; i < 64; ++i) t.data.insert(t.data.end(), {r, g, b});
+  return t;
+}
+
+TEST(ClassifierTest, ScoresAreLabelledAndSortedDescending) {
+  FakeBackend backend;
+  auto c = Classifier::Create(TinyModel(), backend, {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  Result<Classification> r = (*c)->ClassifyTensor(Tensor(51, 178.5f, 25.5f));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->scores.size(), 3u);
+  EXPECT_EQ(r->scores[0].tag, "green");
+  EXPECT_EQ(r->scores[0].index, 1);
+  EXPECT_FLOAT_EQ(r->scores[0].probability, 0.7f);
+  EXPECT_FLOAT_EQ(r->scores[2].probability, 0.1f);
+  EXPECT_EQ(r->scores[1].tag, "red");
+  EXPECT_EQ(r->scores[2].tag, "blue");
+}
+
+TEST(ClassifierTest, WrongTensorSizeIsInvalidArgument) {
+  FakeBackend backend;
+  auto c = Classifier::Create(TinyModel(), backend, {});
+  ASSERT_TRUE(c.ok());
+  image::Tensor t{3, 3, 3, std::vector<float>(27)};
+  EXPECT_EQ((*c)->ClassifyTensor(t).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ClassifierTest, EngineFailureIsReportedAndTheSessionReturnsToThePool) {
+  FakeBackend backend;
+  auto c = Classifier::Create(TinyModel(), backend, {});
+  ASSERT_TRUE(c.ok());
+  backend.control.fail = true;
+  EXPECT_EQ((*c)->ClassifyTensor(Tensor(1, 2, 3)).status().code(), StatusCode::kInternal);
+  backend.control.fail = false;
+  EXPECT_TRUE((*c)->ClassifyTensor(Tensor(1, 2, 3)).ok());
+}
+
+TEST(ClassifierTest, NoMoreThanWorkersRunAtOnceAndExcessWaitersAreRefused) {
+  FakeBackend backend;
+  backend.control.delay_ms = 100;
+  ClassifierOptions options;
+  options.workers = 2;
+  options.max_waiting = 2;
+  auto c = Classifier::Create(TinyModel(), backend, options);
+  ASSERT_TRUE(c.ok());
+  std::atomic<int> ok{0}, unavailable{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      Result<Classification> r = (*c)->ClassifyTensor(Tensor(1, 1, 1));
+      if (r.ok()) ++ok;
+      else if (r.status().code() == StatusCode::kUnavailable) ++unavailable;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_LE(backend.control.max_running.load(), 2);
+  EXPECT_EQ(ok + unavailable, 8);
+  EXPECT_GE(ok.load(), 4);           // 2 running + 2 waiting always get through
+  EXPECT_GE(unavailable.load(), 1);  // 8 callers cannot all fit
+}
+
+TEST(ClassifierTest, QueueTimeoutIsUnavailable) {
+  FakeBackend backend;
+  backend.control.delay_ms = 300;
+  ClassifierOptions options;
+  options.queue_timeout = std::chrono::milliseconds(20);
+  auto c = Classifier::Create(TinyModel(), backend, options);
+  ASSERT_TRUE(c.ok());
+  std::thread slow([&] { (void)(*c)->ClassifyTensor(Tensor(1, 1, 1)); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  Status s = (*c)->ClassifyTensor(Tensor(1, 1, 1)).status();
+  slow.join();
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.message().find("20 ms"), std::string::npos);
+}
+
+TEST(RoundingTest, MatchesNumpyFloat32RoundTo8Decimals) {
+  // Expected values computed with numpy: np.float64(round(np.float32(p), 8)).
+  EXPECT_EQ(RoundLikeReference(0.9995615482330322f), 0.9995615482330322);
+  EXPECT_EQ(RoundLikeReference(1.3282752e-07f), 1.3000000365082087e-07);
+  EXPECT_EQ(RoundLikeReference(0.123456789f), 0.12345679104328156);
+  EXPECT_EQ(RoundLikeReference(0.99999999f), 1.0);
+  EXPECT_EQ(RoundLikeReference(3.3e-9f), 0.0);
+  EXPECT_EQ(RoundLikeReference(0.5f), 0.5);
+}
+
+}  // namespace
+}  // namespace edgevision::predict

@@ -1,0 +1,37 @@
+// What happens after a prediction: observers (the capture store, the upstream
+// publisher) are told about every successful prediction.
+//
+// Contract: OnPrediction runs on the request thread after the response body
+// is computed and before it is sent, so it must be quick (queue, don't do
+// I/O that can block for long) and must not throw. The record's spans are
+// only valid during the call; copy what you keep.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "predict/classifier.h"
+
+namespace edgevision::predict {
+
+struct PredictionRecord {
+  std::string id;  // the response's "id"
+  std::chrono::system_clock::time_point created;
+  std::string route;      // the route pattern that served it, e.g. "POST /image"
+  std::string project;    // route parameter, or ""
+  std::string iteration;  // the response's "iteration"
+  bool nostore = false;   // a /nostore route: never store the image
+  std::span<const uint8_t> image;  // the encoded image as received
+  const Classification* result = nullptr;
+  const model::ModelInfo* model = nullptr;
+};
+
+class PredictionObserver {
+ public:
+  virtual ~PredictionObserver() = default;
+  virtual void OnPrediction(const PredictionRecord& record) = 0;
+};
+
+}  // namespace edgevision::predict

@@ -1,0 +1,339 @@
+// End-to-end: the real edgevision binary, on a loopback port, serving the
+// real Custom Vision exports; requests as the ESP-EYE, curl, the cloud SDKs
+// and hostile clients send them.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <zip.h>
+
+#include <regex>
+#include <set>
+
+#include "e2e/server_process.h"
+#include "test_support.h"
+
+namespace edgevision::testing {
+namespace {
+
+using nlohmann::json;
+
+std::string Bytes(const std::filesystem::path& p) {
+  auto v = ReadBytes(p);
+  return std::string(v.begin(), v.end());
+}
+
+std::string Fruit(const std::string& name) {
+  return Bytes(Export("iotedge-applebanana-tf/images/" + name));
+}
+
+// Checks the exact shape of a prediction response and returns it parsed.
+json CheckPredictionShape(const httplib::Result& res, bool cloud) {
+  EXPECT_TRUE(res) << "no response";
+  if (!res) return {};
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_TRUE(res->has_header("Content-Length")) << "the ESP-EYE needs Content-Length";
+  EXPECT_EQ(res->get_header_value("Content-Length"), std::to_string(res->body.size()));
+  EXPECT_NE(res->get_header_value("Content-Type").find("application/json"), std::string::npos);
+  json doc = json::parse(res->body, nullptr, false);
+  EXPECT_TRUE(doc.is_object()) << res->body;
+  if (!doc.is_object()) return {};
+  std::set<std::string> keys;
+  for (auto it = doc.begin(); it != doc.end(); ++it) keys.insert(it.key());
+  EXPECT_EQ(keys, (std::set<std::string>{"created", "id", "iteration", "predictions", "project"}));
+  // Keys in alphabetical order, as Flask's jsonify writes them.
+  EXPECT_EQ(res->body.rfind("{\"created\":", 0), 0u) << res->body;
+  const std::regex created(cloud ? R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)"
+                                 : R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?)");
+  EXPECT_TRUE(std::regex_match(doc["created"].get<std::string>(), created)) << doc["created"];
+  EXPECT_TRUE(std::regex_match(doc["id"].get<std::string>(),
+                               std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")));
+  double previous = 2.0;
+  for (const json& p : doc["predictions"]) {
+    std::set<std::string> pkeys;
+    for (auto it = p.begin(); it != p.end(); ++it) pkeys.insert(it.key());
+    EXPECT_EQ(pkeys, (std::set<std::string>{"boundingBox", "probability", "tagId", "tagName"}));
+    EXPECT_TRUE(p["boundingBox"].is_null());
+    EXPECT_EQ(p["tagId"], "");
+    const double prob = p["probability"].get<double>();
+    EXPECT_GT(prob, 1e-8);
+    EXPECT_LE(prob, 1.0);
+    EXPECT_LE(prob, previous) << "predictions must be sorted by probability, descending";
+    previous = prob;
+  }
+  return doc;
+}
+
+std::string Top(const json& doc) {
+  return doc["predictions"].empty() ? "" : doc["predictions"][0]["tagName"].get<std::string>();
+}
+
+class DemoServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = new ServerProcess({"--url-allow-loopback"});
+    ASSERT_TRUE(server_->WaitReady()) << server_->Log();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "---- server log ----\n" << server_->Log();
+  }
+  // The server still classifies correctly.
+  void ExpectStillServing() {
+    auto c = server_->Client();
+    auto res = c.Post("/image", Fruit("apple1.jpg"), "application/octet-stream");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 200);
+    EXPECT_EQ(Top(json::parse(res->body)), "Apple");
+  }
+  static ServerProcess* server_;
+};
+ServerProcess* DemoServerTest::server_ = nullptr;
+
+TEST_F(DemoServerTest, EspEyeStyleRawJpegGetsTheContainerJson) {
+  auto c = server_->Client();
+  auto res = c.Post("/image", Fruit("apple1.jpg"), "application/octet-stream");
+  json doc = CheckPredictionShape(res, false);
+  EXPECT_EQ(Top(doc), "Apple");
+  EXPECT_EQ(doc["project"], "");
+  EXPECT_EQ(doc["iteration"], "");
+  res = c.Post("/image", Fruit("banana2.jpg"), "application/octet-stream");
+  EXPECT_EQ(Top(CheckPredictionShape(res, false)), "Banana");
+}
+
+TEST_F(DemoServerTest, MultipartCurlDefaultAndCloudRoutesAgree) {
+  auto c = server_->Client();
+  const std::string apple = Fruit("apple2.jpg");
+  json raw = CheckPredictionShape(c.Post("/image", apple, "application/octet-stream"), false);
+  // curl --data-binary @x.jpg labels the JPEG application/x-www-form-urlencoded.
+  json urlencoded = CheckPredictionShape(c.Post("/image", apple, "application/x-www-form-urlencoded"), false);
+  httplib::MultipartFormDataItems items = {{"imageData", apple, "apple2.jpg", "image/jpeg"}};
+  json multipart = CheckPredictionShape(c.Post("/image", items), false);
+  httplib::Headers key = {{"Prediction-Key", "anything"}};
+  json cloud = CheckPredictionShape(
+      c.Post("/customvision/v3.0/Prediction/0a1b2c3d-0000-0000-0000-000000000000/classify/iterations/Iteration1/image",
+             key, items),
+      true);
+  json cloud_nostore = CheckPredictionShape(
+      c.Post("/customvision/v3.1/prediction/proj/classify/iterations/Iteration1/image/nostore", key, apple,
+             "application/octet-stream"),
+      true);
+  json container_iter = CheckPredictionShape(
+      c.Post("/myproject/classify/iterations/Iteration7/image/nostore", apple, "application/octet-stream"), false);
+  for (const json* d : {&urlencoded, &multipart, &cloud, &cloud_nostore, &container_iter}) {
+    EXPECT_EQ((*d)["predictions"], raw["predictions"]);
+  }
+  EXPECT_EQ(cloud["project"], "0a1b2c3d-0000-0000-0000-000000000000");
+  EXPECT_EQ(cloud["iteration"], "Iteration1");
+  EXPECT_EQ(container_iter["project"], "myproject");
+  EXPECT_EQ(container_iter["iteration"], "Iteration7");
+}
+
+TEST_F(DemoServerTest, UrlRoutesFetchTheImage) {
+  httplib::Server images;
+  const std::string banana = Fruit("banana1.jpg");
+  images.Get("/banana.jpg", [&](const httplib::Request&, httplib::Response& r) { r.set_content(banana, "image/jpeg"); });
+  images.Get("/text", [](const httplib::Request&, httplib::Response& r) { r.set_content("hello", "text/plain"); });
+  int port = images.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { images.listen_after_bind(); });
+  while (!images.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  auto c = server_->Client();
+  json doc = CheckPredictionShape(c.Post("/url", json{{"url", base + "/banana.jpg"}}.dump(), "application/json"), false);
+  EXPECT_EQ(Top(doc), "Banana");
+  // The exported readme's {"Url": ...} spelling works too.
+  doc = CheckPredictionShape(c.Post("/p/url/nostore", json{{"Url", base + "/banana.jpg"}}.dump(), "application/json"),
+                             false);
+  EXPECT_EQ(Top(doc), "Banana");
+  doc = CheckPredictionShape(
+      c.Post("/customvision/v3.0/prediction/p/classify/iterations/it/url", json{{"url", base + "/banana.jpg"}}.dump(),
+             "application/json"),
+      true);
+  EXPECT_EQ(Top(doc), "Banana");
+  auto res = c.Post("/url", json{{"url", base + "/text"}}.dump(), "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_EQ(json::parse(res->body)["code"], "BadRequestImageFormat");
+  images.stop();
+  t.join();
+}
+
+TEST_F(DemoServerTest, BadRequestsGetA4xxJsonErrorAndTheServerKeepsServing) {
+  struct Case {
+    std::string name, path, body, content_type;
+    int status;
+    std::string code;
+  };
+  const std::string apple = Fruit("apple1.jpg");
+  const std::vector<Case> cases = {
+      {"empty body", "/image", "", "application/octet-stream", 400, "BadRequestImageFormat"},
+      {"text file", "/image", "this is not an image\n", "text/plain", 400, "BadRequestImageFormat"},
+      {"truncated jpeg", "/image", apple.substr(0, apple.size() / 3), "image/jpeg", 400, "BadRequestImageFormat"},
+      {"jpeg header only", "/image", apple.substr(0, 200), "image/jpeg", 400, "BadRequestImageFormat"},
+      {"url: not json", "/url", "{not json", "application/json", 400, "BadRequestImageUrl"},
+      {"url: no url key", "/url", R"({"href": "http://x"})", "application/json", 400, "BadRequestImageUrl"},
+      {"url: file scheme", "/url", R"({"url": "file:///etc/passwd"})", "application/json", 400, "BadRequestImageUrl"},
+      {"url: number", "/url", R"({"url": 42})", "application/json", 400, "BadRequestImageUrl"},
+      {"unknown route", "/predict", apple, "image/jpeg", 404, "NotFound"},
+  };
+  auto c = server_->Client();
+  for (const Case& k : cases) {
+    auto res = c.Post(k.path, k.body, k.content_type);
+    ASSERT_TRUE(res) << k.name;
+    EXPECT_EQ(res->status, k.status) << k.name << ": " << res->body;
+    json doc = json::parse(res->body, nullptr, false);
+    ASSERT_TRUE(doc.is_object()) << k.name << ": " << res->body;
+    EXPECT_EQ(doc["code"], k.code) << k.name;
+    EXPECT_FALSE(doc["message"].get<std::string>().empty()) << k.name;
+    EXPECT_TRUE(res->has_header("Content-Length")) << k.name;
+    ExpectStillServing();
+  }
+  // Multipart without imageData.
+  httplib::MultipartFormDataItems wrong = {{"file", apple, "a.jpg", "image/jpeg"}};
+  auto res = c.Post("/image", wrong);
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(json::parse(res->body)["message"].get<std::string>().find("imageData"), std::string::npos);
+  // Wrong method.
+  res = c.Get("/image");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 405);
+  // A body over the limit is refused from its Content-Length.
+  res = c.Post("/image", std::string(5 * 1024 * 1024, 'x'), "application/octet-stream");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 413);
+  EXPECT_EQ(json::parse(res->body)["code"], "BadRequestImageSizeBytes");
+  ExpectStillServing();
+}
+
+TEST_F(DemoServerTest, HealthAndTheContainerIndex) {
+  auto c = server_->Client();
+  auto res = c.Get("/");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->body, "CustomVision.ai model host harness");
+  res = c.Get("/health");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  json doc = json::parse(res->body);
+  EXPECT_EQ(doc["status"], "ready");
+  EXPECT_EQ(doc["model"]["labels"], json::array({"Apple", "Banana"}));
+  EXPECT_EQ(doc["model"]["input"]["width"], 227);
+  EXPECT_EQ(doc["model"]["format"], "TensorFlow GraphDef");
+  res = c.Get("/health/live");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
+// Serves each real export and checks top-1 on its own images.
+struct ExportCase {
+  std::string model;     // under tests/data/cv-exports
+  std::string images;    // folder under tests/data/cv-exports
+  bool class_from_dir;   // image folder name is the expected tag
+};
+
+std::string ExpectedTag(const std::filesystem::path& image) {
+  std::string name = image.filename().string();
+  if (name.rfind("apple", 0) == 0) return "Apple";
+  if (name.rfind("banana", 0) == 0) return "Banana";
+  if (name.rfind("kitten", 0) == 0) return "cat";
+  return "";
+}
+
+std::string Lower(std::string s) {
+  for (char& ch : s) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return s;
+}
+
+class ExportServeTest : public ::testing::TestWithParam<ExportCase> {};
+
+TEST_P(ExportServeTest, LoadsAsShippedAndClassifiesItsImages) {
+  const ExportCase& k = GetParam();
+  ServerProcess server({"--model", Export(k.model).string()});
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  auto c = server.Client();
+  int total = 0, correct = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(Export(k.images))) {
+    if (!entry.is_regular_file()) continue;
+    std::string expected = k.class_from_dir ? entry.path().parent_path().filename().string() : ExpectedTag(entry.path());
+    if (expected.empty()) continue;  // negatives (backpod.jpg) have no expected tag
+    auto res = c.Post("/image", Bytes(entry.path()), "application/octet-stream");
+    json doc = CheckPredictionShape(res, false);
+    ++total;
+    correct += Lower(Top(doc)) == Lower(expected);
+    std::cout << k.model << " " << entry.path().filename().string() << " -> " << Top(doc) << " "
+              << (doc["predictions"].empty() ? 0.0 : doc["predictions"][0]["probability"].get<double>()) << "\n";
+  }
+  std::cout << k.model << ": top-1 " << correct << "/" << total << "\n";
+  ASSERT_GT(total, 0);
+  // Every model gets at least 90% of its own test images right.
+  EXPECT_GE(correct * 10, total * 9) << correct << "/" << total;
+  EXPECT_EQ(server.Stop(SIGTERM), 0) << "SIGTERM must exit cleanly";
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    RealExports, ExportServeTest,
+    ::testing::Values(ExportCase{"iotedge-applebanana-tf", "iotedge-applebanana-tf/images", false},
+                      ExportCase{"android-fruit-tf", "iotedge-applebanana-tf/images", false},
+                      ExportCase{"android-fruit-tflite", "iotedge-applebanana-tf/images", false},
+                      ExportCase{"winml-food-onnx", "winml-food-onnx/images", true},
+                      ExportCase{"uwp-catdog-onnx12", "uwp-catdog-onnx12/images", false}),
+    [](const ::testing::TestParamInfo<ExportCase>& info) {
+      std::string n = info.param.model;
+      for (char& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      return n;
+    });
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = std::filesystem::temp_directory_path() / ("ev_e2e_" + std::to_string(getpid()) + "_" + std::to_string(n_++));
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  static inline int n_ = 0;
+  std::filesystem::path path_;
+};
+
+TEST(ExportPackagingE2E, ServesTheDockerfileExportZipAsDownloaded) {
+  TempDir dir;
+  const std::filesystem::path zip_path = dir.path() / "export.zip";
+  const std::string model = Bytes(Export("iotedge-applebanana-tf/model.pb"));
+  const std::string labels = Bytes(Export("iotedge-applebanana-tf/labels.txt"));
+  int err = 0;
+  zip_t* z = zip_open(zip_path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
+  ASSERT_NE(z, nullptr);
+  const std::string dockerfile = "FROM python:3.7-slim\nCOPY app /app\n";
+  for (auto& [name, content] : std::vector<std::pair<std::string, const std::string*>>{
+           {"1234.DockerFile.Linux/Dockerfile", &dockerfile},
+           {"1234.DockerFile.Linux/app/model.pb", &model},
+           {"1234.DockerFile.Linux/app/labels.txt", &labels}}) {
+    zip_file_add(z, name.c_str(), zip_source_buffer(z, content->data(), content->size(), 0), 0);
+  }
+  ASSERT_EQ(zip_close(z), 0);
+  ServerProcess server({"--model", zip_path.string()});
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  auto c = server.Client();
+  EXPECT_EQ(Top(CheckPredictionShape(c.Post("/image", Fruit("banana1.jpg"), "image/jpeg"), false)), "Banana");
+}
+
+TEST(ExportPackagingE2E, ACorruptModelFailsAtStartNamingTheFile) {
+  TempDir dir;
+  const std::string model = Bytes(Export("winml-food-onnx/model.onnx"));
+  std::ofstream(dir.path() / "model.onnx", std::ios::binary) << model.substr(0, model.size() / 2);
+  std::ofstream(dir.path() / "labels.txt") << "cheesecake\nDonuts\nFries\n";
+  ServerProcess server({"--model", dir.path().string()});
+  const int status = server.WaitExit();
+  ASSERT_TRUE(WIFEXITED(status)) << "must exit, not crash: " << server.Log();
+  EXPECT_NE(WEXITSTATUS(status), 0);
+  EXPECT_NE(server.Log().find("model.onnx"), std::string::npos) << server.Log();
+}
+
+}  // namespace
+}  // namespace edgevision::testing

@@ -1,0 +1,150 @@
+// Runs the real edgevision binary as a child process on a loopback port, for
+// end-to-end tests. The server's stderr goes to a log file that is printed
+// when a test fails.
+#pragma once
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <httplib.h>
+
+#include "test_support.h"
+
+extern char** environ;
+
+namespace edgevision::testing {
+
+// A TCP port that was free a moment ago on 127.0.0.1.
+inline int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+inline std::filesystem::path EdgevisionBinary() {
+  if (const char* bin = std::getenv("EDGEVISION_BINARY")) return bin;
+  return BinaryDir() / "src" / "cli" / "edgevision";
+}
+
+class ServerProcess {
+ public:
+  // Starts `edgevision serve --host 127.0.0.1 --port <free> <args...>`.
+  explicit ServerProcess(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    port_ = FreePort();
+    log_ = std::filesystem::temp_directory_path() /
+           ("edgevision_e2e_" + std::to_string(getpid()) + "_" + std::to_string(port_) + ".log");
+    std::vector<std::string> argv = {EdgevisionBinary().string(), "serve", "--host", "127.0.0.1", "--port",
+                                     std::to_string(port_)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<char*> cargv;
+    for (std::string& a : argv) cargv.push_back(a.data());
+    cargv.push_back(nullptr);
+    std::vector<std::string> envs;
+    for (char** e = environ; *e; ++e) envs.emplace_back(*e);
+    envs.insert(envs.end(), env.begin(), env.end());
+    std::vector<char*> cenv;
+    for (std::string& e : envs) cenv.push_back(e.data());
+    cenv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 2, log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawn(&pid_, cargv[0], &actions, nullptr, cargv.data(), cenv.data());
+    posix_spawn_file_actions_destroy(&actions);
+  }
+
+  ~ServerProcess() {
+    Stop(SIGKILL);
+    std::error_code ec;
+    std::filesystem::remove(log_, ec);
+  }
+
+  // Waits until /health answers `want_status` (200 = model ready). False on
+  // timeout or if the process exited.
+  bool WaitReady(int want_status = 200, std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    httplib::Client client("127.0.0.1", port_);
+    client.set_connection_timeout(0, 200000);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!Running()) return false;
+      auto res = client.Get("/health");
+      if (res && res->status == want_status) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  bool Running() {
+    if (pid_ <= 0) return false;
+    int status = 0;
+    pid_t r = waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      exit_status_ = status;
+      pid_ = -1;
+      return false;
+    }
+    return true;
+  }
+
+  // Sends `sig` and waits for the exit; returns the wait status.
+  int Stop(int sig = SIGTERM) {
+    if (pid_ > 0) {
+      kill(pid_, sig);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+      exit_status_ = status;
+      pid_ = -1;
+    }
+    return exit_status_;
+  }
+
+  // Waits for the process to exit by itself (e.g. a failed model load).
+  int WaitExit(std::chrono::seconds timeout = std::chrono::seconds(60)) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (Running() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return exit_status_;
+  }
+
+  std::string Log() const {
+    std::ifstream in(log_);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  int port() const { return port_; }
+  httplib::Client Client() const {
+    httplib::Client c("127.0.0.1", port_);
+    c.set_read_timeout(30, 0);
+    return c;
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int port_ = 0;
+  int exit_status_ = -1;
+  std::filesystem::path log_;
+};
+
+}  // namespace edgevision::testing
