@@ -26,6 +26,11 @@ struct ServeOptions {
   std::vector<std::string> url_deny;
   std::string tls_cert;
   std::string tls_key;
+  // Where durable state lives (capture store, upstream outbox). Empty: none;
+  // every feature that needs it stays off.
+  std::string data_dir;
+  // --- upstream publishing (src/upstream) ---
+  // --- capture store (src/store) ---
 };
 int RunServe(const ServeOptions& options);
 

@@ -48,6 +48,11 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   serve_cmd->add_option("--tls-cert", serve.tls_cert, "PEM certificate: serve HTTPS")->envname("EDGEVISION_TLS_CERT");
   serve_cmd->add_option("--tls-key", serve.tls_key, "PEM private key for --tls-cert")->envname("EDGEVISION_TLS_KEY");
+  serve_cmd->add_option("--data-dir", serve.data_dir,
+                        "Folder for durable state: capture store and upstream outbox (default: none)")
+      ->envname("EDGEVISION_DATA_DIR");
+  // --- upstream publishing flags (src/upstream) ---
+  // --- capture store flags (src/store) ---
 
   PredictOptions predict;
   CLI::App* predict_cmd =

@@ -56,6 +56,8 @@ int RunServe(const ServeOptions& options) {
   http::PredictionApi prediction_api;
   prediction_api.slot = &slot;
   prediction_api.fetcher = fetcher->get();
+  // --- upstream publishing: create the publisher, add it to prediction_api.observers ---
+  // --- capture store: open the store, add it to prediction_api.observers, add its routes ---
   http::AddPredictionRoutes(&router, prediction_api);
   http::HealthApi health_api;
   health_api.slot = &slot;
