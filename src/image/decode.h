@@ -1,14 +1,27 @@
 // Decoding untrusted image bytes into an RGB8 Image.
 //
 // Formats: JPEG (libjpeg-turbo, the decoder PIL uses, with PIL's settings so
-// pixels are bit-identical to the reference), PNG, BMP, GIF (first frame)
-// and WebP. Grey, palette, alpha and 16-bit inputs are converted to RGB8 the
-// way PIL's convert("RGB") does (alpha dropped, not composited).
+// pixels are bit-identical to the reference), PNG (libpng), GIF (giflib, first
+// frame composed as PIL 9.4 does), BMP (stb_image) and WebP (libwebp). Grey,
+// palette, alpha, CMYK and 16-bit inputs are converted to RGB8 the way PIL
+// 9.4's convert("RGB") does: alpha is dropped (not composited), palette
+// entries a file does not define read as grey (i, i, i), 16-bit grey is
+// clipped to 255, other 16-bit samples keep their high byte, Adobe CMYK/YCCK
+// JPEGs use PIL's inverted-CMYK formula.
 //
 // Safety: dimensions are read from the header and checked against
 // DecodeLimits before any pixel buffer is allocated (decompression bombs are
 // refused by pixel count). Truncated or corrupt data returns InvalidArgument;
 // nothing here aborts, throws or longjmps past C++ frames.
+//
+// Known differences from PIL (all on malformed or rare files): RLE-compressed
+// BMPs are refused (stb_image has no RLE; PIL reads them); a PNG whose IDAT
+// CRC is wrong is refused (PIL does not check it); a GIF whose LZW data or
+// block terminator is missing is refused (PIL may keep the partial frame);
+// an EXIF orientation that is not a single integer is ignored (predict.py
+// then fails); EXIF blocks PIL cannot parse may still parse with libexif;
+// some BMP bitfield layouts PIL rejects are decoded. Limits are stricter
+// than PIL's own bomb check (~179 MP).
 //
 // Thread-safety: all functions are reentrant.
 #pragma once
@@ -29,23 +42,35 @@ struct DecodeLimits {
   uint64_t max_pixels = 40'000'000;
   // Largest accepted width or height.
   int max_dimension = 20'000;
+  // Largest number of scans a progressive JPEG may have (libjpeg-turbo's own
+  // tjDecompress uses 500 against "scan bombs": tiny files that cost minutes).
+  int max_jpeg_scans = 500;
 };
 
 struct DecodedImage {
   Image rgb;
-  // Raw EXIF Orientation tag (0x0112) value, or -1 when the image carries no
-  // EXIF orientation. Values outside 1..8 are kept as found: the reference
-  // ignores them and so does ApplyExifOrientation.
+  // The EXIF Orientation (0x0112) value the reference reads: from the Exif
+  // sub-IFD if present there, else IFD 0 (PIL's merged dict), else, for PNG,
+  // an XMP tiff:Orientation. -1 when absent. Values outside 1..8 are kept as
+  // found; see orientation.h for what the reference does with them.
   int exif_orientation = -1;
   std::string format;  // "jpeg", "png", "bmp", "gif", "webp"
+  // The PIL mode of the file before convert("RGB"): "RGB", "RGBA", "L", "LA",
+  // "P", "1", "I" or "CMYK" (BMP reports only "RGB" or "P"). predict.py
+  // applies EXIF orientation only when this is "RGB" (a converted image loses
+  // PIL's _getexif); see ReferenceOrientation() in orientation.h.
+  std::string source_mode;
 };
 
 // Decodes `bytes`. Errors: InvalidArgument for empty, unknown, truncated or
-// corrupt data (the message says which); ResourceExhausted when the header
-// announces more pixels than `limits` allow.
+// corrupt data and for a 0x0 image (the message says which); ResourceExhausted
+// when the header announces more pixels or a larger side than `limits` allow,
+// or when memory runs out.
 Result<DecodedImage> Decode(std::span<const uint8_t> bytes, const DecodeLimits& limits = {});
 
 // Reads only the header: format and dimensions, without decoding pixels.
+// For GIF these are the logical screen's (a first frame reaching beyond it
+// grows the decoded canvas, as in PIL). Errors: InvalidArgument.
 struct ImageHeader {
   std::string format;
   int width = 0;

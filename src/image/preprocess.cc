@@ -1,12 +1,167 @@
 #include "image/preprocess.h"
 
-namespace edgevision::image {
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
 
-// Placeholder until the image pipeline lands.
-Tensor CropResizeNormalize(const Image&, const PreprocessSpec&) { return {}; }
-Result<Tensor> PreprocessBytes(std::span<const uint8_t>, const PreprocessSpec&, const DecodeLimits&) {
-  return Unsupported("image preprocessing is not implemented yet");
+#include "image/orientation.h"
+#include "image/resize.h"
+
+namespace edgevision::image {
+namespace {
+
+// One output column (or row) of extract_and_resize: the two source indices
+// and the weight of the second, after predict.py's clamping.
+struct Tap {
+  int i0 = 0;
+  int i1 = 0;
+  double delta = 0.0;      // xDelta / yDelta
+  double one_minus = 1.0;  // 1. - delta
+};
+
+// extract_bilinear_pixel's per-axis part, literally:
+//   d = (i + 0.5) * ratio - 0.5; i0 = int(d); d -= i0; i0 += origin
+//   i0 < 0            -> i0 = i1 = 0, d = 0
+//   i0 >= size - 1    -> i0 = i1 = size - 1, d = 0
+//   else              -> i1 = i0 + 1
+// int() truncates toward zero, so a small image's first sample keeps a
+// negative d and extrapolates.
+Tap MakeTap(int i, double ratio, int origin, int size) {
+  Tap t;
+  double d = (i + 0.5) * ratio - 0.5;
+  int i0 = static_cast<int>(d);
+  d -= i0;
+  i0 += origin;
+  if (i0 < 0) {
+    t.i0 = t.i1 = 0;
+    d = 0.0;
+  } else if (i0 >= size - 1) {
+    t.i0 = t.i1 = size - 1;
+    d = 0.0;
+  } else {
+    t.i0 = i0;
+    t.i1 = i0 + 1;
+  }
+  t.delta = d;
+  t.one_minus = 1. - d;
+  return t;
 }
-Tensor PreprocessDecoded(DecodedImage, const PreprocessSpec&) { return {}; }
+
+bool IsIdentity(const PreprocessSpec& s) {
+  return s.scale == 1.0f && s.mean == std::array<float, 3>{0, 0, 0} &&
+         s.stddev == std::array<float, 3>{1, 1, 1};
+}
+
+}  // namespace
+
+Status ValidateSpec(const PreprocessSpec& spec) {
+  if (spec.resize_to < 1) return InvalidArgument("preprocess: resize_to must be >= 1");
+  if (spec.input_width < 1 || spec.input_height < 1 || spec.input_width > spec.resize_to ||
+      spec.input_height > spec.resize_to) {
+    return InvalidArgument("preprocess: input size " + std::to_string(spec.input_width) + "x" +
+                           std::to_string(spec.input_height) + " must be within 1.." +
+                           std::to_string(spec.resize_to) + " (resize_to)");
+  }
+  if (spec.max_dimension < 1) return InvalidArgument("preprocess: max_dimension must be >= 1");
+  if (!std::isfinite(spec.scale)) return InvalidArgument("preprocess: scale is not finite");
+  for (int c = 0; c < 3; ++c) {
+    if (!std::isfinite(spec.mean[c])) return InvalidArgument("preprocess: mean is not finite");
+    if (!std::isfinite(spec.stddev[c]) || spec.stddev[c] == 0.0f) {
+      return InvalidArgument("preprocess: stddev must be finite and non-zero");
+    }
+  }
+  return Status::Ok();
+}
+
+Tensor CropResizeNormalize(const Image& rgb, const PreprocessSpec& spec) {
+  Tensor out;
+  if (rgb.width < 1 || rgb.height < 1 || !ValidateSpec(spec).ok()) return out;
+
+  // extract_and_resize(img, (T, T)): img.shape = (H, W, 3).
+  const int64_t h = rgb.height;
+  const int64_t w = rgb.width;
+  const int64_t t0 = spec.resize_to;  // targetSize[0]: rows
+  const int64_t t1 = spec.resize_to;  // targetSize[1]: columns
+  const int64_t determinant = w * t0 - h * t1;
+  double ratio = 0.0;
+  int x_origin = 0;
+  int y_origin = 0;
+  if (determinant < 0) {
+    ratio = static_cast<double>(w) / static_cast<double>(t1);
+    y_origin = static_cast<int>(0.5 * (static_cast<double>(h) - ratio * static_cast<double>(t0)));
+  } else if (determinant > 0) {
+    ratio = static_cast<double>(h) / static_cast<double>(t0);
+    x_origin = static_cast<int>(0.5 * (static_cast<double>(w) - ratio * static_cast<double>(t1)));
+  } else {
+    ratio = static_cast<double>(h) / static_cast<double>(t0);
+  }
+
+  // crop_center(img, cropx, cropy) on the T x T result.
+  const int crop_w = spec.input_width;
+  const int crop_h = spec.input_height;
+  const int start_x = std::max(0, spec.resize_to / 2 - crop_w / 2);
+  const int start_y = std::max(0, spec.resize_to / 2 - crop_h / 2);
+
+  std::vector<Tap> cols(crop_w);
+  for (int x = 0; x < crop_w; ++x) cols[x] = MakeTap(start_x + x, ratio, x_origin, rgb.width);
+
+  out.height = crop_h;
+  out.width = crop_w;
+  out.channels = 3;
+  out.data.resize(static_cast<size_t>(crop_h) * crop_w * 3);
+  // Output channel c reads source channel order[c] (BGR reverses RGB).
+  const int order[3] = {spec.color == ColorOrder::kBGR ? 2 : 0, 1,
+                        spec.color == ColorOrder::kBGR ? 0 : 2};
+  float* dst = out.data.data();
+  for (int y = 0; y < crop_h; ++y) {
+    const Tap r = MakeTap(start_y + y, ratio, y_origin, rgb.height);
+    const uint8_t* row0 = rgb.Row(r.i0);  // predict.py's "b" row (y0)
+    const uint8_t* row1 = rgb.Row(r.i1);  // "t" row (y1)
+    for (int x = 0; x < crop_w; ++x) {
+      const Tap& c = cols[x];
+      const uint8_t* bl = row0 + 3 * c.i0;
+      const uint8_t* br = row0 + 3 * c.i1;
+      const uint8_t* tl = row1 + 3 * c.i0;
+      const uint8_t* tr = row1 + 3 * c.i1;
+      for (int ch = 0; ch < 3; ++ch) {
+        const int s = order[ch];
+        const double b = c.delta * br[s] + c.one_minus * bl[s];
+        const double t = c.delta * tr[s] + c.one_minus * tl[s];
+        const double pixel = r.delta * t + r.one_minus * b;
+        *dst++ = static_cast<float>(pixel);
+      }
+    }
+  }
+
+  if (!IsIdentity(spec)) {
+    float* v = out.data.data();
+    for (size_t i = 0, n = out.data.size(); i < n; i += 3) {
+      for (int ch = 0; ch < 3; ++ch)
+        v[i + ch] = (v[i + ch] * spec.scale - spec.mean[ch]) / spec.stddev[ch];
+    }
+  }
+  return out;
+}
+
+Result<Tensor> PreprocessDecoded(DecodedImage decoded, const PreprocessSpec& spec) {
+  EV_RETURN_IF_ERROR(ValidateSpec(spec));
+  if (decoded.rgb.width < 1 || decoded.rgb.height < 1) {
+    return InvalidArgument("preprocess: image has no pixels");
+  }
+  const int orientation = ReferenceOrientation(decoded);
+  Image oriented = ApplyExifOrientation(std::move(decoded.rgb), orientation);
+  EV_ASSIGN_OR_RETURN(Image scaled,
+                      DownscaleToMaxDimension(std::move(oriented), spec.max_dimension));
+  return CropResizeNormalize(scaled, spec);
+}
+
+Result<Tensor> PreprocessBytes(std::span<const uint8_t> bytes, const PreprocessSpec& spec,
+                               const DecodeLimits& limits) {
+  EV_RETURN_IF_ERROR(ValidateSpec(spec));
+  EV_ASSIGN_OR_RETURN(DecodedImage decoded, Decode(bytes, limits));
+  return PreprocessDecoded(std::move(decoded), spec);
+}
 
 }  // namespace edgevision::image

@@ -2,7 +2,7 @@
 //
 // The reference is the exported container's predict.py (manual path):
 //   1. convert to RGB                                  (decode.h)
-//   2. EXIF orientation, all 8 values                  (orientation.h)
+//   2. EXIF orientation, only for files PIL opened as RGB (orientation.h)
 //   3. if either side >= 1600: PIL resize so the longer side is 1600,
 //      BILINEAR if the scale is >= 0.5 else BICUBIC   (resize.h)
 //   4. RGB -> BGR (or keep RGB, per the model)
@@ -10,6 +10,8 @@
 //      computed in double, stored as float (extract_and_resize)
 //   6. centre crop to the model's input size (crop_center)
 //   7. scale / mean / std as the model's metadata says (modern exports)
+// Steps 5 and 6 are fused: only the cropped window is computed, with the
+// same per-pixel arithmetic, so the values are those of the full 256x256.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -30,28 +32,37 @@ enum class ColorOrder { kBGR, kRGB };
 // How a model wants its input. Produced by model import (model/model.h) from
 // the graph, cvexport.manifest and metadata_properties.json.
 struct PreprocessSpec {
-  int input_width = 0;    // from the model's input shape, never assumed
+  int input_width = 0;  // from the model's input shape, never assumed
   int input_height = 0;
   ColorOrder color = ColorOrder::kBGR;
   // Applied in this order to each 0..255 channel value v:
   //   (v * scale - mean[c]) / stddev[c]      (c in the model's channel order)
-  float scale = 1.0f;                         // 1 or 1/255 ("Normalized_0_1")
+  float scale = 1.0f;  // 1 or 1/255 ("Normalized_0_1")
   std::array<float, 3> mean = {0, 0, 0};
   std::array<float, 3> stddev = {1, 1, 1};
-  int resize_to = 256;        // the centre square is resized to this before cropping
-  int max_dimension = 1600;   // step 3's limit
+  int resize_to = 256;       // the centre square is resized to this before cropping
+  int max_dimension = 1600;  // step 3's limit
 
   bool operator==(const PreprocessSpec&) const = default;
 };
 
-// Steps 4-7 on an already oriented and downscaled image.
+// OK when the spec can be applied: 1 <= input_width, input_height <=
+// resize_to (predict.py's crop cannot produce a larger tensor), max_dimension
+// >= 1, finite scale/mean and non-zero finite stddev. Else InvalidArgument
+// naming the field.
+Status ValidateSpec(const PreprocessSpec& spec);
+
+// Steps 4-7 on an already oriented and downscaled image. Returns an empty
+// Tensor if `rgb` has no pixels or ValidateSpec(spec) fails.
 Tensor CropResizeNormalize(const Image& rgb, const PreprocessSpec& spec);
 
-// Steps 1-7 from encoded bytes. Errors are Decode()'s.
+// Steps 1-7 from encoded bytes. Errors: Decode()'s, ValidateSpec()'s, and
+// InvalidArgument when step 3 would produce a zero-sized image (predict.py
+// fails on those too).
 Result<Tensor> PreprocessBytes(std::span<const uint8_t> bytes, const PreprocessSpec& spec,
                                const DecodeLimits& limits = {});
 
-// Steps 2-7 from a decoded image.
-Tensor PreprocessDecoded(DecodedImage decoded, const PreprocessSpec& spec);
+// Steps 2-7 from a decoded image. Errors as PreprocessBytes() after decoding.
+Result<Tensor> PreprocessDecoded(DecodedImage decoded, const PreprocessSpec& spec);
 
 }  // namespace edgevision::image

@@ -59,7 +59,7 @@ Result<Classification> Classifier::ClassifyImage(std::span<const uint8_t> image_
   std::string format = decoded.format;
 
   start = std::chrono::steady_clock::now();
-  image::Tensor tensor = image::PreprocessDecoded(std::move(decoded), model_.preprocess);
+  EV_ASSIGN_OR_RETURN(image::Tensor tensor, image::PreprocessDecoded(std::move(decoded), model_.preprocess));
   timings.preprocess_ms = MillisSince(start);
 
   EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(tensor, &timings));

@@ -1,0 +1,315 @@
+// PNG through libpng, mapped to RGB8 as PIL 9.4 opens PNGs (PngImagePlugin's
+// _MODES) and then convert("RGB")s them:
+//   grey 1/2/4/8-bit  "1"/"L"  scaled to 8 bits, replicated
+//   grey 16-bit       "I"      clipped to 255 (PIL's i2rgb), replicated
+//   grey+alpha        "LA"     (16-bit: "RGBA" from the high bytes) alpha dropped
+//   RGB 8/16-bit      "RGB"    16-bit keeps the high byte
+//   RGBA 8/16-bit     "RGBA"   alpha dropped, high byte
+//   palette 1-8 bit   "P"      PLTE lookup; entries PLTE lacks read (i, i, i)
+// tRNS, gAMA, sBIT, iCCP are ignored, as PIL's convert ignores them.
+//
+// EXIF comes from eXIf (before or after IDAT) or, failing that, an
+// ImageMagick "Raw profile type exif" text chunk; an XMP tiff:Orientation is
+// used when the EXIF has none in IFD 0 (PIL's getexif()).
+//
+// libpng reports fatal errors through a longjmp to the setjmp in RunDecode()
+// / RunReadEnd(); as in decode_jpeg.cc, every object with a destructor exists
+// before setjmp is called.
+#include <png.h>
+
+#include <csetjmp>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "image/decode_internal.h"
+
+namespace edgevision::image::internal {
+namespace {
+
+constexpr size_t kMaxAncillaryChunkBytes = 8u << 20;  // eXIf, iCCP, zTXt, iTXt...
+
+struct IoState {
+  std::span<const uint8_t> bytes;
+  size_t pos = 0;
+  char message[200] = {0};
+};
+
+// libpng callbacks: C linkage, internal linkage.
+extern "C" {
+
+static void PngOnRead(png_structp png, png_bytep dst, size_t n) {
+  auto* io = static_cast<IoState*>(png_get_io_ptr(png));
+  if (n > io->bytes.size() - io->pos) png_error(png, "truncated file (unexpected end of data)");
+  std::memcpy(dst, io->bytes.data() + io->pos, n);
+  io->pos += n;
+}
+
+static void PngOnError(png_structp png, png_const_charp message) {
+  auto* io = static_cast<IoState*>(png_get_error_ptr(png));
+  std::snprintf(io->message, sizeof(io->message), "%s", message ? message : "decoding failed");
+  png_longjmp(png, 1);
+}
+
+static void PngOnWarning(png_structp, png_const_charp) {}
+
+}  // extern "C"
+
+class PngReader {
+ public:
+  explicit PngReader(std::span<const uint8_t> bytes) {
+    io_.bytes = bytes;
+    png_ = png_create_read_struct(PNG_LIBPNG_VER_STRING, &io_, PngOnError, PngOnWarning);
+    if (png_ != nullptr) info_ = png_create_info_struct(png_);
+    if (png_ != nullptr && info_ != nullptr) png_set_read_fn(png_, &io_, PngOnRead);
+  }
+  ~PngReader() { png_destroy_read_struct(&png_, info_ ? &info_ : nullptr, nullptr); }
+  PngReader(const PngReader&) = delete;
+  PngReader& operator=(const PngReader&) = delete;
+
+  bool ok() const { return png_ != nullptr && info_ != nullptr; }
+  png_structp png() { return png_; }
+  png_infop info() { return info_; }
+  const char* message() const { return io_.message; }
+
+ private:
+  IoState io_;
+  png_structp png_ = nullptr;
+  png_infop info_ = nullptr;
+};
+
+Status PngError(const char* message) {
+  return InvalidArgument(std::string("png: ") + (message[0] ? message : "decoding failed"));
+}
+
+const char* ModeFor(int color_type, int bit_depth) {
+  switch (color_type) {
+    case PNG_COLOR_TYPE_GRAY: return bit_depth == 1 ? "1" : (bit_depth == 16 ? "I" : "L");
+    case PNG_COLOR_TYPE_RGB: return "RGB";
+    case PNG_COLOR_TYPE_PALETTE: return "P";
+    case PNG_COLOR_TYPE_GRAY_ALPHA: return bit_depth == 16 ? "RGBA" : "LA";
+    case PNG_COLOR_TYPE_RGB_ALPHA: return "RGBA";
+  }
+  return nullptr;
+}
+
+// Decodes the pixels; `native` and `rows` are the caller's buffers.
+Status RunDecode(PngReader& r, const DecodeLimits& limits, std::vector<uint8_t>& native,
+                 std::vector<png_bytep>& rows, DecodedImage* out) {
+  png_structp png = r.png();
+  png_infop info = r.info();
+  if (setjmp(png_jmpbuf(png))) return PngError(r.message());
+
+  png_set_user_limits(png, static_cast<png_uint_32>(limits.max_dimension),
+                      static_cast<png_uint_32>(limits.max_dimension));
+  png_set_chunk_malloc_max(png, kMaxAncillaryChunkBytes);
+  png_read_info(png, info);
+
+  png_uint_32 w = 0, h = 0;
+  int bit_depth = 0, color_type = 0, interlace = 0;
+  png_get_IHDR(png, info, &w, &h, &bit_depth, &color_type, &interlace, nullptr, nullptr);
+  EV_RETURN_IF_ERROR(CheckDimensions("png", w, h, limits));
+  const char* mode = ModeFor(color_type, bit_depth);
+  if (mode == nullptr) return InvalidArgument("png: unknown colour type");
+  out->source_mode = mode;
+  const int width = static_cast<int>(w);
+  const int height = static_cast<int>(h);
+
+  const bool grey = (color_type & PNG_COLOR_MASK_COLOR) == 0;
+  const bool grey16 = grey && bit_depth == 16 && (color_type & PNG_COLOR_MASK_ALPHA) == 0;
+  if (color_type == PNG_COLOR_TYPE_PALETTE && bit_depth < 8) png_set_packing(png);
+  if (grey && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+  if (bit_depth == 16 && !grey16) png_set_strip_16(png);  // high byte, as PIL's ";16B" rawmodes
+  if (color_type & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+  if (interlace != PNG_INTERLACE_NONE) png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+
+  const size_t out_channels =
+      (color_type & PNG_COLOR_MASK_COLOR) && color_type != PNG_COLOR_TYPE_PALETTE ? 3 : 1;
+  const size_t sample_bytes = grey16 ? 2 : 1;
+  const size_t rowbytes = png_get_rowbytes(png, info);
+  if (png_get_channels(png, info) != out_channels ||
+      rowbytes != static_cast<size_t>(width) * out_channels * sample_bytes) {
+    return Internal("png: unexpected row layout after transforms");
+  }
+
+  EV_RETURN_IF_ERROR(AllocateImage(width, height, &out->rgb));
+  rows.resize(static_cast<size_t>(height));
+  if (out_channels == 3) {  // RGB rows land in the image directly
+    for (int y = 0; y < height; ++y) rows[y] = out->rgb.Row(y);
+  } else {
+    native.resize(rowbytes * static_cast<size_t>(height));
+    for (int y = 0; y < height; ++y) rows[y] = native.data() + rowbytes * static_cast<size_t>(y);
+  }
+  png_read_image(png, rows.data());
+  if (out_channels == 3) return Status::Ok();
+
+  if (color_type == PNG_COLOR_TYPE_PALETTE) {
+    uint8_t table[256][3];
+    for (int i = 0; i < 256; ++i) table[i][0] = table[i][1] = table[i][2] = static_cast<uint8_t>(i);
+    png_colorp palette = nullptr;
+    int entries = 0;
+    if (png_get_PLTE(png, info, &palette, &entries) != 0 && palette != nullptr) {
+      for (int i = 0; i < entries && i < 256; ++i) {
+        table[i][0] = palette[i].red;
+        table[i][1] = palette[i].green;
+        table[i][2] = palette[i].blue;
+      }
+    }
+    for (int y = 0; y < height; ++y) {
+      const uint8_t* src = rows[y];
+      uint8_t* dst = out->rgb.Row(y);
+      for (int x = 0; x < width; ++x, dst += 3) std::memcpy(dst, table[src[x]], 3);
+    }
+  } else if (grey16) {
+    for (int y = 0; y < height; ++y) {
+      const uint8_t* src = rows[y];
+      uint8_t* dst = out->rgb.Row(y);
+      for (int x = 0; x < width; ++x, dst += 3) {
+        const int v = (src[2 * x] << 8) | src[2 * x + 1];
+        dst[0] = dst[1] = dst[2] = static_cast<uint8_t>(v > 255 ? 255 : v);
+      }
+    }
+  } else {
+    for (int y = 0; y < height; ++y) {
+      const uint8_t* src = rows[y];
+      uint8_t* dst = out->rgb.Row(y);
+      for (int x = 0; x < width; ++x, dst += 3) dst[0] = dst[1] = dst[2] = src[x];
+    }
+  }
+  return Status::Ok();
+}
+
+// Reads the chunks after IDAT (eXIf, text). Failures there are ignored, as
+// PIL's load_end() stops quietly at a truncated or broken trailer.
+void RunReadEnd(PngReader& r) {
+  if (setjmp(png_jmpbuf(r.png()))) return;
+  png_read_end(r.png(), r.info());
+}
+
+bool HexDecode(std::string_view hex, std::vector<uint8_t>* out) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  int hi = -1;
+  for (char c : hex) {
+    if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f') {
+      if (hi >= 0) return false;  // whitespace only between bytes
+      continue;
+    }
+    const int v = nibble(c);
+    if (v < 0) return false;
+    if (hi < 0) {
+      hi = v;
+    } else {
+      out->push_back(static_cast<uint8_t>(hi << 4 | v));
+      hi = -1;
+    }
+  }
+  return hi < 0;
+}
+
+// PIL: bytes.fromhex("".join(text.split("\n")[3:])).
+bool DecodeRawProfile(std::string_view text, std::vector<uint8_t>* out) {
+  size_t pos = 0;
+  for (int i = 0; i < 3; ++i) {
+    pos = text.find('\n', pos);
+    if (pos == std::string_view::npos) return false;
+    ++pos;
+  }
+  std::string joined;
+  for (char c : text.substr(pos)) {
+    if (c != '\n') joined.push_back(c);
+  }
+  return HexDecode(joined, out);
+}
+
+// PIL: re.search(r'tiff:Orientation(="|>)([0-9])', xmp).
+int XmpOrientation(std::string_view xmp) {
+  constexpr std::string_view kKey = "tiff:Orientation";
+  for (size_t at = xmp.find(kKey); at != std::string_view::npos; at = xmp.find(kKey, at + 1)) {
+    std::string_view rest = xmp.substr(at + kKey.size());
+    if (rest.size() >= 3 && rest[0] == '=' && rest[1] == '"' && rest[2] >= '0' && rest[2] <= '9') {
+      return rest[2] - '0';
+    }
+    if (rest.size() >= 2 && rest[0] == '>' && rest[1] >= '0' && rest[1] <= '9')
+      return rest[1] - '0';
+  }
+  return -1;
+}
+
+void ReadOrientation(PngReader& r, DecodedImage* out) {
+  png_bytep exif = nullptr;
+  png_uint_32 exif_size = 0;
+  std::vector<uint8_t> raw_profile;
+  std::string_view xmp;
+  bool have_exif = png_get_eXIf_1(r.png(), r.info(), &exif_size, &exif) != 0 && exif != nullptr;
+
+  png_textp text = nullptr;
+  int num_text = 0;
+  png_get_text(r.png(), r.info(), &text, &num_text);
+  for (int i = 0; i < num_text; ++i) {
+    if (text[i].key == nullptr || text[i].text == nullptr) continue;
+    std::string_view key = text[i].key;
+    std::string_view value(text[i].text);
+    if (key == "Raw profile type exif" && raw_profile.empty() && !have_exif) {
+      raw_profile.clear();
+      if (!DecodeRawProfile(value, &raw_profile)) raw_profile.clear();
+    } else if (key == "XML:com.adobe.xmp" && xmp.empty()) {
+      xmp = value;
+    }
+  }
+  std::span<const uint8_t> block;
+  if (have_exif) {
+    block = {exif, exif_size};
+  } else if (!raw_profile.empty()) {
+    block = raw_profile;
+  } else {
+    return;  // PIL's PNG _getexif() returns None without EXIF; XMP alone does not count
+  }
+  bool in_ifd0 = false;
+  out->exif_orientation = ExifOrientation(block, &in_ifd0);
+  if (out->exif_orientation < 0 && !in_ifd0 && !xmp.empty()) {
+    out->exif_orientation = XmpOrientation(xmp);
+  }
+}
+
+uint32_t Be32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 |
+         static_cast<uint32_t>(p[2]) << 8 | p[3];
+}
+
+}  // namespace
+
+Status DecodePng(std::span<const uint8_t> bytes, const DecodeLimits& limits, DecodedImage* out) {
+  PngReader reader(bytes);
+  if (!reader.ok()) return ResourceExhausted("png: cannot create the libpng reader");
+  std::vector<uint8_t> native;
+  std::vector<png_bytep> rows;
+  EV_RETURN_IF_ERROR(RunDecode(reader, limits, native, rows, out));
+  RunReadEnd(reader);
+  ReadOrientation(reader, out);
+  return Status::Ok();
+}
+
+Result<ImageHeader> ReadPngHeader(std::span<const uint8_t> bytes) {
+  // Signature (8), then the first chunk must be IHDR: length, type, width, height.
+  if (bytes.size() < 24 || std::memcmp(bytes.data() + 12, "IHDR", 4) != 0) {
+    return InvalidArgument("png: missing or truncated IHDR chunk");
+  }
+  const uint32_t w = Be32(bytes.data() + 16);
+  const uint32_t h = Be32(bytes.data() + 20);
+  if (w > 0x7FFFFFFFu || h > 0x7FFFFFFFu) return InvalidArgument("png: IHDR size out of range");
+  ImageHeader header;
+  header.format = "png";
+  header.width = static_cast<int>(w);
+  header.height = static_cast<int>(h);
+  return header;
+}
+
+}  // namespace edgevision::image::internal

@@ -1,0 +1,44 @@
+// PIL-exact resampling and predict.py's "downscale to at most 1600 px" step.
+//
+// ResizeLikePil reproduces Pillow 9.4's Image.resize(size, BILINEAR|BICUBIC)
+// for 8-bit RGB bit for bit (libImaging/Resample.c): separable convolution,
+// horizontal pass over only the rows the vertical pass needs, then vertical;
+// the filter support is scaled by the downscale factor (antialiasing);
+// coefficients are computed in double, normalised to sum 1, rounded to
+// 22-bit fixed point (PRECISION_BITS = 32 - 8 - 2) and each pass rounds and
+// clips to 8 bits. Build with -ffp-contract=off (our CMakeLists does): a
+// fused multiply-add would change coefficient rounding.
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include "core/status.h"
+#include "image/image.h"
+
+namespace edgevision::image {
+
+enum class ResampleFilter { kBilinear, kBicubic };
+
+// Image.resize((width, height), filter). Returns a copy when the size is
+// unchanged (as PIL does). Preconditions: `in` non-empty, width and height >= 1.
+Image ResizeLikePil(const Image& in, int width, int height, ResampleFilter filter);
+
+// What resize_down_to_1600_max_dim decides for a width x height image:
+//   if h < max and w < max: keep;
+//   else new size = (max * w // h, max) if h > w else (max, max * h // w),
+//   BILINEAR when max(new) / max(old) >= 0.5, else BICUBIC.
+// A side of 1600 or more is "resized" even to its own size (a copy).
+struct DownscalePlan {
+  bool resize = false;
+  int width = 0;
+  int height = 0;
+  ResampleFilter filter = ResampleFilter::kBilinear;
+};
+DownscalePlan PlanDownscale(int width, int height, int max_dimension = 1600);
+
+// Applies PlanDownscale. InvalidArgument when the new size has a zero side
+// (an image at least 1600 wide and fewer than w / 1600 rows high: PIL raises
+// "height and width must be > 0" and predict.py returns an error).
+Result<Image> DownscaleToMaxDimension(Image image, int max_dimension = 1600);
+
+}  // namespace edgevision::image

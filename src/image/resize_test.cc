@@ -1,0 +1,138 @@
+#include "image/resize.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <regex>
+#include <string>
+
+#include "image/decode.h"
+#include "test_support.h"
+
+namespace edgevision::image {
+namespace {
+
+using ::edgevision::testing::ReadBytes;
+using ::edgevision::testing::TestData;
+using ::testing::HasSubstr;
+
+Image Load(const std::filesystem::path& path) {
+  Result<DecodedImage> d = Decode(ReadBytes(path));
+  EXPECT_TRUE(d.ok()) << path << ": " << d.status().ToString();
+  return d.ok() ? std::move(d->rgb) : Image{};
+}
+
+Image Uniform(int w, int h, uint8_t r, uint8_t g, uint8_t b) {
+  Image im;
+  im.width = w;
+  im.height = h;
+  for (int i = 0; i < w * h; ++i) im.pixels.insert(im.pixels.end(), {r, g, b});
+  return im;
+}
+
+// tests/data/golden/resize/<filter>_<w>x<h>.png: PIL 9.4's Image.resize of
+// tests/data/images/resize/source.png (tests/parity/make_golden.py).
+TEST(ResizeTest, BitExactWithPilGoldens) {
+  const Image source = Load(TestData("images/resize/source.png"));
+  ASSERT_EQ(source.width, 67);
+  ASSERT_EQ(source.height, 53);
+  const std::regex name(R"((bilinear|bicubic)_(\d+)x(\d+)\.png)");
+  int checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(TestData("golden/resize"))) {
+    std::smatch m;
+    const std::string file = entry.path().filename().string();
+    if (!std::regex_match(file, m, name)) continue;
+    const ResampleFilter filter =
+        m[1] == "bilinear" ? ResampleFilter::kBilinear : ResampleFilter::kBicubic;
+    const Image want = Load(entry.path());
+    const Image got = ResizeLikePil(source, std::stoi(m[2]), std::stoi(m[3]), filter);
+    ASSERT_EQ(got.width, want.width) << file;
+    ASSERT_EQ(got.height, want.height) << file;
+    int max_diff = 0;
+    size_t differing = 0;
+    for (size_t i = 0; i < got.pixels.size(); ++i) {
+      const int d = std::abs(got.pixels[i] - want.pixels[i]);
+      max_diff = std::max(max_diff, d);
+      differing += d != 0;
+    }
+    EXPECT_EQ(differing, 0u) << file << ": " << differing << " samples differ, max " << max_diff;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 24);
+}
+
+TEST(ResizeTest, UniformStaysUniformInBothFilters) {
+  const Image in = Uniform(37, 23, 10, 128, 250);
+  for (ResampleFilter f : {ResampleFilter::kBilinear, ResampleFilter::kBicubic}) {
+    for (auto [w, h] : {std::pair{5, 3}, std::pair{37, 11}, std::pair{80, 60}, std::pair{1, 1}}) {
+      const Image out = ResizeLikePil(in, w, h, f);
+      ASSERT_EQ(out.pixels.size(), static_cast<size_t>(w) * h * 3);
+      for (size_t i = 0; i < out.pixels.size(); i += 3) {
+        ASSERT_EQ(out.pixels[i], 10);
+        ASSERT_EQ(out.pixels[i + 1], 128);
+        ASSERT_EQ(out.pixels[i + 2], 250);
+      }
+    }
+  }
+}
+
+TEST(ResizeTest, SameSizeIsACopy) {
+  const Image in = Load(TestData("images/resize/source.png"));
+  EXPECT_EQ(ResizeLikePil(in, in.width, in.height, ResampleFilter::kBicubic).pixels, in.pixels);
+}
+
+TEST(ResizeTest, PlanFollowsPredictPy) {
+  struct Case {
+    int w, h;
+    bool resize;
+    int nw, nh;
+    ResampleFilter filter;
+  };
+  const Case cases[] = {
+      {1599, 1599, false, 1599, 1599, ResampleFilter::kBilinear},
+      {1600, 1000, true, 1600, 1000, ResampleFilter::kBilinear},  // to its own size
+      {1000, 1600, true, 1000, 1600, ResampleFilter::kBilinear},
+      {1200, 1601, true, 1199, 1600, ResampleFilter::kBilinear},
+      {2500, 1400, true, 1600, 896, ResampleFilter::kBilinear},
+      {3200, 100, true, 1600, 50, ResampleFilter::kBilinear},  // exactly 0.5
+      {3201, 100, true, 1600, 49, ResampleFilter::kBicubic},
+      {100, 5000, true, 32, 1600, ResampleFilter::kBicubic},
+      {2000, 2000, true, 1600, 1600, ResampleFilter::kBilinear},  // h == w: (1600, 1600*h//w)
+      {20000, 1, true, 1600, 0, ResampleFilter::kBicubic},
+  };
+  for (const Case& c : cases) {
+    const DownscalePlan p = PlanDownscale(c.w, c.h);
+    EXPECT_EQ(p.resize, c.resize) << c.w << "x" << c.h;
+    EXPECT_EQ(p.width, c.nw) << c.w << "x" << c.h;
+    EXPECT_EQ(p.height, c.nh) << c.w << "x" << c.h;
+    if (c.resize) {
+      EXPECT_EQ(p.filter, c.filter) << c.w << "x" << c.h;
+    }
+  }
+  // Other limits scale the same rule.
+  const DownscalePlan small = PlanDownscale(300, 100, 200);
+  EXPECT_EQ(small.width, 200);
+  EXPECT_EQ(small.height, 66);
+}
+
+TEST(ResizeTest, DownscaleToZeroIsAnError) {
+  Result<Image> r = DownscaleToMaxDimension(Uniform(5000, 2, 1, 2, 3));  // -> 1600x0
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(r.status().message(), HasSubstr("5000x2"));
+}
+
+TEST(ResizeTest, DownscaleKeepsSmallImagesAndShrinksLargeOnes) {
+  Result<Image> small = DownscaleToMaxDimension(Uniform(1599, 10, 1, 2, 3));
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(small->width, 1599);
+  Result<Image> large = DownscaleToMaxDimension(Uniform(1700, 3400, 1, 2, 3));
+  ASSERT_TRUE(large.ok());
+  EXPECT_EQ(large->width, 800);
+  EXPECT_EQ(large->height, 1600);
+}
+
+}  // namespace
+}  // namespace edgevision::image
