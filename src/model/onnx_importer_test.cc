@@ -1,0 +1,915 @@
+// Tests of the ONNX importer (model/onnx_importer.cc), and of graph
+// normalisation on every real model the importers read.
+//
+// Reference numbers come from tests/data/synthetic/expected_outputs.txt,
+// written by tests/data/synthetic/make_synthetic_onnx.py with PyTorch (an
+// independent implementation of every op involved).
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "graph/eval_for_test.h"
+#include "graph/normalize.h"
+#include "graph/normalize_passes.h"
+#include "graph/shape_inference.h"
+#include "model/importer.h"
+#include "test_support.h"
+
+namespace edgevision::model {
+namespace {
+
+using graph::Graph;
+using graph::Node;
+using graph::Op;
+using graph::Shape;
+using graph::ValueId;
+
+constexpr char kWinml[] = "cv-exports/winml-food-onnx/model.onnx";
+constexpr char kUwp[] = "cv-exports/uwp-catdog-onnx12/model.onnx";
+constexpr const char* kSynthetic[] = {
+    "synthetic/torch_mobilenet_opset13.onnx",  "synthetic/torch_mobilenet_opset11_bn.onnx",
+    "synthetic/torch_mobilenet_opset14.onnx",  "synthetic/handmade_opset10.onnx",
+    "synthetic/handmade_float16_opset12.onnx", "synthetic/handmade_opset17.onnx"};
+
+Result<ImportedModel> ImportFile(const std::string& rel) {
+  const std::vector<uint8_t> bytes = testing::ReadBytes(testing::TestData(rel));
+  return ImportOnnx(bytes, rel);
+}
+
+ImportedModel MustImport(const std::string& rel) {
+  Result<ImportedModel> r = ImportFile(rel);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? std::move(r).value() : ImportedModel{};
+}
+
+bool Mentions(const std::vector<std::string>& lines, const std::string& text) {
+  return std::any_of(lines.begin(), lines.end(),
+                     [&](const std::string& s) { return s.find(text) != std::string::npos; });
+}
+
+std::string Joined(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const std::string& s : lines) out += "  " + s + "\n";
+  return out;
+}
+
+const Node* NodeNamed(const Graph& g, const std::string& name, Op op) {
+  for (const Node& n : g.nodes) {
+    if (n.name == name && n.op == op) return &n;
+  }
+  return nullptr;
+}
+
+std::vector<const Node*> NodesOf(const Graph& g, Op op) {
+  std::vector<const Node*> out;
+  for (const Node& n : g.nodes) {
+    if (n.op == op) out.push_back(&n);
+  }
+  return out;
+}
+
+// The input make_synthetic_onnx.py uses, generated in NCHW order and returned
+// NHWC for the graph.
+std::vector<float> LcgInput(const Shape& nhwc, bool real) {
+  const int64_t h = nhwc[1], w = nhwc[2], c = nhwc[3];
+  std::vector<float> out(static_cast<size_t>(h * w * c));
+  for (int64_t ch = 0; ch < c; ++ch) {
+    for (int64_t y = 0; y < h; ++y) {
+      for (int64_t x = 0; x < w; ++x) {
+        const uint32_t i = static_cast<uint32_t>((ch * h + y) * w + x);
+        const uint32_t u = ((i * 1103515245u + 12345u) >> 16) & 0xFFu;
+        out[(y * w + x) * c + ch] = real ? float(u) : float(u) / 127.5f - 1.0f;
+      }
+    }
+  }
+  return out;
+}
+
+struct Expected {
+  std::string model;
+  bool logits = false;
+  bool real = false;
+  std::vector<float> values;
+};
+
+std::vector<Expected> ReadExpected() {
+  std::ifstream in(testing::TestData("synthetic/expected_outputs.txt"));
+  std::vector<Expected> out;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ls(line);
+    Expected e;
+    std::string kind;
+    size_t n = 0;
+    ls >> e.model >> kind >> n;
+    e.logits = e.model.find("#logits") != std::string::npos;
+    e.model = e.model.substr(0, e.model.find('#'));
+    e.real = kind == "real";
+    e.values.resize(n);
+    for (float& v : e.values) ls >> v;
+    out.push_back(e);
+  }
+  return out;
+}
+
+// Runs `g` on the deterministic input; with `logits`, reads the input of the
+// final activation instead of the output.
+std::vector<float> RunGraph(Graph g, bool real, bool logits) {
+  if (logits) {
+    const int p = g.ProducerOf(g.outputs[0]);
+    EXPECT_GE(p, 0);
+    g.outputs = {g.nodes[p].inputs[0]};
+  }
+  const std::vector<float> x = LcgInput(g.values[g.inputs[0]].shape, real);
+  auto out = graph::EvaluateForTest(g, {x});
+  EXPECT_TRUE(out.ok()) << out.status().ToString();
+  return out.ok() ? (*out)[0] : std::vector<float>{};
+}
+
+void ExpectClose(const std::vector<float>& got, const std::vector<float>& want,
+                 const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  for (size_t i = 0; i < want.size(); ++i) {
+    // Relative for large values, absolute near zero (softmax tails).
+    EXPECT_NEAR(got[i], want[i], 2e-4 * std::fabs(want[i]) + 2e-6) << what << " [" << i << "]";
+  }
+}
+
+// Normalises a copy and checks the post-conditions Normalize promises.
+Graph NormalizeChecked(const Graph& imported, graph::NormalizeReport* report) {
+  Graph g = imported;
+  Status s = graph::Normalize(&g, report);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(graph::Validate(g).ok());
+  EXPECT_TRUE(graph::CheckExecutable(g).ok());
+  for (const graph::Value& v : g.values) {
+    for (int64_t d : v.shape) EXPECT_GT(d, 0) << "'" << v.name << "' is not static";
+  }
+  return g;
+}
+
+// ---- the real exports ----------------------------------------------------------
+
+TEST(OnnxImporterTest, WinmlFoodExport) {
+  ImportedModel m = MustImport(kWinml);
+  EXPECT_EQ(m.format, "ONNX");
+  EXPECT_EQ(m.producer, "WinMLTools 0.1.0.5072");
+  EXPECT_EQ(m.generation, "WinMLTools 2018 (ONNX 1.0)");
+  EXPECT_EQ(m.input_name, "data");
+  EXPECT_EQ(m.input_shape, (std::vector<int64_t>{-1, 3, 227, 227}));
+  EXPECT_EQ(m.input_layout, "NCHW");
+  EXPECT_EQ(m.output_name, "loss.1");
+  EXPECT_EQ(m.output_activation, "sigmoid");
+  EXPECT_EQ(m.embedded_labels, (std::vector<std::string>{"cheesecake", "Donuts", "Fries"}));
+  EXPECT_FALSE(m.declared_color.has_value());
+  EXPECT_FALSE(m.required_mean.has_value());
+  EXPECT_EQ(m.source_ops.at("com.microsoft.LegacyPadding"), 3);
+  EXPECT_EQ(m.source_ops.at("ai.onnx.ml.ZipMap"), 1);
+  EXPECT_EQ(m.source_ops.at("ai.onnx.ml.ArrayFeatureExtractor"), 1);
+  EXPECT_EQ(m.source_ops.at("FC"), 1);
+  EXPECT_EQ(m.source_ops.at("Conv"), 25);
+  EXPECT_TRUE(Mentions(m.rewrites, "removed the classifier tail (4 nodes")) << Joined(m.rewrites);
+  EXPECT_TRUE(Mentions(m.rewrites, "re-ordered the nodes")) << Joined(m.rewrites);
+  EXPECT_TRUE(Mentions(m.rewrites, "com.microsoft.LegacyPadding")) << Joined(m.rewrites);
+  EXPECT_TRUE(Mentions(m.rewrites, "experimental FC")) << Joined(m.rewrites);
+
+  const Graph& g = m.graph;
+  ASSERT_TRUE(graph::Validate(g).ok());
+  EXPECT_EQ(g.values[g.inputs[0]].shape, (Shape{-1, 227, 227, 3}));
+  ASSERT_EQ(g.outputs.size(), 1u);
+  EXPECT_EQ(g.values[g.outputs[0]].name, "loss.1");
+  const std::map<std::string, int> ops = g.OpSummary();
+  EXPECT_EQ(ops.at("Conv2D"), 25);
+  EXPECT_EQ(ops.at("Pad"), 3);
+  EXPECT_EQ(ops.at("MaxPool2D"), 3);
+  EXPECT_EQ(ops.at("FullyConnected"), 1);
+  EXPECT_EQ(ops.at("BatchNorm"), 1);
+
+  // LegacyPadding = what Caffe's ceil mode implies at each pool:
+  // pool1 113 -> 56 (+0), pool3 56 -> 28 (+1), pool5 28 -> 14 (+1).
+  const std::vector<const Node*> pads = NodesOf(g, Op::kPad);
+  ASSERT_EQ(pads.size(), 3u);
+  EXPECT_EQ(pads[0]->attrs.ints, (std::vector<int64_t>{0, 0, 0, 0, 0, 0, 0, 0}));
+  EXPECT_EQ(pads[1]->attrs.ints, (std::vector<int64_t>{0, 0, 0, 0, 0, 1, 1, 0}));
+  EXPECT_EQ(pads[2]->attrs.ints, (std::vector<int64_t>{0, 0, 0, 0, 0, 1, 1, 0}));
+  for (const Node* p : pads) EXPECT_EQ(p->attrs.pad_value, -std::numeric_limits<float>::max());
+  EXPECT_EQ(g.values[g.FindValue("pool1")].shape, (Shape{1, 56, 56, 64}));
+  EXPECT_EQ(g.values[g.FindValue("pool3")].shape, (Shape{1, 28, 28, 128}));
+  EXPECT_EQ(g.values[g.FindValue("pool5")].shape, (Shape{1, 14, 14, 256}));
+}
+
+TEST(OnnxImporterTest, UwpCatdogExport) {
+  ImportedModel m = MustImport(kUwp);
+  EXPECT_EQ(m.producer, "OnnxMLTools 1.2.2.0129");
+  EXPECT_EQ(m.generation, "ONNX 1.2 / opset 7 (OnnxMLTools)");
+  ASSERT_TRUE(m.declared_color.has_value());
+  EXPECT_EQ(*m.declared_color, image::ColorOrder::kBGR);
+  EXPECT_EQ(m.metadata.at("Image.BitmapPixelFormat"), "Bgr8");
+  EXPECT_EQ(m.embedded_labels, (std::vector<std::string>{"cat", "dog", "Negative"}));
+  EXPECT_EQ(m.input_shape, (std::vector<int64_t>{-1, 3, 227, 227}));
+  EXPECT_EQ(m.output_name, "loss1");
+  EXPECT_EQ(m.output_activation, "softmax");
+  EXPECT_EQ(m.source_ops.at("Gemm"), 1);
+  EXPECT_EQ(m.source_ops.at("Pad"), 3);
+  EXPECT_TRUE(Mentions(m.rewrites, "treated 56 graph inputs that have initializers as constants"))
+      << Joined(m.rewrites);
+  EXPECT_TRUE(Mentions(m.rewrites, "removed the classifier tail")) << Joined(m.rewrites);
+  EXPECT_FALSE(Mentions(m.rewrites, "re-ordered")) << Joined(m.rewrites);
+  // Pad pads in NCHW begin/end order [0,0,0,0, 0,0,1,1] become NHWC.
+  const std::vector<const Node*> pads = NodesOf(m.graph, Op::kPad);
+  ASSERT_EQ(pads.size(), 3u);
+  EXPECT_EQ(pads[1]->attrs.ints, (std::vector<int64_t>{0, 0, 0, 0, 0, 1, 1, 0}));
+  EXPECT_EQ(m.graph.values[m.graph.FindValue("pool3")].shape, (Shape{1, 28, 28, 128}));
+}
+
+// Weights are checked against the initializers read straight from the file
+// with the ONNX protobuf classes.
+TEST(OnnxImporterTest, WeightLayoutMatchesTheFile) {
+  for (const std::string rel : {kWinml, kUwp}) {
+    SCOPED_TRACE(rel);
+    const std::vector<uint8_t> bytes = testing::ReadBytes(testing::TestData(rel));
+    onnx::ModelProto proto;
+    ASSERT_TRUE(proto.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
+    std::map<std::string, const onnx::TensorProto*> inits;
+    for (const onnx::TensorProto& t : proto.graph().initializer()) inits[t.name()] = &t;
+    ImportedModel m = MustImport(rel);
+    int convs = 0;
+    for (const Node& n : m.graph.nodes) {
+      if (n.op != Op::kConv2D && n.op != Op::kFullyConnected) continue;
+      const graph::Value& w = m.graph.values[n.inputs[1]];
+      ASSERT_TRUE(inits.count(w.name)) << w.name;
+      const onnx::TensorProto& t = *inits[w.name];
+      ASSERT_EQ(t.data_type(), onnx::TensorProto::FLOAT);
+      ASSERT_EQ(t.float_data_size(), static_cast<int>(w.f32.size()));
+      if (n.op == Op::kFullyConnected) {
+        EXPECT_EQ(w.shape, (Shape{t.dims(0), t.dims(1)}));
+        for (int i = 0; i < t.float_data_size(); ++i) ASSERT_EQ(w.f32[i], t.float_data(i));
+        continue;
+      }
+      ++convs;
+      const int64_t o = t.dims(0), ci = t.dims(1), kh = t.dims(2), kw = t.dims(3);
+      ASSERT_EQ(w.shape, (Shape{o, kh, kw, ci}));
+      for (int64_t a = 0; a < o; ++a)
+        for (int64_t c = 0; c < ci; ++c)
+          for (int64_t y = 0; y < kh; ++y)
+            for (int64_t x = 0; x < kw; ++x)
+              ASSERT_EQ(w.f32[((a * kh + y) * kw + x) * ci + c],
+                        t.float_data(static_cast<int>(((a * ci + c) * kh + y) * kw + x)));
+      const graph::Value& b = m.graph.values[n.inputs[2]];
+      const onnx::TensorProto& tb = *inits[b.name];
+      for (int i = 0; i < tb.float_data_size(); ++i) ASSERT_EQ(b.f32[i], tb.float_data(i));
+    }
+    EXPECT_EQ(convs, 25);
+  }
+}
+
+TEST(OnnxImporterTest, RealExportsNormalizeToTheEngineOpSet) {
+  for (const std::string rel : {kWinml, kUwp}) {
+    SCOPED_TRACE(rel);
+    ImportedModel m = MustImport(rel);
+    graph::NormalizeReport report;
+    Graph g = NormalizeChecked(m.graph, &report);
+    const std::string final_op = rel == kWinml ? "Sigmoid" : "Softmax";
+    const std::map<std::string, int> expected = {{"Concat", 8},         {"Conv2D", 25},
+                                                 {"FullyConnected", 1}, {"GlobalAvgPool", 1},
+                                                 {"MaxPool2D", 3},      {final_op, 1}};
+    EXPECT_EQ(g.OpSummary(), expected) << Joined(report.rewrites);
+    // The data_bn affine went into conv1, the LegacyPadding / Pad into the pools.
+    EXPECT_TRUE(Mentions(report.rewrites, "folded the per-channel affine on input 'data'"))
+        << Joined(report.rewrites);
+    EXPECT_TRUE(Mentions(report.rewrites, "merged 2 Pad(-FLT_MAX) into the following MaxPool2D"));
+    EXPECT_TRUE(Mentions(report.rewrites, "fused 25 Relu into Conv2D"));
+    EXPECT_EQ(g.nodes[0].op, Op::kConv2D);
+    EXPECT_EQ(g.nodes[0].inputs[0], g.inputs[0]);
+    const std::vector<const Node*> pools = NodesOf(g, Op::kMaxPool2D);
+    ASSERT_EQ(pools.size(), 3u);
+    EXPECT_EQ(pools[0]->attrs.pad_bottom, 0);
+    EXPECT_EQ(pools[1]->attrs.pad_bottom, 1);
+    EXPECT_EQ(pools[2]->attrs.pad_right, 1);
+    EXPECT_EQ(g.values[g.inputs[0]].shape, (Shape{1, 227, 227, 3}));
+    EXPECT_EQ(g.values[g.outputs[0]].shape, (Shape{1, 3}));
+  }
+}
+
+// ---- numerics against PyTorch ------------------------------------------------------
+
+TEST(OnnxImporterTest, MatchesReferenceOutputsImportedAndNormalized) {
+  const std::vector<Expected> expected = ReadExpected();
+  ASSERT_GE(expected.size(), 10u);
+  for (const Expected& e : expected) {
+    SCOPED_TRACE(e.model + (e.logits ? " (logits)" : ""));
+    ImportedModel m = MustImport(e.model);
+    if (m.graph.inputs.empty()) continue;
+    ExpectClose(RunGraph(m.graph, e.real, e.logits), e.values, "imported");
+    graph::NormalizeReport report;
+    Graph g = NormalizeChecked(m.graph, &report);
+    ExpectClose(RunGraph(g, e.real, e.logits), e.values, "normalized");
+  }
+}
+
+// ---- the synthetic modern exports ------------------------------------------------
+
+TEST(OnnxImporterTest, TorchMobileNetExports) {
+  for (const char* rel : {kSynthetic[0], kSynthetic[1], kSynthetic[2]}) {
+    SCOPED_TRACE(rel);
+    ImportedModel m = MustImport(rel);
+    EXPECT_EQ(m.producer.rfind("pytorch", 0), 0u) << m.producer;
+    EXPECT_EQ(m.input_shape, (std::vector<int64_t>{-1, 3, 32, 32}));
+    EXPECT_EQ(m.output_name, "scores");
+    EXPECT_EQ(m.output_activation, "softmax");
+    EXPECT_TRUE(m.embedded_labels.empty());
+    EXPECT_TRUE(Mentions(m.rewrites, "nodes on constants at import")) << Joined(m.rewrites);
+    EXPECT_TRUE(Mentions(m.rewrites, "ceil_mode")) << Joined(m.rewrites);
+    EXPECT_EQ(m.source_ops.count("Shape"), 1u);
+    graph::NormalizeReport report;
+    Graph g = NormalizeChecked(m.graph, &report);
+    const std::map<std::string, int> ops = g.OpSummary();
+    EXPECT_EQ(ops.at("HardSwish"), 2) << Joined(report.rewrites);
+    EXPECT_EQ(ops.at("Conv2D"), 8);
+    EXPECT_EQ(ops.at("FullyConnected"), 2);
+    EXPECT_EQ(ops.count("Reshape"), 0u);  // the torch view() went away
+    bool depthwise = false;
+    for (const Node& n : g.nodes) {
+      if (n.op == Op::kConv2D && n.attrs.groups == 16) {
+        depthwise = true;
+        EXPECT_EQ(g.values[n.inputs[1]].shape, (Shape{16, 3, 3, 1}));
+        EXPECT_EQ(n.attrs.act_max, 6.0f);  // Relu6 fused
+      }
+    }
+    EXPECT_TRUE(depthwise);
+    const std::vector<const Node*> pools = NodesOf(g, Op::kMaxPool2D);
+    ASSERT_EQ(pools.size(), 1u);  // 8x8 -> ceil((8-3)/2)+1 = 4 needs one more row/column
+    EXPECT_EQ(pools[0]->attrs.pad_bottom, 1);
+    EXPECT_EQ(pools[0]->attrs.pad_right, 1);
+  }
+  ImportedModel bn = MustImport(kSynthetic[1]);
+  EXPECT_EQ(bn.graph.OpSummary().at("BatchNorm"), 3);
+  graph::NormalizeReport report;
+  NormalizeChecked(bn.graph, &report);
+  EXPECT_TRUE(Mentions(report.rewrites, "folded 3 BatchNorm into the preceding Conv2D"))
+      << Joined(report.rewrites);
+  EXPECT_EQ(MustImport(kSynthetic[2]).source_ops.at("HardSwish"), 2);
+  EXPECT_TRUE(Mentions(MustImport(kSynthetic[0]).rewrites, "into HardSwish"));
+}
+
+TEST(OnnxImporterTest, HandmadeLegacyAttributeForms) {
+  ImportedModel m = MustImport(kSynthetic[3]);
+  EXPECT_EQ(m.generation, "ONNX opset 10");
+  EXPECT_EQ(m.output_activation, "sigmoid");
+  const Node* same_lower = NodeNamed(m.graph, "conv_same_lower", Op::kConv2D);
+  ASSERT_NE(same_lower, nullptr);
+  EXPECT_EQ(same_lower->attrs.pad_top, 1);
+  EXPECT_EQ(same_lower->attrs.pad_left, 1);
+  EXPECT_EQ(same_lower->attrs.pad_bottom, 0);
+  EXPECT_EQ(same_lower->attrs.pad_right, 0);
+  const Node* grouped = NodeNamed(m.graph, "conv_grouped", Op::kConv2D);
+  ASSERT_NE(grouped, nullptr);
+  EXPECT_EQ(grouped->attrs.groups, 2);
+  const Node* clip = NodeNamed(m.graph, "relu6", Op::kClamp);
+  ASSERT_NE(clip, nullptr);
+  EXPECT_EQ(clip->attrs.act_max, 6.0f);
+  const Node* concat = NodeNamed(m.graph, "cat_const", Op::kConcat);
+  ASSERT_NE(concat, nullptr);
+  EXPECT_EQ(concat->attrs.axis, 3);  // ONNX axis 1 (channels)
+  // Flatten and Softmax of 4-D tensors with H, W > 1 needed NCHW order.
+  EXPECT_TRUE(Mentions(m.rewrites, "Transpose nodes so reshapes of 4-D tensors keep"))
+      << Joined(m.rewrites);
+}
+
+TEST(OnnxImporterTest, Float16Flavour) {
+  ImportedModel m = MustImport(kSynthetic[4]);
+  EXPECT_TRUE(Mentions(m.rewrites, "converted 6 float16 tensors to float32")) << Joined(m.rewrites);
+  EXPECT_TRUE(Mentions(m.rewrites, "2 Cast nodes")) << Joined(m.rewrites);
+  const Node* clip = nullptr;
+  for (const Node& n : m.graph.nodes) {
+    if (n.op == Op::kClamp) clip = &n;
+  }
+  ASSERT_NE(clip, nullptr);
+  EXPECT_EQ(clip->attrs.act_min, 0.0f);
+  EXPECT_EQ(clip->attrs.act_max, 6.0f);
+}
+
+TEST(OnnxImporterTest, Opset17InputForms) {
+  ImportedModel m = MustImport(kSynthetic[5]);
+  EXPECT_EQ(m.input_shape, (std::vector<int64_t>{1, 3, 12, 12}));
+  graph::NormalizeReport report;
+  Graph g = NormalizeChecked(m.graph, &report);
+  EXPECT_TRUE(Mentions(report.rewrites, "merged 1 Pad(-FLT_MAX) into the following MaxPool2D"))
+      << Joined(report.rewrites);
+  EXPECT_TRUE(Mentions(report.rewrites, "ReduceMean over height and width into GlobalAvgPool"));
+  EXPECT_EQ(g.OpSummary().count("Pad"), 0u);
+}
+
+// ---- hand-built models: edge cases and hostile content -----------------------------
+
+// A minimal model: input x [1,3,4,4] -> nodes -> output y.
+struct ProtoBuilder {
+  onnx::ModelProto model;
+  onnx::GraphProto* g;
+
+  explicit ProtoBuilder(int opset, std::vector<int64_t> in_shape = {1, 3, 4, 4}) {
+    model.set_ir_version(7);
+    model.set_producer_name("test");
+    auto* o = model.add_opset_import();
+    o->set_domain("");
+    o->set_version(opset);
+    g = model.mutable_graph();
+    g->set_name("t");
+    auto* in = g->add_input();
+    in->set_name("x");
+    auto* tt = in->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : in_shape) tt->mutable_shape()->add_dim()->set_dim_value(d);
+    auto* out = g->add_output();
+    out->set_name("y");
+    out->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+  }
+  onnx::NodeProto* Node(const std::string& op, std::vector<std::string> in,
+                        std::vector<std::string> out, const std::string& name = "") {
+    auto* n = g->add_node();
+    n->set_op_type(op);
+    n->set_name(name.empty() ? op + "_node" : name);
+    for (auto& s : in) n->add_input(s);
+    for (auto& s : out) n->add_output(s);
+    return n;
+  }
+  onnx::TensorProto* Init(const std::string& name, std::vector<int64_t> dims,
+                          std::vector<float> data) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::FLOAT);
+    for (int64_t d : dims) t->add_dims(d);
+    for (float f : data) t->add_float_data(f);
+    return t;
+  }
+  onnx::TensorProto* InitInt(const std::string& name, std::vector<int64_t> dims,
+                             std::vector<int64_t> data) {
+    auto* t = g->add_initializer();
+    t->set_name(name);
+    t->set_data_type(onnx::TensorProto::INT64);
+    for (int64_t d : dims) t->add_dims(d);
+    for (int64_t v : data) t->add_int64_data(v);
+    return t;
+  }
+  Result<ImportedModel> Import() const {
+    const std::string bytes = model.SerializeAsString();
+    return ImportOnnx(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+                      "test.onnx");
+  }
+};
+
+void AttrInt(onnx::NodeProto* n, const std::string& name, int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
+}
+void AttrInts(onnx::NodeProto* n, const std::string& name, std::vector<int64_t> v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+void AttrString(onnx::NodeProto* n, const std::string& name, const std::string& v) {
+  auto* a = n->add_attribute();
+  a->set_name(name);
+  a->set_type(onnx::AttributeProto::STRING);
+  a->set_s(v);
+}
+
+void ExpectError(const Result<ImportedModel>& r, StatusCode code, const std::string& text) {
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), code) << r.status().ToString();
+  EXPECT_NE(r.status().message().find(text), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("test.onnx"), std::string::npos) << r.status().ToString();
+}
+
+TEST(OnnxImporterTest, DecodesFloat16AndSignedIntegers) {
+  ProtoBuilder b(13, {1, 6, 2, 2});
+  auto* c = b.g->add_initializer();
+  c->set_name("c");
+  c->set_data_type(onnx::TensorProto::FLOAT16);
+  for (int64_t d : {6, 1, 1}) c->add_dims(d);
+  const uint16_t halves[] = {0x3C00, 0x0001, 0x7BFF, 0xFC00, 0xC000, 0x3800};
+  std::string raw;
+  for (uint16_t h : halves) raw += std::string{char(h & 0xFF), char(h >> 8)};
+  c->set_raw_data(raw);
+  b.Node("Add", {"x", "c"}, {"sum"});
+  // Reshape to [1, 24] via Shape -> Gather(int32 index -4 = the batch) -> Concat.
+  b.Node("Shape", {"sum"}, {"shape"});
+  auto* idx = b.g->add_initializer();
+  idx->set_name("idx");
+  idx->set_data_type(onnx::TensorProto::INT32);
+  idx->add_dims(1);
+  const int32_t minus4 = -4;
+  idx->set_raw_data(std::string(reinterpret_cast<const char*>(&minus4), 4));
+  b.Node("Gather", {"shape", "idx"}, {"batch"});
+  b.InitInt("rest", {1}, {-1});
+  auto* cat = b.Node("Concat", {"batch", "rest"}, {"target"});
+  AttrInt(cat, "axis", 0);
+  b.Node("Reshape", {"sum", "target"}, {"y"});
+  Result<ImportedModel> r = b.Import();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const Graph& g = r->graph;
+  const Node* add = NodesOf(g, Op::kAdd).at(0);
+  const graph::Value& k = g.values[add->inputs[1]];
+  EXPECT_EQ(k.shape, (Shape{6}));
+  ASSERT_EQ(k.f32.size(), 6u);
+  EXPECT_EQ(k.f32[0], 1.0f);
+  EXPECT_EQ(k.f32[1], std::ldexp(1.0f, -24));  // smallest subnormal
+  EXPECT_EQ(k.f32[2], 65504.0f);
+  EXPECT_EQ(k.f32[3], -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(k.f32[4], -2.0f);
+  EXPECT_EQ(k.f32[5], 0.5f);
+  EXPECT_EQ(g.values[g.outputs[0]].shape, (Shape{1, 24}));
+  EXPECT_TRUE(Mentions(r->rewrites, "converted 1 float16")) << Joined(r->rewrites);
+}
+
+// Softmax axis semantics, checked against loops over the NCHW tensor.
+TEST(OnnxImporterTest, SoftmaxAxesFollowOnnxSemantics) {
+  struct Case {
+    int opset;
+    int64_t axis;
+    // Which NCHW axes one softmax group spans.
+    std::vector<int> group_axes;
+  };
+  const Case cases[] = {{13, 1, {1}},       {13, 2, {2}},    {13, -1, {3}},
+                        {11, 1, {1, 2, 3}}, {11, 2, {2, 3}}, {11, 3, {3}}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE("opset " + std::to_string(c.opset) + " axis " + std::to_string(c.axis));
+    ProtoBuilder b(c.opset, {1, 3, 4, 5});
+    AttrInt(b.Node("Softmax", {"x"}, {"y"}, "softmax"), "axis", c.axis);
+    Result<ImportedModel> r = b.Import();
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    std::vector<float> nhwc(60);
+    for (size_t i = 0; i < nhwc.size(); ++i) nhwc[i] = std::sin(0.7f * static_cast<float>(i)) * 3;
+    for (int pass = 0; pass < 2; ++pass) {
+      Graph g = r->graph;
+      graph::NormalizeReport report;
+      if (pass == 1) {
+        ASSERT_TRUE(graph::Normalize(&g, &report).ok());
+      }
+      auto out = graph::EvaluateForTest(g, {nhwc});
+      ASSERT_TRUE(out.ok()) << out.status().ToString();
+      auto at = [&](const std::vector<float>& v, int64_t ch, int64_t y, int64_t x) {
+        return v[(y * 5 + x) * 3 + ch];
+      };
+      for (int64_t ch = 0; ch < 3; ++ch) {
+        for (int64_t y = 0; y < 4; ++y) {
+          for (int64_t x = 0; x < 5; ++x) {
+            double sum = 0;
+            const int64_t pos[4] = {0, ch, y, x};
+            for (int64_t c2 = 0; c2 < 3; ++c2) {
+              for (int64_t y2 = 0; y2 < 4; ++y2) {
+                for (int64_t x2 = 0; x2 < 5; ++x2) {
+                  const int64_t other[4] = {0, c2, y2, x2};
+                  bool same_group = true;
+                  for (int d = 1; d < 4; ++d) {
+                    const bool spanned = std::count(c.group_axes.begin(), c.group_axes.end(), d);
+                    if (!spanned && other[d] != pos[d]) same_group = false;
+                  }
+                  if (same_group) sum += std::exp(double{at(nhwc, c2, y2, x2)});
+                }
+              }
+            }
+            const double want = std::exp(double{at(nhwc, ch, y, x)}) / sum;
+            ASSERT_NEAR(at((*out)[0], ch, y, x), want, 1e-6) << "pass " << pass;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(OnnxImporterTest, MaxMinWithAConstantAreClamps) {
+  ProtoBuilder b(9);
+  b.Init("zero", {1}, {0.0f});
+  b.Init("six", {}, {6.0f});
+  b.Node("Max", {"zero", "x"}, {"lo"}, "max0");
+  b.Node("Min", {"lo", "six"}, {"y"}, "min6");
+  Result<ImportedModel> r = b.Import();
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const std::vector<const Node*> clamps = NodesOf(r->graph, Op::kClamp);
+  ASSERT_EQ(clamps.size(), 2u);
+  EXPECT_EQ(clamps[0]->attrs.act_min, 0.0f);
+  EXPECT_EQ(clamps[1]->attrs.act_max, 6.0f);
+  ProtoBuilder two(9);
+  two.Node("Relu", {"x"}, {"r"});
+  two.Node("Max", {"x", "r"}, {"y"}, "max_two");
+  ExpectError(two.Import(), StatusCode::kUnsupported, "one constant");
+}
+
+TEST(OnnxImporterTest, RejectsBadInitializers) {
+  {
+    ProtoBuilder b(13);
+    auto* t = b.Init("huge", {int64_t{1} << 40, int64_t{1} << 40}, {});
+    t->set_raw_data("abcd");
+    b.Node("Add", {"x", "huge"}, {"y"});
+    ExpectError(b.Import(), StatusCode::kResourceExhausted, "huge");
+  }
+  {
+    ProtoBuilder b(13);
+    auto* t = b.Init("short", {3, 1, 1}, {});
+    t->set_raw_data(std::string(11, '\0'));
+    b.Node("Add", {"x", "short"}, {"y"});
+    ExpectError(b.Import(), StatusCode::kCorrupt, "'short' has 11 bytes of raw_data");
+  }
+  {
+    ProtoBuilder b(13);
+    b.Init("few", {3, 1, 1}, {1, 2});
+    b.Node("Add", {"x", "few"}, {"y"});
+    ExpectError(b.Import(), StatusCode::kCorrupt, "'few' has 2 values in float_data");
+  }
+  {
+    ProtoBuilder b(13);
+    auto* t = b.Init("both", {1}, {1});
+    t->set_raw_data(std::string(4, '\0'));
+    b.Node("Add", {"x", "both"}, {"y"});
+    ExpectError(b.Import(), StatusCode::kCorrupt, "both raw_data and typed data");
+  }
+  {
+    ProtoBuilder b(13);
+    auto* t = b.Init("ext", {3}, {});
+    t->set_data_location(onnx::TensorProto::EXTERNAL);
+    auto* e = t->add_external_data();
+    e->set_key("location");
+    e->set_value("weights.bin");
+    b.Node("Add", {"x", "ext"}, {"y"});
+    ExpectError(b.Import(), StatusCode::kUnsupported, "external file");
+  }
+  {
+    ProtoBuilder b(13);
+    auto* t = b.Init("neg", {-3}, {});
+    (void)t;
+    b.Node("Add", {"x", "neg"}, {"y"});
+    ExpectError(b.Import(), StatusCode::kCorrupt, "negative dimension");
+  }
+}
+
+TEST(OnnxImporterTest, RejectsBadNodes) {
+  auto conv = [](ProtoBuilder& b, const std::string& w = "w") {
+    b.Init("w", {2, 3, 3, 3}, std::vector<float>(54, 0.1f));
+    return b.Node("Conv", {"x", w}, {"y"}, "conv1");
+  };
+  {
+    ProtoBuilder b(13);
+    AttrInt(conv(b), "group", 0);
+    ExpectError(b.Import(), StatusCode::kCorrupt, "node 'conv1' (Conv): attribute 'group' = 0");
+  }
+  {
+    ProtoBuilder b(13);
+    AttrInts(conv(b), "strides", {0, 1});
+    ExpectError(b.Import(), StatusCode::kCorrupt, "'strides'");
+  }
+  {
+    ProtoBuilder b(13);
+    AttrInts(conv(b), "pads", {1, 1, 1000000000, 1});
+    ExpectError(b.Import(), StatusCode::kUnsupported, "pad 1000000000");
+  }
+  {
+    ProtoBuilder b(13);
+    AttrInts(conv(b), "kernel_shape", {5, 5});
+    ExpectError(b.Import(), StatusCode::kCorrupt, "kernel_shape does not match");
+  }
+  {
+    ProtoBuilder b(13);
+    auto* n = conv(b);
+    auto* a = n->add_attribute();
+    a->set_name("kernel_shape");
+    a->set_type(onnx::AttributeProto::FLOAT);
+    a->set_f(3.0f);
+    ExpectError(b.Import(), StatusCode::kCorrupt, "'kernel_shape' is not a list of ints");
+  }
+  {
+    ProtoBuilder b(13);
+    b.Node("Relu", {"x"}, {"w_dyn"});
+    b.Node("Conv", {"x", "w_dyn"}, {"y"}, "conv_dyn");
+    ExpectError(b.Import(), StatusCode::kUnsupported, "(weights) must be a constant");
+  }
+  {
+    ProtoBuilder b(13);
+    auto* n = b.Node("Foo", {"x"}, {"y"}, "mystery");
+    n->set_domain("com.example");
+    ExpectError(b.Import(), StatusCode::kUnsupported,
+                "node 'mystery' (com.example.Foo): op com.example.Foo is not supported");
+  }
+  {
+    ProtoBuilder b(13);
+    b.Node("Tanh", {"x"}, {"y"}, "tanh");
+    ExpectError(b.Import(), StatusCode::kUnsupported, "op Tanh is not supported");
+  }
+  {
+    ProtoBuilder b(13);
+    b.InitInt("shape", {2}, {1, 47});
+    b.Node("Reshape", {"x", "shape"}, {"y"}, "reshape");
+    ExpectError(b.Import(), StatusCode::kCorrupt, "cannot reshape");
+  }
+  {
+    ProtoBuilder b(13);
+    b.InitInt("pads", {8}, {0, 0, 1, 1, 0, 0, 1, 1});
+    auto* n = b.Node("Pad", {"x", "pads"}, {"y"}, "reflect");
+    AttrString(n, "mode", "reflect");
+    ExpectError(b.Import(), StatusCode::kUnsupported, "mode 'reflect'");
+  }
+  {
+    ProtoBuilder b(13);
+    b.Node("Relu", {"nope"}, {"y"}, "orphan");
+    ExpectError(b.Import(), StatusCode::kCorrupt, "input 'nope' is never produced");
+  }
+  {
+    ProtoBuilder b(13);
+    b.Node("Relu", {"x"}, {"y"}, "first");
+    b.Node("Sigmoid", {"x"}, {"y"}, "second");
+    ExpectError(b.Import(), StatusCode::kCorrupt, "produced twice");
+  }
+  {
+    ProtoBuilder b(13);
+    b.Node("Add", {"x", "q"}, {"p"}, "loop_a");
+    b.Node("Relu", {"p"}, {"q"}, "loop_b");
+    b.Node("Relu", {"q"}, {"y"}, "out");
+    ExpectError(b.Import(), StatusCode::kCorrupt, "cycle");
+  }
+  {
+    ProtoBuilder b(13);
+    b.InitInt("shape", {1}, {int64_t{1} << 40});
+    b.Node("ConstantOfShape", {"shape"}, {"big"}, "bomb");
+    b.Node("Add", {"x", "big"}, {"y"});
+    Result<ImportedModel> r = b.Import();
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(r.status().code() == StatusCode::kResourceExhausted) << r.status().ToString();
+  }
+  {
+    ProtoBuilder b(13);
+    b.Node("Shape", {"x"}, {"s"});
+    b.InitInt("i", {1}, {9});
+    b.Node("Gather", {"s", "i"}, {"g"}, "gather_oob");
+    b.Node("Reshape", {"x", "g"}, {"y"});
+    ExpectError(b.Import(), StatusCode::kCorrupt, "index 9 is out of range");
+  }
+  {
+    ProtoBuilder b(13);
+    auto* n = b.Node("MaxPool", {"x"}, {"y"}, "pool");
+    AttrInts(n, "kernel_shape", {3, 3, 3});
+    ExpectError(b.Import(), StatusCode::kUnsupported, "only 2-D windows");
+  }
+}
+
+TEST(OnnxImporterTest, RejectsUnsupportedInputs) {
+  {
+    ProtoBuilder b(13);
+    auto* in = b.g->add_input();
+    in->set_name("x2");
+    in->mutable_type()->mutable_tensor_type()->set_elem_type(onnx::TensorProto::FLOAT);
+    b.Node("Relu", {"x"}, {"y"});
+    ExpectError(b.Import(), StatusCode::kUnsupported, "more than one input");
+  }
+  {
+    ProtoBuilder b(13, {1, 10});
+    b.Node("Relu", {"x"}, {"y"});
+    ExpectError(b.Import(), StatusCode::kUnsupported, "NCHW image input");
+  }
+  {
+    ProtoBuilder b(13);
+    b.g->mutable_input(0)
+        ->mutable_type()
+        ->mutable_tensor_type()
+        ->mutable_shape()
+        ->mutable_dim(2)
+        ->set_dim_param("H");
+    b.Node("Relu", {"x"}, {"y"});
+    ExpectError(b.Import(), StatusCode::kUnsupported, "must be fixed");
+  }
+  {
+    ProtoBuilder b(13);
+    b.Node("Relu", {"x"}, {"z"});
+    ExpectError(b.Import(), StatusCode::kCorrupt, "output 'y' is never produced");
+  }
+}
+
+TEST(OnnxImporterTest, HostileBytesNeverCrash) {
+  EXPECT_EQ(ImportOnnx({}, "empty.onnx").status().code(), StatusCode::kCorrupt);
+  const std::string junk = "this is not a protobuf at all \xff\xfe\x00\x01";
+  EXPECT_FALSE(
+      ImportOnnx(std::span(reinterpret_cast<const uint8_t*>(junk.data()), junk.size()), "junk.onnx")
+          .ok());
+  std::vector<std::string> files = {kWinml, kUwp};
+  files.insert(files.end(), std::begin(kSynthetic), std::end(kSynthetic));
+  for (const std::string& rel : files) {
+    SCOPED_TRACE(rel);
+    const std::vector<uint8_t> bytes = testing::ReadBytes(testing::TestData(rel));
+    ASSERT_GT(bytes.size(), 100u);
+    // Truncation at every 1/16th: the graph field is cut, so parsing fails.
+    for (int k = 1; k < 16; ++k) {
+      const size_t n = bytes.size() * k / 16;
+      Result<ImportedModel> r = ImportOnnx(std::span(bytes.data(), n), rel);
+      EXPECT_FALSE(r.ok()) << "truncated to " << n << " bytes";
+    }
+    // Byte flips: whatever parses must still give a valid graph, and
+    // normalisation must answer with a value, not a crash.
+    const bool small = bytes.size() < 20000;
+    const size_t flips = small ? bytes.size() / 3 : 48;
+    for (size_t f = 0; f < flips; ++f) {
+      std::vector<uint8_t> bad = bytes;
+      const size_t pos = small ? f * 3
+                               : (f % 2 ? (f * 7919) % std::min<size_t>(bytes.size(), 65536)
+                                        : (f * 104729) % bytes.size());
+      bad[pos] ^= static_cast<uint8_t>(0x5A + f);
+      Result<ImportedModel> r = ImportOnnx(bad, rel);
+      if (!r.ok()) continue;
+      EXPECT_TRUE(graph::Validate(r->graph).ok()) << "flip at " << pos;
+      Graph g = r->graph;
+      graph::NormalizeReport report;
+      (void)graph::Normalize(&g, &report);
+    }
+  }
+}
+
+// Random multi-byte mutations of the small models reach the semantic checks
+// (parseable files with odd values). EDGEVISION_ONNX_MUTATIONS raises the
+// count for a longer local run.
+TEST(OnnxImporterTest, RandomMutationsNeverCrash) {
+  size_t per_file = 300;
+  if (const char* env = std::getenv("EDGEVISION_ONNX_MUTATIONS")) per_file = std::stoul(env);
+  std::mt19937 rng(12345);
+  size_t parsed = 0;
+  for (const char* rel : kSynthetic) {
+    const std::vector<uint8_t> bytes = testing::ReadBytes(testing::TestData(rel));
+    if (bytes.size() > 20000) continue;
+    for (size_t i = 0; i < per_file; ++i) {
+      std::vector<uint8_t> bad = bytes;
+      const int edits = 1 + static_cast<int>(rng() % 4);
+      for (int e = 0; e < edits; ++e) {
+        const size_t pos = rng() % bad.size();
+        switch (rng() % 3) {
+          case 0: bad[pos] = static_cast<uint8_t>(rng()); break;
+          case 1: bad[pos] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
+          default: bad[pos] = 0xFF; break;
+        }
+      }
+      Result<ImportedModel> r = ImportOnnx(bad, rel);
+      if (!r.ok()) {
+        EXPECT_FALSE(r.status().message().empty());
+        continue;
+      }
+      ++parsed;
+      ASSERT_TRUE(graph::Validate(r->graph).ok()) << rel << " mutation " << i;
+      Graph g = r->graph;
+      graph::NormalizeReport report;
+      if (graph::Normalize(&g, &report).ok()) {
+        ASSERT_TRUE(graph::Validate(g).ok()) << rel << " mutation " << i;
+        ASSERT_TRUE(graph::CheckExecutable(g).ok()) << rel << " mutation " << i;
+      }
+    }
+  }
+  EXPECT_GT(parsed, 0u);  // some mutations must get past parsing to test anything
+}
+
+// ---- normalisation of the other importers' real models -------------------------
+
+TEST(NormalizeRealModelsTest, TensorFlowAndTfliteExports) {
+  for (const std::string rel :
+       {"cv-exports/iotedge-applebanana-tf/model.pb", "cv-exports/android-fruit-tf/model.pb",
+        "cv-exports/android-fruit-tflite/model.tflite"}) {
+    SCOPED_TRACE(rel);
+    const std::vector<uint8_t> bytes = testing::ReadBytes(testing::TestData(rel));
+    Result<ImportedModel> m =
+        rel.ends_with(".pb") ? ImportTensorFlow(bytes, rel) : ImportTflite(bytes, rel);
+    if (!m.ok() && m.status().message().find("not implemented") != std::string::npos) {
+      GTEST_SKIP() << "that importer has not landed yet: " << m.status().ToString();
+    }
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    graph::NormalizeReport report;
+    Graph g = NormalizeChecked(m->graph, &report);
+    const std::map<std::string, int> ops = g.OpSummary();
+    EXPECT_EQ(ops.at("Conv2D"), 25) << Joined(report.rewrites);
+    EXPECT_EQ(ops.at("FullyConnected"), 1) << Joined(report.rewrites);
+    EXPECT_EQ(ops.count("Identity"), 0u);
+    EXPECT_EQ(ops.count("Relu"), 0u) << Joined(report.rewrites);
+    if (rel.find("applebanana") != std::string::npos) {
+      EXPECT_TRUE(Mentions(report.rewrites, "data_bn")) << Joined(report.rewrites);
+    }
+    // Normalisation keeps the function.
+    const Shape in_shape = g.values[g.inputs[0]].shape;
+    const std::vector<float> x = LcgInput(in_shape, /*real=*/true);
+    Graph sorted = m->graph;
+    graph::NormalizeReport unused;
+    ASSERT_TRUE(graph::SortTopologically(&sorted, &unused).ok());
+    auto before = graph::EvaluateForTest(sorted, {x});
+    auto after = graph::EvaluateForTest(g, {x});
+    ASSERT_TRUE(before.ok()) << before.status().ToString();
+    ASSERT_TRUE(after.ok()) << after.status().ToString();
+    ExpectClose((*after)[0], (*before)[0], "normalized vs imported");
+  }
+}
+
+}  // namespace
+}  // namespace edgevision::model
