@@ -1,5 +1,7 @@
 // edgevision: main only parses flags and hands them to a command.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "cli/commands.h"
 
@@ -11,6 +13,8 @@ const char* kVersion = EDGEVISION_VERSION;
 
 int main(int argc, char** argv) {
   using namespace edgevision::cli;
+  // Logs go to stderr: stdout carries results (predict's JSON, inspect's text).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("edgevision"));
   CLI::App app{"edgevision: Azure Custom Vision exports served on the edge"};
   app.require_subcommand(1);
   app.set_version_flag("--version", kVersion);
@@ -52,7 +56,88 @@ int main(int argc, char** argv) {
                         "Folder for durable state: capture store and upstream outbox (default: none)")
       ->envname("EDGEVISION_DATA_DIR");
   // --- upstream publishing flags (src/upstream) ---
+  serve_cmd->add_option("--upstream", serve.upstream,
+                        "Send each result upstream: mqtt[s]://[user:pass@]host[:port]/topic, iothub, iotedge or off "
+                        "(default: iotedge inside IoT Edge, else off; needs --data-dir)")
+      ->envname("EDGEVISION_UPSTREAM");
+  serve_cmd->add_option("--upstream-ca", serve.upstream_ca, "PEM CA bundle for mqtts:// (default: system CAs)")
+      ->envname("EDGEVISION_UPSTREAM_CA");
+  serve_cmd->add_option("--connection-string", serve.connection_string,
+                        "IoT Hub device or module connection string for --upstream iothub")
+      ->envname("EDGEVISION_CONNECTION_STRING");
+  serve_cmd->add_option("--upstream-password-file", serve.upstream_password_file,
+                        "File holding the MQTT password (instead of putting it in the URL)")
+      ->envname("EDGEVISION_UPSTREAM_PASSWORD_FILE");
+  serve_cmd->add_option("--upstream-client-id", serve.upstream_client_id,
+                        "MQTT client id (default: edgevision-<hostname>)")
+      ->envname("EDGEVISION_UPSTREAM_CLIENT_ID");
+  serve_cmd->add_option("--upstream-output", serve.upstream_output, "IoT Edge module output to send results on")
+      ->envname("EDGEVISION_UPSTREAM_OUTPUT")
+      ->capture_default_str();
+  serve_cmd->add_option("--upstream-tags", serve.upstream_tags, "Publish only results with one of these tags")
+      ->envname("EDGEVISION_UPSTREAM_TAGS")
+      ->delimiter(',');
+  serve_cmd->add_option("--upstream-min-probability", serve.upstream_min_probability,
+                        "Publish only results with a (matching) tag at or above this probability")
+      ->envname("EDGEVISION_UPSTREAM_MIN_PROBABILITY")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  serve_cmd->add_option("--upstream-max-probability", serve.upstream_max_probability,
+                        "Publish only results with a (matching) tag at or below this probability")
+      ->envname("EDGEVISION_UPSTREAM_MAX_PROBABILITY")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  serve_cmd->add_option("--upstream-outbox-max-bytes", serve.upstream_outbox_max_bytes,
+                        "Result bytes kept while the target is unreachable; the oldest are dropped beyond")
+      ->envname("EDGEVISION_UPSTREAM_OUTBOX_MAX_BYTES")
+      ->check(CLI::Range(size_t{4096}, size_t{1} << 40))
+      ->capture_default_str();
+  serve_cmd->add_option("--upstream-outbox-max-age", serve.upstream_outbox_max_age_s,
+                        "Seconds a result is kept while the target is unreachable")
+      ->envname("EDGEVISION_UPSTREAM_OUTBOX_MAX_AGE")
+      ->check(CLI::Range(60, 365 * 24 * 3600))
+      ->capture_default_str();
+  serve_cmd->add_option("--upstream-outbox-sync", serve.upstream_outbox_sync,
+                        "full: results survive power loss; normal: only crashes (fewer disk writes)")
+      ->envname("EDGEVISION_UPSTREAM_OUTBOX_SYNC")
+      ->check(CLI::IsMember({"full", "normal"}))
+      ->capture_default_str();
+  serve_cmd->add_option("--upstream-token-ttl", serve.upstream_token_ttl_s,
+                        "Lifetime in seconds of IoT Hub SAS tokens (renewed before expiry)")
+      ->envname("EDGEVISION_UPSTREAM_TOKEN_TTL")
+      ->check(CLI::Range(300, 7 * 24 * 3600))
+      ->capture_default_str();
   // --- capture store flags (src/store) ---
+  serve_cmd->add_option("--capture", serve.capture,
+                        "Keep predicted images for review and retraining: none, all, uncertain:<p> (top "
+                        "probability below p) or sample:<fraction> (needs --data-dir)")
+      ->envname("EDGEVISION_CAPTURE")
+      ->capture_default_str();
+  serve_cmd->add_option("--capture-tags", serve.capture_tags, "Capture only predictions whose top tag is one of these")
+      ->envname("EDGEVISION_CAPTURE_TAGS")
+      ->delimiter(',');
+  serve_cmd->add_option("--capture-max-bytes", serve.capture_max_bytes,
+                        "Disk the capture store may use (images + database), e.g. 2G; the oldest unreviewed "
+                        "captures go first")
+      ->envname("EDGEVISION_CAPTURE_MAX_BYTES")
+      ->transform(CLI::AsSizeValue(false))
+      ->check(CLI::Range(uint64_t{16} << 20, uint64_t{1} << 50))
+      ->capture_default_str();
+  serve_cmd->add_option("--capture-max-age", serve.capture_max_age_days,
+                        "Days an unreviewed capture is kept (0: until the quota needs the space)")
+      ->envname("EDGEVISION_CAPTURE_MAX_AGE")
+      ->check(CLI::Range(0, 36500))
+      ->capture_default_str();
+  serve_cmd->add_option("--capture-min-free", serve.capture_min_free_bytes,
+                        "Pause capturing while the disk has less free space than this, e.g. 256M")
+      ->envname("EDGEVISION_CAPTURE_MIN_FREE")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  serve_cmd->add_option("--capture-queue", serve.capture_queue,
+                        "Captures waiting to be written; beyond this they are dropped (never delaying a prediction)")
+      ->envname("EDGEVISION_CAPTURE_QUEUE")
+      ->check(CLI::Range(size_t{1}, size_t{4096}))
+      ->capture_default_str();
 
   PredictOptions predict;
   CLI::App* predict_cmd =
@@ -76,11 +161,33 @@ int main(int argc, char** argv) {
   tensor_cmd->add_option("image", tensor.image, "Image file")->required()->check(CLI::ExistingFile);
   tensor_cmd->add_option("--out", tensor.out, "Output .npy file")->required();
 
+  // --- export (src/store) ---
+  ExportOptions export_options;
+  CLI::App* export_cmd = app.add_subcommand(
+      "export", "Write captures as a Custom Vision training set: a folder per tag plus manifest.csv");
+  export_cmd->add_option("--data-dir", export_options.data_dir, "The data directory the server captured into")
+      ->envname("EDGEVISION_DATA_DIR")
+      ->required();
+  export_cmd->add_option("--out", export_options.out, "New (or empty) folder to write the dataset to")->required();
+  export_cmd->add_flag("--include-predicted", export_options.include_predicted,
+                       "Also export unreviewed captures, under their predicted tag");
+  export_cmd->add_option("--tag", export_options.tag, "Only captures whose top predicted tag is this");
+  export_cmd->add_option("--label", export_options.label, "Only captures a person labelled with this tag");
+  export_cmd->add_option("--min-p", export_options.min_p, "Only captures with top probability >= this")
+      ->check(CLI::Range(0.0, 1.0));
+  export_cmd->add_option("--max-p", export_options.max_p, "Only captures with top probability < this")
+      ->check(CLI::Range(0.0, 1.0));
+  export_cmd->add_option("--reviewed", export_options.reviewed, "Only reviewed (true) or unreviewed (false) captures")
+      ->check(CLI::IsMember({"true", "false"}));
+  export_cmd->add_option("--from", export_options.from, "Only captures at or after this time (2024-05-01T08:00Z)");
+  export_cmd->add_option("--to", export_options.to, "Only captures before this time");
+
   CLI11_PARSE(app, argc, argv);
 
   if (serve_cmd->parsed()) return RunServe(serve);
   if (predict_cmd->parsed()) return RunPredict(predict);
   if (inspect_cmd->parsed()) return RunInspect(inspect);
   if (tensor_cmd->parsed()) return RunTensor(tensor);
+  if (export_cmd->parsed()) return RunExport(export_options);  // export (src/store)
   return 2;
 }

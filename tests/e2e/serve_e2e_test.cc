@@ -234,6 +234,9 @@ struct ExportCase {
   bool class_from_dir;   // image folder name is the expected tag
 };
 
+// Test names and failure messages show the model, not the struct's bytes.
+void PrintTo(const ExportCase& k, std::ostream* os) { *os << k.model; }
+
 std::string ExpectedTag(const std::filesystem::path& image) {
   std::string name = image.filename().string();
   if (name.rfind("apple", 0) == 0) return "Apple";
