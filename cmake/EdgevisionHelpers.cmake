@@ -11,9 +11,8 @@ function(edgevision_add_library name)
 endfunction()
 
 # edgevision_add_test(<name> SOURCES ... [DEPS ...] [LABELS ...])
-#   A GoogleTest executable registered with CTest. Tests run with the source
-#   tree's root as working directory and EDGEVISION_SOURCE_DIR /
-#   EDGEVISION_BINARY_DIR in the environment, so they find tests/data.
+#   A GoogleTest executable registered with CTest, one CTest test per gtest
+#   test. Tests run with the source tree's root as working directory.
 function(edgevision_add_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES})
@@ -21,9 +20,12 @@ function(edgevision_add_test name)
   target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
     EDGEVISION_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}" EDGEVISION_TEST_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  # Tests find the source and build trees through the compile definitions
+  # above (overridable with EDGEVISION_SOURCE_DIR / EDGEVISION_BINARY_DIR).
+  # A label list must reach set_tests_properties as one escaped value.
+  string(REPLACE ";" "\\;" _labels "${ARG_LABELS}")
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-    PROPERTIES ENVIRONMENT "EDGEVISION_SOURCE_DIR=${PROJECT_SOURCE_DIR};EDGEVISION_BINARY_DIR=${PROJECT_BINARY_DIR}"
-               LABELS "${ARG_LABELS}"
+    PROPERTIES LABELS "${_labels}"
     DISCOVERY_TIMEOUT 60)
 endfunction()

@@ -14,9 +14,10 @@ BUILD_PACKAGES=(
   libzip-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libmosquitto-dev
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev
   libgtest-dev libgmock-dev
+  ca-certificates
 )
 TEST_PACKAGES=(
-  curl mosquitto mosquitto-clients
+  curl mosquitto mosquitto-clients openssl
   python3 python3-numpy python3-pil python3-opencv python3-onnx python3-protobuf
   chromium
 )

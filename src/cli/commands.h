@@ -3,6 +3,7 @@
 // command returns the process exit code (0 success, 1 failure, 2 usage).
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,28 @@ struct ServeOptions {
   // every feature that needs it stays off.
   std::string data_dir;
   // --- upstream publishing (src/upstream) ---
+  // See docs/upstream.md. Secrets: connection_string and the URL's password.
+  std::string upstream;           // "", "off", "iothub", "iotedge", "mqtt[s]://[user:pass@]host[:port]/topic"
+  std::string upstream_ca;        // PEM CA file for mqtts:// (or an IoT Hub gateway)
+  std::string connection_string;  // IoT Hub device/module connection string
+  std::string upstream_password_file;
+  std::string upstream_client_id;
+  std::string upstream_output = "classification";  // IoT Edge module output
+  std::vector<std::string> upstream_tags;           // publish only these tags (empty: any)
+  double upstream_min_probability = 0.0;
+  double upstream_max_probability = 1.0;
+  size_t upstream_outbox_max_bytes = 64u << 20;
+  int upstream_outbox_max_age_s = 7 * 24 * 3600;
+  std::string upstream_outbox_sync = "full";  // "full" or "normal"
+  int upstream_token_ttl_s = 3600;
   // --- capture store (src/store) ---
+  // See docs/store.md.
+  std::string capture = "none";               // none | all | uncertain:<p> | sample:<fraction>
+  std::vector<std::string> capture_tags;      // keep only these top tags (empty: any)
+  uint64_t capture_max_bytes = 1ull << 30;    // images + database
+  int capture_max_age_days = 30;              // unreviewed captures older than this go; 0 = never
+  uint64_t capture_min_free_bytes = 256ull << 20;  // pause storing below this much free disk
+  size_t capture_queue = 32;                  // captures waiting for the writer; more are dropped
 };
 int RunServe(const ServeOptions& options);
 
@@ -48,11 +70,36 @@ struct InspectOptions {
 };
 int RunInspect(const InspectOptions& options);
 
+struct BenchOptions {
+  std::string model;
+  int threads = 1;
+  int runs = 200;
+  int warmup = 20;
+  std::string backend = "xnnpack";  // or "reference"
+  bool profile = false;             // add per-node timings
+};
+int RunBench(const BenchOptions& options);
+
 struct TensorOptions {
   std::string model;
   std::string image;
   std::string out;
 };
 int RunTensor(const TensorOptions& options);
+
+// --- export (src/store) ---
+struct ExportOptions {
+  std::string data_dir;
+  std::string out;
+  bool include_predicted = false;
+  std::string tag;    // top predicted tag
+  std::string label;  // human label
+  double min_p = -1;  // < 0: no filter
+  double max_p = -1;
+  std::string reviewed;  // "", "true" or "false"
+  std::string from;
+  std::string to;
+};
+int RunExport(const ExportOptions& options);
 
 }  // namespace edgevision::cli

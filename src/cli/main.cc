@@ -182,12 +182,23 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--from", export_options.from, "Only captures at or after this time (2024-05-01T08:00Z)");
   export_cmd->add_option("--to", export_options.to, "Only captures before this time");
 
+  BenchOptions bench;
+  CLI::App* bench_cmd = app.add_subcommand(
+      "bench", "Time the inference engine alone (batch 1, fixed input, after warm-up); prints one JSON line");
+  bench_cmd->add_option("--model", bench.model, "Model to time (default: demo model)");
+  bench_cmd->add_option("--threads", bench.threads, "Threads for one inference")->check(CLI::Range(1, 256))->capture_default_str();
+  bench_cmd->add_option("--runs", bench.runs, "Timed runs")->check(CLI::Range(1, 1000000))->capture_default_str();
+  bench_cmd->add_option("--warmup", bench.warmup, "Untimed runs first")->check(CLI::Range(0, 1000000))->capture_default_str();
+  bench_cmd->add_option("--backend", bench.backend, "Engine")->check(CLI::IsMember({"xnnpack", "reference"}))->capture_default_str();
+  bench_cmd->add_flag("--profile", bench.profile, "Also report per-node times");
+
   CLI11_PARSE(app, argc, argv);
 
   if (serve_cmd->parsed()) return RunServe(serve);
   if (predict_cmd->parsed()) return RunPredict(predict);
   if (inspect_cmd->parsed()) return RunInspect(inspect);
   if (tensor_cmd->parsed()) return RunTensor(tensor);
+  if (bench_cmd->parsed()) return RunBench(bench);
   if (export_cmd->parsed()) return RunExport(export_options);  // export (src/store)
   return 2;
 }

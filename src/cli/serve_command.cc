@@ -4,14 +4,20 @@
 #include <spdlog/spdlog.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "http/capture_routes.h"
 #include "http/prediction_routes.h"
 #include "http/server.h"
+#include "http/upstream_health.h"
 #include "http/url_fetcher.h"
 #include "predict/model_slot.h"
+#include "store/capture_service.h"
+#include "upstream/prediction_publisher.h"
+#include "upstream/upstream.h"
 
 namespace edgevision::cli {
 
@@ -57,11 +63,81 @@ int RunServe(const ServeOptions& options) {
   prediction_api.slot = &slot;
   prediction_api.fetcher = fetcher->get();
   // --- upstream publishing: create the publisher, add it to prediction_api.observers ---
+  upstream::UpstreamOptions upstream_options;
+  upstream_options.target = options.upstream;
+  upstream_options.ca_file = options.upstream_ca;
+  upstream_options.connection_string = options.connection_string;
+  upstream_options.password_file = options.upstream_password_file;
+  upstream_options.client_id = options.upstream_client_id;
+  upstream_options.output = options.upstream_output;
+  upstream_options.data_dir = options.data_dir;
+  upstream_options.rule.tags = options.upstream_tags;
+  upstream_options.rule.min_probability = options.upstream_min_probability;
+  upstream_options.rule.max_probability = options.upstream_max_probability;
+  upstream_options.outbox.max_bytes = options.upstream_outbox_max_bytes;
+  upstream_options.outbox.max_age = std::chrono::seconds(options.upstream_outbox_max_age_s);
+  upstream_options.outbox.sync_full = options.upstream_outbox_sync != "normal";
+  upstream_options.limits.token_ttl = std::chrono::seconds(options.upstream_token_ttl_s);
+  upstream::PublisherHooks upstream_hooks;
+  upstream_hooks.model_info = [&slot]() -> std::optional<upstream::ReportedModel> {
+    if (std::shared_ptr<const predict::Classifier> c = slot.Get()) return upstream::ToReportedModel(c->info());
+    return std::nullopt;
+  };
+  Result<std::unique_ptr<upstream::Publisher>> upstream_publisher = upstream::MakePublisher(
+      upstream_options, [](const char* name) -> const char* { return std::getenv(name); }, std::move(upstream_hooks),
+      EDGEVISION_VERSION);
+  if (!upstream_publisher.ok()) {
+    PrintError(upstream_publisher.status());
+    return 2;
+  }
+  std::unique_ptr<upstream::UpstreamObserver> upstream_observer;
+  if (*upstream_publisher) {
+    upstream_observer = std::make_unique<upstream::UpstreamObserver>(upstream_publisher->get());
+    prediction_api.observers.push_back(upstream_observer.get());
+    (*upstream_publisher)->Start();
+  }
   // --- capture store: open the store, add it to prediction_api.observers, add its routes ---
+  Result<store::CapturePolicy> capture_policy = store::CapturePolicy::Parse(options.capture, options.capture_tags);
+  if (!capture_policy.ok()) {
+    PrintError(capture_policy.status());
+    return 2;
+  }
+  if (capture_policy->enabled() && options.data_dir.empty()) {
+    PrintError(InvalidArgument("--capture " + options.capture + " needs --data-dir (where captures are stored)"));
+    return 2;
+  }
+  store::CaptureServiceOptions capture_options;
+  capture_options.data_dir = options.data_dir;
+  capture_options.store.max_bytes = options.capture_max_bytes;
+  capture_options.store.max_age = std::chrono::hours(24) * options.capture_max_age_days;
+  capture_options.store.min_free_bytes = options.capture_min_free_bytes;
+  capture_options.recorder.queue_depth = options.capture_queue;
+  // A store that cannot open (disk full, corrupt, locked) disables capturing,
+  // never prediction; /health reports why.
+  std::string capture_error;
+  Result<std::unique_ptr<store::CaptureService>> capture_service =
+      store::CaptureService::Start(capture_options, *capture_policy);
+  if (!capture_service.ok()) {
+    capture_error = capture_service.status().message();
+    spdlog::error("capture store disabled: {}", capture_service.status().ToString());
+  }
+  store::CaptureService* captures = capture_service.ok() ? capture_service->get() : nullptr;
+  http::CaptureApi capture_api{captures ? captures->store() : nullptr, captures ? captures->recorder() : nullptr,
+                               &slot};
+  if (captures) {
+    if (captures->recorder()) prediction_api.observers.push_back(captures->recorder());
+    http::AddCaptureRoutes(&router, capture_api);
+  }
   http::AddPredictionRoutes(&router, prediction_api);
   http::HealthApi health_api;
   health_api.slot = &slot;
   health_api.version = EDGEVISION_VERSION;
+  if (upstream::Publisher* p = upstream_publisher->get()) {  // upstream publishing: its /health member
+    health_api.sections.push_back(http::UpstreamHealthSection([p] { return p->GetStatus(); }));
+  }
+  health_api.sections.push_back([capture_api, capture_error](nlohmann::json* doc) {  // capture store
+    http::AddStoreHealth(capture_api, capture_error, doc);
+  });
   http::AddHealthRoutes(&router, health_api);
 
   http::ServerLimits limits;
@@ -100,6 +176,10 @@ int RunServe(const ServeOptions& options) {
   }
   server.Stop();
   http_thread.join();
+  // Upstream publishing: wait briefly for PUBACKs, disconnect, close the outbox.
+  if (*upstream_publisher) (*upstream_publisher)->Stop();
+  // Capture store: write what is queued, close the database.
+  if (captures) captures->Stop();
   return exit_code;
 }
 

@@ -223,6 +223,7 @@ void AddHealthRoutes(Router* router, const HealthApi& api) {
     if (std::shared_ptr<const predict::Classifier> c = api.slot->Get()) doc["model"] = ModelJson(*c);
     if (state == predict::ModelSlot::State::kLoading) doc["loading"] = api.slot->loading();
     if (Status error = api.slot->error(); !error.ok()) doc["error"] = error.message();
+    for (const auto& section : api.sections) section(&doc);
     HttpResponse res;
     res.status = state == predict::ModelSlot::State::kReady ? 200 : 503;
     res.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);

@@ -18,6 +18,8 @@
 #include <functional>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "core/clock.h"
 #include "http/router.h"
 #include "http/url_fetcher.h"
@@ -40,6 +42,10 @@ struct HealthApi {
   const Clock* clock = &SystemClock();
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::string version;
+  // Extra members of the /health document, each added by one function
+  // (e.g. "upstream": see http/upstream_health.h). Called on request
+  // threads; must be thread-safe and quick. They never change the status code.
+  std::vector<std::function<void(nlohmann::json*)>> sections;
 };
 
 void AddHealthRoutes(Router* router, const HealthApi& api);

@@ -1,0 +1,84 @@
+// GoogleTest helpers shared by the engine tests.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "engine/reference_backend.h"
+#include "engine/testing/test_graphs.h"
+#include "engine/xnnpack_backend.h"
+
+namespace edgevision::engine::testing {
+
+// Single ops: float32 sums of up to ~1300 products against double
+// accumulation (|error| ~ sqrt(K) * 2^-24 of the sum of |terms|, measured at
+// most 2.4e-6 on AVX-512), with margin for other kernels (AVX2, NEON).
+inline constexpr double kOpTolerance = 2e-5;
+// Whole networks: the same, compounded over tens of layers.
+inline constexpr double kModelTolerance = 1e-4;
+
+// The worst XNNPACK-vs-reference error seen by this test binary.
+struct WorstError {
+  std::mutex mu;
+  double value = 0.0;
+  std::string label;
+
+  static WorstError& Get() {
+    static WorstError worst;
+    return worst;
+  }
+  void Record(const std::string& what, double err) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (err >= value) {
+      value = err;
+      label = what;
+    }
+  }
+};
+
+// Runs `g` on the reference backend and on XNNPACK with 1 and 2 threads on
+// the same random input; expects every output within `tolerance` (see
+// WorstRelativeError) and records the worst error. Returns it.
+inline double ExpectMatchesReference(const graph::Graph& g, const std::string& label,
+                                     double tolerance = kOpTolerance, uint32_t seed = 1234,
+                                     float lo = -1.0f, float hi = 1.0f) {
+  SCOPED_TRACE(label);
+  const auto& in_shape = g.values[g.inputs[0]].shape;
+  size_t n = 1;
+  for (int64_t d : in_shape) n *= static_cast<size_t>(d);
+  const std::vector<float> input = RandomData(n, seed, lo, hi);
+  auto reference = RunOnce(*MakeReferenceBackend(), g, input);
+  EXPECT_TRUE(reference.ok()) << reference.status().ToString();
+  if (!reference.ok()) return 1e30;
+  double worst = 0.0;
+  for (int threads : {1, 2}) {
+    auto xnnpack = RunOnce(*MakeXnnpackBackend(), g, input, threads);
+    EXPECT_TRUE(xnnpack.ok()) << xnnpack.status().ToString();
+    if (!xnnpack.ok()) return 1e30;
+    const double err = WorstRelativeError(*xnnpack, *reference);
+    EXPECT_LE(err, tolerance) << "threads=" << threads;
+    worst = std::max(worst, err);
+  }
+  WorstError::Get().Record(label, worst);
+  char value[32];
+  std::snprintf(value, sizeof value, "%.3g", worst);
+  ::testing::Test::RecordProperty("relative_error " + label, value);
+  return worst;
+}
+
+// Prints the worst recorded error when the test binary ends.
+class WorstErrorReporter : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    const WorstError& w = WorstError::Get();
+    std::printf("[ engine  ] worst XNNPACK-vs-reference relative error: %.3g (%s)\n", w.value,
+                w.label.c_str());
+  }
+};
+
+}  // namespace edgevision::engine::testing

@@ -1,0 +1,315 @@
+#include "engine/xnnpack_backend.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/graph_check.h"
+#include "engine/reference_kernels.h"
+#include "engine/xnnpack_ops.h"
+#include "engine/xnnpack_program.h"
+
+namespace edgevision::engine {
+
+namespace {
+
+using graph::Node;
+using graph::Op;
+using graph::ValueId;
+using xnnpack_internal::Exec;
+using xnnpack_internal::Location;
+using xnnpack_internal::Program;
+using xnnpack_internal::ThreadPool;
+using xnnpack_internal::XnnOperator;
+using xnnpack_internal::XnnStatusName;
+
+constexpr size_t kArenaAlignment = 64;
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using ArenaPtr = std::unique_ptr<float, FreeDeleter>;
+
+size_t LastDim(const graph::Shape& s) {
+  return s.empty() ? 1 : static_cast<size_t>(s.back());
+}
+
+Status XnnError(const Node& node, const char* what, xnn_status status) {
+  std::string message = "node '" + node.name + "' (" + std::string(graph::OpName(node.op)) +
+                        "): " + what + " failed: " + std::string(XnnStatusName(status));
+  if (status == xnn_status_out_of_memory) return ResourceExhausted(std::move(message));
+  return Internal(std::move(message));
+}
+
+// One unit of run-time work: an XNNPACK operator, or a reference kernel.
+struct Action {
+  size_t node = 0;  // index in the graph, for profiles
+  XnnOperator op;
+  const Node* reference_node = nullptr;
+  std::vector<const float*> reference_inputs;
+  float* reference_output = nullptr;
+};
+
+class XnnpackSession final : public Session {
+ public:
+  XnnpackSession(std::shared_ptr<const Program> program, ThreadPool pool, ArenaPtr arena)
+      : program_(std::move(program)), pool_(std::move(pool)), arena_(std::move(arena)) {
+    const graph::Graph& g = program_->graph;
+    input_ = Pointer(g.inputs[0]);
+    output_ = Pointer(g.outputs[0]);
+    input_size_ = static_cast<size_t>(ElementCount(g.values[g.inputs[0]].shape));
+    output_size_ = static_cast<size_t>(ElementCount(g.values[g.outputs[0]].shape));
+  }
+  XnnpackSession(const XnnpackSession&) = delete;
+  XnnpackSession& operator=(const XnnpackSession&) = delete;
+
+  // Creates and binds every operator; called once, before the first Run().
+  Status Prepare() {
+    const graph::Graph& g = program_->graph;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      const Node& node = g.nodes[i];
+      switch (program_->exec[i]) {
+        case Exec::kXnnpack:
+        case Exec::kDepthwiseAvgPool: EV_RETURN_IF_ERROR(PrepareOperator(i)); break;
+        case Exec::kConcat: EV_RETURN_IF_ERROR(PrepareConcatCopies(i)); break;
+        case Exec::kReference: {
+          Action action;
+          action.node = i;
+          action.reference_node = &node;
+          for (ValueId v : node.inputs) {
+            action.reference_inputs.push_back(v == graph::kNoValue      ? nullptr
+                                              : g.values[v].is_constant ? g.values[v].f32.data()
+                                                                        : Pointer(v));
+          }
+          action.reference_output = Pointer(node.outputs[0]);
+          actions_.push_back(std::move(action));
+          break;
+        }
+        case Exec::kAlias: break;
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Run(std::span<const float> input, std::span<float> output) override {
+    if (input.size() != input_size_ || output.size() != output_size_) {
+      return InvalidArgument("XNNPACK session: got " + std::to_string(input.size()) +
+                             " input and " + std::to_string(output.size()) +
+                             " output floats, the model takes " + std::to_string(input_size_) +
+                             " and gives " + std::to_string(output_size_));
+    }
+    std::memcpy(input_, input.data(), input_size_ * sizeof(float));
+    for (Action& action : actions_) EV_RETURN_IF_ERROR(RunAction(action));
+    std::memcpy(output.data(), output_, output_size_ * sizeof(float));
+    return Status::Ok();
+  }
+
+  Result<std::vector<NodeProfile>> Profile(std::span<const float> input, int runs) {
+    if (runs < 1) return InvalidArgument("profile: runs must be at least 1");
+    if (input.size() != input_size_) {
+      return InvalidArgument("profile: got " + std::to_string(input.size()) +
+                             " input floats, the model takes " + std::to_string(input_size_));
+    }
+    const graph::Graph& g = program_->graph;
+    std::vector<double> seconds(g.nodes.size(), 0.0);
+    std::vector<bool> ran(g.nodes.size(), false);
+    for (int r = 0; r < runs; ++r) {
+      std::memcpy(input_, input.data(), input_size_ * sizeof(float));
+      for (Action& action : actions_) {
+        const auto start = std::chrono::steady_clock::now();
+        EV_RETURN_IF_ERROR(RunAction(action));
+        seconds[action.node] +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        ran[action.node] = true;
+      }
+    }
+    std::vector<NodeProfile> profile;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      if (!ran[i]) continue;
+      NodeProfile p;
+      p.node = g.nodes[i].name;
+      p.op = std::string(graph::OpName(g.nodes[i].op));
+      if (program_->exec[i] == Exec::kReference) p.op += " (reference)";
+      if (program_->exec[i] == Exec::kConcat) p.op += " (copy)";
+      p.microseconds = seconds[i] * 1e6 / runs;
+      profile.push_back(std::move(p));
+    }
+    return profile;
+  }
+
+ private:
+  Status RunAction(Action& action) {
+    if (action.op) {
+      const xnn_status status = xnn_run_operator(action.op.get(), pool_.get());
+      if (status != xnn_status_success) {
+        return Internal("node '" + program_->graph.nodes[action.node].name +
+                        "': xnn_run_operator failed: " + std::string(XnnStatusName(status)));
+      }
+      return Status::Ok();
+    }
+    return reference::RunNode(program_->graph, *action.reference_node, action.reference_inputs,
+                              action.reference_output);
+  }
+
+  float* Pointer(ValueId v) const {
+    const Location& loc = program_->locations[v];
+    if (loc.constant) return const_cast<float*>(program_->constants.data()) + loc.offset;
+    return arena_.get() + loc.offset;
+  }
+
+  Status PrepareOperator(size_t i) {
+    const graph::Graph& g = program_->graph;
+    const Node& node = g.nodes[i];
+    const Exec exec = program_->exec[i];
+    xnnpack_internal::OpStrides strides;
+    strides.input = program_->locations[node.inputs[0]].row_stride;
+    strides.output = program_->locations[node.outputs[0]].row_stride;
+    if (node.op == Op::kFullyConnected) {
+      const auto k = static_cast<size_t>(g.values[node.inputs[1]].shape[1]);
+      if (LastDim(g.values[node.inputs[0]].shape) != k) strides.input = k;  // flattened, dense
+    }
+    Action action;
+    action.node = i;
+    xnn_status status = xnnpack_internal::CreateNodeOperator(
+        g, node, exec, strides, program_->avgpool_weights[i].data(), &action.op);
+    if (status != xnn_status_success) return XnnError(node, "creating the operator", status);
+    const bool binary =
+        node.op == Op::kAdd || node.op == Op::kSub || node.op == Op::kMul || node.op == Op::kDiv;
+    status = xnnpack_internal::SetupNodeOperator(
+        g, node, exec, action.op.get(), Pointer(node.inputs[0]),
+        binary ? Pointer(node.inputs[1]) : nullptr, Pointer(node.outputs[0]), pool_.get());
+    if (status != xnn_status_success) return XnnError(node, "setting up the operator", status);
+    actions_.push_back(std::move(action));
+    return Status::Ok();
+  }
+
+  // One strided copy per input that was not produced in place. For a concat
+  // on the last axis a row is one pixel; otherwise a row is everything from
+  // the axis on, and all buffers are dense.
+  Status PrepareConcatCopies(size_t i) {
+    const graph::Graph& g = program_->graph;
+    const Node& node = g.nodes[i];
+    const graph::Shape& out_shape = g.values[node.outputs[0]].shape;
+    const size_t axis = static_cast<size_t>(node.attrs.axis);
+    const bool channel = axis + 1 == out_shape.size();
+    size_t outer = 1;
+    for (size_t d = 0; d < axis; ++d) outer *= static_cast<size_t>(out_shape[d]);
+    const size_t out_row = static_cast<size_t>(ElementCount(out_shape)) / outer;
+    const size_t rows =
+        channel ? static_cast<size_t>(ElementCount(out_shape)) / LastDim(out_shape) : outer;
+    std::vector<size_t> prefix(node.inputs.size(), 0);
+    for (size_t k = 1; k < node.inputs.size(); ++k) {
+      const graph::Shape& s = g.values[node.inputs[k - 1]].shape;
+      prefix[k] = prefix[k - 1] + static_cast<size_t>(ElementCount(s)) / outer;
+    }
+    for (size_t k : program_->concat_copies[i]) {
+      const ValueId v = node.inputs[k];
+      const size_t width = static_cast<size_t>(ElementCount(g.values[v].shape)) / outer;
+      const size_t in_stride = channel ? program_->locations[v].row_stride : width;
+      const size_t out_stride = channel ? program_->locations[node.outputs[0]].row_stride : out_row;
+      Action action;
+      action.node = i;
+      xnn_operator_t op = nullptr;
+      xnn_status status = xnn_create_copy_nc_x32(width, in_stride, out_stride, 0, &op);
+      action.op.reset(op);
+      if (status != xnn_status_success) return XnnError(node, "creating a copy", status);
+      status = xnn_setup_copy_nc_x32(action.op.get(), rows, Pointer(v),
+                                     Pointer(node.outputs[0]) + prefix[k], pool_.get());
+      if (status != xnn_status_success) return XnnError(node, "setting up a copy", status);
+      actions_.push_back(std::move(action));
+    }
+    return Status::Ok();
+  }
+
+  std::shared_ptr<const Program> program_;
+  ThreadPool pool_;  // nullptr: run on the caller's thread
+  ArenaPtr arena_;
+  std::vector<Action> actions_;
+  float* input_ = nullptr;
+  const float* output_ = nullptr;
+  size_t input_size_ = 0;
+  size_t output_size_ = 0;
+};
+
+class XnnpackModel final : public CompiledModel {
+ public:
+  XnnpackModel(std::shared_ptr<const Program> program, int threads)
+      : program_(std::move(program)), threads_(threads) {
+    const graph::Graph& g = program_->graph;
+    input_shape_ = g.values[g.inputs[0]].shape;
+    output_size_ = static_cast<size_t>(ElementCount(g.values[g.outputs[0]].shape));
+  }
+  XnnpackModel(const XnnpackModel&) = delete;
+  XnnpackModel& operator=(const XnnpackModel&) = delete;
+
+  const std::vector<int64_t>& input_shape() const override { return input_shape_; }
+  size_t output_size() const override { return output_size_; }
+  const XnnpackPlanStats& stats() const { return program_->stats; }
+
+  Result<std::unique_ptr<Session>> CreateSession() const override {
+    ThreadPool pool;
+    if (threads_ > 1) {
+      pool.reset(pthreadpool_create(static_cast<size_t>(threads_)));
+      if (!pool) {
+        return ResourceExhausted("cannot create a pool of " + std::to_string(threads_) +
+                                 " threads");
+      }
+    }
+    // XNNPACK may read XNN_EXTRA_BYTES past the end of any input.
+    size_t bytes = program_->arena_floats * sizeof(float) + XNN_EXTRA_BYTES;
+    bytes = (bytes + kArenaAlignment - 1) / kArenaAlignment * kArenaAlignment;
+    ArenaPtr arena(static_cast<float*>(std::aligned_alloc(kArenaAlignment, bytes)));
+    if (!arena) {
+      return ResourceExhausted("cannot allocate a " + std::to_string(bytes) +
+                               "-byte activation arena");
+    }
+    std::memset(arena.get(), 0, bytes);
+    auto session = std::make_unique<XnnpackSession>(program_, std::move(pool), std::move(arena));
+    EV_RETURN_IF_ERROR(session->Prepare());
+    return std::unique_ptr<Session>(std::move(session));
+  }
+
+ private:
+  std::shared_ptr<const Program> program_;
+  int threads_;
+  std::vector<int64_t> input_shape_;
+  size_t output_size_ = 0;
+};
+
+class XnnpackBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "xnnpack"; }
+  Result<std::unique_ptr<CompiledModel>> Compile(const graph::Graph& graph,
+                                                 const EngineOptions& options) const override {
+    EV_RETURN_IF_ERROR(CheckEngineOptions(options));
+    EV_RETURN_IF_ERROR(CheckExecutableGraph(graph));
+    EV_RETURN_IF_ERROR(xnnpack_internal::InitializeXnnpack());
+    EV_ASSIGN_OR_RETURN(std::shared_ptr<const Program> program,
+                        xnnpack_internal::BuildProgram(graph));
+    return std::unique_ptr<CompiledModel>(
+        std::make_unique<XnnpackModel>(std::move(program), options.threads));
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> MakeXnnpackBackend() {
+  return std::make_unique<XnnpackBackend>();
+}
+
+const XnnpackPlanStats* GetXnnpackPlanStats(const CompiledModel& model) {
+  const auto* xnnpack = dynamic_cast<const XnnpackModel*>(&model);
+  return xnnpack ? &xnnpack->stats() : nullptr;
+}
+
+Result<std::vector<NodeProfile>> ProfileXnnpackSession(Session& session,
+                                                       std::span<const float> input, int runs) {
+  auto* xnnpack = dynamic_cast<XnnpackSession*>(&session);
+  if (!xnnpack) return InvalidArgument("profile: not an XNNPACK session");
+  return xnnpack->Profile(input, runs);
+}
+
+}  // namespace edgevision::engine

@@ -1,0 +1,68 @@
+// The production backend: XNNPACK operators (Debian 12's 2022-02 build,
+// operator API), one activation arena per Session.
+//
+// Compile() admits the graph (engine/graph_check.h), decides how each node
+// runs and plans memory once; the resulting program (graph, plan, constant
+// pool) is immutable and shared by every Session of the model.
+//  - Most ops run as one XNNPACK operator; fused act_min/act_max become the
+//    operator's output range. Ops or parameters XNNPACK rejects (e.g. general
+//    Transpose, cropping Pad, 1x1 max pooling) run the reference kernels on
+//    the same arena.
+//  - Channel concatenation runs in place where it can: the producers of its
+//    inputs write straight into their channel slice of the concat output
+//    (output pixel stride = total channels) and consumers read it with the
+//    same stride, so no copy runs. Inputs that cannot be produced in place
+//    (a graph input or constant, a producer without strided output, a value
+//    also read by an op that needs dense input) are copied.
+//  - Reshape, and a Transpose that keeps the data order, alias their input.
+//  - Activations share an arena by liveness (engine/memory_planner.h).
+// CreateSession() creates and sets up every operator bound to that session's
+// arena and thread pool (EngineOptions::threads; 1 = the caller's thread), so
+// Session::Run() only copies the input in, runs the operators and copies the
+// output out. Packed weights live in the operators, i.e. once per Session.
+//
+// Thread-safety: as engine/backend.h.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/backend.h"
+
+namespace edgevision::engine {
+
+std::unique_ptr<Backend> MakeXnnpackBackend();
+
+// How a compiled model executes, for logs, `edgevision inspect` and tests.
+struct XnnpackPlanStats {
+  int xnnpack_nodes = 0;    // nodes run by XNNPACK operators (concat copies excluded)
+  int reference_nodes = 0;  // nodes run by reference kernels
+  int free_nodes = 0;       // aliases and fully in-place concats: no work at run time
+  int inplace_concat_inputs = 0;
+  int copied_concat_inputs = 0;
+  size_t arena_bytes = 0;       // activation memory of one Session
+  size_t activation_bytes = 0;  // sum of all activation sizes (no reuse, no aliasing)
+  std::vector<std::string> reference_node_names;
+};
+
+// The stats of a model compiled by the XNNPACK backend; nullptr for a model
+// of another backend. The pointer lives as long as `model`.
+const XnnpackPlanStats* GetXnnpackPlanStats(const CompiledModel& model);
+
+// Mean wall time per node over `runs` runs, for profiling (engine_benchmark
+// --profile). Nodes without run-time work are left out. The steps run one by
+// one with a clock read between them, so the sum slightly exceeds a Run().
+struct NodeProfile {
+  std::string node;
+  std::string op;  // op name; "(reference)" or "(copy)" appended when not one operator
+  double microseconds = 0;
+};
+// Errors: InvalidArgument if `session` is not an XNNPACK session, if runs < 1,
+// or for wrong input size; Run()'s errors otherwise.
+Result<std::vector<NodeProfile>> ProfileXnnpackSession(Session& session,
+                                                       std::span<const float> input, int runs);
+
+}  // namespace edgevision::engine

@@ -1,0 +1,369 @@
+// The XNNPACK backend against the reference kernels, op by op, over many
+// shapes, strides, paddings, groups, dilations and broadcasts (random data,
+// fixed seeds, 1 and 2 threads).
+#include "engine/xnnpack_backend.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "engine/engine_test_util.h"
+
+namespace edgevision::engine {
+namespace {
+
+using graph::Op;
+using graph::Shape;
+using graph::ValueId;
+using testing::ConvParams;
+using testing::ExpectMatchesReference;
+using testing::GraphBuilder;
+using testing::kInf;
+using testing::PoolParams;
+
+const auto* const kReporter = ::testing::AddGlobalTestEnvironment(new testing::WorstErrorReporter);
+
+// --- Conv2D -----------------------------------------------------------------
+
+struct ConvCase {
+  std::string name;
+  Shape input;  // [1,H,W,C]
+  int out_channels, kernel_h, kernel_w;
+  ConvParams p;
+};
+
+ConvParams Params(int stride, int pad, int groups = 1) {
+  ConvParams p;
+  p.stride_h = p.stride_w = stride;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
+  p.groups = groups;
+  return p;
+}
+
+std::vector<ConvCase> ConvCases() {
+  std::vector<ConvCase> cases;
+  cases.push_back({"pointwise", {1, 8, 8, 16}, 32, 1, 1, Params(1, 0)});
+  cases.push_back({"pointwise_stride2", {1, 9, 9, 8}, 12, 1, 1, Params(2, 0)});
+  cases.push_back({"k3_pad1", {1, 7, 9, 5}, 6, 3, 3, Params(1, 1)});
+  ConvParams first = Params(2, 0);
+  first.pad_bottom = first.pad_right = 1;  // TF SAME on an even input
+  first.act_min = 0.0f;
+  first.act_max = 6.0f;
+  cases.push_back({"first_layer_same_relu6", {1, 10, 10, 3}, 8, 3, 3, first});
+  ConvParams odd = Params(1, 0);
+  odd.stride_h = 2;
+  odd.pad_top = 2;
+  odd.pad_left = 1;
+  odd.pad_bottom = 1;
+  cases.push_back({"k5x3_asymmetric", {1, 11, 8, 4}, 5, 5, 3, odd});
+  ConvParams dilated = Params(1, 2);
+  dilated.dilation_h = dilated.dilation_w = 2;
+  cases.push_back({"dilated", {1, 9, 9, 6}, 7, 3, 3, dilated});
+  ConvParams dilated_hw = Params(1, 0);
+  dilated_hw.dilation_h = 3;
+  dilated_hw.pad_left = dilated_hw.pad_right = 1;
+  cases.push_back({"dilated_rows_only", {1, 12, 6, 3}, 4, 3, 3, dilated_hw});
+  cases.push_back({"groups2", {1, 6, 6, 8}, 6, 3, 3, Params(1, 1, 2)});
+  cases.push_back({"groups4_stride2", {1, 9, 9, 16}, 8, 3, 3, Params(2, 1, 4)});
+  cases.push_back({"depthwise", {1, 8, 8, 24}, 24, 3, 3, Params(1, 1, 24)});
+  ConvParams dw_s2 = Params(2, 0, 32);
+  dw_s2.pad_bottom = dw_s2.pad_right = 1;
+  dw_s2.act_min = 0.0f;
+  dw_s2.act_max = 6.0f;
+  cases.push_back({"depthwise_s2_same_relu6", {1, 10, 10, 32}, 32, 3, 3, dw_s2});
+  cases.push_back({"depthwise_k5", {1, 9, 9, 40}, 40, 5, 5, Params(1, 2, 40)});
+  cases.push_back({"depthwise_multiplier2", {1, 6, 6, 8}, 16, 3, 3, Params(1, 1, 8)});
+  ConvParams dw_dilated = Params(1, 2, 12);
+  dw_dilated.dilation_h = dw_dilated.dilation_w = 2;
+  cases.push_back({"depthwise_dilated", {1, 8, 8, 12}, 12, 3, 3, dw_dilated});
+  ConvParams clamp = Params(1, 1);
+  clamp.act_min = -0.5f;
+  clamp.act_max = 0.5f;
+  cases.push_back({"fused_clamp", {1, 5, 5, 8}, 8, 3, 3, clamp});
+  ConvParams nobias = Params(1, 1);
+  nobias.bias = false;
+  cases.push_back({"no_bias", {1, 5, 5, 8}, 8, 3, 3, nobias});
+  cases.push_back({"deep_k3", {1, 6, 6, 128}, 64, 3, 3, Params(1, 1)});
+  cases.push_back({"k11_stride4", {1, 31, 31, 3}, 16, 11, 11, Params(4, 0)});
+  cases.push_back({"kernel_over_padding", {1, 2, 2, 3}, 4, 3, 3, Params(1, 1)});
+  cases.push_back({"single_pixel", {1, 1, 1, 7}, 9, 1, 1, Params(1, 0)});
+  cases.push_back({"wide_row", {1, 1, 37, 5}, 3, 1, 3, Params(1, 0)});
+  return cases;
+}
+
+void PrintTo(const ConvCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class ConvTest : public ::testing::TestWithParam<ConvCase> {};
+
+TEST_P(ConvTest, MatchesReference) {
+  const ConvCase& c = GetParam();
+  GraphBuilder b(42);
+  const ValueId x = b.Input(c.input);
+  graph::Graph g = b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
+  ExpectMatchesReference(g, "Conv2D/" + c.name);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest, ::testing::ValuesIn(ConvCases()),
+                         [](const auto& test_info) { return test_info.param.name; });
+
+// --- Pooling ------------------------------------------------------------------
+
+struct PoolCase {
+  std::string name;
+  Op op;
+  Shape input;
+  PoolParams p;
+};
+
+PoolParams Pool(int kernel, int stride, int pad = 0) {
+  PoolParams p;
+  p.kernel_h = p.kernel_w = kernel;
+  p.stride_h = p.stride_w = stride;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
+  return p;
+}
+
+std::vector<PoolCase> PoolCases() {
+  std::vector<PoolCase> cases;
+  for (Op op : {Op::kMaxPool2D, Op::kAvgPool2D}) {
+    const std::string prefix = op == Op::kMaxPool2D ? "max_" : "avg_";
+    cases.push_back({prefix + "k2s2", op, {1, 8, 8, 16}, Pool(2, 2)});
+    PoolParams ceil = Pool(3, 2);
+    ceil.pad_bottom = ceil.pad_right = 1;  // Caffe ceil mode
+    cases.push_back({prefix + "k3s2_ceil", op, {1, 14, 14, 8}, ceil});
+    cases.push_back({prefix + "k3s1_pad1", op, {1, 7, 5, 6}, Pool(3, 1, 1)});
+    cases.push_back({prefix + "k1s2", op, {1, 7, 7, 4}, Pool(1, 2)});
+    cases.push_back({prefix + "k2s3", op, {1, 9, 9, 4}, Pool(2, 3)});
+    PoolParams rect = Pool(3, 1);
+    rect.kernel_w = 2;
+    rect.stride_w = 2;
+    rect.pad_top = 1;
+    cases.push_back({prefix + "rect_k3x2", op, {1, 6, 9, 5}, rect});
+    PoolParams clamped = Pool(2, 2);
+    clamped.act_min = -0.25f;
+    clamped.act_max = 0.5f;
+    cases.push_back({prefix + "fused_clamp", op, {1, 6, 6, 3}, clamped});
+  }
+  PoolParams include = Pool(3, 1, 1);
+  include.count_include_pad = true;
+  cases.push_back({"avg_k3s1_pad1_include_pad", Op::kAvgPool2D, {1, 7, 5, 6}, include});
+  PoolParams include_s2 = Pool(3, 2);
+  include_s2.pad_bottom = include_s2.pad_right = 2;
+  include_s2.count_include_pad = true;
+  cases.push_back({"avg_k3s2_asym_include_pad", Op::kAvgPool2D, {1, 9, 9, 10}, include_s2});
+  return cases;
+}
+
+void PrintTo(const PoolCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class PoolTest : public ::testing::TestWithParam<PoolCase> {};
+
+TEST_P(PoolTest, MatchesReference) {
+  const PoolCase& c = GetParam();
+  GraphBuilder b(42);
+  const ValueId x = b.Input(c.input);
+  // Mostly negative inputs: a zero-padded max would differ at the borders.
+  ExpectMatchesReference(b.Finish(b.Pool(c.op, x, c.p)),
+                         std::string(graph::OpName(c.op)) + "/" + c.name, testing::kOpTolerance,
+                         1234, -2.0f, 0.25f);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, PoolTest, ::testing::ValuesIn(PoolCases()),
+                         [](const auto& test_info) { return test_info.param.name; });
+
+TEST(XnnpackOpTest, GlobalAvgPool) {
+  for (const Shape& s : {Shape{1, 7, 7, 32}, Shape{1, 1, 1, 5}, Shape{1, 13, 13, 1000}}) {
+    GraphBuilder b(3);
+    const ValueId x = b.Input(s);
+    ExpectMatchesReference(b.Finish(b.GlobalAvgPool(x)),
+                           "GlobalAvgPool/" + std::to_string(s[1]) + "x" + std::to_string(s[3]));
+  }
+}
+
+TEST(XnnpackOpTest, FullyConnected) {
+  struct Case {
+    Shape input;
+    int out;
+    bool bias;
+    float lo, hi;
+  };
+  for (const Case& c :
+       {Case{{1, 100}, 10, true, -kInf, kInf}, Case{{1, 1, 1, 64}, 7, true, -kInf, kInf},
+        Case{{1, 48}, 5, false, -kInf, kInf}, Case{{1, 32}, 16, true, 0.0f, kInf},
+        Case{{1, 1280}, 1000, true, -kInf, kInf}, Case{{1, 2, 3, 4}, 6, true, -kInf, kInf}}) {
+    GraphBuilder b(5);
+    const ValueId x = b.Input(c.input);
+    ExpectMatchesReference(
+        b.Finish(b.FullyConnected(x, c.out, c.bias, c.lo, c.hi)),
+        "FullyConnected/" + std::to_string(c.input.back()) + "x" + std::to_string(c.out));
+  }
+}
+
+// --- Element-wise -------------------------------------------------------------
+
+struct BinaryCase {
+  std::string name;
+  Shape a, b;
+  bool b_constant;
+  bool swap;  // constant / second operand first
+};
+
+void PrintTo(const BinaryCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class BinaryTest : public ::testing::TestWithParam<std::tuple<Op, BinaryCase>> {};
+
+TEST_P(BinaryTest, MatchesReference) {
+  const auto& [op, c] = GetParam();
+  GraphBuilder b(9);
+  const ValueId x = b.Input(c.a);
+  // Positive operands keep Div well conditioned.
+  const ValueId y = c.b_constant ? b.RandomConstant(c.b, 0.5f, 2.0f) : b.Clamp(x, 0.5f, 2.0f);
+  ValueId out = c.swap ? b.Binary(op, y, x) : b.Binary(op, x, y);
+  ExpectMatchesReference(b.Finish(out), std::string(graph::OpName(op)) + "/" + c.name,
+                         testing::kOpTolerance, 77, 0.5f, 2.0f);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Broadcasts, BinaryTest,
+    ::testing::Combine(
+        ::testing::Values(Op::kAdd, Op::kSub, Op::kMul, Op::kDiv),
+        ::testing::Values(BinaryCase{"same_shape", {1, 4, 5, 8}, {1, 4, 5, 8}, false, false},
+                          BinaryCase{"channel_vector", {1, 4, 5, 8}, {8}, true, false},
+                          BinaryCase{"channel_vector_first", {1, 4, 5, 8}, {8}, true, true},
+                          BinaryCase{"se_scale", {1, 6, 6, 16}, {1, 1, 1, 16}, true, false},
+                          BinaryCase{"both_broadcast", {1, 4, 1, 8}, {1, 1, 5, 1}, true, false},
+                          BinaryCase{"scalar", {1, 3, 3, 2}, {}, true, true},
+                          BinaryCase{"rank2", {1, 10}, {1, 10}, true, false})),
+    [](const auto& test_info) {
+      return std::string(graph::OpName(std::get<0>(test_info.param))) + "_" +
+             std::get<1>(test_info.param).name;
+    });
+
+TEST(XnnpackOpTest, BinaryFusedClamp) {
+  GraphBuilder b(11);
+  const ValueId x = b.Input({1, 5, 5, 4});
+  const ValueId y = b.RandomConstant({4}, -1, 1);
+  ExpectMatchesReference(b.Finish(b.Binary(Op::kAdd, x, y, 0.0f, 6.0f)), "Add/relu6");
+}
+
+struct UnaryCase {
+  std::string name;
+  Shape shape;
+  float lo, hi;  // input range
+};
+
+void PrintTo(const UnaryCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class UnaryTest : public ::testing::TestWithParam<std::tuple<std::string, UnaryCase>> {};
+
+TEST_P(UnaryTest, MatchesReference) {
+  const auto& [op_name, c] = GetParam();
+  GraphBuilder b(13);
+  const ValueId x = b.Input(c.shape);
+  ValueId y;
+  if (op_name == "Relu")
+    y = b.Unary(Op::kRelu, x);
+  else if (op_name == "Sigmoid")
+    y = b.Unary(Op::kSigmoid, x);
+  else if (op_name == "Softmax")
+    y = b.Unary(Op::kSoftmax, x);
+  else if (op_name == "HardSwish")
+    y = b.Unary(Op::kHardSwish, x);
+  else if (op_name == "LeakyRelu")
+    y = b.LeakyRelu(x, 0.2f);
+  else if (op_name == "Relu6")
+    y = b.Clamp(x, 0.0f, 6.0f);
+  else if (op_name == "ClampEmpty")
+    y = b.Clamp(x, 0.25f, 0.25f);  // XNNPACK refuses min == max
+  else
+    y = b.Clamp(x, -1.0f, 1.0f);
+  ExpectMatchesReference(b.Finish(y), op_name + "/" + c.name, testing::kOpTolerance, 21, c.lo,
+                         c.hi);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, UnaryTest,
+    ::testing::Combine(::testing::Values("Relu", "Sigmoid", "Softmax", "HardSwish", "LeakyRelu",
+                                         "Relu6", "Clamp", "ClampEmpty"),
+                       ::testing::Values(UnaryCase{"nhwc", {1, 5, 7, 9}, -8.0f, 8.0f},
+                                         UnaryCase{"logits", {1, 1000}, -10.0f, 10.0f},
+                                         UnaryCase{"one", {1, 1}, -3.0f, 3.0f})),
+    [](const auto& test_info) {
+      return std::get<0>(test_info.param) + "_" + std::get<1>(test_info.param).name;
+    });
+
+// --- Layout -------------------------------------------------------------------
+
+TEST(XnnpackOpTest, ReshapeIsFree) {
+  GraphBuilder b(17);
+  const ValueId x = b.Input({1, 2, 3, 4});
+  const ValueId r = b.Reshape(b.Unary(Op::kRelu, x), {1, 24});
+  graph::Graph g = b.Finish(b.FullyConnected(r, 5));
+  ExpectMatchesReference(g, "Reshape+FC");
+  auto model = MakeXnnpackBackend()->Compile(g, {});
+  ASSERT_TRUE(model.ok());
+  EXPECT_EQ(GetXnnpackPlanStats(**model)->free_nodes, 1);
+}
+
+TEST(XnnpackOpTest, TransposeKeepingOrderIsFreeOthersUseReference) {
+  GraphBuilder b(19);
+  const ValueId x = b.Input({1, 3, 4, 5});
+  const ValueId pooled = b.GlobalAvgPool(x);               // [1,1,1,5]
+  const ValueId flat = b.Transpose(pooled, {0, 3, 1, 2});  // [1,5,1,1]: same order
+  const ValueId general = b.Transpose(x, {0, 3, 1, 2});    // [1,5,3,4]: reorders
+  const ValueId sum = b.Binary(Op::kAdd, general, flat);   // broadcast [1,5,1,1]
+  graph::Graph g = b.Finish(sum);
+  ExpectMatchesReference(g, "Transpose");
+  auto model = MakeXnnpackBackend()->Compile(g, {});
+  ASSERT_TRUE(model.ok());
+  const XnnpackPlanStats& stats = *GetXnnpackPlanStats(**model);
+  EXPECT_EQ(stats.free_nodes, 1);
+  EXPECT_EQ(stats.reference_nodes, 1);
+  EXPECT_THAT(stats.reference_node_names, ::testing::ElementsAre(g.nodes[2].name));
+}
+
+TEST(XnnpackOpTest, PadOnXnnpackAndCropOnReference) {
+  {
+    GraphBuilder b(23);
+    const ValueId x = b.Input({1, 4, 5, 3});
+    graph::Graph g = b.Finish(b.Pad(x, {0, 1, 2, 0, 0, 2, 1, 1}, 0.5f));
+    ExpectMatchesReference(g, "Pad");
+    auto model = MakeXnnpackBackend()->Compile(g, {});
+    ASSERT_TRUE(model.ok());
+    EXPECT_EQ(GetXnnpackPlanStats(**model)->reference_nodes, 0);
+  }
+  {
+    GraphBuilder b(23);
+    const ValueId x = b.Input({1, 4, 5, 3});
+    graph::Graph g = b.Finish(b.Pad(x, {0, -1, 2, 0, 0, 1, -2, 0}, -1.0f));
+    ExpectMatchesReference(g, "Pad/crop");
+    auto model = MakeXnnpackBackend()->Compile(g, {});
+    ASSERT_TRUE(model.ok());
+    EXPECT_EQ(GetXnnpackPlanStats(**model)->reference_nodes, 1);
+  }
+}
+
+TEST(XnnpackOpTest, ConcatOnEveryAxis) {
+  for (int axis = 0; axis < 4; ++axis) {
+    GraphBuilder b(29);
+    const ValueId x = b.Input({1, 3, 4, 5});
+    const ValueId y = b.Unary(Op::kSigmoid, x);
+    const ValueId c = b.RandomConstant({1, 3, 4, 5}, -1, 1);
+    ExpectMatchesReference(b.Finish(b.Concat({x, y, c}, axis)),
+                           "Concat/axis" + std::to_string(axis));
+  }
+}
+
+}  // namespace
+}  // namespace edgevision::engine

@@ -1,0 +1,344 @@
+// The XNNPACK backend on network fragments and whole networks built in the
+// IR: in-place concatenation (and where it must not happen), MobileNet
+// blocks, memory reuse, concurrent sessions and the Session contract.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/engine_test_util.h"
+#include "engine/xnnpack_backend.h"
+
+namespace edgevision::engine {
+namespace {
+
+using graph::Op;
+using graph::ValueId;
+using testing::ConvParams;
+using testing::ExpectMatchesReference;
+using testing::GraphBuilder;
+using ::testing::HasSubstr;
+
+ConvParams Relu(int pad = 0) {
+  ConvParams p;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
+  p.act_min = 0.0f;
+  return p;
+}
+
+// squeeze 1x1 -> (expand 1x1, expand 3x3) -> concat on channels.
+struct Fire {
+  ValueId squeeze, e1, e3, out;
+};
+Fire AddFire(GraphBuilder& b, ValueId x, int squeeze, int expand) {
+  Fire f;
+  f.squeeze = b.Conv(x, squeeze, 1, 1, Relu());
+  f.e1 = b.Conv(f.squeeze, expand, 1, 1, Relu());
+  f.e3 = b.Conv(f.squeeze, expand, 3, 3, Relu(1));
+  f.out = b.Concat({f.e1, f.e3}, 3);
+  return f;
+}
+
+XnnpackPlanStats Stats(const graph::Graph& g) {
+  auto model = MakeXnnpackBackend()->Compile(g, {});
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return model.ok() ? *GetXnnpackPlanStats(**model) : XnnpackPlanStats{};
+}
+
+TEST(InPlaceConcatTest, FireModulesWriteStraightIntoTheConcat) {
+  GraphBuilder b(1);
+  const ValueId x = b.Input({1, 15, 15, 16});
+  const Fire f1 = AddFire(b, x, 8, 16);
+  const Fire f2 = AddFire(b, f1.out, 8, 24);  // the squeeze reads the concat output
+  testing::PoolParams pool;
+  pool.kernel_h = pool.kernel_w = 3;
+  pool.stride_h = pool.stride_w = 2;
+  const graph::Graph g = b.Finish(b.Pool(Op::kMaxPool2D, f2.out, pool));
+  ExpectMatchesReference(g, "Fire x2");
+  const XnnpackPlanStats s = Stats(g);
+  EXPECT_EQ(s.inplace_concat_inputs, 4);
+  EXPECT_EQ(s.copied_concat_inputs, 0);
+  EXPECT_EQ(s.free_nodes, 2);
+  EXPECT_EQ(s.reference_nodes, 0);
+}
+
+TEST(InPlaceConcatTest, MemberAlsoReadByAStridedConsumerStaysInPlace) {
+  GraphBuilder b(2);
+  const ValueId x = b.Input({1, 9, 9, 8});
+  const Fire f = AddFire(b, x, 8, 8);
+  // e1 is also pooled on its own: pooling reads any pixel stride.
+  testing::PoolParams pool;
+  pool.kernel_h = pool.kernel_w = 2;
+  const ValueId side = b.Pool(Op::kMaxPool2D, f.e1, pool);
+  const ValueId main = b.Pool(Op::kAvgPool2D, f.out, pool);
+  const graph::Graph g = b.Finish(b.Concat({side, main}, 3));
+  ExpectMatchesReference(g, "Fire + strided side branch");
+  const XnnpackPlanStats s = Stats(g);
+  EXPECT_EQ(s.inplace_concat_inputs, 4);  // e1, e3, and both pools into the last concat
+  EXPECT_EQ(s.copied_concat_inputs, 0);
+}
+
+TEST(InPlaceConcatTest, MemberAlsoReadByADenseConsumerIsCopied) {
+  GraphBuilder b(3);
+  const ValueId x = b.Input({1, 9, 9, 8});
+  const Fire f = AddFire(b, x, 8, 8);
+  // Add needs dense operands: e1 keeps its own buffer and is copied.
+  const ValueId sum = b.Binary(Op::kAdd, f.e1, f.e3);
+  const graph::Graph g = b.Finish(b.Concat({f.out, sum}, 3));
+  ExpectMatchesReference(g, "Fire with e1 read densely");
+  const XnnpackPlanStats s = Stats(g);
+  // Inner concat: e1 copied, e3 in place (read by Add too? yes -> copied).
+  EXPECT_EQ(s.copied_concat_inputs, 3);   // e1, e3 (both read by Add), sum (Add output)
+  EXPECT_EQ(s.inplace_concat_inputs, 1);  // the inner concat inside the outer one
+}
+
+TEST(InPlaceConcatTest, GraphInputConstantAndRepeatedInputsAreCopied) {
+  GraphBuilder b(4);
+  const ValueId x = b.Input({1, 5, 5, 3});
+  const ValueId y = b.Conv(x, 4, 3, 3, Relu(1));
+  const ValueId c = b.RandomConstant({1, 5, 5, 2}, -1, 1);
+  const graph::Graph g = b.Finish(b.Concat({x, y, c, y}, 3));
+  ExpectMatchesReference(g, "Concat of input, conv, constant, conv again");
+  const XnnpackPlanStats s = Stats(g);
+  EXPECT_EQ(s.inplace_concat_inputs, 1);  // the first y
+  EXPECT_EQ(s.copied_concat_inputs, 3);   // x, c, the second y
+}
+
+TEST(InPlaceConcatTest, NestedConcatsCompose) {
+  GraphBuilder b(5);
+  const ValueId x = b.Input({1, 6, 6, 4});
+  const ValueId a = b.Conv(x, 3, 1, 1, Relu());
+  const ValueId c = b.Conv(x, 5, 3, 3, Relu(1));
+  const ValueId inner = b.Concat({a, c}, 3);
+  const ValueId d = b.Unary(Op::kSigmoid, x);
+  const ValueId outer = b.Concat({d, inner}, 3);
+  const graph::Graph g = b.Finish(b.Conv(outer, 6, 3, 3, Relu(1)));
+  ExpectMatchesReference(g, "Nested concat");
+  const XnnpackPlanStats s = Stats(g);
+  EXPECT_EQ(s.inplace_concat_inputs, 4);
+  EXPECT_EQ(s.copied_concat_inputs, 0);
+  EXPECT_EQ(s.free_nodes, 2);
+}
+
+TEST(InPlaceConcatTest, NonChannelAxisAndReferenceProducersCopy) {
+  GraphBuilder b(6);
+  const ValueId x = b.Input({1, 4, 6, 8});
+  const ValueId a = b.Conv(x, 8, 1, 1, Relu());
+  const ValueId rows = b.Concat({a, x}, 1);           // axis H: copies
+  const ValueId t = b.Transpose(rows, {0, 2, 1, 3});  // reference kernel
+  const ValueId e = b.Conv(t, 4, 1, 1, Relu());
+  const graph::Graph g = b.Finish(b.Concat({t, e}, 3));
+  ExpectMatchesReference(g, "Concat on rows, transpose member");
+  const XnnpackPlanStats s = Stats(g);
+  EXPECT_EQ(s.copied_concat_inputs, 3);   // a, x on rows; t from the reference kernel
+  EXPECT_EQ(s.inplace_concat_inputs, 1);  // e
+  EXPECT_EQ(s.reference_nodes, 1);
+}
+
+TEST(InPlaceConcatTest, ConcatFeedingReshapeAndFullyConnected) {
+  GraphBuilder b(7);
+  const ValueId x = b.Input({1, 3, 3, 4});
+  const Fire f = AddFire(b, x, 4, 6);
+  const ValueId flat = b.Reshape(f.out, {1, 3 * 3 * 12});
+  const graph::Graph g = b.Finish(b.FullyConnected(flat, 10));
+  ExpectMatchesReference(g, "Fire -> Reshape -> FC");
+  const XnnpackPlanStats s = Stats(g);
+  EXPECT_EQ(s.inplace_concat_inputs, 2);
+  EXPECT_EQ(s.free_nodes, 2);  // the concat and the reshape
+}
+
+// --- MobileNet blocks ---------------------------------------------------------
+
+TEST(MobileNetBlockTest, V2InvertedResidual) {
+  GraphBuilder b(8);
+  const ValueId x = b.Input({1, 14, 14, 16});
+  ConvParams relu6;
+  relu6.act_min = 0.0f;
+  relu6.act_max = 6.0f;
+  ValueId y = b.Conv(x, 96, 1, 1, relu6);
+  ConvParams dw = relu6;
+  dw.groups = 96;
+  dw.pad_top = dw.pad_left = dw.pad_bottom = dw.pad_right = 1;
+  y = b.Conv(y, 96, 3, 3, dw);
+  y = b.Conv(y, 16, 1, 1);
+  const graph::Graph g = b.Finish(b.Binary(Op::kAdd, x, y));
+  ExpectMatchesReference(g, "MobileNetV2 block");
+}
+
+TEST(MobileNetBlockTest, V3WithHardSwishAndSqueezeExcite) {
+  GraphBuilder b(9);
+  const ValueId x = b.Input({1, 14, 14, 16});
+  ValueId y = b.Unary(Op::kHardSwish, b.Conv(x, 64, 1, 1));
+  ConvParams dw;
+  dw.groups = 64;
+  dw.pad_top = dw.pad_left = dw.pad_bottom = dw.pad_right = 2;
+  y = b.Unary(Op::kHardSwish, b.Conv(y, 64, 5, 5, dw));
+  // Squeeze-excite: GAP -> FC -> ReLU -> FC -> hard sigmoid -> scale channels.
+  ValueId se = b.GlobalAvgPool(y);
+  se = b.FullyConnected(se, 16, true, 0.0f);
+  se = b.FullyConnected(se, 64);
+  se = b.Binary(Op::kAdd, se, b.RandomConstant({}, 3.0f, 3.0f), 0.0f, 6.0f);
+  se = b.Binary(Op::kMul, se, b.RandomConstant({}, 1.0f / 6, 1.0f / 6));
+  se = b.Reshape(se, {1, 1, 1, 64});
+  y = b.Binary(Op::kMul, y, se);
+  y = b.Conv(y, 16, 1, 1);
+  const graph::Graph g = b.Finish(b.Binary(Op::kAdd, y, x));
+  ExpectMatchesReference(g, "MobileNetV3 block");
+}
+
+// --- Whole networks -------------------------------------------------------------
+
+TEST(NetworkTest, SqueezeNet11) {
+  const graph::Graph g = testing::SqueezeNet11(99, 10, 31);
+  ExpectMatchesReference(g, "SqueezeNet 1.1 @99", testing::kModelTolerance, 5, 0.0f, 1.0f);
+  const XnnpackPlanStats s = Stats(g);
+  EXPECT_EQ(s.inplace_concat_inputs, 16);
+  EXPECT_EQ(s.copied_concat_inputs, 0);
+  EXPECT_EQ(s.reference_nodes, 0);
+  // Liveness reuse: the arena holds a few live activations, not all of them.
+  EXPECT_LT(s.arena_bytes * 3, s.activation_bytes);
+}
+
+TEST(NetworkTest, MobileNetV2) {
+  const graph::Graph g = testing::MobileNetV2(96, 10, 37);
+  ExpectMatchesReference(g, "MobileNetV2 @96", testing::kModelTolerance, 6, -1.0f, 1.0f);
+  const XnnpackPlanStats s = Stats(g);
+  EXPECT_EQ(s.reference_nodes, 0);
+  EXPECT_LT(s.arena_bytes * 3, s.activation_bytes);
+}
+
+// --- Sessions -------------------------------------------------------------------
+
+TEST(SessionTest, ConcurrentSessionsGiveIdenticalResults) {
+  const graph::Graph g = testing::SqueezeNet11(67, 12, 41);
+  constexpr int kThreads = 4, kRuns = 8;
+  for (int engine_threads : {1, 2}) {
+    EngineOptions options;
+    options.threads = engine_threads;
+    auto model = MakeXnnpackBackend()->Compile(g, options);
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    const size_t in_size = 67 * 67 * 3;
+    // Expected outputs from one session, run serially.
+    std::vector<std::vector<float>> inputs, expected;
+    auto serial = (*model)->CreateSession();
+    ASSERT_TRUE(serial.ok());
+    for (int t = 0; t < kThreads; ++t) {
+      inputs.push_back(testing::RandomData(in_size, 100 + t, 0.0f, 1.0f));
+      expected.emplace_back((*model)->output_size());
+      ASSERT_TRUE((*serial)->Run(inputs[t], expected[t]).ok());
+    }
+    std::vector<std::unique_ptr<Session>> sessions;
+    for (int t = 0; t < kThreads; ++t) {
+      auto s = (*model)->CreateSession();
+      ASSERT_TRUE(s.ok());
+      sessions.push_back(std::move(*s));
+    }
+    std::vector<int> mismatches(kThreads, 0);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        std::vector<float> out((*model)->output_size());
+        for (int r = 0; r < kRuns; ++r) {
+          // Alternate inputs so a session never just keeps its last result.
+          const int which = (t + r) % kThreads;
+          if (!sessions[t]->Run(inputs[which], out).ok() ||
+              std::memcmp(out.data(), expected[which].data(), out.size() * sizeof(float)) != 0) {
+            ++mismatches[t];
+          }
+        }
+      });
+    }
+    for (std::thread& th : threads) th.join();
+    for (int t = 0; t < kThreads; ++t) {
+      EXPECT_EQ(mismatches[t], 0) << "session " << t << ", threads " << engine_threads;
+    }
+  }
+}
+
+TEST(SessionTest, WrongSizesAreInvalidArgumentAndTheSessionStaysUsable) {
+  const graph::Graph g = testing::SqueezeNet11(35, 4, 43);
+  auto model = MakeXnnpackBackend()->Compile(g, {});
+  ASSERT_TRUE(model.ok());
+  auto session = (*model)->CreateSession();
+  ASSERT_TRUE(session.ok());
+  const size_t in_size = 35 * 35 * 3;
+  EXPECT_EQ((*model)->input_shape(), (std::vector<int64_t>{1, 35, 35, 3}));
+  ASSERT_EQ((*model)->output_size(), 4u);
+  std::vector<float> in = testing::RandomData(in_size, 1, 0, 1), out(4), big(5);
+  std::vector<float> short_in(in_size - 1);
+  Status s = (*session)->Run(short_in, out);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr(std::to_string(in_size)));
+  EXPECT_EQ((*session)->Run(in, big).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ((*session)->Run({}, {}).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE((*session)->Run(in, out).ok());
+  float sum = 0;
+  for (float v : out) sum += v;
+  EXPECT_NEAR(sum, 1.0f, 1e-5f);  // softmax
+}
+
+TEST(SessionTest, SessionOutlivesItsModel) {
+  const graph::Graph g = testing::SqueezeNet11(35, 4, 47);
+  const std::vector<float> in = testing::RandomData(35 * 35 * 3, 2, 0, 1);
+  auto expected = testing::RunOnce(*MakeReferenceBackend(), g, in);
+  ASSERT_TRUE(expected.ok());
+  std::unique_ptr<Session> session;
+  {
+    auto model = MakeXnnpackBackend()->Compile(g, {});
+    ASSERT_TRUE(model.ok());
+    auto s = (*model)->CreateSession();
+    ASSERT_TRUE(s.ok());
+    session = std::move(*s);
+  }
+  std::vector<float> out(4);
+  ASSERT_TRUE(session->Run(in, out).ok());
+  EXPECT_LE(testing::WorstRelativeError(out, *expected), testing::kModelTolerance);
+}
+
+TEST(SessionTest, ProfileListsTheNodesThatDoWork) {
+  GraphBuilder b(3);
+  const ValueId x = b.Input({1, 7, 7, 4});
+  const Fire f = AddFire(b, x, 4, 4);                  // the concat is free
+  const ValueId t = b.Transpose(f.out, {0, 2, 1, 3});  // reference kernel
+  const graph::Graph g = b.Finish(b.Unary(Op::kSigmoid, t));
+  auto model = MakeXnnpackBackend()->Compile(g, {});
+  ASSERT_TRUE(model.ok());
+  auto session = (*model)->CreateSession();
+  ASSERT_TRUE(session.ok());
+  const std::vector<float> in = testing::RandomData(7 * 7 * 4, 3);
+  auto profile = ProfileXnnpackSession(**session, in, 3);
+  ASSERT_TRUE(profile.ok()) << profile.status().ToString();
+  std::vector<std::string> ops;
+  for (const NodeProfile& p : *profile) {
+    ops.push_back(p.op);
+    EXPECT_GE(p.microseconds, 0.0);
+  }
+  EXPECT_THAT(ops, ::testing::ElementsAre("Conv2D", "Conv2D", "Conv2D", "Transpose (reference)",
+                                          "Sigmoid"));
+  EXPECT_EQ(ProfileXnnpackSession(**session, in, 0).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ProfileXnnpackSession(**session, {}, 1).status().code(), StatusCode::kInvalidArgument);
+  auto reference = MakeReferenceBackend()->Compile(g, {});
+  ASSERT_TRUE(reference.ok());
+  auto reference_session = (*reference)->CreateSession();
+  ASSERT_TRUE(reference_session.ok());
+  EXPECT_EQ(ProfileXnnpackSession(**reference_session, in, 1).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(SessionTest, UnsupportedOpNamesTheNode) {
+  GraphBuilder b(1);
+  const ValueId x = b.Input({1, 4, 4, 3});
+  const ValueId y = b.Raw(Op::kReduceMean, {x}, {}, {1, 1, 1, 3});
+  b.graph().nodes.back().name = "pool/reduce_mean";
+  auto model = MakeXnnpackBackend()->Compile(b.Finish(b.Unary(Op::kSoftmax, y)), {});
+  ASSERT_FALSE(model.ok());
+  EXPECT_EQ(model.status().code(), StatusCode::kUnsupported);
+  EXPECT_THAT(model.status().message(), HasSubstr("pool/reduce_mean"));
+  EXPECT_THAT(model.status().message(), HasSubstr("ReduceMean"));
+}
+
+}  // namespace
+}  // namespace edgevision::engine

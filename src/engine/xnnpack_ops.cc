@@ -1,0 +1,230 @@
+#include "engine/xnnpack_ops.h"
+
+#include <array>
+#include <bit>
+#include <limits>
+#include <mutex>
+#include <string>
+
+#include "engine/graph_check.h"
+
+namespace edgevision::engine::xnnpack_internal {
+
+namespace {
+
+using graph::Attrs;
+using graph::Graph;
+using graph::Node;
+using graph::Op;
+using graph::Shape;
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+const Shape& InputShape(const Graph& g, const Node& node, size_t i = 0) {
+  return g.values[node.inputs[i]].shape;
+}
+const Shape& OutputShape(const Graph& g, const Node& node) {
+  return g.values[node.outputs[0]].shape;
+}
+size_t LastDim(const Shape& s) {
+  return s.empty() ? 1 : static_cast<size_t>(s.back());
+}
+size_t Rows(const Shape& s) {
+  return static_cast<size_t>(ElementCount(s)) / LastDim(s);
+}
+
+const float* ConstantData(const Graph& g, const Node& node, size_t i) {
+  if (i >= node.inputs.size() || node.inputs[i] == graph::kNoValue) return nullptr;
+  return g.values[node.inputs[i]].f32.data();
+}
+
+// XNNPACK wants at least one dimension per binary operand.
+struct NdShape {
+  std::array<size_t, XNN_MAX_TENSOR_DIMS> dims{};
+  size_t rank = 0;
+};
+NdShape ToNd(const Shape& s) {
+  NdShape nd;
+  if (s.empty()) {
+    nd.dims[0] = 1;
+    nd.rank = 1;
+    return nd;
+  }
+  nd.rank = s.size();
+  for (size_t i = 0; i < s.size(); ++i) nd.dims[i] = static_cast<size_t>(s[i]);
+  return nd;
+}
+
+}  // namespace
+
+Status InitializeXnnpack() {
+  static std::once_flag once;
+  static xnn_status status = xnn_status_uninitialized;
+  std::call_once(once, [] { status = xnn_initialize(/*allocator=*/nullptr); });
+  if (status == xnn_status_success) return Status::Ok();
+  if (status == xnn_status_unsupported_hardware) {
+    return Unsupported("XNNPACK does not support this CPU (xnn_initialize: unsupported_hardware)");
+  }
+  return Internal("xnn_initialize failed: " + std::string(XnnStatusName(status)));
+}
+
+std::string_view XnnStatusName(xnn_status status) {
+  switch (status) {
+    case xnn_status_success: return "success";
+    case xnn_status_uninitialized: return "uninitialized";
+    case xnn_status_invalid_parameter: return "invalid_parameter";
+    case xnn_status_invalid_state: return "invalid_state";
+    case xnn_status_unsupported_parameter: return "unsupported_parameter";
+    case xnn_status_unsupported_hardware: return "unsupported_hardware";
+    case xnn_status_out_of_memory: return "out_of_memory";
+  }
+  return "unknown";
+}
+
+OpStrides DenseStrides(const Graph& g, const Node& node) {
+  OpStrides s;
+  s.input = LastDim(InputShape(g, node));
+  s.output = LastDim(OutputShape(g, node));
+  if (node.op == Op::kFullyConnected) s.input = static_cast<size_t>(InputShape(g, node, 1)[1]);
+  return s;
+}
+
+xnn_status CreateNodeOperator(const Graph& g, const Node& node, Exec exec, OpStrides strides,
+                              const float* avgpool_weights, XnnOperator* out) {
+  const Attrs& a = node.attrs;
+  const Shape& xs = InputShape(g, node);
+  const float lo = a.act_min, hi = a.act_max;
+  xnn_operator_t op = nullptr;
+  xnn_status status = xnn_status_invalid_parameter;
+  if (exec == Exec::kDepthwiseAvgPool) {
+    const auto c = static_cast<uint32_t>(xs[3]);
+    status = xnn_create_convolution2d_nhwc_f32(
+        a.pad_top, a.pad_right, a.pad_bottom, a.pad_left, a.kernel_h, a.kernel_w, a.stride_h,
+        a.stride_w, 1, 1, /*groups=*/c, /*group_input_channels=*/1, /*group_output_channels=*/1,
+        strides.input, strides.output, avgpool_weights, /*bias=*/nullptr, lo, hi, 0, &op);
+    out->reset(op);
+    return status;
+  }
+  switch (node.op) {
+    case Op::kConv2D: {
+      const Shape& ws = InputShape(g, node, 1);
+      const auto groups = static_cast<uint32_t>(a.groups);
+      status = xnn_create_convolution2d_nhwc_f32(
+          a.pad_top, a.pad_right, a.pad_bottom, a.pad_left, static_cast<uint32_t>(ws[1]),
+          static_cast<uint32_t>(ws[2]), a.stride_h, a.stride_w, a.dilation_h, a.dilation_w, groups,
+          /*group_input_channels=*/static_cast<size_t>(ws[3]),
+          /*group_output_channels=*/static_cast<size_t>(ws[0]) / groups, strides.input,
+          strides.output, ConstantData(g, node, 1), ConstantData(g, node, 2), lo, hi, 0, &op);
+      break;
+    }
+    case Op::kMaxPool2D:
+      status = xnn_create_max_pooling2d_nhwc_f32(a.pad_top, a.pad_right, a.pad_bottom, a.pad_left,
+                                                 a.kernel_h, a.kernel_w, a.stride_h, a.stride_w, 1,
+                                                 1, static_cast<size_t>(xs[3]), strides.input,
+                                                 strides.output, lo, hi, 0, &op);
+      break;
+    case Op::kAvgPool2D:
+      status = xnn_create_average_pooling2d_nhwc_f32(
+          a.pad_top, a.pad_right, a.pad_bottom, a.pad_left, a.kernel_h, a.kernel_w, a.stride_h,
+          a.stride_w, static_cast<size_t>(xs[3]), strides.input, strides.output, lo, hi, 0, &op);
+      break;
+    case Op::kGlobalAvgPool:
+      status = xnn_create_global_average_pooling_nwc_f32(static_cast<size_t>(xs[3]), strides.input,
+                                                         strides.output, lo, hi, 0, &op);
+      break;
+    case Op::kFullyConnected: {
+      const Shape& ws = InputShape(g, node, 1);
+      status = xnn_create_fully_connected_nc_f32(
+          static_cast<size_t>(ws[1]), static_cast<size_t>(ws[0]), strides.input, strides.output,
+          ConstantData(g, node, 1), ConstantData(g, node, 2), lo, hi, 0, &op);
+      break;
+    }
+    case Op::kAdd: status = xnn_create_add_nd_f32(lo, hi, 0, &op); break;
+    case Op::kSub: status = xnn_create_subtract_nd_f32(lo, hi, 0, &op); break;
+    case Op::kMul: status = xnn_create_multiply_nd_f32(lo, hi, 0, &op); break;
+    case Op::kDiv: status = xnn_create_divide_nd_f32(lo, hi, 0, &op); break;
+    case Op::kRelu:
+      status =
+          xnn_create_clamp_nc_f32(LastDim(xs), strides.input, strides.output, 0.0f, kInf, 0, &op);
+      break;
+    case Op::kClamp:
+      status = xnn_create_clamp_nc_f32(LastDim(xs), strides.input, strides.output, lo, hi, 0, &op);
+      break;
+    case Op::kSigmoid:
+      status = xnn_create_sigmoid_nc_f32(LastDim(xs), strides.input, strides.output, 0, &op);
+      break;
+    case Op::kSoftmax:
+      status = xnn_create_softmax_nc_f32(LastDim(xs), strides.input, strides.output, 0, &op);
+      break;
+    case Op::kHardSwish:
+      status = xnn_create_hardswish_nc_f32(LastDim(xs), strides.input, strides.output, 0, &op);
+      break;
+    case Op::kLeakyRelu:
+      status =
+          xnn_create_leaky_relu_nc_f32(LastDim(xs), strides.input, strides.output, a.alpha, 0, &op);
+      break;
+    case Op::kPad: {
+      const uint32_t bits = std::bit_cast<uint32_t>(a.pad_value);
+      status = xnn_create_constant_pad_nd_x32(&bits, 0, &op);
+      break;
+    }
+    default: status = xnn_status_unsupported_parameter; break;
+  }
+  out->reset(op);
+  return status;
+}
+
+xnn_status SetupNodeOperator(const Graph& g, const Node& node, Exec exec, xnn_operator_t op,
+                             const float* in0, const float* in1, float* out, pthreadpool_t pool) {
+  const Shape& xs = InputShape(g, node);
+  if (exec == Exec::kDepthwiseAvgPool || node.op == Op::kConv2D) {
+    return xnn_setup_convolution2d_nhwc_f32(op, static_cast<size_t>(xs[0]),
+                                            static_cast<size_t>(xs[1]), static_cast<size_t>(xs[2]),
+                                            in0, out, pool);
+  }
+  switch (node.op) {
+    case Op::kMaxPool2D:
+      return xnn_setup_max_pooling2d_nhwc_f32(op, static_cast<size_t>(xs[0]),
+                                              static_cast<size_t>(xs[1]),
+                                              static_cast<size_t>(xs[2]), in0, out, pool);
+    case Op::kAvgPool2D:
+      return xnn_setup_average_pooling2d_nhwc_f32(op, static_cast<size_t>(xs[0]),
+                                                  static_cast<size_t>(xs[1]),
+                                                  static_cast<size_t>(xs[2]), in0, out, pool);
+    case Op::kGlobalAvgPool:
+      return xnn_setup_global_average_pooling_nwc_f32(
+          op, static_cast<size_t>(xs[0]), static_cast<size_t>(xs[1] * xs[2]), in0, out, pool);
+    case Op::kFullyConnected:
+      return xnn_setup_fully_connected_nc_f32(op, static_cast<size_t>(xs[0]), in0, out, pool);
+    case Op::kAdd:
+    case Op::kSub:
+    case Op::kMul:
+    case Op::kDiv: {
+      const NdShape a = ToNd(xs), b = ToNd(InputShape(g, node, 1));
+      auto setup = node.op == Op::kAdd   ? xnn_setup_add_nd_f32
+                   : node.op == Op::kSub ? xnn_setup_subtract_nd_f32
+                   : node.op == Op::kMul ? xnn_setup_multiply_nd_f32
+                                         : xnn_setup_divide_nd_f32;
+      return setup(op, a.rank, a.dims.data(), b.rank, b.dims.data(), in0, in1, out, pool);
+    }
+    case Op::kRelu:
+    case Op::kClamp: return xnn_setup_clamp_nc_f32(op, Rows(xs), in0, out, pool);
+    case Op::kSigmoid: return xnn_setup_sigmoid_nc_f32(op, Rows(xs), in0, out, pool);
+    case Op::kSoftmax: return xnn_setup_softmax_nc_f32(op, Rows(xs), in0, out, pool);
+    case Op::kHardSwish: return xnn_setup_hardswish_nc_f32(op, Rows(xs), in0, out, pool);
+    case Op::kLeakyRelu: return xnn_setup_leaky_relu_nc_f32(op, Rows(xs), in0, out, pool);
+    case Op::kPad: {
+      const NdShape shape = ToNd(xs);
+      std::array<size_t, XNN_MAX_TENSOR_DIMS> pre{}, post{};
+      for (size_t d = 0; d < xs.size(); ++d) {
+        pre[d] = static_cast<size_t>(node.attrs.ints[d]);
+        post[d] = static_cast<size_t>(node.attrs.ints[xs.size() + d]);
+      }
+      return xnn_setup_constant_pad_nd_x32(op, shape.rank, shape.dims.data(), pre.data(),
+                                           post.data(), in0, out, pool);
+    }
+    default: return xnn_status_unsupported_parameter;
+  }
+}
+
+}  // namespace edgevision::engine::xnnpack_internal

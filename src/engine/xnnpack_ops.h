@@ -1,0 +1,74 @@
+// Internal to the XNNPACK backend: RAII handles, one-time initialisation and
+// the mapping of one graph node onto one XNNPACK operator (create + setup).
+//
+// Thread-safety: InitializeXnnpack is safe to call from any thread. After it
+// succeeded, creating and setting up distinct operators from different
+// threads is safe; one operator is used by one thread at a time.
+#pragma once
+
+#include <pthreadpool.h>
+#include <xnnpack.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+
+#include "core/status.h"
+#include "graph/graph.h"
+
+namespace edgevision::engine::xnnpack_internal {
+
+struct XnnOperatorDeleter {
+  void operator()(xnn_operator_t op) const { xnn_delete_operator(op); }
+};
+using XnnOperator = std::unique_ptr<xnn_operator, XnnOperatorDeleter>;
+
+struct ThreadPoolDeleter {
+  void operator()(pthreadpool_t pool) const { pthreadpool_destroy(pool); }
+};
+using ThreadPool = std::unique_ptr<pthreadpool, ThreadPoolDeleter>;
+
+// Calls xnn_initialize once per process; every call returns that call's
+// outcome (Unsupported when the CPU lacks what XNNPACK needs, else Internal).
+Status InitializeXnnpack();
+
+std::string_view XnnStatusName(xnn_status status);
+
+// How the backend executes one node.
+enum class Exec : uint8_t {
+  kXnnpack,           // one XNNPACK operator
+  kDepthwiseAvgPool,  // AvgPool as an XNNPACK depthwise convolution with 1/(KH*KW) weights
+  kReference,         // reference kernel on dense buffers
+  kAlias,             // no work: the output shares its input's bytes
+  kConcat,            // in-place inputs need nothing; the others run an XNNPACK copy each
+};
+
+// Row strides (floats between consecutive rows; a row is the last dimension)
+// of the node's data input and of its output.
+struct OpStrides {
+  size_t input = 0;
+  size_t output = 0;
+};
+
+// Strides of dense buffers for `node`.
+OpStrides DenseStrides(const graph::Graph& graph, const graph::Node& node);
+
+// Creates the XNNPACK operator for `node` (exec kXnnpack or
+// kDepthwiseAvgPool). `avgpool_weights` holds [C, KH, KW, 1] weights for
+// kDepthwiseAvgPool and is ignored otherwise. Weights are packed during the
+// call, so neither the graph nor `avgpool_weights` must outlive the operator.
+// Returns XNNPACK's status (invalid/unsupported parameter: XNNPACK cannot run
+// this node).
+xnn_status CreateNodeOperator(const graph::Graph& graph, const graph::Node& node, Exec exec,
+                              OpStrides strides, const float* avgpool_weights, XnnOperator* out);
+
+// Binds an operator from CreateNodeOperator to its buffers: input0 is
+// node.inputs[0], input1 the second operand of a binary op (else unused).
+// Buffers must stay valid while the operator runs and be readable for
+// XNN_EXTRA_BYTES past their ends.
+xnn_status SetupNodeOperator(const graph::Graph& graph, const graph::Node& node, Exec exec,
+                             xnn_operator_t op, const float* input0, const float* input1,
+                             float* output, pthreadpool_t pool);
+
+}  // namespace edgevision::engine::xnnpack_internal

@@ -1,0 +1,429 @@
+#include "engine/xnnpack_program.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "engine/graph_check.h"
+#include "engine/memory_planner.h"
+
+namespace edgevision::engine::xnnpack_internal {
+
+namespace {
+
+using graph::Graph;
+using graph::Node;
+using graph::Op;
+using graph::Shape;
+using graph::ValueId;
+
+// Arena buffers start on cache-line boundaries.
+constexpr size_t kArenaAlignment = 64;
+// Constants in the pool start 16-float aligned; the pool ends with this many
+// spare floats because XNNPACK kernels may read XNN_EXTRA_BYTES past an input.
+constexpr size_t kConstantAlignmentFloats = 16;
+constexpr size_t kConstantTailFloats = 16;
+static_assert(kConstantTailFloats * sizeof(float) >= XNN_EXTRA_BYTES);
+
+size_t LastDim(const Shape& s) {
+  return s.empty() ? 1 : static_cast<size_t>(s.back());
+}
+
+bool IsUnary(Op op) {
+  switch (op) {
+    case Op::kRelu:
+    case Op::kClamp:
+    case Op::kSigmoid:
+    case Op::kSoftmax:
+    case Op::kHardSwish:
+    case Op::kLeakyRelu: return true;
+    default: return false;
+  }
+}
+
+bool RunsOnXnnpack(Exec e) {
+  return e == Exec::kXnnpack || e == Exec::kDepthwiseAvgPool;
+}
+
+// A transpose that only moves size-1 axes keeps the data order.
+bool KeepsDataOrder(const Shape& in, const std::vector<int64_t>& perm) {
+  int64_t last = -1;
+  for (int64_t axis : perm) {
+    if (in[axis] == 1) continue;
+    if (axis < last) return false;
+    last = axis;
+  }
+  return true;
+}
+
+enum class Link : uint8_t {
+  kNone,    // owns its buffer
+  kMember,  // lives inside its parent (a channel concat output) at a channel offset
+  kAlias,   // shares its parent's bytes (Reshape)
+};
+
+class Planner {
+ public:
+  explicit Planner(Program* p) : p_(*p), g_(p->graph) {}
+
+  Status Run() {
+    const size_t nv = g_.values.size();
+    link_.assign(nv, Link::kNone);
+    parent_.assign(nv, graph::kNoValue);
+    link_offset_.assign(nv, 0);
+    producer_.assign(nv, -1);
+    consumers_.assign(nv, {});
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& node = g_.nodes[i];
+      producer_[node.outputs[0]] = static_cast<int>(i);
+      for (size_t k = 0; k < node.inputs.size(); ++k) {
+        if (node.inputs[k] != graph::kNoValue) {
+          consumers_[node.inputs[k]].push_back({static_cast<int>(i), k});
+        }
+      }
+    }
+    EV_RETURN_IF_ERROR(DecideExec());
+    PlaceConcatInputs();
+    LinkAliases();
+    EV_RETURN_IF_ERROR(AssignMemory());
+    PoolConstants();
+    EV_RETURN_IF_ERROR(CheckDenseWhereRequired());
+    CollectStats();
+    return Status::Ok();
+  }
+
+ private:
+  struct Use {
+    int node;
+    size_t input;
+  };
+
+  // --- How each node runs -------------------------------------------------
+
+  // True if XNNPACK accepts the node's parameters.
+  Result<bool> Probe(size_t i, Exec exec) {
+    const Node& node = g_.nodes[i];
+    if (exec == Exec::kDepthwiseAvgPool) {
+      const graph::Attrs& a = node.attrs;
+      const size_t c = LastDim(g_.values[node.inputs[0]].shape);
+      const size_t window = static_cast<size_t>(a.kernel_h) * a.kernel_w;
+      p_.avgpool_weights[i].assign(c * window, 1.0f / static_cast<float>(window));
+    }
+    XnnOperator op;
+    const xnn_status status = CreateNodeOperator(g_, node, exec, DenseStrides(g_, node),
+                                                 p_.avgpool_weights[i].data(), &op);
+    switch (status) {
+      case xnn_status_success: return true;
+      case xnn_status_invalid_parameter:
+      case xnn_status_unsupported_parameter: p_.avgpool_weights[i].clear(); return false;
+      case xnn_status_out_of_memory:
+        return ResourceExhausted("node '" + node.name + "': out of memory creating its operator");
+      default:
+        return Internal("node '" + node.name + "': creating its XNNPACK operator failed: " +
+                        std::string(XnnStatusName(status)));
+    }
+  }
+
+  Status DecideExec() {
+    p_.exec.assign(g_.nodes.size(), Exec::kReference);
+    p_.avgpool_weights.assign(g_.nodes.size(), {});
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& node = g_.nodes[i];
+      const graph::Value& x = g_.values[node.inputs[0]];
+      const graph::Attrs& a = node.attrs;
+      Exec& exec = p_.exec[i];
+      switch (node.op) {
+        case Op::kReshape: exec = x.is_constant ? Exec::kReference : Exec::kAlias; break;
+        case Op::kTranspose:
+          exec =
+              !x.is_constant && KeepsDataOrder(x.shape, a.ints) ? Exec::kAlias : Exec::kReference;
+          break;
+        case Op::kConcat: exec = Exec::kConcat; break;
+        case Op::kPad: {
+          const bool crops =
+              std::any_of(a.ints.begin(), a.ints.end(), [](int64_t v) { return v < 0; });
+          if (!crops) {
+            EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kXnnpack));
+            if (ok) exec = Exec::kXnnpack;
+          }
+          break;
+        }
+        case Op::kAvgPool2D: {
+          // XNNPACK's average pooling leaves padding out of the divisor and
+          // rejects 1x1 windows; a depthwise convolution with 1/(KH*KW)
+          // weights divides by the whole window, which is exact whenever the
+          // padding is counted or there is none.
+          const bool padded = a.pad_top || a.pad_left || a.pad_bottom || a.pad_right;
+          const bool whole_window = a.count_include_pad || !padded;
+          const bool one_by_one = a.kernel_h == 1 && a.kernel_w == 1;
+          if (!(whole_window && (padded || one_by_one))) {
+            EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kXnnpack));
+            if (ok) {
+              exec = Exec::kXnnpack;
+              break;
+            }
+          }
+          if (whole_window) {
+            EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kDepthwiseAvgPool));
+            if (ok) exec = Exec::kDepthwiseAvgPool;
+          }
+          break;
+        }
+        default: {
+          EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kXnnpack));
+          if (ok) exec = Exec::kXnnpack;
+          break;
+        }
+      }
+    }
+    return Status::Ok();
+  }
+
+  // --- In-place concatenation ---------------------------------------------
+
+  bool ChannelConcat(int node) const {
+    const Node& n = g_.nodes[node];
+    return n.op == Op::kConcat &&
+           n.attrs.axis == static_cast<int>(g_.values[n.outputs[0]].shape.size()) - 1;
+  }
+
+  // Can node `p` write its output with a row stride larger than its width?
+  bool ProducesStrided(int p) const {
+    const Node& n = g_.nodes[p];
+    if (p_.exec[p] == Exec::kConcat) return ChannelConcat(p);
+    if (!RunsOnXnnpack(p_.exec[p])) return false;
+    switch (n.op) {
+      case Op::kConv2D:
+      case Op::kMaxPool2D:
+      case Op::kAvgPool2D:
+      case Op::kGlobalAvgPool:
+      case Op::kFullyConnected: return true;
+      default: return IsUnary(n.op);
+    }
+  }
+
+  // Can node `u` read its input `k` (value `v`) with a row stride larger
+  // than its width?
+  bool AcceptsStrided(const Use& use, ValueId v) const {
+    const Node& n = g_.nodes[use.node];
+    const Exec exec = p_.exec[use.node];
+    if (exec == Exec::kConcat) return ChannelConcat(use.node);
+    if (!RunsOnXnnpack(exec) || use.input != 0) return false;
+    switch (n.op) {
+      case Op::kConv2D:
+      case Op::kMaxPool2D:
+      case Op::kAvgPool2D:
+      case Op::kGlobalAvgPool: return true;
+      case Op::kFullyConnected:
+        return static_cast<int64_t>(LastDim(g_.values[v].shape)) == g_.values[n.inputs[1]].shape[1];
+      default: return IsUnary(n.op);
+    }
+  }
+
+  bool CanPlace(ValueId v, int concat, size_t input_index) const {
+    const graph::Value& value = g_.values[v];
+    if (value.is_constant || v == g_.inputs[0] || v == g_.outputs[0]) return false;
+    if (link_[v] != Link::kNone) return false;  // already placed (or an alias)
+    const int p = producer_[v];
+    if (p < 0 || !ProducesStrided(p)) return false;
+    for (const Use& use : consumers_[v]) {
+      if (use.node == concat && use.input == input_index) continue;
+      if (!AcceptsStrided(use, v)) return false;
+    }
+    return true;
+  }
+
+  // Later concats first, so a concat placed inside an outer one has its own
+  // location settled before its inputs are placed relative to it.
+  void PlaceConcatInputs() {
+    p_.concat_copies.assign(g_.nodes.size(), {});
+    for (size_t i = g_.nodes.size(); i-- > 0;) {
+      if (p_.exec[i] != Exec::kConcat) continue;
+      const Node& node = g_.nodes[i];
+      const bool channel = ChannelConcat(static_cast<int>(i));
+      size_t channel_offset = 0;
+      for (size_t k = 0; k < node.inputs.size(); ++k) {
+        const ValueId v = node.inputs[k];
+        if (channel && CanPlace(v, static_cast<int>(i), k)) {
+          link_[v] = Link::kMember;
+          parent_[v] = node.outputs[0];
+          link_offset_[v] = channel_offset;
+          ++p_.stats.inplace_concat_inputs;
+        } else {
+          p_.concat_copies[i].push_back(k);
+          ++p_.stats.copied_concat_inputs;
+        }
+        channel_offset += LastDim(g_.values[v].shape);
+      }
+    }
+  }
+
+  void LinkAliases() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (p_.exec[i] != Exec::kAlias) continue;
+      const ValueId out = g_.nodes[i].outputs[0];
+      link_[out] = Link::kAlias;
+      parent_[out] = g_.nodes[i].inputs[0];
+    }
+  }
+
+  // --- Memory -------------------------------------------------------------
+
+  ValueId Root(ValueId v) const {
+    while (link_[v] != Link::kNone) v = parent_[v];
+    return v;
+  }
+
+  Status AssignMemory() {
+    const int n = static_cast<int>(g_.nodes.size());
+    std::vector<ValueId> used{g_.inputs[0]};
+    for (const Node& node : g_.nodes) used.push_back(node.outputs[0]);
+
+    std::vector<int> group_of(g_.values.size(), -1);
+    std::vector<ValueId> group_root;
+    std::vector<BufferRequest> requests;
+    for (ValueId v : used) {
+      const int def = v == g_.inputs[0] ? 0 : producer_[v] + 1;
+      int last = def;
+      for (const Use& use : consumers_[v]) last = std::max(last, use.node + 1);
+      if (v == g_.outputs[0]) last = n + 1;
+      const ValueId root = Root(v);
+      if (group_of[root] < 0) {
+        group_of[root] = static_cast<int>(requests.size());
+        group_root.push_back(root);
+        BufferRequest r;
+        r.bytes = static_cast<size_t>(ElementCount(g_.values[root].shape)) * sizeof(float);
+        r.first_step = def;
+        r.last_step = last;
+        requests.push_back(r);
+      }
+      BufferRequest& r = requests[group_of[root]];
+      r.first_step = std::min(r.first_step, def);
+      r.last_step = std::max(r.last_step, last);
+      p_.stats.activation_bytes +=
+          static_cast<size_t>(ElementCount(g_.values[v].shape)) * sizeof(float);
+    }
+    const ArenaPlan plan = PlanArena(requests, kArenaAlignment);
+    p_.arena_floats = plan.arena_bytes / sizeof(float);
+    p_.stats.arena_bytes = plan.arena_bytes;
+
+    p_.locations.assign(g_.values.size(), Location{});
+    std::vector<ValueId> chain;
+    for (ValueId v : used) {
+      chain.assign(1, v);
+      while (link_[chain.back()] != Link::kNone) chain.push_back(parent_[chain.back()]);
+      const ValueId root = chain.back();
+      Location loc;
+      loc.offset = plan.offsets[group_of[root]] / sizeof(float);
+      loc.row_stride = LastDim(g_.values[root].shape);
+      for (size_t i = chain.size() - 1; i-- > 0;) {
+        const ValueId w = chain[i];
+        if (link_[w] == Link::kMember) {
+          loc.offset += link_offset_[w];
+        } else {
+          loc.row_stride = LastDim(g_.values[w].shape);
+        }
+      }
+      p_.locations[v] = loc;
+    }
+    return Status::Ok();
+  }
+
+  // Constants that XNNPACK operators read as data (not weights, which are
+  // packed) are copied into one pool with a readable tail.
+  void PoolConstants() {
+    std::vector<bool> pooled(g_.values.size(), false);
+    auto add = [&](ValueId v) {
+      if (v == graph::kNoValue || !g_.values[v].is_constant || pooled[v]) return;
+      pooled[v] = true;
+      const std::vector<float>& data = g_.values[v].f32;
+      const size_t offset = (p_.constants.size() + kConstantAlignmentFloats - 1) /
+                            kConstantAlignmentFloats * kConstantAlignmentFloats;
+      p_.constants.resize(offset);
+      p_.constants.insert(p_.constants.end(), data.begin(), data.end());
+      p_.locations[v] = Location{true, offset, LastDim(g_.values[v].shape)};
+    };
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& node = g_.nodes[i];
+      if (RunsOnXnnpack(p_.exec[i])) {
+        add(node.inputs[0]);
+        if (node.op == Op::kAdd || node.op == Op::kSub || node.op == Op::kMul ||
+            node.op == Op::kDiv) {
+          add(node.inputs[1]);
+        }
+      } else if (p_.exec[i] == Exec::kConcat) {
+        for (size_t k : p_.concat_copies[i]) add(node.inputs[k]);
+      }
+    }
+    p_.constants.resize(p_.constants.size() + kConstantTailFloats, 0.0f);
+  }
+
+  bool Dense(ValueId v) const {
+    return g_.values[v].is_constant || p_.locations[v].row_stride == LastDim(g_.values[v].shape);
+  }
+
+  // Defensive: the placement rules above must leave these buffers dense.
+  Status CheckDenseWhereRequired() const {
+    auto fail = [&](const Node& node) {
+      return Internal("node '" + node.name +
+                      "': planned a strided buffer where a dense one is "
+                      "required");
+    };
+    if (!Dense(g_.inputs[0]) || !Dense(g_.outputs[0])) {
+      return Internal("planned a strided graph input or output");
+    }
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& node = g_.nodes[i];
+      const bool any_layout = RunsOnXnnpack(p_.exec[i]) && node.op != Op::kAdd &&
+                              node.op != Op::kSub && node.op != Op::kMul && node.op != Op::kDiv &&
+                              node.op != Op::kPad;
+      if (any_layout) continue;
+      if (p_.exec[i] == Exec::kConcat && ChannelConcat(static_cast<int>(i))) continue;
+      for (ValueId v : node.inputs) {
+        if (v != graph::kNoValue && !Dense(v)) return fail(node);
+      }
+      if (!Dense(node.outputs[0])) return fail(node);
+    }
+    return Status::Ok();
+  }
+
+  void CollectStats() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      switch (p_.exec[i]) {
+        case Exec::kXnnpack:
+        case Exec::kDepthwiseAvgPool: ++p_.stats.xnnpack_nodes; break;
+        case Exec::kReference:
+          ++p_.stats.reference_nodes;
+          p_.stats.reference_node_names.push_back(g_.nodes[i].name);
+          break;
+        case Exec::kAlias: ++p_.stats.free_nodes; break;
+        case Exec::kConcat:
+          if (p_.concat_copies[i].empty()) {
+            ++p_.stats.free_nodes;
+          } else {
+            ++p_.stats.xnnpack_nodes;
+          }
+          break;
+      }
+    }
+  }
+
+  Program& p_;
+  const Graph& g_;
+  std::vector<Link> link_;
+  std::vector<ValueId> parent_;
+  std::vector<size_t> link_offset_;  // kMember: channel offset in the parent
+  std::vector<int> producer_;
+  std::vector<std::vector<Use>> consumers_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<const Program>> BuildProgram(const Graph& graph) {
+  auto program = std::make_shared<Program>();
+  program->graph = graph;
+  EV_RETURN_IF_ERROR(Planner(program.get()).Run());
+  return std::shared_ptr<const Program>(std::move(program));
+}
+
+}  // namespace edgevision::engine::xnnpack_internal

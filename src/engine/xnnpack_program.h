@@ -1,0 +1,46 @@
+// Internal to the XNNPACK backend: the compiled program every Session of a
+// model shares. BuildProgram decides how each node executes (probing XNNPACK
+// for parameters it rejects), places channel-concat inputs in their concat's
+// buffer, aliases Reshapes, and plans the activation arena by liveness.
+//
+// Thread-safety: a Program is immutable after BuildProgram.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/xnnpack_backend.h"
+#include "engine/xnnpack_ops.h"
+#include "graph/graph.h"
+
+namespace edgevision::engine::xnnpack_internal {
+
+// Where a value lives at run time: `offset` floats into the session's arena
+// (or into Program::constants), rows of the last dimension `row_stride`
+// floats apart. row_stride > last dimension only for values produced in
+// place into a channel concat.
+struct Location {
+  bool constant = false;
+  size_t offset = 0;
+  size_t row_stride = 1;
+};
+
+struct Program {
+  graph::Graph graph;                               // a private copy; weights are read from here
+  std::vector<Exec> exec;                           // per node
+  std::vector<std::vector<float>> avgpool_weights;  // per node; kDepthwiseAvgPool only
+  std::vector<std::vector<size_t>> concat_copies;   // per node; kConcat: inputs to copy
+  std::vector<Location> locations;                  // per value; set for values nodes use
+  std::vector<float> constants;  // data operands of XNNPACK operators, readable past the end
+  size_t arena_floats = 0;       // without the XNN_EXTRA_BYTES tail
+  XnnpackPlanStats stats;
+};
+
+// Precondition: CheckExecutableGraph(graph) succeeded and XNNPACK is initialised.
+// Errors: ResourceExhausted when probing runs out of memory, Internal on a
+// planning invariant that does not hold.
+Result<std::shared_ptr<const Program>> BuildProgram(const graph::Graph& graph);
+
+}  // namespace edgevision::engine::xnnpack_internal

@@ -1,0 +1,314 @@
+// The review page: a grid of captures from GET /captures, relabelled with
+// the keyboard through PUT /captures/{id}/label. Plain JavaScript, no
+// framework, nothing loaded from anywhere but this server. Text from the
+// server is only ever inserted with textContent.
+"use strict";
+
+(function () {
+  const PAGE = 60;
+  const state = {
+    tags: [],          // ordered tag names; tags[i] is key i+1
+    counts: new Map(), // tag -> counts from /captures/stats
+    captures: [],      // loaded captures, in grid order
+    next: null,        // cursor for the next page
+    total: 0,
+    selected: -1,
+    loading: false,
+    generation: 0,     // bumps when the filters change; stale pages are dropped
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const grid = $("grid");
+
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function setStatus(text, isError) {
+    const s = $("status");
+    s.textContent = text || "";
+    s.classList.toggle("error", !!isError);
+  }
+
+  async function api(method, url, body) {
+    const init = { method, headers: {} };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const res = await fetch(url, init);
+    const text = await res.text();
+    let doc = null;
+    try { doc = text ? JSON.parse(text) : null; } catch (e) { doc = null; }
+    if (!res.ok) {
+      const msg = doc && doc.message ? doc.message : res.status + " " + res.statusText;
+      throw new Error(msg);
+    }
+    return doc;
+  }
+
+  function percent(p) {
+    if (p > 0 && p < 0.001) return "<0.1%";
+    return (p * 100).toFixed(p >= 0.9995 || p === 0 ? 0 : 1) + "%";
+  }
+
+  function threshold() {
+    const t = parseFloat($("f-threshold").value);
+    return isFinite(t) && t > 0 && t <= 1 ? t : 0.8;
+  }
+
+  // ---- counts and the tag legend ----
+
+  async function loadStats() {
+    const s = await api("GET", "/captures/stats");
+    state.counts = new Map(s.tags.map((t) => [t.tag, t]));
+    // Keep the known order stable; append new tags (e.g. one a person typed).
+    for (const t of s.tags) if (!state.tags.includes(t.tag)) state.tags.push(t.tag);
+    $("summary").textContent =
+      s.captures + " captures · " + s.unreviewed + " to review · " + s.reviewed + " reviewed" +
+      (s.policy ? " · capturing: " + s.policy : "");
+    renderTags();
+    renderTagFilter();
+  }
+
+  function renderTags() {
+    const box = $("tags");
+    box.replaceChildren();
+    state.tags.forEach((tag, i) => {
+      const c = state.counts.get(tag) || { predicted: 0, unreviewed: 0, labelled: 0 };
+      const b = el("button", "tag");
+      b.type = "button";
+      b.dataset.tag = tag;
+      if (i < 9) b.append(el("kbd", "", String(i + 1)));
+      b.append(el("span", "name", tag));
+      b.append(el("span", "counts",
+        c.predicted + " predicted · " + c.unreviewed + " to review · " + c.labelled + " labelled"));
+      b.title = "Label the selected capture " + tag + (i < 9 ? " (key " + (i + 1) + ")" : "");
+      b.addEventListener("click", () => labelSelected(tag));
+      box.append(b);
+    });
+  }
+
+  function renderTagFilter() {
+    const sel = $("f-tag");
+    const current = sel.value;
+    sel.replaceChildren(el("option", "", "any tag"));
+    sel.firstChild.value = "";
+    for (const tag of state.tags) {
+      const o = el("option", "", tag);
+      o.value = tag;
+      sel.append(o);
+    }
+    sel.value = current;
+  }
+
+  // ---- the grid ----
+
+  function query(after) {
+    const p = new URLSearchParams();
+    p.set("limit", String(PAGE));
+    const reviewed = $("f-reviewed").value;
+    if (reviewed) p.set("reviewed", reviewed);
+    const tag = $("f-tag").value;
+    if (tag) p.set("tag", tag);
+    if ($("f-uncertain").checked) p.set("max_p", String(threshold()));
+    p.set("order", $("f-order").value);
+    if (after) p.set("after", after);
+    return "/captures?" + p.toString();
+  }
+
+  async function loadPage(reset) {
+    if (state.loading && !reset) return;
+    if (reset) {
+      state.generation++;
+      state.captures = [];
+      state.next = null;
+      state.selected = -1;
+      grid.replaceChildren();
+    } else if (!state.next) {
+      return;
+    }
+    const generation = state.generation;
+    state.loading = true;
+    try {
+      const page = await api("GET", query(reset ? null : state.next));
+      if (generation !== state.generation) return;
+      state.next = page.next;
+      state.total = page.total;
+      for (const c of page.captures) {
+        state.captures.push(c);
+        grid.append(card(c));
+      }
+      if (state.selected < 0 && state.captures.length) select(0, false);
+      $("count").textContent = state.captures.length
+        ? "Showing " + state.captures.length + " of " + state.total
+        : "Nothing matches these filters.";
+      $("load-more").hidden = !state.next;
+      setStatus("");
+    } catch (e) {
+      setStatus("Could not load captures: " + e.message, true);
+    } finally {
+      if (generation === state.generation) state.loading = false;
+    }
+  }
+
+  function card(c) {
+    const f = el("figure", "card");
+    f.setAttribute("role", "option");
+    f.dataset.id = c.id;
+    const img = el("img");
+    img.loading = "lazy";
+    img.decoding = "async";
+    img.src = c.image.url;
+    img.alt = "Capture " + c.id;
+    img.width = 320;
+    img.height = 240;
+    f.append(img);
+    const cap = el("figcaption");
+    const pred = el("span", "pred");
+    const top = c.top || { tagName: "(no tag)", probability: 0 };
+    pred.append(el("span", "tagname", top.tagName), el("span", "prob", percent(top.probability)));
+    if (top.probability < threshold()) pred.classList.add("uncertain");
+    cap.append(pred, el("span", "label"), el("time", "", c.created.replace("T", " ").slice(0, 19)));
+    f.append(cap);
+    f.addEventListener("click", () => select(state.captures.findIndex((x) => x.id === c.id), false));
+    updateCard(f, c);
+    return f;
+  }
+
+  function updateCard(f, c) {
+    const label = f.querySelector(".label");
+    f.classList.toggle("reviewed", c.label !== null);
+    f.classList.toggle("corrected", c.label !== null && (!c.top || c.label !== c.top.tagName));
+    label.textContent = c.label === null ? "" : "✓ " + c.label;
+    f.setAttribute("aria-label",
+      (c.top ? c.top.tagName + " " + percent(c.top.probability) : "no tag") +
+      (c.label === null ? ", not reviewed" : ", labelled " + c.label));
+  }
+
+  function cardAt(i) { return grid.children[i] || null; }
+
+  function select(i, scroll) {
+    if (i < 0 || i >= state.captures.length) return;
+    const old = cardAt(state.selected);
+    if (old) { old.classList.remove("selected"); old.setAttribute("aria-selected", "false"); }
+    state.selected = i;
+    const f = cardAt(i);
+    f.classList.add("selected");
+    f.setAttribute("aria-selected", "true");
+    if (scroll !== false) f.scrollIntoView({ block: "nearest" });
+    if (!$("zoom").hidden) showZoom();
+    // Near the end: fetch the next page before the person gets there.
+    if (state.next && i >= state.captures.length - 8) loadPage(false);
+  }
+
+  function columns() {
+    const cards = grid.children;
+    if (cards.length < 2) return 1;
+    const top = cards[0].offsetTop;
+    let n = 1;
+    while (n < cards.length && cards[n].offsetTop === top) n++;
+    return n;
+  }
+
+  // ---- labelling ----
+
+  async function setLabel(i, label, advance) {
+    const c = state.captures[i];
+    if (!c) return;
+    try {
+      const updated = await api("PUT", c.image.url.replace(/\/image$/, "/label"), { label });
+      state.captures[i] = updated;
+      updateCard(cardAt(i), updated);
+      setStatus(label === null ? "Label cleared." : "Labelled " + label + ".");
+      if (advance && i === state.selected) select(Math.min(i + 1, state.captures.length - 1));
+      loadStats().catch(() => {});
+    } catch (e) {
+      setStatus("Could not save the label: " + e.message, true);
+    }
+  }
+
+  function labelSelected(tag) {
+    if (state.selected >= 0) setLabel(state.selected, tag, true);
+  }
+
+  async function deleteSelected() {
+    const i = state.selected;
+    const c = state.captures[i];
+    if (!c || !window.confirm("Delete this capture and its image?")) return;
+    try {
+      await api("DELETE", "/captures/" + c.id);
+      state.captures.splice(i, 1);
+      cardAt(i).remove();
+      state.total = Math.max(0, state.total - 1);
+      state.selected = -1;
+      select(Math.min(i, state.captures.length - 1));
+      setStatus("Deleted.");
+      loadStats().catch(() => {});
+    } catch (e) {
+      setStatus("Could not delete: " + e.message, true);
+    }
+  }
+
+  function showZoom() {
+    const c = state.captures[state.selected];
+    if (!c) return;
+    const z = $("zoom");
+    z.querySelector("img").src = c.image.url;
+    z.hidden = false;
+  }
+
+  function onKey(e) {
+    const t = e.target;
+    if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement) {
+      if (e.key === "Escape") t.blur();
+      return;
+    }
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
+    const i = state.selected;
+    let handled = true;
+    if (e.key === "ArrowRight") select(i + 1);
+    else if (e.key === "ArrowLeft") select(i - 1);
+    else if (e.key === "ArrowDown") select(Math.min(i + columns(), state.captures.length - 1));
+    else if (e.key === "ArrowUp") select(Math.max(i - columns(), 0));
+    else if (e.key === "Home") select(0);
+    else if (e.key === "End") select(state.captures.length - 1);
+    else if (/^[1-9]$/.test(e.key)) {
+      const tag = state.tags[parseInt(e.key, 10) - 1];
+      if (tag !== undefined) labelSelected(tag);
+    } else if (e.key === "Enter") {
+      const c = state.captures[i];
+      if (c && c.top) setLabel(i, c.top.tagName, true);
+    } else if (e.key === "Backspace") setLabel(i, null, false);
+    else if (e.key === "Delete") deleteSelected();
+    else if (e.key === " ") {
+      if ($("zoom").hidden) showZoom(); else $("zoom").hidden = true;
+    } else if (e.key === "Escape") $("zoom").hidden = true;
+    else handled = false;
+    if (handled) e.preventDefault();
+  }
+
+  function init() {
+    for (const id of ["f-reviewed", "f-tag", "f-uncertain", "f-order"]) {
+      $(id).addEventListener("change", () => loadPage(true));
+    }
+    $("f-threshold").addEventListener("change", () => { if ($("f-uncertain").checked) loadPage(true); });
+    $("filters").addEventListener("submit", (e) => e.preventDefault());
+    $("load-more").addEventListener("click", () => loadPage(false));
+    $("zoom").addEventListener("click", () => { $("zoom").hidden = true; });
+    document.addEventListener("keydown", onKey);
+    if ("IntersectionObserver" in window) {
+      new IntersectionObserver((entries) => {
+        if (entries.some((x) => x.isIntersecting)) loadPage(false);
+      }, { rootMargin: "400px" }).observe($("more"));
+    }
+    loadStats().catch((e) => setStatus("Could not load counts: " + e.message, true));
+    loadPage(true);
+    grid.focus();
+  }
+
+  init();
+})();

@@ -1,0 +1,112 @@
+// The values upstream publishing works with. They are plain structs: JSON
+// appears only in message_codec.cc, at the wire boundary.
+//
+// Thread-safety: values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace edgevision::upstream {
+
+// One tag's score in a published result.
+struct MessagePrediction {
+  std::string tag;
+  double probability = 0;  // rounded as the HTTP response rounds it
+};
+
+// One published result (docs/upstream.md, "Message schema").
+struct PredictionMessage {
+  std::string id;      // the prediction id: unique, the de-duplication key
+  uint64_t seq = 0;    // position in this outbox's stream: 1, 2, 3, …
+  std::string stream;  // the outbox's stream id; seq restarts only with a new stream
+  std::chrono::system_clock::time_point timestamp;
+  std::string route;                           // e.g. "POST /image"
+  std::string project;                         // route parameter, or ""
+  std::string iteration;                       // the response's iteration, or ""
+  std::string model_iteration_id;              // from the export's manifest, or ""
+  std::string model_sha1;                      // hex SHA-1 of the model file
+  std::vector<MessagePrediction> predictions;  // descending probability
+  std::optional<std::string> capture_id;       // set when the image was stored
+};
+
+// A successful prediction as the publisher receives it (converted from
+// predict::PredictionRecord by UpstreamObserver).
+struct PredictionInput {
+  std::string id;
+  std::chrono::system_clock::time_point created;
+  std::string route;
+  std::string project;
+  std::string iteration;
+  std::string model_iteration_id;
+  std::string model_sha1;
+  std::vector<MessagePrediction> predictions;  // rounded, descending
+  bool captured = false;  // the capture store kept the image (under the same id)
+};
+
+// Which predictions become messages. A prediction matches when one of its
+// tags (any tag when `tags` is empty) has a probability in
+// [min_probability, max_probability]. `enabled` false publishes nothing.
+struct PublishRule {
+  bool enabled = true;
+  double min_probability = 0.0;
+  double max_probability = 1.0;
+  std::vector<std::string> tags;
+
+  bool operator==(const PublishRule&) const = default;
+};
+
+// Capture-store settings received as the twin's desired "capture" object,
+// handed to the capture store's hook. Absent fields stay as configured.
+struct DesiredCapture {
+  std::optional<bool> enabled;
+  std::optional<double> min_probability;
+  std::optional<double> max_probability;
+  std::optional<std::vector<std::string>> tags;
+  std::optional<int64_t> max_bytes;
+  std::optional<int64_t> max_age_s;
+
+  bool operator==(const DesiredCapture&) const = default;
+};
+
+// The twin's desired properties as edgevision reads them (docs/upstream.md,
+// "Module twin"). Absent fields mean "as configured on the command line".
+struct DesiredProperties {
+  std::optional<int64_t> version;  // $version
+  std::optional<bool> publish_enabled;
+  std::optional<double> min_probability;
+  std::optional<double> max_probability;
+  std::optional<std::vector<std::string>> tags;
+  std::optional<DesiredCapture> capture;
+  // Problems found while reading (a field of the wrong type or range is
+  // ignored and named here); reported back in the reported properties.
+  std::vector<std::string> errors;
+};
+
+// What the module reports about the loaded model.
+struct ReportedModel {
+  std::string file;
+  std::string format;
+  std::string generation;
+  std::string iteration_id;
+  std::string sha1;
+  std::vector<std::string> labels;
+
+  bool operator==(const ReportedModel&) const = default;
+};
+
+// The reported properties edgevision writes (docs/upstream.md).
+struct ReportedProperties {
+  std::string version;  // edgevision's version
+  PublishRule applied;
+  std::optional<int64_t> desired_version;
+  std::vector<std::string> errors;
+  std::optional<DesiredCapture> capture;  // as applied by the capture store
+  std::string capture_status;             // "" | "applied" | the store's error
+  std::optional<ReportedModel> model;
+};
+
+}  // namespace edgevision::upstream
