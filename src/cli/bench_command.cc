@@ -10,11 +10,33 @@
 #include "cli/load.h"
 #include "engine/reference_backend.h"
 #include "engine/xnnpack_backend.h"
+#include "graph/graph.h"
 #include "model/model.h"
 
 namespace edgevision::cli {
 
 namespace {
+
+// Multiply-adds of one inference, counted from the normalised graph: each
+// Conv2D output element costs KH*KW*(C/groups), each FullyConnected output K.
+// Pooling, element-wise ops and activations are not counted (they are not
+// multiply-adds and are memory-bound): this is the work the compute floor
+// (docs/performance.md) is measured against.
+uint64_t CountMultiplyAdds(const graph::Graph& g) {
+  uint64_t macs = 0;
+  for (const graph::Node& node : g.nodes) {
+    if (node.op == graph::Op::kConv2D) {
+      const graph::Shape& w = g.values[node.inputs[1]].shape;  // OHWI
+      const int64_t out = g.values[node.outputs[0]].NumElements();
+      if (out > 0 && w.size() == 4) macs += static_cast<uint64_t>(out) * w[1] * w[2] * w[3];
+    } else if (node.op == graph::Op::kFullyConnected) {
+      const graph::Shape& w = g.values[node.inputs[1]].shape;  // [O, K]
+      const int64_t out = g.values[node.outputs[0]].NumElements();
+      if (out > 0 && w.size() == 2) macs += static_cast<uint64_t>(out) * w[1];
+    }
+  }
+  return macs;
+}
 
 double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
@@ -86,6 +108,7 @@ int RunBench(const BenchOptions& options) {
       {"min_ms", *std::min_element(ms.begin(), ms.end())},
       {"max_ms", *std::max_element(ms.begin(), ms.end())},
       {"mean_ms", sum / ms.size()},
+      {"multiply_adds", CountMultiplyAdds(loaded->graph)},
   };
   if (options.profile && options.backend != "reference") {
     Result<std::vector<engine::NodeProfile>> profile =

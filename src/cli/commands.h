@@ -27,6 +27,18 @@ struct ServeOptions {
   std::vector<std::string> url_deny;
   std::string tls_cert;
   std::string tls_key;
+  // --- hardening: access, overload, lifecycle (docs/security.md) ---
+  // Key files (one key per line); EDGEVISION_PREDICTION_KEY / _ADMIN_KEY /
+  // _HEALTH_KEY add keys from the environment. Never on the command line.
+  std::string prediction_key_file;
+  std::string admin_key_file;
+  std::string health_key_file;
+  int max_connections = 0;    // 0 = the server's default
+  int queue_depth = -1;       // requests waiting for an inference worker; -1 = default
+  int queue_timeout_ms = 0;   // longest wait for a worker; 0 = default
+  int header_timeout_s = 0;   // request line + headers must arrive within; 0 = default
+  int model_watch_s = 0;      // poll the model path every N s and reload on change; 0 = off
+  int shutdown_timeout_s = 10;  // SIGTERM: exit within this, however the drain goes
   // Where durable state lives (capture store, upstream outbox). Empty: none;
   // every feature that needs it stays off.
   std::string data_dir;
@@ -86,6 +98,20 @@ struct TensorOptions {
   std::string out;
 };
 int RunTensor(const TensorOptions& options);
+
+// --- health (the container's HEALTHCHECK) ---
+struct HealthOptions {
+  std::string url;             // full URL; when empty, built from the fields below
+  std::string host = "127.0.0.1";
+  int port = 8080;             // EDGEVISION_PORT, as serve
+  std::string path = "/health";
+  bool tls = false;            // https (serve --tls-cert); the certificate is not verified
+  double timeout_s = 5;
+  std::string key_file;        // sent as the Prediction-Key header (a health key)
+  bool quiet = false;
+};
+// 0 when the server answers 200, 1 otherwise.
+int RunHealth(const HealthOptions& options);
 
 // --- export (src/store) ---
 struct ExportOptions {

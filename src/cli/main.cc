@@ -3,7 +3,11 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+
 #include "cli/commands.h"
+#include "cli/config.h"
+#include "cli/load.h"
 
 namespace {
 
@@ -21,6 +25,9 @@ int main(int argc, char** argv) {
 
   ServeOptions serve;
   CLI::App* serve_cmd = app.add_subcommand("serve", "Serve a model over the Custom Vision prediction HTTP API");
+  // --config and --print-config; Apply() below gives the config file's values
+  // to what flags and environment left unset (precedence: cli/config.h).
+  ConfigLayer serve_config(serve_cmd);
   serve_cmd->add_option("--model", serve.model,
                         "Export folder, Dockerfile export folder, export .zip or model file (default: demo model)")
       ->envname("EDGEVISION_MODEL");
@@ -52,6 +59,45 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   serve_cmd->add_option("--tls-cert", serve.tls_cert, "PEM certificate: serve HTTPS")->envname("EDGEVISION_TLS_CERT");
   serve_cmd->add_option("--tls-key", serve.tls_key, "PEM private key for --tls-cert")->envname("EDGEVISION_TLS_KEY");
+  // --- hardening: access keys, overload and lifecycle (docs/security.md) ---
+  serve_cmd->add_option("--prediction-key-file", serve.prediction_key_file,
+                        "File of keys (one a line) a Prediction-Key header must match on prediction routes; "
+                        "$EDGEVISION_PREDICTION_KEY adds keys")
+      ->envname("EDGEVISION_PREDICTION_KEY_FILE");
+  serve_cmd->add_option("--admin-key-file", serve.admin_key_file,
+                        "Keys for /captures, the review page's data and /model/reload (default: the prediction "
+                        "keys); $EDGEVISION_ADMIN_KEY adds keys")
+      ->envname("EDGEVISION_ADMIN_KEY_FILE");
+  serve_cmd->add_option("--health-key-file", serve.health_key_file,
+                        "Keys for /health and /health/ready (default: open); $EDGEVISION_HEALTH_KEY adds keys")
+      ->envname("EDGEVISION_HEALTH_KEY_FILE");
+  serve_cmd->add_option("--max-connections", serve.max_connections,
+                        "Connections served at once; more are answered 503 at once (default: 128)")
+      ->envname("EDGEVISION_MAX_CONNECTIONS")
+      ->check(CLI::Range(1, 65536));
+  serve_cmd->add_option("--queue-depth", serve.queue_depth,
+                        "Requests that may wait for a busy inference worker; more are answered 503 (default: 64)")
+      ->envname("EDGEVISION_QUEUE_DEPTH")
+      ->check(CLI::Range(0, 100000));
+  serve_cmd->add_option("--queue-timeout-ms", serve.queue_timeout_ms,
+                        "Longest wait for an inference worker before 503 (default: 10000)")
+      ->envname("EDGEVISION_QUEUE_TIMEOUT_MS")
+      ->check(CLI::Range(1, 600000));
+  serve_cmd->add_option("--header-timeout", serve.header_timeout_s,
+                        "Seconds a client has to send the request line and headers (default: 10)")
+      ->envname("EDGEVISION_HEADER_TIMEOUT")
+      ->check(CLI::Range(1, 3600));
+  serve_cmd->add_option("--model-watch", serve.model_watch_s,
+                        "Check the --model path every N seconds and reload the model when it changes (0: off)")
+      ->envname("EDGEVISION_MODEL_WATCH")
+      ->check(CLI::Range(0, 86400))
+      ->capture_default_str();
+  serve_cmd->add_option("--shutdown-timeout", serve.shutdown_timeout_s,
+                        "On SIGTERM, finish requests in progress and flush captures and the outbox within this many "
+                        "seconds, then exit")
+      ->envname("EDGEVISION_SHUTDOWN_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
   serve_cmd->add_option("--data-dir", serve.data_dir,
                         "Folder for durable state: capture store and upstream outbox (default: none)")
       ->envname("EDGEVISION_DATA_DIR");
@@ -182,6 +228,24 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--from", export_options.from, "Only captures at or after this time (2024-05-01T08:00Z)");
   export_cmd->add_option("--to", export_options.to, "Only captures before this time");
 
+  HealthOptions health;
+  CLI::App* health_cmd = app.add_subcommand(
+      "health", "Exit 0 when a server's /health answers 200 (for container HEALTHCHECKs; no curl needed)");
+  health_cmd->add_option("--url", health.url, "Full URL to check (default: http://HOST:PORT/health)");
+  health_cmd->add_option("--host", health.host, "Server address")->capture_default_str();
+  health_cmd->add_option("--port", health.port, "Server port")
+      ->envname("EDGEVISION_PORT")
+      ->check(CLI::Range(1, 65535))
+      ->capture_default_str();
+  health_cmd->add_option("--path", health.path, "Health route: /health (ready), /health/live")->capture_default_str();
+  health_cmd->add_flag("--tls", health.tls, "Use https (certificate not verified)");
+  health_cmd->add_option("--timeout", health.timeout_s, "Seconds to wait")
+      ->check(CLI::Range(0.1, 600.0))
+      ->capture_default_str();
+  health_cmd->add_option("--key-file", health.key_file, "File with a key to send as Prediction-Key")
+      ->envname("EDGEVISION_HEALTH_KEY_FILE");
+  health_cmd->add_flag("--quiet,-q", health.quiet, "Print nothing");
+
   BenchOptions bench;
   CLI::App* bench_cmd = app.add_subcommand(
       "bench", "Time the inference engine alone (batch 1, fixed input, after warm-up); prints one JSON line");
@@ -194,7 +258,18 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  if (serve_cmd->parsed()) return RunServe(serve);
+  if (serve_cmd->parsed()) {
+    if (edgevision::Status s = serve_config.Apply(); !s.ok()) {
+      PrintError(s);
+      return 2;
+    }
+    if (serve_config.print_requested()) {
+      std::fputs(serve_config.Describe().c_str(), stdout);
+      return 0;
+    }
+    return RunServe(serve);
+  }
+  if (health_cmd->parsed()) return RunHealth(health);
   if (predict_cmd->parsed()) return RunPredict(predict);
   if (inspect_cmd->parsed()) return RunInspect(inspect);
   if (tensor_cmd->parsed()) return RunTensor(tensor);

@@ -3,17 +3,24 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <nlohmann/json.hpp>
+
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "http/access.h"
 #include "http/capture_routes.h"
+#include "http/model_routes.h"
 #include "http/prediction_routes.h"
 #include "http/server.h"
 #include "http/upstream_health.h"
 #include "http/url_fetcher.h"
+#include "predict/model_reloader.h"
 #include "predict/model_slot.h"
 #include "store/capture_service.h"
 #include "upstream/prediction_publisher.h"
@@ -27,6 +34,60 @@ int CpuCount() {
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : static_cast<int>(n);
 }
+
+// Keys from a file and/or an environment variable (never from flags).
+Result<std::vector<std::string>> LoadKeys(const std::string& file, const char* env_name) {
+  std::vector<std::string> keys;
+  if (!file.empty()) {
+    EV_ASSIGN_OR_RETURN(keys, http::ReadKeyFile(file));
+  }
+  if (const char* value = std::getenv(env_name); value && *value) {
+    EV_ASSIGN_OR_RETURN(std::vector<std::string> more, http::ParseKeys(value, std::string("$") + env_name));
+    keys.insert(keys.end(), more.begin(), more.end());
+  }
+  return keys;
+}
+
+Result<http::AccessKeys> LoadAccessKeys(const ServeOptions& options) {
+  http::AccessKeys keys;
+  EV_ASSIGN_OR_RETURN(keys.prediction, LoadKeys(options.prediction_key_file, "EDGEVISION_PREDICTION_KEY"));
+  EV_ASSIGN_OR_RETURN(keys.admin, LoadKeys(options.admin_key_file, "EDGEVISION_ADMIN_KEY"));
+  EV_ASSIGN_OR_RETURN(keys.health, LoadKeys(options.health_key_file, "EDGEVISION_HEALTH_KEY"));
+  return keys;
+}
+
+const char* Who(const http::AccessControl& access, http::Access a) {
+  return access.Required(a) ? "key required" : "open";
+}
+
+// Exits the process if shutdown has not finished by the deadline: IoT Edge
+// and Kubernetes kill a container that outstays its grace period anyway.
+class ShutdownWatchdog {
+ public:
+  explicit ShutdownWatchdog(std::chrono::seconds limit)
+      : thread_([this, limit] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (!cv_.wait_for(lock, limit, [&] { return done_; })) {
+            spdlog::error("shutdown did not finish within {} s (--shutdown-timeout); exiting now", limit.count());
+            spdlog::default_logger()->flush();
+            std::_Exit(3);
+          }
+        }) {}
+  ~ShutdownWatchdog() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -44,6 +105,15 @@ int RunServe(const ServeOptions& options) {
   const int workers = options.workers > 0 ? std::min(options.workers, threads) : threads;
   classifier_options.workers = workers;
   classifier_options.threads_per_inference = std::max(1, threads / workers);
+  if (options.queue_depth >= 0) classifier_options.max_waiting = options.queue_depth;
+  if (options.queue_timeout_ms > 0) classifier_options.queue_timeout = std::chrono::milliseconds(options.queue_timeout_ms);
+
+  Result<http::AccessKeys> keys = LoadAccessKeys(options);
+  if (!keys.ok()) {
+    PrintError(keys.status());
+    return 2;
+  }
+  const http::AccessControl access(*keys);
 
   http::UrlFetchPolicy url_policy;
   url_policy.allow_loopback = options.url_allow_loopback;
@@ -128,6 +198,22 @@ int RunServe(const ServeOptions& options) {
     if (captures->recorder()) prediction_api.observers.push_back(captures->recorder());
     http::AddCaptureRoutes(&router, capture_api);
   }
+  // Hot model swap: POST /model/reload, and --model-watch.
+  predict::ModelReloader reloader(
+      &slot, model_path,
+      [&model_path, &classifier_options, workers]() -> Result<std::shared_ptr<const predict::Classifier>> {
+        const auto start = std::chrono::steady_clock::now();
+        EV_ASSIGN_OR_RETURN(std::unique_ptr<predict::Classifier> c, LoadClassifier(model_path, classifier_options));
+        const model::ModelInfo& info = c->info();
+        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+        spdlog::info("model {} ({}, {}, sha1 {}) ready in {:.0f} ms: {} tags, input {}x{}, {} workers x {} threads",
+                     info.model_file, info.format, info.generation, info.model_sha1, ms, info.labels.size(),
+                     c->preprocess().input_width, c->preprocess().input_height, workers,
+                     classifier_options.threads_per_inference);
+        return std::shared_ptr<const predict::Classifier>(std::move(c));
+      },
+      predict::ReloaderOptions{std::chrono::milliseconds(1000LL * std::max(0, options.model_watch_s))});
+  http::AddModelRoutes(&router, http::ModelApi{&reloader, &slot});
   http::AddPredictionRoutes(&router, prediction_api);
   http::HealthApi health_api;
   health_api.slot = &slot;
@@ -138,12 +224,32 @@ int RunServe(const ServeOptions& options) {
   health_api.sections.push_back([capture_api, capture_error](nlohmann::json* doc) {  // capture store
     http::AddStoreHealth(capture_api, capture_error, doc);
   });
+  health_api.sections.push_back(http::ReloadHealthSection(&reloader));
+  http::HttpServer* server_ptr = nullptr;  // set below; /health is served only after that
+  health_api.sections.push_back([&server_ptr, &access](nlohmann::json* doc) {
+    if (!server_ptr) return;
+    const http::ServerStats st = server_ptr->stats();
+    (*doc)["http"] = {{"open", st.open},
+                      {"threads", st.threads},
+                      {"connections", st.connections},
+                      {"shed", st.shed},
+                      {"headerTimeouts", st.header_timeouts},
+                      {"transferTimeouts", st.transfer_timeouts}};
+    // Whether keys are required; never the keys.
+    (*doc)["access"] = {{"prediction", access.Required(http::Access::kPredict)},
+                        {"admin", access.Required(http::Access::kAdmin)},
+                        {"health", access.Required(http::Access::kHealth)}};
+  });
   http::AddHealthRoutes(&router, health_api);
 
   http::ServerLimits limits;
   if (options.max_body_bytes > 0) limits.max_body_bytes = options.max_body_bytes;
   if (options.http_threads > 0) limits.http_threads = options.http_threads;
-  http::HttpServer server(std::move(router), limits, {options.tls_cert, options.tls_key});
+  if (options.max_connections > 0) limits.max_connections = options.max_connections;
+  if (options.header_timeout_s > 0) limits.header_timeout = std::chrono::seconds(options.header_timeout_s);
+  limits.http_threads = std::min(limits.http_threads, limits.max_connections);
+  http::HttpServer server(std::move(router), limits, {options.tls_cert, options.tls_key}, access);
+  server_ptr = &server;
   Result<int> port = server.Bind(options.host, options.port);
   if (!port.ok()) {
     PrintError(port.status());
@@ -154,32 +260,38 @@ int RunServe(const ServeOptions& options) {
     Status s = server.Serve();
     if (!s.ok()) spdlog::error("{}", s.message());
   });
-  spdlog::info("edgevision {} listening on {}:{}", EDGEVISION_VERSION, options.host, *port);
+  spdlog::info("edgevision {} listening on {}:{} ({}); access: predictions {}, captures/admin {}, health {}",
+               EDGEVISION_VERSION, options.host, *port, options.tls_cert.empty() ? "HTTP" : "HTTPS",
+               Who(access, http::Access::kPredict), Who(access, http::Access::kAdmin),
+               Who(access, http::Access::kHealth));
 
-  const auto start = std::chrono::steady_clock::now();
-  Result<std::unique_ptr<predict::Classifier>> classifier = LoadClassifier(model_path, classifier_options);
   int exit_code = 0;
-  if (!classifier.ok()) {
-    slot.SetFailed(classifier.status());
-    PrintError(classifier.status());
+  if (Status loaded = reloader.Reload("start"); !loaded.ok()) {
+    PrintError(loaded);
     exit_code = 1;
   } else {
-    const model::ModelInfo& info = (*classifier)->info();
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    spdlog::info("model {} ({}, {}) ready in {:.0f} ms: {} tags, input {}x{}, {} workers x {} threads", info.model_file,
-                 info.format, info.generation, ms, info.labels.size(), (*classifier)->preprocess().input_width,
-                 (*classifier)->preprocess().input_height, workers, classifier_options.threads_per_inference);
-    slot.SetReady(std::shared_ptr<const predict::Classifier>(std::move(classifier).value()));
+    reloader.Start();
     int sig = 0;
     sigwait(&signals, &sig);
-    spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    spdlog::info("received {}, shutting down (at most {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                 options.shutdown_timeout_s);
   }
+  // Drain: stop accepting, let requests in progress finish (their
+  // predictions reach the observers), then flush the capture writer and the
+  // outbox. The watchdog bounds the whole sequence.
+  ShutdownWatchdog watchdog(std::chrono::seconds(std::max(1, options.shutdown_timeout_s)));
+  const auto stop_start = std::chrono::steady_clock::now();
+  reloader.Stop();
   server.Stop();
   http_thread.join();
+  const http::ServerStats st = server.stats();
   // Upstream publishing: wait briefly for PUBACKs, disconnect, close the outbox.
   if (*upstream_publisher) (*upstream_publisher)->Stop();
   // Capture store: write what is queued, close the database.
   if (captures) captures->Stop();
+  spdlog::info("stopped in {:.0f} ms ({} connections served, {} shed)",
+               std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - stop_start).count(),
+               st.connections, st.shed);
   return exit_code;
 }
 

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "http/api_error.h"
+#include "http/request_parsing.h"
 #include "http/review_page/assets.h"
 #include "store/time_text.h"
 
@@ -194,18 +195,9 @@ HttpResponse PutLabel(const CaptureApi& api, const HttpRequest& req) {
   if (!store::IsValidCaptureId(req.Param("id"))) {
     return BadRequest("capture id '" + req.Param("id").substr(0, 64) + "' is not a UUID");
   }
-  json doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object() || !doc.contains("label")) {
-    return BadRequest("the body must be JSON {\"label\": \"<tag>\"} or {\"label\": null}");
-  }
-  const json& label = doc["label"];
-  std::optional<std::string> value;
-  if (label.is_string()) {
-    value = label.get<std::string>();
-  } else if (!label.is_null()) {
-    return BadRequest("\"label\" must be a string or null");
-  }
-  Result<store::Capture> c = api.store->SetLabel(req.Param("id"), value);
+  Result<std::optional<std::string>> value = LabelFromBody(req.body);
+  if (!value.ok()) return BadRequest(value.status().message());
+  Result<store::Capture> c = api.store->SetLabel(req.Param("id"), *value);
   if (!c.ok()) return StoreError(c.status());
   return Json(CaptureJson(*c));
 }
@@ -282,15 +274,16 @@ void AddReviewPageRoutes(Router* router) {
         // Everything comes from this server; no inline script or style.
         res.headers.emplace_back(
             "Content-Security-Policy",
-            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; "
             "connect-src 'self'; base-uri 'none'; form-action 'none'; "
             "frame-ancestors 'none'");
         res.headers.emplace_back("X-Frame-Options", "DENY");
       }
       return res;
     };
-    router->Add("GET", asset->path, serve);
-    if (std::string(asset->path) == "/review/index.html") router->Add("GET", "/review", serve);
+    // The page itself holds no data: it loads without a key and asks for one.
+    router->Add("GET", asset->path, serve, false, Access::kOpen);
+    if (std::string(asset->path) == "/review/index.html") router->Add("GET", "/review", serve, false, Access::kOpen);
   }
 }
 

@@ -8,6 +8,7 @@
 #include "core/uuid.h"
 #include "http/api_error.h"
 #include "http/prediction_json.h"
+#include "http/request_parsing.h"
 
 namespace edgevision::http {
 
@@ -23,58 +24,12 @@ struct RouteKind {
   std::string name;      // e.g. "POST /{project}/image/nostore", for records and logs
 };
 
-// Longest accepted route parameter (project id, published name).
-constexpr size_t kMaxParamLength = 256;
-
-Status CheckParams(const HttpRequest& req) {
-  for (const auto& [name, value] : req.params) {
-    if (value.size() > kMaxParamLength) return InvalidArgument("route parameter '" + name + "' is too long");
-    for (unsigned char c : value) {
-      if (c < 0x20 || c == 0x7f) return InvalidArgument("route parameter '" + name + "' has control characters");
-    }
-  }
-  return Status::Ok();
-}
-
-// The image bytes of an image route. Errors: InvalidArgument.
-Result<std::span<const uint8_t>> ImageBytes(const HttpRequest& req) {
-  const std::string* data = nullptr;
-  if (!req.form.empty()) {
-    auto it = req.form.find("imageData");
-    if (it == req.form.end()) {
-      return InvalidArgument("multipart/form-data body has no part named imageData");
-    }
-    data = &it->second.content;
-  } else {
-    data = &req.body;
-  }
-  if (data->empty()) return InvalidArgument("the request carries no image (empty body)");
-  return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data->data()), data->size());
-}
-
-// The URL of a /url route's JSON body. Errors: InvalidArgument.
-Result<std::string> ImageUrl(const HttpRequest& req) {
-  json doc = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    return InvalidArgument("the body must be a JSON object {\"url\": \"<image url>\"}");
-  }
-  for (const char* key : {"url", "Url", "URL"}) {
-    auto it = doc.find(key);
-    if (it == doc.end()) continue;
-    if (!it->is_string() || it->get<std::string>().empty()) {
-      return InvalidArgument("\"url\" must be a non-empty string");
-    }
-    return it->get<std::string>();
-  }
-  return InvalidArgument("the JSON body has no \"url\"");
-}
-
 class PredictionHandler {
  public:
   PredictionHandler(PredictionApi api, RouteKind kind) : api_(std::move(api)), kind_(std::move(kind)) {}
 
   HttpResponse operator()(const HttpRequest& req) const {
-    if (Status s = CheckParams(req); !s.ok()) return ErrorResponse(ToApiError(s, ErrorPhase::kRequest));
+    if (Status s = CheckRouteParams(req); !s.ok()) return ErrorResponse(ToApiError(s, ErrorPhase::kRequest));
     std::shared_ptr<const predict::Classifier> classifier = api_.slot->Get();
     if (!classifier) {
       const bool failed = api_.slot->state() == predict::ModelSlot::State::kFailed;
@@ -86,7 +41,7 @@ class PredictionHandler {
     std::vector<uint8_t> fetched;
     std::span<const uint8_t> image;
     if (kind_.url) {
-      Result<std::string> url = ImageUrl(req);
+      Result<std::string> url = ImageUrl(req.body);
       if (!url.ok()) return ErrorResponse(ToApiError(url.status(), ErrorPhase::kUrlFetch));
       if (!api_.fetcher) return ErrorResponse(400, "BadRequestImageUrl", "URL fetching is disabled");
       Result<std::vector<uint8_t>> body = api_.fetcher->Fetch(*url);
@@ -150,7 +105,7 @@ class PredictionHandler {
 void Add(Router* router, const PredictionApi& api, const std::string& pattern, bool url, bool nostore,
          ResponseStyle style, bool ignore_case) {
   RouteKind kind{url, nostore, style, "POST " + pattern};
-  router->Add("POST", pattern, PredictionHandler(api, kind), ignore_case);
+  router->Add("POST", pattern, PredictionHandler(api, kind), ignore_case, Access::kPredict);
 }
 
 const char* StateName(predict::ModelSlot::State s) {
@@ -192,7 +147,7 @@ void AddPredictionRoutes(Router* router, const PredictionApi& api) {
     res.content_type = "text/html; charset=utf-8";
     res.body = "CustomVision.ai model host harness";
     return res;
-  });
+  }, false, Access::kOpen);
   const ResponseStyle container = ResponseStyle::kContainer;
   for (const char* what : {"image", "url"}) {
     const bool url = std::string(what) == "url";
@@ -229,13 +184,13 @@ void AddHealthRoutes(Router* router, const HealthApi& api) {
     res.body = doc.dump(-1, ' ', false, json::error_handler_t::replace);
     return res;
   };
-  router->Add("GET", "/health", health);
-  router->Add("GET", "/health/ready", health);
+  router->Add("GET", "/health", health, false, Access::kHealth);
+  router->Add("GET", "/health/ready", health, false, Access::kHealth);
   router->Add("GET", "/health/live", [](const HttpRequest&) {
     HttpResponse res;
     res.body = R"({"live":true})";
     return res;
-  });
+  }, false, Access::kOpen);
 }
 
 }  // namespace edgevision::http

@@ -16,8 +16,10 @@ std::vector<std::string> SplitPath(const std::string& path) {
   return parts;
 }
 
-void Router::Add(std::string method, const std::string& pattern, Handler handler, bool ignore_case) {
+void Router::Add(std::string method, const std::string& pattern, Handler handler, bool ignore_case,
+                 Access access) {
   Route route;
+  route.access = access;
   route.method = std::move(method);
   route.pattern = pattern;
   route.ignore_case = ignore_case;
@@ -63,8 +65,8 @@ bool Router::MatchPath(const Route& route, const std::vector<std::string>& parts
   return true;
 }
 
-Router::MatchResult Router::Match(HttpRequest* request, const Handler** handler,
-                                  std::string* allowed) const {
+Router::MatchResult Router::Match(HttpRequest* request, const Handler** handler, std::string* allowed,
+                                  Access* access) const {
   const std::vector<std::string> parts = SplitPath(request->path);
   bool path_matched = false;
   allowed->clear();
@@ -74,6 +76,7 @@ Router::MatchResult Router::Match(HttpRequest* request, const Handler** handler,
     if (route.method == request->method || (request->method == "HEAD" && route.method == "GET")) {
       request->params = std::move(params);
       *handler = &route.handler;
+      if (access) *access = route.access;
       return MatchResult::kFound;
     }
     path_matched = true;

@@ -17,17 +17,29 @@
 
 namespace edgevision::http {
 
+// Who may call a route when keys are configured (see http/access.h).
+enum class Access {
+  kOpen,     // anyone (GET /, /health/live, static files)
+  kHealth,   // read-only health
+  kPredict,  // the prediction routes
+  kAdmin,    // captures, review data, model reload (the default: fail closed)
+};
+
 class Router {
  public:
-  // Adds a route; earlier routes win when several match.
-  void Add(std::string method, const std::string& pattern, Handler handler, bool ignore_case = false);
+  // Adds a route; earlier routes win when several match. Routes are kAdmin
+  // unless they say otherwise.
+  void Add(std::string method, const std::string& pattern, Handler handler, bool ignore_case = false,
+           Access access = Access::kAdmin);
 
   enum class MatchResult { kFound, kNotFound, kMethodNotAllowed };
 
   // Finds the route for `request`, fills request->params and returns its
-  // handler through `handler`. kMethodNotAllowed when the path matches a
-  // route registered for other methods (`allowed` then lists them).
-  MatchResult Match(HttpRequest* request, const Handler** handler, std::string* allowed) const;
+  // handler through `handler` and its access class through `access` (when
+  // not null). kMethodNotAllowed when the path matches a route registered
+  // for other methods (`allowed` then lists them).
+  MatchResult Match(HttpRequest* request, const Handler** handler, std::string* allowed,
+                    Access* access = nullptr) const;
 
   // The patterns, for logs and docs.
   std::vector<std::string> Describe() const;
@@ -43,6 +55,7 @@ class Router {
     std::string pattern;
     std::vector<Segment> segments;
     bool ignore_case = false;
+    Access access = Access::kAdmin;
     Handler handler;
   };
 

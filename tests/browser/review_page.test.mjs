@@ -221,7 +221,96 @@ async function main() {
   }
 }
 
-main().catch((e) => {
+// With an admin key configured, the page asks for the key once, sends it as
+// the Prediction-Key header, and shows images fetched with it (blob: URLs).
+async function keyScenario() {
+  const key = "review-admin-key-0123456789abcdef";
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-key-data-"));
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-key-profile-"));
+  const port = await freePort();
+  const base = "http://127.0.0.1:" + port;
+  const server = spawn(binary, ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir,
+    "--capture", "all"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, EDGEVISION_ADMIN_KEY: key } });
+  server.stdout.on("data", (d) => log.push(String(d)));
+  server.stderr.on("data", (d) => log.push(String(d)));
+  let context = null;
+  try {
+    await waitReady(base, server);
+    const ids = [];
+    for (const file of images.slice(0, 3)) {
+      const res = await fetch(base + "/image", { method: "POST", body: fs.readFileSync(file) });
+      assert.equal(res.status, 200, file);
+      ids.push((await res.json()).id);
+    }
+    const authed = { headers: { "Prediction-Key": key } };
+    assert.equal((await fetch(base + "/captures")).status, 401, "the capture API needs the key");
+    for (let i = 0; i < 200; i++) {
+      const list = await (await fetch(base + "/captures", authed)).json();
+      if (list.total === ids.length) break;
+      await sleep(25);
+    }
+
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: browserPath,
+      headless: true,
+      viewport: { width: 1280, height: 860 },
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    });
+    const page = context.pages()[0] || await context.newPage();
+    const foreign = [];
+    const errors = [];
+    page.on("request", (r) => {
+      const u = r.url();
+      if (!u.startsWith(base + "/") && !u.startsWith("blob:" + base + "/")) foreign.push(u);
+    });
+    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("response", (r) => { if (r.status() >= 400 && r.status() !== 401) errors.push(r.status() + " " + r.url()); });
+
+    await page.goto(base + "/review");
+    await page.waitForSelector("#login:not([hidden])", { timeout: 10000 });
+    assert.equal(await page.locator("#grid .card").count(), 0, "nothing is shown without the key");
+    // A wrong key is refused and the page asks again.
+    await page.fill("#login-key", "not-the-key-0123456789");
+    await page.press("#login-key", "Enter");
+    await page.waitForFunction(() => /not accepted/.test(document.querySelector("#login-error").textContent),
+      null, { timeout: 10000 });
+    await page.fill("#login-key", key);
+    await page.press("#login-key", "Enter");
+    await page.waitForFunction((n) => document.querySelectorAll("#grid .card").length === n, ids.length,
+      { timeout: 10000 });
+    assert.ok(await page.locator("#login").isHidden(), "the key form goes away");
+    // Thumbnails come through the key-authenticated fetch.
+    await page.waitForFunction(() => [...document.querySelectorAll("#grid img")].every(
+      (i) => i.complete && i.naturalWidth > 0 && i.src.startsWith("blob:")), null, { timeout: 10000 });
+    // Labelling works with the key; checked through the API.
+    await page.locator("#grid").focus();
+    await page.keyboard.press("Home");
+    await page.keyboard.press("2");
+    await page.waitForFunction(() => document.querySelector("#status").textContent === "Labelled Banana.");
+    const first = await page.locator("#grid .card").first().getAttribute("data-id");
+    const labelled = await (await fetch(base + "/captures/" + first, authed)).json();
+    assert.equal(labelled.label, "Banana");
+    // A reload keeps the key for the session: no second prompt. The default
+    // filter is "To review", so the capture just labelled is no longer shown.
+    await page.reload();
+    await page.waitForFunction((n) => document.querySelectorAll("#grid .card").length === n, ids.length - 1,
+      { timeout: 10000 });
+    assert.equal(await page.locator(`#grid .card[data-id="${first}"]`).count(), 0);
+    assert.ok(await page.locator("#login").isHidden());
+    assert.deepEqual(foreign, [], "the page loads nothing from anywhere else");
+    assert.deepEqual(errors, [], "no script errors");
+    console.log("PASS: review page with a key (login, blob thumbnails, labelling)");
+  } finally {
+    if (context) await context.close();
+    server.kill("SIGTERM");
+    await new Promise((r) => (server.exitCode !== null ? r() : server.on("exit", r)));
+    fs.rmSync(dataDir, { recursive: true, force: true });
+    fs.rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main().then(() => (process.exitCode ? undefined : keyScenario())).catch((e) => {
   console.error("FAIL: " + (e && e.stack ? e.stack : e));
   console.error("---- edgevision log ----\n" + log.join(""));
   process.exitCode = 1;

@@ -133,6 +133,12 @@ class ServerProcess {
     return s.str();
   }
 
+  // Sends `sig` without waiting (then WaitExit).
+  void Signal(int sig) {
+    if (pid_ > 0) kill(pid_, sig);
+  }
+  pid_t pid() const { return pid_; }
+
   int port() const { return port_; }
   httplib::Client Client() const {
     httplib::Client c("127.0.0.1", port_);

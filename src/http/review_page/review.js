@@ -2,6 +2,11 @@
 // the keyboard through PUT /captures/{id}/label. Plain JavaScript, no
 // framework, nothing loaded from anywhere but this server. Text from the
 // server is only ever inserted with textContent.
+//
+// When the server needs a key (it answers 401), the page asks for it once,
+// keeps it in sessionStorage (gone when the tab closes) and sends it as the
+// Prediction-Key header; images are then fetched with the header and shown
+// from blob: URLs, since an <img> cannot send headers.
 "use strict";
 
 (function () {
@@ -15,7 +20,12 @@
     selected: -1,
     loading: false,
     generation: 0,     // bumps when the filters change; stale pages are dropped
+    key: sessionStorage.getItem("edgevision-key"), // the Prediction-Key, or null
   };
+  const KEY_HEADER = "Prediction-Key";
+  const blobUrls = new Set(); // object URLs of images fetched with the key
+
+  class AuthError extends Error {}
 
   const $ = (id) => document.getElementById(id);
   const grid = $("grid");
@@ -33,13 +43,23 @@
     s.classList.toggle("error", !!isError);
   }
 
+  function headers() {
+    const h = {};
+    if (state.key) h[KEY_HEADER] = state.key;
+    return h;
+  }
+
   async function api(method, url, body) {
-    const init = { method, headers: {} };
+    const init = { method, headers: headers() };
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
     const res = await fetch(url, init);
+    if (res.status === 401) {
+      askForKey(state.key ? "That key was not accepted." : "");
+      throw new AuthError("a key is required");
+    }
     const text = await res.text();
     let doc = null;
     try { doc = text ? JSON.parse(text) : null; } catch (e) { doc = null; }
@@ -48,6 +68,57 @@
       throw new Error(msg);
     }
     return doc;
+  }
+
+  // ---- the key ----
+
+  function askForKey(message) {
+    const form = $("login");
+    $("login-error").textContent = message || "";
+    if (form.hidden) {
+      form.hidden = false;
+      $("login-key").focus();
+    }
+    setStatus("");
+  }
+
+  function onLogin(e) {
+    e.preventDefault();
+    const key = $("login-key").value.trim();
+    if (!key) return;
+    state.key = key;
+    sessionStorage.setItem("edgevision-key", key);
+    $("login").hidden = true;
+    $("login-key").value = "";
+    loadAll();
+  }
+
+  // Shows `url` in `img`: directly, or fetched with the key into a blob: URL.
+  async function showImage(img, url) {
+    if (!state.key) {
+      img.src = url;
+      return;
+    }
+    try {
+      const res = await fetch(url, { headers: headers() });
+      if (!res.ok) return;
+      const blobUrl = URL.createObjectURL(await res.blob());
+      blobUrls.add(blobUrl);
+      if (img.dataset.blob) {
+        URL.revokeObjectURL(img.dataset.blob);
+        blobUrls.delete(img.dataset.blob);
+      }
+      img.dataset.blob = blobUrl;
+      img.src = blobUrl;
+    } catch (e) { /* the card keeps its empty image */ }
+  }
+
+  function releaseImage(img) {
+    if (img && img.dataset.blob) {
+      URL.revokeObjectURL(img.dataset.blob);
+      blobUrls.delete(img.dataset.blob);
+      delete img.dataset.blob;
+    }
   }
 
   function percent(p) {
@@ -127,6 +198,7 @@
       state.captures = [];
       state.next = null;
       state.selected = -1;
+      for (const img of grid.querySelectorAll("img")) releaseImage(img);
       grid.replaceChildren();
     } else if (!state.next) {
       return;
@@ -149,7 +221,7 @@
       $("load-more").hidden = !state.next;
       setStatus("");
     } catch (e) {
-      setStatus("Could not load captures: " + e.message, true);
+      if (!(e instanceof AuthError)) setStatus("Could not load captures: " + e.message, true);
     } finally {
       if (generation === state.generation) state.loading = false;
     }
@@ -162,7 +234,7 @@
     const img = el("img");
     img.loading = "lazy";
     img.decoding = "async";
-    img.src = c.image.url;
+    showImage(img, c.image.url);
     img.alt = "Capture " + c.id;
     img.width = 320;
     img.height = 240;
@@ -227,7 +299,7 @@
       if (advance && i === state.selected) select(Math.min(i + 1, state.captures.length - 1));
       loadStats().catch(() => {});
     } catch (e) {
-      setStatus("Could not save the label: " + e.message, true);
+      if (!(e instanceof AuthError)) setStatus("Could not save the label: " + e.message, true);
     }
   }
 
@@ -242,6 +314,7 @@
     try {
       await api("DELETE", "/captures/" + c.id);
       state.captures.splice(i, 1);
+      releaseImage(cardAt(i).querySelector("img"));
       cardAt(i).remove();
       state.total = Math.max(0, state.total - 1);
       state.selected = -1;
@@ -249,7 +322,7 @@
       setStatus("Deleted.");
       loadStats().catch(() => {});
     } catch (e) {
-      setStatus("Could not delete: " + e.message, true);
+      if (!(e instanceof AuthError)) setStatus("Could not delete: " + e.message, true);
     }
   }
 
@@ -257,7 +330,7 @@
     const c = state.captures[state.selected];
     if (!c) return;
     const z = $("zoom");
-    z.querySelector("img").src = c.image.url;
+    showImage(z.querySelector("img"), c.image.url);
     z.hidden = false;
   }
 
@@ -305,7 +378,14 @@
         if (entries.some((x) => x.isIntersecting)) loadPage(false);
       }, { rootMargin: "400px" }).observe($("more"));
     }
-    loadStats().catch((e) => setStatus("Could not load counts: " + e.message, true));
+    $("login").addEventListener("submit", onLogin);
+    loadAll();
+  }
+
+  function loadAll() {
+    loadStats().catch((e) => {
+      if (!(e instanceof AuthError)) setStatus("Could not load counts: " + e.message, true);
+    });
     loadPage(true);
     grid.focus();
   }

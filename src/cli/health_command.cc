@@ -1,0 +1,90 @@
+// `edgevision health`: the container's HEALTHCHECK without curl or wget in
+// the image. GETs the server's /health (or --url) with libcurl, which the
+// binary links anyway, and exits 0 on HTTP 200, 1 otherwise (503 while the
+// model loads or after it failed, connection refused, timeout).
+#include <curl/curl.h>
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "cli/load.h"
+
+namespace edgevision::cli {
+
+namespace {
+
+struct CurlDeleter {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+struct SlistDeleter {
+  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
+};
+
+// The body is not needed; cap what is kept so a hostile endpoint cannot grow it.
+constexpr size_t kMaxHealthBodyBytes = 64 * 1024;
+
+size_t KeepBody(char* data, size_t size, size_t count, void* user) {
+  auto* body = static_cast<std::string*>(user);
+  const size_t n = size * count;
+  if (body->size() < kMaxHealthBodyBytes)
+    body->append(data, std::min(n, kMaxHealthBodyBytes - body->size()));
+  return n;
+}
+
+}  // namespace
+
+int RunHealth(const HealthOptions& options) {
+  std::string url = options.url;
+  if (url.empty()) {
+    const std::string host =
+        options.host.find(':') != std::string::npos ? "[" + options.host + "]" : options.host;
+    url = (options.tls ? "https://" : "http://") + host + ":" + std::to_string(options.port) +
+          options.path;
+  }
+  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  if (!curl) {
+    PrintError(Internal("libcurl: cannot create a handle"));
+    return 1;
+  }
+  CURL* c = curl.get();
+  std::string body;
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, KeepBody);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout_s * 1000));
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  if (options.tls) {
+    // The server's own certificate is usually self-issued for the device; the
+    // check is about liveness on loopback, not about who answers.
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+  }
+  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  if (!options.key_file.empty()) {
+    // A health key (docs/security.md) travels like the cloud's Prediction-Key.
+    std::ifstream in(options.key_file);
+    std::string key;
+    std::getline(in, key);
+    while (!key.empty() && (key.back() == '\r' || key.back() == ' ')) key.pop_back();
+    if (!in && key.empty()) {
+      PrintError(IOError(options.key_file + ": cannot read the key"));
+      return 1;
+    }
+    headers.reset(curl_slist_append(nullptr, ("Prediction-Key: " + key).c_str()));
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers.get());
+  }
+  const CURLcode rc = curl_easy_perform(c);
+  if (rc != CURLE_OK) {
+    PrintError(Unavailable(url + ": " + curl_easy_strerror(rc)));
+    return 1;
+  }
+  long status = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  if (!options.quiet) std::printf("%ld %s\n", status, body.c_str());
+  return status == 200 ? 0 : 1;
+}
+
+}  // namespace edgevision::cli

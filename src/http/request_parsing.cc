@@ -1,0 +1,61 @@
+#include "http/request_parsing.h"
+
+#include <nlohmann/json.hpp>
+
+namespace edgevision::http {
+
+using nlohmann::json;
+
+Status CheckRouteParams(const HttpRequest& req) {
+  for (const auto& [name, value] : req.params) {
+    if (value.size() > kMaxParamLength) return InvalidArgument("route parameter '" + name + "' is too long");
+    for (unsigned char c : value) {
+      if (c < 0x20 || c == 0x7f) return InvalidArgument("route parameter '" + name + "' has control characters");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::span<const uint8_t>> ImageBytes(const HttpRequest& req) {
+  const std::string* data = nullptr;
+  if (!req.form.empty()) {
+    auto it = req.form.find("imageData");
+    if (it == req.form.end()) {
+      return InvalidArgument("multipart/form-data body has no part named imageData");
+    }
+    data = &it->second.content;
+  } else {
+    data = &req.body;
+  }
+  if (data->empty()) return InvalidArgument("the request carries no image (empty body)");
+  return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data->data()), data->size());
+}
+
+Result<std::string> ImageUrl(std::string_view body) {
+  json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object()) {
+    return InvalidArgument("the body must be a JSON object {\"url\": \"<image url>\"}");
+  }
+  for (const char* key : {"url", "Url", "URL"}) {
+    auto it = doc.find(key);
+    if (it == doc.end()) continue;
+    if (!it->is_string() || it->get<std::string>().empty()) {
+      return InvalidArgument("\"url\" must be a non-empty string");
+    }
+    return it->get<std::string>();
+  }
+  return InvalidArgument("the JSON body has no \"url\"");
+}
+
+Result<std::optional<std::string>> LabelFromBody(std::string_view body) {
+  json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("label")) {
+    return InvalidArgument("the body must be JSON {\"label\": \"<tag>\"} or {\"label\": null}");
+  }
+  const json& label = doc["label"];
+  if (label.is_string()) return std::optional<std::string>(label.get<std::string>());
+  if (!label.is_null()) return InvalidArgument("\"label\" must be a string or null");
+  return std::optional<std::string>();
+}
+
+}  // namespace edgevision::http

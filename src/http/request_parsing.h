@@ -1,0 +1,39 @@
+// What the routes read from a request's bytes: route parameters, the image
+// of an image route, the URL of a /url route, the label of a capture. Pure
+// functions over untrusted input (fuzzed by fuzz/request_fuzzer.cc).
+//
+// Thread-safety: pure functions.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+#include "http/http_types.h"
+
+namespace edgevision::http {
+
+// Longest accepted route parameter (project id, published name, capture id).
+inline constexpr size_t kMaxParamLength = 256;
+
+// Route parameters must be at most kMaxParamLength bytes without control
+// characters. Errors: InvalidArgument naming the parameter.
+Status CheckRouteParams(const HttpRequest& req);
+
+// The image bytes of an image route: the multipart part named imageData,
+// else the raw body. The span points into `req`. Errors: InvalidArgument
+// (no imageData part, empty body).
+Result<std::span<const uint8_t>> ImageBytes(const HttpRequest& req);
+
+// The URL of a /url route's JSON body {"url": "..."} ("Url" and "URL" too).
+// Errors: InvalidArgument (not a JSON object, no url, not a non-empty string).
+Result<std::string> ImageUrl(std::string_view body);
+
+// The body of PUT /captures/{id}/label: {"label": "<tag>"} or {"label": null}
+// (nullopt). Errors: InvalidArgument.
+Result<std::optional<std::string>> LabelFromBody(std::string_view body);
+
+}  // namespace edgevision::http

@@ -1,0 +1,129 @@
+#include "predict/model_reloader.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <vector>
+
+namespace edgevision::predict {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// Enough for any export folder; a path with more files is fingerprinted by its first entries.
+constexpr size_t kMaxFingerprintEntries = 2000;
+constexpr int kMaxFingerprintDepth = 3;
+
+std::string Describe(const std::string& name, const struct stat& st) {
+  return name + " " + std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec) + " " + std::to_string(st.st_ino) + "\n";
+}
+
+}  // namespace
+
+std::string ModelReloader::Fingerprint(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return "missing";
+  if (!S_ISDIR(st.st_mode)) return Describe(".", st);
+  std::vector<std::string> entries;
+  std::error_code ec;
+  fs::recursive_directory_iterator it(path, fs::directory_options::skip_permission_denied, ec), end;
+  for (; !ec && it != end && entries.size() < kMaxFingerprintEntries; it.increment(ec)) {
+    if (it.depth() >= kMaxFingerprintDepth) it.disable_recursion_pending();
+    struct stat entry;
+    if (::stat(it->path().c_str(), &entry) != 0 || !S_ISREG(entry.st_mode)) continue;
+    entries.push_back(Describe(fs::relative(it->path(), path, ec).string(), entry));
+  }
+  std::sort(entries.begin(), entries.end());
+  std::string print;
+  for (const std::string& e : entries) print += e;
+  return print;
+}
+
+ModelReloader::ModelReloader(ModelSlot* slot, std::string path, Loader loader, ReloaderOptions options)
+    : slot_(slot), path_(std::move(path)), loader_(std::move(loader)), options_(options) {}
+
+ModelReloader::~ModelReloader() { Stop(); }
+
+Status ModelReloader::Reload(const std::string& why) {
+  std::lock_guard<std::mutex> serial(reload_mu_);
+  // Fingerprint first: a change during the load is seen by the next poll.
+  const std::string print = Fingerprint(path_);
+  bool first;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    first = !loaded_once_;
+  }
+  slot_->SetLoading(path_);
+  Result<std::shared_ptr<const Classifier>> loaded = loader_();
+  std::lock_guard<std::mutex> lock(mu_);
+  loaded_print_ = print;
+  loaded_once_ = true;
+  if (!loaded.ok()) {
+    slot_->SetFailed(loaded.status());
+    if (!first) {
+      ++stats_.failures;
+      stats_.last_error = loaded.status().message();
+      spdlog::error("model reload ({}) failed; {}: {}", why,
+                    slot_->Get() ? "the previous model keeps serving" : "no model is serving",
+                    loaded.status().message());
+    }
+    return loaded.status();
+  }
+  slot_->SetReady(std::move(loaded).value());
+  if (!first) {
+    ++stats_.reloads;
+    stats_.last_error.clear();
+    stats_.last_reload = std::chrono::system_clock::now();
+    spdlog::info("model reloaded ({})", why);
+  }
+  return Status::Ok();
+}
+
+void ModelReloader::Start() {
+  if (options_.poll_interval.count() <= 0) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (watcher_.joinable() || stopping_) return;
+  stats_.watching = true;
+  watcher_ = std::thread([this] { Watch(); });
+}
+
+void ModelReloader::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    stats_.watching = false;
+  }
+  wake_.notify_all();
+  if (watcher_.joinable()) watcher_.join();
+}
+
+ReloadStats ModelReloader::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void ModelReloader::Watch() {
+  std::string pending;  // a changed fingerprint seen once, waiting for a second look
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (wake_.wait_for(lock, options_.poll_interval, [&] { return stopping_; })) return;
+    const std::string loaded = loaded_print_;
+    lock.unlock();
+    const std::string now = Fingerprint(path_);
+    if (now == loaded) {
+      pending.clear();
+    } else if (now == pending) {
+      pending.clear();
+      (void)Reload("the model files changed");  // errors are logged and counted
+    } else {
+      pending = now;
+    }
+    lock.lock();
+  }
+}
+
+}  // namespace edgevision::predict

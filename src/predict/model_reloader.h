@@ -1,0 +1,92 @@
+// ModelReloader: puts a new iteration into service without a restart — on
+// request (POST /model/reload) and, when watching, after the model files
+// change.
+//
+// A reload loads and compiles the model from the same path, then swaps it
+// into the ModelSlot. Requests already running keep the snapshot they took,
+// so none fails or sees a half-loaded model; a failed load leaves the
+// previous model serving (the slot records the error). Reloads are
+// serialized.
+//
+// Watching polls a fingerprint of the path (names, sizes, mtimes and inodes
+// of the files under it) every `poll_interval`; a change is acted on once
+// two polls agree, so a file still being copied is not loaded. Replace files
+// by renaming a complete copy over them (what `docker cp`, `kubectl cp` and
+// IoT Edge volume updates do) for an atomic switch.
+//
+// Thread-safety: all methods are safe from any thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "core/status.h"
+#include "predict/model_slot.h"
+
+namespace edgevision::predict {
+
+struct ReloaderOptions {
+  // How often the model path is checked for changes; 0 = no watching.
+  std::chrono::milliseconds poll_interval{0};
+};
+
+struct ReloadStats {
+  bool watching = false;
+  uint64_t reloads = 0;   // successful loads after the first
+  uint64_t failures = 0;  // failed loads (the previous model kept serving)
+  std::string last_error;
+  std::optional<std::chrono::system_clock::time_point> last_reload;
+};
+
+class ModelReloader {
+ public:
+  // Loads the model from the path; called on the reloading thread.
+  using Loader = std::function<Result<std::shared_ptr<const Classifier>>()>;
+
+  ModelReloader(ModelSlot* slot, std::string path, Loader loader, ReloaderOptions options = {});
+  ~ModelReloader();  // Stop()
+  ModelReloader(const ModelReloader&) = delete;
+  ModelReloader& operator=(const ModelReloader&) = delete;
+
+  // Loads the model now and swaps it in; `why` is for the log. Errors: the
+  // loader's (the slot keeps the previous model, or records the failure
+  // when none was serving).
+  Status Reload(const std::string& why);
+
+  // Starts watching the path (when poll_interval > 0). Call after the first load.
+  void Start();
+  void Stop();
+
+  ReloadStats stats() const;
+
+  // A digest of the files at `path` (a file, or a folder up to 3 levels
+  // deep): what the watcher compares. "missing" when the path does not exist.
+  static std::string Fingerprint(const std::string& path);
+
+ private:
+  void Watch();
+
+  ModelSlot* const slot_;
+  const std::string path_;
+  const Loader loader_;
+  const ReloaderOptions options_;
+
+  std::mutex reload_mu_;  // serializes Reload()
+
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopping_ = false;         // guarded by mu_
+  std::string loaded_print_;      // guarded by mu_: the files as last loaded (or tried)
+  bool loaded_once_ = false;      // guarded by mu_
+  ReloadStats stats_;             // guarded by mu_
+  std::thread watcher_;
+};
+
+}  // namespace edgevision::predict

@@ -1,0 +1,165 @@
+#include "predict/model_reloader.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "fake_backend.h"
+
+namespace edgevision::predict {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::FakeBackend;
+
+class TempDir {
+ public:
+  TempDir() {
+    path_ = fs::temp_directory_path() / ("ev_reloader_" + std::to_string(getpid()) + "_" + std::to_string(n_++));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  static inline int n_ = 0;
+  fs::path path_;
+};
+
+void Write(const fs::path& p, const std::string& text) {
+  std::ofstream(p, std::ios::binary | std::ios::trunc) << text;
+}
+
+// A loader over the fake backend: fails while `fail` is set; counts loads.
+struct FakeLoader {
+  FakeBackend backend;
+  std::atomic<bool> fail{false};
+  std::atomic<int> loads{0};
+  ModelReloader::Loader Get() {
+    return [this]() -> Result<std::shared_ptr<const Classifier>> {
+      ++loads;
+      if (fail) return Corrupt("model.onnx: injected load failure");
+      EV_ASSIGN_OR_RETURN(std::unique_ptr<Classifier> c, Classifier::Create(testing::FakeModel(), backend, {}));
+      return std::shared_ptr<const Classifier>(std::move(c));
+    };
+  }
+};
+
+TEST(ModelReloaderTest, FingerprintFollowsContentNamesAndReplacement) {
+  TempDir dir;
+  EXPECT_EQ(ModelReloader::Fingerprint((dir.path() / "nope").string()), "missing");
+  Write(dir.path() / "model.onnx", "aaaa");
+  Write(dir.path() / "labels.txt", "x\n");
+  const std::string a = ModelReloader::Fingerprint(dir.path().string());
+  EXPECT_EQ(a, ModelReloader::Fingerprint(dir.path().string())) << "stable when nothing changes";
+  // Same size, replaced by rename (a new inode), as an atomic update does.
+  Write(dir.path() / "model.onnx.new", "bbbb");
+  fs::rename(dir.path() / "model.onnx.new", dir.path() / "model.onnx");
+  const std::string b = ModelReloader::Fingerprint(dir.path().string());
+  EXPECT_NE(a, b);
+  Write(dir.path() / "cvexport.manifest", "{}");
+  EXPECT_NE(b, ModelReloader::Fingerprint(dir.path().string())) << "a new file counts";
+  // A single file path works too.
+  EXPECT_NE(ModelReloader::Fingerprint((dir.path() / "model.onnx").string()), "missing");
+}
+
+TEST(ModelReloaderTest, ReloadSwapsTheSnapshotAndOldSnapshotsStayUsable) {
+  TempDir dir;
+  FakeLoader loader;
+  ModelSlot slot;
+  ModelReloader reloader(&slot, dir.path().string(), loader.Get());
+  ASSERT_TRUE(reloader.Reload("start").ok());
+  std::shared_ptr<const Classifier> first = slot.Get();
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(reloader.Reload("test").ok());
+  std::shared_ptr<const Classifier> second = slot.Get();
+  EXPECT_NE(first.get(), second.get());
+  // The request that took `first` before the swap still runs on it.
+  image::Tensor t{8, 8, 3, std::vector<float>(8 * 8 * 3, 100.0f)};
+  EXPECT_TRUE(first->ClassifyTensor(t).ok());
+  EXPECT_EQ(reloader.stats().reloads, 1u);
+  EXPECT_EQ(reloader.stats().failures, 0u);
+}
+
+TEST(ModelReloaderTest, AFailedReloadKeepsThePreviousModelServing) {
+  TempDir dir;
+  FakeLoader loader;
+  ModelSlot slot;
+  ModelReloader reloader(&slot, dir.path().string(), loader.Get());
+  ASSERT_TRUE(reloader.Reload("start").ok());
+  std::shared_ptr<const Classifier> serving = slot.Get();
+  loader.fail = true;
+  Status s = reloader.Reload("test");
+  EXPECT_EQ(s.code(), StatusCode::kCorrupt);
+  EXPECT_EQ(slot.Get().get(), serving.get());
+  EXPECT_EQ(slot.state(), ModelSlot::State::kReady);
+  EXPECT_NE(slot.error().message().find("injected"), std::string::npos);
+  EXPECT_EQ(reloader.stats().failures, 1u);
+  EXPECT_NE(reloader.stats().last_error.find("injected"), std::string::npos);
+  loader.fail = false;
+  ASSERT_TRUE(reloader.Reload("test").ok());
+  EXPECT_TRUE(slot.error().ok()) << "a good reload clears the error";
+}
+
+TEST(ModelReloaderTest, AFailedFirstLoadMarksTheSlotFailed) {
+  TempDir dir;
+  FakeLoader loader;
+  loader.fail = true;
+  ModelSlot slot;
+  ModelReloader reloader(&slot, dir.path().string(), loader.Get());
+  EXPECT_FALSE(reloader.Reload("start").ok());
+  EXPECT_EQ(slot.state(), ModelSlot::State::kFailed);
+  EXPECT_FALSE(slot.Get());
+}
+
+TEST(ModelReloaderTest, WatchingReloadsOnceAfterAFileChangeSettles) {
+  TempDir dir;
+  Write(dir.path() / "model.onnx", "one");
+  FakeLoader loader;
+  ModelSlot slot;
+  ModelReloader reloader(&slot, dir.path().string(), loader.Get(), {std::chrono::milliseconds(20)});
+  ASSERT_TRUE(reloader.Reload("start").ok());
+  reloader.Start();
+  EXPECT_TRUE(reloader.stats().watching);
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_EQ(loader.loads.load(), 1) << "no change, no reload";
+  Write(dir.path() / "model.onnx.tmp", "two!");
+  fs::rename(dir.path() / "model.onnx.tmp", dir.path() / "model.onnx");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (reloader.stats().reloads < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(reloader.stats().reloads, 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_EQ(loader.loads.load(), 2) << "one change, one reload";
+  reloader.Stop();
+  EXPECT_FALSE(reloader.stats().watching);
+}
+
+TEST(ModelReloaderTest, ABrokenFileIsTriedOnceNotEveryPoll) {
+  TempDir dir;
+  Write(dir.path() / "model.onnx", "one");
+  FakeLoader loader;
+  ModelSlot slot;
+  ModelReloader reloader(&slot, dir.path().string(), loader.Get(), {std::chrono::milliseconds(20)});
+  ASSERT_TRUE(reloader.Reload("start").ok());
+  reloader.Start();
+  loader.fail = true;
+  Write(dir.path() / "model.onnx", "broken");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (reloader.stats().failures < 1 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(reloader.stats().failures, 1u);
+  EXPECT_EQ(loader.loads.load(), 2);
+  EXPECT_TRUE(slot.Get()) << "the first model still serves";
+}
+
+}  // namespace
+}  // namespace edgevision::predict

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# The Debian package, end to end:
+#   1. cpack -G DEB in the build tree (stripped binary, Depends computed by
+#      dpkg-shlibdeps) and a look at what the package declares;
+#   2. apt-get install of the .deb into a fresh Debian 12 root (debian_root.sh),
+#      so apt must find every dependency it declares in Debian, and nothing
+#      else from this machine is there;
+#   3. systemd-analyze verify of the installed unit (and its security score);
+#   4. the installed binary started with the unit's ExecStart, as the unit
+#      would run it: a user id of its own, only CAP_NET_BIND_SERVICE (ambient,
+#      bounding set), no_new_privs, a read-only root with the state directory
+#      writable and a private /tmp, in a network namespace of its own. systemd
+#      is not PID 1 here (nor in CI), so the service itself is not started;
+#      these are the unit's settings applied by hand with unshare/setpriv.
+#      It must read /etc/edgevision/edgevision.conf (port 80), serve the demo
+#      model, pass `edgevision health`, classify a test image and stop
+#      cleanly on SIGTERM;
+#   5. dpkg --purge removes it.
+# Usage: tests/packaging/deb_test.sh BUILD_DIR      (exit 77: cannot run here)
+set -euo pipefail
+build=$(cd "${1:?usage: deb_test.sh BUILD_DIR}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+source_dir=$(cd "$here/../.." && pwd)
+
+skip() { echo "SKIP: $*"; exit 77; }
+[[ $(id -u) -eq 0 ]] || skip "needs root (chroot, debootstrap, network namespaces); CI runs as root"
+for tool in cpack dpkg-deb dpkg-shlibdeps debootstrap unshare setpriv ip systemd-analyze; do
+  command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/setup-debian.sh --test)"
+done
+[[ -x $build/src/cli/edgevision ]] || { echo "FAIL: $build/src/cli/edgevision is not built"; exit 1; }
+
+work=$(mktemp -d /var/tmp/edgevision-deb-test.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+
+# --- 1. build the package ---
+started=$SECONDS
+(cd "$work" && cpack -G DEB --config "$build/CPackConfig.cmake" -B "$work/out" >"$work/cpack.log" 2>&1) ||
+  { cat "$work/cpack.log"; fail "cpack -G DEB"; }
+deb=$(ls "$work"/out/edgevision_*.deb)
+echo "built $(basename "$deb") in $((SECONDS - started)) s"
+dpkg-deb --info "$deb" >"$work/info"
+dpkg-deb --contents "$deb" >"$work/contents"
+depends=$(dpkg-deb --field "$deb" Depends)
+echo "Depends: $depends"
+# Computed from the binary: the libraries it links, not a hand-written list.
+for lib in libc6 libstdc++6 libxnnpack0 libprotobuf32 libonnx1 libcurl4 libsqlite3-0 libmosquitto1 \
+  libcpp-httplib0.11 libjpeg62-turbo libpng16-16 libwebp7 libgif7 libexif12 libzip4 libtomlplusplus3 ca-certificates; do
+  grep -Eq "(^|, )$lib( |,|$)" <<<"$depends" || fail "Depends lacks $lib"
+done
+for path in ./usr/bin/edgevision ./usr/lib/systemd/system/edgevision.service ./etc/edgevision/edgevision.conf \
+  ./usr/share/edgevision/demo/model.pb ./usr/share/edgevision/demo/labels.txt; do
+  grep -q " $path\$" "$work/contents" || fail "the package lacks $path"
+done
+dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/edgevision/edgevision.conf ||
+  fail "/etc/edgevision/edgevision.conf is not a conffile"
+mkdir "$work/x" && dpkg-deb -x "$deb" "$work/x"
+readelf -S "$work/x/usr/bin/edgevision" | grep -q '\.symtab' && fail "the packaged binary is not stripped"
+
+# --- 2. install it into a fresh Debian 12 root ---
+root=$work/root
+"$here/debian_root.sh" "$(dpkg --print-architecture)" "$root"
+cp "$deb" "$root/tmp/"
+cp "$source_dir/tests/data/cv-exports/iotedge-applebanana-tf/images/apple1.jpg" "$root/tmp/probe.jpg"
+in_root() {
+  unshare --mount --propagation private --fork -- /bin/sh -c \
+    'R=$1; shift; mount -t proc proc "$R/proc" && mount --rbind /dev "$R/dev" && exec chroot "$R" "$@"' \
+    sh "$root" "$@"
+}
+started=$SECONDS
+in_root /bin/sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends /tmp/$(basename "$deb")" \
+  >"$work/apt.log" 2>&1 || { tail -30 "$work/apt.log"; fail "apt-get install of the .deb"; }
+echo "installed with its dependencies into a fresh root in $((SECONDS - started)) s"
+in_root /usr/bin/edgevision --version >/dev/null || fail "the installed binary does not run"
+
+# --- 3. the unit file ---
+unit=$root/usr/lib/systemd/system/edgevision.service
+systemd-analyze verify --root="$root" edgevision.service >"$work/verify.log" 2>&1 ||
+  { cat "$work/verify.log"; fail "systemd-analyze verify"; }
+if [[ -s $work/verify.log ]]; then cat "$work/verify.log"; fail "systemd-analyze verify printed warnings"; fi
+echo "systemd-analyze verify: clean"
+exposure=$(systemd-analyze security --offline=true --root="$root" edgevision.service 2>/dev/null |
+  sed -n 's/.*Overall exposure level for edgevision.service: *//p' || true)
+echo "systemd-analyze security: ${exposure:-n/a}"
+exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
+[[ -n $exec_start ]] || fail "no ExecStart in the unit"
+grep -qx "AmbientCapabilities=CAP_NET_BIND_SERVICE" "$unit" || fail "the unit does not grant CAP_NET_BIND_SERVICE"
+
+# --- 4. run ExecStart the way the unit does ---
+# StateDirectory=edgevision with DynamicUser=yes: /var/lib/private/edgevision,
+# reached through the /var/lib/edgevision symlink, owned by the dynamic user.
+uid=61999
+install -d -m 0755 "$root/var/lib/private"  # as the service sees it; systemd hides it from others
+install -d -m 0750 -o $uid -g $uid "$root/var/lib/private/edgevision"
+ln -sfn private/edgevision "$root/var/lib/edgevision"
+cp "$root/tmp/probe.jpg" "$work/probe.jpg"
+cat >"$work/run.sh" <<EOF
+set -u
+R=$root
+ip link set lo up
+mount --bind "\$R" "\$R"; mount -o remount,bind,ro "\$R"       # ProtectSystem=strict
+mount -t proc proc "\$R/proc"; mount --rbind /dev "\$R/dev"
+mount -t tmpfs tmpfs "\$R/tmp"                                  # PrivateTmp=yes
+cp "$work/probe.jpg" "\$R/tmp/probe.jpg"
+mount --bind "\$R/var/lib/private/edgevision" "\$R/var/lib/private/edgevision"
+mount -o remount,bind,rw "\$R/var/lib/private/edgevision"       # StateDirectory=edgevision
+svc() {
+  chroot "\$R" setpriv --reuid=$uid --regid=$uid --clear-groups --no-new-privs \
+    --inh-caps=-all,+net_bind_service --ambient-caps=-all,+net_bind_service --bounding-set=-all,+net_bind_service \
+    env -i PATH=/usr/bin:/bin /bin/sh -c 'cd /var/lib/edgevision && exec "\$@"' sh "\$@"
+}
+svc $exec_start >"$work/server.log" 2>&1 &
+server=\$!
+ok=1
+for i in \$(seq 1 120); do
+  if chroot "\$R" edgevision health --quiet --port 80; then ok=0; break; fi
+  kill -0 \$server 2>/dev/null || break
+  sleep 0.5
+done
+echo "health=\$ok after \$i tries"
+if [ \$ok -eq 0 ]; then
+  chroot "\$R" edgevision predict --server http://127.0.0.1:80 /tmp/probe.jpg >"$work/prediction.json" || ok=1
+  # What the service sees: the config file, and the environment over it.
+  svc /usr/bin/edgevision serve --print-config >"$work/print-config.txt" || ok=1
+  svc env EDGEVISION_PORT=8081 /usr/bin/edgevision serve --print-config >"$work/print-config-env.txt" || ok=1
+  # It may write only its state directory.
+  svc /bin/sh -c 'touch /var/lib/edgevision/probe && ! touch /etc/probe 2>/dev/null && ! touch /usr/probe 2>/dev/null' || ok=1
+fi
+kill -TERM \$server; wait \$server; echo "server_exit=\$?"
+exit \$ok
+EOF
+if ! unshare --net --mount --propagation private --fork /bin/bash "$work/run.sh" >"$work/run.log" 2>&1 ||
+  ! grep -q "server_exit=0" "$work/run.log"; then
+  cat "$work/run.log"
+  echo "--- server log ---"
+  cat "$work/server.log"
+  fail "the installed package did not serve as the unit runs it"
+fi
+cat "$work/run.log"
+grep -q '"tagName":"Apple"' "$work/prediction.json" || { cat "$work/prediction.json"; fail "no Apple prediction"; }
+/usr/bin/python3 - "$work/prediction.json" <<'PY' || fail "apple1.jpg was not classified as Apple"
+import json, sys
+doc = json.load(open(sys.argv[1]))
+top = max(doc["predictions"], key=lambda p: p["probability"])
+print(f"prediction: {top['tagName']} {top['probability']:.4f}")
+sys.exit(0 if top["tagName"] == "Apple" and top["probability"] > 0.9 else 1)
+PY
+grep -q "listening on 0.0.0.0:80" "$work/server.log" || { cat "$work/server.log"; fail "the server did not listen on :80"; }
+grep -Eq '^port = 80  # config file /etc/edgevision/edgevision.conf:[0-9]+$' "$work/print-config.txt" ||
+  { cat "$work/print-config.txt"; fail "--print-config does not show port 80 from the config file"; }
+grep -Eq '^data-dir = "/var/lib/edgevision"  # config file' "$work/print-config.txt" ||
+  { cat "$work/print-config.txt"; fail "--print-config does not show the data dir from the config file"; }
+grep -Eq '^port = 8081  # environment EDGEVISION_PORT$' "$work/print-config-env.txt" ||
+  { cat "$work/print-config-env.txt"; fail "the environment does not override the config file"; }
+echo "--print-config: port and data-dir from /etc/edgevision/edgevision.conf; EDGEVISION_PORT overrides it"
+
+# --- 5. purge ---
+in_root dpkg --purge edgevision >"$work/purge.log" 2>&1 || { cat "$work/purge.log"; fail "dpkg --purge"; }
+for path in /usr/bin/edgevision /etc/edgevision/edgevision.conf /usr/lib/systemd/system/edgevision.service \
+  /var/lib/private/edgevision; do
+  [[ ! -e $root$path ]] || fail "$path is still there after dpkg --purge"
+done
+installed_kib=$(dpkg-deb --field "$deb" Installed-Size)
+echo "[ figures ] $(basename "$deb"): $(stat -c %s "$deb") bytes ($(awk "BEGIN{printf \"%.1f\", $(stat -c %s "$deb")/1048576}") MiB), installed size ${installed_kib} KiB, binary $(stat -c %s "$work/x/usr/bin/edgevision") bytes; unit exposure ${exposure:-n/a}"
+echo "PASS"

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Makes DEST a fresh Debian 12 (bookworm) root for ARCH, the stand-in for the
+# debian:12-slim image on a machine without a Docker engine:
+#   tests/packaging/debian_root.sh amd64 /tmp/root
+#   tests/packaging/debian_root.sh arm64 /tmp/root-arm64    (needs qemu-user-static + binfmt)
+# debootstrap --variant=minbase, plus what the slim image adds: its dpkg
+# path-excludes (no docs, man pages, locales) and apt's docker-clean hook,
+# and the apt sources bookworm, bookworm-updates and bookworm-security.
+# The bootstrapped root is cached as a tarball in $EDGEVISION_ROOT_CACHE
+# (default /var/cache/edgevision/roots), so later calls only unpack it.
+# Needs root (or sudo) and debootstrap.
+set -euo pipefail
+arch=${1:?usage: debian_root.sh ARCH DEST}
+dest=${2:?usage: debian_root.sh ARCH DEST}
+mirror=${EDGEVISION_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+security=${EDGEVISION_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+cache=${EDGEVISION_ROOT_CACHE:-/var/cache/edgevision/roots}
+tarball=$cache/bookworm-$arch-slim.tar
+mkdir -p "$cache"
+if [[ ! -s $tarball ]]; then
+  work=$(mktemp -d "$cache/bootstrap.XXXXXX")
+  trap 'rm -rf "$work"' EXIT
+  echo "debian_root: debootstrap bookworm $arch (cached afterwards in $tarball)" >&2
+  # The slim image's dpkg excludes apply from the first package on.
+  mkdir -p "$work/etc/dpkg/dpkg.cfg.d"
+  cat >"$work/etc/dpkg/dpkg.cfg.d/docker" <<'CFG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/lintian/overrides/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/man/*
+CFG
+  debootstrap --arch="$arch" --variant=minbase bookworm "$work" "$mirror" >"$work.log" 2>&1 ||
+    { tail -20 "$work.log" >&2; exit 1; }
+  rm -f "$work.log"
+  mkdir -p "$work/etc/apt/apt.conf.d"
+  cat >"$work/etc/apt/apt.conf.d/docker-clean" <<'CFG'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+CFG
+  printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' \
+    "$mirror" "$mirror" "$security" >"$work/etc/apt/sources.list"
+  rm -rf "$work/var/lib/apt/lists/"* "$work/var/cache/apt/archives/"*.deb
+  tar -C "$work" -cf "$tarball.part" .
+  mv "$tarball.part" "$tarball"
+fi
+mkdir -p "$dest"
+tar -C "$dest" -xf "$tarball"
+cp /etc/resolv.conf "$dest/etc/resolv.conf"

@@ -1,0 +1,413 @@
+#!/usr/bin/python3
+"""Builds the repository's Dockerfile without a Docker engine, then runs it.
+
+This machine (and CI) has the Docker client but no engine. So this script
+reads the Dockerfile and carries out its instructions itself, the same
+commands, each stage in a fresh Debian 12 root made by debian_root.sh (the
+stand-in for debian:12-slim: debootstrap minbase plus the slim image's dpkg
+excludes and apt settings):
+
+  FROM debian:12-slim / FROM <stage>   a new root / a copy of that stage's root
+  ARG, ENV, WORKDIR, USER              tracked as Docker does
+  RUN <shell> / RUN ["exec", ...]      chroot, /bin/sh -c, with the ENV and WORKDIR
+  COPY [--from=<stage>] SRC... DEST    from the context (.dockerignore applied) or a stage
+  HEALTHCHECK, ENTRYPOINT, CMD,        recorded, then used by the run check
+  EXPOSE, VOLUME, LABEL
+
+Then it checks the final stage as `docker run` would start it: ENTRYPOINT +
+CMD as the image's USER with its ENV, in a network namespace of its own where
+net.ipv4.ip_unprivileged_port_start is set as our manifests set it. It waits
+for the HEALTHCHECK command to pass, POSTs a real test image to the server
+with the image's own binary, stops it with SIGTERM and expects exit 0. It
+also verifies that every shared library the binary needs resolves in the
+final root, and reports its size.
+
+Exit 0: built and served. Exit 1: a step failed (its output is shown).
+Exit 77: cannot run here (not root, no debootstrap, no unshare).
+
+Usage: dockerfile_in_chroot.py [--context DIR] [--keep] [--workdir DIR]
+"""
+import argparse
+import fnmatch
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+BASE_IMAGES = {"debian:12-slim", "debian:bookworm-slim", "docker.io/library/debian:12-slim"}
+SUPPORTED = {"FROM", "ARG", "ENV", "WORKDIR", "USER", "RUN", "COPY", "HEALTHCHECK", "ENTRYPOINT", "CMD",
+             "EXPOSE", "VOLUME", "LABEL"}
+
+
+def log(msg):
+    print(f"[dockerfile] {msg}", flush=True)
+
+
+def parse_dockerfile(path):
+    """Returns [(lineno, INSTRUCTION, rest)] with continuations joined."""
+    out, buf, start = [], "", 0
+    with open(path, encoding="utf-8") as f:
+        for no, raw in enumerate(f, 1):
+            line = raw.rstrip("\n")
+            stripped = line.strip()
+            if not buf and (not stripped or stripped.startswith("#")):
+                continue
+            if buf and stripped.startswith("#"):
+                continue  # comment lines inside a continuation are dropped, as Docker does
+            if not buf:
+                start = no
+            if line.endswith("\\"):
+                buf += line[:-1] + " "
+                continue
+            buf += line
+            word, _, rest = buf.strip().partition(" ")
+            out.append((start, word.upper(), rest.strip()))
+            buf = ""
+    if buf:
+        raise SystemExit(f"Dockerfile: unterminated continuation from line {start}")
+    return out
+
+
+def substitute(text, variables):
+    def repl(m):
+        name = m.group(1) or m.group(2)
+        return variables.get(name, "")
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)", repl, text)
+
+
+def exec_form(rest):
+    """JSON array form, or None for shell form."""
+    if rest.startswith("["):
+        try:
+            value = json.loads(rest)
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return value
+        except json.JSONDecodeError:
+            pass
+    return None
+
+
+def parse_kv(rest):
+    """ENV/LABEL/ARG: k=v pairs (shell-quoted) or the legacy 'k v' form."""
+    words = shlex.split(rest)
+    if words and "=" not in words[0]:
+        return [(words[0], " ".join(words[1:]))]
+    pairs = []
+    for w in words:
+        k, _, v = w.partition("=")
+        pairs.append((k, v))
+    return pairs
+
+
+def load_dockerignore(context):
+    patterns = []
+    path = os.path.join(context, ".dockerignore")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    patterns.append(line.strip("/"))
+    return patterns
+
+
+def ignored(rel, patterns):
+    """Docker's rule for the patterns we use: a pattern matches a path or any
+    of its parent folders; '**/' matches any number of folders."""
+    parts = rel.split("/")
+    for i in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:i])
+        for p in patterns:
+            if p.startswith("!"):
+                raise SystemExit(".dockerignore: exceptions (!) are not supported by this checker")
+            if fnmatch.fnmatchcase(prefix, p):
+                return True
+            if p.startswith("**/") and fnmatch.fnmatchcase(parts[i - 1], p[3:]):
+                return True
+    return False
+
+
+class Stage:
+    def __init__(self, name, root):
+        self.name = name
+        self.root = root
+        self.env = {"PATH": DEFAULT_PATH}
+        self.workdir = "/"
+        self.user = None
+        self.healthcheck = None
+        self.entrypoint = []
+        self.cmd = []
+        self.expose = []
+
+
+class Builder:
+    def __init__(self, context, workdir, here):
+        self.context = os.path.abspath(context)
+        self.workdir = workdir
+        self.here = here
+        self.stages = []
+        self.args = {}
+        self.ignore = load_dockerignore(self.context)
+
+    def make_root(self, name):
+        root = os.path.join(self.workdir, f"stage-{len(self.stages)}-{name or 'anon'}")
+        subprocess.run([os.path.join(self.here, "debian_root.sh"), "amd64", root], check=True)
+        return root
+
+    def in_root(self, stage, command, user=None, check=True):
+        """Runs argv `command` in the stage's root with /proc and /dev, in a
+        private mount namespace (mounts vanish with the process)."""
+        env = ["env", "-i"] + [f"{k}={v}" for k, v in stage.env.items()]
+        if "HOME" not in stage.env:
+            env.append("HOME=/root")
+        userspec = [f"--userspec={user}"] if user else []
+        inner = ('set -e; R="$1"; shift; mount -t proc proc "$R/proc"; mount --rbind /dev "$R/dev"; '
+                 'exec chroot "$@"')
+        argv = (["unshare", "--mount", "--propagation", "private", "--fork", "--", "/bin/sh", "-c", inner, "sh",
+                 stage.root] + userspec + [stage.root] + env + ["/bin/sh", "-c", 'cd "$0" && exec "$@"',
+                                                               stage.workdir] + command)
+        return subprocess.run(argv, check=check)
+
+    def copy(self, stage, rest, lineno):
+        words = shlex.split(rest)
+        source_stage = None
+        flags = [w for w in words if w.startswith("--")]
+        words = [w for w in words if not w.startswith("--")]
+        for f in flags:
+            if f.startswith("--from="):
+                wanted = f.split("=", 1)[1]
+                matches = [s for s in self.stages if s.name == wanted]
+                if not matches:
+                    raise SystemExit(f"Dockerfile:{lineno}: COPY --from={wanted}: no such stage")
+                source_stage = matches[0]
+            else:
+                raise SystemExit(f"Dockerfile:{lineno}: COPY {f} is not supported by this checker")
+        *sources, dest = [substitute(w, {**self.args, **stage.env}) for w in words]
+        if not dest.startswith("/"):
+            dest = os.path.join(stage.workdir, dest)
+        target = stage.root + dest
+        for src in sources:
+            if source_stage:
+                origin = source_stage.root + "/" + src.lstrip("/")
+                self._copy_tree(origin, target, dest.endswith("/") or len(sources) > 1, None)
+            else:
+                origin = os.path.normpath(os.path.join(self.context, src))
+                if not origin.startswith(self.context):
+                    raise SystemExit(f"Dockerfile:{lineno}: COPY {src} leaves the context")
+                self._copy_tree(origin, target, dest.endswith("/") or len(sources) > 1, self.context)
+
+    def _copy_tree(self, origin, target, into_dir, context):
+        if os.path.isdir(origin):
+            os.makedirs(target, exist_ok=True)
+            for dirpath, dirnames, filenames in os.walk(origin):
+                rel_dir = os.path.relpath(dirpath, origin)
+                out_dir = os.path.normpath(os.path.join(target, rel_dir))
+                os.makedirs(out_dir, exist_ok=True)
+                keep = []
+                for d in dirnames:
+                    full = os.path.join(dirpath, d)
+                    if context is not None and ignored(os.path.relpath(full, context), self.ignore):
+                        continue
+                    if os.path.islink(full):  # copied as the link it is, not walked
+                        filenames.append(d)
+                        continue
+                    keep.append(d)
+                dirnames[:] = keep
+                for fn in filenames:
+                    src = os.path.join(dirpath, fn)
+                    if context is not None and ignored(os.path.relpath(src, context), self.ignore):
+                        continue
+                    dst = os.path.join(out_dir, fn)
+                    if os.path.lexists(dst) and not os.path.isdir(dst):
+                        os.unlink(dst)
+                    shutil.copy2(src, dst, follow_symlinks=False)
+        else:
+            dst = os.path.join(target, os.path.basename(origin)) if into_dir else target
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copy2(origin, dst, follow_symlinks=False)
+
+    def build(self, dockerfile):
+        stage = None
+        for lineno, word, rest in parse_dockerfile(dockerfile):
+            if word not in SUPPORTED:
+                raise SystemExit(f"Dockerfile:{lineno}: {word} is not supported by this checker")
+            if word == "ARG":
+                for k, v in parse_kv(rest):
+                    if stage is None or k not in self.args:
+                        self.args[k] = v
+                continue
+            if word == "FROM":
+                m = re.match(r"^(\S+)(?:\s+AS\s+(\S+))?$", substitute(rest, self.args), re.IGNORECASE)
+                image, name = m.group(1), m.group(2)
+                previous = [s for s in self.stages if s.name == image]
+                log(f"line {lineno}: FROM {image}" + (f" AS {name}" if name else ""))
+                if previous:
+                    root = os.path.join(self.workdir, f"stage-{len(self.stages)}-{name}")
+                    subprocess.run(["cp", "-a", previous[0].root, root], check=True)
+                elif image in BASE_IMAGES:
+                    root = self.make_root(name)
+                else:
+                    raise SystemExit(f"Dockerfile:{lineno}: base image {image} is not Debian 12 slim")
+                stage = Stage(name, root)
+                self.stages.append(stage)
+                continue
+            variables = {**self.args, **stage.env}
+            if word == "ENV":
+                for k, v in parse_kv(rest):
+                    stage.env[k] = substitute(v, variables)
+            elif word == "WORKDIR":
+                wd = substitute(rest, variables)
+                stage.workdir = wd if wd.startswith("/") else os.path.join(stage.workdir, wd)
+                os.makedirs(stage.root + stage.workdir, exist_ok=True)
+            elif word == "USER":
+                stage.user = substitute(rest, variables)
+            elif word == "RUN":
+                argv = exec_form(rest) or ["/bin/sh", "-c", rest]
+                log(f"line {lineno}: RUN {rest[:120]}{'…' if len(rest) > 120 else ''}")
+                started = time.monotonic()
+                # Build-time ARGs are visible to RUN as environment variables.
+                saved = dict(stage.env)
+                stage.env.update({k: v for k, v in self.args.items() if k not in stage.env})
+                try:
+                    self.in_root(stage, argv, user=self._userspec(stage))
+                finally:
+                    stage.env = saved
+                log(f"line {lineno}: done in {time.monotonic() - started:.0f} s")
+            elif word == "COPY":
+                log(f"line {lineno}: COPY {rest}")
+                self.copy(stage, rest, lineno)
+            elif word == "HEALTHCHECK":
+                m = re.search(r"\bCMD\s+(.*)$", rest)
+                stage.healthcheck = exec_form(m.group(1)) or ["/bin/sh", "-c", m.group(1)]
+            elif word == "ENTRYPOINT":
+                stage.entrypoint = exec_form(rest) or ["/bin/sh", "-c", rest]
+            elif word == "CMD":
+                stage.cmd = exec_form(rest) or ["/bin/sh", "-c", rest]
+            elif word == "EXPOSE":
+                stage.expose += [int(p.split("/")[0]) for p in rest.split()]
+        return stage
+
+    def _userspec(self, stage):
+        if not stage.user:
+            return None
+        user, _, group = stage.user.partition(":")
+        return f"{user}:{group or user}"
+
+
+def du_bytes(path):
+    out = subprocess.run(["du", "-sb", "--one-file-system", path], check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[0])
+
+
+def check_libraries(stage):
+    binary = stage.root + "/usr/bin/edgevision"
+    result = subprocess.run(["chroot", stage.root, "/usr/bin/ldd", "/usr/bin/edgevision"], capture_output=True,
+                            text=True)
+    missing = [l.strip() for l in result.stdout.splitlines() if "not found" in l]
+    if result.returncode != 0 or missing:
+        raise SystemExit(f"runtime root: unresolved libraries: {missing or result.stderr}")
+    return os.path.getsize(binary)
+
+
+def run_image(stage, here, image_file):
+    """Starts ENTRYPOINT+CMD as USER in a private network namespace and probes it."""
+    port = stage.expose[0] if stage.expose else 80
+    start = stage.entrypoint + stage.cmd
+    env = " ".join(shlex.quote(f"{k}={v}") for k, v in stage.env.items())
+    user = stage.user or "0:0"
+    if ":" not in user:
+        user = f"{user}:{user}"
+    health = " ".join(shlex.quote(a) for a in stage.healthcheck) if stage.healthcheck else "true"
+    shutil.copy(image_file, stage.root + "/tmp/probe.jpg")
+    os.chmod(stage.root + "/tmp/probe.jpg", 0o644)
+    script = f"""
+set -u
+R={shlex.quote(stage.root)}
+ip link set lo up
+# As our manifests do (createOptions Sysctls, securityContext.sysctls).
+echo {port} > /proc/sys/net/ipv4/ip_unprivileged_port_start
+mount -t proc proc "$R/proc"; mount --rbind /dev "$R/dev"
+run() {{ chroot --userspec={user} "$R" env -i {env} /bin/sh -c 'cd {shlex.quote(stage.workdir)} && exec "$@"' sh "$@"; }}
+run {" ".join(shlex.quote(a) for a in start)} >"$R/tmp/server.log" 2>&1 &
+server=$!
+ok=1
+for i in $(seq 1 120); do
+  if run {health}; then ok=0; break; fi
+  kill -0 $server 2>/dev/null || break
+  sleep 0.5
+done
+echo "healthcheck=$ok after $i tries"
+if [ $ok -eq 0 ]; then
+  run edgevision predict --server http://127.0.0.1:{port}/image /tmp/probe.jpg >"$R/tmp/prediction.json" || ok=1
+fi
+kill -TERM $server 2>/dev/null; wait $server; echo "server_exit=$?"
+exit $ok
+"""
+    result = subprocess.run(["unshare", "--net", "--mount", "--propagation", "private", "--fork", "/bin/bash", "-c",
+                             script], capture_output=True, text=True)
+    print(result.stdout, end="")
+    server_log = open(stage.root + "/tmp/server.log", encoding="utf-8", errors="replace").read()
+    if result.returncode != 0 or "server_exit=0" not in result.stdout:
+        print(result.stderr)
+        print("--- server log ---\n" + server_log)
+        raise SystemExit("the image did not serve")
+    prediction = json.load(open(stage.root + "/tmp/prediction.json", encoding="utf-8"))
+    return prediction, server_log
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--context", default=os.path.normpath(os.path.join(here, "..", "..")))
+    parser.add_argument("--workdir", help="where the stage roots go (default: a temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the stage roots")
+    args = parser.parse_args()
+
+    if os.geteuid() != 0:
+        print("SKIP: needs root for chroot and debootstrap")
+        return 77
+    for tool in ("debootstrap", "unshare", "chroot", "ip"):
+        if shutil.which(tool) is None:
+            print(f"SKIP: {tool} is not installed")
+            return 77
+
+    workdir = args.workdir or tempfile.mkdtemp(prefix="edgevision-dockerfile-", dir="/var/tmp")
+    os.makedirs(workdir, exist_ok=True)
+    started = time.monotonic()
+    try:
+        builder = Builder(args.context, workdir, here)
+        final = builder.build(os.path.join(args.context, "Dockerfile"))
+        log(f"built in {time.monotonic() - started:.0f} s")
+        base = os.path.join(workdir, "base")
+        subprocess.run([os.path.join(here, "debian_root.sh"), "amd64", base], check=True)
+        base_bytes = du_bytes(base)
+        final_bytes = du_bytes(final.root)
+        binary_bytes = check_libraries(final)
+        model_bytes = du_bytes(final.root + "/usr/share/edgevision/demo")
+        image = os.path.join(args.context, "tests/data/cv-exports/iotedge-applebanana-tf/images/apple1.jpg")
+        prediction, _ = run_image(final, here, image)
+        top = max(prediction["predictions"], key=lambda p: p["probability"])
+        if top["tagName"] != "Apple":
+            raise SystemExit(f"the image predicted {top} for apple1.jpg")
+        mib = 1 << 20
+        print(f"[ figures ] runtime root {final_bytes / mib:.1f} MiB (fresh slim-like root {base_bytes / mib:.1f} MiB, "
+              f"added {(final_bytes - base_bytes) / mib:.1f} MiB: binary {binary_bytes / mib:.1f} MiB, "
+              f"demo model {model_bytes / mib:.1f} MiB, libraries and the rest "
+              f"{(final_bytes - base_bytes - binary_bytes - model_bytes) / mib:.1f} MiB); "
+              f"top tag {top['tagName']} {top['probability']:.4f}; {time.monotonic() - started:.0f} s")
+        return 0
+    finally:
+        if not args.keep and not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+        elif args.keep:
+            log(f"stage roots kept in {workdir}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
