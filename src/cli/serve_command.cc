@@ -248,6 +248,9 @@ int RunServe(const ServeOptions& options) {
   if (options.max_connections > 0) limits.max_connections = options.max_connections;
   if (options.header_timeout_s > 0) limits.header_timeout = std::chrono::seconds(options.header_timeout_s);
   limits.http_threads = std::min(limits.http_threads, limits.max_connections);
+  // SIGTERM: requests in progress get two thirds of --shutdown-timeout; the
+  // rest is left for flushing the capture store and the outbox.
+  limits.drain_timeout = std::chrono::milliseconds(options.shutdown_timeout_s * 2000 / 3);
   http::HttpServer server(std::move(router), limits, {options.tls_cert, options.tls_key}, access);
   server_ptr = &server;
   Result<int> port = server.Bind(options.host, options.port);

@@ -14,6 +14,7 @@
 
 #include "http/api_error.h"
 #include "raw_http.h"
+#include "test_support.h"
 #include "tls_test_util.h"
 
 namespace edgevision::http {
@@ -22,6 +23,7 @@ namespace {
 using namespace std::chrono_literals;
 using nlohmann::json;
 using testing::BodyOf;
+using testing::TempDir;
 using testing::HasHeader;
 using testing::RawConnection;
 using testing::StatusOf;
@@ -392,18 +394,6 @@ TEST(ServerTest, HandleRawRunsTheSameParserWithoutASocket) {
   EXPECT_EQ(StatusOf(server.HandleRaw("garbage\r\n\r\n")), 400);
 }
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() / ("ev_server_test_" + std::to_string(getpid()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 TEST(ServerTest, TlsServesHttpsAndDeadlinesCoverTheHandshake) {
   TempDir dir;

@@ -9,27 +9,15 @@
 #include <thread>
 
 #include "fake_backend.h"
+#include "test_support.h"
 
 namespace edgevision::predict {
 namespace {
 
 namespace fs = std::filesystem;
 using testing::FakeBackend;
+using testing::TempDir;
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("ev_reloader_" + std::to_string(getpid()) + "_" + std::to_string(n_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline int n_ = 0;
-  fs::path path_;
-};
 
 void Write(const fs::path& p, const std::string& text) {
   std::ofstream(p, std::ios::binary | std::ios::trunc) << text;

@@ -46,7 +46,7 @@
 #include "core/clock.h"
 #include "core/status.h"
 #include "store/env.h"
-#include "store/sqlite.h"
+#include "sqlite/sqlite.h"
 
 namespace edgevision::store {
 

@@ -11,7 +11,7 @@
 #include <random>
 
 #include "store/capture_store.h"
-#include "store/sqlite.h"
+#include "sqlite/sqlite.h"
 #include "store/testing/store_test_util.h"
 
 namespace edgevision::store {

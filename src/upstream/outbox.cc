@@ -76,7 +76,7 @@ Status Outbox::Init() {
   }
 
   std::lock_guard<std::mutex> lock(mu_);
-  EV_ASSIGN_OR_RETURN(db_, sqlite::Open(path_));
+  EV_ASSIGN_OR_RETURN(db_, sqlite::Open(path_, /*create=*/true));
   sqlite3* db = db_.get();
   sqlite3_busy_timeout(db, 2000);
 

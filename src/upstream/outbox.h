@@ -36,7 +36,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
-#include "upstream/sqlite_util.h"
+#include "sqlite/sqlite.h"
 
 namespace edgevision::upstream {
 

@@ -28,12 +28,8 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-std::string Bytes(const fs::path& p) {
-  auto v = ReadBytes(p);
-  return std::string(v.begin(), v.end());
-}
-std::string Fruit(const std::string& name) { return Bytes(Export("iotedge-applebanana-tf/images/" + name)); }
-std::string Image(const std::string& relative) { return Bytes(TestData("images/" + relative)); }
+std::string Fruit(const std::string& name) { return ReadText(Export("iotedge-applebanana-tf/images/" + name)); }
+std::string Image(const std::string& relative) { return ReadText(TestData("images/" + relative)); }
 
 double SecondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
@@ -60,30 +56,6 @@ std::string Sha256Hex(const std::string& data) {
   return out;
 }
 
-// Resident memory of a process, in KiB (from /proc).
-long RssKiB(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
-class TempDir {
- public:
-  TempDir() {
-    path_ = fs::temp_directory_path() / ("ev_harden_" + std::to_string(getpid()) + "_" + std::to_string(n_++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const fs::path& path() const { return path_; }
-
- private:
-  static inline int n_ = 0;
-  fs::path path_;
-};
 
 // A port nothing listens on (for an unreachable upstream broker).
 int ClosedPort() { return FreePort(); }
@@ -216,7 +188,7 @@ TEST(BadInputE2E, EveryRowGetsAClear4xxTheServerKeepsServingAndStoredDataIsIntac
   const std::string png = Image("png/palette.png");
   const std::string bmp = Image("bmp/rgb24.bmp");
   const std::string gif = Image("gif/palette.gif");
-  const std::string webp = Bytes(TestData("images/webp") / fs::directory_iterator(TestData("images/webp"))->path().filename());
+  const std::string webp = ReadText(TestData("images/webp") / fs::directory_iterator(TestData("images/webp"))->path().filename());
   const std::string uuid = "0b5c2a52-1b2c-4d5e-8f90-0123456789ab";
   const std::string big(5 * 1024 * 1024, 'x');
   const std::string fmt = "BadRequestImageFormat", url = "BadRequestImageUrl", dims = "BadRequestImageDimensions";
@@ -461,7 +433,7 @@ TEST(SlowlorisE2E, ConnectionsBeyondTheCapGetA503AtOnce) {
 TEST(OverloadE2E, AFullQueueAnswers503QuicklyAndTheRestSucceed) {
   ServerProcess server({"--workers", "1", "--threads", "1", "--queue-depth", "2", "--queue-timeout-ms", "30000"});
   ASSERT_TRUE(server.WaitReady()) << server.Log();
-  const std::string image = Bytes(TestData("images/large/bicubic_landscape.jpg"));
+  const std::string image = ReadText(TestData("images/large/bicubic_landscape.jpg"));
   int ok = 0, busy = 0, other = 0;
   double slowest_503 = 0;
   for (int round = 0; round < 3 && busy == 0; ++round) {
@@ -599,11 +571,11 @@ std::string Sha1Hex(const std::string& data) {
 
 TEST(HotSwapE2E, SwapsByApiAndByFileChangeUnderLoadWithZeroFailedRequests) {
   TempDir dir;
-  const std::string model_a = Bytes(Export("iotedge-applebanana-tf/model.pb"));
-  const std::string model_b = Bytes(Export("android-fruit-tf/model.pb"));
+  const std::string model_a = ReadText(Export("iotedge-applebanana-tf/model.pb"));
+  const std::string model_b = ReadText(Export("android-fruit-tf/model.pb"));
   const fs::path zip_a = dir.path() / "a.zip", zip_b = dir.path() / "b.zip", live = dir.path() / "model.zip";
-  WriteZip(zip_a, model_a, Bytes(Export("iotedge-applebanana-tf/labels.txt")));
-  WriteZip(zip_b, model_b, Bytes(Export("android-fruit-tf/labels.txt")));
+  WriteZip(zip_a, model_a, ReadText(Export("iotedge-applebanana-tf/labels.txt")));
+  WriteZip(zip_b, model_b, ReadText(Export("android-fruit-tf/labels.txt")));
   fs::copy_file(zip_a, live);
   const std::string admin = "admin-key-for-the-swap-test-0001";
   ServerProcess server({"--model", live.string(), "--model-watch", "1", "--workers", "2"},
@@ -667,7 +639,7 @@ TEST(HotSwapE2E, SwapsByApiAndByFileChangeUnderLoadWithZeroFailedRequests) {
   EXPECT_TRUE(wait_sha1(Sha1Hex(model_a))) << server.Log();
   // A broken file: the reload fails, the running model keeps serving.
   {
-    std::ofstream(dir.path() / "next.zip", std::ios::binary) << Bytes(zip_b).substr(0, 1000);
+    std::ofstream(dir.path() / "next.zip", std::ios::binary) << ReadText(zip_b).substr(0, 1000);
     fs::rename(dir.path() / "next.zip", live);
   }
   for (int i = 0; i < 100 && Health(server, key)["reload"].value("failures", 0) < 1; ++i) std::this_thread::sleep_for(100ms);

@@ -18,13 +18,9 @@ namespace {
 
 using nlohmann::json;
 
-std::string Bytes(const std::filesystem::path& p) {
-  auto v = ReadBytes(p);
-  return std::string(v.begin(), v.end());
-}
 
 std::string Fruit(const std::string& name) {
-  return Bytes(Export("iotedge-applebanana-tf/images/" + name));
+  return ReadText(Export("iotedge-applebanana-tf/images/" + name));
 }
 
 // Checks the exact shape of a prediction response and returns it parsed.
@@ -268,7 +264,7 @@ TEST_P(ExportServeTest, LoadsAsShippedAndClassifiesItsImages) {
     if (!entry.is_regular_file()) continue;
     std::string expected = k.class_from_dir ? entry.path().parent_path().filename().string() : ExpectedTag(entry.path());
     if (expected.empty()) continue;  // negatives (backpod.jpg) have no expected tag
-    auto res = c.Post("/image", Bytes(entry.path()), "application/octet-stream");
+    auto res = c.Post("/image", ReadText(entry.path()), "application/octet-stream");
     json doc = CheckPredictionShape(res, false);
     ++total;
     correct += Lower(Top(doc)) == Lower(expected);
@@ -295,26 +291,12 @@ INSTANTIATE_TEST_SUITE_P(
       return n;
     });
 
-class TempDir {
- public:
-  TempDir() {
-    path_ = std::filesystem::temp_directory_path() / ("ev_e2e_" + std::to_string(getpid()) + "_" + std::to_string(n_++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  static inline int n_ = 0;
-  std::filesystem::path path_;
-};
 
 TEST(ExportPackagingE2E, ServesTheDockerfileExportZipAsDownloaded) {
   TempDir dir;
   const std::filesystem::path zip_path = dir.path() / "export.zip";
-  const std::string model = Bytes(Export("iotedge-applebanana-tf/model.pb"));
-  const std::string labels = Bytes(Export("iotedge-applebanana-tf/labels.txt"));
+  const std::string model = ReadText(Export("iotedge-applebanana-tf/model.pb"));
+  const std::string labels = ReadText(Export("iotedge-applebanana-tf/labels.txt"));
   int err = 0;
   zip_t* z = zip_open(zip_path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
   ASSERT_NE(z, nullptr);
@@ -334,7 +316,7 @@ TEST(ExportPackagingE2E, ServesTheDockerfileExportZipAsDownloaded) {
 
 TEST(ExportPackagingE2E, ACorruptModelFailsAtStartNamingTheFile) {
   TempDir dir;
-  const std::string model = Bytes(Export("winml-food-onnx/model.onnx"));
+  const std::string model = ReadText(Export("winml-food-onnx/model.onnx"));
   std::ofstream(dir.path() / "model.onnx", std::ios::binary) << model.substr(0, model.size() / 2);
   std::ofstream(dir.path() / "labels.txt") << "cheesecake\nDonuts\nFries\n";
   ServerProcess server({"--model", dir.path().string()});

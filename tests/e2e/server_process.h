@@ -40,6 +40,28 @@ inline int FreePort() {
   return port;
 }
 
+// A process's resident memory in KiB, open file descriptors and threads,
+// from /proc; -1 when the process is gone.
+inline long ProcStatusField(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(field + ":", 0) == 0) return std::stol(line.substr(field.size() + 1));
+  }
+  return -1;
+}
+inline long RssKiB(pid_t pid) { return ProcStatusField(pid, "VmRSS"); }
+inline int Threads(pid_t pid) { return static_cast<int>(ProcStatusField(pid, "Threads")); }
+inline int OpenFds(pid_t pid) {
+  std::error_code ec;
+  int n = 0;
+  for (std::filesystem::directory_iterator it("/proc/" + std::to_string(pid) + "/fd", ec), end; !ec && it != end;
+       it.increment(ec)) {
+    ++n;
+  }
+  return ec && n == 0 ? -1 : n;
+}
+
 inline std::filesystem::path EdgevisionBinary() {
   if (const char* bin = std::getenv("EDGEVISION_BINARY")) return bin;
   return BinaryDir() / "src" / "cli" / "edgevision";

@@ -32,37 +32,6 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-std::string Bytes(const fs::path& p) {
-  auto v = ReadBytes(p);
-  return std::string(v.begin(), v.end());
-}
-
-long RssKiB(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
-  }
-  return -1;
-}
-
-int OpenFds(pid_t pid) {
-  int n = 0;
-  DIR* d = opendir(("/proc/" + std::to_string(pid) + "/fd").c_str());
-  if (!d) return -1;
-  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
-  closedir(d);
-  return n;
-}
-
-int Threads(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
-  }
-  return -1;
-}
 
 int SoakSeconds() {
   const char* s = std::getenv("EDGEVISION_SOAK_SECONDS");
@@ -101,7 +70,7 @@ TEST(SoakE2E, MixedLoadKeepsMemoryAndDescriptorsFlat) {
   fs::remove_all(data);
   // An image host for /url (good and bad answers).
   httplib::Server host;
-  const std::string banana = Bytes(Export("iotedge-applebanana-tf/images/banana1.jpg"));
+  const std::string banana = ReadText(Export("iotedge-applebanana-tf/images/banana1.jpg"));
   host.Get("/banana.jpg", [&](const httplib::Request&, httplib::Response& r) { r.set_content(banana, "image/jpeg"); });
   host.Get("/text", [](const httplib::Request&, httplib::Response& r) { r.set_content("hello", "text/plain"); });
   const int host_port = host.bind_to_any_port("127.0.0.1");
@@ -116,11 +85,11 @@ TEST(SoakE2E, MixedLoadKeepsMemoryAndDescriptorsFlat) {
   const pid_t pid = server.pid();
 
   std::vector<std::string> good, bad;
-  for (const auto& e : fs::directory_iterator(Export("iotedge-applebanana-tf/images"))) good.push_back(Bytes(e.path()));
-  for (const auto& e : fs::directory_iterator(Export("winml-food-onnx/images/Fries"))) good.push_back(Bytes(e.path()));
+  for (const auto& e : fs::directory_iterator(Export("iotedge-applebanana-tf/images"))) good.push_back(ReadText(e.path()));
+  for (const auto& e : fs::directory_iterator(Export("winml-food-onnx/images/Fries"))) good.push_back(ReadText(e.path()));
   for (const char* b : {"truncated.jpg", "truncated.png", "truncated.gif", "truncated.webp", "truncated.bmp",
                         "text.txt", "bomb_20000x20000.jpg", "bomb_20000x20000.png", "garbage_after_soi.jpg"}) {
-    bad.push_back(Bytes(TestData(std::string("images/bad/") + b)));
+    bad.push_back(ReadText(TestData(std::string("images/bad/") + b)));
   }
   const std::string oversized(5 * 1024 * 1024, 'o');
 

@@ -46,6 +46,9 @@ import numpy as np
 import onnx
 from onnx import helper, TensorProto
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_peer_rewrite import peer_onnx  # noqa: E402  (shared with bench/prepare_models.py)
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXPORTS = os.path.join(REPO, "tests", "data", "cv-exports")
 FRUIT = sorted(glob.glob(os.path.join(EXPORTS, "iotedge-applebanana-tf", "images", "*.jpg")))
@@ -93,58 +96,7 @@ def opencv_tf(path, tf_pb2):
 
 
 def opencv_onnx(path, outputs):
-    m = onnx.load(path)
-    g = m.graph
-    tail = {"ZipMap", "ArgMax", "ArrayFeatureExtractor"}
-    legacy = {n.output[0]: n.input[0] for n in g.node if n.op_type == "LegacyPadding"}
-    score = [n.input[0] for n in g.node if n.op_type == "ZipMap"][0]
-    broadcast_consts = set()
-    nodes = []
-    for n in g.node:
-        if n.op_type in tail or n.op_type == "LegacyPadding":
-            continue
-        if n.op_type == "Constant" and n.attribute[0].t.data_type == TensorProto.STRING:
-            continue
-        attrs = {a.name: helper.get_attribute_value(a) for a in n.attribute}
-        if n.op_type == "FC":
-            n = helper.make_node("Gemm", list(n.input), list(n.output), transB=1, name=n.name)
-        elif n.op_type == "ImageScaler" and attrs.get("scale", 1.0) == 1.0 and not any(attrs.get("bias", [])):
-            n = helper.make_node("Identity", [n.input[0]], list(n.output), name=n.name)
-        elif n.op_type == "MaxPool" and n.input[0] in legacy:
-            n = helper.make_node("MaxPool", [legacy[n.input[0]]], list(n.output), name=n.name,
-                                 kernel_shape=attrs["kernel_shape"], strides=attrs["strides"], ceil_mode=1)
-        elif n.op_type in ("Mul", "Add") and attrs.get("broadcast") == 1:
-            broadcast_consts.add(n.input[1])
-            n = helper.make_node(n.op_type, list(n.input), list(n.output), name=n.name)
-        elif n.op_type == "BatchNormalization" and "spatial" in attrs:
-            n = helper.make_node(n.op_type, list(n.input), list(n.output), name=n.name,
-                                 epsilon=attrs.get("epsilon", 1e-5))
-        nodes.append(n)
-    inits = {i.name for i in g.initializer}
-    avail = inits | {i.name for i in g.input}
-    ordered = []
-    while nodes:
-        for i, n in enumerate(nodes):
-            if all(x in avail or x == "" for x in n.input):
-                ordered.append(n)
-                avail |= set(n.output)
-                nodes.pop(i)
-                break
-        else:
-            raise SystemExit(path + ": cycle")
-    del g.node[:]
-    g.node.extend(ordered)
-    for init in g.initializer:
-        if init.name in broadcast_consts and len(init.dims) == 1:
-            init.dims[:] = [1, init.dims[0], 1, 1]
-    inputs = [i for i in g.input if i.name not in inits]
-    del g.input[:]
-    g.input.extend(inputs)
-    del g.output[:]
-    g.output.append(helper.make_tensor_value_info(score, TensorProto.FLOAT, [1, outputs]))
-    opset = max(o.version for o in m.opset_import if o.domain in ("", "ai.onnx"))
-    del m.opset_import[:]
-    m.opset_import.append(helper.make_opsetid("", max(opset, 11)))
+    m = peer_onnx(path, outputs)
     return cv2.dnn.readNetFromONNXBuffer(m.SerializeToString()) if hasattr(
         cv2.dnn, "readNetFromONNXBuffer") else cv2.dnn.readNetFromONNX(bytearray(m.SerializeToString()))
 

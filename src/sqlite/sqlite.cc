@@ -1,8 +1,8 @@
-#include "store/sqlite.h"
+#include "sqlite/sqlite.h"
 
 #include <cerrno>
 
-namespace edgevision::store::sqlite {
+namespace edgevision::sqlite {
 
 Status Error(sqlite3* db, int rc, std::string_view what) {
   std::string file =
@@ -43,14 +43,32 @@ Result<DbPtr> Open(const std::string& path, bool create, const std::string& vfs)
 }
 
 Status Exec(sqlite3* db, const char* sql) {
-  char* err = nullptr;
-  int rc = sqlite3_exec(db, sql, nullptr, nullptr, &err);
-  if (rc != SQLITE_OK) {
-    std::string what = std::string("exec \"") + std::string(sql).substr(0, 60) + "\"";
-    sqlite3_free(err);
-    return Error(db, rc, what);
-  }
-  return Status::Ok();
+  return Exec(db, sql, std::string("exec \"") + std::string(sql).substr(0, 60) + "\"");
+}
+
+Status Exec(sqlite3* db, const char* sql, std::string_view what) {
+  const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr);
+  return rc == SQLITE_OK ? Status::Ok() : Error(db, rc, what);
+}
+
+Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql) {
+  sqlite3_stmt* raw = nullptr;
+  const int rc = sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
+  StmtPtr stmt(raw);
+  if (rc != SQLITE_OK) return Error(db, rc, "prepare \"" + std::string(sql.substr(0, 80)) + "\"");
+  return stmt;
+}
+
+Result<bool> Step(sqlite3* db, sqlite3_stmt* stmt, std::string_view what) {
+  const int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  return Error(db, rc, what);
+}
+
+void Reset(sqlite3_stmt* stmt) {
+  sqlite3_reset(stmt);
+  sqlite3_clear_bindings(stmt);
 }
 
 Result<Statement> Statement::Prepare(sqlite3* db, std::string_view sql) {
@@ -142,4 +160,4 @@ Status Transaction::Commit() {
   return s;
 }
 
-}  // namespace edgevision::store::sqlite
+}  // namespace edgevision::sqlite

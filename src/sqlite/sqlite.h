@@ -1,5 +1,6 @@
-// A thin RAII layer over the SQLite C API for the capture store: one owner
-// per connection and per statement, errors as Status values.
+// The one thin RAII layer over the SQLite C API, shared by the capture store
+// (src/store) and the upstream outbox (src/upstream): one owner per
+// connection and per statement, errors as Status values.
 //
 // SQLITE_FULL (the disk or the database's page limit is full) maps to
 // ResourceExhausted, SQLITE_CORRUPT / SQLITE_NOTADB to Corrupt, SQLITE_BUSY /
@@ -19,7 +20,7 @@
 
 #include "core/status.h"
 
-namespace edgevision::store::sqlite {
+namespace edgevision::sqlite {
 
 struct DbCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -39,6 +40,17 @@ Result<DbPtr> Open(const std::string& path, bool create, const std::string& vfs 
 
 // Runs one or more statements that return no rows.
 Status Exec(sqlite3* db, const char* sql);
+
+// Runs SQL that returns no rows; `what` names the step in the error (default:
+// the start of the SQL).
+Status Exec(sqlite3* db, const char* sql, std::string_view what);
+
+// Free-function statement helpers, for callers that keep raw prepared
+// statements (the outbox): Prepare one statement; Step it (true: a row is
+// ready, false: done); Reset it for reuse and clear its bindings.
+Result<StmtPtr> Prepare(sqlite3* db, std::string_view sql);
+Result<bool> Step(sqlite3* db, sqlite3_stmt* stmt, std::string_view what);
+void Reset(sqlite3_stmt* stmt);
 
 // A prepared statement with typed binds (1-based) and column reads (0-based).
 class Statement {
@@ -93,4 +105,4 @@ class Transaction {
   bool open_ = false;
 };
 
-}  // namespace edgevision::store::sqlite
+}  // namespace edgevision::sqlite
