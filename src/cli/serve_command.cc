@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "cli/capture_twin.h"
 #include "cli/commands.h"
 #include "cli/load.h"
 #include "http/access.h"
@@ -182,6 +183,10 @@ int RunServe(const ServeOptions& options) {
   capture_options.store.max_age = std::chrono::hours(24) * options.capture_max_age_days;
   capture_options.store.min_free_bytes = options.capture_min_free_bytes;
   capture_options.recorder.queue_depth = options.capture_queue;
+  // With a module twin, capturing can be switched on live (capture_twin.h).
+  upstream::Publisher* twin_publisher =
+      *upstream_publisher && (*upstream_publisher)->uses_twin() ? upstream_publisher->get() : nullptr;
+  capture_options.live_policy = twin_publisher != nullptr;
   // A store that cannot open (disk full, corrupt, locked) disables capturing,
   // never prediction; /health reports why.
   std::string capture_error;
@@ -197,6 +202,17 @@ int RunServe(const ServeOptions& options) {
   if (captures) {
     if (captures->recorder()) prediction_api.observers.push_back(captures->recorder());
     http::AddCaptureRoutes(&router, capture_api);
+  }
+  if (twin_publisher) {
+    store::CaptureRecorder* recorder = captures ? captures->recorder() : nullptr;
+    twin_publisher->SetCaptureHandler([recorder, configured = *capture_policy](const upstream::DesiredCapture& d) -> Status {
+      if (recorder == nullptr) return Unavailable("no capture store (set --data-dir)");
+      EV_ASSIGN_OR_RETURN(TwinCapturePolicy applied, CapturePolicyFromTwin(d, configured));
+      recorder->SetPolicy(applied.policy);
+      spdlog::info("capture policy from the module twin: {}", applied.policy.ToString());
+      if (!applied.not_applied.empty()) return Unsupported(applied.not_applied);
+      return Status::Ok();
+    });
   }
   // Hot model swap: POST /model/reload, and --model-watch.
   predict::ModelReloader reloader(

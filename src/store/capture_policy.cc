@@ -66,6 +66,8 @@ Result<CapturePolicy> CapturePolicy::Parse(const std::string& spec,
 bool CapturePolicy::ShouldCapture(const std::string& top_tag, double top_probability,
                                   double random01) const {
   if (!tags.empty() && !tags.count(top_tag)) return false;
+  if (top_probability < min_probability) return false;
+  if (max_probability < 1 && top_probability >= max_probability) return false;
   switch (mode) {
     case Mode::kNone: return false;
     case Mode::kAll: return true;
@@ -83,6 +85,8 @@ std::string CapturePolicy::ToString() const {
     case Mode::kUncertain: s = "uncertain:" + Shortest(threshold); break;
     case Mode::kSample: s = "sample:" + Shortest(fraction); break;
   }
+  if (min_probability > 0) s += " min=" + Shortest(min_probability);
+  if (max_probability < 1) s += " max=" + Shortest(max_probability);
   if (!tags.empty()) {
     s += " tags=";
     bool first = true;

@@ -26,6 +26,11 @@ struct CapturePolicy {
   double threshold = 0;        // kUncertain
   double fraction = 0;         // kSample
   std::set<std::string> tags;  // empty: any tag
+  // A top-probability window applied on top of the mode (the module twin's
+  // capture.minProbability / maxProbability): captured only when
+  // min_probability <= top and (top < max_probability or max_probability >= 1).
+  double min_probability = 0;
+  double max_probability = 1;
 
   // Parses the --capture value and the --capture-tags list. Errors:
   // InvalidArgument naming the value and what is accepted.

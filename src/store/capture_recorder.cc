@@ -30,7 +30,7 @@ std::vector<StoredPrediction> ToStored(const predict::Classification& result) {
 }  // namespace
 
 CaptureRecorder::CaptureRecorder(CaptureStore* store, CapturePolicy policy, RecorderOptions options)
-    : store_(store), policy_(std::move(policy)), options_(std::move(options)) {
+    : store_(store), options_(std::move(options)), policy_(std::make_shared<const CapturePolicy>(std::move(policy))) {
   writer_ = std::thread([this] { Run(); });
 }
 
@@ -38,17 +38,33 @@ CaptureRecorder::~CaptureRecorder() {
   Stop();
 }
 
+CapturePolicy CaptureRecorder::policy() const {
+  std::lock_guard<std::mutex> lock(policy_mu_);
+  return *policy_;
+}
+
+void CaptureRecorder::SetPolicy(CapturePolicy policy) {
+  auto next = std::make_shared<const CapturePolicy>(std::move(policy));
+  std::lock_guard<std::mutex> lock(policy_mu_);
+  policy_ = std::move(next);
+}
+
 void CaptureRecorder::OnPrediction(const predict::PredictionRecord& record) {
   ++seen_;
-  if (record.nostore || !policy_.enabled() || record.result == nullptr || record.image.empty())
+  std::shared_ptr<const CapturePolicy> policy;
+  {
+    std::lock_guard<std::mutex> lock(policy_mu_);
+    policy = policy_;
+  }
+  if (record.nostore || !policy->enabled() || record.result == nullptr || record.image.empty())
     return;
   std::vector<StoredPrediction> predictions = ToStored(*record.result);
   const std::string top_tag = predictions.empty() ? "" : predictions[0].tag;
   const double top_p = predictions.empty() ? 0.0 : predictions[0].probability;
-  const double u = policy_.mode == CapturePolicy::Mode::kSample
+  const double u = policy->mode == CapturePolicy::Mode::kSample
                        ? (options_.random ? options_.random() : DefaultRandom())
                        : 0.0;
-  if (!policy_.ShouldCapture(top_tag, top_p, u)) return;
+  if (!policy->ShouldCapture(top_tag, top_p, u)) return;
   ++selected_;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -65,14 +66,19 @@ class CaptureRecorder final : public predict::PredictionObserver {
   bool WaitIdle(std::chrono::milliseconds timeout);
 
   RecorderStats stats() const;
-  const CapturePolicy& policy() const { return policy_; }
+  // The policy in force, and a new one for the predictions that follow
+  // (the module twin changes it live). Thread-safe.
+  CapturePolicy policy() const;
+  void SetPolicy(CapturePolicy policy);
 
  private:
   void Run();
 
   CaptureStore* const store_;
-  const CapturePolicy policy_;
   const RecorderOptions options_;
+
+  mutable std::mutex policy_mu_;
+  std::shared_ptr<const CapturePolicy> policy_;  // guarded by policy_mu_; replaced, never changed
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

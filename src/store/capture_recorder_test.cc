@@ -139,6 +139,32 @@ TEST_F(CaptureRecorderTest, PolicyNoneUncertainSampleAndTags) {
   }
 }
 
+TEST_F(CaptureRecorderTest, APolicySetLiveAppliesToThePredictionsThatFollow) {
+  auto store = Open();
+  CaptureRecorder recorder(store.get(), CapturePolicy::Parse("none").value());
+  Prediction before("Apple", 0.5f, RandomBytes(100, 30));
+  recorder.OnPrediction(before.record);
+  // As the module twin sets it: on, top probability in [0.55, 0.8).
+  CapturePolicy window = CapturePolicy::Parse("all").value();
+  window.min_probability = 0.55;
+  window.max_probability = 0.8;
+  recorder.SetPolicy(window);
+  EXPECT_EQ(recorder.policy().ToString(), "all min=0.55 max=0.8");
+  Prediction inside("Apple", 0.6f, RandomBytes(100, 31));
+  Prediction above("Apple", 0.8f, RandomBytes(100, 32));
+  Prediction below("Banana", 0.52f, RandomBytes(100, 33));
+  for (const Prediction* p : {&inside, &above, &below}) recorder.OnPrediction(p->record);
+  recorder.SetPolicy(CapturePolicy::Parse("none").value());
+  Prediction after("Apple", 0.5f, RandomBytes(100, 34));
+  recorder.OnPrediction(after.record);
+  ASSERT_TRUE(recorder.WaitIdle(10s));
+  EXPECT_FALSE(store->Get(before.record.id).ok());
+  EXPECT_TRUE(store->Get(inside.record.id).ok());
+  EXPECT_FALSE(store->Get(above.record.id).ok());
+  EXPECT_FALSE(store->Get(below.record.id).ok());
+  EXPECT_FALSE(store->Get(after.record.id).ok());
+}
+
 TEST_F(CaptureRecorderTest, AFullQueueDropsAndCountsWithoutBlocking) {
   testing::FaultInjectionEnv env;
   env.SetSyncDelay(200ms);  // a slow card

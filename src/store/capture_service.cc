@@ -13,12 +13,13 @@ Result<std::unique_ptr<CaptureService>> CaptureService::Start(const CaptureServi
     }
     return std::unique_ptr<CaptureService>();
   }
-  if (!policy.enabled() && !DefaultEnv()->FileExists(options.data_dir + "/captures.db")) {
+  if (!policy.enabled() && !options.live_policy &&
+      !DefaultEnv()->FileExists(options.data_dir + "/captures.db")) {
     return std::unique_ptr<CaptureService>();
   }
   std::unique_ptr<CaptureService> service(new CaptureService());
   EV_ASSIGN_OR_RETURN(service->store_, CaptureStore::Open(options.data_dir, options.store));
-  if (policy.enabled()) {
+  if (policy.enabled() || options.live_policy) {
     service->recorder_ =
         std::make_unique<CaptureRecorder>(service->store_.get(), policy, options.recorder);
   }

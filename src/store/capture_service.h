@@ -20,12 +20,17 @@ struct CaptureServiceOptions {
   std::string data_dir;
   StoreOptions store;
   RecorderOptions recorder;
+  // The policy may change while serving (the module twin): with a data
+  // directory, the store and the recorder exist even when `policy` is
+  // "none", so capturing can be switched on live.
+  bool live_policy = false;
 };
 
 class CaptureService {
  public:
   // Opens the store when `policy` captures (InvalidArgument without a data
-  // directory), or when the data directory already holds a store, so
+  // directory), when options.live_policy is set and there is a data
+  // directory, or when the data directory already holds a store, so
   // captures stay reviewable after capturing is turned off. Returns nullptr
   // when neither applies. Errors: those of CaptureStore::Open.
   static Result<std::unique_ptr<CaptureService>> Start(const CaptureServiceOptions& options,
@@ -36,7 +41,7 @@ class CaptureService {
   ~CaptureService();
 
   CaptureStore* store() const { return store_.get(); }
-  // nullptr when the policy is "none".
+  // nullptr when the policy is "none" and not live.
   CaptureRecorder* recorder() const { return recorder_.get(); }
 
   // Writes what is queued, stops the writer and closes the store. Idempotent.

@@ -89,6 +89,9 @@ class Publisher : private MqttEvents {
   void SetCaptureHandler(std::function<Status(const DesiredCapture&)> handler);
 
   UpstreamStatus GetStatus() const;
+  // Whether it keeps a module twin (IoT Hub / IoT Edge), whose desired
+  // properties may change settings live.
+  bool uses_twin() const { return config_.twin; }
 
   // One turn of the loop, for tests driving a fake transport and clock.
   void RunOnce();

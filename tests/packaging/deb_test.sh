@@ -46,7 +46,7 @@ echo "Depends: $depends"
 # Computed from the binary: the libraries it links, not a hand-written list.
 for lib in libc6 libstdc++6 libxnnpack0 libprotobuf32 libonnx1 libcurl4 libsqlite3-0 libmosquitto1 \
   libcpp-httplib0.11 libjpeg62-turbo libpng16-16 libwebp7 libgif7 libexif12 libzip4 libtomlplusplus3 ca-certificates; do
-  grep -Eq "(^|, )$lib( |,|$)" <<<"$depends" || fail "Depends lacks $lib"
+  tr ',|' '\n\n' <<<"$depends" | sed 's/^ *//; s/ .*//' | grep -qxF "$lib" || fail "Depends lacks $lib"
 done
 for path in ./usr/bin/edgevision ./usr/lib/systemd/system/edgevision.service ./etc/edgevision/edgevision.conf \
   ./usr/share/edgevision/demo/model.pb ./usr/share/edgevision/demo/labels.txt; do
@@ -74,6 +74,10 @@ echo "installed with its dependencies into a fresh root in $((SECONDS - started)
 in_root /usr/bin/edgevision --version >/dev/null || fail "the installed binary does not run"
 
 # --- 3. the unit file ---
+# A Pi runs systemd; the slim root does not have it until now. Installed
+# after the package, so the package itself was shown not to need it.
+in_root /bin/sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd" \
+  >>"$work/apt.log" 2>&1 || { tail -30 "$work/apt.log"; fail "apt-get install systemd in the root"; }
 unit=$root/usr/lib/systemd/system/edgevision.service
 systemd-analyze verify --root="$root" edgevision.service >"$work/verify.log" 2>&1 ||
   { cat "$work/verify.log"; fail "systemd-analyze verify"; }
@@ -104,12 +108,13 @@ mount -t tmpfs tmpfs "\$R/tmp"                                  # PrivateTmp=yes
 cp "$work/probe.jpg" "\$R/tmp/probe.jpg"
 mount --bind "\$R/var/lib/private/edgevision" "\$R/var/lib/private/edgevision"
 mount -o remount,bind,rw "\$R/var/lib/private/edgevision"       # StateDirectory=edgevision
+# SVC_EXEC=1: exec, so that a background svc's pid is the server's own.
 svc() {
-  chroot "\$R" setpriv --reuid=$uid --regid=$uid --clear-groups --no-new-privs \
+  \${SVC_EXEC:+exec} chroot "\$R" setpriv --reuid=$uid --regid=$uid --clear-groups --no-new-privs \
     --inh-caps=-all,+net_bind_service --ambient-caps=-all,+net_bind_service --bounding-set=-all,+net_bind_service \
     env -i PATH=/usr/bin:/bin /bin/sh -c 'cd /var/lib/edgevision && exec "\$@"' sh "\$@"
 }
-svc $exec_start >"$work/server.log" 2>&1 &
+SVC_EXEC=1 svc $exec_start >"$work/server.log" 2>&1 &
 server=\$!
 ok=1
 for i in \$(seq 1 120); do

@@ -46,9 +46,13 @@ CFG
   printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' \
     "$mirror" "$mirror" "$security" >"$work/etc/apt/sources.list"
   rm -rf "$work/var/lib/apt/lists/"* "$work/var/cache/apt/archives/"*.deb
+  chmod 0755 "$work"
   tar -C "$work" -cf "$tarball.part" .
   mv "$tarball.part" "$tarball"
 fi
 mkdir -p "$dest"
 tar -C "$dest" -xf "$tarball"
+# "/" of the root as in an image (the tarball's top came from mktemp -d, 0700):
+# non-root users inside must be able to walk it.
+chmod 0755 "$dest"
 cp /etc/resolv.conf "$dest/etc/resolv.conf"

@@ -333,8 +333,10 @@ ip link set lo up
 # As our manifests do (createOptions Sysctls, securityContext.sysctls).
 echo {port} > /proc/sys/net/ipv4/ip_unprivileged_port_start
 mount -t proc proc "$R/proc"; mount --rbind /dev "$R/dev"
-run() {{ chroot --userspec={user} "$R" env -i {env} /bin/sh -c 'cd {shlex.quote(stage.workdir)} && exec "$@"' sh "$@"; }}
-run {" ".join(shlex.quote(a) for a in start)} >"$R/tmp/server.log" 2>&1 &
+# RUN_EXEC=1: exec, so the background job's pid is the server's own (as PID 1
+# in a container, it gets the SIGTERM itself).
+run() {{ ${{RUN_EXEC:+exec}} chroot --userspec={user} "$R" env -i {env} /bin/sh -c 'cd {shlex.quote(stage.workdir)} && exec "$@"' sh "$@"; }}
+RUN_EXEC=1 run {" ".join(shlex.quote(a) for a in start)} >"$R/tmp/server.log" 2>&1 &
 server=$!
 ok=1
 for i in $(seq 1 120); do
