@@ -52,6 +52,7 @@ Result<std::unique_ptr<Classifier>> Classifier::Create(model::LoadedModel model,
 
 Result<Classification> Classifier::ClassifyImage(std::span<const uint8_t> image_bytes) const {
   Timings timings;
+  EV_ASSIGN_OR_RETURN(Lease lease, Acquire(&timings));
   auto start = std::chrono::steady_clock::now();
   EV_ASSIGN_OR_RETURN(image::DecodedImage decoded, image::Decode(image_bytes, options_.decode));
   timings.decode_ms = MillisSince(start);
@@ -62,7 +63,7 @@ Result<Classification> Classifier::ClassifyImage(std::span<const uint8_t> image_
   EV_ASSIGN_OR_RETURN(image::Tensor tensor, image::PreprocessDecoded(std::move(decoded), model_.preprocess));
   timings.preprocess_ms = MillisSince(start);
 
-  EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(tensor, &timings));
+  EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(tensor, lease.session(), &timings));
   Classification result = ToClassification(scores);
   result.image_width = width;
   result.image_height = height;
@@ -80,44 +81,51 @@ Result<Classification> Classifier::ClassifyTensor(const image::Tensor& tensor) c
                            std::to_string(model_.preprocess.input_width) + "x3");
   }
   Timings timings;
-  EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(tensor, &timings));
+  EV_ASSIGN_OR_RETURN(Lease lease, Acquire(&timings));
+  EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(tensor, lease.session(), &timings));
   Classification result = ToClassification(scores);
   result.timings = timings;
   return result;
 }
 
-Result<std::vector<float>> Classifier::Infer(const image::Tensor& tensor, Timings* timings) const {
-  auto start = std::chrono::steady_clock::now();
-  std::unique_ptr<engine::Session> session;
+Classifier::Lease::~Lease() {
+  if (!session_) return;
   {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (idle_.empty()) {
-      if (waiting_ >= options_.max_waiting) {
-        return Unavailable("all " + std::to_string(options_.workers) + " inference workers are busy and " +
-                           std::to_string(waiting_) + " requests are waiting");
-      }
-      ++waiting_;
-      bool got = session_free_.wait_for(lock, options_.queue_timeout, [&] { return !idle_.empty(); });
-      --waiting_;
-      if (!got) {
-        return Unavailable("no inference worker became free within " +
-                           std::to_string(options_.queue_timeout.count()) + " ms");
-      }
-    }
-    session = std::move(idle_.back());
-    idle_.pop_back();
+    std::lock_guard<std::mutex> lock(owner_->mu_);
+    owner_->idle_.push_back(std::move(session_));
   }
-  timings->queue_ms = MillisSince(start);
+  owner_->session_free_.notify_one();
+}
 
-  start = std::chrono::steady_clock::now();
+Result<Classifier::Lease> Classifier::Acquire(Timings* timings) const {
+  auto start = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(mu_);
+  if (idle_.empty()) {
+    if (waiting_ >= options_.max_waiting) {
+      return Unavailable("all " + std::to_string(options_.workers) + " inference workers are busy and " +
+                         std::to_string(waiting_) + " requests are waiting");
+    }
+    ++waiting_;
+    bool got = session_free_.wait_for(lock, options_.queue_timeout, [&] { return !idle_.empty(); });
+    --waiting_;
+    if (!got) {
+      return Unavailable("no inference worker became free within " + std::to_string(options_.queue_timeout.count()) +
+                         " ms");
+    }
+  }
+  Lease lease(this, std::move(idle_.back()));
+  idle_.pop_back();
+  lock.unlock();
+  timings->queue_ms = MillisSince(start);
+  return lease;
+}
+
+Result<std::vector<float>> Classifier::Infer(const image::Tensor& tensor, engine::Session* session,
+                                             Timings* timings) const {
+  auto start = std::chrono::steady_clock::now();
   std::vector<float> scores(compiled_->output_size());
   Status status = session->Run(tensor.data, scores);
   timings->inference_ms = MillisSince(start);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    idle_.push_back(std::move(session));
-  }
-  session_free_.notify_one();
   EV_RETURN_IF_ERROR(status);
   return scores;
 }

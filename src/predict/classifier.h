@@ -71,8 +71,11 @@ class Classifier {
   Classifier& operator=(const Classifier&) = delete;
   ~Classifier();
 
-  // Decode, preprocess, infer. Errors: InvalidArgument / ResourceExhausted
-  // from decoding; Unavailable when the queue is full or the wait timed out;
+  // Decode, preprocess, infer. The request first waits for an inference
+  // worker, then decodes on it: at most `workers` images are decoded at once
+  // (bounded memory and no oversubscribed cores), and a full queue is refused
+  // before any decoding work. Errors: Unavailable when the queue is full or
+  // the wait timed out; InvalidArgument / ResourceExhausted from decoding;
   // Internal from the engine.
   Result<Classification> ClassifyImage(std::span<const uint8_t> image_bytes) const;
 
@@ -85,7 +88,25 @@ class Classifier {
 
  private:
   Classifier(model::LoadedModel model, const ClassifierOptions& options);
-  Result<std::vector<float>> Infer(const image::Tensor& tensor, Timings* timings) const;
+  // A session borrowed from idle_; given back (and a waiter woken) when it goes.
+  class Lease {
+   public:
+    Lease(const Classifier* owner, std::unique_ptr<engine::Session> session)
+        : owner_(owner), session_(std::move(session)) {}
+    Lease(Lease&& other) noexcept = default;
+    Lease& operator=(Lease&&) = delete;
+    Lease(const Lease&) = delete;
+    ~Lease();
+    engine::Session* session() const { return session_.get(); }
+
+   private:
+    const Classifier* owner_;
+    std::unique_ptr<engine::Session> session_;
+  };
+  // Waits for an idle session (Unavailable when the queue is full or the wait
+  // times out); records the wait in timings->queue_ms.
+  Result<Lease> Acquire(Timings* timings) const;
+  Result<std::vector<float>> Infer(const image::Tensor& tensor, engine::Session* session, Timings* timings) const;
   Classification ToClassification(const std::vector<float>& scores) const;
 
   model::LoadedModel model_;
