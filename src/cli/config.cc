@@ -77,27 +77,12 @@ Result<std::string> ReadSmallFile(const std::string& path) {
   return text.str();
 }
 
-// TOML basic string with the escapes TOML requires.
+// A TOML basic ("double-quoted") string, escaped by toml++'s formatter.
 std::string TomlQuote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
+  const toml::value<std::string> value{std::string(s)};
+  std::ostringstream out;
+  out << toml::toml_formatter(value, toml::toml_formatter::default_flags & ~toml::format_flags::allow_literal_strings);
+  return out.str();
 }
 
 // A value printed bare when TOML would read it back as the same number.

@@ -1,5 +1,7 @@
 #include "store/exporter.h"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdio>
 #include <set>
 #include <sstream>
@@ -21,26 +23,9 @@ std::string CsvField(const std::string& s) {
   return out + "\"";
 }
 
+// A JSON string literal (nlohmann's escaping; invalid UTF-8 replaced).
 std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 std::string Number(double v) {
