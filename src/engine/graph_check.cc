@@ -26,12 +26,6 @@ std::string ShapeToString(const Shape& shape) {
   return out + "]";
 }
 
-int64_t ElementCount(const Shape& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
-}
-
 bool HasFusedActivation(Op op) {
   switch (op) {
     case Op::kConv2D:
@@ -207,7 +201,7 @@ Result<Shape> NodeChecker::FullyConnectedShape() {
   EV_RETURN_IF_ERROR(Rank(*w, 2));
   if (x->shape.size() < 2) return Invalid("input '" + x->name + "' must have rank >= 2");
   // [N, K] or [N, 1, 1, K]; any [N, ...] is read as its row-major flattening.
-  const int64_t k = ElementCount(x->shape) / x->shape[0];
+  const int64_t k = graph::ShapeProduct(x->shape) / x->shape[0];
   const int64_t o = w->shape[0];
   if (w->shape[1] != k) {
     return Invalid("weights " + ShapeToString(w->shape) + " do not match input " +
@@ -288,7 +282,7 @@ Result<Shape> NodeChecker::ReshapeShape() {
     return Fail(StatusCode::kUnsupported, "the target shape is not a constant");
   }
   const Shape& out = g_.values[node_.outputs[0]].shape;
-  if (ElementCount(out) != ElementCount(x->shape)) {
+  if (graph::ShapeProduct(out) != graph::ShapeProduct(x->shape)) {
     return Invalid("cannot reshape " + ShapeToString(x->shape) + " to " + ShapeToString(out));
   }
   return out;
@@ -334,33 +328,8 @@ Result<Shape> NodeChecker::TransposeShape() {
   return out;
 }
 
-bool IsExecutable(Op op) {
-  switch (op) {
-    case Op::kConv2D:
-    case Op::kMaxPool2D:
-    case Op::kAvgPool2D:
-    case Op::kGlobalAvgPool:
-    case Op::kFullyConnected:
-    case Op::kConcat:
-    case Op::kAdd:
-    case Op::kSub:
-    case Op::kMul:
-    case Op::kDiv:
-    case Op::kRelu:
-    case Op::kClamp:
-    case Op::kSigmoid:
-    case Op::kSoftmax:
-    case Op::kHardSwish:
-    case Op::kLeakyRelu:
-    case Op::kReshape:
-    case Op::kPad:
-    case Op::kTranspose: return true;
-    default: return false;
-  }
-}
-
 Status NodeChecker::Check() {
-  if (!IsExecutable(node_.op)) {
+  if (!IsExecutableOp(node_.op)) {
     return Fail(StatusCode::kUnsupported,
                 "op is not executable (it should have been removed by normalisation)");
   }
@@ -477,9 +446,9 @@ Status CheckExecutableGraph(const Graph& g) {
     return InvalidArgument("graph output '" + g.values[g.outputs[0]].name +
                            "' is not computed by any node");
   }
-  int64_t total_elements = ElementCount(input.shape);
+  int64_t total_elements = graph::ShapeProduct(input.shape);
   for (const Node& node : g.nodes) {
-    if (!IsExecutable(node.op)) {
+    if (!IsExecutableOp(node.op)) {
       return Unsupported("node '" + node.name + "' (" + std::string(graph::OpName(node.op)) +
                          "): op is not executable (it should have been removed by normalisation)");
     }
@@ -497,7 +466,7 @@ Status CheckExecutableGraph(const Graph& g) {
       EV_RETURN_IF_ERROR(CheckValueShape(out));
     }
     EV_RETURN_IF_ERROR(NodeChecker(g, node).Check());
-    total_elements += ElementCount(g.values[node.outputs[0]].shape);
+    total_elements += graph::ShapeProduct(g.values[node.outputs[0]].shape);
     if (total_elements > kMaxTotalActivationElements) {
       return ResourceExhausted("activations exceed kMaxTotalActivationElements (" +
                                std::to_string(kMaxTotalActivationElements) + ") at node '" +

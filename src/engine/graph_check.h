@@ -57,8 +57,4 @@ bool HasFusedActivation(graph::Op op);
 // "[1,2,3]".
 std::string ShapeToString(const graph::Shape& shape);
 
-// Product of the dimensions (1 for rank 0). Precondition: the shape passed
-// CheckExecutableGraph (no overflow, no unknown dimension).
-int64_t ElementCount(const graph::Shape& shape);
-
 }  // namespace edgevision::engine

@@ -22,7 +22,7 @@ class ReferenceSession final : public Session {
     // guarantees their shapes are static and bounded.
     buffers_.resize(graph_->values.size());
     auto allocate = [&](ValueId id) {
-      buffers_[id].resize(static_cast<size_t>(ElementCount(graph_->values[id].shape)));
+      buffers_[id].resize(static_cast<size_t>(graph::ShapeProduct(graph_->values[id].shape)));
     };
     allocate(graph_->inputs[0]);
     for (const graph::Node& node : graph_->nodes) allocate(node.outputs[0]);
@@ -68,7 +68,8 @@ class ReferenceModel final : public CompiledModel {
   explicit ReferenceModel(std::shared_ptr<const Graph> graph)
       : graph_(std::move(graph)),
         input_shape_(graph_->values[graph_->inputs[0]].shape),
-        output_size_(static_cast<size_t>(ElementCount(graph_->values[graph_->outputs[0]].shape))) {}
+        output_size_(
+            static_cast<size_t>(graph::ShapeProduct(graph_->values[graph_->outputs[0]].shape))) {}
   ReferenceModel(const ReferenceModel&) = delete;
   ReferenceModel& operator=(const ReferenceModel&) = delete;
 

@@ -122,10 +122,10 @@ void Concat(const Graph& g, const Node& node, std::span<const float* const> inpu
   const size_t axis = static_cast<size_t>(node.attrs.axis);
   int64_t outer = 1;
   for (size_t d = 0; d < axis; ++d) outer *= ys[d];
-  const int64_t out_inner = ElementCount(ys) / outer;
+  const int64_t out_inner = graph::ShapeProduct(ys) / outer;
   int64_t prefix = 0;
   for (size_t i = 0; i < node.inputs.size(); ++i) {
-    const int64_t inner = ElementCount(g.values[node.inputs[i]].shape) / outer;
+    const int64_t inner = graph::ShapeProduct(g.values[node.inputs[i]].shape) / outer;
     for (int64_t o = 0; o < outer; ++o) {
       std::memcpy(y + o * out_inner + prefix, inputs[i] + o * inner, inner * sizeof(float));
     }
@@ -134,7 +134,7 @@ void Concat(const Graph& g, const Node& node, std::span<const float* const> inpu
 }
 
 void Softmax(const float* x, const Shape& xs, float* y) {
-  const int64_t c = xs.back(), rows = ElementCount(xs) / c;
+  const int64_t c = xs.back(), rows = graph::ShapeProduct(xs) / c;
   for (int64_t r = 0; r < rows; ++r) {
     const float* in = x + r * c;
     float* out = y + r * c;
@@ -149,7 +149,7 @@ void Softmax(const float* x, const Shape& xs, float* y) {
 // out[i] = x[i - begin] inside the input, pad_value elsewhere; negative pads crop.
 void Pad(const float* x, const Shape& xs, const Attrs& a, float* y, const Shape& ys) {
   const size_t rank = xs.size();
-  const int64_t total = ElementCount(ys);
+  const int64_t total = graph::ShapeProduct(ys);
   std::array<int64_t, kMaxTensorRank> index{};
   for (int64_t o = 0; o < total; ++o) {
     int64_t in_offset = 0;
@@ -180,7 +180,7 @@ void Transpose(const float* x, const Shape& xs, const std::vector<int64_t>& perm
     in_strides[d - 1] = stride;
     stride *= xs[d - 1];
   }
-  const int64_t total = ElementCount(ys);
+  const int64_t total = graph::ShapeProduct(ys);
   std::array<int64_t, kMaxTensorRank> index{};
   for (int64_t o = 0; o < total; ++o) {
     int64_t in_offset = 0;
@@ -210,7 +210,7 @@ Status RunNode(const Graph& g, const Node& node, std::span<const float* const> i
   const Shape& xs = g.values[node.inputs[0]].shape;
   const Shape& ys = g.values[node.outputs[0]].shape;
   const float* x = in[0];
-  const int64_t n = ElementCount(ys);
+  const int64_t n = graph::ShapeProduct(ys);
   auto weights_shape = [&]() -> const Shape& { return g.values[node.inputs[1]].shape; };
   auto bias = [&]() -> const float* { return in.size() > 2 ? in[2] : nullptr; };
   switch (node.op) {
@@ -225,9 +225,9 @@ Status RunNode(const Graph& g, const Node& node, std::span<const float* const> i
     case Op::kMul:
     case Op::kDiv: {
       const Shape& bs = g.values[node.inputs[1]].shape;
-      EV_RETURN_IF_ERROR(graph::BroadcastBinary(node.op, {x, static_cast<size_t>(ElementCount(xs))},
-                                                xs, {in[1], static_cast<size_t>(ElementCount(bs))},
-                                                bs, {y, static_cast<size_t>(n)}));
+      EV_RETURN_IF_ERROR(graph::BroadcastBinary(
+          node.op, {x, static_cast<size_t>(graph::ShapeProduct(xs))}, xs,
+          {in[1], static_cast<size_t>(graph::ShapeProduct(bs))}, bs, {y, static_cast<size_t>(n)}));
       Map(y, n, y, [&](float v) { return Clamp(v, a); });
       break;
     }

@@ -60,8 +60,8 @@ class XnnpackSession final : public Session {
     const graph::Graph& g = program_->graph;
     input_ = Pointer(g.inputs[0]);
     output_ = Pointer(g.outputs[0]);
-    input_size_ = static_cast<size_t>(ElementCount(g.values[g.inputs[0]].shape));
-    output_size_ = static_cast<size_t>(ElementCount(g.values[g.outputs[0]].shape));
+    input_size_ = static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape));
+    output_size_ = static_cast<size_t>(graph::ShapeProduct(g.values[g.outputs[0]].shape));
   }
   XnnpackSession(const XnnpackSession&) = delete;
   XnnpackSession& operator=(const XnnpackSession&) = delete;
@@ -197,17 +197,17 @@ class XnnpackSession final : public Session {
     const bool channel = axis + 1 == out_shape.size();
     size_t outer = 1;
     for (size_t d = 0; d < axis; ++d) outer *= static_cast<size_t>(out_shape[d]);
-    const size_t out_row = static_cast<size_t>(ElementCount(out_shape)) / outer;
+    const size_t out_row = static_cast<size_t>(graph::ShapeProduct(out_shape)) / outer;
     const size_t rows =
-        channel ? static_cast<size_t>(ElementCount(out_shape)) / LastDim(out_shape) : outer;
+        channel ? static_cast<size_t>(graph::ShapeProduct(out_shape)) / LastDim(out_shape) : outer;
     std::vector<size_t> prefix(node.inputs.size(), 0);
     for (size_t k = 1; k < node.inputs.size(); ++k) {
       const graph::Shape& s = g.values[node.inputs[k - 1]].shape;
-      prefix[k] = prefix[k - 1] + static_cast<size_t>(ElementCount(s)) / outer;
+      prefix[k] = prefix[k - 1] + static_cast<size_t>(graph::ShapeProduct(s)) / outer;
     }
     for (size_t k : program_->concat_copies[i]) {
       const ValueId v = node.inputs[k];
-      const size_t width = static_cast<size_t>(ElementCount(g.values[v].shape)) / outer;
+      const size_t width = static_cast<size_t>(graph::ShapeProduct(g.values[v].shape)) / outer;
       const size_t in_stride = channel ? program_->locations[v].row_stride : width;
       const size_t out_stride = channel ? program_->locations[node.outputs[0]].row_stride : out_row;
       Action action;
@@ -240,7 +240,7 @@ class XnnpackModel final : public CompiledModel {
       : program_(std::move(program)), threads_(threads) {
     const graph::Graph& g = program_->graph;
     input_shape_ = g.values[g.inputs[0]].shape;
-    output_size_ = static_cast<size_t>(ElementCount(g.values[g.outputs[0]].shape));
+    output_size_ = static_cast<size_t>(graph::ShapeProduct(g.values[g.outputs[0]].shape));
   }
   XnnpackModel(const XnnpackModel&) = delete;
   XnnpackModel& operator=(const XnnpackModel&) = delete;

@@ -30,7 +30,7 @@ size_t LastDim(const Shape& s) {
   return s.empty() ? 1 : static_cast<size_t>(s.back());
 }
 size_t Rows(const Shape& s) {
-  return static_cast<size_t>(ElementCount(s)) / LastDim(s);
+  return static_cast<size_t>(graph::ShapeProduct(s)) / LastDim(s);
 }
 
 const float* ConstantData(const Graph& g, const Node& node, size_t i) {

@@ -292,7 +292,7 @@ class Planner {
         group_of[root] = static_cast<int>(requests.size());
         group_root.push_back(root);
         BufferRequest r;
-        r.bytes = static_cast<size_t>(ElementCount(g_.values[root].shape)) * sizeof(float);
+        r.bytes = static_cast<size_t>(graph::ShapeProduct(g_.values[root].shape)) * sizeof(float);
         r.first_step = def;
         r.last_step = last;
         requests.push_back(r);
@@ -301,7 +301,7 @@ class Planner {
       r.first_step = std::min(r.first_step, def);
       r.last_step = std::max(r.last_step, last);
       p_.stats.activation_bytes +=
-          static_cast<size_t>(ElementCount(g_.values[v].shape)) * sizeof(float);
+          static_cast<size_t>(graph::ShapeProduct(g_.values[v].shape)) * sizeof(float);
     }
     const ArenaPlan plan = PlanArena(requests, kArenaAlignment);
     p_.arena_floats = plan.arena_bytes / sizeof(float);

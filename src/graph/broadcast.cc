@@ -17,12 +17,6 @@ std::string ShapeString(const Shape& s) {
   return out + "]";
 }
 
-int64_t Product(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
 // Strides of `s` right-aligned into `rank` dimensions, 0 where broadcast.
 std::vector<int64_t> BroadcastStrides(const Shape& s, size_t rank) {
   std::vector<int64_t> strides(rank, 0);
@@ -72,9 +66,9 @@ Status BroadcastBinary(Op op, std::span<const float> a, const Shape& a_shape,
     return InvalidArgument(std::string(OpName(op)) + " is not a binary element-wise op");
   }
   EV_ASSIGN_OR_RETURN(Shape out_shape, BroadcastShape(a_shape, b_shape));
-  if (static_cast<int64_t>(a.size()) != Product(a_shape) ||
-      static_cast<int64_t>(b.size()) != Product(b_shape) ||
-      static_cast<int64_t>(out.size()) != Product(out_shape)) {
+  if (static_cast<int64_t>(a.size()) != ShapeProduct(a_shape) ||
+      static_cast<int64_t>(b.size()) != ShapeProduct(b_shape) ||
+      static_cast<int64_t>(out.size()) != ShapeProduct(out_shape)) {
     return InvalidArgument("element counts do not match shapes " + ShapeString(a_shape) + ", " +
                            ShapeString(b_shape));
   }

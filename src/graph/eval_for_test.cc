@@ -17,19 +17,6 @@ struct Tensor {
   std::vector<float> data;
 };
 
-int64_t Count(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
-// Row-major strides of `s`.
-std::vector<int64_t> Strides(const Shape& s) {
-  std::vector<int64_t> st(s.size(), 1);
-  for (size_t i = s.size(); i-- > 1;) st[i - 1] = st[i] * s[i];
-  return st;
-}
-
 float Act(const Attrs& a, float v) {
   return std::min(std::max(v, a.act_min), a.act_max);
 }
@@ -99,9 +86,9 @@ void Pool(Op op, const Attrs& a, const Tensor& x, Tensor* y) {
 // y = x transposed by `perm` (output axis d is input axis perm[d]).
 void TransposeData(const Tensor& x, const std::vector<int64_t>& perm, Tensor* y) {
   const size_t r = x.shape.size();
-  const std::vector<int64_t> xs = Strides(x.shape);
+  const std::vector<int64_t> xs = RowMajorStrides(x.shape);
   std::vector<int64_t> idx(r, 0);
-  for (int64_t o = 0; o < Count(y->shape); ++o) {
+  for (int64_t o = 0; o < ShapeProduct(y->shape); ++o) {
     int64_t src = 0;
     for (size_t d = 0; d < r; ++d) src += idx[d] * xs[perm[d] < 0 ? perm[d] + r : perm[d]];
     y->data[o] = x.data[src];
@@ -115,9 +102,9 @@ void TransposeData(const Tensor& x, const std::vector<int64_t>& perm, Tensor* y)
 void PadData(const Attrs& a, const Tensor& x, Tensor* y) {
   const size_t r = x.shape.size();
   std::fill(y->data.begin(), y->data.end(), a.pad_value);
-  const std::vector<int64_t> ys = Strides(y->shape);
+  const std::vector<int64_t> ys = RowMajorStrides(y->shape);
   std::vector<int64_t> idx(r, 0);
-  for (int64_t i = 0; i < Count(x.shape); ++i) {
+  for (int64_t i = 0; i < ShapeProduct(x.shape); ++i) {
     int64_t dst = 0;
     for (size_t d = 0; d < r; ++d) dst += (idx[d] + a.ints[d]) * ys[d];
     y->data[dst] = x.data[i];
@@ -137,12 +124,12 @@ void ReduceMeanData(const Attrs& a, const Tensor& x, Tensor* y) {
   // Output index = input index with reduced axes dropped (or set to 0).
   Shape kept_shape;
   for (size_t d = 0; d < r; ++d) kept_shape.push_back(reduce[d] ? 1 : x.shape[d]);
-  const std::vector<int64_t> ks = Strides(kept_shape);
-  std::vector<double> sum(Count(kept_shape), 0.0);
+  const std::vector<int64_t> ks = RowMajorStrides(kept_shape);
+  std::vector<double> sum(ShapeProduct(kept_shape), 0.0);
   int64_t reduced = 1;
   for (size_t d = 0; d < r; ++d) reduced *= reduce[d] ? x.shape[d] : 1;
   std::vector<int64_t> idx(r, 0);
-  for (int64_t i = 0; i < Count(x.shape); ++i) {
+  for (int64_t i = 0; i < ShapeProduct(x.shape); ++i) {
     int64_t dst = 0;
     for (size_t d = 0; d < r; ++d) dst += reduce[d] ? 0 : idx[d] * ks[d];
     sum[dst] += x.data[i];
@@ -197,7 +184,7 @@ Result<std::vector<std::vector<float>>> EvaluateForTest(
     Tensor& in = t[g.inputs[i]];
     in.shape = g.values[g.inputs[i]].shape;
     if (!in.shape.empty() && in.shape[0] < 0) in.shape[0] = 1;
-    if (Count(in.shape) != static_cast<int64_t>(inputs[i].size())) {
+    if (ShapeProduct(in.shape) != static_cast<int64_t>(inputs[i].size())) {
       return InvalidArgument("input " + std::to_string(i) + " has the wrong size");
     }
     in.data = inputs[i];
@@ -213,7 +200,7 @@ Result<std::vector<std::vector<float>>> EvaluateForTest(
     EV_ASSIGN_OR_RETURN(Shape out_shape, InferNodeShape(node, shapes));
     Tensor& y = t[node.outputs[0]];
     y.shape = out_shape;
-    y.data.assign(Count(out_shape), 0.0f);
+    y.data.assign(ShapeProduct(out_shape), 0.0f);
     const Attrs& a = node.attrs;
     auto in = [&](size_t i) -> const Tensor& { return t[node.inputs[i]]; };
     auto unary = [&](auto f) {
@@ -253,9 +240,9 @@ Result<std::vector<std::vector<float>>> EvaluateForTest(
         int64_t outer = 1;
         for (size_t d = 0; d < ax; ++d) outer *= out_shape[d];
         int64_t offset = 0;
-        const int64_t out_block = Count(out_shape) / outer;
+        const int64_t out_block = ShapeProduct(out_shape) / outer;
         for (size_t i = 0; i < node.inputs.size(); ++i) {
-          const int64_t block = Count(in(i).shape) / outer;
+          const int64_t block = ShapeProduct(in(i).shape) / outer;
           for (int64_t o = 0; o < outer; ++o) {
             std::copy_n(in(i).data.begin() + o * block, block,
                         y.data.begin() + o * out_block + offset);

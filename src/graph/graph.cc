@@ -14,6 +14,43 @@ int64_t Value::NumElements() const {
   return n;
 }
 
+int64_t ShapeProduct(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+std::vector<int64_t> RowMajorStrides(const Shape& s) {
+  std::vector<int64_t> st(s.size(), 1);
+  for (size_t i = s.size(); i-- > 1;) st[i - 1] = st[i] * s[i];
+  return st;
+}
+
+bool IsExecutableOp(Op op) {
+  switch (op) {
+    case Op::kConv2D:
+    case Op::kMaxPool2D:
+    case Op::kAvgPool2D:
+    case Op::kGlobalAvgPool:
+    case Op::kFullyConnected:
+    case Op::kConcat:
+    case Op::kAdd:
+    case Op::kSub:
+    case Op::kMul:
+    case Op::kDiv:
+    case Op::kRelu:
+    case Op::kClamp:
+    case Op::kSigmoid:
+    case Op::kSoftmax:
+    case Op::kHardSwish:
+    case Op::kLeakyRelu:
+    case Op::kReshape:
+    case Op::kPad:
+    case Op::kTranspose: return true;
+    default: return false;
+  }
+}
+
 std::string_view OpName(Op op) {
   switch (op) {
     case Op::kConv2D: return "Conv2D";

@@ -102,6 +102,14 @@ enum class Op : uint8_t {
 };
 
 std::string_view OpName(Op op);
+// Whether `op` is marked [exec]: what Normalize() may leave in a graph and
+// every engine implements.
+bool IsExecutableOp(Op op);
+
+// The number of elements of a shape whose dimensions are all known (1 for a
+// scalar), and its row-major strides in elements.
+int64_t ShapeProduct(const Shape& s);
+std::vector<int64_t> RowMajorStrides(const Shape& s);
 
 struct Attrs {
   // Conv2D / pooling.

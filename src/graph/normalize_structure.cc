@@ -204,37 +204,13 @@ Status CanonicalizeAxes(Graph* graph, NormalizeReport* report) {
 
 Status CheckExecutable(const Graph& g) {
   for (const Node& node : g.nodes) {
-    switch (node.op) {
-      case Op::kConv2D:
-      case Op::kMaxPool2D:
-      case Op::kAvgPool2D:
-      case Op::kGlobalAvgPool:
-      case Op::kFullyConnected:
-      case Op::kConcat:
-      case Op::kAdd:
-      case Op::kSub:
-      case Op::kMul:
-      case Op::kDiv:
-      case Op::kRelu:
-      case Op::kClamp:
-      case Op::kSigmoid:
-      case Op::kSoftmax:
-      case Op::kHardSwish:
-      case Op::kLeakyRelu:
-      case Op::kReshape:
-      case Op::kPad:
-      case Op::kTranspose: break;
-      case Op::kReduceMean:
-        return Unsupported("node '" + node.name +
-                           "' (ReduceMean) averages over axes other than height and width");
-      case Op::kBatchNorm:
-      case Op::kIdentity:
-      case Op::kNeg:
-      case Op::kRsqrt:
-      case Op::kSqrt:
-        return Unsupported("node '" + node.name + "' (" + std::string(OpName(node.op)) +
-                           ") on a non-constant input cannot be executed");
+    if (IsExecutableOp(node.op)) continue;
+    if (node.op == Op::kReduceMean) {
+      return Unsupported("node '" + node.name +
+                         "' (ReduceMean) averages over axes other than height and width");
     }
+    return Unsupported("node '" + node.name + "' (" + std::string(OpName(node.op)) +
+                       ") on a non-constant input cannot be executed");
   }
   return Status::Ok();
 }

@@ -23,12 +23,6 @@ std::vector<float> Random(size_t n, uint32_t seed, float lo = -1.0f, float hi = 
   return v;
 }
 
-int64_t Count(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
 // Builds small graphs tersely.
 struct Builder {
   Graph g;
@@ -40,7 +34,7 @@ struct Builder {
     return v;
   }
   ValueId Const(const std::string& name, Shape shape, float lo = -1.0f, float hi = 1.0f) {
-    const size_t n = static_cast<size_t>(Count(shape));
+    const size_t n = static_cast<size_t>(ShapeProduct(shape));
     return g.AddConstant(name, std::move(shape), Random(n, seed++, lo, hi));
   }
   ValueId Add(Op op, const std::string& name, std::vector<ValueId> in, Attrs a = {}) {
@@ -78,7 +72,7 @@ std::vector<std::vector<float>> Inputs(const Graph& g, uint32_t seed, float lo =
   for (ValueId id : g.inputs) {
     Shape s = g.values[id].shape;
     if (s[0] < 0) s[0] = 1;
-    in.push_back(Random(static_cast<size_t>(Count(s)), seed++, lo, hi));
+    in.push_back(Random(static_cast<size_t>(ShapeProduct(s)), seed++, lo, hi));
   }
   return in;
 }

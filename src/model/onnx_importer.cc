@@ -303,18 +303,6 @@ Result<Value> DecodeTensor(const onnx::TensorProto& t, const std::string& what, 
 
 // ---- constant tensor operations (ONNX layout) -------------------------------
 
-int64_t Count(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
-std::vector<int64_t> Strides(const Shape& s) {
-  std::vector<int64_t> st(s.size(), 1);
-  for (size_t i = s.size(); i-- > 1;) st[i - 1] = st[i] * s[i];
-  return st;
-}
-
 size_t PayloadSize(const Value& v) {
   switch (v.dtype) {
     case DataType::kFloat32: return v.f32.size();
@@ -346,7 +334,7 @@ Value TransposeValue(const Value& src, const std::vector<int64_t>& perm) {
   const size_t r = src.shape.size();
   Shape out_shape(r);
   for (size_t i = 0; i < r; ++i) out_shape[i] = src.shape[perm[i]];
-  const std::vector<int64_t> st = Strides(src.shape);
+  const std::vector<int64_t> st = graph::RowMajorStrides(src.shape);
   std::vector<int64_t> step(r);
   for (size_t i = 0; i < r; ++i) step[i] = st[perm[i]];
   Value out;
@@ -354,7 +342,7 @@ Value TransposeValue(const Value& src, const std::vector<int64_t>& perm) {
   out.dtype = src.dtype;
   out.is_constant = true;
   out.shape = out_shape;
-  const int64_t n = Count(out_shape);
+  const int64_t n = graph::ShapeProduct(out_shape);
   if (src.dtype == DataType::kFloat32) out.f32.resize(n);
   std::vector<int64_t> idx(r, 0);
   int64_t s = 0;
@@ -377,7 +365,7 @@ Value TransposeValue(const Value& src, const std::vector<int64_t>& perm) {
 // Numpy broadcasting of two int64 tensors.
 Result<Value> BroadcastInt(Op op, const Value& a, const Value& b, const std::string& what) {
   EV_ASSIGN_OR_RETURN(Shape out_shape, graph::BroadcastShape(a.shape, b.shape));
-  const int64_t n = Count(out_shape);
+  const int64_t n = graph::ShapeProduct(out_shape);
   if (n > kMaxFoldedElements) return ResourceExhausted(what + ": folded tensor is too large");
   const size_t r = out_shape.size();
   auto strides_for = [&](const Shape& s) {
@@ -458,7 +446,7 @@ Result<Shape> ResolveReshape(const Shape& in, const std::vector<int64_t>& target
     }
     known *= out[i];
   }
-  const int64_t count = Count(in);
+  const int64_t count = graph::ShapeProduct(in);
   if (unknown >= 0) {
     if (known == 0 || count % known != 0) {
       return Corrupt(what + ": cannot reshape " + ShapeToString(in) + " to " +
@@ -774,7 +762,7 @@ Status Importer::DefineConst(int k, Value v) {
   if (k >= node_->output_size()) return Bad("has no output " + std::to_string(k));
   v.name = node_->output(k);
   v.is_constant = true;
-  if (PayloadSize(v) != static_cast<size_t>(Count(v.shape)))
+  if (PayloadSize(v) != static_cast<size_t>(graph::ShapeProduct(v.shape)))
     return Internal(Where() + ": bad folded constant");
   OnnxTensor t;
   t.is_const = true;
@@ -1206,7 +1194,7 @@ Result<Value> Importer::FoldNode() {
     Value v;
     v.dtype = DataType::kInt64;
     if (op == "Size") {
-      v.i64 = {Count(s)};
+      v.i64 = {graph::ShapeProduct(s)};
       return v;
     }
     const int64_t r = static_cast<int64_t>(s.size());
@@ -1303,7 +1291,7 @@ Result<Value> Importer::FoldNode() {
       if (axis < 0 || axis > r) return Bad("axis is out of range");
       int64_t outer = 1;
       for (int64_t d = 0; d < axis; ++d) outer *= x->shape[d];
-      target = {outer, Count(x->shape) / std::max<int64_t>(outer, 1)};
+      target = {outer, graph::ShapeProduct(x->shape) / std::max<int64_t>(outer, 1)};
       if (outer == 0) target = {0, 0};
     }
     Value v = *x;
@@ -1343,7 +1331,8 @@ Result<Value> Importer::FoldNode() {
       if (!parts.empty()) out_shape[axis] += p->shape[axis];
       parts.push_back(p);
     }
-    if (Count(out_shape) > kMaxFoldedElements) return ResourceExhausted(Where() + ": too large");
+    if (graph::ShapeProduct(out_shape) > kMaxFoldedElements)
+      return ResourceExhausted(Where() + ": too large");
     int64_t outer = 1;
     for (int64_t d = 0; d < axis; ++d) outer *= out_shape[d];
     Value v;
@@ -1449,7 +1438,7 @@ Result<Value> Importer::FoldNode() {
     }
     EV_ASSIGN_OR_RETURN(int64_t n, CountElements(out_shape, Where()));
     if (n > kMaxFoldedElements) return ResourceExhausted(Where() + ": result is too large");
-    const std::vector<int64_t> xs = Strides(x->shape);
+    const std::vector<int64_t> xs = graph::RowMajorStrides(x->shape);
     std::vector<int64_t> idx, pos(r, 0);
     for (int64_t o = 0; o < n; ++o) {
       int64_t src = 0;
@@ -1616,7 +1605,7 @@ Status Importer::Conv() {
   ValueId bid = kNoValue;
   if (Has(2)) {
     EV_ASSIGN_OR_RETURN(const Value* b, ConstIn(2, "bias"));
-    if (b->dtype != DataType::kFloat32 || Count(b->shape) != w->shape[0]) {
+    if (b->dtype != DataType::kFloat32 || graph::ShapeProduct(b->shape) != w->shape[0]) {
       return Bad("bias " + ShapeToString(b->shape) + " does not match " +
                  std::to_string(w->shape[0]) + " output channels");
     }
@@ -1816,7 +1805,7 @@ Status Importer::BatchNormalization() {
   static const char* const kRoles[] = {"scale", "bias", "mean", "var"};
   for (int i = 1; i <= 4; ++i) {
     EV_ASSIGN_OR_RETURN(const Value* p, ConstIn(i, kRoles[i - 1]));
-    if (p->dtype != DataType::kFloat32 || Count(p->shape) != c) {
+    if (p->dtype != DataType::kFloat32 || graph::ShapeProduct(p->shape) != c) {
       return spatial == 0 ? Unsup("spatial = 0 is not supported")
                           : Bad(std::string(kRoles[i - 1]) + " " + ShapeToString(p->shape) +
                                 " does not match " + std::to_string(c) + " channels");
@@ -1994,7 +1983,8 @@ Status Importer::Softmax() {
   // Before opset 13, Softmax flattens [d0..d(axis-1)] x [d(axis)..] to 2-D.
   int64_t outer = 1;
   for (int64_t d = 0; d < axis; ++d) outer *= s[d];
-  EV_ASSIGN_OR_RETURN(ValueId flat, ReshapeOnnx(x, {outer, Count(s) / outer}, OutName() + "/2d"));
+  EV_ASSIGN_OR_RETURN(ValueId flat,
+                      ReshapeOnnx(x, {outer, graph::ShapeProduct(s) / outer}, OutName() + "/2d"));
   a.axis = 1;
   EV_ASSIGN_OR_RETURN(ValueId sm, Emit(Op::kSoftmax, {flat}, a, OutName() + "/softmax2d"));
   EV_ASSIGN_OR_RETURN(ValueId y, ReshapeOnnx(sm, s, OutName()));
@@ -2113,7 +2103,7 @@ Status Importer::ReshapeLike() {
     if (axis < 0 || axis > r) return Bad("axis is out of range");
     int64_t outer = 1;
     for (int64_t d = 0; d < axis; ++d) outer *= s[d];
-    target = {outer, Count(s) / outer};
+    target = {outer, graph::ShapeProduct(s) / outer};
   } else {
     std::vector<int64_t> axes;
     if (opset_ >= 13 && Has(1)) {
@@ -2230,7 +2220,7 @@ Result<ValueId> Importer::FullyConnected(ValueId x, Value w, const Value* bias, 
   ValueId bid = kNoValue;
   if (bias != nullptr) {
     if (bias->dtype != DataType::kFloat32) return Bad("bias is not float");
-    const int64_t n = Count(bias->shape);
+    const int64_t n = graph::ShapeProduct(bias->shape);
     if (n != o && n != 1) {
       return Unsup("bias " + ShapeToString(bias->shape) + " is not per output (" +
                    std::to_string(o) + ")");
@@ -2278,7 +2268,8 @@ Status Importer::FC() {
   if (r != 2 || axis != 1) {
     int64_t outer = 1;
     for (int64_t d = 0; d < axis; ++d) outer *= s[d];
-    EV_ASSIGN_OR_RETURN(x, ReshapeOnnx(x, {outer, Count(s) / outer}, OutName() + "/flat"));
+    EV_ASSIGN_OR_RETURN(
+        x, ReshapeOnnx(x, {outer, graph::ShapeProduct(s) / outer}, OutName() + "/flat"));
   }
   EV_ASSIGN_OR_RETURN(const Value* w, ConstIn(1, "W (weights)"));
   if (w->dtype != DataType::kFloat32) return Unsup("W must be float");
@@ -2287,7 +2278,7 @@ Status Importer::FC() {
   int64_t outer = 1;
   for (int64_t d = 0; d < axis_w; ++d) outer *= w->shape[d];
   Value w2 = *w;
-  w2.shape = {outer, Count(w->shape) / std::max<int64_t>(outer, 1)};
+  w2.shape = {outer, graph::ShapeProduct(w->shape) / std::max<int64_t>(outer, 1)};
   const Value* b = nullptr;
   if (Has(2)) {
     EV_ASSIGN_OR_RETURN(b, ConstIn(2, "B (bias)"));

@@ -17,12 +17,6 @@ using graph::ValueId;
 
 namespace {
 
-int64_t Product(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
-}
-
 int64_t WindowOut(int64_t in, int64_t pad_begin, int64_t pad_end, int64_t kernel, int64_t stride,
                   int64_t dilation) {
   return (in + pad_begin + pad_end - (dilation * (kernel - 1) + 1)) / stride + 1;
@@ -52,7 +46,7 @@ ValueId GraphBuilder::Input(Shape shape) {
 }
 
 ValueId GraphBuilder::RandomConstant(Shape shape, float lo, float hi) {
-  std::vector<float> data = Uniform(static_cast<size_t>(Product(shape)), lo, hi);
+  std::vector<float> data = Uniform(static_cast<size_t>(graph::ShapeProduct(shape)), lo, hi);
   return graph_.AddConstant("const" + std::to_string(graph_.values.size()), std::move(shape),
                             std::move(data));
 }
@@ -126,7 +120,7 @@ ValueId GraphBuilder::GlobalAvgPool(ValueId x) {
 ValueId GraphBuilder::FullyConnected(ValueId x, int out_features, bool bias, float act_min,
                                      float act_max) {
   const Shape xs = ShapeOf(x);
-  const int64_t k = Product(xs) / xs[0];
+  const int64_t k = graph::ShapeProduct(xs) / xs[0];
   const float scale = std::sqrt(3.0f / static_cast<float>(k));
   std::vector<ValueId> inputs{x, RandomConstant({out_features, k}, -scale, scale)};
   if (bias) inputs.push_back(RandomConstant({out_features}, -0.1f, 0.1f));
