@@ -1,0 +1,368 @@
+#!/usr/bin/python3
+"""Runs the object-detection code Custom Vision ships, for real, on raw model outputs.
+
+Imported by make_detection_golden.py. Debian's Python only (/usr/bin/python3
+with python3-numpy, python3-pil, python3-flask, python3-opencv).
+
+The reference code (third-party, never copied into this repository) is read
+from $EDGEVISION_OD_REFERENCE_DIR, else <repo>/../shared/cv-exports/od-reference
+(see its SOURCE.md). What runs, unmodified:
+
+  compact (YOLO) family, fed a raw grid tensor:
+    docker-yolo-2022   app.py (Flask test client, POST /image) -> predict.py
+                       -> object_detection.py (the 2022 Dockerfile container)
+    onnx-yolo-2024     onnxruntime_predict.ONNXRuntimeObjectDetection.predict_image
+                       -> object_detection.py (fed CHW, as ONNX Runtime returns it)
+    tflite-yolo-2023   predict.TFLiteObjectDetection.predict_image
+                       -> object_detection.py
+  S1 (SSD) family, fed detected_boxes / detected_scores / detected_classes:
+    docker-s1-pb-2023      app.py (Flask) -> predict.py (TensorFlow model.pb)
+    docker-s1-tflite-2024  app.py (Flask) -> predict.py (tflite-runtime model.tflite)
+
+Only the inference runtimes are replaced (tensorflow, tflite_runtime,
+onnxruntime, onnx, and mscviplib, the native preprocessing library of the
+2022 container): each stub returns the raw tensors given to it, whatever
+image it is fed. Two shims, both outside the reference's post-processing:
+numpy 1.24 no longer has `np.float` (the 2022 predict.py uses it; the
+container pinned an older numpy), so it is aliased to `float`; and the
+model/labels files are written to a temporary working directory.
+"""
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import sys
+import tempfile
+import types
+
+import numpy as np
+from PIL import Image
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SKIP = 77
+
+
+def reference_dir():
+    env = os.environ.get("EDGEVISION_OD_REFERENCE_DIR")
+    if env:
+        return env
+    return os.path.join(REPO, "..", "shared", "cv-exports", "od-reference")
+
+
+def available():
+    return os.path.isfile(os.path.join(reference_dir(), "docker-yolo-2022", "app", "object_detection.py"))
+
+
+class Feed:
+    """What the stubbed runtimes return: set before each prediction."""
+    grid_hwc = None  # YOLO raw output, (H, W, C) float32
+    ssd = None       # (boxes [N,4] float32, scores [N] float32, classes [N] int64)
+
+
+# --- runtime stubs -----------------------------------------------------------------------------
+
+class _Ctx:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _fake_tensorflow():
+    class TensorShape:
+        def __init__(self, dims):
+            self.dims = dims
+
+        def as_list(self):
+            return list(self.dims)
+
+    class Tensor:
+        def __init__(self, name):
+            self.name = name
+            self.shape = TensorShape([None, 320, 320, 3])
+
+    class Graph(_Ctx):
+        def as_default(self):
+            return self
+
+        def get_tensor_by_name(self, name):
+            return Tensor(name)
+
+    class Session(_Ctx):
+        def __init__(self, graph=None, **kwargs):
+            self.graph = graph or Graph()
+
+        def run(self, fetches, feed_dict):
+            if isinstance(fetches, list):  # S1: ['detected_boxes:0', 'detected_scores:0', 'detected_classes:0']
+                by_name = dict(zip(["detected_boxes:0", "detected_scores:0", "detected_classes:0"], Feed.ssd))
+                return [by_name[t.name] for t in fetches]
+            assert fetches.name == "model_outputs:0", fetches.name
+            return Feed.grid_hwc[np.newaxis, ...]
+
+    class GraphDef:
+        def ParseFromString(self, data):
+            pass
+
+    class Interpreter:  # tf.lite.Interpreter, compact family: one input, one output
+        def __init__(self, model_path=None, **kwargs):
+            pass
+
+        def allocate_tensors(self):
+            pass
+
+        def get_input_details(self):
+            return [{"index": 0}]
+
+        def get_output_details(self):
+            return [{"index": 1}]
+
+        def resize_tensor_input(self, index, shape):
+            pass
+
+        def set_tensor(self, index, value):
+            pass
+
+        def invoke(self):
+            pass
+
+        def get_tensor(self, index):
+            return Feed.grid_hwc[np.newaxis, ...]
+
+    tf = types.ModuleType("tensorflow")
+    v1 = types.SimpleNamespace(GraphDef=GraphDef, Session=Session, Graph=Graph,
+                               placeholder=lambda *a, **k: None)
+    tf.compat = types.SimpleNamespace(v1=v1)
+    tf.Graph = Graph
+    tf.float32 = np.float32
+    tf.import_graph_def = lambda *args, **kwargs: None
+    tf.lite = types.SimpleNamespace(Interpreter=Interpreter)
+    return tf
+
+
+def _fake_tflite_runtime():
+    names = ["detected_boxes", "detected_scores", "detected_classes"]
+
+    class Interpreter:
+        def __init__(self, model_path=None, **kwargs):
+            pass
+
+        def allocate_tensors(self):
+            pass
+
+        def get_input_details(self):
+            return [{"index": 0, "shape": np.array([1, 320, 320, 3], np.int32)}]
+
+        def get_output_details(self):  # deliberately not in the order predict.py asks for them
+            return [{"name": names[i], "index": 10 + i} for i in (2, 0, 1)]
+
+        def set_tensor(self, index, value):
+            assert value.shape == (1, 320, 320, 3), value.shape
+
+        def invoke(self):
+            pass
+
+        def get_tensor(self, index):
+            return Feed.ssd[index - 10]
+
+    pkg = types.ModuleType("tflite_runtime")
+    mod = types.ModuleType("tflite_runtime.interpreter")
+    mod.Interpreter = Interpreter
+    pkg.interpreter = mod
+    return {"tflite_runtime": pkg, "tflite_runtime.interpreter": mod}
+
+
+def _fake_onnx_modules():
+    class InferenceSession:
+        def __init__(self, path, *args, **kwargs):
+            pass
+
+        def get_inputs(self):
+            return [types.SimpleNamespace(name="data", type="tensor(float)")]
+
+        def run(self, output_names, feed):
+            assert list(feed) == ["data"]
+            chw = np.ascontiguousarray(Feed.grid_hwc.transpose((2, 0, 1)))
+            return [chw[np.newaxis, ...]]  # [1, C, H, W]: model_outputs0
+
+    ort = types.ModuleType("onnxruntime")
+    ort.InferenceSession = InferenceSession
+
+    def load(path):
+        dims = [types.SimpleNamespace(dim_param="") for _ in range(4)]
+        shape = types.SimpleNamespace(dim=dims)
+        inp = types.SimpleNamespace(type=types.SimpleNamespace(tensor_type=types.SimpleNamespace(shape=shape)))
+        return types.SimpleNamespace(graph=types.SimpleNamespace(input=[inp]))
+
+    onnx = types.ModuleType("onnx")
+    onnx.load = load
+    onnx.save = lambda model, path: None
+    return {"onnxruntime": ort, "onnx": onnx}
+
+
+def _fake_mscviplib():
+    m = types.ModuleType("mscviplib")
+    m.GetImageMetadata = lambda image: None
+    m.ResizeAndCropMethod = types.SimpleNamespace(FixedPixelCountNoCropAlign32px=1)
+    m.InterpolationType = types.SimpleNamespace(Bilinear=1)
+    m.ColorSpace = types.SimpleNamespace(RGB=1)
+    # CHW float image; its content is irrelevant: the stubbed model ignores it.
+    m.PreprocessForInferenceAsTensor = lambda *args: np.zeros((3, 32, 32), np.float32)
+    return m
+
+
+# --- loading the reference modules -------------------------------------------------------------
+
+_SHADOWED = ["app", "predict", "object_detection", "onnxruntime_predict"]
+
+
+def _fresh_import(folder, name, stubs):
+    """Imports `name` from `folder`, with `stubs` in sys.modules and no stale sibling modules."""
+    for m in _SHADOWED:
+        sys.modules.pop(m, None)
+    sys.modules.update(stubs)
+    sys.path.insert(0, folder)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            return importlib.import_module(name)
+    finally:
+        sys.path.remove(folder)
+
+
+@contextlib.contextmanager
+def _workdir(labels):
+    """A temporary cwd with labels.txt and empty model files, as the containers expect."""
+    old = os.getcwd()
+    with tempfile.TemporaryDirectory() as d:
+        with open(os.path.join(d, "labels.txt"), "w") as f:
+            f.write("\n".join(labels) + "\n")
+        for name in ("model.pb", "model.tflite", "model.onnx"):
+            open(os.path.join(d, name), "wb").close()
+        os.chdir(d)
+        try:
+            yield d
+        finally:
+            os.chdir(old)
+
+
+def _png(width, height):
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), (90, 120, 150)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _flask_post(app_module, image_bytes):
+    client = app_module.app.test_client()
+    with contextlib.redirect_stdout(io.StringIO()):
+        resp = client.post("/image", data=image_bytes, content_type="application/octet-stream")
+    assert resp.status_code == 200, (resp.status_code, resp.data[:200])
+    return resp.data.decode("utf-8")
+
+
+def _unrounded(module):
+    """Makes `round` in `module` an identity (the reference then returns its unrounded values)."""
+    module.round = lambda value, ndigits=None: value
+
+
+def _restore_round(module):
+    if "round" in vars(module):
+        del module.round
+
+
+# --- the compact (YOLO) family -----------------------------------------------------------------
+
+# How each compact reference's numpy sums the softmax (detect::SumOrder): the
+# HWC arrays of TensorFlow/TFLite reduce over a contiguous axis (pairwise
+# summation); onnxruntime_predict.py's transposed CHW view adds left to right.
+SUM_ORDER = {
+    "docker-yolo-2022/app/app.py": "pairwise",
+    "tflite-yolo-2023/predict.py": "pairwise",
+    "onnx-yolo-2024/onnxruntime_predict.py": "sequential",
+}
+
+def _configure(model, params):
+    """Sets the reference's own knobs on an ObjectDetection instance (None: the shipped defaults)."""
+    if params:
+        model.prob_threshold = params["probability_threshold"]
+        model.max_detections = params["max_detections"]
+        model.IOU_THRESHOLD = params["iou_threshold"]
+        model.ANCHORS = np.array(params["anchors"])
+    return model
+
+
+def yolo_references(grid_hwc, labels, image_size, params=None):
+    """Runs every compact-family reference on one raw grid tensor.
+
+    `params` (optional) overrides what ObjectDetection reads from itself:
+    prob_threshold, max_detections, IOU_THRESHOLD and ANCHORS.
+
+    Returns (results, unrounded, container_body):
+      results: {reference name: predictions list (the JSON's 'predictions')}
+      unrounded: tflite-yolo-2023's predictions with Python's round() disabled
+      container_body: the 2022 Docker container's HTTP response body (Flask)
+    The ONNX reference sums the softmax in another order than the HWC ones
+    (see SUM_ORDER), so its probabilities may differ from theirs in the last
+    float32 bit.
+    """
+    ref = reference_dir()
+    Feed.grid_hwc = np.ascontiguousarray(grid_hwc, dtype=np.float32)
+    image = Image.new("RGB", image_size, (90, 120, 150))
+    results = {}
+    np.float = float  # numpy >= 1.24 removed the alias the 2022 predict.py uses
+    tf = _fake_tensorflow()
+
+    with _workdir(labels):
+        folder = os.path.join(ref, "docker-yolo-2022", "app")
+        app = _fresh_import(folder, "app", {"tensorflow": tf, "mscviplib": _fake_mscviplib()})
+        with contextlib.redirect_stdout(io.StringIO()):
+            sys.modules["predict"].initialize()
+        _configure(sys.modules["predict"].od_model, params)
+        body = _flask_post(app, _png(*image_size))
+        results["docker-yolo-2022/app/app.py"] = json.loads(body)["predictions"]
+
+        folder = os.path.join(ref, "onnx-yolo-2024")
+        ort = _fresh_import(folder, "onnxruntime_predict", _fake_onnx_modules())
+        model = _configure(ort.ONNXRuntimeObjectDetection("model.onnx", labels), params)
+        results["onnx-yolo-2024/onnxruntime_predict.py"] = model.predict_image(image)
+
+        folder = os.path.join(ref, "tflite-yolo-2023")
+        pred = _fresh_import(folder, "predict", {"tensorflow": tf})
+        model = _configure(pred.TFLiteObjectDetection("model.tflite", labels), params)
+        results["tflite-yolo-2023/predict.py"] = model.predict_image(image)
+        od_module = sys.modules["object_detection"]
+        _unrounded(od_module)
+        unrounded = model.predict_image(image)
+        _restore_round(od_module)
+
+    return results, unrounded, body
+
+
+# --- the S1 (SSD) family -----------------------------------------------------------------------
+
+def ssd_references(boxes, scores, classes, labels, image_size):
+    """Runs both S1 containers on one set of detected_* outputs. Returns as yolo_references."""
+    ref = reference_dir()
+    Feed.ssd = (np.asarray(boxes, np.float32), np.asarray(scores, np.float32), np.asarray(classes, np.int64))
+    results = {}
+    bodies = {}
+    unrounded = None
+    with _workdir(labels):
+        for name, folder, stubs in [
+            ("docker-s1-pb-2023/CCShieldV01/app/app.py", os.path.join(ref, "docker-s1-pb-2023", "CCShieldV01", "app"),
+             {"tensorflow": _fake_tensorflow()}),
+            ("docker-s1-tflite-2024/app/app.py", os.path.join(ref, "docker-s1-tflite-2024", "app"),
+             _fake_tflite_runtime()),
+        ]:
+            app = _fresh_import(folder, "app", stubs)
+            with contextlib.redirect_stdout(io.StringIO()):
+                sys.modules["predict"].initialize()
+            bodies[name] = _flask_post(app, _png(*image_size))
+            results[name] = json.loads(bodies[name])["predictions"]
+            if unrounded is None:
+                _unrounded(sys.modules["predict"])
+                with contextlib.redirect_stdout(io.StringIO()):
+                    unrounded = sys.modules["predict"].predict_image(Image.new("RGB", image_size))["predictions"]
+                _restore_round(sys.modules["predict"])
+    return results, unrounded, bodies["docker-s1-tflite-2024/app/app.py"]
