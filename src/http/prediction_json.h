@@ -1,5 +1,5 @@
 // The prediction response body, as the exported container and the cloud
-// Prediction API write it.
+// Prediction API write it, for classifiers and for detectors (DetectionJson).
 //
 // {"created": ..., "id": ..., "iteration": ..., "predictions": [
 //    {"boundingBox": null, "probability": p, "tagId": "", "tagName": t}, ...],
@@ -11,8 +11,10 @@
 #pragma once
 
 #include <chrono>
+#include <span>
 #include <string>
 
+#include "detect/detection.h"
 #include "predict/classifier.h"
 
 namespace edgevision::http {
@@ -31,5 +33,17 @@ struct PredictionEnvelope {
 };
 
 std::string PredictionJson(const predict::Classification& result, const PredictionEnvelope& envelope);
+
+// A detector's response, as the object-detection containers write it (the
+// 2022 compact Docker container and both S1 containers share the shape):
+// {"created", "id", "iteration", "predictions": [
+//    {"boundingBox": {"height", "left", "top", "width"}, "probability": p,
+//     "tagId": <class index, a number>, "tagName": t}, ...], "project"}
+// Every number is rounded as the containers' round(float(v), 8)
+// (detect::RoundLikePython); detections keep their order (the compact
+// family's is by probability, S1's is the model's); none is dropped, even
+// at probability 0 (S1 returns every row). Boxes are normalised and never
+// clipped. The envelope is the classification one (same keys, same styles).
+std::string DetectionJson(std::span<const detect::Detection> detections, const PredictionEnvelope& envelope);
 
 }  // namespace edgevision::http

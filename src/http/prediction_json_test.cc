@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "detect/golden_test_util.h"
+#include "detect/ssd.h"
 #include "http/api_error.h"
 
 namespace edgevision::http {
@@ -70,6 +72,98 @@ TEST(ApiErrorTest, OneMappingForEveryCode) {
 TEST(ApiErrorTest, InvalidUtf8InMessagesDoesNotThrow) {
   HttpResponse r = ErrorResponse(400, "BadRequest", std::string("bad \xff\xfe bytes"));
   EXPECT_NE(r.body.find("BadRequest"), std::string::npos);
+}
+
+// --- detectors -----------------------------------------------------------------------------------
+
+// The detections in a golden's "unrounded" list: exactly what the reference
+// code had before its round(float(v), 8) (tests/data/detection/golden).
+std::vector<detect::Detection> Unrounded(const nlohmann::json& doc) {
+  using detect::testing::Hex;
+  std::vector<detect::Detection> out;
+  for (const auto& u : doc["unrounded"]) {
+    detect::Detection d;
+    d.probability = static_cast<float>(Hex(u["probability"]));
+    d.tag_index = u["tagId"];
+    d.tag = u["tagName"];
+    const auto& b = u["boundingBox"];
+    d.box = {Hex(b["left"]), Hex(b["top"]), Hex(b["width"]), Hex(b["height"])};
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+// The same document as the container's body: the same keys in the same
+// order, the same strings, every number the same double. (Not byte for byte:
+// Flask ends the body with a newline, and where Python's repr writes
+// 0.22443718, nlohmann's shortest-digits search may write the same double as
+// 0.22443717999999999; classification bodies share both differences.)
+void ExpectSameDocument(const std::string& ours, const nlohmann::json& golden) {
+  const std::string& theirs = golden["container_body"].get_ref<const std::string&>();
+  const auto a = nlohmann::ordered_json::parse(ours, nullptr, false);
+  const auto b = nlohmann::ordered_json::parse(theirs, nullptr, false);
+  ASSERT_FALSE(a.is_discarded());
+  ASSERT_FALSE(b.is_discarded());
+  EXPECT_EQ(a, b) << "ours:   " << ours << "\ntheirs: " << theirs;
+  EXPECT_EQ(a.dump(), b.dump());  // ordered_json keeps key order: same order too
+}
+
+// The envelope the goldens' container bodies were normalised to.
+PredictionEnvelope ContainerEnvelope() {
+  PredictionEnvelope e = Envelope(ResponseStyle::kContainer);
+  e.id = e.project = e.iteration = "";
+  return e;
+}
+
+// The body the real container sends (Flask's jsonify, run by
+// make_detection_golden.py) for the same detections: the 2022 compact Docker
+// container for yolo_*, the 2024 S1 TFLite container for ssd_*.
+TEST(DetectionJsonTest, IsTheContainersDocument) {
+  const auto cases = detect::testing::GoldenCases("");
+  int checked = 0;
+  for (const std::string& name : cases) {
+    if (name == "numpy_order") continue;
+    SCOPED_TRACE(name);
+    const nlohmann::json doc = detect::testing::ReadGolden(name + ".json");
+    const std::vector<detect::Detection> detections = Unrounded(doc);
+    ASSERT_EQ(detections.size(), doc.contains("expected") ? doc["expected"]["pairwise"]["predictions"].size()
+                                                          : doc["predictions"].size());
+    ExpectSameDocument(DetectionJson(detections, ContainerEnvelope()), doc);
+    ++checked;
+  }
+  EXPECT_GE(checked, 11);
+}
+
+// S1 end to end: the raw detected_* outputs through detect::PostprocessSsd
+// and DetectionJson give the S1 container's body exactly.
+TEST(DetectionJsonTest, S1OutputsGiveTheS1ContainersBody) {
+  using detect::testing::Hex;
+  const nlohmann::json doc = detect::testing::ReadGolden("ssd_vehicles.json");
+  std::vector<float> boxes, scores;
+  std::vector<int64_t> classes;
+  for (const auto& row : doc["detected_boxes"])
+    for (const auto& v : row) boxes.push_back(static_cast<float>(Hex(v)));
+  for (const auto& v : doc["detected_scores"]) scores.push_back(static_cast<float>(Hex(v)));
+  for (const auto& v : doc["detected_classes"]) classes.push_back(v.get<int64_t>());
+  const auto labels = detect::testing::Labels(doc);
+  auto detections = detect::PostprocessSsd({boxes, scores, classes}, labels);
+  ASSERT_TRUE(detections.ok()) << detections.status().ToString();
+  ExpectSameDocument(DetectionJson(*detections, ContainerEnvelope()), doc);
+}
+
+TEST(DetectionJsonTest, EmptyAndCloudStyle) {
+  EXPECT_EQ(DetectionJson({}, ContainerEnvelope()),
+            R"({"created":"2021-07-05T21:44:39.573181","id":"","iteration":"","predictions":[],"project":""})");
+  detect::Detection d;
+  d.box = {-0.25, 0.5, 1.5, 0.125};
+  d.probability = 0.5f;
+  d.tag_index = 3;
+  d.tag = "Truck";
+  auto doc = nlohmann::json::parse(DetectionJson(std::vector{d}, Envelope(ResponseStyle::kCloud)));
+  EXPECT_EQ(doc["created"], "2021-07-05T21:44:39.573Z");
+  EXPECT_EQ(doc["predictions"][0]["boundingBox"]["left"], -0.25);  // never clipped
+  EXPECT_EQ(doc["predictions"][0]["boundingBox"]["width"], 1.5);
+  EXPECT_EQ(doc["predictions"][0]["tagId"], 3);
 }
 
 }  // namespace
