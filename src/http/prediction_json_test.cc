@@ -122,9 +122,9 @@ TEST(DetectionJsonTest, IsTheContainersDocument) {
   const auto cases = detect::testing::GoldenCases("");
   int checked = 0;
   for (const std::string& name : cases) {
-    if (name == "numpy_order") continue;
     SCOPED_TRACE(name);
     const nlohmann::json doc = detect::testing::ReadGolden(name + ".json");
+    if (!doc.contains("container_body")) continue;  // numpy_order, fruit_scene
     const std::vector<detect::Detection> detections = Unrounded(doc);
     ASSERT_EQ(detections.size(), doc.contains("expected") ? doc["expected"]["pairwise"]["predictions"].size()
                                                           : doc["predictions"].size());

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <span>
 
+#include "detect/family.h"
 #include "graph/normalize.h"
 #include "model/importer.h"
 #include "model/manifest.h"
@@ -50,6 +51,43 @@ std::string Sha1Hex(const std::vector<uint8_t>& bytes) {
   return hex;
 }
 
+Result<ImportedModel> Import(const ExportFiles& files) {
+  const std::span<const uint8_t> bytes(files.model_bytes);
+  switch (DetectFormat(files.model_bytes, files.model_name)) {
+    case Format::kOnnx: return ImportOnnx(bytes, files.model_label);
+    case Format::kTensorFlow: return ImportTensorFlow(bytes, files.model_label);
+    case Format::kTflite: return ImportTflite(bytes, files.model_label);
+    case Format::kUnknown: break;
+  }
+  return Unsupported(files.model_label + ": not an ONNX, TensorFlow GraphDef or TFLite model");
+}
+
+// Detector exports are recognised but not served yet (src/detect holds their
+// post-processing; the engine and the routes are not wired to it). The
+// refusal names the family and what told it: the metadata, else the model's
+// outputs when the model imports.
+Status RefuseDetector(const ExportFiles& files) {
+  std::map<std::string, std::string> metadata;
+  if (files.metadata) {
+    auto props = ParseMetadataProperties(files.metadata->text, files.metadata->label);
+    if (props.ok()) metadata = std::move(*props);
+  }
+  std::vector<std::string> outputs;
+  if (!metadata.count(detect::kPostprocessMethodKey)) {
+    Result<ImportedModel> imported = Import(files);
+    if (imported.ok()) {
+      const graph::Graph& g = imported->graph;
+      for (int id : g.outputs) outputs.push_back(g.values[id].name);
+    }
+  }
+  Result<detect::FamilyDecision> family = detect::DetectFamily(metadata, outputs);
+  const std::string what = family.ok() ? "a " + detect::FamilyDisplayName(family->family) + " detector (" +
+                                             family->evidence + ")"
+                                       : "a detector of unknown family (" + family.status().message() + ")";
+  return Unsupported(files.model_label + ": ObjectDetection export, " + what +
+                     "; edgevision does not serve detectors yet, only classifiers");
+}
+
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
@@ -80,20 +118,13 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits)
     info.iteration_id = manifest.iteration_id;
     info.manifest = std::move(manifest);
   }
+  if (info.domain == "ObjectDetection") return RefuseDetector(files);
   if (info.domain != "Classification") {
     return Unsupported(files.model_label + ": " + info.domain +
                        " exports are not supported yet; edgevision serves classifiers");
   }
 
-  const std::span<const uint8_t> bytes(files.model_bytes);
-  Result<ImportedModel> imported = Internal("no importer ran");
-  switch (DetectFormat(files.model_bytes, files.model_name)) {
-    case Format::kOnnx: imported = ImportOnnx(bytes, files.model_label); break;
-    case Format::kTensorFlow: imported = ImportTensorFlow(bytes, files.model_label); break;
-    case Format::kTflite: imported = ImportTflite(bytes, files.model_label); break;
-    case Format::kUnknown:
-      return Unsupported(files.model_label + ": not an ONNX, TensorFlow GraphDef or TFLite model");
-  }
+  Result<ImportedModel> imported = Import(files);
   if (!imported.ok()) return imported.status();
   ImportedModel& model = imported.value();
 

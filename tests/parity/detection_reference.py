@@ -366,3 +366,31 @@ def ssd_references(boxes, scores, classes, labels, image_size):
                     unrounded = sys.modules["predict"].predict_image(Image.new("RGB", image_size))["predictions"]
                 _restore_round(sys.modules["predict"])
     return results, unrounded, bodies["docker-s1-tflite-2024/app/app.py"]
+
+
+def onnx_predict_image(image, labels, engine):
+    """onnxruntime_predict.ONNXRuntimeObjectDetection(...).predict_image(image), with ONNX Runtime's
+    session.run replaced by `engine(nchw_input) -> [1, C, H, W] output` (e.g. OpenCV DNN).
+
+    Returns (predictions, raw output the engine gave)."""
+    ref = reference_dir()
+    seen = {}
+
+    class InferenceSession:
+        def __init__(self, path, *args, **kwargs):
+            pass
+
+        def get_inputs(self):
+            return [types.SimpleNamespace(name="data", type="tensor(float)")]
+
+        def run(self, output_names, feed):
+            seen["raw"] = np.asarray(engine(feed["data"]), np.float32)
+            return [seen["raw"]]
+
+    stubs = _fake_onnx_modules()
+    stubs["onnxruntime"].InferenceSession = InferenceSession
+    with _workdir(labels):
+        ort = _fresh_import(os.path.join(ref, "onnx-yolo-2024"), "onnxruntime_predict", stubs)
+        with contextlib.redirect_stdout(io.StringIO()):
+            predictions = ort.ONNXRuntimeObjectDetection("model.onnx", labels).predict_image(image)
+    return predictions, seen["raw"]
