@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -38,6 +40,21 @@ inline double Hex(const nlohmann::json& v) { return std::strtod(v.get<std::strin
 
 inline std::vector<std::string> Labels(const nlohmann::json& doc) {
   return doc["labels"].get<std::vector<std::string>>();
+}
+
+// An S1 golden's raw detected_* outputs.
+struct SsdRaw {
+  std::vector<float> boxes, scores;
+  std::vector<int64_t> classes;
+};
+
+inline SsdRaw ReadSsdRaw(const nlohmann::json& doc) {
+  SsdRaw raw;
+  for (const auto& row : doc["detected_boxes"])
+    for (const auto& v : row) raw.boxes.push_back(static_cast<float>(Hex(v)));
+  for (const auto& v : doc["detected_scores"]) raw.scores.push_back(static_cast<float>(Hex(v)));
+  for (const auto& v : doc["detected_classes"]) raw.classes.push_back(v.get<int64_t>());
+  return raw;
 }
 
 }  // namespace edgevision::detect::testing

@@ -14,40 +14,30 @@ bool Less(float a, float b) { return a < b || (b != b && a == a); }
 constexpr std::ptrdiff_t kSmallQuicksort = 15;  // SMALL_QUICKSORT
 constexpr int kStackSize = 128;                 // PYA_QS_STACK (NPY_BITSOF_INTP * 2)
 
+// Moves `tmp` down the 1-based heap `a[1..n]` from position i (aheapsort_'s inner loop).
+void SiftDown(const float* v, int64_t* a, int64_t tmp, std::ptrdiff_t i, std::ptrdiff_t n) {
+  for (std::ptrdiff_t j = i << 1; j <= n;) {
+    if (j < n && Less(v[a[j]], v[a[j + 1]])) j += 1;
+    if (Less(v[tmp], v[a[j]])) {
+      a[i] = a[j];
+      i = j;
+      j += j;
+    } else {
+      break;
+    }
+  }
+  a[i] = tmp;
+}
+
 // aheapsort_ on [first, first + n).
 void HeapArgsort(const float* v, int64_t* first, std::ptrdiff_t n) {
   int64_t* a = first - 1;  // 1-based heap indexing, as numpy
-  std::ptrdiff_t i, j, l;
-  int64_t tmp;
-  for (l = n >> 1; l > 0; --l) {
-    tmp = a[l];
-    for (i = l, j = l << 1; j <= n;) {
-      if (j < n && Less(v[a[j]], v[a[j + 1]])) j += 1;
-      if (Less(v[tmp], v[a[j]])) {
-        a[i] = a[j];
-        i = j;
-        j += j;
-      } else {
-        break;
-      }
-    }
-    a[i] = tmp;
-  }
+  for (std::ptrdiff_t l = n >> 1; l > 0; --l) SiftDown(v, a, a[l], l, n);
   for (; n > 1;) {
-    tmp = a[n];
+    const int64_t tmp = a[n];
     a[n] = a[1];
     n -= 1;
-    for (i = 1, j = 2; j <= n;) {
-      if (j < n && Less(v[a[j]], v[a[j + 1]])) j++;
-      if (Less(v[tmp], v[a[j]])) {
-        a[i] = a[j];
-        i = j;
-        j += j;
-      } else {
-        break;
-      }
-    }
-    a[i] = tmp;
+    SiftDown(v, a, tmp, 1, n);
   }
 }
 

@@ -8,7 +8,6 @@ namespace edgevision::detect {
 namespace {
 
 using testing::GoldenCases;
-using testing::Hex;
 using testing::Labels;
 using testing::ReadGolden;
 
@@ -19,15 +18,10 @@ class SsdGoldenTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(SsdGoldenTest, MatchesBothS1ContainersExactly) {
   const nlohmann::json doc = ReadGolden(GetParam() + ".json");
   ASSERT_FALSE(doc.is_discarded());
-  std::vector<float> boxes, scores;
-  std::vector<int64_t> classes;
-  for (const auto& row : doc["detected_boxes"])
-    for (const auto& v : row) boxes.push_back(static_cast<float>(Hex(v)));
-  for (const auto& v : doc["detected_scores"]) scores.push_back(static_cast<float>(Hex(v)));
-  for (const auto& v : doc["detected_classes"]) classes.push_back(v.get<int64_t>());
+  const testing::SsdRaw raw = testing::ReadSsdRaw(doc);
   const std::vector<std::string> labels = Labels(doc);
 
-  auto got = PostprocessSsd({boxes, scores, classes}, labels);
+  auto got = PostprocessSsd({raw.boxes, raw.scores, raw.classes}, labels);
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   const nlohmann::json& want = doc["predictions"];
   ASSERT_EQ(got->size(), want.size());

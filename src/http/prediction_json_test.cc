@@ -137,16 +137,10 @@ TEST(DetectionJsonTest, IsTheContainersDocument) {
 // S1 end to end: the raw detected_* outputs through detect::PostprocessSsd
 // and DetectionJson give the S1 container's body exactly.
 TEST(DetectionJsonTest, S1OutputsGiveTheS1ContainersBody) {
-  using detect::testing::Hex;
   const nlohmann::json doc = detect::testing::ReadGolden("ssd_vehicles.json");
-  std::vector<float> boxes, scores;
-  std::vector<int64_t> classes;
-  for (const auto& row : doc["detected_boxes"])
-    for (const auto& v : row) boxes.push_back(static_cast<float>(Hex(v)));
-  for (const auto& v : doc["detected_scores"]) scores.push_back(static_cast<float>(Hex(v)));
-  for (const auto& v : doc["detected_classes"]) classes.push_back(v.get<int64_t>());
+  const detect::testing::SsdRaw raw = detect::testing::ReadSsdRaw(doc);
   const auto labels = detect::testing::Labels(doc);
-  auto detections = detect::PostprocessSsd({boxes, scores, classes}, labels);
+  auto detections = detect::PostprocessSsd({raw.boxes, raw.scores, raw.classes}, labels);
   ASSERT_TRUE(detections.ok()) << detections.status().ToString();
   ExpectSameDocument(DetectionJson(*detections, ContainerEnvelope()), doc);
 }

@@ -174,7 +174,12 @@ def _fake_tflite_runtime():
     return {"tflite_runtime": pkg, "tflite_runtime.interpreter": mod}
 
 
-def _fake_onnx_modules():
+def _fake_onnx_modules(run=None):
+    """onnxruntime and onnx stand-ins. InferenceSession.run returns `run(nchw_input)`, by default
+    Feed.grid_hwc as ONNX Runtime would return it ([1, C, H, W], model_outputs0)."""
+    def default_run(nchw_input):
+        return np.ascontiguousarray(Feed.grid_hwc.transpose((2, 0, 1)))[np.newaxis, ...]
+
     class InferenceSession:
         def __init__(self, path, *args, **kwargs):
             pass
@@ -184,8 +189,7 @@ def _fake_onnx_modules():
 
         def run(self, output_names, feed):
             assert list(feed) == ["data"]
-            chw = np.ascontiguousarray(Feed.grid_hwc.transpose((2, 0, 1)))
-            return [chw[np.newaxis, ...]]  # [1, C, H, W]: model_outputs0
+            return [(run or default_run)(feed["data"])]
 
     ort = types.ModuleType("onnxruntime")
     ort.InferenceSession = InferenceSession
@@ -376,19 +380,11 @@ def onnx_predict_image(image, labels, engine):
     ref = reference_dir()
     seen = {}
 
-    class InferenceSession:
-        def __init__(self, path, *args, **kwargs):
-            pass
+    def run(nchw_input):
+        seen["raw"] = np.asarray(engine(nchw_input), np.float32)
+        return seen["raw"]
 
-        def get_inputs(self):
-            return [types.SimpleNamespace(name="data", type="tensor(float)")]
-
-        def run(self, output_names, feed):
-            seen["raw"] = np.asarray(engine(feed["data"]), np.float32)
-            return [seen["raw"]]
-
-    stubs = _fake_onnx_modules()
-    stubs["onnxruntime"].InferenceSession = InferenceSession
+    stubs = _fake_onnx_modules(run)
     with _workdir(labels):
         ort = _fresh_import(os.path.join(ref, "onnx-yolo-2024"), "onnxruntime_predict", stubs)
         with contextlib.redirect_stdout(io.StringIO()):
