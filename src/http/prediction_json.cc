@@ -2,14 +2,53 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
 #include "core/clock.h"
 
 namespace edgevision::http {
 
 namespace {
 
-// The envelope around `predictions`; nlohmann's objects keep keys sorted, as
-// Flask's jsonify writes them.
+// Writes `v` compactly as Python's json.dumps does: objects with their keys
+// in nlohmann's (sorted) order, numbers as float.__repr__ (PythonFloatRepr),
+// strings escaped by nlohmann (UTF-8 kept; invalid UTF-8 replaced).
+void DumpLikePython(const nlohmann::json& v, std::string* out) {
+  switch (v.type()) {
+    case nlohmann::json::value_t::object: {
+      out->push_back('{');
+      bool first = true;
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        if (!first) out->push_back(',');
+        first = false;
+        *out += nlohmann::json(it.key()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        out->push_back(':');
+        DumpLikePython(it.value(), out);
+      }
+      out->push_back('}');
+      return;
+    }
+    case nlohmann::json::value_t::array: {
+      out->push_back('[');
+      for (size_t i = 0; i < v.size(); ++i) {
+        if (i) out->push_back(',');
+        DumpLikePython(v[i], out);
+      }
+      out->push_back(']');
+      return;
+    }
+    case nlohmann::json::value_t::number_float:
+      *out += PythonFloatRepr(v.get<double>());
+      return;
+    default:
+      *out += v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+}
+
+// The envelope around `predictions`, keys sorted as Flask's jsonify writes them.
 std::string Document(nlohmann::json predictions, const PredictionEnvelope& envelope) {
   nlohmann::json doc = {
       {"created", envelope.style == ResponseStyle::kCloud ? FormatIsoMillisZ(envelope.created)
@@ -19,10 +58,45 @@ std::string Document(nlohmann::json predictions, const PredictionEnvelope& envel
       {"predictions", std::move(predictions)},
       {"project", envelope.project},
   };
-  return doc.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  std::string body;
+  DumpLikePython(doc, &body);
+  return body;
 }
 
 }  // namespace
+
+std::string PythonFloatRepr(double value) {
+  if (!std::isfinite(value)) return "null";  // Python writes NaN/Infinity, which is not JSON
+  // The shortest digits that read back as `value` (what repr finds too), in
+  // scientific form: "d[.ddd]e[+-]XX".
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::scientific);
+  if (ec != std::errc()) return "null";
+  const std::string sci(buf, end);
+  const size_t e = sci.find('e');
+  const bool negative = sci[0] == '-';
+  std::string digits;
+  for (size_t i = negative ? 1 : 0; i < e; ++i) {
+    if (sci[i] != '.') digits.push_back(sci[i]);
+  }
+  const int exponent = std::atoi(sci.c_str() + e + 1);
+  std::string out = negative ? "-" : "";
+  if (exponent >= -4 && exponent < 16) {  // repr's fixed notation, always with a fraction
+    if (exponent < 0) {
+      out += "0." + std::string(static_cast<size_t>(-exponent - 1), '0') + digits;
+    } else if (static_cast<int>(digits.size()) <= exponent + 1) {
+      out += digits + std::string(static_cast<size_t>(exponent + 1) - digits.size(), '0') + ".0";
+    } else {
+      out += digits.substr(0, exponent + 1) + "." + digits.substr(exponent + 1);
+    }
+    return out;
+  }
+  out += digits.substr(0, 1);
+  if (digits.size() > 1) out += "." + digits.substr(1);
+  char exp_buf[8];
+  std::snprintf(exp_buf, sizeof exp_buf, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
+  return out + exp_buf;
+}
 
 std::string PredictionJson(const predict::Classification& result, const PredictionEnvelope& envelope) {
   nlohmann::json predictions = nlohmann::json::array();

@@ -46,4 +46,12 @@ std::string PredictionJson(const predict::Classification& result, const Predicti
 // clipped. The envelope is the classification one (same keys, same styles).
 std::string DetectionJson(std::span<const detect::Detection> detections, const PredictionEnvelope& envelope);
 
+// A double as Python's repr() writes it, which is how the containers' json
+// module writes numbers: the shortest digits that read back exactly, fixed
+// notation for exponents -4..15 ("0.22443718", "100.0"), else scientific
+// ("1.3000000365082087e-07", "1e+16"). Non-finite values give "null".
+// PredictionJson and DetectionJson write every number this way, so their
+// bodies are the containers' bytes (less the newline Flask appends).
+std::string PythonFloatRepr(double value);
+
 }  // namespace edgevision::http

@@ -93,19 +93,13 @@ std::vector<detect::Detection> Unrounded(const nlohmann::json& doc) {
   return out;
 }
 
-// The same document as the container's body: the same keys in the same
-// order, the same strings, every number the same double. (Not byte for byte:
-// Flask ends the body with a newline, and where Python's repr writes
-// 0.22443718, nlohmann's shortest-digits search may write the same double as
-// 0.22443717999999999; classification bodies share both differences.)
+// The container's body, byte for byte, except the newline Flask's jsonify
+// appends (no edgevision body ends with one; JSON readers ignore it).
 void ExpectSameDocument(const std::string& ours, const nlohmann::json& golden) {
-  const std::string& theirs = golden["container_body"].get_ref<const std::string&>();
-  const auto a = nlohmann::ordered_json::parse(ours, nullptr, false);
-  const auto b = nlohmann::ordered_json::parse(theirs, nullptr, false);
-  ASSERT_FALSE(a.is_discarded());
-  ASSERT_FALSE(b.is_discarded());
-  EXPECT_EQ(a, b) << "ours:   " << ours << "\ntheirs: " << theirs;
-  EXPECT_EQ(a.dump(), b.dump());  // ordered_json keeps key order: same order too
+  std::string theirs = golden["container_body"];
+  ASSERT_TRUE(!theirs.empty() && theirs.back() == '\n');
+  theirs.pop_back();
+  EXPECT_EQ(ours, theirs);
 }
 
 // The envelope the goldens' container bodies were normalised to.
@@ -115,7 +109,7 @@ PredictionEnvelope ContainerEnvelope() {
   return e;
 }
 
-// The body the real container sends (Flask's jsonify, run by
+// Byte for byte the body the real container sends (Flask's jsonify, run by
 // make_detection_golden.py) for the same detections: the 2022 compact Docker
 // container for yolo_*, the 2024 S1 TFLite container for ssd_*.
 TEST(DetectionJsonTest, IsTheContainersDocument) {
@@ -143,6 +137,37 @@ TEST(DetectionJsonTest, S1OutputsGiveTheS1ContainersBody) {
   auto detections = detect::PostprocessSsd({raw.boxes, raw.scores, raw.classes}, labels);
   ASSERT_TRUE(detections.ok()) << detections.status().ToString();
   ExpectSameDocument(DetectionJson(*detections, ContainerEnvelope()), doc);
+}
+
+TEST(PythonFloatReprTest, WritesNumbersAsPythonsJsonModule) {
+  // Expectations from Python 3.11's json.dumps.
+  const std::vector<std::pair<double, std::string>> cases = {
+      {0.22443718, "0.22443718"},  // nlohmann's own dump writes 0.22443717999999999
+      {100.0, "100.0"},
+      {1e+16, "1e+16"},
+      {1.5e+16, "1.5e+16"},
+      {9999999999999998.0, "9999999999999998.0"},
+      {1e-05, "1e-05"},
+      {0.0001, "0.0001"},
+      {0.00012345, "0.00012345"},
+      {1.3000000365082087e-07, "1.3000000365082087e-07"},
+      {-0.04867999, "-0.04867999"},
+      {0.0, "0.0"},
+      {-0.0, "-0.0"},
+      {123456789012345.6, "123456789012345.6"},
+      {1234567890123456.8, "1234567890123456.8"},
+      {5e-324, "5e-324"},
+      {1.7976931348623157e+308, "1.7976931348623157e+308"},
+      {0.1, "0.1"},
+      {1.0, "1.0"},
+      {-2.5, "-2.5"},
+      {0.9995615482330322, "0.9995615482330322"},
+      {12.0, "12.0"},
+      {1e+22, "1e+22"},
+      {1.25e-100, "1.25e-100"},
+  };
+  for (const auto& [value, text] : cases) EXPECT_EQ(PythonFloatRepr(value), text);
+  EXPECT_EQ(PythonFloatRepr(std::nan("")), "null");
 }
 
 TEST(DetectionJsonTest, EmptyAndCloudStyle) {
