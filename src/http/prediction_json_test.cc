@@ -118,7 +118,7 @@ TEST(DetectionJsonTest, IsTheContainersDocument) {
   for (const std::string& name : cases) {
     SCOPED_TRACE(name);
     const nlohmann::json doc = detect::testing::ReadGolden(name + ".json");
-    if (!doc.contains("container_body")) continue;  // numpy_order, fruit_scene
+    if (!doc.contains("container_body")) continue;  // numpy_order, python_repr, fruit_scene
     const std::vector<detect::Detection> detections = Unrounded(doc);
     ASSERT_EQ(detections.size(), doc.contains("expected") ? doc["expected"]["pairwise"]["predictions"].size()
                                                           : doc["predictions"].size());
@@ -168,6 +168,12 @@ TEST(PythonFloatReprTest, WritesNumbersAsPythonsJsonModule) {
   };
   for (const auto& [value, text] : cases) EXPECT_EQ(PythonFloatRepr(value), text);
   EXPECT_EQ(PythonFloatRepr(std::nan("")), "null");
+  // 350 more, written by Python (tests/data/detection/golden/python_repr.json).
+  const nlohmann::json doc = detect::testing::ReadGolden("python_repr.json");
+  ASSERT_EQ(doc["values"].size(), 350u);
+  for (size_t i = 0; i < doc["values"].size(); ++i) {
+    EXPECT_EQ(PythonFloatRepr(detect::testing::Hex(doc["values"][i])), doc["json"][i].get<std::string>());
+  }
 }
 
 TEST(DetectionJsonTest, EmptyAndCloudStyle) {

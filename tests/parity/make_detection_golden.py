@@ -17,6 +17,7 @@ Files per case (format in tests/data/detection/README.md):
                the container's HTTP body.
   numpy_order.json  np.argsort / np.sum of float32 vectors with many ties
                (what detect/numpy_order.h reproduces).
+  python_repr.json  json.dumps of 350 doubles (what http::PythonFloatRepr writes).
 
 Exit status: 0 ok, 1 mismatch (--check) or references disagreeing, 77 when
 the reference code (../shared/cv-exports/od-reference) is absent.
@@ -250,6 +251,16 @@ def numpy_order_golden():
     return json.dumps({"numpy": np.__version__, "argsort": sorts, "sum": sums}) + "\n"
 
 
+def python_repr_golden():
+    """json.dumps of doubles (Python's float repr): what http::PythonFloatRepr must write."""
+    rng = np.random.default_rng(1601)
+    values = [round(float(v), 8) for v in rng.uniform(-2.0, 2.0, 150)]             # the responses' numbers
+    values += [float(m) * 10.0 ** int(e) for m, e in zip(rng.uniform(-10, 10, 150), rng.integers(-320, 308, 150))]
+    values += [float(v) for v in rng.integers(-10**17, 10**17, 20)]
+    values += [float(np.float32(v)) for v in rng.uniform(0, 1, 30)]                 # widened float32 scores
+    return json.dumps({"values": [v.hex() for v in values], "json": [json.dumps(v) for v in values]}) + "\n"
+
+
 def hexes(d):
     bb = d["boundingBox"]
     return {"probability": float(d["probability"]).hex(), "tagId": d["tagId"], "tagName": d["tagName"],
@@ -294,6 +305,7 @@ def build():
                "container_body": re.sub(r'"created":"[^"]*"', '"created":"%s"' % CREATED, body)}
         files[name + ".json"] = json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
     files["numpy_order.json"] = numpy_order_golden()
+    files["python_repr.json"] = python_repr_golden()
     return files
 
 
@@ -322,7 +334,7 @@ def main():
             with open(path, "w", encoding="utf-8") as f:
                 f.write(content)
     for name, content in sorted(files.items()):
-        if name.endswith(".json") and name != "numpy_order.json":
+        if name.endswith(".json") and name not in ("numpy_order.json", "python_repr.json"):
             doc = json.loads(content)
             expected = doc.get("expected", {"-": doc})
             for order, e in expected.items():
