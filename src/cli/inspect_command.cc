@@ -6,17 +6,12 @@
 
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "graph/graph.h"
 #include "model/model.h"
 
 namespace edgevision::cli {
 
 namespace {
-
-std::string ShapeText(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + (shape[i] < 0 ? std::string("?") : std::to_string(shape[i]));
-  return s + "]";
-}
 
 std::string OpsText(const std::map<std::string, int>& ops) {
   std::string s;
@@ -66,7 +61,7 @@ int RunInspect(const InspectOptions& options) {
   std::printf("domain      %s%s%s\n", m.domain.c_str(), m.iteration_id.empty() ? "" : ", iteration ",
               m.iteration_id.c_str());
   std::printf("input       %s %s %s; fed %dx%d %s, range %s, mean %s, std %s\n", m.input_name.c_str(),
-              ShapeText(m.input_shape).c_str(), m.input_layout.c_str(), p.input_width, p.input_height, color,
+              graph::ShapeToString(m.input_shape).c_str(), m.input_layout.c_str(), p.input_width, p.input_height, color,
               range.c_str(), Triple(p.mean).c_str(), Triple(p.stddev).c_str());
   std::printf("preprocess  orient (EXIF), fit within %d px, centre square -> %dx%d bilinear, centre crop %dx%d\n",
               p.max_dimension, p.resize_to, p.resize_to, p.input_width, p.input_height);

@@ -14,17 +14,9 @@ using graph::Graph;
 using graph::Node;
 using graph::Op;
 using graph::Shape;
+using graph::ShapeToString;
 using graph::Value;
 using graph::ValueId;
-
-std::string ShapeToString(const Shape& shape) {
-  std::string out = "[";
-  for (size_t i = 0; i < shape.size(); ++i) {
-    if (i) out += ",";
-    out += std::to_string(shape[i]);
-  }
-  return out + "]";
-}
 
 bool HasFusedActivation(Op op) {
   switch (op) {

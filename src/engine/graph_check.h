@@ -16,18 +16,20 @@
 #include "core/status.h"
 #include "engine/backend.h"
 #include "graph/graph.h"
+#include "graph/limits.h"
 
 namespace edgevision::engine {
 
-// Largest number of elements one value may hold (1 GiB of float32).
-inline constexpr int64_t kMaxTensorElements = int64_t{1} << 28;
+// Largest number of elements one value may hold (graph/limits.h).
+inline constexpr int64_t kMaxTensorElements = graph::kMaxTensorElements;
 // Largest sum of all activation sizes of one graph (input and node outputs),
 // which bounds what a session may allocate (4 GiB of float32).
 inline constexpr int64_t kMaxTotalActivationElements = int64_t{1} << 30;
 // Highest tensor rank the engines accept (XNNPACK's XNN_MAX_TENSOR_DIMS).
 inline constexpr size_t kMaxTensorRank = 6;
-// Largest kernel size, stride, dilation or padding accepted on any axis.
-inline constexpr int64_t kMaxSpatialParameter = int64_t{1} << 16;
+// Largest kernel size, stride, dilation or padding accepted on any axis
+// (graph/limits.h).
+inline constexpr int64_t kMaxSpatialParameter = graph::kMaxWindow;
 
 // Most threads one Session may use (EngineOptions::threads).
 inline constexpr int kMaxThreads = 64;
@@ -53,8 +55,5 @@ Status CheckExecutableGraph(const graph::Graph& graph);
 
 // True for ops that apply attrs.act_min/act_max to their output.
 bool HasFusedActivation(graph::Op op);
-
-// "[1,2,3]".
-std::string ShapeToString(const graph::Shape& shape);
 
 }  // namespace edgevision::engine

@@ -8,15 +8,6 @@ namespace edgevision::graph {
 
 namespace {
 
-std::string ShapeString(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i) out += ",";
-    out += std::to_string(s[i]);
-  }
-  return out + "]";
-}
-
 // Strides of `s` right-aligned into `rank` dimensions, 0 where broadcast.
 std::vector<int64_t> BroadcastStrides(const Shape& s, size_t rank) {
   std::vector<int64_t> strides(rank, 0);
@@ -48,11 +39,11 @@ Result<Shape> BroadcastShape(const Shape& a, const Shape& b) {
     int64_t da = i < a.size() ? a[a.size() - 1 - i] : 1;
     int64_t db = i < b.size() ? b[b.size() - 1 - i] : 1;
     if (da < 0 || db < 0) {
-      return InvalidArgument("cannot broadcast unknown dimensions " + ShapeString(a) + " and " +
-                             ShapeString(b));
+      return InvalidArgument("cannot broadcast unknown dimensions " + ShapeToString(a) + " and " +
+                             ShapeToString(b));
     }
     if (da != db && da != 1 && db != 1) {
-      return InvalidArgument("shapes " + ShapeString(a) + " and " + ShapeString(b) +
+      return InvalidArgument("shapes " + ShapeToString(a) + " and " + ShapeToString(b) +
                              " do not broadcast");
     }
     out[rank - 1 - i] = da == 1 ? db : da;
@@ -69,8 +60,8 @@ Status BroadcastBinary(Op op, std::span<const float> a, const Shape& a_shape,
   if (static_cast<int64_t>(a.size()) != ShapeProduct(a_shape) ||
       static_cast<int64_t>(b.size()) != ShapeProduct(b_shape) ||
       static_cast<int64_t>(out.size()) != ShapeProduct(out_shape)) {
-    return InvalidArgument("element counts do not match shapes " + ShapeString(a_shape) + ", " +
-                           ShapeString(b_shape));
+    return InvalidArgument("element counts do not match shapes " + ShapeToString(a_shape) + ", " +
+                           ShapeToString(b_shape));
   }
   const size_t rank = out_shape.size();
   if (rank == 0) {

@@ -26,6 +26,24 @@ std::vector<int64_t> RowMajorStrides(const Shape& s) {
   return st;
 }
 
+std::string ShapeToString(const Shape& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ",";
+    out += std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+size_t PayloadSize(const Value& v) {
+  switch (v.dtype) {
+    case DataType::kFloat32: return v.f32.size();
+    case DataType::kInt64: return v.i64.size();
+    case DataType::kString: return v.str.size();
+  }
+  return 0;
+}
+
 bool IsExecutableOp(Op op) {
   switch (op) {
     case Op::kConv2D:
@@ -153,15 +171,6 @@ namespace {
 
 bool ValidId(const Graph& g, ValueId id) {
   return id >= 0 && static_cast<size_t>(id) < g.values.size();
-}
-
-size_t PayloadSize(const Value& v) {
-  switch (v.dtype) {
-    case DataType::kFloat32: return v.f32.size();
-    case DataType::kInt64: return v.i64.size();
-    case DataType::kString: return v.str.size();
-  }
-  return 0;
 }
 
 }  // namespace

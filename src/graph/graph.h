@@ -110,6 +110,10 @@ bool IsExecutableOp(Op op);
 // scalar), and its row-major strides in elements.
 int64_t ShapeProduct(const Shape& s);
 std::vector<int64_t> RowMajorStrides(const Shape& s);
+// "[1,224,224,3]" (unknown dimensions as -1), for messages.
+std::string ShapeToString(const Shape& shape);
+// Number of elements in a value's payload (f32, i64 or str, per dtype).
+size_t PayloadSize(const Value& v);
 
 struct Attrs {
   // Conv2D / pooling.

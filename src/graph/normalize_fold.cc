@@ -30,12 +30,6 @@ float Clamp(const Attrs& a, float v) {
   return std::min(std::max(v, a.act_min), a.act_max);
 }
 
-std::vector<int64_t> RowMajorStrides(const Shape& s) {
-  std::vector<int64_t> st(s.size(), 1);
-  for (size_t i = s.size(); i-- > 1;) st[i - 1] = st[i] * s[i];
-  return st;
-}
-
 // Evaluates a node whose inputs are all float32 constants; false when the op
 // is not one constant folding handles.
 Result<bool> EvaluateConstant(const Graph& g, const Node& node, const Shape& out_shape,

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "graph/limits.h"
 #include "graph/normalize_passes.h"
 
 namespace edgevision::graph {
@@ -78,15 +79,14 @@ Status MergePads(Graph* graph, NormalizeReport* report) {
       ++dropped;
       continue;
     }
-    constexpr int64_t kMaxMergedPad = 1 << 16;
     if (rank != 4 || p[0] || p[3] || p[4] || p[7] || uses[y] != 1 || IsGraphOutput(g, y) ||
-        std::any_of(p.begin(), p.end(), [](int64_t v) { return v > kMaxMergedPad; })) {
+        std::any_of(p.begin(), p.end(), [](int64_t v) { return v > kMaxWindow; })) {
       continue;
     }
     Node& c = g.nodes[consumers[y][0]];
     if (c.inputs.empty() || c.inputs[0] != y) continue;
     if (std::max({c.attrs.pad_top, c.attrs.pad_left, c.attrs.pad_bottom, c.attrs.pad_right}) >
-        kMaxMergedPad) {
+        kMaxWindow) {
       continue;
     }
     Attrs merged = c.attrs;
@@ -94,6 +94,11 @@ Status MergePads(Graph* graph, NormalizeReport* report) {
     merged.pad_left += static_cast<int>(p[2]);
     merged.pad_bottom += static_cast<int>(p[5]);
     merged.pad_right += static_cast<int>(p[6]);
+    // The merged padding must stay within the limit the engines admit.
+    if (std::max({merged.pad_top, merged.pad_left, merged.pad_bottom, merged.pad_right}) >
+        kMaxWindow) {
+      continue;
+    }
     const bool fits = merged.pad_top < merged.kernel_h && merged.pad_bottom < merged.kernel_h &&
                       merged.pad_left < merged.kernel_w && merged.pad_right < merged.kernel_w;
     const bool has_pads =

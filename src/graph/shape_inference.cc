@@ -258,15 +258,6 @@ Result<Shape> BatchNormShape(const Node& node, std::span<const Shape> in) {
 
 }  // namespace
 
-std::string ShapeToString(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (i) out += ",";
-    out += std::to_string(s[i]);
-  }
-  return out + "]";
-}
-
 int64_t WindowOutputSize(int64_t in, int64_t kernel, int64_t stride, int64_t dilation,
                          int64_t pad_begin, int64_t pad_end) {
   constexpr int64_t kBound = int64_t{1} << 30;

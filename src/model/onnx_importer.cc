@@ -37,6 +37,7 @@
 #include "graph/broadcast.h"
 #include "graph/graph.h"
 #include "graph/shape_inference.h"
+#include "model/import_common.h"
 #include "model/importer.h"
 
 namespace edgevision::model {
@@ -48,6 +49,7 @@ using graph::Graph;
 using graph::kNoValue;
 using graph::Node;
 using graph::Op;
+using graph::PayloadSize;
 using graph::Shape;
 using graph::ShapeToString;
 using graph::Value;
@@ -55,8 +57,6 @@ using graph::ValueId;
 
 // ---- named limits -----------------------------------------------------------
 
-// Largest ONNX file accepted (protobuf cannot parse more than 2 GiB anyway).
-constexpr size_t kMaxOnnxBytes = size_t{1} << 30;
 // Most nodes / initializers / graph inputs a file may have. Custom Vision
 // models have a few hundred nodes.
 constexpr int kMaxOnnxNodes = 20000;
@@ -64,47 +64,18 @@ constexpr int kMaxOnnxInitializers = 100000;
 constexpr int kMaxOnnxGraphInputs = 100000;
 // Most elements a list attribute (pads, strides, labels...) may hold.
 constexpr int kMaxAttrElements = 100000;
-// Bound for kernel sizes, strides, dilations and pads.
-constexpr int64_t kMaxWindow = 1 << 16;
+// Bound for kernel sizes, strides, dilations and pads (graph/limits.h).
+constexpr int64_t kMaxWindow = graph::kMaxWindow;
 // Largest tensor the importer creates while evaluating constant sub-graphs
-// (Gather, Slice, ConstantOfShape, broadcasts...). Shape arithmetic is tiny;
-// the bound keeps a small hostile file from allocating gigabytes.
-constexpr int64_t kMaxFoldedElements = int64_t{1} << 24;
+// (Gather, Slice, ConstantOfShape, broadcasts...); all of them together are
+// bounded by kMaxImportExpansionElements (model/import_common.h).
+constexpr int64_t kMaxFoldedElements = kMaxImportExpansionElements;
 // Most metadata_props entries kept.
 constexpr int kMaxMetadataEntries = 1000;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // ---- ONNX tensor decoding ---------------------------------------------------
-
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  uint32_t exp = (h >> 10) & 0x1Fu;
-  uint32_t mant = h & 0x3FFu;
-  uint32_t bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: normalise
-      exp = 127 - 15 + 1;
-      while ((mant & 0x400u) == 0) {
-        mant <<= 1;
-        --exp;
-      }
-      mant &= 0x3FFu;
-      bits = sign | (exp << 23) | (mant << 13);
-    }
-  } else if (exp == 0x1F) {
-    bits = sign | 0x7F800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  return std::bit_cast<float>(bits);
-}
-
-float BFloat16ToFloat(uint16_t h) {
-  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
-}
 
 // Little-endian unsigned integer of `n` bytes at `p` (raw_data is always LE).
 uint64_t LoadLE(const char* p, size_t n) {
@@ -140,26 +111,9 @@ bool IsFloatType(int t) {
          t == onnx::TensorProto::DOUBLE || t == onnx::TensorProto::BFLOAT16;
 }
 
-Result<int64_t> CountElements(const Shape& shape, const std::string& what) {
-  if (shape.size() > graph::kMaxRank) {
-    return Corrupt(what + " has rank " + std::to_string(shape.size()) + ", more than " +
-                   std::to_string(graph::kMaxRank));
-  }
-  int64_t n = 1;
-  for (int64_t d : shape) {
-    if (d < 0) return Corrupt(what + " has a negative dimension in " + ShapeToString(shape));
-    if (d > 0 && n > graph::kMaxTensorElements / d) {
-      return ResourceExhausted(what + " has shape " + ShapeToString(shape) +
-                               ", more than the limit of " +
-                               std::to_string(graph::kMaxTensorElements) + " elements");
-    }
-    n *= d;
-  }
-  return n;
-}
-
 // Decodes a TensorProto into a Value in ONNX layout: floating types become
-// float32, integer and bool types int64, strings strings. `f16` counts
+// float32, integer and bool types int64, strings strings. The declared shape
+// is checked against the data present before anything is allocated. `f16` counts
 // float16/bfloat16 tensors converted.
 Result<Value> DecodeTensor(const onnx::TensorProto& t, const std::string& what, int* f16) {
   Value v;
@@ -170,7 +124,7 @@ Result<Value> DecodeTensor(const onnx::TensorProto& t, const std::string& what, 
   }
   if (t.has_segment()) return Unsupported(what + " is a segmented tensor");
   for (int64_t d : t.dims()) v.shape.push_back(d);
-  EV_ASSIGN_OR_RETURN(const int64_t count, CountElements(v.shape, what));
+  EV_ASSIGN_OR_RETURN(const int64_t count, CheckedElementCount(v.shape, what));
   const size_t n = static_cast<size_t>(count);
   const int type = t.data_type();
   const std::string& raw = t.raw_data();
@@ -196,40 +150,43 @@ Result<Value> DecodeTensor(const onnx::TensorProto& t, const std::string& what, 
   };
   switch (type) {
     case onnx::TensorProto::FLOAT:
-      v.f32.resize(n);
       if (has_raw || n == 0) {
         EV_RETURN_IF_ERROR(check_raw(4));
+        v.f32.resize(n);
         for (size_t i = 0; i < n; ++i) {
           v.f32[i] = std::bit_cast<float>(static_cast<uint32_t>(LoadLE(raw.data() + 4 * i, 4)));
         }
       } else {
         EV_RETURN_IF_ERROR(check_typed(t.float_data_size(), "float_data"));
+        v.f32.resize(n);
         std::copy(t.float_data().begin(), t.float_data().end(), v.f32.begin());
       }
       return v;
     case onnx::TensorProto::DOUBLE:
-      v.f32.resize(n);
       if (has_raw || n == 0) {
         EV_RETURN_IF_ERROR(check_raw(8));
+        v.f32.resize(n);
         for (size_t i = 0; i < n; ++i) {
           v.f32[i] = static_cast<float>(std::bit_cast<double>(LoadLE(raw.data() + 8 * i, 8)));
         }
       } else {
         EV_RETURN_IF_ERROR(check_typed(t.double_data_size(), "double_data"));
+        v.f32.resize(n);
         for (size_t i = 0; i < n; ++i) v.f32[i] = static_cast<float>(t.double_data(i));
       }
       return v;
     case onnx::TensorProto::FLOAT16:
     case onnx::TensorProto::BFLOAT16: {
       auto conv = type == onnx::TensorProto::FLOAT16 ? HalfToFloat : BFloat16ToFloat;
-      v.f32.resize(n);
       if (has_raw || n == 0) {
         EV_RETURN_IF_ERROR(check_raw(2));
+        v.f32.resize(n);
         for (size_t i = 0; i < n; ++i) {
           v.f32[i] = conv(static_cast<uint16_t>(LoadLE(raw.data() + 2 * i, 2)));
         }
       } else {
         EV_RETURN_IF_ERROR(check_typed(t.int32_data_size(), "int32_data"));
+        v.f32.resize(n);
         for (size_t i = 0; i < n; ++i) v.f32[i] = conv(static_cast<uint16_t>(t.int32_data(i)));
       }
       ++*f16;
@@ -246,7 +203,6 @@ Result<Value> DecodeTensor(const onnx::TensorProto& t, const std::string& what, 
     case onnx::TensorProto::BOOL: {
       v.dtype = DataType::kInt64;
       v.f32.clear();
-      v.i64.resize(n);
       size_t bytes = 1;
       bool is_signed = false;
       switch (type) {
@@ -273,6 +229,7 @@ Result<Value> DecodeTensor(const onnx::TensorProto& t, const std::string& what, 
       }
       if (has_raw || n == 0) {
         EV_RETURN_IF_ERROR(check_raw(bytes));
+        v.i64.resize(n);
         for (size_t i = 0; i < n; ++i) {
           uint64_t u = LoadLE(raw.data() + bytes * i, bytes);
           if (is_signed && bytes < 8 && (u >> (8 * bytes - 1)) & 1u)
@@ -281,12 +238,15 @@ Result<Value> DecodeTensor(const onnx::TensorProto& t, const std::string& what, 
         }
       } else if (type == onnx::TensorProto::INT64) {
         EV_RETURN_IF_ERROR(check_typed(t.int64_data_size(), "int64_data"));
+        v.i64.resize(n);
         std::copy(t.int64_data().begin(), t.int64_data().end(), v.i64.begin());
       } else if (type == onnx::TensorProto::UINT32 || type == onnx::TensorProto::UINT64) {
         EV_RETURN_IF_ERROR(check_typed(t.uint64_data_size(), "uint64_data"));
+        v.i64.resize(n);
         for (size_t i = 0; i < n; ++i) v.i64[i] = static_cast<int64_t>(t.uint64_data(i));
       } else {
         EV_RETURN_IF_ERROR(check_typed(t.int32_data_size(), "int32_data"));
+        v.i64.resize(n);
         std::copy(t.int32_data().begin(), t.int32_data().end(), v.i64.begin());
       }
       return v;
@@ -302,15 +262,6 @@ Result<Value> DecodeTensor(const onnx::TensorProto& t, const std::string& what, 
 }
 
 // ---- constant tensor operations (ONNX layout) -------------------------------
-
-size_t PayloadSize(const Value& v) {
-  switch (v.dtype) {
-    case DataType::kFloat32: return v.f32.size();
-    case DataType::kInt64: return v.i64.size();
-    case DataType::kString: return v.str.size();
-  }
-  return 0;
-}
 
 // A Value of `src`'s type whose element i is src's element index[i].
 Value Gathered(const Value& src, const std::vector<int64_t>& index, Shape shape) {
@@ -611,6 +562,9 @@ class Importer {
   std::string score_name_;
   const onnx::NodeProto* node_ = nullptr;
   std::string op_;  // "Conv", "com.microsoft.LegacyPadding"
+
+  // Elements created by folding, beyond what the file stores.
+  ExpansionBudget expansion_;
 
   // Rewrite bookkeeping (turned into sentences at the end).
   std::map<std::string, int> folded_ops_;
@@ -975,11 +929,12 @@ Status Importer::ReadInput() {
                        "; an NCHW image input is expected");
   }
   for (size_t d = 1; d < 4; ++d) {
-    if (declared[d] < 1 || declared[d] > (int64_t{1} << 16)) {
+    if (declared[d] < 1) {
       return Unsupported(what + " has shape " + ShapeToString(declared) +
                          "; channels, height and width must be fixed");
     }
   }
+  EV_RETURN_IF_ERROR(CheckInputImage(declared[2], declared[3], declared[1], what));
   if (declared[0] == 0 || declared[0] < -1)
     return Corrupt(what + " has batch " + std::to_string(declared[0]));
   // Batch 1 while importing (static shapes for layout decisions); -1 at the end.
@@ -1164,10 +1119,16 @@ Result<bool> Importer::TryFold() {
     if (node_->input_size() == 0) return false;
   }
   EV_ASSIGN_OR_RETURN(Value v, FoldNode());
-  if (PayloadSize(v) > static_cast<size_t>(kMaxFoldedElements) && op != "Identity" &&
-      op != "Dropout" && op != "Reshape" && op != "Flatten" && op != "Squeeze" &&
-      op != "Unsqueeze" && op != "Transpose" && op != "Cast") {
-    return ResourceExhausted(Where() + ": folded constant is too large");
+  // Ops that only rearrange or retype their input copy what the file holds;
+  // everything else creates data the file does not store.
+  const bool copies = op == "Identity" || op == "Dropout" || op == "Reshape" || op == "Flatten" ||
+                      op == "Squeeze" || op == "Unsqueeze" || op == "Transpose" || op == "Cast";
+  if (!copies) {
+    if (PayloadSize(v) > static_cast<size_t>(kMaxFoldedElements)) {
+      return ResourceExhausted(Where() + ": folded constant is too large");
+    }
+    EV_RETURN_IF_ERROR(
+        expansion_.Charge(static_cast<int64_t>(PayloadSize(v)), Where() + ": folded constant"));
   }
   ++folded_ops_[op];
   EV_RETURN_IF_ERROR(DefineConst(0, std::move(v)));
@@ -1370,7 +1331,7 @@ Result<Value> Importer::FoldNode() {
     out_shape.insert(out_shape.end(), indices->shape.begin(), indices->shape.end());
     out_shape.insert(out_shape.end(), x->shape.begin() + axis + 1, x->shape.end());
     if (out_shape.size() > graph::kMaxRank) return Bad("result rank is too large");
-    EV_ASSIGN_OR_RETURN(int64_t n, CountElements(out_shape, Where()));
+    EV_ASSIGN_OR_RETURN(int64_t n, CheckedElementCount(out_shape, Where()));
     if (n > kMaxFoldedElements) return ResourceExhausted(Where() + ": result is too large");
     int64_t outer = 1, inner = 1;
     for (int64_t d = 0; d < axis; ++d) outer *= x->shape[d];
@@ -1436,7 +1397,7 @@ Result<Value> Importer::FoldNode() {
       begin[a] = b;
       step[a] = st;
     }
-    EV_ASSIGN_OR_RETURN(int64_t n, CountElements(out_shape, Where()));
+    EV_ASSIGN_OR_RETURN(int64_t n, CheckedElementCount(out_shape, Where()));
     if (n > kMaxFoldedElements) return ResourceExhausted(Where() + ": result is too large");
     const std::vector<int64_t> xs = graph::RowMajorStrides(x->shape);
     std::vector<int64_t> idx, pos(r, 0);
@@ -1454,7 +1415,7 @@ Result<Value> Importer::FoldNode() {
   if (op == "ConstantOfShape") {
     if (x->dtype != DataType::kInt64) return Bad("shape is not an integer tensor");
     const Shape s(x->i64.begin(), x->i64.end());
-    EV_ASSIGN_OR_RETURN(int64_t n, CountElements(s, Where()));
+    EV_ASSIGN_OR_RETURN(int64_t n, CheckedElementCount(s, Where()));
     if (n > kMaxFoldedElements) return ResourceExhausted(Where() + ": result is too large");
     Value v;
     v.shape = s;
@@ -1512,7 +1473,7 @@ Result<Value> Importer::FoldNode() {
   if (x->dtype == DataType::kInt64) return BroadcastInt(bop, *x, b, Where());
   Result<Shape> shape = graph::BroadcastShape(x->shape, b.shape);
   if (!shape.ok()) return Bad(shape.status().message());
-  EV_ASSIGN_OR_RETURN(int64_t n, CountElements(*shape, Where()));
+  EV_ASSIGN_OR_RETURN(int64_t n, CheckedElementCount(*shape, Where()));
   if (n > kMaxFoldedElements) return ResourceExhausted(Where() + ": result is too large");
   Value v;
   v.shape = *shape;
@@ -1552,11 +1513,8 @@ Status Importer::SamePads(const std::string& auto_pad, const Shape& nchw,
   }
   pads->assign(4, 0);
   for (int axis = 0; axis < 2; ++axis) {
-    const int64_t in = nchw[2 + axis];
-    const int64_t out = (in + s[axis] - 1) / s[axis];
-    const int64_t span = (k[axis] - 1) * d[axis] + 1;
-    const int64_t total = std::max<int64_t>(0, (out - 1) * s[axis] + span - in);
-    const int64_t small = total / 2, big = total - small;
+    // SAME_UPPER is TensorFlow's rule (the smaller half first); SAME_LOWER swaps.
+    const auto [small, big] = SamePadding(nchw[2 + axis], k[axis], s[axis], d[axis]);
     (*pads)[axis] = auto_pad == "SAME_UPPER" ? small : big;
     (*pads)[axis + 2] = auto_pad == "SAME_UPPER" ? big : small;
   }
@@ -2511,10 +2469,10 @@ Result<ImportedModel> Importer::Run() {
 
 Result<ImportedModel> ImportOnnx(std::span<const uint8_t> bytes, const std::string& file_label) {
   if (bytes.empty()) return Corrupt(file_label + ": the ONNX file is empty");
-  if (bytes.size() > kMaxOnnxBytes) {
+  if (bytes.size() > kMaxModelFileBytes) {
     return ResourceExhausted(file_label + ": " + std::to_string(bytes.size()) +
                              " bytes exceed the ONNX size limit of " +
-                             std::to_string(kMaxOnnxBytes));
+                             std::to_string(kMaxModelFileBytes));
   }
   onnx::ModelProto model;
   if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {

@@ -21,6 +21,7 @@
 #include "graph/normalize_passes.h"
 #include "graph/shape_inference.h"
 #include "model/importer.h"
+#include "peak_rss.h"
 #include "test_support.h"
 
 namespace edgevision::model {
@@ -494,17 +495,17 @@ void ExpectError(const Result<ImportedModel>& r, StatusCode code, const std::str
 }
 
 TEST(OnnxImporterTest, DecodesFloat16AndSignedIntegers) {
-  ProtoBuilder b(13, {1, 6, 2, 2});
+  ProtoBuilder b(13, {1, 3, 2, 2});
   auto* c = b.g->add_initializer();
   c->set_name("c");
   c->set_data_type(onnx::TensorProto::FLOAT16);
-  for (int64_t d : {6, 1, 1}) c->add_dims(d);
+  for (int64_t d : {3, 2, 1}) c->add_dims(d);  // [C,H,1] against NCHW
   const uint16_t halves[] = {0x3C00, 0x0001, 0x7BFF, 0xFC00, 0xC000, 0x3800};
   std::string raw;
   for (uint16_t h : halves) raw += std::string{char(h & 0xFF), char(h >> 8)};
   c->set_raw_data(raw);
   b.Node("Add", {"x", "c"}, {"sum"});
-  // Reshape to [1, 24] via Shape -> Gather(int32 index -4 = the batch) -> Concat.
+  // Reshape to [1, 12] via Shape -> Gather(int32 index -4 = the batch) -> Concat.
   b.Node("Shape", {"sum"}, {"shape"});
   auto* idx = b.g->add_initializer();
   idx->set_name("idx");
@@ -522,15 +523,16 @@ TEST(OnnxImporterTest, DecodesFloat16AndSignedIntegers) {
   const Graph& g = r->graph;
   const Node* add = NodesOf(g, Op::kAdd).at(0);
   const graph::Value& k = g.values[add->inputs[1]];
-  EXPECT_EQ(k.shape, (Shape{6}));
+  // The constant in NHWC: [H=2, W=1, C=3], element (h, c) = halves[c * 2 + h].
+  EXPECT_EQ(k.shape, (Shape{2, 1, 3}));
   ASSERT_EQ(k.f32.size(), 6u);
   EXPECT_EQ(k.f32[0], 1.0f);
-  EXPECT_EQ(k.f32[1], std::ldexp(1.0f, -24));  // smallest subnormal
-  EXPECT_EQ(k.f32[2], 65504.0f);
-  EXPECT_EQ(k.f32[3], -std::numeric_limits<float>::infinity());
-  EXPECT_EQ(k.f32[4], -2.0f);
+  EXPECT_EQ(k.f32[3], std::ldexp(1.0f, -24));  // smallest subnormal
+  EXPECT_EQ(k.f32[1], 65504.0f);
+  EXPECT_EQ(k.f32[4], -std::numeric_limits<float>::infinity());
+  EXPECT_EQ(k.f32[2], -2.0f);
   EXPECT_EQ(k.f32[5], 0.5f);
-  EXPECT_EQ(g.values[g.outputs[0]].shape, (Shape{1, 24}));
+  EXPECT_EQ(g.values[g.outputs[0]].shape, (Shape{1, 12}));
   EXPECT_TRUE(Mentions(r->rewrites, "converted 1 float16")) << Joined(r->rewrites);
 }
 
@@ -652,6 +654,50 @@ TEST(OnnxImporterTest, RejectsBadInitializers) {
     (void)t;
     b.Node("Add", {"x", "neg"}, {"y"});
     ExpectError(b.Import(), StatusCode::kCorrupt, "negative dimension");
+  }
+}
+
+// Issue 16: a file of a few hundred bytes must not make the importer allocate
+// what a tensor's shape declares before the data is checked, nor fold
+// constants beyond the import's expansion budget.
+TEST(OnnxImporterTest, Issue16HugeDeclaredTensorsAreRefusedBeforeAllocation) {
+  auto import_measured = [](const ProtoBuilder& b, Result<ImportedModel>* r) {
+    EXPECT_LT(b.model.ByteSizeLong(), 1024u);
+    return testing::PeakRssGrowth([&] { *r = b.Import(); });
+  };
+  {  // raw_data of 4 bytes for 2^28 floats
+    ProtoBuilder b(13);
+    b.Init("huge", {16384, 16384}, {})->set_raw_data("abcd");
+    b.Node("Add", {"x", "huge"}, {"y"});
+    Result<ImportedModel> r = Internal("not run");
+    const int64_t growth = import_measured(b, &r);
+    ExpectError(r, StatusCode::kCorrupt, "'huge' has 4 bytes of raw_data");
+    ASSERT_GE(growth, 0) << "/proc/self/clear_refs is not usable";
+    EXPECT_LT(growth, int64_t{64} << 20);
+  }
+  {  // one int64_data value for 2^28 int64s
+    ProtoBuilder b(13);
+    b.InitInt("huge", {16384, 16384}, {7});
+    b.Node("Reshape", {"x", "huge"}, {"y"});
+    Result<ImportedModel> r = Internal("not run");
+    const int64_t growth = import_measured(b, &r);
+    ExpectError(r, StatusCode::kCorrupt, "has 1 values in int64_data");
+    ASSERT_GE(growth, 0) << "/proc/self/clear_refs is not usable";
+    EXPECT_LT(growth, int64_t{64} << 20);
+  }
+  {  // folded constants of 2^21 elements each: the third exceeds the budget
+    ProtoBuilder b(13);
+    b.InitInt("s", {1}, {int64_t{1} << 21});
+    b.Node("ConstantOfShape", {"s"}, {"a"}, "fill_a");
+    b.Node("ConstantOfShape", {"s"}, {"b"}, "fill_b");
+    b.Node("Add", {"a", "b"}, {"c"}, "sum");
+    b.Node("Add", {"x", "c"}, {"y"});
+    Result<ImportedModel> r = Internal("not run");
+    const int64_t growth = import_measured(b, &r);
+    ExpectError(r, StatusCode::kResourceExhausted, "import limit");
+    EXPECT_NE(r.status().message().find("'sum'"), std::string::npos) << r.status().ToString();
+    ASSERT_GE(growth, 0) << "/proc/self/clear_refs is not usable";
+    EXPECT_LT(growth, int64_t{96} << 20);
   }
 }
 

@@ -31,6 +31,8 @@
 #include <vector>
 
 #include "graph/graph.h"
+#include "graph/shape_inference.h"
+#include "model/import_common.h"
 #include "model/importer.h"
 #include "model/schemas/tf_graph.pb.h"
 
@@ -44,19 +46,19 @@ static_assert(std::endian::native == std::endian::little,
 namespace tf = ::edgevision::tf;
 using graph::Op;
 using graph::Shape;
+using graph::ShapeToString;
 using graph::ValueId;
 
-// Named limits (hostile files): a GraphDef over this size is refused before
-// parsing (protobuf itself stops at 2 GiB); one constant may hold at most
-// kMaxConstElements elements; window sizes, strides and dilations above
-// kMaxWindow are treated as corrupt; tensors have at most kMaxRank dimensions;
-// an input image side above kMaxInputSide is Unsupported (Custom Vision uses
-// 224-512; the limit keeps a hostile file from sizing huge buffers downstream).
-constexpr size_t kMaxGraphDefBytes = size_t{1} << 30;
-constexpr int64_t kMaxConstElements = int64_t{1} << 28;
-constexpr int64_t kMaxWindow = 1024;
-constexpr int64_t kMaxInputSide = 4096;
-constexpr int kMaxRank = 8;
+// Limits (hostile files) are the shared ones (model/import_common.h,
+// graph/limits.h): a GraphDef over kMaxModelFileBytes is refused before
+// parsing; one constant holds at most graph::kMaxTensorElements elements in at
+// most graph::kMaxRank dimensions, and its value list must fill it unless the
+// repeated tail stays within the import's expansion budget; windows, strides,
+// dilations and pads above graph::kMaxWindow are corrupt; an input image
+// beyond graph::kMaxInputSide / kMaxInputChannels is Unsupported.
+constexpr int64_t kMaxConstElements = graph::kMaxTensorElements;
+constexpr int64_t kMaxWindow = graph::kMaxWindow;
+constexpr int kMaxRank = static_cast<int>(graph::kMaxRank);
 constexpr int kMaxOutputIndex = 1 << 16;
 
 // Microsoft's Android sample subtracts this BGR mean for Custom Vision models
@@ -133,50 +135,12 @@ bool IsAttributeInput(const std::string& op, int index, int num_inputs) {
   return false;
 }
 
-std::string ShapeString(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
 // A little-endian scalar at an arbitrary (unaligned) address.
 template <typename T>
 T Load(const char* p) {
   T v;
   std::memcpy(&v, p, sizeof v);
   return v;
-}
-
-// IEEE 754 binary16 -> binary32.
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = (h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1f;
-  const uint32_t mant = h & 0x3ff;
-  float magnitude;
-  if (exp == 0) {
-    magnitude = std::ldexp(static_cast<float>(mant), -24);
-  } else if (exp == 31) {
-    magnitude =
-        mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
-  } else {
-    magnitude = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
-  }
-  return sign ? -magnitude : magnitude;
-}
-
-float Bfloat16ToFloat(uint16_t b) {
-  uint32_t bits = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, sizeof f);
-  return f;
-}
-
-// TensorFlow's SAME rule: out = ceil(in / s); the total padding is
-// max((out - 1) * s + (k - 1) * d + 1 - in, 0), the smaller half before.
-std::pair<int, int> SamePadding(int64_t in, int64_t k, int64_t s, int64_t d) {
-  const int64_t out = (in + s - 1) / s;
-  const int64_t total = std::max<int64_t>((out - 1) * s + (k - 1) * d + 1 - in, 0);
-  return {static_cast<int>(total / 2), static_cast<int>(total - total / 2)};
 }
 
 class TfImporter {
@@ -268,6 +232,9 @@ class TfImporter {
   int output_node_ = -1;
   int fused_bias_ = 0;
   int same_pads_ = 0;
+  // Elements created beyond the file's bytes (short value lists); ReadConst
+  // is logically const, the budget is bookkeeping.
+  mutable ExpansionBudget expansion_;
   int weights_converted_ = 0;
 };
 
@@ -507,6 +474,9 @@ Result<ConstTensor> TfImporter::ReadConst(int const_node) const {
   auto fill = [&](auto& dst, const auto& src, auto convert) -> Status {
     if (static_cast<int64_t>(src.size()) > count)
       return CorruptAt(n, "constant holds more values than its shape");
+    // The repeated tail is not in the file: charge it before allocating.
+    EV_RETURN_IF_ERROR(
+        expansion_.Charge(count - static_cast<int64_t>(src.size()), Where(n) + ": constant"));
     dst.resize(static_cast<size_t>(count));
     for (int64_t k = 0; k < count; ++k) {
       if (src.empty()) {
@@ -517,12 +487,11 @@ Result<ConstTensor> TfImporter::ReadConst(int const_node) const {
     }
     return Status::Ok();
   };
-  auto from_raw = [&](size_t elem_size, auto decode) -> Status {
-    if (raw.size() != static_cast<size_t>(count) * elem_size) {
-      return CorruptAt(n, "tensor_content has " + std::to_string(raw.size()) + " bytes, shape " +
-                              ShapeString(out.shape) + " needs " +
-                              std::to_string(count * elem_size));
-    }
+  auto from_raw = [&](auto& dst, size_t elem_size, auto decode) -> Status {
+    // Sizes are checked against the bytes present before anything is allocated.
+    EV_RETURN_IF_ERROR(
+        CheckPayloadBytes(count, elem_size, raw.size(), out.shape, Where(n) + ": tensor_content"));
+    dst.resize(static_cast<size_t>(count));
     for (int64_t k = 0; k < count; ++k) decode(raw.data() + k * elem_size, k);
     return Status::Ok();
   };
@@ -531,18 +500,17 @@ Result<ConstTensor> TfImporter::ReadConst(int const_node) const {
   switch (t.dtype()) {
     case tf::DT_FLOAT:
       if (!raw.empty()) {
-        out.f.resize(static_cast<size_t>(count));
         EV_RETURN_IF_ERROR(
-            from_raw(4, [&](const char* p, int64_t k) { out.f[k] = Load<float>(p); }));
+            from_raw(out.f, 4, [&](const char* p, int64_t k) { out.f[k] = Load<float>(p); }));
         return out;
       }
       EV_RETURN_IF_ERROR(fill(out.f, t.float_val(), as_float));
       return out;
     case tf::DT_DOUBLE:
       if (!raw.empty()) {
-        out.f.resize(static_cast<size_t>(count));
-        EV_RETURN_IF_ERROR(from_raw(
-            8, [&](const char* p, int64_t k) { out.f[k] = static_cast<float>(Load<double>(p)); }));
+        EV_RETURN_IF_ERROR(from_raw(out.f, 8, [&](const char* p, int64_t k) {
+          out.f[k] = static_cast<float>(Load<double>(p));
+        }));
         return out;
       }
       EV_RETURN_IF_ERROR(fill(out.f, t.double_val(), as_float));
@@ -550,11 +518,10 @@ Result<ConstTensor> TfImporter::ReadConst(int const_node) const {
     case tf::DT_HALF:
     case tf::DT_BFLOAT16: {
       const bool half = t.dtype() == tf::DT_HALF;
-      auto convert = [half](uint16_t v) { return half ? HalfToFloat(v) : Bfloat16ToFloat(v); };
+      auto convert = [half](uint16_t v) { return half ? HalfToFloat(v) : BFloat16ToFloat(v); };
       if (!raw.empty()) {
-        out.f.resize(static_cast<size_t>(count));
-        EV_RETURN_IF_ERROR(
-            from_raw(2, [&](const char* p, int64_t k) { out.f[k] = convert(Load<uint16_t>(p)); }));
+        EV_RETURN_IF_ERROR(from_raw(
+            out.f, 2, [&](const char* p, int64_t k) { out.f[k] = convert(Load<uint16_t>(p)); }));
         return out;
       }
       EV_RETURN_IF_ERROR(
@@ -581,8 +548,7 @@ Result<ConstTensor> TfImporter::ReadConst(int const_node) const {
       }
       const tf::DataType dt = t.dtype();
       if (!raw.empty()) {
-        out.i.resize(static_cast<size_t>(count));
-        EV_RETURN_IF_ERROR(from_raw(elem, [&](const char* p, int64_t k) {
+        EV_RETURN_IF_ERROR(from_raw(out.i, elem, [&](const char* p, int64_t k) {
           switch (dt) {
             case tf::DT_INT32: out.i[k] = Load<int32_t>(p); break;
             case tf::DT_INT16: out.i[k] = Load<int16_t>(p); break;
@@ -699,12 +665,9 @@ Status TfImporter::TranslatePlaceholder(int node_index) {
   }
   if (shape.size() != 4 || shape[1] <= 0 || shape[2] <= 0 || shape[3] <= 0) {
     return UnsupportedAt(
-        n, "input shape " + ShapeString(shape) + " is not [batch,H,W,C] with a static H, W, C");
+        n, "input shape " + ShapeToString(shape) + " is not [batch,H,W,C] with a static H, W, C");
   }
-  if (shape[1] > kMaxInputSide || shape[2] > kMaxInputSide || shape[3] > 4) {
-    return UnsupportedAt(n, "input shape " + ShapeString(shape) + " is not an image of at most " +
-                                std::to_string(kMaxInputSide) + " pixels a side");
-  }
+  EV_RETURN_IF_ERROR(CheckInputImage(shape[1], shape[2], shape[3], Where(n) + ": input shape"));
   placeholder_ = node_index;
   Shape graph_shape = shape;
   graph_shape[0] = -1;
@@ -762,14 +725,17 @@ Status TfImporter::SpatialPads(const tf::NodeDef& n, const Shape* in, int64_t kh
   return CorruptAt(n, "unknown padding '" + padding + "'");
 }
 
-// Output size of a window op; -1 when the input size is unknown.
-Result<int64_t> WindowOutput(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pads) {
+// Output size of a window op (graph::WindowOutputSize); -1 when the input
+// size is unknown.
+Result<int64_t> WindowOutput(int64_t in, int64_t k, int64_t s, int64_t d, int64_t pad_begin,
+                             int64_t pad_end) {
   if (in < 0) return int64_t{-1};
-  const int64_t span = (k - 1) * d + 1;
-  if (in + pads < span)
-    return Corrupt("window of " + std::to_string(span) + " exceeds the padded input of " +
-                   std::to_string(in + pads));
-  return (in + pads - span) / s + 1;
+  const int64_t out = graph::WindowOutputSize(in, k, s, d, pad_begin, pad_end);
+  if (out < 0) {
+    return Corrupt("window of " + std::to_string((k - 1) * d + 1) +
+                   " exceeds the padded input of " + std::to_string(in + pad_begin + pad_end));
+  }
+  return out;
 }
 
 Status TfImporter::TranslateConv(int node_index, bool depthwise) {
@@ -781,7 +747,7 @@ Status TfImporter::TranslateConv(int node_index, bool depthwise) {
   EV_ASSIGN_OR_RETURN(ConstTensor w, ReadConst(w_node));
   if (!w.is_float || w.shape.size() != 4 || w.size() == 0) {
     return CorruptAt(n,
-                     "weights must be a non-empty 4-D float tensor, got " + ShapeString(w.shape));
+                     "weights must be a non-empty 4-D float tensor, got " + ShapeToString(w.shape));
   }
   EV_ASSIGN_OR_RETURN(std::vector<int> stride, Window(n, "strides", true));
   EV_ASSIGN_OR_RETURN(std::vector<int> dilation, Window(n, "dilations", false));
@@ -794,7 +760,7 @@ Status TfImporter::TranslateConv(int node_index, bool depthwise) {
   attrs.dilation_h = dilation[0];
   attrs.dilation_w = dilation[1];
   const std::optional<Shape> in = KnownShape(x);
-  if (in && in->size() != 4) return CorruptAt(n, "input is not 4-D: " + ShapeString(*in));
+  if (in && in->size() != 4) return CorruptAt(n, "input is not 4-D: " + ShapeToString(*in));
   EV_RETURN_IF_ERROR(SpatialPads(n, in ? &*in : nullptr, kh, kw, attrs.stride_h, attrs.stride_w,
                                  attrs.dilation_h, attrs.dilation_w, &attrs));
 
@@ -827,7 +793,7 @@ Status TfImporter::TranslateConv(int node_index, bool depthwise) {
     ohwi_shape = {co, kh, kw, ci};
     if (in && (*in)[3] >= 0) {
       if ((*in)[3] % ci != 0 || co % ((*in)[3] / ci) != 0) {
-        return CorruptAt(n, "weights " + ShapeString(w.shape) + " do not fit an input with " +
+        return CorruptAt(n, "weights " + ShapeToString(w.shape) + " do not fit an input with " +
                                 std::to_string((*in)[3]) + " channels");
       }
       attrs.groups = static_cast<int>((*in)[3] / ci);
@@ -841,9 +807,9 @@ Status TfImporter::TranslateConv(int node_index, bool depthwise) {
   std::optional<Shape> out_shape;
   if (in) {
     EV_ASSIGN_OR_RETURN(int64_t oh, WindowOutput((*in)[1], kh, attrs.stride_h, attrs.dilation_h,
-                                                 attrs.pad_top + attrs.pad_bottom));
+                                                 attrs.pad_top, attrs.pad_bottom));
     EV_ASSIGN_OR_RETURN(int64_t ow, WindowOutput((*in)[2], kw, attrs.stride_w, attrs.dilation_w,
-                                                 attrs.pad_left + attrs.pad_right));
+                                                 attrs.pad_left, attrs.pad_right));
     out_shape = Shape{(*in)[0], oh, ow, out_channels};
   }
   const ValueId y = NewActivation(n.name(), out_shape);
@@ -870,14 +836,14 @@ Status TfImporter::TranslatePool(int node_index, bool max) {
   attrs.stride_w = s[1];
   attrs.count_include_pad = false;  // TensorFlow averages over the valid cells only
   const std::optional<Shape> in = KnownShape(x);
-  if (in && in->size() != 4) return CorruptAt(n, "input is not 4-D: " + ShapeString(*in));
+  if (in && in->size() != 4) return CorruptAt(n, "input is not 4-D: " + ShapeToString(*in));
   EV_RETURN_IF_ERROR(SpatialPads(n, in ? &*in : nullptr, k[0], k[1], s[0], s[1], 1, 1, &attrs));
   std::optional<Shape> out_shape;
   if (in) {
     EV_ASSIGN_OR_RETURN(int64_t oh,
-                        WindowOutput((*in)[1], k[0], s[0], 1, attrs.pad_top + attrs.pad_bottom));
+                        WindowOutput((*in)[1], k[0], s[0], 1, attrs.pad_top, attrs.pad_bottom));
     EV_ASSIGN_OR_RETURN(int64_t ow,
-                        WindowOutput((*in)[2], k[1], s[1], 1, attrs.pad_left + attrs.pad_right));
+                        WindowOutput((*in)[2], k[1], s[1], 1, attrs.pad_left, attrs.pad_right));
     out_shape = Shape{(*in)[0], oh, ow, (*in)[3]};
   }
   const ValueId y = NewActivation(n.name(), out_shape);
@@ -897,7 +863,7 @@ Status TfImporter::TranslateMatMul(int node_index) {
   EV_ASSIGN_OR_RETURN(ConstTensor w, ReadConst(w_node));
   if (!w.is_float || w.shape.size() != 2 || w.size() == 0) {
     return CorruptAt(n,
-                     "weights must be a non-empty 2-D float tensor, got " + ShapeString(w.shape));
+                     "weights must be a non-empty 2-D float tensor, got " + ShapeToString(w.shape));
   }
   int64_t k = w.shape[0], o = w.shape[1];
   std::vector<float> ok;
@@ -912,7 +878,7 @@ Status TfImporter::TranslateMatMul(int node_index) {
   const std::optional<Shape> in = KnownShape(x);
   if (in && (in->size() != 2 || ((*in)[1] >= 0 && (*in)[1] != k))) {
     return CorruptAt(
-        n, "input " + ShapeString(*in) + " does not match weights with K=" + std::to_string(k));
+        n, "input " + ShapeToString(*in) + " does not match weights with K=" + std::to_string(k));
   }
   ++weights_converted_;
   const ValueId wid = graph_.AddConstant(Node(w_node).name() + "/OK", Shape{o, k}, std::move(ok));
@@ -931,7 +897,7 @@ Status TfImporter::TranslateBiasAdd(int node_index) {
   EV_ASSIGN_OR_RETURN(ValueId b, ValueOf(node_index, 1));
   const graph::Value& bias = graph_.values[b];
   if (bias.is_constant && (bias.dtype != graph::DataType::kFloat32 || bias.shape.size() != 1)) {
-    return CorruptAt(n, "bias must be a 1-D float tensor, got " + ShapeString(bias.shape));
+    return CorruptAt(n, "bias must be a 1-D float tensor, got " + ShapeToString(bias.shape));
   }
   // Fold into the Conv2D / FullyConnected that produced x when nothing else reads x.
   const InputRef src = data_inputs_[node_index][0];
@@ -973,7 +939,8 @@ Result<Shape> BroadcastLoose(const Shape& a, const Shape& b) {
     } else if (da == -1 || db == -1) {
       out[i] = std::max(da, db);
     } else {
-      return Corrupt("shapes " + ShapeString(a) + " and " + ShapeString(b) + " do not broadcast");
+      return Corrupt("shapes " + ShapeToString(a) + " and " + ShapeToString(b) +
+                     " do not broadcast");
     }
   }
   return out;
@@ -1069,11 +1036,11 @@ Result<Shape> ReshapeOutput(const Shape* in, const std::vector<int64_t>& target)
   int64_t known = 1;
   for (size_t i = 0; i < target.size(); ++i) {
     if (target[i] == -1) {
-      if (unknown >= 0) return Corrupt("shape " + ShapeString(target) + " has two -1 entries");
+      if (unknown >= 0) return Corrupt("shape " + ShapeToString(target) + " has two -1 entries");
       unknown = static_cast<int>(i);
     } else if (target[i] <= 0 || target[i] > kMaxConstElements ||
                known > kMaxConstElements / target[i]) {
-      return Corrupt("shape " + ShapeString(target) + " has an entry out of range");
+      return Corrupt("shape " + ShapeToString(target) + " has an entry out of range");
     } else {
       known *= target[i];
     }
@@ -1084,7 +1051,7 @@ Result<Shape> ReshapeOutput(const Shape* in, const std::vector<int64_t>& target)
     for (int64_t d : *in) total = (d < 0 || total < 0) ? -1 : total * d;
     if (total >= 0) {
       if (total % known != 0)
-        return Corrupt("cannot reshape " + ShapeString(*in) + " to " + ShapeString(target));
+        return Corrupt("cannot reshape " + ShapeToString(*in) + " to " + ShapeToString(target));
       out[unknown] = total / known;
     }
   }
@@ -1219,8 +1186,8 @@ Status TfImporter::TranslatePad(int node_index) {
   EV_ASSIGN_OR_RETURN(ValueId x, ValueOf(node_index, 0));
   EV_ASSIGN_OR_RETURN(ConstTensor pads, ConstInput(node_index, 1));
   if (pads.is_float || pads.shape.size() != 2 || pads.shape[1] != 2 || pads.shape[0] > kMaxRank) {
-    return CorruptAt(n,
-                     "paddings must be an integer [rank,2] tensor, got " + ShapeString(pads.shape));
+    return CorruptAt(
+        n, "paddings must be an integer [rank,2] tensor, got " + ShapeToString(pads.shape));
   }
   graph::Attrs attrs;
   if (n.op() == "PadV2") {
@@ -1232,8 +1199,8 @@ Status TfImporter::TranslatePad(int node_index) {
   const int64_t rank = pads.shape[0];
   const std::optional<Shape> in = KnownShape(x);
   if (in && static_cast<int64_t>(in->size()) != rank) {
-    return CorruptAt(n,
-                     "paddings for rank " + std::to_string(rank) + " on input " + ShapeString(*in));
+    return CorruptAt(
+        n, "paddings for rank " + std::to_string(rank) + " on input " + ShapeToString(*in));
   }
   attrs.ints.resize(static_cast<size_t>(2 * rank));
   for (int64_t d = 0; d < rank; ++d) {
@@ -1438,9 +1405,9 @@ Result<ImportedModel> TfImporter::Run() {
 Result<ImportedModel> ImportTensorFlow(std::span<const uint8_t> bytes,
                                        const std::string& file_label) {
   if (bytes.empty()) return Corrupt(file_label + ": empty file");
-  if (bytes.size() > kMaxGraphDefBytes) {
+  if (bytes.size() > kMaxModelFileBytes) {
     return ResourceExhausted(file_label + ": GraphDef of " + std::to_string(bytes.size()) +
-                             " bytes exceeds the " + std::to_string(kMaxGraphDefBytes) +
+                             " bytes exceeds the " + std::to_string(kMaxModelFileBytes) +
                              "-byte limit");
   }
   tf::GraphDef def;

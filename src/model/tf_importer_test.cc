@@ -15,6 +15,7 @@
 #include "graph/graph.h"
 #include "model/importer.h"
 #include "model/schemas/tf_graph.pb.h"
+#include "peak_rss.h"
 #include "test_support.h"
 
 namespace edgevision::model {
@@ -618,6 +619,62 @@ TEST(TfImporterTest, InconsistentGraphsAreCorrupt) {
 }
 
 // ---- Hostile bytes: errors, never a crash ----
+
+// Issue 16: a file of a few hundred bytes must not make the importer allocate
+// what a constant's shape declares before the data is checked.
+TEST(TfImporterTest, Issue16HugeDeclaredConstantsAreRefusedBeforeAllocation) {
+  {  // tensor_content of 4 bytes for 2^28 floats
+    GraphBuilder b;
+    b.Placeholder("x", {-1, 4, 4, 3});
+    b.Const("y", {16384, 16384}, {1});
+    b.Add("loss", "Add", {"x", "y"});
+    const std::vector<uint8_t> bytes = b.Bytes();
+    ASSERT_LT(bytes.size(), 1024u);
+    Result<ImportedModel> r = Internal("not run");
+    const int64_t growth =
+        testing::PeakRssGrowth([&] { r = ImportTensorFlow(bytes, "content.pb"); });
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kCorrupt);
+    EXPECT_THAT(r.status().message(), HasSubstr("tensor_content has 4 bytes"));
+    ASSERT_GE(growth, 0) << "/proc/self/clear_refs is not usable";
+    EXPECT_LT(growth, int64_t{64} << 20);
+  }
+  {  // one float_val repeated over 2^28 elements (TensorFlow's short-list rule)
+    GraphBuilder b;
+    b.Placeholder("x", {-1, 4, 4, 3});
+    tf::NodeDef* n = b.Add("y", "Const");
+    tf::TensorProto* t = (*n->mutable_attr())["value"].mutable_tensor();
+    t->set_dtype(tf::DT_FLOAT);
+    for (int64_t d : {16384, 16384}) t->mutable_tensor_shape()->add_dim()->set_size(d);
+    t->add_float_val(1.0f);
+    (*n->mutable_attr())["dtype"].set_type(tf::DT_FLOAT);
+    b.Add("loss", "Add", {"x", "y"});
+    const std::vector<uint8_t> bytes = b.Bytes();
+    ASSERT_LT(bytes.size(), 1024u);
+    Result<ImportedModel> r = Internal("not run");
+    const int64_t growth = testing::PeakRssGrowth([&] { r = ImportTensorFlow(bytes, "splat.pb"); });
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kResourceExhausted) << r.status().ToString();
+    EXPECT_THAT(r.status().message(), HasSubstr("'y'"));
+    ASSERT_GE(growth, 0) << "/proc/self/clear_refs is not usable";
+    EXPECT_LT(growth, int64_t{64} << 20);
+  }
+  {  // a short list that fits the budget still repeats its last value
+    GraphBuilder b;
+    b.Placeholder("x", {-1, 4, 4, 3});
+    tf::NodeDef* n = b.Add("y", "Const");
+    tf::TensorProto* t = (*n->mutable_attr())["value"].mutable_tensor();
+    t->set_dtype(tf::DT_FLOAT);
+    t->mutable_tensor_shape()->add_dim()->set_size(3);
+    t->add_float_val(2.0f);
+    (*n->mutable_attr())["dtype"].set_type(tf::DT_FLOAT);
+    b.Add("loss", "Add", {"x", "y"});
+    Result<ImportedModel> r = ImportTensorFlow(b.Bytes(), "short.pb");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    const graph::Value& c = r->graph.values[r->graph.FindValue("y")];
+    EXPECT_EQ(c.f32, (std::vector<float>{2.0f, 2.0f, 2.0f}));
+  }
+}
 
 TEST(TfImporterTest, EmptyAndGarbageInputAreCorrupt) {
   Result<ImportedModel> empty = ImportTensorFlow({}, "empty.pb");

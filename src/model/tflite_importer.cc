@@ -25,6 +25,8 @@
 #include <vector>
 
 #include "graph/graph.h"
+#include "graph/shape_inference.h"
+#include "model/import_common.h"
 #include "model/importer.h"
 #include "model/schemas/tflite_generated.h"
 
@@ -37,21 +39,20 @@ static_assert(std::endian::native == std::endian::little, "TFLite buffers are li
 namespace tfl = ::edgevision::tflite;
 using graph::Op;
 using graph::Shape;
+using graph::ShapeToString;
 using graph::ValueId;
 
-// Named limits (hostile files): files above kMaxTfliteBytes are refused (the
-// flatbuffers verifier cannot address 2 GiB); the verifier stops at
-// kMaxTableDepth nesting levels and kMaxTables tables; one tensor holds at
-// most kMaxTensorElements elements in at most kMaxRank dimensions; windows,
-// strides and dilations above kMaxWindow are corrupt; an input image side
-// above kMaxInputSide is Unsupported.
-constexpr size_t kMaxTfliteBytes = size_t{1} << 30;
+// Limits (hostile files): files above kMaxModelFileBytes are refused
+// (model/import_common.h); the flatbuffers verifier stops at kMaxTableDepth
+// nesting levels and kMaxTables tables; tensors, windows and the input image
+// are bounded by graph/limits.h (kMaxTensorElements, kMaxRank, kMaxWindow,
+// kMaxInputSide, kMaxInputChannels); a constant's buffer must hold exactly
+// the bytes its shape needs.
 constexpr flatbuffers::uoffset_t kMaxTableDepth = 64;
 constexpr flatbuffers::uoffset_t kMaxTables = 1'000'000;
-constexpr int64_t kMaxTensorElements = int64_t{1} << 28;
-constexpr int kMaxRank = 8;
-constexpr int kMaxWindow = 1024;
-constexpr int64_t kMaxInputSide = 4096;
+constexpr int64_t kMaxTensorElements = graph::kMaxTensorElements;
+constexpr int kMaxRank = static_cast<int>(graph::kMaxRank);
+constexpr int kMaxWindow = static_cast<int>(graph::kMaxWindow);
 
 // See tf_importer.cc: the BGR mean Microsoft's samples subtract for Custom
 // Vision models without a normalisation layer.
@@ -60,36 +61,6 @@ constexpr std::array<float, 3> kOldCompactMeanBgr = {105.0f, 117.0f, 124.0f};
 // mean folded into it by the converter (a 0-255 mean times trained weights
 // gives biases in the tens to hundreds; trained biases stay near 0).
 constexpr float kFoldedMeanBiasThreshold = 10.0f;
-
-std::string ShapeString(const Shape& s) {
-  std::string out = "[";
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
-  return out + "]";
-}
-
-float HalfToFloat(uint16_t h) {
-  const uint32_t sign = (h & 0x8000u) << 16;
-  const uint32_t exp = (h >> 10) & 0x1f;
-  const uint32_t mant = h & 0x3ff;
-  float magnitude;
-  if (exp == 0) {
-    magnitude = std::ldexp(static_cast<float>(mant), -24);
-  } else if (exp == 31) {
-    magnitude =
-        mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
-  } else {
-    magnitude = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
-  }
-  return sign ? -magnitude : magnitude;
-}
-
-// TensorFlow's SAME rule (TFLite uses the same): out = ceil(in / s), total
-// padding max((out - 1) * s + (k - 1) * d + 1 - in, 0), the smaller half first.
-std::pair<int, int> SamePadding(int64_t in, int64_t k, int64_t s, int64_t d) {
-  const int64_t out = (in + s - 1) / s;
-  const int64_t total = std::max<int64_t>((out - 1) * s + (k - 1) * d + 1 - in, 0);
-  return {static_cast<int>(total / 2), static_cast<int>(total - total / 2)};
-}
 
 struct ConstTensor {
   Shape shape;
@@ -259,11 +230,8 @@ Result<ConstTensor> TfliteImporter::ReadConst(const OpContext& c, int32_t index)
       return UnsupportedAt(
           c, "constant '" + TensorName(*t) + "' of type " + tfl::EnumNameTensorType(t->type()));
   }
-  if (payload->size() != static_cast<size_t>(count) * elem) {
-    return CorruptAt(c, "constant '" + TensorName(*t) + "' has " + std::to_string(payload->size()) +
-                            " bytes, shape " + ShapeString(out.shape) + " needs " +
-                            std::to_string(static_cast<size_t>(count) * elem));
-  }
+  EV_RETURN_IF_ERROR(CheckPayloadBytes(count, elem, payload->size(), out.shape,
+                                       Where(c) + ": constant '" + TensorName(*t) + "'"));
   const uint8_t* p = payload->data();
   if (out.is_float) {
     out.f.resize(static_cast<size_t>(count));
@@ -413,13 +381,13 @@ Status TfliteImporter::EmitWithSeparateActivation(const OpContext& c, Op op,
 
 // Checks the window op's output size against the file's own output shape.
 Status CheckWindowOutput(const std::string& where, int64_t in, int64_t k, int64_t s, int64_t d,
-                         int64_t pads, int64_t out) {
-  const int64_t span = (k - 1) * d + 1;
-  const int64_t expect = in + pads < span ? -1 : (in + pads - span) / s + 1;
+                         int64_t pad_begin, int64_t pad_end, int64_t out) {
+  const int64_t expect = graph::WindowOutputSize(in, k, s, d, pad_begin, pad_end);
   if (expect != out) {
     return Corrupt(where + ": output size " + std::to_string(out) + " does not follow from input " +
-                   std::to_string(in) + ", window " + std::to_string(span) + ", stride " +
-                   std::to_string(s) + " and padding " + std::to_string(pads));
+                   std::to_string(in) + ", window " + std::to_string((k - 1) * d + 1) +
+                   ", stride " + std::to_string(s) + " and padding " +
+                   std::to_string(pad_begin + pad_end));
   }
   return Status::Ok();
 }
@@ -453,11 +421,11 @@ Status TfliteImporter::TranslateConv(const OpContext& c, const tfl::Operator& op
   EV_ASSIGN_OR_RETURN(int32_t bi, InputIndex(c, op, 2, /*optional=*/true));
   const Shape in = ShapeOf(x);
   if (in.size() != 4 || in[1] <= 0 || in[2] <= 0 || in[3] <= 0) {
-    return CorruptAt(c, "input is not a static NHWC tensor: " + ShapeString(in));
+    return CorruptAt(c, "input is not a static NHWC tensor: " + ShapeToString(in));
   }
   if (!w.is_float || w.shape.size() != 4 || w.f.empty()) {
     return CorruptAt(c,
-                     "weights must be a non-empty 4-D float tensor, got " + ShapeString(w.shape));
+                     "weights must be a non-empty 4-D float tensor, got " + ShapeToString(w.shape));
   }
   const int64_t channels = in[3];
   graph::Attrs attrs;
@@ -472,7 +440,7 @@ Status TfliteImporter::TranslateConv(const OpContext& c, const tfl::Operator& op
   if (depthwise) {
     // [1,H,W,C*M] -> [C*M,H,W,1]: output channel o reads input channel o / M.
     if (w.shape[0] != 1)
-      return CorruptAt(c, "depthwise weights " + ShapeString(w.shape) + " are not [1,H,W,C*M]");
+      return CorruptAt(c, "depthwise weights " + ShapeToString(w.shape) + " are not [1,H,W,C*M]");
     kh = w.shape[1], kw = w.shape[2], out_channels = w.shape[3];
     if (out_channels % channels != 0) {
       return CorruptAt(c, std::to_string(out_channels) + " output channels for " +
@@ -489,7 +457,7 @@ Status TfliteImporter::TranslateConv(const OpContext& c, const tfl::Operator& op
     out_channels = w.shape[0], kh = w.shape[1], kw = w.shape[2];
     const int64_t per_group = w.shape[3];
     if (channels % per_group != 0 || out_channels % (channels / per_group) != 0) {
-      return CorruptAt(c, "weights " + ShapeString(w.shape) + " do not fit an input with " +
+      return CorruptAt(c, "weights " + ShapeToString(w.shape) + " do not fit an input with " +
                               std::to_string(channels) + " channels");
     }
     attrs.groups = static_cast<int>(channels / per_group);
@@ -510,7 +478,7 @@ Status TfliteImporter::TranslateConv(const OpContext& c, const tfl::Operator& op
   if (bi >= 0) {
     EV_ASSIGN_OR_RETURN(ConstTensor b, ConstOf(c, bi));
     if (!b.is_float || b.shape.size() != 1 || b.shape[0] != out_channels) {
-      return CorruptAt(c, "bias " + ShapeString(b.shape) + " does not match " +
+      return CorruptAt(c, "bias " + ShapeToString(b.shape) + " does not match " +
                               std::to_string(out_channels) + " output channels");
     }
     if (first_conv_op_ == c.index) {
@@ -522,13 +490,13 @@ Status TfliteImporter::TranslateConv(const OpContext& c, const tfl::Operator& op
   EV_ASSIGN_OR_RETURN(ValueId y, NewOutput(c, op));
   const Shape& out = ShapeOf(y);
   if (out.size() != 4 || out[3] != out_channels) {
-    return CorruptAt(c, "output " + ShapeString(out) + " does not have " +
+    return CorruptAt(c, "output " + ShapeToString(out) + " does not have " +
                             std::to_string(out_channels) + " channels");
   }
   EV_RETURN_IF_ERROR(
-      CheckWindowOutput(Where(c), in[1], kh, sh, dh, attrs.pad_top + attrs.pad_bottom, out[1]));
+      CheckWindowOutput(Where(c), in[1], kh, sh, dh, attrs.pad_top, attrs.pad_bottom, out[1]));
   EV_RETURN_IF_ERROR(
-      CheckWindowOutput(Where(c), in[2], kw, sw, dw, attrs.pad_left + attrs.pad_right, out[2]));
+      CheckWindowOutput(Where(c), in[2], kw, sw, dw, attrs.pad_left, attrs.pad_right, out[2]));
   Emit(Op::kConv2D, c.name, {x, wid, bid}, y, attrs);
   return Status::Ok();
 }
@@ -561,11 +529,11 @@ Status TfliteImporter::TranslatePool(const OpContext& c, const tfl::Operator& op
   EV_ASSIGN_OR_RETURN(ValueId y, NewOutput(c, op));
   const Shape& out = ShapeOf(y);
   if (out.size() != 4 || out[3] != in[3])
-    return CorruptAt(c, "output " + ShapeString(out) + " does not match the input channels");
+    return CorruptAt(c, "output " + ShapeToString(out) + " does not match the input channels");
   EV_RETURN_IF_ERROR(CheckWindowOutput(Where(c), in[1], attrs.kernel_h, attrs.stride_h, 1,
-                                       attrs.pad_top + attrs.pad_bottom, out[1]));
+                                       attrs.pad_top, attrs.pad_bottom, out[1]));
   EV_RETURN_IF_ERROR(CheckWindowOutput(Where(c), in[2], attrs.kernel_w, attrs.stride_w, 1,
-                                       attrs.pad_left + attrs.pad_right, out[2]));
+                                       attrs.pad_left, attrs.pad_right, out[2]));
   return EmitWithSeparateActivation(c, max ? Op::kMaxPool2D : Op::kAvgPool2D, {x}, y, attrs,
                                     o->fused_activation_function());
 }
@@ -604,7 +572,8 @@ Status TfliteImporter::TranslateFullyConnected(const OpContext& c, const tfl::Op
   int64_t elements = 1;
   for (size_t i = 1; i < in.size(); ++i) elements *= in[i];
   if (in.empty() || elements != k) {
-    return CorruptAt(c, "input " + ShapeString(in) + " does not flatten to K=" + std::to_string(k));
+    return CorruptAt(c,
+                     "input " + ShapeToString(in) + " does not flatten to K=" + std::to_string(k));
   }
   if (o && o->keep_num_dims() && in.size() > 2)
     return UnsupportedAt(c, "keep_num_dims on a rank > 2 input");
@@ -619,7 +588,7 @@ Status TfliteImporter::TranslateFullyConnected(const OpContext& c, const tfl::Op
   EV_ASSIGN_OR_RETURN(ValueId y, NewOutput(c, op));
   if (ShapeOf(y).size() != 2 || ShapeOf(y)[1] != o_count) {
     return CorruptAt(
-        c, "output " + ShapeString(ShapeOf(y)) + " is not [N," + std::to_string(o_count) + "]");
+        c, "output " + ShapeToString(ShapeOf(y)) + " is not [N," + std::to_string(o_count) + "]");
   }
   Emit(Op::kFullyConnected, c.name, {x, w, bid}, y, attrs);
   return Status::Ok();
@@ -687,7 +656,7 @@ Status TfliteImporter::TranslateReshape(const OpContext& c, const tfl::Operator&
   for (size_t i = in.size() >= 2 ? 1 : 0; i < in.size(); ++i) in_count *= in[i];
   for (size_t i = out.size() >= 2 ? 1 : 0; i < out.size(); ++i) out_count *= out[i];
   if (out.empty() || in_count != out_count || (in.size() >= 2) != (out.size() >= 2)) {
-    return UnsupportedAt(c, "reshape " + ShapeString(in) + " -> " + ShapeString(out) +
+    return UnsupportedAt(c, "reshape " + ShapeToString(in) + " -> " + ShapeToString(out) +
                                 " (only reshapes that keep the batch are supported)");
   }
   graph::Attrs attrs;
@@ -940,12 +909,12 @@ Result<ImportedModel> TfliteImporter::Run() {
                          tfl::EnumNameTensorType(t->type()));
     }
     EV_ASSIGN_OR_RETURN(Shape shape, TensorShape(*t));
-    if (shape.size() != 4 || shape[1] <= 0 || shape[2] <= 0 || shape[3] <= 0 ||
-        shape[1] > kMaxInputSide || shape[2] > kMaxInputSide || shape[3] > 4) {
-      return Unsupported(label_ + ": input '" + TensorName(*t) + "' shape " + ShapeString(shape) +
-                         " is not an image [batch,H,W,C] of at most " +
-                         std::to_string(kMaxInputSide) + " pixels a side");
+    if (shape.size() != 4) {
+      return Unsupported(label_ + ": input '" + TensorName(*t) + "' shape " + ShapeToString(shape) +
+                         " is not an image [batch,H,W,C]");
     }
+    EV_RETURN_IF_ERROR(
+        CheckInputImage(shape[1], shape[2], shape[3], label_ + ": input '" + TensorName(*t) + "'"));
     model.input_name = TensorName(*t);
     model.input_shape = shape;
     shape[0] = -1;
@@ -1030,9 +999,9 @@ Result<ImportedModel> TfliteImporter::Run() {
 
 Result<ImportedModel> ImportTflite(std::span<const uint8_t> bytes, const std::string& file_label) {
   if (bytes.empty()) return Corrupt(file_label + ": empty file");
-  if (bytes.size() > kMaxTfliteBytes) {
+  if (bytes.size() > kMaxModelFileBytes) {
     return ResourceExhausted(file_label + ": TFLite file of " + std::to_string(bytes.size()) +
-                             " bytes exceeds the " + std::to_string(kMaxTfliteBytes) +
+                             " bytes exceeds the " + std::to_string(kMaxModelFileBytes) +
                              "-byte limit");
   }
   // Flatbuffer accessors read scalars in place: give them an aligned copy

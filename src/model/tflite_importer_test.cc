@@ -17,6 +17,7 @@
 #include "graph/normalize.h"
 #include "model/importer.h"
 #include "model/schemas/tflite_generated.h"
+#include "peak_rss.h"
 #include "test_support.h"
 
 namespace edgevision::model {
@@ -499,6 +500,25 @@ TEST(TfliteImporterTest, EmptyGarbageAndForeignBytesAreCorrupt) {
   Result<ImportedModel> pb = ImportTflite(FruitTf(), "model.pb");
   ASSERT_FALSE(pb.ok());
   EXPECT_THAT(pb.status().message(), HasSubstr("TFL3"));
+}
+
+// Issue 16: a tiny file declaring a huge constant must be refused before the
+// importer allocates what the shape declares.
+TEST(TfliteImporterTest, Issue16HugeDeclaredConstantIsRefusedBeforeAllocation) {
+  TfliteBuilder b;
+  const int x = b.Tensor("input", {1, 1, 1, 4});
+  const int w = b.Floats("w", {16384, 16384}, {1.0f});  // 2^28 floats declared, 4 bytes present
+  const int y = b.Tensor("out", {1, 16384});
+  b.Op(tfl::BuiltinOperator::FULLY_CONNECTED, {x, w, -1}, {y});
+  const std::vector<uint8_t> bytes = b.Finish({x}, {y});
+  ASSERT_LT(bytes.size(), 2048u);
+  Result<ImportedModel> r = Internal("not run");
+  const int64_t growth = testing::PeakRssGrowth([&] { r = ImportTflite(bytes, "bomb.tflite"); });
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorrupt);
+  EXPECT_THAT(r.status().message(), HasSubstr("has 4 bytes"));
+  ASSERT_GE(growth, 0) << "/proc/self/clear_refs is not usable";
+  EXPECT_LT(growth, int64_t{64} << 20);
 }
 
 TEST(TfliteImporterTest, TruncatedFilesAreErrors) {
