@@ -95,99 +95,125 @@ class ShutdownWatchdog {
   std::thread thread_;
 };
 
-}  // namespace
+// ---- the parts `serve` builds, in start-up order ----------------------------
 
-int RunServe(const ServeOptions& options) {
-  // glibc gives each thread that allocates its own malloc arena, and keeps
-  // freed image buffers in them: with 16+ connection threads decoding in turn,
-  // RSS grew to ~69 MB serving a 3 MB model. Two arenas and a fixed mmap
-  // threshold (large decode buffers go back to the OS) keep it at ~45 MB
-  // (docs/performance.md#footprint). MALLOC_ARENA_MAX etc. still override.
+// Allocator settings for a long-running server on a small device.
+// glibc gives each thread that allocates its own malloc arena, and keeps
+// freed image buffers in them: with 16+ connection threads decoding in turn,
+// RSS grew to ~69 MB serving a 3 MB model. Two arenas and a fixed mmap
+// threshold (large decode buffers go back to the OS) keep it at ~45 MB
+// (docs/performance.md#footprint). MALLOC_ARENA_MAX etc. still override.
+void TuneAllocator() {
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, kMallocArenas);
   if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, kMallocMmapThreshold);
-  // Signals are taken by sigwait below; block them before any thread starts.
+}
+
+// Blocks SIGINT and SIGTERM in this thread and every thread started after it;
+// WaitForShutdownSignal takes them with sigwait.
+sigset_t BlockShutdownSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
 
-  const std::string model_path = options.model.empty() ? DefaultModelPath() : options.model;
-  predict::ClassifierOptions classifier_options;
+// What the options decide before any component exists.
+struct ServeConfig {
+  std::string model_path;
+  predict::ClassifierOptions classifier;
+  http::AccessKeys keys;
+  std::unique_ptr<http::UrlFetcher> fetcher;
+};
+
+Result<ServeConfig> MakeConfig(const ServeOptions& options) {
+  ServeConfig config;
+  config.model_path = options.model.empty() ? DefaultModelPath() : options.model;
   const int threads = options.threads > 0 ? options.threads : CpuCount();
   const int workers = options.workers > 0 ? std::min(options.workers, threads) : threads;
-  classifier_options.workers = workers;
-  classifier_options.threads_per_inference = std::max(1, threads / workers);
-  if (options.queue_depth >= 0) classifier_options.max_waiting = options.queue_depth;
-  if (options.queue_timeout_ms > 0) classifier_options.queue_timeout = std::chrono::milliseconds(options.queue_timeout_ms);
-
-  Result<http::AccessKeys> keys = LoadAccessKeys(options);
-  if (!keys.ok()) {
-    PrintError(keys.status());
-    return 2;
+  config.classifier.workers = workers;
+  config.classifier.threads_per_inference = std::max(1, threads / workers);
+  if (options.queue_depth >= 0) config.classifier.max_waiting = options.queue_depth;
+  if (options.queue_timeout_ms > 0) {
+    config.classifier.queue_timeout = std::chrono::milliseconds(options.queue_timeout_ms);
   }
-  const http::AccessControl access(*keys);
-
+  EV_ASSIGN_OR_RETURN(config.keys, LoadAccessKeys(options));
   http::UrlFetchPolicy url_policy;
   url_policy.allow_loopback = options.url_allow_loopback;
   url_policy.allow_cidrs = options.url_allow;
   url_policy.deny_cidrs = options.url_deny;
-  Result<std::unique_ptr<http::UrlFetcher>> fetcher = http::MakeCurlFetcher(url_policy);
-  if (!fetcher.ok()) {
-    PrintError(fetcher.status());
-    return 2;
-  }
+  EV_ASSIGN_OR_RETURN(config.fetcher, http::MakeCurlFetcher(url_policy));
+  return config;
+}
 
+// Every component `serve` runs. Members are declared in start-up order, so
+// an early return destroys them in reverse; ShutDownInOrder is the normal way.
+struct ServeParts {
   predict::ModelSlot slot;
-  slot.SetLoading(model_path);
-
   http::Router router;
   http::PredictionApi prediction_api;
-  prediction_api.slot = &slot;
-  prediction_api.fetcher = fetcher->get();
-  // --- upstream publishing: create the publisher, add it to prediction_api.observers ---
-  upstream::UpstreamOptions upstream_options;
-  upstream_options.target = options.upstream;
-  upstream_options.ca_file = options.upstream_ca;
-  upstream_options.connection_string = options.connection_string;
-  upstream_options.password_file = options.upstream_password_file;
-  upstream_options.client_id = options.upstream_client_id;
-  upstream_options.output = options.upstream_output;
-  upstream_options.data_dir = options.data_dir;
-  upstream_options.rule.tags = options.upstream_tags;
-  upstream_options.rule.min_probability = options.upstream_min_probability;
-  upstream_options.rule.max_probability = options.upstream_max_probability;
-  upstream_options.outbox.max_bytes = options.upstream_outbox_max_bytes;
-  upstream_options.outbox.max_age = std::chrono::seconds(options.upstream_outbox_max_age_s);
-  upstream_options.outbox.sync_full = options.upstream_outbox_sync != "normal";
-  upstream_options.limits.token_ttl = std::chrono::seconds(options.upstream_token_ttl_s);
-  upstream::PublisherHooks upstream_hooks;
-  upstream_hooks.model_info = [&slot]() -> std::optional<upstream::ReportedModel> {
-    if (std::shared_ptr<const predict::Classifier> c = slot.Get()) return upstream::ToReportedModel(c->info());
+  std::unique_ptr<upstream::Publisher> publisher;  // null when upstream publishing is off
+  std::unique_ptr<upstream::UpstreamObserver> upstream_observer;
+  std::unique_ptr<store::CaptureService> captures;  // null when off or when the store failed
+  std::string capture_error;                        // why the store failed, for /health
+  http::CaptureApi capture_api;
+  std::unique_ptr<predict::ModelReloader> reloader;
+  std::unique_ptr<http::HttpServer> server;
+  std::thread http_thread;
+};
+
+upstream::UpstreamOptions UpstreamOptionsFrom(const ServeOptions& options) {
+  upstream::UpstreamOptions u;
+  u.target = options.upstream;
+  u.ca_file = options.upstream_ca;
+  u.connection_string = options.connection_string;
+  u.password_file = options.upstream_password_file;
+  u.client_id = options.upstream_client_id;
+  u.output = options.upstream_output;
+  u.data_dir = options.data_dir;
+  u.rule.tags = options.upstream_tags;
+  u.rule.min_probability = options.upstream_min_probability;
+  u.rule.max_probability = options.upstream_max_probability;
+  u.outbox.max_bytes = options.upstream_outbox_max_bytes;
+  u.outbox.max_age = std::chrono::seconds(options.upstream_outbox_max_age_s);
+  u.outbox.sync_full = options.upstream_outbox_sync != "normal";
+  u.limits.token_ttl = std::chrono::seconds(options.upstream_token_ttl_s);
+  return u;
+}
+
+// Upstream publishing: creates and starts the publisher (when configured) and
+// makes it an observer of every prediction.
+Status StartUpstream(const ServeOptions& options, ServeParts* parts) {
+  upstream::PublisherHooks hooks;
+  hooks.model_info = [slot = &parts->slot]() -> std::optional<upstream::ReportedModel> {
+    if (std::shared_ptr<const predict::Classifier> c = slot->Get())
+      return upstream::ToReportedModel(c->info());
     return std::nullopt;
   };
-  Result<std::unique_ptr<upstream::Publisher>> upstream_publisher = upstream::MakePublisher(
-      upstream_options, [](const char* name) -> const char* { return std::getenv(name); }, std::move(upstream_hooks),
-      EDGEVISION_VERSION);
-  if (!upstream_publisher.ok()) {
-    PrintError(upstream_publisher.status());
-    return 2;
+  EV_ASSIGN_OR_RETURN(parts->publisher,
+                      upstream::MakePublisher(
+                          UpstreamOptionsFrom(options),
+                          [](const char* name) -> const char* { return std::getenv(name); },
+                          std::move(hooks), EDGEVISION_VERSION));
+  if (parts->publisher) {
+    parts->upstream_observer = std::make_unique<upstream::UpstreamObserver>(parts->publisher.get());
+    parts->prediction_api.observers.push_back(parts->upstream_observer.get());
+    parts->publisher->Start();
   }
-  std::unique_ptr<upstream::UpstreamObserver> upstream_observer;
-  if (*upstream_publisher) {
-    upstream_observer = std::make_unique<upstream::UpstreamObserver>(upstream_publisher->get());
-    prediction_api.observers.push_back(upstream_observer.get());
-    (*upstream_publisher)->Start();
-  }
-  // --- capture store: open the store, add it to prediction_api.observers, add its routes ---
-  Result<store::CapturePolicy> capture_policy = store::CapturePolicy::Parse(options.capture, options.capture_tags);
-  if (!capture_policy.ok()) {
-    PrintError(capture_policy.status());
-    return 2;
-  }
-  if (capture_policy->enabled() && options.data_dir.empty()) {
-    PrintError(InvalidArgument("--capture " + options.capture + " needs --data-dir (where captures are stored)"));
-    return 2;
+  return Status::Ok();
+}
+
+// The capture store: opens it (a store that cannot open disables capturing,
+// never prediction; /health reports why), makes its recorder an observer of
+// every prediction, adds its routes, and lets the module twin switch the
+// capture policy live when upstream uses a twin.
+Status StartCaptureStore(const ServeOptions& options, ServeParts* parts) {
+  EV_ASSIGN_OR_RETURN(store::CapturePolicy policy,
+                      store::CapturePolicy::Parse(options.capture, options.capture_tags));
+  if (policy.enabled() && options.data_dir.empty()) {
+    return InvalidArgument("--capture " + options.capture +
+                           " needs --data-dir (where captures are stored)");
   }
   store::CaptureServiceOptions capture_options;
   capture_options.data_dir = options.data_dir;
@@ -195,68 +221,83 @@ int RunServe(const ServeOptions& options) {
   capture_options.store.max_age = std::chrono::hours(24) * options.capture_max_age_days;
   capture_options.store.min_free_bytes = options.capture_min_free_bytes;
   capture_options.recorder.queue_depth = options.capture_queue;
-  // With a module twin, capturing can be switched on live (capture_twin.h).
-  upstream::Publisher* twin_publisher =
-      *upstream_publisher && (*upstream_publisher)->uses_twin() ? upstream_publisher->get() : nullptr;
-  capture_options.live_policy = twin_publisher != nullptr;
-  // A store that cannot open (disk full, corrupt, locked) disables capturing,
-  // never prediction; /health reports why.
-  std::string capture_error;
-  Result<std::unique_ptr<store::CaptureService>> capture_service =
-      store::CaptureService::Start(capture_options, *capture_policy);
-  if (!capture_service.ok()) {
-    capture_error = capture_service.status().message();
-    spdlog::error("capture store disabled: {}", capture_service.status().ToString());
+  upstream::Publisher* twin =
+      parts->publisher && parts->publisher->uses_twin() ? parts->publisher.get() : nullptr;
+  capture_options.live_policy = twin != nullptr;
+  Result<std::unique_ptr<store::CaptureService>> service =
+      store::CaptureService::Start(capture_options, policy);
+  if (service.ok()) {
+    parts->captures = std::move(service).value();
+  } else {
+    parts->capture_error = service.status().message();
+    spdlog::error("capture store disabled: {}", service.status().ToString());
   }
-  store::CaptureService* captures = capture_service.ok() ? capture_service->get() : nullptr;
-  http::CaptureApi capture_api{captures ? captures->store() : nullptr, captures ? captures->recorder() : nullptr,
-                               &slot};
+  store::CaptureService* captures = parts->captures.get();
+  parts->capture_api = http::CaptureApi{captures ? captures->store() : nullptr,
+                                        captures ? captures->recorder() : nullptr, &parts->slot};
   if (captures) {
-    if (captures->recorder()) prediction_api.observers.push_back(captures->recorder());
-    http::AddCaptureRoutes(&router, capture_api);
+    if (captures->recorder()) parts->prediction_api.observers.push_back(captures->recorder());
+    http::AddCaptureRoutes(&parts->router, parts->capture_api);
   }
-  if (twin_publisher) {
+  if (twin) {
     store::CaptureRecorder* recorder = captures ? captures->recorder() : nullptr;
-    twin_publisher->SetCaptureHandler([recorder, configured = *capture_policy](const upstream::DesiredCapture& d) -> Status {
-      if (recorder == nullptr) return Unavailable("no capture store (set --data-dir)");
-      EV_ASSIGN_OR_RETURN(TwinCapturePolicy applied, CapturePolicyFromTwin(d, configured));
-      recorder->SetPolicy(applied.policy);
-      spdlog::info("capture policy from the module twin: {}", applied.policy.ToString());
-      if (!applied.not_applied.empty()) return Unsupported(applied.not_applied);
-      return Status::Ok();
-    });
+    twin->SetCaptureHandler(
+        [recorder, configured = policy](const upstream::DesiredCapture& d) -> Status {
+          if (recorder == nullptr) return Unavailable("no capture store (set --data-dir)");
+          EV_ASSIGN_OR_RETURN(TwinCapturePolicy applied, CapturePolicyFromTwin(d, configured));
+          recorder->SetPolicy(applied.policy);
+          spdlog::info("capture policy from the module twin: {}", applied.policy.ToString());
+          if (!applied.not_applied.empty()) return Unsupported(applied.not_applied);
+          return Status::Ok();
+        });
   }
-  // Hot model swap: POST /model/reload, and --model-watch.
-  predict::ModelReloader reloader(
-      &slot, model_path,
-      [&model_path, &classifier_options, workers]() -> Result<std::shared_ptr<const predict::Classifier>> {
+  return Status::Ok();
+}
+
+// Hot model swap (POST /model/reload, --model-watch): the reloader loads the
+// model into the slot; nothing is loaded yet.
+void MakeModelReloader(const ServeOptions& options, const ServeConfig& config, ServeParts* parts) {
+  parts->reloader = std::make_unique<predict::ModelReloader>(
+      &parts->slot, config.model_path,
+      [path = config.model_path,
+       classifier = config.classifier]() -> Result<std::shared_ptr<const predict::Classifier>> {
         const auto start = std::chrono::steady_clock::now();
-        EV_ASSIGN_OR_RETURN(std::unique_ptr<predict::Classifier> c, LoadClassifier(model_path, classifier_options));
+        EV_ASSIGN_OR_RETURN(std::unique_ptr<predict::Classifier> c,
+                            LoadClassifier(path, classifier));
         const model::ModelInfo& info = c->info();
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-        spdlog::info("model {} ({}, {}, sha1 {}) ready in {:.0f} ms: {} tags, input {}x{}, {} workers x {} threads",
-                     info.model_file, info.format, info.generation, info.model_sha1, ms, info.labels.size(),
-                     c->preprocess().input_width, c->preprocess().input_height, workers,
-                     classifier_options.threads_per_inference);
+        spdlog::info(
+            "model {} ({}, {}, sha1 {}) ready in {:.0f} ms: {} tags, input {}x{}, {} workers x {} "
+            "threads",
+            info.model_file, info.format, info.generation, info.model_sha1, ms, info.labels.size(),
+            c->preprocess().input_width, c->preprocess().input_height, classifier.workers,
+            classifier.threads_per_inference);
         return std::shared_ptr<const predict::Classifier>(std::move(c));
       },
-      predict::ReloaderOptions{std::chrono::milliseconds(1000LL * std::max(0, options.model_watch_s))});
-  http::AddModelRoutes(&router, http::ModelApi{&reloader, &slot});
-  http::AddPredictionRoutes(&router, prediction_api);
-  http::HealthApi health_api;
-  health_api.slot = &slot;
-  health_api.version = EDGEVISION_VERSION;
-  if (upstream::Publisher* p = upstream_publisher->get()) {  // upstream publishing: its /health member
-    health_api.sections.push_back(http::UpstreamHealthSection([p] { return p->GetStatus(); }));
+      predict::ReloaderOptions{
+          std::chrono::milliseconds(1000LL * std::max(0, options.model_watch_s))});
+}
+
+// The one route table: model, prediction and health routes (capture routes
+// were added with the store). /health gets one section per component.
+void AddRoutes(const http::AccessControl& access, ServeParts* parts) {
+  http::AddModelRoutes(&parts->router, http::ModelApi{parts->reloader.get(), &parts->slot});
+  http::AddPredictionRoutes(&parts->router, parts->prediction_api);
+  http::HealthApi health;
+  health.slot = &parts->slot;
+  health.version = EDGEVISION_VERSION;
+  if (upstream::Publisher* p = parts->publisher.get()) {
+    health.sections.push_back(http::UpstreamHealthSection([p] { return p->GetStatus(); }));
   }
-  health_api.sections.push_back([capture_api, capture_error](nlohmann::json* doc) {  // capture store
+  health.sections.push_back([capture_api = parts->capture_api,
+                             capture_error = parts->capture_error](nlohmann::json* doc) {
     http::AddStoreHealth(capture_api, capture_error, doc);
   });
-  health_api.sections.push_back(http::ReloadHealthSection(&reloader));
-  http::HttpServer* server_ptr = nullptr;  // set below; /health is served only after that
-  health_api.sections.push_back([&server_ptr, &access](nlohmann::json* doc) {
-    if (!server_ptr) return;
-    const http::ServerStats st = server_ptr->stats();
+  health.sections.push_back(http::ReloadHealthSection(parts->reloader.get()));
+  // The server exists before it serves, so /health always finds it.
+  health.sections.push_back([parts, access](nlohmann::json* doc) {
+    if (!parts->server) return;
+    const http::ServerStats st = parts->server->stats();
     (*doc)["http"] = {{"open", st.open},
                       {"threads", st.threads},
                       {"connections", st.connections},
@@ -268,8 +309,10 @@ int RunServe(const ServeOptions& options) {
                         {"admin", access.Required(http::Access::kAdmin)},
                         {"health", access.Required(http::Access::kHealth)}};
   });
-  http::AddHealthRoutes(&router, health_api);
+  http::AddHealthRoutes(&parts->router, health);
+}
 
+http::ServerLimits ServerLimitsFrom(const ServeOptions& options) {
   http::ServerLimits limits;
   if (options.max_body_bytes > 0) limits.max_body_bytes = options.max_body_bytes;
   if (options.http_threads > 0) limits.http_threads = options.http_threads;
@@ -279,50 +322,97 @@ int RunServe(const ServeOptions& options) {
   // SIGTERM: requests in progress get two thirds of --shutdown-timeout; the
   // rest is left for flushing the capture store and the outbox.
   limits.drain_timeout = std::chrono::milliseconds(options.shutdown_timeout_s * 2000 / 3);
-  http::HttpServer server(std::move(router), limits, {options.tls_cert, options.tls_key}, access);
-  server_ptr = &server;
-  Result<int> port = server.Bind(options.host, options.port);
-  if (!port.ok()) {
-    PrintError(port.status());
-    return 1;
-  }
-  // HTTP starts before the model is ready so /health can say "loading".
-  std::thread http_thread([&server] {
-    Status s = server.Serve();
+  return limits;
+}
+
+// Binds and starts serving on its own thread, before the model is loaded, so
+// /health can say "loading". Returns the bound port.
+Result<int> StartHttp(const ServeOptions& options, const http::AccessControl& access,
+                      ServeParts* parts) {
+  parts->server = std::make_unique<http::HttpServer>(
+      std::move(parts->router), ServerLimitsFrom(options),
+      http::TlsOptions{options.tls_cert, options.tls_key}, access);
+  EV_ASSIGN_OR_RETURN(int port, parts->server->Bind(options.host, options.port));
+  parts->http_thread = std::thread([server = parts->server.get()] {
+    Status s = server->Serve();
     if (!s.ok()) spdlog::error("{}", s.message());
   });
-  spdlog::info("edgevision {} listening on {}:{} ({}); access: predictions {}, captures/admin {}, health {}",
-               EDGEVISION_VERSION, options.host, *port, options.tls_cert.empty() ? "HTTP" : "HTTPS",
-               Who(access, http::Access::kPredict), Who(access, http::Access::kAdmin),
-               Who(access, http::Access::kHealth));
+  spdlog::info(
+      "edgevision {} listening on {}:{} ({}); access: predictions {}, captures/admin {}, health {}",
+      EDGEVISION_VERSION, options.host, port, options.tls_cert.empty() ? "HTTP" : "HTTPS",
+      Who(access, http::Access::kPredict), Who(access, http::Access::kAdmin),
+      Who(access, http::Access::kHealth));
+  return port;
+}
 
-  int exit_code = 0;
-  if (Status loaded = reloader.Reload("start"); !loaded.ok()) {
+// Loads the model (the slot becomes ready), starts watching it, and waits for
+// SIGINT/SIGTERM. Returns the exit code: 1 when the model does not load.
+int LoadModelAndWait(const ServeOptions& options, const sigset_t& signals, ServeParts* parts) {
+  if (Status loaded = parts->reloader->Reload("start"); !loaded.ok()) {
     PrintError(loaded);
-    exit_code = 1;
-  } else {
-    reloader.Start();
-    int sig = 0;
-    sigwait(&signals, &sig);
-    spdlog::info("received {}, shutting down (at most {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-                 options.shutdown_timeout_s);
+    return 1;
   }
-  // Drain: stop accepting, let requests in progress finish (their
-  // predictions reach the observers), then flush the capture writer and the
-  // outbox. The watchdog bounds the whole sequence.
+  parts->reloader->Start();
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("received {}, shutting down (at most {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+               options.shutdown_timeout_s);
+  return 0;
+}
+
+// Drain: stop reloading and accepting, let requests in progress finish
+// (their predictions reach the observers), then stop the publisher (it waits
+// briefly for PUBACKs and closes the outbox) and flush the capture writer
+// (it writes what is queued and closes the database). The watchdog bounds
+// the whole sequence.
+void ShutDownInOrder(const ServeOptions& options, ServeParts* parts) {
   ShutdownWatchdog watchdog(std::chrono::seconds(std::max(1, options.shutdown_timeout_s)));
   const auto stop_start = std::chrono::steady_clock::now();
-  reloader.Stop();
-  server.Stop();
-  http_thread.join();
-  const http::ServerStats st = server.stats();
-  // Upstream publishing: wait briefly for PUBACKs, disconnect, close the outbox.
-  if (*upstream_publisher) (*upstream_publisher)->Stop();
-  // Capture store: write what is queued, close the database.
-  if (captures) captures->Stop();
+  parts->reloader->Stop();
+  parts->server->Stop();
+  parts->http_thread.join();
+  const http::ServerStats st = parts->server->stats();
+  if (parts->publisher) parts->publisher->Stop();
+  if (parts->captures) parts->captures->Stop();
   spdlog::info("stopped in {:.0f} ms ({} connections served, {} shed)",
                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - stop_start).count(),
                st.connections, st.shed);
+}
+
+}  // namespace
+
+// Wiring only: config -> model slot -> upstream -> capture store -> model
+// reloader -> routes -> HTTP -> load and wait -> ordered shutdown
+// (docs/architecture.md, "Start-up" and "Shutdown").
+int RunServe(const ServeOptions& options) {
+  TuneAllocator();
+  const sigset_t signals = BlockShutdownSignals();  // before any thread starts
+  Result<ServeConfig> config = MakeConfig(options);
+  if (!config.ok()) {
+    PrintError(config.status());
+    return 2;
+  }
+  const http::AccessControl access(config->keys);
+  ServeParts parts;
+  parts.slot.SetLoading(config->model_path);
+  parts.prediction_api.slot = &parts.slot;
+  parts.prediction_api.fetcher = config->fetcher.get();
+  if (Status s = StartUpstream(options, &parts); !s.ok()) {
+    PrintError(s);
+    return 2;
+  }
+  if (Status s = StartCaptureStore(options, &parts); !s.ok()) {
+    PrintError(s);
+    return 2;
+  }
+  MakeModelReloader(options, *config, &parts);
+  AddRoutes(access, &parts);
+  if (Result<int> port = StartHttp(options, access, &parts); !port.ok()) {
+    PrintError(port.status());
+    return 1;
+  }
+  const int exit_code = LoadModelAndWait(options, signals, &parts);
+  ShutDownInOrder(options, &parts);
   return exit_code;
 }
 
