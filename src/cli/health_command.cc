@@ -10,17 +10,11 @@
 
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "core/curl_handles.h"
 
 namespace edgevision::cli {
 
 namespace {
-
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
 
 // The body is not needed; cap what is kept so a hostile endpoint cannot grow it.
 constexpr size_t kMaxHealthBodyBytes = 64 * 1024;
@@ -43,7 +37,7 @@ int RunHealth(const HealthOptions& options) {
     url = (options.tls ? "https://" : "http://") + host + ":" + std::to_string(options.port) +
           options.path;
   }
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  CurlEasyPtr curl(curl_easy_init());
   if (!curl) {
     PrintError(Internal("libcurl: cannot create a handle"));
     return 1;
@@ -62,7 +56,7 @@ int RunHealth(const HealthOptions& options) {
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
   }
-  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  CurlSlistPtr headers;
   if (!options.key_file.empty()) {
     // A health key (docs/security.md) travels like the cloud's Prediction-Key.
     std::ifstream in(options.key_file);

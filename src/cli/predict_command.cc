@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/load.h"
 #include "core/clock.h"
+#include "core/curl_handles.h"
 #include "core/uuid.h"
 #include "http/prediction_json.h"
 
@@ -27,13 +28,6 @@ size_t AppendBody(char* data, size_t size, size_t count, void* user) {
   return size * count;
 }
 
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
-
 // POSTs the image as the ESP-EYE does (raw body, application/octet-stream)
 // and returns the response body; non-2xx answers are errors carrying it.
 Result<std::string> PostImage(const std::string& server, const std::vector<uint8_t>& image) {
@@ -42,10 +36,9 @@ Result<std::string> PostImage(const std::string& server, const std::vector<uint8
   const size_t scheme = url.find("://");
   const size_t path = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
   if (path == std::string::npos || path == url.size() - 1) url = url.substr(0, path) + "/image";
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  CurlEasyPtr curl(curl_easy_init());
   if (!curl) return Internal("libcurl: cannot create a handle");
-  std::unique_ptr<curl_slist, SlistDeleter> headers(
-      curl_slist_append(nullptr, "Content-Type: application/octet-stream"));
+  CurlSlistPtr headers(curl_slist_append(nullptr, "Content-Type: application/octet-stream"));
   std::string body;
   CURL* c = curl.get();
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());

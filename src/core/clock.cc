@@ -1,5 +1,6 @@
 #include "core/clock.h"
 
+#include <cstdio>
 #include <ctime>
 
 namespace edgevision {
@@ -14,16 +15,25 @@ class RealClock : public Clock {
   }
 };
 
-// Seconds part as "YYYY-MM-DDTHH:MM:SS" plus the sub-second count in `unit`.
-std::string FormatSeconds(std::chrono::system_clock::time_point t, int64_t* micros) {
-  auto since = t.time_since_epoch();
-  auto secs = std::chrono::floor<std::chrono::seconds>(since);
-  *micros = std::chrono::duration_cast<std::chrono::microseconds>(since - secs).count();
-  std::time_t tt = static_cast<std::time_t>(secs.count());
+// "YYYY-MM-DDTHH:MM:SS" in UTC, then `digits` (3 or 6) fraction digits unless
+// `omit_zero_fraction` and the fraction is 0, then `suffix`. The one ISO 8601
+// formatter; the functions below choose its options.
+std::string FormatIso(std::chrono::system_clock::time_point t, int digits, bool omit_zero_fraction,
+                      const char* suffix) {
+  const auto since = t.time_since_epoch();
+  const auto secs = std::chrono::floor<std::chrono::seconds>(since);
+  const int64_t micros =
+      std::chrono::duration_cast<std::chrono::microseconds>(since - secs).count();
+  const std::time_t tt = static_cast<std::time_t>(secs.count());
   std::tm tm{};
   gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char buf[48];
+  size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  if (!(omit_zero_fraction && micros == 0)) {
+    const long long frac = digits == 3 ? micros / 1000 : micros;
+    n += static_cast<size_t>(std::snprintf(buf + n, sizeof buf - n, ".%0*lld", digits, frac));
+  }
+  std::snprintf(buf + n, sizeof buf - n, "%s", suffix);
   return buf;
 }
 
@@ -35,21 +45,16 @@ const Clock& SystemClock() {
 }
 
 std::string FormatIsoMicros(std::chrono::system_clock::time_point t) {
-  int64_t micros = 0;
-  std::string s = FormatSeconds(t, &micros);
   // isoformat() omits the fraction when it is exactly zero.
-  if (micros == 0) return s;
-  char frac[8];
-  std::snprintf(frac, sizeof frac, ".%06lld", static_cast<long long>(micros));
-  return s + frac;
+  return FormatIso(t, 6, /*omit_zero_fraction=*/true, "");
+}
+
+std::string FormatIsoMicrosZ(std::chrono::system_clock::time_point t) {
+  return FormatIso(t, 6, /*omit_zero_fraction=*/false, "Z");
 }
 
 std::string FormatIsoMillisZ(std::chrono::system_clock::time_point t) {
-  int64_t micros = 0;
-  std::string s = FormatSeconds(t, &micros);
-  char frac[8];
-  std::snprintf(frac, sizeof frac, ".%03lld", static_cast<long long>(micros / 1000));
-  return s + frac + "Z";
+  return FormatIso(t, 3, /*omit_zero_fraction=*/false, "Z");
 }
 
 }  // namespace edgevision

@@ -25,6 +25,10 @@ const Clock& SystemClock();
 // exported container's datetime.utcnow().isoformat() writes it.
 std::string FormatIsoMicros(std::chrono::system_clock::time_point t);
 
+// "2021-07-05T21:44:39.573181Z": UTC, always 6 fraction digits and 'Z', as
+// the capture API and the export manifest write it (store/time_text.h).
+std::string FormatIsoMicrosZ(std::chrono::system_clock::time_point t);
+
 // "2021-07-05T21:44:39.573Z": UTC with milliseconds and 'Z', as the cloud
 // Prediction API writes it.
 std::string FormatIsoMillisZ(std::chrono::system_clock::time_point t);

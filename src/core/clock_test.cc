@@ -18,6 +18,12 @@ TEST(ClockTest, FormatsLikeTheContainerAndTheCloud) {
   system_clock::time_point whole = system_clock::time_point(seconds(1625521479));
   EXPECT_EQ(FormatIsoMicros(whole), "2021-07-05T21:44:39");  // Python omits .000000
   EXPECT_EQ(FormatIsoMillisZ(whole), "2021-07-05T21:44:39.000Z");
+  // The capture API's form: always 6 digits and 'Z'.
+  EXPECT_EQ(FormatIsoMicrosZ(t), "2021-07-05T21:44:39.573181Z");
+  EXPECT_EQ(FormatIsoMicrosZ(whole), "2021-07-05T21:44:39.000000Z");
+  // Before the epoch the fraction still counts up from the whole second.
+  EXPECT_EQ(FormatIsoMicrosZ(system_clock::time_point(microseconds(-1))),
+            "1969-12-31T23:59:59.999999Z");
 }
 
 TEST(ClockTest, SystemClockAdvances) {

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <mutex>
 
+#include "core/curl_handles.h"
+
 namespace edgevision::http {
 
 namespace {
@@ -136,11 +138,6 @@ bool Allowed(const CompiledPolicy& c, const Address& a, std::string* reason) {
   return true;
 }
 
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-using CurlPtr = std::unique_ptr<CURL, CurlDeleter>;
-
 // Per-transfer state shared with libcurl's callbacks.
 struct Transfer {
   const CompiledPolicy* policy = nullptr;
@@ -188,7 +185,7 @@ class CurlFetcher : public UrlFetcher {
   }
 
   Result<std::vector<uint8_t>> Fetch(const std::string& url) const override {
-    CurlPtr curl(curl_easy_init());
+    CurlEasyPtr curl(curl_easy_init());
     if (!curl) return Internal("libcurl: cannot create a handle");
     Transfer t;
     t.policy = &policy_;

@@ -2,8 +2,8 @@
 
 #include <cctype>
 #include <charconv>
-#include <cstdio>
-#include <ctime>
+
+#include "core/clock.h"
 
 namespace edgevision::store {
 
@@ -36,22 +36,7 @@ bool Digits(const std::string& s, size_t pos, size_t n, int* out) {
 }  // namespace
 
 std::string FormatTime(system_clock::time_point t) {
-  const int64_t us =
-      std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
-  int64_t secs = us / 1000000;
-  int64_t frac = us % 1000000;
-  if (frac < 0) {
-    frac += 1000000;
-    secs -= 1;
-  }
-  const std::time_t tt = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<long long>(frac));
-  return buf;
+  return FormatIsoMicrosZ(t);
 }
 
 Result<system_clock::time_point> ParseTime(const std::string& text) {

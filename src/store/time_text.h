@@ -8,7 +8,8 @@
 
 namespace edgevision::store {
 
-// "2024-05-01T12:30:05.123456Z" (UTC, microseconds, always 6 digits).
+// "2024-05-01T12:30:05.123456Z" (UTC, microseconds, always 6 digits):
+// FormatIsoMicrosZ (core/clock.h).
 std::string FormatTime(std::chrono::system_clock::time_point t);
 
 // Accepts "2024-05-01", "2024-05-01T12:30", "2024-05-01T12:30:05",

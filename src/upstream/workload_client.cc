@@ -4,18 +4,12 @@
 
 #include <memory>
 
+#include "core/curl_handles.h"
 #include "upstream/message_codec.h"
 
 namespace edgevision::upstream {
 
 namespace {
-
-struct CurlDeleter {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
-};
-struct SlistDeleter {
-  void operator()(curl_slist* l) const { curl_slist_free_all(l); }
-};
 
 constexpr size_t kMaxResponseBytes = 1 << 20;  // trust bundles are a few KiB
 
@@ -54,7 +48,7 @@ Result<WorkloadClient> WorkloadClient::Create(const std::string& workload_uri,
 
 Result<std::string> WorkloadClient::Request(const std::string& method, const std::string& path,
                                             const std::string& body) const {
-  std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
+  CurlEasyPtr curl(curl_easy_init());
   if (!curl) return Internal("curl_easy_init failed");
   const std::string url = base_url_ + path;
   std::string response;
@@ -69,7 +63,7 @@ Result<std::string> WorkloadClient::Request(const std::string& method, const std
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &Collect);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response);
   curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, error);
-  std::unique_ptr<curl_slist, SlistDeleter> headers;
+  CurlSlistPtr headers;
   if (method == "POST") {
     headers.reset(curl_slist_append(nullptr, "Content-Type: application/json"));
     curl_easy_setopt(curl.get(), CURLOPT_HTTPHEADER, headers.get());
