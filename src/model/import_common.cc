@@ -71,6 +71,23 @@ Status CheckPayloadBytes(int64_t count, size_t element_bytes, size_t present_byt
   return Status::Ok();
 }
 
+Result<std::vector<int64_t>> PadsFromPairs(const std::vector<int64_t>& pairs, int64_t rank) {
+  if (rank < 0 || pairs.size() != static_cast<size_t>(2 * rank)) {
+    return Corrupt("paddings hold " + std::to_string(pairs.size()) + " values for rank " +
+                   std::to_string(rank));
+  }
+  std::vector<int64_t> ints(static_cast<size_t>(2 * rank));
+  for (int64_t d = 0; d < rank; ++d) {
+    const int64_t before = pairs[2 * d], after = pairs[2 * d + 1];
+    if (before < 0 || after < 0 || before > graph::kMaxWindow || after > graph::kMaxWindow) {
+      return Unsupported("negative or huge padding");
+    }
+    ints[d] = before;
+    ints[rank + d] = after;
+  }
+  return ints;
+}
+
 Status CheckInputImage(int64_t height, int64_t width, int64_t channels, const std::string& what) {
   if (height < 1 || width < 1 || channels < 1 || height > graph::kMaxInputSide ||
       width > graph::kMaxInputSide || channels > graph::kMaxInputChannels) {

@@ -13,10 +13,12 @@
 // Thread-safety: pure functions and constants.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/status.h"
 #include "graph/graph.h"
@@ -33,6 +35,23 @@ inline constexpr size_t kMaxModelFileBytes = size_t{1} << 30;
 // Gather, broadcasts...). Shape arithmetic needs a few hundred; the bound
 // keeps a file of a few hundred bytes from allocating gigabytes.
 inline constexpr int64_t kMaxImportExpansionElements = int64_t{1} << 22;
+
+// Microsoft's Android sample subtracts this BGR mean for Custom Vision models
+// without a normalisation layer (obsolete/MSCognitiveServicesClassifier.java);
+// the TensorFlow and TFLite importers require it for those generations.
+inline constexpr std::array<float, 3> kOldCompactMeanBgr = {105.0f, 117.0f, 124.0f};
+
+// A constant read from a TensorFlow or TFLite file: float32 (`f`) or integers
+// widened to int64 (`i`), row-major in `shape`.
+struct ConstTensor {
+  graph::Shape shape;
+  bool is_float = true;
+  std::vector<float> f;
+  std::vector<int64_t> i;
+  int64_t size() const {
+    return is_float ? static_cast<int64_t>(f.size()) : static_cast<int64_t>(i.size());
+  }
+};
 
 // IEEE 754 binary16 -> binary32, exact for every input: subnormals, ±0,
 // ±infinity, and NaN with its sign and payload.
@@ -55,6 +74,12 @@ Result<int64_t> CheckedElementCount(const graph::Shape& shape, const std::string
 // `present_bytes` the file holds; call it before allocating the decoded tensor.
 Status CheckPayloadBytes(int64_t count, size_t element_bytes, size_t present_bytes,
                          const graph::Shape& shape, const std::string& what);
+
+// Converts TensorFlow/TFLite paddings ([rank,2] pairs of before/after, as
+// `pairs` row-major) into graph::Attrs::ints ([begin_0..begin_{r-1},
+// end_0..end_{r-1}]). Unsupported when a pad is negative or above
+// graph::kMaxWindow.
+Result<std::vector<int64_t>> PadsFromPairs(const std::vector<int64_t>& pairs, int64_t rank);
 
 // Unsupported unless an input image of height x width x channels is within
 // graph::kMaxInputSide and graph::kMaxInputChannels (all at least 1).

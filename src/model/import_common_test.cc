@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <vector>
 
 namespace edgevision::model {
 namespace {
@@ -109,6 +110,15 @@ TEST(ImportCommonTest, CheckInputImage) {
   EXPECT_EQ(CheckInputImage(224, 224, graph::kMaxInputChannels + 1, "in").code(),
             StatusCode::kUnsupported);
   EXPECT_EQ(CheckInputImage(0, 224, 3, "in").code(), StatusCode::kUnsupported);
+}
+
+TEST(ImportCommonTest, PadsFromPairsReordersBeforeAndAfter) {
+  // NHWC [[0,0],[1,2],[3,4],[0,0]] -> begins then ends.
+  EXPECT_EQ(*PadsFromPairs({0, 0, 1, 2, 3, 4, 0, 0}, 4),
+            (std::vector<int64_t>{0, 1, 3, 0, 0, 2, 4, 0}));
+  EXPECT_EQ(PadsFromPairs({0, -1}, 1).status().code(), StatusCode::kUnsupported);
+  EXPECT_EQ(PadsFromPairs({0, graph::kMaxWindow + 1}, 1).status().code(), StatusCode::kUnsupported);
+  EXPECT_EQ(PadsFromPairs({0, 1, 2}, 2).status().code(), StatusCode::kCorrupt);
 }
 
 TEST(ImportCommonTest, ExpansionBudgetIsSharedByOneImport) {

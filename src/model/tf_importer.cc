@@ -61,24 +61,10 @@ constexpr int64_t kMaxWindow = graph::kMaxWindow;
 constexpr int kMaxRank = static_cast<int>(graph::kMaxRank);
 constexpr int kMaxOutputIndex = 1 << 16;
 
-// Microsoft's Android sample subtracts this BGR mean for Custom Vision models
-// without a normalisation layer (obsolete/MSCognitiveServicesClassifier.java).
-constexpr std::array<float, 3> kOldCompactMeanBgr = {105.0f, 117.0f, 124.0f};
-
 // A reference to one output of a node: "name", "name:k" or "^name" (control).
 struct InputRef {
   int node = -1;
   int index = 0;
-};
-
-struct ConstTensor {
-  Shape shape;
-  bool is_float = true;
-  std::vector<float> f;
-  std::vector<int64_t> i;
-  int64_t size() const {
-    return is_float ? static_cast<int64_t>(f.size()) : static_cast<int64_t>(i.size());
-  }
 };
 
 bool IsIdentityLike(const std::string& op) {
@@ -1202,15 +1188,9 @@ Status TfImporter::TranslatePad(int node_index) {
     return CorruptAt(
         n, "paddings for rank " + std::to_string(rank) + " on input " + ShapeToString(*in));
   }
-  attrs.ints.resize(static_cast<size_t>(2 * rank));
-  for (int64_t d = 0; d < rank; ++d) {
-    const int64_t before = pads.i[2 * d], after = pads.i[2 * d + 1];
-    if (before < 0 || after < 0 || before > kMaxWindow || after > kMaxWindow) {
-      return UnsupportedAt(n, "negative or huge padding");
-    }
-    attrs.ints[d] = before;
-    attrs.ints[rank + d] = after;
-  }
+  Result<std::vector<int64_t>> ints = PadsFromPairs(pads.i, rank);
+  if (!ints.ok()) return ints.status().WithContext(Where(n));
+  attrs.ints = std::move(ints).value();
   std::optional<Shape> out_shape;
   if (in) {
     Shape s = *in;

@@ -54,20 +54,10 @@ constexpr int64_t kMaxTensorElements = graph::kMaxTensorElements;
 constexpr int kMaxRank = static_cast<int>(graph::kMaxRank);
 constexpr int kMaxWindow = static_cast<int>(graph::kMaxWindow);
 
-// See tf_importer.cc: the BGR mean Microsoft's samples subtract for Custom
-// Vision models without a normalisation layer.
-constexpr std::array<float, 3> kOldCompactMeanBgr = {105.0f, 117.0f, 124.0f};
 // A first convolution whose biases reach this magnitude has had an input
 // mean folded into it by the converter (a 0-255 mean times trained weights
 // gives biases in the tens to hundreds; trained biases stay near 0).
 constexpr float kFoldedMeanBiasThreshold = 10.0f;
-
-struct ConstTensor {
-  Shape shape;
-  bool is_float = true;
-  std::vector<float> f;
-  std::vector<int64_t> i;
-};
 
 class TfliteImporter {
  public:
@@ -703,15 +693,9 @@ Status TfliteImporter::TranslatePad(const OpContext& c, const tfl::Operator& op,
       attrs.pad_value = value.f[0];
     }
   }
-  attrs.ints.resize(static_cast<size_t>(2 * rank));
-  for (int64_t d = 0; d < rank; ++d) {
-    const int64_t before = pads.i[2 * d], after = pads.i[2 * d + 1];
-    if (before < 0 || after < 0 || before > kMaxWindow || after > kMaxWindow) {
-      return UnsupportedAt(c, "negative or huge padding");
-    }
-    attrs.ints[d] = before;
-    attrs.ints[rank + d] = after;
-  }
+  Result<std::vector<int64_t>> ints = PadsFromPairs(pads.i, rank);
+  if (!ints.ok()) return ints.status().WithContext(Where(c));
+  attrs.ints = std::move(ints).value();
   EV_ASSIGN_OR_RETURN(ValueId y, NewOutput(c, op));
   Emit(Op::kPad, c.name, {x}, y, attrs);
   return Status::Ok();
