@@ -221,6 +221,7 @@ class TfImporter {
   // Elements created beyond the file's bytes (short value lists); ReadConst
   // is logically const, the budget is bookkeeping.
   mutable ExpansionBudget expansion_;
+  mutable std::set<int> expansion_charged_;  // Const nodes already charged
   int weights_converted_ = 0;
 };
 
@@ -460,9 +461,13 @@ Result<ConstTensor> TfImporter::ReadConst(int const_node) const {
   auto fill = [&](auto& dst, const auto& src, auto convert) -> Status {
     if (static_cast<int64_t>(src.size()) > count)
       return CorruptAt(n, "constant holds more values than its shape");
-    // The repeated tail is not in the file: charge it before allocating.
-    EV_RETURN_IF_ERROR(
-        expansion_.Charge(count - static_cast<int64_t>(src.size()), Where(n) + ": constant"));
+    // The repeated tail is not in the file: charge it before allocating, once
+    // per constant however often it is read.
+    if (!expansion_charged_.count(const_node)) {
+      EV_RETURN_IF_ERROR(
+          expansion_.Charge(count - static_cast<int64_t>(src.size()), Where(n) + ": constant"));
+      expansion_charged_.insert(const_node);
+    }
     dst.resize(static_cast<size_t>(count));
     for (int64_t k = 0; k < count; ++k) {
       if (src.empty()) {
