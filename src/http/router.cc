@@ -16,6 +16,24 @@ std::vector<std::string> SplitPath(const std::string& path) {
   return parts;
 }
 
+bool Router::ServesMethod(const std::string& method) const {
+  const std::string& m = method == "HEAD" ? std::string("GET") : method;
+  for (const Route& r : routes_) {
+    if (r.method == m) return true;
+  }
+  return false;
+}
+
+std::string Router::Methods() const {
+  std::string out;
+  for (const char* m : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    if (!ServesMethod(m)) continue;
+    if (!out.empty()) out += ", ";
+    out += m;
+  }
+  return out;
+}
+
 void Router::Add(std::string method, const std::string& pattern, Handler handler, bool ignore_case,
                  Access access) {
   Route route;

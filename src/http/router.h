@@ -41,6 +41,11 @@ class Router {
   MatchResult Match(HttpRequest* request, const Handler** handler, std::string* allowed,
                     Access* access = nullptr) const;
 
+  // Whether any route is registered for `method` (HEAD counts as GET), and
+  // the methods served, comma-separated (for Allow).
+  bool ServesMethod(const std::string& method) const;
+  std::string Methods() const;
+
   // The patterns, for logs and docs.
   std::vector<std::string> Describe() const;
 

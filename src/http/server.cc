@@ -7,6 +7,7 @@
 #include <exception>
 
 #include "http/api_error.h"
+#include "http/framing.h"
 #include "http/transport.h"
 
 namespace edgevision::http {
@@ -24,7 +25,7 @@ struct HttpServer::Impl {
   // Creates and configures the httplib server (plain or TLS).
   Status Configure(HttpServer* owner);
   // A refusal decided from the request head alone, before any body is read.
-  std::optional<HttpResponse> Precheck(const httplib::Request& req) const;
+  std::optional<HttpResponse> Admit(const framing::Head& head) const;
 };
 
 namespace {
@@ -33,7 +34,12 @@ HttpRequest FromHttplib(const httplib::Request& req) {
   HttpRequest r;
   r.method = req.method;
   r.path = req.path;
-  for (const auto& [k, v] : req.headers) r.headers.emplace(k, v);
+  // The headers as the client sent them (httplib reads a rebuilt head).
+  if (const framing::Head* head = transport::CurrentHead(); head && !head->method.empty()) {
+    for (const auto& [k, v] : head->fields) r.headers.emplace(k, v);
+  } else {
+    for (const auto& [k, v] : req.headers) r.headers.emplace(k, v);
+  }
   for (const auto& [k, v] : req.params) r.query.emplace(k, v);
   for (const auto& [name, part] : req.files) {
     r.form.emplace(name, FormPart{part.filename, part.content_type, part.content});
@@ -58,12 +64,54 @@ void RefuseAndClose(const HttpResponse& refusal, httplib::Response* res) {
   transport::CloseAfterResponse();
 }
 
+// The answer to a body whose framing (chunked, multipart) was refused.
+HttpResponse FramingRefusal(const framing::FramingError& e) {
+  return ErrorResponse(e.status, e.status == 413 ? "BadRequestImageSizeBytes" : "BadRequest", e.message);
+}
+
 HttpResponse BodyTooLarge(size_t max) {
   return ErrorResponse(413, "BadRequestImageSizeBytes", "request body is larger than " + std::to_string(max) + " bytes");
 }
 
-bool ExpectsBody(const std::string& method) {
-  return method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
+// 404 or 405 (with Allow) for a request no route serves.
+HttpResponse RouteMiss(const HttpRequest& request, Router::MatchResult match, const std::string& allowed) {
+  if (match == Router::MatchResult::kNotFound) {
+    return ErrorResponse(404, "NotFound", "no route for " + request.method + " " + request.path);
+  }
+  HttpResponse res = ErrorResponse(405, "BadRequest", request.path + " accepts " + allowed);
+  res.headers.emplace_back("Allow", allowed);
+  return res;
+}
+
+bool Safe(const std::string& method) { return method == "GET" || method == "HEAD" || method == "OPTIONS"; }
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
+}
+
+// CSRF: a browser marks a request another site's page makes with
+// Sec-Fetch-Site: cross-site and an Origin that is not ours. Cameras, SDKs,
+// curl and edgevision's own review page are never refused: they send no
+// Origin, or ours.
+std::optional<HttpResponse> CrossSite(const framing::Head& head) {
+  if (Safe(head.method)) return std::nullopt;
+  const auto refuse = [] {
+    return ErrorResponse(403, "Forbidden",
+                         "cross-site requests may not change anything here (Origin does not match Host)");
+  };
+  if (auto site = head.Find("Sec-Fetch-Site"); site && IEquals(*site, "cross-site")) return refuse();
+  std::optional<std::string_view> origin = head.Find("Origin");
+  if (!origin) return std::nullopt;
+  std::string_view o = *origin;
+  for (std::string_view scheme : {"http://", "https://"}) {
+    if (o.size() > scheme.size() && IEquals(o.substr(0, scheme.size()), scheme)) {
+      o.remove_prefix(scheme.size());
+      const std::optional<std::string_view> host = head.Find("Host");
+      if (host && IEquals(o, *host)) return std::nullopt;
+      break;
+    }
+  }
+  return refuse();  // another site, or "null" (sandboxed frames, file:)
 }
 
 }  // namespace
@@ -84,17 +132,8 @@ HttpResponse HttpServer::Handle(HttpRequest request) const {
   const Handler* handler = nullptr;
   std::string allowed;
   Access access = Access::kAdmin;
-  switch (impl_->router.Match(&request, &handler, &allowed, &access)) {
-    case Router::MatchResult::kNotFound:
-      return ErrorResponse(404, "NotFound", "no route for " + request.method + " " + request.path);
-    case Router::MatchResult::kMethodNotAllowed: {
-      HttpResponse res = ErrorResponse(405, "BadRequest", request.path + " accepts " + allowed);
-      res.headers.emplace_back("Allow", allowed);
-      return res;
-    }
-    case Router::MatchResult::kFound:
-      break;
-  }
+  const Router::MatchResult match = impl_->router.Match(&request, &handler, &allowed, &access);
+  if (match != Router::MatchResult::kFound) return RouteMiss(request, match, allowed);
   if (!impl_->access.Allows(access, request.Header(kKeyHeader))) {
     return ErrorResponse(401, "Unauthorized",
                          "Access denied: this route needs a valid key in the Prediction-Key header");
@@ -102,45 +141,48 @@ HttpResponse HttpServer::Handle(HttpRequest request) const {
   try {
     return (*handler)(request);
   } catch (const std::exception& e) {
-    spdlog::error("handler for {} {} threw: {}", request.method, request.path, e.what());
+    spdlog::error("handler for {} {} threw: {}", request.method, framing::LogSafe(request.path), e.what());
     return ErrorResponse(500, "ErrorUnknown", "internal error");
   } catch (...) {
-    spdlog::error("handler for {} {} threw a non-exception", request.method, request.path);
+    spdlog::error("handler for {} {} threw a non-exception", request.method, framing::LogSafe(request.path));
     return ErrorResponse(500, "ErrorUnknown", "internal error");
   }
 }
 
-std::optional<HttpResponse> HttpServer::Impl::Precheck(const httplib::Request& req) const {
+std::optional<HttpResponse> HttpServer::Impl::Admit(const framing::Head& head) const {
+  // Only methods a route serves: anything else (PRI, TRACE, CONNECT, ...)
+  // would have its body read by httplib with no cap.
+  if (!router.ServesMethod(head.method)) {
+    HttpResponse res = ErrorResponse(405, "BadRequest", "method " + framing::LogSafe(head.method, 32) + " is not served");
+    res.headers.emplace_back("Allow", router.Methods());
+    return res;
+  }
   // A compressed body could inflate far past the limit (httplib would
   // decompress it); cameras and SDKs send images as they are.
-  const std::string encoding = req.get_header_value("Content-Encoding");
-  if (!encoding.empty() && strcasecmp(encoding.c_str(), "identity") != 0) {
-    return ErrorResponse(415, "BadRequest",
-                         "Content-Encoding '" + encoding.substr(0, 32) + "' is not accepted; send the bytes as they are");
+  if (auto encoding = head.Find("Content-Encoding"); encoding && !IEquals(*encoding, "identity")) {
+    return ErrorResponse(415, "BadRequest", "Content-Encoding '" + framing::LogSafe(*encoding, 32) +
+                                                "' is not accepted; send the bytes as they are");
   }
-  const std::string transfer = req.get_header_value("Transfer-Encoding");
-  if (!transfer.empty() && strcasecmp(transfer.c_str(), "chunked") != 0) {
-    return ErrorResponse(400, "BadRequest", "Transfer-Encoding '" + transfer.substr(0, 32) + "' is not supported");
+  if (head.body == framing::Head::Body::kLength && head.content_length > limits.max_body_bytes) {
+    return BodyTooLarge(limits.max_body_bytes);
   }
-  if (req.has_header("Content-Length")) {
-    const std::string text = req.get_header_value("Content-Length");
-    char* end = nullptr;
-    errno = 0;
-    const unsigned long long length = std::strtoull(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || errno == ERANGE || text[0] == '-') {
-      return ErrorResponse(400, "BadRequest", "malformed Content-Length");
-    }
-    if (length > limits.max_body_bytes) return BodyTooLarge(limits.max_body_bytes);
+  if (std::optional<HttpResponse> refusal = CrossSite(head)) return refusal;
+  HttpRequest probe;
+  probe.method = head.method == "HEAD" ? "GET" : head.method;
+  probe.path = httplib::detail::decode_url(head.target.substr(0, head.target.find('?')), false);
+  const Handler* handler = nullptr;
+  std::string allowed;
+  Access route_access = Access::kAdmin;
+  const Router::MatchResult match = router.Match(&probe, &handler, &allowed, &route_access);
+  if (match != Router::MatchResult::kFound) {
+    // Without a body, Handle answers it and the connection lives on; with
+    // one, refuse before reading a byte of it.
+    if (!head.HasBody()) return std::nullopt;
+    return RouteMiss(probe, match, allowed);
   }
   if (access.enabled()) {
-    HttpRequest head;
-    head.method = req.method;
-    head.path = req.path;
-    const Handler* handler = nullptr;
-    std::string allowed;
-    Access route_access = Access::kAdmin;
-    if (router.Match(&head, &handler, &allowed, &route_access) == Router::MatchResult::kFound &&
-        !access.Allows(route_access, req.get_header_value(std::string(kKeyHeader).c_str()))) {
+    const std::optional<std::string_view> key = head.Find(kKeyHeader);
+    if (!access.Allows(route_access, key ? std::string(*key) : std::string())) {
       return ErrorResponse(401, "Unauthorized",
                            "Access denied: this route needs a valid key in the Prediction-Key header");
     }
@@ -160,25 +202,17 @@ Status HttpServer::Impl::Configure(HttpServer* owner) {
   s.set_keep_alive_timeout(std::max<time_t>(1, std::chrono::duration_cast<std::chrono::seconds>(l.keep_alive_timeout).count()));
   s.set_keep_alive_max_count(static_cast<size_t>(l.keep_alive_max_requests));
   s.set_tcp_nodelay(true);
-  s.set_pre_routing_handler([this, owner](const httplib::Request& req, httplib::Response& res) {
-    if (std::optional<HttpResponse> refusal = Precheck(req)) {
-      RefuseAndClose(*refusal, &res);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    // HTTP/1.1: a request with neither Content-Length nor chunked encoding
-    // has no body (httplib would wait for the connection to close).
-    if (ExpectsBody(req.method) && !req.has_header("Content-Length") && !req.has_header("Transfer-Encoding")) {
-      transport::MarkBodyRead();
-      ToHttplib(owner->Handle(FromHttplib(req)), &res);
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
+  // Every request head has passed framing::ParseHead and Admit before
+  // httplib reads it (transport.cc).
+  server->SetAdmission([this](const framing::Head& head) { return Admit(head); });
   // Every request is routed by our Router. Bodies are read through httplib's
   // ContentReader, which (unlike its default body reading) applies no
   // form-urlencoded size cap: `curl --data-binary @x.jpg` sends a JPEG labelled
   // application/x-www-form-urlencoded, and the container accepts it. The
-  // receivers count bytes themselves: httplib does not limit chunked bodies.
+  // transport hands httplib only the body its framing allows (Content-Length
+  // checked by Admit, chunked bodies capped while streaming); the receiver
+  // counts again. Multipart bodies are split by framing::ParseMultipart
+  // (httplib never sees them as multipart: RebuildHead renames the type).
   auto without_body = [owner](const httplib::Request& req, httplib::Response& res) {
     transport::MarkBodyRead();
     ToHttplib(owner->Handle(FromHttplib(req)), &res);
@@ -186,41 +220,35 @@ Status HttpServer::Impl::Configure(HttpServer* owner) {
   auto with_body = [owner, max = l.max_body_bytes](const httplib::Request& req, httplib::Response& res,
                                                    const httplib::ContentReader& reader) {
     HttpRequest request = FromHttplib(req);
-    size_t total = 0;
-    bool too_large = false;
-    auto count = [&](size_t n) {
-      total += n;
-      if (total > max) too_large = true;
-      return !too_large;
-    };
-    bool read_ok;
-    if (req.is_multipart_form_data()) {
-      std::multimap<std::string, FormPart>::iterator current = request.form.end();
-      read_ok = reader(
-          [&](const httplib::MultipartFormData& part) {
-            if (!count(part.name.size() + part.filename.size() + part.content_type.size())) return false;
-            current = request.form.emplace(part.name, FormPart{part.filename, part.content_type, ""});
-            return true;
-          },
-          [&](const char* data, size_t n) {
-            if (current == request.form.end() || !count(n)) return false;
-            current->second.content.append(data, n);
-            return true;
-          });
-    } else {
-      read_ok = reader([&](const char* data, size_t n) {
-        if (!count(n)) return false;
-        request.body.append(data, n);
-        return true;
-      });
+    // One allocation for a declared length (Admit capped it), not doubling.
+    if (const framing::Head* head = transport::CurrentHead(); head && head->body == framing::Head::Body::kLength) {
+      request.body.reserve(static_cast<size_t>(std::min<uint64_t>(head->content_length, max)));
     }
+    bool too_large = false;
+    const bool read_ok = reader([&](const char* data, size_t n) {
+      too_large = request.body.size() + n > max;
+      if (too_large) return false;
+      request.body.append(data, n);
+      return true;
+    });
     transport::MarkBodyRead();
     if (!read_ok || too_large) {
-      const HttpResponse e = too_large || res.status == 413
+      const std::optional<framing::FramingError> refused = transport::CurrentFramingError();
+      const HttpResponse e = refused                         ? FramingRefusal(*refused)
+                             : too_large || res.status == 413
                                  ? BodyTooLarge(max)
                                  : ErrorResponse(400, "BadRequest", "the request body could not be read");
       RefuseAndClose(e, &res);
       return;
+    }
+    if (std::optional<std::string> boundary = framing::MultipartBoundary(request.Header("Content-Type"))) {
+      framing::FormResult form = framing::ParseMultipart(request.body, *boundary, max);
+      request.body = std::string();
+      if (form.error) {
+        RefuseAndClose(FramingRefusal(*form.error), &res);
+        return;
+      }
+      request.form = std::move(form.parts);
     }
     ToHttplib(owner->Handle(std::move(request)), &res);
   };
@@ -247,6 +275,10 @@ Status HttpServer::Impl::Configure(HttpServer* owner) {
           case transport::ReadFailure::kTransferTimeout:
             e = ErrorResponse(408, "BadRequest", "the request body did not arrive in time");
             break;
+          case transport::ReadFailure::kBadFraming: {
+            e = FramingRefusal(transport::CurrentFramingError().value_or(framing::FramingError{400, "bad framing"}));
+            break;
+          }
           case transport::ReadFailure::kNone:
             if (res.status == 413) {
               e = BodyTooLarge(max);

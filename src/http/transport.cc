@@ -1,5 +1,7 @@
 #include "http/transport.h"
 
+#include <spdlog/spdlog.h>
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <openssl/err.h>
@@ -13,6 +15,10 @@
 #include <cstring>
 #include <deque>
 #include <functional>
+#include <optional>
+
+#include "http/api_error.h"
+#include "http/framing.h"
 
 namespace edgevision::http::transport {
 
@@ -35,11 +41,22 @@ struct Connection {
   bool close_after = false;
   ReadFailure failure = ReadFailure::kNone;
 
-  static constexpr size_t kBufferSize = 16 * 1024;
-  std::unique_ptr<char[]> buffer{new char[kBufferSize]};
-  size_t buffer_begin = 0, buffer_end = 0;  // unread bytes: [begin, end)
+  // What one read asks of the socket.
+  static constexpr size_t kReadSize = 16 * 1024;
+  std::string in;  // received bytes; unread from `pos`
+  size_t pos = 0;
 
-  bool Buffered() const { return buffer_begin < buffer_end || (ssl && SSL_pending(ssl) > 0); }
+  // The current request (framing.h): its head as sent, how many bytes of the
+  // rebuilt head httplib has yet to read, and how its body is framed.
+  framing::Head head;
+  size_t head_left = 0;
+  enum class BodyMode { kNone, kLength, kChunked } body_mode = BodyMode::kNone;
+  uint64_t length_left = 0;
+  std::optional<framing::ChunkedFramer> chunked;
+  std::optional<framing::FramingError> framing_error;
+
+  size_t Available() const { return in.size() - pos; }
+  bool Buffered() const { return pos < in.size() || (ssl && SSL_pending(ssl) > 0); }
   void SetPhase(Phase p, Clock::time_point d = {}) {
     std::lock_guard<std::mutex> lock(mu);
     phase = p;
@@ -212,22 +229,64 @@ class ConnStream final : public httplib::Stream {
     return const_cast<ConnStream*>(this)->Wait(POLLOUT) > 0;
   }
 
+  // What httplib reads: first the rebuilt head (already buffered), then
+  // exactly the body its framing allows (framing.h), never a byte more.
   ssize_t read(char* ptr, size_t size) override {
-    if (c_.buffer_begin == c_.buffer_end) {
-      const ssize_t n = Fill();
-      if (n <= 0) return n;
+    if (c_.head_left > 0) {
+      const size_t n = std::min({size, c_.head_left, c_.Available()});
+      Take(ptr, n);
+      c_.head_left -= n;
+      return static_cast<ssize_t>(n);
     }
-    const size_t n = std::min(size, c_.buffer_end - c_.buffer_begin);
-    if (c_.GetPhase() == Connection::Phase::kHeaders) {
-      const size_t total = c_.header_bytes.fetch_add(n) + n;
-      if (total > server_.limits_.max_header_bytes) {
-        Fail(ReadFailure::kHeaderTooLarge);
-        return -1;
+    switch (c_.body_mode) {
+      case Connection::BodyMode::kNone:
+        return 0;
+      case Connection::BodyMode::kLength: {
+        if (c_.length_left == 0) return 0;
+        if (c_.Available() == 0) {
+          const ssize_t got = Fill();
+          if (got <= 0) return got;
+        }
+        const size_t n = static_cast<size_t>(std::min<uint64_t>({size, c_.length_left, c_.Available()}));
+        Take(ptr, n);
+        c_.length_left -= n;
+        return static_cast<ssize_t>(n);
+      }
+      case Connection::BodyMode::kChunked: {
+        if (c_.chunked->done()) return 0;
+        if (c_.Available() == 0) {
+          const ssize_t got = Fill();
+          if (got <= 0) return got;
+        }
+        const size_t n = std::min(size, c_.Available());
+        const framing::ChunkedFramer::Fed fed = c_.chunked->Feed(std::string_view(c_.in.data() + c_.pos, n));
+        if (fed.error) {
+          c_.framing_error = fed.error;
+          Fail(ReadFailure::kBadFraming);
+          return -1;
+        }
+        Take(ptr, fed.used);
+        return static_cast<ssize_t>(fed.used);
       }
     }
-    std::memcpy(ptr, c_.buffer.get() + c_.buffer_begin, n);
-    c_.buffer_begin += n;
-    return static_cast<ssize_t>(n);
+    return -1;
+  }
+
+  // Appends what the peer sends next to the connection's buffer. >0 bytes,
+  // 0 EOF, -1 error or timeout.
+  ssize_t Fill() {
+    if (c_.pos == c_.in.size()) {
+      c_.in.clear();
+      c_.pos = 0;
+    } else if (c_.pos >= Connection::kReadSize) {
+      c_.in.erase(0, c_.pos);
+      c_.pos = 0;
+    }
+    const size_t old = c_.in.size();
+    c_.in.resize(old + Connection::kReadSize);
+    const ssize_t n = Receive(c_.in.data() + old, Connection::kReadSize);
+    c_.in.resize(old + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+    return n;
   }
 
   ssize_t write(const char* ptr, size_t size) override {
@@ -295,7 +354,7 @@ class ConnStream final : public httplib::Stream {
     c_.close_after = true;
     if (why == ReadFailure::kTransferTimeout) {
       ++server_.stats_->transfer_timeouts;
-    } else {
+    } else if (why != ReadFailure::kBadFraming) {
       ++server_.stats_->header_timeouts;
     }
   }
@@ -324,24 +383,25 @@ class ConnStream final : public httplib::Stream {
     return r;
   }
 
-  // Refills the buffer. >0 bytes, 0 EOF, -1 error or timeout.
-  ssize_t Fill() {
-    c_.buffer_begin = c_.buffer_end = 0;
+  void Take(char* ptr, size_t n) {
+    std::memcpy(ptr, c_.in.data() + c_.pos, n);
+    c_.pos += n;
+  }
+
+  // Reads at most `size` bytes from the socket, TLS or memory. >0 bytes,
+  // 0 EOF, -1 error or timeout.
+  ssize_t Receive(char* into, size_t size) {
     if (c_.fd < 0) {
-      const size_t n = std::min(c_.memory_input.size(), Connection::kBufferSize);
-      std::memcpy(c_.buffer.get(), c_.memory_input.data(), n);
+      const size_t n = std::min(c_.memory_input.size(), size);
+      std::memcpy(into, c_.memory_input.data(), n);
       c_.memory_input.remove_prefix(n);
-      c_.buffer_end = n;
       return static_cast<ssize_t>(n);
     }
     for (;;) {
       int want = POLLIN;
       if (c_.ssl) {
-        const int n = SSL_read(c_.ssl, c_.buffer.get(), static_cast<int>(Connection::kBufferSize));
-        if (n > 0) {
-          c_.buffer_end = static_cast<size_t>(n);
-          return n;
-        }
+        const int n = SSL_read(c_.ssl, into, static_cast<int>(size));
+        if (n > 0) return n;
         const int err = SSL_get_error(c_.ssl, n);
         if (err == SSL_ERROR_ZERO_RETURN) return 0;
         if (err == SSL_ERROR_WANT_WRITE) {
@@ -351,12 +411,8 @@ class ConnStream final : public httplib::Stream {
           return err == SSL_ERROR_SYSCALL ? 0 : -1;
         }
       } else {
-        const ssize_t n = recv(c_.fd, c_.buffer.get(), Connection::kBufferSize, 0);
-        if (n > 0) {
-          c_.buffer_end = static_cast<size_t>(n);
-          return n;
-        }
-        if (n == 0) return 0;
+        const ssize_t n = recv(c_.fd, into, size, 0);
+        if (n >= 0) return n;
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return -1;
       }
@@ -397,6 +453,12 @@ void MarkBodyRead() {
 
 void CloseAfterResponse() {
   if (t_connection) t_connection->close_after = true;
+}
+
+const framing::Head* CurrentHead() { return t_connection ? &t_connection->head : nullptr; }
+
+std::optional<framing::FramingError> CurrentFramingError() {
+  return t_connection ? t_connection->framing_error : std::nullopt;
 }
 
 bool ServerStopping() { return t_server && t_server->stopping(); }
@@ -502,20 +564,43 @@ bool ConnectionServer::process_and_close_socket(socket_t sock) {
   const bool ok = ServeConnection(c);
   t_connection = nullptr;
   t_server = nullptr;
-  if (c.ssl) {
-    if (c.failure == ReadFailure::kNone) SSL_shutdown(c.ssl);  // one non-blocking attempt
-    SSL_free(c.ssl);
-    ERR_clear_error();
-  }
-  ::shutdown(sock, SHUT_RDWR);
-  ::close(sock);
+  // Stop and the drain watchdog shut connections down by descriptor: the
+  // connection leaves the set before its descriptor is closed, so they can
+  // never hit a number that accept() has already handed to someone else.
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
     conns_.erase(&c);
     --stats_->open;
   }
   conns_cv_.notify_all();
+  if (c.ssl) {
+    if (c.failure == ReadFailure::kNone) SSL_shutdown(c.ssl);  // one non-blocking attempt
+    SSL_free(c.ssl);
+    ERR_clear_error();
+  } else if (c.close_after) {
+    LingeringClose(sock);
+  }
+  ::shutdown(sock, SHUT_RDWR);
+  ::close(sock);
   return ok;
+}
+
+void ConnectionServer::LingeringClose(socket_t sock) const {
+  // A body left unread would make close() send a reset, which can destroy
+  // the answer before the client reads it. Send FIN, then discard what the
+  // client still sends, for a bounded time and number of bytes.
+  ::shutdown(sock, SHUT_WR);
+  const auto until = Clock::now() + kLingerTime;
+  char discard[16 * 1024];
+  for (size_t total = 0; total < kLingerBytes;) {
+    if (PollFor(sock, POLLIN, until) <= 0) return;
+    const ssize_t n = recv(sock, discard, sizeof discard, 0);
+    if (n > 0) {
+      total += static_cast<size_t>(n);
+    } else if (n == 0 || (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      return;
+    }
+  }
 }
 
 bool ConnectionServer::Handshake(Connection& c) {
@@ -552,7 +637,6 @@ bool ConnectionServer::Handshake(Connection& c) {
 
 bool ConnectionServer::ServeConnection(Connection& c) {
   if (tls_ && !Handshake(c)) return false;
-  bool ok = true;
   for (int left = limits_.keep_alive_max_requests; left > 0; --left) {
     if (!c.Buffered()) {
       c.SetPhase(Connection::Phase::kIdle);
@@ -562,15 +646,128 @@ bool ConnectionServer::ServeConnection(Connection& c) {
     c.header_bytes = 0;
     c.SetPhase(Connection::Phase::kHeaders, Clock::now() + limits_.header_timeout);
     if (stopping_ && !c.Buffered()) break;
-    ConnStream strm(*this, c);
-    bool closed = false;
-    const auto transfer = limits_.transfer_timeout;
-    ok = process_request(strm, left == 1 || stopping_, closed, [&c, transfer](httplib::Request&) {
-      c.SetPhase(Connection::Phase::kBody, Clock::now() + transfer);
-    });
-    if (!ok || closed || c.close_after) break;
+    if (!ServeRequest(c, left == 1 || stopping_)) break;
   }
-  return ok;
+  return true;
+}
+
+bool ConnectionServer::ServeRequest(Connection& c, bool last) {
+  ConnStream strm(*this, c);
+  if (!AdmitHead(c, strm)) return false;
+  bool closed = false;
+  const auto transfer = limits_.transfer_timeout;
+  const bool memory = c.fd < 0;
+  // No exception may end the connection's thread (and so the process):
+  // httplib's parser and writer allocate.
+  try {
+    const bool ok = process_request(strm, last || c.close_after, closed, [&c, transfer, memory](httplib::Request&) {
+      c.SetPhase(Connection::Phase::kBody, memory ? Clock::time_point{} : Clock::now() + transfer);
+    });
+    return ok && !closed && !c.close_after;
+  } catch (const std::exception& e) {
+    spdlog::error("HTTP connection dropped: {}", e.what());
+  } catch (...) {
+    spdlog::error("HTTP connection dropped: unknown exception");
+  }
+  c.close_after = true;
+  return false;
+}
+
+namespace {
+
+const char* Reason(int status) {
+  switch (status) {
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 431: return "Request Header Fields Too Large";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+
+}  // namespace
+
+bool ConnectionServer::Refuse(Connection& c, ConnStream& strm, const HttpResponse& r) {
+  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + Reason(r.status) + "\r\nContent-Type: " +
+                    r.content_type + "\r\n";
+  for (const auto& [name, value] : r.headers) out += name + ": " + value + "\r\n";
+  out += "Content-Length: " + std::to_string(r.body.size()) + "\r\nConnection: close\r\n\r\n" + r.body;
+  c.SetPhase(Connection::Phase::kResponse, Clock::now() + limits_.transfer_timeout);
+  for (std::string_view left = out; !left.empty();) {
+    const ssize_t n = strm.write(left.data(), left.size());
+    if (n <= 0) break;
+    left.remove_prefix(static_cast<size_t>(n));
+  }
+  c.close_after = true;
+  return false;
+}
+
+bool ConnectionServer::AdmitHead(Connection& c, ConnStream& strm) {
+  c.head = {};
+  c.head_left = 0;
+  c.body_mode = Connection::BodyMode::kNone;
+  c.length_left = 0;
+  c.chunked.reset();
+  c.framing_error.reset();
+  size_t line_start = 0, skipped = 0;
+  framing::HeadEnd end;
+  for (;;) {
+    // RFC 9112 2.2: empty lines before the request line are ignored.
+    while (line_start == 0 && c.Available() > 0 && skipped < 64 && (c.in[c.pos] == '\r' || c.in[c.pos] == '\n')) {
+      ++c.pos;
+      ++skipped;
+    }
+    const std::string_view view(c.in.data() + c.pos, c.Available());
+    c.header_bytes = view.size() + skipped;
+    end = framing::FindHeadEnd(view, limits_.max_header_bytes, &line_start);
+    if (end.error || end.size > 0) break;
+    if (strm.Fill() <= 0) {
+      if (c.failure == ReadFailure::kHeaderTimeout) {
+        return Refuse(c, strm, ErrorResponse(408, "BadRequest", "the request headers did not arrive in time"));
+      }
+      c.close_after = true;
+      return false;
+    }
+  }
+  const auto refuse = [&](const framing::FramingError& e) {
+    if (e.status == 431 || e.status == 414) ++stats_->header_timeouts;
+    return Refuse(c, strm, ErrorResponse(e.status, "BadRequest", e.message));
+  };
+  if (end.error) return refuse(*end.error);
+  framing::HeadResult parsed = framing::ParseHead(std::string_view(c.in.data() + c.pos, end.size));
+  if (!parsed.head) return refuse(parsed.error);
+  c.head = std::move(*parsed.head);
+  if (admission_) {
+    if (std::optional<HttpResponse> refusal = admission_(c.head)) return Refuse(c, strm, *refusal);
+  }
+  // Which bodies httplib reads (its expect_content): POST, PUT, PATCH, and
+  // DELETE with a Content-Length. Any other body is never read, so the
+  // connection closes after the response: its bytes cannot become a request.
+  const std::string& m = c.head.method;
+  const bool read_by_httplib =
+      m == "POST" || m == "PUT" || m == "PATCH" || (m == "DELETE" && c.head.body == framing::Head::Body::kLength);
+  if (c.head.HasBody() && !read_by_httplib) {
+    c.close_after = true;
+  } else if (c.head.body == framing::Head::Body::kLength) {
+    c.body_mode = Connection::BodyMode::kLength;
+    c.length_left = c.head.content_length;
+  } else if (c.head.body == framing::Head::Body::kChunked) {
+    c.body_mode = Connection::BodyMode::kChunked;
+    c.chunked.emplace(limits_.max_body_bytes);
+  }
+  const std::string rebuilt = framing::RebuildHead(c.head);
+  c.in.replace(0, c.pos + end.size, rebuilt);
+  c.pos = 0;
+  c.head_left = rebuilt.size();
+  return true;
 }
 
 std::string ConnectionServer::ProcessBytes(std::string_view bytes) {
@@ -583,11 +780,7 @@ std::string ConnectionServer::ProcessBytes(std::string_view bytes) {
   for (int left = 100; left > 0 && (c.Buffered() || !c.memory_input.empty()); --left) {
     c.header_bytes = 0;
     c.SetPhase(Connection::Phase::kHeaders);
-    ConnStream strm(*this, c);
-    bool closed = false;
-    const bool ok = process_request(strm, false, closed,
-                                    [&c](httplib::Request&) { c.SetPhase(Connection::Phase::kBody); });
-    if (!ok || closed || c.close_after) break;
+    if (!ServeRequest(c, false)) break;
   }
   t_connection = previous;
   return out;

@@ -1,8 +1,21 @@
 // Internal to src/http (only server.cc includes this): the connection layer
-// under HttpServer. cpp-httplib parses and writes HTTP; sockets, TLS,
-// threads, deadlines and shutdown are ours, because Debian's compiled
-// libcpp-httplib fixes its thread pool size and has only per-recv timeouts,
-// so a few clients dribbling bytes could hold every thread.
+// under HttpServer.
+//
+// Why it exists: Debian 12 ships cpp-httplib 0.11.4 compiled
+// (libcpp-httplib0.11), with a fixed thread pool, per-recv timeouts only
+// (a few clients dribbling bytes could hold every thread), lenient framing
+// (bare LF, both Content-Length and Transfer-Encoding, chunk lines of any
+// length, bodies of unserved methods such as PRI read without a cap) and
+// Range handling that copies the body per range. So the sockets, TLS,
+// threads, deadlines, shutdown AND the framing are ours: every request head
+// is read and checked by http/framing.h before httplib sees it, httplib
+// then reads a rebuilt head (no Range, explicit framing) and exactly the
+// body bytes that framing allows. httplib still routes to our handlers and
+// writes responses. docs/security.md "HTTP layer" says why we kept it.
+//
+// This subclasses httplib::Server through non-public API (the private
+// virtual process_and_close_socket, the protected process_request and
+// svr_sock_), so it is tied to httplib's version: see the guard below.
 //
 //   ConnectionQueue   httplib::TaskQueue: one thread per open connection,
 //                     started on demand up to max_connections (keep
@@ -20,6 +33,20 @@
 #include <httplib.h>
 #include <openssl/ssl.h>
 
+#include <string_view>
+
+// process_and_close_socket, process_request and svr_sock_ are httplib
+// internals whose signatures and behaviour (e.g. which methods read a body:
+// AdmitHead in transport.cc mirrors 0.11.4's expect_content) change between
+// releases. Check them against the new version, then widen this guard.
+#if !defined(CPPHTTPLIB_VERSION)
+#error "http/transport.h needs cpp-httplib (CPPHTTPLIB_VERSION is not defined)"
+#elif defined(__cplusplus)
+static_assert(std::string_view(CPPHTTPLIB_VERSION) == "0.11.4",
+              "http/transport.h subclasses httplib::Server through internals checked against cpp-httplib 0.11.4 "
+              "(Debian 12) only; review ConnectionServer and framing.h against this version, then update this guard");
+#endif
+
 #include <atomic>
 #include <condition_variable>
 #include <memory>
@@ -28,8 +55,11 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <functional>
+#include <optional>
 
 #include "core/status.h"
+#include "http/framing.h"
 #include "http/server.h"
 
 namespace edgevision::http::transport {
@@ -44,15 +74,24 @@ using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
 Result<SslCtxPtr> MakeTlsContext(const std::string& cert_file, const std::string& key_file);
 
 // Why a connection's request could not be read.
-enum class ReadFailure { kNone, kHeaderTimeout, kHeaderTooLarge, kTransferTimeout };
+enum class ReadFailure { kNone, kHeaderTimeout, kHeaderTooLarge, kTransferTimeout, kBadFraming };
 
 // Hooks for request code on a connection thread.
 void MarkBodyRead();          // the body is read: no read deadline from now on
 void CloseAfterResponse();    // the body was not consumed: close after this response
 bool ServerStopping();        // draining: answer with Connection: close
 ReadFailure CurrentReadFailure();
+// The head of the request being served (as the client sent it), or null.
+const framing::Head* CurrentHead();
+// Why the body's framing was refused (with ReadFailure::kBadFraming).
+std::optional<framing::FramingError> CurrentFramingError();
+
+// Decides from a request's head alone, before any body byte is read:
+// nullopt admits it; a response refuses it (sent with Connection: close).
+using Admission = std::function<std::optional<HttpResponse>(const framing::Head&)>;
 
 struct Connection;
+class ConnStream;
 
 // Counters shared by the server, its queue and its connections.
 struct SharedStats {
@@ -68,6 +107,8 @@ class ConnectionServer : public httplib::Server {
 
   // Re-listens the bound socket with a longer accept queue than httplib's 5.
   void SetBacklog(int backlog);
+  // Set before serving.
+  void SetAdmission(Admission admission) { admission_ = std::move(admission); }
   // Stops accepting, closes idle connections, and after drain_timeout cuts
   // the connections still open. Returns at once; safe from any thread.
   void BeginStop();
@@ -84,12 +125,24 @@ class ConnectionServer : public httplib::Server {
   friend class ConnStream;
   bool process_and_close_socket(socket_t sock) override;
   bool ServeConnection(Connection& c);
+  // One request; false when the connection must close afterwards.
+  bool ServeRequest(Connection& c, bool last);
+  // Reads and checks the head (false: refused or gone, the connection closes).
+  bool AdmitHead(Connection& c, ConnStream& strm);
+  // Answers `r` with Connection: close; returns false.
+  bool Refuse(Connection& c, ConnStream& strm, const HttpResponse& r);
+  void LingeringClose(socket_t sock) const;
   bool Handshake(Connection& c);
   void Shed(socket_t sock);
   void DrainWatchdog();
 
+  // After a refusal, unread bytes are discarded for at most this long / this many.
+  static constexpr std::chrono::milliseconds kLingerTime{1000};
+  static constexpr size_t kLingerBytes = 1024 * 1024;
+
   const ServerLimits limits_;
   SSL_CTX* const tls_;
+  Admission admission_;
   std::shared_ptr<SharedStats> stats_ = std::make_shared<SharedStats>();
   std::atomic<bool> stopping_{false};
 

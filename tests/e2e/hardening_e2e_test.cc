@@ -261,7 +261,7 @@ TEST(BadInputE2E, EveryRowGetsAClear4xxTheServerKeepsServingAndStoredDataIsIntac
          for (int i = 0; i < 100; ++i) h += "X-Filler-" + std::to_string(i) + ": " + std::string(1000, 'f') + "\r\n";
          return Request("GET", "/health", "", "", h);
        }(), 431, "BadRequest"},
-      {"unknown method", "BREW /image HTTP/1.1\r\nHost: edge\r\n\r\n", 400, ""},
+      {"unknown method", "BREW /image HTTP/1.1\r\nHost: edge\r\n\r\n", 405, "BadRequest"},
       {"not HTTP at all", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11) + "\r\n\r\n", 400, ""},
   };
   int predictions = 2;
