@@ -31,7 +31,42 @@ Result<std::span<const uint8_t>> ImageBytes(const HttpRequest& req) {
   return std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data->data()), data->size());
 }
 
+namespace {
+
+// Refuses, without parsing, a JSON text over kMaxJsonBodyBytes or nested
+// deeper than kMaxJsonDepth (brackets outside strings are counted).
+Status CheckJsonBounds(std::string_view body) {
+  if (body.size() > kMaxJsonBodyBytes) {
+    return InvalidArgument("the JSON body is larger than " + std::to_string(kMaxJsonBodyBytes) + " bytes");
+  }
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) {
+        return InvalidArgument("the JSON body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+      }
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Result<std::string> ImageUrl(std::string_view body) {
+  EV_RETURN_IF_ERROR(CheckJsonBounds(body));
   json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object()) {
     return InvalidArgument("the body must be a JSON object {\"url\": \"<image url>\"}");
@@ -48,6 +83,7 @@ Result<std::string> ImageUrl(std::string_view body) {
 }
 
 Result<std::optional<std::string>> LabelFromBody(std::string_view body) {
+  EV_RETURN_IF_ERROR(CheckJsonBounds(body));
   json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded() || !doc.is_object() || !doc.contains("label")) {
     return InvalidArgument("the body must be JSON {\"label\": \"<tag>\"} or {\"label\": null}");

@@ -19,6 +19,12 @@ namespace edgevision::http {
 // Longest accepted route parameter (project id, published name, capture id).
 inline constexpr size_t kMaxParamLength = 256;
 
+// A JSON body (/url, a capture label) is refused before parsing when it is
+// larger than this or nests deeper: a 4 MiB body of nested arrays would
+// otherwise become a DOM of ~200 MiB.
+inline constexpr size_t kMaxJsonBodyBytes = 64 * 1024;
+inline constexpr int kMaxJsonDepth = 16;
+
 // Route parameters must be at most kMaxParamLength bytes without control
 // characters. Errors: InvalidArgument naming the parameter.
 Status CheckRouteParams(const HttpRequest& req);
@@ -29,7 +35,8 @@ Status CheckRouteParams(const HttpRequest& req);
 Result<std::span<const uint8_t>> ImageBytes(const HttpRequest& req);
 
 // The URL of a /url route's JSON body {"url": "..."} ("Url" and "URL" too).
-// Errors: InvalidArgument (not a JSON object, no url, not a non-empty string).
+// Errors: InvalidArgument (not a JSON object, no url, not a non-empty string,
+// over kMaxJsonBodyBytes or kMaxJsonDepth).
 Result<std::string> ImageUrl(std::string_view body);
 
 // The body of PUT /captures/{id}/label: {"label": "<tag>"} or {"label": null}
