@@ -27,6 +27,22 @@ size_t KeepBody(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
+// Whether `url` names this machine (localhost, 127.0.0.0/8, ::1).
+bool OnLoopback(const std::string& url) {
+  CURLU* u = curl_url();
+  if (!u) return false;
+  char* host = nullptr;
+  bool loopback = false;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host) {
+    const std::string h = host;
+    loopback = h == "localhost" || h.rfind("127.", 0) == 0 || h == "[::1]" || h == "::1";
+  }
+  curl_free(host);
+  curl_url_cleanup(u);
+  return loopback;
+}
+
 }  // namespace
 
 int RunHealth(const HealthOptions& options) {
@@ -45,14 +61,16 @@ int RunHealth(const HealthOptions& options) {
   CURL* c = curl.get();
   std::string body;
   curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  // Straight to the server: a proxy from the environment would see the key.
+  curl_easy_setopt(c, CURLOPT_PROXY, "");
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, KeepBody);
   curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout_s * 1000));
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  if (options.tls) {
-    // The server's own certificate is usually self-issued for the device; the
-    // check is about liveness on loopback, not about who answers.
+  if (OnLoopback(url)) {
+    // The server's own certificate is usually self-issued for the device; on
+    // loopback the check is about liveness, and the key stays on the machine.
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
     curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
   }

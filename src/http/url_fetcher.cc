@@ -84,6 +84,9 @@ struct Ranges {
   std::vector<Cidr> link_local = {Must("169.254.0.0/16"), Must("fe80::/10")};
   std::vector<Cidr> always_denied = {Must("0.0.0.0/8"), Must("::"), Must("224.0.0.0/4"),
                                      Must("ff00::/8"), Must("255.255.255.255")};
+  // Cloud metadata and host agents outside link-local: AWS IMDS over IPv6,
+  // Azure's WireServer (its IMDS, 169.254.169.254, is link-local).
+  std::vector<Cidr> metadata = {Must("fd00:ec2::254"), Must("168.63.129.16")};
 };
 
 const Ranges& BuiltinRanges() {
@@ -125,6 +128,10 @@ bool Allowed(const CompiledPolicy& c, const Address& a, std::string* reason) {
   const Ranges& r = BuiltinRanges();
   if (InAny(a, r.always_denied)) {
     *reason = "an unspecified, broadcast or multicast address";
+    return false;
+  }
+  if (InAny(a, r.metadata)) {
+    *reason = "a cloud metadata address (allow with --url-allow)";
     return false;
   }
   if (!c.policy.allow_loopback && InAny(a, r.loopback)) {
@@ -192,6 +199,9 @@ class CurlFetcher : public UrlFetcher {
     const UrlFetchPolicy& p = policy_.policy;
     CURL* c = curl.get();
     curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+    // Never through http_proxy/https_proxy/all_proxy: the address policy
+    // would then check only the proxy, which could fetch anything.
+    curl_easy_setopt(c, CURLOPT_PROXY, "");
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <thread>
 
 namespace edgevision::http {
@@ -29,6 +31,17 @@ TEST(AddressPolicyTest, DefaultsDenyLoopbackLinkLocalAndSpecialAddresses) {
   EXPECT_TRUE(Allowed(p, "10.1.2.3"));
   EXPECT_TRUE(Allowed(p, "8.8.8.8"));
   EXPECT_TRUE(Allowed(p, "2001:db8::1"));
+}
+
+TEST(AddressPolicyTest, CloudMetadataAddressesOutsideLinkLocalAreDenied) {
+  UrlFetchPolicy p;
+  EXPECT_FALSE(Allowed(p, "fd00:ec2::254"));  // AWS IMDS over IPv6
+  EXPECT_FALSE(Allowed(p, "168.63.129.16"));  // Azure WireServer
+  EXPECT_FALSE(Allowed(p, "::ffff:168.63.129.16"));
+  EXPECT_TRUE(Allowed(p, "fd00:ec2::253"));
+  EXPECT_TRUE(Allowed(p, "168.63.129.17"));
+  p.allow_cidrs = {"168.63.129.16"};
+  EXPECT_TRUE(Allowed(p, "168.63.129.16"));
 }
 
 TEST(AddressPolicyTest, AllowAndDenyListsDenyWins) {
@@ -113,6 +126,32 @@ TEST_F(UrlFetcherTest, FetchesAnImage) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->size(), 14u);
   EXPECT_EQ((*r)[0], 0xff);
+}
+
+// A proxy from the environment would be the only address checked, and it
+// could fetch the metadata service: the fetcher never uses one.
+TEST_F(UrlFetcherTest, ProxyVariablesAreIgnored) {
+  httplib::Server proxy;
+  std::atomic<int> hits{0};
+  proxy.Get(".*", [&hits](const httplib::Request&, httplib::Response& res) {
+    ++hits;
+    res.set_content(std::string("\xff\xd8\xff\xe0 via proxy", 14), "image/jpeg");
+  });
+  const int port = proxy.bind_to_any_port("127.0.0.1");
+  ASSERT_GT(port, 0);
+  std::thread t([&] { proxy.listen_after_bind(); });
+  while (!proxy.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  const std::string at = "http://127.0.0.1:" + std::to_string(port);
+  for (const char* var : {"http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"}) setenv(var, at.c_str(), 1);
+  unsetenv("no_proxy");
+  unsetenv("NO_PROXY");
+  Result<std::vector<uint8_t>> r = Fetch("http://169.254.169.254/latest/meta-data/");
+  for (const char* var : {"http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"}) unsetenv(var);
+  proxy.stop();
+  t.join();
+  EXPECT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("destination"), std::string::npos) << r.status().ToString();
+  EXPECT_EQ(hits.load(), 0) << "the request went through the proxy";
 }
 
 TEST_F(UrlFetcherTest, LoopbackIsDeniedByDefault) {
