@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include "store/time_text.h"
 
@@ -12,9 +13,14 @@ namespace edgevision::store {
 
 namespace {
 
-// RFC 4180 field: quoted when it holds a comma, quote or line break.
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+// RFC 4180 field: quoted when it holds a comma, quote or line break. A text
+// that a spreadsheet would run as a formula (=, +, -, @, tab, CR first:
+// project names, tags and labels come from clients) gets a leading ' (OWASP
+// "CSV injection").
+std::string CsvField(const std::string& text) {
+  const bool formula = !text.empty() && std::string_view("=+-@\t\r").find(text.front()) != std::string_view::npos;
+  const std::string s = formula ? "'" + text : text;
+  if (!formula && s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";
   for (char c : s) {
     if (c == '"') out += '"';

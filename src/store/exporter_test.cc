@@ -201,6 +201,29 @@ TEST_F(ExporterTest, UnsafeTagNamesBecomeSafeFoldersAndTheManifestKeepsTheTag) {
   EXPECT_EQ(TagFolderName(""), "_");
 }
 
+// Project names, tags and labels come from clients: none may start a
+// formula when manifest.csv is opened in a spreadsheet.
+TEST_F(ExporterTest, ManifestFieldsCannotStartAFormula) {
+  NewCapture a = MakeCapture(RandomBytes(100, 61), "Apple", 0.9, clock_.Now());
+  a.project = "=HYPERLINK(\"http://evil/\",\"x\")";
+  ASSERT_TRUE(store_->Add(a).ok());
+  NewCapture b = Add("Apple", 0.9, RandomBytes(100, 62));
+  ASSERT_TRUE(store_->SetLabel(a.id, std::string("+cmd|' /C calc'!A0")).ok());
+  ASSERT_TRUE(store_->SetLabel(b.id, std::string("@SUM(1,2)")).ok());
+  ExportOptions o;
+  o.out_dir = out_parent_ / "formula";
+  Result<ExportSummary> r = ExportDataset(*store_, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const std::string raw = Slurp(o.out_dir + "/manifest.csv");
+  for (const char* bad : {",=", ",+", ",@", "\n=", "\n+", "\n@"}) {
+    EXPECT_EQ(raw.find(bad), std::string::npos) << bad << " in\n" << raw;
+  }
+  auto m = Manifest(o.out_dir + "/manifest.csv");
+  EXPECT_EQ(m[a.id]["project"], "'" + a.project);
+  EXPECT_EQ(m[a.id]["tag"], "'+cmd|' /C calc'!A0");
+  EXPECT_EQ(m[b.id]["tag"], "'@SUM(1,2)");
+}
+
 TEST_F(ExporterTest, DistinctTagsWithTheSameFolderNameDoNotMix) {
   NewCapture a = Add("Apple", 0.9, RandomBytes(100, 21));
   NewCapture b = Add("Apple", 0.9, RandomBytes(100, 22));
