@@ -3,6 +3,8 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/stat.h>
+
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -17,6 +19,10 @@ const char* kVersion = EDGEVISION_VERSION;
 
 int main(int argc, char** argv) {
   using namespace edgevision::cli;
+  // Captures, the outbox and exports hold camera images and results: not
+  // for other users of the machine, whatever the caller's umask (the systemd
+  // unit sets UMask=0027; containers and shells usually 0022).
+  umask(umask(0) | 027);
   // Logs go to stderr: stdout carries results (predict's JSON, inspect's text).
   spdlog::set_default_logger(spdlog::stderr_color_mt("edgevision"));
   CLI::App app{"edgevision: Azure Custom Vision exports served on the edge"};
@@ -238,7 +244,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 65535))
       ->capture_default_str();
   health_cmd->add_option("--path", health.path, "Health route: /health (ready), /health/live")->capture_default_str();
-  health_cmd->add_flag("--tls", health.tls, "Use https (certificate not verified)");
+  health_cmd->add_flag("--tls", health.tls, "Use https (the certificate is verified unless the server is on loopback)");
   health_cmd->add_option("--timeout", health.timeout_s, "Seconds to wait")
       ->check(CLI::Range(0.1, 600.0))
       ->capture_default_str();

@@ -6,6 +6,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -161,6 +164,7 @@ struct ServeParts {
   std::unique_ptr<predict::ModelReloader> reloader;
   std::unique_ptr<http::HttpServer> server;
   std::thread http_thread;
+  std::atomic<bool> listener_failed{false};  // set by the HTTP thread when accepting fails
 };
 
 upstream::UpstreamOptions UpstreamOptionsFrom(const ServeOptions& options) {
@@ -327,15 +331,24 @@ http::ServerLimits ServerLimitsFrom(const ServeOptions& options) {
 
 // Binds and starts serving on its own thread, before the model is loaded, so
 // /health can say "loading". Returns the bound port.
+//
+// httplib closes its listener for good on accept errors such as ENFILE,
+// ENOBUFS or ENOMEM. A process that no longer accepts must not look alive:
+// it shuts down and exits 1, so that systemd, Kubernetes or IoT Edge
+// restart it.
 Result<int> StartHttp(const ServeOptions& options, const http::AccessControl& access,
                       ServeParts* parts) {
   parts->server = std::make_unique<http::HttpServer>(
       std::move(parts->router), ServerLimitsFrom(options),
       http::TlsOptions{options.tls_cert, options.tls_key}, access);
   EV_ASSIGN_OR_RETURN(int port, parts->server->Bind(options.host, options.port));
-  parts->http_thread = std::thread([server = parts->server.get()] {
+  parts->http_thread = std::thread([server = parts->server.get(), failed = &parts->listener_failed] {
     Status s = server->Serve();
-    if (!s.ok()) spdlog::error("{}", s.message());
+    if (!s.ok()) {
+      spdlog::error("{}; exiting so that the supervisor restarts edgevision", s.message());
+      *failed = true;
+      kill(getpid(), SIGTERM);
+    }
   });
   spdlog::info(
       "edgevision {} listening on {}:{} ({}); access: predictions {}, captures/admin {}, health {}",
@@ -357,7 +370,7 @@ int LoadModelAndWait(const ServeOptions& options, const sigset_t& signals, Serve
   sigwait(&signals, &sig);
   spdlog::info("received {}, shutting down (at most {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                options.shutdown_timeout_s);
-  return 0;
+  return parts->listener_failed ? 1 : 0;
 }
 
 // Drain: stop reloading and accepting, let requests in progress finish
