@@ -61,6 +61,24 @@ requests = {
     "pipelined": req(b"GET", b"/health/live") + req(b"POST", b"/image", [], JPEG) + req(b"GET", b"/review"),
     "expect_continue": req(b"POST", b"/image", [b"Expect: 100-continue"], JPEG),
     "range_header": req(b"GET", b"/review/review.js", [b"Range: bytes=0-10,20-30"]),
+    # Framing the transport refuses or closes on (framing.h; docs/security.md "HTTP layer").
+    "range_many": req(b"GET", b"/review/review.js", [b"Range: bytes=0-0" + b",0-" * 300]),
+    "smuggle_get_body": req(b"GET", b"/health", [], req(b"GET", b"/smuggled")),
+    "smuggle_cl_te": b"POST /image HTTP/1.1\r\nHost: edge\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"0\r\n\r\n" + req(b"GET", b"/smuggled"),
+    "duplicate_cl": b"POST /image HTTP/1.1\r\nHost: edge\r\nContent-Length: 0\r\nContent-Length: 3\r\n\r\nabc",
+    "bare_lf": b"POST /image HTTP/1.1\nHost: edge\nContent-Length: 0\n\n",
+    "chunk_ext_trailer": req(b"POST", b"/image", [b"Transfer-Encoding: chunked"],
+                             b"%x;a=b;c=\"d\"\r\n" % len(JPEG) + JPEG + b"\r\n0\r\n\r\n"),
+    "chunk_lenient": req(b"POST", b"/image", [b"Transfer-Encoding: chunked"], b"0x4\r\nabcd\r\n 0\r\n\r\n"),
+    "pri_body": req(b"PRI", b"/image", [b"Transfer-Encoding: chunked"], chunked(b"x" * 300)),
+    "multipart_empty_parts": req(b"POST", b"/image", [CT_MP],
+                                 b"--b0undary\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n\r\n" * 20 +
+                                 b"--b0undary--\r\n"),
+    "multipart_quoted": req(b"POST", b"/image", [b'Content-Type: multipart/form-data; boundary="b;0"'],
+                            multipart(b"imageData", JPEG, b"b;0")),
+    "url_nested_json": req(b"POST", b"/url", [CT_JSON], b"[" * 40 + b"]" * 40),
+    "cross_site": req(b"POST", b"/model/reload", [b"Origin: http://evil.example"]),
 }
 os.makedirs(os.path.join(HERE, "seeds/request"), exist_ok=True)
 for name, raw in requests.items():
@@ -77,8 +95,25 @@ json_seeds = {
     "label": b'{"label": "Apple"}',
     "label_null": b'{"label": null}',
     "nested": b'{"url": {"url": [1, 2.5e300, true, null, "x"]}}',
+    "deep": b"[" * 17 + b"]" * 17,
+    "deep_in_string": b'{"url": "' + b"[" * 40 + b'"}',
 }
 os.makedirs(os.path.join(HERE, "seeds/json"), exist_ok=True)
+# framing_fuzzer.cc: selector byte (0 head, 1 chunked body, 2 multipart body), then the bytes.
+framing_seeds = {
+    "head": b"\x00" + req(b"POST", b"/image?x=1", [b"Transfer-Encoding: chunked", b"Range: bytes=0-1"]),
+    "head_cl_te": b"\x00" + b"POST / HTTP/1.1\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "head_bare_lf": b"\x00GET / HTTP/1.1\nHost: x\n\n",
+    "chunked": b"\x01" + chunked(JPEG, 37),
+    "chunked_trailer": b"\x01" + chunked(b"abc")[:-2] + b"X-T: 1\r\n\r\n",
+    "chunked_ext": b"\x01" + b"a;x=y\r\n0123456789\r\n0\r\n\r\n",
+    "multipart": b"\x02" + multipart(b"imageData", JPEG),
+    "multipart_two": b"\x02" + multipart(b"a", b"1")[:-len(b"--b0undary--\r\n")] + multipart(b"imageData", b"2"),
+}
+os.makedirs(os.path.join(HERE, "seeds/framing"), exist_ok=True)
+for name, raw in framing_seeds.items():
+    with open(os.path.join(HERE, "seeds/framing", name + ".bin"), "wb") as f:
+        f.write(raw)
 for name, raw in json_seeds.items():
     with open(os.path.join(HERE, "seeds/json", name + ".json"), "wb") as f:
         f.write(raw)

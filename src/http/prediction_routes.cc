@@ -7,6 +7,7 @@
 
 #include "core/uuid.h"
 #include "http/api_error.h"
+#include "http/framing.h"
 #include "http/prediction_json.h"
 #include "http/request_parsing.h"
 
@@ -58,7 +59,7 @@ class PredictionHandler {
     Result<predict::Classification> result = classifier->ClassifyImage(image);
     if (!result.ok()) {
       ApiError e = ToApiError(result.status(), ErrorPhase::kImage);
-      spdlog::debug("{} {}: {} {}", req.method, req.path, e.http_status, e.message);
+      spdlog::debug("{} {}: {} {}", req.method, framing::LogSafe(req.path), e.http_status, framing::LogSafe(e.message));
       return ErrorResponse(e);
     }
 
@@ -75,7 +76,7 @@ class PredictionHandler {
     NotifyObservers(envelope, image, *result, classifier->info());
     const predict::Timings& t = result->timings;
     spdlog::debug("{} {} -> {} {:.4f} (decode {:.2f} ms, preprocess {:.2f} ms, queue {:.2f} ms, infer {:.2f} ms)",
-                  req.method, req.path, result->scores.empty() ? "" : result->scores[0].tag,
+                  req.method, framing::LogSafe(req.path), result->scores.empty() ? "" : result->scores[0].tag,
                   result->scores.empty() ? 0.0f : result->scores[0].probability, t.decode_ms, t.preprocess_ms,
                   t.queue_ms, t.inference_ms);
     return res;
