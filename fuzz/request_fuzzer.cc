@@ -1,6 +1,7 @@
-// Raw HTTP requests through the whole request path without a socket:
-// cpp-httplib's parser (request line, headers, chunked and multipart bodies),
-// our head checks (framing, Content-Length, keys), the Router and its route
+// Raw HTTP requests through the whole request path without a socket: our
+// framing (http/framing.h: head, chunked bodies, multipart), the admission
+// checks (methods, Content-Length, CSRF, routes, keys), cpp-httplib's parser
+// on the rebuilt head, the Router and its route
 // parameters, and the handlers' reading of the request (image bytes,
 // multipart imageData, /url JSON, capture ids, label JSON). The classifier is
 // the fake one (tests/fake_backend.h): the image pipeline runs for real,

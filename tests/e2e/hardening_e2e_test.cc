@@ -15,6 +15,7 @@
 #include <set>
 #include <thread>
 
+#include "e2e/e2e_checks.h"
 #include "e2e/server_process.h"
 #include "raw_http.h"
 #include "test_support.h"
@@ -28,16 +29,9 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-std::string Fruit(const std::string& name) { return ReadText(Export("iotedge-applebanana-tf/images/" + name)); }
 std::string Image(const std::string& relative) { return ReadText(TestData("images/" + relative)); }
 
 double SecondsSince(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string Top(const std::string& body) {
-  json doc = json::parse(body, nullptr, false);
-  if (!doc.is_object() || !doc.contains("predictions") || doc["predictions"].empty()) return "";
-  return doc["predictions"][0]["tagName"].get<std::string>();
-}
 
 std::string CodeOf(const std::string& body) {
   json doc = json::parse(body, nullptr, false);
@@ -93,15 +87,6 @@ class ImageHost {
   int port_ = 0;
   std::thread thread_;
 };
-
-// The server still classifies correctly.
-void ExpectStillServing(const ServerProcess& server, const std::string& after) {
-  auto c = server.Client();
-  auto res = c.Post("/image", Fruit("apple1.jpg"), "application/octet-stream");
-  ASSERT_TRUE(res) << "no answer after: " << after;
-  EXPECT_EQ(res->status, 200) << "after: " << after << ": " << res->body;
-  EXPECT_EQ(Top(res->body), "Apple") << "after: " << after;
-}
 
 json Health(const ServerProcess& server, const httplib::Headers& headers = {}) {
   auto c = server.Client();

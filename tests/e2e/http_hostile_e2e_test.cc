@@ -13,6 +13,7 @@
 #include <fstream>
 #include <thread>
 
+#include "e2e/e2e_checks.h"
 #include "e2e/server_process.h"
 #include "raw_http.h"
 #include "test_support.h"
@@ -28,22 +29,6 @@ namespace fs = std::filesystem;
 constexpr long kMiB = 1024;  // in KiB
 // docs/security.md: the peak RSS growth one hostile connection may cause.
 constexpr long kMaxGrowthKiB = 16 * kMiB;
-
-std::string Fruit(const std::string& name) { return ReadText(Export("iotedge-applebanana-tf/images/" + name)); }
-
-std::string Top(const std::string& body) {
-  json doc = json::parse(body, nullptr, false);
-  if (!doc.is_object() || !doc.contains("predictions") || doc["predictions"].empty()) return "";
-  return doc["predictions"][0]["tagName"].get<std::string>();
-}
-
-void ExpectStillServing(const ServerProcess& server, const std::string& after) {
-  auto c = server.Client();
-  auto res = c.Post("/image", Fruit("apple1.jpg"), "application/octet-stream");
-  ASSERT_TRUE(res) << "no answer after: " << after;
-  EXPECT_EQ(res->status, 200) << "after: " << after << ": " << res->body;
-  EXPECT_EQ(Top(res->body), "Apple") << "after: " << after;
-}
 
 // Resets the process's peak RSS (VmHWM) to its current RSS.
 bool ResetPeak(pid_t pid) {
