@@ -217,7 +217,8 @@ ChunkedFramer::Fed ChunkedFramer::Feed(std::string_view data) {
         }
         if (digits == 0) return Fail(400, "malformed chunk size");
         const std::string_view rest(line_.data() + digits, line_.size() - digits);
-        if (!rest.empty() && Trim(rest).front() != ';') return Fail(400, "malformed chunk size");
+        const std::string_view ext = Trim(rest);
+        if (!rest.empty() && (ext.empty() || ext.front() != ';')) return Fail(400, "malformed chunk size");
         if (!IsFieldValue(rest)) return Fail(400, "a chunk extension has control characters");
         line_.clear();
         if (size == 0) {

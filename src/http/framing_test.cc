@@ -93,7 +93,7 @@ TEST(FramingTest, ChunkedBodiesAreStrictAndBounded) {
   EXPECT_TRUE(ok.done());
   EXPECT_EQ(ok.body_bytes(), 4u);
   for (const std::string& bad : {"0x4\r\nabcd\r\n", " 4\r\nabcd\r\n", "+4\r\nabcd\r\n", "4\nabcd\r\n", "4\r\nabcdX",
-                                 "\r\n", "g\r\n", "4 x\r\n", "0\r\nX-Trailer: 1\r\n\r\n", "0\r\n\n"}) {
+                                 "\r\n", "g\r\n", "4 x\r\n", "4 \r\n", "4\t\r\n", "0\r\nX-Trailer: 1\r\n\r\n", "0\r\n\n"}) {
     ChunkedFramer f(100);
     int status = 0;
     Feed(f, bad, &status);

@@ -106,8 +106,12 @@ std::optional<HttpResponse> CrossSite(const framing::Head& head) {
   for (std::string_view scheme : {"http://", "https://"}) {
     if (o.size() > scheme.size() && IEquals(o.substr(0, scheme.size()), scheme)) {
       o.remove_prefix(scheme.size());
-      const std::optional<std::string_view> host = head.Find("Host");
-      if (host && IEquals(o, *host)) return std::nullopt;
+      // Behind a reverse proxy, Host may be the upstream's; the proxy then
+      // says what the browser used in X-Forwarded-Host.
+      for (const char* name : {"Host", "X-Forwarded-Host"}) {
+        const std::optional<std::string_view> host = head.Find(name);
+        if (host && IEquals(o, *host)) return std::nullopt;
+      }
       break;
     }
   }

@@ -298,6 +298,10 @@ TEST(HostileHttpE2E, CrossSiteBrowserRequestsCannotChangeStateWithKeysOff) {
   auto same = c.Post("/image", {{"Origin", "http://" + host}, {"Sec-Fetch-Site", "same-origin"}}, apple, "image/jpeg");
   ASSERT_TRUE(same);
   EXPECT_EQ(same->status, 200) << same->body;
+  auto proxied = c.Post("/image", {{"Origin", "https://edge.example"}, {"X-Forwarded-Host", "edge.example"}}, apple,
+                        "image/jpeg");
+  ASSERT_TRUE(proxied);
+  EXPECT_EQ(proxied->status, 200) << "behind a reverse proxy: " << proxied->body;
   auto sdk = c.Post("/image", apple, "application/octet-stream");
   ASSERT_TRUE(sdk);
   EXPECT_EQ(sdk->status, 200);
