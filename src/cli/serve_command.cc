@@ -229,9 +229,11 @@ int RunServe(const ServeOptions& options) {
   // Hot model swap: POST /model/reload, and --model-watch.
   predict::ModelReloader reloader(
       &slot, model_path,
-      [&model_path, &classifier_options, workers]() -> Result<std::shared_ptr<const predict::Classifier>> {
+      [&model_path, &classifier_options, &options, workers]() -> Result<std::shared_ptr<const predict::Classifier>> {
         const auto start = std::chrono::steady_clock::now();
-        EV_ASSIGN_OR_RETURN(std::unique_ptr<predict::Classifier> c, LoadClassifier(model_path, classifier_options));
+        EV_ASSIGN_OR_RETURN(model::LoadOptions load, MakeLoadOptions(options.preprocess, options.label_order));
+        EV_ASSIGN_OR_RETURN(std::unique_ptr<predict::Classifier> c,
+                            LoadClassifier(model_path, classifier_options, load));
         const model::ModelInfo& info = c->info();
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         spdlog::info("model {} ({}, {}, sha1 {}) ready in {:.0f} ms: {} tags, input {}x{}, {} workers x {} threads",

@@ -57,14 +57,24 @@ bool IsIdentity(const PreprocessSpec& s) {
 }  // namespace
 
 Status ValidateSpec(const PreprocessSpec& spec) {
-  if (spec.resize_to < 1) return InvalidArgument("preprocess: resize_to must be >= 1");
-  if (spec.input_width < 1 || spec.input_height < 1 || spec.input_width > spec.resize_to ||
-      spec.input_height > spec.resize_to) {
-    return InvalidArgument("preprocess: input size " + std::to_string(spec.input_width) + "x" +
-                           std::to_string(spec.input_height) + " must be within 1.." +
-                           std::to_string(spec.resize_to) + " (resize_to)");
+  if (spec.geometry == Geometry::kShorterSide) {
+    if (spec.input_width != spec.input_height || spec.input_width < 1 ||
+        spec.input_width > kMaxShorterSideInput) {
+      return InvalidArgument("preprocess: input size " + std::to_string(spec.input_width) + "x" +
+                             std::to_string(spec.input_height) +
+                             " must be square and within 1.." +
+                             std::to_string(kMaxShorterSideInput) + " (shorter-side crop)");
+    }
+  } else {
+    if (spec.resize_to < 1) return InvalidArgument("preprocess: resize_to must be >= 1");
+    if (spec.input_width < 1 || spec.input_height < 1 || spec.input_width > spec.resize_to ||
+        spec.input_height > spec.resize_to) {
+      return InvalidArgument("preprocess: input size " + std::to_string(spec.input_width) + "x" +
+                             std::to_string(spec.input_height) + " must be within 1.." +
+                             std::to_string(spec.resize_to) + " (resize_to)");
+    }
+    if (spec.max_dimension < 1) return InvalidArgument("preprocess: max_dimension must be >= 1");
   }
-  if (spec.max_dimension < 1) return InvalidArgument("preprocess: max_dimension must be >= 1");
   if (!std::isfinite(spec.scale)) return InvalidArgument("preprocess: scale is not finite");
   for (int c = 0; c < 3; ++c) {
     if (!std::isfinite(spec.mean[c])) return InvalidArgument("preprocess: mean is not finite");
@@ -145,11 +155,77 @@ Tensor CropResizeNormalize(const Image& rgb, const PreprocessSpec& spec) {
   return out;
 }
 
+ShorterSidePlan PlanShorterSide(int width, int height, int n) {
+  // predict.py: aspect_ratio = width / height (a float64); round() is
+  // Python's, half to even, which nearbyint does in the default mode.
+  ShorterSidePlan plan;
+  const double aspect = static_cast<double>(width) / static_cast<double>(height);
+  if (width < height) {
+    plan.width = n;
+    plan.height = static_cast<int>(std::nearbyint(n / aspect));
+  } else {
+    plan.height = n;
+    plan.width = static_cast<int>(std::nearbyint(n * aspect));
+  }
+  plan.left = (plan.width - n) / 2;  // both >= 0: the longer side rounds to >= n
+  plan.top = (plan.height - n) / 2;
+  return plan;
+}
+
+namespace {
+
+// Steps 3-4 of the Docker 2.2 pipeline on a resized image.
+Tensor CropToTensor(const Image& resized, const ShorterSidePlan& plan, const PreprocessSpec& spec) {
+  const int n = spec.input_width;
+  Tensor out;
+  out.height = n;
+  out.width = n;
+  out.channels = 3;
+  out.data.resize(static_cast<size_t>(n) * n * 3);
+  const int order[3] = {spec.color == ColorOrder::kBGR ? 2 : 0, 1,
+                        spec.color == ColorOrder::kBGR ? 0 : 2};
+  const bool identity = IsIdentity(spec);
+  float* dst = out.data.data();
+  for (int y = 0; y < n; ++y) {
+    const uint8_t* row = resized.Row(plan.top + y) + 3 * plan.left;
+    for (int x = 0; x < n; ++x, row += 3) {
+      for (int ch = 0; ch < 3; ++ch) {
+        const float v = row[order[ch]];
+        *dst++ = identity ? v : (v * spec.scale - spec.mean[ch]) / spec.stddev[ch];
+      }
+    }
+  }
+  return out;
+}
+
+Result<Tensor> PreprocessShorterSide(DecodedImage decoded, const PreprocessSpec& spec) {
+  // Which files predict.py orients: with kConvertLast every file whose PIL
+  // plugin has _getexif (JPEG, PNG, WebP), whatever its mode.
+  int orientation = ReferenceOrientation(decoded);
+  if (spec.pil_order == PilOrder::kConvertLast) {
+    const std::string& f = decoded.format;
+    orientation = (f == "jpeg" || f == "png" || f == "webp") ? decoded.exif_orientation : -1;
+  }
+  const Image oriented = ApplyExifOrientation(std::move(decoded.rgb), orientation);
+  const int n = spec.input_width;
+  const ShorterSidePlan plan = PlanShorterSide(oriented.width, oriented.height, n);
+  const std::string& mode = decoded.source_mode;
+  const bool nearest =
+      spec.pil_order == PilOrder::kConvertLast && (mode == "P" || mode == "1");
+  const Image resized = nearest ? ResizeNearestLikePil(oriented, plan.width, plan.height)
+                                : ResizeLikePil(oriented, plan.width, plan.height,
+                                                ResampleFilter::kBilinear);
+  return CropToTensor(resized, plan, spec);
+}
+
+}  // namespace
+
 Result<Tensor> PreprocessDecoded(DecodedImage decoded, const PreprocessSpec& spec) {
   EV_RETURN_IF_ERROR(ValidateSpec(spec));
   if (decoded.rgb.width < 1 || decoded.rgb.height < 1) {
     return InvalidArgument("preprocess: image has no pixels");
   }
+  if (spec.geometry == Geometry::kShorterSide) return PreprocessShorterSide(std::move(decoded), spec);
   const int orientation = ReferenceOrientation(decoded);
   Image oriented = ApplyExifOrientation(std::move(decoded.rgb), orientation);
   EV_ASSIGN_OR_RETURN(Image scaled,

@@ -95,7 +95,8 @@ std::string Lower(std::string s) {
 
 }  // namespace
 
-Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits) {
+Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
+                              const LoadOptions& options) {
   PackageLimits package_limits;
   package_limits.max_model_bytes = limits.max_model_bytes;
   package_limits.max_zip_uncompressed_bytes = limits.max_zip_uncompressed_bytes;
@@ -171,6 +172,33 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits)
   }
   spec.input_height = static_cast<int>(in_shape[1]);
   spec.input_width = static_cast<int>(in_shape[2]);
+
+  // The container code shipped with the export decides over the metadata.
+  ExportEvidence evidence;
+  if (files.predict_py) {
+    evidence.predict_py = files.predict_py->text;
+    evidence.predict_py_label = files.predict_py->label;
+  }
+  evidence.docker_app = files.docker_app;
+  evidence.tflite = model.format == "TFLite";
+  if (info.manifest) evidence.exported_date = info.manifest->exported_date;
+  GenerationChoice choice = DetectGeneration(evidence);
+  if (options.generation && *options.generation != choice.generation) {
+    choice.reason = "--preprocess " + std::string(GenerationName(*options.generation)) +
+                    " (detected: " + std::string(GenerationName(choice.generation)) + ", " +
+                    choice.reason + ")";
+    choice.generation = *options.generation;
+  }
+  // Without predict.py's word, the domain decides the colour: compact models
+  // (input Placeholder) take BGR, S1 models (input data) RGB.
+  const image::ColorOrder domain_color =
+      model.input_name == "data" ? image::ColorOrder::kRGB : image::ColorOrder::kBGR;
+  ApplyGeneration(choice.generation, choice.color, domain_color, &spec);
+  EV_RETURN_IF_ERROR(image::ValidateSpec(spec).WithContext(files.model_label));
+  info.export_generation = choice.generation;
+  info.export_generation_reason = choice.reason;
+  info.answer_rule = AnswerRuleOf(choice.generation);
+  info.label_order = options.label_order;
   const int64_t num_scores = g.values[g.outputs[0]].NumElements();
 
   if (files.labels) {
