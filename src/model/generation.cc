@@ -107,7 +107,7 @@ GenerationChoice DetectGeneration(const ExportEvidence& e) {
                      : std::string("no manifest date (assuming the custom-bilinear template)"));
     return c;
   }
-  c.reason = unknown_py + "no container code: the format's own rules";
+  c.reason = unknown_py + "no predict.py and no Dockerfile export around the model: the format's own rules";
   return c;
 }
 

@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
+#include "model/model.h"
+#include "test_support.h"
+
 namespace edgevision::model {
 namespace {
 
@@ -98,6 +104,47 @@ TEST(GenerationTest, ParsesPreprocessNames) {
   Result<Generation> bad = ParseGeneration("d4");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("d1, d2, d3"), std::string::npos);
+}
+
+// The real 2.2 export, loaded three ways.
+TEST(GenerationTest, LoadingTheReal22Export) {
+  namespace fs = std::filesystem;
+  const fs::path folder = testing::Export("docker22-appleorange-tflite");
+  {  // the export folder (Dockerfile + app/): D3 by layout, compact -> BGR
+    Result<LoadedModel> m = LoadModel(folder.string());
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    EXPECT_EQ(m->info.export_generation, Generation::kDockerD3);
+    EXPECT_EQ(m->info.answer_rule, AnswerRule::kDoubleRoundAll);
+    EXPECT_EQ(m->preprocess.color, image::ColorOrder::kBGR);
+    EXPECT_EQ(m->preprocess.scale, 1.0f) << "metadata_properties.json's 0-1 is not applied";
+    EXPECT_EQ(m->preprocess.geometry, image::Geometry::kShorterSide);
+    EXPECT_EQ(m->preprocess.input_width, 224);
+  }
+  {  // the bare model file: no container code; still BGR 0-255 (TF family)
+    Result<LoadedModel> m = LoadModel((folder / "app" / "model.tflite").string());
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    EXPECT_EQ(m->info.export_generation, Generation::kModelFile);
+    EXPECT_EQ(m->preprocess.color, image::ColorOrder::kBGR);
+    EXPECT_EQ(m->preprocess.scale, 1.0f);
+    EXPECT_EQ(m->preprocess.geometry, image::Geometry::kCenterSquare256);
+  }
+  {  // a copy whose predict.py says IS_BGR = False: predict.py wins
+    testing::TempDir dir;
+    fs::copy(folder, dir.path() / "export", fs::copy_options::recursive);
+    std::ofstream(dir.path() / "export" / "app" / "predict.py") << kDocker22S1;
+    Result<LoadedModel> m = LoadModel((dir.path() / "export").string());
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    EXPECT_EQ(m->info.export_generation, Generation::kDockerD3);
+    EXPECT_EQ(m->preprocess.color, image::ColorOrder::kRGB);
+    EXPECT_NE(m->info.export_generation_reason.find("predict.py"), std::string::npos);
+    LoadOptions d1;
+    d1.generation = Generation::kDockerD1;
+    m = LoadModel((dir.path() / "export").string(), {}, d1);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(m->info.export_generation, Generation::kDockerD1);
+    EXPECT_EQ(m->preprocess.geometry, image::Geometry::kCenterSquare256);
+    EXPECT_NE(m->info.export_generation_reason.find("--preprocess"), std::string::npos);
+  }
 }
 
 }  // namespace

@@ -143,14 +143,38 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
 
   // Preprocessing: the reference defaults (BGR, 0-255), then what the model
   // file declares, then metadata_properties.json.
+  // TensorFlow-family models (GraphDef, TFLite) take 0-255 in the domain's
+  // colour order whatever metadata_properties.json claims (always Rgb8 and
+  // Normalized_0_1): compact models (input Placeholder) BGR, S1 models
+  // (input data) RGB, as Microsoft's samples feed them and the compact
+  // model's own first layer shows (it subtracts the BGR means 104/117/123).
+  const bool tf_family = model.format != "ONNX";
+  const image::ColorOrder domain_color =
+      model.input_name == "data" ? image::ColorOrder::kRGB : image::ColorOrder::kBGR;
   image::PreprocessSpec& spec = loaded.preprocess;
+  if (tf_family) spec.color = domain_color;
   if (model.declared_color) spec.color = *model.declared_color;
   if (model.required_mean) spec.mean = *model.required_mean;
   EV_RETURN_IF_ERROR(ApplyMetadataToPreprocess(model.metadata, &spec).WithContext(files.model_label));
   if (files.metadata) {
     EV_ASSIGN_OR_RETURN(auto props, ParseMetadataProperties(files.metadata->text, files.metadata->label));
-    EV_RETURN_IF_ERROR(ApplyMetadataToPreprocess(props, &spec).WithContext(files.metadata->label));
     for (auto& [k, v] : props) info.metadata[k] = v;
+    if (tf_family) {
+      bool ignored = false;
+      for (const char* key : {"Image.BitmapPixelFormat", "Image.NominalPixelRange",
+                              "CustomVision.Preprocess.NormalizeMean",
+                              "CustomVision.Preprocess.NormalizeStd"}) {
+        ignored |= props.erase(key) > 0;
+      }
+      if (ignored) {
+        info.rewrites.push_back(files.metadata->label +
+                                ": colour and range keys not applied; a " + model.format +
+                                " Custom Vision model takes 0-255 " +
+                                (domain_color == image::ColorOrder::kBGR ? "BGR (compact)"
+                                                                         : "RGB (S1)"));
+      }
+    }
+    EV_RETURN_IF_ERROR(ApplyMetadataToPreprocess(props, &spec).WithContext(files.metadata->label));
   }
 
   graph::NormalizeReport report;
@@ -189,10 +213,7 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
                     choice.reason + ")";
     choice.generation = *options.generation;
   }
-  // Without predict.py's word, the domain decides the colour: compact models
-  // (input Placeholder) take BGR, S1 models (input data) RGB.
-  const image::ColorOrder domain_color =
-      model.input_name == "data" ? image::ColorOrder::kRGB : image::ColorOrder::kBGR;
+  // Without predict.py's word, the domain decides the colour.
   ApplyGeneration(choice.generation, choice.color, domain_color, &spec);
   EV_RETURN_IF_ERROR(image::ValidateSpec(spec).WithContext(files.model_label));
   info.export_generation = choice.generation;
