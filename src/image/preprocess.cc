@@ -198,6 +198,42 @@ Tensor CropToTensor(const Image& resized, const ShorterSidePlan& plan, const Pre
   return out;
 }
 
+// One 8-bit plane as an RGB image (v, v, v), so it goes through the same
+// orientation and resampling code; Pillow resamples every band alike.
+Image PlaneAsImage(const std::vector<uint8_t>& plane, int width, int height) {
+  Image im;
+  im.width = width;
+  im.height = height;
+  im.pixels.resize(plane.size() * 3);
+  for (size_t i = 0; i < plane.size(); ++i) {
+    im.pixels[3 * i] = im.pixels[3 * i + 1] = im.pixels[3 * i + 2] = plane[i];
+  }
+  return im;
+}
+
+// Pillow's resize of an RGBA/LA image: convert to RGBa (c * a / 255 with
+// MULDIV255's rounding), resample, convert back (c * 255 / a, clipped; a
+// of 0 or 255 copies), then convert("RGB") drops the alpha. Unchanged
+// sizes are a plain copy (Image.resize returns before converting).
+Image ResizePremultiplied(const Image& rgb, const Image& alpha, int width, int height) {
+  if (width == rgb.width && height == rgb.height) return rgb;
+  Image pre = rgb;
+  for (size_t i = 0; i < pre.pixels.size(); ++i) {
+    const unsigned a = alpha.pixels[i - i % 3];
+    const unsigned t = pre.pixels[i] * a + 128;
+    pre.pixels[i] = static_cast<uint8_t>(((t >> 8) + t) >> 8);
+  }
+  Image out = ResizeLikePil(pre, width, height, ResampleFilter::kBilinear);
+  const Image a_out = ResizeLikePil(alpha, width, height, ResampleFilter::kBilinear);
+  for (size_t i = 0; i < out.pixels.size(); ++i) {
+    const unsigned a = a_out.pixels[i - i % 3];
+    if (a == 0 || a == 255) continue;
+    const unsigned v = 255u * out.pixels[i] / a;
+    out.pixels[i] = static_cast<uint8_t>(v > 255 ? 255 : v);
+  }
+  return out;
+}
+
 Result<Tensor> PreprocessShorterSide(DecodedImage decoded, const PreprocessSpec& spec) {
   // Which files predict.py orients: with kConvertLast every file whose PIL
   // plugin has _getexif (JPEG, PNG, WebP), whatever its mode.
@@ -206,16 +242,23 @@ Result<Tensor> PreprocessShorterSide(DecodedImage decoded, const PreprocessSpec&
     const std::string& f = decoded.format;
     orientation = (f == "jpeg" || f == "png" || f == "webp") ? decoded.exif_orientation : -1;
   }
+  const int width = decoded.rgb.width, height = decoded.rgb.height;
   const Image oriented = ApplyExifOrientation(std::move(decoded.rgb), orientation);
   const int n = spec.input_width;
   const ShorterSidePlan plan = PlanShorterSide(oriented.width, oriented.height, n);
   const std::string& mode = decoded.source_mode;
-  const bool nearest =
-      spec.pil_order == PilOrder::kConvertLast && (mode == "P" || mode == "1");
-  const Image resized = nearest ? ResizeNearestLikePil(oriented, plan.width, plan.height)
-                                : ResizeLikePil(oriented, plan.width, plan.height,
-                                                ResampleFilter::kBilinear);
-  return CropToTensor(resized, plan, spec);
+  const bool last = spec.pil_order == PilOrder::kConvertLast;
+  if (last && (mode == "P" || mode == "1")) {
+    return CropToTensor(ResizeNearestLikePil(oriented, plan.width, plan.height), plan, spec);
+  }
+  if (last && !decoded.alpha.empty() && (mode == "RGBA" || mode == "LA")) {
+    const Image alpha =
+        ApplyExifOrientation(PlaneAsImage(decoded.alpha, width, height), orientation);
+    return CropToTensor(ResizePremultiplied(oriented, alpha, plan.width, plan.height), plan,
+                        spec);
+  }
+  return CropToTensor(
+      ResizeLikePil(oriented, plan.width, plan.height, ResampleFilter::kBilinear), plan, spec);
 }
 
 }  // namespace
