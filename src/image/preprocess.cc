@@ -1,6 +1,7 @@
 #include "image/preprocess.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -47,6 +48,11 @@ Tap MakeTap(int i, double ratio, int origin, int size) {
   t.delta = d;
   t.one_minus = 1. - d;
   return t;
+}
+
+// Output channel c reads source (RGB) channel order[c]: BGR reverses RGB.
+std::array<int, 3> SourceChannels(ColorOrder color) {
+  return color == ColorOrder::kBGR ? std::array<int, 3>{2, 1, 0} : std::array<int, 3>{0, 1, 2};
 }
 
 bool IsIdentity(const PreprocessSpec& s) {
@@ -121,9 +127,7 @@ Tensor CropResizeNormalize(const Image& rgb, const PreprocessSpec& spec) {
   out.width = crop_w;
   out.channels = 3;
   out.data.resize(static_cast<size_t>(crop_h) * crop_w * 3);
-  // Output channel c reads source channel order[c] (BGR reverses RGB).
-  const int order[3] = {spec.color == ColorOrder::kBGR ? 2 : 0, 1,
-                        spec.color == ColorOrder::kBGR ? 0 : 2};
+  const std::array<int, 3> order = SourceChannels(spec.color);
   float* dst = out.data.data();
   for (int y = 0; y < crop_h; ++y) {
     const Tap r = MakeTap(start_y + y, ratio, y_origin, rgb.height);
@@ -182,8 +186,7 @@ Tensor CropToTensor(const Image& resized, const ShorterSidePlan& plan, const Pre
   out.width = n;
   out.channels = 3;
   out.data.resize(static_cast<size_t>(n) * n * 3);
-  const int order[3] = {spec.color == ColorOrder::kBGR ? 2 : 0, 1,
-                        spec.color == ColorOrder::kBGR ? 0 : 2};
+  const std::array<int, 3> order = SourceChannels(spec.color);
   const bool identity = IsIdentity(spec);
   float* dst = out.data.data();
   for (int y = 0; y < n; ++y) {
