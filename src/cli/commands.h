@@ -65,6 +65,9 @@ struct ServeOptions {
   int capture_max_age_days = 30;              // unreviewed captures older than this go; 0 = never
   uint64_t capture_min_free_bytes = 256ull << 20;  // pause storing below this much free disk
   size_t capture_queue = 32;                  // captures waiting for the writer; more are dropped
+  // --- answers (docs/models.md) ---
+  std::string preprocess;    // "" = the detected generation; d1 | d2 | d3 | file
+  bool label_order = false;  // predictions in label-file order (the container's)
 };
 int RunServe(const ServeOptions& options);
 
@@ -73,12 +76,15 @@ struct PredictOptions {
   std::string server;  // ...or POST to this server URL
   std::vector<std::string> images;
   int threads = 1;
+  std::string preprocess;  // as ServeOptions
+  bool label_order = false;
 };
 int RunPredict(const PredictOptions& options);
 
 struct InspectOptions {
   std::string model;
   bool json = false;
+  std::string preprocess;  // as ServeOptions
 };
 int RunInspect(const InspectOptions& options);
 
@@ -96,6 +102,7 @@ struct TensorOptions {
   std::string model;
   std::string image;
   std::string out;
+  std::string preprocess;  // as ServeOptions
 };
 int RunTensor(const TensorOptions& options);
 

@@ -29,7 +29,12 @@ std::string Triple(const std::array<float, 3>& v) {
 
 int RunInspect(const InspectOptions& options) {
   const std::string path = options.model.empty() ? DefaultModelPath() : options.model;
-  Result<model::LoadedModel> loaded = model::LoadModel(path);
+  Result<model::LoadOptions> load = MakeLoadOptions(options.preprocess, false);
+  if (!load.ok()) {
+    PrintError(load.status());
+    return 1;
+  }
+  Result<model::LoadedModel> loaded = model::LoadModel(path, {}, *load);
   if (!loaded.ok()) {
     PrintError(loaded.status());
     return 1;
@@ -38,10 +43,31 @@ int RunInspect(const InspectOptions& options) {
   const image::PreprocessSpec& p = loaded->preprocess;
   const char* color = p.color == image::ColorOrder::kBGR ? "BGR" : "RGB";
   const std::string range = p.scale == 1.0f ? "0-255" : "0-1";
+  const std::string export_generation(model::GenerationName(m.export_generation));
+  const bool shorter = p.geometry == image::Geometry::kShorterSide;
+  char geometry[256];
+  if (shorter) {
+    std::snprintf(geometry, sizeof geometry,
+                  "%sorient (EXIF), shorter side -> %d (PIL BILINEAR, round), centre crop %dx%d%s",
+                  p.pil_order == image::PilOrder::kConvertFirst ? "RGB, " : "",
+                  p.input_width, p.input_width, p.input_height,
+                  p.pil_order == image::PilOrder::kConvertLast ? ", RGB" : "");
+  } else {
+    std::snprintf(geometry, sizeof geometry,
+                  "orient (EXIF), fit within %d px, centre square -> %dx%d bilinear, centre crop %dx%d",
+                  p.max_dimension, p.resize_to, p.resize_to, p.input_width, p.input_height);
+  }
+  const std::string answers =
+      std::string(m.answer_rule == model::AnswerRule::kDoubleRoundAll
+                      ? "every tag, round(p, 8) of the double"
+                      : "tags above 1e-8, float32 rounded to 8 decimals") +
+      (m.label_order ? ", label-file order" : ", sorted by probability");
   if (options.json) {
     nlohmann::json doc = {
         {"path", m.path}, {"model_file", m.model_file}, {"sha1", m.model_sha1}, {"format", m.format},
         {"generation", m.generation}, {"producer", m.producer}, {"domain", m.domain},
+        {"export_generation", {{"name", export_generation}, {"reason", m.export_generation_reason}}},
+        {"preprocess", geometry}, {"answers", answers},
         {"iteration", m.iteration_id},
         {"input", {{"name", m.input_name}, {"shape", m.input_shape}, {"layout", m.input_layout},
                    {"width", p.input_width}, {"height", p.input_height}, {"color", color}, {"range", range},
@@ -58,13 +84,14 @@ int RunInspect(const InspectOptions& options) {
   std::printf("format      %s%s%s\n", m.format.c_str(), m.producer.empty() ? "" : ", produced by ",
               m.producer.c_str());
   std::printf("generation  %s\n", m.generation.c_str());
+  std::printf("export      %s: %s\n", export_generation.c_str(), m.export_generation_reason.c_str());
   std::printf("domain      %s%s%s\n", m.domain.c_str(), m.iteration_id.empty() ? "" : ", iteration ",
               m.iteration_id.c_str());
   std::printf("input       %s %s %s; fed %dx%d %s, range %s, mean %s, std %s\n", m.input_name.c_str(),
               graph::ShapeToString(m.input_shape).c_str(), m.input_layout.c_str(), p.input_width, p.input_height, color,
               range.c_str(), Triple(p.mean).c_str(), Triple(p.stddev).c_str());
-  std::printf("preprocess  orient (EXIF), fit within %d px, centre square -> %dx%d bilinear, centre crop %dx%d\n",
-              p.max_dimension, p.resize_to, p.resize_to, p.input_width, p.input_height);
+  std::printf("preprocess  %s\n", geometry);
+  std::printf("answers     %s\n", answers.c_str());
   std::printf("output      %s (%s)\n", m.output_name.c_str(), m.output_activation.c_str());
   std::string labels;
   for (const std::string& l : m.labels) labels += (labels.empty() ? "" : ", ") + l;

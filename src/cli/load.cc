@@ -10,11 +10,21 @@
 namespace edgevision::cli {
 
 Result<std::unique_ptr<predict::Classifier>> LoadClassifier(const std::string& path,
-                                                            const predict::ClassifierOptions& options) {
-  EV_ASSIGN_OR_RETURN(model::LoadedModel loaded, model::LoadModel(path));
+                                                            const predict::ClassifierOptions& options,
+                                                            const model::LoadOptions& load) {
+  EV_ASSIGN_OR_RETURN(model::LoadedModel loaded, model::LoadModel(path, {}, load));
   for (const std::string& warning : loaded.info.warnings) spdlog::warn("{}", warning);
   std::unique_ptr<engine::Backend> backend = engine::MakeXnnpackBackend();
   return predict::Classifier::Create(std::move(loaded), *backend, options);
+}
+
+Result<model::LoadOptions> MakeLoadOptions(const std::string& preprocess, bool label_order) {
+  model::LoadOptions load;
+  load.label_order = label_order;
+  if (!preprocess.empty() && preprocess != "auto") {
+    EV_ASSIGN_OR_RETURN(load.generation, model::ParseGeneration(preprocess));
+  }
+  return load;
 }
 
 void PrintError(const Status& status) {

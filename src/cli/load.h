@@ -5,13 +5,19 @@
 #include <string>
 
 #include "core/status.h"
+#include "model/model.h"
 #include "predict/classifier.h"
 
 namespace edgevision::cli {
 
 // Errors name the path and the reason (model::LoadModel's, the backend's).
 Result<std::unique_ptr<predict::Classifier>> LoadClassifier(const std::string& path,
-                                                            const predict::ClassifierOptions& options);
+                                                            const predict::ClassifierOptions& options,
+                                                            const model::LoadOptions& load = {});
+
+// --preprocess and --label-order as LoadOptions ("" / "auto": detect).
+// InvalidArgument for an unknown generation name.
+Result<model::LoadOptions> MakeLoadOptions(const std::string& preprocess, bool label_order);
 
 // Prints an error for the user: "edgevision: <message>" on stderr.
 void PrintError(const Status& status);

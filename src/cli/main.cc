@@ -190,6 +190,12 @@ int main(int argc, char** argv) {
       ->envname("EDGEVISION_CAPTURE_QUEUE")
       ->check(CLI::Range(size_t{1}, size_t{4096}))
       ->capture_default_str();
+  serve_cmd->add_option("--preprocess", serve.preprocess,
+                        "Follow this export generation's container code: d1, d2, d3 or file (default: detected)")
+      ->envname("EDGEVISION_PREPROCESS");
+  serve_cmd->add_flag("--label-order", serve.label_order,
+                      "List predictions in label-file order, as the container does (default: by probability)")
+      ->envname("EDGEVISION_LABEL_ORDER");
 
   PredictOptions predict;
   CLI::App* predict_cmd =
@@ -199,12 +205,18 @@ int main(int argc, char** argv) {
                                              "POST the images to this edgevision or container URL instead");
   model_opt->excludes(server_opt);
   predict_cmd->add_option("--threads", predict.threads, "Inference threads (local model)")->check(CLI::Range(1, 256));
+  predict_cmd->add_option("--preprocess", predict.preprocess,
+                          "Follow this export generation's container code: d1, d2, d3 or file (default: detected)");
+  predict_cmd->add_flag("--label-order", predict.label_order,
+                        "List predictions in label-file order, as the container does");
   predict_cmd->add_option("images", predict.images, "Image files")->required()->check(CLI::ExistingFile);
 
   InspectOptions inspect;
   CLI::App* inspect_cmd = app.add_subcommand("inspect", "Describe a model: format, input, labels, ops, rewrites");
   inspect_cmd->add_option("--model", inspect.model, "Model to describe (default: demo model)");
   inspect_cmd->add_flag("--json", inspect.json, "Print JSON instead of text");
+  inspect_cmd->add_option("--preprocess", inspect.preprocess,
+                          "Follow this export generation's container code: d1, d2, d3 or file (default: detected)");
 
   TensorOptions tensor;
   CLI::App* tensor_cmd = app.add_subcommand(
@@ -212,6 +224,8 @@ int main(int argc, char** argv) {
   tensor_cmd->add_option("--model", tensor.model, "Model whose preprocessing to use (default: demo model)");
   tensor_cmd->add_option("image", tensor.image, "Image file")->required()->check(CLI::ExistingFile);
   tensor_cmd->add_option("--out", tensor.out, "Output .npy file")->required();
+  tensor_cmd->add_option("--preprocess", tensor.preprocess,
+                         "Follow this export generation's container code: d1, d2, d3 or file (default: detected)");
 
   // --- export (src/store) ---
   ExportOptions export_options;

@@ -66,8 +66,13 @@ int RunPredict(const PredictOptions& options) {
   if (options.server.empty()) {
     predict::ClassifierOptions classifier_options;
     classifier_options.threads_per_inference = options.threads;
-    Result<std::unique_ptr<predict::Classifier>> loaded =
-        LoadClassifier(options.model.empty() ? DefaultModelPath() : options.model, classifier_options);
+    Result<model::LoadOptions> load = MakeLoadOptions(options.preprocess, options.label_order);
+    if (!load.ok()) {
+      PrintError(load.status());
+      return 1;
+    }
+    Result<std::unique_ptr<predict::Classifier>> loaded = LoadClassifier(
+        options.model.empty() ? DefaultModelPath() : options.model, classifier_options, *load);
     if (!loaded.ok()) {
       PrintError(loaded.status());
       return 1;
@@ -95,6 +100,8 @@ int RunPredict(const PredictOptions& options) {
       envelope.id = NewUuid();
       envelope.iteration = classifier->info().iteration_id;
       envelope.created = SystemClock().Now();
+      envelope.rule = classifier->info().answer_rule;
+      envelope.label_order = classifier->info().label_order;
       std::printf("%s\n", http::PredictionJson(*result, envelope).c_str());
     } else {
       Result<std::string> body = PostImage(options.server, *bytes);

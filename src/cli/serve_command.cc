@@ -263,11 +263,12 @@ Status StartCaptureStore(const ServeOptions& options, ServeParts* parts) {
 void MakeModelReloader(const ServeOptions& options, const ServeConfig& config, ServeParts* parts) {
   parts->reloader = std::make_unique<predict::ModelReloader>(
       &parts->slot, config.model_path,
-      [path = config.model_path,
-       classifier = config.classifier]() -> Result<std::shared_ptr<const predict::Classifier>> {
+      [path = config.model_path, classifier = config.classifier, preprocess = options.preprocess,
+       label_order = options.label_order]() -> Result<std::shared_ptr<const predict::Classifier>> {
         const auto start = std::chrono::steady_clock::now();
+        EV_ASSIGN_OR_RETURN(model::LoadOptions load, MakeLoadOptions(preprocess, label_order));
         EV_ASSIGN_OR_RETURN(std::unique_ptr<predict::Classifier> c,
-                            LoadClassifier(path, classifier));
+                            LoadClassifier(path, classifier, load));
         const model::ModelInfo& info = c->info();
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         spdlog::info(

@@ -11,7 +11,13 @@
 namespace edgevision::cli {
 
 int RunTensor(const TensorOptions& options) {
-  Result<model::LoadedModel> loaded = model::LoadModel(options.model.empty() ? DefaultModelPath() : options.model);
+  Result<model::LoadOptions> load = MakeLoadOptions(options.preprocess, false);
+  if (!load.ok()) {
+    PrintError(load.status());
+    return 1;
+  }
+  Result<model::LoadedModel> loaded =
+      model::LoadModel(options.model.empty() ? DefaultModelPath() : options.model, {}, *load);
   if (!loaded.ok()) {
     PrintError(loaded.status());
     return 1;

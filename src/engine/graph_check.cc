@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "graph/broadcast.h"
+#include "graph/shape_inference.h"
 
 namespace edgevision::engine {
 
@@ -116,6 +117,9 @@ class NodeChecker {
   Result<Shape> ReshapeShape();
   Result<Shape> PadShape();
   Result<Shape> TransposeShape();
+  // Shapes whose rule graph/shape_inference.h already states (Slice,
+  // ChannelShuffle): the same function, its error as InvalidArgument.
+  Result<Shape> InferredShape();
 
   const Graph& g_;
   const Node& node_;
@@ -320,6 +324,15 @@ Result<Shape> NodeChecker::TransposeShape() {
   return out;
 }
 
+Result<Shape> NodeChecker::InferredShape() {
+  EV_RETURN_IF_ERROR(InputCount(1, 1));
+  EV_ASSIGN_OR_RETURN(const Value* x, Input(0));
+  const Shape in[1] = {x->shape};
+  Result<Shape> out = graph::InferNodeShape(node_, in);
+  if (!out.ok()) return Invalid(out.status().message());
+  return out;
+}
+
 Status NodeChecker::Check() {
   if (!IsExecutableOp(node_.op)) {
     return Fail(StatusCode::kUnsupported,
@@ -367,6 +380,8 @@ Status NodeChecker::Check() {
     case Op::kReshape: expected = ReshapeShape(); break;
     case Op::kPad: expected = PadShape(); break;
     case Op::kTranspose: expected = TransposeShape(); break;
+    case Op::kSlice:
+    case Op::kChannelShuffle: expected = InferredShape(); break;
     default: return Fail(StatusCode::kInternal, "op missing from the shape check");
   }
   if (!expected.ok()) return expected.status();

@@ -193,6 +193,35 @@ void Transpose(const float* x, const Shape& xs, const std::vector<int64_t>& perm
   }
 }
 
+// Slice: ys is the output shape (sizes resolved); begins are ints[0..rank).
+void Slice(const float* x, const Shape& xs, const std::vector<int64_t>& ints, float* y,
+           const Shape& ys) {
+  const size_t rank = xs.size();
+  const std::vector<int64_t> strides = graph::RowMajorStrides(xs);
+  const int64_t total = graph::ShapeProduct(ys);
+  std::array<int64_t, kMaxTensorRank> index{};
+  for (int64_t o = 0; o < total; ++o) {
+    int64_t in_offset = 0;
+    for (size_t d = 0; d < rank; ++d) in_offset += (ints[d] + index[d]) * strides[d];
+    y[o] = x[in_offset];
+    for (size_t d = rank; d-- > 0;) {
+      if (++index[d] < ys[d]) break;
+      index[d] = 0;
+    }
+  }
+}
+
+// out[.., k * G + g] = in[.., g * K + k].
+void ChannelShuffle(const float* x, const Shape& xs, int groups, float* y) {
+  const int64_t c = xs.back(), k = c / groups;
+  const int64_t rows = graph::ShapeProduct(xs) / c;
+  for (int64_t r = 0; r < rows; ++r, x += c, y += c) {
+    for (int64_t g = 0; g < groups; ++g) {
+      for (int64_t i = 0; i < k; ++i) y[i * groups + g] = x[g * k + i];
+    }
+  }
+}
+
 template <typename F>
 void Map(const float* x, int64_t n, float* y, F f) {
   for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
@@ -247,6 +276,8 @@ Status RunNode(const Graph& g, const Node& node, std::span<const float* const> i
     case Op::kReshape: std::memcpy(y, x, n * sizeof(float)); break;
     case Op::kPad: Pad(x, xs, a, y, ys); break;
     case Op::kTranspose: Transpose(x, xs, a.ints, y, ys); break;
+    case Op::kSlice: Slice(x, xs, a.ints, y, ys); break;
+    case Op::kChannelShuffle: ChannelShuffle(x, xs, a.groups, y); break;
     default:
       return Internal("node '" + node.name + "': no reference kernel for op " +
                       std::string(graph::OpName(node.op)));

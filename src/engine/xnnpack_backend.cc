@@ -88,7 +88,8 @@ class XnnpackSession final : public Session {
           actions_.push_back(std::move(action));
           break;
         }
-        case Exec::kAlias: break;
+        case Exec::kAlias:
+        case Exec::kView: break;
       }
     }
     return Status::Ok();

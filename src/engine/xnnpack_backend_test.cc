@@ -354,6 +354,51 @@ TEST(XnnpackOpTest, PadOnXnnpackAndCropOnReference) {
   }
 }
 
+// ShuffleNet's unit as the Docker 2.2 export has it: concat, channel
+// shuffle, channel split; one half feeds a 1x1 conv (read in place, a view),
+// the other the next concat (copied from the view with its row stride).
+TEST(XnnpackOpTest, ShuffleNetUnitRunsSlicesAsViews) {
+  GraphBuilder b(31);
+  const ValueId x = b.Input({1, 6, 5, 8});
+  const ValueId a = b.Conv(x, 6, 1, 1);
+  const ValueId c = b.Conv(x, 6, 3, 3, Params(1, 1));
+  const ValueId cat = b.Concat({a, c}, 3);                      // [1,6,5,12]
+  const ValueId shuffled = b.ChannelShuffle(cat, 2);
+  const ValueId left = b.Slice(shuffled, {0, 0, 0, 0}, {1, 6, 5, 6});
+  const ValueId right = b.Slice(shuffled, {0, 0, 0, 6}, {1, 6, 5, 6});
+  const ValueId branch = b.Conv(right, 6, 1, 1);
+  const ValueId out = b.Concat({left, branch}, 3);
+  graph::Graph g = b.Finish(b.ChannelShuffle(out, 3));
+  ExpectMatchesReference(g, "ShuffleNet unit");
+  auto model = MakeXnnpackBackend()->Compile(g, {});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  const XnnpackPlanStats& stats = *GetXnnpackPlanStats(**model);
+  EXPECT_EQ(stats.reference_nodes, 0);
+  EXPECT_GE(stats.free_nodes, 2);  // both slices are views
+}
+
+TEST(XnnpackOpTest, SlicesThatCannotBeViews) {
+  {  // a channel slice that is the graph output: an XNNPACK strided copy
+    GraphBuilder b(37);
+    const ValueId x = b.Unary(Op::kRelu, b.Input({1, 3, 4, 10}));
+    graph::Graph g = b.Finish(b.Slice(x, {0, 0, 0, 3}, {1, 3, 4, 5}));
+    ExpectMatchesReference(g, "Slice/channel copy");
+    auto model = MakeXnnpackBackend()->Compile(g, {});
+    ASSERT_TRUE(model.ok());
+    EXPECT_EQ(GetXnnpackPlanStats(**model)->reference_nodes, 0);
+  }
+  {  // a spatial slice read by a binary op: the reference kernel
+    GraphBuilder b(41);
+    const ValueId x = b.Input({1, 5, 6, 3});
+    const ValueId s = b.Slice(x, {0, 1, 2, 0}, {1, 3, 4, 3});
+    graph::Graph g = b.Finish(b.Binary(Op::kAdd, s, b.RandomConstant({3}, -1, 1)));
+    ExpectMatchesReference(g, "Slice/spatial");
+    auto model = MakeXnnpackBackend()->Compile(g, {});
+    ASSERT_TRUE(model.ok());
+    EXPECT_EQ(GetXnnpackPlanStats(**model)->reference_nodes, 1);
+  }
+}
+
 TEST(XnnpackOpTest, ConcatOnEveryAxis) {
   for (int axis = 0; axis < 4; ++axis) {
     GraphBuilder b(29);

@@ -81,6 +81,19 @@ std::string_view XnnStatusName(xnn_status status) {
   return "unknown";
 }
 
+bool IsChannelSlice(const Graph& g, const Node& node, size_t* begin) {
+  if (node.op != Op::kSlice) return false;
+  const Shape& xs = InputShape(g, node);
+  const Shape& ys = OutputShape(g, node);
+  const size_t rank = xs.size();
+  if (rank == 0 || node.attrs.ints.size() != 2 * rank) return false;
+  for (size_t d = 0; d + 1 < rank; ++d) {
+    if (node.attrs.ints[d] != 0 || ys[d] != xs[d]) return false;
+  }
+  *begin = static_cast<size_t>(node.attrs.ints[rank - 1]);
+  return true;
+}
+
 OpStrides DenseStrides(const Graph& g, const Node& node) {
   OpStrides s;
   s.input = LastDim(InputShape(g, node));
@@ -168,6 +181,19 @@ xnn_status CreateNodeOperator(const Graph& g, const Node& node, Exec exec, OpStr
       status = xnn_create_constant_pad_nd_x32(&bits, 0, &op);
       break;
     }
+    case Op::kChannelShuffle: {
+      const auto groups = static_cast<size_t>(a.groups);
+      status = xnn_create_channel_shuffle_nc_x32(groups, LastDim(xs) / groups, strides.input,
+                                                 strides.output, 0, &op);
+      break;
+    }
+    case Op::kSlice: {  // a channel slice as a strided copy
+      size_t begin = 0;
+      if (!IsChannelSlice(g, node, &begin)) return xnn_status_unsupported_parameter;
+      status = xnn_create_copy_nc_x32(LastDim(OutputShape(g, node)), strides.input,
+                                      strides.output, 0, &op);
+      break;
+    }
     default: status = xnn_status_unsupported_parameter; break;
   }
   out->reset(op);
@@ -213,6 +239,13 @@ xnn_status SetupNodeOperator(const Graph& g, const Node& node, Exec exec, xnn_op
     case Op::kSoftmax: return xnn_setup_softmax_nc_f32(op, Rows(xs), in0, out, pool);
     case Op::kHardSwish: return xnn_setup_hardswish_nc_f32(op, Rows(xs), in0, out, pool);
     case Op::kLeakyRelu: return xnn_setup_leaky_relu_nc_f32(op, Rows(xs), in0, out, pool);
+    case Op::kChannelShuffle:
+      return xnn_setup_channel_shuffle_nc_x32(op, Rows(xs), in0, out, pool);
+    case Op::kSlice: {
+      size_t begin = 0;
+      if (!IsChannelSlice(g, node, &begin)) return xnn_status_unsupported_parameter;
+      return xnn_setup_copy_nc_x32(op, Rows(xs), in0 + begin, out, pool);
+    }
     case Op::kPad: {
       const NdShape shape = ToNd(xs);
       std::array<size_t, XNN_MAX_TENSOR_DIMS> pre{}, post{};

@@ -41,6 +41,7 @@ enum class Exec : uint8_t {
   kDepthwiseAvgPool,  // AvgPool as an XNNPACK depthwise convolution with 1/(KH*KW) weights
   kReference,         // reference kernel on dense buffers
   kAlias,             // no work: the output shares its input's bytes
+  kView,              // no work: a channel Slice read in place (input row stride, channel offset)
   kConcat,            // in-place inputs need nothing; the others run an XNNPACK copy each
 };
 
@@ -50,6 +51,10 @@ struct OpStrides {
   size_t input = 0;
   size_t output = 0;
 };
+
+// For a Slice that cuts only the last axis: true, with the first channel in
+// *begin. Other slices (and other ops): false.
+bool IsChannelSlice(const graph::Graph& graph, const graph::Node& node, size_t* begin);
 
 // Strides of dense buffers for `node`.
 OpStrides DenseStrides(const graph::Graph& graph, const graph::Node& node);

@@ -36,7 +36,8 @@ bool IsUnary(Op op) {
     case Op::kSigmoid:
     case Op::kSoftmax:
     case Op::kHardSwish:
-    case Op::kLeakyRelu: return true;
+    case Op::kLeakyRelu:
+    case Op::kChannelShuffle: return true;  // row-wise: any row stride in and out
     default: return false;
   }
 }
@@ -58,7 +59,8 @@ bool KeepsDataOrder(const Shape& in, const std::vector<int64_t>& perm) {
 
 enum class Link : uint8_t {
   kNone,    // owns its buffer
-  kMember,  // lives inside its parent (a channel concat output) at a channel offset
+  kMember,  // lives inside its parent (a channel concat output, or the input of a
+            // channel Slice read in place) at a channel offset
   kAlias,   // shares its parent's bytes (Reshape)
 };
 
@@ -83,6 +85,7 @@ class Planner {
       }
     }
     EV_RETURN_IF_ERROR(DecideExec());
+    DecideSliceViews();
     PlaceConcatInputs();
     LinkAliases();
     EV_RETURN_IF_ERROR(AssignMemory());
@@ -179,6 +182,28 @@ class Planner {
     return Status::Ok();
   }
 
+  // --- Channel slices read in place ---------------------------------------
+
+  // A channel Slice whose readers all take strided rows becomes a view of its
+  // input: no copy, its readers get the input's row stride and a channel
+  // offset (ShuffleNet's split). Decided once every reader's exec is known.
+  void DecideSliceViews() {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& node = g_.nodes[i];
+      size_t begin = 0;
+      if (!IsChannelSlice(g_, node, &begin)) continue;
+      const ValueId x = node.inputs[0], y = node.outputs[0];
+      if (g_.values[x].is_constant || y == g_.outputs[0]) continue;
+      bool readers_ok = true;
+      for (const Use& use : consumers_[y]) readers_ok = readers_ok && AcceptsStrided(use, y);
+      if (!readers_ok) continue;
+      p_.exec[i] = Exec::kView;
+      link_[y] = Link::kMember;
+      parent_[y] = x;
+      link_offset_[y] = begin;
+    }
+  }
+
   // --- In-place concatenation ---------------------------------------------
 
   bool ChannelConcat(int node) const {
@@ -208,6 +233,7 @@ class Planner {
     const Node& n = g_.nodes[use.node];
     const Exec exec = p_.exec[use.node];
     if (exec == Exec::kConcat) return ChannelConcat(use.node);
+    if (exec == Exec::kView) return true;  // its readers take strided rows too
     if (!RunsOnXnnpack(exec) || use.input != 0) return false;
     switch (n.op) {
       case Op::kConv2D:
@@ -377,7 +403,7 @@ class Planner {
       const bool any_layout = RunsOnXnnpack(p_.exec[i]) && node.op != Op::kAdd &&
                               node.op != Op::kSub && node.op != Op::kMul && node.op != Op::kDiv &&
                               node.op != Op::kPad;
-      if (any_layout) continue;
+      if (any_layout || p_.exec[i] == Exec::kView) continue;
       if (p_.exec[i] == Exec::kConcat && ChannelConcat(static_cast<int>(i))) continue;
       for (ValueId v : node.inputs) {
         if (v != graph::kNoValue && !Dense(v)) return fail(node);
@@ -396,7 +422,8 @@ class Planner {
           ++p_.stats.reference_nodes;
           p_.stats.reference_node_names.push_back(g_.nodes[i].name);
           break;
-        case Exec::kAlias: ++p_.stats.free_nodes; break;
+        case Exec::kAlias:
+        case Exec::kView: ++p_.stats.free_nodes; break;
         case Exec::kConcat:
           if (p_.concat_copies[i].empty()) {
             ++p_.stats.free_nodes;

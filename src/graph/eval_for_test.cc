@@ -99,6 +99,32 @@ void TransposeData(const Tensor& x, const std::vector<int64_t>& perm, Tensor* y)
   }
 }
 
+// ints = begins, then sizes (y's shape already holds the resolved sizes).
+void SliceData(const Attrs& a, const Tensor& x, Tensor* y) {
+  const size_t r = x.shape.size();
+  const std::vector<int64_t> xs = RowMajorStrides(x.shape);
+  std::vector<int64_t> idx(r, 0);
+  for (int64_t o = 0; o < ShapeProduct(y->shape); ++o) {
+    int64_t src = 0;
+    for (size_t d = 0; d < r; ++d) src += (a.ints[d] + idx[d]) * xs[d];
+    y->data[o] = x.data[src];
+    for (size_t d = r; d-- > 0;) {
+      if (++idx[d] < y->shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+// Reshape [.., G, K] -> swap the last two -> Reshape: output channel j reads
+// input channel (j % G) * K + j / G.
+void ChannelShuffleData(int groups, const Tensor& x, Tensor* y) {
+  const int64_t c = x.shape.back(), k = c / groups;
+  for (int64_t i = 0; i < ShapeProduct(x.shape); ++i) {
+    const int64_t j = i % c;
+    y->data[i] = x.data[i - j + (j % groups) * k + j / groups];
+  }
+}
+
 void PadData(const Attrs& a, const Tensor& x, Tensor* y) {
   const size_t r = x.shape.size();
   std::fill(y->data.begin(), y->data.end(), a.pad_value);
@@ -273,6 +299,8 @@ Result<std::vector<std::vector<float>>> EvaluateForTest(
       case Op::kIdentity: y.data = in(0).data; break;
       case Op::kPad: PadData(a, in(0), &y); break;
       case Op::kTranspose: TransposeData(in(0), a.ints, &y); break;
+      case Op::kSlice: SliceData(a, in(0), &y); break;
+      case Op::kChannelShuffle: ChannelShuffleData(a.groups, in(0), &y); break;
       case Op::kReduceMean: ReduceMeanData(a, in(0), &y); break;
       case Op::kBatchNorm: {
         const int64_t C = in(0).shape.back();

@@ -64,7 +64,9 @@ bool IsExecutableOp(Op op) {
     case Op::kLeakyRelu:
     case Op::kReshape:
     case Op::kPad:
-    case Op::kTranspose: return true;
+    case Op::kTranspose:
+    case Op::kSlice:
+    case Op::kChannelShuffle: return true;
     default: return false;
   }
 }
@@ -90,6 +92,8 @@ std::string_view OpName(Op op) {
     case Op::kReshape: return "Reshape";
     case Op::kPad: return "Pad";
     case Op::kTranspose: return "Transpose";
+    case Op::kSlice: return "Slice";
+    case Op::kChannelShuffle: return "ChannelShuffle";
     case Op::kReduceMean: return "ReduceMean";
     case Op::kBatchNorm: return "BatchNorm";
     case Op::kIdentity: return "Identity";

@@ -86,6 +86,14 @@ enum class Op : uint8_t {
   kPad,
   // in: x; attrs: ints = permutation.  [exec]
   kTranspose,
+  // in: x; attrs: ints = [begin_0..begin_{r-1}, size_0..size_{r-1}], every
+  // size >= 1 (importers resolve TFLite's -1). A slice on the last axis only
+  // (ShuffleNet's channel split) runs as a view: no copy.  [exec]
+  kSlice,
+  // in: x [..., C]; attrs: groups = G (C = G * K). ShuffleNet's channel
+  // shuffle, out[..., k * G + g] = in[..., g * K + k]; Normalize recognises
+  // Reshape [..,G,K] -> Transpose (swap the last two) -> Reshape [..,C].  [exec]
+  kChannelShuffle,
   // in: x; attrs: ints = axes to average, keep_dims.  Normalize turns a mean over
   // H,W into kGlobalAvgPool.
   kReduceMean,

@@ -96,8 +96,9 @@ Status Normalize(Graph* graph, NormalizeReport* report) {
   // each so the next pass sees the values it created.
   using Pass = Status (*)(Graph*, NormalizeReport*);
   constexpr Pass kPasses[] = {
-      FoldBatchNorms,   FoldInputAffine, FoldAffineIntoProducers, MergePads,     RewritePooling,
-      SimplifyReshapes, FuseHardSwish,   FuseActivations,         LowerUnaryOps, CanonicalizeAxes};
+      FoldBatchNorms,  FoldInputAffine,     FoldAffineIntoProducers, MergePads,
+      RewritePooling,  FuseChannelShuffles, SimplifyReshapes,        FuseHardSwish,
+      FuseActivations, LowerUnaryOps,       CanonicalizeAxes};
   for (Pass pass : kPasses) {
     EV_RETURN_IF_ERROR(pass(&g, report));
     EliminateDeadCode(&g, nullptr);

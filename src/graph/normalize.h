@@ -9,6 +9,7 @@
 //   - fold a per-channel Mul/Add on the graph input into the first Conv2D when
 //     that is exact (no padding);
 //   - merge explicit Pad (-inf before MaxPool, 0 before Conv2D) into the op;
+//   - recognise ShuffleNet's channel shuffle (Reshape, Transpose, Reshape);
 //   - turn ReduceMean over H,W into GlobalAvgPool; Flatten-like Reshapes before
 //     FullyConnected into no-ops;
 //   - fuse Relu/Clamp into the producing Conv2D/FullyConnected/Add;

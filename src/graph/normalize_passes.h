@@ -74,6 +74,9 @@ Status RewritePooling(Graph* graph, NormalizeReport* report);
 // Transposes that only move size-1 dimensions into Reshapes, and drops
 // Reshapes [N,1,1,K] -> [N,K] that only feed FullyConnected. Needs shapes.
 Status SimplifyReshapes(Graph* graph, NormalizeReport* report);
+// Reshape [..,G,K] -> Transpose (swap the last two axes) -> Reshape on a
+// value with C = G * K channels -> ChannelShuffle(groups = G). Needs shapes.
+Status FuseChannelShuffles(Graph* graph, NormalizeReport* report);
 // Rewrites x * relu6(x + 3) / 6 (Add, Clamp, Mul and Div by 6 or Mul by 1/6,
 // in either grouping) into HardSwish. Needs shapes.
 Status FuseHardSwish(Graph* graph, NormalizeReport* report);

@@ -414,4 +414,67 @@ Status LowerUnaryOps(Graph* graph, NormalizeReport* report) {
   return Status::Ok();
 }
 
+// Reshape [.., G, K] -> Transpose (last two swapped) -> Reshape back, on a
+// value whose last dimension is C = G * K: ShuffleNet's channel shuffle.
+Status FuseChannelShuffles(Graph* graph, NormalizeReport* report) {
+  Graph& g = *graph;
+  const std::vector<int> producer = ProducerIndex(g);
+  const std::vector<int> uses = UseCounts(g);
+  std::vector<bool> remove(g.nodes.size(), false);
+  size_t fused = 0;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& back = g.nodes[i];
+    if (back.op != Op::kReshape) continue;
+    const int ti = producer[back.inputs[0]];
+    if (ti < 0 || g.nodes[ti].op != Op::kTranspose || uses[back.inputs[0]] != 1) continue;
+    const Node& transpose = g.nodes[ti];
+    const int ri = producer[transpose.inputs[0]];
+    if (ri < 0 || g.nodes[ri].op != Op::kReshape || uses[transpose.inputs[0]] != 1) continue;
+    const Node& split = g.nodes[ri];
+    const ValueId x = split.inputs[0];
+    const Shape& xs = g.values[x].shape;
+    const Shape& ss = g.values[split.outputs[0]].shape;
+    const Shape& ys = g.values[back.outputs[0]].shape;
+    const size_t r = ss.size();
+    if (xs.empty() || ys.empty() || r < 3 || xs.back() < 1 || ys.back() != xs.back()) continue;
+    // The permutation swaps the last two axes and keeps the others.
+    const std::vector<int64_t>& perm = transpose.attrs.ints;
+    bool swap_last_two = perm.size() == r;
+    for (size_t d = 0; swap_last_two && d < r; ++d) {
+      const int64_t p = perm[d] < 0 ? perm[d] + static_cast<int64_t>(r) : perm[d];
+      const size_t want = d + 2 < r ? d : (d + 2 == r ? r - 1 : r - 2);
+      swap_last_two = p == static_cast<int64_t>(want);
+    }
+    const int64_t groups = ss[r - 2], per_group = ss[r - 1];
+    if (!swap_last_two || groups < 2 || groups * per_group != xs.back()) continue;
+    // Same rows before and after: only the channels move.
+    if (ShapeProduct(xs) != ShapeProduct(ys) || ShapeProduct(ss) != ShapeProduct(xs)) continue;
+    Node shuffle;
+    shuffle.op = Op::kChannelShuffle;
+    shuffle.name = transpose.name;
+    shuffle.inputs = {x};
+    shuffle.attrs.groups = static_cast<int>(groups);
+    if (ys == xs) {
+      shuffle.outputs = {back.outputs[0]};
+      back = std::move(shuffle);
+    } else {  // keep the final Reshape, now of the shuffled value
+      shuffle.outputs = {transpose.outputs[0]};
+      g.values[transpose.outputs[0]].shape = xs;
+      g.nodes[ti] = std::move(shuffle);
+      remove[i] = false;
+      remove[ri] = true;
+      ++fused;
+      continue;
+    }
+    remove[ti] = true;
+    remove[ri] = true;
+    ++fused;
+  }
+  EraseNodes(&g, remove);
+  AddSentence(report, fused,
+              "recognised " + CountOf(fused, "channel shuffle(s)") +
+                  " (Reshape -> Transpose -> Reshape) as ChannelShuffle");
+  return Status::Ok();
+}
+
 }  // namespace edgevision::graph

@@ -486,6 +486,39 @@ TEST(NormalizeTest, SimplifiesTransposeAndReshapeChains) {
   EXPECT_EQ(CountOp(b.g, Op::kReshape), 2) << Joined(report);
 }
 
+TEST(NormalizeTest, RecognisesShuffleNetChannelShuffles) {
+  // As the Docker 2.2 TFLite graph writes it: [1,H,W,C] -> [1,H*W,G,K] ->
+  // swap the last two -> [1,H,W,C], then a channel split by two Slices.
+  Builder b;
+  const ValueId x = b.Input("x", {-1, 3, 4, 6});
+  const ValueId r = b.Add(Op::kReshape, "reshape0", {x}, Ints({-1, 12, 2, 3}));
+  const ValueId t = b.Add(Op::kTranspose, "transpose", {r}, Ints({0, 1, 3, 2}));
+  const ValueId y = b.Add(Op::kReshape, "reshape1", {t}, Ints({-1, 3, 4, 6}));
+  const ValueId s0 = b.Add(Op::kSlice, "slice0", {y}, Ints({0, 0, 0, 0, -1, 3, 4, 3}));
+  const ValueId s1 = b.Add(Op::kSlice, "slice1", {y}, Ints({0, 0, 0, 3, -1, -1, -1, 3}));
+  const ValueId c = b.Add(Op::kConcat, "concat", {s1, s0}, [] { Attrs a; a.axis = 3; return a; }());
+  b.Output(c);
+  NormalizeReport report = NormalizeAndCompare(&b.g);
+  EXPECT_EQ(CountOp(b.g, Op::kChannelShuffle), 1) << Joined(report);
+  EXPECT_EQ(CountOp(b.g, Op::kTranspose), 0) << Joined(report);
+  EXPECT_EQ(CountOp(b.g, Op::kReshape), 0) << Joined(report);
+  EXPECT_EQ(FindNode(b.g, Op::kChannelShuffle)->attrs.groups, 2);
+  EXPECT_TRUE(Mentions(report, "channel shuffle")) << Joined(report);
+}
+
+TEST(NormalizeTest, LeavesOtherTransposesAlone) {
+  // Swapping H and W is no channel shuffle.
+  Builder b;
+  const ValueId x = b.Input("x", {1, 3, 4, 6});
+  const ValueId r = b.Add(Op::kReshape, "r", {x}, Ints({1, 3, 4, 2, 3}));
+  const ValueId t = b.Add(Op::kTranspose, "t", {r}, Ints({0, 2, 1, 3, 4}));
+  const ValueId y = b.Add(Op::kReshape, "back", {t}, Ints({1, 4, 3, 6}));
+  b.Output(y);
+  NormalizeReport report = NormalizeAndCompare(&b.g);
+  EXPECT_EQ(CountOp(b.g, Op::kChannelShuffle), 0) << Joined(report);
+  EXPECT_EQ(CountOp(b.g, Op::kTranspose), 1) << Joined(report);
+}
+
 // ---- activation fusion -------------------------------------------------------
 
 TEST(NormalizeTest, FusesReluAndClampIntoProducers) {

@@ -222,6 +222,43 @@ Result<Shape> TransposeShape(const Node& node, std::span<const Shape> in) {
   return out;
 }
 
+// Slice: ints = begins then sizes; a size of -1 takes the rest of the axis.
+Result<Shape> SliceShape(const Node& node, std::span<const Shape> in) {
+  EV_RETURN_IF_ERROR(ExpectInputs(node, 1, 1));
+  const Shape& x = in[0];
+  const std::vector<int64_t>& a = node.attrs.ints;
+  if (a.size() != 2 * x.size()) {
+    return Bad(node, std::to_string(a.size()) + " begins and sizes for a rank-" +
+                         std::to_string(x.size()) + " input");
+  }
+  Shape out(x.size());
+  for (size_t d = 0; d < x.size(); ++d) {
+    const int64_t b = a[d], n = a[d + x.size()];
+    if (x[d] < 0) {  // unknown (the batch): only the whole axis or a fixed count from 0
+      if (b != 0 || (n != -1 && n < 1)) return Bad(node, "slices an unknown dimension");
+      out[d] = n == -1 ? -1 : n;
+      continue;
+    }
+    if (b < 0 || b >= x[d] || n == 0 || n < -1 || (n > 0 && n > x[d] - b)) {
+      return Bad(node, "slice begin " + std::to_string(b) + " size " + std::to_string(n) +
+                           " does not fit dimension " + std::to_string(x[d]));
+    }
+    out[d] = n == -1 ? x[d] - b : n;
+  }
+  return out;
+}
+
+Result<Shape> ChannelShuffleShape(const Node& node, std::span<const Shape> in) {
+  EV_RETURN_IF_ERROR(ExpectInputs(node, 1, 1));
+  const Shape& x = in[0];
+  const int64_t g = node.attrs.groups;
+  if (x.empty() || x.back() < 1 || g < 2 || x.back() % g != 0) {
+    return Bad(node, std::to_string(g) + " groups do not divide the channels of " +
+                         ShapeToString(x));
+  }
+  return x;
+}
+
 Result<Shape> ReduceMeanShape(const Node& node, std::span<const Shape> in) {
   EV_RETURN_IF_ERROR(ExpectInputs(node, 1, 1));
   const Shape& x = in[0];
@@ -328,6 +365,8 @@ Result<Shape> InferNodeShape(const Node& node, std::span<const Shape> in) {
     case Op::kReshape: out = ReshapeShape(node, in); break;
     case Op::kPad: out = PadShape(node, in); break;
     case Op::kTranspose: out = TransposeShape(node, in); break;
+    case Op::kSlice: out = SliceShape(node, in); break;
+    case Op::kChannelShuffle: out = ChannelShuffleShape(node, in); break;
     case Op::kReduceMean: out = ReduceMeanShape(node, in); break;
     case Op::kBatchNorm: out = BatchNormShape(node, in); break;
   }

@@ -2,10 +2,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #include "core/clock.h"
 
@@ -99,10 +101,19 @@ std::string PythonFloatRepr(double value) {
 }
 
 std::string PredictionJson(const predict::Classification& result, const PredictionEnvelope& envelope) {
+  std::vector<const predict::TagScore*> order;
+  for (const predict::TagScore& score : result.scores) order.push_back(&score);  // by probability
+  if (envelope.label_order) {
+    std::stable_sort(order.begin(), order.end(),
+                     [](const auto* a, const auto* b) { return a->index < b->index; });
+  }
+  const bool all = envelope.rule == model::AnswerRule::kDoubleRoundAll;
   nlohmann::json predictions = nlohmann::json::array();
-  for (const predict::TagScore& score : result.scores) {  // already sorted, descending
-    const double p = predict::RoundLikeReference(score.probability);
-    if (!(p > 1e-8)) continue;
+  for (const predict::TagScore* s : order) {
+    const predict::TagScore& score = *s;
+    const double p = all ? detect::RoundLikePython(static_cast<double>(score.probability))
+                         : predict::RoundLikeReference(score.probability);
+    if (!all && !(p > 1e-8)) continue;
     predictions.push_back(
         {{"boundingBox", nullptr}, {"probability", p}, {"tagId", ""}, {"tagName", score.tag}});
   }

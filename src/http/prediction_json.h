@@ -4,10 +4,13 @@
 // {"created": ..., "id": ..., "iteration": ..., "predictions": [
 //    {"boundingBox": null, "probability": p, "tagId": "", "tagName": t}, ...],
 //  "project": ...}
-// Keys are in alphabetical order (Flask's jsonify sorts them); probabilities
-// are rounded as predict.py rounds them (predict::RoundLikeReference) and tags
-// at or below 1e-8 are left out, as predict.py does; predictions are sorted by
-// probability, descending (the cloud's order; the container keeps label order).
+// Keys are in alphabetical order (Flask's jsonify sorts them). Which tags
+// appear and how probabilities are rounded follow the model's generation
+// (model::AnswerRule): before Docker 2.2 predict.py rounds the float32 to 8
+// decimals (predict::RoundLikeReference) and leaves out tags at or below
+// 1e-8; Docker 2.2 lists every tag with round(p, 8) of the double.
+// Predictions are sorted by probability, descending (the cloud's order),
+// unless `label_order` asks for label-file order (every container's).
 #pragma once
 
 #include <chrono>
@@ -30,7 +33,10 @@ struct PredictionEnvelope {
   std::string iteration;  // route's published name, else the model's iteration id, or ""
   std::chrono::system_clock::time_point created;
   ResponseStyle style = ResponseStyle::kContainer;
+  model::AnswerRule rule = model::AnswerRule::kFloat32RoundDropTiny;
+  bool label_order = false;
 };
+
 
 std::string PredictionJson(const predict::Classification& result, const PredictionEnvelope& envelope);
 

@@ -70,6 +70,8 @@ class PredictionHandler {
     if (envelope.iteration.empty()) envelope.iteration = classifier->info().iteration_id;
     envelope.created = api_.clock->Now();
     envelope.style = kind_.style;
+    envelope.rule = classifier->info().answer_rule;
+    envelope.label_order = classifier->info().label_order;
 
     HttpResponse res;
     res.body = PredictionJson(*result, envelope);

@@ -4,7 +4,8 @@
 // pixels are bit-identical to the reference), PNG (libpng), GIF (giflib, first
 // frame composed as PIL 9.4 does), BMP (stb_image) and WebP (libwebp). Grey,
 // palette, alpha, CMYK and 16-bit inputs are converted to RGB8 the way PIL
-// 9.4's convert("RGB") does: alpha is dropped (not composited), palette
+// 9.4's convert("RGB") does: alpha is dropped (not composited; PNG and WebP
+// alpha is kept aside in DecodedImage::alpha), palette
 // entries a file does not define read as grey (i, i, i), 16-bit grey is
 // clipped to 255, other 16-bit samples keep their high byte, Adobe CMYK/YCCK
 // JPEGs use PIL's inverted-CMYK formula.
@@ -29,6 +30,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/status.h"
 #include "image/image.h"
@@ -60,6 +62,11 @@ struct DecodedImage {
   // applies EXIF orientation only when this is "RGB" (a converted image loses
   // PIL's _getexif); see ReferenceOrientation() in orientation.h.
   std::string source_mode;
+  // The file's alpha channel, one byte per pixel in `rgb`'s order, for PNG
+  // and WebP files PIL opens as "RGBA" or "LA"; empty otherwise. convert("RGB")
+  // drops it, but Docker 2.2's predict.py resizes before converting, and
+  // Pillow resizes RGBA/LA premultiplied by alpha.
+  std::vector<uint8_t> alpha;
 };
 
 // Decodes `bytes`. Errors: InvalidArgument for empty, unknown, truncated or

@@ -122,12 +122,13 @@ Status RunDecode(PngReader& r, const DecodeLimits& limits, std::vector<uint8_t>&
   if (color_type == PNG_COLOR_TYPE_PALETTE && bit_depth < 8) png_set_packing(png);
   if (grey && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
   if (bit_depth == 16 && !grey16) png_set_strip_16(png);  // high byte, as PIL's ";16B" rawmodes
-  if (color_type & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+  const bool alpha = (color_type & PNG_COLOR_MASK_ALPHA) != 0;  // kept, then split off
   if (interlace != PNG_INTERLACE_NONE) png_set_interlace_handling(png);
   png_read_update_info(png, info);
 
   const size_t out_channels =
-      (color_type & PNG_COLOR_MASK_COLOR) && color_type != PNG_COLOR_TYPE_PALETTE ? 3 : 1;
+      ((color_type & PNG_COLOR_MASK_COLOR) && color_type != PNG_COLOR_TYPE_PALETTE ? 3 : 1) +
+      (alpha ? 1 : 0);
   const size_t sample_bytes = grey16 ? 2 : 1;
   const size_t rowbytes = png_get_rowbytes(png, info);
   if (png_get_channels(png, info) != out_channels ||
@@ -146,7 +147,21 @@ Status RunDecode(PngReader& r, const DecodeLimits& limits, std::vector<uint8_t>&
   png_read_image(png, rows.data());
   if (out_channels == 3) return Status::Ok();
 
-  if (color_type == PNG_COLOR_TYPE_PALETTE) {
+  if (alpha) {  // RGBA or grey+alpha (8-bit after strip_16): colour to rgb, alpha aside
+    const size_t colour = out_channels - 1;
+    out->alpha.resize(static_cast<size_t>(width) * height);
+    for (int y = 0; y < height; ++y) {
+      const uint8_t* src = rows[y];
+      uint8_t* dst = out->rgb.Row(y);
+      uint8_t* a = out->alpha.data() + static_cast<size_t>(y) * width;
+      for (int x = 0; x < width; ++x, dst += 3, src += out_channels) {
+        dst[0] = src[0];
+        dst[1] = src[colour == 3 ? 1 : 0];
+        dst[2] = src[colour == 3 ? 2 : 0];
+        a[x] = src[colour];
+      }
+    }
+  } else if (color_type == PNG_COLOR_TYPE_PALETTE) {
     uint8_t table[256][3];
     for (int i = 0; i < 256; ++i) table[i][0] = table[i][1] = table[i][2] = static_cast<uint8_t>(i);
     png_colorp palette = nullptr;

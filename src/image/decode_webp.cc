@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "image/decode_internal.h"
 
@@ -61,16 +62,26 @@ Status DecodeWebp(std::span<const uint8_t> bytes, const DecodeLimits& limits, De
 
   EV_RETURN_IF_ERROR(AllocateImage(width, height, &out->rgb));
   if (!features.has_animation) {
+    // With alpha: RGBA (not premultiplied), then split; else RGB in place.
+    std::vector<uint8_t> rgba(features.has_alpha ? static_cast<size_t>(width) * height * 4 : 0);
     WebPDecoderConfig config;
     if (!WebPInitDecoderConfig(&config)) return Internal("webp: decoder version mismatch");
-    config.output.colorspace = MODE_RGB;
+    config.output.colorspace = features.has_alpha ? MODE_RGBA : MODE_RGB;
     config.output.is_external_memory = 1;
-    config.output.u.RGBA.rgba = out->rgb.pixels.data();
-    config.output.u.RGBA.stride = width * 3;
-    config.output.u.RGBA.size = out->rgb.pixels.size();
+    config.output.u.RGBA.rgba = features.has_alpha ? rgba.data() : out->rgb.pixels.data();
+    config.output.u.RGBA.stride = width * (features.has_alpha ? 4 : 3);
+    config.output.u.RGBA.size = features.has_alpha ? rgba.size() : out->rgb.pixels.size();
     code = WebPDecode(bytes.data(), bytes.size(), &config);
     WebPFreeDecBuffer(&config.output);  // no-op for external memory
     if (code != VP8_STATUS_OK) return InvalidArgument(std::string("webp: ") + StatusName(code));
+    if (features.has_alpha) {
+      out->alpha.resize(static_cast<size_t>(width) * height);
+      uint8_t* dst = out->rgb.pixels.data();
+      for (size_t i = 0; i < out->alpha.size(); ++i, dst += 3) {
+        std::memcpy(dst, &rgba[4 * i], 3);
+        out->alpha[i] = rgba[4 * i + 3];
+      }
+    }
     return Status::Ok();
   }
 

@@ -1,6 +1,7 @@
 #include "image/preprocess.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -49,6 +50,11 @@ Tap MakeTap(int i, double ratio, int origin, int size) {
   return t;
 }
 
+// Output channel c reads source (RGB) channel order[c]: BGR reverses RGB.
+std::array<int, 3> SourceChannels(ColorOrder color) {
+  return color == ColorOrder::kBGR ? std::array<int, 3>{2, 1, 0} : std::array<int, 3>{0, 1, 2};
+}
+
 bool IsIdentity(const PreprocessSpec& s) {
   return s.scale == 1.0f && s.mean == std::array<float, 3>{0, 0, 0} &&
          s.stddev == std::array<float, 3>{1, 1, 1};
@@ -57,14 +63,24 @@ bool IsIdentity(const PreprocessSpec& s) {
 }  // namespace
 
 Status ValidateSpec(const PreprocessSpec& spec) {
-  if (spec.resize_to < 1) return InvalidArgument("preprocess: resize_to must be >= 1");
-  if (spec.input_width < 1 || spec.input_height < 1 || spec.input_width > spec.resize_to ||
-      spec.input_height > spec.resize_to) {
-    return InvalidArgument("preprocess: input size " + std::to_string(spec.input_width) + "x" +
-                           std::to_string(spec.input_height) + " must be within 1.." +
-                           std::to_string(spec.resize_to) + " (resize_to)");
+  if (spec.geometry == Geometry::kShorterSide) {
+    if (spec.input_width != spec.input_height || spec.input_width < 1 ||
+        spec.input_width > kMaxShorterSideInput) {
+      return InvalidArgument("preprocess: input size " + std::to_string(spec.input_width) + "x" +
+                             std::to_string(spec.input_height) +
+                             " must be square and within 1.." +
+                             std::to_string(kMaxShorterSideInput) + " (shorter-side crop)");
+    }
+  } else {
+    if (spec.resize_to < 1) return InvalidArgument("preprocess: resize_to must be >= 1");
+    if (spec.input_width < 1 || spec.input_height < 1 || spec.input_width > spec.resize_to ||
+        spec.input_height > spec.resize_to) {
+      return InvalidArgument("preprocess: input size " + std::to_string(spec.input_width) + "x" +
+                             std::to_string(spec.input_height) + " must be within 1.." +
+                             std::to_string(spec.resize_to) + " (resize_to)");
+    }
+    if (spec.max_dimension < 1) return InvalidArgument("preprocess: max_dimension must be >= 1");
   }
-  if (spec.max_dimension < 1) return InvalidArgument("preprocess: max_dimension must be >= 1");
   if (!std::isfinite(spec.scale)) return InvalidArgument("preprocess: scale is not finite");
   for (int c = 0; c < 3; ++c) {
     if (!std::isfinite(spec.mean[c])) return InvalidArgument("preprocess: mean is not finite");
@@ -111,9 +127,7 @@ Tensor CropResizeNormalize(const Image& rgb, const PreprocessSpec& spec) {
   out.width = crop_w;
   out.channels = 3;
   out.data.resize(static_cast<size_t>(crop_h) * crop_w * 3);
-  // Output channel c reads source channel order[c] (BGR reverses RGB).
-  const int order[3] = {spec.color == ColorOrder::kBGR ? 2 : 0, 1,
-                        spec.color == ColorOrder::kBGR ? 0 : 2};
+  const std::array<int, 3> order = SourceChannels(spec.color);
   float* dst = out.data.data();
   for (int y = 0; y < crop_h; ++y) {
     const Tap r = MakeTap(start_y + y, ratio, y_origin, rgb.height);
@@ -145,11 +159,119 @@ Tensor CropResizeNormalize(const Image& rgb, const PreprocessSpec& spec) {
   return out;
 }
 
+ShorterSidePlan PlanShorterSide(int width, int height, int n) {
+  // predict.py: aspect_ratio = width / height (a float64); round() is
+  // Python's, half to even, which nearbyint does in the default mode.
+  ShorterSidePlan plan;
+  const double aspect = static_cast<double>(width) / static_cast<double>(height);
+  if (width < height) {
+    plan.width = n;
+    plan.height = static_cast<int>(std::nearbyint(n / aspect));
+  } else {
+    plan.height = n;
+    plan.width = static_cast<int>(std::nearbyint(n * aspect));
+  }
+  plan.left = (plan.width - n) / 2;  // both >= 0: the longer side rounds to >= n
+  plan.top = (plan.height - n) / 2;
+  return plan;
+}
+
+namespace {
+
+// Steps 3-4 of the Docker 2.2 pipeline on a resized image.
+Tensor CropToTensor(const Image& resized, const ShorterSidePlan& plan, const PreprocessSpec& spec) {
+  const int n = spec.input_width;
+  Tensor out;
+  out.height = n;
+  out.width = n;
+  out.channels = 3;
+  out.data.resize(static_cast<size_t>(n) * n * 3);
+  const std::array<int, 3> order = SourceChannels(spec.color);
+  const bool identity = IsIdentity(spec);
+  float* dst = out.data.data();
+  for (int y = 0; y < n; ++y) {
+    const uint8_t* row = resized.Row(plan.top + y) + 3 * plan.left;
+    for (int x = 0; x < n; ++x, row += 3) {
+      for (int ch = 0; ch < 3; ++ch) {
+        const float v = row[order[ch]];
+        *dst++ = identity ? v : (v * spec.scale - spec.mean[ch]) / spec.stddev[ch];
+      }
+    }
+  }
+  return out;
+}
+
+// One 8-bit plane as an RGB image (v, v, v), so it goes through the same
+// orientation and resampling code; Pillow resamples every band alike.
+Image PlaneAsImage(const std::vector<uint8_t>& plane, int width, int height) {
+  Image im;
+  im.width = width;
+  im.height = height;
+  im.pixels.resize(plane.size() * 3);
+  for (size_t i = 0; i < plane.size(); ++i) {
+    im.pixels[3 * i] = im.pixels[3 * i + 1] = im.pixels[3 * i + 2] = plane[i];
+  }
+  return im;
+}
+
+// Pillow's resize of an RGBA/LA image: convert to RGBa (c * a / 255 with
+// MULDIV255's rounding), resample, convert back (c * 255 / a, clipped; a
+// of 0 or 255 copies), then convert("RGB") drops the alpha. Unchanged
+// sizes are a plain copy (Image.resize returns before converting).
+Image ResizePremultiplied(const Image& rgb, const Image& alpha, int width, int height) {
+  if (width == rgb.width && height == rgb.height) return rgb;
+  Image pre = rgb;
+  for (size_t i = 0; i < pre.pixels.size(); ++i) {
+    const unsigned a = alpha.pixels[i - i % 3];
+    const unsigned t = pre.pixels[i] * a + 128;
+    pre.pixels[i] = static_cast<uint8_t>(((t >> 8) + t) >> 8);
+  }
+  Image out = ResizeLikePil(pre, width, height, ResampleFilter::kBilinear);
+  const Image a_out = ResizeLikePil(alpha, width, height, ResampleFilter::kBilinear);
+  for (size_t i = 0; i < out.pixels.size(); ++i) {
+    const unsigned a = a_out.pixels[i - i % 3];
+    if (a == 0 || a == 255) continue;
+    const unsigned v = 255u * out.pixels[i] / a;
+    out.pixels[i] = static_cast<uint8_t>(v > 255 ? 255 : v);
+  }
+  return out;
+}
+
+Result<Tensor> PreprocessShorterSide(DecodedImage decoded, const PreprocessSpec& spec) {
+  // Which files predict.py orients: with kConvertLast every file whose PIL
+  // plugin has _getexif (JPEG, PNG, WebP), whatever its mode.
+  int orientation = ReferenceOrientation(decoded);
+  if (spec.pil_order == PilOrder::kConvertLast) {
+    const std::string& f = decoded.format;
+    orientation = (f == "jpeg" || f == "png" || f == "webp") ? decoded.exif_orientation : -1;
+  }
+  const int width = decoded.rgb.width, height = decoded.rgb.height;
+  const Image oriented = ApplyExifOrientation(std::move(decoded.rgb), orientation);
+  const int n = spec.input_width;
+  const ShorterSidePlan plan = PlanShorterSide(oriented.width, oriented.height, n);
+  const std::string& mode = decoded.source_mode;
+  const bool last = spec.pil_order == PilOrder::kConvertLast;
+  if (last && (mode == "P" || mode == "1")) {
+    return CropToTensor(ResizeNearestLikePil(oriented, plan.width, plan.height), plan, spec);
+  }
+  if (last && !decoded.alpha.empty() && (mode == "RGBA" || mode == "LA")) {
+    const Image alpha =
+        ApplyExifOrientation(PlaneAsImage(decoded.alpha, width, height), orientation);
+    return CropToTensor(ResizePremultiplied(oriented, alpha, plan.width, plan.height), plan,
+                        spec);
+  }
+  return CropToTensor(
+      ResizeLikePil(oriented, plan.width, plan.height, ResampleFilter::kBilinear), plan, spec);
+}
+
+}  // namespace
+
 Result<Tensor> PreprocessDecoded(DecodedImage decoded, const PreprocessSpec& spec) {
   EV_RETURN_IF_ERROR(ValidateSpec(spec));
   if (decoded.rgb.width < 1 || decoded.rgb.height < 1) {
     return InvalidArgument("preprocess: image has no pixels");
   }
+  if (spec.geometry == Geometry::kShorterSide) return PreprocessShorterSide(std::move(decoded), spec);
   const int orientation = ReferenceOrientation(decoded);
   Image oriented = ApplyExifOrientation(std::move(decoded.rgb), orientation);
   EV_ASSIGN_OR_RETURN(Image scaled,

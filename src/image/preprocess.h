@@ -1,6 +1,22 @@
 // From a decoded image to the exact tensor a model is fed.
 //
-// The reference is the exported container's predict.py (manual path):
+// Two reference pipelines, chosen by PreprocessSpec::geometry.
+//
+// Geometry::kShorterSide is the Docker 2.2 (2024+) predict.py, whose
+// Preprocessor runs on the image as opened (PilOrder::kConvertLast):
+//   1. EXIF orientation for every file PIL gives _getexif (JPEG, PNG, WebP),
+//      whatever its mode
+//   2. resize so the shorter side equals the input size, the other side
+//      round()ed (half to even), with PIL BILINEAR (antialiased when
+//      shrinking); palette and bilevel files resize NEAREST (Pillow forces it);
+//      RGBA and LA files premultiplied by their alpha (DecodedImage::alpha)
+//   3. centre crop, offsets floor((side - input) / 2)
+//   4. convert("RGB"), then BGR or RGB per IS_BGR, 0..255
+// Known gaps (tests/data/golden/d3/known_gaps.tsv): a CMYK JPEG is resized
+// after conversion instead of before (max |diff| 2), 16/32-bit grey after
+// clipping to 8 bits, and a grey-palette BMP (PIL mode L) as a palette file.
+//
+// Geometry::kCenterSquare256 is the 2018-2020 predict.py (manual path):
 //   1. convert to RGB                                  (decode.h)
 //   2. EXIF orientation, only for files PIL opened as RGB (orientation.h)
 //   3. if either side >= 1600: PIL resize so the longer side is 1600,
@@ -29,6 +45,19 @@ namespace edgevision::image {
 
 enum class ColorOrder { kBGR, kRGB };
 
+// How the image is brought to the model's size (see the top of this file).
+enum class Geometry : uint8_t {
+  kCenterSquare256,  // 2018-2020: max 1600, centre square -> resize_to (custom bilinear), crop
+  kShorterSide,      // Docker 2.2: shorter side -> input size (PIL BILINEAR), centre crop
+};
+
+// When predict.py converts the opened image to RGB, which decides EXIF and
+// resampling for non-RGB files.
+enum class PilOrder : uint8_t {
+  kConvertFirst,  // 2018-2023: convert("RGB") first; EXIF only for files opened as RGB
+  kConvertLast,   // Docker 2.2: orientation and resize on the file's own mode, convert last
+};
+
 // How a model wants its input. Produced by model import (model/model.h) from
 // the graph, cvexport.manifest and metadata_properties.json.
 struct PreprocessSpec {
@@ -42,15 +71,29 @@ struct PreprocessSpec {
   std::array<float, 3> stddev = {1, 1, 1};
   int resize_to = 256;       // the centre square is resized to this before cropping
   int max_dimension = 1600;  // step 3's limit
+  Geometry geometry = Geometry::kCenterSquare256;
+  PilOrder pil_order = PilOrder::kConvertFirst;
 
   bool operator==(const PreprocessSpec&) const = default;
 };
 
-// OK when the spec can be applied: 1 <= input_width, input_height <=
-// resize_to (predict.py's crop cannot produce a larger tensor), max_dimension
-// >= 1, finite scale/mean and non-zero finite stddev. Else InvalidArgument
-// naming the field.
+// OK when the spec can be applied: for kCenterSquare256 1 <= input_width,
+// input_height <= resize_to (predict.py's crop cannot produce a larger
+// tensor), max_dimension >= 1; for kShorterSide a square input of at most
+// kMaxShorterSideInput; finite scale/mean and non-zero finite stddev. Else
+// InvalidArgument naming the field.
 Status ValidateSpec(const PreprocessSpec& spec);
+
+// Largest model input side kShorterSide accepts (bounds the resized image).
+inline constexpr int kMaxShorterSideInput = 4096;
+
+// The Docker 2.2 geometry for a width x height image and input side n:
+// the resized size and the crop's top-left corner.
+struct ShorterSidePlan {
+  int width = 0, height = 0;  // after the resize
+  int left = 0, top = 0;      // crop offsets
+};
+ShorterSidePlan PlanShorterSide(int width, int height, int n);
 
 // Steps 4-7 on an already oriented and downscaled image. Returns an empty
 // Tensor if `rgb` has no pixels or ValidateSpec(spec) fails.

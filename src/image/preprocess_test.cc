@@ -231,5 +231,33 @@ TEST(PreprocessTest, ThinImagesThatCannotBeDownscaledFail) {
   EXPECT_TRUE(PreprocessDecoded(d, Spec(227)).ok());
 }
 
+// Docker 2.2 resizes RGBA/LA files premultiplied: the decoder keeps their
+// alpha aside (and only theirs). Pixel parity is image_parity_test's.
+TEST(PreprocessTest, Docker22KeepsAlphaForPremultipliedResizing) {
+  const auto bytes = [](const char* rel) {
+    return ::edgevision::testing::ReadBytes(::edgevision::testing::TestData(rel));
+  };
+  Result<DecodedImage> rgba = Decode(bytes("images/png/rgba.png"));
+  ASSERT_TRUE(rgba.ok());
+  EXPECT_EQ(rgba->alpha.size(), static_cast<size_t>(rgba->rgb.width) * rgba->rgb.height);
+  Result<DecodedImage> webp = Decode(bytes("images/webp/lossy_alpha.webp"));
+  ASSERT_TRUE(webp.ok());
+  EXPECT_EQ(webp->alpha.size(), static_cast<size_t>(webp->rgb.width) * webp->rgb.height);
+  Result<DecodedImage> rgb = Decode(bytes("images/png/rgb.png"));
+  ASSERT_TRUE(rgb.ok());
+  EXPECT_TRUE(rgb->alpha.empty());
+
+  PreprocessSpec d3;
+  d3.input_width = d3.input_height = 32;
+  d3.geometry = Geometry::kShorterSide;
+  d3.pil_order = PilOrder::kConvertLast;
+  PreprocessSpec rgb_first = d3;
+  rgb_first.pil_order = PilOrder::kConvertFirst;  // D2: RGB first, alpha gone
+  Result<Tensor> a = PreprocessBytes(bytes("images/png/rgba.png"), d3);
+  Result<Tensor> b = PreprocessBytes(bytes("images/png/rgba.png"), rgb_first);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_NE(a->data, b->data) << "premultiplying must change a partly transparent image";
+}
+
 }  // namespace
 }  // namespace edgevision::image

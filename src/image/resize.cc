@@ -164,6 +164,39 @@ Image ResizeLikePil(const Image& in, int width, int height, ResampleFilter filte
   return out;
 }
 
+namespace {
+
+// ImagingScaleAffine's table for one axis: start at a/2 (a = in / out) and
+// add a per step; negative coordinates clamp to the first pixel.
+std::vector<int> NearestTable(int in_size, int out_size) {
+  const double a = static_cast<double>(in_size) / out_size;
+  std::vector<int> table(out_size);
+  double v = a * 0.5;
+  for (int i = 0; i < out_size; ++i, v += a) {
+    const int idx = v < 0.0 ? 0 : static_cast<int>(v);
+    table[i] = std::min(idx, in_size - 1);
+  }
+  return table;
+}
+
+}  // namespace
+
+Image ResizeNearestLikePil(const Image& in, int width, int height) {
+  if (width == in.width && height == in.height) return in;
+  const std::vector<int> xs = NearestTable(in.width, width);
+  const std::vector<int> ys = NearestTable(in.height, height);
+  Image out;
+  out.width = width;
+  out.height = height;
+  out.pixels.resize(static_cast<size_t>(width) * height * 3);
+  for (int y = 0; y < height; ++y) {
+    const uint8_t* src = in.Row(ys[y]);
+    uint8_t* dst = out.Row(y);
+    for (int x = 0; x < width; ++x, dst += 3) std::memcpy(dst, src + 3 * xs[x], 3);
+  }
+  return out;
+}
+
 DownscalePlan PlanDownscale(int width, int height, int max_dimension) {
   DownscalePlan plan;
   plan.width = width;

@@ -23,6 +23,12 @@ enum class ResampleFilter { kBilinear, kBicubic };
 // unchanged (as PIL does). Preconditions: `in` non-empty, width and height >= 1.
 Image ResizeLikePil(const Image& in, int width, int height, ResampleFilter filter);
 
+// Image.resize((width, height), NEAREST), which Pillow forces for palette
+// ("P") and bilevel ("1") images: ImagingScaleAffine's source index
+// int(x0 + (x + 0.5) * in / out), the coordinate accumulated in double as
+// Pillow accumulates it. Preconditions as ResizeLikePil.
+Image ResizeNearestLikePil(const Image& in, int width, int height);
+
 // What resize_down_to_1600_max_dim decides for a width x height image:
 //   if h < max and w < max: keep;
 //   else new size = (max * w // h, max) if h > w else (max, max * h // w),

@@ -95,7 +95,8 @@ std::string Lower(std::string s) {
 
 }  // namespace
 
-Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits) {
+Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
+                              const LoadOptions& options) {
   PackageLimits package_limits;
   package_limits.max_model_bytes = limits.max_model_bytes;
   package_limits.max_zip_uncompressed_bytes = limits.max_zip_uncompressed_bytes;
@@ -142,14 +143,38 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits)
 
   // Preprocessing: the reference defaults (BGR, 0-255), then what the model
   // file declares, then metadata_properties.json.
+  // TensorFlow-family models (GraphDef, TFLite) take 0-255 in the domain's
+  // colour order whatever metadata_properties.json claims (always Rgb8 and
+  // Normalized_0_1): compact models (input Placeholder) BGR, S1 models
+  // (input data) RGB, as Microsoft's samples feed them and the compact
+  // model's own first layer shows (it subtracts the BGR means 104/117/123).
+  const bool tf_family = model.format != "ONNX";
+  const image::ColorOrder domain_color =
+      model.input_name == "data" ? image::ColorOrder::kRGB : image::ColorOrder::kBGR;
   image::PreprocessSpec& spec = loaded.preprocess;
+  if (tf_family) spec.color = domain_color;
   if (model.declared_color) spec.color = *model.declared_color;
   if (model.required_mean) spec.mean = *model.required_mean;
   EV_RETURN_IF_ERROR(ApplyMetadataToPreprocess(model.metadata, &spec).WithContext(files.model_label));
   if (files.metadata) {
     EV_ASSIGN_OR_RETURN(auto props, ParseMetadataProperties(files.metadata->text, files.metadata->label));
-    EV_RETURN_IF_ERROR(ApplyMetadataToPreprocess(props, &spec).WithContext(files.metadata->label));
     for (auto& [k, v] : props) info.metadata[k] = v;
+    if (tf_family) {
+      bool ignored = false;
+      for (const char* key : {"Image.BitmapPixelFormat", "Image.NominalPixelRange",
+                              "CustomVision.Preprocess.NormalizeMean",
+                              "CustomVision.Preprocess.NormalizeStd"}) {
+        ignored |= props.erase(key) > 0;
+      }
+      if (ignored) {
+        info.rewrites.push_back(files.metadata->label +
+                                ": colour and range keys not applied; a " + model.format +
+                                " Custom Vision model takes 0-255 " +
+                                (domain_color == image::ColorOrder::kBGR ? "BGR (compact)"
+                                                                         : "RGB (S1)"));
+      }
+    }
+    EV_RETURN_IF_ERROR(ApplyMetadataToPreprocess(props, &spec).WithContext(files.metadata->label));
   }
 
   graph::NormalizeReport report;
@@ -171,6 +196,30 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits)
   }
   spec.input_height = static_cast<int>(in_shape[1]);
   spec.input_width = static_cast<int>(in_shape[2]);
+
+  // The container code shipped with the export decides over the metadata.
+  ExportEvidence evidence;
+  if (files.predict_py) {
+    evidence.predict_py = files.predict_py->text;
+    evidence.predict_py_label = files.predict_py->label;
+  }
+  evidence.docker_app = files.docker_app;
+  evidence.tflite = model.format == "TFLite";
+  if (info.manifest) evidence.exported_date = info.manifest->exported_date;
+  GenerationChoice choice = DetectGeneration(evidence);
+  if (options.generation && *options.generation != choice.generation) {
+    choice.reason = "--preprocess " + std::string(GenerationName(*options.generation)) +
+                    " (detected: " + std::string(GenerationName(choice.generation)) + ", " +
+                    choice.reason + ")";
+    choice.generation = *options.generation;
+  }
+  // Without predict.py's word, the domain decides the colour.
+  ApplyGeneration(choice.generation, choice.color, domain_color, &spec);
+  EV_RETURN_IF_ERROR(image::ValidateSpec(spec).WithContext(files.model_label));
+  info.export_generation = choice.generation;
+  info.export_generation_reason = choice.reason;
+  info.answer_rule = AnswerRuleOf(choice.generation);
+  info.label_order = options.label_order;
   const int64_t num_scores = g.values[g.outputs[0]].NumElements();
 
   if (files.labels) {

@@ -18,6 +18,7 @@
 #include "core/status.h"
 #include "graph/graph.h"
 #include "image/preprocess.h"
+#include "model/generation.h"
 #include "model/manifest.h"
 
 namespace edgevision::model {
@@ -28,8 +29,14 @@ struct ModelInfo {
   std::string model_file;  // the file actually read ("x.zip:app/model.pb" inside a zip)
   std::string model_sha1;  // hex SHA1 of the model file's bytes
   std::string format;
-  std::string generation;
+  std::string generation;  // what the importer recognised in the model file
   std::string producer;
+  // The export generation whose container code edgevision follows, why, and
+  // how it lists predictions (model/generation.h).
+  Generation export_generation = Generation::kModelFile;
+  std::string export_generation_reason;
+  AnswerRule answer_rule = AnswerRule::kFloat32RoundDropTiny;
+  bool label_order = false;  // LoadOptions::label_order
   std::string domain = "Classification";  // "Classification" or "ObjectDetection"
   std::string iteration_id;               // from the manifest, or ""
 
@@ -66,9 +73,20 @@ struct LoadLimits {
   uint64_t max_zip_uncompressed_bytes = 1024ull << 20;
 };
 
+// Choices the user makes at load time.
+struct LoadOptions {
+  // --preprocess: follow this generation's container code instead of the
+  // detected one.
+  std::optional<Generation> generation;
+  // --label-order: list predictions in label-file order, as every container
+  // does, instead of by probability (edgevision's documented default).
+  bool label_order = false;
+};
+
 // Errors name the path and the reason: NotFound (no model file there),
 // Corrupt (unreadable zip or model), Unsupported (format/op/type we do not
 // run), InvalidArgument (labels do not match the outputs).
-Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits = {});
+Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits = {},
+                              const LoadOptions& options = {});
 
 }  // namespace edgevision::model

@@ -20,6 +20,8 @@ namespace {
 constexpr const char* kManifestName = "cvexport.manifest";
 constexpr const char* kLabelsName = "labels.txt";
 constexpr const char* kMetadataName = "metadata_properties.json";
+constexpr const char* kPredictName = "predict.py";
+constexpr const char* kDockerfileName = "Dockerfile";
 
 // A read-only tree of files: a folder on disk or the members of a zip.
 // Paths are relative, '/'-separated.
@@ -247,6 +249,10 @@ Result<ExportFiles> ReadFromTree(const FileTree& tree, const std::string& path, 
   EV_ASSIGN_OR_RETURN(files.model_bytes, tree.Read(model_rel, limits.max_model_bytes));
   EV_ASSIGN_OR_RETURN(files.labels, ReadSide(tree, labels_rel, limits));
   EV_ASSIGN_OR_RETURN(files.metadata, ReadSide(tree, metadata_rel, limits));
+  EV_ASSIGN_OR_RETURN(files.predict_py, ReadSide(tree, Join(root, kPredictName), limits));
+  files.docker_app = Basename(root) == "app" &&
+                     std::binary_search(tree.Files().begin(), tree.Files().end(),
+                                        Join(Dirname(root), kDockerfileName));
   return files;
 }
 
@@ -291,6 +297,7 @@ Result<ExportFiles> ReadExport(const std::string& path, const PackageLimits& lim
   EV_ASSIGN_OR_RETURN(files.labels, ReadSide(tree, kLabelsName, limits));
   EV_ASSIGN_OR_RETURN(files.manifest, ReadSide(tree, kManifestName, limits));
   EV_ASSIGN_OR_RETURN(files.metadata, ReadSide(tree, kMetadataName, limits));
+  EV_ASSIGN_OR_RETURN(files.predict_py, ReadSide(tree, kPredictName, limits));
   return files;
 }
 

@@ -32,6 +32,11 @@ struct ExportFiles {
   std::optional<SideFile> labels;
   std::optional<SideFile> manifest;
   std::optional<SideFile> metadata;
+  // The container's own code beside the model (Dockerfile exports), if any.
+  std::optional<SideFile> predict_py;
+  // The model sits in the app/ folder of a Dockerfile export (a Dockerfile
+  // beside that folder).
+  bool docker_app = false;
 };
 
 struct PackageLimits {

@@ -272,10 +272,13 @@ Status TfImporter::IndexNodes() {
   return Status::Ok();
 }
 
-// The node predict.py fetches ("loss"), else the one node nobody consumes
-// (how Microsoft's samples find a Custom Vision graph's output).
+// The node the container code fetches ("loss" in compact graphs, whose
+// "model_outputs" is an Identity of it; "model_output" in S1 graphs), else
+// the one node nobody consumes (how Microsoft's samples find the output).
 Result<int> TfImporter::FindOutputNode() const {
-  if (auto it = by_name_.find("loss"); it != by_name_.end()) return it->second;
+  for (const char* name : {"loss", "model_output"}) {
+    if (auto it = by_name_.find(name); it != by_name_.end()) return it->second;
+  }
   std::vector<bool> consumed(static_cast<size_t>(def_.node_size()), false);
   for (const auto& inputs : data_inputs_) {
     for (const InputRef& ref : inputs) consumed[ref.node] = true;

@@ -512,6 +512,20 @@ TEST(TfImporterTest, TwoUnconsumedNodesMakeTheOutputAmbiguous) {
   EXPECT_THAT(r.status().message(), HasSubstr("loss"));
 }
 
+// S1 exports (TF 2.1, Docker 2.1 S1): data -> model_output, found by name
+// even when the graph has other sinks.
+TEST(TfImporterTest, S1NamesDataToModelOutput) {
+  GraphBuilder b;
+  b.Placeholder("data", {1, 4, 4, 3});
+  b.Add("features", "Relu", {"data"});
+  b.Add("model_output", "Softmax", {"features"});
+  b.Add("debug_sink", "Sigmoid", {"data"});
+  ImportedModel m = MustImport(b.Bytes());
+  EXPECT_EQ(m.input_name, "data");
+  EXPECT_EQ(m.output_name, "model_output");
+  EXPECT_EQ(m.output_activation, "softmax");
+}
+
 TEST(TfImporterTest, UnknownOpIsUnsupportedNamingNodeAndOp) {
   GraphBuilder b;
   b.Placeholder("Placeholder", {-1, 4, 4, 3});

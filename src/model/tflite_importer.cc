@@ -125,6 +125,8 @@ class TfliteImporter {
   Status TranslateMean(const OpContext& c, const tfl::Operator& op);
   Status TranslatePad(const OpContext& c, const tfl::Operator& op, bool v2);
   Status TranslateDequantize(const OpContext& c, const tfl::Operator& op);
+  Status TranslateTranspose(const OpContext& c, const tfl::Operator& op);
+  Status TranslateSlice(const OpContext& c, const tfl::Operator& op);
 
   Status CheckTypes() const;
   void DescribeGeneration(ImportedModel* model) const;
@@ -724,6 +726,63 @@ Status TfliteImporter::TranslateDequantize(const OpContext& c, const tfl::Operat
   return Status::Ok();
 }
 
+// TRANSPOSE by a constant permutation.
+Status TfliteImporter::TranslateTranspose(const OpContext& c, const tfl::Operator& op) {
+  EV_ASSIGN_OR_RETURN(int32_t xi, InputIndex(c, op, 0));
+  EV_ASSIGN_OR_RETURN(ValueId x, ValueOf(c, xi));
+  EV_ASSIGN_OR_RETURN(ConstTensor perm, ConstInput(c, op, 1));
+  const int64_t rank = static_cast<int64_t>(ShapeOf(x).size());
+  if (perm.is_float || perm.shape.size() != 1 || perm.shape[0] != rank) {
+    return CorruptAt(c, "permutation must be an integer [" + std::to_string(rank) + "] tensor");
+  }
+  std::vector<bool> seen(static_cast<size_t>(rank), false);
+  for (int64_t p : perm.i) {
+    if (p < 0 || p >= rank || seen[p]) return CorruptAt(c, "permutation is not one");
+    seen[p] = true;
+  }
+  graph::Attrs attrs;
+  attrs.ints = perm.i;
+  EV_ASSIGN_OR_RETURN(ValueId y, NewOutput(c, op));
+  Emit(Op::kTranspose, c.name, {x}, y, attrs);
+  return Status::Ok();
+}
+
+// SLICE by constant begin and size (size -1: to the end of the axis).
+Status TfliteImporter::TranslateSlice(const OpContext& c, const tfl::Operator& op) {
+  EV_ASSIGN_OR_RETURN(int32_t xi, InputIndex(c, op, 0));
+  EV_ASSIGN_OR_RETURN(ValueId x, ValueOf(c, xi));
+  EV_ASSIGN_OR_RETURN(ConstTensor begin, ConstInput(c, op, 1));
+  EV_ASSIGN_OR_RETURN(ConstTensor size, ConstInput(c, op, 2));
+  const Shape in = ShapeOf(x);
+  const int64_t rank = static_cast<int64_t>(in.size());
+  for (const ConstTensor* t : {&begin, &size}) {
+    if (t->is_float || t->shape.size() != 1 || t->shape[0] != rank) {
+      return CorruptAt(c, "begin and size must be integer [" + std::to_string(rank) + "] tensors");
+    }
+  }
+  graph::Attrs attrs;
+  attrs.ints.resize(static_cast<size_t>(2 * rank));
+  for (int64_t d = 0; d < rank; ++d) {
+    const int64_t b = begin.i[d], n = size.i[d];
+    const bool batch = d == 0 && in[0] < 0;
+    if (batch) {  // the batch axis: the whole of it, whatever the file wrote
+      if (b != 0) return UnsupportedAt(c, "slicing the batch axis");
+      attrs.ints[d] = 0;
+      attrs.ints[rank + d] = -1;
+      continue;
+    }
+    if (b < 0 || b >= in[d] || n == 0 || n < -1 || (n > 0 && n > in[d] - b)) {
+      return CorruptAt(c, "begin " + std::to_string(b) + " size " + std::to_string(n) +
+                              " do not fit axis " + std::to_string(d) + " of " + ShapeString(in));
+    }
+    attrs.ints[d] = b;
+    attrs.ints[rank + d] = n;
+  }
+  EV_ASSIGN_OR_RETURN(ValueId y, NewOutput(c, op));
+  Emit(Op::kSlice, c.name, {x}, y, attrs);
+  return Status::Ok();
+}
+
 Status TfliteImporter::Translate(int index, const tfl::Operator& op) {
   const auto* codes = model_.operator_codes();
   if (!codes || op.opcode_index() >= codes->size()) {
@@ -809,6 +868,8 @@ Status TfliteImporter::Translate(int index, const tfl::Operator& op) {
     case B::PAD: return TranslatePad(c, op, false);
     case B::PADV2: return TranslatePad(c, op, true);
     case B::DEQUANTIZE: return TranslateDequantize(c, op);
+    case B::TRANSPOSE: return TranslateTranspose(c, op);
+    case B::SLICE: return TranslateSlice(c, op);
     case B::MIRROR_PAD:
       return UnsupportedAt(c, "MIRROR_PAD (reflect/symmetric padding) is not supported");
     case B::QUANTIZE: return UnsupportedAt(c, "integer-quantized models are not supported");
@@ -843,8 +904,12 @@ Status TfliteImporter::CheckTypes() const {
 // model's weights and biases are bit-identical to android-fruit-tf's: nothing
 // was folded, and it needs the same mean.
 void TfliteImporter::DescribeGeneration(ImportedModel* model) const {
+  // Compact: Placeholder -> loss (2018-2019) or model_outputs (2020+);
+  // S1: data -> model_output.
   const bool custom_vision_names =
-      model->input_name == "Placeholder" && model->output_name == "loss";
+      model->input_name == "Placeholder" &&
+      (model->output_name == "loss" || model->output_name == "model_outputs");
+  const bool s1_names = model->input_name == "data" && model->output_name == "model_output";
   if (custom_vision_names && first_conv_reads_input_ &&
       first_conv_max_bias_ < kFoldedMeanBiasThreshold) {
     model->generation = "Custom Vision compact TFLite (older, no normalisation layer)";
@@ -854,6 +919,8 @@ void TfliteImporter::DescribeGeneration(ImportedModel* model) const {
         "subtract the BGR mean 105/117/124 (as for the same generation's TensorFlow export)");
   } else if (custom_vision_names) {
     model->generation = "Custom Vision compact TFLite";
+  } else if (s1_names) {
+    model->generation = "Custom Vision S1 TFLite";
   } else {
     model->generation = "TFLite float model";
   }

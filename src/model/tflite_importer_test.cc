@@ -400,6 +400,80 @@ TEST(TfliteImporterTest, SamePaddingAndFusedActivationOnPools) {
   EXPECT_EQ(m.graph.values[m.graph.outputs[0]].name, "pool");
 }
 
+// The real Docker 2.2 export (2025): MLIR converter, float16 weights behind
+// DEQUANTIZE, a ShuffleNet graph whose channel shuffles (RESHAPE, TRANSPOSE,
+// RESHAPE) and splits (SLICE) normalise to ChannelShuffle and Slice.
+TEST(TfliteImporterTest, Docker22ShuffleNetModel) {
+  ImportedModel m = MustImport(
+      testing::ReadBytes(testing::Export("docker22-appleorange-tflite") / "app" / "model.tflite"));
+  EXPECT_EQ(m.producer, "TFLite MLIR converter");
+  EXPECT_EQ(m.input_name, "Placeholder");
+  EXPECT_EQ(m.output_name, "model_outputs");
+  EXPECT_EQ(m.output_activation, "softmax");
+  EXPECT_EQ(m.generation, "Custom Vision compact TFLite, float16 weights");
+  EXPECT_FALSE(m.required_mean) << "the graph subtracts its own mean (ADD -104/-117/-123)";
+  EXPECT_EQ(m.source_ops["TRANSPOSE"], 16);
+  EXPECT_EQ(m.source_ops["SLICE"], 26);
+  EXPECT_EQ(m.source_ops["DEQUANTIZE"], 116);
+  graph::NormalizeReport report;
+  ASSERT_TRUE(graph::Normalize(&m.graph, &report).ok());
+  EXPECT_EQ(CountOp(m.graph, Op::kChannelShuffle), 16);
+  EXPECT_EQ(CountOp(m.graph, Op::kSlice), 26);
+  EXPECT_EQ(CountOp(m.graph, Op::kTranspose), 0);
+  EXPECT_EQ(CountOp(m.graph, Op::kReshape), 0);
+  for (const auto& n : m.graph.nodes) {
+    if (n.op == Op::kChannelShuffle) EXPECT_EQ(n.attrs.groups, 2) << n.name;
+  }
+}
+
+TEST(TfliteImporterTest, TransposeAndSliceAreChecked) {
+  {  // a permutation that repeats an axis
+    TfliteBuilder b;
+    const int x = b.Tensor("input", {1, 2, 3, 4});
+    const int perm = b.Ints("perm", {4}, {0, 1, 1, 3});
+    const int y = b.Tensor("t", {1, 2, 2, 4});
+    b.Op(tfl::BuiltinOperator::TRANSPOSE, {x, perm}, {y});
+    Result<ImportedModel> r = ImportTflite(b.Finish({x}, {y}), "perm.tflite");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kCorrupt);
+    EXPECT_THAT(r.status().message(), HasSubstr("'t' (TRANSPOSE)"));
+  }
+  {  // a slice past the end of the channels
+    TfliteBuilder b;
+    const int x = b.Tensor("input", {1, 2, 3, 4});
+    const int begin = b.Ints("begin", {4}, {0, 0, 0, 2});
+    const int size = b.Ints("size", {4}, {1, 2, 3, 3});
+    const int y = b.Tensor("s", {1, 2, 3, 3});
+    b.Op(tfl::BuiltinOperator::SLICE, {x, begin, size}, {y});
+    Result<ImportedModel> r = ImportTflite(b.Finish({x}, {y}), "slice.tflite");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kCorrupt);
+    EXPECT_THAT(r.status().message(), HasSubstr("'s' (SLICE)"));
+  }
+  {  // a good slice with size -1 (to the end)
+    TfliteBuilder b;
+    const int x = b.Tensor("input", {1, 2, 3, 4});
+    const int begin = b.Ints("begin", {4}, {0, 0, 0, 1});
+    const int size = b.Ints("size", {4}, {1, -1, -1, -1});
+    const int y = b.Tensor("s", {1, 2, 3, 3});
+    b.Op(tfl::BuiltinOperator::SLICE, {x, begin, size}, {y});
+    ImportedModel m = MustImport(b.Finish({x}, {y}));
+    graph::NormalizeReport report;
+    ASSERT_TRUE(graph::Normalize(&m.graph, &report).ok());
+    EXPECT_EQ(m.graph.values[m.graph.outputs[0]].shape, (Shape{1, 2, 3, 3}));
+  }
+  {  // STRIDED_SLICE is refused, naming the op
+    TfliteBuilder b;
+    const int x = b.Tensor("input", {1, 2, 3, 4});
+    const int y = b.Tensor("ss", {1, 2, 3, 2});
+    b.Op(tfl::BuiltinOperator::STRIDED_SLICE, {x}, {y});
+    Result<ImportedModel> r = ImportTflite(b.Finish({x}, {y}), "ss.tflite");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kUnsupported);
+    EXPECT_THAT(r.status().message(), HasSubstr("STRIDED_SLICE"));
+  }
+}
+
 TEST(TfliteImporterTest, QuantizedModelIsUnsupported) {
   TfliteBuilder b;
   const int x = b.Tensor("input", {1, 4, 4, 3}, tfl::TensorType::UINT8);

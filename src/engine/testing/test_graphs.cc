@@ -189,6 +189,19 @@ ValueId GraphBuilder::Transpose(ValueId x, std::vector<int64_t> perm) {
   return AddNode(Op::kTranspose, {x}, a, out);
 }
 
+ValueId GraphBuilder::Slice(ValueId x, std::vector<int64_t> begin, std::vector<int64_t> size) {
+  Attrs a;
+  a.ints = begin;
+  a.ints.insert(a.ints.end(), size.begin(), size.end());
+  return AddNode(Op::kSlice, {x}, a, Shape(size.begin(), size.end()));
+}
+
+ValueId GraphBuilder::ChannelShuffle(ValueId x, int groups) {
+  Attrs a;
+  a.groups = groups;
+  return AddNode(Op::kChannelShuffle, {x}, a, ShapeOf(x));
+}
+
 graph::Graph GraphBuilder::Finish(ValueId output) {
   graph_.outputs = {output};
   return std::move(graph_);

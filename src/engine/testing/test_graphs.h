@@ -62,6 +62,9 @@ class GraphBuilder {
   graph::ValueId Reshape(graph::ValueId x, graph::Shape shape);
   graph::ValueId Pad(graph::ValueId x, std::vector<int64_t> pads, float value);
   graph::ValueId Transpose(graph::ValueId x, std::vector<int64_t> perm);
+  // begins and sizes, one per axis (no -1 here).
+  graph::ValueId Slice(graph::ValueId x, std::vector<int64_t> begin, std::vector<int64_t> size);
+  graph::ValueId ChannelShuffle(graph::ValueId x, int groups);
   // Appends a node whose output shape the caller states (for invalid graphs).
   graph::ValueId Raw(graph::Op op, std::vector<graph::ValueId> inputs, graph::Attrs attrs,
                      graph::Shape output_shape);

@@ -1,0 +1,17 @@
+#!/bin/sh
+# Runs tests/parity/check_d3.py; CTest calls this (tests/CMakeLists.txt).
+# Installs Google's TFLite C runtime (npm tfjs-tflite-node, its prebuilt
+# cc_deps only: --ignore-scripts builds nothing) from the committed
+# package-lock.json when node_modules is missing or older than the lock file.
+# Exit 77 (skipped) when npm is missing or the registry cannot be reached.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+if [ ! -f "$here/node_modules/tfjs-tflite-node/package.json" ] ||
+   [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
+  command -v npm >/dev/null 2>&1 || { echo "SKIP: npm is not installed (apt-get install npm)"; exit 77; }
+  if ! npm ci --ignore-scripts --prefix "$here" --no-audit --no-fund --loglevel=error; then
+    echo "SKIP: npm ci failed (is the npm registry reachable?)"
+    exit 77
+  fi
+fi
+exec /usr/bin/python3 "$here/../check_d3.py" "$@"

@@ -1,0 +1,131 @@
+#!/usr/bin/python3
+"""Google's TFLite C runtime as an independent engine, through ctypes.
+
+The runtime is libtensorflowlite_c.so 2.9 as prebuilt in the npm package
+tfjs-tflite-node@0.0.2 (cc_deps/linux_amd64 or linux_arm64). Install it
+with `npm install --ignore-scripts` in tests/parity/tflite (package.json and
+package-lock.json are committed; nothing is built). Set
+EDGEVISION_TFLITE_C to use another copy of the library.
+
+Usage (Debian's /usr/bin/python3 with python3-numpy):
+    tflite_peer.py MODEL.tflite TENSOR.npy [--threads 1]
+prints the output vector as JSON. As a module: `TfliteInterpreter(path)`
+then `.run(tensor)` (HxWx3 or 1xHxWx3 float32) -> 1-D float32 array.
+
+Exit code 77 when the library is absent (CTest's "skipped").
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import platform
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SKIP = 77
+# TfLiteType values from tensorflow/lite/c/c_api_types.h.
+K_TFLITE_FLOAT32 = 1
+
+
+def library_path():
+    env = os.environ.get("EDGEVISION_TFLITE_C")
+    if env:
+        return env
+    arch = {"x86_64": "linux_amd64", "aarch64": "linux_arm64"}.get(platform.machine(), "")
+    return os.path.join(HERE, "tflite", "node_modules", "tfjs-tflite-node", "cc_deps", arch,
+                        "libtensorflowlite_c.so")
+
+
+class TfliteInterpreter:
+    """One model, one interpreter, float32 input and output."""
+
+    def __init__(self, model_path, threads=1):
+        lib = ctypes.CDLL(library_path())
+        vp = ctypes.c_void_p
+        lib.TfLiteModelCreateFromFile.restype = vp
+        lib.TfLiteModelCreateFromFile.argtypes = [ctypes.c_char_p]
+        lib.TfLiteInterpreterOptionsCreate.restype = vp
+        lib.TfLiteInterpreterOptionsSetNumThreads.argtypes = [vp, ctypes.c_int32]
+        lib.TfLiteInterpreterCreate.restype = vp
+        lib.TfLiteInterpreterCreate.argtypes = [vp, vp]
+        lib.TfLiteInterpreterAllocateTensors.argtypes = [vp]
+        lib.TfLiteInterpreterGetInputTensor.restype = vp
+        lib.TfLiteInterpreterGetInputTensor.argtypes = [vp, ctypes.c_int32]
+        lib.TfLiteInterpreterGetOutputTensor.restype = vp
+        lib.TfLiteInterpreterGetOutputTensor.argtypes = [vp, ctypes.c_int32]
+        lib.TfLiteInterpreterInvoke.argtypes = [vp]
+        lib.TfLiteTensorType.argtypes = [vp]
+        lib.TfLiteTensorByteSize.restype = ctypes.c_size_t
+        lib.TfLiteTensorByteSize.argtypes = [vp]
+        lib.TfLiteTensorCopyFromBuffer.argtypes = [vp, vp, ctypes.c_size_t]
+        lib.TfLiteTensorCopyToBuffer.argtypes = [vp, vp, ctypes.c_size_t]
+        lib.TfLiteInterpreterDelete.argtypes = [vp]
+        lib.TfLiteInterpreterOptionsDelete.argtypes = [vp]
+        lib.TfLiteModelDelete.argtypes = [vp]
+        self._lib = lib
+        self._model = lib.TfLiteModelCreateFromFile(model_path.encode())
+        if not self._model:
+            raise RuntimeError("TfLiteModelCreateFromFile failed on " + model_path)
+        self._options = lib.TfLiteInterpreterOptionsCreate()
+        lib.TfLiteInterpreterOptionsSetNumThreads(self._options, threads)
+        self._interp = lib.TfLiteInterpreterCreate(self._model, self._options)
+        if not self._interp:
+            raise RuntimeError("TfLiteInterpreterCreate failed")
+        if lib.TfLiteInterpreterAllocateTensors(self._interp) != 0:
+            raise RuntimeError("TfLiteInterpreterAllocateTensors failed")
+        self._in = lib.TfLiteInterpreterGetInputTensor(self._interp, 0)
+        self._out = lib.TfLiteInterpreterGetOutputTensor(self._interp, 0)
+        for t in (self._in, self._out):
+            if lib.TfLiteTensorType(t) != K_TFLITE_FLOAT32:
+                raise RuntimeError("only float32 input and output are supported")
+
+    def run(self, tensor):
+        lib = self._lib
+        x = np.ascontiguousarray(tensor, dtype=np.float32)
+        if x.nbytes != lib.TfLiteTensorByteSize(self._in):
+            raise ValueError("tensor has %d bytes, the model takes %d" %
+                             (x.nbytes, lib.TfLiteTensorByteSize(self._in)))
+        if lib.TfLiteTensorCopyFromBuffer(self._in, x.ctypes.data, x.nbytes) != 0:
+            raise RuntimeError("TfLiteTensorCopyFromBuffer failed")
+        if lib.TfLiteInterpreterInvoke(self._interp) != 0:
+            raise RuntimeError("TfLiteInterpreterInvoke failed")
+        out = np.zeros(lib.TfLiteTensorByteSize(self._out) // 4, np.float32)
+        if lib.TfLiteTensorCopyToBuffer(self._out, out.ctypes.data, out.nbytes) != 0:
+            raise RuntimeError("TfLiteTensorCopyToBuffer failed")
+        return out
+
+    def __del__(self):
+        lib = getattr(self, "_lib", None)
+        if lib is None:
+            return
+        if getattr(self, "_interp", None):
+            lib.TfLiteInterpreterDelete(self._interp)
+        if getattr(self, "_options", None):
+            lib.TfLiteInterpreterOptionsDelete(self._options)
+        if getattr(self, "_model", None):
+            lib.TfLiteModelDelete(self._model)
+
+
+def available():
+    return os.path.isfile(library_path())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model")
+    ap.add_argument("tensor")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    if not available():
+        print("TFLite C runtime not found at %s: skipping" % library_path(), file=sys.stderr)
+        return SKIP
+    out = TfliteInterpreter(args.model, args.threads).run(np.load(args.tensor))
+    print(json.dumps([float(v) for v in out]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
