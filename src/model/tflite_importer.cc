@@ -773,7 +773,7 @@ Status TfliteImporter::TranslateSlice(const OpContext& c, const tfl::Operator& o
     }
     if (b < 0 || b >= in[d] || n == 0 || n < -1 || (n > 0 && n > in[d] - b)) {
       return CorruptAt(c, "begin " + std::to_string(b) + " size " + std::to_string(n) +
-                              " do not fit axis " + std::to_string(d) + " of " + ShapeString(in));
+                              " do not fit axis " + std::to_string(d) + " of " + ShapeToString(in));
     }
     attrs.ints[d] = b;
     attrs.ints[rank + d] = n;
