@@ -105,7 +105,11 @@ Status RunDecode(PngReader& r, const DecodeLimits& limits, std::vector<uint8_t>&
   png_set_user_limits(png, static_cast<png_uint_32>(limits.max_dimension),
                       static_cast<png_uint_32>(limits.max_dimension));
   png_set_chunk_malloc_max(png, kMaxAncillaryChunkBytes);
+  // CRCs as PIL checks them: every chunk before the first IDAT (a bad one
+  // is an error, ancillary or not), none from IDAT on.
+  png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
   png_read_info(png, info);
+  png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
 
   png_uint_32 w = 0, h = 0;
   int bit_depth = 0, color_type = 0, interlace = 0;
