@@ -130,7 +130,13 @@ const char* ModeFor(int components) {
 Status RunDecode(Decompressor& d, std::span<const uint8_t> bytes, const DecodeLimits& limits,
                  std::vector<uint8_t>& row, DecodedImage* out) {
   jpeg_decompress_struct* cinfo = d.cinfo();
-  if (setjmp(d.err()->jump)) return JpegError(d.err()->message);
+  volatile bool finishing = false;  // set between setjmp and a longjmp
+  if (setjmp(d.err()->jump)) {
+    // PIL's decoder suspends when the data ends after the last scanline
+    // (a missing EOI) and keeps the image; any other error is fatal.
+    if (finishing && d.err()->pub.msg_code == JERR_INPUT_EOF) return Status::Ok();
+    return JpegError(d.err()->message);
+  }
 
   d.Create(bytes);
   jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
@@ -184,8 +190,10 @@ Status RunDecode(Decompressor& d, std::span<const uint8_t> bytes, const DecodeLi
       }
     }
   }
-  // No jpeg_finish_decompress(): like PIL, a missing EOI after the last
-  // scanline is not an error.
+  // As PIL: read on to EOI, so a corrupt marker after the scan is an error
+  // ("broken data stream"), but running out of data there is not.
+  finishing = true;
+  jpeg_finish_decompress(cinfo);
   return Status::Ok();
 }
 

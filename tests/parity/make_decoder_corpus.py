@@ -481,6 +481,8 @@ def make_jpegs(src):
             run(CONVERT, *[a_ % target if "%s" in a_ else a_ for a_ in args])
     good = open(out(J, "pillow_baseline.jpg"), "rb").read()
     write(out(J, "no_eoi.jpg"), good[:-2])
+    write(out(J, "no_eoi_padded.jpg"), good[:-2] + b"\0" * 16)  # decodes: data ends after the scan
+    write(out(J, "bad_marker_after_scan.jpg"), good[:-2] + b"\xff\x62\x00\x04ab\xff\xd9")  # PIL: broken
     write(out(J, "truncated_scan.jpg"), good[:len(good) * 2 // 3])
     # A 12-bit (extended sequential, SOF1) header: libjpeg-turbo 2.1, in PIL
     # and here, reads 8-bit samples only and refuses it at the header.
