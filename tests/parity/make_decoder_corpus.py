@@ -394,6 +394,9 @@ def make_pngs(src):
     no_iend = chunks(good)[:-1]
     write(out(P, "no_iend.png"), join_chunks(no_iend))
     write(out(P, "truncated_idat.png"), good[:len(good) - 40])
+    write(out(P, "truncated_after_idat.png"), good[:len(good) - 14])  # PIL keeps it: every row is there
+    interlaced = open(out(P, "im_interlaced_rgb.png"), "rb").read()
+    write(out(P, "truncated_after_idat_interlaced.png"), interlaced[:len(interlaced) - 15])
 
 
 # --------------------------------------------------------------------- GIF
