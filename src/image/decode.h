@@ -11,7 +11,7 @@
 // samples keep their high byte, Adobe CMYK/YCCK JPEGs use PIL's
 // inverted-CMYK formula. Which files are refused follows PIL too (PIL's BMP
 // header and bitfield rules, PNG chunk CRCs before IDAT only, a JPEG's
-// markers up to EOI, PIL's LZW errors); tests/parity/compare_decoders.py
+// markers as PIL's own parser walks them and up to EOI, PIL's LZW errors); tests/parity/compare_decoders.py
 // checks every test image against Pillow.
 //
 // Safety: dimensions are read from the header and checked against
@@ -22,9 +22,8 @@
 //
 // Known differences from PIL (all on malformed or rare files; see
 // docs/api.md#image-formats): a PNG cut inside the end of its zlib stream
-// after the last pixel (PIL keeps it); a JPEG whose header PIL's own marker
-// parser rejects but libjpeg reads (junk markers, short JFIF/Adobe segments);
-// a GIF with an LZW code size of 9-12 (giflib refuses it); an EXIF
+// after the last pixel (PIL keeps it); a JPEG whose EXIF makes PIL's dpi
+// lookup raise; a GIF with an LZW code size of 9-12 (giflib refuses it); an EXIF
 // orientation that is not a single integer is ignored (predict.py then
 // fails); EXIF blocks PIL cannot parse may still parse with libexif. Limits
 // are stricter than PIL's own bomb check (~179 MP).

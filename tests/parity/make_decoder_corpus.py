@@ -487,6 +487,12 @@ def make_jpegs(src):
     write(out(J, "no_eoi_padded.jpg"), good[:-2] + b"\0" * 16)  # decodes: data ends after the scan
     write(out(J, "bad_marker_after_scan.jpg"), good[:-2] + b"\xff\x62\x00\x04ab\xff\xd9")  # PIL: broken
     write(out(J, "truncated_scan.jpg"), good[:len(good) * 2 // 3])
+    # Headers libjpeg reads but PIL's own marker parser (JpegImagePlugin) refuses.
+    grey = open(out(J, "pillow_grey.jpg"), "rb").read()
+    assert grey[2:4] == b"\xff\xe0"
+    write(out(J, "tem_marker_pil_refuses.jpg"), grey[:3] + b"\x01" + grey[4:])  # FF 01: "no marker found"
+    app0_end = 4 + (grey[4] << 8 | grey[5])
+    write(out(J, "short_jfif_pil_refuses.jpg"), grey[:4] + b"\x00\x07JFIF\x00" + grey[app0_end:])
     # A 12-bit (extended sequential, SOF1) header: libjpeg-turbo 2.1, in PIL
     # and here, reads 8-bit samples only and refuses it at the header.
     sof = good.index(b"\xff\xc0")
