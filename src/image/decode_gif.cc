@@ -8,6 +8,9 @@
 //   - every frame pixel is written, transparent index included;
 //   - indices map through the local colour table, else the global one; with
 //     neither, or for entries the table lacks, index i reads as (i, i, i);
+//   - bytes where a record should start but none does are skipped; a first
+//     frame of no pixels is refused, unless it sits at x 0 (PIL then decodes
+//     its data over the whole canvas);
 //   - the LZW data is decoded by PilLzw(), PIL's GifDecode.c rule for rule
 //     (giflib reads the headers and extensions only): the frame is done at
 //     its last pixel, whatever follows; a first code above the clear code, a
@@ -177,6 +180,11 @@ Status DecodeGif(std::span<const uint8_t> bytes, const DecodeLimits& limits, Dec
   int transparency = -1;
   for (;;) {
     GifRecordType type = UNDEFINED_RECORD_TYPE;
+    // PIL skips bytes that start no record; giflib would call them an error.
+    while (input.pos < bytes.size() && bytes[input.pos] != ',' && bytes[input.pos] != '!' &&
+           bytes[input.pos] != ';') {
+      ++input.pos;
+    }
     if (DGifGetRecordType(gif.get(), &type) == GIF_ERROR) {
       return GifError("cannot read a record", gif->Error);
     }
@@ -234,17 +242,25 @@ Status DecodeGif(std::span<const uint8_t> bytes, const DecodeLimits& limits, Dec
       std::memcpy(px, fill, 3);
     }
 
-    if (frame.Width > 0 && frame.Height > 0) {
-      // giflib has read the LZW code size byte; the sub-blocks follow.
-      if (input.pos == 0 || input.pos > bytes.size()) return InvalidArgument("gif: truncated image data");
-      std::vector<uint8_t> indices(static_cast<size_t>(frame.Width) * static_cast<size_t>(frame.Height));
-      EV_RETURN_IF_ERROR(PilLzw(bytes.subspan(input.pos), bytes[input.pos - 1], frame.Width, frame.Height,
-                                frame.Interlace, indices.data()));
-      for (int y = 0; y < frame.Height; ++y) {
-        const uint8_t* src = &indices[static_cast<size_t>(y) * frame.Width];
-        uint8_t* dst = out->rgb.Row(frame.Top + y) + static_cast<size_t>(frame.Left) * 3;
-        for (int x = 0; x < frame.Width; ++x, dst += 3) std::memcpy(dst, table[src[x]], 3);
-      }
+    // PIL's tile placement (decode.c setimage): x0 == x1 == 0 means the whole
+    // image; any other frame of no pixels cannot be placed and is refused.
+    int left = frame.Left, top = frame.Top, fw = frame.Width, fh = frame.Height;
+    if (left == 0 && fw == 0) {
+      top = 0;
+      fw = width;
+      fh = height;
+    } else if (fw <= 0 || fh <= 0) {
+      return InvalidArgument("gif: the first frame has no pixels");
+    }
+    // giflib has read the LZW code size byte; the sub-blocks follow.
+    if (input.pos == 0 || input.pos > bytes.size()) return InvalidArgument("gif: truncated image data");
+    std::vector<uint8_t> indices(static_cast<size_t>(fw) * static_cast<size_t>(fh));
+    EV_RETURN_IF_ERROR(
+        PilLzw(bytes.subspan(input.pos), bytes[input.pos - 1], fw, fh, frame.Interlace, indices.data()));
+    for (int y = 0; y < fh; ++y) {
+      const uint8_t* src = &indices[static_cast<size_t>(y) * fw];
+      uint8_t* dst = out->rgb.Row(top + y) + static_cast<size_t>(left) * 3;
+      for (int x = 0; x < fw; ++x, dst += 3) std::memcpy(dst, table[src[x]], 3);
     }
     return Status::Ok();  // the first frame is all predict.py sees
   }

@@ -435,6 +435,19 @@ def make_gifs(src):
             run(CONVERT, *[a_ % target if "%s" in a_ else a_ for a_ in args])
     good = open(out(G, "pillow_p.gif"), "rb").read()
     write(out(G, "truncated.gif"), good[:len(good) * 2 // 3])
+    # after the header and global palette: PIL skips bytes that start no record
+    pos = 13 + (3 * 2 ** ((good[10] & 7) + 1) if good[10] & 0x80 else 0)
+    write(out(G, "junk_before_record.gif"), good[:pos] + b"\x00\x07\x42" + good[pos:])
+    while good[pos] == 0x21:  # extensions: label, then sub-blocks
+        pos += 2
+        while good[pos]:
+            pos += good[pos] + 1
+        pos += 1
+    assert good[pos] == 0x2C
+    # PIL decodes a 0-wide frame at x 0 over the whole canvas, and refuses one elsewhere
+    write(out(G, "zero_width_frame_at_0.gif"), good[:pos + 5] + b"\0\0" + good[pos + 7:])
+    write(out(G, "zero_width_frame_at_3.gif"), good[:pos + 1] + b"\3\0" + good[pos + 3:pos + 5] + b"\0\0" +
+          good[pos + 7:])
 
 
 # --------------------------------------------------------------------- JPEG
