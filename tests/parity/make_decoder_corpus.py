@@ -23,10 +23,14 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import tempfile
 import zlib
 
 from PIL import Image
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_test_images import write  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(REPO, "tests", "data", "images", "corpus")
@@ -37,11 +41,6 @@ def out(*parts):
     path = os.path.join(OUT, *parts)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     return path
-
-
-def write(path, data):
-    with open(path, "wb") as f:
-        f.write(data)
 
 
 def run(*cmd):
