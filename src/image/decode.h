@@ -22,11 +22,12 @@
 //
 // Known differences from PIL (all on malformed or rare files; see
 // docs/api.md#image-formats): a PNG whose last IDAT chunk runs past the end
-// of the file but already holds every pixel (PIL keeps it); a JPEG whose EXIF makes PIL's dpi
-// lookup raise; a GIF with an LZW code size of 9-12 (giflib refuses it); an EXIF
-// orientation that is not a single integer is ignored (predict.py then
-// fails); EXIF blocks PIL cannot parse may still parse with libexif. Limits
-// are stricter than PIL's own bomb check (~179 MP).
+// of the file but already holds every pixel (PIL keeps it); a JPEG whose
+// EXIF makes PIL's dpi lookup raise; a GIF with an LZW code size of 9-12
+// (giflib refuses it); an EXIF orientation that is not a single integer is
+// ignored (predict.py then fails); EXIF blocks PIL cannot parse may still
+// parse with libexif. Limits are stricter than PIL's own bomb check
+// (~179 MP).
 //
 // Thread-safety: all functions are reentrant.
 #pragma once
