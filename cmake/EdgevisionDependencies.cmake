@@ -29,13 +29,6 @@ add_library(edgevision_xnnpack INTERFACE)
 target_include_directories(edgevision_xnnpack INTERFACE ${XNNPACK_INCLUDE_DIR} ${PTHREADPOOL_INCLUDE_DIR})
 target_link_libraries(edgevision_xnnpack INTERFACE ${XNNPACK_LIBRARY} ${PTHREADPOOL_LIBRARY} Threads::Threads)
 
-# libstb-dev: stb_image for BMP and GIF (header in /usr/include/stb, code in libstb).
-find_path(STB_INCLUDE_DIR stb_image.h PATH_SUFFIXES stb REQUIRED)
-find_library(STB_LIBRARY stb REQUIRED)
-add_library(edgevision_stb INTERFACE)
-target_include_directories(edgevision_stb INTERFACE ${STB_INCLUDE_DIR})
-target_link_libraries(edgevision_stb INTERFACE ${STB_LIBRARY})
-
 # cpp-httplib: Debian ships it compiled (libcpp-httplib.so, with OpenSSL,
 # zlib and brotli support); its pkg-config file carries the matching defines.
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)                # libcpp-httplib-dev

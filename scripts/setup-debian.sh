@@ -12,7 +12,7 @@ BUILD_PACKAGES=(
   libxnnpack-dev libpthreadpool-dev libcpuinfo-dev
   libprotobuf-dev protobuf-compiler libonnx-dev
   libflatbuffers-dev flatbuffers-compiler
-  libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libstb-dev libexif-dev libgif-dev
+  libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev libgif-dev
   libzip-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libmosquitto-dev
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev

@@ -106,6 +106,14 @@ struct TensorOptions {
 };
 int RunTensor(const TensorOptions& options);
 
+// Hidden test command: the decoded RGB8 image, before any preprocessing, as
+// binary PPM (tests/parity/compare_decoders.py compares it with PIL).
+struct DecodeOptions {
+  std::string image;
+  std::string out;
+};
+int RunDecode(const DecodeOptions& options);
+
 // --- health (the container's HEALTHCHECK) ---
 struct HealthOptions {
   std::string url;             // full URL; when empty, built from the fields below

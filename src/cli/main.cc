@@ -227,6 +227,11 @@ int main(int argc, char** argv) {
   tensor_cmd->add_option("--preprocess", tensor.preprocess,
                          "Follow this export generation's container code: d1, d2, d3 or file (default: detected)");
 
+  DecodeOptions decode;  // hidden (no group): a test tool, see docs/api.md#image-formats
+  CLI::App* decode_cmd = app.add_subcommand("decode", "Write an image's decoded RGB pixels as binary PPM")->group("");
+  decode_cmd->add_option("image", decode.image, "Image file")->required()->check(CLI::ExistingFile);
+  decode_cmd->add_option("--out", decode.out, "Output .ppm file")->required();
+
   // --- export (src/store) ---
   ExportOptions export_options;
   CLI::App* export_cmd = app.add_subcommand(
@@ -293,6 +298,7 @@ int main(int argc, char** argv) {
   if (predict_cmd->parsed()) return RunPredict(predict);
   if (inspect_cmd->parsed()) return RunInspect(inspect);
   if (tensor_cmd->parsed()) return RunTensor(tensor);
+  if (decode_cmd->parsed()) return RunDecode(decode);
   if (bench_cmd->parsed()) return RunBench(bench);
   if (export_cmd->parsed()) return RunExport(export_options);  // export (src/store)
   return 2;

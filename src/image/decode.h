@@ -1,28 +1,34 @@
 // Decoding untrusted image bytes into an RGB8 Image.
 //
 // Formats: JPEG (libjpeg-turbo, the decoder PIL uses, with PIL's settings so
-// pixels are bit-identical to the reference), PNG (libpng), GIF (giflib, first
-// frame composed as PIL 9.4 does), BMP (stb_image) and WebP (libwebp). Grey,
-// palette, alpha, CMYK and 16-bit inputs are converted to RGB8 the way PIL
-// 9.4's convert("RGB") does: alpha is dropped (not composited; PNG and WebP
-// alpha is kept aside in DecodedImage::alpha), palette
-// entries a file does not define read as grey (i, i, i), 16-bit grey is
-// clipped to 255, other 16-bit samples keep their high byte, Adobe CMYK/YCCK
-// JPEGs use PIL's inverted-CMYK formula.
+// pixels are bit-identical to the reference), PNG (libpng), GIF (giflib for
+// the structure, PIL's own LZW decoder for the first frame, composed as PIL
+// 9.4 does), BMP (our own decoder, BmpImagePlugin's rules: RLE4/RLE8, OS/2,
+// bitfields, palettes) and WebP (libwebp). Grey, palette, alpha, CMYK and
+// 16-bit inputs are converted to RGB8 the way PIL 9.4's convert("RGB") does:
+// alpha is dropped (not composited; PNG and WebP alpha is kept aside in
+// DecodedImage::alpha), palette entries a file does not define read as grey
+// (i, i, i), 16-bit grey is clipped to 255, other 16-bit samples keep their
+// high byte, Adobe CMYK/YCCK JPEGs use PIL's inverted-CMYK formula. Which
+// files are refused follows PIL too (PIL's BMP header and bitfield rules, PNG
+// chunk CRCs before IDAT only, a JPEG's markers as PIL's own parser walks them
+// and up to EOI, PIL's LZW errors); tests/parity/compare_decoders.py checks
+// every test image against Pillow.
 //
 // Safety: dimensions are read from the header and checked against
 // DecodeLimits before any pixel buffer is allocated (decompression bombs are
-// refused by pixel count). Truncated or corrupt data returns InvalidArgument;
-// nothing here aborts, throws or longjmps past C++ frames.
+// refused by pixel count). Truncated or corrupt data returns InvalidArgument
+// (Unsupported for well-formed variants PIL does not read either); nothing
+// here aborts, throws or longjmps past C++ frames.
 //
-// Known differences from PIL (all on malformed or rare files): RLE-compressed
-// BMPs are refused (stb_image has no RLE; PIL reads them); a PNG whose IDAT
-// CRC is wrong is refused (PIL does not check it); a GIF whose LZW data or
-// block terminator is missing is refused (PIL may keep the partial frame);
-// an EXIF orientation that is not a single integer is ignored (predict.py
-// then fails); EXIF blocks PIL cannot parse may still parse with libexif;
-// some BMP bitfield layouts PIL rejects are decoded. Limits are stricter
-// than PIL's own bomb check (~179 MP).
+// Known differences from PIL (all on malformed or rare files; see
+// docs/api.md#image-formats): a PNG whose last IDAT chunk runs past the end
+// of the file but already holds every pixel (PIL keeps it); a JPEG whose
+// EXIF makes PIL's dpi lookup raise; a GIF with an LZW code size of 9-12
+// (giflib refuses it); an EXIF orientation that is not a single integer is
+// ignored (predict.py then fails); EXIF blocks PIL cannot parse may still
+// parse with libexif. Limits are stricter than PIL's own bomb check
+// (~179 MP).
 //
 // Thread-safety: all functions are reentrant.
 #pragma once
@@ -58,7 +64,7 @@ struct DecodedImage {
   int exif_orientation = -1;
   std::string format;  // "jpeg", "png", "bmp", "gif", "webp"
   // The PIL mode of the file before convert("RGB"): "RGB", "RGBA", "L", "LA",
-  // "P", "1", "I" or "CMYK" (BMP reports only "RGB" or "P"). predict.py
+  // "P", "1", "I" or "CMYK". predict.py
   // applies EXIF orientation only when this is "RGB" (a converted image loses
   // PIL's _getexif); see ReferenceOrientation() in orientation.h.
   std::string source_mode;

@@ -125,12 +125,87 @@ const char* ModeFor(int components) {
   return nullptr;
 }
 
+// PIL's JpegImageFile._open() walks the markers up to SOS in Python before
+// libjpeg sees the file, and refuses some files libjpeg reads: an 0xFF
+// followed by a byte that is no marker, a segment longer than the file, an
+// SOF that is not 8-bit with 1, 3 or 4 components or whose component list
+// is cut, a DQT whose tables are cut, JFIF/Adobe segments too short for
+// their fields, an ICC_PROFILE chunk without its sequence bytes.
+Status CheckMarkersAsPil(std::span<const uint8_t> b) {
+  const Status refused = InvalidArgument("jpeg: cannot identify image file (PIL's marker parser refuses it)");
+  size_t pos = 3;  // after FF D8 FF
+  int cur = 0xFF;
+  bool short_icc = false;
+  auto segment = [&](std::span<const uint8_t>* out) -> bool {  // i16(read(2)) - 2, then _safe_read
+    if (b.size() - pos < 2) return false;
+    const int n = (b[pos] << 8 | b[pos + 1]) - 2;
+    pos += 2;
+    if (n <= 0) {
+      *out = {};
+      return true;
+    }
+    if (b.size() - pos < static_cast<size_t>(n)) return false;
+    *out = b.subspan(pos, static_cast<size_t>(n));
+    pos += static_cast<size_t>(n);
+    return true;
+  };
+  for (;;) {
+    if (pos >= b.size()) return refused;
+    if (cur != 0xFF) {  // junk between markers is skipped
+      cur = b[pos++];
+      continue;
+    }
+    const int marker = 0xFF00 | b[pos++];
+    if (marker == 0xFFFF) continue;  // fill byte: cur stays 0xFF
+    if (marker == 0xFF00) {
+      if (pos >= b.size()) return refused;
+      cur = b[pos++];
+      continue;
+    }
+    if (marker < 0xFFC0) return refused;  // "no marker found"
+    const bool sof = (marker >= 0xFFC0 && marker <= 0xFFCF && marker != 0xFFC4 && marker != 0xFFC8 &&
+                      marker != 0xFFCC) || marker == 0xFFDE;
+    const bool no_handler = marker == 0xFFC8 || (marker >= 0xFFD0 && marker <= 0xFFD9) ||
+                            (marker >= 0xFFF0 && marker <= 0xFFFD);
+    if (!no_handler) {
+      std::span<const uint8_t> s;
+      if (!segment(&s)) return refused;
+      if (sof) {
+        if (s.size() < 6 || s[0] != 8 || (s[5] != 1 && s[5] != 3 && s[5] != 4)) return refused;
+        if (short_icc) return refused;
+        if (s.size() > 6 && (s.size() - 6) % 3 != 0) return refused;
+      } else if (marker == 0xFFDB) {
+        while (!s.empty()) {
+          const size_t length = 1 + (s[0] / 16 == 0 ? 1 : 2) * 64;
+          if (s.size() < length) return refused;
+          s = s.subspan(length);
+        }
+      } else if (marker == 0xFFE0 && s.size() >= 4 && std::memcmp(s.data(), "JFIF", 4) == 0) {
+        if (s.size() < 7) return refused;
+      } else if (marker == 0xFFEE && s.size() >= 5 && std::memcmp(s.data(), "Adobe", 5) == 0) {
+        if (s.size() < 7) return refused;
+      } else if (marker == 0xFFE2 && s.size() >= 12 && std::memcmp(s.data(), "ICC_PROFILE\0", 12) == 0) {
+        short_icc = short_icc || s.size() < 14;
+      }
+    }
+    if (marker == 0xFFDA) return Status::Ok();
+    if (pos >= b.size()) return refused;
+    cur = b[pos++];
+  }
+}
+
 // Everything between setjmp and the last libjpeg call lives here; see the
 // file comment for why this is safe. `row` and `out` are the caller's.
 Status RunDecode(Decompressor& d, std::span<const uint8_t> bytes, const DecodeLimits& limits,
                  std::vector<uint8_t>& row, DecodedImage* out) {
   jpeg_decompress_struct* cinfo = d.cinfo();
-  if (setjmp(d.err()->jump)) return JpegError(d.err()->message);
+  volatile bool finishing = false;  // set between setjmp and a longjmp
+  if (setjmp(d.err()->jump)) {
+    // PIL's decoder suspends when the data ends after the last scanline
+    // (a missing EOI) and keeps the image; any other error is fatal.
+    if (finishing && d.err()->pub.msg_code == JERR_INPUT_EOF) return Status::Ok();
+    return JpegError(d.err()->message);
+  }
 
   d.Create(bytes);
   jpeg_save_markers(cinfo, JPEG_APP0 + 1, 0xFFFF);
@@ -184,8 +259,10 @@ Status RunDecode(Decompressor& d, std::span<const uint8_t> bytes, const DecodeLi
       }
     }
   }
-  // No jpeg_finish_decompress(): like PIL, a missing EOI after the last
-  // scanline is not an error.
+  // As PIL: read on to EOI, so a corrupt marker after the scan is an error
+  // ("broken data stream"), but running out of data there is not.
+  finishing = true;
+  jpeg_finish_decompress(cinfo);
   return Status::Ok();
 }
 
@@ -201,6 +278,7 @@ Status RunReadHeader(Decompressor& d, std::span<const uint8_t> bytes, ImageHeade
 }  // namespace
 
 Status DecodeJpeg(std::span<const uint8_t> bytes, const DecodeLimits& limits, DecodedImage* out) {
+  EV_RETURN_IF_ERROR(CheckMarkersAsPil(bytes));
   Decompressor d(limits.max_jpeg_scans);
   std::vector<uint8_t> row;
   return RunDecode(d, bytes, limits, row, out);

@@ -35,20 +35,41 @@ struct IoState {
   std::span<const uint8_t> bytes;
   size_t pos = 0;
   char message[200] = {0};
+  // Set once the pixel rows are known (after png_read_info).
+  bool reading_rows = false;
+  bool interlaced = false;
+  png_uint_32 height = 0;
+  // The data ran out after libpng had delivered every row: PIL's decoder
+  // stops at the last row and keeps the image.
+  bool ended_after_rows = false;
 };
+
+// Whether libpng has delivered every row (it is finishing the IDAT stream).
+bool RowsComplete(png_const_structrp png, const IoState& io) {
+  if (!io.reading_rows) return false;
+  if (io.interlaced) return png_get_current_pass_number(png) >= 7;
+  return png_get_current_row_number(png) >= io.height;
+}
 
 // libpng callbacks: C linkage, internal linkage.
 extern "C" {
 
 static void PngOnRead(png_structp png, png_bytep dst, size_t n) {
   auto* io = static_cast<IoState*>(png_get_io_ptr(png));
-  if (n > io->bytes.size() - io->pos) png_error(png, "truncated file (unexpected end of data)");
+  if (n > io->bytes.size() - io->pos) {
+    io->ended_after_rows = RowsComplete(png, *io);
+    png_error(png, "truncated file (unexpected end of data)");
+  }
   std::memcpy(dst, io->bytes.data() + io->pos, n);
   io->pos += n;
 }
 
 static void PngOnError(png_structp png, png_const_charp message) {
   auto* io = static_cast<IoState*>(png_get_error_ptr(png));
+  // The zlib stream ended (no Adler-32) after the last row.
+  if (message != nullptr && std::strcmp(message, "Not enough image data") == 0 && RowsComplete(png, *io)) {
+    io->ended_after_rows = true;
+  }
   std::snprintf(io->message, sizeof(io->message), "%s", message ? message : "decoding failed");
   png_longjmp(png, 1);
 }
@@ -70,6 +91,7 @@ class PngReader {
   PngReader& operator=(const PngReader&) = delete;
 
   bool ok() const { return png_ != nullptr && info_ != nullptr; }
+  IoState& io() { return io_; }
   png_structp png() { return png_; }
   png_infop info() { return info_; }
   const char* message() const { return io_.message; }
@@ -96,16 +118,26 @@ const char* ModeFor(int color_type, int bit_depth) {
 }
 
 // Decodes the pixels; `native` and `rows` are the caller's buffers.
+// Rows that are not RGB (palette, grey) are left in `native`, and *expand
+// is set, for ExpandRows().
 Status RunDecode(PngReader& r, const DecodeLimits& limits, std::vector<uint8_t>& native,
-                 std::vector<png_bytep>& rows, DecodedImage* out) {
+                 std::vector<png_bytep>& rows, DecodedImage* out, int* color_type_out, bool* grey16_out,
+                 bool* expand) {
   png_structp png = r.png();
   png_infop info = r.info();
-  if (setjmp(png_jmpbuf(png))) return PngError(r.message());
+  if (setjmp(png_jmpbuf(png))) {
+    if (r.io().ended_after_rows) return Status::Ok();  // every row is in `out`
+    return PngError(r.message());
+  }
 
   png_set_user_limits(png, static_cast<png_uint_32>(limits.max_dimension),
                       static_cast<png_uint_32>(limits.max_dimension));
   png_set_chunk_malloc_max(png, kMaxAncillaryChunkBytes);
+  // CRCs as PIL checks them: every chunk before the first IDAT (a bad one
+  // is an error, ancillary or not), none from IDAT on.
+  png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
   png_read_info(png, info);
+  png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
 
   png_uint_32 w = 0, h = 0;
   int bit_depth = 0, color_type = 0, interlace = 0;
@@ -125,7 +157,11 @@ Status RunDecode(PngReader& r, const DecodeLimits& limits, std::vector<uint8_t>&
   const bool alpha = (color_type & PNG_COLOR_MASK_ALPHA) != 0;  // kept, then split off
   if (interlace != PNG_INTERLACE_NONE) png_set_interlace_handling(png);
   png_read_update_info(png, info);
+  r.io().interlaced = interlace != PNG_INTERLACE_NONE;
+  r.io().height = h;
 
+  *color_type_out = color_type;
+  *grey16_out = grey16;
   const size_t out_channels =
       ((color_type & PNG_COLOR_MASK_COLOR) && color_type != PNG_COLOR_TYPE_PALETTE ? 3 : 1) +
       (alpha ? 1 : 0);
@@ -138,14 +174,25 @@ Status RunDecode(PngReader& r, const DecodeLimits& limits, std::vector<uint8_t>&
 
   EV_RETURN_IF_ERROR(AllocateImage(width, height, &out->rgb));
   rows.resize(static_cast<size_t>(height));
+  *expand = out_channels != 3;
   if (out_channels == 3) {  // RGB rows land in the image directly
     for (int y = 0; y < height; ++y) rows[y] = out->rgb.Row(y);
   } else {
     native.resize(rowbytes * static_cast<size_t>(height));
     for (int y = 0; y < height; ++y) rows[y] = native.data() + rowbytes * static_cast<size_t>(y);
   }
+  r.io().reading_rows = true;
   png_read_image(png, rows.data());
-  if (out_channels == 3) return Status::Ok();
+  return Status::Ok();
+}
+
+// Palette, grey and 16-bit grey rows (`native`) to RGB8.
+void ExpandRows(PngReader& r, int color_type, bool grey16, std::vector<png_bytep>& rows,
+                DecodedImage* out) {
+  png_structp png = r.png();
+  png_infop info = r.info();
+  const int width = out->rgb.width;
+  const int height = out->rgb.height;
 
   if (alpha) {  // RGBA or grey+alpha (8-bit after strip_16): colour to rgb, alpha aside
     const size_t colour = out_channels - 1;
@@ -194,7 +241,6 @@ Status RunDecode(PngReader& r, const DecodeLimits& limits, std::vector<uint8_t>&
       for (int x = 0; x < width; ++x, dst += 3) dst[0] = dst[1] = dst[2] = src[x];
     }
   }
-  return Status::Ok();
 }
 
 // Reads the chunks after IDAT (eXIf, text). Failures there are ignored, as
@@ -306,8 +352,11 @@ Status DecodePng(std::span<const uint8_t> bytes, const DecodeLimits& limits, Dec
   if (!reader.ok()) return ResourceExhausted("png: cannot create the libpng reader");
   std::vector<uint8_t> native;
   std::vector<png_bytep> rows;
-  EV_RETURN_IF_ERROR(RunDecode(reader, limits, native, rows, out));
-  RunReadEnd(reader);
+  int color_type = 0;
+  bool grey16 = false, expand = false;
+  EV_RETURN_IF_ERROR(RunDecode(reader, limits, native, rows, out, &color_type, &grey16, &expand));
+  if (expand) ExpandRows(reader, color_type, grey16, rows, out);
+  if (!reader.io().ended_after_rows) RunReadEnd(reader);
   ReadOrientation(reader, out);
   return Status::Ok();
 }

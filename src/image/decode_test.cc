@@ -253,6 +253,72 @@ TEST(DecodeTest, Bmp) {
   for (uint8_t v : mono.rgb.pixels) EXPECT_TRUE(v == 0 || v == 255);
 }
 
+// RLE and the other layouts of tests/data/images/corpus/bmp (made from the
+// same picture by tests/parity/make_decoder_corpus.py); pixel parity with
+// PIL itself is checked by tests/parity/compare_decoders.py.
+TEST(DecodeTest, BmpRleAndLayoutsDecodeToTheSamePicture) {
+  const Image pal8 = MustDecode("corpus/bmp/pal8.bmp").rgb;
+  ASSERT_EQ(pal8.width, 37);
+  for (const char* name : {"rle8.bmp", "rle8_top_down.bmp", "rle8_os2v2.bmp", "pal8_top_down.bmp",
+                           "os2v1_pal8.bmp", "os2v2_pal8.bmp", "pal8_offset_0.bmp",
+                           "pal8_last_row_unpadded.bmp", "pal8_colors_0.bmp"}) {
+    EXPECT_TRUE(SamePixels(MustDecode(std::string("corpus/bmp/") + name).rgb, pal8)) << name;
+  }
+  const Image pal4 = MustDecode("corpus/bmp/pal4.bmp").rgb;
+  for (const char* name : {"rle4.bmp", "rle4_top_down.bmp", "os2v1_pal4.bmp"}) {
+    EXPECT_TRUE(SamePixels(MustDecode(std::string("corpus/bmp/") + name).rgb, pal4)) << name;
+  }
+  const Image rgb24 = MustDecode("corpus/bmp/rgb24_v5.bmp").rgb;
+  for (const char* name : {"os2v1_rgb24.bmp", "os2v2_rgb24.bmp", "rgb24_bitfields.bmp", "rgb32_bgrx.bmp",
+                           "rgb32_bitfields_bgrx_v3.bmp", "rgb32_bitfields_xbgr_v4.bmp",
+                           "rgba32_bitfields_abgr_v4.bmp", "rgba32_bitfields_rgba_v5.bmp",
+                           "rgba32_bitfields_bgra_v5.bmp"}) {
+    EXPECT_TRUE(SamePixels(MustDecode(std::string("corpus/bmp/") + name).rgb, rgb24)) << name;
+  }
+  EXPECT_EQ(MustDecode("corpus/bmp/rle8.bmp").source_mode, "P");
+  EXPECT_EQ(MustDecode("corpus/bmp/rle8_grey.bmp").source_mode, "L");
+  EXPECT_EQ(MustDecode("corpus/bmp/pal1_black_white.bmp").source_mode, "1");
+  EXPECT_EQ(MustDecode("corpus/bmp/rgba32_bitfields_bgra_v5.bmp").source_mode, "RGBA");
+  // A 4-bit file whose palette is the grey ramp 0..15: PIL drops the palette
+  // and reads each byte as one "L" pixel.
+  DecodedImage ramp = MustDecode("corpus/bmp/pal4_grey_ramp.bmp");
+  EXPECT_EQ(ramp.source_mode, "L");
+  EXPECT_EQ(ramp.rgb.Row(1)[0], 0x01);  // bottom-up: the first file row is the last image row
+  EXPECT_EQ(ramp.rgb.Row(1)[3], 0x23);
+  EXPECT_EQ(ramp.rgb.Row(0)[3], 0x67);
+}
+
+// PIL's RLE decoder, quirk for quirk (the 4xN files are written byte by byte).
+TEST(DecodeTest, BmpRleEscapesAsPil) {
+  auto indices = [](const Image& im) {  // palette (20,40,90) -> 0, (240,200,120) -> 1, grey i -> i
+    std::vector<int> out;
+    for (size_t i = 0; i < im.pixels.size(); i += 3) {
+      const uint8_t* p = &im.pixels[i];
+      out.push_back(p[0] == 20 && p[1] == 40 ? 0 : p[0] == 240 && p[1] == 200 ? 1 : 100 + p[0]);
+    }
+    return out;
+  };
+  // Delta: PIL skips two bytes, then takes (right, up) from the next two.
+  EXPECT_EQ(indices(MustDecode("corpus/bmp/rle8_delta.bmp").rgb),
+            (std::vector<int>{107, 107, 107, 107, 0, 0, 0, 0, 1, 1, 0, 0}));
+  // A literal run longer than the row wraps into the next row.
+  EXPECT_EQ(indices(MustDecode("corpus/bmp/rle8_absolute_wraps.bmp").rgb),
+            (std::vector<int>{0, 1, 0, 0, 1, 1, 0, 1}));
+  // An encoded run past the row end is clipped to it.
+  EXPECT_EQ(indices(MustDecode("corpus/bmp/rle8_run_clipped.bmp").rgb), (std::vector<int>{0, 0, 1, 1, 1, 1, 1, 1}));
+  for (const char* name : {"rle8_early_end.bmp", "rle8_truncated.bmp", "rle8_delta_cut.bmp",
+                           "rle8_mono_palette.bmp", "rle8_rgb24.bmp", "pal2.bmp", "pal8_300_colors.bmp",
+                           "pal4_grey_ramp_wide.bmp", "rgb16_444_bitfields.bmp", "rgb24_bad_header_56.bmp",
+                           "rgb24_jpeg_compression.bmp", "pal8_truncated.bmp"}) {
+    Result<DecodedImage> d = Decode(Bytes(std::string("corpus/bmp/") + name));
+    ASSERT_FALSE(d.ok()) << name << " decodes, PIL refuses it";
+    EXPECT_THAT(d.status().message(), HasSubstr("bmp")) << name;
+  }
+  Result<DecodedImage> huge = Decode(Bytes("corpus/bmp/rgb24_huge_negative_height.bmp"));
+  ASSERT_FALSE(huge.ok());
+  EXPECT_EQ(huge.status().code(), StatusCode::kResourceExhausted);
+}
+
 TEST(DecodeTest, Webp) {
   const Image rgb = MustDecode("png/rgb.png").rgb;
   DecodedImage lossless = MustDecode("webp/lossless.webp");

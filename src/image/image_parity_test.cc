@@ -113,9 +113,7 @@ TEST(ImageParityTest, DecodeMatchesPil) {
     }
     ASSERT_TRUE(d.ok()) << path << ": " << d.status().ToString();
     EXPECT_EQ(Describe(d->rgb), row[2]) << path << ": pixels differ from PIL's convert(\"RGB\")";
-    if (d->format != "bmp") {
-      EXPECT_EQ(d->source_mode, row[1]) << path;
-    }
+    EXPECT_EQ(d->source_mode, row[1]) << path;
   }
   EXPECT_GT(checked, 100);
 }

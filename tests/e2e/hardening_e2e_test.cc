@@ -190,6 +190,10 @@ TEST(BadInputE2E, EveryRowGetsAClear4xxTheServerKeepsServingAndStoredDataIsIntac
       {"PNG of 0x0", Request("POST", "/image", Image("bad/zero_size.png")), 400, fmt},
       {"truncated BMP", Request("POST", "/image", Image("bad/truncated.bmp")), 400, fmt},
       {"corrupt BMP (header flipped)", Request("POST", "/image", Corrupt(bmp, 14, 16)), 400, ""},
+      {"RLE BMP ending before the image is filled", Request("POST", "/image", Image("corpus/bmp/rle8_early_end.bmp")),
+       400, fmt},
+      {"BMP with an embedded JPEG (Pillow refuses it)", Request("POST", "/image", Image("bmpsuite/q/rgb24jpeg.bmp")),
+       400, fmt},
       {"truncated WebP", Request("POST", "/image", Image("bad/truncated.webp")), 400, fmt},
       {"corrupt WebP (VP8 header flipped)", Request("POST", "/image", Corrupt(webp, 20, 16)), 400, fmt},
       {"truncated GIF", Request("POST", "/image", Image("bad/truncated.gif")), 400, fmt},
@@ -281,6 +285,13 @@ TEST(BadInputE2E, EveryRowGetsAClear4xxTheServerKeepsServingAndStoredDataIsIntac
   ASSERT_TRUE(one_png);
   EXPECT_EQ(one_png->status, 200) << one_png->body;
   ++predictions;
+  // RLE-compressed BMPs (test sets of real exports are made of them) are classified.
+  for (const char* rle : {"corpus/bmp/rle8.bmp", "corpus/bmp/rle4.bmp"}) {
+    auto r = client.Post("/image", Image(rle), "image/bmp");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << rle << ": " << r->body;
+    ++predictions;
+  }
 
   // Stored data: every prediction and nothing else was captured; the first
   // two images are intact.
