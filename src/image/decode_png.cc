@@ -193,6 +193,8 @@ void ExpandRows(PngReader& r, int color_type, bool grey16, std::vector<png_bytep
   png_infop info = r.info();
   const int width = out->rgb.width;
   const int height = out->rgb.height;
+  const bool alpha = (color_type & PNG_COLOR_MASK_ALPHA) != 0;
+  const size_t out_channels = png_get_channels(png, info);
 
   if (alpha) {  // RGBA or grey+alpha (8-bit after strip_16): colour to rgb, alpha aside
     const size_t colour = out_channels - 1;
