@@ -5,10 +5,12 @@
 #include <cstdlib>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace edgevision::testing {
@@ -53,6 +55,20 @@ inline std::vector<uint8_t> ReadBytes(const std::filesystem::path& path) {
 inline std::string ReadText(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Checks `done` every few milliseconds until it holds; false when `timeout`
+// passes first. For conditions another thread or process sets that offer no
+// event to block on (a counter, a file, a port); the test then asserts on the
+// condition itself, never on how long it took.
+template <typename Predicate>
+bool WaitFor(Predicate done, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
 }
 
 // A fresh, empty folder under the system temp folder (mkdtemp), removed with

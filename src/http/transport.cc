@@ -219,7 +219,9 @@ class ConnStream final : public httplib::Stream {
     }
     const size_t n = std::min(size, c_.buffer_end - c_.buffer_begin);
     if (c_.GetPhase() == Connection::Phase::kHeaders) {
-      const size_t total = c_.header_bytes.fetch_add(n) + n;
+      const size_t before = c_.header_bytes.fetch_add(n);
+      if (before == 0) ++server_.stats_->requests_started;
+      const size_t total = before + n;
       if (total > server_.limits_.max_header_bytes) {
         Fail(ReadFailure::kHeaderTooLarge);
         return -1;
@@ -422,6 +424,7 @@ ServerStats ConnectionServer::stats() const {
   s.shed = stats_->shed.load();
   s.header_timeouts = stats_->header_timeouts.load();
   s.transfer_timeouts = stats_->transfer_timeouts.load();
+  s.requests_started = stats_->requests_started.load();
   s.open = stats_->open.load();
   s.threads = stats_->threads.load();
   return s;

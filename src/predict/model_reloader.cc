@@ -123,6 +123,7 @@ void ModelReloader::Watch() {
       pending = now;
     }
     lock.lock();
+    ++stats_.polls;
   }
 }
 

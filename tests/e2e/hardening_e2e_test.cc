@@ -110,6 +110,13 @@ json Health(const ServerProcess& server, const httplib::Headers& headers = {}) {
   return json::parse(res->body, nullptr, false);
 }
 
+// The server's open connections (counting the one asking); -1 when /health
+// does not answer with them (e.g. shed at the connection cap).
+int OpenConnections(const ServerProcess& server) {
+  const json h = Health(server);
+  return h.is_object() && h.contains("http") ? h["http"].value("open", -1) : -1;
+}
+
 // Waits until the capture writer has stored `n` captures and has nothing queued.
 bool WaitStored(const ServerProcess& server, int n, const httplib::Headers& headers = {}) {
   for (int i = 0; i < 500; ++i) {
@@ -404,11 +411,16 @@ TEST(SlowlorisE2E, ConnectionsBeyondTheCapGetA503AtOnce) {
   ServerProcess server({"--max-connections", "16", "--http-threads", "2"});
   ASSERT_TRUE(server.WaitReady()) << server.Log();
   std::vector<std::unique_ptr<RawConnection>> held;
-  for (int i = 0; i < 16; ++i) {
+  auto hold = [&] {
     held.push_back(std::make_unique<RawConnection>(server.port()));
-    ASSERT_TRUE(held.back()->Send("GET /health HTTP/1.1\r\nX-Held: "));
-  }
-  std::this_thread::sleep_for(300ms);
+    return held.back()->Send("GET /health HTTP/1.1\r\nX-Held: ");
+  };
+  for (int i = 0; i < 15; ++i) ASSERT_TRUE(hold());
+  // The server holds the 15 (plus the /health connection asking); the 16th
+  // fills the cap. Connections are accepted in order, so every later one is
+  // over it.
+  ASSERT_TRUE(WaitFor([&] { return OpenConnections(server) >= 16; }));
+  ASSERT_TRUE(hold());
   for (int i = 0; i < 8; ++i) {
     RawConnection extra(server.port());
     const auto t = Clock::now();
@@ -420,7 +432,9 @@ TEST(SlowlorisE2E, ConnectionsBeyondTheCapGetA503AtOnce) {
     EXPECT_EQ(CodeOf(BodyOf(answer)), "ErrorPredictionServiceUnavailable");
   }
   held.clear();
-  std::this_thread::sleep_for(300ms);
+  // Room again once the server has seen the held connections close (the
+  // /health connection asking is open itself).
+  ASSERT_TRUE(WaitFor([&] { const int open = OpenConnections(server); return open >= 0 && open <= 1; }));
   ExpectStillServing(server, "shedding");
   json h = Health(server);
   EXPECT_GE(h["http"]["shed"].get<int>(), 8);
@@ -500,13 +514,15 @@ TEST(DrainE2E, SigtermFinishesRequestsInFlightFlushesCapturesAndOutboxAndExitsZe
     RawConnection idle(server.port());
     ASSERT_TRUE(idle.Send(Request("GET", "/health/live", "", "")));
     ASSERT_EQ(StatusOf(idle.ReadResponse(5s)), 200);
-    for (int i = 0; i < 200 && Health(server)["http"].value("open", 0) < kInFlight + 2; ++i) {
-      std::this_thread::sleep_for(10ms);
-    }
+    // The in-flight ones, the idle one and the /health connection asking.
+    ASSERT_TRUE(WaitFor([&] { return OpenConnections(server) >= kInFlight + 2; }));
     const auto t = Clock::now();
     server.Signal(SIGTERM);
-    std::this_thread::sleep_for(500ms);
-    // New connections are no longer accepted.
+    ASSERT_TRUE(WaitFor([&] { return server.Log().find("received SIGTERM") != std::string::npos; }))
+        << server.Log();
+    // New connections are refused while the requests in flight are still open.
+    EXPECT_TRUE(WaitFor([&] { return !RawConnection(server.port()).ok(); }))
+        << "the server still accepts connections after SIGTERM";
     RawConnection late(server.port());
     EXPECT_FALSE(late.ok() && late.Send(Request("GET", "/health", "", "")) &&
                  StatusOf(late.ReadResponse(2s)) == 200)
@@ -611,15 +627,27 @@ TEST(HotSwapE2E, SwapsByApiAndByFileChangeUnderLoadWithZeroFailedRequests) {
       }
     });
   }
-  auto wait_sha1 = [&](const std::string& want) {
-    for (int i = 0; i < 300 && sha1() != want; ++i) std::this_thread::sleep_for(100ms);
-    return sha1() == want;
+  // An assertion below ends the test with the load stopped, not std::terminate.
+  struct StopLoad {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& load;
+    ~StopLoad() {
+      stop = true;
+      for (auto& t : load)
+        if (t.joinable()) t.join();
+    }
+  } stop_load{stop, load};
+  auto wait_sha1 = [&](const std::string& want) { return WaitFor([&] { return sha1() == want; }); };
+  // Waits until the load has made `n` more requests.
+  auto wait_load = [&](int n) {
+    const int target = total + n;
+    return WaitFor([&] { return total >= target; });
   };
   auto swap_in = [&](const fs::path& from) {
     fs::copy_file(from, dir.path() / "next.zip", fs::copy_options::overwrite_existing);
     fs::rename(dir.path() / "next.zip", live);  // atomic, as a deployment does
   };
-  std::this_thread::sleep_for(500ms);
+  ASSERT_TRUE(wait_load(8));
   // By API: the key is required.
   auto c = server.Client();
   auto denied = c.Post("/model/reload", "", "application/json");
@@ -634,7 +662,7 @@ TEST(HotSwapE2E, SwapsByApiAndByFileChangeUnderLoadWithZeroFailedRequests) {
   // By file change: a new iteration copied over the model, and back.
   swap_in(zip_b);
   EXPECT_TRUE(wait_sha1(Sha1Hex(model_b))) << server.Log();
-  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(wait_load(8));  // requests on the new model
   swap_in(zip_a);
   EXPECT_TRUE(wait_sha1(Sha1Hex(model_a))) << server.Log();
   // A broken file: the reload fails, the running model keeps serving.
@@ -642,8 +670,8 @@ TEST(HotSwapE2E, SwapsByApiAndByFileChangeUnderLoadWithZeroFailedRequests) {
     std::ofstream(dir.path() / "next.zip", std::ios::binary) << ReadText(zip_b).substr(0, 1000);
     fs::rename(dir.path() / "next.zip", live);
   }
-  for (int i = 0; i < 100 && Health(server, key)["reload"].value("failures", 0) < 1; ++i) std::this_thread::sleep_for(100ms);
-  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(WaitFor([&] { return Health(server, key)["reload"].value("failures", 0) >= 1; }));
+  EXPECT_TRUE(wait_load(8));  // requests after the failed reload
   stop = true;
   for (auto& t : load) t.join();
 
@@ -675,7 +703,10 @@ TEST(AccessE2E, KeysGuardPredictionsCapturesAdminAndHealthSeparately) {
   auto c = server.Client();
   auto with = [](const std::string& k) { return httplib::Headers{{"Prediction-Key", k}}; };
   const std::string apple = Fruit("apple1.jpg");
-  for (int i = 0; i < 100 && c.Get("/health", with(health))->status != 200; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(WaitFor([&] {
+    auto r = c.Get("/health", with(health));
+    return r && r->status == 200;
+  })) << server.Log();
 
   struct Case {
     std::string what, method, path, key;
@@ -738,7 +769,9 @@ TEST(AccessE2E, KeysGuardPredictionsCapturesAdminAndHealthSeparately) {
   const std::string answer = raw.ReadResponse(5s);
   EXPECT_EQ(StatusOf(answer), 401);
   EXPECT_LT(SecondsSince(t), 2.0);
-  json h = json::parse(c.Get("/health", with(health))->body);
+  auto health_res = c.Get("/health", with(health));
+  ASSERT_TRUE(health_res);
+  json h = json::parse(health_res->body, nullptr, false);
   EXPECT_EQ(h["access"], json({{"prediction", true}, {"admin", true}, {"health", true}}));
   EXPECT_EQ(server.Stop(SIGTERM), 0) << server.Log();
 }
