@@ -15,6 +15,7 @@
 #include "cli/capture_twin.h"
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "core/guard.h"
 #include "http/access.h"
 #include "http/capture_routes.h"
 #include "http/model_routes.h"
@@ -287,7 +288,7 @@ int RunServe(const ServeOptions& options) {
     return 1;
   }
   // HTTP starts before the model is ready so /health can say "loading".
-  std::thread http_thread([&server] {
+  std::thread http_thread = GuardedThread("HTTP server", [&server] {
     Status s = server.Serve();
     if (!s.ok()) spdlog::error("{}", s.message());
   });

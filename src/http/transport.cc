@@ -14,6 +14,8 @@
 #include <deque>
 #include <functional>
 
+#include "core/guard.h"
+
 namespace edgevision::http::transport {
 
 using Clock = std::chrono::steady_clock;
@@ -105,7 +107,7 @@ class ConnectionQueue : public httplib::TaskQueue {
         shedder_running_ = true;
         ++threads_;
         ++stats_->threads;
-        std::thread([this] { Shedder(); }).detach();
+        GuardedThread("connection shedder", [this] { Shedder(); }).detach();
       }
       shed_cv_.notify_one();
       return;
@@ -130,7 +132,7 @@ class ConnectionQueue : public httplib::TaskQueue {
   void StartWorker() {  // mu_ held
     ++threads_;
     ++stats_->threads;
-    std::thread([this] { Worker(); }).detach();
+    GuardedThread("connection worker", [this] { Worker(); }).detach();
   }
 
   void Worker() {
@@ -141,7 +143,7 @@ class ConnectionQueue : public httplib::TaskQueue {
         jobs_.pop_front();
         ++active_;
         lock.unlock();
-        fn();
+        RunLogged("HTTP connection", fn);  // one connection's failure leaves the worker serving
         fn = nullptr;
         lock.lock();
         --active_;
@@ -164,7 +166,7 @@ class ConnectionQueue : public httplib::TaskQueue {
         std::function<void()> fn = std::move(shed_jobs_.front());
         shed_jobs_.pop_front();
         lock.unlock();
-        fn();
+        RunLogged("HTTP connection shedding", fn);
         fn = nullptr;
         lock.lock();
         continue;
@@ -452,7 +454,7 @@ void ConnectionServer::BeginStop() {
     }
   }
   std::lock_guard<std::mutex> lock(watchdog_mu_);
-  watchdog_ = std::thread([this] { DrainWatchdog(); });
+  watchdog_ = GuardedThread("drain watchdog", [this] { DrainWatchdog(); });
 }
 
 void ConnectionServer::DrainWatchdog() {
