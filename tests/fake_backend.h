@@ -5,7 +5,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "engine/backend.h"
@@ -19,6 +21,28 @@ struct FakeControl {
   std::atomic<int> running{0};
   std::atomic<int> max_running{0};
   std::atomic<int> runs{0};
+
+  // While held, every Run blocks (counted as running) until Release().
+  void Hold() {
+    std::lock_guard<std::mutex> lock(mu);
+    held = true;
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      held = false;
+    }
+    cv.notify_all();
+  }
+  // Waits until at least `n` runs are in progress; false on timeout.
+  bool WaitRunning(int n, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+    std::unique_lock<std::mutex> lock(mu);
+    return cv.wait_for(lock, timeout, [&] { return running.load() >= n; });
+  }
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool held = false;  // guarded by mu
 };
 
 class FakeSession : public engine::Session {
@@ -29,6 +53,11 @@ class FakeSession : public engine::Session {
     int now = ++control_->running;
     int prev = control_->max_running.load();
     while (now > prev && !control_->max_running.compare_exchange_weak(prev, now)) {
+    }
+    {
+      std::unique_lock<std::mutex> lock(control_->mu);
+      control_->cv.notify_all();  // for WaitRunning
+      control_->cv.wait(lock, [&] { return !control_->held; });
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(control_->delay_ms.load()));
     --control_->running;

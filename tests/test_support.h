@@ -5,10 +5,12 @@
 #include <cstdlib>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace edgevision::testing {
@@ -53,6 +55,41 @@ inline std::vector<uint8_t> ReadBytes(const std::filesystem::path& path) {
 inline std::string ReadText(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// EDGEVISION_REQUIRE_ALL=1 (CI sets it through .ci/run): every component a
+// test needs (a program such as mosquitto, permission to mount, the built
+// binary) is required, and its absence is a failure instead of a skip. The
+// same switch exists for the shell, Python and Node tests (tests/support.sh,
+// tests/support.py, tests/support.mjs).
+inline bool RequireAll() {
+  const char* v = std::getenv("EDGEVISION_REQUIRE_ALL");
+  return v != nullptr && std::string(v) == "1";
+}
+
+// Skips the running test because a component it needs is missing (`why`
+// names it and how to get it), or fails it under EDGEVISION_REQUIRE_ALL=1.
+// Use where GTEST_SKIP() would go: in a test body or a fixture's SetUp.
+#define EDGEVISION_SKIP_OR_FAIL(why)                                                    \
+  do {                                                                                  \
+    if (::edgevision::testing::RequireAll())                                            \
+      GTEST_FAIL() << "a required component is missing (EDGEVISION_REQUIRE_ALL=1): " \
+                   << (why);                                                            \
+    GTEST_SKIP() << (why);                                                              \
+  } while (0)
+
+// Checks `done` every few milliseconds until it holds; false when `timeout`
+// passes first. For conditions another thread or process sets that offer no
+// event to block on (a counter, a file, a port); the test then asserts on the
+// condition itself, never on how long it took.
+template <typename Predicate>
+bool WaitFor(Predicate done, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
 }
 
 // A fresh, empty folder under the system temp folder (mkdtemp), removed with

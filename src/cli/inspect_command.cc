@@ -76,7 +76,9 @@ int RunInspect(const InspectOptions& options) {
         {"labels", m.labels}, {"labels_source", m.labels_source},
         {"source_ops", m.source_ops}, {"engine_ops", m.normalized_ops},
         {"rewrites", m.rewrites}, {"warnings", m.warnings}, {"metadata", m.metadata}};
-    std::printf("%s\n", doc.dump(2).c_str());
+    // Labels and metadata come from the export's files as they are: bytes
+    // that are not UTF-8 are printed as U+FFFD, never an exception.
+    std::printf("%s\n", doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     return 0;
   }
   std::printf("model       %s\n", m.model_file.c_str());

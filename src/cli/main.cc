@@ -10,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/config.h"
 #include "cli/load.h"
+#include "core/guard.h"
 
 namespace {
 
@@ -283,23 +284,28 @@ int main(int argc, char** argv) {
 
   CLI11_PARSE(app, argc, argv);
 
-  if (serve_cmd->parsed()) {
-    if (edgevision::Status s = serve_config.Apply(); !s.ok()) {
-      PrintError(s);
-      return 2;
+  auto run = [&]() -> int {
+    if (serve_cmd->parsed()) {
+      if (edgevision::Status s = serve_config.Apply(); !s.ok()) {
+        PrintError(s);
+        return 2;
+      }
+      if (serve_config.print_requested()) {
+        std::fputs(serve_config.Describe().c_str(), stdout);
+        return 0;
+      }
+      return RunServe(serve);
     }
-    if (serve_config.print_requested()) {
-      std::fputs(serve_config.Describe().c_str(), stdout);
-      return 0;
-    }
-    return RunServe(serve);
-  }
-  if (health_cmd->parsed()) return RunHealth(health);
-  if (predict_cmd->parsed()) return RunPredict(predict);
-  if (inspect_cmd->parsed()) return RunInspect(inspect);
-  if (tensor_cmd->parsed()) return RunTensor(tensor);
-  if (decode_cmd->parsed()) return RunDecode(decode);
-  if (bench_cmd->parsed()) return RunBench(bench);
-  if (export_cmd->parsed()) return RunExport(export_options);  // export (src/store)
-  return 2;
+    if (health_cmd->parsed()) return RunHealth(health);
+    if (predict_cmd->parsed()) return RunPredict(predict);
+    if (inspect_cmd->parsed()) return RunInspect(inspect);
+    if (tensor_cmd->parsed()) return RunTensor(tensor);
+    if (decode_cmd->parsed()) return RunDecode(decode);
+    if (bench_cmd->parsed()) return RunBench(bench);
+    if (export_cmd->parsed()) return RunExport(export_options);  // export (src/store)
+    return 2;
+  };
+  // Every command runs under one guard: an exception that escapes it is
+  // reported (exit 1), not a crash (core/guard.h).
+  return edgevision::RunCommand(app.get_subcommands().front()->get_name(), run);
 }

@@ -18,6 +18,7 @@
 #include "cli/capture_twin.h"
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "core/guard.h"
 #include "http/access.h"
 #include "http/capture_routes.h"
 #include "http/model_routes.h"
@@ -343,7 +344,7 @@ Result<int> StartHttp(const ServeOptions& options, const http::AccessControl& ac
       std::move(parts->router), ServerLimitsFrom(options),
       http::TlsOptions{options.tls_cert, options.tls_key}, access);
   EV_ASSIGN_OR_RETURN(int port, parts->server->Bind(options.host, options.port));
-  parts->http_thread = std::thread([server = parts->server.get(), failed = &parts->listener_failed] {
+  parts->http_thread = GuardedThread("HTTP server", [server = parts->server.get(), failed = &parts->listener_failed] {
     Status s = server->Serve();
     if (!s.ok()) {
       spdlog::error("{}; exiting so that the supervisor restarts edgevision", s.message());

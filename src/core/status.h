@@ -4,7 +4,9 @@
 // for a human (it names the file, node, field or limit involved). Modules never
 // throw across their public functions; they return Status or Result<T>.
 // The HTTP layer maps codes to HTTP statuses in exactly one place
-// (http/error_mapping.h), the CLI maps any non-OK status to a non-zero exit.
+// (ToApiError in http/api_error.h), the CLI maps any non-OK status to a
+// non-zero exit. An exception that escapes anyway is caught at a thread's
+// entry or a command's (core/guard.h).
 //
 // Thread-safety: values; no shared state.
 #pragma once

@@ -27,6 +27,7 @@ using testing::TempDir;
 using testing::HasHeader;
 using testing::RawConnection;
 using testing::StatusOf;
+using testing::WaitFor;
 
 using Clock = std::chrono::steady_clock;
 
@@ -71,7 +72,7 @@ class Running {
     EXPECT_TRUE(port.ok()) << port.status().ToString();
     port_ = port.ok() ? *port : 0;
     thread_ = std::thread([this] { served_ = server_.Serve(); });
-    for (int i = 0; i < 500 && !server_.running(); ++i) std::this_thread::sleep_for(2ms);
+    EXPECT_TRUE(WaitFor([this] { return server_.running(); }));
   }
   ~Running() { Stop(); }
   void Stop() {
@@ -141,7 +142,8 @@ TEST(ServerTest, SlowClientsDoNotKeepOthersOut) {
     slow.push_back(std::make_unique<RawConnection>(s.port()));
     ASSERT_TRUE(slow.back()->Send("GET /ok HTTP/1.1\r\nHost: x\r\nX-Slow: "));
   }
-  std::this_thread::sleep_for(200ms);
+  // Every slow client holds a connection with a request begun.
+  ASSERT_TRUE(WaitFor([&] { return s.server().stats().requests_started >= 24; }));
   auto c = s.Client();
   for (int i = 0; i < 20; ++i) {
     const auto t = Clock::now();
@@ -164,7 +166,7 @@ TEST(ServerTest, BeyondMaxConnectionsNewConnectionsAre503AtOnce) {
     held.push_back(std::make_unique<RawConnection>(s.port()));
     ASSERT_TRUE(held.back()->Send("GET /ok HTTP/1.1\r\nX-Held: "));
   }
-  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(WaitFor([&] { return s.server().stats().open >= 4; }));
   RawConnection extra(s.port());
   const auto t = Clock::now();
   ASSERT_TRUE(extra.Send("GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"));
@@ -178,7 +180,7 @@ TEST(ServerTest, BeyondMaxConnectionsNewConnectionsAre503AtOnce) {
   EXPECT_GE(s.server().stats().shed, 1u);
   // Once the held connections go, there is room again.
   held.clear();
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(WaitFor([&] { return s.server().stats().open == 0; }));
   auto c = s.Client();
   auto res = c.Get("/ok");
   ASSERT_TRUE(res);
@@ -324,9 +326,10 @@ TEST(ServerTest, StopLetsRequestsInProgressFinishAndClosesIdleConnections) {
       in_flight_connection = res->get_header_value("Connection");
     }
   });
-  while (started == 0) std::this_thread::sleep_for(5ms);
+  const bool began = WaitFor([&] { return started > 0; });
   const double took = s.TimedStop();
   t.join();
+  ASSERT_TRUE(began);
   EXPECT_EQ(in_flight_status, 200) << "a request in progress must be answered";
   EXPECT_EQ(in_flight_connection, "close");
   EXPECT_LT(took, 1.8) << "Serve returns once the request is done, before the drain timeout";
@@ -342,7 +345,7 @@ TEST(ServerTest, StopCutsWhatIsLeftAfterTheDrainTimeout) {
   Running s(TestRouter(), limits);
   RawConnection slow(s.port());
   ASSERT_TRUE(slow.Send("GET /ok HTTP/1.1\r\nX-Slow: a"));  // a request started, never finished
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(WaitFor([&] { return s.server().stats().requests_started >= 1; }));
   const double took = s.TimedStop();
   EXPECT_LT(took, 2.0) << "not the 30 s header deadline";
   EXPECT_GE(took, 0.25) << "a started request gets the drain time";

@@ -20,6 +20,8 @@
 #include "http/api_error.h"
 #include "http/framing.h"
 
+#include "core/guard.h"
+
 namespace edgevision::http::transport {
 
 using Clock = std::chrono::steady_clock;
@@ -122,7 +124,7 @@ class ConnectionQueue : public httplib::TaskQueue {
         shedder_running_ = true;
         ++threads_;
         ++stats_->threads;
-        std::thread([this] { Shedder(); }).detach();
+        GuardedThread("connection shedder", [this] { Shedder(); }).detach();
       }
       shed_cv_.notify_one();
       return;
@@ -147,7 +149,7 @@ class ConnectionQueue : public httplib::TaskQueue {
   void StartWorker() {  // mu_ held
     ++threads_;
     ++stats_->threads;
-    std::thread([this] { Worker(); }).detach();
+    GuardedThread("connection worker", [this] { Worker(); }).detach();
   }
 
   void Worker() {
@@ -158,7 +160,7 @@ class ConnectionQueue : public httplib::TaskQueue {
         jobs_.pop_front();
         ++active_;
         lock.unlock();
-        fn();
+        RunLogged("HTTP connection", fn);  // one connection's failure leaves the worker serving
         fn = nullptr;
         lock.lock();
         --active_;
@@ -181,7 +183,7 @@ class ConnectionQueue : public httplib::TaskQueue {
         std::function<void()> fn = std::move(shed_jobs_.front());
         shed_jobs_.pop_front();
         lock.unlock();
-        fn();
+        RunLogged("HTTP connection shedding", fn);
         fn = nullptr;
         lock.lock();
         continue;
@@ -484,6 +486,7 @@ ServerStats ConnectionServer::stats() const {
   s.shed = stats_->shed.load();
   s.header_timeouts = stats_->header_timeouts.load();
   s.transfer_timeouts = stats_->transfer_timeouts.load();
+  s.requests_started = stats_->requests_started.load();
   s.open = stats_->open.load();
   s.threads = stats_->threads.load();
   return s;
@@ -511,7 +514,7 @@ void ConnectionServer::BeginStop() {
     }
   }
   std::lock_guard<std::mutex> lock(watchdog_mu_);
-  watchdog_ = std::thread([this] { DrainWatchdog(); });
+  watchdog_ = GuardedThread("drain watchdog", [this] { DrainWatchdog(); });
 }
 
 void ConnectionServer::DrainWatchdog() {
@@ -719,6 +722,7 @@ bool ConnectionServer::AdmitHead(Connection& c, ConnStream& strm) {
   c.framing_error.reset();
   size_t line_start = 0, skipped = 0;
   framing::HeadEnd end;
+  bool started = false;  // counted in ServerStats::requests_started
   for (;;) {
     // RFC 9112 2.2: empty lines before the request line are ignored.
     while (line_start == 0 && c.Available() > 0 && skipped < 64 && (c.in[c.pos] == '\r' || c.in[c.pos] == '\n')) {
@@ -727,6 +731,10 @@ bool ConnectionServer::AdmitHead(Connection& c, ConnStream& strm) {
     }
     const std::string_view view(c.in.data() + c.pos, c.Available());
     c.header_bytes = view.size() + skipped;
+    if (!started && c.header_bytes > 0) {
+      started = true;
+      ++stats_->requests_started;
+    }
     end = framing::FindHeadEnd(view, limits_.max_header_bytes, &line_start);
     if (end.error || end.size > 0) break;
     if (strm.Fill() <= 0) {

@@ -95,7 +95,8 @@ class ConnStream;
 
 // Counters shared by the server, its queue and its connections.
 struct SharedStats {
-  std::atomic<uint64_t> connections{0}, shed{0}, header_timeouts{0}, transfer_timeouts{0};
+  std::atomic<uint64_t> connections{0}, shed{0}, header_timeouts{0}, transfer_timeouts{0},
+      requests_started{0};
   std::atomic<int> open{0}, threads{0};
 };
 

@@ -925,9 +925,6 @@ TEST(NormalizeRealModelsTest, TensorFlowAndTfliteExports) {
     const std::vector<uint8_t> bytes = testing::ReadBytes(testing::TestData(rel));
     Result<ImportedModel> m =
         rel.ends_with(".pb") ? ImportTensorFlow(bytes, rel) : ImportTflite(bytes, rel);
-    if (!m.ok() && m.status().message().find("not implemented") != std::string::npos) {
-      GTEST_SKIP() << "that importer has not landed yet: " << m.status().ToString();
-    }
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     graph::NormalizeReport report;
     Graph g = NormalizeChecked(m->graph, &report);

@@ -80,15 +80,18 @@ TEST(ClassifierTest, NoMoreThanWorkersRunAtOnceAndExcessWaitersAreRefused) {
 
 TEST(ClassifierTest, QueueTimeoutIsUnavailable) {
   FakeBackend backend;
-  backend.control.delay_ms = 300;
   ClassifierOptions options;
+  options.workers = 1;
   options.queue_timeout = std::chrono::milliseconds(20);
   auto c = Classifier::Create(TinyModel(), backend, options);
   ASSERT_TRUE(c.ok());
+  backend.control.Hold();  // the first request occupies the only worker until released
   std::thread slow([&] { (void)(*c)->ClassifyTensor(Tensor(1, 1, 1)); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const bool first_running = backend.control.WaitRunning(1);
   Status s = (*c)->ClassifyTensor(Tensor(1, 1, 1)).status();
+  backend.control.Release();
   slow.join();
+  ASSERT_TRUE(first_running);
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);
   EXPECT_NE(s.message().find("20 ms"), std::string::npos);
 }

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <vector>
 
+#include "core/guard.h"
+
 namespace edgevision::predict {
 
 namespace {
@@ -88,7 +90,7 @@ void ModelReloader::Start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (watcher_.joinable() || stopping_) return;
   stats_.watching = true;
-  watcher_ = std::thread([this] { Watch(); });
+  watcher_ = GuardedThread("model watcher", [this] { Watch(); });
 }
 
 void ModelReloader::Stop() {
@@ -123,6 +125,7 @@ void ModelReloader::Watch() {
       pending = now;
     }
     lock.lock();
+    ++stats_.polls;
   }
 }
 

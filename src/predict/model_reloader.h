@@ -41,6 +41,7 @@ struct ReloadStats {
   bool watching = false;
   uint64_t reloads = 0;   // successful loads after the first
   uint64_t failures = 0;  // failed loads (the previous model kept serving)
+  uint64_t polls = 0;     // fingerprint checks the watcher has finished
   std::string last_error;
   std::optional<std::chrono::system_clock::time_point> last_reload;
 };

@@ -105,6 +105,12 @@ TEST(ModelReloaderTest, AFailedFirstLoadMarksTheSlotFailed) {
   EXPECT_FALSE(slot.Get());
 }
 
+// Waits until the watcher has finished `n` more polls than it had at the call.
+bool WaitForPolls(const ModelReloader& reloader, uint64_t n) {
+  const uint64_t target = reloader.stats().polls + n;
+  return testing::WaitFor([&] { return reloader.stats().polls >= target; });
+}
+
 TEST(ModelReloaderTest, WatchingReloadsOnceAfterAFileChangeSettles) {
   TempDir dir;
   Write(dir.path() / "model.onnx", "one");
@@ -114,16 +120,14 @@ TEST(ModelReloaderTest, WatchingReloadsOnceAfterAFileChangeSettles) {
   ASSERT_TRUE(reloader.Reload("start").ok());
   reloader.Start();
   EXPECT_TRUE(reloader.stats().watching);
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_TRUE(WaitForPolls(reloader, 3));
   EXPECT_EQ(loader.loads.load(), 1) << "no change, no reload";
   Write(dir.path() / "model.onnx.tmp", "two!");
   fs::rename(dir.path() / "model.onnx.tmp", dir.path() / "model.onnx");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (reloader.stats().reloads < 1 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  ASSERT_TRUE(testing::WaitFor([&] { return reloader.stats().reloads >= 1; }));
   EXPECT_EQ(reloader.stats().reloads, 1u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  // Polls after the reload see the files as loaded: no second reload.
+  ASSERT_TRUE(WaitForPolls(reloader, 3));
   EXPECT_EQ(loader.loads.load(), 2) << "one change, one reload";
   reloader.Stop();
   EXPECT_FALSE(reloader.stats().watching);
@@ -139,11 +143,8 @@ TEST(ModelReloaderTest, ABrokenFileIsTriedOnceNotEveryPoll) {
   reloader.Start();
   loader.fail = true;
   Write(dir.path() / "model.onnx", "broken");
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (reloader.stats().failures < 1 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(testing::WaitFor([&] { return reloader.stats().failures >= 1; }));
+  ASSERT_TRUE(WaitForPolls(reloader, 5));
   EXPECT_EQ(reloader.stats().failures, 1u);
   EXPECT_EQ(loader.loads.load(), 2);
   EXPECT_TRUE(slot.Get()) << "the first model still serves";

@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "core/guard.h"
 #include "predict/classifier.h"
 
 namespace edgevision::store {
@@ -31,7 +32,7 @@ std::vector<StoredPrediction> ToStored(const predict::Classification& result) {
 
 CaptureRecorder::CaptureRecorder(CaptureStore* store, CapturePolicy policy, RecorderOptions options)
     : store_(store), options_(std::move(options)), policy_(std::make_shared<const CapturePolicy>(std::move(policy))) {
-  writer_ = std::thread([this] { Run(); });
+  writer_ = GuardedThread("capture writer", [this] { Run(); });
 }
 
 CaptureRecorder::~CaptureRecorder() {

@@ -189,8 +189,13 @@ Result<PredictionMessage> DecodeMessage(std::string_view body) {
     return InvalidArgument("message: seq is not an unsigned integer");
   m.seq = seq->get<uint64_t>();
   if (auto model = doc.find("model"); model != doc.end() && model->is_object()) {
-    m.model_iteration_id = model->value("iterationId", "");
-    m.model_sha1 = model->value("sha1", "");
+    // Optional strings: a value of another type is left out, never thrown on.
+    auto optional_str = [&model](const char* key) {
+      auto it = model->find(key);
+      return it != model->end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    m.model_iteration_id = optional_str("iterationId");
+    m.model_sha1 = optional_str("sha1");
   }
   auto preds = doc.find("predictions");
   if (preds == doc.end() || !preds->is_array())

@@ -83,6 +83,19 @@ TEST(MessageCodecTest, DecodeRejectsMalformed) {
   }
 }
 
+// Issue 11: "model" fields of the wrong type threw json::type_error on the
+// publisher thread, which has no catch. They are optional: left out.
+TEST(MessageCodecTest, ModelFieldsOfTheWrongTypeAreLeftOutNotThrown) {
+  json doc = json::parse(EncodeMessage(Sample()));
+  doc["model"] = {{"iterationId", 42}, {"sha1", json::array({1, 2})}};
+  Result<PredictionMessage> m = Internal("not decoded");
+  EXPECT_NO_THROW(m = DecodeMessage(doc.dump()));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->model_iteration_id, "");
+  EXPECT_EQ(m->model_sha1, "");
+  EXPECT_EQ(m->predictions.size(), 2u);
+}
+
 TEST(TwinCodecTest, DesiredFromTwinAndPatches) {
   Result<std::string> desired = DesiredFromTwin(
       R"({"desired":{"upstream":{"enabled":true,"minProbability":0.5},"$version":3},"reported":{"$version":1}})");

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "core/guard.h"
 #include "upstream/message_codec.h"
 
 namespace edgevision::upstream {
@@ -95,7 +96,7 @@ void Publisher::Start() {
   if (started_.exchange(true)) return;
   spdlog::info("upstream: publishing to {} (outbox {}, {} messages waiting)", config_.description,
                outbox_->path(), outbox_->Stats().depth);
-  thread_ = std::thread([this] { ThreadMain(); });
+  thread_ = GuardedThread("upstream publisher", [this] { ThreadMain(); });
 }
 
 void Publisher::Stop() {

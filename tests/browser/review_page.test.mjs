@@ -8,7 +8,8 @@
 //   EDGEVISION_BINARY   the edgevision binary (default: build/src/cli/edgevision)
 //   CHROMIUM            the browser (default: /usr/bin/chromium)
 //   SCREENSHOT          also save a screenshot of the page there (docs/review-page.png)
-// Exit: 0 pass, 1 fail, 77 skipped (no browser).
+// Exit: 0 pass, 1 fail, 77 skipped (no browser; a failure under
+// EDGEVISION_REQUIRE_ALL=1).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import fs from "node:fs";
@@ -17,6 +18,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { skipOrFail } from "../support.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
@@ -34,11 +36,6 @@ const images = [
 ].map((p) => path.join(root, "tests/data/cv-exports", p));
 
 const log = [];  // the server's output, printed when the test fails
-
-function skip(reason) {
-  console.log("SKIP: " + reason);
-  process.exit(77);
-}
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -72,7 +69,7 @@ async function getJson(url) {
 }
 
 async function main() {
-  if (!fs.existsSync(browserPath)) skip("no browser at " + browserPath + " (apt-get install chromium)");
+  if (!fs.existsSync(browserPath)) skipOrFail("no browser at " + browserPath + " (apt-get install chromium)");
   if (!fs.existsSync(binary)) throw new Error("no edgevision binary at " + binary + " (build it first)");
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-data-"));

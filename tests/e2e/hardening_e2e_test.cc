@@ -54,6 +54,66 @@ std::string Sha256Hex(const std::string& data) {
 // A port nothing listens on (for an unreachable upstream broker).
 int ClosedPort() { return FreePort(); }
 
+// A TCP listener standing in for an upstream broker or hub that is down: it
+// accepts each connection and closes it at once, counting them, so a test
+// can prove the server really tried to connect. Listens on 127.0.0.1 and a
+// free port, or on `port` of a loopback address of its own (127.x.y.z: all
+// of 127/8 is loopback) for a client whose port is fixed (IoT Hub's 8883).
+class RefusingBroker {
+ public:
+  explicit RefusingBroker(int port = 0) {
+    for (int attempt = 0; attempt < 50 && fd_ < 0; ++attempt) {
+      host_ = port == 0 ? "127.0.0.1"
+                        : "127." + std::to_string(1 + (getpid() + attempt * 7919) % 250) + "." +
+                              std::to_string((getpid() / 250 + attempt) % 250) + ".1";
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(port));
+      inet_pton(AF_INET, host_.c_str(), &addr.sin_addr);
+      socklen_t len = sizeof addr;
+      if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && listen(fd, 16) == 0 &&
+          getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+        fd_ = fd;
+        port_ = ntohs(addr.sin_port);
+      } else {
+        close(fd);
+      }
+    }
+    if (fd_ >= 0) thread_ = std::thread([this] { Serve(); });
+  }
+  ~RefusingBroker() {
+    stopping_ = true;
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  const std::string& host() const { return host_; }
+  int port() const { return port_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  void Serve() {
+    while (!stopping_) {
+      const int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) {
+        if (errno == EINTR) continue;
+        return;  // shut down
+      }
+      ++accepted_;
+      close(c);
+    }
+  }
+
+  int fd_ = -1;
+  std::string host_;
+  int port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
 // A local web server standing in for cameras and hostile URLs.
 class ImageHost {
  public:
@@ -93,6 +153,13 @@ json Health(const ServerProcess& server, const httplib::Headers& headers = {}) {
   auto res = c.Get("/health", headers);
   if (!res) return {};
   return json::parse(res->body, nullptr, false);
+}
+
+// The server's open connections (counting the one asking); -1 when /health
+// does not answer with them (e.g. shed at the connection cap).
+int OpenConnections(const ServerProcess& server) {
+  const json h = Health(server);
+  return h.is_object() && h.contains("http") ? h["http"].value("open", -1) : -1;
 }
 
 // Waits until the capture writer has stored `n` captures and has nothing queued.
@@ -400,11 +467,16 @@ TEST(SlowlorisE2E, ConnectionsBeyondTheCapGetA503AtOnce) {
   ServerProcess server({"--max-connections", "16", "--http-threads", "2"});
   ASSERT_TRUE(server.WaitReady()) << server.Log();
   std::vector<std::unique_ptr<RawConnection>> held;
-  for (int i = 0; i < 16; ++i) {
+  auto hold = [&] {
     held.push_back(std::make_unique<RawConnection>(server.port()));
-    ASSERT_TRUE(held.back()->Send("GET /health HTTP/1.1\r\nX-Held: "));
-  }
-  std::this_thread::sleep_for(300ms);
+    return held.back()->Send("GET /health HTTP/1.1\r\nX-Held: ");
+  };
+  for (int i = 0; i < 15; ++i) ASSERT_TRUE(hold());
+  // The server holds the 15 (plus the /health connection asking); the 16th
+  // fills the cap. Connections are accepted in order, so every later one is
+  // over it.
+  ASSERT_TRUE(WaitFor([&] { return OpenConnections(server) >= 16; }));
+  ASSERT_TRUE(hold());
   for (int i = 0; i < 8; ++i) {
     RawConnection extra(server.port());
     const auto t = Clock::now();
@@ -416,7 +488,9 @@ TEST(SlowlorisE2E, ConnectionsBeyondTheCapGetA503AtOnce) {
     EXPECT_EQ(CodeOf(BodyOf(answer)), "ErrorPredictionServiceUnavailable");
   }
   held.clear();
-  std::this_thread::sleep_for(300ms);
+  // Room again once the server has seen the held connections close (the
+  // /health connection asking is open itself).
+  ASSERT_TRUE(WaitFor([&] { const int open = OpenConnections(server); return open >= 0 && open <= 1; }));
   ExpectStillServing(server, "shedding");
   json h = Health(server);
   EXPECT_GE(h["http"]["shed"].get<int>(), 8);
@@ -496,13 +570,15 @@ TEST(DrainE2E, SigtermFinishesRequestsInFlightFlushesCapturesAndOutboxAndExitsZe
     RawConnection idle(server.port());
     ASSERT_TRUE(idle.Send(Request("GET", "/health/live", "", "")));
     ASSERT_EQ(StatusOf(idle.ReadResponse(5s)), 200);
-    for (int i = 0; i < 200 && Health(server)["http"].value("open", 0) < kInFlight + 2; ++i) {
-      std::this_thread::sleep_for(10ms);
-    }
+    // The in-flight ones, the idle one and the /health connection asking.
+    ASSERT_TRUE(WaitFor([&] { return OpenConnections(server) >= kInFlight + 2; }));
     const auto t = Clock::now();
     server.Signal(SIGTERM);
-    std::this_thread::sleep_for(500ms);
-    // New connections are no longer accepted.
+    ASSERT_TRUE(WaitFor([&] { return server.Log().find("received SIGTERM") != std::string::npos; }))
+        << server.Log();
+    // New connections are refused while the requests in flight are still open.
+    EXPECT_TRUE(WaitFor([&] { return !RawConnection(server.port()).ok(); }))
+        << "the server still accepts connections after SIGTERM";
     RawConnection late(server.port());
     EXPECT_FALSE(late.ok() && late.Send(Request("GET", "/health", "", "")) &&
                  StatusOf(late.ReadResponse(2s)) == 200)
@@ -607,15 +683,27 @@ TEST(HotSwapE2E, SwapsByApiAndByFileChangeUnderLoadWithZeroFailedRequests) {
       }
     });
   }
-  auto wait_sha1 = [&](const std::string& want) {
-    for (int i = 0; i < 300 && sha1() != want; ++i) std::this_thread::sleep_for(100ms);
-    return sha1() == want;
+  // An assertion below ends the test with the load stopped, not std::terminate.
+  struct StopLoad {
+    std::atomic<bool>& stop;
+    std::vector<std::thread>& load;
+    ~StopLoad() {
+      stop = true;
+      for (auto& t : load)
+        if (t.joinable()) t.join();
+    }
+  } stop_load{stop, load};
+  auto wait_sha1 = [&](const std::string& want) { return WaitFor([&] { return sha1() == want; }); };
+  // Waits until the load has made `n` more requests.
+  auto wait_load = [&](int n) {
+    const int target = total + n;
+    return WaitFor([&] { return total >= target; });
   };
   auto swap_in = [&](const fs::path& from) {
     fs::copy_file(from, dir.path() / "next.zip", fs::copy_options::overwrite_existing);
     fs::rename(dir.path() / "next.zip", live);  // atomic, as a deployment does
   };
-  std::this_thread::sleep_for(500ms);
+  ASSERT_TRUE(wait_load(8));
   // By API: the key is required.
   auto c = server.Client();
   auto denied = c.Post("/model/reload", "", "application/json");
@@ -630,7 +718,7 @@ TEST(HotSwapE2E, SwapsByApiAndByFileChangeUnderLoadWithZeroFailedRequests) {
   // By file change: a new iteration copied over the model, and back.
   swap_in(zip_b);
   EXPECT_TRUE(wait_sha1(Sha1Hex(model_b))) << server.Log();
-  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(wait_load(8));  // requests on the new model
   swap_in(zip_a);
   EXPECT_TRUE(wait_sha1(Sha1Hex(model_a))) << server.Log();
   // A broken file: the reload fails, the running model keeps serving.
@@ -638,8 +726,8 @@ TEST(HotSwapE2E, SwapsByApiAndByFileChangeUnderLoadWithZeroFailedRequests) {
     std::ofstream(dir.path() / "next.zip", std::ios::binary) << ReadText(zip_b).substr(0, 1000);
     fs::rename(dir.path() / "next.zip", live);
   }
-  for (int i = 0; i < 100 && Health(server, key)["reload"].value("failures", 0) < 1; ++i) std::this_thread::sleep_for(100ms);
-  std::this_thread::sleep_for(500ms);
+  EXPECT_TRUE(WaitFor([&] { return Health(server, key)["reload"].value("failures", 0) >= 1; }));
+  EXPECT_TRUE(wait_load(8));  // requests after the failed reload
   stop = true;
   for (auto& t : load) t.join();
 
@@ -671,7 +759,10 @@ TEST(AccessE2E, KeysGuardPredictionsCapturesAdminAndHealthSeparately) {
   auto c = server.Client();
   auto with = [](const std::string& k) { return httplib::Headers{{"Prediction-Key", k}}; };
   const std::string apple = Fruit("apple1.jpg");
-  for (int i = 0; i < 100 && c.Get("/health", with(health))->status != 200; ++i) std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(WaitFor([&] {
+    auto r = c.Get("/health", with(health));
+    return r && r->status == 200;
+  })) << server.Log();
 
   struct Case {
     std::string what, method, path, key;
@@ -734,7 +825,9 @@ TEST(AccessE2E, KeysGuardPredictionsCapturesAdminAndHealthSeparately) {
   const std::string answer = raw.ReadResponse(5s);
   EXPECT_EQ(StatusOf(answer), 401);
   EXPECT_LT(SecondsSince(t), 2.0);
-  json h = json::parse(c.Get("/health", with(health))->body);
+  auto health_res = c.Get("/health", with(health));
+  ASSERT_TRUE(health_res);
+  json h = json::parse(health_res->body, nullptr, false);
   EXPECT_EQ(h["access"], json({{"prediction", true}, {"admin", true}, {"health", true}}));
   EXPECT_EQ(server.Stop(SIGTERM), 0) << server.Log();
 }
@@ -819,13 +912,9 @@ TEST(SecretsE2E, KeysPasswordsAndConnectionStringsNeverAppearInTheLogOrHealth) {
   std::ofstream(data.path() / "mqtt.pw") << mqtt_password << "\n";
   const std::vector<std::string> secrets = {prediction_key, admin_key, wrong_key, mqtt_password, sas_key,
                                             "SharedAccessSignature", "sig="};
-  auto exercise = [&](ServerProcess& server) {
+  auto exercise = [&](ServerProcess& server, const RefusingBroker& broker) {
+    ASSERT_TRUE(server.WaitReady()) << server.Log();  // the model serves: every route is exercised
     auto c = server.Client();
-    for (int i = 0; i < 200; ++i) {
-      auto r = c.Get("/health/live");
-      if (r && r->status == 200) break;
-      std::this_thread::sleep_for(50ms);
-    }
     std::string seen;
     for (const std::string& k : {prediction_key, admin_key, wrong_key, std::string()}) {
       httplib::Headers h;
@@ -839,9 +928,13 @@ TEST(SecretsE2E, KeysPasswordsAndConnectionStringsNeverAppearInTheLogOrHealth) {
       r = c.Get("/captures", h);
       if (r) seen += r->body;
     }
-    std::this_thread::sleep_for(3s);  // connection attempts to the unreachable broker/hub are logged
+    // The server tried the broker/hub (it saw the connection) and logged
+    // the failure: only then is "no secret in the log" worth checking.
+    EXPECT_TRUE(WaitFor([&] { return broker.accepted() >= 1; })) << "no connection attempt";
+    EXPECT_TRUE(WaitFor([&] { return server.Log().find("; retrying in ") != std::string::npos; }))
+        << "the failed attempt is not logged: " << server.Log();
     auto r = c.Get("/health", {{"Prediction-Key", admin_key}});
-    EXPECT_TRUE(r && r->status == 200);
+    EXPECT_TRUE(r && r->status == 200) << (r ? std::to_string(r->status) + " " + r->body : httplib::to_string(r.error()));
     if (r) seen += r->body;
     json h = r ? json::parse(r->body, nullptr, false) : json();
     EXPECT_TRUE(h.contains("upstream")) << "the upstream section is there, without secrets";
@@ -855,29 +948,35 @@ TEST(SecretsE2E, KeysPasswordsAndConnectionStringsNeverAppearInTheLogOrHealth) {
   };
   {
     SCOPED_TRACE("MQTT with a password in the URL and keys from the environment and a file");
+    RefusingBroker broker;
+    ASSERT_TRUE(broker.ok());
     ServerProcess server(
         {"--data-dir", (data.path() / "mqtt").string(), "--capture", "all", "--admin-key-file",
          (data.path() / "admin.keys").string(), "--upstream",
-         "mqtt://edge:" + mqtt_password + "@127.0.0.1:" + std::to_string(ClosedPort()) + "/edgevision/results"},
+         "mqtt://edge:" + mqtt_password + "@127.0.0.1:" + std::to_string(broker.port()) + "/edgevision/results"},
         {"EDGEVISION_PREDICTION_KEY=" + prediction_key});
-    exercise(server);
+    exercise(server, broker);
   }
   {
     SCOPED_TRACE("MQTT with a password file");
+    RefusingBroker broker;
+    ASSERT_TRUE(broker.ok());
     ServerProcess server({"--data-dir", (data.path() / "mqttfile").string(), "--upstream-password-file",
                           (data.path() / "mqtt.pw").string(), "--admin-key-file", (data.path() / "admin.keys").string(),
-                          "--upstream", "mqtt://edge@127.0.0.1:" + std::to_string(ClosedPort()) + "/t"},
+                          "--upstream", "mqtt://edge@127.0.0.1:" + std::to_string(broker.port()) + "/t"},
                          {"EDGEVISION_PREDICTION_KEY=" + prediction_key});
-    exercise(server);
+    exercise(server, broker);
   }
   {
     SCOPED_TRACE("IoT Hub with a connection string (SAS tokens are made from it)");
+    RefusingBroker hub(8883);  // IoT Hub's MQTT port, on a loopback address of its own
+    ASSERT_TRUE(hub.ok());
     ServerProcess server(
         {"--data-dir", (data.path() / "hub").string(), "--upstream", "iothub", "--admin-key-file",
          (data.path() / "admin.keys").string()},
         {"EDGEVISION_PREDICTION_KEY=" + prediction_key,
-         "EDGEVISION_CONNECTION_STRING=HostName=127.0.0.1;DeviceId=camera-7;SharedAccessKey=" + sas_key});
-    exercise(server);
+         "EDGEVISION_CONNECTION_STRING=HostName=" + hub.host() + ";DeviceId=camera-7;SharedAccessKey=" + sas_key});
+    exercise(server, hub);
   }
 }
 

@@ -374,5 +374,25 @@ TEST(ExportPackagingE2E, ACorruptModelFailsAtStartNamingTheFile) {
   EXPECT_NE(server.Log().find("model.onnx"), std::string::npos) << server.Log();
 }
 
+// Issue 11: `inspect --json` aborted (an uncaught json::type_error) on a
+// labels.txt that is not UTF-8. It prints the JSON, bytes replaced by U+FFFD.
+TEST(InspectE2E, JsonWithALabelsFileThatIsNotUtf8) {
+  TempDir dir;
+  std::filesystem::copy_file(SourceDir() / "models/demo/model.pb", dir.path() / "model.pb");
+  std::ofstream(dir.path() / "labels.txt", std::ios::binary) << "Apple\nBan\xff\xfe" "ana\n";
+  const std::string out_file = (dir.path() / "out.json").string();
+  const std::string command = EdgevisionBinary().string() + " inspect --json --model " +
+                              dir.path().string() + " >" + out_file + " 2>&1";
+  const int status = std::system(command.c_str());
+  const std::string output = ReadText(out_file);
+  ASSERT_TRUE(WIFEXITED(status)) << output;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << output;
+  const json doc = json::parse(output, nullptr, false);
+  ASSERT_TRUE(doc.is_object()) << output;
+  ASSERT_EQ(doc["labels"].size(), 2u) << output;
+  EXPECT_EQ(doc["labels"][0], "Apple");
+  EXPECT_EQ(doc["labels"][1], "Ban\xef\xbf\xbd\xef\xbf\xbd" "ana") << output;  // U+FFFD twice
+}
+
 }  // namespace
 }  // namespace edgevision::testing

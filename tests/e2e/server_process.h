@@ -10,9 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -26,7 +28,9 @@ extern char** environ;
 
 namespace edgevision::testing {
 
-// A TCP port that was free a moment ago on 127.0.0.1.
+// A TCP port that was free a moment ago on 127.0.0.1. Racy by nature (another
+// process may take it before it is used): only for a port nothing should
+// listen on. Servers under test bind port 0 instead (ServerProcess).
 inline int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -69,13 +73,14 @@ inline std::filesystem::path EdgevisionBinary() {
 
 class ServerProcess {
  public:
-  // Starts `edgevision serve --host 127.0.0.1 --port <free> <args...>`.
+  // Starts `edgevision serve --host 127.0.0.1 --port 0 <args...>`: the kernel
+  // picks a free port when the server binds, so tests running in parallel
+  // never race for one; port() reads it back from the server's log.
   explicit ServerProcess(std::vector<std::string> args, std::vector<std::string> env = {}) {
-    port_ = FreePort();
+    static std::atomic<int> started{0};
     log_ = std::filesystem::temp_directory_path() /
-           ("edgevision_e2e_" + std::to_string(getpid()) + "_" + std::to_string(port_) + ".log");
-    std::vector<std::string> argv = {EdgevisionBinary().string(), "serve", "--host", "127.0.0.1", "--port",
-                                     std::to_string(port_)};
+           ("edgevision_e2e_" + std::to_string(getpid()) + "_" + std::to_string(started++) + ".log");
+    std::vector<std::string> argv = {EdgevisionBinary().string(), "serve", "--host", "127.0.0.1", "--port", "0"};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> cargv;
     for (std::string& a : argv) cargv.push_back(a.data());
@@ -104,6 +109,7 @@ class ServerProcess {
   // timeout or if the process exited.
   bool WaitReady(int want_status = 200, std::chrono::seconds timeout = std::chrono::seconds(60)) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
+    if (port() == 0) return false;
     httplib::Client client("127.0.0.1", port_);
     client.set_connection_timeout(0, 200000);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -161,16 +167,38 @@ class ServerProcess {
   }
   pid_t pid() const { return pid_; }
 
-  int port() const { return port_; }
+  // The port the server listens on, from its log line "listening on
+  // 127.0.0.1:PORT" (waited for). 0 when the process exits or 60 s pass
+  // before it binds.
+  int port() const {
+    if (port_ == 0) {
+      static const std::regex kListening(R"(listening on 127\.0\.0\.1:(\d+) )");
+      WaitFor([this] {
+        std::smatch m;
+        const std::string log = Log();
+        if (std::regex_search(log, m, kListening)) port_ = std::stoi(m[1]);
+        return port_ != 0 || Exited();
+      }, std::chrono::seconds(60));
+    }
+    return port_;
+  }
   httplib::Client Client() const {
-    httplib::Client c("127.0.0.1", port_);
+    httplib::Client c("127.0.0.1", port());
     c.set_read_timeout(30, 0);
     return c;
   }
 
  private:
+  // Whether the process has ended (without reaping it: Running() does).
+  bool Exited() const {
+    if (pid_ <= 0) return true;
+    siginfo_t info{};
+    return waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+           info.si_pid == pid_;
+  }
+
   pid_t pid_ = -1;
-  int port_ = 0;
+  mutable int port_ = 0;  // 0 until read from the log
   int exit_status_ = -1;
   std::filesystem::path log_;
 };

@@ -16,16 +16,17 @@
 #      model, pass `edgevision health`, classify a test image and stop
 #      cleanly on SIGTERM;
 #   5. dpkg --purge removes it.
-# Usage: tests/packaging/deb_test.sh BUILD_DIR      (exit 77: cannot run here)
+# Usage: tests/packaging/deb_test.sh BUILD_DIR      (exit 77: cannot run here; 1 under EDGEVISION_REQUIRE_ALL=1)
 set -euo pipefail
 build=$(cd "${1:?usage: deb_test.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 source_dir=$(cd "$here/../.." && pwd)
 
-skip() { echo "SKIP: $*"; exit 77; }
-[[ $(id -u) -eq 0 ]] || skip "needs root (chroot, debootstrap, network namespaces); CI runs as root"
+# shellcheck source=../support.sh
+. "$here/../support.sh"
+[[ $(id -u) -eq 0 ]] || skip_or_fail "needs root (chroot, debootstrap, network namespaces); CI runs as root"
 for tool in cpack dpkg-deb dpkg-shlibdeps debootstrap unshare setpriv ip systemd-analyze; do
-  command -v "$tool" >/dev/null || skip "$tool is not installed (scripts/setup-debian.sh --test)"
+  command -v "$tool" >/dev/null || skip_or_fail "$tool is not installed (scripts/setup-debian.sh --test)"
 done
 [[ -x $build/src/cli/edgevision ]] || { echo "FAIL: $build/src/cli/edgevision is not built"; exit 1; }
 

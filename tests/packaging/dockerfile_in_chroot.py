@@ -23,7 +23,8 @@ also verifies that every shared library the binary needs resolves in the
 final root, and reports its size.
 
 Exit 0: built and served. Exit 1: a step failed (its output is shown).
-Exit 77: cannot run here (not root, no debootstrap, no unshare).
+Exit 77: cannot run here (not root, no debootstrap, no unshare); 1 instead
+under EDGEVISION_REQUIRE_ALL=1 (CI).
 
 Usage: dockerfile_in_chroot.py [--context DIR] [--keep] [--workdir DIR]
 """
@@ -38,6 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import support  # noqa: E402  (tests/support.py)
 
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BASE_IMAGES = {"debian:12-slim", "debian:bookworm-slim", "docker.io/library/debian:12-slim"}
@@ -372,12 +376,10 @@ def main():
     args = parser.parse_args()
 
     if os.geteuid() != 0:
-        print("SKIP: needs root for chroot and debootstrap")
-        return 77
+        return support.skip_or_fail("needs root for chroot and debootstrap")
     for tool in ("debootstrap", "unshare", "chroot", "ip"):
         if shutil.which(tool) is None:
-            print(f"SKIP: {tool} is not installed")
-            return 77
+            return support.skip_or_fail(f"{tool} is not installed (scripts/setup-debian.sh --test)")
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="edgevision-dockerfile-", dir="/var/tmp")
     os.makedirs(workdir, exist_ok=True)

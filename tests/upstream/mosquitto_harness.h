@@ -6,7 +6,7 @@
 // persistence keeps the subscriber's session and queued messages.
 //
 // Needs the mosquitto and openssl programs (Debian: mosquitto, openssl);
-// tests GTEST_SKIP() when they are missing.
+// tests skip when they are missing (fail under EDGEVISION_REQUIRE_ALL=1).
 #pragma once
 
 #include <fcntl.h>
@@ -42,6 +42,16 @@ inline bool HaveProgram(const std::string& name) {
     if (access((std::string(dir) + name).c_str(), X_OK) == 0) return true;
   }
   return false;
+}
+
+// Empty when the programs the broker harness runs are installed; else what
+// is missing and how to get it.
+inline std::string MissingBrokerPrograms() {
+  for (const char* p : {"mosquitto", "mosquitto_passwd", "openssl"}) {
+    if (!HaveProgram(p))
+      return std::string("needs ") + p + " (scripts/setup-debian.sh --test installs it)";
+  }
+  return "";
 }
 
 inline std::string FindProgram(const std::string& name) {

@@ -17,6 +17,7 @@
 #include <regex>
 
 #include "core/uuid.h"
+#include "test_support.h"
 #include "upstream/delivery_check.h"
 #include "upstream/mosquitto_harness.h"
 #include "upstream/testing_util.h"
@@ -28,7 +29,7 @@ namespace {
 
 using edgevision::testing::CheckDelivery;
 using edgevision::testing::DeliveryReport;
-using edgevision::testing::HaveProgram;
+using edgevision::testing::MissingBrokerPrograms;
 using edgevision::testing::MakeTestPki;
 using edgevision::testing::MosquittoBroker;
 using edgevision::testing::MqttSubscriber;
@@ -97,10 +98,8 @@ std::function<bool(const Messages&)> AllOf(const std::set<std::string>& ids) {
 class PublisherBrokerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!HaveProgram("mosquitto") || !HaveProgram("openssl") || !HaveProgram("mosquitto_passwd")) {
-      GTEST_SKIP()
-          << "needs mosquitto, mosquitto_passwd and openssl (scripts/setup-debian.sh --test)";
-    }
+    if (const std::string missing = MissingBrokerPrograms(); !missing.empty())
+      EDGEVISION_SKIP_OR_FAIL(missing);
   }
   testing::ScratchDir dir_{"upstream_broker"};
 };

@@ -64,11 +64,9 @@ json Health(ServerProcess& server) {
 }
 
 TEST(UpstreamE2eTest, BrokerRestartAndKillDashNineLoseNothing) {
-  if (!HaveProgram("mosquitto") || !HaveProgram("openssl") || !HaveProgram("mosquitto_passwd")) {
-    GTEST_SKIP()
-        << "needs mosquitto, mosquitto_passwd and openssl (scripts/setup-debian.sh --test)";
-  }
-  if (!std::filesystem::exists(EdgevisionBinary())) GTEST_SKIP() << "edgevision binary not built";
+  if (const std::string missing = MissingBrokerPrograms(); !missing.empty())
+    EDGEVISION_SKIP_OR_FAIL(missing);
+  ASSERT_TRUE(std::filesystem::exists(EdgevisionBinary())) << "edgevision binary not built";
   ScratchDir dir;
   // edgevision logs to stdout, which ServerProcess discards: run it through
   // a wrapper that sends stdout to stderr (the captured log), so the log
@@ -197,7 +195,7 @@ TEST(UpstreamE2eTest, BrokerRestartAndKillDashNineLoseNothing) {
 }
 
 TEST(UpstreamE2eTest, UpstreamWithoutDataDirIsAUsageError) {
-  if (!std::filesystem::exists(EdgevisionBinary())) GTEST_SKIP() << "edgevision binary not built";
+  ASSERT_TRUE(std::filesystem::exists(EdgevisionBinary())) << "edgevision binary not built";
   ServerProcess server({"--upstream", "mqtt://127.0.0.1:1/t"});
   const int status = server.WaitExit(seconds(20));
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 2) << status << "\n" << server.Log();

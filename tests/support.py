@@ -1,0 +1,22 @@
+"""The Python twin of tests/test_support.h, for the Python tests.
+
+skip_or_fail(reason) is what a test returns as its exit code when a component
+it needs is missing: 77 (CTest's "skipped"), or 1 when EDGEVISION_REQUIRE_ALL=1
+(CI sets it through .ci/run: there, nothing may skip).
+"""
+
+import os
+
+SKIP = 77
+
+
+def require_all():
+    return os.environ.get("EDGEVISION_REQUIRE_ALL") == "1"
+
+
+def skip_or_fail(reason):
+    if require_all():
+        print("FAIL: a required component is missing (EDGEVISION_REQUIRE_ALL=1): " + reason)
+        return 1
+    print("SKIP: " + reason)
+    return SKIP
