@@ -3,15 +3,16 @@
 # Installs Google's TFLite C runtime (npm tfjs-tflite-node, its prebuilt
 # cc_deps only: --ignore-scripts builds nothing) from the committed
 # package-lock.json when node_modules is missing or older than the lock file.
-# Exit 77 (skipped) when npm is missing or the registry cannot be reached.
+# Exit 77 (skipped) when npm is missing or the registry cannot be reached;
+# a failure instead with EDGEVISION_REQUIRE_ALL=1 (CI).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../support.sh"
 if [ ! -f "$here/node_modules/tfjs-tflite-node/package.json" ] ||
    [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
-  command -v npm >/dev/null 2>&1 || { echo "SKIP: npm is not installed (apt-get install npm)"; exit 77; }
+  command -v npm >/dev/null 2>&1 || skip_or_fail "npm is not installed (apt-get install npm)"
   if ! npm ci --ignore-scripts --prefix "$here" --no-audit --no-fund --loglevel=error; then
-    echo "SKIP: npm ci failed (is the npm registry reachable?)"
-    exit 77
+    skip_or_fail "npm ci failed (is the npm registry reachable?)"
   fi
 fi
 exec /usr/bin/python3 "$here/../check_d3.py" "$@"
