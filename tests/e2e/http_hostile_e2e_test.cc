@@ -17,6 +17,7 @@
 #include "e2e/server_process.h"
 #include "raw_http.h"
 #include "test_support.h"
+#include "tls_test_util.h"
 
 namespace edgevision::testing {
 namespace {
@@ -404,4 +405,35 @@ TEST(HostileHttpE2E, ADeadListenerEndsTheProcessWithANonZeroExit) {
 }
 
 }  // namespace
+// `edgevision health --tls` skips the certificate check only for a loopback
+// name, where the key stays on the machine and the server's certificate is
+// usually self-issued (docs/security.md). Any other name is verified: 0.0.0.0
+// reaches the same server on Linux but is not a loopback name, so the
+// self-issued certificate is refused and no key is sent.
+TEST(HostileHttpE2E, HealthVerifiesTheCertificateUnlessTheServerIsOnLoopback) {
+  TempDir dir;
+  fs::path cert, key;
+  ASSERT_TRUE(MakeSelfSignedCert(dir.path(), &cert, &key));
+  ServerProcess server({"--tls-cert", cert.string(), "--tls-key", key.string()});
+  const std::string bin = EdgevisionBinary().string();
+  const std::string port = std::to_string(server.port());
+  const std::string loopback = bin + " health --quiet --tls --timeout 5 --port " + port;
+  // Ready = the loopback health check passes with the self-issued certificate.
+  bool ready = false;
+  for (int i = 0; i < 600 && !ready && server.Running(); ++i) {
+    ready = std::system(loopback.c_str()) == 0;
+    if (!ready) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_TRUE(ready) << "loopback health over TLS never passed\n" << server.Log();
+  const fs::path err = dir.path() / "stderr";
+  const std::string other = bin + " health --timeout 5 --url https://0.0.0.0:" + port + "/health 2>" + err.string();
+  const int rc = std::system(other.c_str());
+  ASSERT_TRUE(WIFEXITED(rc));
+  EXPECT_EQ(WEXITSTATUS(rc), 1) << other;
+  const std::string message = ReadText(err);
+  EXPECT_NE(message.find("certificate"), std::string::npos) << message;
+  EXPECT_EQ(server.Stop(SIGTERM), 0) << server.Log();
+}
+
+
 }  // namespace edgevision::testing
