@@ -20,9 +20,13 @@ Result<TwinCapturePolicy> CapturePolicyFromTwin(const upstream::DesiredCapture& 
       p.mode = store::CapturePolicy::Mode::kAll;
     }
   }
-  if (desired.max_bytes || desired.max_age_s) {
-    out.not_applied =
-        "maxBytes and maxAgeSeconds take effect at start only (--capture-max-bytes, --capture-max-age)";
+  if (desired.max_bytes) {
+    if (*desired.max_bytes <= 0) return InvalidArgument("capture: maxBytes must be > 0");
+    out.max_bytes = static_cast<uint64_t>(*desired.max_bytes);
+  }
+  if (desired.max_age_s) {
+    if (*desired.max_age_s < 0) return InvalidArgument("capture: maxAgeSeconds must be >= 0");
+    out.max_age = std::chrono::seconds(*desired.max_age_s);
   }
   return out;
 }

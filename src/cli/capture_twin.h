@@ -4,6 +4,9 @@
 // twin").
 #pragma once
 
+#include <chrono>
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "core/status.h"
@@ -14,16 +17,18 @@ namespace edgevision::cli {
 
 struct TwinCapturePolicy {
   store::CapturePolicy policy;  // to apply
-  // What could not be applied live (empty when everything was), reported in
-  // the twin: maxBytes / maxAgeSeconds are store limits set at start.
-  std::string not_applied;
+  // The store limits to apply live (CaptureStore::SetLimits); nullopt keeps
+  // the one in force. maxAgeSeconds 0 removes the age limit.
+  std::optional<uint64_t> max_bytes;
+  std::optional<std::chrono::seconds> max_age;
 };
 
 // Members absent from `desired` keep the command line's value (`configured`).
 // enabled=false captures nothing; enabled=true with a command-line policy of
 // "none" captures all (then narrowed by the other members); a probability
-// window and tags narrow whatever mode is in force. Errors: InvalidArgument
-// for a window that is empty or outside [0, 1].
+// window and tags narrow whatever mode is in force; maxBytes / maxAgeSeconds
+// become store limits. Errors: InvalidArgument for a window that is empty or
+// outside [0, 1], or a maxBytes that is not > 0.
 Result<TwinCapturePolicy> CapturePolicyFromTwin(const upstream::DesiredCapture& desired,
                                                 const store::CapturePolicy& configured);
 

@@ -17,7 +17,8 @@ TEST(CaptureTwinTest, EnabledSwitchesANoneCommandLineToAllAndFalseSwitchesOff) {
   Result<TwinCapturePolicy> r = CapturePolicyFromTwin(on, Parsed("none"));
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->policy.ToString(), "all");
-  EXPECT_TRUE(r->not_applied.empty());
+  EXPECT_FALSE(r->max_bytes);
+  EXPECT_FALSE(r->max_age);
 
   upstream::DesiredCapture off;
   off.enabled = false;
@@ -44,7 +45,7 @@ TEST(CaptureTwinTest, AbsentMembersKeepTheCommandLineAndTheWindowAndTagsNarrowIt
   EXPECT_FALSE(r->policy.ShouldCapture("Banana", 0.2, 0));
 }
 
-TEST(CaptureTwinTest, AnEmptyOrOutOfRangeWindowIsRefusedAndStoreLimitsAreReportedNotApplied) {
+TEST(CaptureTwinTest, AnEmptyOrOutOfRangeWindowIsRefused) {
   upstream::DesiredCapture bad;
   bad.min_probability = 0.7;
   bad.max_probability = 0.3;
@@ -52,12 +53,30 @@ TEST(CaptureTwinTest, AnEmptyOrOutOfRangeWindowIsRefusedAndStoreLimitsAreReporte
   bad.min_probability = -0.1;
   bad.max_probability = 0.5;
   EXPECT_FALSE(CapturePolicyFromTwin(bad, Parsed("all")).ok());
+}
 
+TEST(CaptureTwinTest, StoreLimitsArePassedOnToApplyLive) {
   upstream::DesiredCapture limits;
-  limits.max_bytes = 1 << 30;
+  limits.max_bytes = int64_t{1} << 30;
+  limits.max_age_s = 604800;
   Result<TwinCapturePolicy> r = CapturePolicyFromTwin(limits, Parsed("all"));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_TRUE(r->max_bytes);
+  EXPECT_EQ(*r->max_bytes, uint64_t{1} << 30);
+  ASSERT_TRUE(r->max_age);
+  EXPECT_EQ(r->max_age->count(), 604800);
+  EXPECT_EQ(r->policy.ToString(), "all");
+
+  upstream::DesiredCapture zero;
+  zero.max_age_s = 0;  // no age limit, like --capture-max-age 0
+  r = CapturePolicyFromTwin(zero, Parsed("all"));
   ASSERT_TRUE(r.ok());
-  EXPECT_NE(r->not_applied.find("maxBytes"), std::string::npos);
+  EXPECT_FALSE(r->max_bytes);
+  EXPECT_EQ(r->max_age->count(), 0);
+
+  zero.max_bytes = 0;  // a zero quota would delete every capture
+  EXPECT_EQ(CapturePolicyFromTwin(zero, Parsed("all")).status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -246,13 +246,21 @@ Status StartCaptureStore(const ServeOptions& options, ServeParts* parts) {
   }
   if (twin) {
     store::CaptureRecorder* recorder = captures ? captures->recorder() : nullptr;
+    store::CaptureStore* capture_store = captures ? captures->store() : nullptr;
     twin->SetCaptureHandler(
-        [recorder, configured = policy](const upstream::DesiredCapture& d) -> Status {
-          if (recorder == nullptr) return Unavailable("no capture store (set --data-dir)");
+        [recorder, capture_store, configured = policy](const upstream::DesiredCapture& d) -> Status {
+          if (recorder == nullptr || capture_store == nullptr) {
+            return Unavailable("no capture store (set --data-dir)");
+          }
           EV_ASSIGN_OR_RETURN(TwinCapturePolicy applied, CapturePolicyFromTwin(d, configured));
           recorder->SetPolicy(applied.policy);
           spdlog::info("capture policy from the module twin: {}", applied.policy.ToString());
-          if (!applied.not_applied.empty()) return Unsupported(applied.not_applied);
+          if (applied.max_bytes || applied.max_age) {
+            // Retention runs at once with the new limits (a smaller quota evicts now).
+            EV_RETURN_IF_ERROR(capture_store->SetLimits(applied.max_bytes, applied.max_age));
+            spdlog::info("capture store limits from the module twin: {} bytes, max age {} s",
+                         capture_store->max_bytes(), capture_store->max_age().count());
+          }
           return Status::Ok();
         });
   }

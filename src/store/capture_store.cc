@@ -230,7 +230,10 @@ CaptureStore::CaptureStore(std::string data_dir, const StoreOptions& options, Mo
       options_(options),
       mode_(mode),
       env_(env),
-      clock_(clock) {}
+      clock_(clock) {
+  max_bytes_ = options_.max_bytes;
+  max_age_s_ = options_.max_age.count();
+}
 
 CaptureStore::~CaptureStore() {
   std::lock_guard<std::mutex> w(write_mu_);
@@ -484,7 +487,7 @@ Status CaptureStore::Add(const NewCapture& capture) {
   }
 
   // Make room first so the quota is an upper bound.
-  if (image_bytes_ + db_bytes_ + capture.image.size() > options_.max_bytes ||
+  if (image_bytes_ + db_bytes_ + capture.image.size() > max_bytes_ ||
       clock_->Monotonic() >= next_retention_) {
     Status s = EnforceRetentionLocked(capture.image.size());
     if (!s.ok()) spdlog::warn("capture store: retention: {}", s.message());
@@ -635,6 +638,21 @@ Status CaptureStore::EnforceRetention() {
   return EnforceRetentionLocked(0);
 }
 
+Status CaptureStore::SetLimits(std::optional<uint64_t> max_bytes,
+                               std::optional<std::chrono::seconds> max_age) {
+  if (max_bytes && *max_bytes == 0) return InvalidArgument("capture store: the quota must be > 0");
+  if (max_age && max_age->count() < 0) {
+    return InvalidArgument("capture store: the age limit must be >= 0");
+  }
+  if (mode_ != Mode::kServe) return Unsupported("capture store opened read-only");
+  std::lock_guard<std::mutex> w(write_mu_);
+  if (max_bytes) max_bytes_ = *max_bytes;
+  if (max_age) max_age_s_ = max_age->count();
+  spdlog::info("capture store: limits now {} bytes, max age {} s", max_bytes_.load(),
+               max_age_s_.load());
+  return EnforceRetentionLocked(0);
+}
+
 Status CaptureStore::EnforceRetentionLocked(uint64_t incoming) {
   next_retention_ = clock_->Monotonic() + options_.retention_interval;
   std::lock_guard<std::mutex> d(db_mu_);
@@ -654,8 +672,8 @@ Status CaptureStore::EnforceRetentionLocked(uint64_t incoming) {
   int64_t removed = 0;
   uint64_t freed = 0;
   const std::string batch = std::to_string(kRetentionBatch);
-  if (options_.max_age.count() > 0) {
-    const int64_t cutoff = ToMicros(clock_->Now() - options_.max_age);
+  if (max_age_s_ > 0) {
+    const int64_t cutoff = ToMicros(clock_->Now() - max_age());
     while (true) {
       EV_RETURN_IF_ERROR(
           take("SELECT seq, image_sha256, image_format FROM captures "
@@ -668,8 +686,8 @@ Status CaptureStore::EnforceRetentionLocked(uint64_t incoming) {
     }
   }
   UpdateDbBytes();
-  while (image_bytes_ + db_bytes_ + incoming > options_.max_bytes) {
-    const uint64_t excess = image_bytes_ + db_bytes_ + incoming - options_.max_bytes;
+  while (image_bytes_ + db_bytes_ + incoming > max_bytes_) {
+    const uint64_t excess = image_bytes_ + db_bytes_ + incoming - max_bytes_;
     // Oldest unreviewed first, then oldest reviewed; just enough of them.
     std::vector<std::pair<int64_t, std::string>> candidates;
     EV_ASSIGN_OR_RETURN(sqlite::Statement st,
@@ -883,8 +901,8 @@ StoreHealth CaptureStore::Health() const {
   h.captures = count_;
   h.image_bytes = image_bytes_;
   h.db_bytes = db_bytes_;
-  h.quota_bytes = options_.max_bytes;
-  h.max_age = options_.max_age;
+  h.quota_bytes = max_bytes_;
+  h.max_age = max_age();
   h.paused = paused_;
   h.added = added_;
   h.removed_by_retention = removed_;

@@ -216,6 +216,17 @@ class CaptureStore {
   // Applies the age limit and the quota now.
   Status EnforceRetention();
 
+  // Replaces the quota and/or the age limit while serving (the module twin's
+  // capture.maxBytes / maxAgeSeconds) and applies retention at once with the
+  // new limits, so a smaller quota evicts before this returns. nullopt keeps
+  // the current value; a max_age of 0 removes the age limit. Safe from any
+  // thread. Errors: InvalidArgument for a zero quota, Unsupported in
+  // kReader mode, or what retention returns.
+  Status SetLimits(std::optional<uint64_t> max_bytes, std::optional<std::chrono::seconds> max_age);
+  // The limits in force (options() holds the ones the store opened with).
+  uint64_t max_bytes() const { return max_bytes_; }
+  std::chrono::seconds max_age() const { return std::chrono::seconds(max_age_s_.load()); }
+
   StoreHealth Health() const;
   const StoreOptions& options() const { return options_; }
   const std::string& data_dir() const { return data_dir_; }
@@ -272,6 +283,11 @@ class CaptureStore {
   // Guarded by write_mu_.
   std::chrono::steady_clock::time_point next_retention_{};
   std::chrono::steady_clock::time_point retry_at_{};
+
+  // Limits in force: start from options_, changed by SetLimits under
+  // write_mu_, read anywhere.
+  std::atomic<uint64_t> max_bytes_{0};
+  std::atomic<int64_t> max_age_s_{0};
 
   // Health counters; written under write_mu_, read anywhere.
   std::atomic<int64_t> count_{0};

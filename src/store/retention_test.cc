@@ -154,5 +154,68 @@ TEST_F(RetentionTest, ZeroMaxAgeKeepsEverything) {
   EXPECT_EQ(store->Health().captures, 1);
 }
 
+TEST_F(RetentionTest, ASmallerQuotaSetLiveEvictsAtOnceOldestFirst) {
+  StoreOptions o = TestOptions();  // 1 GiB quota, no age limit
+  auto store = Open(o);
+  ASSERT_TRUE(store);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(Add(store.get(), 100000));
+  ASSERT_EQ(store->Health().captures, 10);
+  ASSERT_EQ(store->Health().removed_by_retention, 0);
+
+  // About 4.5 images less than is in use now: no Add() needed, SetLimits
+  // itself evicts before it returns.
+  const StoreHealth before = store->Health();
+  const uint64_t quota = before.image_bytes + before.db_bytes - 450000;
+  ASSERT_TRUE(store->SetLimits(quota, std::nullopt).ok());
+  StoreHealth h = store->Health();
+  EXPECT_EQ(h.quota_bytes, quota);
+  EXPECT_EQ(store->max_bytes(), quota);
+  EXPECT_EQ(h.max_age.count(), 0);  // untouched
+  EXPECT_LE(h.image_bytes + h.db_bytes, quota);
+  EXPECT_GT(h.removed_by_retention, 0);
+  EXPECT_LE(h.captures, 5);
+  std::set<std::string> left = Ids(store.get());
+  EXPECT_TRUE(left.count(ids.back())) << "the newest capture was evicted";
+  EXPECT_FALSE(left.count(ids.front())) << "the oldest capture survived";
+  EXPECT_TRUE(store->CheckConsistency().ok());
+
+  // Later Adds keep to the new quota too.
+  for (int i = 0; i < 5; ++i) Add(store.get(), 100000);
+  h = store->Health();
+  EXPECT_LE(h.image_bytes + h.db_bytes, quota);
+
+  EXPECT_EQ(store->SetLimits(0, std::nullopt).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->max_bytes(), quota);  // a refused limit changes nothing
+}
+
+TEST_F(RetentionTest, AnAgeLimitSetLiveRemovesOldUnreviewedCapturesAtOnce) {
+  StoreOptions o = TestOptions();  // no age limit at start
+  auto store = Open(o);
+  ASSERT_TRUE(store);
+  const std::string old_unreviewed = Add(store.get(), 100);
+  const std::string old_reviewed = Add(store.get(), 100);
+  ASSERT_TRUE(store->SetLabel(old_reviewed, std::string("Banana")).ok());
+  clock_.Advance(std::chrono::hours(3));
+  const std::string young = Add(store.get(), 100);
+  ASSERT_EQ(store->Health().captures, 3);
+
+  ASSERT_TRUE(store->SetLimits(std::nullopt, std::chrono::hours(1)).ok());
+  std::set<std::string> left = Ids(store.get());
+  EXPECT_FALSE(left.count(old_unreviewed));
+  EXPECT_TRUE(left.count(old_reviewed));
+  EXPECT_TRUE(left.count(young));
+  EXPECT_EQ(store->Health().removed_by_retention, 1);
+  EXPECT_EQ(store->Health().max_age, std::chrono::seconds(3600));
+  EXPECT_EQ(store->Health().quota_bytes, o.max_bytes);  // untouched
+  EXPECT_TRUE(store->CheckConsistency().ok());
+
+  // 0 removes the age limit again.
+  ASSERT_TRUE(store->SetLimits(std::nullopt, std::chrono::seconds(0)).ok());
+  clock_.Advance(std::chrono::hours(24 * 365));
+  ASSERT_TRUE(store->EnforceRetention().ok());
+  EXPECT_EQ(store->Health().captures, 2);
+}
+
 }  // namespace
 }  // namespace edgevision::store
