@@ -101,7 +101,7 @@ class PublisherBrokerTest : public ::testing::Test {
     if (const std::string missing = MissingBrokerPrograms(); !missing.empty())
       EDGEVISION_SKIP_OR_FAIL(missing);
   }
-  testing::ScratchDir dir_{"upstream_broker"};
+  testing::TempDir dir_{"upstream_broker"};
 };
 
 TEST_F(PublisherBrokerTest, PlainBrokerReceivesEveryResultInOrder) {
