@@ -72,12 +72,8 @@ TEST(UpstreamE2eTest, BrokerRestartAndKillDashNineLoseNothing) {
   setenv("EDGEVISION_BINARY", wrapper.c_str(), 1);
   const TestPki pki = MakeTestPki(dir.path());
   ASSERT_TRUE(pki.ok());
-  MosquittoBroker::Options bo;
-  bo.tls = true;
-  bo.pki = pki;
-  bo.username = "camera7";
-  bo.password = "Very-s3cret";
-  MosquittoBroker broker(dir.path() / "broker", bo);
+  MosquittoBroker broker(dir.path() / "broker",
+                         MosquittoBroker::Tls(pki, "camera7", "Very-s3cret"));
   ASSERT_TRUE(broker.Start()) << broker.Log();
   MqttSubscriber sub("e2e-subscriber", {"factory/#"});
   sub.SetCa(pki.ca_cert);
