@@ -92,7 +92,8 @@ bool WaitFor(Predicate done, std::chrono::milliseconds timeout = std::chrono::se
   return true;
 }
 
-// A fresh, empty folder under the system temp folder (mkdtemp), removed with
+// The one temp-folder helper for every test (src/**/*_test.cc and tests/):
+// a fresh, empty folder under the system temp folder (mkdtemp), removed with
 // everything in it when the object goes.
 class TempDir {
  public:
@@ -107,6 +108,11 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   const std::filesystem::path& path() const { return path_; }
+  // The folder as a string, for building command lines and paths by `+`.
+  std::string str() const { return path_.string(); }
+  // A path inside the folder, as a string.
+  std::string File(const std::string& rel) const { return (path_ / rel).string(); }
+  std::string operator/(const std::string& rel) const { return File(rel); }
 
  private:
   std::filesystem::path path_;

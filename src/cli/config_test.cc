@@ -11,6 +11,8 @@
 #include <fstream>
 #include <memory>
 
+#include "test_support.h"
+
 namespace edgevision::cli {
 namespace {
 
@@ -89,13 +91,11 @@ class ConfigLayerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     for (const char* name : kEnvNames) unsetenv(name);
-    char tmpl[] = "/tmp/edgevision-config-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    ASSERT_FALSE(tmp_.path().empty()) << "mkdtemp failed";
+    dir_ = tmp_.str();
   }
   void TearDown() override {
     for (const char* name : kEnvNames) unsetenv(name);
-    std::filesystem::remove_all(dir_);
   }
   std::string Write(const std::string& name, const std::string& text) {
     const std::string path = dir_ + "/" + name;
@@ -104,6 +104,7 @@ class ConfigLayerTest : public ::testing::Test {
   }
   std::string NoDefault() const { return dir_ + "/absent.conf"; }
 
+  edgevision::testing::TempDir tmp_{"edgevision-config-test"};
   std::string dir_;
 };
 

@@ -18,7 +18,7 @@ namespace {
 using std::chrono::hours;
 using std::chrono::milliseconds;
 using testing::FakeClock;
-using testing::ScratchDir;
+using testing::TempDir;
 
 std::unique_ptr<Outbox> OpenOrDie(const std::string& path, const OutboxLimits& limits,
                                   const Clock& clock) {
@@ -44,7 +44,7 @@ std::vector<uint64_t> Seqs(Outbox& outbox) {
 }
 
 TEST(OutboxTest, OrderedAppendReadRemove) {
-  ScratchDir dir("outbox");
+  TempDir dir("outbox");
   FakeClock clock;
   auto outbox = OpenOrDie(dir.File("outbox.db"), {}, clock);
   ASSERT_TRUE(outbox);
@@ -79,7 +79,7 @@ TEST(OutboxTest, OrderedAppendReadRemove) {
 }
 
 TEST(OutboxTest, PersistsAcrossReopenAndNeverReusesSequenceNumbers) {
-  ScratchDir dir("outbox");
+  TempDir dir("outbox");
   FakeClock clock;
   std::string stream;
   {
@@ -103,7 +103,7 @@ TEST(OutboxTest, PersistsAcrossReopenAndNeverReusesSequenceNumbers) {
 }
 
 TEST(OutboxTest, ByteBoundDropsOldestAndCountsPersistently) {
-  ScratchDir dir("outbox");
+  TempDir dir("outbox");
   FakeClock clock;
   OutboxLimits limits;
   limits.max_bytes = 1000;
@@ -128,7 +128,7 @@ TEST(OutboxTest, ByteBoundDropsOldestAndCountsPersistently) {
 }
 
 TEST(OutboxTest, AgeBoundDropsExpiredOldestFirst) {
-  ScratchDir dir("outbox");
+  TempDir dir("outbox");
   FakeClock clock;
   OutboxLimits limits;
   limits.max_age = std::chrono::hours(24);
@@ -150,7 +150,7 @@ TEST(OutboxTest, AgeBoundDropsExpiredOldestFirst) {
 }
 
 TEST(OutboxTest, UnsetClockTimesAreNotExpired) {
-  ScratchDir dir("outbox");
+  TempDir dir("outbox");
   FakeClock clock;
   clock.SetWall(
       std::chrono::system_clock::time_point(std::chrono::seconds(3600)));  // 1970: before NTP
@@ -170,7 +170,7 @@ TEST(OutboxTest, UnsetClockTimesAreNotExpired) {
 // exactly like ENOSPC: SQLITE_FULL) makes room by dropping the oldest
 // messages, and a message that cannot fit at all is refused and counted.
 TEST(OutboxTest, DiskFullDropsOldestThenRefuses) {
-  ScratchDir dir("outbox");
+  TempDir dir("outbox");
   FakeClock clock;
   OutboxLimits limits;
   limits.max_bytes = 16 << 20;
@@ -196,7 +196,7 @@ TEST(OutboxTest, DiskFullDropsOldestThenRefuses) {
 }
 
 TEST(OutboxTest, OneProcessAtATime) {
-  ScratchDir dir("outbox");
+  TempDir dir("outbox");
   FakeClock clock;
   auto outbox = OpenOrDie(dir.File("outbox.db"), {}, clock);
   pid_t child = fork();
@@ -210,7 +210,7 @@ TEST(OutboxTest, OneProcessAtATime) {
 }
 
 TEST(OutboxTest, NotAnOutboxIsCorrupt) {
-  ScratchDir dir("outbox");
+  TempDir dir("outbox");
   {
     std::FILE* f = std::fopen(dir.File("outbox.db").c_str(), "wb");
     std::fputs(
@@ -234,7 +234,7 @@ TEST(OutboxTest, NotAnOutboxIsCorrupt) {
 // else; payloads are intact, order is kept and sequence numbers are not reused.
 TEST(OutboxTest, SurvivesKillDashNine) {
   for (int round = 0; round < 3; ++round) {
-    ScratchDir dir("outbox_crash");
+    TempDir dir("outbox_crash");
     const std::string path = dir.File("outbox.db");
     int fds[2];
     ASSERT_EQ(pipe(fds), 0);

@@ -23,7 +23,7 @@ using std::chrono::seconds;
 using testing::FakeBroker;
 using testing::FakeClock;
 using testing::FakeTransport;
-using testing::ScratchDir;
+using testing::TempDir;
 
 PredictionInput Input(int n, double apple = 0.9) {
   PredictionInput in;
@@ -77,7 +77,7 @@ class PublisherTest : public ::testing::Test {
     return seqs;
   }
 
-  ScratchDir dir_{"publisher"};
+  TempDir dir_{"publisher"};
   FakeClock clock_;
   FakeBroker broker_;
 };

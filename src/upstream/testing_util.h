@@ -1,5 +1,4 @@
-// Test doubles for upstream: a clock the test moves by hand and a scratch
-// directory. Test-only; not part of the library.
+// Test doubles for upstream: a clock the test moves by hand. Test-only; not part of the library.
 #pragma once
 
 #include <unistd.h>
@@ -11,6 +10,7 @@
 #include <string>
 
 #include "core/clock.h"
+#include "test_support.h"
 
 namespace edgevision::upstream::testing {
 
@@ -41,28 +41,7 @@ class FakeClock : public Clock {
   std::chrono::steady_clock::duration mono_{std::chrono::hours(1)};
 };
 
-// A fresh directory under the system temp dir, removed with its contents.
-class ScratchDir {
- public:
-  explicit ScratchDir(const std::string& name) {
-    static std::atomic<int> counter{0};
-    path_ =
-        std::filesystem::temp_directory_path() /
-        ("edgevision_" + name + "_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-  std::string File(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
+// The shared temp-folder helper (tests/test_support.h).
+using TempDir = edgevision::testing::TempDir;
 
 }  // namespace edgevision::upstream::testing

@@ -18,7 +18,7 @@ using std::chrono::system_clock;
 const char* kPem = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n";
 
 TEST(WorkloadClientTest, SignsLikeTheKeyAndFetchesTheTrustBundle) {
-  testing::ScratchDir dir("workload");
+  testing::TempDir dir("workload");
   edgevision::testing::WorkloadApiStandIn api(dir.File("workload.sock"), "classifier", "6380001",
                                               "password", kPem);
   ASSERT_TRUE(api.ok());
@@ -46,7 +46,7 @@ TEST(WorkloadClientTest, SignsLikeTheKeyAndFetchesTheTrustBundle) {
 }
 
 TEST(WorkloadClientTest, SasCredentialsFetchTheTrustBundleEachAttempt) {
-  testing::ScratchDir dir("workload");
+  testing::TempDir dir("workload");
   edgevision::testing::WorkloadApiStandIn api(dir.File("workload.sock"), "classifier", "g1",
                                               "password", kPem);
   ASSERT_TRUE(api.ok());
@@ -79,7 +79,7 @@ TEST(WorkloadClientTest, SasCredentialsFetchTheTrustBundleEachAttempt) {
 }
 
 TEST(WorkloadClientTest, ErrorsNameTheRequestAndTheApiMessage) {
-  testing::ScratchDir dir("workload");
+  testing::TempDir dir("workload");
   edgevision::testing::WorkloadApiStandIn api(dir.File("workload.sock"), "classifier", "g1",
                                               "password", kPem);
   ASSERT_TRUE(api.ok());

@@ -68,6 +68,27 @@ async function getJson(url) {
   return res.json();
 }
 
+// edgevision serving on loopback with every prediction captured; its output
+// goes to `log` (printed when the test fails).
+function startServer(port, dataDir, env) {
+  const server = spawn(binary, ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir,
+    "--capture", "all"], { stdio: ["ignore", "pipe", "pipe"], env });
+  server.stdout.on("data", (d) => log.push(String(d)));
+  server.stderr.on("data", (d) => log.push(String(d)));
+  return server;
+}
+
+// Debian's chromium, headless, with a fresh profile and no background traffic.
+function launchBrowser(profile) {
+  return chromium.launchPersistentContext(profile, {
+    executablePath: browserPath,
+    headless: true,
+    viewport: { width: 1280, height: 860 },
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
 async function main() {
   if (!fs.existsSync(browserPath)) skipOrFail("no browser at " + browserPath + " (apt-get install chromium)");
   if (!fs.existsSync(binary)) throw new Error("no edgevision binary at " + binary + " (build it first)");
@@ -76,10 +97,7 @@ async function main() {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-profile-"));
   const port = await freePort();
   const base = "http://127.0.0.1:" + port;
-  const server = spawn(binary, ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir,
-    "--capture", "all"], { stdio: ["ignore", "pipe", "pipe"] });
-  server.stdout.on("data", (d) => log.push(String(d)));
-  server.stderr.on("data", (d) => log.push(String(d)));
+  const server = startServer(port, dataDir, process.env);
   let context = null;
   try {
     await waitReady(base, server);
@@ -101,13 +119,7 @@ async function main() {
     }
     assert.equal((await getJson(base + "/captures")).total, posted.length, "every prediction is captured");
 
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: browserPath,
-      headless: true,
-      viewport: { width: 1280, height: 860 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    context = await launchBrowser(profile);
     const page = context.pages()[0] || await context.newPage();
     const foreign = [];
     const errors = [];
@@ -226,10 +238,7 @@ async function keyScenario() {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-key-profile-"));
   const port = await freePort();
   const base = "http://127.0.0.1:" + port;
-  const server = spawn(binary, ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir,
-    "--capture", "all"], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, EDGEVISION_ADMIN_KEY: key } });
-  server.stdout.on("data", (d) => log.push(String(d)));
-  server.stderr.on("data", (d) => log.push(String(d)));
+  const server = startServer(port, dataDir, { ...process.env, EDGEVISION_ADMIN_KEY: key });
   let context = null;
   try {
     await waitReady(base, server);
@@ -247,13 +256,7 @@ async function keyScenario() {
       await sleep(25);
     }
 
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: browserPath,
-      headless: true,
-      viewport: { width: 1280, height: 860 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    context = await launchBrowser(profile);
     const page = context.pages()[0] || await context.newPage();
     const foreign = [];
     const errors = [];

@@ -43,22 +43,6 @@ std::vector<std::string> RealImages() {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "evcap_e2e_XXXXXX").string();
-    path_ = ::mkdtemp(t.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
 json Get(ServerProcess& s, const std::string& path, int want = 200) {
   auto c = s.Client();
   auto res = c.Get(path);
@@ -124,19 +108,19 @@ int RunCommand(const std::string& command, std::string* output) {
 }
 
 TEST(CaptureE2eTest, OffByDefault) {
-  TempDir dir;
+  TempDir dir("evcap_e2e");
   ServerProcess server({"--data-dir", dir.path()});
   ASSERT_TRUE(server.WaitReady()) << server.Log();
   Predict(server, "/image", Fruit("apple1.jpg"));
   json store = Get(server, "/health")["store"];
   EXPECT_EQ(store["enabled"], false) << store.dump();
-  EXPECT_FALSE(fs::exists(dir.path() + "/captures.db"));
+  EXPECT_FALSE(fs::exists(dir.str() + "/captures.db"));
   EXPECT_EQ(server.Client().Get("/captures")->status, 404);
   EXPECT_EQ(server.Client().Get("/review")->status, 404);
 }
 
 TEST(CaptureE2eTest, CaptureAllStoresEveryPredictionExceptNostore) {
-  TempDir dir;
+  TempDir dir("evcap_e2e");
   ServerProcess server({"--data-dir", dir.path(), "--capture", "all"});
   ASSERT_TRUE(server.WaitReady()) << server.Log();
   const std::string apple = Fruit("apple1.jpg"), banana = Fruit("banana2.jpg");
@@ -220,10 +204,10 @@ TEST(CaptureE2eTest, CaptureAllStoresEveryPredictionExceptNostore) {
   EXPECT_NE(page->get_header_value("Content-Type").find("text/html"), std::string::npos);
 
   // Export while the server runs.
-  const std::string out = dir.path() + "/export";
+  const std::string out = dir.str() + "/export";
   std::string output;
   const std::string bin = EdgevisionBinary().string();
-  ASSERT_EQ(RunCommand(bin + " export --data-dir " + dir.path() + " --out " + out, &output), 0)
+  ASSERT_EQ(RunCommand(bin + " export --data-dir " + dir.str() + " --out " + out, &output), 0)
       << output;
   EXPECT_NE(output.find("exported 1 captures"), std::string::npos) << output;
   std::ifstream apple_file(out + "/Banana/" + cap["image"]["sha256"].get<std::string>() + ".jpg",
@@ -231,8 +215,8 @@ TEST(CaptureE2eTest, CaptureAllStoresEveryPredictionExceptNostore) {
   std::stringstream exported;
   exported << apple_file.rdbuf();
   EXPECT_EQ(exported.str(), apple);  // labelled Banana by a person: exported under Banana
-  const std::string out2 = dir.path() + "/export2";
-  ASSERT_EQ(RunCommand(bin + " export --data-dir " + dir.path() + " --out " + out2 +
+  const std::string out2 = dir.str() + "/export2";
+  ASSERT_EQ(RunCommand(bin + " export --data-dir " + dir.str() + " --out " + out2 +
                            " --include-predicted",
                        &output),
             0)
@@ -243,7 +227,7 @@ TEST(CaptureE2eTest, CaptureAllStoresEveryPredictionExceptNostore) {
   int lines = 0;
   while (std::getline(manifest, line)) ++lines;
   EXPECT_EQ(lines, 3);  // header + 2
-  EXPECT_NE(RunCommand(bin + " export --data-dir " + dir.path() + " --out " + out2, &output),
+  EXPECT_NE(RunCommand(bin + " export --data-dir " + dir.str() + " --out " + out2, &output),
             0);  // not empty
 
   // The server shuts down cleanly and the store reopens consistent.
@@ -258,7 +242,7 @@ TEST(CaptureE2eTest, CaptureAllStoresEveryPredictionExceptNostore) {
 }
 
 TEST(CaptureE2eTest, UncertainPolicyKeepsOnlyLowConfidence) {
-  TempDir dir;
+  TempDir dir("evcap_e2e");
   ServerProcess server({"--data-dir", dir.path(), "--capture", "uncertain:0.9"});
   ASSERT_TRUE(server.WaitReady()) << server.Log();
   std::set<std::string> want;
@@ -280,7 +264,7 @@ TEST(CaptureE2eTest, UncertainPolicyKeepsOnlyLowConfidence) {
 }
 
 TEST(CaptureE2eTest, KillNineUnderLoadLeavesAConsistentStore) {
-  TempDir dir;
+  TempDir dir("evcap_e2e");
   const std::vector<std::string> images = RealImages();
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
@@ -315,8 +299,8 @@ TEST(CaptureE2eTest, KillNineUnderLoadLeavesAConsistentStore) {
 }
 
 TEST(CaptureE2eTest, AStoreThatCannotOpenNeverStopsPrediction) {
-  TempDir dir;
-  const std::string not_a_dir = dir.path() + "/file";
+  TempDir dir("evcap_e2e");
+  const std::string not_a_dir = dir.str() + "/file";
   std::ofstream(not_a_dir) << "x";
   ServerProcess server({"--data-dir", not_a_dir, "--capture", "all"});
   ASSERT_TRUE(server.WaitReady()) << server.Log();
@@ -331,8 +315,8 @@ TEST(CaptureE2eTest, AStoreThatCannotOpenNeverStopsPrediction) {
 // file. Needs permission to mount (root); skipped otherwise (a failure under
 // EDGEVISION_REQUIRE_ALL=1).
 TEST(CaptureE2eTest, FullDiskPausesStoringNotPredictingAndResumes) {
-  TempDir dir;
-  const std::string mnt = dir.path() + "/small";
+  TempDir dir("evcap_e2e");
+  const std::string mnt = dir.str() + "/small";
   fs::create_directories(mnt);
   if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=4m") != 0) {
     EDGEVISION_SKIP_OR_FAIL("cannot mount a tmpfs here (" + std::string(std::strerror(errno)) +

@@ -144,6 +144,17 @@ class MosquittoBroker {
     std::string password;
   };
 
+  // The TLS broker the upstream tests share: `pki`'s server certificate,
+  // and password auth when `username` is set (else anonymous).
+  static Options Tls(const TestPki& pki, std::string username = {}, std::string password = {}) {
+    Options o;
+    o.tls = true;
+    o.pki = pki;
+    o.username = std::move(username);
+    o.password = std::move(password);
+    return o;
+  }
+
   MosquittoBroker(std::filesystem::path dir, Options options)
       : dir_(std::move(dir)), options_(std::move(options)) {
     port_ = FreeLoopbackPort();

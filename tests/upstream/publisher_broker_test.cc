@@ -29,8 +29,8 @@ namespace {
 
 using edgevision::testing::CheckDelivery;
 using edgevision::testing::DeliveryReport;
-using edgevision::testing::MissingBrokerPrograms;
 using edgevision::testing::MakeTestPki;
+using edgevision::testing::MissingBrokerPrograms;
 using edgevision::testing::MosquittoBroker;
 using edgevision::testing::MqttSubscriber;
 using nlohmann::json;
@@ -101,7 +101,7 @@ class PublisherBrokerTest : public ::testing::Test {
     if (const std::string missing = MissingBrokerPrograms(); !missing.empty())
       EDGEVISION_SKIP_OR_FAIL(missing);
   }
-  testing::ScratchDir dir_{"upstream_broker"};
+  testing::TempDir dir_{"upstream_broker"};
 };
 
 TEST_F(PublisherBrokerTest, PlainBrokerReceivesEveryResultInOrder) {
@@ -141,12 +141,7 @@ TEST_F(PublisherBrokerTest, PlainBrokerReceivesEveryResultInOrder) {
 TEST_F(PublisherBrokerTest, TlsPasswordBrokerRestartsMidStreamLoseNothing) {
   const auto pki = MakeTestPki(dir_.path());
   ASSERT_TRUE(pki.ok());
-  MosquittoBroker::Options bo;
-  bo.tls = true;
-  bo.pki = pki;
-  bo.username = "edge";
-  bo.password = "s3cret-Pw";
-  MosquittoBroker broker(dir_.path() / "broker", bo);
+  MosquittoBroker broker(dir_.path() / "broker", MosquittoBroker::Tls(pki, "edge", "s3cret-Pw"));
   ASSERT_TRUE(broker.Start()) << broker.Log();
   MqttSubscriber sub("sub-tls", {"edgevision/#"});
   sub.SetCa(pki.ca_cert);
@@ -207,12 +202,7 @@ TEST_F(PublisherBrokerTest, WrongPasswordAndUntrustedCaAreReportedAndRetried) {
   const auto pki = MakeTestPki(dir_.path(), "good");
   const auto other = MakeTestPki(dir_.path(), "other");
   ASSERT_TRUE(pki.ok() && other.ok());
-  MosquittoBroker::Options bo;
-  bo.tls = true;
-  bo.pki = pki;
-  bo.username = "edge";
-  bo.password = "right-pw";
-  MosquittoBroker broker(dir_.path() / "broker", bo);
+  MosquittoBroker broker(dir_.path() / "broker", MosquittoBroker::Tls(pki, "edge", "right-pw"));
   ASSERT_TRUE(broker.Start()) << broker.Log();
 
   UpstreamOptions wrong_pw =
@@ -248,10 +238,7 @@ TEST_F(PublisherBrokerTest, WrongPasswordAndUntrustedCaAreReportedAndRetried) {
 TEST_F(PublisherBrokerTest, BrokerDownAtStartIsRetriedUntilItComes) {
   const auto pki = MakeTestPki(dir_.path());
   ASSERT_TRUE(pki.ok());
-  MosquittoBroker::Options bo;
-  bo.tls = true;
-  bo.pki = pki;
-  MosquittoBroker broker(dir_.path() / "broker", bo);
+  MosquittoBroker broker(dir_.path() / "broker", MosquittoBroker::Tls(pki));
   UpstreamOptions o = Options(broker.Url("late/results"), dir_.File("data"));
   o.ca_file = pki.ca_cert;
   auto pub = Make(o);
@@ -328,10 +315,7 @@ class TwinService {
 TEST_F(PublisherBrokerTest, IotEdgeModuleWithWorkloadApiTrustBundleAndTwin) {
   const auto pki = MakeTestPki(dir_.path(), "edgehub");
   ASSERT_TRUE(pki.ok());
-  MosquittoBroker::Options bo;
-  bo.tls = true;
-  bo.pki = pki;
-  MosquittoBroker broker(dir_.path() / "broker", bo);
+  MosquittoBroker broker(dir_.path() / "broker", MosquittoBroker::Tls(pki));
   {
     std::ofstream extra(dir_.path() / "broker" / "mosquitto.conf", std::ios::app);
     extra << "connection_messages true\nlog_type all\n";
@@ -417,10 +401,7 @@ TEST_F(PublisherBrokerTest, IotEdgeModuleWithWorkloadApiTrustBundleAndTwin) {
 TEST_F(PublisherBrokerTest, IotHubConnectionStringIdentity) {
   const auto pki = MakeTestPki(dir_.path(), "hub");
   ASSERT_TRUE(pki.ok());
-  MosquittoBroker::Options bo;
-  bo.tls = true;
-  bo.pki = pki;
-  MosquittoBroker broker(dir_.path() / "broker", bo);
+  MosquittoBroker broker(dir_.path() / "broker", MosquittoBroker::Tls(pki));
   {
     std::ofstream extra(dir_.path() / "broker" / "mosquitto.conf", std::ios::app);
     extra << "connection_messages true\nlog_type all\n";

@@ -27,21 +27,6 @@ std::string Fruit(const std::string& name) {
   return std::string(v.begin(), v.end());
 }
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    path_ = std::filesystem::temp_directory_path() /
-            ("edgevision_upstream_e2e_" + std::to_string(getpid()));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() { std::filesystem::remove_all(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 // Posts `n` images; returns the response ids (a failed post fails the test).
 std::vector<std::string> PostImages(ServerProcess& server, int n,
                                     const std::vector<std::string>& images) {
@@ -67,7 +52,7 @@ TEST(UpstreamE2eTest, BrokerRestartAndKillDashNineLoseNothing) {
   if (const std::string missing = MissingBrokerPrograms(); !missing.empty())
     EDGEVISION_SKIP_OR_FAIL(missing);
   ASSERT_TRUE(std::filesystem::exists(EdgevisionBinary())) << "edgevision binary not built";
-  ScratchDir dir;
+  TempDir dir("edgevision_upstream_e2e");
   // edgevision logs to stdout, which ServerProcess discards: run it through
   // a wrapper that sends stdout to stderr (the captured log), so the log
   // can be checked for secrets. exec keeps the pid, so kill -9 hits edgevision.
@@ -87,12 +72,8 @@ TEST(UpstreamE2eTest, BrokerRestartAndKillDashNineLoseNothing) {
   setenv("EDGEVISION_BINARY", wrapper.c_str(), 1);
   const TestPki pki = MakeTestPki(dir.path());
   ASSERT_TRUE(pki.ok());
-  MosquittoBroker::Options bo;
-  bo.tls = true;
-  bo.pki = pki;
-  bo.username = "camera7";
-  bo.password = "Very-s3cret";
-  MosquittoBroker broker(dir.path() / "broker", bo);
+  MosquittoBroker broker(dir.path() / "broker",
+                         MosquittoBroker::Tls(pki, "camera7", "Very-s3cret"));
   ASSERT_TRUE(broker.Start()) << broker.Log();
   MqttSubscriber sub("e2e-subscriber", {"factory/#"});
   sub.SetCa(pki.ca_cert);

@@ -19,25 +19,8 @@
 
 namespace edgevision::store::testing {
 
-// A fresh folder under $TMPDIR, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "evstore_XXXXXX").string();
-    path_ = ::mkdtemp(tmpl.data());
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string operator/(const std::string& rel) const { return path_ + "/" + rel; }
-
- private:
-  std::string path_;
-};
+// The shared temp-folder helper (tests/test_support.h).
+using TempDir = edgevision::testing::TempDir;
 
 // A clock the test moves by hand. Thread-safe.
 class FakeClock final : public Clock {
