@@ -8,6 +8,7 @@
 //   EDGEVISION_BINARY   the edgevision binary (default: build/src/cli/edgevision)
 //   CHROMIUM            the browser (default: /usr/bin/chromium)
 //   SCREENSHOT          also save a screenshot of the page there (docs/review-page.png)
+//   SCREENSHOT_BOXES    also save a screenshot of the box editor there (docs/review-boxes.png)
 //   CAPTURE_SEED        the capture_seed tool (default: build/tests/capture_seed), which
 //                       puts detection captures into the store for the box editor
 // Exit: 0 pass, 1 fail, 77 skipped (no browser; a failure under
@@ -393,6 +394,10 @@ async function detectionScenario() {
     await page.selectOption("#ed-tag", "crack");
     await drag(px(0.05, 0.75), px(0.3, 0.95));
     assert.equal(await boxes.count(), 3, "D added");
+    if (process.env.SCREENSHOT_BOXES) {
+      await page.screenshot({ path: process.env.SCREENSHOT_BOXES });
+      console.log("screenshot: " + process.env.SCREENSHOT_BOXES);
+    }
     await page.click("#ed-save");
     await page.waitForSelector("#editor", { state: "hidden" });
     await page.waitForFunction(() => document.querySelector("#status").textContent === "Saved 3 boxes.");
