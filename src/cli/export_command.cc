@@ -89,6 +89,13 @@ int RunExport(const ExportOptions& options) {
               static_cast<long long>(summary->images_written), options.out.c_str());
   for (const auto& [tag, n] : summary->per_tag)
     std::printf("  %-24s %lld\n", tag.c_str(), static_cast<long long>(n));
+  if (summary->detection_images > 0) {
+    std::printf("detection: %lld images with %lld regions (counted per tag above)\n",
+                static_cast<long long>(summary->detection_images),
+                static_cast<long long>(summary->regions));
+    std::printf("custom vision regions: %s\ncoco: %s\n", summary->customvision.c_str(),
+                summary->coco.c_str());
+  }
   if (summary->skipped_unreviewed > 0) {
     std::printf(
         "skipped %lld unreviewed captures (label them on /review, or add --include-predicted)\n",
@@ -110,7 +117,7 @@ int RunExport(const ExportOptions& options) {
         static_cast<long long>(summary->unsupported_format));
   }
   std::printf("manifest: %s\n", summary->manifest.c_str());
-  if (summary->exported > 0 && summary->per_tag.size() < 2) {
+  if (summary->exported > summary->detection_images && summary->per_tag.size() < 2) {
     std::printf(
         "note: Custom Vision trains a classifier from at least 2 tags with 5+ images each\n");
   }

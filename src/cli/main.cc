@@ -236,13 +236,16 @@ int main(int argc, char** argv) {
   // --- export (src/store) ---
   ExportOptions export_options;
   CLI::App* export_cmd = app.add_subcommand(
-      "export", "Write captures as a Custom Vision training set: a folder per tag plus manifest.csv");
+      "export",
+      "Write captures as a Custom Vision training set: a folder per tag plus manifest.csv; detection "
+      "captures as images/ with customvision.json (training regions) and coco.json");
   export_cmd->add_option("--data-dir", export_options.data_dir, "The data directory the server captured into")
       ->envname("EDGEVISION_DATA_DIR")
       ->required();
   export_cmd->add_option("--out", export_options.out, "New (or empty) folder to write the dataset to")->required();
   export_cmd->add_flag("--include-predicted", export_options.include_predicted,
-                       "Also export unreviewed captures, under their predicted tag");
+                       "Also export unreviewed captures, under their predicted tag (detections: their "
+                       "predicted boxes, clipped to the image)");
   export_cmd->add_option("--tag", export_options.tag, "Only captures whose top predicted tag is this");
   export_cmd->add_option("--label", export_options.label, "Only captures a person labelled with this tag");
   export_cmd->add_option("--min-p", export_options.min_p, "Only captures with top probability >= this")

@@ -42,6 +42,10 @@ HttpResponse BadRequest(const std::string& message) {
   return ErrorResponse(400, "BadRequest", message);
 }
 
+json BoxJson(const detect::BoundingBox& b) {
+  return {{"left", b.left}, {"top", b.top}, {"width", b.width}, {"height", b.height}};
+}
+
 json CaptureJson(const store::Capture& c) {
   json predictions = json::array();
   for (const store::StoredPrediction& p : c.predictions) {
@@ -66,8 +70,40 @@ json CaptureJson(const store::Capture& c) {
         {"height", c.image_height}}},
       {"label", c.label ? json(*c.label) : json(nullptr)},
       {"reviewed", c.reviewed ? json(store::FormatTime(*c.reviewed)) : json(nullptr)},
+      {"kind", store::CaptureKindName(c.kind)},
   };
+  if (c.kind == store::CaptureKind::kDetection) {
+    // The boxes as the prediction's response showed them, and the regions
+    // a person set (Custom Vision training's region shape, with tagName).
+    json detections = json::array();
+    for (const store::StoredDetection& d : c.detections) {
+      detections.push_back({{"tagName", d.tag},
+                            {"tagId", d.tag_index},
+                            {"probability", d.probability},
+                            {"boundingBox", BoxJson(d.box)}});
+    }
+    doc["detections"] = std::move(detections);
+    if (c.regions) {
+      json regions = json::array();
+      for (const store::Region& r : *c.regions) {
+        json region = BoxJson(r.box);
+        region["tagName"] = r.tag;
+        regions.push_back(std::move(region));
+      }
+      doc["regions"] = std::move(regions);
+    } else {
+      doc["regions"] = nullptr;
+    }
+  }
   return doc;
+}
+
+// The tags of the loaded model (empty without one).
+std::vector<std::string> ModelTags(const CaptureApi& api) {
+  if (api.slot) {
+    if (std::shared_ptr<const predict::Classifier> c = api.slot->Get()) return c->info().labels;
+  }
+  return {};
 }
 
 // A probability filter in [0, 1].
@@ -202,6 +238,17 @@ HttpResponse PutLabel(const CaptureApi& api, const HttpRequest& req) {
   return Json(CaptureJson(*c));
 }
 
+HttpResponse PutRegions(const CaptureApi& api, const HttpRequest& req) {
+  if (!store::IsValidCaptureId(req.Param("id"))) {
+    return BadRequest("capture id '" + req.Param("id").substr(0, 64) + "' is not a UUID");
+  }
+  Result<std::optional<std::vector<store::Region>>> regions = RegionsFromBody(req.body);
+  if (!regions.ok()) return BadRequest(regions.status().message());
+  Result<store::Capture> c = api.store->SetRegions(req.Param("id"), *regions, ModelTags(api));
+  if (!c.ok()) return StoreError(c.status());
+  return Json(CaptureJson(*c));
+}
+
 HttpResponse DeleteCapture(const CaptureApi& api, const HttpRequest& req) {
   Status s = api.store->Delete(req.Param("id"));
   if (!s.ok()) return StoreError(s);
@@ -214,11 +261,7 @@ HttpResponse Stats(const CaptureApi& api) {
   Result<store::StoreStats> stats = api.store->Stats();
   if (!stats.ok()) return StoreError(stats.status());
   // The model's tags first, in its order, then tags only people used.
-  std::vector<std::string> model_tags;
-  if (api.slot) {
-    if (std::shared_ptr<const predict::Classifier> c = api.slot->Get())
-      model_tags = c->info().labels;
-  }
+  const std::vector<std::string> model_tags = ModelTags(api);
   json tags = json::array();
   std::set<std::string> listed;
   auto add = [&](const std::string& tag) {
@@ -230,7 +273,8 @@ HttpResponse Stats(const CaptureApi& api) {
                     {"predicted", counts.predicted},
                     {"unreviewed", counts.unreviewed},
                     {"labelled", counts.labelled},
-                    {"confirmed", counts.confirmed}});
+                    {"confirmed", counts.confirmed},
+                    {"regions", counts.regions}});
   };
   for (const std::string& t : model_tags) add(t);
   for (const auto& [t, counts] : stats->tags) add(t);
@@ -256,6 +300,8 @@ void AddCaptureRoutes(Router* router, const CaptureApi& api) {
               [api](const HttpRequest& req) { return GetImage(api, req); });
   router->Add("PUT", "/captures/{id}/label",
               [api](const HttpRequest& req) { return PutLabel(api, req); });
+  router->Add("PUT", "/captures/{id}/regions",
+              [api](const HttpRequest& req) { return PutRegions(api, req); });
   AddReviewPageRoutes(router);
 }
 

@@ -5,6 +5,8 @@
 //   GET    /captures/{id}
 //   GET    /captures/{id}/image
 //   PUT    /captures/{id}/label      {"label": "Apple"} or {"label": null}
+//   PUT    /captures/{id}/regions    {"regions": [{"tagName", "left", "top", "width",
+//                                    "height"}, ...]} or {"regions": null}
 //   DELETE /captures/{id}
 //   GET    /review  (+ /review/review.js, /review/review.css): the review page
 //

@@ -220,6 +220,70 @@ TEST_F(CaptureRoutesTest, LabelSetClearAndValidation) {
       404, "NotFound");
 }
 
+// Issue 13: a detection capture's boxes and regions over HTTP.
+TEST_F(CaptureRoutesTest, DetectionCaptureBoxesAndRegions) {
+  store::NewCapture c = store::testing::MakeDetectionCapture(FruitJpeg("apple1.jpg"), clock_.Now());
+  ASSERT_TRUE(store_->Add(c).ok());
+  const std::string url = "/captures/" + c.id;
+  json doc = CallJson("GET", url);
+  EXPECT_EQ(doc["kind"], "detection");
+  EXPECT_EQ(doc["predictions"], json::array());
+  EXPECT_EQ(doc["top"], json({{"tagName", "crack"}, {"probability", 0.91}}));
+  ASSERT_EQ(doc["detections"].size(), 3u);
+  EXPECT_EQ(doc["detections"][0],
+            json({{"tagName", "screw"},
+                  {"tagId", 1},
+                  {"probability", 0.75},
+                  {"boundingBox", {{"left", 0.1}, {"top", 0.2}, {"width", 0.3}, {"height", 0.4}}}}));
+  EXPECT_EQ(doc["detections"][2]["boundingBox"]["left"], -0.05);
+  EXPECT_TRUE(doc["regions"].is_null());
+
+  const std::string regions =
+      R"({"regions":[{"tagName":"screw","left":0.25,"top":0.5,"width":0.5,"height":0.25},)"
+      R"({"tagName":"crack","left":0,"top":0,"width":1,"height":1}]})";
+  doc = CallJson("PUT", url + "/regions", {}, regions);
+  ASSERT_EQ(doc["regions"].size(), 2u);
+  EXPECT_EQ(doc["regions"][0],
+            json({{"tagName", "screw"}, {"left", 0.25}, {"top", 0.5}, {"width", 0.5}, {"height", 0.25}}));
+  EXPECT_TRUE(doc["reviewed"].is_string());
+  EXPECT_EQ(CallJson("GET", "/captures", {{"reviewed", "true"}})["total"], 1);
+  EXPECT_EQ(CallJson("GET", "/captures/stats")["reviewed"], 1);
+
+  // Bad bodies: 400 JSON, the regions stay as they were.
+  for (const std::string& bad : {
+           std::string(R"({"regions":[{"tagName":"screw","left":0.9,"top":0,"width":0.2,"height":0.1}]})"),
+           std::string(R"({"regions":[{"tagName":"bolt","left":0,"top":0,"width":0.2,"height":0.1}]})"),
+           std::string(R"({"regions":[{"tagName":"screw","left":"0","top":0,"width":0.2,"height":0.1}]})"),
+           std::string(R"({"regions":[{"left":0,"top":0,"width":0.2,"height":0.1}]})"),
+           std::string(R"({"regions":[{"tagName":"screw","left":0,"top":0,"width":0,"height":0.1}]})"),
+           std::string(R"({"regions":{"tagName":"screw"}})"),
+           std::string(R"({"regions":[)"),
+           std::string(R"({"label":"screw"})"),
+           std::string(R"([1,2,3])"),
+           std::string(""),
+       }) {
+    ExpectError(Call("PUT", url + "/regions", {}, bad), 400, "BadRequest");
+  }
+  ExpectError(Call("PUT", url + "/label", {}, R"({"label":"screw"})"), 400, "BadRequest");
+  ExpectError(Call("PUT", "/captures/not-a-uuid/regions", {}, regions), 400, "BadRequest");
+  ExpectError(Call("PUT", "/captures/00000000-0000-4000-8000-000000000000/regions", {}, regions),
+              404, "NotFound");
+  // A classification capture takes a label, not regions.
+  store::NewCapture cls = Add("Apple", 0.9, FruitJpeg("apple2.jpg"));
+  ExpectError(Call("PUT", "/captures/" + cls.id + "/regions", {}, regions), 400, "BadRequest");
+  EXPECT_EQ(CallJson("GET", url)["regions"].size(), 2u);
+
+  // null clears the review.
+  doc = CallJson("PUT", url + "/regions", {}, R"({"regions":null})");
+  EXPECT_TRUE(doc["regions"].is_null());
+  EXPECT_TRUE(doc["reviewed"].is_null());
+  // A classification capture says so and has no detection members.
+  doc = CallJson("GET", "/captures/" + cls.id);
+  EXPECT_EQ(doc["kind"], "classification");
+  EXPECT_FALSE(doc.contains("detections"));
+  EXPECT_FALSE(doc.contains("regions"));
+}
+
 TEST_F(CaptureRoutesTest, DeleteRemovesTheCaptureAndItsImage) {
   store::NewCapture c = Add("Apple", 0.6, RandomBytes(64, 40));
   json doc = CallJson("DELETE", "/captures/" + c.id);

@@ -94,4 +94,41 @@ Result<std::optional<std::string>> LabelFromBody(std::string_view body) {
   return std::optional<std::string>();
 }
 
+Result<std::optional<std::vector<store::Region>>> RegionsFromBody(std::string_view body) {
+  using Regions = std::optional<std::vector<store::Region>>;
+  EV_RETURN_IF_ERROR(CheckJsonBounds(body));
+  json doc = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (doc.is_discarded() || !doc.is_object() || !doc.contains("regions")) {
+    return InvalidArgument(
+        "the body must be JSON {\"regions\": [{\"tagName\", \"left\", \"top\", \"width\", "
+        "\"height\"}, ...]} or {\"regions\": null}");
+  }
+  const json& list = doc["regions"];
+  if (list.is_null()) return Regions();
+  if (!list.is_array()) return InvalidArgument("\"regions\" must be an array or null");
+  std::vector<store::Region> regions;
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& r = list[i];
+    const std::string where = "regions[" + std::to_string(i) + "]";
+    if (!r.is_object()) return InvalidArgument(where + " must be an object");
+    auto tag = r.find("tagName");
+    if (tag == r.end() || !tag->is_string())
+      return InvalidArgument(where + ".tagName must be a string");
+    store::Region region;
+    region.tag = tag->get<std::string>();
+    const std::pair<const char*, double*> members[] = {{"left", &region.box.left},
+                                                       {"top", &region.box.top},
+                                                       {"width", &region.box.width},
+                                                       {"height", &region.box.height}};
+    for (const auto& [name, out] : members) {
+      auto v = r.find(name);
+      if (v == r.end() || !v->is_number())
+        return InvalidArgument(where + "." + name + " must be a number");
+      *out = v->get<double>();
+    }
+    regions.push_back(std::move(region));
+  }
+  return Regions(std::move(regions));
+}
+
 }  // namespace edgevision::http

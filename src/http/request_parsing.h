@@ -10,9 +10,11 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "http/http_types.h"
+#include "store/capture_store.h"
 
 namespace edgevision::http {
 
@@ -42,5 +44,13 @@ Result<std::string> ImageUrl(std::string_view body);
 // The body of PUT /captures/{id}/label: {"label": "<tag>"} or {"label": null}
 // (nullopt). Errors: InvalidArgument.
 Result<std::optional<std::string>> LabelFromBody(std::string_view body);
+
+// The body of PUT /captures/{id}/regions:
+//   {"regions": [{"tagName": "<tag>", "left": l, "top": t, "width": w, "height": h}, ...]}
+// (normalised numbers, as Custom Vision training's regions) or
+// {"regions": null} (nullopt: not reviewed). Only the shape is checked
+// here; the store checks ranges and tags. Errors: InvalidArgument naming
+// the member.
+Result<std::optional<std::vector<store::Region>>> RegionsFromBody(std::string_view body);
 
 }  // namespace edgevision::http

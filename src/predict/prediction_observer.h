@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <vector>
 
+#include "detect/detection.h"
 #include "predict/classifier.h"
 
 namespace edgevision::predict {
@@ -25,6 +27,7 @@ struct PredictionRecord {
   bool nostore = false;   // a /nostore route: never store the image
   std::span<const uint8_t> image;  // the encoded image as received
   const Classification* result = nullptr;
+  const std::vector<detect::Detection>* detections = nullptr;  // a detector's result; null for a classifier
   const model::ModelInfo* model = nullptr;
 };
 

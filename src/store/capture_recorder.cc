@@ -5,6 +5,7 @@
 #include <random>
 
 #include "core/guard.h"
+#include "image/decode.h"
 #include "predict/classifier.h"
 
 namespace edgevision::store {
@@ -24,6 +25,21 @@ std::vector<StoredPrediction> ToStored(const predict::Classification& result) {
     const double p = predict::RoundLikeReference(s.probability);
     if (p <= 1e-8) continue;
     out.push_back({s.tag, p});
+  }
+  return out;
+}
+
+// The boxes as the HTTP response shows them (DetectionJson's rounding).
+std::vector<StoredDetection> ToStored(const std::vector<detect::Detection>& detections) {
+  using detect::RoundLikePython;
+  std::vector<StoredDetection> out;
+  out.reserve(detections.size());
+  for (const detect::Detection& d : detections) {
+    out.push_back({d.tag,
+                   d.tag_index,
+                   RoundLikePython(d.probability),
+                   {RoundLikePython(d.box.left), RoundLikePython(d.box.top),
+                    RoundLikePython(d.box.width), RoundLikePython(d.box.height)}});
   }
   return out;
 }
@@ -57,11 +73,27 @@ void CaptureRecorder::OnPrediction(const predict::PredictionRecord& record) {
     std::lock_guard<std::mutex> lock(policy_mu_);
     policy = policy_;
   }
-  if (record.nostore || !policy->enabled() || record.result == nullptr || record.image.empty())
+  if (record.nostore || !policy->enabled() ||
+      (record.result == nullptr && record.detections == nullptr) || record.image.empty())
     return;
-  std::vector<StoredPrediction> predictions = ToStored(*record.result);
-  const std::string top_tag = predictions.empty() ? "" : predictions[0].tag;
-  const double top_p = predictions.empty() ? 0.0 : predictions[0].probability;
+  // A classifier's tags, or a detector's boxes; the policy sees the top one.
+  std::vector<StoredPrediction> predictions;
+  std::vector<StoredDetection> detections;
+  std::string top_tag;
+  double top_p = 0.0;
+  if (record.result) {
+    predictions = ToStored(*record.result);
+    if (!predictions.empty()) {
+      top_tag = predictions[0].tag;
+      top_p = predictions[0].probability;
+    }
+  } else {
+    detections = ToStored(*record.detections);
+    if (const StoredDetection* top = MostProbable(detections)) {
+      top_tag = top->tag;
+      top_p = top->probability;
+    }
+  }
   const double u = policy->mode == CapturePolicy::Mode::kSample
                        ? (options_.random ? options_.random() : DefaultRandom())
                        : 0.0;
@@ -85,9 +117,24 @@ void CaptureRecorder::OnPrediction(const predict::PredictionRecord& record) {
   c.iteration = record.iteration;
   if (record.model) c.model_sha1 = record.model->model_sha1;
   c.predictions = std::move(predictions);
-  c.image_format = record.result->image_format;
-  c.image_width = record.result->image_width;
-  c.image_height = record.result->image_height;
+  if (record.result) {
+    c.image_format = record.result->image_format;
+    c.image_width = record.result->image_width;
+    c.image_height = record.result->image_height;
+  } else {
+    // A detector's result carries no image facts; the header has them (the
+    // image decoded for the prediction, so this only reads a few bytes).
+    Result<image::ImageHeader> header = image::ReadHeader(record.image);
+    if (!header.ok()) {
+      ++dropped_error_;
+      return;
+    }
+    c.kind = CaptureKind::kDetection;
+    c.detections = std::move(detections);
+    c.image_format = header->format;
+    c.image_width = header->width;
+    c.image_height = header->height;
+  }
   c.image.assign(record.image.begin(), record.image.end());
   {
     std::lock_guard<std::mutex> lock(mu_);

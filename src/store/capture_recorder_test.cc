@@ -54,6 +54,44 @@ class CaptureRecorderTest : public ::testing::Test {
   FakeClock clock_;
 };
 
+// Issue 13: a detector's record (result null, detections set) becomes a
+// detection capture with the boxes the response showed; the policy sees the
+// most probable box.
+TEST_F(CaptureRecorderTest, ADetectorsRecordStoresItsBoxes) {
+  auto store = Open();
+  CaptureRecorder recorder(store.get(), CapturePolicy::Parse("uncertain:0.8").value());
+  std::vector<detect::Detection> boxes = {{{0.123456789012, 0.2, 0.3, 0.4}, 0.5f, 1, "screw"},
+                                          {{-0.05, 0.6, 0.2, 0.3}, 0.75f, 0, "crack"}};
+  std::vector<detect::Detection> sure = {{{0.1, 0.1, 0.1, 0.1}, 0.95f, 0, "crack"}};
+  Prediction p("Apple", 0.5f, FruitJpeg("banana1.jpg"));
+  p.record.result = nullptr;
+  p.record.detections = &boxes;
+  Prediction q("Apple", 0.5f, FruitJpeg("apple1.jpg"));
+  q.record.result = nullptr;
+  q.record.detections = &sure;
+  recorder.OnPrediction(p.record);
+  recorder.OnPrediction(q.record);  // top box 0.95: not uncertain, not kept
+  ASSERT_TRUE(recorder.WaitIdle(10s));
+  EXPECT_EQ(store->Get(q.record.id).status().code(), StatusCode::kNotFound);
+  Result<Capture> c = store->Get(p.record.id);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->kind, CaptureKind::kDetection);
+  EXPECT_TRUE(c->predictions.empty());
+  // Format and size from the image itself (a detector's result has none).
+  EXPECT_EQ(c->image_format, "jpeg");
+  EXPECT_EQ(c->image_width, 301);
+  EXPECT_EQ(c->image_height, 194);
+  ASSERT_EQ(c->detections.size(), 2u);
+  EXPECT_EQ(c->detections[0].tag, "screw");
+  EXPECT_EQ(c->detections[0].tag_index, 1);
+  EXPECT_EQ(c->detections[0].box.left, 0.12345679);  // round(x, 8), as the response
+  EXPECT_EQ(c->detections[0].probability, 0.5);
+  EXPECT_EQ(c->detections[1].box.left, -0.05);
+  EXPECT_EQ(c->top_tag, "crack");
+  EXPECT_EQ(c->top_probability, 0.75);
+  EXPECT_EQ(recorder.stats().stored, 1);
+}
+
 TEST_F(CaptureRecorderTest, StoresWhatThePolicyKeepsAsTheResponseShowedIt) {
   auto store = Open();
   CaptureRecorder recorder(store.get(), CapturePolicy::Parse("all").value());

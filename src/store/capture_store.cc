@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 
 namespace edgevision::store {
@@ -13,12 +14,14 @@ namespace {
 // "EVCS" in the database header, so a stray SQLite file is never taken for
 // a capture store.
 constexpr int32_t kApplicationId = 0x45564353;
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 // Rows removed per retention batch (one transaction each).
 constexpr int kRetentionBatch = 64;
 
-const char* kSchema = R"sql(
+// Version 1: classification captures. Kept as shipped: a new store is
+// created at version 1 and migrated, so every store takes the same path.
+const char* kSchemaV1 = R"sql(
 CREATE TABLE IF NOT EXISTS captures (
   seq             INTEGER PRIMARY KEY AUTOINCREMENT,
   id              TEXT    NOT NULL UNIQUE,
@@ -52,10 +55,52 @@ CREATE INDEX IF NOT EXISTS captures_by_label ON captures(label, seq) WHERE label
 CREATE INDEX IF NOT EXISTS captures_retention ON captures(label IS NOT NULL, seq);
 )sql";
 
-const char* kCaptureColumns =
+// Version 1 -> 2: detection captures. Only adds (ALTER TABLE ADD COLUMN
+// rewrites no row), so old captures stay as they are, read as
+// "classification" and unreviewed-by-regions. "Reviewed" becomes
+// "has a label or regions", so the retention index follows.
+const char* kMigrationV2 = R"sql(
+ALTER TABLE captures ADD COLUMN kind TEXT NOT NULL DEFAULT 'classification'
+  CHECK (kind IN ('classification', 'detection'));
+ALTER TABLE captures ADD COLUMN regions_us INTEGER;
+CREATE TABLE detections (
+  seq         INTEGER NOT NULL REFERENCES captures(seq) ON DELETE CASCADE,
+  rank        INTEGER NOT NULL,
+  tag         TEXT    NOT NULL,
+  tag_index   INTEGER NOT NULL,
+  probability REAL    NOT NULL,
+  box_left    REAL    NOT NULL,
+  box_top     REAL    NOT NULL,
+  box_width   REAL    NOT NULL,
+  box_height  REAL    NOT NULL,
+  PRIMARY KEY (seq, rank)
+) WITHOUT ROWID;
+CREATE TABLE regions (
+  seq         INTEGER NOT NULL REFERENCES captures(seq) ON DELETE CASCADE,
+  rank        INTEGER NOT NULL,
+  tag         TEXT    NOT NULL,
+  box_left    REAL    NOT NULL,
+  box_top     REAL    NOT NULL,
+  box_width   REAL    NOT NULL,
+  box_height  REAL    NOT NULL,
+  PRIMARY KEY (seq, rank)
+) WITHOUT ROWID;
+CREATE INDEX detections_by_tag ON detections(tag);
+CREATE INDEX regions_by_tag ON regions(tag);
+DROP INDEX captures_retention;
+CREATE INDEX captures_retention2 ON captures((label IS NOT NULL OR regions_us IS NOT NULL), seq);
+)sql";
+
+// The columns ReadCapture reads; a version 1 store (opened by a reader,
+// unmigrated) has no kind and no regions_us.
+const char* kCaptureColumnsV1 =
     "seq, id, created_us, route, project, iteration, model_sha1, top_tag, top_probability, "
     "image_sha256, "
     "image_bytes, image_format, image_width, image_height, label, reviewed_us";
+const char* kCaptureColumnsV2Suffix = ", kind, regions_us";
+const char* kCaptureColumnsV1Suffix = ", 'classification', NULL";
+const char* kReviewedV1 = "(label IS NOT NULL)";
+const char* kReviewedV2 = "(label IS NOT NULL OR regions_us IS NOT NULL)";
 
 int64_t ToMicros(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::microseconds>(t.time_since_epoch()).count();
@@ -83,6 +128,11 @@ Capture ReadCapture(const sqlite::Statement& st) {
   c.image_height = static_cast<int>(st.Int(13));
   c.label = st.OptionalText(14);
   if (!st.IsNull(15)) c.reviewed = FromMicros(st.Int(15));
+  c.kind = st.Text(16) == "detection" ? CaptureKind::kDetection : CaptureKind::kClassification;
+  if (!st.IsNull(17)) {
+    c.regions.emplace();  // filled by LoadPredictions
+    c.reviewed = FromMicros(st.Int(17));
+  }
   return c;
 }
 
@@ -128,17 +178,40 @@ bool IsValidUtf8(const std::string& s) {
   return true;
 }
 
-Status ValidateLabel(const std::string& label, size_t max_bytes) {
-  if (label.empty()) return InvalidArgument("label must not be empty (use null to clear it)");
+Status ValidateLabel(const std::string& label, size_t max_bytes,
+                     const std::string& what = "label") {
+  if (label.empty()) return InvalidArgument(what + " must not be empty (use null to clear it)");
   if (label.size() > max_bytes) {
-    return InvalidArgument("label is " + std::to_string(label.size()) + " bytes; the limit is " +
-                           std::to_string(max_bytes));
+    return InvalidArgument(what + " is " + std::to_string(label.size()) +
+                           " bytes; the limit is " + std::to_string(max_bytes));
   }
-  if (!IsValidUtf8(label)) return InvalidArgument("label is not valid UTF-8");
+  if (!IsValidUtf8(label)) return InvalidArgument(what + " is not valid UTF-8");
   for (unsigned char c : label) {
-    if (c < 0x20 || c == 0x7f) return InvalidArgument("label contains control characters");
+    if (c < 0x20 || c == 0x7f) return InvalidArgument(what + " contains control characters");
   }
   return Status::Ok();
+}
+
+// A region's box: finite, not empty, inside the image. A box drawn to the
+// edge may overshoot 1 by a rounding error; that much is accepted.
+Status ValidateRegionBox(const detect::BoundingBox& b, const std::string& what) {
+  constexpr double kSlack = 1e-9;
+  for (double v : {b.left, b.top, b.width, b.height}) {
+    if (!std::isfinite(v)) return InvalidArgument(what + ": coordinates must be finite numbers");
+  }
+  if (b.width <= 0 || b.height <= 0)
+    return InvalidArgument(what + ": width and height must be greater than 0");
+  if (b.left < 0 || b.top < 0 || b.left + b.width > 1 + kSlack || b.top + b.height > 1 + kSlack) {
+    return InvalidArgument(what +
+                           ": the box must lie inside the image (0 <= left, left + width <= 1, "
+                           "0 <= top, top + height <= 1; normalised)");
+  }
+  return Status::Ok();
+}
+
+std::string ToLower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
 }
 
 // The first column of the first row of `sql` (0 when there is no row).
@@ -155,14 +228,15 @@ Status CheckQuery(const CaptureQuery& q) {
   return Status::Ok();
 }
 
-// The WHERE clause for a query's filters (and its cursor when `paging`).
-std::string WhereClause(const CaptureQuery& q, bool paging) {
+// The WHERE clause for a query's filters (and its cursor when `paging`);
+// `reviewed` is the schema's "reviewed" condition.
+std::string WhereClause(const CaptureQuery& q, bool paging, const std::string& reviewed) {
   std::string sql = " WHERE 1";
   if (q.tag) sql += " AND top_tag = :tag";
   if (q.label) sql += " AND label = :label";
   if (q.min_p) sql += " AND top_probability >= :min_p";
   if (q.max_p) sql += " AND top_probability < :max_p";
-  if (q.reviewed) sql += *q.reviewed ? " AND label IS NOT NULL" : " AND label IS NULL";
+  if (q.reviewed) sql += (*q.reviewed ? " AND " : " AND NOT ") + reviewed;
   if (q.from) sql += " AND created_us >= :from";
   if (q.to) sql += " AND created_us < :to";
   if (paging && q.after) sql += q.oldest_first ? " AND seq > :after" : " AND seq < :after";
@@ -180,6 +254,18 @@ void BindQuery(const CaptureQuery& q, bool paging, sqlite::Statement* st) {
 }
 
 }  // namespace
+
+const StoredDetection* MostProbable(const std::vector<StoredDetection>& detections) {
+  const StoredDetection* top = nullptr;
+  for (const StoredDetection& d : detections) {
+    if (!top || d.probability > top->probability) top = &d;
+  }
+  return top;
+}
+
+const char* CaptureKindName(CaptureKind kind) {
+  return kind == CaptureKind::kDetection ? "detection" : "classification";
+}
 
 bool IsValidCaptureId(const std::string& id) {
   if (id.size() != 36) return false;
@@ -290,6 +376,7 @@ Status CaptureStore::Init() {
     }
     if (mode_ == Mode::kReader && empty)
       return NotFound("no capture store in " + data_dir_ + " (empty database)");
+    schema_version_ = static_cast<int>(version);
     EV_RETURN_IF_ERROR(sqlite::Exec(db_.get(), "PRAGMA foreign_keys=ON"));
     if (mode_ == Mode::kServe) {
       // auto_vacuum only takes effect before the first table exists.
@@ -304,6 +391,7 @@ Status CaptureStore::Init() {
       EV_RETURN_IF_ERROR(sqlite::Exec(db_.get(), "PRAGMA wal_autocheckpoint=256"));
       EV_RETURN_IF_ERROR(sqlite::Exec(db_.get(), "PRAGMA journal_size_limit=1048576"));
       if (empty || version < kSchemaVersion) EV_RETURN_IF_ERROR(CreateSchema());
+      schema_version_ = kSchemaVersion;
     }
   }
   if (mode_ == Mode::kReader) return Status::Ok();
@@ -311,10 +399,17 @@ Status CaptureStore::Init() {
   return EnforceRetentionLocked(0);
 }
 
+// Creates the store (version 0) or migrates it, in one transaction: a
+// failure (a full disk, a crash) leaves the database as it was.
 Status CaptureStore::CreateSchema() {
   sqlite::Transaction t(db_.get());
   EV_RETURN_IF_ERROR(t.Begin());
-  EV_RETURN_IF_ERROR(sqlite::Exec(db_.get(), kSchema));
+  EV_ASSIGN_OR_RETURN(const int64_t version, QueryInt(db_.get(), "PRAGMA user_version"));
+  if (version < 1) EV_RETURN_IF_ERROR(sqlite::Exec(db_.get(), kSchemaV1));
+  if (version < 2) {
+    if (version >= 1) spdlog::info("capture store: migrating {} to schema version 2", db_path_);
+    EV_RETURN_IF_ERROR(sqlite::Exec(db_.get(), kMigrationV2));
+  }
   EV_RETURN_IF_ERROR(
       sqlite::Exec(db_.get(), ("PRAGMA application_id=" + std::to_string(kApplicationId)).c_str()));
   EV_RETURN_IF_ERROR(
@@ -521,15 +616,20 @@ Status CaptureStore::Add(const NewCapture& capture) {
     std::lock_guard<std::mutex> d(db_mu_);
     sqlite::Transaction t(db_.get());
     EV_RETURN_IF_ERROR(t.Begin());
-    const std::string top_tag = capture.predictions.empty() ? "" : capture.predictions[0].tag;
-    const double top_p = capture.predictions.empty() ? 0.0 : capture.predictions[0].probability;
+    std::string top_tag = capture.predictions.empty() ? "" : capture.predictions[0].tag;
+    double top_p = capture.predictions.empty() ? 0.0 : capture.predictions[0].probability;
+    if (capture.kind == CaptureKind::kDetection) {
+      const StoredDetection* top = MostProbable(capture.detections);
+      top_tag = top ? top->tag : "";
+      top_p = top ? top->probability : 0.0;
+    }
     EV_ASSIGN_OR_RETURN(
         sqlite::Statement ins,
         sqlite::Statement::Prepare(
             db_.get(),
             "INSERT INTO captures (id, created_us, route, project, iteration, model_sha1, top_tag, "
-            "top_probability, image_sha256, image_bytes, image_format, image_width, image_height) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+            "top_probability, image_sha256, image_bytes, image_format, image_width, image_height, "
+            "kind) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     ins.Bind(1, std::string_view(id))
         .Bind(2, ToMicros(capture.created))
         .Bind(3, std::string_view(capture.route))
@@ -542,7 +642,8 @@ Status CaptureStore::Add(const NewCapture& capture) {
         .Bind(10, static_cast<int64_t>(capture.image.size()))
         .Bind(11, std::string_view(capture.image_format))
         .Bind(12, static_cast<int64_t>(capture.image_width))
-        .Bind(13, static_cast<int64_t>(capture.image_height));
+        .Bind(13, static_cast<int64_t>(capture.image_height))
+        .Bind(14, std::string_view(CaptureKindName(capture.kind)));
     EV_RETURN_IF_ERROR(ins.Run());
     const int64_t seq = sqlite3_last_insert_rowid(db_.get());
     EV_ASSIGN_OR_RETURN(
@@ -556,6 +657,28 @@ Status CaptureStore::Add(const NewCapture& capture) {
           .Bind(3, std::string_view(capture.predictions[i].tag))
           .Bind(4, capture.predictions[i].probability);
       EV_RETURN_IF_ERROR(pred.Run());
+    }
+    if (capture.kind == CaptureKind::kDetection) {
+      EV_ASSIGN_OR_RETURN(
+          sqlite::Statement det,
+          sqlite::Statement::Prepare(
+              db_.get(),
+              "INSERT INTO detections (seq, rank, tag, tag_index, probability, box_left, box_top, "
+              "box_width, box_height) VALUES (?,?,?,?,?,?,?,?,?)"));
+      for (size_t i = 0; i < capture.detections.size(); ++i) {
+        const StoredDetection& d = capture.detections[i];
+        det.Reset();
+        det.Bind(1, seq)
+            .Bind(2, static_cast<int64_t>(i))
+            .Bind(3, std::string_view(d.tag))
+            .Bind(4, static_cast<int64_t>(d.tag_index))
+            .Bind(5, d.probability)
+            .Bind(6, d.box.left)
+            .Bind(7, d.box.top)
+            .Bind(8, d.box.width)
+            .Bind(9, d.box.height);
+        EV_RETURN_IF_ERROR(det.Run());
+      }
     }
     return t.Commit();
   }();
@@ -677,7 +800,7 @@ Status CaptureStore::EnforceRetentionLocked(uint64_t incoming) {
     while (true) {
       EV_RETURN_IF_ERROR(
           take("SELECT seq, image_sha256, image_format FROM captures "
-               "WHERE label IS NULL AND created_us < ? ORDER BY seq LIMIT " +
+               "WHERE NOT " + std::string(kReviewedV2) + " AND created_us < ? ORDER BY seq LIMIT " +
                    batch,
                cutoff, &rows));
       if (rows.empty()) break;
@@ -694,7 +817,7 @@ Status CaptureStore::EnforceRetentionLocked(uint64_t incoming) {
                         sqlite::Statement::Prepare(
                             db_.get(),
                             "SELECT seq, image_sha256, image_format, image_bytes FROM captures "
-                            "ORDER BY label IS NOT NULL, seq LIMIT " +
+                            "ORDER BY " + std::string(kReviewedV2) + ", seq LIMIT " +
                                 batch));
     uint64_t planned = 0;
     while (planned < excess) {
@@ -729,7 +852,7 @@ Result<Capture> CaptureStore::GetLocked(const std::string& id) const {
   EV_ASSIGN_OR_RETURN(
       sqlite::Statement st,
       sqlite::Statement::Prepare(
-          db_.get(), std::string("SELECT ") + kCaptureColumns + " FROM captures WHERE id = ?"));
+          db_.get(), "SELECT " + CaptureColumns() + " FROM captures WHERE id = ?"));
   st.Bind(1, std::string_view(lower));
   EV_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return NotFound("no capture with id " + lower);
@@ -741,6 +864,15 @@ Result<Capture> CaptureStore::GetLocked(const std::string& id) const {
 Result<Capture> CaptureStore::Get(const std::string& id) const {
   std::lock_guard<std::mutex> d(db_mu_);
   return GetLocked(id);
+}
+
+std::string CaptureStore::CaptureColumns() const {
+  return std::string(kCaptureColumnsV1) +
+         (schema_version_ >= 2 ? kCaptureColumnsV2Suffix : kCaptureColumnsV1Suffix);
+}
+
+std::string CaptureStore::ReviewedSql() const {
+  return schema_version_ >= 2 ? kReviewedV2 : kReviewedV1;
 }
 
 Status CaptureStore::LoadPredictions(std::vector<Capture>* captures) const {
@@ -758,6 +890,37 @@ Status CaptureStore::LoadPredictions(std::vector<Capture>* captures) const {
       c.predictions.push_back({st.Text(0), st.Double(1)});
     }
   }
+  if (schema_version_ < 2) return Status::Ok();
+  EV_ASSIGN_OR_RETURN(
+      sqlite::Statement det,
+      sqlite::Statement::Prepare(db_.get(),
+                                 "SELECT tag, tag_index, probability, box_left, box_top, "
+                                 "box_width, box_height FROM detections WHERE seq = ? ORDER BY rank"));
+  EV_ASSIGN_OR_RETURN(
+      sqlite::Statement reg,
+      sqlite::Statement::Prepare(db_.get(),
+                                 "SELECT tag, box_left, box_top, box_width, box_height FROM regions "
+                                 "WHERE seq = ? ORDER BY rank"));
+  for (Capture& c : *captures) {
+    if (c.kind != CaptureKind::kDetection) continue;
+    det.Reset();
+    det.Bind(1, c.seq);
+    while (true) {
+      EV_ASSIGN_OR_RETURN(bool row, det.Step());
+      if (!row) break;
+      c.detections.push_back({det.Text(0), static_cast<int>(det.Int(1)), det.Double(2),
+                              {det.Double(3), det.Double(4), det.Double(5), det.Double(6)}});
+    }
+    if (!c.regions) continue;
+    reg.Reset();
+    reg.Bind(1, c.seq);
+    while (true) {
+      EV_ASSIGN_OR_RETURN(bool row, reg.Step());
+      if (!row) break;
+      c.regions->push_back(
+          {reg.Text(0), {reg.Double(1), reg.Double(2), reg.Double(3), reg.Double(4)}});
+    }
+  }
   return Status::Ok();
 }
 
@@ -765,7 +928,7 @@ Result<CapturePage> CaptureStore::List(const CaptureQuery& q) const {
   EV_RETURN_IF_ERROR(CheckQuery(q));
   const int limit = std::clamp(q.limit, 1, kMaxPageSize);
   std::string sql =
-      std::string("SELECT ") + kCaptureColumns + " FROM captures" + WhereClause(q, true);
+      "SELECT " + CaptureColumns() + " FROM captures" + WhereClause(q, true, ReviewedSql());
   sql += q.oldest_first ? " ORDER BY seq ASC" : " ORDER BY seq DESC";
   sql += " LIMIT " + std::to_string(limit + 1);
 
@@ -791,7 +954,8 @@ Result<int64_t> CaptureStore::Count(const CaptureQuery& q) const {
   std::lock_guard<std::mutex> d(db_mu_);
   EV_ASSIGN_OR_RETURN(sqlite::Statement st,
                       sqlite::Statement::Prepare(
-                          db_.get(), "SELECT count(*) FROM captures" + WhereClause(q, false)));
+                          db_.get(), "SELECT count(*) FROM captures" +
+                                         WhereClause(q, false, ReviewedSql())));
   BindQuery(q, false, &st);
   EV_ASSIGN_OR_RETURN(bool row, st.Step());
   return row ? st.Int(0) : 0;
@@ -803,8 +967,8 @@ Result<StoreStats> CaptureStore::Stats() const {
   EV_ASSIGN_OR_RETURN(
       sqlite::Statement by_tag,
       sqlite::Statement::Prepare(db_.get(),
-                                 "SELECT top_tag, count(*), total(label IS NULL), "
-                                 "total(label = top_tag) FROM captures GROUP BY top_tag"));
+                                 "SELECT top_tag, count(*), total(NOT " + ReviewedSql() +
+                                     "), total(label = top_tag) FROM captures GROUP BY top_tag"));
   while (true) {
     EV_ASSIGN_OR_RETURN(bool row, by_tag.Step());
     if (!row) break;
@@ -829,6 +993,16 @@ Result<StoreStats> CaptureStore::Stats() const {
     EV_ASSIGN_OR_RETURN(bool row, by_label.Step());
     if (!row) break;
     stats.tags[by_label.Text(0)].labelled = by_label.Int(1);
+  }
+  if (schema_version_ >= 2) {
+    EV_ASSIGN_OR_RETURN(
+        sqlite::Statement by_region,
+        sqlite::Statement::Prepare(db_.get(), "SELECT tag, count(*) FROM regions GROUP BY tag"));
+    while (true) {
+      EV_ASSIGN_OR_RETURN(bool row, by_region.Step());
+      if (!row) break;
+      stats.tags[by_region.Text(0)].regions = by_region.Int(1);
+    }
   }
   return stats;
 }
@@ -858,7 +1032,8 @@ Result<Capture> CaptureStore::SetLabel(const std::string& id,
   EV_ASSIGN_OR_RETURN(
       sqlite::Statement st,
       sqlite::Statement::Prepare(db_.get(),
-                                 "UPDATE captures SET label = ?, reviewed_us = ? WHERE id = ?"));
+                                 "UPDATE captures SET label = ?, reviewed_us = ? "
+                                 "WHERE id = ? AND kind = 'classification'"));
   st.Bind(1, label);
   if (label) {
     st.Bind(2, ToMicros(clock_->Now()));
@@ -868,7 +1043,93 @@ Result<Capture> CaptureStore::SetLabel(const std::string& id,
   st.Bind(3, std::string_view(lower));
   Status s = st.Run();
   if (!s.ok()) return s;
-  if (sqlite3_changes(db_.get()) == 0) return NotFound("no capture with id " + lower);
+  if (sqlite3_changes(db_.get()) == 0) {
+    EV_RETURN_IF_ERROR(GetLocked(lower).status());  // NotFound
+    return InvalidArgument("capture " + lower +
+                           " is a detection capture: set its regions, not a label");
+  }
+  return GetLocked(lower);
+}
+
+Result<Capture> CaptureStore::SetRegions(const std::string& id,
+                                         const std::optional<std::vector<Region>>& regions,
+                                         const std::vector<std::string>& known_tags) {
+  if (mode_ != Mode::kServe) return Internal("capture store opened read-only");
+  if (!IsValidCaptureId(id))
+    return InvalidArgument("capture id '" + id.substr(0, 64) + "' is not a UUID");
+  if (regions) {
+    if (regions->size() > options_.max_regions) {
+      return InvalidArgument(std::to_string(regions->size()) + " regions; the limit is " +
+                             std::to_string(options_.max_regions) + " per capture");
+    }
+    for (size_t i = 0; i < regions->size(); ++i) {
+      const std::string what = "regions[" + std::to_string(i) + "]";
+      EV_RETURN_IF_ERROR(
+          ValidateLabel((*regions)[i].tag, options_.max_label_bytes, what + ".tagName"));
+      EV_RETURN_IF_ERROR(ValidateRegionBox((*regions)[i].box, what));
+    }
+  }
+  const std::string lower = ToLower(id);
+  std::lock_guard<std::mutex> d(db_mu_);
+  EV_ASSIGN_OR_RETURN(const Capture current, GetLocked(lower));
+  if (current.kind != CaptureKind::kDetection) {
+    return InvalidArgument("capture " + lower +
+                           " is a classification capture: set its label, not regions");
+  }
+  if (regions) {
+    // Known: the model's tags, and every tag this store has seen on a box.
+    std::set<std::string> known(known_tags.begin(), known_tags.end());
+    EV_ASSIGN_OR_RETURN(
+        sqlite::Statement tags,
+        sqlite::Statement::Prepare(
+            db_.get(), "SELECT tag FROM detections UNION SELECT tag FROM regions"));
+    while (true) {
+      EV_ASSIGN_OR_RETURN(bool row, tags.Step());
+      if (!row) break;
+      known.insert(tags.Text(0));
+    }
+    for (size_t i = 0; i < regions->size(); ++i) {
+      if (!known.count((*regions)[i].tag)) {
+        return InvalidArgument("regions[" + std::to_string(i) + "].tagName '" +
+                               (*regions)[i].tag.substr(0, 64) +
+                               "' is not a tag of the model or of this store");
+      }
+    }
+  }
+  sqlite::Transaction t(db_.get());
+  EV_RETURN_IF_ERROR(t.Begin());
+  EV_ASSIGN_OR_RETURN(sqlite::Statement clear,
+                      sqlite::Statement::Prepare(db_.get(), "DELETE FROM regions WHERE seq = ?"));
+  EV_RETURN_IF_ERROR(clear.Bind(1, current.seq).Run());
+  EV_ASSIGN_OR_RETURN(
+      sqlite::Statement mark,
+      sqlite::Statement::Prepare(db_.get(), "UPDATE captures SET regions_us = ? WHERE seq = ?"));
+  if (regions) {
+    mark.Bind(1, ToMicros(clock_->Now()));
+  } else {
+    mark.BindNull(1);
+  }
+  EV_RETURN_IF_ERROR(mark.Bind(2, current.seq).Run());
+  if (regions) {
+    EV_ASSIGN_OR_RETURN(
+        sqlite::Statement ins,
+        sqlite::Statement::Prepare(db_.get(),
+                                   "INSERT INTO regions (seq, rank, tag, box_left, box_top, "
+                                   "box_width, box_height) VALUES (?,?,?,?,?,?,?)"));
+    for (size_t i = 0; i < regions->size(); ++i) {
+      const Region& r = (*regions)[i];
+      ins.Reset();
+      ins.Bind(1, current.seq)
+          .Bind(2, static_cast<int64_t>(i))
+          .Bind(3, std::string_view(r.tag))
+          .Bind(4, r.box.left)
+          .Bind(5, r.box.top)
+          .Bind(6, r.box.width)
+          .Bind(7, r.box.height);
+      EV_RETURN_IF_ERROR(ins.Run());
+    }
+  }
+  EV_RETURN_IF_ERROR(t.Commit());
   return GetLocked(lower);
 }
 

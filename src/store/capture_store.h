@@ -45,6 +45,7 @@
 
 #include "core/clock.h"
 #include "core/status.h"
+#include "detect/detection.h"
 #include "store/env.h"
 #include "sqlite/sqlite.h"
 
@@ -57,6 +58,37 @@ struct StoredPrediction {
   double probability = 0;
 };
 
+// What kind of model predicted a capture.
+enum class CaptureKind {
+  kClassification,  // tags with probabilities (predictions); a person sets a label
+  kDetection,       // boxes (detections); a person sets regions
+};
+
+// "classification" / "detection" (the database and JSON spelling).
+const char* CaptureKindName(CaptureKind kind);
+
+// One box of a detector's prediction, as the HTTP response showed it
+// (probability and box rounded to 8 decimals). The box is normalised to the
+// image and, as the shipped code writes it, never clipped.
+struct StoredDetection {
+  std::string tag;
+  int tag_index = 0;  // the response's tagId
+  double probability = 0;
+  detect::BoundingBox box;
+};
+
+// The most probable box (the first of equals); nullptr when there is none.
+// A detection capture's top tag and probability are this box's.
+const StoredDetection* MostProbable(const std::vector<StoredDetection>& detections);
+
+// One box a person set on the review page: a tag and a box normalised to
+// the image, inside it (0 <= left, left + width <= 1, the same for top and
+// height; width and height > 0), as Custom Vision training takes regions.
+struct Region {
+  std::string tag;
+  detect::BoundingBox box;
+};
+
 // What Add() stores: a copy of one prediction.
 struct NewCapture {
   std::string id;  // lowercase UUID (the prediction's "id")
@@ -66,7 +98,9 @@ struct NewCapture {
   std::string iteration;                      // the response's "iteration"
   std::string model_sha1;                     // the model file that predicted
   std::vector<StoredPrediction> predictions;  // sorted by probability, descending
-  std::string image_format;                   // "jpeg", "png", "bmp", "gif", "webp"
+  CaptureKind kind = CaptureKind::kClassification;
+  std::vector<StoredDetection> detections;  // kDetection: the boxes, in the response's order
+  std::string image_format;                 // "jpeg", "png", "bmp", "gif", "webp"
   int image_width = 0;
   int image_height = 0;
   std::vector<uint8_t> image;  // the encoded image as received
@@ -81,16 +115,25 @@ struct Capture {
   std::string project;
   std::string iteration;
   std::string model_sha1;
-  std::vector<StoredPrediction> predictions;  // may be empty (no tag above 1e-8)
-  std::string top_tag;                        // "" when predictions is empty
+  std::vector<StoredPrediction> predictions;  // may be empty (no tag above 1e-8; detectors)
+  CaptureKind kind = CaptureKind::kClassification;
+  std::vector<StoredDetection> detections;  // kDetection only, in the response's order
+  // The top predicted tag: a classifier's first prediction, a detector's most
+  // probable box ("" when there is none).
+  std::string top_tag;
   double top_probability = 0;
   std::string image_sha256;  // lowercase hex
   uint64_t image_bytes = 0;
   std::string image_format;
   int image_width = 0;
   int image_height = 0;
-  std::optional<std::string> label;   // the human label; nullopt until reviewed
-  std::optional<TimePoint> reviewed;  // when the label was set
+  std::optional<std::string> label;  // a classification's human label; nullopt until reviewed
+  // A detection's human regions: nullopt until a person saved them (an empty
+  // list means "nothing to find in this image").
+  std::optional<std::vector<Region>> regions;
+  std::optional<TimePoint> reviewed;  // when the label or the regions were set
+
+  bool is_reviewed() const { return label.has_value() || regions.has_value(); }
 };
 
 // Filters for List(); unset fields do not filter.
@@ -99,7 +142,7 @@ struct CaptureQuery {
   std::optional<std::string> label;  // human label equals
   std::optional<double> min_p;       // top probability >= min_p
   std::optional<double> max_p;       // top probability < max_p ("uncertain")
-  std::optional<bool> reviewed;      // has a label / has none
+  std::optional<bool> reviewed;      // has a label or regions / has neither
   std::optional<TimePoint> from;     // created >= from
   std::optional<TimePoint> to;       // created < to
   std::optional<int64_t> after;      // cursor: the previous page's `next`
@@ -119,6 +162,7 @@ struct TagCounts {
   int64_t unreviewed = 0;  // ... and not reviewed yet
   int64_t labelled = 0;    // captures a person labelled with this tag
   int64_t confirmed = 0;   // predicted this tag and labelled this tag
+  int64_t regions = 0;     // boxes people drew with this tag (detection captures)
 };
 
 struct StoreStats {
@@ -158,8 +202,11 @@ struct StoreOptions {
   uint64_t max_image_bytes = 16ull << 20;
   // How often Add() also runs the age-based clean-up.
   std::chrono::seconds retention_interval{60};
-  // Longest human label accepted (bytes of UTF-8).
+  // Longest human label or region tag accepted (bytes of UTF-8).
   size_t max_label_bytes = 256;
+  // Most regions a person may set on one capture (Custom Vision training
+  // takes up to 200 per image).
+  size_t max_regions = 200;
   // SQLite VFS to open the database with ("" = SQLite's default); tests
   // inject "disk full" through one.
   std::string sqlite_vfs;
@@ -204,10 +251,20 @@ class CaptureStore {
   // The capture's image bytes (read by the hash the database holds).
   Result<std::vector<uint8_t>> ReadImage(const Capture& capture) const;
 
-  // Sets (or with nullopt clears) the human label; returns the updated
-  // capture. InvalidArgument for an empty, oversized, non-UTF-8 or
-  // control-character label.
+  // Sets (or with nullopt clears) the human label of a classification
+  // capture; returns the updated capture. InvalidArgument for an empty,
+  // oversized, non-UTF-8 or control-character label, or a detection capture.
   Result<Capture> SetLabel(const std::string& id, const std::optional<std::string>& label);
+
+  // Replaces (or with nullopt clears) the human regions of a detection
+  // capture in one transaction; returns the updated capture. A region's tag
+  // must be one of `known_tags` (the model's tags) or a tag already predicted
+  // or drawn in this store. InvalidArgument (nothing changed) for a
+  // classification capture, more than max_regions, an invalid or unknown tag,
+  // or a box that is not finite, empty or outside the image.
+  Result<Capture> SetRegions(const std::string& id,
+                             const std::optional<std::vector<Region>>& regions,
+                             const std::vector<std::string>& known_tags);
 
   // Removes the capture and its image (unless another capture has the same
   // image). NotFound if absent.
@@ -260,7 +317,12 @@ class CaptureStore {
   void Pause(const std::string& reason);
   void Resume();
   Result<Capture> GetLocked(const std::string& id) const;
+  // Fills predictions, detections and regions.
   Status LoadPredictions(std::vector<Capture>* captures) const;
+  // Schema-dependent SQL: the capture columns ReadCapture reads, and the
+  // "reviewed" condition (a reader may open a version 1 store unmigrated).
+  std::string CaptureColumns() const;
+  std::string ReviewedSql() const;
 
   const std::string data_dir_;
   const std::string images_dir_;
@@ -279,6 +341,7 @@ class CaptureStore {
   // Guards the connection.
   mutable std::mutex db_mu_;
   sqlite::DbPtr db_;  // guarded by db_mu_
+  int schema_version_ = 0;  // of the open database; set once in Init
 
   // Guarded by write_mu_.
   std::chrono::steady_clock::time_point next_retention_{};

@@ -1,10 +1,22 @@
 // Export for retraining: captures as a dataset Custom Vision training
-// accepts — one folder per tag with the images, plus manifest.csv.
+// accepts — one folder per tag with the images, plus manifest.csv; and for
+// detection captures, the images with their regions.
 //
-//   <out>/<tag>/<sha256>.<ext>   the image (an image captured twice under the
-//                                same tag is written once)
+//   <out>/<tag>/<sha256>.<ext>   a classification image (an image captured
+//                                twice under the same tag is written once)
+//   <out>/images/<sha256>.<ext>  a detection image
+//   <out>/customvision.json      detection: each image's regions as Custom
+//                                Vision training's ImageFileCreateEntry takes
+//                                them ({tagName, left, top, width, height},
+//                                normalised; tagName stands for the tagId)
+//   <out>/coco.json              detection: the same regions as COCO (pixels)
 //   <out>/manifest.csv           one row per exported capture (columns in
 //                                docs/store.md)
+//
+// A detection capture goes with the regions a person saved; unreviewed ones
+// are skipped unless `include_predicted`, which takes its predicted boxes,
+// clipped to the image (training refuses boxes outside it). The two JSON
+// files are written only when detection captures are exported.
 //
 // A capture goes under its human label when it has one. Unreviewed captures
 // are skipped unless `include_predicted`, which puts them under their top
@@ -44,9 +56,17 @@ struct ExportSummary {
   // Exported images in a format Custom Vision training does not accept
   // (it takes JPEG, PNG, BMP and GIF; WebP must be converted first).
   int64_t unsupported_format = 0;
-  std::map<std::string, int64_t> per_tag;  // tag -> exported captures
-  std::string manifest;                    // path of manifest.csv
+  // tag -> exported captures (classification) or regions (detection)
+  std::map<std::string, int64_t> per_tag;
+  int64_t detection_images = 0;  // detection captures exported
+  int64_t regions = 0;           // their regions
+  std::string manifest;          // path of manifest.csv
+  std::string customvision;      // path of customvision.json, "" without detection captures
+  std::string coco;              // path of coco.json, "" without detection captures
 };
+
+// The folder of detection images (a tag folder of that name gets a suffix).
+inline constexpr const char* kDetectionImagesFolder = "images";
 
 // `progress(done, total)` is called after each capture (may be empty).
 // Errors: InvalidArgument (out_dir not empty), IOError / ResourceExhausted
@@ -54,6 +74,10 @@ struct ExportSummary {
 Result<ExportSummary> ExportDataset(const CaptureStore& store, const ExportOptions& options,
                                     Env* env = DefaultEnv(),
                                     const std::function<void(int64_t, int64_t)>& progress = {});
+
+// Predicted boxes as regions training accepts: clipped to the image, boxes
+// left empty by clipping dropped.
+std::vector<Region> RegionsFromDetections(const std::vector<StoredDetection>& detections);
 
 // The folder name used for a tag (exposed for tests).
 std::string TagFolderName(const std::string& tag);

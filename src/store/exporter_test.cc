@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "store/testing/store_test_util.h"
 
 namespace edgevision::store {
@@ -15,6 +17,7 @@ using namespace std::chrono_literals;
 using testing::FakeClock;
 using testing::FruitJpeg;
 using testing::MakeCapture;
+using testing::MakeDetectionCapture;
 using testing::RandomBytes;
 using testing::TempDir;
 using testing::TestOptions;
@@ -277,6 +280,149 @@ TEST_F(ExporterTest, AReaderExportsWhileTheServerHoldsTheStore) {
   Result<ExportSummary> r = ExportDataset(**reader, o);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->exported, 1);
+}
+
+// Issue 13: detection captures export as Custom Vision training regions and
+// as COCO; parsing both gives back exactly the regions the store holds.
+TEST_F(ExporterTest, DetectionRegionsRoundTripThroughBothFormats) {
+  using nlohmann::json;
+  const std::vector<std::string> tags = {"crack", "screw"};
+  NewCapture reviewed = MakeDetectionCapture(FruitJpeg("apple1.jpg"), clock_.Now());
+  NewCapture empty = MakeDetectionCapture(FruitJpeg("apple2.jpg"), clock_.Now() + 1s);
+  NewCapture predicted = MakeDetectionCapture(FruitJpeg("banana1.jpg"), clock_.Now() + 2s);
+  predicted.image_width = 301;
+  predicted.image_height = 194;
+  NewCapture classified = MakeCapture(FruitJpeg("banana2.jpg"), "Banana", 0.9, clock_.Now() + 3s);
+  for (const NewCapture* c : {&reviewed, &empty, &predicted, &classified})
+    ASSERT_TRUE(store_->Add(*c).ok());
+  const std::vector<Region> regions = {{"screw", {0.1, 0.2, 0.3, 0.4}},
+                                       {"crack", {0.123456789, 0.5, 0.876543211, 0.5}},
+                                       {"screw", {0.0, 0.0, 1.0 / 3.0, 1.0}}};
+  ASSERT_TRUE(store_->SetRegions(reviewed.id, regions, tags).ok());
+  ASSERT_TRUE(store_->SetRegions(empty.id, std::vector<Region>{}, tags).ok());
+  ASSERT_TRUE(store_->SetLabel(classified.id, std::string("Banana")).ok());
+
+  ExportOptions o;
+  o.out_dir = out_parent_ / "detection";
+  o.include_predicted = true;
+  Result<ExportSummary> r = ExportDataset(*store_, o);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->exported, 4);
+  EXPECT_EQ(r->detection_images, 3);
+  // 3 reviewed + 3 predicted boxes (the one crossing the border is clipped, not dropped).
+  EXPECT_EQ(r->regions, 6);
+  EXPECT_EQ(r->per_tag["Banana"], 1);  // the classification capture, as before
+
+  // What each capture should export: its regions, or its boxes clipped.
+  std::map<std::string, std::vector<Region>> expected = {
+      {reviewed.id, regions},
+      {empty.id, {}},
+      {predicted.id,
+       {{"screw", {0.1, 0.2, 0.3, 0.4}},
+        {"crack", {0.25, 0.3, 0.2, 0.2}},
+        {"screw", {0.0, 0.6, 0.2 + -0.05, 0.3}}}}};
+  std::map<std::string, const NewCapture*> by_id = {
+      {reviewed.id, &reviewed}, {empty.id, &empty}, {predicted.id, &predicted}};
+
+  // customvision.json: normalised regions, exactly.
+  json cv = json::parse(Slurp(r->customvision));
+  EXPECT_EQ(cv["projectType"], "ObjectDetection");
+  EXPECT_EQ(cv["tags"], json::parse(R"([{"name":"crack"},{"name":"screw"}])"));
+  ASSERT_EQ(cv["images"].size(), 3u);
+  for (const json& image : cv["images"]) {
+    const std::string id = image["captureId"];
+    ASSERT_TRUE(expected.count(id)) << id;
+    EXPECT_EQ(image["source"], id == predicted.id ? "predicted" : "regions");
+    const std::string file = image["file"];
+    EXPECT_EQ(file, "images/" + Sha256Hex(by_id[id]->image) + ".jpg");
+    EXPECT_EQ(image["name"], file.substr(7));
+    EXPECT_EQ(Slurp(o.out_dir + "/" + file),
+              std::string(by_id[id]->image.begin(), by_id[id]->image.end()));
+    const std::vector<Region>& want = expected[id];
+    ASSERT_EQ(image["regions"].size(), want.size()) << id;
+    for (size_t i = 0; i < want.size(); ++i) {
+      const json& got = image["regions"][i];
+      EXPECT_EQ(got["tagName"], want[i].tag);
+      EXPECT_EQ(got["left"].get<double>(), want[i].box.left);
+      EXPECT_EQ(got["top"].get<double>(), want[i].box.top);
+      EXPECT_EQ(got["width"].get<double>(), want[i].box.width);
+      EXPECT_EQ(got["height"].get<double>(), want[i].box.height);
+      EXPECT_GE(got["left"].get<double>(), 0.0);
+      EXPECT_LE(got["left"].get<double>() + got["width"].get<double>(), 1.0 + 1e-12);
+    }
+  }
+
+  // coco.json: pixels; back to normalised through the image size.
+  json coco = json::parse(Slurp(r->coco));
+  std::map<int, std::string> category;
+  for (const json& c : coco["categories"]) category[c["id"]] = c["name"];
+  EXPECT_EQ(category, (std::map<int, std::string>{{1, "crack"}, {2, "screw"}}));
+  ASSERT_EQ(coco["images"].size(), 3u);
+  std::map<int, std::vector<Region>> from_coco;
+  std::map<int, std::pair<double, double>> size;
+  std::map<int, std::string> file_of;
+  for (const json& image : coco["images"]) {
+    size[image["id"]] = {image["width"].get<double>(), image["height"].get<double>()};
+    file_of[image["id"]] = image["file_name"];
+  }
+  for (const json& a : coco["annotations"]) {
+    const auto [w, h] = size[a["image_id"]];
+    const json& b = a["bbox"];
+    from_coco[a["image_id"]].push_back({category[a["category_id"]],
+                                        {b[0].get<double>() / w, b[1].get<double>() / h,
+                                         b[2].get<double>() / w, b[3].get<double>() / h}});
+    EXPECT_DOUBLE_EQ(a["area"].get<double>(), b[2].get<double>() * b[3].get<double>());
+  }
+  for (const json& image : cv["images"]) {
+    // The COCO image with the same file and the same capture order.
+    int coco_id = 0;
+    for (const auto& [cid, file] : file_of) {
+      if (file == image["file"]) coco_id = cid;
+    }
+    ASSERT_NE(coco_id, 0);
+    const std::vector<Region>& want = expected[image["captureId"]];
+    const NewCapture* c = by_id[image["captureId"]];
+    EXPECT_EQ(size[coco_id].first, c->image_width);
+    ASSERT_EQ(from_coco[coco_id].size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(from_coco[coco_id][i].tag, want[i].tag);
+      EXPECT_NEAR(from_coco[coco_id][i].box.left, want[i].box.left, 1e-12);
+      EXPECT_NEAR(from_coco[coco_id][i].box.top, want[i].box.top, 1e-12);
+      EXPECT_NEAR(from_coco[coco_id][i].box.width, want[i].box.width, 1e-12);
+      EXPECT_NEAR(from_coco[coco_id][i].box.height, want[i].box.height, 1e-12);
+    }
+  }
+
+  // The manifest lists every exported capture; detection rows carry their regions.
+  auto manifest = Manifest(r->manifest);
+  ASSERT_EQ(manifest.size(), 4u);
+  EXPECT_EQ(manifest[reviewed.id]["tag_source"], "regions");
+  EXPECT_EQ(manifest[reviewed.id]["tag"], "");
+  EXPECT_EQ(json::parse(manifest[reviewed.id]["predictions"]).size(), 3u);
+  EXPECT_EQ(manifest[classified.id]["tag"], "Banana");
+  EXPECT_EQ(manifest[classified.id]["file"].rfind("Banana/", 0), 0u);
+
+  // Without include_predicted, the unreviewed detection capture is skipped.
+  o.out_dir = out_parent_ / "reviewed-only";
+  o.include_predicted = false;
+  r = ExportDataset(*store_, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->detection_images, 2);
+  EXPECT_EQ(r->skipped_unreviewed, 1);
+}
+
+TEST_F(ExporterTest, AClassificationOnlyExportHasNoDetectionFiles) {
+  NewCapture apple = Add("Apple", 0.99, FruitJpeg("apple1.jpg"));
+  ASSERT_TRUE(store_->SetLabel(apple.id, std::string("images")).ok());  // a tag named like the folder
+  ExportOptions o;
+  o.out_dir = out_parent_ / "cls";
+  Result<ExportSummary> r = ExportDataset(*store_, o);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->customvision, "");
+  EXPECT_FALSE(std::filesystem::exists(o.out_dir + "/customvision.json"));
+  EXPECT_FALSE(std::filesystem::exists(o.out_dir + "/coco.json"));
+  EXPECT_TRUE(std::filesystem::is_directory(o.out_dir + "/images~2"));
+  EXPECT_FALSE(std::filesystem::exists(o.out_dir + "/images"));
 }
 
 }  // namespace

@@ -10,12 +10,28 @@
 #include <string>
 #include <vector>
 
+#include "detect/detection.h"
+
 namespace edgevision::upstream {
 
 // One tag's score in a published result.
 struct MessagePrediction {
   std::string tag;
   double probability = 0;  // rounded as the HTTP response rounds it
+};
+
+// One box of a detector's published result, as the HTTP response shows it.
+struct MessageDetection {
+  std::string tag;
+  int tag_id = 0;          // the response's tagId (the label index)
+  double probability = 0;  // rounded to 8 decimals, as the response
+  detect::BoundingBox box;  // normalised, rounded, never clipped
+
+  bool operator==(const MessageDetection& o) const {
+    return tag == o.tag && tag_id == o.tag_id && probability == o.probability &&
+           box.left == o.box.left && box.top == o.box.top && box.width == o.box.width &&
+           box.height == o.box.height;
+  }
 };
 
 // One published result (docs/upstream.md, "Message schema").
@@ -29,8 +45,10 @@ struct PredictionMessage {
   std::string iteration;                       // the response's iteration, or ""
   std::string model_iteration_id;              // from the export's manifest, or ""
   std::string model_sha1;                      // hex SHA-1 of the model file
-  std::vector<MessagePrediction> predictions;  // descending probability
-  std::optional<std::string> capture_id;       // set when the image was stored
+  std::vector<MessagePrediction> predictions;  // descending probability; empty for a detector
+  // A detector's boxes in the response's order; nullopt for a classifier.
+  std::optional<std::vector<MessageDetection>> detections;
+  std::optional<std::string> capture_id;  // set when the image was stored
 };
 
 // A successful prediction as the publisher receives it (converted from
@@ -44,12 +62,14 @@ struct PredictionInput {
   std::string model_iteration_id;
   std::string model_sha1;
   std::vector<MessagePrediction> predictions;  // rounded, descending
+  std::optional<std::vector<MessageDetection>> detections;  // a detector's boxes
   bool captured = false;  // the capture store kept the image (under the same id)
 };
 
 // Which predictions become messages. A prediction matches when one of its
 // tags (any tag when `tags` is empty) has a probability in
-// [min_probability, max_probability]. `enabled` false publishes nothing.
+// [min_probability, max_probability]; for a detector, one of its boxes.
+// `enabled` false publishes nothing.
 struct PublishRule {
   bool enabled = true;
   double min_probability = 0.0;

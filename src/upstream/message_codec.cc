@@ -160,6 +160,20 @@ std::string EncodeMessage(const PredictionMessage& m) {
               {"iteration", m.iteration},
               {"model", {{"iterationId", m.model_iteration_id}, {"sha1", m.model_sha1}}},
               {"predictions", std::move(predictions)}};
+  if (m.detections) {
+    json detections = json::array();
+    for (const MessageDetection& d : *m.detections) {
+      detections.push_back({{"tagName", d.tag},
+                            {"tagId", d.tag_id},
+                            {"probability", d.probability},
+                            {"boundingBox",
+                             {{"left", d.box.left},
+                              {"top", d.box.top},
+                              {"width", d.box.width},
+                              {"height", d.box.height}}}});
+    }
+    doc["detections"] = std::move(detections);
+  }
   if (m.capture_id) doc["captureId"] = *m.capture_id;
   return Dump(doc);
 }
@@ -207,6 +221,35 @@ Result<PredictionMessage> DecodeMessage(std::string_view body) {
           "message: predictions[] needs tagName (string) and probability (number)");
     }
     m.predictions.push_back({p["tagName"].get<std::string>(), p["probability"].get<double>()});
+  }
+  if (auto dets = doc.find("detections"); dets != doc.end()) {
+    const char* kShape =
+        "message: detections[] needs tagName (string), tagId (integer), probability (number) and "
+        "boundingBox {left, top, width, height} (numbers)";
+    if (!dets->is_array()) return InvalidArgument("message: detections is not an array");
+    m.detections.emplace();
+    for (const json& d : *dets) {
+      if (!d.is_object()) return InvalidArgument(kShape);
+      auto tag = d.find("tagName"), id = d.find("tagId"), p = d.find("probability"),
+           box = d.find("boundingBox");
+      if (tag == d.end() || !tag->is_string() || id == d.end() || !id->is_number_integer() ||
+          p == d.end() || !p->is_number() || box == d.end() || !box->is_object())
+        return InvalidArgument(kShape);
+      MessageDetection out;
+      out.tag = tag->get<std::string>();
+      out.tag_id = id->get<int>();
+      out.probability = p->get<double>();
+      const std::pair<const char*, double*> members[] = {{"left", &out.box.left},
+                                                         {"top", &out.box.top},
+                                                         {"width", &out.box.width},
+                                                         {"height", &out.box.height}};
+      for (const auto& [name, value] : members) {
+        auto v = box->find(name);
+        if (v == box->end() || !v->is_number()) return InvalidArgument(kShape);
+        *value = v->get<double>();
+      }
+      m.detections->push_back(std::move(out));
+    }
   }
   if (auto c = doc.find("captureId"); c != doc.end() && c->is_string())
     m.capture_id = c->get<std::string>();

@@ -53,6 +53,46 @@ TEST(MessageCodecTest, EncodesTheDocumentedSchema) {
   EXPECT_FALSE(json::parse(EncodeMessage(Sample())).contains("captureId"));
 }
 
+TEST(MessageCodecTest, ADetectorsMessageCarriesItsBoxes) {
+  PredictionMessage m = Sample();
+  m.predictions.clear();
+  m.detections = std::vector<MessageDetection>{
+      {"screw", 1, 0.87654321, {0.1, 0.2, 0.3, 0.4}},
+      {"crack", 0, 0.5, {-0.03125, 0.75, 0.25, 0.5}}};  // crossing the border, unclipped
+  json doc = json::parse(EncodeMessage(m));
+  EXPECT_EQ(doc["schemaVersion"], 1);
+  EXPECT_EQ(doc["predictions"], json::array());
+  ASSERT_EQ(doc["detections"].size(), 2u);
+  EXPECT_EQ(doc["detections"][0],
+            json({{"tagName", "screw"},
+                  {"tagId", 1},
+                  {"probability", 0.87654321},
+                  {"boundingBox", {{"left", 0.1}, {"top", 0.2}, {"width", 0.3}, {"height", 0.4}}}}));
+  EXPECT_EQ(doc["detections"][1]["boundingBox"]["left"], -0.03125);
+  Result<PredictionMessage> back = DecodeMessage(EncodeMessage(m));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  ASSERT_TRUE(back->detections.has_value());
+  EXPECT_EQ(*back->detections, *m.detections);
+  // A detector with no box above the threshold: an empty list, not absent.
+  m.detections->clear();
+  EXPECT_EQ(json::parse(EncodeMessage(m))["detections"], json::array());
+  // A classifier's message has no detections member at all (schema as before).
+  EXPECT_FALSE(json::parse(EncodeMessage(Sample())).contains("detections"));
+  EXPECT_FALSE(DecodeMessage(EncodeMessage(Sample()))->detections.has_value());
+}
+
+TEST(MessageCodecTest, MalformedDetectionsAreRefused) {
+  const std::string base = EncodeMessage(Sample());
+  for (const char* bad : {R"("detections":7)", R"("detections":[1])",
+                          R"("detections":[{"tagName":"a","tagId":0,"probability":0.5}])",
+                          R"("detections":[{"tagName":"a","tagId":"0","probability":0.5,"boundingBox":{"left":0,"top":0,"width":1,"height":1}}])",
+                          R"("detections":[{"tagName":"a","tagId":0,"probability":0.5,"boundingBox":{"left":0,"top":0,"width":1}}])"}) {
+    std::string body = base;
+    body.insert(1, std::string(bad) + ",");
+    EXPECT_EQ(DecodeMessage(body).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST(MessageCodecTest, RoundTrips) {
   PredictionMessage m = Sample();
   Result<PredictionMessage> back = DecodeMessage(EncodeMessage(m));

@@ -22,6 +22,19 @@ PredictionInput ToPredictionInput(const predict::PredictionRecord& record, bool 
       input.predictions.push_back({score.tag, p});
     }
   }
+  if (record.detections) {
+    // As the HTTP response (DetectionJson): every box, rounded to 8 decimals.
+    using detect::RoundLikePython;
+    input.detections.emplace();
+    for (const detect::Detection& d : *record.detections) {
+      input.detections->push_back(
+          {d.tag,
+           d.tag_index,
+           RoundLikePython(d.probability),
+           {RoundLikePython(d.box.left), RoundLikePython(d.box.top), RoundLikePython(d.box.width),
+            RoundLikePython(d.box.height)}});
+    }
+  }
   return input;
 }
 
@@ -37,7 +50,7 @@ ReportedModel ToReportedModel(const model::ModelInfo& info) {
 }
 
 void UpstreamObserver::OnPrediction(const predict::PredictionRecord& record) {
-  if (!record.result) return;
+  if (!record.result && !record.detections) return;
   const bool captured = captured_ && !record.nostore && captured_(record);
   publisher_->Enqueue(ToPredictionInput(record, captured));
 }

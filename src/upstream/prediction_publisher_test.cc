@@ -32,5 +32,30 @@ TEST(UpstreamObserverTest, RecordBecomesInputRoundedLikeTheResponse) {
   EXPECT_EQ(m.sha1, "abc");
 }
 
+TEST(UpstreamObserverTest, ADetectorRecordBecomesInputWithItsBoxesRounded) {
+  std::vector<detect::Detection> detections = {
+      {{0.123456789012, 0.2, 0.3, 0.4}, 0.876543219f, 1, "screw"},
+      {{-0.05, 0.9, 0.2, 0.3}, 0.25f, 0, "crack"}};
+  predict::PredictionRecord record;
+  record.id = "id-2";
+  record.route = "POST /image";
+  record.detections = &detections;
+  PredictionInput in = ToPredictionInput(record, false);
+  EXPECT_TRUE(in.predictions.empty());
+  ASSERT_TRUE(in.detections.has_value());
+  ASSERT_EQ(in.detections->size(), 2u);
+  const MessageDetection& d = (*in.detections)[0];
+  EXPECT_EQ(d.tag, "screw");
+  EXPECT_EQ(d.tag_id, 1);
+  EXPECT_EQ(d.probability, detect::RoundLikePython(0.876543219f));
+  EXPECT_EQ(d.box.left, 0.12345679);  // round(x, 8), as the response
+  EXPECT_EQ((*in.detections)[1].box.left, -0.05);  // never clipped
+  // A classifier record has no detections.
+  predict::Classification result;
+  record.detections = nullptr;
+  record.result = &result;
+  EXPECT_FALSE(ToPredictionInput(record, false).detections.has_value());
+}
+
 }  // namespace
 }  // namespace edgevision::upstream

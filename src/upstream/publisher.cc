@@ -31,12 +31,21 @@ std::string ConnackText(int code) {
   }
 }
 
-bool Matches(const PublishRule& rule, const std::vector<MessagePrediction>& predictions) {
-  for (const MessagePrediction& p : predictions) {
-    if (!rule.tags.empty() &&
-        std::find(rule.tags.begin(), rule.tags.end(), p.tag) == rule.tags.end())
-      continue;
-    if (p.probability >= rule.min_probability && p.probability <= rule.max_probability) return true;
+bool Matches(const PublishRule& rule, const std::string& tag, double probability) {
+  if (!rule.tags.empty() && std::find(rule.tags.begin(), rule.tags.end(), tag) == rule.tags.end())
+    return false;
+  return probability >= rule.min_probability && probability <= rule.max_probability;
+}
+
+// A classifier's tags or a detector's boxes.
+bool Matches(const PublishRule& rule, const PredictionInput& input) {
+  for (const MessagePrediction& p : input.predictions) {
+    if (Matches(rule, p.tag, p.probability)) return true;
+  }
+  if (input.detections) {
+    for (const MessageDetection& d : *input.detections) {
+      if (Matches(rule, d.tag, d.probability)) return true;
+    }
   }
   return false;
 }
@@ -155,7 +164,7 @@ bool Publisher::Enqueue(const PredictionInput& input) {
     std::lock_guard<std::mutex> lock(mu_);
     rule = rule_;
   }
-  if (!rule.enabled || !Matches(rule, input.predictions)) {
+  if (!rule.enabled || !Matches(rule, input)) {
     std::lock_guard<std::mutex> lock(mu_);
     ++status_.filtered;
     return false;
@@ -169,6 +178,7 @@ bool Publisher::Enqueue(const PredictionInput& input) {
   message.model_iteration_id = input.model_iteration_id;
   message.model_sha1 = input.model_sha1;
   message.predictions = input.predictions;
+  message.detections = input.detections;
   if (input.captured) message.capture_id = input.id;
 
   Result<uint64_t> seq = Unavailable("the upstream publisher is stopped");

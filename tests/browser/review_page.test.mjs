@@ -8,10 +8,13 @@
 //   EDGEVISION_BINARY   the edgevision binary (default: build/src/cli/edgevision)
 //   CHROMIUM            the browser (default: /usr/bin/chromium)
 //   SCREENSHOT          also save a screenshot of the page there (docs/review-page.png)
+//   SCREENSHOT_BOXES    also save a screenshot of the box editor there (docs/review-boxes.png)
+//   CAPTURE_SEED        the capture_seed tool (default: build/tests/capture_seed), which
+//                       puts detection captures into the store for the box editor
 // Exit: 0 pass, 1 fail, 77 skipped (no browser; a failure under
 // EDGEVISION_REQUIRE_ALL=1).
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -24,6 +27,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "../..");
 const binary = process.env.EDGEVISION_BINARY || path.join(root, "build/src/cli/edgevision");
 const browserPath = process.env.CHROMIUM || "/usr/bin/chromium";
+const captureSeed = process.env.CAPTURE_SEED || path.join(root, "build/tests/capture_seed");
 const images = [
   "iotedge-applebanana-tf/images/apple1.jpg",
   "iotedge-applebanana-tf/images/banana1.jpg",
@@ -76,6 +80,14 @@ function startServer(port, dataDir, env) {
   server.stdout.on("data", (d) => log.push(String(d)));
   server.stderr.on("data", (d) => log.push(String(d)));
   return server;
+}
+
+// Closes the browser, stops the server and removes a scenario's folders.
+async function cleanUp(server, context, ...dirs) {
+  if (context) await context.close();
+  server.kill("SIGTERM");
+  await new Promise((r) => (server.exitCode !== null ? r() : server.on("exit", r)));
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
 }
 
 // Debian's chromium, headless, with a fresh profile and no background traffic.
@@ -222,11 +234,7 @@ async function main() {
     assert.deepEqual(errors, [], "no script errors");
     console.log("PASS: review page (" + posted.length + " captures, filters, keyboard relabelling)");
   } finally {
-    if (context) await context.close();
-    server.kill("SIGTERM");
-    await new Promise((r) => (server.exitCode !== null ? r() : server.on("exit", r)));
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    fs.rmSync(profile, { recursive: true, force: true });
+    await cleanUp(server, context, dataDir, profile);
   }
 }
 
@@ -302,15 +310,165 @@ async function keyScenario() {
     assert.deepEqual(errors, [], "no script errors");
     console.log("PASS: review page with a key (login, blob thumbnails, labelling)");
   } finally {
-    if (context) await context.close();
-    server.kill("SIGTERM");
-    await new Promise((r) => (server.exitCode !== null ? r() : server.on("exit", r)));
-    fs.rmSync(dataDir, { recursive: true, force: true });
-    fs.rmSync(profile, { recursive: true, force: true });
+    await cleanUp(server, context, dataDir, profile);
   }
 }
 
-main().then(() => (process.exitCode ? undefined : keyScenario())).catch((e) => {
+
+// Issue 13: detection captures. The store is seeded through the real
+// CaptureStore (capture_seed), then the real server serves it; in the box
+// editor a person moves, resizes, adds, deletes and retags boxes with the
+// mouse and saves; the store (asked through the API, and after a reload)
+// holds exactly the edited regions. Bad regions are refused with a 4xx JSON
+// error and change nothing.
+async function detectionScenario() {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-det-data-"));
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-det-profile-"));
+  // backpod.jpg (1376x1500): three boxes, A to move, B to resize and retag,
+  // C to delete. banana1.jpg: one box crossing the left border.
+  const seeded = execFileSync(captureSeed, [dataDir,
+    path.join(root, "tests/data/cv-exports/iotedge-applebanana-tf/images/banana1.jpg"),
+    "crack:0.55:-0.1,0.2,0.4,0.5",
+    path.join(root, "tests/data/cv-exports/iotedge-applebanana-tf/images/backpod.jpg"),
+    "screw:0.9:0.1,0.1,0.2,0.2;crack:0.8:0.5,0.5,0.2,0.3;screw:0.3:0.7,0.1,0.2,0.15",
+  ]).toString().trim().split("\n");
+  assert.equal(seeded.length, 2);
+  const [bananaId, id] = seeded;
+  const port = await freePort();
+  const base = "http://127.0.0.1:" + port;
+  const server = startServer(port, dataDir, process.env);
+  let context = null;
+  try {
+    await waitReady(base, server);
+    const before = await getJson(base + "/captures/" + id);
+    assert.equal(before.kind, "detection");
+    assert.equal(before.detections.length, 3);
+    assert.equal(before.regions, null);
+
+    context = await launchBrowser(profile);
+    const page = context.pages()[0] || await context.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+    page.on("response", (r) => { if (r.status() >= 400) errors.push(r.status() + " " + r.url()); });
+
+    await page.goto(base + "/review");
+    await page.waitForFunction(() => document.querySelectorAll("#grid .card").length === 2, null, { timeout: 10000 });
+    // The cards draw the predicted boxes over the thumbnails.
+    const card = page.locator(`#grid .card[data-id="${id}"]`);
+    assert.equal(await card.locator(".overlay .box").count(), 3, "three predicted boxes on the card");
+    assert.equal(await page.locator(`#grid .card[data-id="${bananaId}"] .overlay .box`).count(), 1);
+
+    // Open the editor with the keyboard: select the card, press E.
+    await card.click();
+    await page.keyboard.press("e");
+    await page.waitForSelector("#editor:not([hidden])");
+    await page.waitForFunction(() => { const i = document.querySelector("#ed-img"); return i.complete && i.naturalWidth > 0; });
+    const boxes = page.locator("#ed-boxes .box");
+    assert.equal(await boxes.count(), 3, "the editor starts from the predicted boxes");
+    const img = await page.locator("#ed-img").boundingBox();
+    assert.ok(img.width > 300 && img.height > 300, "the image is shown large: " + JSON.stringify(img));
+    const px = (x, y) => ({ x: img.x + x * img.width, y: img.y + y * img.height });
+    const drag = async (from, to) => {
+      await page.mouse.move(from.x, from.y);
+      await page.mouse.down();
+      // Several steps, as a hand moves.
+      await page.mouse.move((from.x + to.x) / 2, (from.y + to.y) / 2, { steps: 4 });
+      await page.mouse.move(to.x, to.y, { steps: 4 });
+      await page.mouse.up();
+    };
+
+    // Move A (0.1,0.1 0.2x0.2) by +0.2, +0.3: grab it by its middle.
+    await drag(px(0.2, 0.2), px(0.4, 0.5));
+    // Resize B (0.5,0.5 0.2x0.3) by its corner handle, to end at 0.85, 0.95.
+    const handle = await boxes.nth(1).locator(".handle").boundingBox();
+    await drag({ x: handle.x + handle.width / 2, y: handle.y + handle.height / 2 }, px(0.85, 0.95));
+    // Retag B (selected by the resize) to screw.
+    await page.selectOption("#ed-tag", "screw");
+    // Delete C: click it, press Delete.
+    await boxes.nth(2).click({ position: { x: 5, y: 5 } });
+    await page.keyboard.press("Delete");
+    assert.equal(await boxes.count(), 2, "C deleted");
+    // Add D: choose the tag, drag on an empty part of the image.
+    await page.locator("#ed-stage").click({ position: { x: img.width * 0.05, y: img.height * 0.9 } });  // deselect
+    await page.selectOption("#ed-tag", "crack");
+    await drag(px(0.05, 0.75), px(0.3, 0.95));
+    assert.equal(await boxes.count(), 3, "D added");
+    if (process.env.SCREENSHOT_BOXES) {
+      await page.screenshot({ path: process.env.SCREENSHOT_BOXES });
+      console.log("screenshot: " + process.env.SCREENSHOT_BOXES);
+    }
+    await page.click("#ed-save");
+    await page.waitForSelector("#editor", { state: "hidden" });
+    await page.waitForFunction(() => document.querySelector("#status").textContent === "Saved 3 boxes.");
+
+    // The store has the edited regions: ask the API, not the page.
+    const tol = 2.5 / Math.min(img.width, img.height);  // a pixel or two of mouse rounding
+    const near = (got, want, what) => {
+      assert.equal(got.tagName, want.tagName, what + " tag");
+      for (const k of ["left", "top", "width", "height"]) {
+        assert.ok(Math.abs(got[k] - want[k]) <= tol, `${what}.${k}: ${got[k]} vs ${want[k]}`);
+      }
+    };
+    const checkStored = async () => {
+      const after = await getJson(base + "/captures/" + id);
+      assert.ok(after.reviewed, "reviewed");
+      assert.equal(after.detections.length, 3, "the prediction is kept as it was");
+      assert.equal(after.regions.length, 3);
+      near(after.regions[0], { tagName: "screw", left: 0.3, top: 0.4, width: 0.2, height: 0.2 }, "A moved");
+      near(after.regions[1], { tagName: "screw", left: 0.5, top: 0.5, width: 0.35, height: 0.45 }, "B resized, retagged");
+      near(after.regions[2], { tagName: "crack", left: 0.05, top: 0.75, width: 0.25, height: 0.2 }, "D added");
+      return after;
+    };
+    const stored = await checkStored();
+    // The card now shows the reviewed boxes.
+    await page.waitForFunction((cid) => document.querySelectorAll(`#grid .card[data-id="${cid}"] .overlay .box.reviewed`).length === 3, id);
+
+    // Bad regions through the API: 4xx JSON, nothing changed.
+    const put = (body) => fetch(base + "/captures/" + id + "/regions", { method: "PUT",
+      headers: { "Content-Type": "application/json" }, body });
+    for (const [body, what] of [
+      [JSON.stringify({ regions: [{ tagName: "screw", left: 0.9, top: 0.1, width: 0.2, height: 0.1 }] }), "out of range"],
+      [JSON.stringify({ regions: [{ tagName: "bolt", left: 0.1, top: 0.1, width: 0.2, height: 0.1 }] }), "unknown tag"],
+      [JSON.stringify({ regions: [{ tagName: "screw", left: "0.1", top: 0.1, width: 0.2, height: 0.1 }] }), "not a number"],
+      ["{\"regions\": [", "malformed JSON"],
+      [JSON.stringify({ label: "screw" }), "no regions member"],
+    ]) {
+      const res = await put(body);
+      assert.equal(res.status, 400, what);
+      const doc = await res.json();
+      assert.equal(doc.code, "BadRequest", what);
+      assert.ok(doc.message.length > 0, what);
+    }
+    const labelOnDetection = await fetch(base + "/captures/" + id + "/label", { method: "PUT",
+      headers: { "Content-Type": "application/json" }, body: JSON.stringify({ label: "screw" }) });
+    assert.equal(labelOnDetection.status, 400, "a detection capture takes regions, not a label");
+    assert.deepEqual((await getJson(base + "/captures/" + id)).regions, stored.regions, "the store is untouched");
+
+    // After a reload the editor opens on the saved regions.
+    await page.reload();
+    await page.selectOption("#f-reviewed", "true");
+    await page.waitForFunction(() => document.querySelectorAll("#grid .card").length === 1, null, { timeout: 10000 });
+    await page.locator("#grid .card .edit-boxes").click();
+    await page.waitForSelector("#editor:not([hidden])");
+    assert.equal(await boxes.count(), 3);
+    assert.equal(await page.locator("#ed-title").textContent(), "Boxes (reviewed)");
+    assert.deepEqual(await boxes.locator(".box-tag").allTextContents(), ["screw", "screw", "crack"]);
+    await page.keyboard.press("Escape");
+    await page.waitForSelector("#editor", { state: "hidden" });
+    await checkStored();  // Escape cancels: nothing saved
+    const stats = await getJson(base + "/captures/stats");
+    assert.equal(stats.reviewed, 1);
+    assert.equal(stats.tags.find((t) => t.tag === "screw").regions, 2);
+    assert.deepEqual(errors, [], "no script errors");
+    console.log("PASS: review page box editor (move, resize, retag, delete, add, save, reload)");
+  } finally {
+    await cleanUp(server, context, dataDir, profile);
+  }
+}
+
+main().then(() => (process.exitCode ? undefined : keyScenario()))
+  .then(() => (process.exitCode ? undefined : detectionScenario())).catch((e) => {
   console.error("FAIL: " + (e && e.stack ? e.stack : e));
   console.error("---- edgevision log ----\n" + log.join(""));
   process.exitCode = 1;

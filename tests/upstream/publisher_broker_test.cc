@@ -19,6 +19,7 @@
 #include "core/uuid.h"
 #include "test_support.h"
 #include "upstream/delivery_check.h"
+#include "upstream/message_codec.h"
 #include "upstream/mosquitto_harness.h"
 #include "upstream/testing_util.h"
 #include "upstream/upstream.h"
@@ -132,6 +133,39 @@ TEST_F(PublisherBrokerTest, PlainBrokerReceivesEveryResultInOrder) {
   UpstreamStatus s = pub->GetStatus();
   EXPECT_TRUE(s.connected);
   EXPECT_EQ(s.published, 200u);
+  pub->Stop();
+}
+
+// Issue 13: a detector's boxes reach the broker, and the publish rule
+// filters on the boxes' tags and probabilities.
+TEST_F(PublisherBrokerTest, DetectorResultsArriveWithTheirBoxes) {
+  MosquittoBroker broker(dir_.path() / "broker", {});
+  ASSERT_TRUE(broker.Start()) << broker.Log();
+  MqttSubscriber sub("sub-detect", {"edgevision/#"});
+  ASSERT_TRUE(sub.Connect("127.0.0.1", broker.port()));
+  UpstreamOptions o = Options(broker.Url("edgevision/results"), dir_.File("data"));
+  o.rule.tags = {"screw"};
+  o.rule.min_probability = 0.5;
+  auto pub = Make(o);
+  ASSERT_TRUE(pub);
+  pub->Start();
+  PredictionInput kept = Input({});
+  kept.detections = std::vector<MessageDetection>{{"crack", 0, 0.9, {0.5, 0.5, 0.25, 0.25}},
+                                                  {"screw", 1, 0.6, {-0.0625, 0.1, 0.3, 0.2}}};
+  PredictionInput dropped = Input({});
+  dropped.detections = std::vector<MessageDetection>{{"crack", 0, 0.9, {0.5, 0.5, 0.25, 0.25}},
+                                                     {"screw", 1, 0.4, {0, 0, 1, 1}}};
+  ASSERT_TRUE(pub->Enqueue(kept));
+  EXPECT_FALSE(pub->Enqueue(dropped)) << "no screw at 0.5 or more";
+  ASSERT_TRUE(sub.WaitFor(AllOf({kept.id}), seconds(20)));
+  const Messages messages = sub.Messages();
+  ASSERT_EQ(messages.size(), 1u);
+  Result<PredictionMessage> m = DecodeMessage(messages[0].payload);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->id, kept.id);
+  EXPECT_TRUE(m->predictions.empty());
+  ASSERT_TRUE(m->detections.has_value());
+  EXPECT_EQ(*m->detections, *kept.detections);
   pub->Stop();
 }
 

@@ -1,7 +1,9 @@
 // The review page: a grid of captures from GET /captures, relabelled with
-// the keyboard through PUT /captures/{id}/label. Plain JavaScript, no
-// framework, nothing loaded from anywhere but this server. Text from the
-// server is only ever inserted with textContent.
+// the keyboard through PUT /captures/{id}/label. Detection captures show
+// their boxes; the box editor (key E) moves, resizes, adds, deletes and
+// retags them and saves them with PUT /captures/{id}/regions. Plain
+// JavaScript, no framework, nothing loaded from anywhere but this server.
+// Text from the server is only ever inserted with textContent.
 //
 // When the server needs a key (it answers 401), the page asks for it once,
 // keeps it in sessionStorage (gone when the tab closes) and sends it as the
@@ -227,10 +229,14 @@
     }
   }
 
+  const isDetection = (c) => c.kind === "detection";
+
   function card(c) {
     const f = el("figure", "card");
     f.setAttribute("role", "option");
     f.dataset.id = c.id;
+    f.dataset.kind = c.kind || "classification";
+    const thumb = el("div", "thumb");
     const img = el("img");
     img.loading = "lazy";
     img.decoding = "async";
@@ -238,21 +244,93 @@
     img.alt = "Capture " + c.id;
     img.width = 320;
     img.height = 240;
-    f.append(img);
+    thumb.append(img);
+    if (isDetection(c)) {
+      // The whole image (no crop), so the boxes sit where they belong.
+      img.classList.add("contain");
+      const overlay = el("div", "overlay");
+      thumb.append(overlay);
+      img.addEventListener("load", () => fitOverlay(img, overlay));
+    }
+    f.append(thumb);
     const cap = el("figcaption");
     const pred = el("span", "pred");
     const top = c.top || { tagName: "(no tag)", probability: 0 };
     pred.append(el("span", "tagname", top.tagName), el("span", "prob", percent(top.probability)));
     if (top.probability < threshold()) pred.classList.add("uncertain");
-    cap.append(pred, el("span", "label"), el("time", "", c.created.replace("T", " ").slice(0, 19)));
+    cap.append(pred, el("span", "label"));
+    if (isDetection(c)) {
+      const edit = el("button", "edit-boxes", "Edit boxes");
+      edit.type = "button";
+      edit.title = "Move, resize, add, delete or retag the boxes (key E)";
+      edit.addEventListener("click", (e) => {
+        e.stopPropagation();
+        const i = state.captures.findIndex((x) => x.id === c.id);
+        select(i, false);
+        openEditor(i);
+      });
+      cap.append(el("span", "nboxes"), edit);
+    }
+    cap.append(el("time", "", c.created.replace("T", " ").slice(0, 19)));
     f.append(cap);
     f.addEventListener("click", () => select(state.captures.findIndex((x) => x.id === c.id), false));
+    f.addEventListener("dblclick", () => {
+      if (isDetection(c)) openEditor(state.captures.findIndex((x) => x.id === c.id));
+    });
     updateCard(f, c);
     return f;
   }
 
+  // Places the overlay on the part of the thumbnail the image fills
+  // (object-fit: contain in a 4:3 box).
+  function fitOverlay(img, overlay) {
+    const a = img.naturalWidth / img.naturalHeight;
+    const box = 4 / 3;
+    if (!isFinite(a) || a <= 0) return;
+    const w = a >= box ? 100 : (a / box) * 100;
+    const h = a >= box ? (box / a) * 100 : 100;
+    overlay.style.left = (100 - w) / 2 + "%";
+    overlay.style.top = (100 - h) / 2 + "%";
+    overlay.style.width = w + "%";
+    overlay.style.height = h + "%";
+  }
+
+  // A box element at normalised coordinates, with its tag.
+  function boxElement(r, cls) {
+    const b = el("div", "box" + (cls ? " " + cls : ""));
+    placeBox(b, r);
+    b.append(el("span", "box-tag", r.tagName));
+    return b;
+  }
+
+  function placeBox(b, r) {
+    b.style.left = r.left * 100 + "%";
+    b.style.top = r.top * 100 + "%";
+    b.style.width = r.width * 100 + "%";
+    b.style.height = r.height * 100 + "%";
+  }
+
+  // What a detection capture shows: the regions a person saved, else the
+  // predicted boxes.
+  function shownBoxes(c) {
+    if (c.regions) return c.regions;
+    return c.detections.map((d) => Object.assign({ tagName: d.tagName }, d.boundingBox));
+  }
+
   function updateCard(f, c) {
     const label = f.querySelector(".label");
+    if (isDetection(c)) {
+      const reviewed = c.regions !== null && c.regions !== undefined;
+      f.classList.toggle("reviewed", reviewed);
+      f.classList.toggle("corrected", false);
+      label.textContent = reviewed ? "✓ " + c.regions.length + (c.regions.length === 1 ? " box" : " boxes") : "";
+      f.querySelector(".nboxes").textContent = reviewed ? "" : c.detections.length + " predicted";
+      const overlay = f.querySelector(".overlay");
+      overlay.replaceChildren(...shownBoxes(c).map((r) => boxElement(r, reviewed ? "reviewed" : "")));
+      f.setAttribute("aria-label", "detection, " + (reviewed
+        ? c.regions.length + " boxes reviewed" : c.detections.length + " boxes predicted, not reviewed"));
+      return;
+    }
     f.classList.toggle("reviewed", c.label !== null);
     f.classList.toggle("corrected", c.label !== null && (!c.top || c.label !== c.top.tagName));
     label.textContent = c.label === null ? "" : "✓ " + c.label;
@@ -304,7 +382,13 @@
   }
 
   function labelSelected(tag) {
-    if (state.selected >= 0) setLabel(state.selected, tag, true);
+    const c = state.captures[state.selected];
+    if (!c) return;
+    if (isDetection(c)) {
+      setStatus("A detection is reviewed by its boxes: press E to edit them.");
+      return;
+    }
+    setLabel(state.selected, tag, true);
   }
 
   async function deleteSelected() {
@@ -334,7 +418,239 @@
     z.hidden = false;
   }
 
+  // ---- the box editor (detection captures) ----
+
+  const MIN_BOX = 0.005; // smallest width/height a drawn box keeps (normalised)
+  const editor = {
+    index: -1,        // the capture being edited
+    regions: [],      // [{tagName, left, top, width, height}], normalised
+    selected: -1,
+    drag: null,       // {mode: "move"|"resize"|"draw", i, x0, y0, r0}
+  };
+
+  const clamp01 = (v) => Math.min(1, Math.max(0, v));
+
+  function editorTags(c) {
+    const tags = state.tags.slice();
+    for (const d of c.detections) if (!tags.includes(d.tagName)) tags.push(d.tagName);
+    for (const r of c.regions || []) if (!tags.includes(r.tagName)) tags.push(r.tagName);
+    return tags;
+  }
+
+  function openEditor(i) {
+    const c = state.captures[i];
+    if (!c || !isDetection(c)) return;
+    editor.index = i;
+    editor.selected = -1;
+    editor.drag = null;
+    // Start from the saved regions, else the prediction clipped to the image.
+    editor.regions = c.regions ? c.regions.map((r) => Object.assign({}, r)) : predictedRegions(c);
+    const sel = $("ed-tag");
+    sel.replaceChildren();
+    for (const t of editorTags(c)) {
+      const o = el("option", "", t);
+      o.value = t;
+      sel.append(o);
+    }
+    $("ed-title").textContent = c.regions ? "Boxes (reviewed)" : "Boxes (predicted)";
+    edStatus("");
+    showImage($("ed-img"), c.image.url);
+    $("editor").hidden = false;
+    renderEditor();
+    $("ed-save").focus();
+  }
+
+  function predictedRegions(c) {
+    const out = [];
+    for (const d of c.detections) {
+      const b = d.boundingBox;
+      const left = clamp01(b.left), top = clamp01(b.top);
+      const right = clamp01(b.left + b.width), bottom = clamp01(b.top + b.height);
+      if (right - left > 0 && bottom - top > 0) {
+        out.push({ tagName: d.tagName, left, top, width: right - left, height: bottom - top });
+      }
+    }
+    return out;
+  }
+
+  function closeEditor() {
+    $("editor").hidden = true;
+    editor.index = -1;
+    editor.drag = null;
+    grid.focus();
+  }
+
+  function edStatus(text, isError) {
+    const s = $("ed-status");
+    s.textContent = text || "";
+    s.classList.toggle("error", !!isError);
+  }
+
+  function renderEditor() {
+    const layer = $("ed-boxes");
+    layer.replaceChildren();
+    editor.regions.forEach((r, i) => {
+      const b = boxElement(r, i === editor.selected ? "selected" : "");
+      b.dataset.index = String(i);
+      b.append(el("div", "handle"));
+      layer.append(b);
+    });
+    $("ed-delete").disabled = editor.selected < 0;
+    if (editor.selected >= 0) $("ed-tag").value = editor.regions[editor.selected].tagName;
+  }
+
+  function selectBox(i) {
+    editor.selected = i;
+    renderEditor();
+  }
+
+  // The pointer as normalised image coordinates.
+  function pointerAt(e) {
+    const rect = $("ed-img").getBoundingClientRect();
+    return { x: (e.clientX - rect.left) / rect.width, y: (e.clientY - rect.top) / rect.height };
+  }
+
+  function onStageDown(e) {
+    if (e.button !== 0) return;
+    // Keys go to the editor again (not to the tag list last used).
+    if (document.activeElement instanceof HTMLSelectElement) document.activeElement.blur();
+    const p = pointerAt(e);
+    const boxEl = e.target.closest(".box");
+    if (boxEl) {
+      const i = parseInt(boxEl.dataset.index, 10);
+      const mode = e.target.classList.contains("handle") ? "resize" : "move";
+      editor.drag = { mode, i, x0: p.x, y0: p.y, r0: Object.assign({}, editor.regions[i]) };
+      editor.selected = i;
+    } else {
+      const tag = $("ed-tag").value;
+      if (!tag) { edStatus("Choose a tag first.", true); return; }
+      editor.regions.push({ tagName: tag, left: clamp01(p.x), top: clamp01(p.y), width: 0, height: 0 });
+      const i = editor.regions.length - 1;
+      editor.drag = { mode: "draw", i, x0: clamp01(p.x), y0: clamp01(p.y), r0: null };
+      editor.selected = i;
+    }
+    $("ed-stage").setPointerCapture(e.pointerId);
+    e.preventDefault();
+    renderEditor();
+  }
+
+  function onStageMove(e) {
+    const d = editor.drag;
+    if (!d) return;
+    const p = pointerAt(e);
+    const r = editor.regions[d.i];
+    if (d.mode === "move") {
+      r.left = Math.min(Math.max(0, d.r0.left + p.x - d.x0), 1 - d.r0.width);
+      r.top = Math.min(Math.max(0, d.r0.top + p.y - d.y0), 1 - d.r0.height);
+    } else if (d.mode === "resize") {
+      r.width = Math.max(MIN_BOX, clamp01(p.x) - d.r0.left);
+      r.height = Math.max(MIN_BOX, clamp01(p.y) - d.r0.top);
+      r.width = Math.min(r.width, 1 - r.left);
+      r.height = Math.min(r.height, 1 - r.top);
+    } else {
+      const x = clamp01(p.x), y = clamp01(p.y);
+      r.left = Math.min(d.x0, x);
+      r.top = Math.min(d.y0, y);
+      r.width = Math.abs(x - d.x0);
+      r.height = Math.abs(y - d.y0);
+    }
+    const b = $("ed-boxes").children[d.i];
+    if (b) placeBox(b, r);
+  }
+
+  function onStageUp(e) {
+    const d = editor.drag;
+    if (!d) return;
+    editor.drag = null;
+    if ($("ed-stage").hasPointerCapture(e.pointerId)) $("ed-stage").releasePointerCapture(e.pointerId);
+    const r = editor.regions[d.i];
+    if (d.mode === "draw" && (r.width < MIN_BOX || r.height < MIN_BOX)) {
+      // A click, not a drag: no box; it deselects.
+      editor.regions.splice(d.i, 1);
+      editor.selected = -1;
+    }
+    renderEditor();
+  }
+
+  function deleteBox() {
+    if (editor.selected < 0) return;
+    editor.regions.splice(editor.selected, 1);
+    editor.selected = -1;
+    renderEditor();
+  }
+
+  function onEditorTag() {
+    if (editor.selected >= 0) {
+      editor.regions[editor.selected].tagName = $("ed-tag").value;
+      renderEditor();
+    }
+  }
+
+  async function saveEditor() {
+    const i = editor.index;
+    const c = state.captures[i];
+    if (!c) return;
+    const regions = editor.regions.map((r) => ({
+      tagName: r.tagName, left: r.left, top: r.top, width: r.width, height: r.height }));
+    try {
+      const updated = await api("PUT", "/captures/" + c.id + "/regions", { regions });
+      state.captures[i] = updated;
+      updateCard(cardAt(i), updated);
+      closeEditor();
+      setStatus("Saved " + regions.length + (regions.length === 1 ? " box." : " boxes."));
+      loadStats().catch(() => {});
+    } catch (e) {
+      if (!(e instanceof AuthError)) edStatus("Could not save the boxes: " + e.message, true);
+    }
+  }
+
+  async function clearRegions(i) {
+    const c = state.captures[i];
+    if (!c || !c.regions) return;
+    try {
+      const updated = await api("PUT", "/captures/" + c.id + "/regions", { regions: null });
+      state.captures[i] = updated;
+      updateCard(cardAt(i), updated);
+      setStatus("Boxes cleared.");
+      loadStats().catch(() => {});
+    } catch (e) {
+      if (!(e instanceof AuthError)) setStatus("Could not clear the boxes: " + e.message, true);
+    }
+  }
+
+  function onEditorKey(e) {
+    if (e.target instanceof HTMLSelectElement && e.key !== "Escape") return;
+    if (e.key === "Escape") closeEditor();
+    else if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) saveEditor();
+    else if (e.key === "Delete" || e.key === "Backspace") deleteBox();
+    else return;
+    e.preventDefault();
+  }
+
+  function initEditor() {
+    const stage = $("ed-stage");
+    stage.addEventListener("pointerdown", onStageDown);
+    stage.addEventListener("pointermove", onStageMove);
+    stage.addEventListener("pointerup", onStageUp);
+    stage.addEventListener("pointercancel", onStageUp);
+    $("ed-tag").addEventListener("change", onEditorTag);
+    $("ed-delete").addEventListener("click", deleteBox);
+    $("ed-save").addEventListener("click", saveEditor);
+    $("ed-cancel").addEventListener("click", closeEditor);
+    $("ed-reset").addEventListener("click", () => {
+      const c = state.captures[editor.index];
+      if (!c) return;
+      editor.regions = predictedRegions(c);
+      editor.selected = -1;
+      renderEditor();
+    });
+  }
+
   function onKey(e) {
+    if (!$("editor").hidden) {
+      onEditorKey(e);
+      return;
+    }
     const t = e.target;
     if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement) {
       if (e.key === "Escape") t.blur();
@@ -352,10 +668,14 @@
     else if (/^[1-9]$/.test(e.key)) {
       const tag = state.tags[parseInt(e.key, 10) - 1];
       if (tag !== undefined) labelSelected(tag);
-    } else if (e.key === "Enter") {
+    } else if (e.key === "Enter" || e.key === "e" || e.key === "E") {
       const c = state.captures[i];
-      if (c && c.top) setLabel(i, c.top.tagName, true);
-    } else if (e.key === "Backspace") setLabel(i, null, false);
+      if (c && isDetection(c)) openEditor(i);
+      else if (c && c.top && e.key === "Enter") setLabel(i, c.top.tagName, true);
+    } else if (e.key === "Backspace") {
+      const c = state.captures[i];
+      if (c && isDetection(c)) clearRegions(i); else setLabel(i, null, false);
+    }
     else if (e.key === "Delete") deleteSelected();
     else if (e.key === " ") {
       if ($("zoom").hidden) showZoom(); else $("zoom").hidden = true;
@@ -373,6 +693,7 @@
     $("load-more").addEventListener("click", () => loadPage(false));
     $("zoom").addEventListener("click", () => { $("zoom").hidden = true; });
     document.addEventListener("keydown", onKey);
+    initEditor();
     if ("IntersectionObserver" in window) {
       new IntersectionObserver((entries) => {
         if (entries.some((x) => x.isIntersecting)) loadPage(false);

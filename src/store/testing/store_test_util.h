@@ -72,6 +72,19 @@ inline NewCapture MakeCapture(std::vector<uint8_t> image, const std::string& top
   return c;
 }
 
+// A detector's capture: two overlapping boxes and one crossing the left
+// border (the shipped code never clips), as a detector route would store it.
+inline NewCapture MakeDetectionCapture(std::vector<uint8_t> image,
+                                       std::chrono::system_clock::time_point created) {
+  NewCapture c = MakeCapture(std::move(image), "", 0, created);
+  c.predictions.clear();
+  c.kind = CaptureKind::kDetection;
+  c.detections = {{"screw", 1, 0.75, {0.1, 0.2, 0.3, 0.4}},
+                  {"crack", 0, 0.91, {0.25, 0.3, 0.2, 0.2}},
+                  {"screw", 1, 0.125, {-0.05, 0.6, 0.2, 0.3}}};
+  return c;
+}
+
 // Options for tests: no free-space floor (tmpfs may be small), no age limit.
 inline StoreOptions TestOptions() {
   StoreOptions o;
