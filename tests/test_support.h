@@ -82,12 +82,14 @@ inline bool RequireAll() {
 // passes first. For conditions another thread or process sets that offer no
 // event to block on (a counter, a file, a port); the test then asserts on the
 // condition itself, never on how long it took.
+// `interval` spaces the checks of a costly condition (a request each).
 template <typename Predicate>
-bool WaitFor(Predicate done, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+bool WaitFor(Predicate done, std::chrono::milliseconds timeout = std::chrono::seconds(30),
+             std::chrono::milliseconds interval = std::chrono::milliseconds(2)) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!done()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(interval);
   }
   return true;
 }

@@ -75,7 +75,7 @@ struct ServerStats {
   uint64_t header_timeouts = 0;   // closed: headers too slow or too large
   uint64_t transfer_timeouts = 0; // closed: body or response too slow
   uint64_t requests_started = 0;  // requests whose first byte has been read
-  int open = 0;                   // open now
+  int open = 0;                   // connections holding a --max-connections slot now
   int threads = 0;                // connection threads now
 };
 

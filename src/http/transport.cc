@@ -130,6 +130,7 @@ class ConnectionQueue : public httplib::TaskQueue {
       return;
     }
     jobs_.push_back(std::move(fn));
+    ++stats_->open;  // holds a slot until its job has returned (Worker)
     if (static_cast<int>(jobs_.size()) > idle_) StartWorker();
     work_cv_.notify_one();
   }
@@ -164,6 +165,7 @@ class ConnectionQueue : public httplib::TaskQueue {
         fn = nullptr;
         lock.lock();
         --active_;
+        --stats_->open;
         continue;
       }
       if (shutdown_) break;
@@ -557,7 +559,6 @@ bool ConnectionServer::process_and_close_socket(socket_t sock) {
   Connection c;
   c.fd = sock;
   ++stats_->connections;
-  ++stats_->open;
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
     conns_.insert(&c);
@@ -573,7 +574,6 @@ bool ConnectionServer::process_and_close_socket(socket_t sock) {
   {
     std::lock_guard<std::mutex> lock(conns_mu_);
     conns_.erase(&c);
-    --stats_->open;
   }
   conns_cv_.notify_all();
   if (c.ssl) {

@@ -97,6 +97,9 @@ class ConnStream;
 struct SharedStats {
   std::atomic<uint64_t> connections{0}, shed{0}, header_timeouts{0}, transfer_timeouts{0},
       requests_started{0};
+  // open: connections holding one of the --max-connections slots, from the
+  // moment they are admitted until their job has returned (the same count
+  // the cap compares against, so /health and the cap agree).
   std::atomic<int> open{0}, threads{0};
 };
 

@@ -16,7 +16,6 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -41,17 +40,6 @@ const images = [
 
 const log = [];  // the server's output, printed when the test fails
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function waitReady(base, server) {
@@ -72,13 +60,24 @@ async function getJson(url) {
   return res.json();
 }
 
-// edgevision serving on loopback with every prediction captured; its output
-// goes to `log` (printed when the test fails).
-function startServer(port, dataDir, env) {
-  const server = spawn(binary, ["serve", "--host", "127.0.0.1", "--port", String(port), "--data-dir", dataDir,
+// edgevision serving on loopback (a port of its own choosing, --port 0) with
+// every prediction captured; its output goes to `log` (printed when the test
+// fails). `server.base` resolves to its address once it logs "listening on".
+function startServer(dataDir, env) {
+  const server = spawn(binary, ["serve", "--host", "127.0.0.1", "--port", "0", "--data-dir", dataDir,
     "--capture", "all"], { stdio: ["ignore", "pipe", "pipe"], env });
-  server.stdout.on("data", (d) => log.push(String(d)));
-  server.stderr.on("data", (d) => log.push(String(d)));
+  let output = "";
+  server.base = new Promise((resolve, reject) => {
+    const onData = (d) => {
+      log.push(String(d));
+      output += String(d);
+      const m = output.match(/listening on 127\.0\.0\.1:(\d+) /);
+      if (m) resolve("http://127.0.0.1:" + m[1]);
+    };
+    server.stdout.on("data", onData);
+    server.stderr.on("data", onData);
+    server.on("exit", (code) => reject(new Error("edgevision exited with " + code + " before listening")));
+  });
   return server;
 }
 
@@ -107,11 +106,10 @@ async function main() {
 
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-data-"));
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-profile-"));
-  const port = await freePort();
-  const base = "http://127.0.0.1:" + port;
-  const server = startServer(port, dataDir, process.env);
+  const server = startServer(dataDir, process.env);
   let context = null;
   try {
+    const base = await server.base;
     await waitReady(base, server);
 
     // Real images through the prediction API, as a camera would send them.
@@ -244,11 +242,10 @@ async function keyScenario() {
   const key = "review-admin-key-0123456789abcdef";
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-key-data-"));
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-key-profile-"));
-  const port = await freePort();
-  const base = "http://127.0.0.1:" + port;
-  const server = startServer(port, dataDir, { ...process.env, EDGEVISION_ADMIN_KEY: key });
+  const server = startServer(dataDir, { ...process.env, EDGEVISION_ADMIN_KEY: key });
   let context = null;
   try {
+    const base = await server.base;
     await waitReady(base, server);
     const ids = [];
     for (const file of images.slice(0, 3)) {
@@ -334,11 +331,10 @@ async function detectionScenario() {
   ]).toString().trim().split("\n");
   assert.equal(seeded.length, 2);
   const [bananaId, id] = seeded;
-  const port = await freePort();
-  const base = "http://127.0.0.1:" + port;
-  const server = startServer(port, dataDir, process.env);
+  const server = startServer(dataDir, process.env);
   let context = null;
   try {
+    const base = await server.base;
     await waitReady(base, server);
     const before = await getJson(base + "/captures/" + id);
     assert.equal(before.kind, "detection");

@@ -28,21 +28,33 @@ extern char** environ;
 
 namespace edgevision::testing {
 
-// A TCP port that was free a moment ago on 127.0.0.1. Racy by nature (another
-// process may take it before it is used): only for a port nothing should
-// listen on. Servers under test bind port 0 instead (ServerProcess).
-inline int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
+// A port on 127.0.0.1 that nothing listens on, for as long as this object
+// lives (an unreachable upstream broker): the port is bound but never
+// listened on, so a connection is refused and no other process can take it.
+class ClosedPort {
+ public:
+  ClosedPort() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    if (fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+  }
+  ~ClosedPort() {
+    if (fd_ >= 0) close(fd_);
+  }
+  ClosedPort(const ClosedPort&) = delete;
+  ClosedPort& operator=(const ClosedPort&) = delete;
+  int port() const { return port_; }  // 0 when no port could be bound
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 
 // A process's resident memory in KiB, open file descriptors and threads,
 // from /proc; -1 when the process is gone.

@@ -77,8 +77,10 @@ TEST(SoakE2E, MixedLoadKeepsMemoryAndDescriptorsFlat) {
   std::thread host_thread([&] { host.listen_after_bind(); });
   const std::string host_url = "http://127.0.0.1:" + std::to_string(host_port);
 
+  const ClosedPort broker;  // upstream down for the whole run
+  ASSERT_NE(broker.port(), 0);
   ServerProcess server({"--data-dir", data.string(), "--capture", "sample:0.2", "--capture-max-bytes", "64M",
-                        "--upstream", "mqtt://127.0.0.1:" + std::to_string(FreePort()) + "/soak",
+                        "--upstream", "mqtt://127.0.0.1:" + std::to_string(broker.port()) + "/soak",
                         "--upstream-outbox-max-bytes", "4194304", "--url-allow-loopback", "--workers", "2",
                         "--header-timeout", "2"});
   ASSERT_TRUE(server.WaitReady()) << server.Log();
