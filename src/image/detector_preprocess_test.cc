@@ -33,11 +33,11 @@ TEST(YoloInputSizeTest, FollowsCalculateTargetDimensions) {
   EXPECT_EQ(YoloInputSize(608, 448), (Size2D{608, 448}));
   EXPECT_EQ(YoloInputSize(512, 512), (Size2D{512, 512}));
   EXPECT_EQ(YoloInputSize(224, 224), (Size2D{512, 512}));
-  // ratio = sqrt(262144 / 640 / 480) = 0.8869; int(567.6) = 567 -> 576, int(425.7) = 425 -> 448
-  EXPECT_EQ(YoloInputSize(640, 480), (Size2D{576, 448}));
+  // ratio = sqrt(262144 / 640 / 480) = 0.9238; int(591.2) = 591 -> 608, int(443.4) = 443 -> 448
+  EXPECT_EQ(YoloInputSize(640, 480), (Size2D{608, 448}));
   EXPECT_EQ(YoloInputSize(1920, 1080), (Size2D{704, 384}));
-  // A 1-pixel-high strip: int(0.0x) = 0 (the reference then fails in PIL).
-  EXPECT_EQ(YoloInputSize(100000, 1).height, 0);
+  // A 1-pixel-high strip: int(0.93) = 0 (the reference then fails in PIL).
+  EXPECT_EQ(YoloInputSize(300000, 1).height, 0);
 }
 
 TEST(DetectorPreprocessTest, ExtremeAspectRatioIsRefused) {
