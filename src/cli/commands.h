@@ -108,6 +108,9 @@ struct BenchOptions {
   int warmup = 20;
   std::string backend = "xnnpack";  // or "reference"
   bool profile = false;             // add per-node timings
+  // A detector: time the whole path on this image (decode, resize, infer,
+  // decode+NMS) instead of the engine alone.
+  std::string image;
 };
 int RunBench(const BenchOptions& options);
 

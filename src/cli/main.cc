@@ -314,6 +314,10 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--warmup", bench.warmup, "Untimed runs first")->check(CLI::Range(0, 1000000))->capture_default_str();
   bench_cmd->add_option("--backend", bench.backend, "Engine")->check(CLI::IsMember({"xnnpack", "reference"}))->capture_default_str();
   bench_cmd->add_flag("--profile", bench.profile, "Also report per-node times");
+  bench_cmd->add_option("--image", bench.image,
+                        "Object detector: time the whole path on this image, per stage (decode, resize, infer, "
+                        "decode+NMS)")
+      ->check(CLI::ExistingFile);
 
   CLI11_PARSE(app, argc, argv);
 

@@ -37,12 +37,7 @@ Result<std::unique_ptr<Classifier>> Classifier::Create(model::LoadedModel model,
                                                        std::shared_ptr<const engine::Backend> backend,
                                                        const ClassifierOptions& options) {
   if (!model.detector) return Create(std::move(model), *backend, options);
-  Detector::Limits limits;
-  limits.workers = options.workers;
-  limits.threads_per_inference = options.threads_per_inference;
-  limits.max_waiting = options.max_waiting;
-  limits.queue_timeout = options.queue_timeout;
-  limits.decode = options.decode;
+  const InferenceLimits& limits = options;
   model::LoadedModel kept;
   kept.info = model.info;
   kept.preprocess = model.preprocess;

@@ -31,16 +31,7 @@
 
 namespace edgevision::predict {
 
-struct ClassifierOptions {
-  // Engine sessions, i.e. inferences that may run at once.
-  int workers = 1;
-  // Threads each inference may use (EngineOptions::threads).
-  int threads_per_inference = 1;
-  // Requests allowed to wait for a free session; more are refused.
-  int max_waiting = 64;
-  // Longest a request waits for a free session.
-  std::chrono::milliseconds queue_timeout{10'000};
-  image::DecodeLimits decode;
+struct ClassifierOptions : InferenceLimits {
   // Post-processing choices for a detector (ignored for a classifier).
   DetectorOptions detector;
 };

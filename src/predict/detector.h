@@ -58,13 +58,7 @@ struct DetectionResult {
 
 class Detector {
  public:
-  struct Limits {
-    int workers = 1;
-    int threads_per_inference = 1;
-    int max_waiting = 64;
-    std::chrono::milliseconds queue_timeout{10'000};
-    image::DecodeLimits decode;
-  };
+  using Limits = InferenceLimits;
   // Errors: InvalidArgument when `model` is not a compact detector or an
   // option is out of range; the backend's errors for the model's declared
   // input size (compiled once to check the graph runs).

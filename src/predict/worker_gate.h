@@ -12,8 +12,23 @@
 #include <string>
 
 #include "core/status.h"
+#include "image/decode.h"
 
 namespace edgevision::predict {
+
+// How many inferences run at once and how requests wait for one; shared by
+// classifiers (ClassifierOptions) and detectors (Detector::Create).
+struct InferenceLimits {
+  // Engine sessions, i.e. inferences that may run at once.
+  int workers = 1;
+  // Threads each inference may use (EngineOptions::threads).
+  int threads_per_inference = 1;
+  // Requests allowed to wait for a free session; more are refused.
+  int max_waiting = 64;
+  // Longest a request waits for a free session.
+  std::chrono::milliseconds queue_timeout{10'000};
+  image::DecodeLimits decode;
+};
 
 class WorkerGate {
  public:
