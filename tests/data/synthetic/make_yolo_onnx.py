@@ -153,6 +153,15 @@ def make_model(path):
     onnx.save(model, path)
 
 
+def opencv_runtime(net, seen):
+    """ONNX Runtime's stand-in: OpenCV DNN on the input the reference builds (kept in seen)."""
+    def run(chw_batch):
+        seen["input"] = chw_batch
+        net.setInput(chw_batch)
+        return net.forward()
+    return run
+
+
 def reference_answer(model_path, photo_path):
     """The ONNX export's own code on the photo, with ONNX Runtime replaced by OpenCV DNN."""
     sys.path.insert(0, os.path.join(ROOT, "tests", "parity"))
@@ -160,14 +169,8 @@ def reference_answer(model_path, photo_path):
     if not ref.available():
         print("reference code absent: model and photo written, golden not", file=sys.stderr)
         return None
-    net = cv2.dnn.readNetFromONNX(model_path)
     seen = {}
-
-    def opencv(chw_batch):
-        seen["input"] = chw_batch
-        net.setInput(chw_batch)
-        return net.forward()
-
+    opencv = opencv_runtime(cv2.dnn.readNetFromONNX(model_path), seen)
     results, raw = ref.onnx_predict_image(Image.open(photo_path), LABELS, opencv)
     return results, raw, seen["input"]
 
@@ -190,13 +193,7 @@ def more_photos(model_path, golden_dir):
            "labels": LABELS, "photos": []}
     for name, path in MORE_PHOTOS:
         seen = {}
-
-        def opencv(chw_batch):
-            seen["input"] = chw_batch
-            net.setInput(chw_batch)
-            return net.forward()
-
-        predictions, _ = ref.onnx_predict_image(Image.open(path), LABELS, opencv)
+        predictions, _ = ref.onnx_predict_image(Image.open(path), LABELS, opencv_runtime(net, seen))
         doc["photos"].append({"name": name, "photo": os.path.relpath(path, DATA),
                               "input_shape": list(seen["input"].shape), "predictions": predictions})
     with open(os.path.join(golden_dir, "photos.json"), "w") as f:
