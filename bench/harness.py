@@ -47,6 +47,8 @@ ENGINE_MODELS = [  # (name, peers that can load it)
     ("mobilenet_v3_small", ("ort", "opencv")),
     ("mobilenet_v3_large", ("ort", "opencv")),
 ]
+DETECTOR_MODEL = "detector_mobilenet_v2"  # prepare_models.py: compact detector contract, 448x608
+DETECTOR_IMAGE = os.path.join(REPO, "tests", "data", "detection", "fruit_scene.png")  # 608x448: input 448x608
 HTTP_MODEL = "winml-food-onnx"  # a real 2.9 MB export every peer can load
 IMAGE_SIZES = [(320, 240), (640, 480), (1600, 1200)]
 CONCURRENCY = [1, 2, 8]
@@ -200,6 +202,60 @@ def engine_table(results):
                                           if floor_ms else None)
             row["loadavg"] = summary([x["loadavg"][0] for x in rs])
             rows.append(row)
+    return rows
+
+
+# --- object detector ------------------------------------------------------------
+
+
+def measure_detector(args, models, results):
+    """A compact detector at 448x608: the engine alone (edgevision vs ONNX Runtime on the same
+    ONNX file, same seeded input, same cores) and edgevision's whole path per stage on a photo."""
+    m = models[DETECTOR_MODEL]
+    runs, warmup = (20, 3) if args.quick else (60, 10)
+    raw = []
+    for r in range(args.rounds):
+        for threads in (1, 2):
+            cores = args.cores if threads > 1 else args.cores.split(",")[0]
+            base = ["--threads", str(threads), "--runs", str(runs), "--warmup", str(warmup)]
+            cmds = {"edgevision": [args.edgevision, "bench", "--model", m["edgevision"]] + base,
+                    "ort": ["node", os.path.join(NODE_DIR, "ort_bench.js"), "--model", m["peer_onnx"],
+                            "--range", "255"] + base,
+                    "path": [args.edgevision, "bench", "--model", m["edgevision"], "--image", DETECTOR_IMAGE] + base}
+            order = list(cmds)
+            order = order[r % len(order):] + order[:r % len(order)]
+            row = {"round": r, "threads": threads, "loadavg": loadavg()}
+            for engine in order:
+                try:
+                    out = run_json(["taskset", "-c", cores] + cmds[engine])
+                    row[engine] = out["median_ms"]
+                    if engine == "path":
+                        for k in ("decode_ms", "resize_ms", "infer_ms", "postprocess_ms"):
+                            row[k] = out[k]
+                        row["input"] = out["input"]
+                    if engine == "edgevision":
+                        row["multiply_adds"] = out.get("multiply_adds")
+                except Exception as e:
+                    row[engine + "_error"] = str(e)[-300:]
+                    log("detector", engine, "failed:", str(e)[-300:])
+            log("detector threads", threads, {k: row.get(k) for k in ("edgevision", "ort", "path")})
+            raw.append(row)
+    results["detector"] = {"model": DETECTOR_MODEL, "image": os.path.relpath(DETECTOR_IMAGE, REPO),
+                           "runs": runs, "warmup": warmup, "raw": raw}
+
+
+def detector_table(results):
+    rows = []
+    for threads in (1, 2):
+        rs = [x for x in results["detector"]["raw"] if x["threads"] == threads]
+        if not rs:
+            continue
+        row = {"threads": threads, "multiply_adds": next((x["multiply_adds"] for x in rs if x.get("multiply_adds")), None)}
+        for k in ("edgevision", "ort", "path", "decode_ms", "resize_ms", "infer_ms", "postprocess_ms"):
+            row[k] = summary([x.get(k) for x in rs])
+        row["ev_over_ort"] = summary([x["edgevision"] / x["ort"] for x in rs if x.get("edgevision") and x.get("ort")])
+        row["loadavg"] = summary([x["loadavg"][0] for x in rs])
+        rows.append(row)
     return rows
 
 
@@ -498,6 +554,25 @@ def write_report(results, out_dir):
                 fmt(r["ev_over_opencv"]), fmt(r["edgevision_over_floor"], 1), fmt(r["ort_over_floor"], 1),
                 fmt(r["loadavg"], 1)))
         lines.append("")
+    if "detector" in results:
+        rows = detector_table(results)
+        results["detector"]["table"] = rows
+        lines.append("## Object detector (%s, input 448x608), median ms over rounds (min–max)" %
+                     results["detector"]["model"])
+        lines.append("")
+        lines.append("Engine alone: edgevision vs ONNX Runtime on the same ONNX file and cores. Whole path: "
+                     "`edgevision bench --image %s`, per stage (decode, resize, infer, decode+NMS)." %
+                     results["detector"]["image"])
+        lines.append("")
+        lines.append("| thr | MMACs | edgevision | ONNX Runtime | ev/ORT | path | decode | resize | infer | "
+                     "decode+NMS | load |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            lines.append("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                r["threads"], "%.0f" % (r["multiply_adds"] / 1e6) if r["multiply_adds"] else "—",
+                fmt(r["edgevision"]), fmt(r["ort"]), fmt(r["ev_over_ort"]), fmt(r["path"]), fmt(r["decode_ms"]),
+                fmt(r["resize_ms"]), fmt(r["infer_ms"]), fmt(r["postprocess_ms"], 3), fmt(r["loadavg"], 1)))
+        lines.append("")
     if "http" in results:
         rows = http_table(results)
         results["http"]["table"] = rows
@@ -568,7 +643,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cores", default="0,1")
-    ap.add_argument("--sections", default="peak,engine,http,footprint")
+    ap.add_argument("--sections", default="peak,engine,detector,http,footprint")
     ap.add_argument("--fma-peak", required=True)
     ap.add_argument("--xnn-gemm-peak", required=True)
     ap.add_argument("--quick", action="store_true", help="fewer runs and shorter load tests")
@@ -585,6 +660,8 @@ def main():
         measure_peak(args, results)
     if "engine" in sections:
         measure_engine(args, models, results)
+    if "detector" in sections:
+        measure_detector(args, models, results)
     if "http" in sections:
         measure_http(args, models, results, images)
     if "footprint" in sections:

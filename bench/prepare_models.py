@@ -27,8 +27,19 @@ Writes, under OUT_DIR:
       of the initializer (OpenCV 4.6 refuses those Identity nodes) and each
       Clip(x, min, max) of opset 11+ written as the opset-6 Clip(x) with
       min/max attributes (OpenCV 4.6 reads only that form). Same maths.
+  detector_mobilenet_v2/
+      a compact (YOLO) OBJECT DETECTOR of realistic work at ~512^2: torchvision
+      mobilenet_v2's feature extractor (stride 32, RANDOM weights) and a 1x1
+      conv to 5 anchors x (5 + 2 classes), exported with Custom Vision's
+      compact ONNX contract (input `data` [1,3,448,608], output
+      `model_outputs0` [1,35,14,19]) plus labels.txt, a manifest
+      (DomainType ObjectDetection) and metadata (Postprocess.Method Yolo).
+      Both engines run it at 448x608, the size of a 4:3 photo's input.
   models.json
       what was written, for the harness.
+
+`prepare_models.py OUT_DIR --only detector` writes only the detector (and
+models.json with it).
 
 ONNX Runtime has no TensorFlow reader: the TF exports are covered for it
 by the ONNX exports, which have the same architecture (the harness checks
@@ -131,10 +142,54 @@ def torch_models(out):
     return made
 
 
+def detector_model(out):
+    import torch
+    import torchvision
+    name = "detector_mobilenet_v2"
+    folder = os.path.join(out, name)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "model.onnx")
+    if not os.path.exists(path):
+        torch.manual_seed(0)
+
+        class CompactDetector(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.features = torchvision.models.mobilenet_v2().features  # random weights
+                self.head = torch.nn.Conv2d(1280, 5 * (5 + 2), 1)
+                with torch.no_grad():
+                    self.head.weight.mul_(0.01)  # keep exp(tw), exp(th) finite on 0..255 input
+
+            def forward(self, x):
+                return self.head(self.features(x))
+
+        model = CompactDetector().eval()
+        x = torch.rand(1, 3, 448, 608) * 255
+        with torch.no_grad():
+            torch.onnx.export(model, x, path + ".tmp", opset_version=13, input_names=["data"],
+                              output_names=["model_outputs0"], do_constant_folding=True)
+        os.replace(path + ".tmp", path)
+    with open(os.path.join(folder, "labels.txt"), "w") as f:
+        f.write("apple\nbanana\n")
+    with open(os.path.join(folder, "cvexport.manifest"), "w") as f:
+        json.dump({"DomainType": "ObjectDetection", "Platform": "ONNX", "ModelFileName": "model.onnx",
+                   "LabelFileName": "labels.txt", "MetadataPropsFileName": "metadata_properties.json"}, f)
+    with open(os.path.join(folder, "metadata_properties.json"), "w") as f:
+        json.dump({"CustomVision.Postprocess.Method": "Yolo"}, f)
+    return {name: {"edgevision": folder, "peer_onnx": path, "layout": "nchw", "size": [448, 608],
+                   "detector": True, "weights": "random (torch.manual_seed(0))"}}
+
+
 def main():
     out = os.path.abspath(sys.argv[1])
     os.makedirs(os.path.join(out, "peer"), exist_ok=True)
     made = {}
+    if sys.argv[2:4] == ["--only", "detector"]:
+        made.update(detector_model(out))
+        with open(os.path.join(out, "models.json"), "w") as f:
+            json.dump(made, f, indent=2)
+        print("prepare_models: wrote", ", ".join(made))
+        return
     for name in ("winml-food-onnx", "uwp-catdog-onnx12"):
         folder = os.path.join(EXPORTS, name)
         path = os.path.join(out, "peer", name + ".onnx")
@@ -152,6 +207,7 @@ def main():
                                 "peer_onnx": None, "peer_opencv": fruit, "layout": "nchw",
                                 "size": 227, "weights": "real export"}
     made.update(torch_models(out))
+    made.update(detector_model(out))
     with open(os.path.join(out, "models.json"), "w") as f:
         json.dump(made, f, indent=2)
     print("prepare_models: wrote", ", ".join(made))

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # edgevision vs ONNX Runtime (onnxruntime-node) vs OpenCV DNN, side by side.
 #
-#   bench/run.sh [--rounds N] [--quick] [--cores 0,1] [--sections peak,engine,http,footprint] [--out DIR]
+#   bench/run.sh [--rounds N] [--quick] [--cores 0,1] [--sections peak,engine,detector,http,footprint] [--out DIR]
 #
 # From a fresh clone: installs what is missing (Debian packages via
 # scripts/setup-debian.sh --bench; onnxruntime-node and jpeg-js from the npm
@@ -15,7 +15,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 rounds=3
 cores=""
-sections="peak,engine,http,footprint"
+sections="peak,engine,detector,http,footprint"
 out=""
 quick=()
 while (($#)); do

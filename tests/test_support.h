@@ -120,4 +120,18 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// The synthetic compact detector (tests/data/synthetic/yolo_compact_fruit.onnx)
+// as an ONNX detector export folder in `dir`: the model plus a real 2024 ONNX
+// export's manifest and metadata (tests/data/detection/exports/onnx-yolo-2024)
+// and its own labels, apple and banana. Returns the folder.
+inline std::string MakeSyntheticDetectorExport(const TempDir& dir) {
+  namespace fs = std::filesystem;
+  fs::copy_file(TestData("synthetic/yolo_compact_fruit.onnx"), dir.path() / "model.onnx");
+  for (const char* f : {"cvexport.manifest", "metadata_properties.json"}) {
+    fs::copy_file(TestData(std::string("detection/exports/onnx-yolo-2024/") + f), dir.path() / f);
+  }
+  std::ofstream(dir.path() / "labels.txt") << "apple\nbanana\n";
+  return dir.str();
+}
+
 }  // namespace edgevision::testing

@@ -4,10 +4,20 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace edgevision::cli {
+
+// Object detectors' post-processing flags (serve and predict); unset = the
+// container's value (0.10, 0.45, 20) and kDefaultMaxPlans compiled sizes.
+struct DetectionFlags {
+  std::optional<double> probability_threshold;
+  std::optional<double> iou_threshold;
+  std::optional<int> max_detections;
+  int max_plans = 8;  // predict::kDefaultMaxPlans
+};
 
 // Where the bundled demo model is: $EDGEVISION_DEMO_MODEL, else
 // <binary>/../share/edgevision/demo (installed), else the source tree's
@@ -68,6 +78,7 @@ struct ServeOptions {
   // --- answers (docs/models.md) ---
   std::string preprocess;    // "" = the detected generation; d1 | d2 | d3 | file
   bool label_order = false;  // predictions in label-file order (the container's)
+  DetectionFlags detection;
 };
 int RunServe(const ServeOptions& options);
 
@@ -78,6 +89,8 @@ struct PredictOptions {
   int threads = 1;
   std::string preprocess;  // as ServeOptions
   bool label_order = false;
+  DetectionFlags detection;
+  std::string draw;  // a detector: write the (single) image with its boxes here, JPEG
 };
 int RunPredict(const PredictOptions& options);
 
@@ -95,6 +108,9 @@ struct BenchOptions {
   int warmup = 20;
   std::string backend = "xnnpack";  // or "reference"
   bool profile = false;             // add per-node timings
+  // A detector: time the whole path on this image (decode, resize, infer,
+  // decode+NMS) instead of the engine alone.
+  std::string image;
 };
 int RunBench(const BenchOptions& options);
 

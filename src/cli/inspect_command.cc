@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "detect/family.h"
 #include "graph/graph.h"
 #include "model/model.h"
 
@@ -46,7 +47,12 @@ int RunInspect(const InspectOptions& options) {
   const std::string export_generation(model::GenerationName(m.export_generation));
   const bool shorter = p.geometry == image::Geometry::kShorterSide;
   char geometry[256];
-  if (shorter) {
+  if (loaded->detector) {
+    std::snprintf(geometry, sizeof geometry,
+                  "object detector: orient (EXIF), resize to ~512^2 px with sides multiples of 32 "
+                  "(PIL BICUBIC, aspect kept, no crop; declared input %dx%d)",
+                  p.input_width, p.input_height);
+  } else if (shorter) {
     std::snprintf(geometry, sizeof geometry,
                   "%sorient (EXIF), shorter side -> %d (PIL BILINEAR, round), centre crop %dx%d%s",
                   p.pil_order == image::PilOrder::kConvertFirst ? "RGB, " : "",
@@ -57,11 +63,19 @@ int RunInspect(const InspectOptions& options) {
                   "orient (EXIF), fit within %d px, centre square -> %dx%d bilinear, centre crop %dx%d",
                   p.max_dimension, p.resize_to, p.resize_to, p.input_width, p.input_height);
   }
-  const std::string answers =
+  std::string answers =
       std::string(m.answer_rule == model::AnswerRule::kDoubleRoundAll
                       ? "every tag, round(p, 8) of the double"
                       : "tags above 1e-8, float32 rounded to 8 decimals") +
       (m.label_order ? ", label-file order" : ", sorted by probability");
+  if (loaded->detector) {
+    const detect::YoloParams& y = loaded->detector->yolo;
+    answers = "boxes: " + detect::FamilyDisplayName(loaded->detector->family) + " (" +
+              loaded->detector->family_evidence + "); grid decode + per-class NMS, IoU > " +
+              nlohmann::json(y.iou_threshold).dump() + ", probability > " +
+              nlohmann::json(y.probability_threshold).dump() + ", at most " + std::to_string(y.max_detections) +
+              ", round(x, 8)";
+  }
   if (options.json) {
     nlohmann::json doc = {
         {"path", m.path}, {"model_file", m.model_file}, {"sha1", m.model_sha1}, {"format", m.format},

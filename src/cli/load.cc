@@ -14,8 +14,8 @@ Result<std::unique_ptr<predict::Classifier>> LoadClassifier(const std::string& p
                                                             const model::LoadOptions& load) {
   EV_ASSIGN_OR_RETURN(model::LoadedModel loaded, model::LoadModel(path, {}, load));
   for (const std::string& warning : loaded.info.warnings) spdlog::warn("{}", warning);
-  std::unique_ptr<engine::Backend> backend = engine::MakeXnnpackBackend();
-  return predict::Classifier::Create(std::move(loaded), *backend, options);
+  std::shared_ptr<const engine::Backend> backend = engine::MakeXnnpackBackend();
+  return predict::Classifier::Create(std::move(loaded), std::move(backend), options);
 }
 
 Result<model::LoadOptions> MakeLoadOptions(const std::string& preprocess, bool label_order) {
@@ -25,6 +25,15 @@ Result<model::LoadOptions> MakeLoadOptions(const std::string& preprocess, bool l
     EV_ASSIGN_OR_RETURN(load.generation, model::ParseGeneration(preprocess));
   }
   return load;
+}
+
+predict::DetectorOptions MakeDetectorOptions(const DetectionFlags& flags) {
+  predict::DetectorOptions d;
+  d.probability_threshold = flags.probability_threshold;
+  d.iou_threshold = flags.iou_threshold;
+  d.max_detections = flags.max_detections;
+  d.max_plans = flags.max_plans;
+  return d;
 }
 
 void PrintError(const Status& status) {

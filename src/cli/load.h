@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/commands.h"
 #include "core/status.h"
 #include "model/model.h"
 #include "predict/classifier.h"
@@ -18,6 +19,9 @@ Result<std::unique_ptr<predict::Classifier>> LoadClassifier(const std::string& p
 // --preprocess and --label-order as LoadOptions ("" / "auto": detect).
 // InvalidArgument for an unknown generation name.
 Result<model::LoadOptions> MakeLoadOptions(const std::string& preprocess, bool label_order);
+
+// The detector post-processing flags as predict::DetectorOptions.
+predict::DetectorOptions MakeDetectorOptions(const DetectionFlags& flags);
 
 // Prints an error for the user: "edgevision: <message>" on stderr.
 void PrintError(const Status& status);

@@ -16,6 +16,31 @@ namespace {
 
 const char* kVersion = EDGEVISION_VERSION;
 
+// --probability-threshold, --iou-threshold, --max-detections, --max-plans;
+// with environment variables when `env` (serve).
+void AddDetectionFlags(CLI::App* cmd, edgevision::cli::DetectionFlags* flags, bool env) {
+  auto* p = cmd->add_option("--probability-threshold", flags->probability_threshold,
+                            "Detector: keep boxes whose probability is above this (default: 0.10, the container's)")
+                ->check(CLI::Range(0.0, 1.0));
+  auto* i = cmd->add_option("--iou-threshold", flags->iou_threshold,
+                            "Detector: NMS removes a box's class when its IoU with a better box is above this "
+                            "(default: the metadata's, else 0.45)")
+                ->check(CLI::Range(0.0, 1.0));
+  auto* m = cmd->add_option("--max-detections", flags->max_detections,
+                            "Detector: at most this many boxes per image (default: 20, the container's)")
+                ->check(CLI::Range(1, 100000));
+  auto* c = cmd->add_option("--max-plans", flags->max_plans,
+                            "Detector: input sizes kept compiled (one per image aspect ratio)")
+                ->check(CLI::Range(1, 256))
+                ->capture_default_str();
+  if (env) {
+    p->envname("EDGEVISION_PROBABILITY_THRESHOLD");
+    i->envname("EDGEVISION_IOU_THRESHOLD");
+    m->envname("EDGEVISION_MAX_DETECTIONS");
+    c->envname("EDGEVISION_MAX_PLANS");
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -197,10 +222,11 @@ int main(int argc, char** argv) {
   serve_cmd->add_flag("--label-order", serve.label_order,
                       "List predictions in label-file order, as the container does (default: by probability)")
       ->envname("EDGEVISION_LABEL_ORDER");
+  AddDetectionFlags(serve_cmd, &serve.detection, true);
 
   PredictOptions predict;
   CLI::App* predict_cmd =
-      app.add_subcommand("predict", "Classify images and print the JSON the server returns, one document per image");
+      app.add_subcommand("predict", "Classify or detect: print the JSON the server returns, one document per image");
   auto* model_opt = predict_cmd->add_option("--model", predict.model, "Model to run locally (default: demo model)");
   auto* server_opt = predict_cmd->add_option("--server", predict.server,
                                              "POST the images to this edgevision or container URL instead");
@@ -210,6 +236,10 @@ int main(int argc, char** argv) {
                           "Follow this export generation's container code: d1, d2, d3 or file (default: detected)");
   predict_cmd->add_flag("--label-order", predict.label_order,
                         "List predictions in label-file order, as the container does");
+  AddDetectionFlags(predict_cmd, &predict.detection, false);
+  auto* draw_opt = predict_cmd->add_option("--draw", predict.draw,
+                                           "Detector: write the image with its boxes to this JPEG file (one image)");
+  draw_opt->excludes(server_opt);
   predict_cmd->add_option("images", predict.images, "Image files")->required()->check(CLI::ExistingFile);
 
   InspectOptions inspect;
@@ -284,6 +314,10 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--warmup", bench.warmup, "Untimed runs first")->check(CLI::Range(0, 1000000))->capture_default_str();
   bench_cmd->add_option("--backend", bench.backend, "Engine")->check(CLI::IsMember({"xnnpack", "reference"}))->capture_default_str();
   bench_cmd->add_flag("--profile", bench.profile, "Also report per-node times");
+  bench_cmd->add_option("--image", bench.image,
+                        "Object detector: time the whole path on this image, per stage (decode, resize, infer, "
+                        "decode+NMS)")
+      ->check(CLI::ExistingFile);
 
   CLI11_PARSE(app, argc, argv);
 

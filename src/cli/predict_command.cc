@@ -1,6 +1,9 @@
 // `edgevision predict`: the camera's role for scripts and debugging.
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -12,6 +15,9 @@
 #include "core/curl_handles.h"
 #include "core/uuid.h"
 #include "http/prediction_json.h"
+#include "image/decode.h"
+#include "image/draw.h"
+#include "image/orientation.h"
 
 namespace edgevision::cli {
 
@@ -59,6 +65,39 @@ Result<std::string> PostImage(const std::string& server, const std::vector<uint8
   return body;
 }
 
+// The image as the detector saw it (EXIF orientation applied) with each
+// detection's box, one colour per tag, written as JPEG to `out`.
+Status DrawDetections(const std::vector<uint8_t>& bytes, const std::vector<detect::Detection>& detections,
+                      const std::string& out) {
+  EV_ASSIGN_OR_RETURN(image::DecodedImage decoded, image::Decode(bytes));
+  const int orientation = image::ReferenceOrientation(decoded);
+  image::Image img = image::ApplyExifOrientation(std::move(decoded.rgb), orientation);
+  static constexpr std::array<std::array<uint8_t, 3>, 6> kColours = {
+      {{255, 40, 40}, {40, 200, 40}, {40, 120, 255}, {255, 200, 0}, {220, 0, 220}, {0, 210, 210}}};
+  const int thickness = std::max(2, std::min(img.width, img.height) / 200);
+  for (const detect::Detection& d : detections) {
+    const auto px = [](double v, int size) { return static_cast<int>(std::lround(v * size)); };
+    image::DrawRectangle(&img, px(d.box.left, img.width), px(d.box.top, img.height),
+                         px(d.box.left + d.box.width, img.width), px(d.box.top + d.box.height, img.height),
+                         kColours[static_cast<size_t>(d.tag_index) % kColours.size()], thickness);
+  }
+  EV_ASSIGN_OR_RETURN(std::vector<uint8_t> jpeg, image::EncodeJpeg(img));
+  std::ofstream f(out, std::ios::binary | std::ios::trunc);
+  f.write(reinterpret_cast<const char*>(jpeg.data()), static_cast<std::streamsize>(jpeg.size()));
+  if (!f.flush()) return IOError(out + ": cannot write");
+  return Status::Ok();
+}
+
+http::PredictionEnvelope LocalEnvelope(const predict::Classifier& model) {
+  http::PredictionEnvelope envelope;
+  envelope.id = NewUuid();
+  envelope.iteration = model.info().iteration_id;
+  envelope.created = SystemClock().Now();
+  envelope.rule = model.info().answer_rule;
+  envelope.label_order = model.info().label_order;
+  return envelope;
+}
+
 }  // namespace
 
 int RunPredict(const PredictOptions& options) {
@@ -66,6 +105,7 @@ int RunPredict(const PredictOptions& options) {
   if (options.server.empty()) {
     predict::ClassifierOptions classifier_options;
     classifier_options.threads_per_inference = options.threads;
+    classifier_options.detector = MakeDetectorOptions(options.detection);
     Result<model::LoadOptions> load = MakeLoadOptions(options.preprocess, options.label_order);
     if (!load.ok()) {
       PrintError(load.status());
@@ -78,6 +118,10 @@ int RunPredict(const PredictOptions& options) {
       return 1;
     }
     classifier = std::move(loaded).value();
+    if (!options.draw.empty() && (!classifier->detector() || options.images.size() != 1)) {
+      PrintError(InvalidArgument("--draw takes one image and an object detector"));
+      return 2;
+    }
   } else {
     curl_global_init(CURL_GLOBAL_DEFAULT);
   }
@@ -89,20 +133,28 @@ int RunPredict(const PredictOptions& options) {
       exit_code = 1;
       continue;
     }
-    if (classifier) {
+    if (classifier && classifier->detector()) {
+      Result<predict::DetectionResult> result = classifier->DetectImage(*bytes);
+      if (!result.ok()) {
+        PrintError(result.status().WithContext(path));
+        exit_code = 1;
+        continue;
+      }
+      std::printf("%s\n", http::DetectionJson(result->detections, LocalEnvelope(*classifier)).c_str());
+      if (!options.draw.empty()) {
+        if (Status s = DrawDetections(*bytes, result->detections, options.draw); !s.ok()) {
+          PrintError(s);
+          exit_code = 1;
+        }
+      }
+    } else if (classifier) {
       Result<predict::Classification> result = classifier->ClassifyImage(*bytes);
       if (!result.ok()) {
         PrintError(result.status().WithContext(path));
         exit_code = 1;
         continue;
       }
-      http::PredictionEnvelope envelope;
-      envelope.id = NewUuid();
-      envelope.iteration = classifier->info().iteration_id;
-      envelope.created = SystemClock().Now();
-      envelope.rule = classifier->info().answer_rule;
-      envelope.label_order = classifier->info().label_order;
-      std::printf("%s\n", http::PredictionJson(*result, envelope).c_str());
+      std::printf("%s\n", http::PredictionJson(*result, LocalEnvelope(*classifier)).c_str());
     } else {
       Result<std::string> body = PostImage(options.server, *bytes);
       if (!body.ok()) {

@@ -138,6 +138,7 @@ Result<ServeConfig> MakeConfig(const ServeOptions& options) {
   const int workers = options.workers > 0 ? std::min(options.workers, threads) : threads;
   config.classifier.workers = workers;
   config.classifier.threads_per_inference = std::max(1, threads / workers);
+  config.classifier.detector = MakeDetectorOptions(options.detection);
   if (options.queue_depth >= 0) config.classifier.max_waiting = options.queue_depth;
   if (options.queue_timeout_ms > 0) {
     config.classifier.queue_timeout = std::chrono::milliseconds(options.queue_timeout_ms);

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "image/detector_preprocess.h"
 #include "image/npy.h"
 #include "image/preprocess.h"
 #include "model/model.h"
@@ -28,7 +29,13 @@ int RunTensor(const TensorOptions& options) {
     return 1;
   }
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  Result<image::Tensor> tensor = image::PreprocessBytes(bytes, loaded->preprocess);
+  // A detector's tensor is the image at its own ~512^2 size (image/detector_preprocess.h).
+  Result<image::Tensor> tensor =
+      loaded->detector ? [&]() -> Result<image::Tensor> {
+        EV_ASSIGN_OR_RETURN(image::DecodedImage decoded, image::Decode(bytes));
+        return image::PreprocessYolo(std::move(decoded), loaded->preprocess.color);
+      }()
+                       : image::PreprocessBytes(bytes, loaded->preprocess);
   if (!tensor.ok()) {
     PrintError(tensor.status().WithContext(options.image));
     return 1;

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <span>
 
 #include "core/uuid.h"
@@ -39,6 +40,15 @@ class PredictionHandler {
                                   : "the model is still loading");
     }
 
+    // A classify route on a detector, or a detect route on a classifier: 400
+    // before any work. /image and /url serve whichever the model is.
+    const bool detector = classifier->detector() != nullptr;
+    std::string task = req.Param("task");
+    for (char& ch : task) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (!task.empty() && (task == "detect") != detector) {
+      return ErrorResponse(ToApiError(predict::WrongModelKind(detector), ErrorPhase::kRequest));
+    }
+
     std::vector<uint8_t> fetched;
     std::span<const uint8_t> image;
     if (kind_.url) {
@@ -56,26 +66,14 @@ class PredictionHandler {
       image = *bytes;
     }
 
+    if (detector) return Detect(req, *classifier, image);
     Result<predict::Classification> result = classifier->ClassifyImage(image);
-    if (!result.ok()) {
-      ApiError e = ToApiError(result.status(), ErrorPhase::kImage);
-      spdlog::debug("{} {}: {} {}", req.method, framing::LogSafe(req.path), e.http_status, framing::LogSafe(e.message));
-      return ErrorResponse(e);
-    }
+    if (!result.ok()) return Failed(req, result.status());
 
-    PredictionEnvelope envelope;
-    envelope.id = NewUuid();
-    envelope.project = req.Param("project");
-    envelope.iteration = req.Param("publishedName");
-    if (envelope.iteration.empty()) envelope.iteration = classifier->info().iteration_id;
-    envelope.created = api_.clock->Now();
-    envelope.style = kind_.style;
-    envelope.rule = classifier->info().answer_rule;
-    envelope.label_order = classifier->info().label_order;
-
+    PredictionEnvelope envelope = Envelope(req, *classifier);
     HttpResponse res;
     res.body = PredictionJson(*result, envelope);
-    NotifyObservers(envelope, image, *result, classifier->info());
+    NotifyObservers(envelope, image, &*result, nullptr, classifier->info());
     const predict::Timings& t = result->timings;
     spdlog::debug("{} {} -> {} {:.4f} (decode {:.2f} ms, preprocess {:.2f} ms, queue {:.2f} ms, infer {:.2f} ms)",
                   req.method, framing::LogSafe(req.path), result->scores.empty() ? "" : result->scores[0].tag,
@@ -85,8 +83,44 @@ class PredictionHandler {
   }
 
  private:
+  static HttpResponse Failed(const HttpRequest& req, const Status& status) {
+    ApiError e = ToApiError(status, ErrorPhase::kImage);
+    spdlog::debug("{} {}: {} {}", req.method, framing::LogSafe(req.path), e.http_status, framing::LogSafe(e.message));
+    return ErrorResponse(e);
+  }
+
+  HttpResponse Detect(const HttpRequest& req, const predict::Classifier& model, std::span<const uint8_t> image) const {
+    Result<predict::DetectionResult> result = model.DetectImage(image);
+    if (!result.ok()) return Failed(req, result.status());
+    PredictionEnvelope envelope = Envelope(req, model);
+    HttpResponse res;
+    res.body = DetectionJson(result->detections, envelope);
+    NotifyObservers(envelope, image, nullptr, &result->detections, model.info());
+    const predict::DetectionTimings& t = result->timings;
+    spdlog::debug("{} {} -> {} detections at {}x{} (queue {:.2f} ms, decode {:.2f} ms, resize {:.2f} ms, "
+                  "infer {:.2f} ms, decode+NMS {:.2f} ms)",
+                  req.method, framing::LogSafe(req.path), result->detections.size(), result->input_width,
+                  result->input_height, t.queue_ms, t.decode_ms, t.resize_ms, t.inference_ms, t.postprocess_ms);
+    return res;
+  }
+
+  PredictionEnvelope Envelope(const HttpRequest& req, const predict::Classifier& classifier) const {
+    PredictionEnvelope envelope;
+    envelope.id = NewUuid();
+    envelope.project = req.Param("project");
+    envelope.iteration = req.Param("publishedName");
+    if (envelope.iteration.empty()) envelope.iteration = classifier.info().iteration_id;
+    envelope.created = api_.clock->Now();
+    envelope.style = kind_.style;
+    envelope.rule = classifier.info().answer_rule;
+    envelope.label_order = classifier.info().label_order;
+    return envelope;
+  }
+
+  // Exactly one of `result` (a classifier's) and `detections` (a detector's) is set.
   void NotifyObservers(const PredictionEnvelope& envelope, std::span<const uint8_t> image,
-                       const predict::Classification& result, const model::ModelInfo& info) const {
+                       const predict::Classification* result, const std::vector<detect::Detection>* detections,
+                       const model::ModelInfo& info) const {
     if (api_.observers.empty()) return;
     predict::PredictionRecord record;
     record.id = envelope.id;
@@ -96,7 +130,8 @@ class PredictionHandler {
     record.iteration = envelope.iteration;
     record.nostore = kind_.nostore;
     record.image = image;
-    record.result = &result;
+    record.result = result;
+    record.detections = detections;
     record.model = &info;
     for (predict::PredictionObserver* observer : api_.observers) observer->OnPrediction(record);
   }
@@ -120,6 +155,24 @@ const char* StateName(predict::ModelSlot::State s) {
   return "unknown";
 }
 
+// A detector's family, post-processing and its compiled input sizes.
+json DetectorJson(const predict::Detector& d) {
+  const predict::PlanCacheStats plans = d.plan_stats();
+  json shapes = json::array();
+  for (const auto& [h, w] : plans.shapes) shapes.push_back({{"height", h}, {"width", w}});
+  const detect::YoloParams& p = d.params();
+  return {
+      {"family", detect::FamilyName(d.spec().family)},
+      {"family_evidence", d.spec().family_evidence},
+      {"probability_threshold", p.probability_threshold},
+      {"iou_threshold", p.iou_threshold},
+      {"max_detections", p.max_detections},
+      {"plans", {{"capacity", plans.capacity}, {"cached", plans.shapes.size()}, {"hits", plans.hits},
+                 {"misses", plans.misses}, {"evictions", plans.evictions}, {"failures", plans.failures},
+                 {"shapes", shapes}}},
+  };
+}
+
 json ModelJson(const predict::Classifier& c) {
   const model::ModelInfo& m = c.info();
   const image::PreprocessSpec& p = c.preprocess();
@@ -139,6 +192,7 @@ json ModelJson(const predict::Classifier& c) {
       {"warnings", m.warnings},
       {"workers", c.options().workers},
       {"threads_per_inference", c.options().threads_per_inference},
+      {"detector", c.detector() ? DetectorJson(*c.detector()) : json(nullptr)},
   };
 }
 

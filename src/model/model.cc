@@ -62,30 +62,29 @@ Result<ImportedModel> Import(const ExportFiles& files) {
   return Unsupported(files.model_label + ": not an ONNX, TensorFlow GraphDef or TFLite model");
 }
 
-// Detector exports are recognised but not served yet (src/detect holds their
-// post-processing; the engine and the routes are not wired to it). The
-// refusal names the family and what told it: the metadata, else the model's
-// outputs when the model imports.
-Status RefuseDetector(const ExportFiles& files) {
-  std::map<std::string, std::string> metadata;
-  if (files.metadata) {
-    auto props = ParseMetadataProperties(files.metadata->text, files.metadata->label);
-    if (props.ok()) metadata = std::move(*props);
-  }
+// The family of a detector export: the metadata, else (and over it) the
+// model's outputs.
+Result<detect::FamilyDecision> DetectorFamily(const std::map<std::string, std::string>& metadata,
+                                              const graph::Graph* g) {
   std::vector<std::string> outputs;
-  if (!metadata.count(detect::kPostprocessMethodKey)) {
-    Result<ImportedModel> imported = Import(files);
-    if (imported.ok()) {
-      const graph::Graph& g = imported->graph;
-      for (int id : g.outputs) outputs.push_back(g.values[id].name);
-    }
+  if (g) {
+    for (int id : g->outputs) outputs.push_back(g->values[id].name);
   }
-  Result<detect::FamilyDecision> family = detect::DetectFamily(metadata, outputs);
-  const std::string what = family.ok() ? "a " + detect::FamilyDisplayName(family->family) + " detector (" +
-                                             family->evidence + ")"
-                                       : "a detector of unknown family (" + family.status().message() + ")";
-  return Unsupported(files.model_label + ": ObjectDetection export, " + what +
-                     "; edgevision does not serve detectors yet, only classifiers");
+  return detect::DetectFamily(metadata, outputs);
+}
+
+// S1 exports are recognised but not served: their graphs end in NMS ops
+// (NonMaxSuppression, TFLite_Detection_PostProcess) the engine does not run.
+Status RefuseSsd(const ExportFiles& files, const detect::FamilyDecision& family) {
+  return Unsupported(files.model_label + ": ObjectDetection export, a " +
+                     detect::FamilyDisplayName(family.family) + " detector (" + family.evidence +
+                     "); edgevision serves compact (YOLO) detectors and classifiers, not S1 detectors yet "
+                     "(their graphs run NMS inside)");
+}
+
+bool MetadataSaysDetector(const std::map<std::string, std::string>& metadata) {
+  auto it = metadata.find(detect::kPostprocessMethodKey);
+  return it != metadata.end() && (it->second == "Yolo" || it->second == "SSD");
 }
 
 std::string Lower(std::string s) {
@@ -119,15 +118,46 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
     info.iteration_id = manifest.iteration_id;
     info.manifest = std::move(manifest);
   }
-  if (info.domain == "ObjectDetection") return RefuseDetector(files);
-  if (info.domain != "Classification") {
+  std::map<std::string, std::string> side_metadata;
+  if (files.metadata) {
+    EV_ASSIGN_OR_RETURN(side_metadata, ParseMetadataProperties(files.metadata->text, files.metadata->label));
+  }
+  if (MetadataSaysDetector(side_metadata)) info.domain = "ObjectDetection";
+  const bool detector = info.domain == "ObjectDetection";
+  if (!detector && info.domain != "Classification") {
     return Unsupported(files.model_label + ": " + info.domain +
                        " exports are not supported yet; edgevision serves classifiers");
   }
 
   Result<ImportedModel> imported = Import(files);
-  if (!imported.ok()) return imported.status();
+  if (!imported.ok()) {
+    if (!detector) return imported.status();
+    // Say which detector it is even when its graph does not import (an S1
+    // graph's NMS ops).
+    Result<detect::FamilyDecision> family = DetectorFamily(side_metadata, nullptr);
+    if (family.ok() && family->family == detect::DetectorFamily::kSsd) return RefuseSsd(files, *family);
+    return imported.status();
+  }
   ImportedModel& model = imported.value();
+  if (detector) {
+    std::map<std::string, std::string> all = model.metadata;
+    for (auto& [k, v] : side_metadata) all[k] = v;
+    Result<detect::FamilyDecision> decided = DetectorFamily(all, &model.graph);
+    if (!decided.ok()) return decided.status().WithContext(files.model_label);
+    detect::FamilyDecision family = std::move(decided).value();
+    if (family.family == detect::DetectorFamily::kSsd) return RefuseSsd(files, family);
+    DetectorSpec spec;
+    spec.family = family.family;
+    spec.family_evidence = family.evidence;
+    std::vector<std::string> notes;
+    Result<detect::YoloParams> params = detect::YoloParamsFromMetadata(all, &notes);
+    if (!params.ok()) return params.status().WithContext(files.model_label);
+    spec.yolo = std::move(params).value();
+    spec.sum_order = model.format == "ONNX" ? detect::SumOrder::kSequential : detect::SumOrder::kNumpyPairwise;
+    for (std::string& w : family.warnings) info.warnings.push_back(std::move(w));
+    for (std::string& n : notes) info.rewrites.push_back(std::move(n));
+    loaded.detector = std::move(spec);
+  }
 
   info.format = model.format;
   info.generation = model.generation;
@@ -197,28 +227,31 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
   spec.input_height = static_cast<int>(in_shape[1]);
   spec.input_width = static_cast<int>(in_shape[2]);
 
-  // The container code shipped with the export decides over the metadata.
-  ExportEvidence evidence;
-  if (files.predict_py) {
-    evidence.predict_py = files.predict_py->text;
-    evidence.predict_py_label = files.predict_py->label;
+  // The container code shipped with the export decides over the metadata
+  // (classifiers; a detector's preprocessing is its family's, set below).
+  if (!loaded.detector) {
+    ExportEvidence evidence;
+    if (files.predict_py) {
+      evidence.predict_py = files.predict_py->text;
+      evidence.predict_py_label = files.predict_py->label;
+    }
+    evidence.docker_app = files.docker_app;
+    evidence.tflite = model.format == "TFLite";
+    if (info.manifest) evidence.exported_date = info.manifest->exported_date;
+    GenerationChoice choice = DetectGeneration(evidence);
+    if (options.generation && *options.generation != choice.generation) {
+      choice.reason = "--preprocess " + std::string(GenerationName(*options.generation)) +
+                      " (detected: " + std::string(GenerationName(choice.generation)) + ", " +
+                      choice.reason + ")";
+      choice.generation = *options.generation;
+    }
+    // Without predict.py's word, the domain decides the colour.
+    ApplyGeneration(choice.generation, choice.color, domain_color, &spec);
+    EV_RETURN_IF_ERROR(image::ValidateSpec(spec).WithContext(files.model_label));
+    info.export_generation = choice.generation;
+    info.export_generation_reason = choice.reason;
+    info.answer_rule = AnswerRuleOf(choice.generation);
   }
-  evidence.docker_app = files.docker_app;
-  evidence.tflite = model.format == "TFLite";
-  if (info.manifest) evidence.exported_date = info.manifest->exported_date;
-  GenerationChoice choice = DetectGeneration(evidence);
-  if (options.generation && *options.generation != choice.generation) {
-    choice.reason = "--preprocess " + std::string(GenerationName(*options.generation)) +
-                    " (detected: " + std::string(GenerationName(choice.generation)) + ", " +
-                    choice.reason + ")";
-    choice.generation = *options.generation;
-  }
-  // Without predict.py's word, the domain decides the colour.
-  ApplyGeneration(choice.generation, choice.color, domain_color, &spec);
-  EV_RETURN_IF_ERROR(image::ValidateSpec(spec).WithContext(files.model_label));
-  info.export_generation = choice.generation;
-  info.export_generation_reason = choice.reason;
-  info.answer_rule = AnswerRuleOf(choice.generation);
   info.label_order = options.label_order;
   const int64_t num_scores = g.values[g.outputs[0]].NumElements();
 
@@ -237,6 +270,28 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
     info.labels_source = "none found: tags named by index";
     info.warnings.push_back(files.model_label + ": no labels.txt and no labels in the model; tags are "
                                                 "named by their index");
+  }
+  if (loaded.detector) {
+    // The shipped object_detection.py feeds BGR 0..255 whatever the metadata
+    // says, at each image's own ~512^2 size (image/detector_preprocess.h).
+    spec = image::PreprocessSpec{};
+    spec.input_height = static_cast<int>(in_shape[1]);
+    spec.input_width = static_cast<int>(in_shape[2]);
+    spec.color = image::ColorOrder::kBGR;
+    const graph::Shape& out = g.values[g.outputs[0]].shape;
+    const int64_t anchors = static_cast<int64_t>(loaded.detector->yolo.anchors.size());
+    if (out.size() != 4 || anchors < 1 || out[3] % anchors != 0 || out[3] / anchors - 5 < 1) {
+      return Unsupported(files.model_label + ": output " + graph::ShapeToString(out) +
+                         " is not a compact detector's grid [1, H, W, anchors * (5 + classes)] with " +
+                         std::to_string(anchors) + " anchors");
+    }
+    const int64_t classes = out[3] / anchors - 5;
+    if (static_cast<int64_t>(info.labels.size()) != classes) {
+      return InvalidArgument(info.labels_source + " has " + std::to_string(info.labels.size()) + " labels but " +
+                             files.model_label + " detects " + std::to_string(classes) + " classes");
+    }
+    loaded.graph = std::move(model.graph);
+    return loaded;
   }
   if (static_cast<int64_t>(info.labels.size()) != num_scores) {
     return InvalidArgument(info.labels_source + " has " + std::to_string(info.labels.size()) +

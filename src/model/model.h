@@ -16,6 +16,8 @@
 #include <vector>
 
 #include "core/status.h"
+#include "detect/detection.h"
+#include "detect/yolo.h"
 #include "graph/graph.h"
 #include "image/preprocess.h"
 #include "model/generation.h"
@@ -58,10 +60,27 @@ struct ModelInfo {
   std::vector<std::string> warnings;          // e.g. manifest SHA1 mismatch
 };
 
+// What a detector export needs beyond its graph (docs/models.md, "Object
+// detection"). Only the compact (YOLO) family is served: its one output is
+// the raw grid, NHWC in the engine whatever the file's layout.
+struct DetectorSpec {
+  detect::DetectorFamily family = detect::DetectorFamily::kYolo;
+  std::string family_evidence;  // what told the family (metadata, outputs)
+  // Anchors and NMS threshold from the metadata over the container's
+  // defaults (detect::YoloParamsFromMetadata); thresholds and cap are the
+  // container's until the user overrides them (predict::DetectorOptions).
+  detect::YoloParams yolo;
+  // How the format's reference sums its softmax (detect/yolo.h).
+  detect::SumOrder sum_order = detect::SumOrder::kNumpyPairwise;
+};
+
 struct LoadedModel {
   graph::Graph graph;  // normalised: NHWC, batch 1, engine op set
   image::PreprocessSpec preprocess;
   ModelInfo info;
+  // Set for an object-detection export; the graph's input size is then only
+  // the declared one (detectors run at each image's own size).
+  std::optional<DetectorSpec> detector;
 };
 
 // Named limits for model loading.
@@ -83,6 +102,10 @@ struct LoadOptions {
   bool label_order = false;
 };
 
+// Detector exports (manifest DomainType "ObjectDetection", or metadata
+// CustomVision.Postprocess.Method Yolo/SSD) load with `detector` set when
+// they are the compact (YOLO) family; S1 (SSD) exports are refused naming
+// the family, as the engine does not run the NMS inside their graphs.
 // Errors name the path and the reason: NotFound (no model file there),
 // Corrupt (unreadable zip or model), Unsupported (format/op/type we do not
 // run), InvalidArgument (labels do not match the outputs).

@@ -25,12 +25,35 @@ Classifier::Classifier(model::LoadedModel model, const ClassifierOptions& option
 
 Classifier::~Classifier() = default;
 
+Status WrongModelKind(bool model_is_detector) {
+  return model_is_detector
+             ? InvalidArgument("this model is an object detector: use a detect route "
+                               "(/image, /{project}/detect/iterations/{name}/image, ...)")
+             : InvalidArgument("this model is a classifier: use a classify route "
+                               "(/image, /{project}/classify/iterations/{name}/image, ...)");
+}
+
+Result<std::unique_ptr<Classifier>> Classifier::Create(model::LoadedModel model,
+                                                       std::shared_ptr<const engine::Backend> backend,
+                                                       const ClassifierOptions& options) {
+  if (!model.detector) return Create(std::move(model), *backend, options);
+  const InferenceLimits& limits = options;
+  model::LoadedModel kept;
+  kept.info = model.info;
+  kept.preprocess = model.preprocess;
+  kept.detector = model.detector;
+  std::unique_ptr<Classifier> c(new Classifier(std::move(kept), options));
+  EV_ASSIGN_OR_RETURN(c->detector_, Detector::Create(std::move(model), std::move(backend), limits, options.detector));
+  return c;
+}
+
 Result<std::unique_ptr<Classifier>> Classifier::Create(model::LoadedModel model,
                                                        const engine::Backend& backend,
                                                        const ClassifierOptions& options) {
   if (options.workers < 1 || options.threads_per_inference < 1) {
     return InvalidArgument("workers and threads must be at least 1");
   }
+  if (model.detector) return InvalidArgument("a detector needs a shared backend (Classifier::Create)");
   std::unique_ptr<Classifier> c(new Classifier(std::move(model), options));
   engine::EngineOptions engine_options;
   engine_options.threads = options.threads_per_inference;
@@ -50,7 +73,13 @@ Result<std::unique_ptr<Classifier>> Classifier::Create(model::LoadedModel model,
   return c;
 }
 
+Result<DetectionResult> Classifier::DetectImage(std::span<const uint8_t> image_bytes) const {
+  if (!detector_) return WrongModelKind(false);
+  return detector_->DetectImage(image_bytes);
+}
+
 Result<Classification> Classifier::ClassifyImage(std::span<const uint8_t> image_bytes) const {
+  if (detector_) return WrongModelKind(true);
   Timings timings;
   EV_ASSIGN_OR_RETURN(Lease lease, Acquire(&timings));
   auto start = std::chrono::steady_clock::now();
@@ -73,6 +102,7 @@ Result<Classification> Classifier::ClassifyImage(std::span<const uint8_t> image_
 }
 
 Result<Classification> Classifier::ClassifyTensor(const image::Tensor& tensor) const {
+  if (detector_) return WrongModelKind(true);
   if (tensor.height != model_.preprocess.input_height || tensor.width != model_.preprocess.input_width ||
       tensor.channels != 3) {
     return InvalidArgument("tensor is " + std::to_string(tensor.height) + "x" + std::to_string(tensor.width) +

@@ -1,5 +1,8 @@
 // Classifier: a loaded model, compiled for a backend, ready to turn image
-// bytes into tag probabilities.
+// bytes into tag probabilities. It is also what serves an object-detection
+// export: then it holds a Detector (predict/detector.h), DetectImage answers
+// and ClassifyImage refuses (and the reverse for a classifier), so the model
+// slot, the reloader and the routes handle one type.
 //
 // This is where a request's image meets the model: decode + preprocess run on
 // the caller's thread (in parallel across requests), then one of `workers`
@@ -24,19 +27,13 @@
 #include "image/decode.h"
 #include "image/image.h"
 #include "model/model.h"
+#include "predict/detector.h"
 
 namespace edgevision::predict {
 
-struct ClassifierOptions {
-  // Engine sessions, i.e. inferences that may run at once.
-  int workers = 1;
-  // Threads each inference may use (EngineOptions::threads).
-  int threads_per_inference = 1;
-  // Requests allowed to wait for a free session; more are refused.
-  int max_waiting = 64;
-  // Longest a request waits for a free session.
-  std::chrono::milliseconds queue_timeout{10'000};
-  image::DecodeLimits decode;
+struct ClassifierOptions : InferenceLimits {
+  // Post-processing choices for a detector (ignored for a classifier).
+  DetectorOptions detector;
 };
 
 struct TagScore {
@@ -66,6 +63,11 @@ class Classifier {
   // Errors: the backend's (Unsupported naming the node and op).
   static Result<std::unique_ptr<Classifier>> Create(model::LoadedModel model, const engine::Backend& backend,
                                                     const ClassifierOptions& options);
+  // The same, for any export: a detector keeps the backend to compile a plan
+  // per input size. Errors: as above, and Detector::Create's.
+  static Result<std::unique_ptr<Classifier>> Create(model::LoadedModel model,
+                                                    std::shared_ptr<const engine::Backend> backend,
+                                                    const ClassifierOptions& options);
 
   Classifier(const Classifier&) = delete;
   Classifier& operator=(const Classifier&) = delete;
@@ -81,6 +83,14 @@ class Classifier {
 
   // Infer on an already preprocessed tensor (HWC, the model's input size).
   Result<Classification> ClassifyTensor(const image::Tensor& tensor) const;
+
+  // An object detector's answer (Detector::DetectImage). Errors: those, and
+  // InvalidArgument when the model is a classifier (ClassifyImage and
+  // ClassifyTensor return InvalidArgument on a detector).
+  Result<DetectionResult> DetectImage(std::span<const uint8_t> image_bytes) const;
+
+  // The detector, or nullptr for a classifier.
+  const Detector* detector() const { return detector_.get(); }
 
   const model::ModelInfo& info() const { return model_.info; }
   const image::PreprocessSpec& preprocess() const { return model_.preprocess; }
@@ -112,12 +122,17 @@ class Classifier {
   model::LoadedModel model_;
   ClassifierOptions options_;
   std::unique_ptr<engine::CompiledModel> compiled_;
+  std::unique_ptr<Detector> detector_;  // set for an object-detection export
 
   mutable std::mutex mu_;
   mutable std::condition_variable session_free_;
   mutable std::vector<std::unique_ptr<engine::Session>> idle_;  // guarded by mu_
   mutable int waiting_ = 0;                                     // guarded by mu_
 };
+
+// The refusal of a classification on a detector or the reverse: which
+// route to use instead.
+Status WrongModelKind(bool model_is_detector);
 
 // predict.py's rounding: numpy rounds the float32 probability to 8 decimals in
 // float32 arithmetic, then it is widened to float64 (so 0.99956155f becomes

@@ -7,11 +7,5 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../support.sh"
-command -v node >/dev/null 2>&1 || skip_or_fail "node is not installed (apt-get install nodejs npm)"
-if [ ! -f "$here/node_modules/playwright-core/package.json" ] ||
-   [ "$here/package-lock.json" -nt "$here/node_modules/.package-lock.json" ]; then
-  command -v npm >/dev/null 2>&1 || skip_or_fail "npm is not installed (apt-get install npm)"
-  npm ci --prefix "$here" --no-audit --no-fund --loglevel=error ||
-    skip_or_fail "npm ci failed (is the npm registry reachable?)"
-fi
+npm_ci_if_stale "$here" playwright-core
 exec node "$here/review_page.test.mjs"

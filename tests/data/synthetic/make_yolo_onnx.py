@@ -33,6 +33,9 @@ Writes (tests/data/synthetic/ and tests/data/detection/):
   detection/golden/fruit_scene.json
                                 onnxruntime_predict.ONNXRuntimeObjectDetection.predict_image on
                                 the photo, with ONNX Runtime replaced by OpenCV DNN: the golden
+  detection/golden/photos.json  the same for three photos of other sizes (apple1, banana2 and
+                                apple2 of the IoT Edge sample): the reference resizes each to its
+                                own ~512^2 input, the model runs at that size
 """
 
 import argparse
@@ -150,6 +153,15 @@ def make_model(path):
     onnx.save(model, path)
 
 
+def opencv_runtime(net, seen):
+    """ONNX Runtime's stand-in: OpenCV DNN on the input the reference builds (kept in seen)."""
+    def run(chw_batch):
+        seen["input"] = chw_batch
+        net.setInput(chw_batch)
+        return net.forward()
+    return run
+
+
 def reference_answer(model_path, photo_path):
     """The ONNX export's own code on the photo, with ONNX Runtime replaced by OpenCV DNN."""
     sys.path.insert(0, os.path.join(ROOT, "tests", "parity"))
@@ -157,16 +169,36 @@ def reference_answer(model_path, photo_path):
     if not ref.available():
         print("reference code absent: model and photo written, golden not", file=sys.stderr)
         return None
-    net = cv2.dnn.readNetFromONNX(model_path)
     seen = {}
-
-    def opencv(chw_batch):
-        seen["input"] = chw_batch
-        net.setInput(chw_batch)
-        return net.forward()
-
+    opencv = opencv_runtime(cv2.dnn.readNetFromONNX(model_path), seen)
     results, raw = ref.onnx_predict_image(Image.open(photo_path), LABELS, opencv)
     return results, raw, seen["input"]
+
+
+# More photos, of other aspect ratios: the reference resizes each to its own ~512^2 size (the
+# model runs at 480x576, 640x448, ...), so these check edgevision's variable input size.
+AB_IMAGES = os.path.join(DATA, "cv-exports", "iotedge-applebanana-tf", "images")
+MORE_PHOTOS = [("apple1", os.path.join(AB_IMAGES, "apple1.jpg")), ("banana2", os.path.join(AB_IMAGES, "banana2.jpg")),
+               ("apple2", os.path.join(AB_IMAGES, "apple2.jpg"))]
+
+
+def more_photos(model_path, golden_dir):
+    """photos.json: the ONNX export's code (OpenCV DNN as its runtime) on MORE_PHOTOS."""
+    sys.path.insert(0, os.path.join(ROOT, "tests", "parity"))
+    import detection_reference as ref  # noqa: E402
+    net = cv2.dnn.readNetFromONNX(model_path)
+    doc = {"description": "tests/data/synthetic/yolo_compact_fruit.onnx (SYNTHETIC) on photos of other sizes; "
+                          "onnx-yolo-2024/onnxruntime_predict.py (its own resize to ~512^2, multiples of 32) "
+                          "with ONNX Runtime replaced by OpenCV DNN " + cv2.__version__,
+           "labels": LABELS, "photos": []}
+    for name, path in MORE_PHOTOS:
+        seen = {}
+        predictions, _ = ref.onnx_predict_image(Image.open(path), LABELS, opencv_runtime(net, seen))
+        doc["photos"].append({"name": name, "photo": os.path.relpath(path, DATA),
+                              "input_shape": list(seen["input"].shape), "predictions": predictions})
+    with open(os.path.join(golden_dir, "photos.json"), "w") as f:
+        f.write(json.dumps(doc, indent=1) + "\n")
+    return ["photos.json"]
 
 
 def build(model_path, photo_path, golden_dir):
@@ -195,7 +227,7 @@ def build(model_path, photo_path, golden_dir):
         b = p["boundingBox"]
         print("%-7s %.4f  left %.3f top %.3f width %.3f height %.3f" % (
             p["tagName"], p["probability"], b["left"], b["top"], b["width"], b["height"]))
-    return ["fruit_scene_opencv_raw.npy", "fruit_scene.json"]
+    return ["fruit_scene_opencv_raw.npy", "fruit_scene.json"] + more_photos(model_path, golden_dir)
 
 
 def main():

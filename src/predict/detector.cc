@@ -1,0 +1,112 @@
+#include "predict/detector.h"
+
+#include <chrono>
+
+#include "detect/yolo.h"
+#include "image/detector_preprocess.h"
+
+namespace edgevision::predict {
+namespace {
+
+double MillisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace
+
+Detector::Detector(model::LoadedModel model, const Limits& limits, const DetectorOptions& options)
+    : info_(std::move(model.info)),
+      spec_(*model.detector),
+      params_(spec_.yolo),
+      limits_(limits),
+      gate_(limits.workers, limits.max_waiting, limits.queue_timeout) {
+  if (options.probability_threshold) params_.probability_threshold = *options.probability_threshold;
+  if (options.iou_threshold) params_.iou_threshold = *options.iou_threshold;
+  if (options.max_detections) params_.max_detections = *options.max_detections;
+}
+
+Detector::~Detector() = default;
+
+Result<std::unique_ptr<Detector>> Detector::Create(model::LoadedModel model,
+                                                   std::shared_ptr<const engine::Backend> backend,
+                                                   const Limits& limits, const DetectorOptions& options) {
+  if (!model.detector || model.detector->family != detect::DetectorFamily::kYolo) {
+    return InvalidArgument("not a compact (YOLO) detector");
+  }
+  if (limits.workers < 1 || limits.threads_per_inference < 1) {
+    return InvalidArgument("workers and threads must be at least 1");
+  }
+  if (options.probability_threshold && !(*options.probability_threshold >= 0 && *options.probability_threshold <= 1)) {
+    return InvalidArgument("--probability-threshold must be within 0..1");
+  }
+  if (options.iou_threshold && !(*options.iou_threshold > 0 && *options.iou_threshold <= 1)) {
+    return InvalidArgument("--iou-threshold must be within (0, 1]");
+  }
+  if (options.max_detections && *options.max_detections < 1) {
+    return InvalidArgument("--max-detections must be at least 1");
+  }
+  if (options.max_plans < 1) return InvalidArgument("--max-plans must be at least 1");
+  const int height = model.preprocess.input_height, width = model.preprocess.input_width;
+  graph::Graph graph = std::move(model.graph);
+  std::unique_ptr<Detector> d(new Detector(std::move(model), limits, options));
+  engine::EngineOptions engine_options;
+  engine_options.threads = limits.threads_per_inference;
+  d->plans_ = std::make_unique<ShapePlanCache>(std::move(graph), std::move(backend), engine_options,
+                                               options.max_plans);
+  // Compile the declared size now: a graph the engine cannot run fails the
+  // load, not the first request.
+  EV_ASSIGN_OR_RETURN(ShapePlanCache::Lease lease, d->plans_->Acquire(height, width));
+  return d;
+}
+
+Result<DetectionResult> Detector::DetectImage(std::span<const uint8_t> image_bytes) const {
+  DetectionResult result;
+  EV_ASSIGN_OR_RETURN(WorkerGate::Permit permit, gate_.Acquire(&result.timings.queue_ms));
+  auto start = std::chrono::steady_clock::now();
+  EV_ASSIGN_OR_RETURN(image::DecodedImage decoded, image::Decode(image_bytes, limits_.decode));
+  result.timings.decode_ms = MillisSince(start);
+  result.image_width = decoded.rgb.width;
+  result.image_height = decoded.rgb.height;
+  result.image_format = decoded.format;
+  start = std::chrono::steady_clock::now();
+  EV_ASSIGN_OR_RETURN(image::Tensor tensor, image::PreprocessYolo(std::move(decoded), image::ColorOrder::kBGR));
+  result.timings.resize_ms = MillisSince(start);
+  return Run(tensor, std::move(result));
+}
+
+Result<DetectionResult> Detector::DetectTensor(const image::Tensor& tensor) const {
+  if (tensor.channels != 3 || tensor.height < 1 || tensor.width < 1 ||
+      tensor.data.size() != static_cast<size_t>(tensor.height) * tensor.width * 3) {
+    return InvalidArgument("the tensor must be HxWx3");
+  }
+  DetectionResult result;
+  EV_ASSIGN_OR_RETURN(WorkerGate::Permit permit, gate_.Acquire(&result.timings.queue_ms));
+  return Run(tensor, std::move(result));
+}
+
+Result<DetectionResult> Detector::Run(const image::Tensor& tensor, DetectionResult result) const {
+  result.input_width = tensor.width;
+  result.input_height = tensor.height;
+  auto start = std::chrono::steady_clock::now();
+  EV_ASSIGN_OR_RETURN(ShapePlanCache::Lease lease, plans_->Acquire(tensor.height, tensor.width));
+  std::vector<float> grid(lease.output_size());
+  Status status = lease.session()->Run(tensor.data, grid);
+  result.timings.inference_ms = MillisSince(start);
+  EV_RETURN_IF_ERROR(status);
+  const graph::Shape& shape = lease.output_shape();
+  if (shape.size() != 4) return Internal("detector output is not [1, H, W, C]");
+
+  start = std::chrono::steady_clock::now();
+  detect::YoloOutput output;
+  output.data = grid;
+  output.height = static_cast<int>(shape[1]);
+  output.width = static_cast<int>(shape[2]);
+  output.channels = static_cast<int>(shape[3]);
+  output.layout = detect::GridLayout::kHWC;  // the engine's graphs are NHWC
+  EV_ASSIGN_OR_RETURN(result.detections,
+                      detect::PostprocessYolo(output, params_, info_.labels, spec_.sum_order));
+  result.timings.postprocess_ms = MillisSince(start);
+  return result;
+}
+
+}  // namespace edgevision::predict

@@ -1,0 +1,96 @@
+// Detector: a loaded compact (YOLO) object-detection export, ready to turn
+// image bytes into detections as the export's own object_detection.py does.
+//
+// Per request: wait for a worker (predict/worker_gate.h), decode, resize to
+// the image's own ~512^2 size (image/detector_preprocess.h), run the plan
+// compiled for that input size (predict/plan_cache.h: compiled on the first
+// image of a new size, kept for the next ones, bounded), then decode the grid
+// and run the container's NMS (detect/yolo.h).
+//
+// Thread-safety: all const methods are safe from any number of threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "detect/detection.h"
+#include "engine/backend.h"
+#include "image/decode.h"
+#include "image/image.h"
+#include "model/model.h"
+#include "predict/plan_cache.h"
+#include "predict/worker_gate.h"
+
+namespace edgevision::predict {
+
+// The user's post-processing choices (serve/predict flags); unset = the
+// container's value (detect/detection.h: 0.10, 0.45, 20).
+struct DetectorOptions {
+  std::optional<double> probability_threshold;  // --probability-threshold
+  std::optional<double> iou_threshold;          // --iou-threshold
+  std::optional<int> max_detections;            // --max-detections
+  int max_plans = kDefaultMaxPlans;             // --max-plans: compiled input sizes kept
+};
+
+// Per-stage times of one detection, in milliseconds.
+struct DetectionTimings {
+  double queue_ms = 0;
+  double decode_ms = 0;
+  double resize_ms = 0;       // orientation, resize, to float
+  double inference_ms = 0;    // including compiling a plan for a new size
+  double postprocess_ms = 0;  // grid decode + NMS
+};
+
+struct DetectionResult {
+  std::vector<detect::Detection> detections;  // in the container's order
+  int image_width = 0;                        // as decoded, before orientation
+  int image_height = 0;
+  int input_width = 0;                        // the tensor the model ran on
+  int input_height = 0;
+  std::string image_format;
+  DetectionTimings timings;
+};
+
+class Detector {
+ public:
+  using Limits = InferenceLimits;
+  // Errors: InvalidArgument when `model` is not a compact detector or an
+  // option is out of range; the backend's errors for the model's declared
+  // input size (compiled once to check the graph runs).
+  static Result<std::unique_ptr<Detector>> Create(model::LoadedModel model,
+                                                  std::shared_ptr<const engine::Backend> backend,
+                                                  const Limits& limits, const DetectorOptions& options);
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
+  ~Detector();
+
+  // Errors: Unavailable (queue full, timeout); InvalidArgument /
+  // ResourceExhausted from decoding and resizing; Internal from the engine.
+  Result<DetectionResult> DetectImage(std::span<const uint8_t> image_bytes) const;
+  // On an already preprocessed tensor (HWC, BGR 0..255, any size the model takes).
+  Result<DetectionResult> DetectTensor(const image::Tensor& tensor) const;
+
+  const model::ModelInfo& info() const { return info_; }
+  const model::DetectorSpec& spec() const { return spec_; }
+  // The post-processing parameters in use (metadata, then the options).
+  const detect::YoloParams& params() const { return params_; }
+  PlanCacheStats plan_stats() const { return plans_->stats(); }
+
+ private:
+  Detector(model::LoadedModel model, const Limits& limits, const DetectorOptions& options);
+  Result<DetectionResult> Run(const image::Tensor& tensor, DetectionResult result) const;
+
+  model::ModelInfo info_;
+  model::DetectorSpec spec_;
+  detect::YoloParams params_;
+  Limits limits_;
+  std::unique_ptr<ShapePlanCache> plans_;
+  mutable WorkerGate gate_;
+};
+
+}  // namespace edgevision::predict

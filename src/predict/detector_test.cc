@@ -1,0 +1,182 @@
+// The compact detector served end to end in-process: an export folder (the
+// synthetic detector tests/data/synthetic/yolo_compact_fruit.onnx with a real
+// 2024 ONNX export's side files) through LoadModel, the XNNPACK engine at
+// each image's own size, and the container's post-processing, against the
+// ONNX export's own onnxruntime_predict.py on the same photos
+// (tests/data/detection/golden/fruit_scene.json and photos.json, OpenCV DNN
+// as its runtime). Also the plan cache: one plan per input shape, hits,
+// eviction at the cap, a failing shape failing only its request.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/xnnpack_backend.h"
+#include "model/model.h"
+#include "predict/classifier.h"
+#include "test_support.h"
+
+namespace edgevision::predict {
+namespace {
+
+using edgevision::testing::ReadBytes;
+using edgevision::testing::TestData;
+
+std::string MakeExport(const edgevision::testing::TempDir& dir) {
+  return edgevision::testing::MakeSyntheticDetectorExport(dir);
+}
+
+std::unique_ptr<Classifier> LoadDetector(const std::string& path, ClassifierOptions options = {}) {
+  Result<model::LoadedModel> m = model::LoadModel(path);
+  EXPECT_TRUE(m.ok()) << m.status().ToString();
+  if (!m.ok()) return nullptr;
+  std::shared_ptr<const engine::Backend> backend = engine::MakeXnnpackBackend();
+  auto c = Classifier::Create(std::move(*m), backend, options);
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  return c.ok() ? std::move(c).value() : nullptr;
+}
+
+nlohmann::json Golden(const std::string& file) {
+  return nlohmann::json::parse(edgevision::testing::ReadText(TestData("detection/golden/" + file)));
+}
+
+// Same tags in the same order; boxes and probabilities within 1e-4 (the
+// engines differ in float rounding, the preprocessing is bit-exact).
+void ExpectSameDetections(const std::vector<detect::Detection>& got, const nlohmann::json& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    SCOPED_TRACE("detection " + std::to_string(i));
+    const nlohmann::json& w = want[i];
+    EXPECT_EQ(got[i].tag, w["tagName"].get<std::string>());
+    EXPECT_EQ(got[i].tag_index, w["tagId"].get<int>());
+    EXPECT_NEAR(got[i].probability, w["probability"].get<double>(), 1e-4);
+    const nlohmann::json& b = w["boundingBox"];
+    EXPECT_NEAR(got[i].box.left, b["left"].get<double>(), 1e-4);
+    EXPECT_NEAR(got[i].box.top, b["top"].get<double>(), 1e-4);
+    EXPECT_NEAR(got[i].box.width, b["width"].get<double>(), 1e-4);
+    EXPECT_NEAR(got[i].box.height, b["height"].get<double>(), 1e-4);
+  }
+}
+
+TEST(DetectorTest, LoadsACompactExportWithItsFamilyAndParameters) {
+  edgevision::testing::TempDir dir;
+  auto c = LoadDetector(MakeExport(dir));
+  ASSERT_TRUE(c);
+  ASSERT_NE(c->detector(), nullptr);
+  EXPECT_EQ(c->info().domain, "ObjectDetection");
+  EXPECT_EQ(c->detector()->spec().family, detect::DetectorFamily::kYolo);
+  EXPECT_EQ(c->detector()->spec().sum_order, detect::SumOrder::kSequential);  // ONNX
+  const detect::YoloParams& p = c->detector()->params();
+  EXPECT_EQ(p.probability_threshold, 0.10);
+  EXPECT_EQ(p.iou_threshold, 0.45);
+  EXPECT_EQ(p.max_detections, 20);
+  EXPECT_EQ(p.anchors[0][0], 0.573);  // the metadata's full-precision set -> the container's copy
+  // A classification on a detector is refused, naming the detect routes.
+  Result<Classification> cls = c->ClassifyImage(ReadBytes(TestData("detection/fruit_scene.png")));
+  ASSERT_FALSE(cls.ok());
+  EXPECT_EQ(cls.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(cls.status().message().find("object detector"), std::string::npos);
+}
+
+TEST(DetectorTest, AnswersAsTheExportsOwnCodeAtEveryImageSize) {
+  edgevision::testing::TempDir dir;
+  auto c = LoadDetector(MakeExport(dir));
+  ASSERT_TRUE(c);
+  {
+    Result<DetectionResult> r = c->DetectImage(ReadBytes(TestData("detection/fruit_scene.png")));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->input_width, 608);
+    EXPECT_EQ(r->input_height, 448);
+    ExpectSameDetections(r->detections, Golden("fruit_scene.json")["predictions"]);
+  }
+  const nlohmann::json photos = Golden("photos.json");
+  ASSERT_EQ(photos["photos"].size(), 3u);
+  for (const nlohmann::json& photo : photos["photos"]) {
+    SCOPED_TRACE(photo["name"].get<std::string>());
+    Result<DetectionResult> r = c->DetectImage(ReadBytes(TestData(photo["photo"].get<std::string>())));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->input_height, photo["input_shape"][2].get<int>());
+    EXPECT_EQ(r->input_width, photo["input_shape"][3].get<int>());
+    ExpectSameDetections(r->detections, photo["predictions"]);
+  }
+}
+
+TEST(DetectorTest, FlagsOverrideTheContainersThresholdsAndCap) {
+  edgevision::testing::TempDir dir;
+  ClassifierOptions options;
+  options.detector.max_detections = 3;
+  options.detector.probability_threshold = 0.6;
+  auto c = LoadDetector(MakeExport(dir), options);
+  ASSERT_TRUE(c);
+  Result<DetectionResult> r = c->DetectImage(ReadBytes(TestData("detection/fruit_scene.png")));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->detections.size(), 3u);
+  // The container's first three, all above 0.6.
+  const nlohmann::json want = Golden("fruit_scene.json")["predictions"];
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_GT(r->detections[i].probability, 0.6);
+    EXPECT_NEAR(r->detections[i].probability, want[i]["probability"].get<double>(), 1e-4);
+  }
+}
+
+TEST(PlanCacheTest, OnePlanPerShapeHitsOnRepeatEvictsAtTheCap) {
+  edgevision::testing::TempDir dir;
+  ClassifierOptions options;
+  options.detector.max_plans = 2;
+  auto c = LoadDetector(MakeExport(dir), options);
+  ASSERT_TRUE(c);
+  const Detector& d = *c->detector();
+  // Create compiled the declared size (448x608), the fruit scene's own.
+  PlanCacheStats s = d.plan_stats();
+  EXPECT_EQ(s.capacity, 2);
+  EXPECT_EQ(s.misses, 1u);
+  const auto scene = ReadBytes(TestData("detection/fruit_scene.png"));
+  const auto apple = ReadBytes(TestData("cv-exports/iotedge-applebanana-tf/images/apple1.jpg"));    // 576x480
+  const auto banana = ReadBytes(TestData("cv-exports/iotedge-applebanana-tf/images/banana2.jpg"));  // 448x640
+  ASSERT_TRUE(c->DetectImage(scene).ok());
+  ASSERT_TRUE(c->DetectImage(apple).ok());  // a second aspect ratio: a second plan
+  s = d.plan_stats();
+  EXPECT_EQ(s.misses, 2u);
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(s.evictions, 0u);
+  EXPECT_EQ(s.shapes, (std::vector<std::pair<int, int>>{{576, 480}, {448, 608}}));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(c->DetectImage(apple).ok());
+  ASSERT_TRUE(c->DetectImage(scene).ok());
+  s = d.plan_stats();
+  EXPECT_EQ(s.misses, 2u) << "repeated shapes are not compiled again";
+  EXPECT_EQ(s.hits, 5u);
+  // A third shape at capacity 2 evicts the least recently used (576x480).
+  Result<DetectionResult> b = c->DetectImage(banana);
+  ASSERT_TRUE(b.ok());
+  s = d.plan_stats();
+  EXPECT_EQ(s.misses, 3u);
+  EXPECT_EQ(s.evictions, 1u);
+  EXPECT_EQ(s.shapes, (std::vector<std::pair<int, int>>{{448, 640}, {448, 608}}));
+  // The evicted shape compiles again and answers the same.
+  Result<DetectionResult> again = c->DetectImage(apple);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(d.plan_stats().misses, 4u);
+  EXPECT_EQ(d.plan_stats().evictions, 2u);
+}
+
+TEST(PlanCacheTest, AShapeTheGraphCannotTakeFailsOnlyThatRequest) {
+  edgevision::testing::TempDir dir;
+  auto c = LoadDetector(MakeExport(dir));
+  ASSERT_TRUE(c);
+  const Detector& d = *c->detector();
+  image::Tensor tiny;
+  tiny.height = 2;  // the first conv is 4x4 stride 4: no window fits
+  tiny.width = 2;
+  tiny.channels = 3;
+  tiny.data.assign(12, 100.0f);
+  Result<DetectionResult> r = d.DetectTensor(tiny);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(d.plan_stats().failures, 1u);
+  EXPECT_TRUE(c->DetectImage(ReadBytes(TestData("detection/fruit_scene.png"))).ok());
+}
+
+}  // namespace
+}  // namespace edgevision::predict

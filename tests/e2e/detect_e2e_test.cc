@@ -1,0 +1,215 @@
+// End-to-end: the real edgevision binary on a loopback port serving a compact
+// object detector (the synthetic yolo_compact_fruit.onnx as an ONNX export
+// folder): the container's, the iteration and the cloud routes answer with
+// the detectors' JSON; boxes and probabilities are the export's own code's
+// (tests/data/detection/golden); a classify route on a detector, or a detect
+// route on a classifier, is a 400 JSON error and the server keeps serving;
+// /health reports the per-shape plan cache; `predict` prints detections and
+// --draw writes a JPEG.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <set>
+#include <thread>
+
+#include "e2e/server_process.h"
+#include "test_support.h"
+
+namespace edgevision::testing {
+namespace {
+
+using nlohmann::json;
+
+std::string Scene() { return ReadText(TestData("detection/fruit_scene.png")); }
+std::string Fruit(const std::string& name) { return ReadText(Export("iotedge-applebanana-tf/images/" + name)); }
+
+json Golden(const std::string& file) { return json::parse(ReadText(TestData("detection/golden/" + file))); }
+
+// A 200 detector body: the container's keys, each prediction with a
+// normalised box and a numeric tagId.
+json CheckDetectionShape(const httplib::Result& res) {
+  EXPECT_TRUE(res) << "no response";
+  if (!res) return {};
+  EXPECT_EQ(res->status, 200) << res->body;
+  EXPECT_EQ(res->get_header_value("Content-Length"), std::to_string(res->body.size()));
+  json doc = json::parse(res->body, nullptr, false);
+  EXPECT_TRUE(doc.is_object()) << res->body;
+  if (!doc.is_object()) return {};
+  std::set<std::string> keys;
+  for (auto it = doc.begin(); it != doc.end(); ++it) keys.insert(it.key());
+  EXPECT_EQ(keys, (std::set<std::string>{"created", "id", "iteration", "predictions", "project"}));
+  for (const json& p : doc["predictions"]) {
+    EXPECT_TRUE(p["tagId"].is_number_integer()) << p;
+    EXPECT_TRUE(p["boundingBox"].is_object()) << p;
+    for (const char* k : {"left", "top", "width", "height"}) EXPECT_TRUE(p["boundingBox"][k].is_number()) << p;
+  }
+  return doc;
+}
+
+// Same tags and order; boxes and probabilities within 1e-4.
+void ExpectSamePredictions(const json& got, const json& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i]["tagName"], want[i]["tagName"]) << i;
+    EXPECT_EQ(got[i]["tagId"], want[i]["tagId"]) << i;
+    EXPECT_NEAR(got[i]["probability"].get<double>(), want[i]["probability"].get<double>(), 1e-4) << i;
+    for (const char* k : {"left", "top", "width", "height"}) {
+      EXPECT_NEAR(got[i]["boundingBox"][k].get<double>(), want[i]["boundingBox"][k].get<double>(), 1e-4) << i << k;
+    }
+  }
+}
+
+class DetectorServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new TempDir("evdetect");
+    server_ = new ServerProcess({"--model", MakeSyntheticDetectorExport(*dir_), "--url-allow-loopback"});
+    ASSERT_TRUE(server_->WaitReady()) << server_->Log();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+    delete dir_;
+    dir_ = nullptr;
+  }
+  void TearDown() override {
+    if (HasFailure()) std::cerr << "---- server log ----\n" << server_->Log();
+  }
+  static ServerProcess* server_;
+  static TempDir* dir_;
+};
+ServerProcess* DetectorServerTest::server_ = nullptr;
+TempDir* DetectorServerTest::dir_ = nullptr;
+
+TEST_F(DetectorServerTest, EveryDetectRouteAnswersTheExportsOwnDetections) {
+  auto c = server_->Client();
+  const std::string scene = Scene();
+  json raw = CheckDetectionShape(c.Post("/image", scene, "application/octet-stream"));
+  ExpectSamePredictions(raw["predictions"], Golden("fruit_scene.json")["predictions"]);
+  httplib::MultipartFormDataItems items = {{"imageData", scene, "scene.png", "image/png"}};
+  httplib::Headers key = {{"Prediction-Key", "anything"}};
+  const std::vector<std::string> paths = {
+      "/p/image", "/p/image/nostore", "/p/detect/iterations/Iteration3/image",
+      "/p/detect/iterations/Iteration3/image/nostore",
+      "/customvision/v3.0/Prediction/0a1b2c3d-0000-0000-0000-000000000000/detect/iterations/Iteration1/image",
+      "/customvision/v3.1/prediction/proj/detect/iterations/Iteration1/image/nostore"};
+  for (const std::string& path : paths) {
+    SCOPED_TRACE(path);
+    json doc = CheckDetectionShape(c.Post(path, key, items));
+    EXPECT_EQ(doc["predictions"], raw["predictions"]);
+  }
+  json cloud = CheckDetectionShape(c.Post(paths[4], key, items));
+  EXPECT_EQ(cloud["project"], "0a1b2c3d-0000-0000-0000-000000000000");
+  EXPECT_EQ(cloud["iteration"], "Iteration1");
+  EXPECT_EQ(cloud["created"].get<std::string>().back(), 'Z');
+}
+
+TEST_F(DetectorServerTest, UrlRoutesAndOtherImageSizes) {
+  httplib::Server images;
+  const std::string apple = Fruit("apple1.jpg");
+  images.Get("/apple.jpg", [&](const httplib::Request&, httplib::Response& r) { r.set_content(apple, "image/jpeg"); });
+  int port = images.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { images.listen_after_bind(); });
+  while (!images.is_running()) std::this_thread::yield();
+  const std::string url = json{{"url", "http://127.0.0.1:" + std::to_string(port) + "/apple.jpg"}}.dump();
+  auto c = server_->Client();
+  const json want = Golden("photos.json")["photos"][0];
+  ASSERT_EQ(want["name"], "apple1");
+  for (const char* path : {"/url", "/p/detect/iterations/It/url/nostore",
+                           "/customvision/v3.0/prediction/p/detect/iterations/It/url"}) {
+    SCOPED_TRACE(path);
+    json doc = CheckDetectionShape(c.Post(path, url, "application/json"));
+    ExpectSamePredictions(doc["predictions"], want["predictions"]);
+  }
+  images.stop();
+  t.join();
+}
+
+TEST_F(DetectorServerTest, AClassifyRouteOnADetectorIsA400AndTheServerKeepsServing) {
+  auto c = server_->Client();
+  for (const char* path : {"/p/classify/iterations/It/image",
+                           "/customvision/v3.0/Prediction/p/classify/iterations/It/image",
+                           "/customvision/v3.1/prediction/p/CLASSIFY/iterations/It/image/nostore"}) {
+    SCOPED_TRACE(path);
+    auto res = c.Post(path, Scene(), "application/octet-stream");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 400);
+    json err = json::parse(res->body, nullptr, false);
+    EXPECT_EQ(err["code"], "BadRequest");
+    EXPECT_NE(err["message"].get<std::string>().find("object detector"), std::string::npos) << res->body;
+  }
+  auto bad = c.Post("/image", std::string("not an image"), "application/octet-stream");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  CheckDetectionShape(c.Post("/image", Scene(), "application/octet-stream"));
+}
+
+TEST_F(DetectorServerTest, HealthReportsTheDetectorAndItsPlanCache) {
+  auto c = server_->Client();
+  CheckDetectionShape(c.Post("/image", Scene(), "application/octet-stream"));          // 448x608, compiled at load
+  CheckDetectionShape(c.Post("/image", Fruit("banana2.jpg"), "application/octet-stream"));  // 448x640
+  CheckDetectionShape(c.Post("/image", Fruit("banana2.jpg"), "application/octet-stream"));
+  auto res = c.Get("/health");
+  ASSERT_TRUE(res);
+  json h = json::parse(res->body);
+  const json& d = h["model"]["detector"];
+  EXPECT_EQ(h["model"]["domain"], "ObjectDetection");
+  EXPECT_EQ(d["family"], "yolo");
+  EXPECT_EQ(d["probability_threshold"], 0.1);
+  EXPECT_EQ(d["iou_threshold"], 0.45);
+  EXPECT_EQ(d["max_detections"], 20);
+  EXPECT_EQ(d["plans"]["capacity"], 8);
+  std::set<std::pair<int, int>> shapes;
+  for (const json& s : d["plans"]["shapes"]) shapes.insert({s["height"].get<int>(), s["width"].get<int>()});
+  EXPECT_TRUE(shapes.count({448, 608})) << d;
+  EXPECT_TRUE(shapes.count({448, 640})) << d;
+  EXPECT_GE(d["plans"]["hits"].get<int>(), 2) << d;
+  EXPECT_EQ(d["plans"]["misses"].get<int>(), static_cast<int>(d["plans"]["cached"].get<int>())) << d;
+}
+
+TEST(ClassifierServerDetectRouteTest, ADetectRouteOnAClassifierIsA400) {
+  ServerProcess server({});
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  auto c = server.Client();
+  auto res = c.Post("/p/detect/iterations/It/image", Fruit("apple1.jpg"), "application/octet-stream");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_NE(json::parse(res->body)["message"].get<std::string>().find("classifier"), std::string::npos) << res->body;
+  res = c.Post("/p/classify/iterations/It/image", Fruit("apple1.jpg"), "application/octet-stream");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+}
+
+// `edgevision predict` on the detector: the JSON on stdout, --draw a JPEG of the photo's size.
+TEST(PredictDetectE2E, PrintsDetectionsAndDrawsThem) {
+  TempDir dir("evdetectcli");
+  const std::string model = MakeSyntheticDetectorExport(dir);
+  TempDir out("evdraw");
+  const std::string jpeg = out / "boxes.jpg";
+  const std::string cmd = EdgevisionBinary().string() + " predict --model " + model + " --max-detections 4 --draw " +
+                          jpeg + " " + TestData("detection/fruit_scene.png").string() + " 2>/dev/null";
+  FILE* p = popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  std::string stdout_text;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) stdout_text.append(buf, n);
+  ASSERT_EQ(pclose(p), 0) << stdout_text;
+  json doc = json::parse(stdout_text);
+  const json want = Golden("fruit_scene.json")["predictions"];
+  ASSERT_EQ(doc["predictions"].size(), 4u);
+  ExpectSamePredictions(doc["predictions"], json(std::vector<json>(want.begin(), want.begin() + 4)));
+  const std::string written = ReadText(jpeg);
+  ASSERT_GT(written.size(), 1000u);
+  EXPECT_EQ(static_cast<unsigned char>(written[0]), 0xFF);
+  EXPECT_EQ(static_cast<unsigned char>(written[1]), 0xD8);
+  // The drawn image decodes to the photo's size through edgevision's own decoder.
+  const std::string ppm = out / "boxes.ppm";
+  ASSERT_EQ(std::system((EdgevisionBinary().string() + " decode " + jpeg + " --out " + ppm).c_str()), 0);
+  EXPECT_EQ(ReadText(ppm).rfind("P6\n608 448\n", 0), 0u);
+}
+
+}  // namespace
+}  // namespace edgevision::testing
