@@ -30,6 +30,7 @@ class PredictionHandler {
   PredictionHandler(PredictionApi api, RouteKind kind) : api_(std::move(api)), kind_(std::move(kind)) {}
 
   HttpResponse operator()(const HttpRequest& req) const {
+    const auto received = std::chrono::steady_clock::now();
     if (Status s = CheckRouteParams(req); !s.ok()) return ErrorResponse(ToApiError(s, ErrorPhase::kRequest));
     std::shared_ptr<const predict::Classifier> classifier = api_.slot->Get();
     if (!classifier) {
@@ -75,7 +76,7 @@ class PredictionHandler {
 
     HttpResponse res;
     res.body = PredictionJson(*result, envelope);
-    NotifyObservers(envelope, image, *result, classifier->info());
+    NotifyObservers(envelope, received, image, *result, classifier->info());
     const predict::Timings& t = result->timings;
     spdlog::debug("{} {} -> {} {:.4f} (decode {:.2f} ms, preprocess {:.2f} ms, queue {:.2f} ms, infer {:.2f} ms)",
                   req.method, framing::LogSafe(req.path), result->scores.empty() ? "" : result->scores[0].tag,
@@ -85,12 +86,14 @@ class PredictionHandler {
   }
 
  private:
-  void NotifyObservers(const PredictionEnvelope& envelope, std::span<const uint8_t> image,
+  void NotifyObservers(const PredictionEnvelope& envelope, std::chrono::steady_clock::time_point received,
+                       std::span<const uint8_t> image,
                        const predict::Classification& result, const model::ModelInfo& info) const {
     if (api_.observers.empty()) return;
     predict::PredictionRecord record;
     record.id = envelope.id;
     record.created = envelope.created;
+    record.received = received;
     record.route = kind_.name;
     record.project = envelope.project;
     record.iteration = envelope.iteration;

@@ -144,45 +144,36 @@ void WriteHistogram(TextWriter* out, std::string_view name, const Labels& labels
   out->Sample(std::string(name) + "_count", labels, static_cast<double>(h.count()));
 }
 
+Registry::Entry* Registry::NewEntry(std::string name, std::string help) {
+  entries_.push_back(std::make_unique<Entry>());
+  entries_.back()->name = std::move(name);
+  entries_.back()->help = std::move(help);
+  return entries_.back().get();
+}
+
 Counter* Registry::AddCounter(std::string name, std::string help) {
-  auto e = std::make_unique<Entry>();
-  e->name = std::move(name);
-  e->help = std::move(help);
+  Entry* e = NewEntry(std::move(name), std::move(help));
   e->counter = std::make_unique<Counter>();
-  Counter* c = e->counter.get();
-  entries_.push_back(std::move(e));
-  return c;
+  return e->counter.get();
 }
 
 CounterFamily* Registry::AddCounterFamily(std::string name, std::string help, std::vector<std::string> label_names) {
-  auto e = std::make_unique<Entry>();
-  e->name = std::move(name);
-  e->help = std::move(help);
+  Entry* e = NewEntry(std::move(name), std::move(help));
   e->counters = std::make_unique<CounterFamily>(std::move(label_names));
-  CounterFamily* f = e->counters.get();
-  entries_.push_back(std::move(e));
-  return f;
+  return e->counters.get();
 }
 
 Gauge* Registry::AddGauge(std::string name, std::string help) {
-  auto e = std::make_unique<Entry>();
-  e->name = std::move(name);
-  e->help = std::move(help);
+  Entry* e = NewEntry(std::move(name), std::move(help));
   e->gauge = std::make_unique<Gauge>();
-  Gauge* g = e->gauge.get();
-  entries_.push_back(std::move(e));
-  return g;
+  return e->gauge.get();
 }
 
 HistogramFamily* Registry::AddHistogramFamily(std::string name, std::string help,
                                               std::vector<std::string> label_names, std::vector<double> bounds) {
-  auto e = std::make_unique<Entry>();
-  e->name = std::move(name);
-  e->help = std::move(help);
+  Entry* e = NewEntry(std::move(name), std::move(help));
   e->histograms = std::make_unique<HistogramFamily>(std::move(label_names), std::move(bounds));
-  HistogramFamily* f = e->histograms.get();
-  entries_.push_back(std::move(e));
-  return f;
+  return e->histograms.get();
 }
 
 void Registry::AddCollector(Collector collector) { collectors_.push_back(std::move(collector)); }

@@ -201,6 +201,8 @@ class Registry {
     std::unique_ptr<Gauge> gauge;
     std::unique_ptr<HistogramFamily> histograms;
   };
+  Entry* NewEntry(std::string name, std::string help);
+
   std::vector<std::unique_ptr<Entry>> entries_;
   std::vector<Collector> collectors_;
 };
