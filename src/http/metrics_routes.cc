@@ -1,5 +1,6 @@
 #include "http/metrics_routes.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "model/generation.h"
@@ -70,8 +71,19 @@ void PredictionMetrics::OnPrediction(const predict::PredictionRecord& record) {
   if (record.received != std::chrono::steady_clock::time_point{}) {
     total_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - record.received).count());
   }
-  // scores are sorted by probability: the first is the answer's top tag.
-  if (record.result && !record.result->scores.empty()) {
+  // The answer's top tag: scores are sorted by probability; detections are
+  // not. A prediction with no tag at all is counted under tag="".
+  if (record.detections) {
+    const auto top = std::max_element(
+        record.detections->begin(), record.detections->end(),
+        [](const detect::Detection& a, const detect::Detection& b) { return a.probability < b.probability; });
+    if (top == record.detections->end()) {
+      by_tag_->With({""})->Increment();
+    } else {
+      by_tag_->With({top->tag})->Increment();
+      probability_->With({top->tag})->Observe(top->probability);
+    }
+  } else if (record.result && !record.result->scores.empty()) {
     const predict::TagScore& top = record.result->scores.front();
     by_tag_->With({top.tag})->Increment();
     probability_->With({top.tag})->Observe(top.probability);

@@ -118,6 +118,30 @@ TEST(PredictionMetricsTest, StagesTopTagAndProbability) {
   EXPECT_EQ(SampleValue(text, R"(edgevision_prediction_stage_seconds_count{stage="queue"})"), 2);
 }
 
+TEST(PredictionMetricsTest, ADetectorsTopTagIsItsMostProbableDetection) {
+  metrics::Registry registry;
+  PredictionMetrics observer(&registry);
+  predict::Classification result;
+  std::vector<detect::Detection> detections(3);
+  detections[0].tag = "bolt";
+  detections[0].probability = 0.4f;
+  detections[1].tag = "nut";
+  detections[1].probability = 0.85f;
+  detections[2].tag = "bolt";
+  detections[2].probability = 0.6f;
+  predict::PredictionRecord record;
+  record.detections = &detections;
+  observer.OnPrediction(record);
+  std::vector<detect::Detection> none;
+  record.detections = &none;
+  observer.OnPrediction(record);
+  const std::string text = registry.Render();
+  EXPECT_EQ(SampleValue(text, R"(edgevision_predictions_total{tag="nut"})"), 1);
+  EXPECT_EQ(SampleValue(text, R"(edgevision_predictions_total{tag=""})"), 1);
+  EXPECT_EQ(SampleValue(text, R"(edgevision_predictions_total{tag="bolt"})"), -1);
+  EXPECT_EQ(SampleValue(text, R"(edgevision_prediction_probability_bucket{tag="nut",le="0.9"})"), 1);
+}
+
 TEST(CollectorsTest, UpstreamErrorIsAnEscapedLabel) {
   upstream::UpstreamStatus s;
   s.kind = "mqtt";
