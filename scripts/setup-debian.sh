@@ -26,6 +26,9 @@ TEST_PACKAGES=(
   # tests/packaging: Debian roots for the Dockerfile and .deb checks, the
   # unit file check (systemd-analyze), network namespaces (ip), dpkg-shlibdeps
   debootstrap systemd iproute2 dpkg-dev
+  # tests/e2e/metrics_e2e_test.cc: promtool, and a real Prometheus the test
+  # starts itself on loopback (the package's own service is stopped below)
+  prometheus
 )
 # scripts/arm64/build-and-test.sh: a Debian arm64 root run under qemu, and the
 # cross compiler (the same GCC 12 as the root's own).
@@ -65,3 +68,10 @@ if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 echo "setup-debian: installing ${missing[*]}"
 $SUDO apt-get update -qq
 DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+
+# The tests only need the prometheus and promtool programs. On a machine run
+# by systemd the package starts a Prometheus service on :9090: stop it and
+# keep it from starting at boot (in containers policy-rc.d already keeps it off).
+if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
+  $SUDO systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi

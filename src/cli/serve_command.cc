@@ -21,11 +21,14 @@
 #include "core/guard.h"
 #include "http/access.h"
 #include "http/capture_routes.h"
+#include "http/metrics_routes.h"
 #include "http/model_routes.h"
 #include "http/prediction_routes.h"
 #include "http/server.h"
 #include "http/upstream_health.h"
 #include "http/url_fetcher.h"
+#include "metrics/process.h"
+#include "metrics/registry.h"
 #include "predict/model_reloader.h"
 #include "predict/model_slot.h"
 #include "store/capture_service.h"
@@ -156,6 +159,9 @@ Result<ServeConfig> MakeConfig(const ServeOptions& options) {
 // an early return destroys them in reverse; ShutDownInOrder is the normal way.
 struct ServeParts {
   predict::ModelSlot slot;
+  metrics::Registry metrics;  // GET /metrics; instruments first, collectors added by AddRoutes
+  std::unique_ptr<http::RequestMetrics> request_metrics;
+  std::unique_ptr<http::PredictionMetrics> prediction_metrics;
   http::Router router;
   http::PredictionApi prediction_api;
   std::unique_ptr<upstream::Publisher> publisher;  // null when upstream publishing is off
@@ -168,6 +174,14 @@ struct ServeParts {
   std::thread http_thread;
   std::atomic<bool> listener_failed{false};  // set by the HTTP thread when accepting fails
 };
+
+// The instruments the request path updates: every HTTP answer and every
+// prediction (the collectors that read the components come with the routes).
+void StartMetrics(ServeParts* parts) {
+  parts->request_metrics = std::make_unique<http::RequestMetrics>(&parts->metrics);
+  parts->prediction_metrics = std::make_unique<http::PredictionMetrics>(&parts->metrics);
+  parts->prediction_api.observers.push_back(parts->prediction_metrics.get());
+}
 
 upstream::UpstreamOptions UpstreamOptionsFrom(const ServeOptions& options) {
   upstream::UpstreamOptions u;
@@ -293,6 +307,24 @@ void MakeModelReloader(const ServeOptions& options, const ServeConfig& config, S
           std::chrono::milliseconds(1000LL * std::max(0, options.model_watch_s))});
 }
 
+// GET /metrics: collectors that read each component's own statistics at
+// scrape time (nothing is counted twice).
+void AddMetrics(ServeParts* parts) {
+  metrics::Registry& m = parts->metrics;
+  m.AddCollector(http::BuildInfoCollector(EDGEVISION_VERSION));
+  m.AddCollector(http::ModelCollector(&parts->slot, parts->reloader.get()));
+  m.AddCollector(http::QueueCollector(&parts->slot));
+  // The server exists before it serves, so a scrape always finds it.
+  m.AddCollector(http::ServerCollector(
+      [parts] { return parts->server ? parts->server->stats() : http::ServerStats{}; }));
+  m.AddCollector(http::StoreCollector(parts->capture_api));
+  if (upstream::Publisher* p = parts->publisher.get()) {
+    m.AddCollector(http::UpstreamCollector([p] { return p->GetStatus(); }));
+  }
+  m.AddCollector(metrics::ProcessCollector());
+  http::AddMetricsRoute(&parts->router, &parts->metrics);
+}
+
 // The one route table: model, prediction and health routes (capture routes
 // were added with the store). /health gets one section per component.
 void AddRoutes(const http::AccessControl& access, ServeParts* parts) {
@@ -325,6 +357,7 @@ void AddRoutes(const http::AccessControl& access, ServeParts* parts) {
                         {"health", access.Required(http::Access::kHealth)}};
   });
   http::AddHealthRoutes(&parts->router, health);
+  AddMetrics(parts);
 }
 
 http::ServerLimits ServerLimitsFrom(const ServeOptions& options) {
@@ -352,6 +385,8 @@ Result<int> StartHttp(const ServeOptions& options, const http::AccessControl& ac
   parts->server = std::make_unique<http::HttpServer>(
       std::move(parts->router), ServerLimitsFrom(options),
       http::TlsOptions{options.tls_cert, options.tls_key}, access);
+  parts->server->SetRequestObserver(
+      [m = parts->request_metrics.get()](const http::RequestOutcome& outcome) { m->Record(outcome); });
   EV_ASSIGN_OR_RETURN(int port, parts->server->Bind(options.host, options.port));
   parts->http_thread = GuardedThread("HTTP server", [server = parts->server.get(), failed = &parts->listener_failed] {
     Status s = server->Serve();
@@ -421,6 +456,7 @@ int RunServe(const ServeOptions& options) {
   parts.slot.SetLoading(config->model_path);
   parts.prediction_api.slot = &parts.slot;
   parts.prediction_api.fetcher = config->fetcher.get();
+  StartMetrics(&parts);
   if (Status s = StartUpstream(options, &parts); !s.ok()) {
     PrintError(s);
     return 2;

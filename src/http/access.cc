@@ -1,5 +1,7 @@
 #include "http/access.h"
 
+#include <cctype>
+
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 
@@ -110,6 +112,16 @@ bool AccessControl::Allows(Access access, std::string_view presented) const {
     case Access::kAdmin: return admin_.empty() ? prediction : admin;
   }
   return false;
+}
+
+std::string PresentedKey(std::string_view prediction_key, std::string_view authorization) {
+  if (!prediction_key.empty()) return std::string(prediction_key);
+  constexpr std::string_view kBearer = "bearer ";
+  if (authorization.size() <= kBearer.size()) return "";
+  for (size_t i = 0; i < kBearer.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(authorization[i])) != kBearer[i]) return "";
+  }
+  return std::string(Trim(authorization.substr(kBearer.size())));
 }
 
 }  // namespace edgevision::http

@@ -16,7 +16,8 @@
 //                                                      prediction keys; required when either
 //                                                      is configured
 //
-// The key travels in the `Prediction-Key` header (any letter case). Keys are
+// The key travels in the `Prediction-Key` header (any letter case), or as
+// `Authorization: Bearer <key>` (PresentedKey). Keys are
 // kept only as SHA-256 digests and compared with CRYPTO_memcmp against every
 // configured digest, so neither a key's content nor its length leaks through
 // timing. Keys never appear in logs, errors or /health.
@@ -59,6 +60,11 @@ Result<std::vector<std::string>> ParseKeys(std::string_view text, const std::str
 // Reads ParseKeys' format from a file. Errors: IOError (unreadable),
 // InvalidArgument (as ParseKeys, or an empty file).
 Result<std::vector<std::string>> ReadKeyFile(const std::string& path);
+
+// The key a request presents: the Prediction-Key header; without one, the
+// token of an `Authorization: Bearer <token>` header (what Prometheus's
+// scrape `authorization` setting and most HTTP tools send); else "".
+std::string PresentedKey(std::string_view prediction_key, std::string_view authorization);
 
 class AccessControl {
  public:

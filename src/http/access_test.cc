@@ -93,5 +93,14 @@ TEST(AccessControlTest, OverlongPresentedKeysAreRefused) {
   EXPECT_FALSE(access.Allows(Access::kPredict, std::string(kMaxKeyLength + 1, 'a')));
 }
 
+TEST(PresentedKeyTest, PredictionKeyElseBearerToken) {
+  EXPECT_EQ(PresentedKey("k1", "Bearer k2"), "k1");
+  EXPECT_EQ(PresentedKey("", "Bearer k2"), "k2");
+  EXPECT_EQ(PresentedKey("", "bearer   k2 "), "k2");
+  EXPECT_EQ(PresentedKey("", "Basic dXNlcjpwYXNz"), "");
+  EXPECT_EQ(PresentedKey("", "Bearer"), "");
+  EXPECT_EQ(PresentedKey("", ""), "");
+}
+
 }  // namespace
 }  // namespace edgevision::http

@@ -31,6 +31,7 @@ class PredictionHandler {
   PredictionHandler(PredictionApi api, RouteKind kind) : api_(std::move(api)), kind_(std::move(kind)) {}
 
   HttpResponse operator()(const HttpRequest& req) const {
+    const auto received = std::chrono::steady_clock::now();
     if (Status s = CheckRouteParams(req); !s.ok()) return ErrorResponse(ToApiError(s, ErrorPhase::kRequest));
     std::shared_ptr<const predict::Classifier> classifier = api_.slot->Get();
     if (!classifier) {
@@ -66,14 +67,14 @@ class PredictionHandler {
       image = *bytes;
     }
 
-    if (detector) return Detect(req, *classifier, image);
+    if (detector) return Detect(req, received, *classifier, image);
     Result<predict::Classification> result = classifier->ClassifyImage(image);
     if (!result.ok()) return Failed(req, result.status());
 
     PredictionEnvelope envelope = Envelope(req, *classifier);
     HttpResponse res;
     res.body = PredictionJson(*result, envelope);
-    NotifyObservers(envelope, image, &*result, nullptr, classifier->info());
+    NotifyObservers(envelope, received, image, &*result, nullptr, classifier->info());
     const predict::Timings& t = result->timings;
     spdlog::debug("{} {} -> {} {:.4f} (decode {:.2f} ms, preprocess {:.2f} ms, queue {:.2f} ms, infer {:.2f} ms)",
                   req.method, framing::LogSafe(req.path), result->scores.empty() ? "" : result->scores[0].tag,
@@ -89,13 +90,14 @@ class PredictionHandler {
     return ErrorResponse(e);
   }
 
-  HttpResponse Detect(const HttpRequest& req, const predict::Classifier& model, std::span<const uint8_t> image) const {
+  HttpResponse Detect(const HttpRequest& req, std::chrono::steady_clock::time_point received,
+                      const predict::Classifier& model, std::span<const uint8_t> image) const {
     Result<predict::DetectionResult> result = model.DetectImage(image);
     if (!result.ok()) return Failed(req, result.status());
     PredictionEnvelope envelope = Envelope(req, model);
     HttpResponse res;
     res.body = DetectionJson(result->detections, envelope);
-    NotifyObservers(envelope, image, nullptr, &result->detections, model.info());
+    NotifyObservers(envelope, received, image, nullptr, &result->detections, model.info());
     const predict::DetectionTimings& t = result->timings;
     spdlog::debug("{} {} -> {} detections at {}x{} (queue {:.2f} ms, decode {:.2f} ms, resize {:.2f} ms, "
                   "infer {:.2f} ms, decode+NMS {:.2f} ms)",
@@ -118,13 +120,14 @@ class PredictionHandler {
   }
 
   // Exactly one of `result` (a classifier's) and `detections` (a detector's) is set.
-  void NotifyObservers(const PredictionEnvelope& envelope, std::span<const uint8_t> image,
-                       const predict::Classification* result, const std::vector<detect::Detection>* detections,
-                       const model::ModelInfo& info) const {
+  void NotifyObservers(const PredictionEnvelope& envelope, std::chrono::steady_clock::time_point received,
+                       std::span<const uint8_t> image, const predict::Classification* result,
+                       const std::vector<detect::Detection>* detections, const model::ModelInfo& info) const {
     if (api_.observers.empty()) return;
     predict::PredictionRecord record;
     record.id = envelope.id;
     record.created = envelope.created;
+    record.received = received;
     record.route = kind_.name;
     record.project = envelope.project;
     record.iteration = envelope.iteration;

@@ -84,7 +84,7 @@ bool Router::MatchPath(const Route& route, const std::vector<std::string>& parts
 }
 
 Router::MatchResult Router::Match(HttpRequest* request, const Handler** handler, std::string* allowed,
-                                  Access* access) const {
+                                  Access* access, const std::string** pattern) const {
   const std::vector<std::string> parts = SplitPath(request->path);
   bool path_matched = false;
   allowed->clear();
@@ -95,6 +95,7 @@ Router::MatchResult Router::Match(HttpRequest* request, const Handler** handler,
       request->params = std::move(params);
       *handler = &route.handler;
       if (access) *access = route.access;
+      if (pattern) *pattern = &route.pattern;
       return MatchResult::kFound;
     }
     path_matched = true;

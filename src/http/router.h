@@ -36,10 +36,11 @@ class Router {
 
   // Finds the route for `request`, fills request->params and returns its
   // handler through `handler` and its access class through `access` (when
-  // not null). kMethodNotAllowed when the path matches a route registered
-  // for other methods (`allowed` then lists them).
+  // not null), and its pattern through `pattern` (when not null: a pointer
+  // into the table, valid as long as the router). kMethodNotAllowed when the
+  // path matches a route registered for other methods (`allowed` then lists them).
   MatchResult Match(HttpRequest* request, const Handler** handler, std::string* allowed,
-                    Access* access = nullptr) const;
+                    Access* access = nullptr, const std::string** pattern = nullptr) const;
 
   // Whether any route is registered for `method` (HEAD counts as GET), and
   // the methods served, comma-separated (for Allow).

@@ -21,11 +21,21 @@ struct HttpServer::Impl {
   std::unique_ptr<transport::ConnectionServer> server;
   bool bound = false;
   std::atomic<bool> stop_requested{false};
+  RequestObserver observer;  // set before Bind
 
   // Creates and configures the httplib server (plain or TLS).
   Status Configure(HttpServer* owner);
-  // A refusal decided from the request head alone, before any body is read.
+  // A refusal decided from the request head alone, before any body is read
+  // (AdmitOrRefuse decides; Admit also tells the request observer).
   std::optional<HttpResponse> Admit(const framing::Head& head) const;
+  std::optional<HttpResponse> AdmitOrRefuse(const framing::Head& head) const;
+  // Routing, the access check and the exception wrapper; `pattern` is set
+  // when a route matched.
+  HttpResponse Dispatch(HttpRequest* request, const std::string** pattern) const;
+  // Tells the observer about an answer; `path` is matched when `pattern`
+  // is not known yet.
+  void Record(const std::string& method, const std::string* pattern, int status) const;
+  void RecordPath(const std::string& method, const std::string& path, int status) const;
 };
 
 namespace {
@@ -132,28 +142,66 @@ HttpServer::~HttpServer() {
   if (impl_->server) impl_->server->FinishStop();
 }
 
+void HttpServer::SetRequestObserver(RequestObserver observer) { impl_->observer = std::move(observer); }
+
 HttpResponse HttpServer::Handle(HttpRequest request) const {
+  const std::string* pattern = nullptr;
+  HttpResponse res = impl_->Dispatch(&request, &pattern);
+  impl_->Record(request.method, pattern, res.status);
+  return res;
+}
+
+HttpResponse HttpServer::Impl::Dispatch(HttpRequest* request, const std::string** pattern) const {
   const Handler* handler = nullptr;
   std::string allowed;
-  Access access = Access::kAdmin;
-  const Router::MatchResult match = impl_->router.Match(&request, &handler, &allowed, &access);
-  if (match != Router::MatchResult::kFound) return RouteMiss(request, match, allowed);
-  if (!impl_->access.Allows(access, request.Header(kKeyHeader))) {
+  Access route_access = Access::kAdmin;
+  const Router::MatchResult match = router.Match(request, &handler, &allowed, &route_access, pattern);
+  if (match != Router::MatchResult::kFound) return RouteMiss(*request, match, allowed);
+  if (!access.Allows(route_access, PresentedKey(request->Header(kKeyHeader), request->Header("Authorization")))) {
     return ErrorResponse(401, "Unauthorized",
                          "Access denied: this route needs a valid key in the Prediction-Key header");
   }
   try {
-    return (*handler)(request);
+    return (*handler)(*request);
   } catch (const std::exception& e) {
-    spdlog::error("handler for {} {} threw: {}", request.method, framing::LogSafe(request.path), e.what());
+    spdlog::error("handler for {} {} threw: {}", request->method, framing::LogSafe(request->path), e.what());
     return ErrorResponse(500, "ErrorUnknown", "internal error");
   } catch (...) {
-    spdlog::error("handler for {} {} threw a non-exception", request.method, framing::LogSafe(request.path));
+    spdlog::error("handler for {} {} threw a non-exception", request->method, framing::LogSafe(request->path));
     return ErrorResponse(500, "ErrorUnknown", "internal error");
   }
 }
 
+void HttpServer::Impl::Record(const std::string& method, const std::string* pattern, int status) const {
+  if (!observer) return;
+  // Only label values from a fixed set: a method some route serves, a
+  // route pattern (never the raw path).
+  observer(RequestOutcome{router.ServesMethod(method) ? std::string_view(method) : std::string_view("other"),
+                          pattern ? std::string_view(*pattern) : std::string_view("unmatched"), status});
+}
+
+void HttpServer::Impl::RecordPath(const std::string& method, const std::string& path, int status) const {
+  if (!observer) return;
+  HttpRequest probe;
+  probe.method = method == "HEAD" ? "GET" : method;
+  probe.path = path;
+  const Handler* handler = nullptr;
+  std::string allowed;
+  const std::string* pattern = nullptr;
+  router.Match(&probe, &handler, &allowed, nullptr, &pattern);
+  Record(method, pattern, status);
+}
+
 std::optional<HttpResponse> HttpServer::Impl::Admit(const framing::Head& head) const {
+  std::optional<HttpResponse> refusal = AdmitOrRefuse(head);
+  if (refusal) {
+    RecordPath(head.method, httplib::detail::decode_url(head.target.substr(0, head.target.find('?')), false),
+               refusal->status);
+  }
+  return refusal;
+}
+
+std::optional<HttpResponse> HttpServer::Impl::AdmitOrRefuse(const framing::Head& head) const {
   // Only methods a route serves: anything else (PRI, TRACE, CONNECT, ...)
   // would have its body read by httplib with no cap.
   if (!router.ServesMethod(head.method)) {
@@ -186,7 +234,9 @@ std::optional<HttpResponse> HttpServer::Impl::Admit(const framing::Head& head) c
   }
   if (access.enabled()) {
     const std::optional<std::string_view> key = head.Find(kKeyHeader);
-    if (!access.Allows(route_access, key ? std::string(*key) : std::string())) {
+    const std::optional<std::string_view> authorization = head.Find("Authorization");
+    if (!access.Allows(route_access, PresentedKey(key.value_or(std::string_view()),
+                                                  authorization.value_or(std::string_view())))) {
       return ErrorResponse(401, "Unauthorized",
                            "Access denied: this route needs a valid key in the Prediction-Key header");
     }
@@ -221,7 +271,7 @@ Status HttpServer::Impl::Configure(HttpServer* owner) {
     transport::MarkBodyRead();
     ToHttplib(owner->Handle(FromHttplib(req)), &res);
   };
-  auto with_body = [owner, max = l.max_body_bytes](const httplib::Request& req, httplib::Response& res,
+  auto with_body = [this, owner, max = l.max_body_bytes](const httplib::Request& req, httplib::Response& res,
                                                    const httplib::ContentReader& reader) {
     HttpRequest request = FromHttplib(req);
     // One allocation for a declared length (Admit capped it), not doubling.
@@ -242,6 +292,7 @@ Status HttpServer::Impl::Configure(HttpServer* owner) {
                              : too_large || res.status == 413
                                  ? BodyTooLarge(max)
                                  : ErrorResponse(400, "BadRequest", "the request body could not be read");
+      RecordPath(request.method, request.path, e.status);
       RefuseAndClose(e, &res);
       return;
     }
@@ -249,7 +300,9 @@ Status HttpServer::Impl::Configure(HttpServer* owner) {
       framing::FormResult form = framing::ParseMultipart(request.body, *boundary, max);
       request.body = std::string();
       if (form.error) {
-        RefuseAndClose(FramingRefusal(*form.error), &res);
+        const HttpResponse e = FramingRefusal(*form.error);
+        RecordPath(request.method, request.path, e.status);
+        RefuseAndClose(e, &res);
         return;
       }
       request.form = std::move(form.parts);
@@ -265,7 +318,8 @@ Status HttpServer::Impl::Configure(HttpServer* owner) {
   s.Delete(any, with_body);
   // Errors httplib produces itself (malformed or too slow requests).
   s.set_error_handler(httplib::Server::HandlerWithResponse(
-      [max = l.max_body_bytes, header_max = l.max_header_bytes](const httplib::Request&, httplib::Response& res) {
+      [this, max = l.max_body_bytes, header_max = l.max_header_bytes](const httplib::Request& req,
+                                                                      httplib::Response& res) {
         if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
         HttpResponse e;
         switch (transport::CurrentReadFailure()) {
@@ -295,6 +349,7 @@ Status HttpServer::Impl::Configure(HttpServer* owner) {
             }
             break;
         }
+        Record(req.method, nullptr, e.status);
         ToHttplib(e, &res);
         if (e.status != 404 && e.status != 405) {
           res.set_header("Connection", "close");

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -79,12 +80,25 @@ struct ServerStats {
   int threads = 0;                // connection threads now
 };
 
+// One answered request, for metrics (http/metrics_routes.h).
+struct RequestOutcome {
+  std::string_view method;  // a method some route serves, else "other"
+  std::string_view route;   // the matched route's pattern, or "unmatched"
+  int status = 0;
+};
+using RequestObserver = std::function<void(const RequestOutcome&)>;
+
 class HttpServer {
  public:
   HttpServer(Router router, ServerLimits limits, TlsOptions tls = {}, AccessControl access = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
+
+  // Told about every answer: routed ones, refusals decided from the head
+  // (401, 405, 413, ...) and malformed or too slow requests. Set before
+  // Bind; called on connection threads, so it must be quick and thread-safe.
+  void SetRequestObserver(RequestObserver observer);
 
   // Binds host:port (port 0 picks a free one). Returns the bound port.
   // Errors: IOError when the address is in use or not available;

@@ -118,6 +118,11 @@ Result<Classification> Classifier::ClassifyTensor(const image::Tensor& tensor) c
   return result;
 }
 
+QueueStats Classifier::queue_stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return QueueStats{options_.workers, options_.workers - static_cast<int>(idle_.size()), waiting_};
+}
+
 Classifier::Lease::~Lease() {
   if (!session_) return;
   {

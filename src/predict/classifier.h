@@ -57,6 +57,13 @@ struct Classification {
   Timings timings;
 };
 
+// The inference queue now.
+struct QueueStats {
+  int workers = 0;  // engine sessions
+  int busy = 0;     // sessions running a request (decode, preprocess, inference)
+  int waiting = 0;  // requests waiting for a session
+};
+
 class Classifier {
  public:
   // Compiles `model` with `backend` and creates the sessions.
@@ -95,6 +102,7 @@ class Classifier {
   const model::ModelInfo& info() const { return model_.info; }
   const image::PreprocessSpec& preprocess() const { return model_.preprocess; }
   const ClassifierOptions& options() const { return options_; }
+  QueueStats queue_stats() const;
 
  private:
   Classifier(model::LoadedModel model, const ClassifierOptions& options);

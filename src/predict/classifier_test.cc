@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "fake_backend.h"
+#include "test_support.h"
 
 namespace edgevision::predict {
 namespace {
@@ -94,6 +95,30 @@ TEST(ClassifierTest, QueueTimeoutIsUnavailable) {
   ASSERT_TRUE(first_running);
   EXPECT_EQ(s.code(), StatusCode::kUnavailable);
   EXPECT_NE(s.message().find("20 ms"), std::string::npos);
+}
+
+TEST(ClassifierTest, QueueStatsShowBusyWorkersAndWaiters) {
+  FakeBackend backend;
+  ClassifierOptions options;
+  options.workers = 1;
+  auto c = Classifier::Create(TinyModel(), backend, options);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ((*c)->queue_stats().workers, 1);
+  EXPECT_EQ((*c)->queue_stats().busy, 0);
+  backend.control.Hold();  // the first request occupies the only worker until released
+  std::thread first([&] { (void)(*c)->ClassifyTensor(Tensor(1, 1, 1)); });
+  ASSERT_TRUE(backend.control.WaitRunning(1));
+  std::thread second([&] { (void)(*c)->ClassifyTensor(Tensor(1, 1, 1)); });
+  const bool waiting = edgevision::testing::WaitFor([&] { return (*c)->queue_stats().waiting == 1; });
+  const QueueStats during = (*c)->queue_stats();
+  backend.control.Release();
+  first.join();
+  second.join();
+  ASSERT_TRUE(waiting);
+  EXPECT_EQ(during.busy, 1);
+  EXPECT_EQ(during.waiting, 1);
+  EXPECT_EQ((*c)->queue_stats().busy, 0);
+  EXPECT_EQ((*c)->queue_stats().waiting, 0);
 }
 
 TEST(RoundingTest, MatchesNumpyFloat32RoundTo8Decimals) {

@@ -8,6 +8,7 @@
 // Thread-safety: all methods are safe from any thread.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -35,6 +36,7 @@ class ModelSlot {
   void SetReady(std::shared_ptr<const Classifier> classifier) {
     std::lock_guard<std::mutex> lock(mu_);
     classifier_ = std::move(classifier);
+    ready_since_ = std::chrono::system_clock::now();
     state_ = State::kReady;
     error_ = Status::Ok();
   }
@@ -58,6 +60,11 @@ class ModelSlot {
     std::lock_guard<std::mutex> lock(mu_);
     return loading_;
   }
+  // When the serving classifier was put in (epoch when none has been).
+  std::chrono::system_clock::time_point ready_since() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return ready_since_;
+  }
 
  private:
   mutable std::mutex mu_;
@@ -65,6 +72,7 @@ class ModelSlot {
   State state_ = State::kLoading;                 // guarded by mu_
   Status error_;                                  // guarded by mu_
   std::string loading_;                           // guarded by mu_
+  std::chrono::system_clock::time_point ready_since_{};  // guarded by mu_
 };
 
 }  // namespace edgevision::predict

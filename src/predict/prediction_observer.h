@@ -21,6 +21,7 @@ namespace edgevision::predict {
 struct PredictionRecord {
   std::string id;  // the response's "id"
   std::chrono::system_clock::time_point created;
+  std::chrono::steady_clock::time_point received;  // when the handler started on the request
   std::string route;      // the route pattern that served it, e.g. "POST /image"
   std::string project;    // route parameter, or ""
   std::string iteration;  // the response's "iteration"

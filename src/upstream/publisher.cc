@@ -480,6 +480,8 @@ void Publisher::FillWindow() {
         return;
       }
       in_flight_[*mid] = InFlight{entry.seq, clock_.Monotonic()};
+      std::lock_guard<std::mutex> lock(mu_);
+      ++status_.sent;
     }
   }
 }

@@ -226,6 +226,8 @@ TEST_F(PublisherTest, ConnectionLostMidStreamResendsFromOldestUnacknowledged) {
   EXPECT_EQ(seqs, (std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 4, 5, 6, 7, 8, 9}));
   EXPECT_EQ(p->GetStatus().outbox.depth, 0u);
   EXPECT_EQ(p->GetStatus().published, 9u);
+  // Sent counts every PUBLISH, the resends too (edgevision_upstream_sent_total).
+  EXPECT_EQ(p->GetStatus().sent, 12u);
 }
 
 TEST_F(PublisherTest, RefusedOrSilentBrokerNeverStopsThePublisher) {

@@ -20,6 +20,7 @@ struct UpstreamStatus {
   PublishRule rule;  // as applied (command line + twin)
   OutboxStats outbox;
   uint64_t in_flight = 0;
+  uint64_t sent = 0;                 // PUBLISH packets handed to the broker since start (resends included)
   uint64_t published = 0;            // acknowledged by the broker since start
   uint64_t filtered = 0;             // predictions the rule left out since start
   uint64_t enqueue_failures = 0;     // predictions that could not be written to the outbox
