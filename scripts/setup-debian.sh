@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing. Uses sudo when not root.
 #   scripts/setup-debian.sh            build + run dependencies
 #   scripts/setup-debian.sh --test     also what the test suite needs
-#   scripts/setup-debian.sh --arm64    also the arm64 build (scripts/arm64/build-and-test.sh)
+#   scripts/setup-debian.sh --arm      also the ARM builds (scripts/release, scripts/arm/); --arm64 is the same
 #   scripts/setup-debian.sh --bench    also what bench/run.sh needs (peers, load generator, plots)
 set -euo pipefail
 
@@ -27,9 +27,9 @@ TEST_PACKAGES=(
   # unit file check (systemd-analyze), network namespaces (ip), dpkg-shlibdeps
   debootstrap systemd iproute2 dpkg-dev
 )
-# scripts/arm64/build-and-test.sh: a Debian arm64 root run under qemu, and the
-# cross compiler (the same GCC 12 as the root's own).
-ARM64_PACKAGES=(debootstrap qemu-user-static binfmt-support g++-aarch64-linux-gnu)
+# scripts/release and scripts/arm/: Debian arm64 and armhf roots run under
+# qemu, and the cross compilers (the same GCC 12 as the roots' own).
+ARM_PACKAGES=(debootstrap qemu-user-static binfmt-support g++-aarch64-linux-gnu g++-arm-linux-gnueabihf)
 # bench/run.sh: the side-by-side benchmark (never CI). taskset is in util-linux.
 BENCH_PACKAGES=(
   wrk gnuplot-nox util-linux binutils
@@ -45,8 +45,8 @@ for arg in "$@"; do
   case "$arg" in
     --test) want+=("${TEST_PACKAGES[@]}") ;;
     --bench) want+=("${BENCH_PACKAGES[@]}") ;;
-    --arm64) want+=("${ARM64_PACKAGES[@]}") ;;
-    *) echo "setup-debian: unknown option $arg (use --test, --bench and/or --arm64)" >&2; exit 2 ;;
+    --arm | --arm64) want+=("${ARM_PACKAGES[@]}") ;;
+    *) echo "setup-debian: unknown option $arg (use --test, --bench and/or --arm)" >&2; exit 2 ;;
   esac
   command -v npm >/dev/null 2>&1 || want+=("${NODE_PACKAGES[@]}")
 done
