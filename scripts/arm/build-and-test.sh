@@ -31,7 +31,10 @@
 #                   configured and built here if missing)
 #   --native        compile inside the root under qemu instead of cross-compiling
 #   --jobs N        parallel compile jobs (default: nproc)
-#   --skip-tests    only build and compare
+#   --skip-tests    only build and compare (no step 3)
+#   --no-build      use build-ARCH as it is (made by scripts/release --tests)
+#   --no-test-command, --no-demo, --no-compare
+#                   leave out ./scripts/test, ./scripts/demo, step 4 and 5
 set -euo pipefail
 EV_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=lib.sh
@@ -42,6 +45,10 @@ root=
 x86_build=$src/build-x86
 native=0
 run_tests=1
+do_build=1
+test_command=1
+demo=1
+compare=1
 while (($#)); do
   case "$1" in
     --arch) arch=$2; shift 2 ;;
@@ -50,6 +57,10 @@ while (($#)); do
     --native) native=1; shift ;;
     --jobs) export EDGEVISION_JOBS=$2; shift 2 ;;
     --skip-tests) run_tests=0; shift ;;
+    --no-build) do_build=0; shift ;;
+    --no-test-command) test_command=0; shift ;;
+    --no-demo) demo=0; shift ;;
+    --no-compare) compare=0; shift ;;
     *) echo "build-and-test: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -71,7 +82,7 @@ if ((native)); then
   ev_log "building natively inside the root under qemu (-j${EDGEVISION_JOBS:-$(nproc)})"
   ev_in_root "$root" cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGEVISION_BUILD_TESTS=ON >/dev/null
   ev_in_root "$root" cmake --build "$build" -j "${EDGEVISION_JOBS:-$(nproc)}" >"$build.log" 2>&1 || { tail -30 "$build.log"; exit 1; }
-else
+elif ((do_build)); then
   ev_log "cross-compiling with $(ev_triplet "$arch")-g++ against the root into $build"
   ev_cross_build "$arch" "$root" "$build" all -DEDGEVISION_BUILD_TESTS=ON
 fi
@@ -86,7 +97,7 @@ ev_log "built in $build_time: $(file -b "$build/src/cli/edgevision")"
 tests_summary="not run"
 ctest_rc=0
 demo_result="not run"
-if ((run_tests)); then
+if ((run_tests && test_command)); then
   scale=${EDGEVISION_TEST_TIME_SCALE:-10}
   ev_log "./scripts/test in the root (EDGEVISION_TEST_TIME_SCALE=$scale, sanitizer stage skipped)"
   # Labels left out: what needs more than a Pi user's machine or is a load
@@ -101,7 +112,8 @@ if ((run_tests)); then
   tests_summary=$(grep -E "tests passed|tests failed" "$build/test-$arch.log" | tail -1)
   ev_log "./scripts/test: $tests_summary ($(elapsed))"
   grep -A30 "The following tests FAILED" "$build/test-$arch.log" || true
-
+fi
+if ((run_tests && demo)); then
   ev_log "./scripts/demo in the root, then the README's curl"
   # shellcheck disable=SC2016
   demo_script='
@@ -138,6 +150,9 @@ print(p["tagName"], round(p["probability"], 4))' "$build/demo-$arch.json")"
 fi
 
 # --- 4. tensors and predictions, ARCH vs x86 ---
+compare_rc=0
+predict_time=0
+if ((compare)); then
 if [[ ! -x $x86_build/src/cli/edgevision ]]; then
   ev_log "building the x86 reference binary in $x86_build"
   cmake -S "$src" -B "$x86_build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEDGEVISION_BUILD_TESTS=OFF >/dev/null
@@ -161,6 +176,7 @@ set +e
 /usr/bin/python3 "$src/scripts/arm/compare.py" "$out/x86" "$out/$arch" --arch "$arch" --bench "$out/bench-$arch.jsonl"
 compare_rc=$?
 set -e
+fi
 echo
 echo "$arch build ($( ((native)) && echo native under qemu || echo cross)): $build_time; ./scripts/test: $tests_summary;" \
   "./scripts/demo: $demo_result;" \
