@@ -99,6 +99,10 @@ ctest_rc=0
 demo_result="not run"
 if ((run_tests && test_command)); then
   scale=${EDGEVISION_TEST_TIME_SCALE:-10}
+  # The test packages first, with the network (./scripts/test then finds them).
+  ev_log "test packages in the root (scripts/setup-debian.sh --test under qemu)"
+  ev_in_root "$root" "$src/scripts/setup-debian.sh" --test >"$build/setup-test-$arch.log" 2>&1 ||
+    { tail -20 "$build/setup-test-$arch.log"; ev_die "setup-debian.sh --test in the root"; }
   ev_log "./scripts/test in the root (EDGEVISION_TEST_TIME_SCALE=$scale, sanitizer stage skipped)"
   # Labels left out: what needs more than a Pi user's machine or is a load
   # test (packaging: debootstrap; browser: Chromium under qemu; soak), and the
