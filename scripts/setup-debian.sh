@@ -17,6 +17,7 @@ BUILD_PACKAGES=(
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev
   ca-certificates
+  file  # cpack -G DEB (dpkg-shlibdeps comes with build-essential's dpkg-dev)
 )
 TEST_PACKAGES=(
   curl mosquitto mosquitto-clients openssl
