@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing. Uses sudo when not root.
 #   scripts/setup-debian.sh            build + run dependencies
 #   scripts/setup-debian.sh --test     also what the test suite needs
-#   scripts/setup-debian.sh --arm64    also the arm64 build (scripts/arm64/build-and-test.sh)
+#   scripts/setup-debian.sh --arm      also the ARM builds (scripts/release, scripts/arm/); --arm64 is the same
 #   scripts/setup-debian.sh --bench    also what bench/run.sh needs (peers, load generator, plots)
 set -euo pipefail
 
@@ -17,6 +17,7 @@ BUILD_PACKAGES=(
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev
   ca-certificates
+  file  # cpack -G DEB (dpkg-shlibdeps comes with build-essential's dpkg-dev)
 )
 TEST_PACKAGES=(
   curl mosquitto mosquitto-clients openssl
@@ -30,9 +31,9 @@ TEST_PACKAGES=(
   # starts itself on loopback (the package's own service is stopped below)
   prometheus
 )
-# scripts/arm64/build-and-test.sh: a Debian arm64 root run under qemu, and the
-# cross compiler (the same GCC 12 as the root's own).
-ARM64_PACKAGES=(debootstrap qemu-user-static binfmt-support g++-aarch64-linux-gnu)
+# scripts/release and scripts/arm/: Debian arm64 and armhf roots run under
+# qemu, and the cross compilers (the same GCC 12 as the roots' own).
+ARM_PACKAGES=(debootstrap qemu-user-static binfmt-support g++-aarch64-linux-gnu g++-arm-linux-gnueabihf)
 # bench/run.sh: the side-by-side benchmark (never CI). taskset is in util-linux.
 BENCH_PACKAGES=(
   wrk gnuplot-nox util-linux binutils
@@ -48,8 +49,8 @@ for arg in "$@"; do
   case "$arg" in
     --test) want+=("${TEST_PACKAGES[@]}") ;;
     --bench) want+=("${BENCH_PACKAGES[@]}") ;;
-    --arm64) want+=("${ARM64_PACKAGES[@]}") ;;
-    *) echo "setup-debian: unknown option $arg (use --test, --bench and/or --arm64)" >&2; exit 2 ;;
+    --arm | --arm64) want+=("${ARM_PACKAGES[@]}") ;;
+    *) echo "setup-debian: unknown option $arg (use --test, --bench and/or --arm)" >&2; exit 2 ;;
   esac
   command -v npm >/dev/null 2>&1 || want+=("${NODE_PACKAGES[@]}")
 done

@@ -78,15 +78,38 @@ inline bool RequireAll() {
     GTEST_SKIP() << (why);                                                              \
   } while (0)
 
+// EDGEVISION_TEST_TIME_SCALE (a number >= 1; default 1): how many times slower
+// than the 2-core x86 test machine this run's CPU is. Every time bound in the
+// tests (WaitFor's timeouts, a server's ready and exit waits, the deadlines
+// and windows of the time-bound e2e tests) is multiplied by it; counts and
+// answers are not. scripts/arm/build-and-test.sh sets 10 for unit tests under
+// qemu-user (~1.8 s per inference instead of ~5 ms); docs/deploy.md#arm lists
+// the tests it stretches. An unparsable value or one below 1 counts as 1.
+inline double TimeScale() {
+  const char* v = std::getenv("EDGEVISION_TEST_TIME_SCALE");
+  if (v == nullptr) return 1.0;
+  char* end = nullptr;
+  const double scale = std::strtod(v, &end);
+  return end != v && scale >= 1.0 ? scale : 1.0;
+}
+
+// `d` times TimeScale(), in milliseconds.
+template <typename Rep, typename Period>
+std::chrono::milliseconds Scaled(std::chrono::duration<Rep, Period> d) {
+  return std::chrono::milliseconds(static_cast<int64_t>(
+      std::chrono::duration<double, std::milli>(d).count() * TimeScale()));
+}
+inline double ScaledSeconds(double seconds) { return seconds * TimeScale(); }
+
 // Checks `done` every few milliseconds until it holds; false when `timeout`
-// passes first. For conditions another thread or process sets that offer no
-// event to block on (a counter, a file, a port); the test then asserts on the
-// condition itself, never on how long it took.
+// (times TimeScale()) passes first. For conditions another thread or process
+// sets that offer no event to block on (a counter, a file, a port); the test
+// then asserts on the condition itself, never on how long it took.
 // `interval` spaces the checks of a costly condition (a request each).
 template <typename Predicate>
 bool WaitFor(Predicate done, std::chrono::milliseconds timeout = std::chrono::seconds(30),
              std::chrono::milliseconds interval = std::chrono::milliseconds(2)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + Scaled(timeout);
   while (!done()) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     std::this_thread::sleep_for(interval);

@@ -276,7 +276,7 @@ TEST(CaptureE2eTest, KillNineUnderLoadLeavesAConsistentStore) {
     for (int t = 0; t < 3; ++t) {
       clients.emplace_back([&, t] {
         httplib::Client c("127.0.0.1", server.port());
-        c.set_read_timeout(5, 0);
+        c.set_read_timeout(Scaled(std::chrono::seconds(5)));
         for (size_t i = static_cast<size_t>(t); !stop; i += 3)
           (void)c.Post("/image", images[i % images.size()], "application/octet-stream");
       });

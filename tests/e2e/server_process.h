@@ -120,7 +120,7 @@ class ServerProcess {
   // Waits until /health answers `want_status` (200 = model ready). False on
   // timeout or if the process exited.
   bool WaitReady(int want_status = 200, std::chrono::seconds timeout = std::chrono::seconds(60)) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto deadline = std::chrono::steady_clock::now() + Scaled(timeout);
     if (port() == 0) return false;
     httplib::Client client("127.0.0.1", port_);
     client.set_connection_timeout(0, 200000);
@@ -159,7 +159,7 @@ class ServerProcess {
 
   // Waits for the process to exit by itself (e.g. a failed model load).
   int WaitExit(std::chrono::seconds timeout = std::chrono::seconds(60)) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
+    auto deadline = std::chrono::steady_clock::now() + Scaled(timeout);
     while (Running() && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -196,7 +196,7 @@ class ServerProcess {
   }
   httplib::Client Client() const {
     httplib::Client c("127.0.0.1", port());
-    c.set_read_timeout(30, 0);
+    c.set_read_timeout(Scaled(std::chrono::seconds(30)));
     return c;
   }
 

@@ -15,12 +15,36 @@
 #      It must read /etc/edgevision/edgevision.conf (port 80), serve the demo
 #      model, pass `edgevision health`, classify a test image and stop
 #      cleanly on SIGTERM;
-#   5. dpkg --purge removes it.
-# Usage: tests/packaging/deb_test.sh BUILD_DIR      (exit 77: cannot run here; 1 under EDGEVISION_REQUIRE_ALL=1)
+#      A `curl --data-binary @apple1.jpg http://localhost/image` to it must
+#      answer Apple;
+#   5. for a package of another architecture than this machine's (arm64,
+#      armhf from scripts/release; the root runs under qemu-user-static):
+#      the installed binary's `edgevision tensor` and `predict` on every real
+#      export's images against x86 (identical tensors, probabilities within
+#      1e-4: scripts/arm/outputs.sh, compare.py); for armhf, which of
+#      XNNPACK's kernels run with and without NEON (scripts/arm/neon-check.sh);
+#   6. `apt-get purge` removes it, and no file named *edgevision* is left.
+# Usage: tests/packaging/deb_test.sh BUILD_DIR      the package cpack makes from BUILD_DIR
+#        tests/packaging/deb_test.sh --deb FILE [--x86-build DIR]
+#                                                   a package made before (scripts/release);
+#                                                   DIR: the x86 build for the comparison
+#                                                   (default build/)
+# Exit 77: cannot run here; 1 under EDGEVISION_REQUIRE_ALL=1.
 set -euo pipefail
-build=$(cd "${1:?usage: deb_test.sh BUILD_DIR}" && pwd)
 here=$(cd "$(dirname "$0")" && pwd)
 source_dir=$(cd "$here/../.." && pwd)
+given_deb=
+x86_build=$source_dir/build
+case "${1:?usage: deb_test.sh BUILD_DIR | --deb FILE [--x86-build DIR]}" in
+  --deb)
+    given_deb=$(readlink -f "${2:?--deb FILE}")
+    [[ ${3:-} == --x86-build ]] && x86_build=$(cd "${4:?--x86-build DIR}" && pwd)
+    ;;
+  *) build=$(cd "$1" && pwd) ;;
+esac
+EV_SRC=$source_dir
+# shellcheck source=../../scripts/arm/lib.sh
+. "$source_dir/scripts/arm/lib.sh"
 
 # shellcheck source=../support.sh
 . "$here/../support.sh"
@@ -28,7 +52,7 @@ source_dir=$(cd "$here/../.." && pwd)
 for tool in cpack dpkg-deb dpkg-shlibdeps debootstrap unshare setpriv ip systemd-analyze; do
   command -v "$tool" >/dev/null || skip_or_fail "$tool is not installed (scripts/setup-debian.sh --test)"
 done
-[[ -x $build/src/cli/edgevision ]] || { echo "FAIL: $build/src/cli/edgevision is not built"; exit 1; }
+[[ -n $given_deb || -x $build/src/cli/edgevision ]] || { echo "FAIL: $build/src/cli/edgevision is not built"; exit 1; }
 
 work=$(mktemp -d /var/tmp/edgevision-deb-test.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -36,10 +60,18 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 # --- 1. build the package ---
 started=$SECONDS
-(cd "$work" && cpack -G DEB --config "$build/CPackConfig.cmake" -B "$work/out" >"$work/cpack.log" 2>&1) ||
-  { cat "$work/cpack.log"; fail "cpack -G DEB"; }
-deb=$(ls "$work"/out/edgevision_*.deb)
-echo "built $(basename "$deb") in $((SECONDS - started)) s"
+if [[ -n $given_deb ]]; then
+  deb=$given_deb
+else
+  (cd "$work" && cpack -G DEB --config "$build/CPackConfig.cmake" -B "$work/out" >"$work/cpack.log" 2>&1) ||
+    { cat "$work/cpack.log"; fail "cpack -G DEB"; }
+  deb=$(ls "$work"/out/edgevision_*.deb)
+  echo "built $(basename "$deb") in $((SECONDS - started)) s"
+fi
+arch=$(dpkg-deb --field "$deb" Architecture)
+native=0
+[[ $arch == "$(dpkg --print-architecture)" ]] && native=1
+echo "package: $(basename "$deb") (Architecture: $arch$( ((native)) || echo ", run under qemu-user-static"))"
 dpkg-deb --info "$deb" >"$work/info"
 dpkg-deb --contents "$deb" >"$work/contents"
 depends=$(dpkg-deb --field "$deb" Depends)
@@ -60,14 +92,12 @@ readelf -S "$work/x/usr/bin/edgevision" | grep -q '\.symtab' && fail "the packag
 
 # --- 2. install it into a fresh Debian 12 root ---
 root=$work/root
-"$here/debian_root.sh" "$(dpkg --print-architecture)" "$root"
+ev_enable_binfmt "$arch"
+"$here/debian_root.sh" "$arch" "$root"
+[[ $(chroot "$root" /usr/bin/uname -m) == "$(ev_uname_m "$arch")" ]] || fail "the $arch root does not run as $(ev_uname_m "$arch")"
 cp "$deb" "$root/tmp/"
 cp "$source_dir/tests/data/cv-exports/iotedge-applebanana-tf/images/apple1.jpg" "$root/tmp/probe.jpg"
-in_root() {
-  unshare --mount --propagation private --fork -- /bin/sh -c \
-    'R=$1; shift; mount -t proc proc "$R/proc" && mount --rbind /dev "$R/dev" && exec chroot "$R" "$@"' \
-    sh "$root" "$@"
-}
+in_root() { ev_in_root "$root" "$@"; }
 started=$SECONDS
 in_root /bin/sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends /tmp/$(basename "$deb")" \
   >"$work/apt.log" 2>&1 || { tail -30 "$work/apt.log"; fail "apt-get install of the .deb"; }
@@ -76,9 +106,10 @@ in_root /usr/bin/edgevision --version >/dev/null || fail "the installed binary d
 
 # --- 3. the unit file ---
 # A Pi runs systemd; the slim root does not have it until now. Installed
-# after the package, so the package itself was shown not to need it.
-in_root /bin/sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd" \
-  >>"$work/apt.log" 2>&1 || { tail -30 "$work/apt.log"; fail "apt-get install systemd in the root"; }
+# after the package, so the package itself was shown not to need it (nor
+# curl, the client a user probes the service with).
+in_root /bin/sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd curl" \
+  >>"$work/apt.log" 2>&1 || { tail -30 "$work/apt.log"; fail "apt-get install systemd curl in the root"; }
 unit=$root/usr/lib/systemd/system/edgevision.service
 systemd-analyze verify --root="$root" edgevision.service >"$work/verify.log" 2>&1 ||
   { cat "$work/verify.log"; fail "systemd-analyze verify"; }
@@ -105,6 +136,7 @@ R=$root
 ip link set lo up
 mount --bind "\$R" "\$R"; mount -o remount,bind,ro "\$R"       # ProtectSystem=strict
 mount -t proc proc "\$R/proc"; mount --rbind /dev "\$R/dev"
+mount --rbind /sys "\$R/sys"; mount -o remount,bind,ro "\$R/sys"  # ProtectKernelTunables=yes
 mount -t tmpfs tmpfs "\$R/tmp"                                  # PrivateTmp=yes
 cp "$work/probe.jpg" "\$R/tmp/probe.jpg"
 mount --bind "\$R/var/lib/private/edgevision" "\$R/var/lib/private/edgevision"
@@ -118,7 +150,8 @@ svc() {
 SVC_EXEC=1 svc $exec_start >"$work/server.log" 2>&1 &
 server=\$!
 ok=1
-for i in \$(seq 1 120); do
+# Up to 5 min: under qemu, loading the model takes seconds.
+for i in \$(seq 1 600); do
   if chroot "\$R" edgevision health --quiet --port 80; then ok=0; break; fi
   kill -0 \$server 2>/dev/null || break
   sleep 0.5
@@ -126,6 +159,7 @@ done
 echo "health=\$ok after \$i tries"
 if [ \$ok -eq 0 ]; then
   chroot "\$R" edgevision predict --server http://127.0.0.1:80 /tmp/probe.jpg >"$work/prediction.json" || ok=1
+  chroot "\$R" curl -sS --fail --data-binary @/tmp/probe.jpg http://localhost/image >"$work/curl.json" || ok=1
   # What the service sees: the config file, and the environment over it.
   svc /usr/bin/edgevision serve --print-config >"$work/print-config.txt" || ok=1
   svc env EDGEVISION_PORT=8081 /usr/bin/edgevision serve --print-config >"$work/print-config-env.txt" || ok=1
@@ -144,12 +178,14 @@ if ! unshare --net --mount --propagation private --fork /bin/bash "$work/run.sh"
 fi
 cat "$work/run.log"
 grep -q '"tagName":"Apple"' "$work/prediction.json" || { cat "$work/prediction.json"; fail "no Apple prediction"; }
-/usr/bin/python3 - "$work/prediction.json" <<'PY' || fail "apple1.jpg was not classified as Apple"
+/usr/bin/python3 - "$work/prediction.json" "$work/curl.json" <<'PY' || fail "apple1.jpg was not classified as Apple"
 import json, sys
-doc = json.load(open(sys.argv[1]))
-top = max(doc["predictions"], key=lambda p: p["probability"])
-print(f"prediction: {top['tagName']} {top['probability']:.4f}")
-sys.exit(0 if top["tagName"] == "Apple" and top["probability"] > 0.9 else 1)
+for path, client in zip(sys.argv[1:], ("edgevision predict --server", "curl --data-binary")):
+    doc = json.load(open(path))
+    top = max(doc["predictions"], key=lambda p: p["probability"])
+    print(f"{client}: {top['tagName']} {top['probability']:.4f}")
+    if top["tagName"] != "Apple" or top["probability"] <= 0.9:
+        sys.exit(1)
 PY
 grep -q "listening on 0.0.0.0:80" "$work/server.log" || { cat "$work/server.log"; fail "the server did not listen on :80"; }
 grep -Eq '^port = 80  # config file /etc/edgevision/edgevision.conf:[0-9]+$' "$work/print-config.txt" ||
@@ -160,12 +196,38 @@ grep -Eq '^port = 8081  # environment EDGEVISION_PORT$' "$work/print-config-env.
   { cat "$work/print-config-env.txt"; fail "the environment does not override the config file"; }
 echo "--print-config: port and data-dir from /etc/edgevision/edgevision.conf; EDGEVISION_PORT overrides it"
 
-# --- 5. purge ---
-in_root dpkg --purge edgevision >"$work/purge.log" 2>&1 || { cat "$work/purge.log"; fail "dpkg --purge"; }
+# --- 5. another architecture: the same answers as x86 ---
+if ((!native)); then
+  [[ -x $x86_build/src/cli/edgevision ]] || fail "no x86 build in $x86_build for the comparison (--x86-build DIR)"
+  started=$SECONDS
+  "$source_dir/scripts/arm/outputs.sh" "$x86_build/src/cli/edgevision" "$work/parity/x86"
+  mkdir -p "$root/tmp/parity"
+  in_root "$source_dir/scripts/arm/outputs.sh" /usr/bin/edgevision "/tmp/parity/$arch" ||
+    fail "scripts/arm/outputs.sh in the $arch root"
+  mv "$root/tmp/parity/$arch" "$work/parity/$arch"
+  /usr/bin/python3 "$source_dir/scripts/arm/compare.py" "$work/parity/x86" "$work/parity/$arch" --arch "$arch" ||
+    fail "the installed $arch binary does not give x86's tensors and probabilities"
+  echo "parity with x86: $((SECONDS - started)) s"
+  if [[ $arch == armhf ]]; then
+    "$source_dir/scripts/arm/neon-check.sh" "$root" || fail "XNNPACK's NEON kernels on armhf"
+  fi
+fi
+
+# --- 6. purge ---
+in_root /bin/sh -c "DEBIAN_FRONTEND=noninteractive apt-get purge -y edgevision" >"$work/purge.log" 2>&1 ||
+  { cat "$work/purge.log"; fail "apt-get purge edgevision"; }
 for path in /usr/bin/edgevision /etc/edgevision/edgevision.conf /usr/lib/systemd/system/edgevision.service \
   /var/lib/private/edgevision; do
-  [[ ! -e $root$path ]] || fail "$path is still there after dpkg --purge"
+  [[ ! -e $root$path ]] || fail "$path is still there after apt-get purge"
 done
+status=$(in_root dpkg-query -W -f='${db:Status-Abbrev}' edgevision 2>/dev/null || true)
+[[ -z $status || ${status:1:1} == n ]] || fail "dpkg status of edgevision after the purge: '$status'"
+# Nothing of it anywhere (this test copied the .deb to /tmp; in_root mounts
+# the source tree and the root itself at their own paths).
+left=$(find "$root" -xdev \( -path "$root$source_dir" -o -path "$root$work" \) -prune -o \
+  \( -name '*edgevision*' -not -path "$root/tmp/*" -print \))
+[[ -z $left ]] || fail "left behind after apt-get purge: $left"
+echo "apt-get purge: no file named *edgevision* left in the root"
 installed_kib=$(dpkg-deb --field "$deb" Installed-Size)
 echo "[ figures ] $(basename "$deb"): $(stat -c %s "$deb") bytes ($(awk "BEGIN{printf \"%.1f\", $(stat -c %s "$deb")/1048576}") MiB), installed size ${installed_kib} KiB, binary $(stat -c %s "$work/x/usr/bin/edgevision") bytes; unit exposure ${exposure:-n/a}"
 echo "PASS"

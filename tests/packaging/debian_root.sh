@@ -5,10 +5,11 @@
 #   tests/packaging/debian_root.sh arm64 /tmp/root-arm64    (needs qemu-user-static + binfmt)
 # debootstrap --variant=minbase, plus what the slim image adds: its dpkg
 # path-excludes (no docs, man pages, locales) and apt's docker-clean hook,
-# and the apt sources bookworm, bookworm-updates and bookworm-security.
+# and the apt sources bookworm, bookworm-updates and bookworm-security
+# (written on each unpacking, see below).
 # The bootstrapped root is cached as a tarball in $EDGEVISION_ROOT_CACHE
 # (default /var/cache/edgevision/roots), so later calls only unpack it.
-# Needs root (or sudo) and debootstrap.
+# Needs root (or sudo), debootstrap and curl.
 set -euo pipefail
 arch=${1:?usage: debian_root.sh ARCH DEST}
 dest=${2:?usage: debian_root.sh ARCH DEST}
@@ -43,8 +44,6 @@ APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/a
 Dir::Cache::pkgcache "";
 Dir::Cache::srcpkgcache "";
 CFG
-  printf 'deb %s bookworm main\ndeb %s bookworm-updates main\ndeb %s bookworm-security main\n' \
-    "$mirror" "$mirror" "$security" >"$work/etc/apt/sources.list"
   rm -rf "$work/var/lib/apt/lists/"* "$work/var/cache/apt/archives/"*.deb
   chmod 0755 "$work"
   tar -C "$work" -cf "$tarball.part" .
@@ -56,3 +55,20 @@ tar -C "$dest" -xf "$tarball"
 # non-root users inside must be able to walk it.
 chmod 0755 "$dest"
 cp /etc/resolv.conf "$dest/etc/resolv.conf"
+# The apt sources of the image. A suite whose index for ARCH does not match
+# its InRelease on the mirror (a mirror caught mid-sync: apt-get update
+# would fail on it) is left out, with a warning, rather than failing every
+# apt-get in the root.
+: >"$dest/etc/apt/sources.list"
+for entry in "$mirror bookworm" "$mirror bookworm-updates" "$security bookworm-security"; do
+  read -r base suite <<<"$entry"
+  index=main/binary-$arch/Packages.xz
+  listed=$(curl -sf "$base/dists/$suite/InRelease" | awk -v f="$index" '$3 == f {print $2; exit}' || true)
+  served=$(curl -sfI "$base/dists/$suite/$index" | tr -d '\r' | awk 'tolower($1) == "content-length:" {print $2}' || true)
+  if [[ -n $listed && -n $served && $listed != "$served" ]]; then
+    echo "debian_root: WARNING: $suite's $index on $base is $served bytes, its InRelease says $listed" \
+      "(mirror out of sync): $suite is left out of this root's apt sources" >&2
+    continue
+  fi
+  echo "deb $base $suite main" >>"$dest/etc/apt/sources.list"
+done
