@@ -1,4 +1,5 @@
-// `edgevision bench`: the engine alone on a fixed input, batch 1, after warm-up.
+// `edgevision bench`: the engine alone on a fixed input, batch 1, after warm-up;
+// with --image, the whole in-process request path on one image file.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -7,6 +8,8 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+
+#include <sys/resource.h>
 
 #include "cli/commands.h"
 #include "cli/load.h"
@@ -48,24 +51,12 @@ double Percentile(std::vector<double> v, double p) {
 
 // A detector's whole path on one image, `runs` times after `warmup`: the
 // median of each stage (predict::DetectionTimings) and of their sum.
-int RunDetectorBench(const BenchOptions& options, const std::string& path) {
-  predict::ClassifierOptions classifier_options;
-  classifier_options.threads_per_inference = options.threads;
-  Result<std::unique_ptr<predict::Classifier>> loaded = LoadClassifier(path, classifier_options);
-  if (!loaded.ok()) {
-    PrintError(loaded.status());
-    return 1;
-  }
-  if (!(*loaded)->detector()) {
-    PrintError(InvalidArgument("--image times an object detector; " + path + " is a classifier"));
-    return 2;
-  }
-  std::ifstream in(options.image, std::ios::binary);
-  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+int RunDetectorBench(const BenchOptions& options, const predict::Classifier& detector,
+                     const std::vector<uint8_t>& bytes) {
   std::vector<double> total, decode, resize, infer, post;
   predict::DetectionResult last;
   for (int i = 0; i < options.warmup + options.runs; ++i) {
-    Result<predict::DetectionResult> r = (*loaded)->DetectImage(bytes);
+    Result<predict::DetectionResult> r = detector.DetectImage(bytes);
     if (!r.ok()) {
       PrintError(r.status().WithContext(options.image));
       return 1;
@@ -80,7 +71,7 @@ int RunDetectorBench(const BenchOptions& options, const std::string& path) {
     last = std::move(r).value();
   }
   nlohmann::json doc = {
-      {"model", (*loaded)->info().model_file},
+      {"model", detector.info().model_file},
       {"image", options.image},
       {"image_size", {last.image_width, last.image_height}},
       {"input", {1, last.input_height, last.input_width, 3}},
@@ -99,11 +90,81 @@ int RunDetectorBench(const BenchOptions& options, const std::string& path) {
   return 0;
 }
 
+// Minor + major page faults of this process so far.
+long PageFaults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt + usage.ru_majflt;
+}
+
+nlohmann::json TimeSummary(std::vector<double> ms) {
+  double sum = 0;
+  for (double v : ms) sum += v;
+  return {{"median_ms", Percentile(ms, 0.5)},
+          {"p90_ms", Percentile(ms, 0.9)},
+          {"min_ms", *std::min_element(ms.begin(), ms.end())},
+          {"max_ms", *std::max_element(ms.begin(), ms.end())},
+          {"mean_ms", sum / ms.size()}};
+}
+
+// --image: Classifier::ClassifyImage on one worker, the code a request runs
+// between reading the body and writing the JSON.
+// An object detector goes to RunDetectorBench.
+int RunImageBench(const BenchOptions& options, const std::string& path) {
+  predict::ClassifierOptions classifier_options;
+  classifier_options.threads_per_inference = options.threads;
+  Result<std::unique_ptr<predict::Classifier>> classifier = LoadClassifier(path, classifier_options);
+  if (!classifier.ok()) {
+    PrintError(classifier.status());
+    return 1;
+  }
+  Result<std::vector<uint8_t>> bytes = ReadFile(options.image);
+  if (!bytes.ok()) {
+    PrintError(bytes.status());
+    return 1;
+  }
+  if ((*classifier)->detector()) return RunDetectorBench(options, **classifier, *bytes);
+  for (int i = 0; i < options.warmup; ++i) {
+    Result<predict::Classification> r = (*classifier)->ClassifyImage(*bytes);
+    if (!r.ok()) {
+      PrintError(r.status().WithContext(options.image));
+      return 1;
+    }
+  }
+  std::vector<double> ms, decode, preprocess, inference;
+  const long faults_before = PageFaults();
+  for (int i = 0; i < options.runs; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    Result<predict::Classification> r = (*classifier)->ClassifyImage(*bytes);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    if (!r.ok()) {
+      PrintError(r.status().WithContext(options.image));
+      return 1;
+    }
+    decode.push_back(r->timings.decode_ms);
+    preprocess.push_back(r->timings.preprocess_ms);
+    inference.push_back(r->timings.inference_ms);
+  }
+  const long faults = PageFaults() - faults_before;
+  nlohmann::json doc = {{"model", (*classifier)->info().model_file},
+                        {"image", options.image},
+                        {"threads", options.threads},
+                        {"runs", options.runs},
+                        {"warmup", options.warmup},
+                        {"decode_median_ms", Percentile(decode, 0.5)},
+                        {"preprocess_median_ms", Percentile(preprocess, 0.5)},
+                        {"inference_median_ms", Percentile(inference, 0.5)},
+                        {"page_faults_per_image", static_cast<double>(faults) / options.runs}};
+  doc.update(TimeSummary(ms));
+  std::printf("%s\n", doc.dump().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int RunBench(const BenchOptions& options) {
   const std::string path = options.model.empty() ? DefaultModelPath() : options.model;
-  if (!options.image.empty()) return RunDetectorBench(options, path);
+  if (!options.image.empty()) return RunImageBench(options, path);
   Result<model::LoadedModel> loaded = model::LoadModel(path);
   if (!loaded.ok()) {
     PrintError(loaded.status());
@@ -150,8 +211,6 @@ int RunBench(const BenchOptions& options) {
       return 1;
     }
   }
-  double sum = 0;
-  for (double v : ms) sum += v;
   nlohmann::json doc = {
       {"model", loaded->info.model_file},
       {"backend", std::string(backend->name())},
@@ -159,13 +218,9 @@ int RunBench(const BenchOptions& options) {
       {"runs", options.runs},
       {"warmup", options.warmup},
       {"input", (*compiled)->input_shape()},
-      {"median_ms", Percentile(ms, 0.5)},
-      {"p90_ms", Percentile(ms, 0.9)},
-      {"min_ms", *std::min_element(ms.begin(), ms.end())},
-      {"max_ms", *std::max_element(ms.begin(), ms.end())},
-      {"mean_ms", sum / ms.size()},
       {"multiply_adds", CountMultiplyAdds(loaded->graph)},
   };
+  doc.update(TimeSummary(ms));
   if (options.profile && options.backend != "reference") {
     Result<std::vector<engine::NodeProfile>> profile =
         engine::ProfileXnnpackSession(**session, input, std::max(1, options.runs / 4));

@@ -315,8 +315,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--backend", bench.backend, "Engine")->check(CLI::IsMember({"xnnpack", "reference"}))->capture_default_str();
   bench_cmd->add_flag("--profile", bench.profile, "Also report per-node times");
   bench_cmd->add_option("--image", bench.image,
-                        "Object detector: time the whole path on this image, per stage (decode, resize, infer, "
-                        "decode+NMS)")
+                        "Time the whole request path on this image: a classifier's decode + preprocess + "
+                        "inference (and page faults), an object detector's decode, resize, infer, decode+NMS")
       ->check(CLI::ExistingFile);
 
   CLI11_PARSE(app, argc, argv);
