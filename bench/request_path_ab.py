@@ -16,27 +16,11 @@ with the default workers (one per core), and measures:
 Prints one JSON line per measurement and a summary (median, min-max) per
 binary. Figures are noisy on a shared machine: compare within a round.
 """
-import argparse, json, os, socket, statistics, subprocess, sys, threading, time, urllib.request
+import argparse, json, os, statistics, subprocess, sys, threading, time, urllib.request
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def proc_stat(pid):
-    """(page faults, cpu seconds) of the whole process."""
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    # fields[0] is field 3 (state): minflt = field 10, majflt = 12, utime 14, stime 15
-    minflt, majflt = int(fields[7]), int(fields[9])
-    ticks = os.sysconf("SC_CLK_TCK")
-    return minflt + majflt, (int(fields[11]) + int(fields[12])) / ticks
+sys.path.insert(0, BENCH)
+from harness import free_port, proc_faults_cpu  # noqa: E402
 
 
 def rss_kb(pid):
@@ -78,9 +62,9 @@ def measure(name, binary, args):
                 time.sleep(0.02)
         row = {"name": name, "rss_ready_kb": rss_kb(proc.pid), "loadavg": os.getloadavg()[0]}
         wrk(port, args.image, 1, 1, args.cores)  # warm-up
-        faults0, cpu0 = proc_stat(proc.pid)
+        faults0, cpu0 = proc_faults_cpu(proc.pid)
         d = wrk(port, args.image, 1, args.seconds, args.cores)
-        faults1, cpu1 = proc_stat(proc.pid)
+        faults1, cpu1 = proc_faults_cpu(proc.pid)
         row.update({"p50_ms": d["p50_us"] / 1e3, "p90_ms": d["p90_us"] / 1e3, "requests": d["requests"],
                     "faults_per_request": (faults1 - faults0) / d["requests"],
                     "cpu_ms_per_request": (cpu1 - cpu0) * 1e3 / d["requests"]})
