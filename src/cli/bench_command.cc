@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
+#include <map>
+#include <string>
 #include <random>
 
 #include <sys/resource.h>
@@ -27,20 +27,55 @@ namespace {
 // Pooling, element-wise ops and activations are not counted (they are not
 // multiply-adds and are memory-bound): this is the work the compute floor
 // (docs/performance.md) is measured against.
+uint64_t NodeMultiplyAdds(const graph::Graph& g, const graph::Node& node) {
+  if (node.op == graph::Op::kConv2D) {
+    const graph::Shape& w = g.values[node.inputs[1]].shape;  // OHWI
+    const int64_t out = g.values[node.outputs[0]].NumElements();
+    if (out > 0 && w.size() == 4) return static_cast<uint64_t>(out) * w[1] * w[2] * w[3];
+  } else if (node.op == graph::Op::kFullyConnected) {
+    const graph::Shape& w = g.values[node.inputs[1]].shape;  // [O, K]
+    const int64_t out = g.values[node.outputs[0]].NumElements();
+    if (out > 0 && w.size() == 2) return static_cast<uint64_t>(out) * w[1];
+  }
+  return 0;
+}
+
 uint64_t CountMultiplyAdds(const graph::Graph& g) {
   uint64_t macs = 0;
-  for (const graph::Node& node : g.nodes) {
-    if (node.op == graph::Op::kConv2D) {
-      const graph::Shape& w = g.values[node.inputs[1]].shape;  // OHWI
-      const int64_t out = g.values[node.outputs[0]].NumElements();
-      if (out > 0 && w.size() == 4) macs += static_cast<uint64_t>(out) * w[1] * w[2] * w[3];
-    } else if (node.op == graph::Op::kFullyConnected) {
-      const graph::Shape& w = g.values[node.inputs[1]].shape;  // [O, K]
-      const int64_t out = g.values[node.outputs[0]].NumElements();
-      if (out > 0 && w.size() == 2) macs += static_cast<uint64_t>(out) * w[1];
-    }
-  }
+  for (const graph::Node& node : g.nodes) macs += NodeMultiplyAdds(g, node);
   return macs;
+}
+
+// --per-op: each node that does work at run time, its mean time and share of
+// the sum, its multiply-adds and the GFLOP/s it reached (2 FLOPs per
+// multiply-add); with --peak-gflops, its compute floor (the time at that
+// peak) and how far above it the node ran. Nodes without multiply-adds
+// (pooling, element-wise, copies) have no floor: they are bound by memory.
+nlohmann::json PerOp(const graph::Graph& g, const std::vector<engine::NodeProfile>& profile, double peak_gflops) {
+  std::map<std::string, const graph::Node*> by_name;
+  for (const graph::Node& node : g.nodes) by_name[node.name] = &node;
+  double total_us = 0;
+  for (const engine::NodeProfile& p : profile) total_us += p.microseconds;
+  nlohmann::json ops = nlohmann::json::array();
+  for (const engine::NodeProfile& p : profile) {
+    const auto it = by_name.find(p.node);
+    const uint64_t macs = it == by_name.end() ? 0 : NodeMultiplyAdds(g, *it->second);
+    nlohmann::json op = {{"node", p.node},
+                         {"op", p.op},
+                         {"us", p.microseconds},
+                         {"share", total_us > 0 ? p.microseconds / total_us : 0.0},
+                         {"multiply_adds", macs}};
+    if (macs > 0 && p.microseconds > 0) {
+      op["gflops"] = 2.0 * static_cast<double>(macs) / (p.microseconds * 1e3);
+      if (peak_gflops > 0) {
+        const double floor_us = 2.0 * static_cast<double>(macs) / (peak_gflops * 1e3);
+        op["floor_us"] = floor_us;
+        op["over_floor"] = p.microseconds / floor_us;
+      }
+    }
+    ops.push_back(std::move(op));
+  }
+  return {{"total_us", total_us}, {"peak_gflops", peak_gflops}, {"ops", ops}};
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -221,14 +256,19 @@ int RunBench(const BenchOptions& options) {
       {"multiply_adds", CountMultiplyAdds(loaded->graph)},
   };
   doc.update(TimeSummary(ms));
-  if (options.profile && options.backend != "reference") {
+  if ((options.profile || options.per_op) && options.backend != "reference") {
     Result<std::vector<engine::NodeProfile>> profile =
         engine::ProfileXnnpackSession(**session, input, std::max(1, options.runs / 4));
-    if (profile.ok()) {
+    if (!profile.ok()) {
+      PrintError(profile.status());
+      return 1;
+    }
+    if (options.profile) {
       nlohmann::json nodes = nlohmann::json::array();
       for (const engine::NodeProfile& p : *profile) nodes.push_back({{"node", p.node}, {"op", p.op}, {"us", p.microseconds}});
       doc["profile"] = nodes;
     }
+    if (options.per_op) doc["per_op"] = PerOp(loaded->graph, *profile, options.peak_gflops);
   }
   std::printf("%s\n", doc.dump().c_str());
   return 0;

@@ -112,6 +112,8 @@ struct BenchOptions {
   // engine alone: a classifier's decode + preprocess + inference (with page
   // faults), a detector's decode, resize, infer, decode+NMS.
   std::string image;
+  bool per_op = false;              // add each op's time, share, GFLOP/s (and floor)
+  double peak_gflops = 0;           // the machine's peak, for --per-op's floors
 };
 int RunBench(const BenchOptions& options);
 
