@@ -262,6 +262,13 @@ def detector_table(results):
 # --- HTTP end to end ---------------------------------------------------------
 
 
+def proc_faults_cpu(pid):
+    """(minor + major page faults, CPU seconds) of a whole process, all threads."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[7]) + int(fields[9]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -344,9 +351,9 @@ class Server:
         self.log.close()
 
 
-def wrk(args, port, body_file, concurrency, seconds):
+def wrk(args, port, body_file, concurrency, seconds, close=False):
     threads = min(concurrency, 2)
-    env = dict(os.environ, WRK_BODY=body_file)
+    env = dict(os.environ, WRK_BODY=body_file, WRK_CLOSE="1" if close else "0")
     cmd = ["taskset", "-c", args.cores, "wrk", "-t%d" % threads, "-c%d" % concurrency, "-d%ds" % seconds,
            "--timeout", "10s", "-s", os.path.join(BENCH, "http", "post.lua"),
            "http://127.0.0.1:%d/image" % port]
@@ -387,7 +394,19 @@ def measure_http(args, models, results, images):
     results["predict_py_loop_ms"] = loop_cost
     with open(images["320x240"], "rb") as f:
         small = f.read()
+    inproc = []
     for r in range(args.rounds):
+        # The in-process request path (decode + preprocess + inference, one
+        # worker of one thread, as each of serve's workers): the HTTP target's
+        # baseline, measured in the same round.
+        for label, path in images.items():
+            out = run_json(["taskset", "-c", args.cores.split(",")[0], args.edgevision, "bench", "--model",
+                            models[HTTP_MODEL]["edgevision"], "--image", path, "--threads", "1",
+                            "--runs", "30" if args.quick else "100", "--warmup", "5"])
+            out.update({"round": r, "image": label})
+            inproc.append(out)
+            log("in-process", label, "median %.2f ms, page faults/image %.2f" % (
+                out["median_ms"], out["page_faults_per_image"]))
         order = SERVERS[r % len(SERVERS):] + SERVERS[:r % len(SERVERS)]
         for kind in order:
             log("http round", r, kind, "load", loadavg())
@@ -398,15 +417,20 @@ def measure_http(args, models, results, images):
                     # Warm-up: caches, lazy allocations, the JIT of the Node peer.
                     wrk(args, server.port, path, 2, 1)
                     for c in CONCURRENCY:
+                        faults0, cpu0 = proc_faults_cpu(server.proc.pid)
                         d = wrk(args, server.port, path, c, seconds)
+                        faults1, cpu1 = proc_faults_cpu(server.proc.pid)
                         d.update({"round": r, "server": kind, "image": label, "concurrency": c,
-                                  "loadavg": loadavg()})
-                        log("http", kind, label, "c=%d" % c, "rps %.1f p50 %.2f ms p99 %.2f ms lost/failed %d" % (
-                            d["rps"], d["p50_us"] / 1e3, d["p99_us"] / 1e3, d["lost_or_failed"]))
+                                  "loadavg": loadavg(),
+                                  "faults_per_request": (faults1 - faults0) / max(1, d["requests"]),
+                                  "cpu_ms_per_request": (cpu1 - cpu0) * 1e3 / max(1, d["requests"])})
+                        log("http", kind, label, "c=%d" % c, "rps %.1f p50 %.2f ms p99 %.2f ms lost/failed %d "
+                            "faults/req %.1f" % (d["rps"], d["p50_us"] / 1e3, d["p99_us"] / 1e3, d["lost_or_failed"],
+                                                 d["faults_per_request"]))
                         raw.append(d)
             finally:
                 server.stop()
-    results["http"] = {"seconds": seconds, "model": HTTP_MODEL, "raw": raw}
+    results["http"] = {"seconds": seconds, "model": HTTP_MODEL, "raw": raw, "inproc": inproc}
 
 
 def http_table(results):
@@ -426,8 +450,30 @@ def http_table(results):
                     "p99_over_p50": summary([x["p99_us"] / x["p50_us"] for x in rs if x["p50_us"]]),
                     "requests": sum(x["requests"] for x in rs),
                     "lost_or_failed": sum(x["lost_or_failed"] for x in rs),
+                    "faults_per_request": summary([x.get("faults_per_request") for x in rs]),
+                    "cpu_ms_per_request": summary([x.get("cpu_ms_per_request") for x in rs]),
                 })
     return rows
+
+
+def http_targets(results, rows):
+    """Issue 17's request-path targets, per image: edgevision's conc-1 p50
+    against the in-process time + 1.0 ms (medians over rounds), page faults
+    per request at conc-1, and conc-8 vs conc-2 throughput."""
+    out = []
+    for label in ["%dx%d" % s for s in IMAGE_SIZES]:
+        inproc = summary([x["median_ms"] for x in results["http"].get("inproc", []) if x["image"] == label])
+        def row(c):
+            return next((x for x in rows if x["server"] == "edgevision" and x["image"] == label
+                         and x["concurrency"] == c), None)
+        c1, c2, c8 = row(1), row(2), row(8)
+        if not (c1 and inproc):
+            continue
+        out.append({"image": label, "inproc_ms": inproc, "p50_ms": c1["p50_ms"],
+                    "overhead_ms": c1["p50_ms"]["median"] - inproc["median"],
+                    "faults_per_request": c1["faults_per_request"],
+                    "rps_c2": c2["rps"] if c2 else None, "rps_c8": c8["rps"] if c8 else None})
+    return out
 
 
 # --- footprint -----------------------------------------------------------------
@@ -456,6 +502,28 @@ def dir_size(path):
     return total
 
 
+def churn_rss(args, server, body_file, seconds):
+    """wrk with 16 connections, each request on a new one (Connection: close),
+    with RSS sampled every 20 ms: (peak RSS kB, wrk's result)."""
+    import threading
+    peak = [0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], server.rss_kb().get("VmRSS", 0))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        result = wrk(args, server.port, body_file, 16, seconds, close=True)
+    finally:
+        stop.set()
+        sampler.join()
+    return peak[0], result
+
+
 def measure_footprint(args, models, results, images):
     out = {"rounds": []}
     with open(images["320x240"], "rb") as f:
@@ -480,9 +548,12 @@ def measure_footprint(args, models, results, images):
                     ok += resp.status == 200
                 c.close()
                 rss = server.rss_kb()
+                churn_peak, churn = churn_rss(args, server, images["640x480"], 3 if args.quick else 5)
                 row = {"round": r, "server": kind, "ready_ms": ready * 1e3, "requests": n, "ok": ok,
                        "rss_ready_kb": rss_ready.get("VmRSS"), "rss_kb": rss.get("VmRSS"),
-                       "hwm_kb": rss.get("VmHWM"), "loadavg": loadavg()}
+                       "rss_churn_peak_kb": churn_peak, "rss_after_churn_kb": server.rss_kb().get("VmRSS"),
+                       "churn_requests": churn["requests"], "churn_ok": churn["ok"],
+                       "hwm_kb": server.rss_kb().get("VmHWM"), "loadavg": loadavg()}
                 log("footprint", row)
                 out["rounds"].append(row)
             finally:
@@ -578,12 +649,26 @@ def write_report(results, out_dir):
         results["http"]["table"] = rows
         lines.append("## HTTP end to end (POST /image, model %s)" % results["http"]["model"])
         lines.append("")
-        lines.append("| server | image | conc. | req/s | p50 ms | p99 ms | p99/p50 | requests | lost or failed |")
-        lines.append("|---|---|---|---|---|---|---|---|---|")
+        lines.append("| server | image | conc. | req/s | p50 ms | p99 ms | p99/p50 | page faults/req | CPU ms/req "
+                     "| requests | lost or failed |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for r in rows:
-            lines.append("| %s | %s | %d | %s | %s | %s | %s | %d | %d |" % (
+            lines.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %d | %d |" % (
                 r["server"], r["image"], r["concurrency"], fmt(r["rps"], 1), fmt(r["p50_ms"]), fmt(r["p99_ms"]),
-                fmt(r["p99_over_p50"]), r["requests"], r["lost_or_failed"]))
+                fmt(r["p99_over_p50"]), fmt(r["faults_per_request"], 1), fmt(r["cpu_ms_per_request"]),
+                r["requests"], r["lost_or_failed"]))
+        lines.append("")
+        targets = http_targets(results, rows)
+        results["http"]["targets"] = targets
+        lines.append("### Request-path targets (issue 17), edgevision")
+        lines.append("")
+        lines.append("| image | in-process ms | HTTP p50 ms (conc. 1) | overhead ms (target ≤ 1.0) "
+                     "| page faults/req (target ≤ 5) | req/s conc. 2 | req/s conc. 8 (target ≥ conc. 2) |")
+        lines.append("|---|---|---|---|---|---|---|")
+        for t in targets:
+            lines.append("| %s | %s | %s | %.2f | %s | %s | %s |" % (
+                t["image"], fmt(t["inproc_ms"]), fmt(t["p50_ms"]), t["overhead_ms"], fmt(t["faults_per_request"], 1),
+                fmt(t["rps_c2"], 1), fmt(t["rps_c8"], 1)))
         lines.append("")
         lines.append("predict.py's per-pixel Python resize loop (not in the Flask peer; add it for the real "
                      "container): " + ", ".join("%s %.0f ms" % kv for kv in results["predict_py_loop_ms"].items()))
@@ -594,14 +679,17 @@ def write_report(results, out_dir):
         lines.append("## Footprint (after %d requests; ready = exec to first 200 on POST /image)" % (
             f["rounds"][0]["requests"] if f["rounds"] else 0))
         lines.append("")
-        lines.append("| server | ready ms | RSS when ready MB | RSS after MB | peak RSS MB |")
-        lines.append("|---|---|---|---|---|")
+        lines.append("| server | ready ms | RSS when ready MB | RSS after MB | RSS peak under churn MB "
+                     "| RSS after churn MB | peak RSS MB |")
+        lines.append("|---|---|---|---|---|---|---|")
         for kind in SERVERS:
             rs = [x for x in f["rounds"] if x["server"] == kind]
-            lines.append("| %s | %s | %s | %s | %s |" % (
+            lines.append("| %s | %s | %s | %s | %s | %s | %s |" % (
                 kind, fmt(summary([x["ready_ms"] for x in rs]), 0),
                 fmt(summary([x["rss_ready_kb"] / 1024 for x in rs]), 1),
                 fmt(summary([x["rss_kb"] / 1024 for x in rs]), 1),
+                fmt(summary([x["rss_churn_peak_kb"] / 1024 for x in rs]), 1),
+                fmt(summary([x["rss_after_churn_kb"] / 1024 for x in rs]), 1),
                 fmt(summary([x["hwm_kb"] / 1024 for x in rs]), 1)))
         lines.append("")
         lines.append("Sizes (bytes): `%s`" % json.dumps(f["sizes"]))

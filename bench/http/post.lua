@@ -7,6 +7,10 @@ wrk.method = "POST"
 wrk.body = f:read("*all")
 f:close()
 wrk.headers["Content-Type"] = "application/octet-stream"
+-- WRK_CLOSE=1: a new connection for every request (connection churn).
+if os.getenv("WRK_CLOSE") == "1" then
+  wrk.headers["Connection"] = "close"
+end
 
 local threads = {}
 

@@ -1,12 +1,15 @@
-// `edgevision bench`: the engine alone on a fixed input, batch 1, after warm-up.
+// `edgevision bench`: the engine alone on a fixed input, batch 1, after warm-up;
+// with --image, the whole in-process request path on one image file.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <iterator>
+#include <map>
+#include <string>
 #include <random>
+
+#include <sys/resource.h>
 
 #include "cli/commands.h"
 #include "cli/load.h"
@@ -24,20 +27,55 @@ namespace {
 // Pooling, element-wise ops and activations are not counted (they are not
 // multiply-adds and are memory-bound): this is the work the compute floor
 // (docs/performance.md) is measured against.
+uint64_t NodeMultiplyAdds(const graph::Graph& g, const graph::Node& node) {
+  if (node.op == graph::Op::kConv2D) {
+    const graph::Shape& w = g.values[node.inputs[1]].shape;  // OHWI
+    const int64_t out = g.values[node.outputs[0]].NumElements();
+    if (out > 0 && w.size() == 4) return static_cast<uint64_t>(out) * w[1] * w[2] * w[3];
+  } else if (node.op == graph::Op::kFullyConnected) {
+    const graph::Shape& w = g.values[node.inputs[1]].shape;  // [O, K]
+    const int64_t out = g.values[node.outputs[0]].NumElements();
+    if (out > 0 && w.size() == 2) return static_cast<uint64_t>(out) * w[1];
+  }
+  return 0;
+}
+
 uint64_t CountMultiplyAdds(const graph::Graph& g) {
   uint64_t macs = 0;
-  for (const graph::Node& node : g.nodes) {
-    if (node.op == graph::Op::kConv2D) {
-      const graph::Shape& w = g.values[node.inputs[1]].shape;  // OHWI
-      const int64_t out = g.values[node.outputs[0]].NumElements();
-      if (out > 0 && w.size() == 4) macs += static_cast<uint64_t>(out) * w[1] * w[2] * w[3];
-    } else if (node.op == graph::Op::kFullyConnected) {
-      const graph::Shape& w = g.values[node.inputs[1]].shape;  // [O, K]
-      const int64_t out = g.values[node.outputs[0]].NumElements();
-      if (out > 0 && w.size() == 2) macs += static_cast<uint64_t>(out) * w[1];
-    }
-  }
+  for (const graph::Node& node : g.nodes) macs += NodeMultiplyAdds(g, node);
   return macs;
+}
+
+// --per-op: each node that does work at run time, its mean time and share of
+// the sum, its multiply-adds and the GFLOP/s it reached (2 FLOPs per
+// multiply-add); with --peak-gflops, its compute floor (the time at that
+// peak) and how far above it the node ran. Nodes without multiply-adds
+// (pooling, element-wise, copies) have no floor: they are bound by memory.
+nlohmann::json PerOp(const graph::Graph& g, const std::vector<engine::NodeProfile>& profile, double peak_gflops) {
+  std::map<std::string, const graph::Node*> by_name;
+  for (const graph::Node& node : g.nodes) by_name[node.name] = &node;
+  double total_us = 0;
+  for (const engine::NodeProfile& p : profile) total_us += p.microseconds;
+  nlohmann::json ops = nlohmann::json::array();
+  for (const engine::NodeProfile& p : profile) {
+    const auto it = by_name.find(p.node);
+    const uint64_t macs = it == by_name.end() ? 0 : NodeMultiplyAdds(g, *it->second);
+    nlohmann::json op = {{"node", p.node},
+                         {"op", p.op},
+                         {"us", p.microseconds},
+                         {"share", total_us > 0 ? p.microseconds / total_us : 0.0},
+                         {"multiply_adds", macs}};
+    if (macs > 0 && p.microseconds > 0) {
+      op["gflops"] = 2.0 * static_cast<double>(macs) / (p.microseconds * 1e3);
+      if (peak_gflops > 0) {
+        const double floor_us = 2.0 * static_cast<double>(macs) / (peak_gflops * 1e3);
+        op["floor_us"] = floor_us;
+        op["over_floor"] = p.microseconds / floor_us;
+      }
+    }
+    ops.push_back(std::move(op));
+  }
+  return {{"total_us", total_us}, {"peak_gflops", peak_gflops}, {"ops", ops}};
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -48,24 +86,12 @@ double Percentile(std::vector<double> v, double p) {
 
 // A detector's whole path on one image, `runs` times after `warmup`: the
 // median of each stage (predict::DetectionTimings) and of their sum.
-int RunDetectorBench(const BenchOptions& options, const std::string& path) {
-  predict::ClassifierOptions classifier_options;
-  classifier_options.threads_per_inference = options.threads;
-  Result<std::unique_ptr<predict::Classifier>> loaded = LoadClassifier(path, classifier_options);
-  if (!loaded.ok()) {
-    PrintError(loaded.status());
-    return 1;
-  }
-  if (!(*loaded)->detector()) {
-    PrintError(InvalidArgument("--image times an object detector; " + path + " is a classifier"));
-    return 2;
-  }
-  std::ifstream in(options.image, std::ios::binary);
-  const std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+int RunDetectorBench(const BenchOptions& options, const predict::Classifier& detector,
+                     const std::vector<uint8_t>& bytes) {
   std::vector<double> total, decode, resize, infer, post;
   predict::DetectionResult last;
   for (int i = 0; i < options.warmup + options.runs; ++i) {
-    Result<predict::DetectionResult> r = (*loaded)->DetectImage(bytes);
+    Result<predict::DetectionResult> r = detector.DetectImage(bytes);
     if (!r.ok()) {
       PrintError(r.status().WithContext(options.image));
       return 1;
@@ -80,7 +106,7 @@ int RunDetectorBench(const BenchOptions& options, const std::string& path) {
     last = std::move(r).value();
   }
   nlohmann::json doc = {
-      {"model", (*loaded)->info().model_file},
+      {"model", detector.info().model_file},
       {"image", options.image},
       {"image_size", {last.image_width, last.image_height}},
       {"input", {1, last.input_height, last.input_width, 3}},
@@ -99,11 +125,81 @@ int RunDetectorBench(const BenchOptions& options, const std::string& path) {
   return 0;
 }
 
+// Minor + major page faults of this process so far.
+long PageFaults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt + usage.ru_majflt;
+}
+
+nlohmann::json TimeSummary(std::vector<double> ms) {
+  double sum = 0;
+  for (double v : ms) sum += v;
+  return {{"median_ms", Percentile(ms, 0.5)},
+          {"p90_ms", Percentile(ms, 0.9)},
+          {"min_ms", *std::min_element(ms.begin(), ms.end())},
+          {"max_ms", *std::max_element(ms.begin(), ms.end())},
+          {"mean_ms", sum / ms.size()}};
+}
+
+// --image: Classifier::ClassifyImage on one worker, the code a request runs
+// between reading the body and writing the JSON.
+// An object detector goes to RunDetectorBench.
+int RunImageBench(const BenchOptions& options, const std::string& path) {
+  predict::ClassifierOptions classifier_options;
+  classifier_options.threads_per_inference = options.threads;
+  Result<std::unique_ptr<predict::Classifier>> classifier = LoadClassifier(path, classifier_options);
+  if (!classifier.ok()) {
+    PrintError(classifier.status());
+    return 1;
+  }
+  Result<std::vector<uint8_t>> bytes = ReadFile(options.image);
+  if (!bytes.ok()) {
+    PrintError(bytes.status());
+    return 1;
+  }
+  if ((*classifier)->detector()) return RunDetectorBench(options, **classifier, *bytes);
+  for (int i = 0; i < options.warmup; ++i) {
+    Result<predict::Classification> r = (*classifier)->ClassifyImage(*bytes);
+    if (!r.ok()) {
+      PrintError(r.status().WithContext(options.image));
+      return 1;
+    }
+  }
+  std::vector<double> ms, decode, preprocess, inference;
+  const long faults_before = PageFaults();
+  for (int i = 0; i < options.runs; ++i) {
+    auto start = std::chrono::steady_clock::now();
+    Result<predict::Classification> r = (*classifier)->ClassifyImage(*bytes);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    if (!r.ok()) {
+      PrintError(r.status().WithContext(options.image));
+      return 1;
+    }
+    decode.push_back(r->timings.decode_ms);
+    preprocess.push_back(r->timings.preprocess_ms);
+    inference.push_back(r->timings.inference_ms);
+  }
+  const long faults = PageFaults() - faults_before;
+  nlohmann::json doc = {{"model", (*classifier)->info().model_file},
+                        {"image", options.image},
+                        {"threads", options.threads},
+                        {"runs", options.runs},
+                        {"warmup", options.warmup},
+                        {"decode_median_ms", Percentile(decode, 0.5)},
+                        {"preprocess_median_ms", Percentile(preprocess, 0.5)},
+                        {"inference_median_ms", Percentile(inference, 0.5)},
+                        {"page_faults_per_image", static_cast<double>(faults) / options.runs}};
+  doc.update(TimeSummary(ms));
+  std::printf("%s\n", doc.dump().c_str());
+  return 0;
+}
+
 }  // namespace
 
 int RunBench(const BenchOptions& options) {
   const std::string path = options.model.empty() ? DefaultModelPath() : options.model;
-  if (!options.image.empty()) return RunDetectorBench(options, path);
+  if (!options.image.empty()) return RunImageBench(options, path);
   Result<model::LoadedModel> loaded = model::LoadModel(path);
   if (!loaded.ok()) {
     PrintError(loaded.status());
@@ -150,8 +246,6 @@ int RunBench(const BenchOptions& options) {
       return 1;
     }
   }
-  double sum = 0;
-  for (double v : ms) sum += v;
   nlohmann::json doc = {
       {"model", loaded->info.model_file},
       {"backend", std::string(backend->name())},
@@ -159,21 +253,22 @@ int RunBench(const BenchOptions& options) {
       {"runs", options.runs},
       {"warmup", options.warmup},
       {"input", (*compiled)->input_shape()},
-      {"median_ms", Percentile(ms, 0.5)},
-      {"p90_ms", Percentile(ms, 0.9)},
-      {"min_ms", *std::min_element(ms.begin(), ms.end())},
-      {"max_ms", *std::max_element(ms.begin(), ms.end())},
-      {"mean_ms", sum / ms.size()},
       {"multiply_adds", CountMultiplyAdds(loaded->graph)},
   };
-  if (options.profile && options.backend != "reference") {
+  doc.update(TimeSummary(ms));
+  if ((options.profile || options.per_op) && options.backend != "reference") {
     Result<std::vector<engine::NodeProfile>> profile =
         engine::ProfileXnnpackSession(**session, input, std::max(1, options.runs / 4));
-    if (profile.ok()) {
+    if (!profile.ok()) {
+      PrintError(profile.status());
+      return 1;
+    }
+    if (options.profile) {
       nlohmann::json nodes = nlohmann::json::array();
       for (const engine::NodeProfile& p : *profile) nodes.push_back({{"node", p.node}, {"op", p.op}, {"us", p.microseconds}});
       doc["profile"] = nodes;
     }
+    if (options.per_op) doc["per_op"] = PerOp(loaded->graph, *profile, options.peak_gflops);
   }
   std::printf("%s\n", doc.dump().c_str());
   return 0;

@@ -108,9 +108,12 @@ struct BenchOptions {
   int warmup = 20;
   std::string backend = "xnnpack";  // or "reference"
   bool profile = false;             // add per-node timings
-  // A detector: time the whole path on this image (decode, resize, infer,
-  // decode+NMS) instead of the engine alone.
+  // Time the whole in-process request path on this image instead of the
+  // engine alone: a classifier's decode + preprocess + inference (with page
+  // faults), a detector's decode, resize, infer, decode+NMS.
   std::string image;
+  bool per_op = false;              // add each op's time, share, GFLOP/s (and floor)
+  double peak_gflops = 0;           // the machine's peak, for --per-op's floors
 };
 int RunBench(const BenchOptions& options);
 

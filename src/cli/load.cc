@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 
 #include "engine/xnnpack_backend.h"
 #include "model/model.h"
@@ -34,6 +36,12 @@ predict::DetectorOptions MakeDetectorOptions(const DetectionFlags& flags) {
   d.max_detections = flags.max_detections;
   d.max_plans = flags.max_plans;
   return d;
+}
+
+Result<std::vector<uint8_t>> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IOError(path + ": cannot open");
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 void PrintError(const Status& status) {

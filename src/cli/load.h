@@ -3,6 +3,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cli/commands.h"
 #include "core/status.h"
@@ -22,6 +23,8 @@ Result<model::LoadOptions> MakeLoadOptions(const std::string& preprocess, bool l
 
 // The detector post-processing flags as predict::DetectorOptions.
 predict::DetectorOptions MakeDetectorOptions(const DetectionFlags& flags);
+// A whole file's bytes. IOError naming the path when it cannot be opened.
+Result<std::vector<uint8_t>> ReadFile(const std::string& path);
 
 // Prints an error for the user: "edgevision: <message>" on stderr.
 void PrintError(const Status& status);

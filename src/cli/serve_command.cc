@@ -41,7 +41,14 @@ namespace {
 
 // Allocator settings for a long-running server on a small device (RunServe).
 constexpr int kMallocArenas = 2;
-constexpr int kMallocMmapThreshold = 256 * 1024;
+// Blocks up to the size a worker keeps between requests
+// (ClassifierOptions::keep_buffer_bytes) come from the heap; only larger,
+// rare ones are mapped and unmapped per request.
+constexpr int kMallocMmapThreshold = 8 << 20;
+// Free memory at the top of a heap that stays mapped: a request's body and
+// the decoder's working memory are reused by the next request instead of
+// being unmapped and faulted in again.
+constexpr int kMallocTrimThreshold = 8 << 20;
 
 int CpuCount() {
   unsigned n = std::thread::hardware_concurrency();
@@ -106,13 +113,19 @@ class ShutdownWatchdog {
 
 // Allocator settings for a long-running server on a small device.
 // glibc gives each thread that allocates its own malloc arena, and keeps
-// freed image buffers in them: with 16+ connection threads decoding in turn,
-// RSS grew to ~69 MB serving a 3 MB model. Two arenas and a fixed mmap
-// threshold (large decode buffers go back to the OS) keep it at ~45 MB
-// (docs/performance.md#footprint). MALLOC_ARENA_MAX etc. still override.
+// freed memory in each: with 16+ connection threads, RSS grew to ~69 MB
+// serving a 3 MB model. Two arenas bound that. Image buffers are not
+// allocated per request at all (each worker reuses its image::Workspace), so
+// the mmap threshold only decides where outsized images go: a fixed 256 KiB
+// threshold (f7484bd) made every request map and zero its buffers again
+// (377 page faults per request, issue 17). A fixed threshold also turns off
+// glibc's dynamic one, which would otherwise rise to the largest block ever
+// freed (up to 32 MiB) and keep it. MALLOC_ARENA_MAX etc. still override
+// (docs/performance.md#footprint).
 void TuneAllocator() {
   if (std::getenv("MALLOC_ARENA_MAX") == nullptr) mallopt(M_ARENA_MAX, kMallocArenas);
   if (std::getenv("MALLOC_MMAP_THRESHOLD_") == nullptr) mallopt(M_MMAP_THRESHOLD, kMallocMmapThreshold);
+  if (std::getenv("MALLOC_TRIM_THRESHOLD_") == nullptr) mallopt(M_TRIM_THRESHOLD, kMallocTrimThreshold);
 }
 
 // Blocks SIGINT and SIGTERM in this thread and every thread started after it;
@@ -293,6 +306,9 @@ void MakeModelReloader(const ServeOptions& options, const ServeConfig& config, S
         EV_ASSIGN_OR_RETURN(model::LoadOptions load, MakeLoadOptions(preprocess, label_order));
         EV_ASSIGN_OR_RETURN(std::unique_ptr<predict::Classifier> c,
                             LoadClassifier(path, classifier, load));
+        // Importing, probing and packing freed far more than serving keeps
+        // (the later workers' packed copies among it): give it back.
+        malloc_trim(0);
         const model::ModelInfo& info = c->info();
         const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
         spdlog::info(

@@ -11,6 +11,7 @@
 #include "engine/reference_kernels.h"
 #include "engine/xnnpack_ops.h"
 #include "engine/xnnpack_program.h"
+#include "engine/xnnpack_weights.h"
 
 namespace edgevision::engine {
 
@@ -24,6 +25,7 @@ using xnnpack_internal::Location;
 using xnnpack_internal::Program;
 using xnnpack_internal::ThreadPool;
 using xnnpack_internal::XnnOperator;
+using xnnpack_internal::WeightRegistry;
 using xnnpack_internal::XnnStatusName;
 
 constexpr size_t kArenaAlignment = 64;
@@ -55,8 +57,12 @@ struct Action {
 
 class XnnpackSession final : public Session {
  public:
-  XnnpackSession(std::shared_ptr<const Program> program, ThreadPool pool, ArenaPtr arena)
-      : program_(std::move(program)), pool_(std::move(pool)), arena_(std::move(arena)) {
+  XnnpackSession(std::shared_ptr<const Program> program, std::shared_ptr<WeightRegistry> weights,
+                 ThreadPool pool, ArenaPtr arena)
+      : program_(std::move(program)),
+        weights_(std::move(weights)),
+        pool_(std::move(pool)),
+        arena_(std::move(arena)) {
     const graph::Graph& g = program_->graph;
     input_ = Pointer(g.inputs[0]);
     output_ = Pointer(g.outputs[0]);
@@ -174,8 +180,13 @@ class XnnpackSession final : public Session {
     }
     Action action;
     action.node = i;
-    xnn_status status = xnnpack_internal::CreateNodeOperator(
-        g, node, exec, strides, program_->avgpool_weights[i].data(), &action.op);
+    xnn_status status;
+    {
+      xnnpack_internal::AllocationRecording recording;
+      status = xnnpack_internal::CreateNodeOperator(g, node, exec, strides, program_->avgpool_weights[i].data(),
+                                                    &action.op);
+      if (status == xnn_status_success) weights_->AfterCreate(i, action.op.get(), recording);
+    }
     if (status != xnn_status_success) return XnnError(node, "creating the operator", status);
     const bool binary =
         node.op == Op::kAdd || node.op == Op::kSub || node.op == Op::kMul || node.op == Op::kDiv;
@@ -226,6 +237,7 @@ class XnnpackSession final : public Session {
   }
 
   std::shared_ptr<const Program> program_;
+  std::shared_ptr<WeightRegistry> weights_;
   ThreadPool pool_;  // nullptr: run on the caller's thread
   ArenaPtr arena_;
   std::vector<Action> actions_;
@@ -238,7 +250,9 @@ class XnnpackSession final : public Session {
 class XnnpackModel final : public CompiledModel {
  public:
   XnnpackModel(std::shared_ptr<const Program> program, int threads)
-      : program_(std::move(program)), threads_(threads) {
+      : program_(std::move(program)),
+        weights_(std::make_shared<WeightRegistry>(program_->graph.nodes.size())),
+        threads_(threads) {
     const graph::Graph& g = program_->graph;
     input_shape_ = g.values[g.inputs[0]].shape;
     output_size_ = static_cast<size_t>(graph::ShapeProduct(g.values[g.outputs[0]].shape));
@@ -249,6 +263,7 @@ class XnnpackModel final : public CompiledModel {
   const std::vector<int64_t>& input_shape() const override { return input_shape_; }
   size_t output_size() const override { return output_size_; }
   const XnnpackPlanStats& stats() const { return program_->stats; }
+  XnnpackWeightStats weight_stats() const { return weights_->stats(); }
 
   Result<std::unique_ptr<Session>> CreateSession() const override {
     ThreadPool pool;
@@ -268,13 +283,14 @@ class XnnpackModel final : public CompiledModel {
                                "-byte activation arena");
     }
     std::memset(arena.get(), 0, bytes);
-    auto session = std::make_unique<XnnpackSession>(program_, std::move(pool), std::move(arena));
+    auto session = std::make_unique<XnnpackSession>(program_, weights_, std::move(pool), std::move(arena));
     EV_RETURN_IF_ERROR(session->Prepare());
     return std::unique_ptr<Session>(std::move(session));
   }
 
  private:
   std::shared_ptr<const Program> program_;
+  std::shared_ptr<WeightRegistry> weights_;
   int threads_;
   std::vector<int64_t> input_shape_;
   size_t output_size_ = 0;
@@ -304,6 +320,11 @@ std::unique_ptr<Backend> MakeXnnpackBackend() {
 const XnnpackPlanStats* GetXnnpackPlanStats(const CompiledModel& model) {
   const auto* xnnpack = dynamic_cast<const XnnpackModel*>(&model);
   return xnnpack ? &xnnpack->stats() : nullptr;
+}
+
+XnnpackWeightStats GetXnnpackWeightStats(const CompiledModel& model) {
+  const auto* xnnpack = dynamic_cast<const XnnpackModel*>(&model);
+  return xnnpack ? xnnpack->weight_stats() : XnnpackWeightStats{};
 }
 
 Result<std::vector<NodeProfile>> ProfileXnnpackSession(Session& session,

@@ -19,7 +19,8 @@
 // CreateSession() creates and sets up every operator bound to that session's
 // arena and thread pool (EngineOptions::threads; 1 = the caller's thread), so
 // Session::Run() only copies the input in, runs the operators and copies the
-// output out. Packed weights live in the operators, i.e. once per Session.
+// output out. Packed weights are made once per model: each Session's
+// operators point at the first Session's packed blocks (xnnpack_weights.h).
 //
 // Thread-safety: as engine/backend.h.
 #pragma once
@@ -51,6 +52,14 @@ struct XnnpackPlanStats {
 // The stats of a model compiled by the XNNPACK backend; nullptr for a model
 // of another backend. The pointer lives as long as `model`.
 const XnnpackPlanStats* GetXnnpackPlanStats(const CompiledModel& model);
+
+// Packed-weight memory of a compiled model, over all its Sessions so far.
+struct XnnpackWeightStats {
+  size_t packed_bytes = 0;  // packed blocks held (once per model when shared)
+  size_t shared_bytes = 0;  // what later Sessions packed and dropped for a shared block
+};
+// nullptr-safe: zeros for a model of another backend.
+XnnpackWeightStats GetXnnpackWeightStats(const CompiledModel& model);
 
 // Mean wall time per node over `runs` runs, for profiling (engine_benchmark
 // --profile). Nodes without run-time work are left out. The steps run one by

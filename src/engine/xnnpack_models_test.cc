@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -338,6 +340,54 @@ TEST(SessionTest, UnsupportedOpNamesTheNode) {
   EXPECT_EQ(model.status().code(), StatusCode::kUnsupported);
   EXPECT_THAT(model.status().message(), HasSubstr("pool/reduce_mean"));
   EXPECT_THAT(model.status().message(), HasSubstr("ReduceMean"));
+}
+
+// Sessions of one model share one packed copy of the weights
+// (xnnpack_weights.h), answer exactly as a separately compiled model does,
+// and keep working whichever Session goes first.
+TEST(SessionTest, SessionsShareOnePackedCopyOfTheWeights) {
+  for (const graph::Graph& g : {testing::MobileNetV2(64, 10, 43), testing::SqueezeNet11(67, 12, 44)}) {
+    auto model = MakeXnnpackBackend()->Compile(g, {});
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    auto first = (*model)->CreateSession();
+    ASSERT_TRUE(first.ok());
+    const XnnpackWeightStats one = GetXnnpackWeightStats(**model);
+    ASSERT_GT(one.packed_bytes, 100'000u);  // every conv and the classifier
+    EXPECT_EQ(one.shared_bytes, 0u);
+
+    auto second = (*model)->CreateSession();
+    ASSERT_TRUE(second.ok());
+    const XnnpackWeightStats two = GetXnnpackWeightStats(**model);
+    std::printf("[ weights ] %zu packed bytes; the second session shared %zu and packed %zu more\n",
+                one.packed_bytes, two.shared_bytes, two.packed_bytes - one.packed_bytes);
+    // The second Session adds (almost) no packed bytes: all of them are shared.
+    EXPECT_LE(two.packed_bytes - one.packed_bytes, one.packed_bytes / 100);
+    EXPECT_GE(two.shared_bytes, one.packed_bytes * 99 / 100);
+
+    // Same answers as a model compiled on its own (its own packed weights).
+    auto separate = MakeXnnpackBackend()->Compile(g, {});
+    ASSERT_TRUE(separate.ok());
+    auto own = (*separate)->CreateSession();
+    ASSERT_TRUE(own.ok());
+    const auto& shape = g.values[g.inputs[0]].shape;
+    const std::vector<float> input =
+        testing::RandomData(static_cast<size_t>(shape[1] * shape[2] * shape[3]), 7, 0.0f, 1.0f);
+    std::vector<float> want((*model)->output_size()), got(want.size());
+    ASSERT_TRUE((*own)->Run(input, want).ok());
+    ASSERT_TRUE((*first)->Run(input, got).ok());
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+
+    // The Session that packed the weights goes first; the others keep them.
+    first->reset();
+    auto third = (*model)->CreateSession();
+    ASSERT_TRUE(third.ok());
+    EXPECT_LE(GetXnnpackWeightStats(**model).packed_bytes - one.packed_bytes, one.packed_bytes / 100);
+    for (Session* s : {second->get(), third->get()}) {
+      std::fill(got.begin(), got.end(), 0.0f);
+      ASSERT_TRUE(s->Run(input, got).ok());
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+    }
+  }
 }
 
 }  // namespace

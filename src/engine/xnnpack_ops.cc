@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/graph_check.h"
+#include "engine/xnnpack_weights.h"
 
 namespace edgevision::engine::xnnpack_internal {
 
@@ -60,7 +61,7 @@ NdShape ToNd(const Shape& s) {
 Status InitializeXnnpack() {
   static std::once_flag once;
   static xnn_status status = xnn_status_uninitialized;
-  std::call_once(once, [] { status = xnn_initialize(/*allocator=*/nullptr); });
+  std::call_once(once, [] { status = xnn_initialize(SharingAllocator()); });
   if (status == xnn_status_success) return Status::Ok();
   if (status == xnn_status_unsupported_hardware) {
     return Unsupported("XNNPACK does not support this CPU (xnn_initialize: unsupported_hardware)");

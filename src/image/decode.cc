@@ -64,19 +64,23 @@ Status CheckDimensions(std::string_view format, int64_t width, int64_t height,
 
 Status AllocateImage(int width, int height, Image* image) {
   try {
-    image->pixels.resize(static_cast<size_t>(width) * static_cast<size_t>(height) * 3);
+    image->Reshape(width, height);
   } catch (const std::bad_alloc&) {
     return ResourceExhausted("image: cannot allocate " + std::to_string(width) + "x" +
                              std::to_string(height) + " RGB pixels");
   }
-  image->width = width;
-  image->height = height;
   return Status::Ok();
 }
 
 }  // namespace internal
 
 Result<DecodedImage> Decode(std::span<const uint8_t> bytes, const DecodeLimits& limits) {
+  DecodedImage out;
+  EV_RETURN_IF_ERROR(DecodeInto(bytes, limits, &out));
+  return out;
+}
+
+Status DecodeInto(std::span<const uint8_t> bytes, const DecodeLimits& limits, DecodedImage* out) {
   const Format format = Sniff(bytes);
   if (format == Format::kUnknown) return Unrecognised(bytes);
 
@@ -88,23 +92,26 @@ Result<DecodedImage> Decode(std::span<const uint8_t> bytes, const DecodeLimits& 
         internal::CheckDimensions(header.format, header.width, header.height, limits));
   }
 
-  DecodedImage out;
-  out.format = Name(format);
+  // Reset everything but the buffers' capacity.
+  out->rgb.Reshape(0, 0);
+  out->alpha.clear();
+  out->exif_orientation = -1;
+  out->source_mode.clear();
+  out->format = Name(format);
   Status status;
   try {
     switch (format) {
-      case Format::kJpeg: status = internal::DecodeJpeg(bytes, limits, &out); break;
-      case Format::kPng: status = internal::DecodePng(bytes, limits, &out); break;
-      case Format::kGif: status = internal::DecodeGif(bytes, limits, &out); break;
-      case Format::kBmp: status = internal::DecodeBmp(bytes, limits, &out); break;
-      case Format::kWebp: status = internal::DecodeWebp(bytes, limits, &out); break;
+      case Format::kJpeg: status = internal::DecodeJpeg(bytes, limits, out); break;
+      case Format::kPng: status = internal::DecodePng(bytes, limits, out); break;
+      case Format::kGif: status = internal::DecodeGif(bytes, limits, out); break;
+      case Format::kBmp: status = internal::DecodeBmp(bytes, limits, out); break;
+      case Format::kWebp: status = internal::DecodeWebp(bytes, limits, out); break;
       case Format::kUnknown: break;
     }
   } catch (const std::bad_alloc&) {
-    status = ResourceExhausted(std::string(out.format) + ": out of memory while decoding");
+    status = ResourceExhausted(out->format + ": out of memory while decoding");
   }
-  if (!status.ok()) return status;
-  return out;
+  return status;
 }
 
 Result<ImageHeader> ReadHeader(std::span<const uint8_t> bytes) {

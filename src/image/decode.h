@@ -72,7 +72,7 @@ struct DecodedImage {
   // and WebP files PIL opens as "RGBA" or "LA"; empty otherwise. convert("RGB")
   // drops it, but Docker 2.2's predict.py resizes before converting, and
   // Pillow resizes RGBA/LA premultiplied by alpha.
-  std::vector<uint8_t> alpha;
+  Buffer<uint8_t> alpha;
 };
 
 // Decodes `bytes`. Errors: InvalidArgument for empty, unknown, truncated or
@@ -80,6 +80,11 @@ struct DecodedImage {
 // when the header announces more pixels or a larger side than `limits` allow,
 // or when memory runs out.
 Result<DecodedImage> Decode(std::span<const uint8_t> bytes, const DecodeLimits& limits = {});
+
+// Decode() into `out`, reusing the capacity of its pixel and alpha buffers
+// (a worker decodes every request into the same DecodedImage). Every field
+// of `out` is overwritten; on error its contents are unspecified.
+Status DecodeInto(std::span<const uint8_t> bytes, const DecodeLimits& limits, DecodedImage* out);
 
 // Reads only the header: format and dimensions, without decoding pixels.
 // For GIF these are the logical screen's (a first frame reaching beyond it

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <sstream>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -55,7 +56,7 @@ std::vector<std::vector<std::string>> ReadTsv(const std::string& relative) {
   return rows;
 }
 
-std::string Sha256Hex(const std::vector<uint8_t>& bytes) {
+std::string Sha256Hex(std::span<const uint8_t> bytes) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int n = 0;
   EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);

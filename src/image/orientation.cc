@@ -35,32 +35,36 @@ bool OrientationChangesImage(int orientation) {
 }
 
 Image ApplyExifOrientation(Image image, int orientation) {
-  const Ops ops = OpsFor(orientation);
-  if (!ops.transpose && !ops.flip_top_bottom && !ops.flip_left_right) return image;
-
-  // The ops compose into one mapping: output (x, y) reads source (sx, sy)
-  // where, after the optional transpose, flips mirror the coordinates.
+  if (!OrientationChangesImage(orientation)) return image;
   Image out;
-  out.width = ops.transpose ? image.height : image.width;
-  out.height = ops.transpose ? image.width : image.height;
-  out.pixels.resize(image.pixels.size());
-  const int w = out.width;
-  const int h = out.height;
+  ApplyExifOrientationInto(image, orientation, &out);
+  return out;
+}
+
+void ApplyExifOrientationInto(const Image& image, int orientation, Image* out) {
+  const Ops ops = OpsFor(orientation);
+  if (!ops.transpose && !ops.flip_top_bottom && !ops.flip_left_right) {
+    out->Reshape(image.width, image.height);
+    std::memcpy(out->pixels.data(), image.pixels.data(), image.pixels.size());
+    return;
+  }
+  out->Reshape(ops.transpose ? image.height : image.width, ops.transpose ? image.width : image.height);
+  const int w = out->width;
+  const int h = out->height;
 
   if (!ops.transpose) {
     for (int y = 0; y < h; ++y) {
       const uint8_t* src = image.Row(ops.flip_top_bottom ? h - 1 - y : y);
-      uint8_t* dst = out.Row(y);
+      uint8_t* dst = out->Row(y);
       if (!ops.flip_left_right) {
         std::memcpy(dst, src, static_cast<size_t>(w) * 3);
       } else {
         for (int x = 0; x < w; ++x) std::memcpy(dst + 3 * x, src + 3 * (w - 1 - x), 3);
       }
     }
-    return out;
+    return;
   }
 
-  // Transposing: walk in tiles so both images stay in cache.
   constexpr int kTile = 32;
   const size_t src_stride = static_cast<size_t>(image.width) * 3;
   for (int ty = 0; ty < h; ty += kTile) {
@@ -69,7 +73,7 @@ Image ApplyExifOrientation(Image image, int orientation) {
       const int x_end = std::min(tx + kTile, w);
       for (int y = ty; y < y_end; ++y) {
         const int y1 = ops.flip_top_bottom ? h - 1 - y : y;  // row in the transposed image
-        uint8_t* dst = out.Row(y) + 3 * static_cast<size_t>(tx);
+        uint8_t* dst = out->Row(y) + 3 * static_cast<size_t>(tx);
         for (int x = tx; x < x_end; ++x, dst += 3) {
           const int x1 = ops.flip_left_right ? w - 1 - x : x;
           // transposed(x1, y1) == source(y1, x1)
@@ -78,7 +82,6 @@ Image ApplyExifOrientation(Image image, int orientation) {
       }
     }
   }
-  return out;
 }
 
 }  // namespace edgevision::image

@@ -28,4 +28,8 @@ bool OrientationChangesImage(int orientation);
 // returns `image` itself (moved, no copy) when nothing changes.
 Image ApplyExifOrientation(Image image, int orientation);
 
+// The same into `out` (its buffer reused; a copy when nothing changes).
+// `out` must not be `image`.
+void ApplyExifOrientationInto(const Image& image, int orientation, Image* out);
+
 }  // namespace edgevision::image

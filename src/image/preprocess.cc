@@ -9,6 +9,7 @@
 
 #include "image/orientation.h"
 #include "image/resize.h"
+#include "image/workspace.h"
 
 namespace edgevision::image {
 namespace {
@@ -93,7 +94,16 @@ Status ValidateSpec(const PreprocessSpec& spec) {
 
 Tensor CropResizeNormalize(const Image& rgb, const PreprocessSpec& spec) {
   Tensor out;
-  if (rgb.width < 1 || rgb.height < 1 || !ValidateSpec(spec).ok()) return out;
+  CropResizeNormalizeInto(rgb, spec, &out);
+  return out;
+}
+
+void CropResizeNormalizeInto(const Image& rgb, const PreprocessSpec& spec, Tensor* tensor) {
+  Tensor& out = *tensor;
+  if (rgb.width < 1 || rgb.height < 1 || !ValidateSpec(spec).ok()) {
+    out.Reshape(0, 0, 0);
+    return;
+  }
 
   // extract_and_resize(img, (T, T)): img.shape = (H, W, 3).
   const int64_t h = rgb.height;
@@ -123,10 +133,7 @@ Tensor CropResizeNormalize(const Image& rgb, const PreprocessSpec& spec) {
   std::vector<Tap> cols(crop_w);
   for (int x = 0; x < crop_w; ++x) cols[x] = MakeTap(start_x + x, ratio, x_origin, rgb.width);
 
-  out.height = crop_h;
-  out.width = crop_w;
-  out.channels = 3;
-  out.data.resize(static_cast<size_t>(crop_h) * crop_w * 3);
+  out.Reshape(crop_h, crop_w, 3);
   const std::array<int, 3> order = SourceChannels(spec.color);
   float* dst = out.data.data();
   for (int y = 0; y < crop_h; ++y) {
@@ -156,7 +163,6 @@ Tensor CropResizeNormalize(const Image& rgb, const PreprocessSpec& spec) {
         v[i + ch] = (v[i + ch] * spec.scale - spec.mean[ch]) / spec.stddev[ch];
     }
   }
-  return out;
 }
 
 ShorterSidePlan PlanShorterSide(int width, int height, int n) {
@@ -179,16 +185,13 @@ ShorterSidePlan PlanShorterSide(int width, int height, int n) {
 namespace {
 
 // Steps 3-4 of the Docker 2.2 pipeline on a resized image.
-Tensor CropToTensor(const Image& resized, const ShorterSidePlan& plan, const PreprocessSpec& spec) {
+void CropToTensor(const Image& resized, const ShorterSidePlan& plan, const PreprocessSpec& spec,
+                  Tensor* out) {
   const int n = spec.input_width;
-  Tensor out;
-  out.height = n;
-  out.width = n;
-  out.channels = 3;
-  out.data.resize(static_cast<size_t>(n) * n * 3);
+  out->Reshape(n, n, 3);
   const std::array<int, 3> order = SourceChannels(spec.color);
   const bool identity = IsIdentity(spec);
-  float* dst = out.data.data();
+  float* dst = out->data.data();
   for (int y = 0; y < n; ++y) {
     const uint8_t* row = resized.Row(plan.top + y) + 3 * plan.left;
     for (int x = 0; x < n; ++x, row += 3) {
@@ -198,12 +201,11 @@ Tensor CropToTensor(const Image& resized, const ShorterSidePlan& plan, const Pre
       }
     }
   }
-  return out;
 }
 
 // One 8-bit plane as an RGB image (v, v, v), so it goes through the same
 // orientation and resampling code; Pillow resamples every band alike.
-Image PlaneAsImage(const std::vector<uint8_t>& plane, int width, int height) {
+Image PlaneAsImage(const Buffer<uint8_t>& plane, int width, int height) {
   Image im;
   im.width = width;
   im.height = height;
@@ -237,7 +239,8 @@ Image ResizePremultiplied(const Image& rgb, const Image& alpha, int width, int h
   return out;
 }
 
-Result<Tensor> PreprocessShorterSide(DecodedImage decoded, const PreprocessSpec& spec) {
+Status PreprocessShorterSide(const PreprocessSpec& spec, Workspace* ws) {
+  const DecodedImage& decoded = ws->decoded;
   // Which files predict.py orients: with kConvertLast every file whose PIL
   // plugin has _getexif (JPEG, PNG, WebP), whatever its mode.
   int orientation = ReferenceOrientation(decoded);
@@ -245,38 +248,66 @@ Result<Tensor> PreprocessShorterSide(DecodedImage decoded, const PreprocessSpec&
     const std::string& f = decoded.format;
     orientation = (f == "jpeg" || f == "png" || f == "webp") ? decoded.exif_orientation : -1;
   }
-  const int width = decoded.rgb.width, height = decoded.rgb.height;
-  const Image oriented = ApplyExifOrientation(std::move(decoded.rgb), orientation);
+  const Image* image = &decoded.rgb;
+  if (OrientationChangesImage(orientation)) {
+    ApplyExifOrientationInto(decoded.rgb, orientation, &ws->oriented);
+    image = &ws->oriented;
+  }
   const int n = spec.input_width;
-  const ShorterSidePlan plan = PlanShorterSide(oriented.width, oriented.height, n);
+  const ShorterSidePlan plan = PlanShorterSide(image->width, image->height, n);
+  const bool same_size = plan.width == image->width && plan.height == image->height;
   const std::string& mode = decoded.source_mode;
   const bool last = spec.pil_order == PilOrder::kConvertLast;
-  if (last && (mode == "P" || mode == "1")) {
-    return CropToTensor(ResizeNearestLikePil(oriented, plan.width, plan.height), plan, spec);
+  if (same_size) {
+    // Image.resize to the same size is a copy in every mode.
+  } else if (last && (mode == "P" || mode == "1")) {
+    ResizeNearestLikePilInto(*image, plan.width, plan.height, &ws->resized);
+    image = &ws->resized;
+  } else if (last && !decoded.alpha.empty() && (mode == "RGBA" || mode == "LA")) {
+    // Rare (PNG/WebP with alpha, Docker 2.2 only): not allocation-free.
+    const Image alpha = ApplyExifOrientation(
+        PlaneAsImage(decoded.alpha, decoded.rgb.width, decoded.rgb.height), orientation);
+    ws->resized = ResizePremultiplied(*image, alpha, plan.width, plan.height);
+    image = &ws->resized;
+  } else {
+    ResizeLikePilInto(*image, plan.width, plan.height, ResampleFilter::kBilinear, &ws->resized,
+                      &ws->temp);
+    image = &ws->resized;
   }
-  if (last && !decoded.alpha.empty() && (mode == "RGBA" || mode == "LA")) {
-    const Image alpha =
-        ApplyExifOrientation(PlaneAsImage(decoded.alpha, width, height), orientation);
-    return CropToTensor(ResizePremultiplied(oriented, alpha, plan.width, plan.height), plan,
-                        spec);
-  }
-  return CropToTensor(
-      ResizeLikePil(oriented, plan.width, plan.height, ResampleFilter::kBilinear), plan, spec);
+  CropToTensor(*image, plan, spec, &ws->tensor);
+  return Status::Ok();
 }
 
 }  // namespace
 
 Result<Tensor> PreprocessDecoded(DecodedImage decoded, const PreprocessSpec& spec) {
+  Workspace ws;
+  ws.decoded = std::move(decoded);
+  EV_RETURN_IF_ERROR(PreprocessInto(spec, &ws));
+  return std::move(ws.tensor);
+}
+
+Status PreprocessInto(const PreprocessSpec& spec, Workspace* ws) {
   EV_RETURN_IF_ERROR(ValidateSpec(spec));
+  const DecodedImage& decoded = ws->decoded;
   if (decoded.rgb.width < 1 || decoded.rgb.height < 1) {
     return InvalidArgument("preprocess: image has no pixels");
   }
-  if (spec.geometry == Geometry::kShorterSide) return PreprocessShorterSide(std::move(decoded), spec);
+  if (spec.geometry == Geometry::kShorterSide) return PreprocessShorterSide(spec, ws);
   const int orientation = ReferenceOrientation(decoded);
-  Image oriented = ApplyExifOrientation(std::move(decoded.rgb), orientation);
-  EV_ASSIGN_OR_RETURN(Image scaled,
-                      DownscaleToMaxDimension(std::move(oriented), spec.max_dimension));
-  return CropResizeNormalize(scaled, spec);
+  const Image* image = &decoded.rgb;
+  if (OrientationChangesImage(orientation)) {
+    ApplyExifOrientationInto(decoded.rgb, orientation, &ws->oriented);
+    image = &ws->oriented;
+  }
+  const DownscalePlan plan = PlanDownscale(image->width, image->height, spec.max_dimension);
+  EV_RETURN_IF_ERROR(CheckDownscalePlan(plan, image->width, image->height));
+  if (plan.resize && (plan.width != image->width || plan.height != image->height)) {
+    ResizeLikePilInto(*image, plan.width, plan.height, plan.filter, &ws->resized, &ws->temp);
+    image = &ws->resized;
+  }
+  CropResizeNormalizeInto(*image, spec, &ws->tensor);
+  return Status::Ok();
 }
 
 Result<Tensor> PreprocessBytes(std::span<const uint8_t> bytes, const PreprocessSpec& spec,

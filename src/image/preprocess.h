@@ -40,6 +40,7 @@
 #include "core/status.h"
 #include "image/decode.h"
 #include "image/image.h"
+#include "image/workspace.h"
 
 namespace edgevision::image {
 
@@ -98,6 +99,9 @@ ShorterSidePlan PlanShorterSide(int width, int height, int n);
 // Steps 4-7 on an already oriented and downscaled image. Returns an empty
 // Tensor if `rgb` has no pixels or ValidateSpec(spec) fails.
 Tensor CropResizeNormalize(const Image& rgb, const PreprocessSpec& spec);
+// The same into `out`, reusing its buffer (an empty tensor where the above
+// returns one).
+void CropResizeNormalizeInto(const Image& rgb, const PreprocessSpec& spec, Tensor* out);
 
 // Steps 1-7 from encoded bytes. Errors: Decode()'s, ValidateSpec()'s, and
 // InvalidArgument when step 3 would produce a zero-sized image (predict.py
@@ -107,5 +111,10 @@ Result<Tensor> PreprocessBytes(std::span<const uint8_t> bytes, const PreprocessS
 
 // Steps 2-7 from a decoded image. Errors as PreprocessBytes() after decoding.
 Result<Tensor> PreprocessDecoded(DecodedImage decoded, const PreprocessSpec& spec);
+
+// Steps 2-7 from ws->decoded into ws->tensor, with ws's intermediate
+// buffers: nothing is allocated once the buffers have grown to the sizes a
+// stream of images needs (see workspace.h). Errors as PreprocessDecoded().
+Status PreprocessInto(const PreprocessSpec& spec, Workspace* ws);
 
 }  // namespace edgevision::image

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "test_support.h"
@@ -257,6 +258,65 @@ TEST(PreprocessTest, Docker22KeepsAlphaForPremultipliedResizing) {
   Result<Tensor> b = PreprocessBytes(bytes("images/png/rgba.png"), rgb_first);
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_NE(a->data, b->data) << "premultiplying must change a partly transparent image";
+}
+
+// A server worker decodes and preprocesses every request into one Workspace:
+// the answers are those of the one-shot functions whatever came before, and
+// once the buffers have grown, an image allocates nothing.
+TEST(PreprocessTest, AReusedWorkspaceGivesTheOneShotResultsWithoutReallocating) {
+  const auto bytes = [](const std::string& rel) {
+    return ::edgevision::testing::ReadBytes(::edgevision::testing::TestData(rel));
+  };
+  const std::vector<std::string> files = {
+      "images/jpeg/odd_61x37.jpg", "images/jpeg/grey_orientation_6.jpg", "images/png/rgba.png",
+      "images/jpeg/cmyk.jpg", "images/gif/palette.gif", "images/jpeg/progressive.jpg",
+      "images/webp/lossy_alpha.webp", "images/exif/orientation_6.jpg", "images/exif/orientation_3.jpg",
+      "images/large/bilinear_landscape.jpg", "images/large/side_1600.jpg", "images/jpeg/one_pixel.jpg"};
+  PreprocessSpec d3 = Spec(64);
+  d3.geometry = Geometry::kShorterSide;
+  d3.pil_order = PilOrder::kConvertLast;
+  PreprocessSpec modern = Spec(224);
+  modern.color = ColorOrder::kRGB;
+  modern.scale = 1.0f / 255;
+  modern.mean = {0.485f, 0.456f, 0.406f};
+  modern.stddev = {0.229f, 0.224f, 0.225f};
+  for (const PreprocessSpec& spec : {Spec(227), modern, d3}) {
+    Workspace ws;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (const std::string& file : files) {
+        SCOPED_TRACE(file);
+        const std::vector<uint8_t> b = bytes(file);
+        Result<Tensor> want = PreprocessBytes(b, spec);
+        ASSERT_TRUE(want.ok()) << want.status().ToString();
+        ASSERT_TRUE(DecodeInto(b, {}, &ws.decoded).ok());
+        ASSERT_TRUE(PreprocessInto(spec, &ws).ok());
+        EXPECT_EQ(ws.tensor.height, want->height);
+        EXPECT_EQ(ws.tensor.data, want->data);
+      }
+    }
+    // Grown to the largest image: the same images again reuse every buffer.
+    const std::vector<uint8_t> b = bytes("images/large/bilinear_landscape.jpg");
+    ASSERT_TRUE(DecodeInto(b, {}, &ws.decoded).ok());
+    ASSERT_TRUE(PreprocessInto(spec, &ws).ok());
+    const uint8_t* pixels = ws.decoded.rgb.pixels.data();
+    const float* tensor = ws.tensor.data.data();
+    const size_t capacity = ws.CapacityBytes();
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(DecodeInto(bytes(files[i % 2]), {}, &ws.decoded).ok());
+      ASSERT_TRUE(PreprocessInto(spec, &ws).ok());
+      ASSERT_TRUE(DecodeInto(b, {}, &ws.decoded).ok());
+      ASSERT_TRUE(PreprocessInto(spec, &ws).ok());
+    }
+    EXPECT_EQ(ws.decoded.rgb.pixels.data(), pixels);
+    EXPECT_EQ(ws.tensor.data.data(), tensor);
+    EXPECT_EQ(ws.CapacityBytes(), capacity);
+    // Trim frees what is larger than the limit, and only that.
+    ws.Trim(ws.tensor.data.capacity() * sizeof(float));
+    EXPECT_EQ(ws.tensor.data.data(), tensor);
+    EXPECT_LE(ws.CapacityBytes(), capacity);
+    ws.Trim(0);
+    EXPECT_EQ(ws.CapacityBytes(), 0u);
+  }
 }
 
 }  // namespace

@@ -136,6 +136,18 @@ void Vertical(const Image& in, const Coefficients& c, int first_offset, Image* o
 
 Image ResizeLikePil(const Image& in, int width, int height, ResampleFilter filter) {
   if (width == in.width && height == in.height) return in;
+  Image out, temp;
+  ResizeLikePilInto(in, width, height, filter, &out, &temp);
+  return out;
+}
+
+void ResizeLikePilInto(const Image& in, int width, int height, ResampleFilter filter, Image* out,
+                       Image* temp) {
+  if (width == in.width && height == in.height) {
+    out->Reshape(width, height);
+    std::memcpy(out->pixels.data(), in.pixels.data(), in.pixels.size());
+    return;
+  }
   const bool need_horizontal = width != in.width;
   const bool need_vertical = height != in.height;
 
@@ -143,25 +155,19 @@ Image ResizeLikePil(const Image& in, int width, int height, ResampleFilter filte
   const int ybox_first = vert.first[0];
   const int ybox_last = vert.first[height - 1] + vert.count[height - 1];
 
-  Image temp;
   const Image* src = &in;
   int first_offset = 0;
   if (need_horizontal) {
     const Coefficients horiz = Precompute(in.width, width, filter);
-    temp.width = width;
-    temp.height = ybox_last - ybox_first;
-    temp.pixels.resize(static_cast<size_t>(temp.width) * temp.height * 3);
-    Horizontal(in, ybox_first, horiz, &temp);
-    if (!need_vertical) return temp;
-    src = &temp;
+    Image* h_out = need_vertical ? temp : out;
+    h_out->Reshape(width, need_vertical ? ybox_last - ybox_first : height);
+    Horizontal(in, ybox_first, horiz, h_out);
+    if (!need_vertical) return;
+    src = temp;
     first_offset = ybox_first;
   }
-  Image out;
-  out.width = width;
-  out.height = height;
-  out.pixels.resize(static_cast<size_t>(width) * height * 3);
-  Vertical(*src, vert, first_offset, &out);
-  return out;
+  out->Reshape(width, height);
+  Vertical(*src, vert, first_offset, out);
 }
 
 namespace {
@@ -183,18 +189,20 @@ std::vector<int> NearestTable(int in_size, int out_size) {
 
 Image ResizeNearestLikePil(const Image& in, int width, int height) {
   if (width == in.width && height == in.height) return in;
+  Image out;
+  ResizeNearestLikePilInto(in, width, height, &out);
+  return out;
+}
+
+void ResizeNearestLikePilInto(const Image& in, int width, int height, Image* out) {
   const std::vector<int> xs = NearestTable(in.width, width);
   const std::vector<int> ys = NearestTable(in.height, height);
-  Image out;
-  out.width = width;
-  out.height = height;
-  out.pixels.resize(static_cast<size_t>(width) * height * 3);
+  out->Reshape(width, height);
   for (int y = 0; y < height; ++y) {
     const uint8_t* src = in.Row(ys[y]);
-    uint8_t* dst = out.Row(y);
+    uint8_t* dst = out->Row(y);
     for (int x = 0; x < width; ++x, dst += 3) std::memcpy(dst, src + 3 * xs[x], 3);
   }
-  return out;
 }
 
 DownscalePlan PlanDownscale(int width, int height, int max_dimension) {
@@ -217,15 +225,18 @@ DownscalePlan PlanDownscale(int width, int height, int max_dimension) {
   return plan;
 }
 
+Status CheckDownscalePlan(const DownscalePlan& plan, int width, int height) {
+  if (!plan.resize || (plan.width > 0 && plan.height > 0)) return Status::Ok();
+  return InvalidArgument("image " + std::to_string(width) + "x" + std::to_string(height) +
+                         " cannot be downscaled to " + std::to_string(plan.width) + "x" +
+                         std::to_string(plan.height) +
+                         " (the reference fails: height and width must be > 0)");
+}
+
 Result<Image> DownscaleToMaxDimension(Image image, int max_dimension) {
   const DownscalePlan plan = PlanDownscale(image.width, image.height, max_dimension);
   if (!plan.resize) return image;
-  if (plan.width <= 0 || plan.height <= 0) {
-    return InvalidArgument("image " + std::to_string(image.width) + "x" +
-                           std::to_string(image.height) + " cannot be downscaled to " +
-                           std::to_string(plan.width) + "x" + std::to_string(plan.height) +
-                           " (the reference fails: height and width must be > 0)");
-  }
+  EV_RETURN_IF_ERROR(CheckDownscalePlan(plan, image.width, image.height));
   if (plan.width == image.width && plan.height == image.height) return image;
   return ResizeLikePil(image, plan.width, plan.height, plan.filter);
 }

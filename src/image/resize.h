@@ -23,11 +23,17 @@ enum class ResampleFilter { kBilinear, kBicubic };
 // unchanged (as PIL does). Preconditions: `in` non-empty, width and height >= 1.
 Image ResizeLikePil(const Image& in, int width, int height, ResampleFilter filter);
 
+// The same into `out`, with `temp` for the horizontal pass; both buffers
+// are reused (a worker's Workspace). Neither may be `in`, nor each other.
+void ResizeLikePilInto(const Image& in, int width, int height, ResampleFilter filter, Image* out,
+                       Image* temp);
+
 // Image.resize((width, height), NEAREST), which Pillow forces for palette
 // ("P") and bilevel ("1") images: ImagingScaleAffine's source index
 // int(x0 + (x + 0.5) * in / out), the coordinate accumulated in double as
 // Pillow accumulates it. Preconditions as ResizeLikePil.
 Image ResizeNearestLikePil(const Image& in, int width, int height);
+void ResizeNearestLikePilInto(const Image& in, int width, int height, Image* out);
 
 // What resize_down_to_1600_max_dim decides for a width x height image:
 //   if h < max and w < max: keep;
@@ -41,6 +47,10 @@ struct DownscalePlan {
   ResampleFilter filter = ResampleFilter::kBilinear;
 };
 DownscalePlan PlanDownscale(int width, int height, int max_dimension = 1600);
+
+// InvalidArgument when `plan` (for a width x height image) resizes to a zero
+// side, as below; else OK.
+Status CheckDownscalePlan(const DownscalePlan& plan, int width, int height);
 
 // Applies PlanDownscale. InvalidArgument when the new size has a zero side
 // (an image at least 1600 wide and fewer than w / 1600 rows high: PIL raises

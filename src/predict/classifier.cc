@@ -66,9 +66,13 @@ Result<std::unique_ptr<Classifier>> Classifier::Create(model::LoadedModel model,
   if (c->compiled_->output_size() != c->model_.info.labels.size()) {
     return Internal("compiled output size does not match the labels");
   }
+  // The compiled model keeps what it needs; a second copy of the weights
+  // would only cost memory.
+  c->model_.graph = graph::Graph();
   for (int i = 0; i < options.workers; ++i) {
-    EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> session, c->compiled_->CreateSession());
-    c->idle_.push_back(std::move(session));
+    auto worker = std::make_unique<Worker>();
+    EV_ASSIGN_OR_RETURN(worker->session, c->compiled_->CreateSession());
+    c->idle_.push_back(std::move(worker));
   }
   return c;
 }
@@ -82,21 +86,27 @@ Result<Classification> Classifier::ClassifyImage(std::span<const uint8_t> image_
   if (detector_) return WrongModelKind(true);
   Timings timings;
   EV_ASSIGN_OR_RETURN(Lease lease, Acquire(&timings));
+  image::Workspace& ws = lease.workspace();
+  // Whatever happens below, an outsized image's buffers do not stay.
+  struct TrimOnExit {
+    image::Workspace& ws;
+    size_t keep;
+    ~TrimOnExit() { ws.Trim(keep); }
+  } trim{ws, options_.keep_buffer_bytes};
+
   auto start = std::chrono::steady_clock::now();
-  EV_ASSIGN_OR_RETURN(image::DecodedImage decoded, image::Decode(image_bytes, options_.decode));
+  EV_RETURN_IF_ERROR(image::DecodeInto(image_bytes, options_.decode, &ws.decoded));
   timings.decode_ms = MillisSince(start);
-  const int width = decoded.rgb.width, height = decoded.rgb.height;
-  std::string format = decoded.format;
 
   start = std::chrono::steady_clock::now();
-  EV_ASSIGN_OR_RETURN(image::Tensor tensor, image::PreprocessDecoded(std::move(decoded), model_.preprocess));
+  EV_RETURN_IF_ERROR(image::PreprocessInto(model_.preprocess, &ws));
   timings.preprocess_ms = MillisSince(start);
 
-  EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(tensor, lease.session(), &timings));
+  EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(ws.tensor.data, lease.session(), &timings));
   Classification result = ToClassification(scores);
-  result.image_width = width;
-  result.image_height = height;
-  result.image_format = std::move(format);
+  result.image_width = ws.decoded.rgb.width;
+  result.image_height = ws.decoded.rgb.height;
+  result.image_format = ws.decoded.format;
   result.timings = timings;
   return result;
 }
@@ -112,7 +122,7 @@ Result<Classification> Classifier::ClassifyTensor(const image::Tensor& tensor) c
   }
   Timings timings;
   EV_ASSIGN_OR_RETURN(Lease lease, Acquire(&timings));
-  EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(tensor, lease.session(), &timings));
+  EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(tensor.data, lease.session(), &timings));
   Classification result = ToClassification(scores);
   result.timings = timings;
   return result;
@@ -124,10 +134,10 @@ QueueStats Classifier::queue_stats() const {
 }
 
 Classifier::Lease::~Lease() {
-  if (!session_) return;
+  if (!worker_) return;
   {
     std::lock_guard<std::mutex> lock(owner_->mu_);
-    owner_->idle_.push_back(std::move(session_));
+    owner_->idle_.push_back(std::move(worker_));
   }
   owner_->session_free_.notify_one();
 }
@@ -155,11 +165,11 @@ Result<Classifier::Lease> Classifier::Acquire(Timings* timings) const {
   return lease;
 }
 
-Result<std::vector<float>> Classifier::Infer(const image::Tensor& tensor, engine::Session* session,
+Result<std::vector<float>> Classifier::Infer(std::span<const float> tensor, engine::Session* session,
                                              Timings* timings) const {
   auto start = std::chrono::steady_clock::now();
   std::vector<float> scores(compiled_->output_size());
-  Status status = session->Run(tensor.data, scores);
+  Status status = session->Run(tensor, scores);
   timings->inference_ms = MillisSince(start);
   EV_RETURN_IF_ERROR(status);
   return scores;

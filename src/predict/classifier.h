@@ -26,6 +26,7 @@
 #include "engine/backend.h"
 #include "image/decode.h"
 #include "image/image.h"
+#include "image/workspace.h"
 #include "model/model.h"
 #include "predict/detector.h"
 
@@ -34,6 +35,11 @@ namespace edgevision::predict {
 struct ClassifierOptions : InferenceLimits {
   // Post-processing choices for a detector (ignored for a classifier).
   DetectorOptions detector;
+  // Each classifier worker keeps its image buffers (image/workspace.h)
+  // between requests so that a request allocates nothing large; a buffer
+  // that an outsized image grew past this is freed after that request.
+  // 8 MiB holds every buffer of a 1600x1200 frame (5.8 MB decoded).
+  size_t keep_buffer_bytes = 8u << 20;
 };
 
 struct TagScore {
@@ -106,25 +112,30 @@ class Classifier {
 
  private:
   Classifier(model::LoadedModel model, const ClassifierOptions& options);
-  // A session borrowed from idle_; given back (and a waiter woken) when it goes.
+  // One inference worker: an engine session and the image buffers it reuses.
+  struct Worker {
+    std::unique_ptr<engine::Session> session;
+    image::Workspace workspace;
+  };
+  // A worker borrowed from idle_; given back (and a waiter woken) when it goes.
   class Lease {
    public:
-    Lease(const Classifier* owner, std::unique_ptr<engine::Session> session)
-        : owner_(owner), session_(std::move(session)) {}
+    Lease(const Classifier* owner, std::unique_ptr<Worker> worker) : owner_(owner), worker_(std::move(worker)) {}
     Lease(Lease&& other) noexcept = default;
     Lease& operator=(Lease&&) = delete;
     Lease(const Lease&) = delete;
     ~Lease();
-    engine::Session* session() const { return session_.get(); }
+    engine::Session* session() const { return worker_->session.get(); }
+    image::Workspace& workspace() const { return worker_->workspace; }
 
    private:
     const Classifier* owner_;
-    std::unique_ptr<engine::Session> session_;
+    std::unique_ptr<Worker> worker_;
   };
   // Waits for an idle session (Unavailable when the queue is full or the wait
   // times out); records the wait in timings->queue_ms.
   Result<Lease> Acquire(Timings* timings) const;
-  Result<std::vector<float>> Infer(const image::Tensor& tensor, engine::Session* session, Timings* timings) const;
+  Result<std::vector<float>> Infer(std::span<const float> tensor, engine::Session* session, Timings* timings) const;
   Classification ToClassification(const std::vector<float>& scores) const;
 
   model::LoadedModel model_;
@@ -134,7 +145,7 @@ class Classifier {
 
   mutable std::mutex mu_;
   mutable std::condition_variable session_free_;
-  mutable std::vector<std::unique_ptr<engine::Session>> idle_;  // guarded by mu_
+  mutable std::vector<std::unique_ptr<Worker>> idle_;  // guarded by mu_
   mutable int waiting_ = 0;                                     // guarded by mu_
 };
 

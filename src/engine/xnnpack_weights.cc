@@ -1,0 +1,190 @@
+#include "engine/xnnpack_weights.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <unordered_map>
+
+namespace edgevision::engine::xnnpack_internal {
+
+struct RecordingAccess {
+  static std::vector<AllocatedBlock>& Blocks(AllocationRecording* r) { return r->blocks_; }
+};
+
+namespace {
+
+thread_local AllocationRecording* t_recording = nullptr;
+
+void Record(void* ptr, size_t size, bool aligned) {
+  if (t_recording == nullptr || ptr == nullptr) return;
+  RecordingAccess::Blocks(t_recording).push_back({ptr, size, aligned});
+}
+
+void Forget(void* ptr) {
+  if (t_recording == nullptr || ptr == nullptr) return;
+  auto& blocks = RecordingAccess::Blocks(t_recording);
+  blocks.erase(std::remove_if(blocks.begin(), blocks.end(), [&](const AllocatedBlock& b) { return b.ptr == ptr; }),
+               blocks.end());
+}
+
+// Reference counts of shared blocks; a block not listed has one owner.
+class SharedBlocks {
+ public:
+  static SharedBlocks& Get() {
+    static SharedBlocks* shared = new SharedBlocks;  // outlives every operator
+    return *shared;
+  }
+  void AddRef(void* ptr) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto [it, inserted] = counts_.try_emplace(ptr, 1);
+    ++it->second;
+  }
+  // Drops one reference; true when the caller must free the block.
+  bool Release(void* ptr) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = counts_.find(ptr);
+    if (it == counts_.end()) return true;
+    if (--it->second > 0) return false;
+    counts_.erase(it);
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<void*, size_t> counts_;
+};
+
+void* Allocate(void*, size_t size) {
+  void* p = std::malloc(size);
+  Record(p, size, false);
+  return p;
+}
+
+void* Reallocate(void*, void* pointer, size_t size) {
+  void* p = std::realloc(pointer, size);
+  if (p != nullptr) {
+    Forget(pointer);
+    Record(p, size, false);
+  }
+  return p;
+}
+
+void Deallocate(void*, void* pointer) {
+  Forget(pointer);
+  std::free(pointer);
+}
+
+void* AlignedAllocate(void*, size_t alignment, size_t size) {
+  const size_t rounded = (std::max<size_t>(size, 1) + alignment - 1) / alignment * alignment;
+  void* p = std::aligned_alloc(alignment, rounded);
+  Record(p, size, true);
+  return p;
+}
+
+void AlignedDeallocate(void*, void* pointer) {
+  if (pointer == nullptr) return;
+  Forget(pointer);
+  if (SharedBlocks::Get().Release(pointer)) std::free(pointer);
+}
+
+const xnn_allocator kAllocator = {nullptr, Allocate, Reallocate, Deallocate, AlignedAllocate, AlignedDeallocate};
+
+bool AllZero(const AllocatedBlock& b) {
+  const auto* p = static_cast<const unsigned char*>(b.ptr);
+  return std::all_of(p, p + b.size, [](unsigned char c) { return c == 0; });
+}
+
+bool IsCandidate(const AllocatedBlock& b, xnn_operator_t op) {
+  return b.aligned && b.ptr != static_cast<void*>(op) && b.size >= kMinSharedBlockBytes && !AllZero(b);
+}
+
+// References to [target, target + size) in the blocks the operator owns:
+// where the exact-address ones are, and how many point inside.
+struct References {
+  std::vector<uintptr_t*> exact;
+  size_t interior = 0;
+};
+
+References FindReferences(const std::vector<AllocatedBlock>& owned, const AllocatedBlock& target) {
+  References refs;
+  const auto lo = reinterpret_cast<uintptr_t>(target.ptr);
+  const uintptr_t hi = lo + target.size;
+  for (const AllocatedBlock& b : owned) {
+    if (b.ptr == target.ptr) continue;
+    const auto start = reinterpret_cast<uintptr_t>(b.ptr);
+    uintptr_t first = (start + alignof(uintptr_t) - 1) / alignof(uintptr_t) * alignof(uintptr_t);
+    for (uintptr_t at = first; at + sizeof(uintptr_t) <= start + b.size; at += sizeof(uintptr_t)) {
+      uintptr_t value;
+      std::memcpy(&value, reinterpret_cast<const void*>(at), sizeof value);
+      if (value == lo) {
+        refs.exact.push_back(reinterpret_cast<uintptr_t*>(at));
+      } else if (value > lo && value < hi) {
+        ++refs.interior;
+      }
+    }
+  }
+  return refs;
+}
+
+}  // namespace
+
+const xnn_allocator* SharingAllocator() { return &kAllocator; }
+
+AllocationRecording::AllocationRecording() { t_recording = this; }
+AllocationRecording::~AllocationRecording() { t_recording = nullptr; }
+std::vector<AllocatedBlock> AllocationRecording::Blocks() const { return blocks_; }
+
+WeightRegistry::~WeightRegistry() {
+  for (Node& node : nodes_) {
+    for (const AllocatedBlock& b : node.blocks) {
+      if (SharedBlocks::Get().Release(b.ptr)) std::free(b.ptr);
+    }
+  }
+}
+
+void WeightRegistry::AfterCreate(size_t index, xnn_operator_t op, const AllocationRecording& recording) {
+  const std::vector<AllocatedBlock> owned = recording.Blocks();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (index >= nodes_.size()) return;
+  Node& node = nodes_[index];
+  if (!node.registered) {
+    node.registered = true;
+    for (const AllocatedBlock& b : owned) {
+      if (!IsCandidate(b, op)) continue;
+      SharedBlocks::Get().AddRef(b.ptr);  // the registry's reference
+      node.blocks.push_back(b);
+      stats_.packed_bytes += b.size;
+    }
+    return;
+  }
+  const auto descriptor = std::find_if(owned.begin(), owned.end(),
+                                       [&](const AllocatedBlock& b) { return b.ptr == static_cast<void*>(op); });
+  for (const AllocatedBlock& b : owned) {
+    if (!IsCandidate(b, op)) continue;
+    const auto same = std::find_if(node.blocks.begin(), node.blocks.end(), [&](const AllocatedBlock& r) {
+      return r.size == b.size && std::memcmp(r.ptr, b.ptr, b.size) == 0;
+    });
+    const References refs = FindReferences(owned, b);
+    const bool from_descriptor =
+        refs.exact.size() == 1 && descriptor != owned.end() &&
+        reinterpret_cast<uintptr_t>(refs.exact[0]) >= reinterpret_cast<uintptr_t>(descriptor->ptr) &&
+        reinterpret_cast<uintptr_t>(refs.exact[0]) < reinterpret_cast<uintptr_t>(descriptor->ptr) + descriptor->size;
+    if (same == node.blocks.end() || !from_descriptor || refs.interior != 0) {
+      stats_.packed_bytes += b.size;
+      continue;
+    }
+    SharedBlocks::Get().AddRef(same->ptr);  // the operator's reference
+    const auto shared = reinterpret_cast<uintptr_t>(same->ptr);
+    std::memcpy(refs.exact[0], &shared, sizeof shared);
+    std::free(b.ptr);  // the duplicate: never shared, so it has no count
+    stats_.shared_bytes += b.size;
+  }
+}
+
+XnnpackWeightStats WeightRegistry::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+}  // namespace edgevision::engine::xnnpack_internal
