@@ -15,7 +15,7 @@ namespace edgevision::model {
 
 namespace {
 
-enum class Format { kOnnx, kTensorFlow, kTflite, kUnknown };
+enum class Format { kOnnx, kTensorFlow, kSavedModel, kTfjs, kTflite, kUnknown };
 
 bool EndsWith(const std::string& s, const char* suffix) {
   std::string x(suffix);
@@ -24,6 +24,10 @@ bool EndsWith(const std::string& s, const char* suffix) {
 
 // By content first (a renamed file still loads), then by extension.
 Format DetectFormat(const std::vector<uint8_t>& bytes, const std::string& name) {
+  // saved_model.pb (a SavedModel: field 1 is a varint, like ONNX's) and
+  // model.json go by their fixed names.
+  if (name == "saved_model.pb") return Format::kSavedModel;
+  if (EndsWith(name, ".json")) return Format::kTfjs;
   if (bytes.size() >= 8 && bytes[4] == 'T' && bytes[5] == 'F' && bytes[6] == 'L' && bytes[7] == '3') {
     return Format::kTflite;
   }
@@ -57,9 +61,12 @@ Result<ImportedModel> Import(const ExportFiles& files) {
     case Format::kOnnx: return ImportOnnx(bytes, files.model_label);
     case Format::kTensorFlow: return ImportTensorFlow(bytes, files.model_label);
     case Format::kTflite: return ImportTflite(bytes, files.model_label);
+    case Format::kSavedModel: return ImportSavedModel(bytes, files.model_label, files.companions);
+    case Format::kTfjs: return ImportTfjs(bytes, files.model_label, files.companions);
     case Format::kUnknown: break;
   }
-  return Unsupported(files.model_label + ": not an ONNX, TensorFlow GraphDef or TFLite model");
+  return Unsupported(files.model_label +
+                     ": not an ONNX, TensorFlow GraphDef, SavedModel, TF.js or TFLite model");
 }
 
 // The family of a detector export: the metadata, else (and over it) the
@@ -202,6 +209,27 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
                                 " Custom Vision model takes 0-255 " +
                                 (domain_color == image::ColorOrder::kBGR ? "BGR (compact)"
                                                                          : "RGB (S1)"));
+      }
+    }
+    if (!tf_family) {
+      // ONNX: the metadata embedded in the model decides, as Microsoft's
+      // ONNX samples read it (the side file says Rgb8/Normalized_0_1 for
+      // every export); the side file only fills keys the model lacks.
+      std::string overridden;
+      for (auto it = props.begin(); it != props.end();) {
+        auto embedded = model.metadata.find(it->first);
+        if (embedded != model.metadata.end() && embedded->second != it->second) {
+          overridden += (overridden.empty() ? "" : ", ") + it->first + " = " + it->second +
+                        " (the model says " + embedded->second + ")";
+          info.metadata[it->first] = embedded->second;
+          it = props.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (!overridden.empty()) {
+        info.rewrites.push_back(files.metadata->label + ": not applied where the model's embedded "
+                                "metadata differs: " + overridden);
       }
     }
     EV_RETURN_IF_ERROR(ApplyMetadataToPreprocess(props, &spec).WithContext(files.metadata->label));
