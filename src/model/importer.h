@@ -41,6 +41,9 @@ struct ImportedModel {
   // Colour order the file declares (ONNX metadata Image.BitmapPixelFormat),
   // or nullopt when the file says nothing.
   std::optional<image::ColorOrder> declared_color;
+  // Why declared_color is what it is, when the importer knows better than
+  // "the model's embedded metadata" (e.g. TF.js's runtime rule).
+  std::string declared_color_source;
   // Per-channel mean the caller must subtract (model channel order), for
   // generations whose graph has no normalisation layer; nullopt otherwise.
   std::optional<std::array<float, 3>> required_mean;

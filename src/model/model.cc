@@ -189,8 +189,29 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
   const image::ColorOrder domain_color =
       model.input_name == "data" ? image::ColorOrder::kRGB : image::ColorOrder::kBGR;
   image::PreprocessSpec& spec = loaded.preprocess;
-  if (tf_family) spec.color = domain_color;
+  const std::string domain_reason =
+      "input '" + model.input_name + "' names the " +
+      (domain_color == image::ColorOrder::kBGR ? std::string("compact domain (BGR)")
+                                               : std::string("S1 domain (RGB)")) +
+      ", 0-255, as Microsoft's samples feed a " + model.format + " export";
+  if (tf_family) {
+    spec.color = domain_color;
+    info.color_reason = domain_reason;
+  } else {
+    info.color_reason = "no colour or range metadata: the reference defaults (BGR, 0-255)";
+  }
   if (model.declared_color) spec.color = *model.declared_color;
+  if (auto pf = model.metadata.find("Image.BitmapPixelFormat");
+      model.declared_color || (!tf_family && pf != model.metadata.end())) {
+    info.color_reason = "the model's embedded metadata" +
+                        (pf != model.metadata.end() ? " (Image.BitmapPixelFormat = " + pf->second + ")"
+                                                    : std::string());
+  }
+  if (!model.declared_color_source.empty()) info.color_reason = model.declared_color_source;
+  if (!tf_family && model.metadata.count("Image.NominalPixelRange")) {
+    info.color_reason += "; range from Image.NominalPixelRange = " +
+                         model.metadata.at("Image.NominalPixelRange");
+  }
   if (model.required_mean) spec.mean = *model.required_mean;
   EV_RETURN_IF_ERROR(ApplyMetadataToPreprocess(model.metadata, &spec).WithContext(files.model_label));
   if (files.metadata) {
@@ -231,6 +252,9 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
         info.rewrites.push_back(files.metadata->label + ": not applied where the model's embedded "
                                 "metadata differs: " + overridden);
       }
+    }
+    if (!tf_family && (props.count("Image.BitmapPixelFormat") || props.count("Image.NominalPixelRange"))) {
+      info.color_reason = files.metadata->label + " (the model embeds no Image.* metadata)";
     }
     EV_RETURN_IF_ERROR(ApplyMetadataToPreprocess(props, &spec).WithContext(files.metadata->label));
   }
@@ -275,6 +299,10 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
     }
     // Without predict.py's word, the domain decides the colour.
     ApplyGeneration(choice.generation, choice.color, domain_color, &spec);
+    if (choice.generation != Generation::kModelFile) {
+      info.color_reason = choice.color ? "the export's container code (" + choice.reason + "), 0-255"
+                                       : domain_reason + " (the container code does not say)";
+    }
     EV_RETURN_IF_ERROR(image::ValidateSpec(spec).WithContext(files.model_label));
     info.export_generation = choice.generation;
     info.export_generation_reason = choice.reason;

@@ -12,7 +12,8 @@
 //
 // Colour: Microsoft's TF.js runtime (customvision-tfjs) feeds RGB when the
 // model's userDefinedMetadata says "Image.BitmapPixelFormat": "Rgb8" (S1
-// exports) and BGR otherwise; the model carries that as declared_color.
+// exports) and BGR otherwise, whatever the input is called; the model
+// carries that as declared_color.
 #include <google/protobuf/util/json_util.h>
 
 #include <cstring>
@@ -222,16 +223,22 @@ Result<ImportedModel> ImportTfjs(std::span<const uint8_t> bytes, const std::stri
   EV_ASSIGN_OR_RETURN(ImportedModel model, ImportTensorFlowGraph(def, file_label, tf_options));
   model.rewrites.push_back("filled " + std::to_string(filled) + " constants from " +
                            std::to_string(companions.size()) + " weight file(s)");
+  std::string pixel_format;
   if (const auto meta = doc.find("userDefinedMetadata"); meta != doc.end() && meta->is_object()) {
     for (const auto& [k, v] : meta->items()) {
       if (v.is_string()) model.metadata[k] = v.get<std::string>();
     }
     const auto pf = meta->find("Image.BitmapPixelFormat");
-    if (pf != meta->end() && pf->is_string()) {
-      // customvision-tfjs: is_rgb_input = metadata['Image.BitmapPixelFormat'] == 'Rgb8'.
-      model.declared_color = *pf == "Rgb8" ? image::ColorOrder::kRGB : image::ColorOrder::kBGR;
-    }
+    if (pf != meta->end() && pf->is_string()) pixel_format = pf->get<std::string>();
   }
+  // customvision-tfjs: is_rgb_input = metadata['Image.BitmapPixelFormat'] == 'Rgb8', else BGR.
+  model.declared_color = pixel_format == "Rgb8" ? image::ColorOrder::kRGB : image::ColorOrder::kBGR;
+  model.declared_color_source =
+      pixel_format.empty()
+          ? "no Image.BitmapPixelFormat in model.json's userDefinedMetadata: BGR, as Microsoft's "
+            "TF.js runtime (customvision-tfjs) feeds it, 0-255"
+          : "model.json's userDefinedMetadata Image.BitmapPixelFormat = " + pixel_format +
+                " (customvision-tfjs: RGB only for Rgb8), 0-255";
   return model;
 }
 
