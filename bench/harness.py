@@ -41,6 +41,7 @@ ENGINE_MODELS = [  # (name, peers that can load it)
     ("iotedge-applebanana-tf", ("opencv",)),
     ("android-fruit-tf", ("opencv",)),
     ("android-fruit-tflite", ()),
+    ("docker22-appleorange-tflite", ("ort",)),
     ("winml-food-onnx", ("ort", "opencv")),
     ("uwp-catdog-onnx12", ("ort", "opencv")),
     ("mobilenet_v2", ("ort", "opencv")),
@@ -735,7 +736,14 @@ def main():
     ap.add_argument("--fma-peak", required=True)
     ap.add_argument("--xnn-gemm-peak", required=True)
     ap.add_argument("--quick", action="store_true", help="fewer runs and shorter load tests")
+    ap.add_argument("--only", help="engine section: only these models (comma-separated)")
     args = ap.parse_args()
+    if args.only:
+        wanted = args.only.split(",")
+        unknown = [m for m in wanted if m not in dict(ENGINE_MODELS)]
+        if unknown:
+            ap.error("--only: unknown model(s) %s" % ", ".join(unknown))
+        ENGINE_MODELS[:] = [m for m in ENGINE_MODELS if m[0] in wanted]
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.models, "models.json")) as f:
         models = json.load(f)

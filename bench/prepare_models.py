@@ -35,6 +35,12 @@ Writes, under OUT_DIR:
       `model_outputs0` [1,35,14,19]) plus labels.txt, a manifest
       (DomainType ObjectDetection) and metadata (Postprocess.Method Yolo).
       Both engines run it at 448x608, the size of a 4:3 photo's input.
+  formats/onnx/model.onnx (+ the other formats)
+      the real Docker 2.2 export (docker22-appleorange-tflite) written out as
+      ONNX float32 by tests/parity/make_format_copies.py, the same weights
+      (float16 values widened): ONNX Runtime runs it, edgevision runs the
+      export as shipped (its model.tflite). OpenCV 4.6 cannot run it (its
+      Permute layer refuses the 5-D channel-shuffle Transpose).
   models.json
       what was written, for the harness.
 
@@ -206,6 +212,13 @@ def main():
     made["android-fruit-tf"] = {"edgevision": os.path.join(EXPORTS, "android-fruit-tf"),
                                 "peer_onnx": None, "peer_opencv": fruit, "layout": "nchw",
                                 "size": 227, "weights": "real export"}
+    formats = os.path.join(out, "peer", "formats")
+    subprocess.run([sys.executable, os.path.join(REPO, "tests", "parity", "make_format_copies.py"),
+                    "--out", formats], check=True, stdout=subprocess.DEVNULL)
+    made["docker22-appleorange-tflite"] = {
+        "edgevision": os.path.join(EXPORTS, "docker22-appleorange-tflite"),
+        "peer_onnx": os.path.join(formats, "onnx", "model.onnx"), "peer_opencv": None,
+        "layout": "nchw", "size": 224, "weights": "real export (ONNX copy for the peer)"}
     made.update(torch_models(out))
     made.update(detector_model(out))
     with open(os.path.join(out, "models.json"), "w") as f:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # edgevision vs ONNX Runtime (onnxruntime-node) vs OpenCV DNN, side by side.
 #
-#   bench/run.sh [--rounds N] [--quick] [--cores 0,1] [--sections peak,engine,detector,http,footprint] [--out DIR]
+#   bench/run.sh [--rounds N] [--quick] [--cores 0,1] [--sections peak,engine,detector,http,footprint]
+#                [--only MODEL,...] [--out DIR]
 #
 # From a fresh clone: installs what is missing (Debian packages via
 # scripts/setup-debian.sh --bench; onnxruntime-node and jpeg-js from the npm
@@ -18,6 +19,7 @@ cores=""
 sections="peak,engine,detector,http,footprint"
 out=""
 quick=()
+only=()
 while (($#)); do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
@@ -25,7 +27,8 @@ while (($#)); do
     --sections) sections="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --quick) quick=(--quick); shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --only) only=(--only "$2"); shift 2 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -59,7 +62,7 @@ echo "== models (torchvision random weights; peer rewrites of the exports)"
 echo "== measuring (cores $cores, $rounds rounds) -> $out"
 /usr/bin/python3 "$repo/bench/harness.py" --edgevision "$build/src/cli/edgevision" \
   --models "$build/bench-models" --out "$out" --rounds "$rounds" --cores "$cores" \
-  --sections "$sections" --fma-peak "$build/fma_peak" --xnn-gemm-peak "$build/xnn_gemm_peak" "${quick[@]}"
+  --sections "$sections" --fma-peak "$build/fma_peak" --xnn-gemm-peak "$build/xnn_gemm_peak" "${quick[@]}" "${only[@]}"
 
 if [[ -f "$out/latency.dat" ]]; then
   gnuplot -e "dir='$out'" "$repo/bench/plot.gp"

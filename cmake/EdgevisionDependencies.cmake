@@ -6,6 +6,13 @@ find_package(Protobuf REQUIRED)         # libprotobuf-dev, protobuf-compiler
 find_package(ONNX REQUIRED)             # libonnx-dev (ONNX-ML protobuf classes)
 find_package(FlatBuffers REQUIRED)      # libflatbuffers-dev, flatbuffers-compiler
 find_package(nlohmann_json REQUIRED)    # nlohmann-json3-dev
+# libleveldb-dev (a SavedModel's variables.index is an SSTable). Not its CMake
+# config: that one also wants libsnappy-dev, which only a static link needs.
+find_path(LEVELDB_INCLUDE_DIR leveldb/table.h REQUIRED)
+find_library(LEVELDB_LIBRARY leveldb REQUIRED)
+add_library(leveldb::leveldb UNKNOWN IMPORTED)
+set_target_properties(leveldb::leveldb PROPERTIES IMPORTED_LOCATION "${LEVELDB_LIBRARY}"
+                                                  INTERFACE_INCLUDE_DIRECTORIES "${LEVELDB_INCLUDE_DIR}")
 find_package(CLI11 REQUIRED)            # libcli11-dev
 find_package(spdlog REQUIRED)           # libspdlog-dev
 pkg_check_modules(LIBZIP REQUIRED IMPORTED_TARGET libzip)     # libzip-dev (its CMake config needs libzip-tools)

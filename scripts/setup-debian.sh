@@ -10,7 +10,7 @@ set -euo pipefail
 BUILD_PACKAGES=(
   build-essential cmake ninja-build pkg-config
   libxnnpack-dev libpthreadpool-dev libcpuinfo-dev
-  libprotobuf-dev protobuf-compiler libonnx-dev
+  libprotobuf-dev protobuf-compiler libonnx-dev libleveldb-dev
   libflatbuffers-dev flatbuffers-compiler
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev libgif-dev
   libzip-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libmosquitto-dev

@@ -85,6 +85,7 @@ int RunInspect(const InspectOptions& options) {
         {"iteration", m.iteration_id},
         {"input", {{"name", m.input_name}, {"shape", m.input_shape}, {"layout", m.input_layout},
                    {"width", p.input_width}, {"height", p.input_height}, {"color", color}, {"range", range},
+                   {"color_reason", m.color_reason},
                    {"scale", p.scale}, {"mean", p.mean}, {"std", p.stddev}, {"resize_to", p.resize_to}}},
         {"output", {{"name", m.output_name}, {"activation", m.output_activation}}},
         {"labels", m.labels}, {"labels_source", m.labels_source},
@@ -106,6 +107,7 @@ int RunInspect(const InspectOptions& options) {
   std::printf("input       %s %s %s; fed %dx%d %s, range %s, mean %s, std %s\n", m.input_name.c_str(),
               graph::ShapeToString(m.input_shape).c_str(), m.input_layout.c_str(), p.input_width, p.input_height, color,
               range.c_str(), Triple(p.mean).c_str(), Triple(p.stddev).c_str());
+  std::printf("colour      %s %s: %s\n", color, range.c_str(), m.color_reason.c_str());
   std::printf("preprocess  %s\n", geometry);
   std::printf("answers     %s\n", answers.c_str());
   std::printf("output      %s (%s)\n", m.output_name.c_str(), m.output_activation.c_str());

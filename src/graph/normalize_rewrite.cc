@@ -1,6 +1,7 @@
 // Rewrite passes: Pad merging, pooling, reshapes, activation fusion.
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 #include <map>
 #include <string>
@@ -414,8 +415,68 @@ Status LowerUnaryOps(Graph* graph, NormalizeReport* report) {
   return Status::Ok();
 }
 
+namespace {
+
+bool IsTransposeBy(const Node& n, std::initializer_list<int64_t> perm) {
+  return n.op == Op::kTranspose && n.attrs.ints == std::vector<int64_t>(perm);
+}
+
+// The same shuffle written in NCHW (ONNX): on an NHWC value x [N,H,W,C] the
+// ONNX importer emits Transpose to NCHW -> Reshape [N,G,K,H,W] -> Transpose
+// [0,2,1,3,4] -> Reshape [N,C,H,W] -> Transpose to NHWC. Channel k*G+g of
+// the result is channel g*K+k of x, as in the NHWC form. Returns how many
+// chains became one ChannelShuffle.
+size_t FuseNchwChannelShuffles(Graph& g) {
+  const std::vector<int> producer = ProducerIndex(g);
+  const std::vector<int> uses = UseCounts(g);
+  std::vector<bool> remove(g.nodes.size(), false);
+  size_t fused = 0;
+  // Walks back from node i through its single-use input; -1 if absent.
+  auto back = [&](int i) {
+    if (i < 0 || g.nodes[i].inputs.empty()) return -1;
+    const ValueId in = g.nodes[i].inputs[0];
+    return uses[in] == 1 ? producer[in] : -1;
+  };
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    Node& to_nhwc = g.nodes[i];
+    if (!IsTransposeBy(to_nhwc, {0, 2, 3, 1})) continue;
+    const int r2 = back(static_cast<int>(i));
+    const int t2 = back(r2);
+    const int r1 = back(t2);
+    const int t1 = back(r1);
+    if (t1 < 0 || g.nodes[r2].op != Op::kReshape || !IsTransposeBy(g.nodes[t2], {0, 2, 1, 3, 4}) ||
+        g.nodes[r1].op != Op::kReshape || !IsTransposeBy(g.nodes[t1], {0, 3, 1, 2})) {
+      continue;
+    }
+    const ValueId x = g.nodes[t1].inputs[0];
+    const Shape& xs = g.values[x].shape;                         // [N,H,W,C]
+    const Shape& split = g.values[g.nodes[r1].outputs[0]].shape;  // [N,G,K,H,W]
+    const Shape& ys = g.values[to_nhwc.outputs[0]].shape;         // [N,H,W,C]
+    if (xs.size() != 4 || split.size() != 5 || ys != xs) continue;
+    const int64_t groups = split[1];
+    if (split[0] != xs[0] || split[3] != xs[1] || split[4] != xs[2] || groups < 2 ||
+        groups * split[2] != xs[3]) {
+      continue;
+    }
+    Node shuffle;
+    shuffle.op = Op::kChannelShuffle;
+    shuffle.name = g.nodes[t2].name;
+    shuffle.inputs = {x};
+    shuffle.outputs = {to_nhwc.outputs[0]};
+    shuffle.attrs.groups = static_cast<int>(groups);
+    to_nhwc = std::move(shuffle);
+    remove[r2] = remove[t2] = remove[r1] = remove[t1] = true;
+    ++fused;
+  }
+  EraseNodes(&g, remove);
+  return fused;
+}
+
+}  // namespace
+
 // Reshape [.., G, K] -> Transpose (last two swapped) -> Reshape back, on a
 // value whose last dimension is C = G * K: ShuffleNet's channel shuffle.
+// Also its NCHW form (FuseNchwChannelShuffles).
 Status FuseChannelShuffles(Graph* graph, NormalizeReport* report) {
   Graph& g = *graph;
   const std::vector<int> producer = ProducerIndex(g);
@@ -474,6 +535,10 @@ Status FuseChannelShuffles(Graph* graph, NormalizeReport* report) {
   AddSentence(report, fused,
               "recognised " + CountOf(fused, "channel shuffle(s)") +
                   " (Reshape -> Transpose -> Reshape) as ChannelShuffle");
+  const size_t nchw = FuseNchwChannelShuffles(g);
+  AddSentence(report, nchw,
+              "recognised " + CountOf(nchw, "NCHW channel shuffle(s)") +
+                  " (Reshape [N,G,K,H,W] -> Transpose -> Reshape) as ChannelShuffle");
   return Status::Ok();
 }
 

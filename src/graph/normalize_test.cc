@@ -506,6 +506,39 @@ TEST(NormalizeTest, RecognisesShuffleNetChannelShuffles) {
   EXPECT_TRUE(Mentions(report, "channel shuffle")) << Joined(report);
 }
 
+TEST(NormalizeTest, RecognisesNchwChannelShuffles) {
+  // As the ONNX importer writes an NCHW shuffle of an NHWC value: to NCHW ->
+  // [N,G,K,H,W] -> swap G and K -> [N,C,H,W] -> back to NHWC.
+  Builder b;
+  const ValueId x = b.Input("x", {1, 3, 4, 6});
+  const ValueId t1 = b.Add(Op::kTranspose, "to_nchw", {x}, Ints({0, 3, 1, 2}));
+  const ValueId r1 = b.Add(Op::kReshape, "split", {t1}, Ints({1, 2, 3, 3, 4}));
+  const ValueId t2 = b.Add(Op::kTranspose, "shuffle", {r1}, Ints({0, 2, 1, 3, 4}));
+  const ValueId r2 = b.Add(Op::kReshape, "merge", {t2}, Ints({1, 6, 3, 4}));
+  const ValueId y = b.Add(Op::kTranspose, "to_nhwc", {r2}, Ints({0, 2, 3, 1}));
+  b.Output(y);
+  NormalizeReport report = NormalizeAndCompare(&b.g);
+  EXPECT_EQ(CountOp(b.g, Op::kChannelShuffle), 1) << Joined(report);
+  EXPECT_EQ(CountOp(b.g, Op::kTranspose), 0) << Joined(report);
+  EXPECT_EQ(CountOp(b.g, Op::kReshape), 0) << Joined(report);
+  EXPECT_EQ(FindNode(b.g, Op::kChannelShuffle)->attrs.groups, 2);
+  EXPECT_TRUE(Mentions(report, "NCHW channel shuffle")) << Joined(report);
+}
+
+TEST(NormalizeTest, LeavesNchwChainsThatAreNoShuffleAlone) {
+  // The same chain swapping K and H is no channel shuffle.
+  Builder b;
+  const ValueId x = b.Input("x", {1, 3, 4, 6});
+  const ValueId t1 = b.Add(Op::kTranspose, "to_nchw", {x}, Ints({0, 3, 1, 2}));
+  const ValueId r1 = b.Add(Op::kReshape, "split", {t1}, Ints({1, 2, 3, 3, 4}));
+  const ValueId t2 = b.Add(Op::kTranspose, "other", {r1}, Ints({0, 1, 3, 2, 4}));
+  const ValueId r2 = b.Add(Op::kReshape, "merge", {t2}, Ints({1, 6, 3, 4}));
+  const ValueId y = b.Add(Op::kTranspose, "to_nhwc", {r2}, Ints({0, 2, 3, 1}));
+  b.Output(y);
+  NormalizeReport report = NormalizeAndCompare(&b.g);
+  EXPECT_EQ(CountOp(b.g, Op::kChannelShuffle), 0) << Joined(report);
+}
+
 TEST(NormalizeTest, LeavesOtherTransposesAlone) {
   // Swapping H and W is no channel shuffle.
   Builder b;

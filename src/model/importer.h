@@ -27,7 +27,7 @@ namespace edgevision::model {
 struct ImportedModel {
   graph::Graph graph;  // one float input (NHWC), one float output (scores)
 
-  std::string format;      // "TensorFlow GraphDef", "ONNX", "TFLite"
+  std::string format;      // "TensorFlow GraphDef", "ONNX", "TFLite", "TensorFlow SavedModel", "TF.js graph model"
   std::string generation;  // e.g. "Custom Vision 2018 compact (data_bn)"
   std::string producer;    // e.g. "WinMLTools 0.1.0.5072", "TOCO", "" if unknown
 
@@ -41,6 +41,9 @@ struct ImportedModel {
   // Colour order the file declares (ONNX metadata Image.BitmapPixelFormat),
   // or nullopt when the file says nothing.
   std::optional<image::ColorOrder> declared_color;
+  // Why declared_color is what it is, when the importer knows better than
+  // "the model's embedded metadata" (e.g. TF.js's runtime rule).
+  std::string declared_color_source;
   // Per-channel mean the caller must subtract (model channel order), for
   // generations whose graph has no normalisation layer; nullopt otherwise.
   std::optional<std::array<float, 3>> required_mean;
@@ -56,9 +59,31 @@ struct ImportedModel {
   std::vector<std::string> rewrites;
 };
 
+// A file a model needs beside its main file (SavedModel variables/, TF.js
+// weight shards), read by model/package.cc.
+struct CompanionFile {
+  std::string rel;    // relative to the model file's folder, '/'-separated
+  std::string label;  // names it in messages
+  std::vector<uint8_t> bytes;
+};
+
 // `file_label` names the file in error messages (a path or "export.zip:app/model.pb").
 Result<ImportedModel> ImportOnnx(std::span<const uint8_t> bytes, const std::string& file_label);
 Result<ImportedModel> ImportTensorFlow(std::span<const uint8_t> bytes, const std::string& file_label);
 Result<ImportedModel> ImportTflite(std::span<const uint8_t> bytes, const std::string& file_label);
+// saved_model.pb with its variables/variables.index (a TensorBundle: an
+// SSTable of BundleEntryProto) and variables/variables.data-NNNNN-of-NNNNN
+// among `companions`: the serving signature's graph, variables frozen to
+// constants (model/tf_saved_model.cc).
+Result<ImportedModel> ImportSavedModel(std::span<const uint8_t> bytes, const std::string& file_label,
+                                       const std::vector<CompanionFile>& companions);
+// A TF.js graph model (model.json) with the weight files its weightsManifest
+// lists among `companions` (model/tfjs_importer.cc).
+Result<ImportedModel> ImportTfjs(std::span<const uint8_t> bytes, const std::string& file_label,
+                                 const std::vector<CompanionFile>& companions);
+// The weight files model.json's weightsManifest lists, in order (for the
+// package reader; the importer checks them again).
+Result<std::vector<std::string>> TfjsWeightPaths(std::span<const uint8_t> bytes,
+                                                 const std::string& file_label);
 
 }  // namespace edgevision::model

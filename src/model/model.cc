@@ -15,7 +15,7 @@ namespace edgevision::model {
 
 namespace {
 
-enum class Format { kOnnx, kTensorFlow, kTflite, kUnknown };
+enum class Format { kOnnx, kTensorFlow, kSavedModel, kTfjs, kTflite, kUnknown };
 
 bool EndsWith(const std::string& s, const char* suffix) {
   std::string x(suffix);
@@ -24,6 +24,10 @@ bool EndsWith(const std::string& s, const char* suffix) {
 
 // By content first (a renamed file still loads), then by extension.
 Format DetectFormat(const std::vector<uint8_t>& bytes, const std::string& name) {
+  // saved_model.pb (a SavedModel: field 1 is a varint, like ONNX's) and
+  // model.json go by their fixed names.
+  if (name == "saved_model.pb") return Format::kSavedModel;
+  if (EndsWith(name, ".json")) return Format::kTfjs;
   if (bytes.size() >= 8 && bytes[4] == 'T' && bytes[5] == 'F' && bytes[6] == 'L' && bytes[7] == '3') {
     return Format::kTflite;
   }
@@ -57,9 +61,12 @@ Result<ImportedModel> Import(const ExportFiles& files) {
     case Format::kOnnx: return ImportOnnx(bytes, files.model_label);
     case Format::kTensorFlow: return ImportTensorFlow(bytes, files.model_label);
     case Format::kTflite: return ImportTflite(bytes, files.model_label);
+    case Format::kSavedModel: return ImportSavedModel(bytes, files.model_label, files.companions);
+    case Format::kTfjs: return ImportTfjs(bytes, files.model_label, files.companions);
     case Format::kUnknown: break;
   }
-  return Unsupported(files.model_label + ": not an ONNX, TensorFlow GraphDef or TFLite model");
+  return Unsupported(files.model_label +
+                     ": not an ONNX, TensorFlow GraphDef, SavedModel, TF.js or TFLite model");
 }
 
 // The family of a detector export: the metadata, else (and over it) the
@@ -182,8 +189,29 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
   const image::ColorOrder domain_color =
       model.input_name == "data" ? image::ColorOrder::kRGB : image::ColorOrder::kBGR;
   image::PreprocessSpec& spec = loaded.preprocess;
-  if (tf_family) spec.color = domain_color;
+  const std::string domain_reason =
+      "input '" + model.input_name + "' names the " +
+      (domain_color == image::ColorOrder::kBGR ? std::string("compact domain (BGR)")
+                                               : std::string("S1 domain (RGB)")) +
+      ", 0-255, as Microsoft's samples feed a " + model.format + " export";
+  if (tf_family) {
+    spec.color = domain_color;
+    info.color_reason = domain_reason;
+  } else {
+    info.color_reason = "no colour or range metadata: the reference defaults (BGR, 0-255)";
+  }
   if (model.declared_color) spec.color = *model.declared_color;
+  if (auto pf = model.metadata.find("Image.BitmapPixelFormat");
+      model.declared_color || (!tf_family && pf != model.metadata.end())) {
+    info.color_reason = "the model's embedded metadata" +
+                        (pf != model.metadata.end() ? " (Image.BitmapPixelFormat = " + pf->second + ")"
+                                                    : std::string());
+  }
+  if (!model.declared_color_source.empty()) info.color_reason = model.declared_color_source;
+  if (!tf_family && model.metadata.count("Image.NominalPixelRange")) {
+    info.color_reason += "; range from Image.NominalPixelRange = " +
+                         model.metadata.at("Image.NominalPixelRange");
+  }
   if (model.required_mean) spec.mean = *model.required_mean;
   EV_RETURN_IF_ERROR(ApplyMetadataToPreprocess(model.metadata, &spec).WithContext(files.model_label));
   if (files.metadata) {
@@ -203,6 +231,30 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
                                 (domain_color == image::ColorOrder::kBGR ? "BGR (compact)"
                                                                          : "RGB (S1)"));
       }
+    }
+    if (!tf_family) {
+      // ONNX: the metadata embedded in the model decides, as Microsoft's
+      // ONNX samples read it (the side file says Rgb8/Normalized_0_1 for
+      // every export); the side file only fills keys the model lacks.
+      std::string overridden;
+      for (auto it = props.begin(); it != props.end();) {
+        auto embedded = model.metadata.find(it->first);
+        if (embedded != model.metadata.end() && embedded->second != it->second) {
+          overridden += (overridden.empty() ? "" : ", ") + it->first + " = " + it->second +
+                        " (the model says " + embedded->second + ")";
+          info.metadata[it->first] = embedded->second;
+          it = props.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      if (!overridden.empty()) {
+        info.rewrites.push_back(files.metadata->label + ": not applied where the model's embedded "
+                                "metadata differs: " + overridden);
+      }
+    }
+    if (!tf_family && (props.count("Image.BitmapPixelFormat") || props.count("Image.NominalPixelRange"))) {
+      info.color_reason = files.metadata->label + " (the model embeds no Image.* metadata)";
     }
     EV_RETURN_IF_ERROR(ApplyMetadataToPreprocess(props, &spec).WithContext(files.metadata->label));
   }
@@ -247,6 +299,10 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
     }
     // Without predict.py's word, the domain decides the colour.
     ApplyGeneration(choice.generation, choice.color, domain_color, &spec);
+    if (choice.generation != Generation::kModelFile) {
+      info.color_reason = choice.color ? "the export's container code (" + choice.reason + "), 0-255"
+                                       : domain_reason + " (the container code does not say)";
+    }
     EV_RETURN_IF_ERROR(image::ValidateSpec(spec).WithContext(files.model_label));
     info.export_generation = choice.generation;
     info.export_generation_reason = choice.reason;

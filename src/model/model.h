@@ -47,6 +47,8 @@ struct ModelInfo {
   std::string input_layout;
   std::string output_name;
   std::string output_activation;
+  // Why the input gets its colour order and range (`edgevision inspect`).
+  std::string color_reason;
 
   std::vector<std::string> labels;
   std::string labels_source;  // "labels.txt", "model (ZipMap classlabels_strings)", ...

@@ -242,8 +242,9 @@ Result<Value> Importer::FoldGather() {
   return Gathered(*x, idx, out_shape);
 }
 
-Result<Value> Importer::FoldSlice() {
-  EV_ASSIGN_OR_RETURN(const Value* x, FoldInput(0));
+// Slice's starts/ends/axes/steps (inputs from opset 10, attributes before)
+// resolved against a tensor of `shape` as ONNX defines them.
+Result<Importer::SliceBounds> Importer::SliceArgs(const Shape& shape) const {
   std::vector<int64_t> starts, ends, axes, steps;
   if (opset_ < 10) {
     EV_ASSIGN_OR_RETURN(starts, Ints("starts"));
@@ -259,7 +260,7 @@ Result<Value> Importer::FoldSlice() {
       EV_ASSIGN_OR_RETURN(steps, ConstInts(4, "steps"));
     }
   }
-  const int64_t r = static_cast<int64_t>(x->shape.size());
+  const int64_t r = static_cast<int64_t>(shape.size());
   if (axes.empty()) {
     for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
   }
@@ -268,12 +269,14 @@ Result<Value> Importer::FoldSlice() {
       steps.size() != starts.size()) {
     return Bad("starts/ends/axes/steps lengths differ");
   }
-  std::vector<int64_t> begin(r, 0), step(r, 1);
-  Shape out_shape = x->shape;
+  SliceBounds sb;
+  sb.begin.assign(r, 0);
+  sb.step.assign(r, 1);
+  sb.out_shape = shape;
   for (size_t i = 0; i < axes.size(); ++i) {
     const int64_t a = NormAxis(axes[i], r);
     if (a < 0) return Bad("axis is out of range");
-    const int64_t dim = x->shape[a];
+    const int64_t dim = shape[a];
     const int64_t st = std::clamp<int64_t>(steps[i], -INT64_MAX, INT64_MAX);
     if (st == 0) return Bad("step is 0");
     int64_t b = starts[i] < 0 ? starts[i] + dim : starts[i];
@@ -283,15 +286,25 @@ Result<Value> Importer::FoldSlice() {
     if (st > 0) {
       b = std::clamp<int64_t>(b, 0, dim);
       e = std::clamp<int64_t>(e, 0, dim);
-      out_shape[a] = e > b ? 1 + (e - b - 1) / st : 0;
+      sb.out_shape[a] = e > b ? 1 + (e - b - 1) / st : 0;
     } else {
       b = std::clamp<int64_t>(b, -1, dim - 1);
       e = std::clamp<int64_t>(e, -1, dim - 1);
-      out_shape[a] = b > e ? 1 + (b - e - 1) / (-st) : 0;
+      sb.out_shape[a] = b > e ? 1 + (b - e - 1) / (-st) : 0;
     }
-    begin[a] = b;
-    step[a] = st;
+    sb.begin[a] = b;
+    sb.step[a] = st;
   }
+  return sb;
+}
+
+Result<Value> Importer::FoldSlice() {
+  EV_ASSIGN_OR_RETURN(const Value* x, FoldInput(0));
+  const int64_t r = static_cast<int64_t>(x->shape.size());
+  EV_ASSIGN_OR_RETURN(SliceBounds sb, SliceArgs(x->shape));
+  const std::vector<int64_t>& begin = sb.begin;
+  const std::vector<int64_t>& step = sb.step;
+  const Shape& out_shape = sb.out_shape;
   EV_ASSIGN_OR_RETURN(int64_t n, CheckedElementCount(out_shape, Where()));
   if (n > kMaxFoldedElements) return ResourceExhausted(Where() + ": result is too large");
   const std::vector<int64_t> xs = graph::RowMajorStrides(x->shape);

@@ -186,6 +186,11 @@ class Importer {
   Result<Value> FoldConcat();
   Result<Value> FoldGather();
   Result<Value> FoldSlice();
+  struct SliceBounds {
+    std::vector<int64_t> begin, step;
+    Shape out_shape;
+  };
+  Result<SliceBounds> SliceArgs(const Shape& shape) const;
   Result<Value> FoldConstantOfShape();
   Result<Value> FoldUnary();
   Result<Value> FoldBinary();
@@ -211,6 +216,7 @@ class Importer {
   Status Concat();
   Status ReshapeLike();
   Status Transpose();
+  Status SliceOp();
   Status ReduceMean();
   Status Gemm();
   Status FC();

@@ -615,6 +615,7 @@ Status Importer::TranslateNode(const onnx::NodeProto& node) {
       {"Squeeze", &Importer::ReshapeLike},
       {"Unsqueeze", &Importer::ReshapeLike},
       {"Transpose", &Importer::Transpose},
+      {"Slice", &Importer::SliceOp},
       {"ReduceMean", &Importer::ReduceMean},
       {"Gemm", &Importer::Gemm},
       {"FC", &Importer::FC},

@@ -343,6 +343,29 @@ Status Importer::Transpose() {
   return DefineAct(0, y);
 }
 
+// Slice of an activation with step 1 and constant bounds (ShuffleNet's
+// channel split): a view when only the channels are sliced.
+Status Importer::SliceOp() {
+  EV_ASSIGN_OR_RETURN(const OnnxTensor* t, In(0));
+  const Shape s = OnnxShape(*t);
+  const int64_t r = static_cast<int64_t>(s.size());
+  EV_ASSIGN_OR_RETURN(SliceBounds sb, SliceArgs(s));
+  for (int64_t d = 0; d < r; ++d) {
+    if (sb.step[d] != 1) return Unsup("a step other than 1 is not supported");
+    if (sb.out_shape[d] < 1) return Bad("the slice of axis " + std::to_string(d) + " is empty");
+  }
+  graph::Attrs a;
+  a.ints.assign(static_cast<size_t>(2 * r), 0);
+  for (int64_t d = 0; d < r; ++d) {
+    const int64_t ir = r == 4 ? kNchwToNhwcAxis[d] : d;
+    a.ints[ir] = sb.begin[d];
+    a.ints[r + ir] = sb.out_shape[d];
+  }
+  EV_ASSIGN_OR_RETURN(ValueId x, Act(0));
+  EV_ASSIGN_OR_RETURN(ValueId y, Emit(Op::kSlice, {x}, a, OutName()));
+  return DefineAct(0, y);
+}
+
 Status Importer::ReduceMean() {
   EV_ASSIGN_OR_RETURN(const OnnxTensor* t, In(0));
   const Shape s = OnnxShape(*t);

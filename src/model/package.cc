@@ -22,6 +22,9 @@ constexpr const char* kLabelsName = "labels.txt";
 constexpr const char* kMetadataName = "metadata_properties.json";
 constexpr const char* kPredictName = "predict.py";
 constexpr const char* kDockerfileName = "Dockerfile";
+constexpr const char* kTfjsModelName = "model.json";
+constexpr const char* kSavedModelName = "saved_model.pb";
+constexpr const char* kVariablesDir = "variables";
 
 // A read-only tree of files: a folder on disk or the members of a zip.
 // Paths are relative, '/'-separated.
@@ -183,6 +186,44 @@ Result<std::optional<SideFile>> ReadSide(const FileTree& tree, const std::string
   return std::optional<SideFile>(SideFile{tree.Label(rel), std::string(bytes.begin(), bytes.end())});
 }
 
+// The files the model needs beside it: a SavedModel's variables/ folder, a
+// TF.js model's weight shards. `dir` is the model file's folder in `tree`.
+Status ReadCompanions(const FileTree& tree, const std::string& dir, const PackageLimits& limits,
+                      ExportFiles* files) {
+  std::vector<std::string> wanted;
+  if (files->model_name == kSavedModelName) {
+    const std::string prefix = Join(dir, kVariablesDir) + "/";
+    for (const std::string& rel : tree.Files()) {
+      if (rel.compare(0, prefix.size(), prefix) == 0 && Depth(rel) == Depth(prefix)) {
+        wanted.push_back(rel.substr(dir.empty() ? 0 : dir.size() + 1));
+      }
+    }
+  } else if (files->model_name == kTfjsModelName) {
+    EV_ASSIGN_OR_RETURN(std::vector<std::string> paths,
+                        TfjsWeightPaths(files->model_bytes, files->model_label));
+    for (const std::string& p : paths) {
+      if (!IsPlainFileName(p)) {
+        return Corrupt(files->model_label + ": weightsManifest path '" + p +
+                       "' is not a file name beside model.json");
+      }
+      if (!std::binary_search(tree.Files().begin(), tree.Files().end(), Join(dir, p))) {
+        return NotFound(tree.Label(Join(dir, p)) + ": weight file listed by " + files->model_label +
+                        " is missing");
+      }
+      wanted.push_back(p);
+    }
+  }
+  uint64_t total = files->model_bytes.size();
+  for (const std::string& rel : wanted) {
+    const std::string full = Join(dir, rel);
+    const uint64_t left = limits.max_model_bytes > total ? limits.max_model_bytes - total : 0;
+    EV_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, tree.Read(full, left));
+    total += bytes.size();
+    files->companions.push_back(CompanionFile{rel, tree.Label(full), std::move(bytes)});
+  }
+  return Status::Ok();
+}
+
 Result<ExportFiles> ReadFromTree(const FileTree& tree, const std::string& path, const PackageLimits& limits) {
   // The export's folder is the shallowest one holding a manifest or model
   // files; a Dockerfile export keeps them in app/.
@@ -247,6 +288,7 @@ Result<ExportFiles> ReadFromTree(const FileTree& tree, const std::string& path, 
   files.model_label = tree.Label(model_rel);
   files.model_name = Basename(model_rel);
   EV_ASSIGN_OR_RETURN(files.model_bytes, tree.Read(model_rel, limits.max_model_bytes));
+  EV_RETURN_IF_ERROR(ReadCompanions(tree, Dirname(model_rel), limits, &files));
   EV_ASSIGN_OR_RETURN(files.labels, ReadSide(tree, labels_rel, limits));
   EV_ASSIGN_OR_RETURN(files.metadata, ReadSide(tree, metadata_rel, limits));
   EV_ASSIGN_OR_RETURN(files.predict_py, ReadSide(tree, Join(root, kPredictName), limits));
@@ -270,7 +312,7 @@ bool IsModelFileName(const std::string& name) {
     std::string s(suffix);
     return name.size() > s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
   };
-  return ends_with(".pb") || ends_with(".onnx") || ends_with(".tflite");
+  return ends_with(".pb") || ends_with(".onnx") || ends_with(".tflite") || name == kTfjsModelName;
 }
 
 Result<ExportFiles> ReadExport(const std::string& path, const PackageLimits& limits) {
@@ -287,13 +329,15 @@ Result<ExportFiles> ReadExport(const std::string& path, const PackageLimits& lim
     EV_ASSIGN_OR_RETURN(std::unique_ptr<ZipTree> zip, ZipTree::Open(path, limits));
     return ReadFromTree(*zip, path, limits);
   }
-  // A bare model file: side files are looked for beside it.
-  DirectoryTree tree(p.parent_path().empty() ? fs::path(".") : p.parent_path(), 0);
+  // A bare model file: side files are looked for beside it (and one level
+  // down for a SavedModel's variables/).
+  DirectoryTree tree(p.parent_path().empty() ? fs::path(".") : p.parent_path(), 1);
   const std::string name = p.filename().string();
   ExportFiles files;
   files.model_label = path;
   files.model_name = name;
   EV_ASSIGN_OR_RETURN(files.model_bytes, tree.Read(name, limits.max_model_bytes));
+  EV_RETURN_IF_ERROR(ReadCompanions(tree, "", limits, &files));
   EV_ASSIGN_OR_RETURN(files.labels, ReadSide(tree, kLabelsName, limits));
   EV_ASSIGN_OR_RETURN(files.manifest, ReadSide(tree, kManifestName, limits));
   EV_ASSIGN_OR_RETURN(files.metadata, ReadSide(tree, kMetadataName, limits));

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "model/importer.h"
 
 namespace edgevision::model {
 
@@ -29,6 +30,9 @@ struct ExportFiles {
   std::string model_label;  // path, or "<zip>:<member>"
   std::string model_name;   // file name alone, e.g. "model.pb"
   std::vector<uint8_t> model_bytes;
+  // What the model file needs beside it: saved_model.pb's variables/ files,
+  // model.json's weight shards (the total counts against max_model_bytes).
+  std::vector<CompanionFile> companions;
   std::optional<SideFile> labels;
   std::optional<SideFile> manifest;
   std::optional<SideFile> metadata;
@@ -53,7 +57,8 @@ struct PackageLimits {
 // fails.
 Result<ExportFiles> ReadExport(const std::string& path, const PackageLimits& limits = {});
 
-// True when `name` (a file name, no folders) is a model file name we load.
+// True when `name` (a file name, no folders) is a model file name we load
+// (*.pb, *.onnx, *.tflite, model.json).
 bool IsModelFileName(const std::string& name);
 
 }  // namespace edgevision::model

@@ -46,6 +46,58 @@ class PackageTest : public ::testing::Test {
   fs::path dir_;
 };
 
+TEST_F(PackageTest, SavedModelBringsItsVariablesFolder) {
+  Write("export/saved_model.pb", "pb");
+  Write("export/variables/variables.index", "index");
+  Write("export/variables/variables.data-00000-of-00001", "data");
+  Write("export/labels.txt", "a\nb\n");
+  for (const fs::path& path : {dir_ / "export", dir_ / "export" / "saved_model.pb"}) {
+    Result<ExportFiles> files = ReadExport(path.string());
+    ASSERT_TRUE(files.ok()) << files.status().ToString();
+    EXPECT_EQ(files->model_name, "saved_model.pb");
+    ASSERT_EQ(files->companions.size(), 2u) << path;
+    EXPECT_EQ(files->companions[0].rel, "variables/variables.data-00000-of-00001");
+    EXPECT_EQ(std::string(files->companions[1].bytes.begin(), files->companions[1].bytes.end()), "index");
+  }
+  // Inside a zip with a top-level folder, too.
+  fs::path zip = WriteZip({{"x/saved_model.pb", "pb"}, {"x/variables/variables.index", "index"}});
+  Result<ExportFiles> zipped = ReadExport(zip.string());
+  ASSERT_TRUE(zipped.ok()) << zipped.status().ToString();
+  ASSERT_EQ(zipped->companions.size(), 1u);
+  EXPECT_EQ(zipped->companions[0].rel, "variables/variables.index");
+}
+
+TEST_F(PackageTest, TfjsModelBringsTheShardsItLists) {
+  Write("export/model.json",
+        R"({"format": "graph-model", "modelTopology": {}, "weightsManifest":
+            [{"paths": ["group1-shard1of2.bin", "group1-shard2of2.bin"], "weights": []}]})");
+  Write("export/group1-shard1of2.bin", "one");
+  Write("export/group1-shard2of2.bin", "two");
+  Write("export/unrelated.bin", "not listed");
+  Result<ExportFiles> files = ReadExport((dir_ / "export").string());
+  ASSERT_TRUE(files.ok()) << files.status().ToString();
+  EXPECT_EQ(files->model_name, "model.json");
+  ASSERT_EQ(files->companions.size(), 2u);
+  EXPECT_EQ(files->companions[1].rel, "group1-shard2of2.bin");
+  fs::remove(dir_ / "export" / "group1-shard2of2.bin");
+  Result<ExportFiles> missing = ReadExport((dir_ / "export").string());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("group1-shard2of2.bin"), std::string::npos);
+}
+
+TEST_F(PackageTest, CompanionsCountAgainstTheModelSizeLimit) {
+  Write("export/model.json",
+        R"({"format": "graph-model", "modelTopology": {}, "weightsManifest":
+            [{"paths": ["w.bin"], "weights": []}]})");
+  Write("export/w.bin", std::string(4096, 'x'));
+  PackageLimits limits;
+  limits.max_model_bytes = 1024;
+  Result<ExportFiles> files = ReadExport((dir_ / "export").string(), limits);
+  ASSERT_FALSE(files.ok());
+  EXPECT_EQ(files.status().code(), StatusCode::kResourceExhausted) << files.status().ToString();
+}
+
 TEST_F(PackageTest, RealExportFolderWithManifest) {
   Result<ExportFiles> files = ReadExport(testing::Export("android-fruit-tflite").string());
   ASSERT_TRUE(files.ok()) << files.status().ToString();

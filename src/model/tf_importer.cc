@@ -35,6 +35,7 @@
 #include "model/import_common.h"
 #include "model/importer.h"
 #include "model/schemas/tf_graph.pb.h"
+#include "model/tf_graph_import.h"
 
 namespace edgevision::model {
 
@@ -106,7 +107,9 @@ const std::set<std::string, std::less<>>& SupportedOps() {
                                                          "FusedBatchNorm",
                                                          "FusedBatchNormV3",
                                                          "Pad",
-                                                         "PadV2"};
+                                                         "PadV2",
+                                                         "Transpose",
+                                                         "Slice"};
   return ops;
 }
 
@@ -115,7 +118,8 @@ bool IsAttributeInput(const std::string& op, int index, int num_inputs) {
   if (op == "ConcatV2") return index == num_inputs - 1;
   if (op == "Concat") return index == 0;
   if (op == "Reshape" || op == "Mean" || op == "Pad" || op == "MirrorPad") return index == 1;
-  if (op == "PadV2") return index >= 1;
+  if (op == "PadV2" || op == "Slice") return index >= 1;
+  if (op == "Transpose") return index == 1;
   // Weights are constants after freezing; non-constant weights are refused.
   if (op == "Conv2D" || op == "DepthwiseConv2dNative" || op == "MatMul") return index == 1;
   return false;
@@ -131,7 +135,8 @@ T Load(const char* p) {
 
 class TfImporter {
  public:
-  TfImporter(const tf::GraphDef& def, const std::string& label) : def_(def), label_(label) {}
+  TfImporter(const tf::GraphDef& def, const std::string& label, const TfGraphOptions& options)
+      : def_(def), label_(label), options_(options) {}
 
   Result<ImportedModel> Run();
 
@@ -191,6 +196,8 @@ class TfImporter {
   Status TranslateConcat(int node_index);
   Status TranslateReshape(int node_index);
   Status TranslateSqueeze(int node_index);
+  Status TranslateTranspose(int node_index);
+  Status TranslateSlice(int node_index);
   Status TranslateMean(int node_index);
   Status TranslateBatchNorm(int node_index);
   Status TranslatePad(int node_index);
@@ -203,6 +210,7 @@ class TfImporter {
 
   const tf::GraphDef& def_;
   const std::string& label_;
+  const TfGraphOptions options_;
 
   std::unordered_map<std::string, int> by_name_;
   std::vector<std::vector<InputRef>> data_inputs_;  // per node, control inputs dropped
@@ -276,6 +284,14 @@ Status TfImporter::IndexNodes() {
 // "model_outputs" is an Identity of it; "model_output" in S1 graphs), else
 // the one node nobody consumes (how Microsoft's samples find the output).
 Result<int> TfImporter::FindOutputNode() const {
+  if (!options_.output_node.empty()) {
+    auto it = by_name_.find(options_.output_node);
+    if (it == by_name_.end()) {
+      return Corrupt(label_ + ": the output '" + options_.output_node + "' (" +
+                     options_.output_source + ") is not a node of the graph");
+    }
+    return it->second;
+  }
   for (const char* name : {"loss", "model_output"}) {
     if (auto it = by_name_.find(name); it != by_name_.end()) return it->second;
   }
@@ -1071,6 +1087,77 @@ Status TfImporter::TranslateReshape(int node_index) {
   return Status::Ok();
 }
 
+// Transpose by a constant permutation (ShuffleNet's channel shuffle).
+Status TfImporter::TranslateTranspose(int node_index) {
+  const tf::NodeDef& n = Node(node_index);
+  EV_RETURN_IF_ERROR(CheckFloatType(n));
+  EV_ASSIGN_OR_RETURN(ValueId x, ValueOf(node_index, 0));
+  EV_ASSIGN_OR_RETURN(ConstTensor perm, ConstInput(node_index, 1));
+  const std::optional<Shape> in = KnownShape(x);
+  if (!in) return UnsupportedAt(n, "Transpose of a tensor of unknown rank");
+  const int64_t rank = static_cast<int64_t>(in->size());
+  if (perm.is_float || perm.shape.size() != 1 || perm.size() != rank) {
+    return CorruptAt(n, "perm must be an integer [" + std::to_string(rank) + "] tensor");
+  }
+  std::vector<bool> seen(static_cast<size_t>(rank), false);
+  Shape out;
+  for (int64_t p : perm.i) {
+    if (p < 0 || p >= rank || seen[p]) return CorruptAt(n, "perm is not a permutation");
+    seen[p] = true;
+    out.push_back((*in)[p]);
+  }
+  graph::Attrs attrs;
+  attrs.ints = perm.i;
+  const ValueId y = NewActivation(n.name(), out);
+  AddNode(Op::kTranspose, n, {x}, y, attrs);
+  SetOutput(node_index, y);
+  return Status::Ok();
+}
+
+// Slice by constant begin and size (size -1: to the end of the axis), as
+// TFLite's SLICE; the batch axis is always taken whole.
+Status TfImporter::TranslateSlice(int node_index) {
+  const tf::NodeDef& n = Node(node_index);
+  EV_RETURN_IF_ERROR(CheckFloatType(n));
+  EV_ASSIGN_OR_RETURN(ValueId x, ValueOf(node_index, 0));
+  EV_ASSIGN_OR_RETURN(ConstTensor begin, ConstInput(node_index, 1));
+  EV_ASSIGN_OR_RETURN(ConstTensor size, ConstInput(node_index, 2));
+  const std::optional<Shape> in = KnownShape(x);
+  if (!in) return UnsupportedAt(n, "Slice of a tensor of unknown shape");
+  const int64_t rank = static_cast<int64_t>(in->size());
+  for (const ConstTensor* t : {&begin, &size}) {
+    if (t->is_float || t->shape.size() != 1 || t->size() != rank) {
+      return CorruptAt(n, "begin and size must be integer [" + std::to_string(rank) + "] tensors");
+    }
+  }
+  graph::Attrs attrs;
+  attrs.ints.resize(static_cast<size_t>(2 * rank));
+  Shape out(static_cast<size_t>(rank));
+  for (int64_t d = 0; d < rank; ++d) {
+    const int64_t b = begin.i[d], k = size.i[d], dim = (*in)[d];
+    if (d == 0 && (dim < 0 || dim == 1)) {  // the batch axis: the whole of it
+      if (b != 0) return UnsupportedAt(n, "slicing the batch axis");
+      attrs.ints[d] = 0;
+      attrs.ints[rank + d] = -1;
+      out[d] = dim;
+      continue;
+    }
+    if (dim < 0) return UnsupportedAt(n, "Slice of an axis of unknown size");
+    if (b < 0 || b >= dim || k == 0 || k < -1 || (k > 0 && k > dim - b)) {
+      return CorruptAt(n, "begin " + std::to_string(b) + " size " + std::to_string(k) +
+                              " do not fit axis " + std::to_string(d) + " of size " +
+                              std::to_string(dim));
+    }
+    out[d] = k == -1 ? dim - b : k;
+    attrs.ints[d] = b;
+    attrs.ints[rank + d] = out[d];
+  }
+  const ValueId y = NewActivation(n.name(), out);
+  AddNode(Op::kSlice, n, {x}, y, attrs);
+  SetOutput(node_index, y);
+  return Status::Ok();
+}
+
 Status TfImporter::TranslateSqueeze(int node_index) {
   const tf::NodeDef& n = Node(node_index);
   EV_RETURN_IF_ERROR(CheckFloatType(n));
@@ -1255,6 +1342,8 @@ Status TfImporter::Translate(int node_index) {
   if (op == "ConcatV2" || op == "Concat") return TranslateConcat(node_index);
   if (op == "Reshape") return TranslateReshape(node_index);
   if (op == "Squeeze") return TranslateSqueeze(node_index);
+  if (op == "Transpose") return TranslateTranspose(node_index);
+  if (op == "Slice") return TranslateSlice(node_index);
   if (op == "Mean") return TranslateMean(node_index);
   if (op == "FusedBatchNorm" || op == "FusedBatchNormV3") return TranslateBatchNorm(node_index);
   if (op == "Pad" || op == "PadV2") return TranslatePad(node_index);
@@ -1338,7 +1427,7 @@ Result<ImportedModel> TfImporter::Run() {
   if (!valid.ok()) return Corrupt(label_ + ": " + valid.message());
 
   ImportedModel model;
-  model.format = "TensorFlow GraphDef";
+  model.format = options_.format;
   if (def_.has_versions() && def_.versions().producer() > 0) {
     model.producer =
         "TensorFlow (GraphDef producer " + std::to_string(def_.versions().producer()) + ")";
@@ -1403,7 +1492,13 @@ Result<ImportedModel> ImportTensorFlow(std::span<const uint8_t> bytes,
     return Corrupt(file_label + ": not a valid TensorFlow GraphDef (protobuf parse failed)");
   }
   if (def.node_size() == 0) return Corrupt(file_label + ": GraphDef has no nodes");
-  TfImporter importer(def, file_label);
+  return ImportTensorFlowGraph(def, file_label, TfGraphOptions{});
+}
+
+Result<ImportedModel> ImportTensorFlowGraph(const tf::GraphDef& def, const std::string& file_label,
+                                            const TfGraphOptions& options) {
+  if (def.node_size() == 0) return Corrupt(file_label + ": the graph has no nodes");
+  TfImporter importer(def, file_label, options);
   return importer.Run();
 }
 

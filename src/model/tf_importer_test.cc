@@ -526,6 +526,53 @@ TEST(TfImporterTest, S1NamesDataToModelOutput) {
   EXPECT_EQ(m.output_activation, "softmax");
 }
 
+// ShuffleNet's blocks as the Docker 2.2 graph writes them in TensorFlow: a
+// channel shuffle (Reshape -> Transpose -> Reshape) and a channel split (Slice).
+void ShuffleAndSplit(GraphBuilder& b, const std::vector<int32_t>& begin,
+                     const std::vector<int32_t>& size) {
+  b.Placeholder("Placeholder", {-1, 2, 2, 4});
+  b.ConstInt("r0/shape", {4}, {-1, 4, 2, 2});
+  b.Add("r0", "Reshape", {"Placeholder", "r0/shape"});
+  b.ConstInt("t/perm", {4}, {0, 1, 3, 2});
+  b.Add("t", "Transpose", {"r0", "t/perm"});
+  b.ConstInt("r1/shape", {4}, {-1, 2, 2, 4});
+  b.Add("r1", "Reshape", {"t", "r1/shape"});
+  b.ConstInt("s/begin", {static_cast<int64_t>(begin.size())}, begin);
+  b.ConstInt("s/size", {static_cast<int64_t>(size.size())}, size);
+  b.Add("s", "Slice", {"r1", "s/begin", "s/size"});
+  b.Add("loss", "Softmax", {"s"});
+}
+
+TEST(TfImporterTest, TransposeAndSliceOfShuffleNetBlocks) {
+  GraphBuilder b;
+  ShuffleAndSplit(b, {0, 0, 0, 2}, {-1, -1, -1, 2});
+  ImportedModel m = MustImport(b.Bytes());
+  const std::map<std::string, int> ops = m.graph.OpSummary();
+  EXPECT_EQ(ops.at("Transpose"), 1);
+  EXPECT_EQ(ops.at("Slice"), 1);
+  const graph::Node* slice = nullptr;
+  for (const graph::Node& n : m.graph.nodes) {
+    if (n.op == graph::Op::kSlice) slice = &n;
+  }
+  ASSERT_NE(slice, nullptr);
+  // begin 0,0,0,2; sizes with -1 resolved (the batch axis stays whole).
+  EXPECT_EQ(slice->attrs.ints, (std::vector<int64_t>{0, 0, 0, 2, -1, 2, 2, 2}));
+}
+
+TEST(TfImporterTest, SliceOutsideTheTensorIsCorrupt) {
+  for (const auto& [begin, size] : std::vector<std::pair<std::vector<int32_t>, std::vector<int32_t>>>{
+           {{0, 0, 0, 3}, {-1, -1, -1, 2}},   // past the channels
+           {{0, 0, 0, 4}, {-1, -1, -1, -1}},  // begins at the end
+           {{0, 0, 0}, {-1, -1, -1}}}) {      // rank 3 for a rank-4 tensor
+    GraphBuilder b;
+    ShuffleAndSplit(b, begin, size);
+    auto r = ImportTensorFlow(b.Bytes(), "m.pb");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kCorrupt) << r.status().ToString();
+    EXPECT_THAT(r.status().message(), ::testing::HasSubstr("'s' (Slice)"));
+  }
+}
+
 TEST(TfImporterTest, UnknownOpIsUnsupportedNamingNodeAndOp) {
   GraphBuilder b;
   b.Placeholder("Placeholder", {-1, 4, 4, 3});

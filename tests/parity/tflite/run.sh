@@ -1,5 +1,6 @@
 #!/bin/sh
-# Runs tests/parity/check_d3.py; CTest calls this (tests/CMakeLists.txt).
+# Runs tests/parity/check_d3.py, or with --formats first
+# tests/parity/check_formats.py; CTest calls this (tests/CMakeLists.txt).
 # Installs Google's TFLite C runtime (npm tfjs-tflite-node, its prebuilt
 # cc_deps only: --ignore-scripts builds nothing) from the committed
 # package-lock.json when node_modules is missing or older than the lock file.
@@ -15,4 +16,9 @@ if [ ! -f "$here/node_modules/tfjs-tflite-node/package.json" ] ||
     skip_or_fail "npm ci failed (is the npm registry reachable?)"
   fi
 fi
-exec /usr/bin/python3 "$here/../check_d3.py" "$@"
+script=check_d3.py
+if [ "${1:-}" = "--formats" ]; then
+  script=check_formats.py
+  shift
+fi
+exec /usr/bin/python3 "$here/../$script" "$@"

@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+"""Every export format of the same weights gives the same probabilities.
+
+Usage (Debian's /usr/bin/python3 with python3-numpy, python3-onnx,
+python3-protobuf; flatc and protoc):
+    check_formats.py --edgevision build/src/cli/edgevision [--copies DIR] [--tolerance 1e-4]
+
+make_format_copies.py writes the real Docker 2.2 export's graph and weights
+as ONNX, ONNX Float16, TF frozen GraphDef (compact and S1 names),
+SavedModel, TF.js and TFLite Float16 (into a temporary folder unless
+--copies names one that holds them). For every copy, loaded as shipped
+(the export folder):
+  1. `edgevision inspect --json` must name the format and the colour order
+     and range that copy's contract needs (compact: BGR 0-255, whatever the
+     side file's Rgb8/Normalized_0_1 says; the S1-named graph: RGB 0-255);
+  2. on the images below, `edgevision tensor` must equal the TFLite Float16
+     copy's tensor (the same rules; channel-reversed for the S1-named copy);
+  3. Google's TFLite C runtime 2.9 (tflite_peer.py) runs the REAL
+     model.tflite on that tensor, and `edgevision predict --label-order` on
+     the copy must give the same probabilities within the tolerance;
+  4. the apple photo must come out as apple (compact copies).
+Prints a table; exit 0 when all agree, 1 otherwise, 77 when the TFLite
+runtime is not installed (1 with EDGEVISION_REQUIRE_ALL=1).
+"""
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.dirname(HERE))
+import support  # noqa: E402  (tests/support.py)
+import tflite_peer  # noqa: E402
+
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+EXPORT = os.path.join(REPO, "tests", "data", "cv-exports", "docker22-appleorange-tflite")
+PHOTO = os.path.join(EXPORT, "images", "IMG_20200229_164759.jpg")
+
+# copy folder -> (format inspect names, colour, range)
+EXPECTED = {
+    "tflite-float16": ("TFLite", "BGR", "0-255"),
+    "onnx": ("ONNX", "BGR", "0-255"),
+    "onnx-float16": ("ONNX", "BGR", "0-255"),
+    "tf": ("TensorFlow GraphDef", "BGR", "0-255"),
+    "tf-s1names": ("TensorFlow GraphDef", "RGB", "0-255"),
+    "savedmodel": ("TensorFlow SavedModel", "BGR", "0-255"),
+    "tfjs": ("TF.js graph model", "BGR", "0-255"),
+}
+BASE = "tflite-float16"
+
+
+def images():
+    """The photo, the EXIF-rotated and large photos, and one file of each other kind."""
+    root = os.path.join(REPO, "tests", "data", "images")
+    found = sorted(glob.glob(os.path.join(root, "exif", "*.jpg")) + glob.glob(os.path.join(root, "large", "*")))
+    for kind in ("jpeg", "png", "gif", "webp", "bmp"):
+        found += sorted(glob.glob(os.path.join(root, kind, "*.*")))[:2]
+    return [PHOTO] + [p for p in found if not p.endswith(".md")]
+
+
+def run(cmd):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--edgevision", required=True)
+    ap.add_argument("--copies", help="folder made by make_format_copies.py (default: made now)")
+    ap.add_argument("--tolerance", type=float, default=1e-4)
+    args = ap.parse_args()
+    if not tflite_peer.available():
+        return support.skip_or_fail("TFLite C runtime not installed (%s); run tests/parity/tflite/run.sh" %
+                                    tflite_peer.library_path())
+    peer = tflite_peer.TfliteInterpreter(os.path.join(EXPORT, "app", "model.tflite"))
+    labels = open(os.path.join(EXPORT, "app", "labels.txt")).read().split()
+    failures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        copies = args.copies
+        if not copies:
+            copies = os.path.join(tmp, "copies")
+            subprocess.run(["/usr/bin/python3", os.path.join(HERE, "make_format_copies.py"), "--out", copies],
+                           check=True, stdout=subprocess.DEVNULL)
+        imgs = images()
+        npy = os.path.join(tmp, "t.npy")
+        base_tensors = {}
+        print("%-16s %-22s %-6s %-6s %-8s %10s %10s  %s" % ("copy", "format", "colour", "range", "images",
+                                                             "|dt|max", "|dp|max", "photo"))
+        for name in [BASE] + [n for n in EXPECTED if n != BASE]:
+            folder = os.path.join(copies, name)
+            fmt, colour, rng = EXPECTED[name]
+            info = json.loads(run([args.edgevision, "inspect", "--json", "--model", folder]))
+            got = (info["format"], info["input"]["color"], info["input"]["range"])
+            if got != (fmt, colour, rng):
+                failures.append("%s: inspect says %s, expected %s" % (name, got, (fmt, colour, rng)))
+            lines = run([args.edgevision, "predict", "--label-order", "--model", folder] + imgs).splitlines()
+            if len(lines) != len(imgs):
+                failures.append("%s: %d answers for %d images" % (name, len(lines), len(imgs)))
+                continue
+            worst_t = worst_p = 0.0
+            photo = ""
+            for path, line in zip(imgs, lines):
+                rel = os.path.relpath(path, REPO)
+                subprocess.run([args.edgevision, "tensor", "--model", folder, path, "--out", npy], check=True)
+                t = np.load(npy)
+                if name == BASE:
+                    base_tensors[path] = t
+                else:
+                    want = base_tensors[path][..., ::-1] if colour == "RGB" else base_tensors[path]
+                    dt = float(np.abs(t - want).max())
+                    worst_t = max(worst_t, dt)
+                    if dt != 0.0:
+                        failures.append("%s %s: tensor differs from the %s copy's by %g" % (name, rel, BASE, dt))
+                ref = peer.run(t[np.newaxis]).astype(np.float64)
+                doc = json.loads(line)
+                names = [p["tagName"] for p in doc["predictions"]]
+                if names != labels:
+                    failures.append("%s %s: predictions %s not in label order %s" % (name, rel, names, labels))
+                    continue
+                ours = np.array([p["probability"] for p in doc["predictions"]], np.float64)
+                dp = float(np.abs(ours - ref).max())
+                worst_p = max(worst_p, dp)
+                if dp > args.tolerance:
+                    failures.append("%s %s: probabilities %s, TFLite runtime %s (|diff| %g)" %
+                                    (name, rel, ours.tolist(), ref.tolist(), dp))
+                if path == PHOTO:
+                    photo = "%s %.6f" % (labels[int(ours.argmax())], ours.max())
+                    if colour == "BGR" and labels[int(ours.argmax())] != "apple":
+                        failures.append("%s: the apple photo came out as %s" % (name, photo))
+            print("%-16s %-22s %-6s %-6s %-8d %10.3g %10.3g  %s" % (name, got[0], got[1], got[2], len(imgs),
+                                                                  worst_t, worst_p, photo))
+    for f in failures:
+        print("FAIL:", f)
+    print("%d copies x %d images: %s" % (len(EXPECTED), len(imgs), "FAILED" if failures else "all agree"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
