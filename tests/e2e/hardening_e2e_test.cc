@@ -830,10 +830,17 @@ TEST(AccessE2E, KeysGuardPredictionsCapturesAdminAndHealthSeparately) {
       EXPECT_NE(doc["message"].get<std::string>().find("Prediction-Key"), std::string::npos);
     }
   }
-  // A capture can be labelled with the admin key only.
-  auto list = c.Get("/captures?limit=1", with(admin));
-  ASSERT_TRUE(list);
-  const std::string id = json::parse(list->body)["captures"][0]["id"];
+  // A capture can be labelled with the admin key only. (Captures are written
+  // after the answer, by the capture writer: wait until one is listed.)
+  std::string id;
+  ASSERT_TRUE(WaitFor([&] {
+    auto list = c.Get("/captures?limit=1", with(admin));
+    if (!list || list->status != 200) return false;
+    const json doc = json::parse(list->body, nullptr, false);
+    if (!doc.is_object() || !doc["captures"].is_array() || doc["captures"].empty()) return false;
+    id = doc["captures"][0].value("id", "");
+    return !id.empty();
+  })) << server.Log();
   auto put = c.Put("/captures/" + id + "/label", with(p1), R"({"label":"Apple"})", "application/json");
   ASSERT_TRUE(put);
   EXPECT_EQ(put->status, 401);
