@@ -95,6 +95,8 @@ Status DecodeInto(std::span<const uint8_t> bytes, const DecodeLimits& limits, De
   // Reset everything but the buffers' capacity.
   out->rgb.Reshape(0, 0);
   out->alpha.clear();
+  out->cmy.Reshape(0, 0);
+  out->black.clear();
   out->exif_orientation = -1;
   out->source_mode.clear();
   out->format = Name(format);

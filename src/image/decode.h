@@ -73,6 +73,12 @@ struct DecodedImage {
   // drops it, but Docker 2.2's predict.py resizes before converting, and
   // Pillow resizes RGBA/LA premultiplied by alpha.
   Buffer<uint8_t> alpha;
+  // For JPEGs PIL opens as "CMYK" (CMYK and YCCK): PIL's own pixels before
+  // convert("RGB") (the file's Adobe-inverted samples un-inverted), C, M, Y
+  // as an image and K as a plane in `rgb`'s order; empty otherwise. Docker
+  // 2.2's predict.py resizes them before converting.
+  Image cmy;
+  Buffer<uint8_t> black;
 };
 
 // Decodes `bytes`. Errors: InvalidArgument for empty, unknown, truncated or

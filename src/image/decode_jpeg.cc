@@ -242,7 +242,11 @@ Status RunDecode(Decompressor& d, std::span<const uint8_t> bytes, const DecodeLi
   const int width = static_cast<int>(cinfo->output_width);
   const int height = static_cast<int>(cinfo->output_height);
   EV_RETURN_IF_ERROR(AllocateImage(width, height, &out->rgb));
-  if (cmyk) row.resize(static_cast<size_t>(width) * 4);
+  if (cmyk) {
+    row.resize(static_cast<size_t>(width) * 4);
+    out->cmy.Reshape(width, height);
+    out->black.resize(static_cast<size_t>(width) * height);
+  }
 
   while (cinfo->output_scanline < cinfo->output_height) {
     const int y = static_cast<int>(cinfo->output_scanline);
@@ -250,12 +254,20 @@ Status RunDecode(Decompressor& d, std::span<const uint8_t> bytes, const DecodeLi
     jpeg_read_scanlines(cinfo, &target, 1);
     if (cmyk) {
       uint8_t* dst = out->rgb.Row(y);
+      uint8_t* cmy = out->cmy.Row(y);
+      uint8_t* k = out->black.data() + static_cast<size_t>(y) * width;
       for (int x = 0; x < width; ++x) {
         const uint8_t* s = &row[static_cast<size_t>(x) * 4];
         dst[0] = CmykChannel(s[0], s[3]);
         dst[1] = CmykChannel(s[1], s[3]);
         dst[2] = CmykChannel(s[2], s[3]);
         dst += 3;
+        // PIL's "CMYK;I" unpack: the pixels PIL holds before converting.
+        cmy[0] = static_cast<uint8_t>(255 - s[0]);
+        cmy[1] = static_cast<uint8_t>(255 - s[1]);
+        cmy[2] = static_cast<uint8_t>(255 - s[2]);
+        cmy += 3;
+        k[x] = static_cast<uint8_t>(255 - s[3]);
       }
     }
   }

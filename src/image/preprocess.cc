@@ -239,6 +239,23 @@ Image ResizePremultiplied(const Image& rgb, const Image& alpha, int width, int h
   return out;
 }
 
+// Pillow's resize of a CMYK image, then convert("RGB"): C, M, Y and K are
+// resampled alike, then cmyk2rgb: nk = 255 - k, out = nk - c * nk / 255
+// (MULDIV255's rounding), clipped.
+Image ResizeCmykThenConvert(const Image& cmy, const Image& black, int width, int height) {
+  const Image c = ResizeLikePil(cmy, width, height, ResampleFilter::kBilinear);
+  const Image k = ResizeLikePil(black, width, height, ResampleFilter::kBilinear);
+  Image out;
+  out.Reshape(width, height);
+  for (size_t i = 0; i < out.pixels.size(); ++i) {
+    const int nk = 255 - k.pixels[i - i % 3];
+    const int t = c.pixels[i] * nk + 128;
+    const int v = nk - (((t >> 8) + t) >> 8);
+    out.pixels[i] = static_cast<uint8_t>(v < 0 ? 0 : (v > 255 ? 255 : v));
+  }
+  return out;
+}
+
 Status PreprocessShorterSide(const PreprocessSpec& spec, Workspace* ws) {
   const DecodedImage& decoded = ws->decoded;
   // Which files predict.py orients: with kConvertLast every file whose PIL
@@ -262,6 +279,14 @@ Status PreprocessShorterSide(const PreprocessSpec& spec, Workspace* ws) {
     // Image.resize to the same size is a copy in every mode.
   } else if (last && (mode == "P" || mode == "1")) {
     ResizeNearestLikePilInto(*image, plan.width, plan.height, &ws->resized);
+    image = &ws->resized;
+  } else if (last && mode == "CMYK" && !decoded.black.empty()) {
+    // Rare (CMYK/YCCK JPEG, Docker 2.2 only): not allocation-free.
+    ws->resized = ResizeCmykThenConvert(ApplyExifOrientation(decoded.cmy, orientation),
+                                        ApplyExifOrientation(PlaneAsImage(decoded.black, decoded.rgb.width,
+                                                                          decoded.rgb.height),
+                                                             orientation),
+                                        plan.width, plan.height);
     image = &ws->resized;
   } else if (last && !decoded.alpha.empty() && (mode == "RGBA" || mode == "LA")) {
     // Rare (PNG/WebP with alpha, Docker 2.2 only): not allocation-free.

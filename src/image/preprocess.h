@@ -9,12 +9,12 @@
 //   2. resize so the shorter side equals the input size, the other side
 //      round()ed (half to even), with PIL BILINEAR (antialiased when
 //      shrinking); palette and bilevel files resize NEAREST (Pillow forces it);
-//      RGBA and LA files premultiplied by their alpha (DecodedImage::alpha)
+//      RGBA and LA files premultiplied by their alpha (DecodedImage::alpha);
+//      CMYK/YCCK JPEGs as CMYK (DecodedImage::cmy, black), then cmyk2rgb
 //   3. centre crop, offsets floor((side - input) / 2)
 //   4. convert("RGB"), then BGR or RGB per IS_BGR, 0..255
-// Known gaps (tests/data/golden/d3/known_gaps.tsv): a CMYK JPEG is resized
-// after conversion instead of before (max |diff| 2), 16/32-bit grey after
-// clipping to 8 bits, and a grey-palette BMP (PIL mode L) as a palette file.
+// Known gap (tests/data/golden/d3/known_gaps.tsv): 16/32-bit grey (PIL mode
+// I) is resized after clipping to 8 bits, not before.
 //
 // Geometry::kCenterSquare256 is the 2018-2020 predict.py (manual path):
 //   1. convert to RGB                                  (decode.h)

@@ -4,13 +4,16 @@
 // the detectors' JSON; boxes and probabilities are the export's own code's
 // (tests/data/detection/golden); a classify route on a detector, or a detect
 // route on a classifier, is a 400 JSON error and the server keeps serving;
-// /health reports the per-shape plan cache; `predict` prints detections and
+// /health reports the per-shape plan cache; a posted image is captured with
+// its boxes and a person's regions export; `predict` prints detections and
 // --draw writes a JPEG.
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <thread>
 
@@ -180,6 +183,67 @@ TEST(ClassifierServerDetectRouteTest, ADetectRouteOnAClassifierIsA400) {
   res = c.Post("/p/classify/iterations/It/image", Fruit("apple1.jpg"), "application/octet-stream");
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
+}
+
+// A posted image on a detector with --capture all: the capture holds the
+// boxes exactly as the response showed them; a person's regions saved through
+// the API come back from `edgevision export` as Training API regions.
+TEST(DetectCaptureE2E, APostedImageIsCapturedWithItsBoxesAndItsRegionsExport) {
+  TempDir dir("evdetectcap");
+  const std::string model = MakeSyntheticDetectorExport(dir);
+  const std::string data = (dir.path() / "data").string();
+  json answer;
+  std::string id;
+  {
+    ServerProcess server({"--model", model, "--data-dir", data, "--capture", "all"});
+    ASSERT_TRUE(server.WaitReady()) << server.Log();
+    auto c = server.Client();
+    answer = CheckDetectionShape(c.Post("/image", Scene(), "application/octet-stream"));
+    ASSERT_FALSE(answer["predictions"].empty());
+    id = answer["id"].get<std::string>();
+    // The capture writer stores it after the answer: wait until it is there.
+    json capture;
+    ASSERT_TRUE(WaitFor([&] {
+      auto r = c.Get("/captures/" + id);
+      if (!r || r->status != 200) return false;
+      capture = json::parse(r->body, nullptr, false);
+      return capture.is_object();
+    })) << server.Log();
+    EXPECT_EQ(capture["kind"], "detection") << capture;
+    EXPECT_TRUE(capture["regions"].is_null()) << capture;
+    const json& stored = capture["detections"];
+    const json& shown = answer["predictions"];
+    ASSERT_EQ(stored.size(), shown.size()) << capture;
+    for (size_t i = 0; i < shown.size(); ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ(stored[i]["tagName"], shown[i]["tagName"]);
+      EXPECT_EQ(stored[i]["tagId"], shown[i]["tagId"]);
+      EXPECT_EQ(stored[i]["probability"], shown[i]["probability"]);  // the response's rounding, exactly
+      EXPECT_EQ(stored[i]["boundingBox"], shown[i]["boundingBox"]);
+    }
+    // A person keeps one box (moved inside the image) and saves it.
+    const std::string tag = shown[0]["tagName"];
+    const json regions = {{"regions", {{{"tagName", tag}, {"left", 0.25}, {"top", 0.125}, {"width", 0.5}, {"height", 0.25}}}}};
+    auto put = c.Put("/captures/" + id + "/regions", regions.dump(), "application/json");
+    ASSERT_TRUE(put);
+    ASSERT_EQ(put->status, 200) << put->body;
+    EXPECT_EQ(server.Stop(SIGTERM), 0) << server.Log();
+  }
+  TempDir out("evdetectexport");
+  const std::string cmd = EdgevisionBinary().string() + " export --data-dir " + data + " --out " +
+                          (out.path() / "set").string() + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const json set = json::parse(ReadText(out.path() / "set" / "customvision.json"), nullptr, false);
+  ASSERT_TRUE(set.is_object()) << ReadText(out.path() / "set" / "customvision.json");
+  ASSERT_EQ(set["images"].size(), 1u) << set;
+  const json& image = set["images"][0];
+  EXPECT_EQ(image["captureId"], id);
+  ASSERT_EQ(image["regions"].size(), 1u) << image;
+  EXPECT_EQ(image["regions"][0]["tagName"], answer["predictions"][0]["tagName"]);
+  EXPECT_DOUBLE_EQ(image["regions"][0]["left"].get<double>(), 0.25);
+  EXPECT_DOUBLE_EQ(image["regions"][0]["top"].get<double>(), 0.125);
+  EXPECT_DOUBLE_EQ(image["regions"][0]["width"].get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(image["regions"][0]["height"].get<double>(), 0.25);
 }
 
 // `edgevision predict` on the detector: the JSON on stdout, --draw a JPEG of the photo's size.

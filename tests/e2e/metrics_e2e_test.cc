@@ -123,7 +123,7 @@ class MetricsServer {
  public:
   explicit MetricsServer(const std::filesystem::path& dir)
       : server_({"--data-dir", (dir / "data").string(), "--capture", "all", "--upstream",
-                 "mqtt://127.0.0.1:" + std::to_string(FreePort()) + "/edgevision/results"},
+                 "mqtt://127.0.0.1:" + std::to_string(broker_.port()) + "/edgevision/results"},
                 {std::string("EDGEVISION_HEALTH_KEY=") + kHealthKey}) {}
 
   bool WaitModelReady() {
@@ -151,6 +151,7 @@ class MetricsServer {
   ServerProcess& process() { return server_; }
 
  private:
+  ClosedPort broker_;  // declared first: the server is started with its port
   ServerProcess server_;
 };
 
