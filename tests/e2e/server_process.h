@@ -28,27 +28,6 @@ extern char** environ;
 
 namespace edgevision::testing {
 
-// A TCP port that was free a moment ago on 127.0.0.1. Racy by nature (another
-// process may take it before it is used): only for an outside program that
-// must be told its port (Prometheus), by a caller that retries on another
-// port when the program cannot bind it. Our own servers bind port 0
-// (ServerProcess); an unreachable peer is a ClosedPort.
-inline int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
-
 // A port on 127.0.0.1 that nothing listens on, for as long as this object
 // lives (an unreachable upstream broker): the port is bound but never
 // listened on, so a connection is refused and no other process can take it.
@@ -76,6 +55,14 @@ class ClosedPort {
   int fd_ = -1;
   int port_ = 0;
 };
+
+// A TCP port that was free a moment ago on 127.0.0.1 (a ClosedPort's,
+// released at once). Racy by nature (another process may take it before it
+// is used): only for an outside program that must be told its port
+// (Prometheus), by a caller that retries on another port when the program
+// cannot bind it. Our own servers bind port 0 (ServerProcess); an
+// unreachable peer is a ClosedPort.
+inline int FreePort() { return ClosedPort().port(); }
 
 // A process's resident memory in KiB, open file descriptors and threads,
 // from /proc; -1 when the process is gone.
