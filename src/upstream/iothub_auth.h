@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/base64.h"
 #include "core/status.h"
 
 namespace edgevision::upstream {
@@ -34,10 +35,9 @@ inline constexpr std::string_view kIotHubApiVersion = "2021-04-12";
 // Percent-encodes every byte except RFC 3986 unreserved ones (A-Z a-z 0-9 - . _ ~).
 std::string UrlEncode(std::string_view text);
 
-std::string Base64Encode(std::string_view bytes);
-// Errors: InvalidArgument when `text` is not valid base64 (the message does
-// not quote the text: it may be a key).
-Result<std::string> Base64Decode(std::string_view text);
+// Base64 lives in core (shared with the Training API client).
+using ::edgevision::Base64Decode;
+using ::edgevision::Base64Encode;
 
 // Raw 32-byte HMAC-SHA256 of `data` under `key`.
 std::string HmacSha256(std::string_view key, std::string_view data);
