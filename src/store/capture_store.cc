@@ -14,7 +14,7 @@ namespace {
 // "EVCS" in the database header, so a stray SQLite file is never taken for
 // a capture store.
 constexpr int32_t kApplicationId = 0x45564353;
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // Rows removed per retention batch (one transaction each).
 constexpr int kRetentionBatch = 64;
@@ -89,6 +89,22 @@ CREATE INDEX detections_by_tag ON detections(tag);
 CREATE INDEX regions_by_tag ON regions(tag);
 DROP INDEX captures_retention;
 CREATE INDEX captures_retention2 ON captures((label IS NOT NULL OR regions_us IS NOT NULL), seq);
+)sql";
+
+// Version 2 -> 3: upload state for `edgevision export --upload`, kept
+// beside the captures (a capture row's meaning does not change): one row per
+// capture sent to a Custom Vision project, written when the service answered
+// for it. A capture removed by retention or by hand takes its rows with it.
+const char* kMigrationV3 = R"sql(
+CREATE TABLE uploads (
+  project     TEXT    NOT NULL,
+  capture_id  TEXT    NOT NULL REFERENCES captures(id) ON DELETE CASCADE,
+  status      TEXT    NOT NULL,
+  image_id    TEXT    NOT NULL,
+  uploaded_us INTEGER NOT NULL,
+  PRIMARY KEY (project, capture_id)
+) WITHOUT ROWID;
+CREATE INDEX uploads_by_capture ON uploads(capture_id);
 )sql";
 
 // The columns ReadCapture reads; a version 1 store (opened by a reader,
@@ -239,6 +255,10 @@ std::string WhereClause(const CaptureQuery& q, bool paging, const std::string& r
   if (q.reviewed) sql += (*q.reviewed ? " AND " : " AND NOT ") + reviewed;
   if (q.from) sql += " AND created_us >= :from";
   if (q.to) sql += " AND created_us < :to";
+  if (q.not_uploaded_to) {
+    sql += " AND NOT EXISTS (SELECT 1 FROM uploads WHERE uploads.capture_id = captures.id AND "
+           "uploads.project = :not_uploaded_to)";
+  }
   if (paging && q.after) sql += q.oldest_first ? " AND seq > :after" : " AND seq < :after";
   return sql;
 }
@@ -250,6 +270,8 @@ void BindQuery(const CaptureQuery& q, bool paging, sqlite::Statement* st) {
   if (q.max_p) st->Bind(st->ParamIndex(":max_p"), *q.max_p);
   if (q.from) st->Bind(st->ParamIndex(":from"), ToMicros(*q.from));
   if (q.to) st->Bind(st->ParamIndex(":to"), ToMicros(*q.to));
+  if (q.not_uploaded_to)
+    st->Bind(st->ParamIndex(":not_uploaded_to"), std::string_view(*q.not_uploaded_to));
   if (paging && q.after) st->Bind(st->ParamIndex(":after"), *q.after);
 }
 
@@ -374,7 +396,7 @@ Status CaptureStore::Init() {
       return Corrupt(db_path_ + " has capture schema version " + std::to_string(version) +
                      "; this edgevision reads up to " + std::to_string(kSchemaVersion));
     }
-    if (mode_ == Mode::kReader && empty)
+    if (mode_ != Mode::kServe && empty)
       return NotFound("no capture store in " + data_dir_ + " (empty database)");
     schema_version_ = static_cast<int>(version);
     EV_RETURN_IF_ERROR(sqlite::Exec(db_.get(), "PRAGMA foreign_keys=ON"));
@@ -392,9 +414,14 @@ Status CaptureStore::Init() {
       EV_RETURN_IF_ERROR(sqlite::Exec(db_.get(), "PRAGMA journal_size_limit=1048576"));
       if (empty || version < kSchemaVersion) EV_RETURN_IF_ERROR(CreateSchema());
       schema_version_ = kSchemaVersion;
+    } else if (mode_ == Mode::kUploader && version < kSchemaVersion) {
+      // The upload table is new in version 3; the migration only adds, so a
+      // server of this schema or an older one keeps serving meanwhile.
+      EV_RETURN_IF_ERROR(CreateSchema());
+      schema_version_ = kSchemaVersion;
     }
   }
-  if (mode_ == Mode::kReader) return Status::Ok();
+  if (mode_ != Mode::kServe) return Status::Ok();
   EV_RETURN_IF_ERROR(Reconcile());
   return EnforceRetentionLocked(0);
 }
@@ -409,6 +436,10 @@ Status CaptureStore::CreateSchema() {
   if (version < 2) {
     if (version >= 1) spdlog::info("capture store: migrating {} to schema version 2", db_path_);
     EV_RETURN_IF_ERROR(sqlite::Exec(db_.get(), kMigrationV2));
+  }
+  if (version < 3) {
+    if (version >= 1) spdlog::info("capture store: migrating {} to schema version 3", db_path_);
+    EV_RETURN_IF_ERROR(sqlite::Exec(db_.get(), kMigrationV3));
   }
   EV_RETURN_IF_ERROR(
       sqlite::Exec(db_.get(), ("PRAGMA application_id=" + std::to_string(kApplicationId)).c_str()));
@@ -926,6 +957,7 @@ Status CaptureStore::LoadPredictions(std::vector<Capture>* captures) const {
 
 Result<CapturePage> CaptureStore::List(const CaptureQuery& q) const {
   EV_RETURN_IF_ERROR(CheckQuery(q));
+  EV_RETURN_IF_ERROR(CheckUploadQuery(q));
   const int limit = std::clamp(q.limit, 1, kMaxPageSize);
   std::string sql =
       "SELECT " + CaptureColumns() + " FROM captures" + WhereClause(q, true, ReviewedSql());
@@ -951,6 +983,7 @@ Result<CapturePage> CaptureStore::List(const CaptureQuery& q) const {
 
 Result<int64_t> CaptureStore::Count(const CaptureQuery& q) const {
   EV_RETURN_IF_ERROR(CheckQuery(q));
+  EV_RETURN_IF_ERROR(CheckUploadQuery(q));
   std::lock_guard<std::mutex> d(db_mu_);
   EV_ASSIGN_OR_RETURN(sqlite::Statement st,
                       sqlite::Statement::Prepare(

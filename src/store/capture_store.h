@@ -145,6 +145,8 @@ struct CaptureQuery {
   std::optional<bool> reviewed;      // has a label or regions / has neither
   std::optional<TimePoint> from;     // created >= from
   std::optional<TimePoint> to;       // created < to
+  // not yet recorded as uploaded to this Custom Vision project (RecordUploads)
+  std::optional<std::string> not_uploaded_to;
   std::optional<int64_t> after;      // cursor: the previous page's `next`
   bool oldest_first = false;         // default: newest first
   int limit = 50;                    // clamped to [1, kMaxPageSize]
@@ -155,6 +157,16 @@ inline constexpr int kMaxPageSize = 500;
 struct CapturePage {
   std::vector<Capture> captures;
   std::optional<int64_t> next;  // pass as `after` for the next page; nullopt at the end
+};
+
+// One capture sent to a Custom Vision project, as the Training API answered
+// for it: "OK", "OKDuplicate" (the project already had the image), or a
+// per-image error the service will give again (e.g. "ErrorImageFormat"). A
+// recorded capture is never sent to that project again.
+struct UploadRecord {
+  std::string capture_id;
+  std::string status;
+  std::string image_id;  // the training image's id; "" when the service gave none
 };
 
 struct TagCounts {
@@ -217,6 +229,9 @@ class CaptureStore {
   enum class Mode {
     kServe,   // exclusive (takes captures.lock), creates the store, reconciles
     kReader,  // another process may be serving; no reconciliation, no creation
+    // kReader that also records uploads (RecordUploads), migrating an older
+    // schema first (the migration only adds, so a server keeps serving).
+    kUploader,
   };
 
   // Opens or creates the store under `data_dir`. kServe takes the lock,
@@ -265,6 +280,15 @@ class CaptureStore {
   Result<Capture> SetRegions(const std::string& id,
                              const std::optional<std::vector<Region>>& regions,
                              const std::vector<std::string>& known_tags);
+
+  // Records captures as uploaded to `project` (a Custom Vision project id),
+  // all in one transaction; a capture already recorded keeps its first
+  // record. Errors: Unsupported unless opened kServe or kUploader,
+  // InvalidArgument for a record whose capture id is not a UUID, what
+  // SQLite says otherwise (nothing recorded).
+  Status RecordUploads(const std::string& project, const std::vector<UploadRecord>& records);
+  // How many captures are recorded for `project`, by status.
+  Result<std::map<std::string, int64_t>> UploadCounts(const std::string& project) const;
 
   // Removes the capture and its image (unless another capture has the same
   // image). NotFound if absent.
@@ -323,6 +347,9 @@ class CaptureStore {
   // "reviewed" condition (a reader may open a version 1 store unmigrated).
   std::string CaptureColumns() const;
   std::string ReviewedSql() const;
+  // Unsupported for a not_uploaded_to query on a store older than the
+  // upload table (a reader of an unmigrated store).
+  Status CheckUploadQuery(const CaptureQuery& q) const;
 
   const std::string data_dir_;
   const std::string images_dir_;

@@ -308,7 +308,7 @@ TEST_F(MigrationTest, AVersion1StoreIsMigratedWithEveryCaptureKept) {
     ASSERT_TRUE(store.SetLabel("cdb28562-2164-44fb-88f6-edb94067037c", std::string("Apple")).ok());
     EXPECT_TRUE(store.CheckConsistency().ok());
   }
-  EXPECT_EQ(UserVersion(), 2);
+  EXPECT_EQ(UserVersion(), 3);
   // Opening again does not migrate twice.
   Result<std::unique_ptr<CaptureStore>> again = CaptureStore::Open(
       dir_.path(), TestOptions(), CaptureStore::Mode::kServe, DefaultEnv(), &clock_);
@@ -330,6 +330,31 @@ TEST_F(MigrationTest, AReaderReadsAVersion1StoreWithoutChangingIt) {
   EXPECT_EQ(stats->reviewed, 1);
   s->reset();
   EXPECT_EQ(UserVersion(), 1);
+}
+
+TEST_F(MigrationTest, AnUploaderMigratesAVersion1StoreAndRecordsUploads) {
+  // `edgevision export --upload` on a store no new server has opened yet.
+  const std::string project = "8d1d5e3c-3a0e-4c39-9c39-0b6f7d1c2a10";
+  {
+    Result<std::unique_ptr<CaptureStore>> reader = CaptureStore::Open(
+        dir_.path(), TestOptions(), CaptureStore::Mode::kReader, DefaultEnv(), &clock_);
+    ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+    CaptureQuery q;
+    q.not_uploaded_to = project;
+    EXPECT_EQ((*reader)->List(q).status().code(), StatusCode::kUnsupported);
+  }
+  Result<std::unique_ptr<CaptureStore>> s = CaptureStore::Open(
+      dir_.path(), TestOptions(), CaptureStore::Mode::kUploader, DefaultEnv(), &clock_);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(UserVersion(), 3);
+  ExpectTheVersion1Captures(**s);
+  CaptureQuery q;
+  q.reviewed = true;
+  q.not_uploaded_to = project;
+  EXPECT_EQ(*(*s)->Count(q), 1);
+  ASSERT_TRUE((*s)->RecordUploads(project, {{"b455d4c8-2e9d-477a-a8ef-6cff20c2d660", "OK", "img-1"}}).ok());
+  EXPECT_EQ(*(*s)->Count(q), 0);
+  EXPECT_TRUE((*s)->CheckConsistency().ok());
 }
 
 TEST_F(MigrationTest, AFailedMigrationLeavesTheVersion1StoreAsItWas) {
@@ -354,7 +379,7 @@ TEST_F(MigrationTest, AFailedMigrationLeavesTheVersion1StoreAsItWas) {
   s = CaptureStore::Open(dir_.path(), o, CaptureStore::Mode::kServe, DefaultEnv(), &clock_);
   ASSERT_TRUE(s.ok()) << s.status().ToString();
   ExpectTheVersion1Captures(**s);
-  EXPECT_EQ(UserVersion(), 2);
+  EXPECT_EQ(UserVersion(), 3);
 }
 
 }  // namespace
