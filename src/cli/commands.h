@@ -159,6 +159,14 @@ struct ExportOptions {
   std::string reviewed;  // "", "true" or "false"
   std::string from;
   std::string to;
+  // --upload: send the reviewed captures to a Custom Vision project instead
+  // of writing a folder (src/training).
+  bool upload = false;
+  std::string endpoint;
+  std::string project;
+  std::string training_key_file;
+  int batch_size = 64;
+  int retries = 6;
 };
 int RunExport(const ExportOptions& options);
 

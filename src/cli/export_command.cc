@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "cli/upload_command.h"
 #include "store/capture_store.h"
 #include "store/exporter.h"
 #include "store/time_text.h"
@@ -63,6 +64,15 @@ int RunExport(const ExportOptions& options) {
   Result<store::CaptureQuery> filter = Filter(options);
   if (!filter.ok()) {
     PrintError(filter.status());
+    return 2;
+  }
+  if (options.upload) return RunUpload(options, *filter);
+  if (options.out.empty()) {
+    PrintError(InvalidArgument("export needs --out (or --upload)"));
+    return 2;
+  }
+  if (!options.endpoint.empty() || !options.project.empty() || !options.training_key_file.empty()) {
+    PrintError(InvalidArgument("--endpoint, --project and --training-key-file go with --upload"));
     return 2;
   }
   // A reader: safe while `edgevision serve` keeps capturing into the store.

@@ -272,7 +272,7 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--data-dir", export_options.data_dir, "The data directory the server captured into")
       ->envname("EDGEVISION_DATA_DIR")
       ->required();
-  export_cmd->add_option("--out", export_options.out, "New (or empty) folder to write the dataset to")->required();
+  export_cmd->add_option("--out", export_options.out, "New (or empty) folder to write the dataset to");
   export_cmd->add_flag("--include-predicted", export_options.include_predicted,
                        "Also export unreviewed captures, under their predicted tag (detections: their "
                        "predicted boxes, clipped to the image)");
@@ -286,6 +286,24 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"true", "false"}));
   export_cmd->add_option("--from", export_options.from, "Only captures at or after this time (2024-05-01T08:00Z)");
   export_cmd->add_option("--to", export_options.to, "Only captures before this time");
+  export_cmd->add_flag("--upload", export_options.upload,
+                       "Send the reviewed captures to a Custom Vision project (Training API v3.3) "
+                       "instead of writing --out; resumable, nothing is sent twice");
+  export_cmd->add_option("--endpoint", export_options.endpoint,
+                         "--upload: the Custom Vision training resource's endpoint (https://…)")
+      ->envname("EDGEVISION_TRAINING_ENDPOINT");
+  export_cmd->add_option("--project", export_options.project, "--upload: the project id")
+      ->envname("EDGEVISION_TRAINING_PROJECT");
+  export_cmd->add_option("--training-key-file", export_options.training_key_file,
+                         "--upload: file holding the training key (never logged)");
+  export_cmd->add_option("--batch-size", export_options.batch_size,
+                         "--upload: images per request (at most 64, the API's limit)")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  export_cmd->add_option("--retries", export_options.retries,
+                         "--upload: attempts per request on 429, 5xx or no connection")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
 
   HealthOptions health;
   CLI::App* health_cmd = app.add_subcommand(

@@ -8,15 +8,15 @@
 // (tests/data/detection/golden). A classify call on a detector and a detect
 // call on a classifier fail with the SDK's RestError, status 400.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import fs from "node:fs";
 import http from "node:http";
-import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 import { PredictionAPIClient } from "@azure/cognitiveservices-customvision-prediction";
 import { ApiKeyCredentials } from "@azure/ms-rest-js";
+
+import { makeDetectorExport, startServe } from "../support.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..", "..");
@@ -25,38 +25,9 @@ const binary = process.env.EDGEVISION_BINARY || path.join(root, "build", "src", 
 const fruit = (name) => path.join(data, "cv-exports", "iotedge-applebanana-tf", "images", name);
 const golden = (name) => JSON.parse(fs.readFileSync(path.join(data, "detection", "golden", name), "utf8"));
 
-// tests/test_support.h MakeSyntheticDetectorExport, in JavaScript.
-function makeDetectorExport() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "evsdk-detector-"));
-  fs.copyFileSync(path.join(data, "synthetic", "yolo_compact_fruit.onnx"), path.join(dir, "model.onnx"));
-  for (const f of ["cvexport.manifest", "metadata_properties.json"]) {
-    fs.copyFileSync(path.join(data, "detection", "exports", "onnx-yolo-2024", f), path.join(dir, f));
-  }
-  fs.writeFileSync(path.join(dir, "labels.txt"), "apple\nbanana\n");
-  return dir;
-}
-
-// `edgevision serve --port 0`; resolves with the base URL once /health is 200.
-async function startServer(args) {
-  const server = spawn(binary, ["serve", "--host", "127.0.0.1", "--port", "0", "--url-allow-loopback", ...args],
-    { stdio: ["ignore", "ignore", "pipe"] });
-  let log = "";
-  const port = await new Promise((resolve, reject) => {
-    server.stderr.on("data", (d) => {
-      log += String(d);
-      const m = /listening on 127\.0\.0\.1:(\d+) /.exec(log);
-      if (m) resolve(Number(m[1]));
-    });
-    server.on("exit", (code) => reject(new Error("edgevision exited (" + code + "):\n" + log)));
-  });
-  const base = "http://127.0.0.1:" + port;
-  for (;;) {  // the server answers 503 until the model is ready
-    const res = await fetch(base + "/health").catch(() => null);
-    if (res && res.status === 200) break;
-    if (server.exitCode !== null) throw new Error("edgevision exited:\n" + log);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return { server, base, log: () => log };
+// `edgevision serve --port 0`; resolves once /health is 200.
+function startServer(args) {
+  return startServe(binary, ["--url-allow-loopback", ...args]);
 }
 
 // A loopback HTTP server for the /url calls.
