@@ -295,7 +295,8 @@ int main(int argc, char** argv) {
   export_cmd->add_option("--project", export_options.project, "--upload: the project id")
       ->envname("EDGEVISION_TRAINING_PROJECT");
   export_cmd->add_option("--training-key-file", export_options.training_key_file,
-                         "--upload: file holding the training key (never logged)");
+                         "--upload: file holding the training key (never logged)")
+      ->envname("EDGEVISION_TRAINING_KEY_FILE");
   export_cmd->add_option("--batch-size", export_options.batch_size,
                          "--upload: images per request (at most 64, the API's limit)")
       ->check(CLI::Range(1, 64))
