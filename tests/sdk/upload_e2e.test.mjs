@@ -92,9 +92,22 @@ const api = await startTrainingApi({
   ],
 });
 
+// SIGTERM, and wait for the exit (the store closes before its folder goes).
+function stop(child) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => { child.on("exit", resolve); child.kill("SIGTERM"); });
+}
+
+let serve = null;
+test.after(async () => {
+  if (serve) await stop(serve.server);
+  await api.close();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
 // 70 classifier captures through the real server: 66 labelled, 4 not.
 const classDir = path.join(work, "classifier");
-const serve = await startServe(binary, ["--data-dir", classDir, "--capture", "all"]);
+serve = await startServe(binary, ["--data-dir", classDir, "--capture", "all"]);
 const labelled = new Map();  // capture id -> {label, image}
 const unreviewed = new Map();
 {
@@ -113,11 +126,6 @@ const unreviewed = new Map();
 }
 const sha = (b) => crypto.createHash("sha256").update(b).digest("hex");
 
-test.after(async () => {
-  serve.server.kill("SIGTERM");
-  await api.close();
-  fs.rmSync(work, { recursive: true, force: true });
-});
 
 test("uploads the reviewed captures with their tags, in batches of at most 64, and records them", async () => {
   // "Banana" exists already (with other letter case): only "Apple" is created.
@@ -224,7 +232,8 @@ test("a wrong key is refused with a clear error and sends nothing", async () => 
 
 test("detector captures go with the regions a person saved", async () => {
   const dataDir = path.join(work, "detector");
-  const detector = await startServe(binary, ["--model", makeDetectorExport(), "--data-dir", dataDir, "--capture", "all"]);
+  const model = makeDetectorExport();
+  const detector = await startServe(binary, ["--model", model, "--data-dir", dataDir, "--capture", "all"]);
   try {
     const a = await post(detector.base, variant(fruit("apple1.jpg"), 100));
     const b = await post(detector.base, variant(fruit("banana1.jpg"), 101));
@@ -254,6 +263,7 @@ test("detector captures go with the regions a person saved", async () => {
     assert.equal(other.code, 0, other.out + other.err);
     assert.match(other.out, /skipped 66 captures of the other project type/);
   } finally {
-    detector.server.kill("SIGTERM");
+    await stop(detector.server);
+    fs.rmSync(model, { recursive: true, force: true });
   }
 });
