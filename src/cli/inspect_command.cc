@@ -47,7 +47,11 @@ int RunInspect(const InspectOptions& options) {
   const std::string export_generation(model::GenerationName(m.export_generation));
   const bool shorter = p.geometry == image::Geometry::kShorterSide;
   char geometry[256];
-  if (loaded->detector) {
+  if (loaded->detector && loaded->detector->family == detect::DetectorFamily::kSsd) {
+    std::snprintf(geometry, sizeof geometry,
+                  "S1 object detector: convert RGB, stretch to %dx%d (PIL BICUBIC, aspect not kept, no EXIF)",
+                  p.input_width, p.input_height);
+  } else if (loaded->detector) {
     std::snprintf(geometry, sizeof geometry,
                   "object detector: orient (EXIF), resize to ~512^2 px with sides multiples of 32 "
                   "(PIL BICUBIC, aspect kept, no crop; declared input %dx%d)",
@@ -68,7 +72,12 @@ int RunInspect(const InspectOptions& options) {
                       ? "every tag, round(p, 8) of the double"
                       : "tags above 1e-8, float32 rounded to 8 decimals") +
       (m.label_order ? ", label-file order" : ", sorted by probability");
-  if (loaded->detector) {
+  if (loaded->detector && loaded->detector->family == detect::DetectorFamily::kSsd) {
+    answers = "boxes: " + detect::FamilyDisplayName(loaded->detector->family) + " (" +
+              loaded->detector->family_evidence + "); NMS inside the model (" +
+              std::to_string(loaded->detector->ssd_tail.nodes.size()) +
+              " tail nodes run on the CPU), every row it outputs, in its order, round(x, 8)";
+  } else if (loaded->detector) {
     const detect::YoloParams& y = loaded->detector->yolo;
     answers = "boxes: " + detect::FamilyDisplayName(loaded->detector->family) + " (" +
               loaded->detector->family_evidence + "); grid decode + per-class NMS, IoU > " +

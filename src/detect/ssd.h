@@ -10,12 +10,14 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
 #include "detect/detection.h"
+#include "detect/nms_tail.h"
 
 namespace edgevision::detect {
 
@@ -27,6 +29,20 @@ struct SsdOutput {
   std::span<const float> scores;
   std::span<const int64_t> classes;
 };
+
+// The three outputs of an S1 graph, read by name (detected_boxes,
+// detected_scores, detected_classes; a ":0" suffix is allowed) from the
+// tail's outputs, with or without a leading batch dimension of 1. Float
+// classes are truncated to int64, as the containers' int() does.
+struct SsdTensors {
+  std::vector<float> boxes;
+  std::vector<float> scores;
+  std::vector<int64_t> classes;
+  SsdOutput view() const { return {boxes, scores, classes}; }
+};
+// Errors: InvalidArgument naming a missing output or a shape that is not
+// [N, 4] / [N] (after dropping the batch dimension).
+Result<SsdTensors> SsdFromOutputs(const std::map<std::string, TailTensor>& outputs);
 
 // Errors: InvalidArgument when the three outputs disagree on N, or a class
 // index has no label (the container would fail the request with an

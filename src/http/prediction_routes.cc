@@ -164,16 +164,22 @@ json DetectorJson(const predict::Detector& d) {
   json shapes = json::array();
   for (const auto& [h, w] : plans.shapes) shapes.push_back({{"height", h}, {"width", w}});
   const detect::YoloParams& p = d.params();
-  return {
+  json doc = {
       {"family", detect::FamilyName(d.spec().family)},
       {"family_evidence", d.spec().family_evidence},
-      {"probability_threshold", p.probability_threshold},
-      {"iou_threshold", p.iou_threshold},
-      {"max_detections", p.max_detections},
       {"plans", {{"capacity", plans.capacity}, {"cached", plans.shapes.size()}, {"hits", plans.hits},
                  {"misses", plans.misses}, {"evictions", plans.evictions}, {"failures", plans.failures},
                  {"shapes", shapes}}},
   };
+  if (d.is_ssd()) {
+    // S1: the model's own NMS decides; every row it outputs is answered.
+    doc["nms"] = "in the model (NonMaxSuppression); no threshold or cap after it, as the S1 containers";
+  } else {
+    doc["probability_threshold"] = p.probability_threshold;
+    doc["iou_threshold"] = p.iou_threshold;
+    doc["max_detections"] = p.max_detections;
+  }
+  return doc;
 }
 
 json ModelJson(const predict::Classifier& c) {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "detect/nms_tail.h"
 #include "graph/graph.h"
 #include "image/preprocess.h"
 
@@ -35,6 +36,9 @@ struct ImportedModel {
   std::string input_name;
   std::vector<int64_t> input_shape;  // e.g. {-1,3,227,227}
   std::string input_layout;          // "NHWC" or "NCHW"
+  // The file names the input's height/width instead of fixing them (ONNX
+  // dim_param); `graph` is then imported at a nominal size.
+  bool symbolic_hw = false;
   std::string output_name;           // the score tensor (after tail removal)
   std::string output_activation;     // "sigmoid", "softmax" or "none"
 
@@ -54,6 +58,10 @@ struct ImportedModel {
   std::map<std::string, std::string> metadata;
   // Ops as found in the file ("Conv", "com.microsoft.LegacyPadding", ...).
   std::map<std::string, int> source_ops;
+  // An S1 detector's NMS and what follows it (detect/nms_tail.h): set when
+  // the file's graph runs NonMaxSuppression; `graph`'s one output then packs
+  // the tensors the tail reads.
+  std::optional<detect::TailGraph> detection_tail;
   // What the importer rewrote while translating (tail removed, legacy op
   // rewritten, nodes re-ordered...), one human sentence each.
   std::vector<std::string> rewrites;

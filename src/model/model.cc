@@ -70,23 +70,38 @@ Result<ImportedModel> Import(const ExportFiles& files) {
 }
 
 // The family of a detector export: the metadata, else (and over it) the
-// model's outputs.
+// model's outputs (an S1 graph's are its NMS tail's).
 Result<detect::FamilyDecision> DetectorFamily(const std::map<std::string, std::string>& metadata,
-                                              const graph::Graph* g) {
+                                              const ImportedModel* model) {
   std::vector<std::string> outputs;
-  if (g) {
-    for (int id : g->outputs) outputs.push_back(g->values[id].name);
+  if (model && model->detection_tail) {
+    outputs = model->detection_tail->outputs;
+  } else if (model) {
+    for (int id : model->graph.outputs) outputs.push_back(model->graph.values[id].name);
   }
   return detect::DetectFamily(metadata, outputs);
 }
 
-// S1 exports are recognised but not served: their graphs end in NMS ops
-// (NonMaxSuppression, TFLite_Detection_PostProcess) the engine does not run.
-Status RefuseSsd(const ExportFiles& files, const detect::FamilyDecision& family) {
+// S1 exports are served from ONNX (the importer splits their NMS tail off);
+// the other formats' S1 graphs are recognised and refused, naming the family.
+Status RefuseSsd(const ExportFiles& files, const detect::FamilyDecision& family, const std::string& format) {
   return Unsupported(files.model_label + ": ObjectDetection export, a " +
                      detect::FamilyDisplayName(family.family) + " detector (" + family.evidence +
-                     "); edgevision serves compact (YOLO) detectors and classifiers, not S1 detectors yet "
-                     "(their graphs run NMS inside)");
+                     "); edgevision serves S1 detectors from ONNX exports, not from " +
+                     (format.empty() ? std::string("this format") : format) +
+                     " yet (their graphs run NMS inside, with that format's NMS ops)");
+}
+
+// The number of classes an S1 graph's NonMaxSuppression scores ([B, C, N]),
+// or -1 when the tail does not show it.
+int64_t SsdClassCount(const detect::TailGraph& tail) {
+  for (const detect::TailNode& n : tail.nodes) {
+    if (n.op != "NonMaxSuppression" || n.inputs.size() < 2) continue;
+    for (const detect::TailInput& in : tail.inputs) {
+      if (in.name == n.inputs[1] && in.shape.size() == 3) return in.shape[1];
+    }
+  }
+  return -1;
 }
 
 bool MetadataSaysDetector(const std::map<std::string, std::string>& metadata) {
@@ -130,7 +145,7 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
     EV_ASSIGN_OR_RETURN(side_metadata, ParseMetadataProperties(files.metadata->text, files.metadata->label));
   }
   if (MetadataSaysDetector(side_metadata)) info.domain = "ObjectDetection";
-  const bool detector = info.domain == "ObjectDetection";
+  bool detector = info.domain == "ObjectDetection";
   if (!detector && info.domain != "Classification") {
     return Unsupported(files.model_label + ": " + info.domain +
                        " exports are not supported yet; edgevision serves classifiers");
@@ -142,17 +157,32 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
     // Say which detector it is even when its graph does not import (an S1
     // graph's NMS ops).
     Result<detect::FamilyDecision> family = DetectorFamily(side_metadata, nullptr);
-    if (family.ok() && family->family == detect::DetectorFamily::kSsd) return RefuseSsd(files, *family);
+    if (family.ok() && family->family == detect::DetectorFamily::kSsd &&
+        DetectFormat(files.model_bytes, files.model_name) != Format::kOnnx) {
+      return RefuseSsd(files, *family, "");
+    }
     return imported.status();
   }
   ImportedModel& model = imported.value();
+  // A graph that runs NonMaxSuppression is a detector whatever the side
+  // files say (an ONNX file on its own has none).
+  if (model.detection_tail && !detector) {
+    detector = true;
+    info.domain = "ObjectDetection";
+  }
   if (detector) {
     std::map<std::string, std::string> all = model.metadata;
     for (auto& [k, v] : side_metadata) all[k] = v;
-    Result<detect::FamilyDecision> decided = DetectorFamily(all, &model.graph);
+    Result<detect::FamilyDecision> decided = DetectorFamily(all, &model);
     if (!decided.ok()) return decided.status().WithContext(files.model_label);
     detect::FamilyDecision family = std::move(decided).value();
-    if (family.family == detect::DetectorFamily::kSsd) return RefuseSsd(files, family);
+    if (family.family == detect::DetectorFamily::kSsd && !model.detection_tail) {
+      return RefuseSsd(files, family, model.format);
+    }
+    if (family.family == detect::DetectorFamily::kYolo && model.detection_tail) {
+      return Unsupported(files.model_label + ": the graph runs NonMaxSuppression, but " + family.evidence +
+                         " says a compact (YOLO) detector, whose NMS the container runs outside the model");
+    }
     DetectorSpec spec;
     spec.family = family.family;
     spec.family_evidence = family.evidence;
@@ -162,10 +192,20 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
     spec.yolo = std::move(params).value();
     spec.sum_order = model.format == "ONNX" ? detect::SumOrder::kSequential : detect::SumOrder::kNumpyPairwise;
     for (std::string& w : family.warnings) info.warnings.push_back(std::move(w));
-    for (std::string& n : notes) info.rewrites.push_back(std::move(n));
+    if (spec.family == detect::DetectorFamily::kYolo) {
+      for (std::string& n : notes) info.rewrites.push_back(std::move(n));
+    }
+    if (model.detection_tail) spec.ssd_tail = *model.detection_tail;
     loaded.detector = std::move(spec);
   }
 
+  if (model.symbolic_hw &&
+      (!loaded.detector || loaded.detector->family != detect::DetectorFamily::kYolo)) {
+    return Unsupported(files.model_label + ": input '" + model.input_name + "' " +
+                       graph::ShapeToString(model.input_shape) +
+                       " has a symbolic height/width; edgevision runs those only for compact (YOLO) "
+                       "detectors, which take each image's own size. Export the model with a fixed input size");
+  }
   info.format = model.format;
   info.generation = model.generation;
   info.producer = model.producer;
@@ -309,7 +349,8 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
     info.answer_rule = AnswerRuleOf(choice.generation);
   }
   info.label_order = options.label_order;
-  const int64_t num_scores = g.values[g.outputs[0]].NumElements();
+  const bool ssd = loaded.detector && loaded.detector->family == detect::DetectorFamily::kSsd;
+  const int64_t num_scores = ssd ? SsdClassCount(loaded.detector->ssd_tail) : g.values[g.outputs[0]].NumElements();
 
   if (files.labels) {
     info.labels = ParseLabels(files.labels->text);
@@ -326,6 +367,26 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
     info.labels_source = "none found: tags named by index";
     info.warnings.push_back(files.model_label + ": no labels.txt and no labels in the model; tags are "
                                                 "named by their index");
+  }
+  if (ssd) {
+    // The S1 containers' predict.py: Image.resize to the model's input (a
+    // stretch), RGB, 0..255; what the ONNX file itself declares wins, as
+    // Microsoft's ONNX samples read it.
+    spec = image::PreprocessSpec{};
+    spec.input_height = static_cast<int>(in_shape[1]);
+    spec.input_width = static_cast<int>(in_shape[2]);
+    spec.color = model.declared_color.value_or(image::ColorOrder::kRGB);
+    info.color_reason = model.declared_color ? "the model's embedded metadata"
+                                             : "the S1 containers' predict.py (RGB, 0-255, stretched to " +
+                                                   std::to_string(spec.input_width) + "x" +
+                                                   std::to_string(spec.input_height) + ")";
+    if (num_scores > 0 && static_cast<int64_t>(info.labels.size()) != num_scores) {
+      info.warnings.push_back(info.labels_source + " has " + std::to_string(info.labels.size()) +
+                              " labels but the model's NonMaxSuppression scores " + std::to_string(num_scores) +
+                              " classes; a detection of a class without a label fails its request");
+    }
+    loaded.graph = std::move(model.graph);
+    return loaded;
   }
   if (loaded.detector) {
     // The shipped object_detection.py feeds BGR 0..255 whatever the metadata

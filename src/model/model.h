@@ -17,6 +17,7 @@
 
 #include "core/status.h"
 #include "detect/detection.h"
+#include "detect/nms_tail.h"
 #include "detect/yolo.h"
 #include "graph/graph.h"
 #include "image/preprocess.h"
@@ -74,6 +75,9 @@ struct DetectorSpec {
   detect::YoloParams yolo;
   // How the format's reference sums its softmax (detect/yolo.h).
   detect::SumOrder sum_order = detect::SumOrder::kNumpyPairwise;
+  // S1: NonMaxSuppression and what follows it, run after the engine on its
+  // packed output (detect/nms_tail.h; from ImportedModel::detection_tail).
+  detect::TailGraph ssd_tail;
 };
 
 struct LoadedModel {
@@ -105,9 +109,11 @@ struct LoadOptions {
 };
 
 // Detector exports (manifest DomainType "ObjectDetection", or metadata
-// CustomVision.Postprocess.Method Yolo/SSD) load with `detector` set when
-// they are the compact (YOLO) family; S1 (SSD) exports are refused naming
-// the family, as the engine does not run the NMS inside their graphs.
+// CustomVision.Postprocess.Method Yolo/SSD, or an ONNX graph that runs
+// NonMaxSuppression) load with `detector` set: the compact (YOLO) family from
+// every format, the S1 (SSD) family from ONNX (its NMS tail split off, see
+// detect/nms_tail.h); S1 graphs of other formats are refused naming the
+// family.
 // Errors name the path and the reason: NotFound (no model file there),
 // Corrupt (unreadable zip or model), Unsupported (format/op/type we do not
 // run), InvalidArgument (labels do not match the outputs).

@@ -6,6 +6,7 @@
 // tests/data/cv-exports/metadata-only).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -69,8 +70,8 @@ TEST(LoadDetectorTest, WithoutMetadataTheModelsOutputTellsTheFamily) {
 }
 
 // The synthetic S1 graph (tests/data/synthetic/make_s1_onnx.py: S1's I/O contract, NMS inside)
-// with the 2024 S1 export's side files: recognised as S1 and refused, naming the family.
-TEST(LoadDetectorTest, S1ExportIsRefusedNamingTheFamily) {
+// with the 2024 S1 export's side files: an S1 detector, its NMS tail split off.
+TEST(LoadDetectorTest, S1OnnxExportLoadsWithItsNmsTail) {
   edgevision::testing::TempDir dir;
   for (const auto& entry : fs::directory_iterator(edgevision::testing::TestData("detection/exports/docker-s1-tflite-2024"))) {
     fs::copy_file(entry.path(), dir.path() / entry.path().filename());
@@ -79,11 +80,48 @@ TEST(LoadDetectorTest, S1ExportIsRefusedNamingTheFamily) {
   fs::remove(dir.path() / "cvexport.manifest");  // it names model.tflite; keep its DomainType
   std::ofstream(dir.path() / "cvexport.manifest") << R"({"DomainType": "ObjectDetection", "ModelFileName": "model.onnx"})";
   Result<LoadedModel> m = LoadModel(dir.str());
-  ASSERT_FALSE(m.ok());
-  EXPECT_EQ(m.status().code(), StatusCode::kUnsupported);
-  EXPECT_NE(m.status().message().find("General (compact) [S1], SSD-style detector"), std::string::npos)
-      << m.status().message();
-  EXPECT_NE(m.status().message().find("not S1 detectors yet"), std::string::npos) << m.status().message();
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->detector);
+  EXPECT_EQ(m->detector->family, detect::DetectorFamily::kSsd);
+  EXPECT_NE(m->detector->family_evidence.find("detected_boxes"), std::string::npos) << m->detector->family_evidence;
+  EXPECT_EQ(m->preprocess.color, image::ColorOrder::kRGB);  // the S1 containers' predict.py
+  EXPECT_EQ(m->preprocess.input_width, 320);
+  // boxes [1, 100, 4], scores [1, 2, 100] and their Squeeze [100, 4] come out of
+  // the engine; NMS and the 8 index nodes after it run on the CPU
+  ASSERT_EQ(m->detector->ssd_tail.inputs.size(), 3u);
+  EXPECT_EQ(m->detector->ssd_tail.nodes.size(), 9u);
+  EXPECT_EQ(m->detector->ssd_tail.outputs,
+            (std::vector<std::string>{"detected_boxes", "detected_scores", "detected_classes"}));
+  // The vehicle export's 3 labels do not fit this 2-class graph: said at load.
+  EXPECT_EQ(m->info.labels.size(), 3u);
+  EXPECT_TRUE(std::any_of(m->info.warnings.begin(), m->info.warnings.end(), [](const std::string& w) {
+    return w.find("NonMaxSuppression scores 2 classes") != std::string::npos;
+  })) << m->info.warnings.size();
+}
+
+// An ONNX file on its own (no manifest, no metadata): a graph that runs
+// NonMaxSuppression is an S1 detector, told by its three outputs.
+TEST(LoadDetectorTest, ABareS1OnnxFileIsAnS1Detector) {
+  Result<LoadedModel> m = LoadModel(edgevision::testing::TestData("synthetic/s1_fruit.onnx").string());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->detector);
+  EXPECT_EQ(m->info.domain, "ObjectDetection");
+  EXPECT_EQ(m->detector->family, detect::DetectorFamily::kSsd);
+  EXPECT_EQ(m->info.labels, (std::vector<std::string>{"0", "1", "2"}));  // by index, from NMS's scores
+}
+
+// Metadata that says Yolo on a graph with NMS inside: the graph decides, and a
+// warning says the metadata disagrees.
+TEST(LoadDetectorTest, YoloMetadataOnAnS1GraphIsOverruledByTheOutputs) {
+  edgevision::testing::TempDir dir;
+  fs::copy_file(edgevision::testing::TestData("synthetic/s1_fruit.onnx"), dir.path() / "model.onnx");
+  fs::copy_file(edgevision::testing::TestData("detection/exports/onnx-yolo-2024/metadata_properties.json"),
+                dir.path() / "metadata_properties.json");
+  std::ofstream(dir.path() / "labels.txt") << "apple\nbanana\nfruit\n";
+  Result<LoadedModel> m = LoadModel(dir.str());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->detector->family, detect::DetectorFamily::kSsd);
+  EXPECT_FALSE(m->info.warnings.empty());
 }
 
 }  // namespace

@@ -52,6 +52,9 @@ inline constexpr int64_t kMaxWindow = graph::kMaxWindow;
 // (Gather, Slice, ConstantOfShape, broadcasts...); all of them together are
 // bounded by kMaxImportExpansionElements (model/import_common.h).
 inline constexpr int64_t kMaxFoldedElements = kMaxImportExpansionElements;
+// The height/width a symbolic input dimension is imported at: the compact
+// detector's declared size (reports show [?, 416, 416, 3]); a multiple of 32.
+inline constexpr int64_t kSymbolicImportSide = 416;
 // Most metadata_props entries kept.
 inline constexpr int kMaxMetadataEntries = 1000;
 
@@ -132,6 +135,16 @@ class Importer {
   Result<std::vector<const onnx::NodeProto*>> CutTail(
       const std::vector<const onnx::NodeProto*>& nodes);
   Status TranslateNode(const onnx::NodeProto& node);
+  // The nodes the tensors `names` are computed from.
+  std::set<const onnx::NodeProto*> Ancestors(const std::vector<std::string>& names) const;
+
+  // S1 detectors (onnx_detection_tail.cc): a graph with NonMaxSuppression is
+  // split there; the head is translated, the tail kept as a TailGraph.
+  static bool HasNms(const std::vector<const onnx::NodeProto*>& nodes);
+  Result<std::vector<const onnx::NodeProto*>> SplitDetectionTail(
+      const std::vector<const onnx::NodeProto*>& nodes);
+  // After the head is translated: packs the boundary into the one output.
+  Status PackDetectionBoundary();
 
   // Errors about the current node.
   std::string Where() const;
@@ -217,6 +230,7 @@ class Importer {
   Status ReshapeLike();
   Status Transpose();
   Status SliceOp();
+  Status SplitOp();
   Status ReduceMean();
   Status Gemm();
   Status FC();
@@ -246,6 +260,8 @@ class Importer {
   std::unordered_map<std::string, const onnx::NodeProto*> producers_;
   std::string input_name_;
   std::string score_name_;
+  std::vector<const onnx::NodeProto*> tail_nodes_;  // S1: NonMaxSuppression and after
+  std::vector<std::string> boundary_;               // S1: what the tail reads from the head
   const onnx::NodeProto* node_ = nullptr;
   std::string op_;  // "Conv", "com.microsoft.LegacyPadding"
 

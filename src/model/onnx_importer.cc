@@ -405,18 +405,30 @@ Status Importer::ReadInput() {
     return Unsupported(what + " has shape " + ShapeToString(declared) +
                        "; an NCHW image input is expected");
   }
-  for (size_t d = 1; d < 4; ++d) {
+  if (declared[1] < 1) {
+    return Unsupported(what + " has shape " + ShapeToString(declared) + "; the channel count must be fixed");
+  }
+  // Symbolic height/width (onnxruntime_predict.py makes a compact
+  // detector's so): import at a nominal size; the detector plans each
+  // image's own size (predict/plan_cache.h); model.cc refuses it elsewhere.
+  Shape import_shape = declared;
+  for (size_t d = 2; d < 4; ++d) {
     if (declared[d] < 1) {
-      return Unsupported(what + " has shape " + ShapeToString(declared) +
-                         "; channels, height and width must be fixed");
+      import_shape[d] = kSymbolicImportSide;
+      out_.symbolic_hw = true;
     }
   }
-  EV_RETURN_IF_ERROR(CheckInputImage(declared[2], declared[3], declared[1], what));
+  if (out_.symbolic_hw) {
+    out_.rewrites.push_back("input '" + input_name_ + "' " + ShapeToString(declared) +
+                            " has a symbolic height/width: imported at " + std::to_string(import_shape[2]) + "x" +
+                            std::to_string(import_shape[3]) + ", planned again at each input size");
+  }
+  EV_RETURN_IF_ERROR(CheckInputImage(import_shape[2], import_shape[3], declared[1], what));
   if (declared[0] == 0 || declared[0] < -1)
     return Corrupt(what + " has batch " + std::to_string(declared[0]));
   // Batch 1 while importing (static shapes for layout decisions); -1 at the end.
   const ValueId id =
-      out_.graph.AddActivation(input_name_, {1, declared[2], declared[3], declared[1]});
+      out_.graph.AddActivation(input_name_, {1, import_shape[2], import_shape[3], declared[1]});
   out_.graph.inputs = {id};
   OnnxTensor t;
   t.id = id;
@@ -495,6 +507,23 @@ Result<std::vector<const onnx::NodeProto*>> Importer::SortNodes() {
   return order;
 }
 
+std::set<const onnx::NodeProto*> Importer::Ancestors(const std::vector<std::string>& names) const {
+  std::set<const onnx::NodeProto*> live;
+  std::vector<std::string> work = names;
+  std::set<std::string> seen;
+  while (!work.empty()) {
+    const std::string t = work.back();
+    work.pop_back();
+    if (!seen.insert(t).second) continue;
+    auto it = producers_.find(t);
+    if (it == producers_.end() || !live.insert(it->second).second) continue;
+    for (const std::string& in : it->second->input()) {
+      if (!in.empty()) work.push_back(in);
+    }
+  }
+  return live;
+}
+
 Result<std::vector<const onnx::NodeProto*>> Importer::CutTail(
     const std::vector<const onnx::NodeProto*>& nodes) {
   const onnx::GraphProto& g = model_.graph();
@@ -530,19 +559,7 @@ Result<std::vector<const onnx::NodeProto*>> Importer::CutTail(
     if (score_name_.empty()) return Unsupported(label_ + ": the model has no float tensor output");
   }
   // Keep the ancestors of the score tensor.
-  std::set<const onnx::NodeProto*> live;
-  std::vector<std::string> work = {score_name_};
-  std::set<std::string> seen;
-  while (!work.empty()) {
-    const std::string t = work.back();
-    work.pop_back();
-    if (!seen.insert(t).second) continue;
-    auto it = producers_.find(t);
-    if (it == producers_.end() || !live.insert(it->second).second) continue;
-    for (const std::string& in : it->second->input()) {
-      if (!in.empty()) work.push_back(in);
-    }
-  }
+  const std::set<const onnx::NodeProto*> live = Ancestors({score_name_});
   std::vector<const onnx::NodeProto*> kept;
   std::map<std::string, int> dropped;
   int dropped_count = 0;
@@ -616,6 +633,7 @@ Status Importer::TranslateNode(const onnx::NodeProto& node) {
       {"Unsqueeze", &Importer::ReshapeLike},
       {"Transpose", &Importer::Transpose},
       {"Slice", &Importer::SliceOp},
+      {"Split", &Importer::SplitOp},
       {"ReduceMean", &Importer::ReduceMean},
       {"Gemm", &Importer::Gemm},
       {"FC", &Importer::FC},
@@ -644,9 +662,16 @@ Result<ImportedModel> Importer::Run() {
   EV_RETURN_IF_ERROR(ReadInitializers());
   EV_RETURN_IF_ERROR(ReadInput());
   EV_ASSIGN_OR_RETURN(std::vector<const onnx::NodeProto*> order, SortNodes());
-  EV_ASSIGN_OR_RETURN(std::vector<const onnx::NodeProto*> live, CutTail(order));
+  const bool s1 = HasNms(order);
+  std::vector<const onnx::NodeProto*> live;
+  if (s1) {
+    EV_ASSIGN_OR_RETURN(live, SplitDetectionTail(order));
+  } else {
+    EV_ASSIGN_OR_RETURN(live, CutTail(order));
+  }
   for (const onnx::NodeProto* node : live) EV_RETURN_IF_ERROR(TranslateNode(*node));
   node_ = nullptr;
+  if (s1) EV_RETURN_IF_ERROR(PackDetectionBoundary());
 
   auto it = tensors_.find(score_name_);
   if (it == tensors_.end())

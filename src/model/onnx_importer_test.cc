@@ -828,7 +828,21 @@ TEST(OnnxImporterTest, RejectsUnsupportedInputs) {
         ->mutable_dim(2)
         ->set_dim_param("H");
     b.Node("Relu", {"x"}, {"y"});
-    ExpectError(b.Import(), StatusCode::kUnsupported, "must be fixed");
+    // A symbolic height imports at the nominal size (model.cc decides who may use it).
+    Result<ImportedModel> m = b.Import();
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    EXPECT_TRUE(m->symbolic_hw);
+  }
+  {
+    ProtoBuilder b(13);
+    b.g->mutable_input(0)
+        ->mutable_type()
+        ->mutable_tensor_type()
+        ->mutable_shape()
+        ->mutable_dim(1)
+        ->set_dim_param("C");
+    b.Node("Relu", {"x"}, {"y"});
+    ExpectError(b.Import(), StatusCode::kUnsupported, "channel count must be fixed");
   }
   {
     ProtoBuilder b(13);

@@ -343,6 +343,24 @@ Status Importer::Transpose() {
   return DefineAct(0, y);
 }
 
+namespace {
+
+// kSlice attributes from ONNX-order begin and size per axis (a 4-D tensor's
+// axes moved to NHWC).
+graph::Attrs IrSlice(const std::vector<int64_t>& begin, const Shape& size) {
+  const int64_t r = static_cast<int64_t>(size.size());
+  graph::Attrs a;
+  a.ints.assign(static_cast<size_t>(2 * r), 0);
+  for (int64_t d = 0; d < r; ++d) {
+    const int64_t ir = r == 4 ? kNchwToNhwcAxis[d] : d;
+    a.ints[ir] = begin[d];
+    a.ints[r + ir] = size[d];
+  }
+  return a;
+}
+
+}  // namespace
+
 // Slice of an activation with step 1 and constant bounds (ShuffleNet's
 // channel split): a view when only the channels are sliced.
 Status Importer::SliceOp() {
@@ -354,16 +372,49 @@ Status Importer::SliceOp() {
     if (sb.step[d] != 1) return Unsup("a step other than 1 is not supported");
     if (sb.out_shape[d] < 1) return Bad("the slice of axis " + std::to_string(d) + " is empty");
   }
-  graph::Attrs a;
-  a.ints.assign(static_cast<size_t>(2 * r), 0);
-  for (int64_t d = 0; d < r; ++d) {
-    const int64_t ir = r == 4 ? kNchwToNhwcAxis[d] : d;
-    a.ints[ir] = sb.begin[d];
-    a.ints[r + ir] = sb.out_shape[d];
+  EV_ASSIGN_OR_RETURN(ValueId x, Act(0));
+  EV_ASSIGN_OR_RETURN(ValueId y, Emit(Op::kSlice, {x}, IrSlice(sb.begin, sb.out_shape), OutName()));
+  return DefineAct(0, y);
+}
+
+// Split: one kSlice per output (S1 heads split boxes from scores).
+Status Importer::SplitOp() {
+  EV_ASSIGN_OR_RETURN(const OnnxTensor* t, In(0));
+  const Shape s = OnnxShape(*t);
+  const int64_t r = static_cast<int64_t>(s.size());
+  EV_ASSIGN_OR_RETURN(int64_t axis_attr, Int("axis", 0));
+  const int64_t axis = NormAxis(axis_attr, r);
+  if (axis < 0) return Bad("axis " + std::to_string(axis_attr) + " is out of range");
+  const int outputs = node_->output_size();
+  std::vector<int64_t> sizes;
+  if (opset_ >= 13) {
+    if (Has(1)) {
+      EV_ASSIGN_OR_RETURN(sizes, ConstInts(1, "split"));
+    }
+  } else {
+    EV_ASSIGN_OR_RETURN(sizes, Ints("split"));
+  }
+  if (sizes.empty()) {
+    if (s[axis] % outputs != 0) return Bad("axis " + std::to_string(axis) + " does not split evenly");
+    sizes.assign(static_cast<size_t>(outputs), s[axis] / outputs);
+  }
+  int64_t total = 0;
+  for (int64_t v : sizes) total += v < 1 ? -1 : v;
+  if (static_cast<int>(sizes.size()) != outputs || total != s[axis]) {
+    return Bad("split sizes do not add up to axis " + std::to_string(axis) + " (" + std::to_string(s[axis]) + ")");
   }
   EV_ASSIGN_OR_RETURN(ValueId x, Act(0));
-  EV_ASSIGN_OR_RETURN(ValueId y, Emit(Op::kSlice, {x}, a, OutName()));
-  return DefineAct(0, y);
+  std::vector<int64_t> begin(static_cast<size_t>(r), 0);
+  Shape size = s;
+  for (int k = 0; k < outputs; ++k) {
+    size[axis] = sizes[k];
+    const graph::Attrs a = IrSlice(begin, size);
+    begin[axis] += sizes[k];
+    if (!OutputUsed(k)) continue;
+    EV_ASSIGN_OR_RETURN(ValueId y, Emit(Op::kSlice, {x}, a, OutName(k)));
+    EV_RETURN_IF_ERROR(DefineAct(k, y));
+  }
+  return Status::Ok();
 }
 
 Status Importer::ReduceMean() {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "detect/ssd.h"
 #include "detect/yolo.h"
 #include "image/detector_preprocess.h"
 
@@ -16,6 +17,7 @@ double MillisSince(std::chrono::steady_clock::time_point start) {
 
 Detector::Detector(model::LoadedModel model, const Limits& limits, const DetectorOptions& options)
     : info_(std::move(model.info)),
+      preprocess_(model.preprocess),
       spec_(*model.detector),
       params_(spec_.yolo),
       limits_(limits),
@@ -30,9 +32,7 @@ Detector::~Detector() = default;
 Result<std::unique_ptr<Detector>> Detector::Create(model::LoadedModel model,
                                                    std::shared_ptr<const engine::Backend> backend,
                                                    const Limits& limits, const DetectorOptions& options) {
-  if (!model.detector || model.detector->family != detect::DetectorFamily::kYolo) {
-    return InvalidArgument("not a compact (YOLO) detector");
-  }
+  if (!model.detector) return InvalidArgument("not an object detector");
   if (limits.workers < 1 || limits.threads_per_inference < 1) {
     return InvalidArgument("workers and threads must be at least 1");
   }
@@ -69,15 +69,23 @@ Result<DetectionResult> Detector::DetectImage(std::span<const uint8_t> image_byt
   result.image_height = decoded.rgb.height;
   result.image_format = decoded.format;
   start = std::chrono::steady_clock::now();
-  EV_ASSIGN_OR_RETURN(image::Tensor tensor, image::PreprocessYolo(std::move(decoded), image::ColorOrder::kBGR));
+  Result<image::Tensor> tensor =
+      is_ssd() ? image::PreprocessStretch(std::move(decoded), preprocess_.input_width, preprocess_.input_height,
+                                          preprocess_.color)
+               : image::PreprocessYolo(std::move(decoded), image::ColorOrder::kBGR);
+  if (!tensor.ok()) return tensor.status();
   result.timings.resize_ms = MillisSince(start);
-  return Run(tensor, std::move(result));
+  return Run(*tensor, std::move(result));
 }
 
 Result<DetectionResult> Detector::DetectTensor(const image::Tensor& tensor) const {
   if (tensor.channels != 3 || tensor.height < 1 || tensor.width < 1 ||
       tensor.data.size() != static_cast<size_t>(tensor.height) * tensor.width * 3) {
     return InvalidArgument("the tensor must be HxWx3");
+  }
+  if (is_ssd() && (tensor.height != preprocess_.input_height || tensor.width != preprocess_.input_width)) {
+    return InvalidArgument("an S1 detector takes " + std::to_string(preprocess_.input_width) + "x" +
+                           std::to_string(preprocess_.input_height) + " tensors");
   }
   DetectionResult result;
   EV_ASSIGN_OR_RETURN(WorkerGate::Permit permit, gate_.Acquire(&result.timings.queue_ms));
@@ -93,6 +101,10 @@ Result<DetectionResult> Detector::Run(const image::Tensor& tensor, DetectionResu
   Status status = lease.session()->Run(tensor.data, grid);
   result.timings.inference_ms = MillisSince(start);
   EV_RETURN_IF_ERROR(status);
+  if (is_ssd()) {
+    EV_RETURN_IF_ERROR(PostprocessSsd(grid, &result));
+    return result;
+  }
   const graph::Shape& shape = lease.output_shape();
   if (shape.size() != 4) return Internal("detector output is not [1, H, W, C]");
 
@@ -107,6 +119,18 @@ Result<DetectionResult> Detector::Run(const image::Tensor& tensor, DetectionResu
                       detect::PostprocessYolo(output, params_, info_.labels, spec_.sum_order));
   result.timings.postprocess_ms = MillisSince(start);
   return result;
+}
+
+Status Detector::PostprocessSsd(std::span<const float> packed, DetectionResult* result) const {
+  const auto start = std::chrono::steady_clock::now();
+  EV_ASSIGN_OR_RETURN(auto outputs, detect::RunTail(spec_.ssd_tail, packed));
+  EV_ASSIGN_OR_RETURN(detect::SsdTensors rows, detect::SsdFromOutputs(outputs));
+  Result<std::vector<detect::Detection>> detections = detect::PostprocessSsd(rows.view(), info_.labels);
+  // A class without a label is the model's fault, not the request's.
+  if (!detections.ok()) return Internal(detections.status().message());
+  result->detections = std::move(detections).value();
+  result->timings.postprocess_ms = MillisSince(start);
+  return Status::Ok();
 }
 
 }  // namespace edgevision::predict

@@ -1,11 +1,15 @@
-// Detector: a loaded compact (YOLO) object-detection export, ready to turn
-// image bytes into detections as the export's own object_detection.py does.
+// Detector: a loaded object-detection export, ready to turn image bytes into
+// detections as the export's own code does.
 //
-// Per request: wait for a worker (predict/worker_gate.h), decode, resize to
-// the image's own ~512^2 size (image/detector_preprocess.h), run the plan
-// compiled for that input size (predict/plan_cache.h: compiled on the first
-// image of a new size, kept for the next ones, bounded), then decode the grid
-// and run the container's NMS (detect/yolo.h).
+// Per request: wait for a worker (predict/worker_gate.h), decode, then
+//   - compact (YOLO): resize to the image's own ~512^2 size
+//     (image/detector_preprocess.h), run the plan compiled for that input
+//     size (predict/plan_cache.h: compiled on the first image of a new size,
+//     kept for the next ones, bounded), decode the grid and run the
+//     container's NMS (detect/yolo.h);
+//   - S1 (SSD): stretch to the model's input (320x320, RGB), run the network,
+//     then its NMS tail (detect/nms_tail.h) and format the detected_* rows
+//     as the S1 containers do (detect/ssd.h): no threshold, no cap.
 //
 // Thread-safety: all const methods are safe from any number of threads.
 #pragma once
@@ -43,7 +47,7 @@ struct DetectionTimings {
   double decode_ms = 0;
   double resize_ms = 0;       // orientation, resize, to float
   double inference_ms = 0;    // including compiling a plan for a new size
-  double postprocess_ms = 0;  // grid decode + NMS
+  double postprocess_ms = 0;  // grid decode + NMS (S1: the NMS tail + formatting)
 };
 
 struct DetectionResult {
@@ -59,8 +63,8 @@ struct DetectionResult {
 class Detector {
  public:
   using Limits = InferenceLimits;
-  // Errors: InvalidArgument when `model` is not a compact detector or an
-  // option is out of range; the backend's errors for the model's declared
+  // Errors: InvalidArgument when `model` is not a detector or an option is
+  // out of range; the backend's errors for the model's declared
   // input size (compiled once to check the graph runs).
   static Result<std::unique_ptr<Detector>> Create(model::LoadedModel model,
                                                   std::shared_ptr<const engine::Backend> backend,
@@ -72,20 +76,25 @@ class Detector {
   // Errors: Unavailable (queue full, timeout); InvalidArgument /
   // ResourceExhausted from decoding and resizing; Internal from the engine.
   Result<DetectionResult> DetectImage(std::span<const uint8_t> image_bytes) const;
-  // On an already preprocessed tensor (HWC, BGR 0..255, any size the model takes).
+  // On an already preprocessed tensor (HWC, 0..255 in the model's colour
+  // order; a compact detector takes any size, an S1 detector its own).
   Result<DetectionResult> DetectTensor(const image::Tensor& tensor) const;
 
   const model::ModelInfo& info() const { return info_; }
   const model::DetectorSpec& spec() const { return spec_; }
-  // The post-processing parameters in use (metadata, then the options).
+  // The post-processing parameters in use (metadata, then the options);
+  // compact detectors only (an S1 graph's NMS is inside it).
   const detect::YoloParams& params() const { return params_; }
+  bool is_ssd() const { return spec_.family == detect::DetectorFamily::kSsd; }
   PlanCacheStats plan_stats() const { return plans_->stats(); }
 
  private:
   Detector(model::LoadedModel model, const Limits& limits, const DetectorOptions& options);
   Result<DetectionResult> Run(const image::Tensor& tensor, DetectionResult result) const;
+  Status PostprocessSsd(std::span<const float> packed, DetectionResult* result) const;
 
   model::ModelInfo info_;
+  image::PreprocessSpec preprocess_;  // S1: the stretch size and colour
   model::DetectorSpec spec_;
   detect::YoloParams params_;
   Limits limits_;

@@ -16,6 +16,7 @@
 #include "engine/xnnpack_backend.h"
 #include "model/model.h"
 #include "predict/classifier.h"
+#include "s1_export.h"
 #include "test_support.h"
 
 namespace edgevision::predict {
@@ -101,6 +102,46 @@ TEST(DetectorTest, AnswersAsTheExportsOwnCodeAtEveryImageSize) {
     EXPECT_EQ(r->input_width, photo["input_shape"][3].get<int>());
     ExpectSameDetections(r->detections, photo["predictions"]);
   }
+}
+
+// The same detector with its input height and width named (dim_param), as
+// onnxruntime_predict.py makes them: imported at a nominal 416x416, then
+// planned at each image's own size; the same answers as the fixed one.
+TEST(DetectorTest, ASymbolicInputSizeIsPlannedPerImage) {
+  edgevision::testing::TempDir dir;
+  auto c = LoadDetector(edgevision::testing::MakeSymbolicDetectorExport(dir));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->preprocess().input_width, 416);  // the nominal size, compiled at load
+  {
+    Result<DetectionResult> r = c->DetectImage(ReadBytes(TestData("detection/fruit_scene.png")));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->input_width, 608);
+    ExpectSameDetections(r->detections, Golden("fruit_scene.json")["predictions"]);
+  }
+  const nlohmann::json photos = Golden("photos.json");
+  ASSERT_EQ(photos["photos"].size(), 3u);
+  for (const nlohmann::json& photo : photos["photos"]) {
+    SCOPED_TRACE(photo["name"].get<std::string>());
+    Result<DetectionResult> r = c->DetectImage(ReadBytes(TestData(photo["photo"].get<std::string>())));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->input_height, photo["input_shape"][2].get<int>());
+    ExpectSameDetections(r->detections, photo["predictions"]);
+  }
+  const PlanCacheStats stats = c->detector()->plan_stats();
+  std::string shapes;
+  for (const auto& [h, w] : stats.shapes) shapes += std::to_string(h) + "x" + std::to_string(w) + " ";
+  // 416x416 at load, then the four photos' sizes
+  EXPECT_EQ(stats.misses, 5u) << shapes << " hits " << stats.hits << " evictions " << stats.evictions;
+  EXPECT_EQ(stats.shapes.size(), 5u) << shapes;
+}
+
+// A classifier (no detector side files) with a symbolic input size is refused:
+// its preprocessing needs the model's own size.
+TEST(DetectorTest, ASymbolicInputSizeOnANonDetectorIsRefused) {
+  Result<model::LoadedModel> m = model::LoadModel(TestData("synthetic/yolo_compact_fruit_symbolic.onnx").string());
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kUnsupported);
+  EXPECT_NE(m.status().message().find("symbolic height/width"), std::string::npos) << m.status().message();
 }
 
 TEST(DetectorTest, FlagsOverrideTheContainersThresholdsAndCap) {

@@ -6,7 +6,8 @@
 // route on a classifier, is a 400 JSON error and the server keeps serving;
 // /health reports the per-shape plan cache; a posted image is captured with
 // its boxes and a person's regions export; `predict` prints detections and
-// --draw writes a JPEG.
+// --draw writes a JPEG. The S1 family (s1_fruit.onnx) answers every route as
+// the S1 containers do.
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include "e2e/server_process.h"
+#include "s1_export.h"
 #include "test_support.h"
 
 namespace edgevision::testing {
@@ -170,6 +172,49 @@ TEST_F(DetectorServerTest, HealthReportsTheDetectorAndItsPlanCache) {
   EXPECT_TRUE(shapes.count({448, 640})) << d;
   EXPECT_GE(d["plans"]["hits"].get<int>(), 2) << d;
   EXPECT_EQ(d["plans"]["misses"].get<int>(), static_cast<int>(d["plans"]["cached"].get<int>())) << d;
+}
+
+// The S1 (SSD-style) family: the synthetic s1_fruit.onnx as an ONNX export;
+// every route answers what the S1 containers answer on the same photo
+// (tests/data/detection/golden/s1_fruit.json: their HTTP body, ONNX Runtime
+// as their runtime).
+TEST(S1DetectorServerTest, EveryRouteAnswersTheS1ContainersBody) {
+  TempDir dir("evdetects1");
+  ServerProcess server({"--model", MakeSyntheticS1Export(dir), "--url-allow-loopback"});
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  auto c = server.Client();
+  const json golden = Golden("s1_fruit.json");
+  const json& scene = golden["photos"][0];
+  ASSERT_EQ(scene["name"], "fruit_scene");
+  json raw = CheckDetectionShape(c.Post("/image", Scene(), "application/octet-stream"));
+  ExpectSamePredictions(raw["predictions"], scene["container_body"]["predictions"]);
+  httplib::MultipartFormDataItems items = {{"imageData", Scene(), "scene.png", "image/png"}};
+  httplib::Headers key = {{"Prediction-Key", "anything"}};
+  for (const std::string path : {"/p/detect/iterations/It/image/nostore",
+                                 "/customvision/v3.0/Prediction/p/detect/iterations/It/image"}) {
+    SCOPED_TRACE(path);
+    EXPECT_EQ(CheckDetectionShape(c.Post(path, key, items))["predictions"], raw["predictions"]);
+  }
+  for (const json& photo : golden["photos"]) {
+    SCOPED_TRACE(photo["name"].get<std::string>());
+    json doc = CheckDetectionShape(
+        c.Post("/image", ReadText(TestData(photo["photo"].get<std::string>())), "application/octet-stream"));
+    ExpectSamePredictions(doc["predictions"], photo["container_body"]["predictions"]);
+  }
+  auto cls = c.Post("/p/classify/iterations/It/image", Scene(), "application/octet-stream");
+  ASSERT_TRUE(cls);
+  EXPECT_EQ(cls->status, 400);
+  auto bad = c.Post("/image", std::string("not an image"), "application/octet-stream");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health);
+  const json d = json::parse(health->body)["model"]["detector"];
+  EXPECT_EQ(d["family"], "ssd") << d;
+  EXPECT_TRUE(d.contains("nms")) << d;
+  EXPECT_FALSE(d.contains("max_detections")) << d;
+  EXPECT_EQ(d["plans"]["shapes"].size(), 1u) << d;  // one input size: 320x320
+  if (HasFailure()) std::cerr << server.Log();
 }
 
 TEST(ClassifierServerDetectRouteTest, ADetectRouteOnAClassifierIsA400) {

@@ -15,7 +15,8 @@ from $EDGEVISION_OD_REFERENCE_DIR, else <repo>/../shared/cv-exports/od-reference
                        -> object_detection.py (fed CHW, as ONNX Runtime returns it)
     tflite-yolo-2023   predict.TFLiteObjectDetection.predict_image
                        -> object_detection.py
-  S1 (SSD) family, fed detected_boxes / detected_scores / detected_classes:
+  S1 (SSD) family, fed detected_boxes / detected_scores / detected_classes
+  (fixed ones, or computed by an engine from the input predict.py built):
     docker-s1-pb-2023      app.py (Flask) -> predict.py (TensorFlow model.pb)
     docker-s1-tflite-2024  app.py (Flask) -> predict.py (tflite-runtime model.tflite)
 
@@ -59,6 +60,10 @@ class Feed:
     """What the stubbed runtimes return: set before each prediction."""
     grid_hwc = None  # YOLO raw output, (H, W, C) float32
     ssd = None       # (boxes [N,4] float32, scores [N] float32, classes [N] int64)
+    # When set, the S1 stubs compute Feed.ssd from the input the reference
+    # built: ssd_engine(nhwc [1, H, W, 3] float32) -> (boxes, scores, classes).
+    ssd_engine = None
+    ssd_inputs = []  # every input the S1 stubs were given
 
 
 # --- runtime stubs -----------------------------------------------------------------------------
@@ -97,6 +102,9 @@ def _fake_tensorflow():
 
         def run(self, fetches, feed_dict):
             if isinstance(fetches, list):  # S1: ['detected_boxes:0', 'detected_scores:0', 'detected_classes:0']
+                if Feed.ssd_engine is not None:
+                    Feed.ssd_inputs.append(feed_dict["image_tensor:0"])
+                    Feed.ssd = Feed.ssd_engine(feed_dict["image_tensor:0"])
                 by_name = dict(zip(["detected_boxes:0", "detected_scores:0", "detected_classes:0"], Feed.ssd))
                 return [by_name[t.name] for t in fetches]
             assert fetches.name == "model_outputs:0", fetches.name
@@ -160,9 +168,12 @@ def _fake_tflite_runtime():
 
         def set_tensor(self, index, value):
             assert value.shape == (1, 320, 320, 3), value.shape
+            self.value = value
 
         def invoke(self):
-            pass
+            if Feed.ssd_engine is not None:
+                Feed.ssd_inputs.append(self.value)
+                Feed.ssd = Feed.ssd_engine(self.value)
 
         def get_tensor(self, index):
             return Feed.ssd[index - 10]
@@ -370,6 +381,36 @@ def ssd_references(boxes, scores, classes, labels, image_size):
                     unrounded = sys.modules["predict"].predict_image(Image.new("RGB", image_size))["predictions"]
                 _restore_round(sys.modules["predict"])
     return results, unrounded, bodies["docker-s1-tflite-2024/app/app.py"]
+
+
+def ssd_photo_references(photo_bytes, labels, engine):
+    """Both S1 containers answering POST /image with `photo_bytes` (Flask test client), their runtime
+    replaced by `engine(nhwc [1, 320, 320, 3] float32) -> (boxes [N, 4], scores [N], classes [N])`,
+    the outputs as TensorFlow and TFLite give them (no batch dimension).
+
+    Returns (results {reference: predictions}, the 2024 container's body, the inputs each built)."""
+    ref = reference_dir()
+    results, bodies = {}, {}
+    Feed.ssd_engine = engine
+    Feed.ssd_inputs = []
+    try:
+        with _workdir(labels):
+            for name, folder, stubs in [
+                ("docker-s1-pb-2023/CCShieldV01/app/app.py",
+                 os.path.join(ref, "docker-s1-pb-2023", "CCShieldV01", "app"), {"tensorflow": _fake_tensorflow()}),
+                ("docker-s1-tflite-2024/app/app.py", os.path.join(ref, "docker-s1-tflite-2024", "app"),
+                 _fake_tflite_runtime()),
+            ]:
+                app = _fresh_import(folder, "app", stubs)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    sys.modules["predict"].initialize()
+                bodies[name] = _flask_post(app, photo_bytes)
+                results[name] = json.loads(bodies[name])["predictions"]
+        inputs = list(Feed.ssd_inputs)
+    finally:
+        Feed.ssd_engine = None
+        Feed.ssd_inputs = []
+    return results, bodies["docker-s1-tflite-2024/app/app.py"], inputs
 
 
 def onnx_predict_image(image, labels, engine):

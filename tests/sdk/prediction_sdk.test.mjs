@@ -4,12 +4,14 @@
 // endpoint changed: classifyImage / classifyImageUrl on the demo classifier,
 // detectImage / detectImageUrl on the synthetic compact detector
 // (tests/data/synthetic/yolo_compact_fruit.onnx as an ONNX export folder),
-// whose answers must be the export's own code's
+// whose answers must be the export's own code's, and detectImage on the
+// synthetic S1 detector (s1_fruit.onnx), whose answer must be the S1 containers'
 // (tests/data/detection/golden). A classify call on a detector and a detect
 // call on a classifier fail with the SDK's RestError, status 400.
 import assert from "node:assert/strict";
 import fs from "node:fs";
 import http from "node:http";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -24,6 +26,20 @@ const data = path.join(root, "tests", "data");
 const binary = process.env.EDGEVISION_BINARY || path.join(root, "build", "src", "cli", "edgevision");
 const fruit = (name) => path.join(data, "cv-exports", "iotedge-applebanana-tf", "images", name);
 const golden = (name) => JSON.parse(fs.readFileSync(path.join(data, "detection", "golden", name), "utf8"));
+
+// tests/s1_export.h MakeSyntheticS1Export, in JavaScript.
+function makeS1Export() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "evsdk-s1-"));
+  fs.copyFileSync(path.join(data, "synthetic", "s1_fruit.onnx"), path.join(dir, "model.onnx"));
+  fs.copyFileSync(path.join(data, "detection", "exports", "docker-s1-tflite-2024", "metadata_properties.json"),
+    path.join(dir, "metadata_properties.json"));
+  fs.writeFileSync(path.join(dir, "cvexport.manifest"), JSON.stringify({
+    DomainType: "ObjectDetection", Platform: "ONNX", Flavor: null, ExporterVersion: "2.0",
+    ModelFileName: "model.onnx", LabelFileName: "labels.txt", MetadataPropsFileName: "metadata_properties.json",
+    SchemaVersion: "1.0" }));
+  fs.writeFileSync(path.join(dir, "labels.txt"), "apple\nbanana\nfruit\n");
+  return dir;
+}
 
 // `edgevision serve --port 0`; resolves once /health is 200.
 function startServer(args) {
@@ -105,7 +121,21 @@ async function main() {
     assert.deepEqual(c2.predictions.map((p) => p.tagName), c1.predictions.map((p) => p.tagName));
     await expectRestError400(cls.detectImage(project, "Iteration1", fs.readFileSync(fruit("apple1.jpg"))),
       "detectImage on a classifier");
-    console.log("ok: classifyImage, classifyImageUrl, detectImage, detectImageWithNoStore, detectImageUrl");
+    // An S1 detector: detectImage answers the S1 containers' rows (tests/data/detection/golden/s1_fruit.json).
+    const s1Dir = makeS1Export();
+    const s1 = await startServer(["--model", s1Dir]);
+    try {
+      const r3 = await client(s1.base).detectImage(project, "Iteration1", scene);
+      expectSame(r3.predictions, golden("s1_fruit.json").photos[0].predictions, "detectImage (S1)");
+    } catch (e) {
+      console.log("---- S1 server log ----\n" + s1.log());
+      throw e;
+    } finally {
+      s1.server.kill("SIGKILL");
+      fs.rmSync(s1Dir, { recursive: true, force: true });
+    }
+    console.log("ok: classifyImage, classifyImageUrl, detectImage, detectImageWithNoStore, detectImageUrl, "
+      + "detectImage on S1");
   } catch (e) {
     console.log("---- detector server log ----\n" + detector.log());
     console.log("---- classifier server log ----\n" + classifier.log());

@@ -1,0 +1,83 @@
+// The NMS tail of an S1 ("General (compact) [S1]", SSD-style) detector graph:
+// the integer and index work after the network, run here on the CPU.
+//
+// An S1 graph ends in NonMaxSuppression and the ops that pick the selected
+// rows (Gather, GatherND, Squeeze, Cast...), on int64 as well as float
+// tensors. The engine runs float32 networks only, so the ONNX importer
+// splits the graph (model/onnx_importer.cc, SplitDetectionTail): the network
+// up to the tensors NMS reads (the "boundary": boxes and scores) becomes the
+// engine graph, whose one output packs the boundary tensors one after the
+// other; the rest becomes a TailGraph, evaluated here per request on the
+// unpacked boundary. Shapes are the file's (ONNX order, row-major).
+//
+// Ops (ONNX semantics, the subset S1 graphs and their converters use):
+// NonMaxSuppression (as ONNX Runtime implements it: candidates with
+// score > score_threshold, highest score first, ties by lower box index,
+// suppressed when IoU > iou_threshold), Gather, GatherND (batch_dims 0),
+// Squeeze, Unsqueeze, Reshape, Flatten, Concat, Slice, Transpose, Cast,
+// Identity, Shape, TopK. Anything else is refused at load (CheckTail).
+//
+// Thread-safety: a TailGraph is a plain value; RunTail is a pure function.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace edgevision::detect {
+
+// Named limit: the most elements one tail tensor may hold (an S1 graph's
+// largest is its candidate box list, a few thousand rows of 4).
+inline constexpr int64_t kMaxTailTensorElements = int64_t{1} << 24;
+
+// A float32 or int64 tensor, row-major in `shape`.
+struct TailTensor {
+  bool is_int = false;
+  std::vector<int64_t> shape;
+  std::vector<float> f;
+  std::vector<int64_t> i;
+
+  int64_t size() const { return is_int ? static_cast<int64_t>(i.size()) : static_cast<int64_t>(f.size()); }
+};
+
+struct TailNode {
+  std::string op;    // ONNX op_type
+  std::string name;  // for messages
+  std::vector<std::string> inputs;  // "" for an absent optional input
+  std::vector<std::string> outputs;
+  std::map<std::string, std::vector<int64_t>> ints;  // INT and INTS attributes
+  std::map<std::string, float> floats;               // FLOAT attributes
+};
+
+// A slice of the engine's packed output: boundary tensor `name`, `shape`
+// (float32), starting at float `offset`.
+struct TailInput {
+  std::string name;
+  std::vector<int64_t> shape;
+  size_t offset = 0;
+};
+
+struct TailGraph {
+  std::vector<TailInput> inputs;
+  std::map<std::string, TailTensor> constants;
+  std::vector<TailNode> nodes;  // topological order
+  std::vector<std::string> outputs;
+
+  size_t packed_size() const;  // floats the engine's output holds
+};
+
+// OK when every op is one RunTail evaluates and every node input is a
+// boundary tensor, a constant or an earlier node's output; else Unsupported
+// naming the node and op.
+Status CheckTail(const TailGraph& tail);
+
+// Evaluates the tail on the engine's packed output. Returns the graph's
+// outputs by name. Errors: InvalidArgument for a packed size or an index
+// out of range, shapes that disagree, or a tensor past kMaxTailTensorElements.
+Result<std::map<std::string, TailTensor>> RunTail(const TailGraph& tail, std::span<const float> packed);
+
+}  // namespace edgevision::detect

@@ -1,0 +1,144 @@
+// The S1 NMS tail (detect/nms_tail.h) on hand-made tensors: NonMaxSuppression
+// as ONNX Runtime runs it (strict score threshold, score order with ties by
+// index, IoU > threshold suppresses, zero-area boxes never suppress, the cap
+// per class, both box encodings) and the index ops around it. The whole
+// tail's parity with ONNX Runtime on real networks is in
+// predict/ssd_detector_test.cc.
+#include "detect/nms_tail.h"
+
+#include <gtest/gtest.h>
+
+namespace edgevision::detect {
+namespace {
+
+TailTensor F(std::vector<int64_t> shape, std::vector<float> v) {
+  TailTensor t;
+  t.shape = std::move(shape);
+  t.f = std::move(v);
+  return t;
+}
+TailTensor I(std::vector<int64_t> shape, std::vector<int64_t> v) {
+  TailTensor t;
+  t.is_int = true;
+  t.shape = std::move(shape);
+  t.i = std::move(v);
+  return t;
+}
+
+// A tail with one node whose inputs are `boxes` (from the packed floats) and constants.
+TailGraph OneNode(TailNode node, std::vector<TailInput> inputs, std::map<std::string, TailTensor> constants) {
+  TailGraph g;
+  g.inputs = std::move(inputs);
+  g.constants = std::move(constants);
+  g.outputs = node.outputs;
+  g.nodes.push_back(std::move(node));
+  return g;
+}
+
+TailNode Node(std::string op, std::vector<std::string> in, std::vector<std::string> out) {
+  TailNode n;
+  n.op = op;
+  n.name = op;
+  n.inputs = std::move(in);
+  n.outputs = std::move(out);
+  return n;
+}
+
+std::vector<int64_t> Nms(const std::vector<float>& boxes, const std::vector<float>& scores, int64_t classes,
+                         int64_t max_per_class, float iou, float score, bool center = false) {
+  const int64_t n = static_cast<int64_t>(boxes.size() / 4);
+  TailNode node = Node("NonMaxSuppression", {"boxes", "scores", "max", "iou", "score"}, {"selected"});
+  if (center) node.ints["center_point_box"] = {1};
+  std::vector<float> packed = boxes;
+  packed.insert(packed.end(), scores.begin(), scores.end());
+  TailGraph g = OneNode(node, {{"boxes", {1, n, 4}, 0}, {"scores", {1, classes, n}, boxes.size()}},
+                        {{"max", I({1}, {max_per_class})}, {"iou", F({1}, {iou})}, {"score", F({1}, {score})}});
+  EXPECT_TRUE(CheckTail(g).ok());
+  auto out = RunTail(g, packed);
+  EXPECT_TRUE(out.ok()) << out.status().message();
+  if (!out.ok()) return {};
+  const TailTensor& sel = out->at("selected");
+  EXPECT_TRUE(sel.is_int);
+  EXPECT_EQ(sel.shape, (std::vector<int64_t>{static_cast<int64_t>(sel.i.size() / 3), 3}));
+  return sel.i;
+}
+
+TEST(NmsTailTest, SuppressesOverlapsPerClassInScoreOrder) {
+  // Boxes [y1, x1, y2, x2]: 0 and 1 overlap (IoU 0.81), 2 is apart.
+  const std::vector<float> boxes = {0, 0, 1, 1, 0, 0.1f, 1, 1.1f, 0, 2, 1, 3};
+  // class 0: 1 beats 0 (suppressed); class 1: only 2 is above 0.3.
+  const std::vector<float> scores = {0.6f, 0.9f, 0.5f, 0.2f, 0.3f, 0.8f};
+  EXPECT_EQ(Nms(boxes, scores, 2, 10, 0.5f, 0.3f), (std::vector<int64_t>{0, 0, 1, 0, 0, 2, 0, 1, 2}));
+  // score threshold is strict: 0.3 itself is out (box 1 of class 1).
+  // an IoU threshold above the overlap keeps both.
+  EXPECT_EQ(Nms(boxes, scores, 2, 10, 0.9f, 0.3f), (std::vector<int64_t>{0, 0, 1, 0, 0, 0, 0, 0, 2, 0, 1, 2}));
+  // the cap per class
+  EXPECT_EQ(Nms(boxes, scores, 2, 1, 0.9f, 0.0f), (std::vector<int64_t>{0, 0, 1, 0, 1, 2}));
+  // max_output_boxes_per_class 0 selects nothing (ONNX's default)
+  EXPECT_TRUE(Nms(boxes, scores, 2, 0, 0.5f, 0.0f).empty());
+}
+
+TEST(NmsTailTest, TiesGoToTheLowerIndexAndZeroAreaBoxesNeverSuppress) {
+  const std::vector<float> same = {0, 0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1};
+  EXPECT_EQ(Nms(same, {0.5f, 0.5f, 0.5f}, 1, 10, 0.5f, 0.0f), (std::vector<int64_t>{0, 0, 0}));
+  const std::vector<float> points = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
+  EXPECT_EQ(Nms(points, {0.7f, 0.7f}, 1, 10, 0.0f, 0.0f), (std::vector<int64_t>{0, 0, 0, 0, 0, 1}));
+}
+
+TEST(NmsTailTest, CentrePointBoxes) {
+  // [cx, cy, w, h]: 0 and 1 are the same box, 2 is apart.
+  const std::vector<float> boxes = {0.5f, 0.5f, 1, 1, 0.5f, 0.5f, 1, 1, 5, 5, 1, 1};
+  EXPECT_EQ(Nms(boxes, {0.9f, 0.8f, 0.7f}, 1, 10, 0.5f, 0.0f, true),
+            (std::vector<int64_t>{0, 0, 0, 0, 0, 2}));
+}
+
+TEST(NmsTailTest, IndexOpsPickTheSelectedRows) {
+  TailGraph g;
+  g.inputs = {{"boxes", {1, 3, 4}, 0}, {"scores", {1, 1, 3}, 12}};
+  g.constants = {{"col2", I({1}, {2})}, {"axis1", I({1}, {1})}, {"axis0", I({1}, {0})},
+                 {"max", I({1}, {10})}, {"iou", F({1}, {0.5f})}};
+  g.nodes = {Node("NonMaxSuppression", {"boxes", "scores", "max", "iou"}, {"sel"}),
+             Node("GatherND", {"scores", "sel"}, {"sel_scores"}),
+             Node("Gather", {"sel", "col2"}, {"idx2d"}),
+             Node("Squeeze", {"idx2d", "axis1"}, {"idx"}),
+             Node("Squeeze", {"boxes", "axis0"}, {"boxes2d"}),
+             Node("Gather", {"boxes2d", "idx"}, {"sel_boxes"}),
+             Node("Shape", {"sel_scores"}, {"k"}),
+             Node("TopK", {"sel_scores", "k"}, {"sorted", "order"}),
+             Node("Slice", {"sorted", "axis0", "axis1"}, {"first"}),
+             Node("Cast", {"order"}, {"order_f"}),
+             Node("Unsqueeze", {"sel_boxes", "axis0"}, {"batched"})};
+  g.nodes[2].ints["axis"] = {1};
+  g.nodes[9].ints["to"] = {1};
+  g.outputs = {"sorted", "order", "first", "order_f", "batched"};
+  ASSERT_TRUE(CheckTail(g).ok()) << CheckTail(g).message();
+  // three disjoint boxes, scores 0.2, 0.9, 0.5
+  const std::vector<float> packed = {0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 0.2f, 0.9f, 0.5f};
+  auto out = RunTail(g, packed);
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  // NMS lists 1, 2, 0 (score order); TopK sorts them again: 0.9, 0.5, 0.2
+  EXPECT_EQ(out->at("sorted").f, (std::vector<float>{0.9f, 0.5f, 0.2f}));
+  EXPECT_EQ(out->at("order").i, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(out->at("first").f, (std::vector<float>{0.9f}));
+  EXPECT_EQ(out->at("order_f").f, (std::vector<float>{0, 1, 2}));
+  EXPECT_EQ(out->at("batched").shape, (std::vector<int64_t>{1, 3, 4}));
+  EXPECT_EQ(out->at("batched").f, (std::vector<float>{2, 2, 3, 3, 4, 4, 5, 5, 0, 0, 1, 1}));
+}
+
+TEST(NmsTailTest, UnsupportedOpsAndBadIndicesAreClearErrors) {
+  TailGraph g = OneNode(Node("NonZero", {"x"}, {"y"}), {{"x", {4}, 0}}, {});
+  Status s = CheckTail(g);
+  EXPECT_EQ(s.code(), StatusCode::kUnsupported);
+  EXPECT_NE(s.message().find("NonZero"), std::string::npos) << s.message();
+
+  TailGraph gather = OneNode(Node("Gather", {"x", "i"}, {"y"}), {{"x", {4}, 0}}, {{"i", I({1}, {7})}});
+  ASSERT_TRUE(CheckTail(gather).ok());
+  auto out = RunTail(gather, std::vector<float>{1, 2, 3, 4});
+  EXPECT_EQ(out.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(out.status().message().find("out of range"), std::string::npos) << out.status().message();
+  // the packed output must be the size the tail expects
+  EXPECT_EQ(RunTail(gather, std::vector<float>{1, 2, 3}).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace edgevision::detect
