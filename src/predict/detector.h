@@ -72,6 +72,9 @@ class Detector {
   // Errors: Unavailable (queue full, timeout); InvalidArgument /
   // ResourceExhausted from decoding and resizing; Internal from the engine.
   Result<DetectionResult> DetectImage(std::span<const uint8_t> image_bytes) const;
+  // On a frame already decoded to RGB8 (image::PixelsInto: no EXIF
+  // orientation). Errors: as DetectImage.
+  Result<DetectionResult> DetectPixels(const image::Image& rgb) const;
   // On an already preprocessed tensor (HWC, BGR 0..255, any size the model takes).
   Result<DetectionResult> DetectTensor(const image::Tensor& tensor) const;
 
@@ -84,6 +87,8 @@ class Detector {
  private:
   Detector(model::LoadedModel model, const Limits& limits, const DetectorOptions& options);
   Result<DetectionResult> Run(const image::Tensor& tensor, DetectionResult result) const;
+  // Resize and Run on an image decoded by the caller (under `permit`).
+  Result<DetectionResult> RunDecoded(image::DecodedImage decoded, DetectionResult result) const;
 
   model::ModelInfo info_;
   model::DetectorSpec spec_;
