@@ -2,12 +2,12 @@
 """Live-source speed (issue 15): frames per second per source and model, and
 CPU per frame split into demux/decode, resize and inference.
 
-    bench/streams.py --edgevision build/src/cli/edgevision [--model DIR] [--seconds 20]
+    bench/streams.py --edgevision build/src/cli/edgevision [--model DIR | --synthetic-detector] [--seconds 20]
                      [--threads 1,2] [--codecs h264,mjpeg] [--rate 25]
 
 For each codec and thread count: makes a 640x480 video at --rate fps from
 the test photos with Debian's ffmpeg, runs `edgevision serve --threads N
---source cam=VIDEO,fps=0,loop=true` (the file is read at its own rate, as a
+--workers 1 --source cam=VIDEO,fps=0,loop=true` (the file is read at its own rate, as a
 camera sends), waits --seconds, and reads GET /sources:
   fps_in / fps_out              frames read / classified per second
   read_cpu_ms                   reader thread CPU per frame read (demux + H.264 decode + RGB conversion)
@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,7 +45,8 @@ def make_video(path, codec, rate, seconds=10):
 
 
 def run(edgevision, model, video, threads, seconds):
-    args = [edgevision, "serve", "--host", "127.0.0.1", "--port", "0", "--threads", str(threads),
+    # One source classifies one frame at a time: all threads go to that one inference.
+    args = [edgevision, "serve", "--host", "127.0.0.1", "--port", "0", "--threads", str(threads), "--workers", "1",
             "--source", "cam=%s,fps=0,loop=true,debounce=3" % video]
     if model:
         args += ["--model", model]
@@ -86,7 +88,9 @@ def run(edgevision, model, video, threads, seconds):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--edgevision", required=True)
-    ap.add_argument("--model", default="")
+    ap.add_argument("--model", default="", help="an export (default: the demo classifier)")
+    ap.add_argument("--synthetic-detector", action="store_true",
+                    help="the synthetic compact detector (tests/data/synthetic/yolo_compact_fruit.onnx) instead")
     ap.add_argument("--seconds", type=float, default=20)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--codecs", default="h264,mjpeg")
@@ -94,6 +98,15 @@ def main():
     a = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        if a.synthetic_detector:  # as tests/test_support.h's MakeSyntheticDetectorExport
+            a.model = os.path.join(tmp, "detector")
+            os.makedirs(a.model)
+            data = os.path.join(REPO, "tests/data")
+            shutil.copy(os.path.join(data, "synthetic/yolo_compact_fruit.onnx"), os.path.join(a.model, "model.onnx"))
+            for f in ("cvexport.manifest", "metadata_properties.json"):
+                shutil.copy(os.path.join(data, "detection/exports/onnx-yolo-2024", f), os.path.join(a.model, f))
+            with open(os.path.join(a.model, "labels.txt"), "w") as f:
+                f.write("apple\nbanana\n")
         for codec in a.codecs.split(","):
             video = os.path.join(tmp, "cam_%s.%s" % (codec, "avi" if codec == "mjpeg" else "mp4"))
             make_video(video, codec, a.rate)

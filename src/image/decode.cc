@@ -1,7 +1,6 @@
 #include "image/decode.h"
 
 #include <algorithm>
-
 #include <cstring>
 #include <new>
 #include <string>

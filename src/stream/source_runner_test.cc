@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "engine/xnnpack_backend.h"
+#include "image/decode.h"
 #include "model/model.h"
 #include "stream/testing/test_video.h"
 
@@ -283,6 +284,50 @@ TEST_F(SourceRunnerTest, StopDoesNotWaitForASourceThatNeverOpens) {
   r.Stop();
   EXPECT_EQ(r.Stats().state, SourceState::kStopped);
   EXPECT_EQ(r.Latest().status().code(), StatusCode::kNotFound);
+}
+
+// A detector's latest.jpg is the frame with its boxes drawn (the synthetic
+// compact detector on its fruit scene, a PNG: decoded, drawn, JPEG-encoded).
+TEST_F(SourceRunnerTest, DetectorLatestFrameHasItsBoxesDrawn) {
+  edgevision::testing::TempDir dir;
+  Result<model::LoadedModel> m = model::LoadModel(edgevision::testing::MakeSyntheticDetectorExport(dir));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  auto c = predict::Classifier::Create(std::move(m).value(), engine::MakeXnnpackBackend(), {});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  predict::ModelSlot detector_slot;
+  detector_slot.SetReady(std::shared_ptr<const predict::Classifier>(std::move(c).value()));
+  const std::vector<uint8_t> scene = edgevision::testing::ReadBytes(edgevision::testing::TestData("detection/fruit_scene.png"));
+  Script script;
+  script.steps.push_back(Encoded(scene));
+  opener_.Add(std::move(script));
+  auto r = MakeRunner(Spec());
+  context_.slot = &detector_slot;
+  r->Start();
+  ASSERT_TRUE(WaitUntil([&] { return r->Stats().frames_out == 1; }));
+  SourceStats s = r->Stats();
+  r->Stop();
+  ASSERT_TRUE(s.last && s.last->detector);
+  ASSERT_FALSE(s.last->detections.empty());
+  Result<LatestImage> latest = r->Latest();
+  ASSERT_TRUE(latest.ok()) << latest.status().ToString();
+  Result<image::DecodedImage> drawn = image::Decode(latest->jpeg);
+  Result<image::DecodedImage> original = image::Decode(scene);
+  ASSERT_TRUE(drawn.ok() && original.ok());
+  ASSERT_EQ(drawn->rgb.width, original->rgb.width);
+  ASSERT_EQ(drawn->rgb.height, original->rgb.height);
+  // The middle of the first box's left edge: the box colour now, not before.
+  const detect::Detection& d = s.last->detections[0];
+  const int x = static_cast<int>(d.box.left * drawn->rgb.width) + 1;
+  const int y = static_cast<int>((d.box.top + d.box.height / 2) * drawn->rgb.height);
+  auto distance = [&](const image::Image& img) {
+    const uint8_t* p = img.Row(y) + 3 * x;
+    // kColours in predict/draw_detections.cc: tag 0 red, tag 1 green.
+    const int want[2][3] = {{255, 40, 40}, {40, 200, 40}};
+    const int* w = want[d.tag_index % 2];
+    return std::abs(p[0] - w[0]) + std::abs(p[1] - w[1]) + std::abs(p[2] - w[2]);
+  };
+  EXPECT_LT(distance(drawn->rgb), 90);
+  EXPECT_GT(distance(original->rgb), 90);
 }
 
 TEST_F(SourceRunnerTest, TwoSourcesWithOneNameAreRefused) {
