@@ -122,8 +122,13 @@ TEST(StreamE2E, VideoFileEventsReachTheStoreAndTheOutbox) {
   EXPECT_GT(src["framesOut"].get<int>(), 0);
   EXPECT_EQ(src["badFrames"], 0);
 
-  // The store: the events, oldest first Apple, Banana, Apple, each with its frame.
-  json captures = GetJson(server, "/captures?limit=100");
+  // The store: the events, oldest first Apple, Banana, Apple, each with its frame
+  // (the capture writer stores them in the background: waited for).
+  json captures;
+  WaitFor([&] {
+    captures = GetJson(server, "/captures?limit=100");
+    return captures.is_object() && captures["captures"].size() >= 3;
+  }, 60s, 20ms);
   std::vector<std::string> tops;
   for (auto it = captures["captures"].rbegin(); it != captures["captures"].rend(); ++it) {
     EXPECT_EQ((*it)["route"], "SOURCE file change");
@@ -138,7 +143,11 @@ TEST(StreamE2E, VideoFileEventsReachTheStoreAndTheOutbox) {
   EXPECT_EQ(image->body.substr(0, 2), "\xFF\xD8");  // the decoded frame, JPEG-encoded
 
   // The outbox holds them (the broker is down).
-  json health = GetJson(server, "/health");
+  json health;
+  WaitFor([&] {
+    health = GetJson(server, "/health");
+    return health.is_object() && health["upstream"]["outbox"]["depth"].get<int>() >= 3;
+  }, 60s, 20ms);
   EXPECT_GE(health["upstream"]["outbox"]["depth"].get<int>(), 3) << health.dump();
 
   // latest.jpg and the metrics.
@@ -152,6 +161,16 @@ TEST(StreamE2E, VideoFileEventsReachTheStoreAndTheOutbox) {
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("edgevision_source_frames_read_total{source=\"file\"}"), std::string::npos);
   EXPECT_NE(metrics->body.find("edgevision_source_events_total{source=\"file\",kind=\"change\"}"), std::string::npos);
+  // Prometheus's own linter on the scrape (Debian's prometheus package).
+  if (access("/usr/bin/promtool", X_OK) == 0) {
+    std::ofstream(data / "scrape.txt") << metrics->body;
+    const int rc = std::system(("/usr/bin/promtool check metrics < " + (data / "scrape.txt") + " > " +
+                                (data / "lint.txt") + " 2>&1").c_str());
+    EXPECT_EQ(rc, 0) << ReadText(data / "lint.txt");
+    EXPECT_EQ(ReadText(data / "lint.txt"), "");
+  } else {
+    EXPECT_FALSE(RequireAll()) << "promtool (Debian: prometheus) is missing";
+  }
   ExpectStillServing(server, "a video file source");
 }
 
