@@ -15,6 +15,8 @@ BUILD_PACKAGES=(
   libturbojpeg0-dev libjpeg62-turbo-dev libpng-dev libwebp-dev libexif-dev libgif-dev
   libzip-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libmosquitto-dev
   libcpp-httplib-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libtomlplusplus-dev
+  # src/stream: live sources (RTSP, MJPEG, V4L2, video files; docs/streams.md)
+  libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libavdevice-dev
   libgtest-dev libgmock-dev
   ca-certificates
   file  # cpack -G DEB (dpkg-shlibdeps comes with build-essential's dpkg-dev)
@@ -30,6 +32,9 @@ TEST_PACKAGES=(
   # tests/e2e/metrics_e2e_test.cc: promtool, and a real Prometheus the test
   # starts itself on loopback (the package's own service is stopped below)
   prometheus
+  # src/stream and tests/e2e/stream_e2e_test.cc: test videos made by ffmpeg,
+  # GStreamer's RTSP server on loopback (tests/stream/rtsp_server.py)
+  ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 )
 # scripts/release and scripts/arm/: Debian arm64 and armhf roots run under
 # qemu, and the cross compilers (the same GCC 12 as the roots' own).

@@ -75,6 +75,8 @@ struct ServeOptions {
   int capture_max_age_days = 30;              // unreviewed captures older than this go; 0 = never
   uint64_t capture_min_free_bytes = 256ull << 20;  // pause storing below this much free disk
   size_t capture_queue = 32;                  // captures waiting for the writer; more are dropped
+  // --- live sources (src/stream, docs/streams.md) ---
+  std::vector<std::string> sources;  // NAME=URL[,fps=5,debounce=3,threshold=0.5,heartbeat=60,...]
   // --- answers (docs/models.md) ---
   std::string preprocess;    // "" = the detected generation; d1 | d2 | d3 | file
   bool label_order = false;  // predictions in label-file order (the container's)

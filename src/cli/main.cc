@@ -211,6 +211,13 @@ int main(int argc, char** argv) {
       ->envname("EDGEVISION_CAPTURE_MIN_FREE")
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
+  // --- live sources (src/stream, docs/streams.md) ---
+  serve_cmd->add_option("--source", serve.sources,
+                        "Watch a camera, stream, video file or directory: NAME=URL[,fps=5,debounce=3,"
+                        "threshold=0.5,heartbeat=60,...] (rtsp://, http(s):// MJPEG, /dev/videoN, a file, "
+                        "dir:PATH); repeat for more")
+      ->envname("EDGEVISION_SOURCES")
+      ->delimiter(';');
   serve_cmd->add_option("--capture-queue", serve.capture_queue,
                         "Captures waiting to be written; beyond this they are dropped (never delaying a prediction)")
       ->envname("EDGEVISION_CAPTURE_QUEUE")

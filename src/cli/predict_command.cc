@@ -16,6 +16,7 @@
 #include "http/prediction_json.h"
 #include "image/decode.h"
 #include "image/draw.h"
+#include "predict/draw_detections.h"
 #include "image/orientation.h"
 
 namespace edgevision::cli {
@@ -65,15 +66,7 @@ Status DrawDetections(const std::vector<uint8_t>& bytes, const std::vector<detec
   EV_ASSIGN_OR_RETURN(image::DecodedImage decoded, image::Decode(bytes));
   const int orientation = image::ReferenceOrientation(decoded);
   image::Image img = image::ApplyExifOrientation(std::move(decoded.rgb), orientation);
-  static constexpr std::array<std::array<uint8_t, 3>, 6> kColours = {
-      {{255, 40, 40}, {40, 200, 40}, {40, 120, 255}, {255, 200, 0}, {220, 0, 220}, {0, 210, 210}}};
-  const int thickness = std::max(2, std::min(img.width, img.height) / 200);
-  for (const detect::Detection& d : detections) {
-    const auto px = [](double v, int size) { return static_cast<int>(std::lround(v * size)); };
-    image::DrawRectangle(&img, px(d.box.left, img.width), px(d.box.top, img.height),
-                         px(d.box.left + d.box.width, img.width), px(d.box.top + d.box.height, img.height),
-                         kColours[static_cast<size_t>(d.tag_index) % kColours.size()], thickness);
-  }
+  predict::DrawDetections(&img, detections);
   EV_ASSIGN_OR_RETURN(std::vector<uint8_t> jpeg, image::EncodeJpeg(img));
   std::ofstream f(out, std::ios::binary | std::ios::trunc);
   f.write(reinterpret_cast<const char*>(jpeg.data()), static_cast<std::streamsize>(jpeg.size()));

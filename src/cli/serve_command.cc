@@ -17,6 +17,7 @@
 
 #include "cli/capture_twin.h"
 #include "cli/commands.h"
+#include "cli/config.h"
 #include "cli/load.h"
 #include "core/guard.h"
 #include "http/access.h"
@@ -25,6 +26,7 @@
 #include "http/model_routes.h"
 #include "http/prediction_routes.h"
 #include "http/server.h"
+#include "http/source_routes.h"
 #include "http/upstream_health.h"
 #include "http/url_fetcher.h"
 #include "metrics/process.h"
@@ -32,6 +34,8 @@
 #include "predict/model_reloader.h"
 #include "predict/model_slot.h"
 #include "store/capture_service.h"
+#include "stream/ffmpeg_source.h"
+#include "stream/source_runner.h"
 #include "upstream/prediction_publisher.h"
 #include "upstream/upstream.h"
 
@@ -183,6 +187,7 @@ struct ServeParts {
   std::string capture_error;                        // why the store failed, for /health
   http::CaptureApi capture_api;
   std::unique_ptr<predict::ModelReloader> reloader;
+  std::unique_ptr<stream::Sources> sources;  // null without --source
   std::unique_ptr<http::HttpServer> server;
   std::thread http_thread;
   std::atomic<bool> listener_failed{false};  // set by the HTTP thread when accepting fails
@@ -295,6 +300,24 @@ Status StartCaptureStore(const ServeOptions& options, ServeParts* parts) {
   return Status::Ok();
 }
 
+// Live sources (--source): parsed and built, not started; their events go to
+// the same observers as HTTP predictions (the metrics, the outbox, the store).
+Status MakeSources(const ServeOptions& options, ServeParts* parts) {
+  if (options.sources.empty()) return Status::Ok();
+  std::vector<stream::RunnerOptions> runners;
+  for (const std::string& text : options.sources) {
+    EV_ASSIGN_OR_RETURN(stream::SourceSpec spec, stream::ParseSourceSpec(text));
+    const std::string shown = RedactUrlPassword(spec.url);
+    runners.push_back({std::move(spec), shown});
+  }
+  stream::RunnerContext context;
+  context.slot = &parts->slot;
+  context.observers = parts->prediction_api.observers;
+  EV_ASSIGN_OR_RETURN(parts->sources, stream::Sources::Create(std::move(runners), std::move(context)));
+  spdlog::info("{} live source(s); FFmpeg: {}", parts->sources->size(), stream::FfmpegVersions());
+  return Status::Ok();
+}
+
 // Hot model swap (POST /model/reload, --model-watch): the reloader loads the
 // model into the slot; nothing is loaded yet.
 void MakeModelReloader(const ServeOptions& options, const ServeConfig& config, ServeParts* parts) {
@@ -337,6 +360,7 @@ void AddMetrics(ServeParts* parts) {
   if (upstream::Publisher* p = parts->publisher.get()) {
     m.AddCollector(http::UpstreamCollector([p] { return p->GetStatus(); }));
   }
+  if (parts->sources) m.AddCollector(http::SourcesCollector(parts->sources.get()));
   m.AddCollector(metrics::ProcessCollector());
   http::AddMetricsRoute(&parts->router, &parts->metrics);
 }
@@ -346,6 +370,7 @@ void AddMetrics(ServeParts* parts) {
 void AddRoutes(const http::AccessControl& access, ServeParts* parts) {
   http::AddModelRoutes(&parts->router, http::ModelApi{parts->reloader.get(), &parts->slot});
   http::AddPredictionRoutes(&parts->router, parts->prediction_api);
+  if (parts->sources) http::AddSourceRoutes(&parts->router, parts->sources.get());
   http::HealthApi health;
   health.slot = &parts->slot;
   health.version = EDGEVISION_VERSION;
@@ -420,19 +445,24 @@ Result<int> StartHttp(const ServeOptions& options, const http::AccessControl& ac
   return port;
 }
 
-// Loads the model (the slot becomes ready), starts watching it, and waits for
-// SIGINT/SIGTERM. Returns the exit code: 1 when the model does not load.
-int LoadModelAndWait(const ServeOptions& options, const sigset_t& signals, ServeParts* parts) {
+// Loads the model (the slot becomes ready) and starts watching it. Returns
+// false when the model does not load.
+bool LoadModel(ServeParts* parts) {
   if (Status loaded = parts->reloader->Reload("start"); !loaded.ok()) {
     PrintError(loaded);
-    return 1;
+    return false;
   }
   parts->reloader->Start();
+  return true;
+}
+
+// Waits for SIGINT/SIGTERM. Returns the exit code.
+int WaitForShutdownSignal(const ServeOptions& options, const sigset_t& signals, const ServeParts& parts) {
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}, shutting down (at most {} s)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
                options.shutdown_timeout_s);
-  return parts->listener_failed ? 1 : 0;
+  return parts.listener_failed ? 1 : 0;
 }
 
 // Drain: stop reloading and accepting, let requests in progress finish
@@ -444,6 +474,8 @@ void ShutDownInOrder(const ServeOptions& options, ServeParts* parts) {
   ShutdownWatchdog watchdog(std::chrono::seconds(std::max(1, options.shutdown_timeout_s)));
   const auto stop_start = std::chrono::steady_clock::now();
   parts->reloader->Stop();
+  // The sources publish to the outbox and the store: they stop first.
+  if (parts->sources) parts->sources->Stop();
   parts->server->Stop();
   parts->http_thread.join();
   const http::ServerStats st = parts->server->stats();
@@ -456,8 +488,9 @@ void ShutDownInOrder(const ServeOptions& options, ServeParts* parts) {
 
 }  // namespace
 
-// Wiring only: config -> model slot -> upstream -> capture store -> model
-// reloader -> routes -> HTTP -> load and wait -> ordered shutdown
+// Wiring only: config -> model slot -> upstream -> capture store -> sources
+// -> model reloader -> routes -> HTTP -> load -> sources start -> wait ->
+// ordered shutdown
 // (docs/architecture.md, "Start-up" and "Shutdown").
 int RunServe(const ServeOptions& options) {
   TuneAllocator();
@@ -481,13 +514,22 @@ int RunServe(const ServeOptions& options) {
     PrintError(s);
     return 2;
   }
+  if (Status s = MakeSources(options, &parts); !s.ok()) {
+    PrintError(s);
+    return 2;
+  }
   MakeModelReloader(options, *config, &parts);
   AddRoutes(access, &parts);
   if (Result<int> port = StartHttp(options, access, &parts); !port.ok()) {
     PrintError(port.status());
     return 1;
   }
-  const int exit_code = LoadModelAndWait(options, signals, &parts);
+  if (!LoadModel(&parts)) {
+    ShutDownInOrder(options, &parts);
+    return 1;
+  }
+  if (parts.sources) parts.sources->Start();  // the model is ready: no frame is dropped for want of it
+  const int exit_code = WaitForShutdownSignal(options, signals, parts);
   ShutDownInOrder(options, &parts);
   return exit_code;
 }

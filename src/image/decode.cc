@@ -1,5 +1,6 @@
 #include "image/decode.h"
 
+#include <algorithm>
 #include <cstring>
 #include <new>
 #include <string>
@@ -78,6 +79,23 @@ Result<DecodedImage> Decode(std::span<const uint8_t> bytes, const DecodeLimits& 
   DecodedImage out;
   EV_RETURN_IF_ERROR(DecodeInto(bytes, limits, &out));
   return out;
+}
+
+Status PixelsInto(const Image& rgb, const DecodeLimits& limits, DecodedImage* out) {
+  if (rgb.width <= 0 || rgb.height <= 0 ||
+      rgb.pixels.size() != static_cast<size_t>(rgb.width) * static_cast<size_t>(rgb.height) * 3) {
+    return InvalidArgument("the frame is empty or its pixels do not match its size");
+  }
+  EV_RETURN_IF_ERROR(internal::CheckDimensions("frame", rgb.width, rgb.height, limits));
+  out->rgb.Reshape(rgb.width, rgb.height);
+  std::copy(rgb.pixels.begin(), rgb.pixels.end(), out->rgb.pixels.begin());
+  out->alpha.clear();
+  out->cmy.Reshape(0, 0);
+  out->black.clear();
+  out->exif_orientation = -1;
+  out->source_mode = "RGB";
+  out->format = "frame";
+  return Status::Ok();
 }
 
 Status DecodeInto(std::span<const uint8_t> bytes, const DecodeLimits& limits, DecodedImage* out) {

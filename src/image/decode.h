@@ -92,6 +92,13 @@ Result<DecodedImage> Decode(std::span<const uint8_t> bytes, const DecodeLimits& 
 // of `out` is overwritten; on error its contents are unspecified.
 Status DecodeInto(std::span<const uint8_t> bytes, const DecodeLimits& limits, DecodedImage* out);
 
+// Makes `out` what decoding a file with these pixels would give: an RGB
+// image with no EXIF orientation, no alpha, format "frame" (a video frame
+// already decoded elsewhere, src/stream). Reuses `out`'s buffers. Errors:
+// InvalidArgument for an empty image or one whose pixel buffer does not
+// match its size; ResourceExhausted beyond `limits`.
+Status PixelsInto(const Image& rgb, const DecodeLimits& limits, DecodedImage* out);
+
 // Reads only the header: format and dimensions, without decoding pixels.
 // For GIF these are the logical screen's (a first frame reaching beyond it
 // grows the decoded canvas, as in PIL). Errors: InvalidArgument.

@@ -82,7 +82,13 @@ Result<DetectionResult> Classifier::DetectImage(std::span<const uint8_t> image_b
   return detector_->DetectImage(image_bytes);
 }
 
-Result<Classification> Classifier::ClassifyImage(std::span<const uint8_t> image_bytes) const {
+Result<DetectionResult> Classifier::DetectPixels(const image::Image& rgb) const {
+  if (!detector_) return WrongModelKind(false);
+  return detector_->DetectPixels(rgb);
+}
+
+template <typename Fill>
+Result<Classification> Classifier::ClassifyDecoded(Fill fill) const {
   if (detector_) return WrongModelKind(true);
   Timings timings;
   EV_ASSIGN_OR_RETURN(Lease lease, Acquire(&timings));
@@ -95,7 +101,7 @@ Result<Classification> Classifier::ClassifyImage(std::span<const uint8_t> image_
   } trim{ws, options_.keep_buffer_bytes};
 
   auto start = std::chrono::steady_clock::now();
-  EV_RETURN_IF_ERROR(image::DecodeInto(image_bytes, options_.decode, &ws.decoded));
+  EV_RETURN_IF_ERROR(fill(&ws.decoded));
   timings.decode_ms = MillisSince(start);
 
   start = std::chrono::steady_clock::now();
@@ -109,6 +115,15 @@ Result<Classification> Classifier::ClassifyImage(std::span<const uint8_t> image_
   result.image_format = ws.decoded.format;
   result.timings = timings;
   return result;
+}
+
+Result<Classification> Classifier::ClassifyImage(std::span<const uint8_t> image_bytes) const {
+  return ClassifyDecoded(
+      [&](image::DecodedImage* out) { return image::DecodeInto(image_bytes, options_.decode, out); });
+}
+
+Result<Classification> Classifier::ClassifyPixels(const image::Image& rgb) const {
+  return ClassifyDecoded([&](image::DecodedImage* out) { return image::PixelsInto(rgb, options_.decode, out); });
 }
 
 Result<Classification> Classifier::ClassifyTensor(const image::Tensor& tensor) const {

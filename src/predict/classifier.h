@@ -94,6 +94,11 @@ class Classifier {
   // Internal from the engine.
   Result<Classification> ClassifyImage(std::span<const uint8_t> image_bytes) const;
 
+  // The same on a frame already decoded to RGB8 (a video frame, src/stream):
+  // everything after decoding is ClassifyImage's, on a frame with no EXIF
+  // orientation (image::PixelsInto). Errors: as ClassifyImage.
+  Result<Classification> ClassifyPixels(const image::Image& rgb) const;
+
   // Infer on an already preprocessed tensor (HWC, the model's input size).
   Result<Classification> ClassifyTensor(const image::Tensor& tensor) const;
 
@@ -101,6 +106,8 @@ class Classifier {
   // InvalidArgument when the model is a classifier (ClassifyImage and
   // ClassifyTensor return InvalidArgument on a detector).
   Result<DetectionResult> DetectImage(std::span<const uint8_t> image_bytes) const;
+  // DetectImage on a frame already decoded to RGB8 (Detector::DetectPixels).
+  Result<DetectionResult> DetectPixels(const image::Image& rgb) const;
 
   // The detector, or nullptr for a classifier.
   const Detector* detector() const { return detector_.get(); }
@@ -137,6 +144,10 @@ class Classifier {
   Result<Lease> Acquire(Timings* timings) const;
   Result<std::vector<float>> Infer(std::span<const float> tensor, engine::Session* session, Timings* timings) const;
   Classification ToClassification(const std::vector<float>& scores) const;
+  // ClassifyImage after `fill` has written the decoded image into the worker's
+  // workspace (decode_ms times `fill`).
+  template <typename Fill>
+  Result<Classification> ClassifyDecoded(Fill fill) const;
 
   model::LoadedModel model_;
   ClassifierOptions options_;

@@ -65,10 +65,24 @@ Result<DetectionResult> Detector::DetectImage(std::span<const uint8_t> image_byt
   auto start = std::chrono::steady_clock::now();
   EV_ASSIGN_OR_RETURN(image::DecodedImage decoded, image::Decode(image_bytes, limits_.decode));
   result.timings.decode_ms = MillisSince(start);
+  return RunDecoded(std::move(decoded), std::move(result));
+}
+
+Result<DetectionResult> Detector::DetectPixels(const image::Image& rgb) const {
+  DetectionResult result;
+  EV_ASSIGN_OR_RETURN(WorkerGate::Permit permit, gate_.Acquire(&result.timings.queue_ms));
+  auto start = std::chrono::steady_clock::now();
+  image::DecodedImage decoded;
+  EV_RETURN_IF_ERROR(image::PixelsInto(rgb, limits_.decode, &decoded));
+  result.timings.decode_ms = MillisSince(start);
+  return RunDecoded(std::move(decoded), std::move(result));
+}
+
+Result<DetectionResult> Detector::RunDecoded(image::DecodedImage decoded, DetectionResult result) const {
   result.image_width = decoded.rgb.width;
   result.image_height = decoded.rgb.height;
   result.image_format = decoded.format;
-  start = std::chrono::steady_clock::now();
+  auto start = std::chrono::steady_clock::now();
   Result<image::Tensor> tensor =
       is_ssd() ? image::PreprocessStretch(std::move(decoded), preprocess_.input_width, preprocess_.input_height,
                                           preprocess_.color)

@@ -76,6 +76,9 @@ class Detector {
   // Errors: Unavailable (queue full, timeout); InvalidArgument /
   // ResourceExhausted from decoding and resizing; Internal from the engine.
   Result<DetectionResult> DetectImage(std::span<const uint8_t> image_bytes) const;
+  // On a frame already decoded to RGB8 (image::PixelsInto: no EXIF
+  // orientation). Errors: as DetectImage.
+  Result<DetectionResult> DetectPixels(const image::Image& rgb) const;
   // On an already preprocessed tensor (HWC, 0..255 in the model's colour
   // order; a compact detector takes any size, an S1 detector its own).
   Result<DetectionResult> DetectTensor(const image::Tensor& tensor) const;
@@ -92,6 +95,8 @@ class Detector {
   Detector(model::LoadedModel model, const Limits& limits, const DetectorOptions& options);
   Result<DetectionResult> Run(const image::Tensor& tensor, DetectionResult result) const;
   Status PostprocessSsd(std::span<const float> packed, DetectionResult* result) const;
+  // Resize and Run on an image decoded by the caller (under `permit`).
+  Result<DetectionResult> RunDecoded(image::DecodedImage decoded, DetectionResult result) const;
 
   model::ModelInfo info_;
   image::PreprocessSpec preprocess_;  // S1: the stretch size and colour

@@ -78,7 +78,8 @@ depends=$(dpkg-deb --field "$deb" Depends)
 echo "Depends: $depends"
 # Computed from the binary: the libraries it links, not a hand-written list.
 for lib in libc6 libstdc++6 libxnnpack0 libprotobuf32 libonnx1 libcurl4 libsqlite3-0 libmosquitto1 \
-  libcpp-httplib0.11 libjpeg62-turbo libpng16-16 libwebp7 libgif7 libexif12 libzip4 libtomlplusplus3 ca-certificates; do
+  libcpp-httplib0.11 libjpeg62-turbo libpng16-16 libwebp7 libgif7 libexif12 libzip4 libtomlplusplus3 \
+  libavformat59 libavcodec59 libswscale6 libavutil57 libavdevice59 ca-certificates; do
   tr ',|' '\n\n' <<<"$depends" | sed 's/^ *//; s/ .*//' | grep -qxF "$lib" || fail "Depends lacks $lib"
 done
 for path in ./usr/bin/edgevision ./usr/lib/systemd/system/edgevision.service ./etc/edgevision/edgevision.conf \
