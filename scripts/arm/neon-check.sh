@@ -15,7 +15,8 @@
 # libxnnpack.so.0. Passes when the NEON run executes them and answers Apple,
 # and the run without NEON executes none and still answers Apple with the
 # same top tag (qemu raises SIGILL for a NEON instruction on that CPU, so a
-# library that used NEON regardless would crash there).
+# library that used NEON regardless would crash there). Then an ARMv6 CPU
+# (QEMU_CPU=arm1176, the Pi 1's): the binary must die of SIGILL at once.
 set -euo pipefail
 root=${1:?usage: neon-check.sh ROOT}
 EV_SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -75,6 +76,15 @@ sys.exit(0 if ok else 1)
 PY
 done
 rm -f "$root"/tmp/neon-*
+# An ARMv6 CPU (Pi 1, Zero, Zero W: ARM1176) is no target: Debian's armhf
+# code is ARMv7 (Thumb-2), so the first ARMv7 instruction must stop the
+# program with SIGILL (exit 128 + 4), before edgevision's main runs.
+set +e
+EV_ROOT_ENV="QEMU_CPU=arm1176" ev_in_root "$root" /usr/bin/edgevision --version >/dev/null 2>&1
+rc=$?
+set -e
+echo "[neon] QEMU_CPU=arm1176 (ARMv6, Pi 1/Zero): edgevision --version exits $rc$( ((rc == 132)) && echo " (SIGILL: Illegal instruction)")"
+((rc == 132)) || status=1
 if ((status)); then
   echo "FAIL: XNNPACK's kernels are not chosen by the CPU's NEON feature as expected" >&2
   exit 1
