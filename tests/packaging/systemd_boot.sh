@@ -110,14 +110,28 @@ sys.exit(0 if top["tagName"] == "Apple" and top["probability"] > 0.9 else 1)
 PY
 inside journalctl -u edgevision --no-pager -q | grep -q "listening on 0.0.0.0:80" || fail "the journal has no 'listening on 0.0.0.0:80'"
 
-# SystemCallFilter: installed? and does a filter of this systemd bite here?
+# SystemCallFilter: installed? And does a filter of this systemd bite here?
+# A oneshot probe unit denying @basic-io must die of SIGSYS before its echo.
 seccomp="Seccomp $(field Seccomp), $(field Seccomp_filters) filter(s)"
-if inside systemd-run --wait --pipe -q -p SystemCallFilter='~@basic-io' /bin/echo unfiltered >"$work/probe.out" 2>&1 &&
-  grep -qx unfiltered "$work/probe.out"; then
-  ((native)) && fail "a unit denying @basic-io could still write: SystemCallFilter does not bite on a native root"
-  echo "[systemd] SystemCallFilter: installed ($seccomp) but inert under qemu-user: a probe unit denying @basic-io still wrote (the filter checks $arch's system call numbers; the kernel sees qemu's x86-64 calls)"
+inside /bin/sh -c 'mkdir -p /run/systemd/system && cat >/run/systemd/system/ev-seccomp-probe.service' <<'UNIT'
+[Service]
+Type=oneshot
+SystemCallFilter=~@basic-io
+ExecStart=/bin/echo unfiltered
+StandardOutput=journal
+UNIT
+inside systemctl daemon-reload
+inside systemctl start ev-seccomp-probe.service >/dev/null 2>&1 || true
+probe=$(inside systemctl show -p Result -p ExecMainCode -p ExecMainStatus ev-seccomp-probe.service | sort | tr '\n' ' ')
+echoed=$(inside journalctl -u ev-seccomp-probe --no-pager -q -o cat | grep -cx unfiltered || true)
+inside rm -f /run/systemd/system/ev-seccomp-probe.service
+if [[ $probe == *"Result=success"* && $echoed -ge 1 ]]; then
+  ((native)) && fail "a unit denying @basic-io could still write ($probe): SystemCallFilter does not bite on a native root"
+  echo "[systemd] SystemCallFilter: installed ($seccomp) but inert under qemu-user: a probe unit denying @basic-io still wrote ($probe; the filter checks $arch's system call numbers, the kernel sees qemu's x86-64 calls)"
+elif [[ $probe == *"ExecMainStatus=31"* && $echoed -eq 0 ]]; then
+  echo "[systemd] SystemCallFilter: installed ($seccomp) and enforced: a probe unit denying @basic-io died of SIGSYS ($probe)"
 else
-  echo "[systemd] SystemCallFilter: installed ($seccomp) and enforced: a probe unit denying @basic-io was stopped"
+  fail "the SystemCallFilter probe unit neither wrote nor died of SIGSYS: $probe"
 fi
 
 inside systemctl stop edgevision.service
