@@ -38,7 +38,9 @@ TEST_PACKAGES=(
 )
 # scripts/release and scripts/arm/: Debian arm64 and armhf roots run under
 # qemu, and the cross compilers (the same GCC 12 as the roots' own).
-ARM_PACKAGES=(debootstrap qemu-user-static binfmt-support g++-aarch64-linux-gnu g++-arm-linux-gnueabihf)
+# systemd-container: systemd-nspawn boots a root so that systemd itself starts
+# the packaged unit (tests/packaging/deb_test.sh --boot).
+ARM_PACKAGES=(debootstrap qemu-user-static binfmt-support g++-aarch64-linux-gnu g++-arm-linux-gnueabihf systemd-container)
 # bench/run.sh: the side-by-side benchmark (never CI). taskset is in util-linux.
 BENCH_PACKAGES=(
   wrk gnuplot-nox util-linux binutils

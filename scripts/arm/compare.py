@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Compares edgevision's results on an ARM architecture with x86
-(scripts/arm/build-and-test.sh, scripts/arm/deb-proof.sh).
+(scripts/arm/build-and-test.sh, tests/packaging/deb_test.sh).
 
 X86_DIR and ARM_DIR (scripts/arm/outputs.sh) hold, per export, <image>.json (`edgevision predict`)
 and <image>.npy (`edgevision tensor`). Checks, per image:

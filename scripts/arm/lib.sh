@@ -1,4 +1,4 @@
-# Shared by scripts/arm/build-and-test.sh, scripts/arm/deb-proof.sh and
+# Shared by scripts/arm/build-and-test.sh, tests/packaging/deb_test.sh and
 # scripts/release (bash, sourced; needs root): Debian 12 roots of an ARM
 # architecture run under qemu-user-static + binfmt_misc, and edgevision
 # cross-compiled against them with Debian's cross GCC 12.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Which of XNNPACK's kernels run on armhf, with and without NEON.
-#   scripts/arm/neon-check.sh ROOT      (an armhf root with edgevision installed)
+#   scripts/arm/neon-check.sh ROOT [BINARY]
+# ROOT: an armhf root with edgevision installed (BINARY, default
+# /usr/bin/edgevision), or the armhf build root with BINARY the build tree's.
 # Debian's armhf baseline is ARMv7-A with VFPv3-D16 and no NEON, so
 # edgevision itself is compiled without NEON; libxnnpack0 holds NEON and
 # scalar kernels and picks them at run time from the CPU's features (cpuinfo
@@ -15,9 +17,11 @@
 # libxnnpack.so.0. Passes when the NEON run executes them and answers Apple,
 # and the run without NEON executes none and still answers Apple with the
 # same top tag (qemu raises SIGILL for a NEON instruction on that CPU, so a
-# library that used NEON regardless would crash there).
+# library that used NEON regardless would crash there). Then an ARMv6 CPU
+# (QEMU_CPU=arm1176, the Pi 1's): the binary must die of SIGILL at once.
 set -euo pipefail
-root=${1:?usage: neon-check.sh ROOT}
+root=${1:?usage: neon-check.sh ROOT [BINARY]}
+binary=${2:-/usr/bin/edgevision}
 EV_SRC=$(cd "$(dirname "$0")/../.." && pwd)
 # shellcheck source=lib.sh
 . "$EV_SRC/scripts/arm/lib.sh"
@@ -28,15 +32,18 @@ for cpu in cortex-a7 cortex-a7,neon=off; do
   tag=${cpu//[,=]/-}
   rm -f "$root/tmp/neon-$tag".*
   EV_ROOT_ENV="QEMU_CPU=$cpu QEMU_STRACE=1 QEMU_LOG=in_asm QEMU_LOG_FILENAME=/tmp/neon-$tag.asm" \
-    ev_in_root "$root" /usr/bin/edgevision predict --threads 1 /tmp/neon-probe.jpg \
+    ev_in_root "$root" "$binary" predict --threads 1 /tmp/neon-probe.jpg \
     >"$root/tmp/neon-$tag.json" 2>"$root/tmp/neon-$tag.strace" || true
   /usr/bin/python3 - "$cpu" "$root/tmp/neon-$tag" <<'PY' || status=1
 import json, re, sys
 cpu, base = sys.argv[1], sys.argv[2]
 # libxnnpack.so.0's mappings: the fd its openat returned, then mmap2(..., fd, ...).
+# With QEMU_LOG_FILENAME set, qemu writes its system call trace into that
+# log too (interleaved with the translated code): read both files.
 ranges, fd = [], None
-for line in open(base + ".strace", errors="replace"):
-    m = re.search(r'openat\(.*"([^"]*libxnnpack\.so[^"]*)".*\) = (\d+)', line)
+for line in [*open(base + ".strace", errors="replace"), *open(base + ".asm", errors="replace")]:
+    # Debian ships it as libXNNPACK.so.0.
+    m = re.search(r'openat\(.*"([^"]*libxnnpack\.so[^"]*)".*\) = (\d+)', line, re.IGNORECASE)
     if m:
         fd = m.group(2)
         continue
@@ -75,6 +82,15 @@ sys.exit(0 if ok else 1)
 PY
 done
 rm -f "$root"/tmp/neon-*
+# An ARMv6 CPU (Pi 1, Zero, Zero W: ARM1176) is no target: Debian's armhf
+# code is ARMv7 (Thumb-2), so the first ARMv7 instruction must stop the
+# program with SIGILL (exit 128 + 4), before edgevision's main runs.
+set +e
+EV_ROOT_ENV="QEMU_CPU=arm1176" ev_in_root "$root" "$binary" --version >/dev/null 2>&1
+rc=$?
+set -e
+echo "[neon] QEMU_CPU=arm1176 (ARMv6, Pi 1/Zero): edgevision --version exits $rc$( ((rc == 132)) && echo " (SIGILL: Illegal instruction)")"
+((rc == 132)) || status=1
 if ((status)); then
   echo "FAIL: XNNPACK's kernels are not chosen by the CPU's NEON feature as expected" >&2
   exit 1

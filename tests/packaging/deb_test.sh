@@ -24,24 +24,36 @@
 #      1e-4: scripts/arm/outputs.sh, compare.py); for armhf, which of
 #      XNNPACK's kernels run with and without NEON (scripts/arm/neon-check.sh);
 #   6. `apt-get purge` removes it, and no file named *edgevision* is left.
+#   4b. with --boot: the root booted with systemd-nspawn, systemd as its PID 1
+#      (under qemu for arm64, armhf) starting edgevision.service from the unit
+#      with its whole sandbox, DynamicUser included (tests/packaging/systemd_boot.sh);
 # Usage: tests/packaging/deb_test.sh BUILD_DIR      the package cpack makes from BUILD_DIR
 #        tests/packaging/deb_test.sh --deb FILE [--x86-build DIR]
 #                                                   a package made before (scripts/release);
 #                                                   DIR: the x86 build for the comparison
 #                                                   (default build/)
+#        --boot: also step 4b (needs systemd-nspawn: scripts/setup-debian.sh --arm;
+#                scripts/test-arm sets it)
 # Exit 77: cannot run here; 1 under EDGEVISION_REQUIRE_ALL=1.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source_dir=$(cd "$here/../.." && pwd)
 given_deb=
+build=
+boot=0
 x86_build=$source_dir/build
-case "${1:?usage: deb_test.sh BUILD_DIR | --deb FILE [--x86-build DIR]}" in
-  --deb)
-    given_deb=$(readlink -f "${2:?--deb FILE}")
-    [[ ${3:-} == --x86-build ]] && x86_build=$(cd "${4:?--x86-build DIR}" && pwd)
-    ;;
-  *) build=$(cd "$1" && pwd) ;;
-esac
+usage="usage: deb_test.sh BUILD_DIR | --deb FILE [--x86-build DIR] [--boot]"
+(($#)) || { echo "$usage" >&2; exit 2; }
+while (($#)); do
+  case "$1" in
+    --deb) given_deb=$(readlink -f "${2:?--deb FILE}"); shift 2 ;;
+    --x86-build) x86_build=$(cd "${2:?--x86-build DIR}" && pwd); shift 2 ;;
+    --boot) boot=1; shift ;;
+    -*) echo "$usage" >&2; exit 2 ;;
+    *) build=$(cd "$1" && pwd); shift ;;
+  esac
+done
+[[ -n $given_deb || -n $build ]] || { echo "$usage" >&2; exit 2; }
 EV_SRC=$source_dir
 # shellcheck source=../../scripts/arm/lib.sh
 . "$source_dir/scripts/arm/lib.sh"
@@ -52,6 +64,7 @@ EV_SRC=$source_dir
 for tool in cpack dpkg-deb dpkg-shlibdeps debootstrap unshare setpriv ip systemd-analyze; do
   command -v "$tool" >/dev/null || skip_or_fail "$tool is not installed (scripts/setup-debian.sh --test)"
 done
+((boot == 0)) || command -v systemd-nspawn >/dev/null || { echo "FAIL: --boot: systemd-nspawn is not installed (scripts/setup-debian.sh --arm)"; exit 1; }
 [[ -n $given_deb || -x $build/src/cli/edgevision ]] || { echo "FAIL: $build/src/cli/edgevision is not built"; exit 1; }
 
 work=$(mktemp -d /var/tmp/edgevision-deb-test.XXXXXX)
@@ -196,6 +209,15 @@ grep -Eq '^data-dir = "/var/lib/edgevision"  # config file' "$work/print-config.
 grep -Eq '^port = 8081  # environment EDGEVISION_PORT$' "$work/print-config-env.txt" ||
   { cat "$work/print-config-env.txt"; fail "the environment does not override the config file"; }
 echo "--print-config: port and data-dir from /etc/edgevision/edgevision.conf; EDGEVISION_PORT overrides it"
+
+# --- 4b. systemd itself starts the service ---
+if ((boot)); then
+  # The state directory is systemd's to make for its dynamic user.
+  rm -rf "$root/var/lib/private" "$root/var/lib/edgevision"
+  started=$SECONDS
+  "$here/systemd_boot.sh" "$root" "$work/probe.jpg" || fail "edgevision.service started by systemd in the booted root"
+  echo "systemd boot check: $((SECONDS - started)) s"
+fi
 
 # --- 5. another architecture: the same answers as x86 ---
 if ((!native)); then

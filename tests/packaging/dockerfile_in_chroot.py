@@ -357,6 +357,9 @@ ip link set lo up
 # As our manifests do (createOptions Sysctls, securityContext.sysctls).
 echo {port} > /proc/sys/net/ipv4/ip_unprivileged_port_start
 mount -t proc proc "$R/proc"; mount --rbind /dev "$R/dev"
+# Docker gives a container a read-only sysfs; on ARM, XNNPACK's cpuinfo reads
+# the processor lists there (without them the server cannot start).
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$R/sys"
 # RUN_EXEC=1: exec, so the background job's pid is the server's own (as PID 1
 # in a container, it gets the SIGTERM itself).
 run() {{ ${{RUN_EXEC:+exec}} chroot --userspec={user} "$R" env -i {env} /bin/sh -c 'cd {shlex.quote(stage.workdir)} && exec "$@"' sh "$@"; }}
