@@ -1,7 +1,8 @@
 #include "delivery/durable_files.h"
 
+#include "core/sha256.h"
+
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,10 +30,6 @@ struct Fd {
   ~Fd() {
     if (fd >= 0) ::close(fd);
   }
-};
-
-struct MdCtxDeleter {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 
 }  // namespace
@@ -95,26 +92,16 @@ Status RemoveTree(const std::string& path) {
 Result<std::string> Sha256OfFile(const std::string& path) {
   Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
   if (f.fd < 0) return OsError("cannot open", path, errno);
-  std::unique_ptr<EVP_MD_CTX, MdCtxDeleter> ctx(EVP_MD_CTX_new());
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return Internal("OpenSSL: no SHA-256");
-  std::vector<char> buf(1 << 16);
+  Sha256Hasher hasher;
+  std::vector<uint8_t> buf(1 << 16);
   for (;;) {
     const ssize_t n = ::read(f.fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return OsError("cannot read", path, errno);
     if (n == 0) break;
-    EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(n));
+    hasher.Update(std::span<const uint8_t>(buf.data(), static_cast<size_t>(n)));
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 15];
-  }
-  return hex;
+  return hasher.HexDigest();
 }
 
 }  // namespace edgevision::delivery

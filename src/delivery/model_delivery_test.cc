@@ -5,7 +5,6 @@
 #include "delivery/model_delivery.h"
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -13,6 +12,7 @@
 #include <list>
 #include <map>
 
+#include "core/sha256.h"
 #include "delivery/durable_files.h"
 #include "fake_backend.h"
 #include "test_support.h"
@@ -56,9 +56,7 @@ struct Loader {
 };
 
 std::string Sha(const std::string& s) {
-  TempDir d;
-  std::ofstream(d / "x") << s;
-  return *Sha256OfFile(d / "x");
+  return Sha256Hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
 }
 
 struct Harness {

@@ -11,20 +11,12 @@
 #include <set>
 #include <vector>
 
+#include "core/zip_handles.h"
 #include "delivery/durable_files.h"
 
 namespace edgevision::delivery {
 
 namespace {
-
-struct ZipCloser {
-  void operator()(zip_t* z) const { zip_discard(z); }
-};
-struct ZipFileCloser {
-  void operator()(zip_file_t* f) const { zip_fclose(f); }
-};
-using ZipPtr = std::unique_ptr<zip_t, ZipCloser>;
-using ZipFilePtr = std::unique_ptr<zip_file_t, ZipFileCloser>;
 
 struct Member {
   zip_uint64_t index = 0;

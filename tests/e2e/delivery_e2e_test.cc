@@ -9,7 +9,6 @@
 // the last-known-good), and a restart with the file server gone (offline:
 // comes up on the delivered model).
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <zip.h>
 
 #include <atomic>
@@ -18,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/sha256.h"
 #include "e2e/model_file_server.h"
 #include "e2e/server_process.h"
 #include "test_support.h"
@@ -35,16 +35,7 @@ std::string ReadText(const fs::path& p) {
 }
 
 std::string Sha256(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char kHex[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) {
-    hex += kHex[digest[i] >> 4];
-    hex += kHex[digest[i] & 15];
-  }
-  return hex;
+  return Sha256Hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
 }
 
 // A zip (built with libzip) of name -> content.
