@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <zip.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -306,6 +307,19 @@ TEST(DeliveryE2eTest, KillDashNineMidDownloadThenRestartResumesNothingHalfApplie
   EXPECT_EQ(ranges.back(), "bytes=" + std::to_string(f.zip.size() / 2) + "-");
   EXPECT_EQ(Model(*server), kCatDog);
   EXPECT_FALSE(fs::exists(part)) << "the download is removed once unpacked";
+}
+
+TEST(DeliveryE2eTest, DownloadsFollowTheUrlAddressPolicy) {
+  Fixture f;
+  std::vector<std::string> args = Args(f.data);
+  args.erase(std::find(args.begin(), args.end(), "--url-allow-loopback"));
+  ServerProcess server(args);
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  ASSERT_EQ(Put(server, f.Request()), 202);
+  const json s = WaitState(server, "failed");
+  EXPECT_NE(s["error"].get<std::string>().find("loopback address"), std::string::npos) << s.dump();
+  EXPECT_TRUE(f.files.ranges().empty()) << "no connection reached the file server";
+  EXPECT_EQ(Model(server), kFruit);
 }
 
 TEST(DeliveryE2eTest, OffWithoutTheFlag) {
