@@ -638,7 +638,7 @@ void Publisher::ApplyDesiredDocument(std::string document) {
     // after a reconnect does not download again.
     Status s = !parsed->model ? Status::Ok()
                : model_handler ? model_handler(*parsed->model)
-                               : Unavailable("model delivery is off (start with --model-delivery)");
+                               : Unavailable("model: delivery is off (start with --model-delivery)");
     std::lock_guard<std::mutex> lock(mu_);
     model_request_error_ = s.ok() ? "" : s.message();
   }
@@ -676,7 +676,7 @@ void Publisher::SendReported() {
     reported.applied = rule_;
     reported.capture = desired_capture_;
     reported.capture_status = capture_status_;
-    if (!model_request_error_.empty()) reported.errors.push_back("model: " + model_request_error_);
+    if (!model_request_error_.empty()) reported.errors.push_back(model_request_error_);
     if (delivery_reporter_) reported.delivery = delivery_reporter_();
   }
   if (twin_version_ >= 0) reported.desired_version = twin_version_;
