@@ -152,6 +152,8 @@ TEST(DeliveryE2eTest, SwapUnderLoadWithZeroFailedRequestsThenRestartsOfflineOnIt
   for (std::thread& t : load) t.join();
   EXPECT_EQ(failed, 0) << server->Log();
   EXPECT_GT(ok, 50);
+  RecordProperty("requests", ok.load());
+  RecordProperty("answered_by_new_model", catdog.load());
   EXPECT_EQ(applied["version"], "catdog-1");
   EXPECT_EQ(applied["serving"], "catdog-1");
   EXPECT_TRUE(applied["error"].is_null());
