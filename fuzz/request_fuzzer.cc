@@ -43,7 +43,7 @@ struct World {
     options.decode.max_pixels = 4'000'000;
     options.decode.max_dimension = 4'000;
     reloader = std::make_unique<predict::ModelReloader>(
-        &slot, "/nonexistent", [this, options]() -> Result<std::shared_ptr<const predict::Classifier>> {
+        &slot, "/nonexistent", [this, options](const std::string&) -> Result<std::shared_ptr<const predict::Classifier>> {
           EV_ASSIGN_OR_RETURN(std::unique_ptr<predict::Classifier> c,
                               predict::Classifier::Create(testing::FakeModel(), backend, options));
           return std::shared_ptr<const predict::Classifier>(std::move(c));

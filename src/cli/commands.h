@@ -48,6 +48,9 @@ struct ServeOptions {
   int queue_timeout_ms = 0;   // longest wait for a worker; 0 = default
   int header_timeout_s = 0;   // request line + headers must arrive within; 0 = default
   int model_watch_s = 0;      // poll the model path every N s and reload on change; 0 = off
+  // Model delivery from the cloud (PUT /admin/model, the twin's desired
+  // "model"; docs/model-delivery.md). Needs data_dir.
+  bool model_delivery = false;
   int shutdown_timeout_s = 10;  // SIGTERM: exit within this, however the drain goes
   // Where durable state lives (capture store, upstream outbox). Empty: none;
   // every feature that needs it stays off.

@@ -124,6 +124,10 @@ int main(int argc, char** argv) {
       ->envname("EDGEVISION_MODEL_WATCH")
       ->check(CLI::Range(0, 86400))
       ->capture_default_str();
+  serve_cmd->add_flag("--model-delivery", serve.model_delivery,
+                      "Accept models from the cloud: PUT /admin/model and the module twin's desired \"model\" "
+                      "(download, verify, swap, roll back; needs --data-dir; URLs follow the --url-* policy)")
+      ->envname("EDGEVISION_MODEL_DELIVERY");
   serve_cmd->add_option("--shutdown-timeout", serve.shutdown_timeout_s,
                         "On SIGTERM, finish requests in progress and flush captures and the outbox within this many "
                         "seconds, then exit")

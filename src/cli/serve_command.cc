@@ -20,6 +20,7 @@
 #include "cli/config.h"
 #include "cli/load.h"
 #include "core/guard.h"
+#include "delivery/model_delivery.h"
 #include "http/access.h"
 #include "http/capture_routes.h"
 #include "http/metrics_routes.h"
@@ -149,6 +150,7 @@ struct ServeConfig {
   predict::ClassifierOptions classifier;
   http::AccessKeys keys;
   std::unique_ptr<http::UrlFetcher> fetcher;
+  std::unique_ptr<delivery::FileDownloader> downloader;  // model delivery's, same address policy
 };
 
 Result<ServeConfig> MakeConfig(const ServeOptions& options) {
@@ -169,6 +171,11 @@ Result<ServeConfig> MakeConfig(const ServeOptions& options) {
   url_policy.allow_cidrs = options.url_allow;
   url_policy.deny_cidrs = options.url_deny;
   EV_ASSIGN_OR_RETURN(config.fetcher, http::MakeCurlFetcher(url_policy));
+  const delivery::DeliveryLimits delivery_limits;
+  url_policy.timeout = delivery_limits.download_timeout;
+  url_policy.connect_timeout = delivery_limits.connect_timeout;
+  url_policy.max_bytes = delivery_limits.max_download_bytes;
+  EV_ASSIGN_OR_RETURN(config.downloader, http::MakeCurlDownloader(url_policy));
   return config;
 }
 
@@ -188,6 +195,7 @@ struct ServeParts {
   http::CaptureApi capture_api;
   std::unique_ptr<predict::ModelReloader> reloader;
   std::unique_ptr<stream::Sources> sources;  // null without --source
+  std::unique_ptr<delivery::ModelDelivery> delivery;  // null unless --model-delivery
   std::unique_ptr<http::HttpServer> server;
   std::thread http_thread;
   std::atomic<bool> listener_failed{false};  // set by the HTTP thread when accepting fails
@@ -323,8 +331,8 @@ Status MakeSources(const ServeOptions& options, ServeParts* parts) {
 void MakeModelReloader(const ServeOptions& options, const ServeConfig& config, ServeParts* parts) {
   parts->reloader = std::make_unique<predict::ModelReloader>(
       &parts->slot, config.model_path,
-      [path = config.model_path, classifier = config.classifier, preprocess = options.preprocess,
-       label_order = options.label_order]() -> Result<std::shared_ptr<const predict::Classifier>> {
+      [classifier = config.classifier, preprocess = options.preprocess,
+       label_order = options.label_order](const std::string& path) -> Result<std::shared_ptr<const predict::Classifier>> {
         const auto start = std::chrono::steady_clock::now();
         EV_ASSIGN_OR_RETURN(model::LoadOptions load, MakeLoadOptions(preprocess, label_order));
         EV_ASSIGN_OR_RETURN(std::unique_ptr<predict::Classifier> c,
@@ -346,6 +354,35 @@ void MakeModelReloader(const ServeOptions& options, const ServeConfig& config, S
           std::chrono::milliseconds(1000LL * std::max(0, options.model_watch_s))});
 }
 
+// Model delivery (--model-delivery): opens its state under the data dir,
+// watches every prediction's outcome (probation after a swap) and takes the
+// module twin's desired "model" when upstream keeps a twin. Nothing runs yet.
+Status MakeModelDelivery(const ServeOptions& options, const ServeConfig& config, ServeParts* parts) {
+  if (!options.model_delivery) return Status::Ok();
+  if (options.data_dir.empty()) return InvalidArgument("--model-delivery needs --data-dir (where models are kept)");
+  delivery::DeliveryOptions d;
+  d.data_dir = options.data_dir;
+  d.configured_model = config.model_path;
+  EV_ASSIGN_OR_RETURN(parts->delivery,
+                      delivery::ModelDelivery::Open(d, parts->reloader.get(), config.downloader.get()));
+  parts->prediction_api.outcome = [d = parts->delivery.get()](const predict::Classifier& model, const Status& s) {
+    d->OnOutcome(&model, s);
+  };
+  if (upstream::Publisher* twin = parts->publisher && parts->publisher->uses_twin() ? parts->publisher.get() : nullptr) {
+    delivery::ModelDelivery* d = parts->delivery.get();
+    d->SetListener([twin] { twin->ReportSoon(); });
+    twin->SetModelHandler([d](const upstream::DesiredModel& m) {
+      return d->Request(delivery::DeliveryRequest{m.url, m.sha256, m.version});
+    });
+    twin->SetDeliveryReporter([d]() -> std::optional<upstream::ReportedDelivery> {
+      const delivery::DeliveryStatus s = d->status();
+      return upstream::ReportedDelivery{s.version, s.sha256, delivery::DeliveryStateName(s.state), s.error,
+                                        s.serving};
+    });
+  }
+  return Status::Ok();
+}
+
 // GET /metrics: collectors that read each component's own statistics at
 // scrape time (nothing is counted twice).
 void AddMetrics(ServeParts* parts) {
@@ -361,6 +398,7 @@ void AddMetrics(ServeParts* parts) {
     m.AddCollector(http::UpstreamCollector([p] { return p->GetStatus(); }));
   }
   if (parts->sources) m.AddCollector(http::SourcesCollector(parts->sources.get()));
+  if (parts->delivery) m.AddCollector(http::DeliveryCollector(parts->delivery.get()));
   m.AddCollector(metrics::ProcessCollector());
   http::AddMetricsRoute(&parts->router, &parts->metrics);
 }
@@ -368,7 +406,8 @@ void AddMetrics(ServeParts* parts) {
 // The one route table: model, prediction and health routes (capture routes
 // were added with the store). /health gets one section per component.
 void AddRoutes(const http::AccessControl& access, ServeParts* parts) {
-  http::AddModelRoutes(&parts->router, http::ModelApi{parts->reloader.get(), &parts->slot});
+  http::ModelApi model_api{parts->reloader.get(), &parts->slot, parts->delivery.get()};
+  http::AddModelRoutes(&parts->router, model_api);
   http::AddPredictionRoutes(&parts->router, parts->prediction_api);
   if (parts->sources) http::AddSourceRoutes(&parts->router, parts->sources.get());
   http::HealthApi health;
@@ -382,6 +421,7 @@ void AddRoutes(const http::AccessControl& access, ServeParts* parts) {
     http::AddStoreHealth(capture_api, capture_error, doc);
   });
   health.sections.push_back(http::ReloadHealthSection(parts->reloader.get()));
+  health.sections.push_back(http::DeliveryHealthSection(parts->delivery.get()));
   // The server exists before it serves, so /health always finds it.
   health.sections.push_back([parts, access](nlohmann::json* doc) {
     if (!parts->server) return;
@@ -445,14 +485,36 @@ Result<int> StartHttp(const ServeOptions& options, const http::AccessControl& ac
   return port;
 }
 
-// Loads the model (the slot becomes ready) and starts watching it. Returns
-// false when the model does not load.
+// The first load. With model delivery: the delivered model, else its
+// last-known-good, else --model, the first that loads (all from disk, so an
+// offline restart comes up on what was last served).
+Status LoadFirstModel(ServeParts* parts) {
+  if (!parts->delivery) return parts->reloader->Reload("start");
+  std::string skipped;
+  Status loaded;
+  for (const std::string& path : parts->delivery->StartupPaths()) {
+    parts->reloader->SetPath(path);
+    loaded = parts->reloader->Reload("start");
+    if (loaded.ok()) {
+      parts->delivery->StartedOn(path, skipped);
+      return loaded;
+    }
+    spdlog::error("model {} did not load: {}", path, loaded.message());
+    skipped += (skipped.empty() ? "" : "; ") + loaded.message();
+  }
+  return loaded;
+}
+
+// Loads the model (the slot becomes ready), starts watching it and, with
+// model delivery, the delivery thread (which resumes a download a restart
+// interrupted). Returns false when no model loads.
 bool LoadModel(ServeParts* parts) {
-  if (Status loaded = parts->reloader->Reload("start"); !loaded.ok()) {
+  if (Status loaded = LoadFirstModel(parts); !loaded.ok()) {
     PrintError(loaded);
     return false;
   }
   parts->reloader->Start();
+  if (parts->delivery) parts->delivery->Start();
   return true;
 }
 
@@ -473,6 +535,7 @@ int WaitForShutdownSignal(const ServeOptions& options, const sigset_t& signals, 
 void ShutDownInOrder(const ServeOptions& options, ServeParts* parts) {
   ShutdownWatchdog watchdog(std::chrono::seconds(std::max(1, options.shutdown_timeout_s)));
   const auto stop_start = std::chrono::steady_clock::now();
+  if (parts->delivery) parts->delivery->Stop();
   parts->reloader->Stop();
   // The sources publish to the outbox and the store: they stop first.
   if (parts->sources) parts->sources->Stop();
@@ -519,6 +582,10 @@ int RunServe(const ServeOptions& options) {
     return 2;
   }
   MakeModelReloader(options, *config, &parts);
+  if (Status s = MakeModelDelivery(options, *config, &parts); !s.ok()) {
+    PrintError(s);
+    return 2;
+  }
   AddRoutes(access, &parts);
   if (Result<int> port = StartHttp(options, access, &parts); !port.ok()) {
     PrintError(port.status());

@@ -12,7 +12,7 @@
 //                                                      when a health key is configured
 //   kPredict  the prediction routes                    prediction or admin keys; required
 //                                                      when a prediction key is configured
-//   kAdmin    /captures..., POST /model/reload         admin keys, else (none configured)
+//   kAdmin    /captures..., /model/reload, /admin/model admin keys, else (none configured)
 //                                                      prediction keys; required when either
 //                                                      is configured
 //

@@ -101,6 +101,27 @@ void AddMetricsRoute(Router* router, const metrics::Registry* registry) {
   }, false, Access::kHealth);
 }
 
+metrics::Registry::Collector DeliveryCollector(const delivery::ModelDelivery* delivery) {
+  return [delivery](TextWriter* out) {
+    const delivery::DeliveryStatus s = delivery->status();
+    out->Family("edgevision_model_delivery_state", "gauge", "Model delivery's state: 1 for the current one.");
+    for (delivery::DeliveryState state :
+         {delivery::DeliveryState::kIdle, delivery::DeliveryState::kDownloading, delivery::DeliveryState::kVerifying,
+          delivery::DeliveryState::kUnpacking, delivery::DeliveryState::kLoading, delivery::DeliveryState::kApplied,
+          delivery::DeliveryState::kFailed, delivery::DeliveryState::kRolledBack}) {
+      out->Sample("edgevision_model_delivery_state", {{"state", delivery::DeliveryStateName(state)}},
+                  state == s.state ? 1 : 0);
+    }
+    out->Family("edgevision_model_deliveries_total", "counter",
+                "Delivered models since start, by result (failed: never swapped in; rolled_back: swapped out again).");
+    out->Sample("edgevision_model_deliveries_total", {{"result", "applied"}}, D(s.applied));
+    out->Sample("edgevision_model_deliveries_total", {{"result", "failed"}}, D(s.failed));
+    out->Sample("edgevision_model_deliveries_total", {{"result", "rolled_back"}}, D(s.rolled_back));
+    out->Single("edgevision_model_delivery_downloaded_bytes_total", "counter",
+                "Bytes of models downloaded since start (resumed parts counted once).", D(s.downloaded_bytes));
+  };
+}
+
 metrics::Registry::Collector ModelCollector(const predict::ModelSlot* slot, const predict::ModelReloader* reloader) {
   return [slot, reloader](TextWriter* out) {
     const predict::ModelSlot::State state = slot->state();

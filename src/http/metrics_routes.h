@@ -13,6 +13,7 @@
 //   ServerCollector    open connections, connections served, shed, timeouts
 //   StoreCollector     the capture store and its recorder
 //   UpstreamCollector  the publisher and its outbox
+//   DeliveryCollector  model delivery: state, results, bytes downloaded
 // plus metrics::ProcessCollector (RSS, CPU, open fds).
 //
 // Access: /metrics is Access::kHealth, like /health (a health key, when
@@ -24,6 +25,7 @@
 #include <functional>
 #include <string>
 
+#include "delivery/model_delivery.h"
 #include "http/capture_routes.h"
 #include "http/router.h"
 #include "http/server.h"
@@ -76,6 +78,7 @@ metrics::Registry::Collector QueueCollector(const predict::ModelSlot* slot);
 metrics::Registry::Collector ServerCollector(std::function<ServerStats()> stats);
 metrics::Registry::Collector StoreCollector(const CaptureApi& api);
 metrics::Registry::Collector UpstreamCollector(std::function<upstream::UpstreamStatus()> status);
+metrics::Registry::Collector DeliveryCollector(const delivery::ModelDelivery* delivery);
 // edgevision_build_info{version} 1.
 metrics::Registry::Collector BuildInfoCollector(std::string version);
 

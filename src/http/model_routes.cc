@@ -30,6 +30,62 @@ void AddModelRoutes(Router* router, const ModelApi& api) {
         return res;
       },
       false, Access::kAdmin);
+
+  router->Add(
+      "PUT", "/admin/model",
+      [api](const HttpRequest& req) {
+        if (!api.delivery) return ErrorResponse(409, "ErrorModelDelivery", api.delivery_off_reason);
+        const json body = json::parse(req.body, nullptr, false);
+        if (!body.is_object()) return ErrorResponse(400, "BadRequest", "the body must be a JSON object {\"url\", \"sha256\"}");
+        delivery::DeliveryRequest request;
+        for (auto [key, out] : {std::pair{"url", &request.url}, std::pair{"sha256", &request.sha256},
+                                std::pair{"version", &request.version}}) {
+          auto it = body.find(key);
+          if (it == body.end() || it->is_null()) continue;
+          if (!it->is_string()) return ErrorResponse(400, "BadRequest", std::string(key) + " must be a string");
+          *out = it->get<std::string>();
+        }
+        if (Status s = api.delivery->Request(request); !s.ok()) {
+          return ErrorResponse(ToApiError(s, ErrorPhase::kRequest));
+        }
+        HttpResponse res;
+        res.status = 202;
+        res.body = DeliveryStatusJson(api.delivery->status()).dump(-1, ' ', false, json::error_handler_t::replace);
+        return res;
+      },
+      false, Access::kAdmin);
+
+  router->Add(
+      "GET", "/admin/model",
+      [api](const HttpRequest&) {
+        if (!api.delivery) return ErrorResponse(409, "ErrorModelDelivery", api.delivery_off_reason);
+        HttpResponse res;
+        res.body = DeliveryStatusJson(api.delivery->status()).dump(-1, ' ', false, json::error_handler_t::replace);
+        return res;
+      },
+      false, Access::kAdmin);
+}
+
+json DeliveryStatusJson(const delivery::DeliveryStatus& s) {
+  auto text = [](const std::string& v) { return v.empty() ? json(nullptr) : json(v); };
+  return {{"version", text(s.version)},
+          {"sha256", text(s.sha256)},
+          {"state", delivery::DeliveryStateName(s.state)},
+          {"error", text(s.error)},
+          {"serving", s.serving},
+          {"source", text(s.source)},
+          {"bytes", s.bytes},
+          {"attempts", s.attempts},
+          {"changed", s.changed ? json(FormatIsoMillisZ(*s.changed)) : json(nullptr)},
+          {"applied", s.applied},
+          {"failed", s.failed},
+          {"rolledBack", s.rolled_back}};
+}
+
+std::function<void(nlohmann::json*)> DeliveryHealthSection(const delivery::ModelDelivery* delivery) {
+  return [delivery](json* doc) {
+    (*doc)["delivery"] = delivery ? DeliveryStatusJson(delivery->status()) : json(nullptr);
+  };
 }
 
 std::function<void(nlohmann::json*)> ReloadHealthSection(const predict::ModelReloader* reloader) {

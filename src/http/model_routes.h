@@ -6,7 +6,15 @@
 //                        on failure 500 ErrorModelReload, and the previous
 //                        model keeps serving. Access::kAdmin.
 //
-// Plus the "reload" member of /health (see ReloadHealthSection).
+//   PUT /admin/model     {"url": ..., "sha256": ..., "version"?: ...}: deliver
+//                        a model from the cloud (src/delivery). 202 with the
+//                        delivery status; the download, checks and swap run
+//                        in the background. 400 for a bad body; 409
+//                        ErrorModelDelivery when delivery is off. Access::kAdmin.
+//   GET /admin/model     the delivery status. Access::kAdmin.
+//
+// Plus the "reload" and "delivery" members of /health (ReloadHealthSection,
+// DeliveryHealthSection).
 //
 // Thread-safety: handlers are safe from any number of threads (reloads are
 // serialized by the ModelReloader).
@@ -16,6 +24,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "http/router.h"
+#include "delivery/model_delivery.h"
 #include "predict/model_reloader.h"
 
 namespace edgevision::http {
@@ -23,11 +32,19 @@ namespace edgevision::http {
 struct ModelApi {
   predict::ModelReloader* reloader = nullptr;  // required
   const predict::ModelSlot* slot = nullptr;    // required
+  delivery::ModelDelivery* delivery = nullptr;  // null: model delivery is off
+  std::string delivery_off_reason = "model delivery is off (start with --model-delivery and --data-dir)";
 };
 
 void AddModelRoutes(Router* router, const ModelApi& api);
 
 // Fills doc["reload"]: watching, reloads, failures, lastError, lastReload.
 std::function<void(nlohmann::json*)> ReloadHealthSection(const predict::ModelReloader* reloader);
+
+// The delivery status as JSON: {version, sha256, state, error, serving, source,
+// bytes, attempts, changed, applied, failed, rolledBack}.
+nlohmann::json DeliveryStatusJson(const delivery::DeliveryStatus& status);
+// Fills doc["delivery"] (null when delivery is off).
+std::function<void(nlohmann::json*)> DeliveryHealthSection(const delivery::ModelDelivery* delivery);
 
 }  // namespace edgevision::http

@@ -69,6 +69,7 @@ class PredictionHandler {
 
     if (detector) return Detect(req, received, *classifier, image);
     Result<predict::Classification> result = classifier->ClassifyImage(image);
+    if (api_.outcome) api_.outcome(*classifier, result.status());
     if (!result.ok()) return Failed(req, result.status());
 
     PredictionEnvelope envelope = Envelope(req, *classifier);
@@ -93,6 +94,7 @@ class PredictionHandler {
   HttpResponse Detect(const HttpRequest& req, std::chrono::steady_clock::time_point received,
                       const predict::Classifier& model, std::span<const uint8_t> image) const {
     Result<predict::DetectionResult> result = model.DetectImage(image);
+    if (api_.outcome) api_.outcome(model, result.status());
     if (!result.ok()) return Failed(req, result.status());
     PredictionEnvelope envelope = Envelope(req, model);
     HttpResponse res;

@@ -33,6 +33,9 @@ struct PredictionApi {
   const UrlFetcher* fetcher = nullptr;            // required for /url routes
   const Clock* clock = &SystemClock();
   std::vector<predict::PredictionObserver*> observers;  // told about every prediction
+  // Told the outcome (OK or the error) of every prediction that reached the
+  // model, with the model that ran it (model delivery's probation). Quick.
+  std::function<void(const predict::Classifier& model, const Status& outcome)> outcome;
 };
 
 void AddPredictionRoutes(Router* router, const PredictionApi& api);

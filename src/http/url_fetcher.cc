@@ -5,7 +5,10 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 
@@ -145,23 +148,59 @@ bool Allowed(const CompiledPolicy& c, const Address& a, std::string* reason) {
   return true;
 }
 
-// Per-transfer state shared with libcurl's callbacks.
+// Per-transfer state shared with libcurl's callbacks. The body goes to
+// `body`, or to `fd` when it is set (a download).
 struct Transfer {
   const CompiledPolicy* policy = nullptr;
+  uint64_t max_bytes = 0;
   std::vector<uint8_t> body;
+  int fd = -1;
+  uint64_t on_disk = 0;  // fd: bytes in the file, the resumed offset included
+  const std::function<bool(uint64_t)>* progress = nullptr;
+  bool cancelled = false;
   bool too_large = false;
+  int write_errno = 0;
   std::string denied;  // address and reason, when a connection was refused
 };
 
 size_t OnData(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
   const size_t n = size * count;
-  if (t->body.size() + n > t->policy->policy.max_bytes) {
+  const uint64_t have = t->fd >= 0 ? t->on_disk : t->body.size();
+  if (have + n > t->max_bytes) {
     t->too_large = true;
     return 0;  // aborts the transfer with CURLE_WRITE_ERROR
   }
-  t->body.insert(t->body.end(), data, data + n);
+  if (t->fd < 0) {
+    t->body.insert(t->body.end(), data, data + n);
+    return n;
+  }
+  for (size_t done = 0; done < n;) {
+    const ssize_t w = ::write(t->fd, data + done, n - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      t->write_errno = w < 0 ? errno : EIO;
+      return 0;
+    }
+    done += static_cast<size_t>(w);
+  }
+  t->on_disk += n;
+  if (t->progress && *t->progress && !(*t->progress)(t->on_disk)) {
+    t->cancelled = true;
+    return 0;
+  }
   return n;
+}
+
+// Called by libcurl about once a second even when no data flows: a
+// download can be cancelled while the server stalls.
+int OnTransferInfo(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  auto* t = static_cast<Transfer*>(user);
+  if (t->progress && *t->progress && !(*t->progress)(t->on_disk)) {
+    t->cancelled = true;
+    return 1;
+  }
+  return 0;
 }
 
 curl_socket_t OnOpenSocket(void* user, curlsocktype purpose, curl_sockaddr* addr) {
@@ -184,12 +223,46 @@ curl_socket_t OnOpenSocket(void* user, curlsocktype purpose, curl_sockaddr* addr
   return socket(addr->family, addr->socktype, addr->protocol);
 }
 
+// The options every transfer shares: the address policy on every
+// connection, http/https only (redirects too), no proxy, the time caps.
+// `error` must live as long as the handle is used.
+void SetCommonOptions(CURL* c, const std::string& url, Transfer* t, std::chrono::milliseconds timeout,
+                      char* error) {
+  const UrlFetchPolicy& p = t->policy->policy;
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  // Never through http_proxy/https_proxy/all_proxy: the address policy
+  // would then check only the proxy, which could fetch anything.
+  curl_easy_setopt(c, CURLOPT_PROXY, "");
+  curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, static_cast<long>(p.max_redirects));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(p.connect_timeout.count()));
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+  curl_easy_setopt(c, CURLOPT_USERAGENT, "edgevision");
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnData);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, OnOpenSocket);
+  curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, t);
+  curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+}
+
+void InitCurlOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+long ResponseCode(CURL* c) {
+  long code = 0;
+  curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+  return code;
+}
+
 class CurlFetcher : public UrlFetcher {
  public:
-  explicit CurlFetcher(CompiledPolicy policy) : policy_(std::move(policy)) {
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  }
+  explicit CurlFetcher(CompiledPolicy policy) : policy_(std::move(policy)) { InitCurlOnce(); }
 
   Result<std::vector<uint8_t>> Fetch(const std::string& url) const override {
     CurlEasyPtr curl(curl_easy_init());
@@ -197,27 +270,11 @@ class CurlFetcher : public UrlFetcher {
     Transfer t;
     t.policy = &policy_;
     const UrlFetchPolicy& p = policy_.policy;
+    t.max_bytes = p.max_bytes;
     CURL* c = curl.get();
-    curl_easy_setopt(c, CURLOPT_URL, url.c_str());
-    // Never through http_proxy/https_proxy/all_proxy: the address policy
-    // would then check only the proxy, which could fetch anything.
-    curl_easy_setopt(c, CURLOPT_PROXY, "");
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(c, CURLOPT_MAXREDIRS, static_cast<long>(p.max_redirects));
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, static_cast<long>(p.timeout.count()));
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(p.connect_timeout.count()));
-    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(p.max_bytes));
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "edgevision");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, OnData);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETFUNCTION, OnOpenSocket);
-    curl_easy_setopt(c, CURLOPT_OPENSOCKETDATA, &t);
     char error[CURL_ERROR_SIZE] = {};
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
+    SetCommonOptions(c, url, &t, p.timeout, error);
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(p.max_bytes));
 
     const CURLcode rc = curl_easy_perform(c);
     if (rc == CURLE_OK) return std::move(t.body);
@@ -233,11 +290,65 @@ class CurlFetcher : public UrlFetcher {
       return InvalidArgument(what + "only http and https URLs are fetched");
     }
     if (rc == CURLE_HTTP_RETURNED_ERROR) {
-      long code = 0;
-      curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
-      return InvalidArgument(what + "the server answered HTTP " + std::to_string(code));
+      return InvalidArgument(what + "the server answered HTTP " + std::to_string(ResponseCode(c)));
     }
     return InvalidArgument(what + (error[0] ? std::string(error) : std::string(curl_easy_strerror(rc))));
+  }
+
+ private:
+  CompiledPolicy policy_;
+};
+
+// Model downloads (src/delivery): the same policy, the body appended to a
+// file, resumed with a Range request.
+class CurlDownloader : public delivery::FileDownloader {
+ public:
+  explicit CurlDownloader(CompiledPolicy policy) : policy_(std::move(policy)) { InitCurlOnce(); }
+
+  Status Download(const std::string& url, int fd, uint64_t offset, uint64_t max_bytes,
+                  const std::function<bool(uint64_t)>& progress) const override {
+    if (offset > max_bytes) return ResourceExhausted("the download is larger than " + std::to_string(max_bytes) + " bytes");
+    CurlEasyPtr curl(curl_easy_init());
+    if (!curl) return Internal("libcurl: cannot create a handle");
+    Transfer t;
+    t.policy = &policy_;
+    t.max_bytes = max_bytes;
+    t.fd = fd;
+    t.on_disk = offset;
+    t.progress = &progress;
+    CURL* c = curl.get();
+    char error[CURL_ERROR_SIZE] = {};
+    SetCommonOptions(c, url, &t, policy_.policy.timeout, error);
+    // With a resume offset, Content-Length is what is left.
+    curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(max_bytes - offset));
+    if (offset > 0) curl_easy_setopt(c, CURLOPT_RESUME_FROM_LARGE, static_cast<curl_off_t>(offset));
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnTransferInfo);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, &t);
+
+    const CURLcode rc = curl_easy_perform(c);
+    if (rc == CURLE_OK) return Status::Ok();
+    const std::string what = "downloading the model failed: ";
+    if (!t.denied.empty()) return InvalidArgument(what + "the destination " + t.denied);
+    if (t.cancelled) return Unavailable(what + "cancelled");
+    if (t.write_errno != 0) return IOError(what + "writing the download: " + std::strerror(t.write_errno));
+    if (t.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
+      return ResourceExhausted(what + "the file is larger than " + std::to_string(max_bytes) + " bytes");
+    }
+    if (rc == CURLE_RANGE_ERROR) return Unsupported(what + "the server cannot resume (no Range support)");
+    if (rc == CURLE_OPERATION_TIMEDOUT) {
+      return DeadlineExceeded(what + "not complete within " + std::to_string(policy_.policy.timeout.count()) + " ms");
+    }
+    if (rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT) {
+      return InvalidArgument(what + "only well-formed http and https URLs are fetched");
+    }
+    if (rc == CURLE_HTTP_RETURNED_ERROR) {
+      const long code = ResponseCode(c);
+      if (code == 416 && offset > 0) return Unsupported(what + "the server refused the resume range (HTTP 416)");
+      if (code == 408 || code == 429 || code >= 500) return Unavailable(what + "the server answered HTTP " + std::to_string(code));
+      return InvalidArgument(what + "the server answered HTTP " + std::to_string(code));
+    }
+    return Unavailable(what + (error[0] ? std::string(error) : std::string(curl_easy_strerror(rc))));
   }
 
  private:
@@ -256,6 +367,11 @@ Result<bool> AddressAllowed(const UrlFetchPolicy& policy, const std::string& add
 Result<std::unique_ptr<UrlFetcher>> MakeCurlFetcher(const UrlFetchPolicy& policy) {
   EV_ASSIGN_OR_RETURN(CompiledPolicy c, Compile(policy));
   return std::unique_ptr<UrlFetcher>(new CurlFetcher(std::move(c)));
+}
+
+Result<std::unique_ptr<delivery::FileDownloader>> MakeCurlDownloader(const UrlFetchPolicy& policy) {
+  EV_ASSIGN_OR_RETURN(CompiledPolicy c, Compile(policy));
+  return std::unique_ptr<delivery::FileDownloader>(new CurlDownloader(std::move(c)));
 }
 
 }  // namespace edgevision::http

@@ -12,12 +12,14 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "core/status.h"
+#include "delivery/file_downloader.h"
 
 namespace edgevision::http {
 
@@ -45,6 +47,11 @@ class UrlFetcher {
 
 // Validates the CIDR lists. Errors: InvalidArgument naming the bad entry.
 Result<std::unique_ptr<UrlFetcher>> MakeCurlFetcher(const UrlFetchPolicy& policy);
+
+// Model downloads under the same policy (addresses, schemes, redirects, no
+// proxy); `policy.timeout` bounds one attempt, max_bytes is per call.
+// Errors: InvalidArgument naming a bad CIDR entry.
+Result<std::unique_ptr<delivery::FileDownloader>> MakeCurlDownloader(const UrlFetchPolicy& policy);
 
 // Exposed for tests: whether `address` (numeric IPv4 or IPv6 text) may be
 // connected to under `policy`; *reason says why not.

@@ -9,6 +9,7 @@
 #include <memory>
 #include <system_error>
 
+#include "core/zip_handles.h"
 #include "model/manifest.h"
 
 namespace edgevision::model {
@@ -82,15 +83,6 @@ class DirectoryTree : public FileTree {
   fs::path root_;
   std::vector<std::string> files_;
 };
-
-struct ZipCloser {
-  void operator()(zip_t* z) const { zip_discard(z); }
-};
-struct ZipFileCloser {
-  void operator()(zip_file_t* f) const { zip_fclose(f); }
-};
-using ZipPtr = std::unique_ptr<zip_t, ZipCloser>;
-using ZipFilePtr = std::unique_ptr<zip_file_t, ZipFileCloser>;
 
 class ZipTree : public FileTree {
  public:

@@ -46,24 +46,21 @@ std::string ModelReloader::Fingerprint(const std::string& path) {
 }
 
 ModelReloader::ModelReloader(ModelSlot* slot, std::string path, Loader loader, ReloaderOptions options)
-    : slot_(slot), path_(std::move(path)), loader_(std::move(loader)), options_(options) {}
+    : slot_(slot), loader_(std::move(loader)), options_(options), path_(std::move(path)) {}
 
 ModelReloader::~ModelReloader() { Stop(); }
 
 Status ModelReloader::Reload(const std::string& why) {
   std::lock_guard<std::mutex> serial(reload_mu_);
   // Fingerprint first: a change during the load is seen by the next poll.
-  const std::string print = Fingerprint(path_);
-  bool first;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    first = !loaded_once_;
-  }
-  slot_->SetLoading(path_);
-  Result<std::shared_ptr<const Classifier>> loaded = loader_();
+  const std::string path = this->path();
+  const std::string print = Fingerprint(path);
+  // The first load is the one that puts a model in (start-up may try several paths).
+  const bool first = slot_->Get() == nullptr;
+  slot_->SetLoading(path);
+  Result<std::shared_ptr<const Classifier>> loaded = loader_(path);
   std::lock_guard<std::mutex> lock(mu_);
   loaded_print_ = print;
-  loaded_once_ = true;
   if (!loaded.ok()) {
     slot_->SetFailed(loaded.status());
     if (!first) {
@@ -83,6 +80,38 @@ Status ModelReloader::Reload(const std::string& why) {
     spdlog::info("model reloaded ({})", why);
   }
   return Status::Ok();
+}
+
+Result<std::shared_ptr<const Classifier>> ModelReloader::Load(const std::string& path) {
+  std::lock_guard<std::mutex> serial(reload_mu_);
+  return loader_(path);
+}
+
+void ModelReloader::Switch(const std::string& path, std::shared_ptr<const Classifier> classifier,
+                           const std::string& why) {
+  std::lock_guard<std::mutex> serial(reload_mu_);
+  const std::string print = Fingerprint(path);
+  std::lock_guard<std::mutex> lock(mu_);
+  const bool first = slot_->Get() == nullptr;
+  path_ = path;
+  loaded_print_ = print;
+  slot_->SetReady(std::move(classifier));
+  if (!first) {
+    ++stats_.reloads;
+    stats_.last_error.clear();
+    stats_.last_reload = std::chrono::system_clock::now();
+  }
+  spdlog::info("model switched to {} ({})", path, why);
+}
+
+void ModelReloader::SetPath(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mu_);
+  path_ = path;
+}
+
+std::string ModelReloader::path() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return path_;
 }
 
 void ModelReloader::Start() {
@@ -114,8 +143,9 @@ void ModelReloader::Watch() {
   for (;;) {
     if (wake_.wait_for(lock, options_.poll_interval, [&] { return stopping_; })) return;
     const std::string loaded = loaded_print_;
+    const std::string path = path_;
     lock.unlock();
-    const std::string now = Fingerprint(path_);
+    const std::string now = Fingerprint(path);
     if (now == loaded) {
       pending.clear();
     } else if (now == pending) {

@@ -14,6 +14,11 @@
 // by renaming a complete copy over them (what `docker cp`, `kubectl cp` and
 // IoT Edge volume updates do) for an atomic switch.
 //
+// Model delivery (src/delivery) builds on the same path: Load() compiles a
+// new model beside the serving one without swapping, Switch() puts it (or
+// the last-known-good one, for a rollback) into service and makes its folder
+// the path that later reloads and the watcher use.
+//
 // Thread-safety: all methods are safe from any thread.
 #pragma once
 
@@ -48,8 +53,8 @@ struct ReloadStats {
 
 class ModelReloader {
  public:
-  // Loads the model from the path; called on the reloading thread.
-  using Loader = std::function<Result<std::shared_ptr<const Classifier>>()>;
+  // Loads the model at `path`; called on the reloading thread.
+  using Loader = std::function<Result<std::shared_ptr<const Classifier>>(const std::string& path)>;
 
   ModelReloader(ModelSlot* slot, std::string path, Loader loader, ReloaderOptions options = {});
   ~ModelReloader();  // Stop()
@@ -60,6 +65,22 @@ class ModelReloader {
   // loader's (the slot keeps the previous model, or records the failure
   // when none was serving).
   Status Reload(const std::string& why);
+
+  // Loads and compiles the model at `path` without putting it into service
+  // (the serving model is untouched). Serialized with reloads. Errors: the loader's.
+  Result<std::shared_ptr<const Classifier>> Load(const std::string& path);
+
+  // Puts `classifier`, loaded from `path`, into service (requests already
+  // running keep their snapshot) and makes `path` the one reloads and the
+  // watcher use from now on. Counted as a reload; `why` is for the log.
+  void Switch(const std::string& path, std::shared_ptr<const Classifier> classifier, const std::string& why);
+
+  // Makes `path` the one the next Reload() loads (start-up picks between the
+  // delivered model, its last-known-good and --model).
+  void SetPath(const std::string& path);
+  std::string path() const;
+  // The model serving now (null while none is).
+  std::shared_ptr<const Classifier> Serving() const { return slot_->Get(); }
 
   // Starts watching the path (when poll_interval > 0). Call after the first load.
   void Start();
@@ -75,7 +96,6 @@ class ModelReloader {
   void Watch();
 
   ModelSlot* const slot_;
-  const std::string path_;
   const Loader loader_;
   const ReloaderOptions options_;
 
@@ -83,9 +103,9 @@ class ModelReloader {
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
+  std::string path_;              // guarded by mu_
   bool stopping_ = false;         // guarded by mu_
   std::string loaded_print_;      // guarded by mu_: the files as last loaded (or tried)
-  bool loaded_once_ = false;      // guarded by mu_
   ReloadStats stats_;             // guarded by mu_
   std::thread watcher_;
 };

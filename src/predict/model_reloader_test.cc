@@ -29,7 +29,7 @@ struct FakeLoader {
   std::atomic<bool> fail{false};
   std::atomic<int> loads{0};
   ModelReloader::Loader Get() {
-    return [this]() -> Result<std::shared_ptr<const Classifier>> {
+    return [this](const std::string&) -> Result<std::shared_ptr<const Classifier>> {
       ++loads;
       if (fail) return Corrupt("model.onnx: injected load failure");
       EV_ASSIGN_OR_RETURN(std::unique_ptr<Classifier> c, Classifier::Create(testing::FakeModel(), backend, {}));

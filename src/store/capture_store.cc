@@ -1,6 +1,5 @@
 #include "store/capture_store.h"
 
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -313,20 +312,6 @@ std::string MimeTypeForFormat(const std::string& format) {
   if (format == "png" || format == "bmp" || format == "gif" || format == "webp")
     return "image/" + format;
   return "application/octet-stream";
-}
-
-std::string Sha256Hex(std::span<const uint8_t> data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1) return "";
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(len * 2);
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 0xf]);
-  }
-  return out;
 }
 
 CaptureStore::CaptureStore(std::string data_dir, const StoreOptions& options, Mode mode, Env* env,

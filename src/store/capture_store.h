@@ -44,6 +44,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/sha256.h"
 #include "core/status.h"
 #include "detect/detection.h"
 #include "store/env.h"
@@ -400,7 +401,7 @@ bool IsValidCaptureId(const std::string& id);
 std::string ExtensionForFormat(const std::string& format);
 std::string MimeTypeForFormat(const std::string& format);
 
-// Lowercase hex SHA-256 of `data` (OpenSSL).
-std::string Sha256Hex(std::span<const uint8_t> data);
+// Lowercase hex SHA-256 of `data` (core/sha256.h).
+using ::edgevision::Sha256Hex;
 
 }  // namespace edgevision::store

@@ -92,6 +92,27 @@ struct DesiredCapture {
   bool operator==(const DesiredCapture&) const = default;
 };
 
+// A model to deliver, from the twin's desired "model" object
+// (docs/model-delivery.md): {"url", "sha256", "version"?}.
+struct DesiredModel {
+  std::string url;
+  std::string sha256;
+  std::string version;
+
+  bool operator==(const DesiredModel&) const = default;
+};
+
+// Model delivery's state, reported as "modelDelivery".
+struct ReportedDelivery {
+  std::string version;
+  std::string sha256;
+  std::string state;
+  std::string error;
+  std::string serving;  // the version serving ("-" for --model)
+
+  bool operator==(const ReportedDelivery&) const = default;
+};
+
 // The twin's desired properties as edgevision reads them (docs/upstream.md,
 // "Module twin"). Absent fields mean "as configured on the command line".
 struct DesiredProperties {
@@ -101,6 +122,7 @@ struct DesiredProperties {
   std::optional<double> max_probability;
   std::optional<std::vector<std::string>> tags;
   std::optional<DesiredCapture> capture;
+  std::optional<DesiredModel> model;
   // Problems found while reading (a field of the wrong type or range is
   // ignored and named here); reported back in the reported properties.
   std::vector<std::string> errors;
@@ -127,6 +149,7 @@ struct ReportedProperties {
   std::optional<DesiredCapture> capture;  // as applied by the capture store
   std::string capture_status;             // "" | "applied" | the store's error
   std::optional<ReportedModel> model;
+  std::optional<ReportedDelivery> delivery;
 };
 
 }  // namespace edgevision::upstream

@@ -304,6 +304,25 @@ Result<DesiredProperties> ParseDesired(std::string_view desired_document) {
       d.capture = std::move(c);
     }
   }
+  if (auto m = doc.find("model"); m != doc.end() && !m->is_null()) {
+    auto text = [&](const char* key, std::string* out) {
+      auto it = m->find(key);
+      if (it == m->end() || it->is_null()) return true;
+      if (!it->is_string()) return false;
+      *out = it->get<std::string>();
+      return true;
+    };
+    DesiredModel model;
+    if (!m->is_object()) {
+      d.errors.push_back("model must be an object");
+    } else if (!text("url", &model.url) || !text("sha256", &model.sha256) || !text("version", &model.version)) {
+      d.errors.push_back("model.url, model.sha256 and model.version must be strings");
+    } else if (model.url.empty() || model.sha256.empty()) {
+      d.errors.push_back("model needs url and sha256");
+    } else {
+      d.model = std::move(model);
+    }
+  }
   return d;
 }
 
@@ -329,6 +348,14 @@ std::string EncodeReported(const ReportedProperties& r) {
                     {"sha1", r.model->sha1},
                     {"labelCount", r.model->labels.size()},
                     {"labels", JoinTags(r.model->labels)}};
+  }
+  if (r.delivery) {
+    auto text = [](const std::string& v) { return v.empty() ? json(nullptr) : json(v); };
+    doc["modelDelivery"] = {{"version", text(r.delivery->version)},
+                            {"sha256", text(r.delivery->sha256)},
+                            {"state", r.delivery->state},
+                            {"error", text(r.delivery->error)},
+                            {"serving", r.delivery->serving}};
   }
   return Dump(doc);
 }

@@ -235,6 +235,25 @@ void Publisher::SetCaptureHandler(std::function<Status(const DesiredCapture&)> h
   }
 }
 
+void Publisher::SetModelHandler(std::function<Status(const DesiredModel&)> handler) {
+  std::optional<DesiredModel> desired;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    model_handler_ = handler;
+    desired = desired_model_;
+  }
+  if (desired && handler) {
+    Status s = handler(*desired);
+    std::lock_guard<std::mutex> lock(mu_);
+    model_request_error_ = s.ok() ? "" : s.message();
+  }
+}
+
+void Publisher::SetDeliveryReporter(std::function<std::optional<ReportedDelivery>()> reporter) {
+  std::lock_guard<std::mutex> lock(mu_);
+  delivery_reporter_ = std::move(reporter);
+}
+
 UpstreamStatus Publisher::GetStatus() const {
   UpstreamStatus status;
   {
@@ -349,6 +368,7 @@ void Publisher::RunOnce() {
         next_model_check_ = now + config_.limits.model_check_interval;
         if (hooks_.model_info() != reported_model_) report_pending_ = true;
       }
+      if (have_twin_ && report_soon_.exchange(false)) report_pending_ = true;
       if (report_pending_) SendReported();
     }
   }
@@ -605,6 +625,23 @@ void Publisher::ApplyDesiredDocument(std::string document) {
     desired_capture_ = parsed->capture;
     handler = capture_handler_;
   }
+  std::function<Status(const DesiredModel&)> model_handler;
+  bool model_changed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    model_changed = parsed->model != desired_model_;
+    desired_model_ = parsed->model;
+    model_handler = model_handler_;
+  }
+  if (model_changed) {
+    // Delivery ignores a model already serving or pending, so a twin GET
+    // after a reconnect does not download again.
+    Status s = !parsed->model ? Status::Ok()
+               : model_handler ? model_handler(*parsed->model)
+                               : Unavailable("model: delivery is off (start with --model-delivery)");
+    std::lock_guard<std::mutex> lock(mu_);
+    model_request_error_ = s.ok() ? "" : s.message();
+  }
   std::string capture_status;
   if (parsed->capture) {
     if (handler) {
@@ -639,9 +676,11 @@ void Publisher::SendReported() {
     reported.applied = rule_;
     reported.capture = desired_capture_;
     reported.capture_status = capture_status_;
+    if (!model_request_error_.empty()) reported.errors.push_back(model_request_error_);
+    if (delivery_reporter_) reported.delivery = delivery_reporter_();
   }
   if (twin_version_ >= 0) reported.desired_version = twin_version_;
-  reported.errors = desired_errors_;
+  reported.errors.insert(reported.errors.begin(), desired_errors_.begin(), desired_errors_.end());
   if (hooks_.model_info) reported.model = hooks_.model_info();
   reported_model_ = reported.model;
   next_model_check_ = clock_.Monotonic() + config_.limits.model_check_interval;

@@ -88,6 +88,14 @@ class Publisher : private MqttEvents {
   // it returns is reported in the twin.
   void SetCaptureHandler(std::function<Status(const DesiredCapture&)> handler);
 
+  // Model delivery's handler for the desired "model" (called when it
+  // arrives or changes; at once if it already arrived; an error is reported
+  // in upstream.errors), and the state reported as "modelDelivery".
+  void SetModelHandler(std::function<Status(const DesiredModel&)> handler);
+  void SetDeliveryReporter(std::function<std::optional<ReportedDelivery>()> reporter);
+  // Sends the reported properties again soon (the delivery state changed).
+  void ReportSoon() { report_soon_ = true; }
+
   UpstreamStatus GetStatus() const;
   // Whether it keeps a module twin (IoT Hub / IoT Edge), whose desired
   // properties may change settings live.
@@ -167,6 +175,12 @@ class Publisher : private MqttEvents {
   std::optional<DesiredCapture> desired_capture_;                 // guarded by mu_
   std::function<Status(const DesiredCapture&)> capture_handler_;  // guarded by mu_
   std::string capture_status_;                                    // guarded by mu_
+  std::optional<DesiredModel> desired_model_;                     // guarded by mu_
+  std::function<Status(const DesiredModel&)> model_handler_;      // guarded by mu_
+  std::function<std::optional<ReportedDelivery>()> delivery_reporter_;  // guarded by mu_
+  std::string model_request_error_;                               // guarded by mu_
+  std::atomic<bool> report_soon_{false};
+  std::optional<ReportedDelivery> reported_delivery_;  // loop thread
   UpstreamStatus status_;  // guarded by mu_ (except outbox stats)
   std::condition_variable wake_;
   bool stop_requested_ = false;                               // guarded by mu_

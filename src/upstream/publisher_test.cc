@@ -446,6 +446,64 @@ TEST_F(PublisherTest, TwinDesiredPropertiesApplyLiveAndAreReported) {
   EXPECT_EQ(gets_after, gets_before + 1);
 }
 
+// Issue 14, model delivery: the desired "model" reaches the handler once per
+// change (not again on an unchanged twin document), a refused one is listed in
+// upstream.errors, and the delivery state is reported as "modelDelivery" when
+// it changes.
+TEST_F(PublisherTest, TwinDesiredModelReachesDeliveryAndItsStateIsReported) {
+  PublisherConfig config;
+  config.kind = TargetKind::kIotHub;
+  config.identity = {"hub.azure-devices.net", "cam", ""};
+  config.twin = true;
+  auto p = Make(config, {}, nullptr, {});
+  std::vector<DesiredModel> requests;
+  ReportedDelivery state{"", "", "idle", "", "-"};
+  p->SetModelHandler([&](const DesiredModel& m) {
+    requests.push_back(m);
+    return m.sha256 == "bad" ? InvalidArgument("model: sha256 must be 64 hexadecimal digits") : Status::Ok();
+  });
+  p->SetDeliveryReporter([&] { return std::optional<ReportedDelivery>(state); });
+  Run(*p, 3);
+  auto last_reported = [&]() -> json {
+    for (auto it = broker_.published.rbegin(); it != broker_.published.rend(); ++it) {
+      if (it->topic.rfind("$iothub/twin/PATCH/properties/reported/?$rid=", 0) == 0)
+        return json::parse(it->payload);
+    }
+    return json();
+  };
+  broker_.inbound.push_back({"$iothub/twin/res/200/?$rid=1",
+                             R"({"desired":{"model":{"url":"https://h/m.zip","sha256":"abc","version":"v7"},)"
+                             R"("$version":3},"reported":{}})"});
+  Run(*p, 3);
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0], (DesiredModel{"https://h/m.zip", "abc", "v7"}));
+  EXPECT_EQ(last_reported()["modelDelivery"]["state"], "idle");
+
+  state = ReportedDelivery{"v7", "abc", "applied", "", "v7"};
+  p->ReportSoon();
+  Run(*p, 3);
+  EXPECT_EQ(last_reported()["modelDelivery"]["state"], "applied");
+  EXPECT_EQ(last_reported()["modelDelivery"]["serving"], "v7");
+  EXPECT_TRUE(last_reported()["modelDelivery"]["error"].is_null());
+
+  // An unrelated patch: the model is not requested again.
+  broker_.inbound.push_back({"$iothub/twin/PATCH/properties/desired/?$version=4",
+                             R"({"upstream":{"enabled":true},"$version":4})"});
+  Run(*p, 3);
+  EXPECT_EQ(requests.size(), 1u);
+  broker_.inbound.push_back({"$iothub/twin/PATCH/properties/desired/?$version=5",
+                             R"({"model":{"sha256":"bad"},"$version":5})"});
+  Run(*p, 3);
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_NE(last_reported()["upstream"]["errors"].get<std::string>().find("model: sha256"), std::string::npos)
+      << last_reported().dump();
+  broker_.inbound.push_back({"$iothub/twin/PATCH/properties/desired/?$version=6",
+                             R"({"model":{"url":42},"$version":6})"});
+  Run(*p, 3);
+  EXPECT_EQ(requests.size(), 2u);
+  EXPECT_NE(last_reported()["upstream"]["errors"].get<std::string>().find("must be strings"), std::string::npos);
+}
+
 TEST_F(PublisherTest, StartAndStopWithARealThread) {
   auto p = Make(MqttConfig());
   p->Start();

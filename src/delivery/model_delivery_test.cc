@@ -1,0 +1,161 @@
+// ModelDelivery's decisions over fakes: a downloader serving bytes from
+// memory and models on the fake inference backend. The rollback after the
+// swap (its first predictions fail) and a probation that passes; the real
+// binary, network and exports are in tests/e2e/delivery_e2e_test.cc.
+#include "delivery/model_delivery.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <list>
+#include <map>
+
+#include "core/sha256.h"
+#include "delivery/durable_files.h"
+#include "fake_backend.h"
+#include "test_support.h"
+
+namespace edgevision::delivery {
+namespace {
+
+namespace fs = std::filesystem;
+using predict::Classifier;
+using testing::TempDir;
+
+class MemoryDownloader : public FileDownloader {
+ public:
+  std::map<std::string, std::string> files;
+  Status Download(const std::string& url, int fd, uint64_t offset, uint64_t,
+                  const std::function<bool(uint64_t)>& progress) const override {
+    auto it = files.find(url);
+    if (it == files.end()) return InvalidArgument("the server answered HTTP 404");
+    const std::string rest = it->second.substr(offset);
+    if (::write(fd, rest.data(), rest.size()) != static_cast<ssize_t>(rest.size())) return IOError("write");
+    progress(it->second.size());
+    return Status::Ok();
+  }
+};
+
+// Loads <path>/model.onnx: "fail-load" does not load; "fail-run" loads on a
+// backend whose every inference fails; anything else works.
+struct Loader {
+  std::list<testing::FakeBackend> backends;  // one per load, kept alive
+  predict::ModelReloader::Loader Get() {
+    return [this](const std::string& path) -> Result<std::shared_ptr<const Classifier>> {
+      std::string kind;
+      std::ifstream(path + "/model.onnx") >> kind;
+      if (kind == "fail-load") return Corrupt("model.onnx: not a model");
+      testing::FakeBackend& backend = backends.emplace_back();
+      backend.control.fail = kind == "fail-run";
+      EV_ASSIGN_OR_RETURN(std::unique_ptr<Classifier> c, Classifier::Create(testing::FakeModel(), backend, {}));
+      return std::shared_ptr<const Classifier>(std::move(c));
+    };
+  }
+};
+
+std::string Sha(const std::string& s) {
+  return Sha256Hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()));
+}
+
+struct Harness {
+  TempDir data{"edgevision_delivery"};
+  TempDir configured;
+  MemoryDownloader downloader;
+  Loader loader;
+  predict::ModelSlot slot;
+  std::unique_ptr<predict::ModelReloader> reloader;
+  std::unique_ptr<ModelDelivery> delivery;
+
+  explicit Harness(DeliveryLimits limits = {}) {
+    std::ofstream(configured / "model.onnx") << "good";
+    reloader = std::make_unique<predict::ModelReloader>(&slot, configured.str(), loader.Get());
+    EXPECT_TRUE(reloader->Reload("start").ok());
+    limits.retry_backoff = std::chrono::milliseconds(1);
+    Result<std::unique_ptr<ModelDelivery>> d =
+        ModelDelivery::Open(DeliveryOptions{data.str(), configured.str(), limits}, reloader.get(), &downloader);
+    EXPECT_TRUE(d.ok()) << d.status().ToString();
+    delivery = std::move(d).value();
+    delivery->StartedOn(configured.str(), "");
+    delivery->Start();
+  }
+  DeliveryRequest Offer(const std::string& content, const std::string& version) {
+    const std::string url = "http://models.example/" + version + "/model.onnx";
+    downloader.files[url] = content;
+    return DeliveryRequest{url, Sha(content), version};
+  }
+  bool WaitState(DeliveryState state) {
+    return testing::WaitFor([&] { return delivery->status().state == state; });
+  }
+  // One prediction on the serving model, told to the delivery as the HTTP layer does.
+  void Predict() {
+    std::shared_ptr<const Classifier> c = slot.Get();
+    image::Tensor t{8, 8, 3, std::vector<float>(8 * 8 * 3, 100.0f)};
+    delivery->OnOutcome(c.get(), c->ClassifyTensor(t).status());
+  }
+};
+
+TEST(ModelDeliveryTest, FirstPredictionsFailingRollBackToTheLastKnownGood) {
+  Harness h;
+  std::shared_ptr<const Classifier> original = h.slot.Get();
+  ASSERT_TRUE(h.delivery->Request(h.Offer("fail-run", "v2")).ok());
+  ASSERT_TRUE(h.WaitState(DeliveryState::kApplied)) << h.delivery->status().error;
+  EXPECT_NE(h.slot.Get().get(), original.get());
+  for (int i = 0; i < 3; ++i) h.Predict();
+  ASSERT_TRUE(h.WaitState(DeliveryState::kRolledBack));
+  EXPECT_EQ(h.slot.Get().get(), original.get()) << "the very model that served before, still in memory";
+  const DeliveryStatus s = h.delivery->status();
+  EXPECT_EQ(s.version, "v2");
+  EXPECT_EQ(s.serving, "-");
+  EXPECT_EQ(s.rolled_back, 1u);
+  EXPECT_NE(s.error.find("3 of its first 3 predictions failed"), std::string::npos) << s.error;
+  EXPECT_EQ(h.reloader->path(), h.configured.str()) << "reloads use the last-known-good again";
+  Result<DeliveryRecord> r = ReadRecord(h.data / "models/delivery.state");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->current) << "a restart comes up on --model";
+  EXPECT_FALSE(fs::exists(h.data / ("models/" + Sha("fail-run"))));
+}
+
+TEST(ModelDeliveryTest, APassedProbationKeepsTheNewModelAndAFailedLoadNeverSwaps) {
+  Harness h;
+  ASSERT_TRUE(h.delivery->Request(h.Offer("good-v2", "v2")).ok());
+  ASSERT_TRUE(h.WaitState(DeliveryState::kApplied));
+  std::shared_ptr<const Classifier> v2 = h.slot.Get();
+  for (int i = 0; i < DeliveryLimits{}.probation_predictions; ++i) h.Predict();
+  // A later model that does not load: v2 keeps serving, and v2's own
+  // last-known-good (--model) stays on record.
+  ASSERT_TRUE(h.delivery->Request(h.Offer("fail-load", "v3")).ok());
+  ASSERT_TRUE(h.WaitState(DeliveryState::kFailed));
+  EXPECT_EQ(h.slot.Get().get(), v2.get());
+  const DeliveryStatus s = h.delivery->status();
+  EXPECT_EQ(s.serving, "v2");
+  EXPECT_NE(s.error.find("did not load"), std::string::npos) << s.error;
+  Result<DeliveryRecord> r = ReadRecord(h.data / "models/delivery.state");
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(r->current);
+  EXPECT_EQ(r->current->version, "v2");
+  ASSERT_TRUE(r->previous);
+  EXPECT_EQ(r->previous->path, h.configured.str());
+  EXPECT_FALSE(r->pending);
+  // Re-requesting what serves is a no-op.
+  ASSERT_TRUE(h.delivery->Request(h.Offer("good-v2", "v2")).ok());
+  EXPECT_EQ(h.delivery->status().state, DeliveryState::kFailed);
+}
+
+TEST(ModelDeliveryTest, BadRequestsAreRefused) {
+  Harness h;
+  EXPECT_EQ(h.delivery->Request({"file:///etc/passwd", std::string(64, 'a'), ""}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(h.delivery->Request({"http://h/m.onnx", "xyz", ""}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(h.delivery->Request({"http://h/m .onnx", std::string(64, 'a'), ""}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(h.delivery->Request({"http://h/m.onnx", std::string(64, 'a'), "../x"}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(h.delivery->status().state, DeliveryState::kIdle);
+}
+
+TEST(ModelDeliveryTest, RedactUrlDropsQueryAndUserInfo) {
+  EXPECT_EQ(RedactUrl("https://user:pw@blob.example/c/m.zip?sv=1&sig=SECRET"), "https://blob.example/c/m.zip");
+  EXPECT_EQ(RedactUrl("http://h/m.onnx#x"), "http://h/m.onnx");
+}
+
+}  // namespace
+}  // namespace edgevision::delivery

@@ -1,0 +1,337 @@
+// Model delivery end to end (issue 14, part 2): the real binary, a real HTTP
+// file server on loopback (tests/e2e/model_file_server.h) and the bundled
+// exports. It serves the Apple/Banana TF export (--model) and is sent the
+// cat/dog ONNX export as a .zip with its own test image; every fault of the
+// issue is played: a swap under load with zero failed requests, a bad
+// checksum, a cut download (resumed with Range), a zip with ../ entries, a
+// model that does not load, a kill -9 mid-download (restart resumes; nothing
+// half-applied), a delivered model that is corrupt at restart (comes up on
+// the last-known-good), and a restart with the file server gone (offline:
+// comes up on the delivered model).
+#include <gtest/gtest.h>
+#include <zip.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/sha256.h"
+#include "e2e/model_file_server.h"
+#include "e2e/server_process.h"
+#include "test_support.h"
+
+namespace edgevision::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using std::chrono::seconds;
+
+std::string ReadText(const fs::path& p) {
+  std::vector<uint8_t> v = ReadBytes(p);
+  return std::string(v.begin(), v.end());
+}
+
+std::string Sha256(const std::string& bytes) {
+  return Sha256Hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+}
+
+// A zip (built with libzip) of name -> content.
+std::string Zip(const std::vector<std::pair<std::string, std::string>>& members) {
+  TempDir dir;
+  const std::string path = dir / "m.zip";
+  int err = 0;
+  zip_t* z = zip_open(path.c_str(), ZIP_CREATE | ZIP_TRUNCATE, &err);
+  for (const auto& [name, content] : members) {
+    void* copy = malloc(content.size() + 1);
+    memcpy(copy, content.data(), content.size());
+    zip_file_add(z, name.c_str(), zip_source_buffer(z, copy, content.size(), 1), ZIP_FL_ENC_RAW);
+  }
+  zip_close(z);
+  return ReadText(path);
+}
+
+// The cat/dog ONNX export as downloaded: one top-level folder, its test image.
+std::string CatDogZip() {
+  const std::string dir = "uwp-catdog-onnx12/";
+  return Zip({{"CatDog.ONNX/model.onnx", ReadText(Export(dir + "model.onnx"))},
+              {"CatDog.ONNX/labels.txt", ReadText(Export(dir + "labels.txt"))},
+              {"CatDog.ONNX/images/kitten_224.png", ReadText(Export(dir + "images/kitten_224.png"))}});
+}
+
+const std::string& Apple() {
+  static const std::string bytes = ReadText(Export("iotedge-applebanana-tf/images/apple1.jpg"));
+  return bytes;
+}
+
+std::vector<std::string> Args(const TempDir& data) {
+  return {"--model", Export("iotedge-applebanana-tf").string(), "--model-delivery", "--data-dir", data.str(),
+          "--url-allow-loopback", "--workers", "2", "--threads", "2"};
+}
+
+// Which model answered one prediction: "fruit" (Apple/Banana), "catdog"
+// (cat/dog/Negative), else the status and body.
+std::string Model(ServerProcess& server) {
+  auto res = server.Client().Post("/image", Apple(), "application/octet-stream");
+  if (!res) return "no response";
+  if (res->status != 200) return std::to_string(res->status) + " " + res->body;
+  const std::string top = json::parse(res->body)["predictions"][0]["tagName"];
+  if (top == "Apple" || top == "Banana") return "fruit";
+  if (top == "cat" || top == "dog" || top == "Negative") return "catdog";
+  return res->body;
+}
+const std::string kFruit = "fruit";
+const std::string kCatDog = "catdog";
+
+json Delivery(ServerProcess& server) {
+  auto res = server.Client().Get("/admin/model");
+  return res && res->status == 200 ? json::parse(res->body, nullptr, false) : json();
+}
+
+int Put(ServerProcess& server, const json& body) {
+  auto res = server.Client().Put("/admin/model", body.dump(), "application/json");
+  return res ? res->status : -1;
+}
+
+// Waits until the delivery state is `state` (for the given sha256); the last status.
+json WaitState(ServerProcess& server, const std::string& state, const std::string& sha = "") {
+  json last;
+  WaitFor([&] {
+    last = Delivery(server);
+    return last.is_object() && last["state"] == state && (sha.empty() || last["sha256"] == sha);
+  }, seconds(120), std::chrono::milliseconds(20));
+  return last;
+}
+
+struct Fixture {
+  TempDir data{"edgevision_delivery"};
+  ModelFileServer files;
+  std::string zip = CatDogZip();
+  std::string sha = Sha256(zip);
+  Fixture() { files.Put("catdog.zip", zip); }
+  json Request(const std::string& name = "catdog.zip") const {
+    return {{"url", files.Url(name)}, {"sha256", sha}, {"version", "catdog-1"}};
+  }
+};
+
+TEST(DeliveryE2eTest, SwapUnderLoadWithZeroFailedRequestsThenRestartsOfflineOnIt) {
+  Fixture f;
+  auto server = std::make_unique<ServerProcess>(Args(f.data));
+  ASSERT_TRUE(server->WaitReady()) << server->Log();
+  ASSERT_EQ(Model(*server), kFruit);
+  EXPECT_EQ(Delivery(*server)["state"], "idle");
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0}, catdog{0};
+  std::vector<std::thread> load;
+  for (int i = 0; i < 3; ++i) {
+    load.emplace_back([&] {
+      httplib::Client c = server->Client();
+      while (!stop) {
+        auto res = c.Post("/image", Apple(), "application/octet-stream");
+        if (!res || res->status != 200) {
+          ++failed;
+          continue;
+        }
+        ++ok;
+        const std::string top = json::parse(res->body)["predictions"][0]["tagName"];
+        if (top == "cat" || top == "dog" || top == "Negative") ++catdog;
+      }
+    });
+  }
+  ASSERT_TRUE(WaitFor([&] { return ok > 20; }, seconds(60)));
+  ASSERT_EQ(Put(*server, f.Request()), 202);
+  const json applied = WaitState(*server, "applied", f.sha);
+  ASSERT_EQ(applied["state"], "applied") << applied.dump() << server->Log();
+  // Keep the load on the new model a while: its probation passes.
+  ASSERT_TRUE(WaitFor([&] { return catdog > 30; }, seconds(60))) << server->Log();
+  stop = true;
+  for (std::thread& t : load) t.join();
+  EXPECT_EQ(failed, 0) << server->Log();
+  EXPECT_GT(ok, 50);
+  RecordProperty("requests", ok.load());
+  RecordProperty("answered_by_new_model", catdog.load());
+  EXPECT_EQ(applied["version"], "catdog-1");
+  EXPECT_EQ(applied["serving"], "catdog-1");
+  EXPECT_TRUE(applied["error"].is_null());
+  EXPECT_NE(server->Log().find("the export's 1 test images ran"), std::string::npos) << server->Log();
+  EXPECT_EQ(Model(*server), kCatDog);
+
+  auto health = server->Client().Get("/health");
+  ASSERT_TRUE(health);
+  const json h = json::parse(health->body);
+  EXPECT_EQ(h["delivery"]["state"], "applied");
+  EXPECT_EQ(h["delivery"]["sha256"], f.sha);
+  auto metrics = server->Client().Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("edgevision_model_deliveries_total{result=\"applied\"} 1"), std::string::npos);
+  EXPECT_NE(metrics->body.find("edgevision_model_delivery_state{state=\"applied\"} 1"), std::string::npos);
+  // The same request again is a no-op (a twin GET after a reconnect sends it again).
+  EXPECT_EQ(Put(*server, f.Request()), 202);
+  EXPECT_EQ(Delivery(*server)["applied"], 1);
+  EXPECT_TRUE(fs::is_directory(f.data / ("models/" + f.sha)));
+
+  // Offline restart (the file server is gone): comes up on the delivered model.
+  ASSERT_EQ(WEXITSTATUS(server->Stop(SIGTERM)), 0);
+  f.files.Put("catdog.zip", "");
+  server = std::make_unique<ServerProcess>(Args(f.data));
+  ASSERT_TRUE(server->WaitReady()) << server->Log();
+  EXPECT_EQ(Model(*server), kCatDog);
+  const json after = Delivery(*server);
+  EXPECT_EQ(after["state"], "applied");
+  EXPECT_EQ(after["serving"], "catdog-1");
+
+  // The delivered model is damaged on disk: the next start comes up on the
+  // last-known-good (--model) and says it rolled back.
+  ASSERT_EQ(WEXITSTATUS(server->Stop(SIGTERM)), 0);
+  std::ofstream(f.data / ("models/" + f.sha + "/CatDog.ONNX/model.onnx"), std::ios::trunc) << "not onnx";
+  server = std::make_unique<ServerProcess>(Args(f.data));
+  ASSERT_TRUE(server->WaitReady()) << server->Log();
+  EXPECT_EQ(Model(*server), kFruit);
+  const json rolled = Delivery(*server);
+  EXPECT_EQ(rolled["state"], "rolledBack") << rolled.dump();
+  EXPECT_EQ(rolled["serving"], "-");
+  EXPECT_NE(rolled["error"].get<std::string>().find("did not load"), std::string::npos) << rolled.dump();
+}
+
+TEST(DeliveryE2eTest, BadChecksumIsRefusedAndTheOldModelKeepsServing) {
+  Fixture f;
+  ServerProcess server(Args(f.data));
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  json req = f.Request();
+  req["sha256"] = std::string(64, 'a');
+  ASSERT_EQ(Put(server, req), 202);
+  const json s = WaitState(server, "failed");
+  EXPECT_NE(s["error"].get<std::string>().find("checksum mismatch"), std::string::npos) << s.dump();
+  EXPECT_EQ(Model(server), kFruit);
+  EXPECT_FALSE(fs::exists(f.data / ("models/downloads/" + std::string(64, 'a') + ".part")));
+  EXPECT_FALSE(fs::exists(f.data / ("models/" + std::string(64, 'a'))));
+  // Bad bodies: 400, nothing changes.
+  auto res = server.Client().Put("/admin/model", "not json", "application/json");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 400);
+  EXPECT_EQ(Put(server, {{"url", "ftp://x/y.zip"}, {"sha256", f.sha}}), 400);
+  EXPECT_EQ(Put(server, {{"url", f.files.Url("catdog.zip")}, {"sha256", "abc"}}), 400);
+  EXPECT_EQ(Delivery(server)["state"], "failed");
+}
+
+TEST(DeliveryE2eTest, CutDownloadResumesWithARangeRequest) {
+  Fixture f;
+  f.files.SetFault(ModelFileServer::Fault::kCutOnce);
+  ServerProcess server(Args(f.data));
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  ASSERT_EQ(Put(server, f.Request()), 202);
+  const json s = WaitState(server, "applied", f.sha);
+  ASSERT_EQ(s["state"], "applied") << s.dump() << server.Log();
+  EXPECT_EQ(s["attempts"], 2);
+  const std::vector<std::string> ranges = f.files.ranges();
+  ASSERT_EQ(ranges.size(), 2u);
+  EXPECT_EQ(ranges[0], "");
+  EXPECT_EQ(ranges[1], "bytes=" + std::to_string(f.zip.size() / 2) + "-");
+  EXPECT_EQ(Model(server), kCatDog);
+}
+
+TEST(DeliveryE2eTest, ZipWithDotDotEntriesIsRefused) {
+  Fixture f;
+  const std::string evil = Zip({{"model.onnx", ReadText(Export("uwp-catdog-onnx12/model.onnx"))},
+                                {"labels.txt", "cat\ndog\nNegative\n"},
+                                {"../../evil.txt", "pwned"}});
+  f.files.Put("evil.zip", evil);
+  ServerProcess server(Args(f.data));
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  ASSERT_EQ(Put(server, {{"url", f.files.Url("evil.zip")}, {"sha256", Sha256(evil)}}), 202);
+  const json s = WaitState(server, "failed");
+  EXPECT_NE(s["error"].get<std::string>().find("path traversal"), std::string::npos) << s.dump();
+  EXPECT_FALSE(fs::exists(f.data / "evil.txt"));
+  EXPECT_FALSE(fs::exists(f.data / "models/evil.txt"));
+  EXPECT_FALSE(fs::exists(f.data / ("models/" + Sha256(evil))));
+  EXPECT_EQ(Model(server), kFruit);
+}
+
+TEST(DeliveryE2eTest, AModelThatFailsToLoadIsNeverSwappedIn) {
+  Fixture f;
+  std::string onnx = ReadText(Export("uwp-catdog-onnx12/model.onnx"));
+  onnx.resize(onnx.size() / 3);  // truncated: the importer refuses it
+  const std::string broken = Zip({{"model.onnx", onnx}, {"labels.txt", "cat\ndog\nNegative\n"}});
+  f.files.Put("broken.zip", broken);
+  ServerProcess server(Args(f.data));
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  std::atomic<bool> stop{false};
+  std::atomic<int> ok{0}, failed{0};
+  std::thread load([&] {
+    httplib::Client c = server.Client();
+    while (!stop) {
+      auto res = c.Post("/image", Apple(), "application/octet-stream");
+      (res && res->status == 200 ? ok : failed)++;
+    }
+  });
+  ASSERT_EQ(Put(server, {{"url", f.files.Url("broken.zip")}, {"sha256", Sha256(broken)}, {"version", "bad"}}), 202);
+  const json s = WaitState(server, "failed");
+  stop = true;
+  load.join();
+  EXPECT_NE(s["error"].get<std::string>().find("did not load"), std::string::npos) << s.dump();
+  EXPECT_EQ(s["version"], "bad");
+  EXPECT_EQ(s["serving"], "-");
+  EXPECT_EQ(failed, 0);
+  EXPECT_GT(ok, 0);
+  EXPECT_EQ(Model(server), kFruit);
+  EXPECT_FALSE(fs::exists(f.data / ("models/" + Sha256(broken))));
+}
+
+TEST(DeliveryE2eTest, KillDashNineMidDownloadThenRestartResumesNothingHalfApplied) {
+  Fixture f;
+  f.files.SetFault(ModelFileServer::Fault::kStallUntilRelease);
+  auto server = std::make_unique<ServerProcess>(Args(f.data));
+  ASSERT_TRUE(server->WaitReady()) << server->Log();
+  ASSERT_EQ(Put(*server, f.Request()), 202);
+  ASSERT_TRUE(f.files.WaitStalled(Scaled(seconds(60))));
+  const std::string part = f.data / ("models/downloads/" + f.sha + ".part");
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(part) && fs::file_size(part) == f.zip.size() / 2; }, seconds(60)));
+  server->Stop(SIGKILL);
+  // Power cut: the old model is what the state names; nothing of the new one is in place.
+  EXPECT_FALSE(fs::exists(f.data / ("models/" + f.sha)));
+  const std::string state = ReadText(f.data / "models/delivery.state");
+  EXPECT_EQ(state.find("current"), std::string::npos) << state;
+  EXPECT_NE(state.find("pending\t" + f.sha), std::string::npos) << state;
+
+  // Restart with the file server still stalling a fresh download: the resume
+  // asks for the rest with Range and gets it.
+  f.files.Release();
+  server = std::make_unique<ServerProcess>(Args(f.data));
+  ASSERT_TRUE(server->WaitReady()) << server->Log();
+  const json s = WaitState(*server, "applied", f.sha);
+  ASSERT_EQ(s["state"], "applied") << s.dump() << server->Log();
+  const std::vector<std::string> ranges = f.files.ranges();
+  ASSERT_GE(ranges.size(), 2u);
+  EXPECT_EQ(ranges.back(), "bytes=" + std::to_string(f.zip.size() / 2) + "-");
+  EXPECT_EQ(Model(*server), kCatDog);
+  EXPECT_FALSE(fs::exists(part)) << "the download is removed once unpacked";
+}
+
+TEST(DeliveryE2eTest, DownloadsFollowTheUrlAddressPolicy) {
+  Fixture f;
+  std::vector<std::string> args = Args(f.data);
+  args.erase(std::find(args.begin(), args.end(), "--url-allow-loopback"));
+  ServerProcess server(args);
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  ASSERT_EQ(Put(server, f.Request()), 202);
+  const json s = WaitState(server, "failed");
+  EXPECT_NE(s["error"].get<std::string>().find("loopback address"), std::string::npos) << s.dump();
+  EXPECT_TRUE(f.files.ranges().empty()) << "no connection reached the file server";
+  EXPECT_EQ(Model(server), kFruit);
+}
+
+TEST(DeliveryE2eTest, OffWithoutTheFlag) {
+  TempDir data;
+  ServerProcess server({"--model", Export("iotedge-applebanana-tf").string()});
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  EXPECT_EQ(Put(server, {{"url", "http://127.0.0.1:1/x.zip"}, {"sha256", std::string(64, 'a')}}), 409);
+  ServerProcess no_dir({"--model", Export("iotedge-applebanana-tf").string(), "--model-delivery"});
+  EXPECT_EQ(WEXITSTATUS(no_dir.WaitExit()), 2);
+}
+
+}  // namespace
+}  // namespace edgevision::testing
