@@ -31,5 +31,7 @@ Image ApplyExifOrientation(Image image, int orientation);
 // The same into `out` (its buffer reused; a copy when nothing changes).
 // `out` must not be `image`.
 void ApplyExifOrientationInto(const Image& image, int orientation, Image* out);
+// The same for a mode "I" plane (PIL transposes every mode alike).
+void ApplyExifOrientationInto(const PlaneI32& plane, int orientation, PlaneI32* out);
 
 }  // namespace edgevision::image

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "image/decode.h"
+#include "image/npy.h"
 #include "test_support.h"
 
 namespace edgevision::image {
@@ -61,6 +62,51 @@ TEST(ResizeTest, BitExactWithPilGoldens) {
     ++checked;
   }
   EXPECT_EQ(checked, 24);
+}
+
+// A golden/resize/i_*.npy file (float32 H x W x 1, integer values) as a
+// mode "I" plane.
+PlaneI32 LoadPlane(const std::filesystem::path& path) {
+  Result<Tensor> t = ReadNpy(path);
+  EXPECT_TRUE(t.ok()) << path << ": " << t.status().ToString();
+  PlaneI32 plane;
+  if (!t.ok() || t->channels != 1) return plane;
+  plane.Reshape(t->width, t->height);
+  for (size_t i = 0; i < t->data.size(); ++i) plane.samples[i] = static_cast<int32_t>(t->data[i]);
+  return plane;
+}
+
+// golden/resize/i_<filter>_<w>x<h>.npy: PIL 9.4's resize of a mode "I"
+// image (its 32bpc path, values -20000..45535) made by make_golden.py.
+TEST(ResizeTest, ModeIBitExactWithPilGoldens) {
+  const PlaneI32 source = LoadPlane(TestData("golden/resize/i_source.npy"));
+  ASSERT_EQ(source.width, 67);
+  ASSERT_EQ(source.height, 53);
+  const std::regex name(R"(i_(bilinear|bicubic)_(\d+)x(\d+)\.npy)");
+  int checked = 0, out_of_8bit = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(TestData("golden/resize"))) {
+    std::smatch m;
+    const std::string file = entry.path().filename().string();
+    if (!std::regex_match(file, m, name)) continue;
+    const ResampleFilter filter =
+        m[1] == "bilinear" ? ResampleFilter::kBilinear : ResampleFilter::kBicubic;
+    const PlaneI32 want = LoadPlane(entry.path());
+    const PlaneI32 got = ResizeLikePil(source, std::stoi(m[2]), std::stoi(m[3]), filter);
+    ASSERT_EQ(got.width, want.width) << file;
+    ASSERT_EQ(got.height, want.height) << file;
+    size_t differing = 0;
+    int64_t max_diff = 0;
+    for (size_t i = 0; i < got.samples.size(); ++i) {
+      const int64_t d = std::abs(static_cast<int64_t>(got.samples[i]) - want.samples[i]);
+      max_diff = std::max(max_diff, d);
+      differing += d != 0;
+      out_of_8bit += want.samples[i] < 0 || want.samples[i] > 255;
+    }
+    EXPECT_EQ(differing, 0u) << file << ": " << differing << " samples differ, max " << max_diff;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 14);
+  EXPECT_GT(out_of_8bit, 1000);  // the goldens do exercise the unclipped range
 }
 
 TEST(ResizeTest, UniformStaysUniformInBothFilters) {
