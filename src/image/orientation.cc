@@ -34,6 +34,8 @@ bool OrientationChangesImage(int orientation) {
   return ops.transpose || ops.flip_top_bottom || ops.flip_left_right;
 }
 
+bool OrientationTransposes(int orientation) { return OpsFor(orientation).transpose; }
+
 Image ApplyExifOrientation(Image image, int orientation) {
   if (!OrientationChangesImage(orientation)) return image;
   Image out;

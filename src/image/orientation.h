@@ -24,6 +24,9 @@ int ReferenceOrientation(const DecodedImage& decoded);
 // True when `orientation` changes the image (see the table above).
 bool OrientationChangesImage(int orientation);
 
+// True when `orientation` transposes the image (swaps width and height).
+bool OrientationTransposes(int orientation);
+
 // Applies predict.py's transposes for `orientation` and returns the result;
 // returns `image` itself (moved, no copy) when nothing changes.
 Image ApplyExifOrientation(Image image, int orientation);

@@ -4,6 +4,7 @@
 
 #include "detect/yolo.h"
 #include "image/detector_preprocess.h"
+#include "image/orientation.h"
 
 namespace edgevision::predict {
 namespace {
@@ -67,6 +68,9 @@ Result<DetectionResult> Detector::DetectImage(std::span<const uint8_t> image_byt
   result.timings.decode_ms = MillisSince(start);
   result.image_width = decoded.rgb.width;
   result.image_height = decoded.rgb.height;
+  const bool transposed = image::OrientationTransposes(image::ReferenceOrientation(decoded));
+  result.seen_width = transposed ? decoded.rgb.height : decoded.rgb.width;
+  result.seen_height = transposed ? decoded.rgb.width : decoded.rgb.height;
   result.image_format = decoded.format;
   start = std::chrono::steady_clock::now();
   EV_ASSIGN_OR_RETURN(image::Tensor tensor, image::PreprocessYolo(std::move(decoded), image::ColorOrder::kBGR));
