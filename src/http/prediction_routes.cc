@@ -99,7 +99,7 @@ class PredictionHandler {
     PredictionEnvelope envelope = Envelope(req, model);
     HttpResponse res;
     res.body = DetectionJson(result->detections, envelope);
-    NotifyObservers(envelope, received, image, nullptr, &result->detections, model.info());
+    NotifyObservers(envelope, received, image, nullptr, &*result, model.info());
     const predict::DetectionTimings& t = result->timings;
     spdlog::debug("{} {} -> {} detections at {}x{} (queue {:.2f} ms, decode {:.2f} ms, resize {:.2f} ms, "
                   "infer {:.2f} ms, decode+NMS {:.2f} ms)",
@@ -121,10 +121,10 @@ class PredictionHandler {
     return envelope;
   }
 
-  // Exactly one of `result` (a classifier's) and `detections` (a detector's) is set.
+  // Exactly one of `result` (a classifier's) and `detected` (a detector's) is set.
   void NotifyObservers(const PredictionEnvelope& envelope, std::chrono::steady_clock::time_point received,
                        std::span<const uint8_t> image, const predict::Classification* result,
-                       const std::vector<detect::Detection>* detections, const model::ModelInfo& info) const {
+                       const predict::DetectionResult* detected, const model::ModelInfo& info) const {
     if (api_.observers.empty()) return;
     predict::PredictionRecord record;
     record.id = envelope.id;
@@ -136,7 +136,11 @@ class PredictionHandler {
     record.nostore = kind_.nostore;
     record.image = image;
     record.result = result;
-    record.detections = detections;
+    if (detected != nullptr) {
+      record.detections = &detected->detections;
+      record.seen_width = detected->seen_width;
+      record.seen_height = detected->seen_height;
+    }
     record.model = &info;
     for (predict::PredictionObserver* observer : api_.observers) observer->OnPrediction(record);
   }

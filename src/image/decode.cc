@@ -115,6 +115,7 @@ Status DecodeInto(std::span<const uint8_t> bytes, const DecodeLimits& limits, De
   out->alpha.clear();
   out->cmy.Reshape(0, 0);
   out->black.clear();
+  out->grey32.Reshape(0, 0);
   out->exif_orientation = -1;
   out->source_mode.clear();
   out->format = Name(format);

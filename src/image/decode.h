@@ -79,6 +79,11 @@ struct DecodedImage {
   // 2.2's predict.py resizes them before converting.
   Image cmy;
   Buffer<uint8_t> black;
+  // For PNGs PIL opens as "I" (16-bit greyscale): PIL's own samples
+  // (0..65535), in `rgb`'s order; empty otherwise. `rgb` holds their
+  // convert("RGB") (clipped to 255); Docker 2.2's predict.py resizes the
+  // 32-bit samples before converting.
+  PlaneI32 grey32;
 };
 
 // Decodes `bytes`. Errors: InvalidArgument for empty, unknown, truncated or

@@ -1,7 +1,8 @@
 // PNG through libpng, mapped to RGB8 as PIL 9.4 opens PNGs (PngImagePlugin's
 // _MODES) and then convert("RGB")s them:
 //   grey 1/2/4/8-bit  "1"/"L"  scaled to 8 bits, replicated
-//   grey 16-bit       "I"      clipped to 255 (PIL's i2rgb), replicated
+//   grey 16-bit       "I"      clipped to 255 (PIL's i2rgb), replicated; the
+//                              16-bit samples also kept (DecodedImage::grey32)
 //   grey+alpha        "LA"     (16-bit: "RGBA" from the high bytes) alpha dropped
 //   RGB 8/16-bit      "RGB"    16-bit keeps the high byte
 //   RGBA 8/16-bit     "RGBA"   alpha dropped, high byte
@@ -227,12 +228,15 @@ void ExpandRows(PngReader& r, int color_type, bool grey16, std::vector<png_bytep
       uint8_t* dst = out->rgb.Row(y);
       for (int x = 0; x < width; ++x, dst += 3) std::memcpy(dst, table[src[x]], 3);
     }
-  } else if (grey16) {
+  } else if (grey16) {  // mode "I": the samples kept, and their convert("RGB")
+    out->grey32.Reshape(width, height);
     for (int y = 0; y < height; ++y) {
       const uint8_t* src = rows[y];
       uint8_t* dst = out->rgb.Row(y);
+      int32_t* wide = out->grey32.Row(y);
       for (int x = 0; x < width; ++x, dst += 3) {
         const int v = (src[2 * x] << 8) | src[2 * x + 1];
+        wide[x] = v;
         dst[0] = dst[1] = dst[2] = static_cast<uint8_t>(v > 255 ? 255 : v);
       }
     }

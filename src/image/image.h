@@ -62,6 +62,24 @@ struct Image {
   const uint8_t* Row(int y) const { return pixels.data() + static_cast<size_t>(y) * width * 3; }
 };
 
+// A single-band image of 32-bit signed samples: what PIL calls mode "I"
+// (a 16-bit greyscale PNG opens as one, samples 0..65535). Rows top to
+// bottom.
+struct PlaneI32 {
+  int width = 0;
+  int height = 0;
+  Buffer<int32_t> samples;  // size == width * height
+
+  void Reshape(int w, int h) {
+    width = w;
+    height = h;
+    samples.resize(static_cast<size_t>(w) * static_cast<size_t>(h));
+  }
+  bool empty() const { return samples.empty(); }
+  int32_t* Row(int y) { return samples.data() + static_cast<size_t>(y) * width; }
+  const int32_t* Row(int y) const { return samples.data() + static_cast<size_t>(y) * width; }
+};
+
 // A float32 HWC tensor (channels interleaved), as fed to the model before any
 // NCHW transpose.
 struct Tensor {

@@ -172,20 +172,11 @@ TEST(ImageParityTest, TensorsMatchGolden) {
   EXPECT_GE(checked, 30);
 }
 
-// Where the Docker 2.2 pipeline cannot follow Pillow yet, and why
-// (golden/d3/known_gaps.tsv, shared with tests/parity/check_d3.py). Their
-// difference is printed, not asserted.
-std::map<std::string, std::string> Docker22KnownGaps() {
-  std::map<std::string, std::string> gaps;
-  for (const auto& row : ReadTsv("golden/d3/known_gaps.tsv")) {
-    if (row.size() == 2) gaps[row[0]] = row[1];
-  }
-  return gaps;
-}
-
 // Docker 2.2 (D3): golden/d3/tensors.tsv, made by make_golden_d3.py from the
-// export's REAL predict.py. A stored tensor must be within 1.0 (0-255); the
-// others must hash (as uint8) exactly like predict.py's tensor.
+// export's REAL predict.py. Every tensor must be predict.py's exactly: a
+// stored one value for value (the bound is 1.0 on 0-255; predict.py's
+// values are integers, and we match them all), the others by the SHA-256 of
+// the tensor as uint8.
 TEST(ImageParityTest, Docker22TensorsMatchGolden) {
   PreprocessSpec spec;
   spec.input_width = spec.input_height = 224;
@@ -193,8 +184,6 @@ TEST(ImageParityTest, Docker22TensorsMatchGolden) {
   spec.geometry = Geometry::kShorterSide;
   spec.pil_order = PilOrder::kConvertLast;
   std::printf("%-66s %10s %s\n", "image", "max|diff|", "exact");
-  const std::map<std::string, std::string> known_gaps = Docker22KnownGaps();
-  ASSERT_FALSE(known_gaps.empty());
   int checked = 0, exact = 0;
   double worst = 0;
   for (const auto& row : ReadTsv("golden/d3/tensors.tsv")) {
@@ -209,19 +198,11 @@ TEST(ImageParityTest, Docker22TensorsMatchGolden) {
     ASSERT_EQ(ours->height, 224) << path;
     ASSERT_EQ(ours->width, 224) << path;
     ++checked;
-    const auto gap = known_gaps.find(path);
-    const bool known_gap = gap != known_gaps.end();
     if (row[1] == "-") {
       std::vector<uint8_t> as_u8;
       for (float v : ours->data) as_u8.push_back(static_cast<uint8_t>(v));
-      const std::string digest = Sha256Hex(as_u8);
-      if (known_gap) {
-        std::printf("%-66s %10s %s (known gap: %s)\n", path.c_str(), "-",
-                    digest == row[2] ? "yes" : "no", gap->second.c_str());
-      } else {
-        EXPECT_EQ(digest, row[2]) << path << ": tensor differs from predict.py's";
-      }
-      exact += digest == row[2];
+      EXPECT_EQ(Sha256Hex(as_u8), row[2]) << path << ": tensor differs from predict.py's";
+      exact += Sha256Hex(as_u8) == row[2];
       continue;
     }
     Result<Tensor> golden = ReadGolden("d3/" + row[1]);
@@ -234,15 +215,13 @@ TEST(ImageParityTest, Docker22TensorsMatchGolden) {
       max_diff = std::max(max_diff, diff);
       differing += ours->data[i] != golden->data[i];
     }
-    std::printf("%-66s %10.3g %s%s%s\n", path.c_str(), max_diff, differing == 0 ? "yes" : "no",
-                known_gap ? " (known gap: " : "", known_gap ? (gap->second + ")").c_str() : "");
+    std::printf("%-66s %10.3g %s\n", path.c_str(), max_diff, differing == 0 ? "yes" : "no");
     exact += differing == 0;
-    if (known_gap) continue;
     worst = std::max(worst, max_diff);
-    EXPECT_LE(max_diff, 1.0) << path;
+    EXPECT_EQ(differing, 0u) << path << ": max |diff| " << max_diff;
   }
-  std::printf("D3: %d images, %d bit-exact; outside the %zu known gaps worst max|diff| %.3g\n",
-              checked, exact, known_gaps.size(), worst);
+  std::printf("D3: %d images, %d bit-exact; worst max|diff| %.3g\n", checked, exact, worst);
+  EXPECT_EQ(exact, checked);
   EXPECT_GT(checked, 100);
 }
 

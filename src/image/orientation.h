@@ -24,6 +24,9 @@ int ReferenceOrientation(const DecodedImage& decoded);
 // True when `orientation` changes the image (see the table above).
 bool OrientationChangesImage(int orientation);
 
+// True when `orientation` transposes the image (swaps width and height).
+bool OrientationTransposes(int orientation);
+
 // Applies predict.py's transposes for `orientation` and returns the result;
 // returns `image` itself (moved, no copy) when nothing changes.
 Image ApplyExifOrientation(Image image, int orientation);
@@ -31,5 +34,7 @@ Image ApplyExifOrientation(Image image, int orientation);
 // The same into `out` (its buffer reused; a copy when nothing changes).
 // `out` must not be `image`.
 void ApplyExifOrientationInto(const Image& image, int orientation, Image* out);
+// The same for a mode "I" plane (PIL transposes every mode alike).
+void ApplyExifOrientationInto(const PlaneI32& plane, int orientation, PlaneI32* out);
 
 }  // namespace edgevision::image

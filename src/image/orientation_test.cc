@@ -156,5 +156,32 @@ TEST(OrientationTest, RealVariantsComeOutUpright) {
   }
 }
 
+// A mode "I" plane moves its samples exactly as an RGB image moves its
+// pixels: each sample is its own index, and the oriented plane must hold at
+// every place the index the RGB image's pixel there came from.
+TEST(OrientationTest, PlaneMovesLikeAnImage) {
+  const int w = 7, h = 4;
+  Image index_image;
+  index_image.Reshape(w, h);
+  PlaneI32 plane;
+  plane.Reshape(w, h);
+  for (int i = 0; i < w * h; ++i) {
+    index_image.pixels[3 * i] = static_cast<uint8_t>(i);
+    index_image.pixels[3 * i + 1] = index_image.pixels[3 * i + 2] = 0;
+    plane.samples[i] = 70000 + i;  // beyond 16 bits: whole samples move
+  }
+  for (int o = 0; o <= 9; ++o) {
+    Image want;
+    ApplyExifOrientationInto(index_image, o, &want);
+    PlaneI32 got;
+    ApplyExifOrientationInto(plane, o, &got);
+    ASSERT_EQ(got.width, want.width) << o;
+    ASSERT_EQ(got.height, want.height) << o;
+    for (int i = 0; i < got.width * got.height; ++i) {
+      ASSERT_EQ(got.samples[i], 70000 + want.pixels[3 * i]) << "orientation " << o << " at " << i;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace edgevision::image

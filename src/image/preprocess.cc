@@ -256,6 +256,20 @@ Image ResizeCmykThenConvert(const Image& cmy, const Image& black, int width, int
   return out;
 }
 
+// Pillow's resize of a mode "I" image (32bpc, no clipping between the
+// passes), then convert("RGB"): i2rgb clips each sample to 0..255.
+Image ResizeIThenConvert(const PlaneI32& plane, int width, int height) {
+  const PlaneI32 resized = ResizeLikePil(plane, width, height, ResampleFilter::kBilinear);
+  Image out;
+  out.Reshape(width, height);
+  for (size_t i = 0; i < resized.samples.size(); ++i) {
+    const int32_t v = resized.samples[i];
+    out.pixels[3 * i] = out.pixels[3 * i + 1] = out.pixels[3 * i + 2] =
+        static_cast<uint8_t>(v <= 0 ? 0 : (v >= 255 ? 255 : v));
+  }
+  return out;
+}
+
 Status PreprocessShorterSide(const PreprocessSpec& spec, Workspace* ws) {
   const DecodedImage& decoded = ws->decoded;
   // Which files predict.py orients: with kConvertLast every file whose PIL
@@ -287,6 +301,16 @@ Status PreprocessShorterSide(const PreprocessSpec& spec, Workspace* ws) {
                                                                           decoded.rgb.height),
                                                              orientation),
                                         plan.width, plan.height);
+    image = &ws->resized;
+  } else if (last && mode == "I" && !decoded.grey32.empty()) {
+    // Rare (16-bit grey PNG, Docker 2.2 only): not allocation-free.
+    PlaneI32 oriented;
+    const PlaneI32* plane = &decoded.grey32;
+    if (OrientationChangesImage(orientation)) {
+      ApplyExifOrientationInto(decoded.grey32, orientation, &oriented);
+      plane = &oriented;
+    }
+    ws->resized = ResizeIThenConvert(*plane, plan.width, plan.height);
     image = &ws->resized;
   } else if (last && !decoded.alpha.empty() && (mode == "RGBA" || mode == "LA")) {
     // Rare (PNG/WebP with alpha, Docker 2.2 only): not allocation-free.

@@ -10,11 +10,11 @@
 //      round()ed (half to even), with PIL BILINEAR (antialiased when
 //      shrinking); palette and bilevel files resize NEAREST (Pillow forces it);
 //      RGBA and LA files premultiplied by their alpha (DecodedImage::alpha);
-//      CMYK/YCCK JPEGs as CMYK (DecodedImage::cmy, black), then cmyk2rgb
+//      CMYK/YCCK JPEGs as CMYK (DecodedImage::cmy, black), then cmyk2rgb;
+//      16-bit grey PNGs (PIL mode I) in 32 bits (DecodedImage::grey32), then
+//      clipped to 0..255 (convert("RGB")'s i2rgb)
 //   3. centre crop, offsets floor((side - input) / 2)
 //   4. convert("RGB"), then BGR or RGB per IS_BGR, 0..255
-// Known gap (tests/data/golden/d3/known_gaps.tsv): 16/32-bit grey (PIL mode
-// I) is resized after clipping to 8 bits, not before.
 //
 // Geometry::kCenterSquare256 is the 2018-2020 predict.py (manual path):
 //   1. convert to RGB                                  (decode.h)

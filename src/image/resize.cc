@@ -27,11 +27,14 @@ double BicubicFilter(double x) {
 }
 
 // Per output position: the first input index and how many inputs contribute,
-// with their fixed-point weights (ksize slots per position, unused ones 0).
+// with their weights (ksize slots per position, unused ones 0): in double
+// (precompute_coeffs, what the 32bpc passes use) and, for the 8bpc passes,
+// in fixed point (normalize_coeffs_8bpc).
 struct Coefficients {
   int ksize = 0;
   std::vector<int> first;
   std::vector<int> count;
+  std::vector<double> exact;
   std::vector<int32_t> weights;
 };
 
@@ -53,8 +56,9 @@ Coefficients Precompute(int in_size, int out_size, ResampleFilter filter) {
   c.first.resize(out_size);
   c.count.resize(out_size);
   c.weights.assign(static_cast<size_t>(out_size) * ksize, 0);
-  std::vector<double> k(ksize);
+  c.exact.assign(static_cast<size_t>(out_size) * ksize, 0.0);
   for (int xx = 0; xx < out_size; ++xx) {
+    double* k = &c.exact[static_cast<size_t>(xx) * ksize];
     const double center = in0 + (xx + 0.5) * scale;
     double ww = 0.0;
     const double ss = 1.0 / filterscale;
@@ -132,6 +136,84 @@ void Vertical(const Image& in, const Coefficients& c, int first_offset, Image* o
   }
 }
 
+// ROUND_UP() of Resample.c: (int)(f >= 0.0 ? f + 0.5F : f - 0.5F).
+inline int32_t RoundUp(double f) { return static_cast<int32_t>(f >= 0.0 ? f + 0.5f : f - 0.5f); }
+
+// ImagingResampleHorizontal_32bpc for INT32: a double sum per sample,
+// in tap order, ROUND_UP()ed.
+void Horizontal(const PlaneI32& in, int row0, const Coefficients& c, PlaneI32* out) {
+  for (int yy = 0; yy < out->height; ++yy) {
+    const int32_t* src = in.Row(yy + row0);
+    int32_t* dst = out->Row(yy);
+    for (int xx = 0; xx < out->width; ++xx) {
+      const double* k = &c.exact[static_cast<size_t>(xx) * c.ksize];
+      const int32_t* s = src + c.first[xx];
+      double ss = 0.0;
+      for (int x = 0, n = c.count[xx]; x < n; ++x) ss += s[x] * k[x];
+      dst[xx] = RoundUp(ss);
+    }
+  }
+}
+
+// ImagingResampleVertical_32bpc for INT32.
+void Vertical(const PlaneI32& in, const Coefficients& c, int first_offset, PlaneI32* out) {
+  const size_t n = static_cast<size_t>(out->width);
+  std::vector<double> acc(n);
+  for (int yy = 0; yy < out->height; ++yy) {
+    const double* k = &c.exact[static_cast<size_t>(yy) * c.ksize];
+    const int ymin = c.first[yy] - first_offset;
+    std::fill(acc.begin(), acc.end(), 0.0);
+    for (int y = 0, count = c.count[yy]; y < count; ++y) {  // same order per sample
+      const int32_t* src = in.Row(ymin + y);
+      const double ky = k[y];
+      for (size_t i = 0; i < n; ++i) acc[i] += src[i] * ky;
+    }
+    int32_t* dst = out->Row(yy);
+    for (size_t i = 0; i < n; ++i) dst[i] = RoundUp(acc[i]);
+  }
+}
+
+void CopyInto(const Image& in, Image* out) {
+  out->Reshape(in.width, in.height);
+  std::memcpy(out->pixels.data(), in.pixels.data(), in.pixels.size());
+}
+
+void CopyInto(const PlaneI32& in, PlaneI32* out) {
+  out->Reshape(in.width, in.height);
+  std::memcpy(out->samples.data(), in.samples.data(), in.samples.size() * sizeof(int32_t));
+}
+
+// ImagingResampleInner: horizontal pass over only the rows the vertical
+// pass reads, then the vertical pass; either is skipped when its size is
+// unchanged, both (a copy) when neither changes.
+template <typename Img>
+void ResampleInto(const Img& in, int width, int height, ResampleFilter filter, Img* out, Img* temp) {
+  if (width == in.width && height == in.height) {
+    CopyInto(in, out);
+    return;
+  }
+  const bool need_horizontal = width != in.width;
+  const bool need_vertical = height != in.height;
+
+  const Coefficients vert = Precompute(in.height, height, filter);
+  const int ybox_first = vert.first[0];
+  const int ybox_last = vert.first[height - 1] + vert.count[height - 1];
+
+  const Img* src = &in;
+  int first_offset = 0;
+  if (need_horizontal) {
+    const Coefficients horiz = Precompute(in.width, width, filter);
+    Img* h_out = need_vertical ? temp : out;
+    h_out->Reshape(width, need_vertical ? ybox_last - ybox_first : height);
+    Horizontal(in, ybox_first, horiz, h_out);
+    if (!need_vertical) return;
+    src = temp;
+    first_offset = ybox_first;
+  }
+  out->Reshape(width, height);
+  Vertical(*src, vert, first_offset, out);
+}
+
 }  // namespace
 
 Image ResizeLikePil(const Image& in, int width, int height, ResampleFilter filter) {
@@ -143,31 +225,13 @@ Image ResizeLikePil(const Image& in, int width, int height, ResampleFilter filte
 
 void ResizeLikePilInto(const Image& in, int width, int height, ResampleFilter filter, Image* out,
                        Image* temp) {
-  if (width == in.width && height == in.height) {
-    out->Reshape(width, height);
-    std::memcpy(out->pixels.data(), in.pixels.data(), in.pixels.size());
-    return;
-  }
-  const bool need_horizontal = width != in.width;
-  const bool need_vertical = height != in.height;
+  ResampleInto(in, width, height, filter, out, temp);
+}
 
-  const Coefficients vert = Precompute(in.height, height, filter);
-  const int ybox_first = vert.first[0];
-  const int ybox_last = vert.first[height - 1] + vert.count[height - 1];
-
-  const Image* src = &in;
-  int first_offset = 0;
-  if (need_horizontal) {
-    const Coefficients horiz = Precompute(in.width, width, filter);
-    Image* h_out = need_vertical ? temp : out;
-    h_out->Reshape(width, need_vertical ? ybox_last - ybox_first : height);
-    Horizontal(in, ybox_first, horiz, h_out);
-    if (!need_vertical) return;
-    src = temp;
-    first_offset = ybox_first;
-  }
-  out->Reshape(width, height);
-  Vertical(*src, vert, first_offset, out);
+PlaneI32 ResizeLikePil(const PlaneI32& in, int width, int height, ResampleFilter filter) {
+  PlaneI32 out, temp;
+  ResampleInto(in, width, height, filter, &out, &temp);
+  return out;
 }
 
 namespace {

@@ -6,8 +6,9 @@
 // the filter support is scaled by the downscale factor (antialiasing);
 // coefficients are computed in double, normalised to sum 1, rounded to
 // 22-bit fixed point (PRECISION_BITS = 32 - 8 - 2) and each pass rounds and
-// clips to 8 bits. Build with -ffp-contract=off (our CMakeLists does): a
-// fused multiply-add would change coefficient rounding.
+// clips to 8 bits (mode "I" images: see the PlaneI32 overload). Build with
+// -ffp-contract=off (our CMakeLists does): a fused multiply-add would change
+// coefficient rounding.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -27,6 +28,11 @@ Image ResizeLikePil(const Image& in, int width, int height, ResampleFilter filte
 // are reused (a worker's Workspace). Neither may be `in`, nor each other.
 void ResizeLikePilInto(const Image& in, int width, int height, ResampleFilter filter, Image* out,
                        Image* temp);
+
+// The same for a mode "I" image (PIL's 32bpc path, ImagingResample*_32bpc):
+// the same coefficients, kept in double; each pass sums in double and
+// rounds half away from zero (ROUND_UP) to int32, with no clipping.
+PlaneI32 ResizeLikePil(const PlaneI32& in, int width, int height, ResampleFilter filter);
 
 // Image.resize((width, height), NEAREST), which Pillow forces for palette
 // ("P") and bilevel ("1") images: ImagingScaleAffine's source index

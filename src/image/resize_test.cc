@@ -9,6 +9,7 @@
 #include <string>
 
 #include "image/decode.h"
+#include "image/npy.h"
 #include "test_support.h"
 
 namespace edgevision::image {
@@ -32,13 +33,27 @@ Image Uniform(int w, int h, uint8_t r, uint8_t g, uint8_t b) {
   return im;
 }
 
-// tests/data/golden/resize/<filter>_<w>x<h>.png: PIL 9.4's Image.resize of
-// tests/data/images/resize/source.png (tests/parity/make_golden.py).
-TEST(ResizeTest, BitExactWithPilGoldens) {
-  const Image source = Load(TestData("images/resize/source.png"));
-  ASSERT_EQ(source.width, 67);
-  ASSERT_EQ(source.height, 53);
-  const std::regex name(R"((bilinear|bicubic)_(\d+)x(\d+)\.png)");
+// A golden/resize/i_*.npy file (float32 H x W x 1, integer values) as a
+// mode "I" plane.
+PlaneI32 LoadPlane(const std::filesystem::path& path) {
+  Result<Tensor> t = ReadNpy(path);
+  EXPECT_TRUE(t.ok()) << path << ": " << t.status().ToString();
+  PlaneI32 plane;
+  if (!t.ok() || t->channels != 1) return plane;
+  plane.Reshape(t->width, t->height);
+  for (size_t i = 0; i < t->data.size(); ++i) plane.samples[i] = static_cast<int32_t>(t->data[i]);
+  return plane;
+}
+
+const Buffer<uint8_t>& Samples(const Image& im) { return im.pixels; }
+const Buffer<int32_t>& Samples(const PlaneI32& plane) { return plane.samples; }
+
+// Resizes `source` as each file in golden/resize whose name matches `name`
+// ((bilinear|bicubic), width, height) says and compares with the file,
+// loaded by `load`. Returns how many files it checked; *outside_8bit counts
+// golden samples outside 0..255.
+template <typename Img, typename Load>
+int CheckResizeGoldens(const Img& source, const std::regex& name, Load load, int* outside_8bit) {
   int checked = 0;
   for (const auto& entry : std::filesystem::directory_iterator(TestData("golden/resize"))) {
     std::smatch m;
@@ -46,21 +61,47 @@ TEST(ResizeTest, BitExactWithPilGoldens) {
     if (!std::regex_match(file, m, name)) continue;
     const ResampleFilter filter =
         m[1] == "bilinear" ? ResampleFilter::kBilinear : ResampleFilter::kBicubic;
-    const Image want = Load(entry.path());
-    const Image got = ResizeLikePil(source, std::stoi(m[2]), std::stoi(m[3]), filter);
-    ASSERT_EQ(got.width, want.width) << file;
-    ASSERT_EQ(got.height, want.height) << file;
-    int max_diff = 0;
+    const Img want = load(entry.path());
+    const Img got = ResizeLikePil(source, std::stoi(m[2]), std::stoi(m[3]), filter);
+    EXPECT_EQ(got.width, want.width) << file;
+    EXPECT_EQ(got.height, want.height) << file;
+    if (got.width != want.width || got.height != want.height) continue;
+    int64_t max_diff = 0;
     size_t differing = 0;
-    for (size_t i = 0; i < got.pixels.size(); ++i) {
-      const int d = std::abs(got.pixels[i] - want.pixels[i]);
+    for (size_t i = 0; i < Samples(got).size(); ++i) {
+      const int64_t w = Samples(want)[i];
+      const int64_t d = std::abs(static_cast<int64_t>(Samples(got)[i]) - w);
       max_diff = std::max(max_diff, d);
       differing += d != 0;
+      *outside_8bit += w < 0 || w > 255;
     }
     EXPECT_EQ(differing, 0u) << file << ": " << differing << " samples differ, max " << max_diff;
     ++checked;
   }
-  EXPECT_EQ(checked, 24);
+  return checked;
+}
+
+// tests/data/golden/resize/<filter>_<w>x<h>.png: PIL 9.4's Image.resize of
+// tests/data/images/resize/source.png (tests/parity/make_golden.py).
+TEST(ResizeTest, BitExactWithPilGoldens) {
+  const Image source = Load(TestData("images/resize/source.png"));
+  ASSERT_EQ(source.width, 67);
+  ASSERT_EQ(source.height, 53);
+  int outside = 0;
+  EXPECT_EQ(CheckResizeGoldens(source, std::regex(R"((bilinear|bicubic)_(\d+)x(\d+)\.png)"), Load, &outside), 24);
+}
+
+// golden/resize/i_<filter>_<w>x<h>.npy: PIL 9.4's resize of a mode "I"
+// image (its 32bpc path, values -20000..45535) made by make_golden.py.
+TEST(ResizeTest, ModeIBitExactWithPilGoldens) {
+  const PlaneI32 source = LoadPlane(TestData("golden/resize/i_source.npy"));
+  ASSERT_EQ(source.width, 67);
+  ASSERT_EQ(source.height, 53);
+  int outside = 0;
+  EXPECT_EQ(
+      CheckResizeGoldens(source, std::regex(R"(i_(bilinear|bicubic)_(\d+)x(\d+)\.npy)"), LoadPlane, &outside),
+      14);
+  EXPECT_GT(outside, 1000);  // the goldens do exercise the unclipped range
 }
 
 TEST(ResizeTest, UniformStaysUniformInBothFilters) {

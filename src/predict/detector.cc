@@ -5,6 +5,7 @@
 #include "detect/ssd.h"
 #include "detect/yolo.h"
 #include "image/detector_preprocess.h"
+#include "image/orientation.h"
 
 namespace edgevision::predict {
 namespace {
@@ -81,6 +82,9 @@ Result<DetectionResult> Detector::DetectPixels(const image::Image& rgb) const {
 Result<DetectionResult> Detector::RunDecoded(image::DecodedImage decoded, DetectionResult result) const {
   result.image_width = decoded.rgb.width;
   result.image_height = decoded.rgb.height;
+  const bool transposed = image::OrientationTransposes(image::ReferenceOrientation(decoded));
+  result.seen_width = transposed ? decoded.rgb.height : decoded.rgb.width;
+  result.seen_height = transposed ? decoded.rgb.width : decoded.rgb.height;
   result.image_format = decoded.format;
   auto start = std::chrono::steady_clock::now();
   Result<image::Tensor> tensor =

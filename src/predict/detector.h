@@ -54,6 +54,10 @@ struct DetectionResult {
   std::vector<detect::Detection> detections;  // in the container's order
   int image_width = 0;                        // as decoded, before orientation
   int image_height = 0;
+  // The image the boxes are normalised to: after the EXIF orientation the
+  // export's code applies (a rotated JPEG's sides swapped).
+  int seen_width = 0;
+  int seen_height = 0;
   int input_width = 0;                        // the tensor the model ran on
   int input_height = 0;
   std::string image_format;

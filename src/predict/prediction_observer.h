@@ -29,6 +29,10 @@ struct PredictionRecord {
   std::span<const uint8_t> image;  // the encoded image as received
   const Classification* result = nullptr;
   const std::vector<detect::Detection>* detections = nullptr;  // a detector's result; null for a classifier
+  // The image `detections` are normalised to: its size after the EXIF
+  // orientation the export's code applies (0 x 0 for a classifier).
+  int seen_width = 0;
+  int seen_height = 0;
   const model::ModelInfo* model = nullptr;
 };
 

@@ -122,8 +122,10 @@ void CaptureRecorder::OnPrediction(const predict::PredictionRecord& record) {
     c.image_width = record.result->image_width;
     c.image_height = record.result->image_height;
   } else {
-    // A detector's result carries no image facts; the header has them (the
-    // image decoded for the prediction, so this only reads a few bytes).
+    // The format from the header (the image decoded for the prediction, so
+    // this only reads a few bytes); the size the boxes are normalised to,
+    // after EXIF orientation, from the detector (a rotated JPEG's regions in
+    // pixels, e.g. COCO's, need it), else the header's.
     Result<image::ImageHeader> header = image::ReadHeader(record.image);
     if (!header.ok()) {
       ++dropped_error_;
@@ -132,8 +134,9 @@ void CaptureRecorder::OnPrediction(const predict::PredictionRecord& record) {
     c.kind = CaptureKind::kDetection;
     c.detections = std::move(detections);
     c.image_format = header->format;
-    c.image_width = header->width;
-    c.image_height = header->height;
+    const bool seen = record.seen_width > 0 && record.seen_height > 0;
+    c.image_width = seen ? record.seen_width : header->width;
+    c.image_height = seen ? record.seen_height : header->height;
   }
   c.image.assign(record.image.begin(), record.image.end());
   {

@@ -102,6 +102,8 @@ struct NewCapture {
   CaptureKind kind = CaptureKind::kClassification;
   std::vector<StoredDetection> detections;  // kDetection: the boxes, in the response's order
   std::string image_format;                 // "jpeg", "png", "bmp", "gif", "webp"
+  // As decoded (a classification), or as the detector saw it after EXIF
+  // orientation (a detection: the frame its boxes are normalised to).
   int image_width = 0;
   int image_height = 0;
   std::vector<uint8_t> image;  // the encoded image as received

@@ -230,6 +230,17 @@ TEST(ClassifierServerDetectRouteTest, ADetectRouteOnAClassifierIsA400) {
   EXPECT_EQ(res->status, 200);
 }
 
+// The capture writer stores a capture after the answer: waits until
+// GET /captures/{id} has it, into *capture.
+bool WaitForCapture(httplib::Client& c, const std::string& id, json* capture) {
+  return WaitFor([&] {
+    auto r = c.Get("/captures/" + id);
+    if (!r || r->status != 200) return false;
+    *capture = json::parse(r->body, nullptr, false);
+    return capture->is_object();
+  });
+}
+
 // A posted image on a detector with --capture all: the capture holds the
 // boxes exactly as the response showed them; a person's regions saved through
 // the API come back from `edgevision export` as Training API regions.
@@ -238,7 +249,7 @@ TEST(DetectCaptureE2E, APostedImageIsCapturedWithItsBoxesAndItsRegionsExport) {
   const std::string model = MakeSyntheticDetectorExport(dir);
   const std::string data = (dir.path() / "data").string();
   json answer;
-  std::string id;
+  std::string id, rotated_id;
   {
     ServerProcess server({"--model", model, "--data-dir", data, "--capture", "all"});
     ASSERT_TRUE(server.WaitReady()) << server.Log();
@@ -246,14 +257,8 @@ TEST(DetectCaptureE2E, APostedImageIsCapturedWithItsBoxesAndItsRegionsExport) {
     answer = CheckDetectionShape(c.Post("/image", Scene(), "application/octet-stream"));
     ASSERT_FALSE(answer["predictions"].empty());
     id = answer["id"].get<std::string>();
-    // The capture writer stores it after the answer: wait until it is there.
     json capture;
-    ASSERT_TRUE(WaitFor([&] {
-      auto r = c.Get("/captures/" + id);
-      if (!r || r->status != 200) return false;
-      capture = json::parse(r->body, nullptr, false);
-      return capture.is_object();
-    })) << server.Log();
+    ASSERT_TRUE(WaitForCapture(c, id, &capture)) << server.Log();
     EXPECT_EQ(capture["kind"], "detection") << capture;
     EXPECT_TRUE(capture["regions"].is_null()) << capture;
     const json& stored = capture["detections"];
@@ -272,6 +277,20 @@ TEST(DetectCaptureE2E, APostedImageIsCapturedWithItsBoxesAndItsRegionsExport) {
     auto put = c.Put("/captures/" + id + "/regions", regions.dump(), "application/json");
     ASSERT_TRUE(put);
     ASSERT_EQ(put->status, 200) << put->body;
+
+    // A JPEG stored 384x512 with EXIF orientation 6: the export's code turns
+    // it to 512x384 before detecting, so its boxes are fractions of 512x384,
+    // and that is the size the capture (and COCO's pixel boxes) must carry.
+    const json rotated_answer = CheckDetectionShape(
+        c.Post("/image", ReadText(TestData("images/exif/orientation_6.jpg")), "application/octet-stream"));
+    rotated_id = rotated_answer["id"].get<std::string>();
+    json rotated;
+    ASSERT_TRUE(WaitForCapture(c, rotated_id, &rotated)) << server.Log();
+    EXPECT_EQ(rotated["image"]["width"], 512) << rotated;
+    EXPECT_EQ(rotated["image"]["height"], 384) << rotated;
+    put = c.Put("/captures/" + rotated_id + "/regions", regions.dump(), "application/json");
+    ASSERT_TRUE(put);
+    ASSERT_EQ(put->status, 200) << put->body;
     EXPECT_EQ(server.Stop(SIGTERM), 0) << server.Log();
   }
   TempDir out("evdetectexport");
@@ -280,8 +299,8 @@ TEST(DetectCaptureE2E, APostedImageIsCapturedWithItsBoxesAndItsRegionsExport) {
   ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   const json set = json::parse(ReadText(out.path() / "set" / "customvision.json"), nullptr, false);
   ASSERT_TRUE(set.is_object()) << ReadText(out.path() / "set" / "customvision.json");
-  ASSERT_EQ(set["images"].size(), 1u) << set;
-  const json& image = set["images"][0];
+  ASSERT_EQ(set["images"].size(), 2u) << set;
+  const json& image = set["images"][0]["captureId"] == id ? set["images"][0] : set["images"][1];
   EXPECT_EQ(image["captureId"], id);
   ASSERT_EQ(image["regions"].size(), 1u) << image;
   EXPECT_EQ(image["regions"][0]["tagName"], answer["predictions"][0]["tagName"]);
@@ -289,6 +308,24 @@ TEST(DetectCaptureE2E, APostedImageIsCapturedWithItsBoxesAndItsRegionsExport) {
   EXPECT_DOUBLE_EQ(image["regions"][0]["top"].get<double>(), 0.125);
   EXPECT_DOUBLE_EQ(image["regions"][0]["width"].get<double>(), 0.5);
   EXPECT_DOUBLE_EQ(image["regions"][0]["height"].get<double>(), 0.25);
+
+  // COCO: the rotated photo's size as the model saw it, and its box in those pixels.
+  const json coco = json::parse(ReadText(out.path() / "set" / "coco.json"), nullptr, false);
+  ASSERT_TRUE(coco.is_object()) << ReadText(out.path() / "set" / "coco.json");
+  const std::string rotated_file = set["images"][0]["captureId"] == rotated_id ? set["images"][0]["file"]
+                                                                               : set["images"][1]["file"];
+  int checked = 0;
+  for (const json& im : coco["images"]) {
+    if (im["file_name"] != rotated_file) continue;
+    EXPECT_EQ(im["width"], 512) << im;
+    EXPECT_EQ(im["height"], 384) << im;
+    for (const json& a : coco["annotations"]) {
+      if (a["image_id"] != im["id"]) continue;
+      EXPECT_EQ(a["bbox"], json({0.25 * 512, 0.125 * 384, 0.5 * 512, 0.25 * 384})) << a;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 1) << coco;
 }
 
 // `edgevision predict` on the detector: the JSON on stdout, --draw a JPEG of the photo's size.

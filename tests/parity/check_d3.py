@@ -10,9 +10,8 @@ served as shipped. For the export's photo and every image in tests/data/images
   1. `edgevision tensor` writes the tensor edgevision feeds the model;
   2. when the export's predict.py is available in ../shared (see
      reference_d3.py), the same image goes through it for real (only the TFLite
-     runtime stubbed) and the two tensors must agree within 1.0 (0-255),
-     except for the images tests/data/golden/d3/known_gaps.tsv lists (their
-     difference is printed);
+     runtime stubbed) and the two tensors must be identical (every value is
+     an integer 0-255: predict.py feeds np.array(uint8 image, float32));
   3. Google's TFLite C runtime 2.9 (tflite_peer.py, from the npm package
      tfjs-tflite-node, installed by tests/parity/tflite/run.sh) runs the SAME
      model file on edgevision's tensor;
@@ -44,13 +43,6 @@ import tflite_peer  # noqa: E402
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 EXPORT = os.path.join(REPO, "tests", "data", "cv-exports", "docker22-appleorange-tflite")
 PHOTO = os.path.join(EXPORT, "images", "IMG_20200229_164759.jpg")
-KNOWN_GAPS = os.path.join(REPO, "tests", "data", "golden", "d3", "known_gaps.tsv")
-
-
-def known_gaps():
-    with open(KNOWN_GAPS) as f:
-        rows = [line.rstrip("\n").split("\t") for line in f.readlines()[1:]]
-    return {r[0]: r[1] for r in rows if len(r) == 2}
 
 
 def images():
@@ -79,7 +71,6 @@ def main():
         print("note: the export's predict.py is not in ../shared: tensors are checked by "
               "image_parity_test's goldens only")
     labels = open(os.path.join(EXPORT, "app", "labels.txt")).read().split()
-    gaps = known_gaps()
     results, failures = [], []
     worst_p = worst_t = 0.0
     with tempfile.TemporaryDirectory() as tmp:
@@ -96,11 +87,8 @@ def main():
                     failures.append("%s: predict.py failed (%s) but edgevision did not" % (rel, info["error"]))
                     continue
                 dt = float(np.abs(info["tensor"].astype(np.float64) - ours_t).max())
-                if rel in gaps:
-                    print("note: %s differs by %g (known gap: %s)" % (rel, dt, gaps[rel]))
-                else:
-                    worst_t = max(worst_t, dt)
-                if dt > 1.0 and rel not in gaps:
+                worst_t = max(worst_t, dt)
+                if dt != 0.0:
                     failures.append("%s: tensor differs from predict.py's by %g" % (rel, dt))
             ref = peer.run(ours_t[np.newaxis])
             out = subprocess.run([args.edgevision, "predict", "--label-order", "--model", EXPORT, path],
@@ -121,9 +109,8 @@ def main():
                 failures.append("%s: probabilities differ by %g" % (rel, dp))
             if path == PHOTO and top[0] != "apple":
                 failures.append("%s: the apple photo came out as %s" % (rel, top[0]))
-    print("%d images; worst tensor |diff| %s outside %d known gaps, worst probability |diff| %.3g "
-          "(tolerance %g)" % (len(results), "%.3g" % worst_t if predict is not None else "n/a", len(gaps),
-                              worst_p, args.tolerance))
+    print("%d images; worst tensor |diff| %s, worst probability |diff| %.3g (tolerance %g)" %
+          (len(results), "%.3g" % worst_t if predict is not None else "n/a", worst_p, args.tolerance))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

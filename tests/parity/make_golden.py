@@ -13,6 +13,7 @@ Writes (format described in tests/data/golden/README.md):
                                exports' sample images: PIL's decode and
                                predict.py's intermediate images (sizes, SHA-256)
   resize/<filter>_<w>x<h>.png  PIL 9.4's Image.resize of images/resize/source.png
+  resize/i_*.npy               the same in mode "I" (32bpc path), see make_resize_i_goldens
 """
 
 import glob
@@ -84,6 +85,36 @@ def make_resize_goldens():
             src.resize((w, h), flt).save(os.path.join(folder, "%s_%dx%d.png" % (name, w, h)))
 
 
+# Mode "I" (32-bit integer) resizes, Pillow's 32bpc path (Docker 2.2 resizes
+# 16-bit grey PNGs in this mode): the source is source.png as L, spread over
+# -20000..45535 so that both of ROUND_UP's branches and values far outside
+# 0..255 occur; the source and every result stored as .npy, float32 (H, W, 1)
+# (every value is an integer well inside float32's exact range).
+RESIZE_I_SIZES = [(33, 26), (20, 13), (67, 52), (30, 53), (100, 80), (5, 120), (1, 1)]
+
+
+def make_resize_i_goldens():
+    src = Image.open(os.path.join(REPO, "tests", "data", "images", "resize", "source.png")).convert("L")
+    plane = np.array(src).astype(np.int32) * 257 - 20000
+    im = Image.fromarray(plane, "I")
+    assert im.mode == "I"
+    folder = os.path.join(GOLDEN, "resize")
+    for old in glob.glob(os.path.join(folder, "i_*.npy")):
+        os.remove(old)
+
+    def save(path, arr):
+        f = arr.astype(np.float32)
+        assert (f.astype(np.int64) == arr).all()
+        np.save(path, f[:, :, np.newaxis])
+
+    save(os.path.join(folder, "i_source.npy"), plane)
+    for name, flt in (("bilinear", Image.BILINEAR), ("bicubic", Image.BICUBIC)):
+        for w, h in RESIZE_I_SIZES:
+            out = im.resize((w, h), flt)
+            assert out.mode == "I"
+            save(os.path.join(folder, "i_%s_%dx%d.npy" % (name, w, h)), np.array(out, dtype=np.int64))
+
+
 def golden_name(path, size):
     rel = path.replace("tests/data/cv-exports/", "").replace("tests/data/images/", "")
     return rel.replace("/", "__").rsplit(".", 1)[0] + ".s%d.npz" % size
@@ -123,6 +154,7 @@ def main():
         return reference_tensor.SKIP
     os.chdir(REPO)
     make_resize_goldens()
+    make_resize_i_goldens()
     os.makedirs(os.path.join(GOLDEN, "tensors"), exist_ok=True)
     for old in glob.glob(os.path.join(GOLDEN, "tensors", "*.npz")):
         os.remove(old)

@@ -49,7 +49,8 @@ FULL = ["tests/data/cv-exports/docker22-appleorange-tflite/images/IMG_20200229_1
     IMG + n for n in ("jpeg/grey_orientation_6.jpg", "jpeg/cmyk.jpg", "jpeg/ycck.jpg", "jpeg/one_pixel.jpg",
                       "jpeg/odd_61x37.jpg", "png/rgb_orientation_6.png", "png/rgba_orientation_6.png",
                       "png/rgb_raw_profile_orientation_8.png", "png/rgba.png", "png/grey_alpha.png",
-                      "png/palette_trns.png", "png/grey16.png", "png/rgb16.png", "png/grey1.png",
+                      "png/palette_trns.png", "png/grey16.png", "png/grey16_low.png",
+                      "png/grey16_mid_downscale.png", "png/grey16_orientation_6.png", "png/rgb16.png", "png/grey1.png",
                       "gif/frame_offset_transparent.gif", "gif/transparent.gif", "bmp/palette8.bmp",
                       "bmp/mono1.bmp", "bmp/rgba32.bmp", "webp/lossy_orientation_6.webp", "webp/lossy_alpha.webp")]
 

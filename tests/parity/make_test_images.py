@@ -350,6 +350,25 @@ def make_png_variants():
     # image is nearly white. The second one keeps most values below 256.
     write(out("png", "grey16.png"), make_png(grey.astype(np.uint16) * 257, 0, 16))
     write(out("png", "grey16_low.png"), make_png((grey.astype(np.uint16) * 3) // 2, 0, 16))
+    # Docker 2.2's predict.py resizes mode I in 32 bits and only then clips
+    # (convert("RGB")): values straddling 255 through a downscale (antialiased,
+    # many taps), an EXIF transpose and an upscale, Adam7 with tRNS.
+    big = np.array(rgb(DONUT).resize((300, 230), Image.LANCZOS).convert("L")).astype(np.uint16)
+    ramp = (np.indices(big.shape).sum(0) % 5).astype(np.uint16)
+    write(out("png", "grey16_mid_downscale.png"), make_png(big * 3 + ramp, 0, 16))
+    exif6 = exif_with_orientation(6)[6:]  # eXIf holds the TIFF block without "Exif\0\0"
+    write(out("png", "grey16_orientation_6.png"),
+          make_png(grey[:, :70].astype(np.uint16) * 2 + 1, 0, 16, extra=((b"eXIf", exif6),)))
+    write(out("png", "grey16_interlaced_trns.png"),
+          make_png(grey[:41, :57].astype(np.uint16) * 5, 0, 16, interlace=True, trns=struct.pack(">H", 300)))
+    # 16-bit RGB and grey+alpha open as 8-bit RGB / RGBA (high bytes), then
+    # orient and resize as such.
+    write(out("png", "rgb16_orientation_8.png"),
+          make_png(arr[:, :70].astype(np.uint16) * 256 + 255 - arr[:, :70], 2, 16,
+                   extra=((b"eXIf", exif_with_orientation(8)[6:]),)))
+    write(out("png", "grey_alpha16_orientation_6.png"),
+          make_png(np.dstack([grey, (np.indices((90, 90))[1] * 2)]).astype(np.uint16)[:, :70] * 257 + 5, 4, 16,
+                   extra=((b"eXIf", exif6),)))
     for bits in (1, 2, 4):
         write(out("png", f"grey{bits}.png"), make_png(grey >> (8 - bits), 0, bits))
     idx4 = np.array(a.quantize(16))
