@@ -92,6 +92,7 @@ Status PixelsInto(const Image& rgb, const DecodeLimits& limits, DecodedImage* ou
   out->alpha.clear();
   out->cmy.Reshape(0, 0);
   out->black.clear();
+  out->grey32.Reshape(0, 0);
   out->exif_orientation = -1;
   out->source_mode = "RGB";
   out->format = "frame";
