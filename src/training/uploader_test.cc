@@ -138,8 +138,9 @@ TEST_F(UploaderTest, ABatchAlsoStopsAtItsByteBudget) {
     for (const ImageFile& f : api_.batches[i]) bytes += f.contents.size();
     EXPECT_LE(bytes, o.max_batch_bytes);
     // A batch ends only when the next image would not fit.
-    if (i + 1 < api_.batches.size())
+    if (i + 1 < api_.batches.size()) {
       EXPECT_GT(bytes + api_.batches[i + 1][0].contents.size(), o.max_batch_bytes);
+    }
     images += api_.batches[i].size();
   }
   EXPECT_EQ(images, 6u);
