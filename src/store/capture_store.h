@@ -330,7 +330,6 @@ class CaptureStore {
   Status Init();
   Status CreateSchema();
   Status Reconcile();
-  Status RecountBytes();
   void UpdateDbBytes();
   // Removes rows (and their images if unreferenced); adds freed image bytes.
   Status RemoveRowsLocked(const std::vector<std::pair<int64_t, std::string>>& rows,

@@ -1,9 +1,8 @@
 // CaptureStore's upload records (the `uploads` table, schema version 3):
 // which captures `edgevision export --upload` has sent to which Custom
 // Vision project.
-#include <algorithm>
-
 #include "store/capture_store.h"
+#include "store/capture_store_internal.h"
 
 namespace edgevision::store {
 
@@ -23,9 +22,7 @@ Status CaptureStore::RecordUploads(const std::string& project,
     if (!IsValidCaptureId(r.capture_id))
       return InvalidArgument("capture id '" + r.capture_id.substr(0, 64) + "' is not a UUID");
   }
-  const int64_t now_us = std::chrono::duration_cast<std::chrono::microseconds>(
-                             clock_->Now().time_since_epoch())
-                             .count();
+  const int64_t now_us = internal::ToMicros(clock_->Now());
   std::lock_guard<std::mutex> d(db_mu_);
   sqlite::Transaction t(db_.get());
   EV_RETURN_IF_ERROR(t.Begin());
@@ -36,8 +33,7 @@ Status CaptureStore::RecordUploads(const std::string& project,
           "INSERT OR IGNORE INTO uploads (project, capture_id, status, image_id, uploaded_us) "
           "SELECT ?1, id, ?3, ?4, ?5 FROM captures WHERE id = ?2"));
   for (const UploadRecord& r : records) {
-    std::string id = r.capture_id;
-    std::transform(id.begin(), id.end(), id.begin(), [](unsigned char c) { return std::tolower(c); });
+    const std::string id = internal::ToLower(r.capture_id);
     st.Bind(1, std::string_view(project))
         .Bind(2, std::string_view(id))
         .Bind(3, std::string_view(r.status))

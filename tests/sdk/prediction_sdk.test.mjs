@@ -58,6 +58,13 @@ async function serveFiles(files) {
   return { srv, base: "http://127.0.0.1:" + srv.address().port };
 }
 
+// SIGKILL a started server and wait for its exit (nothing to keep: no store).
+function stop(started) {
+  const child = started && started.server;
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => { child.on("exit", resolve); child.kill("SIGKILL"); });
+}
+
 function client(base) {
   return new PredictionAPIClient(new ApiKeyCredentials({ inHeader: { "Prediction-Key": "any-key" } }), base);
 }
@@ -87,12 +94,17 @@ async function expectRestError400(promise, what) {
 
 async function main() {
   if (!fs.existsSync(binary)) throw new Error("no edgevision binary at " + binary + " (build it first)");
+  // Everything set up is undone in `finally`, also when setting up fails.
   const modelDir = makeDetectorExport();
-  const files = await serveFiles({ "/apple1.jpg": fruit("apple1.jpg") });
-  const detector = await startServer(["--model", modelDir]);
-  const classifier = await startServer([]);
+  let files = null;
+  let detector = null;
+  let classifier = null;
   const project = "0a1b2c3d-0000-0000-0000-000000000000";
   try {
+    files = await serveFiles({ "/apple1.jpg": fruit("apple1.jpg") });
+    detector = await startServer(["--model", modelDir]);
+    classifier = await startServer([]);
+
     // detectImage: the raw image body, the cloud's route.
     const det = client(detector.base);
     const scene = fs.readFileSync(path.join(data, "detection", "fruit_scene.png"));
@@ -123,27 +135,28 @@ async function main() {
       "detectImage on a classifier");
     // An S1 detector: detectImage answers the S1 containers' rows (tests/data/detection/golden/s1_fruit.json).
     const s1Dir = makeS1Export();
-    const s1 = await startServer(["--model", s1Dir]);
+    let s1 = null;
     try {
+      s1 = await startServer(["--model", s1Dir]);
       const r3 = await client(s1.base).detectImage(project, "Iteration1", scene);
       expectSame(r3.predictions, golden("s1_fruit.json").photos[0].predictions, "detectImage (S1)");
     } catch (e) {
-      console.log("---- S1 server log ----\n" + s1.log());
+      if (s1) console.log("---- S1 server log ----\n" + s1.log());
       throw e;
     } finally {
-      s1.server.kill("SIGKILL");
+      await stop(s1);
       fs.rmSync(s1Dir, { recursive: true, force: true });
     }
     console.log("ok: classifyImage, classifyImageUrl, detectImage, detectImageWithNoStore, detectImageUrl, "
       + "detectImage on S1");
   } catch (e) {
-    console.log("---- detector server log ----\n" + detector.log());
-    console.log("---- classifier server log ----\n" + classifier.log());
+    if (detector) console.log("---- detector server log ----\n" + detector.log());
+    if (classifier) console.log("---- classifier server log ----\n" + classifier.log());
     throw e;
   } finally {
-    detector.server.kill("SIGKILL");
-    classifier.server.kill("SIGKILL");
-    files.srv.close();
+    await stop(detector);
+    await stop(classifier);
+    if (files) files.srv.close();
     fs.rmSync(modelDir, { recursive: true, force: true });
   }
 }
