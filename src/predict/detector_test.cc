@@ -81,12 +81,11 @@ TEST(DetectorTest, LoadsACompactExportWithItsFamilyAndParameters) {
   EXPECT_NE(cls.status().message().find("object detector"), std::string::npos);
 }
 
-TEST(DetectorTest, AnswersAsTheExportsOwnCodeAtEveryImageSize) {
-  edgevision::testing::TempDir dir;
-  auto c = LoadDetector(MakeExport(dir));
-  ASSERT_TRUE(c);
+// The goldens of the export's own code: the synthetic scene (608x448 after
+// resizing) and the three photos, each at its own input size.
+void ExpectTheGoldensAtEveryImageSize(const Classifier& c) {
   {
-    Result<DetectionResult> r = c->DetectImage(ReadBytes(TestData("detection/fruit_scene.png")));
+    Result<DetectionResult> r = c.DetectImage(ReadBytes(TestData("detection/fruit_scene.png")));
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->input_width, 608);
     EXPECT_EQ(r->input_height, 448);
@@ -96,12 +95,19 @@ TEST(DetectorTest, AnswersAsTheExportsOwnCodeAtEveryImageSize) {
   ASSERT_EQ(photos["photos"].size(), 3u);
   for (const nlohmann::json& photo : photos["photos"]) {
     SCOPED_TRACE(photo["name"].get<std::string>());
-    Result<DetectionResult> r = c->DetectImage(ReadBytes(TestData(photo["photo"].get<std::string>())));
+    Result<DetectionResult> r = c.DetectImage(ReadBytes(TestData(photo["photo"].get<std::string>())));
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->input_height, photo["input_shape"][2].get<int>());
     EXPECT_EQ(r->input_width, photo["input_shape"][3].get<int>());
     ExpectSameDetections(r->detections, photo["predictions"]);
   }
+}
+
+TEST(DetectorTest, AnswersAsTheExportsOwnCodeAtEveryImageSize) {
+  edgevision::testing::TempDir dir;
+  auto c = LoadDetector(MakeExport(dir));
+  ASSERT_TRUE(c);
+  ExpectTheGoldensAtEveryImageSize(*c);
 }
 
 // The same detector with its input height and width named (dim_param), as
@@ -112,21 +118,7 @@ TEST(DetectorTest, ASymbolicInputSizeIsPlannedPerImage) {
   auto c = LoadDetector(edgevision::testing::MakeSymbolicDetectorExport(dir));
   ASSERT_TRUE(c);
   EXPECT_EQ(c->preprocess().input_width, 416);  // the nominal size, compiled at load
-  {
-    Result<DetectionResult> r = c->DetectImage(ReadBytes(TestData("detection/fruit_scene.png")));
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r->input_width, 608);
-    ExpectSameDetections(r->detections, Golden("fruit_scene.json")["predictions"]);
-  }
-  const nlohmann::json photos = Golden("photos.json");
-  ASSERT_EQ(photos["photos"].size(), 3u);
-  for (const nlohmann::json& photo : photos["photos"]) {
-    SCOPED_TRACE(photo["name"].get<std::string>());
-    Result<DetectionResult> r = c->DetectImage(ReadBytes(TestData(photo["photo"].get<std::string>())));
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r->input_height, photo["input_shape"][2].get<int>());
-    ExpectSameDetections(r->detections, photo["predictions"]);
-  }
+  ExpectTheGoldensAtEveryImageSize(*c);
   const PlanCacheStats stats = c->detector()->plan_stats();
   std::string shapes;
   for (const auto& [h, w] : stats.shapes) shapes += std::to_string(h) + "x" + std::to_string(w) + " ";

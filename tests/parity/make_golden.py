@@ -132,8 +132,11 @@ def save_npz(path, tensor):
 
 
 def pil_decode(path):
+    # Through BytesIO, as an upload reaches predict.py: Pillow decodes a few
+    # files from a path that it refuses from memory (e.g. pal4_grey_ramp_wide.bmp).
     try:
-        im = Image.open(path)
+        with open(path, "rb") as f:
+            im = Image.open(io.BytesIO(f.read()))
         mode = im.mode
         rgb = im.convert("RGB")
         digest = hashlib.sha256(np.ascontiguousarray(np.array(rgb)).tobytes()).hexdigest()
