@@ -48,6 +48,9 @@ Result<std::vector<const onnx::NodeProto*>> Importer::SplitDetectionTail(
       head.push_back(n);
     }
   }
+  if (tail_nodes_.empty()) {
+    return Unsupported(label_ + ": NonMaxSuppression does not lead to the model's outputs");
+  }
   // What the tail reads from before it, in order of first use; graph
   // outputs computed before NMS pass through the tail unchanged.
   std::set<std::string> seen;
