@@ -6,27 +6,20 @@
 #include "image/detector_preprocess.h"
 
 #include <gtest/gtest.h>
-#include <openssl/sha.h>
 
 #include <cstdio>
 #include <sstream>
 #include <string>
 
+#include "core/sha256.h"
 #include "test_support.h"
 
 namespace edgevision::image {
 namespace {
 
-std::string Sha256Hex(const std::vector<float>& data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size() * sizeof(float), digest);
-  std::string hex;
-  char buf[3];
-  for (unsigned char c : digest) {
-    std::snprintf(buf, sizeof buf, "%02x", c);
-    hex += buf;
-  }
-  return hex;
+// The SHA-256 of the tensor's float bytes, as the golden script hashes them.
+std::string FloatsSha256(const std::vector<float>& data) {
+  return Sha256Hex({reinterpret_cast<const uint8_t*>(data.data()), data.size() * sizeof(float)});
 }
 
 TEST(YoloInputSizeTest, FollowsCalculateTargetDimensions) {
@@ -72,7 +65,7 @@ TEST(DetectorPreprocessTest, TensorsAreTheShippedCodesBytes) {
     EXPECT_EQ(t->height, height);
     EXPECT_EQ(t->width, width);
     EXPECT_EQ(t->channels, 3);
-    EXPECT_EQ(Sha256Hex(t->data), sha);
+    EXPECT_EQ(FloatsSha256(t->data), sha);
     ++checked;
   }
   EXPECT_EQ(checked, 16);

@@ -9,7 +9,6 @@
 //                it is expected to be exactly 0.
 // Needs nothing outside the repository.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 #include <zip.h>
 
 #include <cmath>
@@ -22,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sha256.h"
 #include "image/decode.h"
 #include "image/npy.h"
 #include "image/orientation.h"
@@ -54,19 +54,6 @@ std::vector<std::vector<std::string>> ReadTsv(const std::string& relative) {
     rows.push_back(cells);
   }
   return rows;
-}
-
-std::string Sha256Hex(std::span<const uint8_t> bytes) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int n = 0;
-  EVP_Digest(bytes.data(), bytes.size(), md, &n, EVP_sha256(), nullptr);
-  std::string hex;
-  char buf[3];
-  for (unsigned int i = 0; i < n; ++i) {
-    std::snprintf(buf, sizeof(buf), "%02x", md[i]);
-    hex += buf;
-  }
-  return hex;
 }
 
 // "WxH:sha256" of an RGB image, as make_golden.py writes it.
