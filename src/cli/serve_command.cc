@@ -35,7 +35,6 @@
 #include "predict/model_reloader.h"
 #include "predict/model_slot.h"
 #include "store/capture_service.h"
-#include "stream/ffmpeg_source.h"
 #include "stream/source_runner.h"
 #include "upstream/prediction_publisher.h"
 #include "upstream/upstream.h"
@@ -322,7 +321,9 @@ Status MakeSources(const ServeOptions& options, ServeParts* parts) {
   context.slot = &parts->slot;
   context.observers = parts->prediction_api.observers;
   EV_ASSIGN_OR_RETURN(parts->sources, stream::Sources::Create(std::move(runners), std::move(context)));
-  spdlog::info("{} live source(s); FFmpeg: {}", parts->sources->size(), stream::FfmpegVersions());
+  // FFmpeg's libraries are loaded (stream/ffmpeg_module.h) when the first
+  // source that needs them opens; that logs their versions.
+  spdlog::info("{} live source(s)", parts->sources->size());
   return Status::Ok();
 }
 

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "stream/directory_source.h"
-#include "stream/ffmpeg_source.h"
+#include "stream/ffmpeg_module.h"
 
 namespace edgevision::stream {
 
@@ -113,7 +113,8 @@ SourceKind KindOf(const SourceSpec& spec) {
 
 Result<std::unique_ptr<FrameSource>> OpenSource(const SourceSpec& spec, const std::function<bool()>& cancelled) {
   if (KindOf(spec) == SourceKind::kDirectory) return OpenDirectorySource(spec.url.substr(4), spec.limits);
-  return OpenFfmpegSource(spec, cancelled);
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<FfmpegModule> module, FfmpegModule::Default());
+  return module->Open(spec, cancelled);
 }
 
 }  // namespace edgevision::stream

@@ -2,8 +2,9 @@
 //
 // FrameSource is the outside world behind a small interface, so that the
 // runner (stream/source_runner.h) can be tested against sources that fail on
-// purpose. The real ones: FFmpeg (stream/ffmpeg_source.h: RTSP, HTTP(S)
-// MJPEG, V4L2 devices, video files) and a watched directory
+// purpose. The real ones: FFmpeg (RTSP, HTTP(S) MJPEG, V4L2 devices, video
+// files: stream/ffmpeg/ffmpeg_source.h, in the FFmpeg module that
+// stream/ffmpeg_module.h loads when one is opened) and a watched directory
 // (stream/directory_source.h, inotify).
 //
 // Thread-safety: Read runs on one thread (the source's reader); Interrupt may
@@ -75,11 +76,14 @@ class FrameSource {
 // Opens a source. `cancelled` is polled while opening (a shutdown must not
 // wait for a camera that does not answer). Errors: Unavailable when the
 // source cannot be reached now (retried with backoff), InvalidArgument when
-// it can never work (no such format).
+// it can never work (no such format), Unsupported when this installation
+// cannot open such a source (the FFmpeg module or FFmpeg's libraries are
+// missing: the source is in state error, not retried).
 using SourceOpener = std::function<Result<std::unique_ptr<FrameSource>>(const SourceSpec& spec,
                                                                          const std::function<bool()>& cancelled)>;
 
-// The real sources: FFmpeg or a watched directory, by KindOf(spec).
+// The real sources: FFmpeg (through FfmpegModule::Default()) or a watched
+// directory, by KindOf(spec).
 Result<std::unique_ptr<FrameSource>> OpenSource(const SourceSpec& spec, const std::function<bool()>& cancelled);
 
 }  // namespace edgevision::stream

@@ -66,6 +66,7 @@ const char* SourceStateName(SourceState state) {
     case SourceState::kRunning: return "running";
     case SourceState::kBackoff: return "backoff";
     case SourceState::kStopped: return "stopped";
+    case SourceState::kError: return "error";
   }
   return "unknown";
 }
@@ -156,6 +157,10 @@ class SourceRunner::Impl {
       if (!opened.ok()) {
         if (stop_) break;
         Failed(opened.status(), "cannot open");
+        if (opened.status().code() == StatusCode::kUnsupported) {
+          WaitInError();
+          return;
+        }
         Backoff(attempt++);
         continue;
       }
@@ -227,6 +232,14 @@ class SourceRunner::Impl {
     if (stop_) return;
     stats_.state = SourceState::kBackoff;
     cv_.wait_for(lock, wait, [this] { return stop_.load(); });
+  }
+
+  // A source this installation cannot open: no retries; stays in state
+  // error until Stop().
+  void WaitInError() {
+    std::unique_lock<std::mutex> lock(mu_);
+    stats_.state = SourceState::kError;
+    cv_.wait(lock, [this] { return stop_.load(); });
   }
 
   void SetState(SourceState state) {

@@ -58,8 +58,12 @@ struct RunnerContext {
   RunnerLimits limits;
 };
 
-enum class SourceState { kConnecting, kRunning, kBackoff, kStopped };
-const char* SourceStateName(SourceState state);  // "connecting", "running", "backoff", "stopped"
+// kError: the source can never open with this installation (the opener said
+// Unsupported: the FFmpeg module or FFmpeg's libraries are missing); it is
+// not retried, last_error says what to install. The server keeps serving.
+enum class SourceState { kConnecting, kRunning, kBackoff, kStopped, kError };
+// "connecting", "running", "backoff", "stopped", "error"
+const char* SourceStateName(SourceState state);
 
 // The last classified frame's answer.
 struct LastResult {

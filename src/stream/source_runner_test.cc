@@ -218,6 +218,23 @@ TEST_F(SourceRunnerTest, ReconnectsWithBackoffAfterFailuresAndLostStreams) {
   EXPECT_EQ(r->Stats().state, SourceState::kStopped);
 }
 
+// issue 17: FFmpeg's libraries are optional (the .deb Recommends them). A
+// source that needs them when they are missing is in state error with the
+// opener's message, is not retried, and stops cleanly.
+TEST_F(SourceRunnerTest, AnUnsupportedSourceIsInStateErrorAndNotRetried) {
+  opener_.Add(Unsupported("FFmpeg's libraries are not installed: apt install libavformat59"));
+  opener_.Add(Script{});  // would be taken by a retry
+  auto r = MakeRunner(Spec());
+  r->Start();
+  ASSERT_TRUE(WaitUntil([&] { return r->Stats().state == SourceState::kError; }));
+  SourceStats s = r->Stats();
+  EXPECT_EQ(s.last_error, "FFmpeg's libraries are not installed: apt install libavformat59");
+  EXPECT_STREQ(SourceStateName(s.state), "error");
+  r->Stop();
+  EXPECT_EQ(opener_.opens(), 1);
+  EXPECT_EQ(r->Stats().state, SourceState::kStopped);
+}
+
 TEST_F(SourceRunnerTest, GarbageIsCountedAndIgnored) {
   Script script;
   const std::vector<uint8_t> junk = {'n', 'o', 't', ' ', 'a', 'n', ' ', 'i', 'm', 'a', 'g', 'e'};

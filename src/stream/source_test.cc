@@ -14,7 +14,7 @@
 #include "model/model.h"
 #include "predict/classifier.h"
 #include "stream/directory_source.h"
-#include "stream/ffmpeg_source.h"
+#include "stream/ffmpeg_module.h"
 #include "stream/testing/test_video.h"
 
 namespace edgevision::stream {
@@ -38,6 +38,14 @@ const fs::path& Video(const std::string& codec) {
   const fs::path out = dir.path() / (codec == "mjpeg" ? "scenes.avi" : "scenes.mp4");
   EXPECT_TRUE(MakeTestVideo(v, out)) << "Debian's ffmpeg could not make " << out;
   return made[codec] = out;
+}
+
+// Every FFmpeg source here is opened through the built module
+// (edgevision-ffmpeg.so), as the binary opens them.
+Result<std::unique_ptr<FrameSource>> OpenFfmpegSource(const SourceSpec& spec, const std::function<bool()>& cancelled) {
+  static const Result<std::shared_ptr<FfmpegModule>> module = FfmpegModule::Load(EDGEVISION_FFMPEG_MODULE_PATH);
+  if (!module.ok()) return module.status();
+  return (*module)->Open(spec, cancelled);
 }
 
 SourceSpec FileSpec(const fs::path& path) {

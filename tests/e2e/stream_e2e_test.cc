@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include "e2e/e2e_checks.h"
@@ -333,6 +334,85 @@ TEST(StreamE2E, DeadAndGarbageSourcesNeverTakeTheServerDown) {
   }
   ExpectStillServing(server, "dead sources");
   EXPECT_EQ(server.Client().Get("/health")->status, 200);
+}
+
+// Whether the process has a file whose name contains `name` mapped
+// (/proc/PID/maps): which shared libraries it loaded.
+bool Maps(pid_t pid, const std::string& name) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(name) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// The FFmpeg module beside the binary, as built.
+fs::path BuiltModule() { return EdgevisionBinary().parent_path() / "edgevision-ffmpeg.so"; }
+
+// issue 17, part 2: FFmpeg is loaded only when a source needs it. A server
+// with a watched directory only never maps FFmpeg's libraries nor the
+// module; one with a video file maps them (the positive control).
+TEST(StreamE2E, FfmpegIsLoadedOnlyWhenASourceNeedsIt) {
+  TempDir inbox;
+  ServerProcess without({"--source", "inbox=dir:" + inbox.str() + ",debounce=1"});
+  ASSERT_TRUE(without.WaitReady()) << without.Log();
+  ASSERT_EQ(WaitSource(without, "inbox", [](const json& s) { return s["state"] == "running"; })["state"], "running");
+  std::ofstream(inbox / "a.jpg", std::ios::binary) << Fruit("apple1.jpg");
+  json src = WaitSource(without, "inbox", [](const json& s) { return s["framesOut"].get<int>() >= 1; });
+  EXPECT_EQ(src["last"]["scene"], "Apple") << src.dump();
+  EXPECT_FALSE(Maps(without.pid(), "libavcodec")) << "a directory source loaded FFmpeg";
+  EXPECT_FALSE(Maps(without.pid(), "edgevision-ffmpeg.so"));
+
+  ServerProcess with({"--source", "file=" + Video("mjpeg") + ",loop=true"});
+  ASSERT_TRUE(with.WaitReady()) << with.Log();
+  src = WaitSource(with, "file", [](const json& s) { return s["framesOut"].get<int>() >= 1; });
+  ASSERT_GE(src["framesOut"].get<int>(), 1) << src.dump() << with.Log();
+  EXPECT_TRUE(Maps(with.pid(), "edgevision-ffmpeg.so"));
+  EXPECT_TRUE(Maps(with.pid(), "libavcodec"));
+}
+
+// A .deb installed with --no-install-recommends has the module but not
+// FFmpeg's libraries; a mixed-up install may lack the module. Either way
+// the sources that need FFmpeg are in state error with a message that names
+// the package to install, and everything else serves.
+TEST(StreamE2E, WithoutFfmpegCameraSourcesAreInStateErrorAndTheRestServes) {
+  // The real module, with the name of the libavformat it needs changed (same
+  // length) so that the dynamic loader cannot find it.
+  TempDir dir;
+  std::string bytes;
+  {
+    std::ifstream in(BuiltModule(), std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  const size_t at = bytes.find("libavformat.so.");
+  ASSERT_NE(at, std::string::npos);
+  bytes.replace(at, 15, "libavfzrmat.so.");
+  std::ofstream(dir / "edgevision-ffmpeg.so", std::ios::binary) << bytes;
+
+  struct Case {
+    std::string module;
+    std::string says;
+  };
+  for (const Case& c : {Case{dir / "edgevision-ffmpeg.so", "apt install libavformat"},
+                        Case{dir / "missing/edgevision-ffmpeg.so", "edgevision package"}}) {
+    TempDir inbox;
+    ServerProcess server({"--source", "file=" + Video("mjpeg"), "--source", "inbox=dir:" + inbox.str() + ",debounce=1"},
+                         {"EDGEVISION_FFMPEG_MODULE=" + c.module});
+    ASSERT_TRUE(server.WaitReady()) << server.Log();
+    json src = WaitSource(server, "file", [](const json& s) { return s["state"] == "error"; });
+    ASSERT_EQ(src["state"], "error") << src.dump() << server.Log();
+    EXPECT_NE(src["lastError"].get<std::string>().find(c.says), std::string::npos) << src.dump();
+    EXPECT_EQ(src["framesIn"], 0);
+    EXPECT_NE(server.Log().find(c.says), std::string::npos) << server.Log();
+    // The directory source and the HTTP API are unaffected.
+    ASSERT_EQ(WaitSource(server, "inbox", [](const json& s) { return s["state"] == "running"; })["state"], "running");
+    std::ofstream(inbox / "b.jpg", std::ios::binary) << Fruit("banana1.jpg");
+    json in = WaitSource(server, "inbox", [](const json& s) { return s["framesOut"].get<int>() >= 1; });
+    EXPECT_EQ(in["last"]["scene"], "Banana") << in.dump();
+    ExpectStillServing(server, "a source without FFmpeg");
+    EXPECT_EQ(Source(server, "file")["state"], "error");  // not retried
+  }
 }
 
 TEST(StreamE2E, BadSourceFlagsAreRefusedAtStart) {

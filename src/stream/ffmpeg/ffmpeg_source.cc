@@ -1,4 +1,4 @@
-#include "stream/ffmpeg_source.h"
+#include "stream/ffmpeg/ffmpeg_source.h"
 
 extern "C" {
 #include <libavcodec/avcodec.h>

@@ -11,11 +11,16 @@
 // the stream's colour matrix and range (BT.601 unless the stream says
 // otherwise), bilinear chroma, accurate rounding.
 //
+// This file is part of the FFmpeg module (edgevision-ffmpeg.so,
+// stream/ffmpeg/module_abi.h): only the module links FFmpeg. The binary
+// reaches these functions through stream/ffmpeg_module.h.
+//
 // Thread-safety: as FrameSource.
 #pragma once
 
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "core/status.h"
 #include "stream/source.h"
