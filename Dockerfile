@@ -21,10 +21,11 @@ COPY . /src
 RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DEDGEVISION_BUILD_TESTS=OFF \
  && cmake --build /build --target edgevision \
  && DESTDIR=/out cmake --install /build --prefix /usr --component runtime --strip \
- && /src/packaging/runtime-deps.sh /out/usr/bin/edgevision >/runtime-packages.txt \
+ && /src/packaging/runtime-deps.sh /out/usr/bin/edgevision /out/usr/lib/edgevision/edgevision-ffmpeg.so >/runtime-packages.txt \
  && cat /runtime-packages.txt
 
-# ---- runtime: the binary, the libraries dpkg-shlibdeps names, the demo model ----
+# ---- runtime: the binary, the FFmpeg module, the libraries dpkg-shlibdeps ----
+# ---- names for both (the image watches cameras too), the demo model       ----
 FROM ${DEBIAN_IMAGE} AS runtime
 COPY --from=build /runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update \

@@ -5,8 +5,9 @@
 #   scripts/arm/docker-build-stage.sh ARCH OUT
 # OUT gets what the stage's last RUN leaves for the runtime stage: /out (a
 # stripped `cmake --install --component runtime` of build-ARCH) and
-# /runtime-packages.txt (packaging/runtime-deps.sh: dpkg-shlibdeps, run inside
-# the ARCH build root so it answers from that architecture's packages).
+# /runtime-packages.txt (packaging/runtime-deps.sh on the binary and the
+# FFmpeg module: dpkg-shlibdeps, run inside the ARCH build root so it answers
+# from that architecture's packages).
 # Then: tests/packaging/dockerfile_in_chroot.py --platform linux/... --prebuilt build=OUT
 set -euo pipefail
 EV_SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -24,8 +25,9 @@ DESTDIR=$out/out cmake --install "$build" --prefix /usr --component runtime --st
 # runtime-deps.sh reads the binary inside the root: stage it under the source
 # tree, which ev_in_root mounts at the same path.
 stage=$build/docker-build-stage
-rm -rf "$stage" && mkdir -p "$stage" && cp "$out/out/usr/bin/edgevision" "$stage/"
-ev_in_root "$root" "$EV_SRC/packaging/runtime-deps.sh" "$stage/edgevision" >"$out/runtime-packages.txt"
+rm -rf "$stage" && mkdir -p "$stage" && cp "$out/out/usr/bin/edgevision" "$out/out/usr/lib/edgevision/edgevision-ffmpeg.so" "$stage/"
+ev_in_root "$root" "$EV_SRC/packaging/runtime-deps.sh" "$stage/edgevision" "$stage/edgevision-ffmpeg.so" \
+  >"$out/runtime-packages.txt"
 rm -rf "$stage"
 [[ -s $out/runtime-packages.txt ]] || ev_die "runtime-deps.sh found no packages"
 echo "$arch build stage in $out: $(wc -l <"$out/runtime-packages.txt") runtime packages"

@@ -23,6 +23,10 @@
 #      export's images against x86 (identical tensors, probabilities within
 #      1e-4: scripts/arm/outputs.sh, compare.py); for armhf, which of
 #      XNNPACK's kernels run with and without NEON (scripts/arm/neon-check.sh);
+#   4c. cameras (issue 17): installed without its Recommends (FFmpeg's
+#      libraries), the package serves HTTP and a video-file source is in state
+#      error naming the packages to install; after `apt-get install` of the
+#      Recommends field's packages, the same source runs;
 #   6. `apt-get purge` removes it, and no file named *edgevision* is left.
 #   4b. with --boot: the root booted with systemd-nspawn, systemd as its PID 1
 #      (under qemu for arm64, armhf) starting edgevision.service from the unit
@@ -61,7 +65,7 @@ EV_SRC=$source_dir
 # shellcheck source=../support.sh
 . "$here/../support.sh"
 [[ $(id -u) -eq 0 ]] || skip_or_fail "needs root (chroot, debootstrap, network namespaces); CI runs as root"
-for tool in cpack dpkg-deb dpkg-shlibdeps debootstrap unshare setpriv ip systemd-analyze; do
+for tool in cpack dpkg-deb dpkg-shlibdeps debootstrap unshare setpriv ip systemd-analyze ffmpeg; do
   command -v "$tool" >/dev/null || skip_or_fail "$tool is not installed (scripts/setup-debian.sh --test)"
 done
 ((boot == 0)) || command -v systemd-nspawn >/dev/null || { echo "FAIL: --boot: systemd-nspawn is not installed (scripts/setup-debian.sh --arm)"; exit 1; }
@@ -88,21 +92,34 @@ echo "package: $(basename "$deb") (Architecture: $arch$( ((native)) || echo ", r
 dpkg-deb --info "$deb" >"$work/info"
 dpkg-deb --contents "$deb" >"$work/contents"
 depends=$(dpkg-deb --field "$deb" Depends)
+recommends=$(dpkg-deb --field "$deb" Recommends)
 echo "Depends: $depends"
+echo "Recommends: $recommends"
+names() { tr ',|' '\n\n' <<<"$1" | sed 's/^ *//; s/ .*//' | grep -v '^$'; }
 # Computed from the binary: the libraries it links, not a hand-written list.
 for lib in libc6 libstdc++6 libxnnpack0 libprotobuf32 libonnx1 libcurl4 libsqlite3-0 libmosquitto1 \
   libcpp-httplib0.11 libjpeg62-turbo libpng16-16 libwebp7 libgif7 libexif12 libzip4 libtomlplusplus3 \
-  libavformat59 libavcodec59 libswscale6 libavutil57 libavdevice59 ca-certificates; do
-  tr ',|' '\n\n' <<<"$depends" | sed 's/^ *//; s/ .*//' | grep -qxF "$lib" || fail "Depends lacks $lib"
+  ca-certificates; do
+  names "$depends" | grep -qxF "$lib" || fail "Depends lacks $lib"
 done
-for path in ./usr/bin/edgevision ./usr/lib/systemd/system/edgevision.service ./etc/edgevision/edgevision.conf \
-  ./usr/share/edgevision/demo/model.pb ./usr/share/edgevision/demo/labels.txt; do
+# FFmpeg is for cameras only: the FFmpeg module's libraries are Recommends
+# (computed from the module), never Depends.
+for lib in libavformat59 libavcodec59 libswscale6 libavutil57 libavdevice59; do
+  names "$recommends" | grep -qxF "$lib" || fail "Recommends lacks $lib"
+done
+ffmpeg_depends=$(names "$depends" | grep -E '^lib(av|sw|postproc)' || true)
+[[ -z $ffmpeg_depends ]] || fail "FFmpeg's libraries are in Depends: $ffmpeg_depends"
+both=$(comm -12 <(names "$depends" | sort -u) <(names "$recommends" | sort -u))
+[[ -z $both ]] || fail "in both Depends and Recommends: $both"
+for path in ./usr/bin/edgevision ./usr/lib/edgevision/edgevision-ffmpeg.so ./usr/lib/systemd/system/edgevision.service \
+  ./etc/edgevision/edgevision.conf ./usr/share/edgevision/demo/model.pb ./usr/share/edgevision/demo/labels.txt; do
   grep -q " $path\$" "$work/contents" || fail "the package lacks $path"
 done
 dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/edgevision/edgevision.conf ||
   fail "/etc/edgevision/edgevision.conf is not a conffile"
 mkdir "$work/x" && dpkg-deb -x "$deb" "$work/x"
 readelf -S "$work/x/usr/bin/edgevision" | grep -q '\.symtab' && fail "the packaged binary is not stripped"
+readelf -S "$work/x/usr/lib/edgevision/edgevision-ffmpeg.so" | grep -q '\.symtab' && fail "the packaged module is not stripped"
 
 # --- 2. install it into a fresh Debian 12 root ---
 root=$work/root
@@ -117,6 +134,11 @@ in_root /bin/sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get
   >"$work/apt.log" 2>&1 || { tail -30 "$work/apt.log"; fail "apt-get install of the .deb"; }
 echo "installed with its dependencies into a fresh root in $((SECONDS - started)) s"
 in_root /usr/bin/edgevision --version >/dev/null || fail "the installed binary does not run"
+installed() { [[ $(in_root dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null || true) == ii* ]]; }
+for lib in libavcodec59 libavformat59; do
+  ! installed "$lib" || fail "$lib was installed by apt-get install --no-install-recommends"
+done
+echo "--no-install-recommends: no FFmpeg library installed"
 
 # --- 3. the unit file ---
 # A Pi runs systemd; the slim root does not have it until now. Installed
@@ -209,6 +231,63 @@ grep -Eq '^data-dir = "/var/lib/edgevision"  # config file' "$work/print-config.
 grep -Eq '^port = 8081  # environment EDGEVISION_PORT$' "$work/print-config-env.txt" ||
   { cat "$work/print-config-env.txt"; fail "the environment does not override the config file"; }
 echo "--print-config: port and data-dir from /etc/edgevision/edgevision.conf; EDGEVISION_PORT overrides it"
+
+# --- 4c. cameras: without FFmpeg's libraries, then with them ---
+ffmpeg -hide_banner -loglevel error -y -loop 1 -framerate 5 -t 2 -i "$work/probe.jpg" -vf scale=320:240 \
+  -c:v mjpeg -q:v 3 "$root/tmp/probe.avi" </dev/null || fail "ffmpeg could not make the test video"
+mkdir -p "$root/tmp/inbox"
+# Inside the root (proc, sys, dev mounted by in_root; a network namespace of
+# its own): serves the demo model with a video-file source and a watched
+# directory on a free loopback port until /sources shows the source in state
+# $1 ("error"), or classifying frames ($1 "running"); then posts an image and
+# stops the server. Leaves /tmp/camera.log, /tmp/sources.json, /tmp/camera-image.json.
+cat >"$root/tmp/camera_check.sh" <<'SH'
+want=$1
+/usr/bin/edgevision serve --config none --model /usr/share/edgevision/demo --host 127.0.0.1 --port 0 \
+  --data-dir /tmp/camdata --source cam=/tmp/probe.avi,loop=true --source inbox=dir:/tmp/inbox >/tmp/camera.log 2>&1 &
+pid=$!
+i=0
+while :; do
+  port=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' /tmp/camera.log | head -1)
+  if [ -n "$port" ] && curl -sf "http://127.0.0.1:$port/sources" >/tmp/sources.json; then
+    if [ "$want" = error ]; then grep -q '"state":"error"' /tmp/sources.json && break
+    else grep -q '"framesOut":[1-9]' /tmp/sources.json && break; fi  # the inbox gets no file
+  fi
+  kill -0 $pid 2>/dev/null || { echo "the server exited"; exit 1; }
+  i=$((i + 1))
+  [ $i -lt 600 ] || { echo "no source in state $want after 5 min"; kill $pid; exit 1; }
+  sleep 0.5
+done
+curl -sS --fail --data-binary @/tmp/probe.jpg "http://127.0.0.1:$port/image" >/tmp/camera-image.json || exit 1
+kill -TERM $pid && wait $pid
+SH
+camera_check() {
+  local want=$1
+  EV_ROOT_NETNS=1 in_root /bin/sh /tmp/camera_check.sh "$want" >"$work/camera-$want.out" 2>&1 &&
+    /usr/bin/python3 - "$root/tmp/sources.json" "$want" <<'PY' &&
+import json, sys
+s = {x["name"]: x for x in json.load(open(sys.argv[1]))["sources"]}
+cam, want = s["cam"], sys.argv[2]
+print(f"source cam: state {cam['state']}, framesOut {cam['framesOut']}, lastError {cam.get('lastError')!r}")
+assert cam["state"] == want
+if want == "error":
+    assert "apt install libavformat59" in cam["lastError"], cam["lastError"]
+else:
+    assert cam["framesOut"] > 0
+assert s["inbox"]["state"] == "running", s["inbox"]
+PY
+    grep -q '"tagName":"Apple"' "$root/tmp/camera-image.json" ||
+    { cat "$work/camera-$want.out" "$root/tmp/camera.log"; fail "the package with cameras configured (source state $want)"; }
+}
+camera_check error
+echo "without Recommends: a video-file source is in state error naming the packages; HTTP serves"
+started=$SECONDS
+rec_packages=$(names "$recommends" | tr '\n' ' ')
+in_root /bin/sh -c "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $rec_packages" \
+  >>"$work/apt.log" 2>&1 || { tail -30 "$work/apt.log"; fail "apt-get install of the Recommends: $rec_packages"; }
+echo "installed the Recommends ($rec_packages) in $((SECONDS - started)) s"
+camera_check running
+echo "with Recommends: the video-file source runs"
 
 # --- 4b. systemd itself starts the service ---
 if ((boot)); then

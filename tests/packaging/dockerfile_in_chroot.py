@@ -331,11 +331,13 @@ def du_bytes(path):
 
 def check_libraries(stage):
     binary = stage.root + "/usr/bin/edgevision"
-    result = subprocess.run(["chroot", stage.root, "/usr/bin/ldd", "/usr/bin/edgevision"], capture_output=True,
-                            text=True)
-    missing = [l.strip() for l in result.stdout.splitlines() if "not found" in l]
-    if result.returncode != 0 or missing:
-        raise SystemExit(f"runtime root: unresolved libraries: {missing or result.stderr}")
+    # The binary, and the FFmpeg module it loads for camera sources: the image
+    # installs what both need.
+    for elf in ("/usr/bin/edgevision", "/usr/lib/edgevision/edgevision-ffmpeg.so"):
+        result = subprocess.run(["chroot", stage.root, "/usr/bin/ldd", elf], capture_output=True, text=True)
+        missing = [l.strip() for l in result.stdout.splitlines() if "not found" in l]
+        if result.returncode != 0 or missing:
+            raise SystemExit(f"runtime root: unresolved libraries of {elf}: {missing or result.stderr}")
     return os.path.getsize(binary)
 
 
