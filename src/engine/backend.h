@@ -45,6 +45,12 @@ class CompiledModel {
   virtual size_t output_size() const = 0;
   // Creates an execution context. Thread-safe.
   virtual Result<std::unique_ptr<Session>> CreateSession() const = 0;
+  // Frees what only CreateSession needs (the unpacked weights that every
+  // new Session packs again), once the caller has every Session it will
+  // use: existing Sessions answer as before; CreateSession fails (Internal)
+  // afterwards. Returns the bytes freed (0: nothing to free). Not
+  // thread-safe against CreateSession.
+  virtual size_t ReleaseSessionCreationData() { return 0; }
 };
 
 class Backend {

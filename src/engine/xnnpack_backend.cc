@@ -266,6 +266,7 @@ class XnnpackModel final : public CompiledModel {
   XnnpackWeightStats weight_stats() const { return weights_->stats(); }
 
   Result<std::unique_ptr<Session>> CreateSession() const override {
+    if (released_) return Internal("XNNPACK model: the unpacked weights were released (ReleaseSessionCreationData)");
     ThreadPool pool;
     if (threads_ > 1) {
       pool.reset(pthreadpool_create(static_cast<size_t>(threads_)));
@@ -289,9 +290,41 @@ class XnnpackModel final : public CompiledModel {
   }
 
  private:
+  // The weights of nodes that run as XNNPACK operators are read only while
+  // an operator is created (it packs them): Sessions never read them again
+  // (reference kernels read their constants from the graph, binary operators
+  // from Program::constants: those stay). The one change to a Program after
+  // BuildProgram; the Program was made non-const (make_shared<Program>).
+  size_t ReleaseSessionCreationData() override {
+    if (released_) return 0;
+    released_ = true;
+    Program& p = const_cast<Program&>(*program_);
+    std::vector<bool> keep(p.graph.values.size(), false);
+    for (size_t i = 0; i < p.graph.nodes.size(); ++i) {
+      if (p.exec[i] == Exec::kXnnpack || p.exec[i] == Exec::kDepthwiseAvgPool) continue;
+      for (ValueId v : p.graph.nodes[i].inputs) {
+        if (v != graph::kNoValue) keep[v] = true;
+      }
+    }
+    for (ValueId v : p.graph.outputs) keep[v] = true;
+    size_t freed = 0;
+    for (size_t v = 0; v < p.graph.values.size(); ++v) {
+      graph::Value& value = p.graph.values[v];
+      if (!value.is_constant || keep[v]) continue;
+      freed += value.f32.capacity() * sizeof(float);
+      std::vector<float>().swap(value.f32);
+    }
+    for (std::vector<float>& w : p.avgpool_weights) {
+      freed += w.capacity() * sizeof(float);
+      std::vector<float>().swap(w);
+    }
+    return freed;
+  }
+
   std::shared_ptr<const Program> program_;
   std::shared_ptr<WeightRegistry> weights_;
   int threads_;
+  bool released_ = false;
   std::vector<int64_t> input_shape_;
   size_t output_size_ = 0;
 };

@@ -345,6 +345,42 @@ TEST(SessionTest, UnsupportedOpNamesTheNode) {
 // Sessions of one model share one packed copy of the weights
 // (xnnpack_weights.h), answer exactly as a separately compiled model does,
 // and keep working whichever Session goes first.
+// issue 17, part 2: once a model has every Session it will use, the unpacked
+// weights (only operator creation reads them) are freed; the Sessions answer
+// bit-identically, and a later CreateSession is refused instead of packing
+// from freed weights.
+TEST(SessionTest, ReleasingSessionCreationDataKeepsTheSessionsExact) {
+  for (const graph::Graph& g : {testing::MobileNetV2(64, 10, 43), testing::SqueezeNet11(67, 12, 44)}) {
+    size_t weight_bytes = 0;
+    for (const graph::Value& v : g.values) {
+      if (v.is_constant) weight_bytes += v.f32.size() * sizeof(float);
+    }
+    auto model = MakeXnnpackBackend()->Compile(g, {});
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    auto first = (*model)->CreateSession();
+    auto second = (*model)->CreateSession();
+    ASSERT_TRUE(first.ok() && second.ok());
+    const auto& shape = g.values[g.inputs[0]].shape;
+    const std::vector<float> input =
+        testing::RandomData(static_cast<size_t>(shape[1] * shape[2] * shape[3]), 11, 0.0f, 1.0f);
+    std::vector<float> want((*model)->output_size()), got(want.size());
+    ASSERT_TRUE((*first)->Run(input, want).ok());
+
+    const size_t freed = (*model)->ReleaseSessionCreationData();
+    std::printf("[ release ] %zu of %zu bytes of constants freed\n", freed, weight_bytes);
+    EXPECT_GE(freed, weight_bytes * 9 / 10);  // the convolutions' and the classifier's weights
+    EXPECT_EQ((*model)->ReleaseSessionCreationData(), 0u);
+    for (Session* s : {first->get(), second->get()}) {
+      std::fill(got.begin(), got.end(), 0.0f);
+      ASSERT_TRUE(s->Run(input, got).ok());
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+    }
+    auto late = (*model)->CreateSession();
+    ASSERT_FALSE(late.ok());
+    EXPECT_EQ(late.status().code(), StatusCode::kInternal);
+  }
+}
+
 TEST(SessionTest, SessionsShareOnePackedCopyOfTheWeights) {
   for (const graph::Graph& g : {testing::MobileNetV2(64, 10, 43), testing::SqueezeNet11(67, 12, 44)}) {
     auto model = MakeXnnpackBackend()->Compile(g, {});

@@ -74,6 +74,9 @@ Result<std::unique_ptr<Classifier>> Classifier::Create(model::LoadedModel model,
     EV_ASSIGN_OR_RETURN(worker->session, c->compiled_->CreateSession());
     c->idle_.push_back(std::move(worker));
   }
+  // Every session exists (the pool never grows; a reload builds a new
+  // Classifier): the weights they packed need not stay unpacked too.
+  c->compiled_->ReleaseSessionCreationData();
   return c;
 }
 
