@@ -26,10 +26,11 @@ RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DEDGEVISION_BUI
 
 # ---- runtime: the binary, the FFmpeg module, the libraries dpkg-shlibdeps ----
 # ---- names for both (the image watches cameras too), the demo model       ----
+# (libcurl4 by name: the binary loads it on first use, dpkg-shlibdeps cannot see it)
 FROM ${DEBIAN_IMAGE} AS runtime
 COPY --from=build /runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates $(cat /tmp/runtime-packages.txt) \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates libcurl4 $(cat /tmp/runtime-packages.txt) \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages.txt
 COPY --from=build /out/ /
 # A fixed, non-root uid: a host folder mounted on /data must be writable by

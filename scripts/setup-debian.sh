@@ -44,6 +44,7 @@ ARM_PACKAGES=(debootstrap qemu-user-static binfmt-support g++-aarch64-linux-gnu 
 # bench/run.sh: the side-by-side benchmark (never CI). taskset is in util-linux.
 BENCH_PACKAGES=(
   wrk gnuplot-nox util-linux binutils
+  time  # bench/footprint_startup.py: /usr/bin/time -f %M
   python3 python3-numpy python3-pil python3-opencv python3-onnx python3-protobuf protobuf-compiler
   python3-flask python3-torch python3-torchvision
 )

@@ -249,6 +249,9 @@ void SetCommonOptions(CURL* c, const std::string& url, Transfer* t, std::chrono:
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, error);
 }
 
+// On the first transfer, not when the fetcher is made: libcurl is loaded on
+// first use (core/curl_lazy.cc), and a server that fetches nothing never
+// loads it. (libcurl >= 7.84's global init is thread-safe.)
 void InitCurlOnce() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -262,9 +265,10 @@ long ResponseCode(CURL* c) {
 
 class CurlFetcher : public UrlFetcher {
  public:
-  explicit CurlFetcher(CompiledPolicy policy) : policy_(std::move(policy)) { InitCurlOnce(); }
+  explicit CurlFetcher(CompiledPolicy policy) : policy_(std::move(policy)) {}
 
   Result<std::vector<uint8_t>> Fetch(const std::string& url) const override {
+    InitCurlOnce();
     CurlEasyPtr curl(curl_easy_init());
     if (!curl) return Internal("libcurl: cannot create a handle");
     Transfer t;
@@ -303,11 +307,12 @@ class CurlFetcher : public UrlFetcher {
 // file, resumed with a Range request.
 class CurlDownloader : public delivery::FileDownloader {
  public:
-  explicit CurlDownloader(CompiledPolicy policy) : policy_(std::move(policy)) { InitCurlOnce(); }
+  explicit CurlDownloader(CompiledPolicy policy) : policy_(std::move(policy)) {}
 
   Status Download(const std::string& url, int fd, uint64_t offset, uint64_t max_bytes,
                   const std::function<bool(uint64_t)>& progress) const override {
     if (offset > max_bytes) return ResourceExhausted("the download is larger than " + std::to_string(max_bytes) + " bytes");
+    InitCurlOnce();
     CurlEasyPtr curl(curl_easy_init());
     if (!curl) return Internal("libcurl: cannot create a handle");
     Transfer t;

@@ -129,6 +129,32 @@ TEST_F(DemoServerTest, MultipartCurlDefaultAndCloudRoutesAgree) {
   EXPECT_EQ(container_iter["iteration"], "Iteration7");
 }
 
+// issue 17, part 2: libcurl is loaded on first use (src/core/curl_lazy.cc).
+// A server that has fetched nothing does not map it; the first /url
+// request loads it, and it answers.
+TEST(LazyLibcurl, LoadedByTheFirstUrlRequestOnly) {
+  httplib::Server images;
+  const std::string banana = Fruit("banana1.jpg");
+  images.Get("/banana.jpg", [&](const httplib::Request&, httplib::Response& r) { r.set_content(banana, "image/jpeg"); });
+  const int port = images.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { images.listen_after_bind(); });
+  ServerProcess server({"--url-allow-loopback"});
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  auto c = server.Client();
+  json doc = CheckPredictionShape(c.Post("/image", Fruit("apple1.jpg"), "application/octet-stream"), false);
+  EXPECT_EQ(Top(doc), "Apple");
+  EXPECT_FALSE(MapsFile(server.pid(), "libcurl")) << "libcurl was loaded before anything was fetched";
+  EXPECT_FALSE(MapsFile(server.pid(), "libgnutls"));
+  doc = CheckPredictionShape(
+      c.Post("/url", json{{"url", "http://127.0.0.1:" + std::to_string(port) + "/banana.jpg"}}.dump(),
+             "application/json"),
+      false);
+  EXPECT_EQ(Top(doc), "Banana");
+  EXPECT_TRUE(MapsFile(server.pid(), "libcurl"));
+  images.stop();
+  t.join();
+}
+
 TEST_F(DemoServerTest, UrlRoutesFetchTheImage) {
   httplib::Server images;
   const std::string banana = Fruit("banana1.jpg");

@@ -86,6 +86,17 @@ inline int OpenFds(pid_t pid) {
   return ec && n == 0 ? -1 : n;
 }
 
+// Whether the process has a file whose path contains `name` mapped
+// (/proc/PID/maps): which shared libraries it has loaded.
+inline bool MapsFile(pid_t pid, const std::string& name) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.find(name) != std::string::npos) return true;
+  }
+  return false;
+}
+
 inline std::filesystem::path EdgevisionBinary() {
   if (const char* bin = std::getenv("EDGEVISION_BINARY")) return bin;
   return BinaryDir() / "src" / "cli" / "edgevision";

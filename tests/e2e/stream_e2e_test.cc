@@ -336,17 +336,6 @@ TEST(StreamE2E, DeadAndGarbageSourcesNeverTakeTheServerDown) {
   EXPECT_EQ(server.Client().Get("/health")->status, 200);
 }
 
-// Whether the process has a file whose name contains `name` mapped
-// (/proc/PID/maps): which shared libraries it loaded.
-bool Maps(pid_t pid, const std::string& name) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/maps");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.find(name) != std::string::npos) return true;
-  }
-  return false;
-}
-
 // The FFmpeg module beside the binary, as built.
 fs::path BuiltModule() { return EdgevisionBinary().parent_path() / "edgevision-ffmpeg.so"; }
 
@@ -361,15 +350,15 @@ TEST(StreamE2E, FfmpegIsLoadedOnlyWhenASourceNeedsIt) {
   std::ofstream(inbox / "a.jpg", std::ios::binary) << Fruit("apple1.jpg");
   json src = WaitSource(without, "inbox", [](const json& s) { return s["framesOut"].get<int>() >= 1; });
   EXPECT_EQ(src["last"]["scene"], "Apple") << src.dump();
-  EXPECT_FALSE(Maps(without.pid(), "libavcodec")) << "a directory source loaded FFmpeg";
-  EXPECT_FALSE(Maps(without.pid(), "edgevision-ffmpeg.so"));
+  EXPECT_FALSE(MapsFile(without.pid(), "libavcodec")) << "a directory source loaded FFmpeg";
+  EXPECT_FALSE(MapsFile(without.pid(), "edgevision-ffmpeg.so"));
 
   ServerProcess with({"--source", "file=" + Video("mjpeg") + ",loop=true"});
   ASSERT_TRUE(with.WaitReady()) << with.Log();
   src = WaitSource(with, "file", [](const json& s) { return s["framesOut"].get<int>() >= 1; });
   ASSERT_GE(src["framesOut"].get<int>(), 1) << src.dump() << with.Log();
-  EXPECT_TRUE(Maps(with.pid(), "edgevision-ffmpeg.so"));
-  EXPECT_TRUE(Maps(with.pid(), "libavcodec"));
+  EXPECT_TRUE(MapsFile(with.pid(), "edgevision-ffmpeg.so"));
+  EXPECT_TRUE(MapsFile(with.pid(), "libavcodec"));
 }
 
 // A .deb installed with --no-install-recommends has the module but not
