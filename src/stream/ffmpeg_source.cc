@@ -15,8 +15,6 @@ extern "C" {
 #include <cstring>
 #include <mutex>
 
-#include <spdlog/spdlog.h>
-
 namespace edgevision::stream {
 
 namespace {
@@ -132,16 +130,13 @@ class FfmpegSource final : public FrameSource {
       decoder_.name = "jpeg as sent";
     } else {
       std::string why_not;  // every hardware decoder that did not open, and why
-      if (spec_.hwdecode && OpenHardwareDecoder(codec, st->codecpar, &why_not)) {
-        spdlog::info("source {}: hardware decoder {}", spec_.name, decoder_.name);
-      } else {
+      if (!spec_.hwdecode || !OpenHardwareDecoder(codec, st->codecpar, &why_not)) {
         codec_.reset(avcodec_alloc_context3(codec));
         if (!codec_) return ResourceExhausted("out of memory");
         if ((rc = avcodec_parameters_to_context(codec_.get(), st->codecpar)) < 0) return OpenError("codec", rc);
         codec_->thread_count = 1;  // the model gets the cores; one decode thread per source
         if ((rc = avcodec_open2(codec_.get(), codec, nullptr)) < 0) return OpenError("cannot open the decoder", rc);
         decoder_ = DecoderInfo{codec->name, false, spec_.hwdecode ? why_not : ""};
-        if (spec_.hwdecode) spdlog::info("source {}: software decoder {} ({})", spec_.name, codec->name, why_not);
       }
     }
     time_base_ = av_q2d(st->time_base);

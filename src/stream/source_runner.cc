@@ -168,7 +168,10 @@ class SourceRunner::Impl {
         stats_.state = SourceState::kRunning;
         stats_.decoder = source->decoder();
       }
-      spdlog::info("source {}: opened {}", spec_.name, stats_url());
+      const DecoderInfo decoder = source->decoder();
+      spdlog::info("source {}: opened {}; decoder {}{}{}", spec_.name, stats_url(), decoder.name,
+                   decoder.hardware ? " (hardware)" : "",
+                   decoder.fallback.empty() ? "" : " (software; no hardware decoder opened: " + decoder.fallback + ")");
       first = false;
       if (ReadFrames(source.get())) attempt = 0;
       {
