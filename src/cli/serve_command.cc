@@ -19,6 +19,7 @@
 #include "cli/commands.h"
 #include "cli/config.h"
 #include "cli/load.h"
+#include "cli/source_twin.h"
 #include "core/guard.h"
 #include "delivery/model_delivery.h"
 #include "http/access.h"
@@ -186,6 +187,7 @@ struct ServeParts {
   std::unique_ptr<http::RequestMetrics> request_metrics;
   std::unique_ptr<http::PredictionMetrics> prediction_metrics;
   http::Router router;
+  predict::PredictionSink predictions;  // HTTP predictions and source frames alike; configured before any runs
   http::PredictionApi prediction_api;
   std::unique_ptr<upstream::Publisher> publisher;  // null when upstream publishing is off
   std::unique_ptr<upstream::UpstreamObserver> upstream_observer;
@@ -193,11 +195,19 @@ struct ServeParts {
   std::string capture_error;                        // why the store failed, for /health
   http::CaptureApi capture_api;
   std::unique_ptr<predict::ModelReloader> reloader;
-  std::unique_ptr<stream::Sources> sources;  // null without --source
+  std::unique_ptr<stream::Sources> sources;  // null without --source and without a module twin
+  std::unique_ptr<SourceTwin> source_twin;   // the twin's desired "sources"; null without a twin
   std::unique_ptr<delivery::ModelDelivery> delivery;  // null unless --model-delivery
   std::unique_ptr<http::HttpServer> server;
   std::thread http_thread;
   std::atomic<bool> listener_failed{false};  // set by the HTTP thread when accepting fails
+
+  // An early return: the publisher's thread calls the twin handlers of parts
+  // declared after it (delivery, source_twin), so it stops before they go.
+  // (ShutDownInOrder has stopped it already; Stop is idempotent.)
+  ~ServeParts() {
+    if (publisher) publisher->Stop();
+  }
 };
 
 // The instruments the request path updates: every HTTP answer and every
@@ -205,7 +215,7 @@ struct ServeParts {
 void StartMetrics(ServeParts* parts) {
   parts->request_metrics = std::make_unique<http::RequestMetrics>(&parts->metrics);
   parts->prediction_metrics = std::make_unique<http::PredictionMetrics>(&parts->metrics);
-  parts->prediction_api.observers.push_back(parts->prediction_metrics.get());
+  parts->predictions.AddObserver(parts->prediction_metrics.get());
 }
 
 upstream::UpstreamOptions UpstreamOptionsFrom(const ServeOptions& options) {
@@ -243,7 +253,7 @@ Status StartUpstream(const ServeOptions& options, ServeParts* parts) {
                           std::move(hooks), EDGEVISION_VERSION));
   if (parts->publisher) {
     parts->upstream_observer = std::make_unique<upstream::UpstreamObserver>(parts->publisher.get());
-    parts->prediction_api.observers.push_back(parts->upstream_observer.get());
+    parts->predictions.AddObserver(parts->upstream_observer.get());
     parts->publisher->Start();
   }
   return Status::Ok();
@@ -281,7 +291,7 @@ Status StartCaptureStore(const ServeOptions& options, ServeParts* parts) {
   parts->capture_api = http::CaptureApi{captures ? captures->store() : nullptr,
                                         captures ? captures->recorder() : nullptr, &parts->slot};
   if (captures) {
-    if (captures->recorder()) parts->prediction_api.observers.push_back(captures->recorder());
+    if (captures->recorder()) parts->predictions.AddObserver(captures->recorder());
     http::AddCaptureRoutes(&parts->router, parts->capture_api);
   }
   if (twin) {
@@ -307,23 +317,31 @@ Status StartCaptureStore(const ServeOptions& options, ServeParts* parts) {
   return Status::Ok();
 }
 
-// Live sources (--source): parsed and built, not started; their events go to
-// the same observers as HTTP predictions (the metrics, the outbox, the store).
+// Live sources (--source, the config file, the module twin's desired
+// "sources"): parsed and built, not started; their frames go to the same
+// sink as HTTP predictions (probation; the metrics, the outbox, the store).
 Status MakeSources(const ServeOptions& options, ServeParts* parts) {
-  if (options.sources.empty()) return Status::Ok();
+  upstream::Publisher* twin = parts->publisher && parts->publisher->uses_twin() ? parts->publisher.get() : nullptr;
+  if (options.sources.empty() && !twin) return Status::Ok();
   std::vector<stream::RunnerOptions> runners;
   for (const std::string& text : options.sources) {
     EV_ASSIGN_OR_RETURN(stream::SourceSpec spec, stream::ParseSourceSpec(text));
-    const std::string shown = RedactUrlPassword(spec.url);
-    runners.push_back({std::move(spec), shown});
+    runners.push_back(ShownSource(std::move(spec)));
   }
   stream::RunnerContext context;
   context.slot = &parts->slot;
-  context.observers = parts->prediction_api.observers;
-  EV_ASSIGN_OR_RETURN(parts->sources, stream::Sources::Create(std::move(runners), std::move(context)));
+  context.sink = &parts->predictions;
+  EV_ASSIGN_OR_RETURN(parts->sources, stream::Sources::Create(runners, std::move(context)));
   // FFmpeg's libraries are loaded (stream/ffmpeg_module.h) when the first
   // source that needs them opens; that logs their versions.
-  spdlog::info("{} live source(s)", parts->sources->size());
+  spdlog::info("{} live source(s){}", parts->sources->size(),
+               twin ? " (the module twin may add more)" : "");
+  if (twin) {
+    parts->source_twin = std::make_unique<SourceTwin>(parts->sources.get(), std::move(runners));
+    SourceTwin* st = parts->source_twin.get();
+    twin->SetSourcesReporter([st] { return st->Report(); });
+    twin->SetSourcesHandler([st](const std::map<std::string, std::string>& desired) { st->Apply(desired); });
+  }
   return Status::Ok();
 }
 
@@ -366,9 +384,10 @@ Status MakeModelDelivery(const ServeOptions& options, const ServeConfig& config,
   d.configured_model = config.model_path;
   EV_ASSIGN_OR_RETURN(parts->delivery,
                       delivery::ModelDelivery::Open(d, parts->reloader.get(), config.downloader.get()));
-  parts->prediction_api.outcome = [d = parts->delivery.get()](const predict::Classifier& model, const Status& s) {
+  // Every prediction, posted or from a source's frame, counts for probation.
+  parts->predictions.SetOutcomeHook([d = parts->delivery.get()](const predict::Classifier& model, const Status& s) {
     d->OnOutcome(&model, s);
-  };
+  });
   if (upstream::Publisher* twin = parts->publisher && parts->publisher->uses_twin() ? parts->publisher.get() : nullptr) {
     delivery::ModelDelivery* d = parts->delivery.get();
     d->SetListener([twin] { twin->ReportSoon(); });
@@ -568,6 +587,7 @@ int RunServe(const ServeOptions& options) {
   ServeParts parts;
   parts.slot.SetLoading(config->model_path);
   parts.prediction_api.slot = &parts.slot;
+  parts.prediction_api.sink = &parts.predictions;
   parts.prediction_api.fetcher = config->fetcher.get();
   StartMetrics(&parts);
   if (Status s = StartUpstream(options, &parts); !s.ok()) {

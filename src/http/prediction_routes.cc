@@ -69,7 +69,7 @@ class PredictionHandler {
 
     if (detector) return Detect(req, received, *classifier, image);
     Result<predict::Classification> result = classifier->ClassifyImage(image);
-    if (api_.outcome) api_.outcome(*classifier, result.status());
+    if (api_.sink) api_.sink->Outcome(*classifier, result.status());
     if (!result.ok()) return Failed(req, result.status());
 
     PredictionEnvelope envelope = Envelope(req, *classifier);
@@ -94,7 +94,7 @@ class PredictionHandler {
   HttpResponse Detect(const HttpRequest& req, std::chrono::steady_clock::time_point received,
                       const predict::Classifier& model, std::span<const uint8_t> image) const {
     Result<predict::DetectionResult> result = model.DetectImage(image);
-    if (api_.outcome) api_.outcome(model, result.status());
+    if (api_.sink) api_.sink->Outcome(model, result.status());
     if (!result.ok()) return Failed(req, result.status());
     PredictionEnvelope envelope = Envelope(req, model);
     HttpResponse res;
@@ -125,7 +125,7 @@ class PredictionHandler {
   void NotifyObservers(const PredictionEnvelope& envelope, std::chrono::steady_clock::time_point received,
                        std::span<const uint8_t> image, const predict::Classification* result,
                        const predict::DetectionResult* detected, const model::ModelInfo& info) const {
-    if (api_.observers.empty()) return;
+    if (!api_.sink || !api_.sink->has_observers()) return;
     predict::PredictionRecord record;
     record.id = envelope.id;
     record.created = envelope.created;
@@ -142,7 +142,7 @@ class PredictionHandler {
       record.seen_height = detected->seen_height;
     }
     record.model = &info;
-    for (predict::PredictionObserver* observer : api_.observers) observer->OnPrediction(record);
+    api_.sink->Notify(record);
   }
 
   PredictionApi api_;

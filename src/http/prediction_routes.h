@@ -24,7 +24,7 @@
 #include "http/router.h"
 #include "http/url_fetcher.h"
 #include "predict/model_slot.h"
-#include "predict/prediction_observer.h"
+#include "predict/prediction_sink.h"
 
 namespace edgevision::http {
 
@@ -32,10 +32,9 @@ struct PredictionApi {
   const predict::ModelSlot* slot = nullptr;       // required
   const UrlFetcher* fetcher = nullptr;            // required for /url routes
   const Clock* clock = &SystemClock();
-  std::vector<predict::PredictionObserver*> observers;  // told about every prediction
-  // Told the outcome (OK or the error) of every prediction that reached the
-  // model, with the model that ran it (model delivery's probation). Quick.
-  std::function<void(const predict::Classifier& model, const Status& outcome)> outcome;
+  // Told every prediction's outcome and every answered prediction, as the
+  // live sources tell it theirs (predict/prediction_sink.h); null: no one.
+  const predict::PredictionSink* sink = nullptr;
 };
 
 void AddPredictionRoutes(Router* router, const PredictionApi& api);

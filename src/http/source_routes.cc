@@ -44,8 +44,15 @@ std::string SourcesJson(const std::vector<stream::SourceStats>& stats) {
         {"targetFps", s.target_fps},
         {"framesIn", s.frames_in},
         {"framesOut", s.frames_out},
-        {"dropped", s.dropped},
-        {"badFrames", s.bad_frames},
+        {"dropped", s.dropped.total()},
+        {"droppedBy",
+         {{"superseded", s.dropped.superseded}, {"modelBusy", s.dropped.model_busy}, {"noModel", s.dropped.no_model}}},
+        {"badFrames", s.bad_frames.total()},
+        {"badFramesBy", {{"source", s.bad_frames.source}, {"model", s.bad_frames.model}}},
+        {"decoder", s.decoder ? json{{"name", s.decoder->name},
+                                     {"hardware", s.decoder->hardware},
+                                     {"fallback", s.decoder->fallback.empty() ? json(nullptr) : json(s.decoder->fallback)}}
+                              : json(nullptr)},
         {"reconnects", s.reconnects},
         {"events", s.events},
         {"heartbeats", s.heartbeats},
@@ -89,11 +96,28 @@ metrics::Registry::Collector SourcesCollector(const stream::Sources* sources) {
            [](const stream::SourceStats& s) { return static_cast<double>(s.frames_in); });
     family("edgevision_source_frames_classified_total", "counter", "Frames classified or detected.",
            [](const stream::SourceStats& s) { return static_cast<double>(s.frames_out); });
-    family("edgevision_source_frames_dropped_total", "counter",
-           "Frames read but replaced by a newer one before the model took them (sampling rate, busy model).",
-           [](const stream::SourceStats& s) { return static_cast<double>(s.dropped); });
-    family("edgevision_source_bad_frames_total", "counter", "Frames the source or the model could not use.",
-           [](const stream::SourceStats& s) { return static_cast<double>(s.bad_frames); });
+    w->Family("edgevision_source_frames_dropped_total", "counter",
+              "Frames read but never classified, by reason: superseded (a newer frame came first: the sampling "
+              "rate or a slower model), model_busy (every inference worker busy), no_model (none loaded).");
+    for (const stream::SourceStats& s : stats) {
+      const std::pair<const char*, uint64_t> reasons[] = {
+          {"superseded", s.dropped.superseded}, {"model_busy", s.dropped.model_busy}, {"no_model", s.dropped.no_model}};
+      for (const auto& [reason, n] : reasons) {
+        w->Sample("edgevision_source_frames_dropped_total", {{"source", s.name}, {"reason", reason}},
+                  static_cast<double>(n));
+      }
+    }
+    w->Family("edgevision_source_bad_frames_total", "counter",
+              "Frames that could not be used, by who refused them: the source (undecodable, over the limits) or "
+              "the model's decoder.");
+    for (const stream::SourceStats& s : stats) {
+      w->Sample("edgevision_source_bad_frames_total", {{"source", s.name}, {"by", "source"}},
+                static_cast<double>(s.bad_frames.source));
+      w->Sample("edgevision_source_bad_frames_total", {{"source", s.name}, {"by", "model"}},
+                static_cast<double>(s.bad_frames.model));
+    }
+    family("edgevision_source_hardware_decoding", "gauge", "1 while the source's frames go through a hardware decoder.",
+           [](const stream::SourceStats& s) { return s.decoder && s.decoder->hardware ? 1.0 : 0.0; });
     family("edgevision_source_reconnects_total", "counter", "Times the source was reopened.",
            [](const stream::SourceStats& s) { return static_cast<double>(s.reconnects); });
     w->Family("edgevision_source_events_total", "counter", "Events published, by kind (change, heartbeat).");

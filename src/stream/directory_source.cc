@@ -80,6 +80,8 @@ class DirectorySource final : public FrameSource {
     return f;
   }
 
+  DecoderInfo decoder() const override { return {"files as written", false, ""}; }
+
   void Interrupt() override {
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t w = write(wake_.get(), &one, sizeof one);

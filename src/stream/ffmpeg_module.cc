@@ -43,6 +43,7 @@ class ModuleSource final : public FrameSource {
       : module_(std::move(module)), inner_(std::move(inner)) {}
   Result<Frame> Read() override { return inner_->Read(); }
   void Interrupt() override { inner_->Interrupt(); }
+  DecoderInfo decoder() const override { return inner_->decoder(); }
 
  private:
   std::shared_ptr<FfmpegModule> module_;  // declared first: destroyed last

@@ -54,7 +54,7 @@ Result<SourceSpec> ParseSourceSpec(const std::string& text) {
   // hold commas itself (rarely), never one followed by an option name.
   std::string rest = text.substr(eq + 1);
   static const char* kKeys[] = {"fps=",  "debounce=", "threshold=", "heartbeat=", "realtime=", "loop=",
-                                "transport=", "format=", "timeout=", "ffmpeg."};
+                                "transport=", "format=", "timeout=", "hwdecode=", "ffmpeg."};
   size_t cut = std::string::npos;
   for (size_t pos = rest.find(','); pos != std::string::npos; pos = rest.find(',', pos + 1)) {
     for (const char* key : kKeys) {
@@ -98,6 +98,9 @@ Result<SourceSpec> ParseSourceSpec(const std::string& text) {
     } else if (key == "timeout") {
       EV_ASSIGN_OR_RETURN(double v, Number(key, value, 0.1, 3600));
       spec.limits.read_timeout = spec.limits.open_timeout = std::chrono::milliseconds(static_cast<int64_t>(v * 1000));
+    } else if (key == "hwdecode") {
+      if (value != "auto" && value != "off") return InvalidArgument("source option hwdecode=" + value + ": auto or off");
+      spec.hwdecode = value == "auto";
     } else if (StartsWith(key, "ffmpeg.") && key.size() > 7) {
       spec.ffmpeg_options[key.substr(7)] = value;
     } else {

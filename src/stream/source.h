@@ -34,6 +34,8 @@ struct SourceLimits {
   // frame or a file in a watched directory, in bytes.
   uint64_t max_pixels = 40'000'000;
   size_t max_frame_bytes = 32u << 20;
+
+  bool operator==(const SourceLimits&) const = default;
 };
 
 // `--source NAME=URL[,key=value...]`, parsed.
@@ -49,17 +51,31 @@ struct SourceSpec {
   std::string transport = "tcp";  // RTSP: tcp or udp
   std::string format;       // FFmpeg input format to force (e.g. mjpeg, v4l2); "" = probe
   std::map<std::string, std::string> ffmpeg_options;  // ffmpeg.KEY=VALUE: passed to avformat_open_input
+  // A hardware decoder when FFmpeg has one that opens here (auto), falling
+  // back to software with the reason logged and shown; never (off).
+  bool hwdecode = true;
   SourceLimits limits;
+
+  bool operator==(const SourceSpec&) const = default;
 };
 
 // Parses "NAME=URL[,key=value...]". Keys: fps, debounce, threshold,
 // heartbeat, realtime, loop, transport, format, timeout (seconds, read and
-// open), ffmpeg.<option>. Errors: InvalidArgument naming the offending part.
+// open), hwdecode (auto or off), ffmpeg.<option>. Errors: InvalidArgument naming the offending part.
 Result<SourceSpec> ParseSourceSpec(const std::string& text);
 
 // What kind of source a URL is.
 enum class SourceKind { kFfmpeg, kDirectory };
 SourceKind KindOf(const SourceSpec& spec);
+
+// Which decoder a source's frames go through (GET /sources "decoder").
+struct DecoderInfo {
+  std::string name;      // e.g. "h264", "h264_v4l2m2m", "h264 (vaapi)", "jpeg as sent"
+  bool hardware = false;
+  std::string fallback;  // why hardware decoding is not used ("" when it is, or when hwdecode=off)
+
+  bool operator==(const DecoderInfo&) const = default;
+};
 
 class FrameSource {
  public:
@@ -71,6 +87,8 @@ class FrameSource {
   virtual Result<Frame> Read() = 0;
   // Makes a Read in progress (and every later one) return Unavailable soon.
   virtual void Interrupt() = 0;
+  // The decoder in use; fixed once opened.
+  virtual DecoderInfo decoder() const { return {}; }
 };
 
 // Opens a source. `cancelled` is polled while opening (a shutdown must not

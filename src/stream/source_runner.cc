@@ -171,8 +171,12 @@ class SourceRunner::Impl {
         source_ = source.get();
         if (!first) ++stats_.reconnects;
         stats_.state = SourceState::kRunning;
+        stats_.decoder = source->decoder();
       }
-      spdlog::info("source {}: opened {}", spec_.name, stats_url());
+      const DecoderInfo decoder = source->decoder();
+      spdlog::info("source {}: opened {}; decoder {}{}{}", spec_.name, stats_url(), decoder.name,
+                   decoder.hardware ? " (hardware)" : "",
+                   decoder.fallback.empty() ? "" : " (software; no hardware decoder opened: " + decoder.fallback + ")");
       first = false;
       if (ReadFrames(source.get())) attempt = 0;
       {
@@ -203,7 +207,7 @@ class SourceRunner::Impl {
           ++stats_.frames_in;
           read_cpu_total_ms_ += cpu_ms;
           rate_in_.Tick(f->read_at);
-          if (slot_) ++stats_.dropped;  // never taken: no backlog, ever
+          if (slot_) ++stats_.dropped.superseded;  // never taken: no backlog, ever
           slot_ = std::move(f);
         }
         cv_.notify_all();
@@ -211,7 +215,7 @@ class SourceRunner::Impl {
       }
       const Status& s = frame.status();
       if (s.code() == StatusCode::kInvalidArgument || s.code() == StatusCode::kResourceExhausted) {
-        BadFrame(s);
+        BadFrame(s, /*by_model=*/false);
         if (++bad_in_a_row >= context_->limits.max_consecutive_bad_frames) {
           Failed(Unavailable(std::to_string(bad_in_a_row) + " unusable frames in a row"), "reopening");
           break;
@@ -255,11 +259,12 @@ class SourceRunner::Impl {
     spdlog::warn("source {}: {}: {}", spec_.name, what, s.message());
   }
 
-  void BadFrame(const Status& s) {
+  void BadFrame(const Status& s, bool by_model) {
     uint64_t n = 0;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      n = ++stats_.bad_frames;
+      ++(by_model ? stats_.bad_frames.model : stats_.bad_frames.source);
+      n = stats_.bad_frames.total();
       stats_.last_error = s.message();
     }
     if (n == 1 || n % kLogEveryNthBadFrame == 0) {
@@ -299,7 +304,7 @@ class SourceRunner::Impl {
     std::shared_ptr<const predict::Classifier> model = context_->slot->Get();
     if (!model) {
       std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.dropped;
+      ++stats_.dropped.no_model;
       stats_.last_error = "no model is loaded yet";
       return;
     }
@@ -307,12 +312,16 @@ class SourceRunner::Impl {
     last.at = std::chrono::system_clock::now();
     last.detector = model->detector() != nullptr;
     std::optional<predict::Classification> classification;
+    int seen_width = 0, seen_height = 0;  // a detector's image after EXIF orientation
     double decode = 0, preprocess = 0, inference = 0;
     if (last.detector) {
       Result<predict::DetectionResult> r =
           frame->is_encoded() ? model->DetectImage(frame->encoded) : model->DetectPixels(frame->rgb);
+      if (context_->sink) context_->sink->Outcome(*model, r.status());
       if (!r.ok()) return ModelFailed(r.status());
       last.detections = std::move(r->detections);
+      seen_width = r->seen_width;
+      seen_height = r->seen_height;
       last.scene = SceneOf(last.detections, spec_.threshold);
       decode = r->timings.decode_ms;
       preprocess = r->timings.resize_ms;
@@ -320,6 +329,7 @@ class SourceRunner::Impl {
     } else {
       Result<predict::Classification> r =
           frame->is_encoded() ? model->ClassifyImage(frame->encoded) : model->ClassifyPixels(frame->rgb);
+      if (context_->sink) context_->sink->Outcome(*model, r.status());
       if (!r.ok()) return ModelFailed(r.status());
       last.scene = SceneOf(*r, spec_.threshold);
       last.scores.assign(r->scores.begin(), r->scores.begin() + static_cast<std::ptrdiff_t>(std::min(kLastScores, r->scores.size())));
@@ -349,24 +359,25 @@ class SourceRunner::Impl {
       spdlog::debug("source {}: heartbeat: scene \"{}\"", spec_.name, last.scene);
     }
     Publish(kind, *shared, *model, classification ? &*classification : nullptr,
-            last.detector ? &last.detections : nullptr);
+            last.detector ? &last.detections : nullptr, seen_width, seen_height);
   }
 
   void ModelFailed(const Status& s) {
     if (s.code() == StatusCode::kUnavailable) {  // every inference worker busy with requests
       std::lock_guard<std::mutex> lock(mu_);
-      ++stats_.dropped;
+      ++stats_.dropped.model_busy;
       stats_.last_error = s.message();
       return;
     }
-    BadFrame(s);
+    BadFrame(s, /*by_model=*/true);
   }
 
   // The event to the prediction observers, as an HTTP prediction: the frame
   // (as sent, or JPEG-encoded when it was decoded here) and the answer.
   void Publish(EventKind kind, const Frame& frame, const predict::Classifier& model,
-               const predict::Classification* classification, const std::vector<detect::Detection>* detections) {
-    if (context_->observers.empty()) return;
+               const predict::Classification* classification, const std::vector<detect::Detection>* detections,
+               int seen_width, int seen_height) {
+    if (!context_->sink || !context_->sink->has_observers()) return;
     std::vector<uint8_t> jpeg;
     std::span<const uint8_t> image = frame.encoded;
     if (!frame.is_encoded()) {
@@ -383,8 +394,10 @@ class SourceRunner::Impl {
     record.image = image;
     record.result = classification;
     record.detections = detections;
+    record.seen_width = seen_width;
+    record.seen_height = seen_height;
     record.model = &model.info();
-    for (predict::PredictionObserver* observer : context_->observers) observer->OnPrediction(record);
+    context_->sink->Notify(record);
   }
 
   const SourceSpec spec_;
@@ -416,37 +429,106 @@ void SourceRunner::Stop() { impl_->Stop(); }
 SourceStats SourceRunner::Stats() const { return impl_->Stats(); }
 Result<LatestImage> SourceRunner::Latest() const { return impl_->Latest(); }
 
-Result<std::unique_ptr<Sources>> Sources::Create(std::vector<RunnerOptions> sources, RunnerContext context) {
-  std::unique_ptr<Sources> s(new Sources(std::move(context)));
+namespace {
+
+Status CheckUniqueNames(const std::vector<RunnerOptions>& sources) {
   std::set<std::string> names;
+  for (const RunnerOptions& options : sources) {
+    if (!names.insert(options.spec.name).second) return InvalidArgument("two sources are named " + options.spec.name);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Sources>> Sources::Create(std::vector<RunnerOptions> sources, RunnerContext context) {
+  EV_RETURN_IF_ERROR(CheckUniqueNames(sources));
+  std::unique_ptr<Sources> s(new Sources(std::move(context)));
   for (RunnerOptions& options : sources) {
-    if (!names.insert(options.spec.name).second) {
-      return InvalidArgument("two sources are named " + options.spec.name);
-    }
-    s->runners_.push_back(std::make_unique<SourceRunner>(std::move(options), &s->context_));
+    s->runners_.push_back(std::make_shared<SourceRunner>(std::move(options), &s->context_));
   }
   return s;
 }
 
+Sources::~Sources() { Stop(); }
+
+std::vector<std::shared_ptr<SourceRunner>> Sources::Snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return runners_;
+}
+
 void Sources::Start() {
-  for (auto& r : runners_) r->Start();
+  std::lock_guard<std::mutex> control(control_mu_);
+  if (started_ || stopped_) return;
+  started_ = true;
+  for (auto& r : Snapshot()) r->Start();
 }
 
 void Sources::Stop() {
-  for (auto& r : runners_) r->Stop();
+  std::lock_guard<std::mutex> control(control_mu_);
+  stopped_ = true;
+  for (auto& r : Snapshot()) r->Stop();
+}
+
+Status Sources::Apply(std::vector<RunnerOptions> wanted) {
+  EV_RETURN_IF_ERROR(CheckUniqueNames(wanted));
+  std::lock_guard<std::mutex> control(control_mu_);
+  if (stopped_) return Status::Ok();
+  const std::vector<std::shared_ptr<SourceRunner>> before = Snapshot();
+  std::vector<std::shared_ptr<SourceRunner>> after, started;
+  for (RunnerOptions& options : wanted) {
+    auto same = std::find_if(before.begin(), before.end(), [&](const std::shared_ptr<SourceRunner>& r) {
+      return r->options().spec == options.spec && r->options().display_url == options.display_url;
+    });
+    if (same != before.end()) {
+      after.push_back(*same);
+      continue;
+    }
+    started.push_back(std::make_shared<SourceRunner>(std::move(options), &context_));
+    after.push_back(started.back());
+  }
+  std::vector<std::shared_ptr<SourceRunner>> stopped;
+  for (const auto& r : before) {
+    if (std::find(after.begin(), after.end(), r) == after.end()) stopped.push_back(r);
+  }
+  // A changed source stops before its successor opens (one camera, one connection).
+  for (const auto& r : stopped) {
+    r->Stop();
+    spdlog::info("source {}: stopped ({})", r->name(), "removed or changed");
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    runners_ = after;
+  }
+  for (const auto& r : started) {
+    spdlog::info("source {}: added ({})", r->name(), r->options().display_url);
+    if (started_) r->Start();
+  }
+  return Status::Ok();
 }
 
 std::vector<SourceStats> Sources::Stats() const {
   std::vector<SourceStats> out;
-  for (const auto& r : runners_) out.push_back(r->Stats());
+  for (const auto& r : Snapshot()) out.push_back(r->Stats());
+  return out;
+}
+
+std::vector<RunnerOptions> Sources::Options() const {
+  std::vector<RunnerOptions> out;
+  for (const auto& r : Snapshot()) out.push_back(r->options());
   return out;
 }
 
 Result<LatestImage> Sources::Latest(const std::string& name) const {
-  for (const auto& r : runners_) {
+  for (const auto& r : Snapshot()) {
     if (r->name() == name) return r->Latest();
   }
   return NotFound("no source named " + name);
+}
+
+size_t Sources::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return runners_.size();
 }
 
 }  // namespace edgevision::stream

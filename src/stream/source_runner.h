@@ -36,7 +36,7 @@
 
 #include "core/status.h"
 #include "predict/model_slot.h"
-#include "predict/prediction_observer.h"
+#include "predict/prediction_sink.h"
 #include "stream/event_tracker.h"
 #include "stream/source.h"
 
@@ -52,8 +52,10 @@ struct RunnerLimits {
 
 // Everything a runner shares with the server.
 struct RunnerContext {
-  const predict::ModelSlot* slot = nullptr;             // required
-  std::vector<predict::PredictionObserver*> observers;  // told about every event
+  const predict::ModelSlot* slot = nullptr;  // required
+  // Told every classified frame's outcome (model delivery's probation) and
+  // every event, as HTTP predictions are (predict/prediction_sink.h); null: no one.
+  const predict::PredictionSink* sink = nullptr;
   SourceOpener opener = OpenSource;
   RunnerLimits limits;
 };
@@ -74,6 +76,21 @@ struct LastResult {
   bool detector = false;
 };
 
+// Frames read but never classified, by cause (docs/streams.md).
+struct DroppedFrames {
+  uint64_t superseded = 0;  // a newer frame came before the worker took it: the sampling rate, or a model slower than the camera
+  uint64_t model_busy = 0;  // every inference worker was busy (with HTTP requests) longer than the queue allows
+  uint64_t no_model = 0;    // no model was loaded
+  uint64_t total() const { return superseded + model_busy + no_model; }
+};
+
+// Frames that could not be used, by who refused them.
+struct BadFrames {
+  uint64_t source = 0;  // the source: an undecodable packet, a frame over the size limits
+  uint64_t model = 0;   // the model's decoder: not an image it reads, too large
+  uint64_t total() const { return source + model; }
+};
+
 // A snapshot of one source (GET /sources, /metrics).
 struct SourceStats {
   std::string name;
@@ -82,14 +99,15 @@ struct SourceStats {
   std::string last_error;  // "" when none yet
   uint64_t frames_in = 0;     // frames read from the source
   uint64_t frames_out = 0;    // frames classified
-  uint64_t dropped = 0;       // frames read and replaced before the worker took them
-  uint64_t bad_frames = 0;    // frames the source or the model could not use
+  DroppedFrames dropped;      // frames read and never classified
+  BadFrames bad_frames;       // frames the source or the model could not use
   uint64_t reconnects = 0;    // times the source was (re)opened after the first
   uint64_t events = 0;        // changes published
   uint64_t heartbeats = 0;    // heartbeats published
   double fps_in = 0;          // over the last few seconds
   double fps_out = 0;
   double target_fps = 0;      // 0 = as fast as the model allows
+  std::optional<DecoderInfo> decoder;  // of the open source (the last one opened); none before
   // Mean cost per frame: CPU of the reader thread per frame read (demux +
   // decode + colour conversion), and the worker's wall time per classified
   // frame in the model's stages (decode of an encoded frame, preprocess,
@@ -124,6 +142,7 @@ class SourceRunner {
   void Stop();
 
   const std::string& name() const { return options_.spec.name; }
+  const RunnerOptions& options() const { return options_; }
   SourceStats Stats() const;
   // Errors: NotFound when no frame has been classified yet.
   Result<LatestImage> Latest() const;
@@ -134,22 +153,43 @@ class SourceRunner {
   std::unique_ptr<Impl> impl_;
 };
 
-// All configured sources.
+// All sources: the configured ones, changed at run time by Apply (the
+// module twin's desired "sources").
+//
+// Thread-safety: every method is safe from any thread; Start, Stop and Apply
+// are serialised (each returns when its sources have started or stopped).
 class Sources {
  public:
   // Errors: InvalidArgument for two sources with one name.
   static Result<std::unique_ptr<Sources>> Create(std::vector<RunnerOptions> sources, RunnerContext context);
+  ~Sources();  // Stop()
+  // Starts every source; a source added by Apply later starts at once.
   void Start();
+  // Stops every source; Apply starts nothing after it.
   void Stop();
+  // Makes `wanted` the set of sources, by name: a source whose spec and
+  // shown URL are unchanged keeps running untouched, a changed one is
+  // stopped and started again with its new spec, one no longer wanted is
+  // stopped, a new one is started (once Start was called). Errors:
+  // InvalidArgument for two sources with one name (nothing changes).
+  Status Apply(std::vector<RunnerOptions> wanted);
   std::vector<SourceStats> Stats() const;
+  // Every source's options, in the order of Stats.
+  std::vector<RunnerOptions> Options() const;
   // Errors: NotFound (no such source, or no frame yet).
   Result<LatestImage> Latest(const std::string& name) const;
-  size_t size() const { return runners_.size(); }
+  size_t size() const;
 
  private:
   explicit Sources(RunnerContext context) : context_(std::move(context)) {}
+  std::vector<std::shared_ptr<SourceRunner>> Snapshot() const;
+
   RunnerContext context_;
-  std::vector<std::unique_ptr<SourceRunner>> runners_;
+  std::mutex control_mu_;  // serialises Start, Stop and Apply
+  bool started_ = false;   // guarded by control_mu_
+  bool stopped_ = false;   // guarded by control_mu_
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<SourceRunner>> runners_;  // guarded by mu_; in the order they were added
 };
 
 }  // namespace edgevision::stream

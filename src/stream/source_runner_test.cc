@@ -4,7 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
+#include <map>
 #include <functional>
 #include <thread>
 #include <variant>
@@ -136,8 +138,13 @@ class SourceRunnerTest : public ::testing::Test {
   }
 
   std::unique_ptr<SourceRunner> MakeRunner(SourceSpec spec) {
+    sink_.AddObserver(&observer_);
+    sink_.SetOutcomeHook([this](const predict::Classifier& model, const Status& outcome) {
+      std::lock_guard<std::mutex> lock(outcomes_mu_);
+      outcomes_.push_back({&model, outcome.code()});
+    });
     context_.slot = slot_;
-    context_.observers = {&observer_};
+    context_.sink = &sink_;
     context_.opener = opener_.Opener();
     context_.limits.backoff_initial = 1ms;
     context_.limits.backoff_max = 4ms;
@@ -154,7 +161,15 @@ class SourceRunnerTest : public ::testing::Test {
     return spec;
   }
 
+  std::vector<std::pair<const predict::Classifier*, StatusCode>> outcomes() const {
+    std::lock_guard<std::mutex> lock(outcomes_mu_);
+    return outcomes_;
+  }
+
   static inline predict::ModelSlot* slot_ = nullptr;
+  predict::PredictionSink sink_;
+  mutable std::mutex outcomes_mu_;
+  std::vector<std::pair<const predict::Classifier*, StatusCode>> outcomes_;  // guarded by outcomes_mu_
   RunnerContext context_;
   ScriptedOpener opener_;
   RecordingObserver observer_;
@@ -178,8 +193,16 @@ TEST_F(SourceRunnerTest, EventsOnSceneChangesReachTheObserversWithTheFrame) {
   ASSERT_TRUE(WaitUntil([&] { return r->Stats().frames_out == 12; }));
   SourceStats s = r->Stats();
   r->Stop();
-  EXPECT_EQ(s.dropped, 0u);
+  EXPECT_EQ(s.dropped.total(), 0u);
   EXPECT_EQ(s.events, 2u);
+  // Every classified frame's outcome went to the sink's hook (model
+  // delivery's probation), with the model that ran it.
+  const auto seen = outcomes();
+  ASSERT_EQ(seen.size(), 12u);
+  for (const auto& [model, code] : seen) {
+    EXPECT_EQ(model, slot_->Get().get());
+    EXPECT_EQ(code, StatusCode::kOk);
+  }
   const std::vector<Event> events = observer_.events();
   ASSERT_EQ(events.size(), 2u);
   EXPECT_EQ(events[0].route, "SOURCE cam change");
@@ -246,7 +269,7 @@ TEST_F(SourceRunnerTest, GarbageIsCountedAndIgnored) {
   script.gate = [&runner](size_t i) {
     if (!runner) return false;
     SourceStats s = runner->Stats();
-    return s.frames_out + s.bad_frames >= i;
+    return s.frames_out + s.bad_frames.total() >= i;
   };
   script.end = Unavailable("end of stream");
   opener_.Add(std::move(script));
@@ -265,7 +288,13 @@ TEST_F(SourceRunnerTest, GarbageIsCountedAndIgnored) {
   SourceStats s = r->Stats();
   r->Stop();
   EXPECT_EQ(s.frames_out, 2u);
-  EXPECT_EQ(s.bad_frames, 2u + 5u);
+  EXPECT_EQ(s.bad_frames.model, 1u);       // the junk "JPEG"
+  EXPECT_EQ(s.bad_frames.source, 1u + 5u);  // the undecodable packet, the garbage source
+  EXPECT_EQ(s.dropped.total(), 0u);
+  // The model's refusal is an outcome too (a bad image, not a model error).
+  const auto seen = outcomes();
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].second, StatusCode::kInvalidArgument);
   EXPECT_EQ(s.events, 1u);
   EXPECT_NE(s.last_error.find("unusable frames in a row"), std::string::npos) << s.last_error;
 }
@@ -282,10 +311,76 @@ TEST_F(SourceRunnerTest, DropsFramesUnderOverloadWithoutABacklog) {
   ASSERT_TRUE(WaitUntil([&] { return r->Stats().frames_out >= 10; }));
   SourceStats s = r->Stats();
   r->Stop();
-  EXPECT_GT(s.dropped, 0u);
+  EXPECT_GT(s.dropped.superseded, 0u);
+  EXPECT_EQ(s.dropped.model_busy, 0u);
+  EXPECT_EQ(s.dropped.no_model, 0u);
   EXPECT_GT(s.frames_in, s.frames_out);
   // Every frame read is classified, dropped, waiting in the slot or being classified.
-  EXPECT_LE(s.frames_in - s.frames_out - s.dropped, 2u);
+  EXPECT_LE(s.frames_in - s.frames_out - s.dropped.total(), 2u);
+}
+
+// Frames that reach the worker while no model is loaded are dropped as
+// "no model", not as superseded.
+TEST_F(SourceRunnerTest, FramesWithoutAModelAreDroppedAsNoModel) {
+  predict::ModelSlot empty;
+  empty.SetLoading("nothing");
+  Script script;
+  for (int i = 0; i < 3; ++i) script.steps.push_back(Encoded(Photo("apple1.jpg")));
+  SourceRunner* runner = nullptr;
+  script.gate = [&runner](size_t i) { return runner && runner->Stats().dropped.no_model >= i; };
+  opener_.Add(std::move(script));
+  auto r = MakeRunner(Spec());
+  context_.slot = &empty;
+  runner = r.get();
+  r->Start();
+  ASSERT_TRUE(WaitUntil([&] { return r->Stats().dropped.no_model == 3; }));
+  SourceStats s = r->Stats();
+  r->Stop();
+  EXPECT_EQ(s.dropped.superseded, 0u);
+  EXPECT_EQ(s.dropped.model_busy, 0u);
+  EXPECT_EQ(s.frames_out, 0u);
+  EXPECT_EQ(s.last_error, "no model is loaded yet");
+  EXPECT_TRUE(outcomes().empty());  // nothing reached a model
+}
+
+// One inference worker, no queue, kept busy by "HTTP requests" (threads
+// classifying in a loop): the source's frames that find it busy are dropped
+// as "model busy", and their outcome (Unavailable) is reported.
+TEST_F(SourceRunnerTest, FramesThatFindEveryWorkerBusyAreDroppedAsModelBusy) {
+  Result<model::LoadedModel> m = model::LoadModel((edgevision::testing::SourceDir() / "models/demo").string());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  predict::ClassifierOptions options;
+  options.workers = 1;
+  options.max_waiting = 0;
+  auto c = predict::Classifier::Create(std::move(m).value(), engine::MakeXnnpackBackend(), options);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  std::shared_ptr<const predict::Classifier> busy_model(std::move(c).value());
+  predict::ModelSlot busy;
+  busy.SetReady(busy_model);
+  const std::vector<uint8_t> apple = Photo("apple1.jpg");
+  std::atomic<bool> done{false};
+  std::vector<std::thread> requests;
+  for (int i = 0; i < 2; ++i) {
+    requests.emplace_back([&] {
+      while (!done) (void)busy_model->ClassifyImage(apple);
+    });
+  }
+  Script script;
+  script.endless = [&apple](size_t) { return Encoded(apple); };
+  opener_.Add(std::move(script));
+  auto r = MakeRunner(Spec());
+  context_.slot = &busy;
+  r->Start();
+  const bool seen_busy = WaitUntil([&] { return r->Stats().dropped.model_busy > 0; });
+  done = true;
+  for (std::thread& t : requests) t.join();
+  SourceStats s = r->Stats();
+  r->Stop();
+  ASSERT_TRUE(seen_busy) << s.last_error;
+  EXPECT_EQ(s.dropped.no_model, 0u);
+  EXPECT_NE(s.last_error.find("busy"), std::string::npos) << s.last_error;
+  const auto seen = outcomes();
+  EXPECT_TRUE(std::any_of(seen.begin(), seen.end(), [](const auto& o) { return o.second == StatusCode::kUnavailable; }));
 }
 
 TEST_F(SourceRunnerTest, StopDoesNotWaitForASourceThatNeverOpens) {
@@ -345,6 +440,57 @@ TEST_F(SourceRunnerTest, DetectorLatestFrameHasItsBoxesDrawn) {
   };
   EXPECT_LT(distance(drawn->rgb), 90);
   EXPECT_GT(distance(original->rgb), 90);
+}
+
+// Apply (the module twin): an unchanged source keeps running untouched, a
+// changed one is restarted with its new spec, a removed one stops, a new one
+// starts; two with one name are refused and nothing changes.
+TEST_F(SourceRunnerTest, ApplyAddsChangesAndRemovesSourcesAtRunTime) {
+  std::mutex mu;
+  std::map<std::string, int> opens;  // by URL
+  context_.slot = slot_;
+  context_.limits.backoff_initial = 1ms;
+  context_.opener = [&](const SourceSpec& spec, const std::function<bool()>&) -> Result<std::unique_ptr<FrameSource>> {
+    std::lock_guard<std::mutex> lock(mu);
+    ++opens[spec.url];
+    return std::unique_ptr<FrameSource>(std::make_unique<ScriptedSource>(Script{}));  // connected, silent
+  };
+  auto spec = [](const std::string& name, const std::string& url) {
+    SourceSpec s = Spec();
+    s.name = name;
+    s.url = url;
+    return RunnerOptions{s, url};
+  };
+  auto opened = [&](const std::string& url) {
+    std::lock_guard<std::mutex> lock(mu);
+    return opens[url];
+  };
+  auto states = [](const Sources& s) {
+    std::map<std::string, std::string> out;
+    for (const SourceStats& st : s.Stats()) out[st.name] = st.url + " " + SourceStateName(st.state);
+    return out;
+  };
+  Result<std::unique_ptr<Sources>> created = Sources::Create({spec("a", "u1"), spec("b", "u2")}, context_);
+  ASSERT_TRUE(created.ok());
+  Sources& sources = **created;
+  sources.Start();
+  ASSERT_TRUE(WaitUntil([&] { return opened("u1") == 1 && opened("u2") == 1; }));
+  ASSERT_TRUE(sources.Apply({spec("a", "u1"), spec("b", "u3"), spec("c", "u4")}).ok());
+  ASSERT_TRUE(WaitUntil([&] {
+    return states(sources) == std::map<std::string, std::string>{
+                                  {"a", "u1 running"}, {"b", "u3 running"}, {"c", "u4 running"}};
+  })) << states(sources).size();
+  EXPECT_EQ(opened("u1"), 1);  // untouched
+  EXPECT_EQ(opened("u3"), 1);
+  ASSERT_TRUE(sources.Apply({spec("c", "u4")}).ok());
+  EXPECT_EQ(states(sources), (std::map<std::string, std::string>{{"c", "u4 running"}}));
+  EXPECT_EQ(sources.Apply({spec("x", "u5"), spec("x", "u6")}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(sources.size(), 1u);
+  sources.Stop();
+  EXPECT_EQ(states(sources), (std::map<std::string, std::string>{{"c", "u4 stopped"}}));
+  // After Stop, Apply starts nothing.
+  ASSERT_TRUE(sources.Apply({spec("d", "u7")}).ok());
+  EXPECT_EQ(opened("u7"), 0);
 }
 
 TEST_F(SourceRunnerTest, TwoSourcesWithOneNameAreRefused) {

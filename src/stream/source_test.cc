@@ -87,9 +87,84 @@ TEST(ParseSourceSpec, NameUrlAndOptions) {
 
 TEST(ParseSourceSpec, RefusesWhatCannotWork) {
   for (const char* bad : {"noequals", "=rtsp://x", "bad name=rtsp://x", "a=", "a=x,fps=-1", "a=x,fps=abc",
-                          "a=x,threshold=2", "a=x,transport=sctp", "a=x,fps=1,colour=red", "a=x,loop=maybe"}) {
+                          "a=x,threshold=2", "a=x,transport=sctp", "a=x,fps=1,colour=red", "a=x,loop=maybe",
+                          "a=x,hwdecode=yes"}) {
     EXPECT_EQ(ParseSourceSpec(bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
+}
+
+TEST(ParseSourceSpec, HardwareDecodingOption) {
+  Result<SourceSpec> d = ParseSourceSpec("cam=rtsp://x/s");
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->hwdecode);  // the default: tried, never required
+  Result<SourceSpec> off = ParseSourceSpec("cam=rtsp://x/s,hwdecode=off");
+  ASSERT_TRUE(off.ok());
+  EXPECT_FALSE(off->hwdecode);
+  EXPECT_EQ(off->url, "rtsp://x/s");
+  Result<SourceSpec> on = ParseSourceSpec("cam=rtsp://x/s,fps=2,hwdecode=auto");
+  ASSERT_TRUE(on.ok());
+  EXPECT_TRUE(on->hwdecode);
+  Result<SourceSpec> bad = ParseSourceSpec("cam=rtsp://x/s,hwdecode=vaapi");
+  EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.status().message().find("auto or off"), std::string::npos) << bad.status().message();
+}
+
+// V4L2 devices: /dev/videoN and v4l2:///dev/videoN go to FFmpeg's v4l2 input
+// (libavdevice) with their ffmpeg.* options. This machine's kernel has no
+// V4L2 (docs/streams.md says why), so opening is "unavailable" (retried),
+// never "no such format" and never a crash.
+TEST(FfmpegSource, V4l2DevicePathsReachFfmpegsV4l2Input) {
+  for (const char* text : {"usb=/dev/video63,ffmpeg.input_format=mjpeg,ffmpeg.video_size=640x480",
+                           "usb=v4l2:///dev/video63,fps=10"}) {
+    Result<SourceSpec> spec = ParseSourceSpec(text);
+    ASSERT_TRUE(spec.ok()) << spec.status().ToString();
+    EXPECT_EQ(KindOf(*spec), SourceKind::kFfmpeg);
+    ASSERT_FALSE(std::filesystem::exists("/dev/video63"));
+    Result<std::unique_ptr<FrameSource>> opened = OpenFfmpegSource(*spec, nullptr);
+    EXPECT_EQ(opened.status().code(), StatusCode::kUnavailable) << text << ": " << opened.status().ToString();
+    EXPECT_NE(opened.status().message().find("cannot open the source"), std::string::npos)
+        << opened.status().message();
+  }
+  EXPECT_EQ(ParseSourceSpec("usb=/dev/video0,ffmpeg.input_format=mjpeg")->ffmpeg_options.at("input_format"), "mjpeg");
+}
+
+// hwdecode=auto tries FFmpeg's hardware decoders (the V4L2 M2M wrapper, then
+// each device type FFmpeg has) and falls back to software with the reason.
+// This VM has neither /dev/video* nor /dev/dri: the fallback path runs, and
+// gives exactly the software decoder's frames.
+TEST(FfmpegSource, HardwareDecodingFallsBackToSoftwareWithItsReason) {
+  SourceSpec off_spec = FileSpec(Video("h264"));
+  off_spec.hwdecode = false;
+  auto off = OpenFfmpegSource(off_spec, nullptr);
+  ASSERT_TRUE(off.ok()) << off.status().ToString();
+  EXPECT_EQ((*off)->decoder(), (DecoderInfo{"h264", false, ""}));
+
+  SourceSpec auto_spec = FileSpec(Video("h264"));
+  auto_spec.hwdecode = true;
+  auto tried = OpenFfmpegSource(auto_spec, nullptr);
+  ASSERT_TRUE(tried.ok()) << tried.status().ToString();
+  const DecoderInfo d = (*tried)->decoder();
+  if (d.hardware) {
+    // A machine with a working hardware decoder: it must decode the video.
+    EXPECT_TRUE(d.fallback.empty()) << d.fallback;
+    for (int i = 0; i < 30; ++i) ASSERT_TRUE((*tried)->Read().ok()) << d.name << " frame " << i;
+    return;
+  }
+  EXPECT_EQ(d.name, "h264");
+  // Debian's FFmpeg has the V4L2 M2M wrapper; it cannot open without a device.
+  EXPECT_NE(d.fallback.find("h264_v4l2m2m: "), std::string::npos) << d.fallback;
+  for (int i = 0; i < 30; ++i) {
+    Result<Frame> a = (*tried)->Read();
+    Result<Frame> b = (*off)->Read();
+    ASSERT_TRUE(a.ok() && b.ok()) << "frame " << i;
+    ASSERT_EQ(a->rgb.pixels, b->rgb.pixels) << "frame " << i;
+  }
+  // MJPEG is not decoded by FFmpeg at all.
+  SourceSpec mjpeg = FileSpec(Video("mjpeg"));
+  mjpeg.hwdecode = true;
+  auto m = OpenFfmpegSource(mjpeg, nullptr);
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ((*m)->decoder(), (DecoderInfo{"jpeg as sent", false, ""}));
 }
 
 TEST(FfmpegSource, DecodesEveryFrameOfAnH264File) {

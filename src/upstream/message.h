@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -113,6 +114,18 @@ struct ReportedDelivery {
   bool operator==(const ReportedDelivery&) const = default;
 };
 
+// A live source as the twin reports it, under "sources" (docs/streams.md).
+struct ReportedSource {
+  std::string url;         // as /sources shows it (password redacted); "" for a refused entry
+  std::string origin;      // "configured" (--source, config file) or "twin"
+  std::string state;       // connecting, running, backoff, stopped; "" for a refused entry
+  std::string last_error;  // the source's last error ("" none)
+  std::string decoder;     // e.g. "h264", "h264_v4l2m2m" ("" before the first open)
+  std::string error;       // why the desired entry was refused ("" when it was applied)
+
+  bool operator==(const ReportedSource&) const = default;
+};
+
 // The twin's desired properties as edgevision reads them (docs/upstream.md,
 // "Module twin"). Absent fields mean "as configured on the command line".
 struct DesiredProperties {
@@ -123,6 +136,9 @@ struct DesiredProperties {
   std::optional<std::vector<std::string>> tags;
   std::optional<DesiredCapture> capture;
   std::optional<DesiredModel> model;
+  // "sources": name -> "URL[,key=value...]" ("" stops a configured source).
+  // Absent: none beyond the configured ones.
+  std::map<std::string, std::string> sources;
   // Problems found while reading (a field of the wrong type or range is
   // ignored and named here); reported back in the reported properties.
   std::vector<std::string> errors;
@@ -150,6 +166,9 @@ struct ReportedProperties {
   std::string capture_status;             // "" | "applied" | the store's error
   std::optional<ReportedModel> model;
   std::optional<ReportedDelivery> delivery;
+  // Every source by name; nullopt removes a name reported before (the
+  // reported document is merge-patched). Empty: no "sources" member.
+  std::map<std::string, std::optional<ReportedSource>> sources;
 };
 
 }  // namespace edgevision::upstream

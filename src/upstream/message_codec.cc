@@ -323,6 +323,20 @@ Result<DesiredProperties> ParseDesired(std::string_view desired_document) {
       d.model = std::move(model);
     }
   }
+  if (auto src = doc.find("sources"); src != doc.end() && !src->is_null()) {
+    if (!src->is_object()) {
+      d.errors.push_back("sources must be an object of name: \"URL[,key=value...]\"");
+    } else {
+      for (const auto& [name, spec] : src->items()) {
+        if (spec.is_null()) continue;  // removed (merge-patch semantics)
+        if (!spec.is_string()) {
+          d.errors.push_back("sources." + name + " must be a string \"URL[,key=value...]\"");
+          continue;
+        }
+        d.sources[name] = spec.get<std::string>();
+      }
+    }
+  }
   return d;
 }
 
@@ -356,6 +370,20 @@ std::string EncodeReported(const ReportedProperties& r) {
                             {"state", r.delivery->state},
                             {"error", text(r.delivery->error)},
                             {"serving", r.delivery->serving}};
+  }
+  if (!r.sources.empty()) {
+    json sources = json::object();
+    auto text = [](const std::string& v) { return v.empty() ? json(nullptr) : json(v); };
+    for (const auto& [name, src] : r.sources) {
+      if (!src) {
+        sources[name] = nullptr;
+        continue;
+      }
+      sources[name] = {{"url", text(src->url)},         {"origin", src->origin},
+                       {"state", text(src->state)},     {"lastError", text(src->last_error)},
+                       {"decoder", text(src->decoder)}, {"error", text(src->error)}};
+    }
+    doc["sources"] = std::move(sources);
   }
   return Dump(doc);
 }

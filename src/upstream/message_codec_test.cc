@@ -217,6 +217,31 @@ TEST(TwinCodecTest, ReportedProperties) {
   EXPECT_EQ(doc["model"]["labels"], "Apple,Banana");
 }
 
+TEST(TwinCodecTest, DesiredAndReportedSources) {
+  Result<DesiredProperties> d = ParseDesired(
+      R"({"sources":{"door":"rtsp://cam/s,fps=5","usb":"","gone":null,"number":5}})");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->sources, (std::map<std::string, std::string>{{"door", "rtsp://cam/s,fps=5"}, {"usb", ""}}));
+  ASSERT_EQ(d->errors.size(), 1u);
+  EXPECT_EQ(d->errors[0], R"(sources.number must be a string "URL[,key=value...]")");
+  EXPECT_TRUE(ParseDesired("{}")->sources.empty());
+  EXPECT_EQ(ParseDesired(R"({"sources":"door=x"})")->errors.size(), 1u);
+
+  ReportedProperties r;
+  EXPECT_FALSE(json::parse(EncodeReported(r)).contains("sources"));
+  r.sources["door"] = ReportedSource{"rtsp://cam/s", "twin", "running", "", "h264", ""};
+  r.sources["bad"] = ReportedSource{"", "twin", "", "", "", "source option fps=-3: bad"};
+  r.sources["old"] = std::nullopt;
+  json doc = json::parse(EncodeReported(r));
+  EXPECT_EQ(doc["sources"]["door"],
+            json::parse(R"({"url":"rtsp://cam/s","origin":"twin","state":"running","lastError":null,)"
+                        R"("decoder":"h264","error":null})"));
+  EXPECT_EQ(doc["sources"]["bad"]["error"], "source option fps=-3: bad");
+  EXPECT_TRUE(doc["sources"]["bad"]["state"].is_null());
+  ASSERT_TRUE(doc["sources"].contains("old"));
+  EXPECT_TRUE(doc["sources"]["old"].is_null());  // removes it from the reported document
+}
+
 // Shapes from the workload API description (workloadVersion_2019_01_30.yaml)
 // and the aziot trust-bundle doc.
 TEST(WorkloadCodecTest, SignAndTrustBundleBodies) {

@@ -249,6 +249,24 @@ void Publisher::SetModelHandler(std::function<Status(const DesiredModel&)> handl
   }
 }
 
+void Publisher::SetSourcesHandler(SourcesHandler handler) {
+  std::optional<std::map<std::string, std::string>> desired;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sources_handler_ = handler;
+    desired = desired_sources_;
+  }
+  if (desired && handler) {
+    handler(*desired);
+    report_soon_ = true;
+  }
+}
+
+void Publisher::SetSourcesReporter(std::function<ReportedSources()> reporter) {
+  std::lock_guard<std::mutex> lock(mu_);
+  sources_reporter_ = std::move(reporter);
+}
+
 void Publisher::SetDeliveryReporter(std::function<std::optional<ReportedDelivery>()> reporter) {
   std::lock_guard<std::mutex> lock(mu_);
   delivery_reporter_ = std::move(reporter);
@@ -364,9 +382,15 @@ void Publisher::RunOnce() {
     }
     if (config_.twin) {
       if (twin_retry_ && now >= *twin_retry_) RequestTwin();
-      if (hooks_.model_info && have_twin_ && now >= next_model_check_) {
+      if (have_twin_ && now >= next_model_check_) {
         next_model_check_ = now + config_.limits.model_check_interval;
-        if (hooks_.model_info() != reported_model_) report_pending_ = true;
+        if (hooks_.model_info && hooks_.model_info() != reported_model_) report_pending_ = true;
+        std::function<ReportedSources()> sources;
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          sources = sources_reporter_;
+        }
+        if (sources && sources() != reported_sources_) report_pending_ = true;
       }
       if (have_twin_ && report_soon_.exchange(false)) report_pending_ = true;
       if (report_pending_) SendReported();
@@ -642,6 +666,15 @@ void Publisher::ApplyDesiredDocument(std::string document) {
     std::lock_guard<std::mutex> lock(mu_);
     model_request_error_ = s.ok() ? "" : s.message();
   }
+  SourcesHandler sources_handler;
+  bool sources_changed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    sources_changed = !desired_sources_ || parsed->sources != *desired_sources_;
+    desired_sources_ = parsed->sources;
+    sources_handler = sources_handler_;
+  }
+  if (sources_changed && sources_handler) sources_handler(parsed->sources);
   std::string capture_status;
   if (parsed->capture) {
     if (handler) {
@@ -670,6 +703,7 @@ void Publisher::ApplyDesiredDocument(std::string document) {
 void Publisher::SendReported() {
   report_pending_ = false;
   ReportedProperties reported;
+  std::function<ReportedSources()> sources;
   reported.version = config_.version;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -678,7 +712,12 @@ void Publisher::SendReported() {
     reported.capture_status = capture_status_;
     if (!model_request_error_.empty()) reported.errors.push_back(model_request_error_);
     if (delivery_reporter_) reported.delivery = delivery_reporter_();
+    sources = sources_reporter_;
   }
+  // Outside mu_: the sources' reporter takes their locks, and a source's
+  // worker may be in Enqueue.
+  if (sources) reported.sources = sources();
+  reported_sources_ = reported.sources;
   if (twin_version_ >= 0) reported.desired_version = twin_version_;
   reported.errors.insert(reported.errors.begin(), desired_errors_.begin(), desired_errors_.end());
   if (hooks_.model_info) reported.model = hooks_.model_info();

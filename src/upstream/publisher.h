@@ -93,6 +93,14 @@ class Publisher : private MqttEvents {
   // in upstream.errors), and the state reported as "modelDelivery".
   void SetModelHandler(std::function<Status(const DesiredModel&)> handler);
   void SetDeliveryReporter(std::function<std::optional<ReportedDelivery>()> reporter);
+  // The live sources' handler for the desired "sources" (called when they
+  // arrive or change, on the publisher's thread; at once if they already
+  // arrived), and their state, reported as "sources" when it changed
+  // (checked every limits.model_check_interval and after each handler call).
+  using SourcesHandler = std::function<void(const std::map<std::string, std::string>& desired)>;
+  using ReportedSources = std::map<std::string, std::optional<ReportedSource>>;
+  void SetSourcesHandler(SourcesHandler handler);
+  void SetSourcesReporter(std::function<ReportedSources()> reporter);
   // Sends the reported properties again soon (the delivery state changed).
   void ReportSoon() { report_soon_ = true; }
 
@@ -179,6 +187,10 @@ class Publisher : private MqttEvents {
   std::function<Status(const DesiredModel&)> model_handler_;      // guarded by mu_
   std::function<std::optional<ReportedDelivery>()> delivery_reporter_;  // guarded by mu_
   std::string model_request_error_;                               // guarded by mu_
+  std::optional<std::map<std::string, std::string>> desired_sources_;  // guarded by mu_; nullopt: none arrived yet
+  SourcesHandler sources_handler_;                                // guarded by mu_
+  std::function<ReportedSources()> sources_reporter_;             // guarded by mu_
+  ReportedSources reported_sources_;                              // loop thread: as last sent
   std::atomic<bool> report_soon_{false};
   std::optional<ReportedDelivery> reported_delivery_;  // loop thread
   UpstreamStatus status_;  // guarded by mu_ (except outbox stats)

@@ -21,6 +21,7 @@
 #include "core/sha256.h"
 #include "e2e/model_file_server.h"
 #include "e2e/server_process.h"
+#include "stream/testing/test_video.h"
 #include "test_support.h"
 
 namespace edgevision::testing {
@@ -195,6 +196,39 @@ TEST(DeliveryE2eTest, SwapUnderLoadWithZeroFailedRequestsThenRestartsOfflineOnIt
   EXPECT_EQ(rolled["state"], "rolledBack") << rolled.dump();
   EXPECT_EQ(rolled["serving"], "-");
   EXPECT_NE(rolled["error"].get<std::string>().find("did not load"), std::string::npos) << rolled.dump();
+}
+
+// A live source's frames count for the probation after a swap, as posted
+// images do (issue 15): a delivered model passes its probation on camera
+// frames alone, without a single HTTP prediction.
+TEST(DeliveryE2eTest, ProbationCountsALiveSourcesFrames) {
+  Fixture f;
+  TempDir videos;
+  edgevision::testing::VideoSpec spec;
+  spec.codec = "mjpeg";
+  spec.scene_s = 1;
+  const std::string video = videos / "scenes.avi";
+  ASSERT_TRUE(MakeTestVideo(spec, video)) << "Debian's ffmpeg could not make " << video;
+  std::vector<std::string> args = Args(f.data);
+  args.push_back("--source");
+  args.push_back("cam=" + video + ",fps=0,realtime=false,loop=true");
+  ServerProcess server(args);
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  ASSERT_EQ(Put(server, f.Request()), 202);
+  const json applied = WaitState(server, "applied", f.sha);
+  ASSERT_EQ(applied["state"], "applied") << applied.dump() << server.Log();
+  ASSERT_TRUE(WaitFor([&] { return server.Log().find("passed its first 20 predictions") != std::string::npos; },
+                      seconds(60)))
+      << server.Log();
+  EXPECT_NE(server.Log().find("version catdog-1 passed its first 20 predictions"), std::string::npos) << server.Log();
+  auto sources = server.Client().Get("/sources");
+  ASSERT_TRUE(sources && sources->status == 200);
+  EXPECT_GT(json::parse(sources->body)["sources"][0]["framesOut"].get<int>(), 20);
+  auto metrics = server.Client().Get("/metrics");
+  ASSERT_TRUE(metrics);
+  // Not one prediction was posted: the frames did it.
+  EXPECT_EQ(metrics->body.find("edgevision_requests_total{method=\"POST\""), std::string::npos);
+  EXPECT_NE(metrics->body.find("edgevision_requests_total{method=\"GET\""), std::string::npos);
 }
 
 TEST(DeliveryE2eTest, BadChecksumIsRefusedAndTheOldModelKeepsServing) {

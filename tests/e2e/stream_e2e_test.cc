@@ -122,6 +122,11 @@ TEST(StreamE2E, VideoFileEventsReachTheStoreAndTheOutbox) {
   EXPECT_EQ(src["url"], Video("h264"));
   EXPECT_GT(src["framesOut"].get<int>(), 0);
   EXPECT_EQ(src["badFrames"], 0);
+  // hwdecode=auto (the default) on a machine without a hardware decoder:
+  // software, and why.
+  EXPECT_EQ(src["decoder"]["name"], "h264") << src.dump();
+  EXPECT_EQ(src["decoder"]["hardware"], false);
+  EXPECT_NE(src["decoder"]["fallback"].get<std::string>().find("h264_v4l2m2m"), std::string::npos) << src.dump();
 
   // The store: the events, oldest first Apple, Banana, Apple, each with its frame
   // (the capture writer stores them in the background: waited for).
@@ -162,6 +167,15 @@ TEST(StreamE2E, VideoFileEventsReachTheStoreAndTheOutbox) {
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("edgevision_source_frames_read_total{source=\"file\"}"), std::string::npos);
   EXPECT_NE(metrics->body.find("edgevision_source_events_total{source=\"file\",kind=\"change\"}"), std::string::npos);
+  for (const char* reason : {"superseded", "model_busy", "no_model"}) {
+    EXPECT_NE(metrics->body.find("edgevision_source_frames_dropped_total{source=\"file\",reason=\"" +
+                                 std::string(reason) + "\"}"),
+              std::string::npos)
+        << reason;
+  }
+  EXPECT_NE(metrics->body.find("edgevision_source_bad_frames_total{source=\"file\",by=\"model\"} 0"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("edgevision_source_hardware_decoding{source=\"file\"} 0"), std::string::npos);
   // Prometheus's own linter on the scrape (Debian's prometheus package).
   if (access("/usr/bin/promtool", X_OK) == 0) {
     std::ofstream(data / "scrape.txt") << metrics->body;
@@ -291,6 +305,9 @@ TEST(StreamE2E, WatchedDirectoryClassifiesNewFilesAndCountsGarbage) {
   std::ofstream(inbox / "junk.jpg") << "this is not an image";
   src = WaitSource(server, "inbox", [](const json& s) { return s["badFrames"].get<int>() >= 1; });
   EXPECT_EQ(src["badFrames"], 1) << src.dump();
+  EXPECT_EQ(src["badFramesBy"]["model"], 1) << src.dump();  // read as written, refused by the model's decoder
+  EXPECT_EQ(src["badFramesBy"]["source"], 0);
+  EXPECT_EQ(src["decoder"]["name"], "files as written");
   EXPECT_EQ(src["state"], "running");
   auto latest = server.Client().Get("/sources/inbox/latest.jpg");
   ASSERT_TRUE(latest && latest->status == 200);
@@ -309,6 +326,11 @@ TEST(StreamE2E, OverloadDropsFramesWithBoundedMemory) {
   ASSERT_GE(src["framesIn"].get<int>(), 6000) << src.dump();
   const long rss_after = RssKiB(server.pid());
   EXPECT_GT(src["dropped"].get<int>(), 0);
+  // All of them superseded by newer frames: the model was loaded and free.
+  EXPECT_EQ(src["droppedBy"]["superseded"], src["dropped"]) << src.dump();
+  EXPECT_EQ(src["droppedBy"]["modelBusy"], 0);
+  EXPECT_EQ(src["droppedBy"]["noModel"], 0);
+  EXPECT_EQ(src["decoder"]["name"], "jpeg as sent");
   EXPECT_LE(src["framesIn"].get<int>() - src["framesOut"].get<int>() - src["dropped"].get<int>(), 2) << src.dump();
   // 5000 frames of ~40 KB (200 MB) went through; a backlog would show here.
   EXPECT_LT(rss_after - rss_before, 16 * 1024) << rss_before << " KiB -> " << rss_after << " KiB";

@@ -22,6 +22,7 @@
 #include "upstream/message_codec.h"
 #include "upstream/mosquitto_harness.h"
 #include "upstream/testing_util.h"
+#include "upstream/twin_service.h"
 #include "upstream/upstream.h"
 #include "upstream/workload_api_standin.h"
 
@@ -34,6 +35,7 @@ using edgevision::testing::MakeTestPki;
 using edgevision::testing::MissingBrokerPrograms;
 using edgevision::testing::MosquittoBroker;
 using edgevision::testing::MqttSubscriber;
+using edgevision::testing::TwinService;
 using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -301,51 +303,6 @@ TEST_F(PublisherBrokerTest, BrokerDownAtStartIsRetriedUntilItComes) {
   pub->Stop();
 }
 
-// Twin service played by a test client: answers GET with a twin document,
-// records reported patches, sends desired patches.
-class TwinService {
- public:
-  TwinService(const edgevision::testing::TestPki& pki, int port, std::string twin)
-      : client_("twin-service", {"$iothub/twin/GET/#", "$iothub/twin/PATCH/properties/reported/#"}),
-        twin_(std::move(twin)) {
-    client_.SetCa(pki.ca_cert);
-    client_.OnMessage([this](const MqttSubscriber::Message& m) {
-      static const std::regex get(R"(\$iothub/twin/GET/\?\$rid=(\w+))");
-      static const std::regex reported(R"(\$iothub/twin/PATCH/properties/reported/\?\$rid=(\w+))");
-      std::smatch match;
-      if (std::regex_match(m.topic, match, get)) {
-        ++gets_;
-        client_.Publish("$iothub/twin/res/200/?$rid=" + match[1].str(), twin_, 0);
-      } else if (std::regex_match(m.topic, match, reported)) {
-        std::lock_guard<std::mutex> lock(mu_);
-        reported_.push_back(json::parse(m.payload));
-        client_.Publish("$iothub/twin/res/204/?$rid=" + match[1].str() +
-                            "&$version=" + std::to_string(reported_.size()),
-                        "", 0);
-      }
-    });
-    connected_ = client_.Connect("localhost", port);
-  }
-  bool connected() const { return connected_; }
-  int gets() const { return gets_; }
-  std::vector<json> reported() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return reported_;
-  }
-  void SendDesiredPatch(int version, const std::string& patch) {
-    client_.Publish("$iothub/twin/PATCH/properties/desired/?$version=" + std::to_string(version),
-                    patch, 0);
-  }
-
- private:
-  MqttSubscriber client_;
-  std::string twin_;
-  bool connected_ = false;
-  std::atomic<int> gets_{0};
-  mutable std::mutex mu_;
-  std::vector<json> reported_;
-};
-
 TEST_F(PublisherBrokerTest, IotEdgeModuleWithWorkloadApiTrustBundleAndTwin) {
   const auto pki = MakeTestPki(dir_.path(), "edgehub");
   ASSERT_TRUE(pki.ok());
@@ -370,17 +327,8 @@ TEST_F(PublisherBrokerTest, IotEdgeModuleWithWorkloadApiTrustBundleAndTwin) {
                    R"({"desired":{"upstream":{"minProbability":0.5},"$version":2},"reported":{}})");
   ASSERT_TRUE(twin.connected());
 
-  std::map<std::string, std::string> env = {{"IOTEDGE_WORKLOADURI", workload.uri()},
-                                            {"IOTEDGE_IOTHUBHOSTNAME", "myhub.azure-devices.net"},
-                                            {"IOTEDGE_GATEWAYHOSTNAME", "localhost"},
-                                            {"IOTEDGE_DEVICEID", "edge1"},
-                                            {"IOTEDGE_MODULEID", "classifier"},
-                                            {"IOTEDGE_MODULEGENERATIONID", "6380001"},
-                                            {"IOTEDGE_AUTHSCHEME", "sasToken"}};
-  GetEnv getenv = [&env](const char* name) -> const char* {
-    auto it = env.find(name);
-    return it == env.end() ? nullptr : it->second.c_str();
-  };
+  const edgevision::testing::IotEdgeModuleEnv env(workload.uri());
+  GetEnv getenv = env.Getenv();
   UpstreamOptions o = Options("", dir_.File("data"));  // auto-detected from IOTEDGE_*
   o.iothub_port = broker.port();
   PublisherHooks hooks;

@@ -22,6 +22,8 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -172,6 +174,31 @@ class WorkloadApiStandIn {
   mutable std::mutex mu_;
   std::vector<std::string> requests_;
   std::thread thread_;
+};
+
+// The IOTEDGE_* environment the IoT Edge runtime gives module "classifier"
+// (generation 6380001) of device "edge1", whose edgeHub is "localhost" and
+// whose workload API is `workload_uri` (a WorkloadApiStandIn's uri()).
+class IotEdgeModuleEnv {
+ public:
+  explicit IotEdgeModuleEnv(const std::string& workload_uri)
+      : env_{{"IOTEDGE_WORKLOADURI", workload_uri},
+             {"IOTEDGE_IOTHUBHOSTNAME", "myhub.azure-devices.net"},
+             {"IOTEDGE_GATEWAYHOSTNAME", "localhost"},
+             {"IOTEDGE_DEVICEID", "edge1"},
+             {"IOTEDGE_MODULEID", "classifier"},
+             {"IOTEDGE_MODULEGENERATIONID", "6380001"},
+             {"IOTEDGE_AUTHSCHEME", "sasToken"}} {}
+  // A getenv over these variables only (valid while this object lives).
+  std::function<const char*(const char*)> Getenv() const {
+    return [this](const char* name) -> const char* {
+      auto it = env_.find(name);
+      return it == env_.end() ? nullptr : it->second.c_str();
+    };
+  }
+
+ private:
+  std::map<std::string, std::string> env_;
 };
 
 }  // namespace edgevision::testing

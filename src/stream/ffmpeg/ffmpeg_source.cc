@@ -4,6 +4,7 @@ extern "C" {
 #include <libavcodec/avcodec.h>
 #include <libavdevice/avdevice.h>
 #include <libavformat/avformat.h>
+#include <libavutil/hwcontext.h>
 #include <libavutil/imgutils.h>
 #include <libavutil/log.h>
 #include <libswscale/swscale.h>
@@ -34,11 +35,15 @@ struct PacketDeleter {
 struct SwsDeleter {
   void operator()(SwsContext* p) const { sws_freeContext(p); }
 };
+struct BufferDeleter {
+  void operator()(AVBufferRef* p) const { av_buffer_unref(&p); }
+};
 using FormatPtr = std::unique_ptr<AVFormatContext, FormatDeleter>;
 using CodecPtr = std::unique_ptr<AVCodecContext, CodecDeleter>;
 using AvFramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
 using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
 using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
+using BufferPtr = std::unique_ptr<AVBufferRef, BufferDeleter>;
 // An AVDictionary that is freed whatever avformat_open_input left in it.
 class Dictionary {
  public:
@@ -121,12 +126,18 @@ class FfmpegSource final : public FrameSource {
     if (stream_ < 0 || !codec) return Unavailable("no video stream FFmpeg can decode");
     const AVStream* st = format_->streams[stream_];
     passthrough_jpeg_ = st->codecpar->codec_id == AV_CODEC_ID_MJPEG;
-    if (!passthrough_jpeg_) {
-      codec_.reset(avcodec_alloc_context3(codec));
-      if (!codec_) return ResourceExhausted("out of memory");
-      if ((rc = avcodec_parameters_to_context(codec_.get(), st->codecpar)) < 0) return OpenError("codec", rc);
-      codec_->thread_count = 1;  // the model gets the cores; one decode thread per source
-      if ((rc = avcodec_open2(codec_.get(), codec, nullptr)) < 0) return OpenError("cannot open the decoder", rc);
+    if (passthrough_jpeg_) {
+      decoder_.name = "jpeg as sent";
+    } else {
+      std::string why_not;  // every hardware decoder that did not open, and why
+      if (!spec_.hwdecode || !OpenHardwareDecoder(codec, st->codecpar, &why_not)) {
+        codec_.reset(avcodec_alloc_context3(codec));
+        if (!codec_) return ResourceExhausted("out of memory");
+        if ((rc = avcodec_parameters_to_context(codec_.get(), st->codecpar)) < 0) return OpenError("codec", rc);
+        codec_->thread_count = 1;  // the model gets the cores; one decode thread per source
+        if ((rc = avcodec_open2(codec_.get(), codec, nullptr)) < 0) return OpenError("cannot open the decoder", rc);
+        decoder_ = DecoderInfo{codec->name, false, spec_.hwdecode ? why_not : ""};
+      }
     }
     time_base_ = av_q2d(st->time_base);
     packet_.reset(av_packet_alloc());
@@ -188,6 +199,8 @@ class FfmpegSource final : public FrameSource {
     }
   }
 
+  DecoderInfo decoder() const override { return decoder_; }
+
   void Interrupt() override {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -242,9 +255,98 @@ class FfmpegSource final : public FrameSource {
     return Status::Ok();
   }
 
+  // ---- hardware decoding (hwdecode=auto): tried, never required ----
+
+  // Opens codec_ on a hardware decoder FFmpeg offers for `codec` and that
+  // opens on this machine: first a V4L2 memory-to-memory wrapper
+  // (h264_v4l2m2m: the Raspberry Pi's), then each hardware device type this
+  // FFmpeg was built with (av_hwdevice_iterate_types: VAAPI, VDPAU, CUDA,
+  // ...) that the decoder supports. False, with every attempt's failure in
+  // `why_not`, when none opens.
+  bool OpenHardwareDecoder(const AVCodec* codec, const AVCodecParameters* par, std::string* why_not) {
+    auto failed = [why_not](const std::string& what, const std::string& why) {
+      *why_not += (why_not->empty() ? "" : "; ") + what + ": " + why;
+    };
+    const std::string m2m = std::string(codec->name) + "_v4l2m2m";
+    if (const AVCodec* wrapper = avcodec_find_decoder_by_name(m2m.c_str())) {
+      CodecPtr ctx(avcodec_alloc_context3(wrapper));
+      int rc = ctx ? avcodec_parameters_to_context(ctx.get(), par) : AVERROR(ENOMEM);
+      if (rc >= 0) rc = avcodec_open2(ctx.get(), wrapper, nullptr);
+      if (rc >= 0) {
+        codec_ = std::move(ctx);
+        decoder_ = DecoderInfo{m2m, true, ""};
+        return true;
+      }
+      failed(m2m, AvError(rc));
+    } else {
+      failed(m2m, "not in this FFmpeg");
+    }
+    for (AVHWDeviceType type = av_hwdevice_iterate_types(AV_HWDEVICE_TYPE_NONE); type != AV_HWDEVICE_TYPE_NONE;
+         type = av_hwdevice_iterate_types(type)) {
+      const std::string name = av_hwdevice_get_type_name(type);
+      AVPixelFormat hw_format = AV_PIX_FMT_NONE;
+      for (int i = 0;; ++i) {
+        const AVCodecHWConfig* config = avcodec_get_hw_config(codec, i);
+        if (!config) break;
+        if ((config->methods & AV_CODEC_HW_CONFIG_METHOD_HW_DEVICE_CTX) && config->device_type == type) {
+          hw_format = config->pix_fmt;
+          break;
+        }
+      }
+      if (hw_format == AV_PIX_FMT_NONE) continue;  // this decoder cannot use that device type
+      AVBufferRef* raw_device = nullptr;
+      int rc = av_hwdevice_ctx_create(&raw_device, type, nullptr, nullptr, 0);
+      BufferPtr device(raw_device);
+      if (rc < 0) {
+        failed(name, AvError(rc));
+        continue;
+      }
+      CodecPtr ctx(avcodec_alloc_context3(codec));
+      rc = ctx ? avcodec_parameters_to_context(ctx.get(), par) : AVERROR(ENOMEM);
+      if (rc >= 0) {
+        ctx->hw_device_ctx = av_buffer_ref(device.get());
+        ctx->opaque = this;
+        ctx->get_format = &FfmpegSource::PickHardwareFormat;
+        hw_format_ = hw_format;
+        rc = avcodec_open2(ctx.get(), codec, nullptr);
+      }
+      if (rc < 0) {
+        failed(name, AvError(rc));
+        continue;
+      }
+      codec_ = std::move(ctx);
+      decoder_ = DecoderInfo{std::string(codec->name) + " (" + name + ")", true, ""};
+      return true;
+    }
+    hw_format_ = AV_PIX_FMT_NONE;
+    if (why_not->empty()) *why_not = "FFmpeg has no hardware decoder for " + std::string(codec->name);
+    return false;
+  }
+
+  static AVPixelFormat PickHardwareFormat(AVCodecContext* ctx, const AVPixelFormat* formats) {
+    const AVPixelFormat wanted = static_cast<FfmpegSource*>(ctx->opaque)->hw_format_;
+    for (const AVPixelFormat* f = formats; *f != AV_PIX_FMT_NONE; ++f) {
+      if (*f == wanted) return *f;
+    }
+    return formats[0];  // FFmpeg's own choice (software) for a stream the device cannot decode
+  }
+
   // The decoded frame as RGB8, with the stream's colour matrix and range.
   Result<Frame> Convert() {
-    AVFrame* src = frame_.get();
+    if (hw_format_ != AV_PIX_FMT_NONE && frame_->format == hw_format_) {
+      // A frame in device memory: copied to system memory (NV12 or the like) first.
+      if (!sw_frame_) sw_frame_.reset(av_frame_alloc());
+      if (!sw_frame_) return ResourceExhausted("out of memory");
+      av_frame_unref(sw_frame_.get());
+      const int rc = av_hwframe_transfer_data(sw_frame_.get(), frame_.get(), 0);
+      if (rc < 0) return InvalidArgument("cannot copy a hardware frame: " + AvError(rc));
+      av_frame_copy_props(sw_frame_.get(), frame_.get());
+      return ConvertFrame(sw_frame_.get());
+    }
+    return ConvertFrame(frame_.get());
+  }
+
+  Result<Frame> ConvertFrame(AVFrame* src) {
     frame_pts_ = src->best_effort_timestamp;
     if (src->width <= 0 || src->height <= 0 ||
         static_cast<uint64_t>(src->width) * static_cast<uint64_t>(src->height) > spec_.limits.max_pixels) {
@@ -282,7 +384,10 @@ class FfmpegSource final : public FrameSource {
   CodecPtr codec_;  // null for MJPEG: its JPEGs go out as sent
   PacketPtr packet_;
   AvFramePtr frame_;
+  AvFramePtr sw_frame_;  // a hardware frame copied to system memory
   SwsPtr sws_;
+  DecoderInfo decoder_;
+  AVPixelFormat hw_format_ = AV_PIX_FMT_NONE;  // the device's frame format when a hardware device decodes
   int stream_ = -1;
   bool passthrough_jpeg_ = false;
   bool is_file_ = false;

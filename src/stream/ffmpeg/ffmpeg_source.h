@@ -2,8 +2,9 @@
 // (multipart/x-mixed-replace, what ESP32-CAMs and most IP cameras serve),
 // V4L2 devices (/dev/videoN or v4l2:///dev/videoN: USB cameras, the Pi
 // camera through libcamera's V4L2 layer) and video files (a path or file://).
-// Debian's libavformat demuxes, libavcodec decodes (software decoders;
-// hardware decoders are not set up), libswscale converts to RGB8.
+// Debian's libavformat demuxes, libavcodec decodes (with
+// a hardware decoder when hwdecode=auto finds one that opens here, else
+// software: never required), libswscale converts to RGB8.
 //
 // An MJPEG stream's frames are not decoded here: each JPEG goes out as sent
 // (Frame::encoded) and is decoded by our own JPEG decoder, exactly as a

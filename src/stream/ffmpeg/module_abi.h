@@ -32,13 +32,14 @@
 
 namespace edgevision::stream {
 
-inline constexpr uint32_t kFfmpegModuleAbi = 1;
+inline constexpr uint32_t kFfmpegModuleAbi = 2;  // 2: FrameSource::decoder(), SourceSpec::hwdecode
 inline constexpr const char* kFfmpegModuleEntry = "edgevision_ffmpeg_module";
 
 // Sizes of what crosses the border, folded into one number.
 constexpr uint32_t FfmpegModuleLayout() {
   return static_cast<uint32_t>(sizeof(SourceSpec) * 1000003u + sizeof(SourceLimits) * 10007u +
-                               sizeof(Frame) * 101u + sizeof(Status) * 7u + sizeof(FrameSource));
+                               sizeof(Frame) * 101u + sizeof(Status) * 7u + sizeof(FrameSource) +
+                               sizeof(DecoderInfo) * 31u);
 }
 
 struct FfmpegModuleApi {
