@@ -14,7 +14,8 @@ from $EDGEVISION_OD_REFERENCE_DIR, else <repo>/../shared/cv-exports/od-reference
     onnx-yolo-2024     onnxruntime_predict.ONNXRuntimeObjectDetection.predict_image
                        -> object_detection.py (fed CHW, as ONNX Runtime returns it)
     tflite-yolo-2023   predict.TFLiteObjectDetection.predict_image
-                       -> object_detection.py
+                       -> object_detection.py (fed a raw grid, or with
+                       tflite_predict_image an engine run on the input it built)
   S1 (SSD) family, fed detected_boxes / detected_scores / detected_classes
   (fixed ones, or computed by an engine from the input predict.py built):
     docker-s1-pb-2023      app.py (Flask) -> predict.py (TensorFlow model.pb)
@@ -431,3 +432,48 @@ def onnx_predict_image(image, labels, engine):
         with contextlib.redirect_stdout(io.StringIO()):
             predictions = ort.ONNXRuntimeObjectDetection("model.onnx", labels).predict_image(image)
     return predictions, seen["raw"]
+
+
+def tflite_predict_image(image, labels, engine):
+    """tflite-yolo-2023's predict.TFLiteObjectDetection(...).predict_image(image) (the 2023 TFLite
+    export's own code), with tf.lite.Interpreter replaced by `engine(nhwc_input) -> [1, H, W, C]`
+    output (e.g. OpenCV DNN on the transposed tensor). The export's code resizes the interpreter's
+    input to each image's own size, so the engine sees that size.
+
+    Returns (predictions, the input the reference built)."""
+    ref = reference_dir()
+    seen = {}
+
+    class Interpreter:
+        def __init__(self, model_path=None, **kwargs):
+            pass
+
+        def allocate_tensors(self):
+            pass
+
+        def get_input_details(self):
+            return [{"index": 0}]
+
+        def get_output_details(self):
+            return [{"index": 1}]
+
+        def resize_tensor_input(self, index, shape):
+            seen["resized"] = list(shape)
+
+        def set_tensor(self, index, value):
+            assert list(value.shape) == seen["resized"], (value.shape, seen)
+            seen["input"] = value
+
+        def invoke(self):
+            seen["output"] = np.asarray(engine(seen["input"]), np.float32)
+
+        def get_tensor(self, index):
+            return seen["output"]
+
+    tf = _fake_tensorflow()
+    tf.lite = types.SimpleNamespace(Interpreter=Interpreter)
+    with _workdir(labels):
+        pred = _fresh_import(os.path.join(ref, "tflite-yolo-2023"), "predict", {"tensorflow": tf})
+        with contextlib.redirect_stdout(io.StringIO()):
+            predictions = pred.TFLiteObjectDetection("model.tflite", labels).predict_image(image)
+    return predictions, seen["input"]

@@ -114,13 +114,14 @@ def f32(a):
 # --------------------------------------------------------------------------
 # Side files.
 
-def side_files(folder, platform, flavor, model_file, model_bytes, labels_from, metadata):
+def side_files(folder, platform, flavor, model_file, model_bytes, labels_from, metadata,
+               domain="Classification"):
     os.makedirs(folder, exist_ok=True)
     shutil.copyfile(labels_from, os.path.join(folder, "labels.txt"))
     with open(os.path.join(folder, "metadata_properties.json"), "w") as f:
         json.dump(metadata, f, indent=4)
     manifest = {
-        "DomainType": "Classification",
+        "DomainType": domain,
         "Platform": platform,
         "Flavor": flavor,
         "ExporterVersion": "2.1" if platform == "TensorFlow" and flavor is None else "2.0",
@@ -331,7 +332,8 @@ def build_tf(model, pb, s1_names=False, batch=-1):
     names, consts, shapes = model["names"], model["consts"], model["shapes"]
     F = ("type", pb.DT_FLOAT)
     in_name = "data" if s1_names else "Placeholder"
-    tg.node(in_name, "Placeholder", dtype=F, shape=("shape", [batch, 224, 224, 3]))
+    in_h, in_w = model.get("in_hw", (224, 224))
+    tg.node(in_name, "Placeholder", dtype=F, shape=("shape", [batch, in_h, in_w, 3]))
     val = {model["input"]: in_name}
 
     def i32(a):
@@ -365,6 +367,8 @@ def build_tf(model, pb, s1_names=False, batch=-1):
             y = tg.node(base + "/BiasAdd", "BiasAdd", [conv, bc], T=F, data_format=b"NHWC")
             if opt.get("fused_activation_function", "NONE") == "RELU":
                 y = tg.node(base + "/Relu", "Relu", [y], T=F)
+        elif kind == "LEAKY_RELU":
+            y = tg.node(out, "LeakyRelu", [x], T=F, alpha=float(opt["alpha"]))
         elif kind in ("MAX_POOL_2D", "AVERAGE_POOL_2D"):
             y = tg.node(out, "MaxPool" if kind == "MAX_POOL_2D" else "AvgPool", [x], T=F,
                         ksize=("ints", [1, opt["filter_height"], opt["filter_width"], 1]),
@@ -404,6 +408,8 @@ def build_tf(model, pb, s1_names=False, batch=-1):
         else:
             raise SystemExit("op %s not handled" % kind)
         val[op["out"][0]] = y
+    if model.get("domain") == "ObjectDetection":  # the compact detector's raw grid, by its export name
+        val[model["output"]] = tg.node("model_outputs", "Identity", [val[model["output"]]], T=F)
     return tg, in_name, val[model["output"]]
 
 
@@ -537,14 +543,14 @@ def write_saved_model(model, pb, spb, folder, labels, metadata):
     ti = sig.inputs["Placeholder"]
     ti.name = in_name + ":0"
     ti.dtype = pb.DT_FLOAT
-    for d in (-1, 224, 224, 3):
+    for d in [-1] + list(model.get("in_hw", (224, 224))) + [3]:
         ti.tensor_shape.dim.add(size=d)
     to = sig.outputs["model_outputs"]
     to.name = out_name + ":0"
     to.dtype = pb.DT_FLOAT
-    for d in (-1, model["shapes"][model["output"]][1]):
+    for d in [-1] + list(model["shapes"][model["output"]][1:]):
         to.tensor_shape.dim.add(size=d)
-    data = sm.SerializeToString()
+    data = sm.SerializeToString(deterministic=True)
     os.makedirs(os.path.join(folder, "variables"), exist_ok=True)
     with open(os.path.join(folder, "saved_model.pb"), "wb") as f:
         f.write(data)
@@ -568,7 +574,8 @@ def write_saved_model(model, pb, spb, folder, labels, metadata):
         f.write(sstable(entries))
     with open(os.path.join(folder, "variables", "variables.data-00000-of-00001"), "wb") as f:
         f.write(bytes(blob))
-    side_files(folder, "TensorFlow", "TensorFlowSavedModel", "saved_model.pb", data, labels, metadata)
+    side_files(folder, "TensorFlow", "TensorFlowSavedModel", "saved_model.pb", data, labels, metadata,
+               model.get("domain", "Classification"))
 
 
 # --------------------------------------------------------------------------
@@ -603,18 +610,19 @@ def write_tfjs(model, pb, folder, labels, metadata):
         "convertedBy": "TensorFlow.js Converter v2.7.0",
         "signature": {
             "inputs": {in_name + ":0": {"name": in_name + ":0", "dtype": "DT_FLOAT",
-                                         "tensorShape": {"dim": [{"size": "-1"}, {"size": "224"},
-                                                                 {"size": "224"}, {"size": "3"}]}}},
+                                         "tensorShape": {"dim": [{"size": str(d)} for d in
+                                                                 [-1] + list(model.get("in_hw", (224, 224))) + [3]]}}},
             "outputs": {out_name + ":0": {"name": out_name + ":0", "dtype": "DT_FLOAT"}},
         },
         "userDefinedMetadata": {},
         "modelTopology": topology,
         "weightsManifest": [{"paths": paths, "weights": weights}],
     }
-    data = json.dumps(doc).encode()
+    data = json.dumps(doc, sort_keys=True).encode()
     with open(os.path.join(folder, "model.json"), "wb") as f:
         f.write(data)
-    side_files(folder, "TensorFlow", "TensorFlowJs", "model.json", data, labels, metadata)
+    side_files(folder, "TensorFlow", "TensorFlowJs", "model.json", data, labels, metadata,
+               model.get("domain", "Classification"))
 
 
 # --------------------------------------------------------------------------
@@ -644,7 +652,7 @@ def main():
             folder = os.path.join(args.out, name)
             os.makedirs(folder, exist_ok=True)
             tg, _, _ = build_tf(model, pb, s1_names=s1, batch=1 if s1 else -1)
-            data = tg.g.SerializeToString()
+            data = tg.g.SerializeToString(deterministic=True)
             with open(os.path.join(folder, "model.pb"), "wb") as f:
                 f.write(data)
             side_files(folder, "TensorFlow", None, "model.pb", data, args.labels, metadata)
