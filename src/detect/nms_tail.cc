@@ -136,6 +136,21 @@ bool SuppressByIou(const float* a, const float* b, bool center_point, float iou_
   return inter / uni > iou_threshold;
 }
 
+// TensorFlow's IOU (non_max_suppression_op.cc, TF 2.0): [y1, x1, y2, x2] in
+// either corner order; 0 when either box has no area.
+float TensorFlowIou(const float* a, const float* b) {
+  const float ay0 = std::min(a[0], a[2]), ax0 = std::min(a[1], a[3]);
+  const float ay1 = std::max(a[0], a[2]), ax1 = std::max(a[1], a[3]);
+  const float by0 = std::min(b[0], b[2]), bx0 = std::min(b[1], b[3]);
+  const float by1 = std::max(b[0], b[2]), bx1 = std::max(b[1], b[3]);
+  const float area_a = (ay1 - ay0) * (ax1 - ax0);
+  const float area_b = (by1 - by0) * (bx1 - bx0);
+  if (area_a <= 0.0f || area_b <= 0.0f) return 0.0f;
+  const float inter = std::max(std::min(ay1, by1) - std::max(ay0, by0), 0.0f) *
+                      std::max(std::min(ax1, bx1) - std::max(ax0, bx0), 0.0f);
+  return inter / (area_a + area_b - inter);
+}
+
 Result<TailTensor> NodeRun::NonMaxSuppression() const {
   EV_ASSIGN_OR_RETURN(const TailTensor* boxes, X(0));
   EV_ASSIGN_OR_RETURN(const TailTensor* scores, X(1));
@@ -162,6 +177,14 @@ Result<TailTensor> NodeRun::NonMaxSuppression() const {
   }
   if (iou_threshold < 0.0f || iou_threshold > 1.0f) return Fail("iou_threshold must be within 0..1");
   const bool center_point = Int("center_point_box", 0) != 0;
+  // TensorFlow's NonMaxSuppressionV2..V5 (hard NMS), as the TensorFlow
+  // importers translate it: its IOU, suppressed when IOU >= iou_threshold.
+  const bool tensorflow = Int(kTensorFlowNmsAttr, 0) != 0;
+  if (tensorflow && center_point) return Fail("TensorFlow's NMS has no center_point_box");
+  auto suppress = [&](const float* selected, const float* candidate) {
+    return tensorflow ? TensorFlowIou(candidate, selected) >= iou_threshold
+                      : SuppressByIou(selected, candidate, center_point, iou_threshold);
+  };
   const int64_t batches = boxes->shape[0], n = boxes->shape[1], classes = scores->shape[1];
   TailTensor out;
   out.is_int = true;
@@ -190,7 +213,7 @@ Result<TailTensor> NodeRun::NonMaxSuppression() const {
         if (static_cast<int64_t>(selected.size()) >= max_per_class) break;
         bool keep = true;
         for (int64_t j : selected) {
-          if (SuppressByIou(box_data + j * 4, box_data + cand.index * 4, center_point, iou_threshold)) {
+          if (suppress(box_data + j * 4, box_data + cand.index * 4)) {
             keep = false;
             break;
           }

@@ -16,6 +16,11 @@
 // suppressed when IoU > iou_threshold), Gather, GatherND (batch_dims 0),
 // Squeeze, Unsqueeze, Reshape, Flatten, Concat, Slice, Transpose, Cast,
 // Identity, Shape, TopK. Anything else is refused at load (CheckTail).
+// The TensorFlow importers translate TensorFlow's tail ops into these
+// (model/tf_detection_tail.cc); a NonMaxSuppression node with the int
+// attribute kTensorFlowNmsAttr = 1 follows TensorFlow's NonMaxSuppressionV3
+// instead of ONNX Runtime's: TensorFlow's IOU (0 for a box without area) and
+// suppression when IOU >= iou_threshold (TF 2.0, the 2023 S1 container's).
 //
 // Thread-safety: a TailGraph is a plain value; RunTail is a pure function.
 #pragma once
@@ -33,6 +38,9 @@ namespace edgevision::detect {
 // Named limit: the most elements one tail tensor may hold (an S1 graph's
 // largest is its candidate box list, a few thousand rows of 4).
 inline constexpr int64_t kMaxTailTensorElements = int64_t{1} << 24;
+
+// See above: NonMaxSuppression with TensorFlow's rules.
+inline constexpr const char* kTensorFlowNmsAttr = "edgevision_tensorflow_nms";
 
 // A float32 or int64 tensor, row-major in `shape`.
 struct TailTensor {

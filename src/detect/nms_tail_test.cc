@@ -45,10 +45,12 @@ TailNode Node(std::string op, std::vector<std::string> in, std::vector<std::stri
 }
 
 std::vector<int64_t> Nms(const std::vector<float>& boxes, const std::vector<float>& scores, int64_t classes,
-                         int64_t max_per_class, float iou, float score, bool center = false) {
+                         int64_t max_per_class, float iou, float score, bool center = false,
+                         bool tensorflow = false) {
   const int64_t n = static_cast<int64_t>(boxes.size() / 4);
   TailNode node = Node("NonMaxSuppression", {"boxes", "scores", "max", "iou", "score"}, {"selected"});
   if (center) node.ints["center_point_box"] = {1};
+  if (tensorflow) node.ints[kTensorFlowNmsAttr] = {1};
   std::vector<float> packed = boxes;
   packed.insert(packed.end(), scores.begin(), scores.end());
   TailGraph g = OneNode(node, {{"boxes", {1, n, 4}, 0}, {"scores", {1, classes, n}, boxes.size()}},
@@ -83,6 +85,26 @@ TEST(NmsTailTest, TiesGoToTheLowerIndexAndZeroAreaBoxesNeverSuppress) {
   EXPECT_EQ(Nms(same, {0.5f, 0.5f, 0.5f}, 1, 10, 0.5f, 0.0f), (std::vector<int64_t>{0, 0, 0}));
   const std::vector<float> points = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
   EXPECT_EQ(Nms(points, {0.7f, 0.7f}, 1, 10, 0.0f, 0.0f), (std::vector<int64_t>{0, 0, 0, 0, 0, 1}));
+}
+
+// TensorFlow's NonMaxSuppressionV3 (TF 2.0, the 2023 S1 container's): an IoU
+// equal to the threshold suppresses (ONNX Runtime's needs more), and a box
+// without area has IoU 0, which a threshold of 0 suppresses.
+TEST(NmsTailTest, TensorFlowRulesSuppressAtAnIouEqualToTheThreshold) {
+  // Box 1 covers box 0 and as much again: IoU exactly 0.5.
+  const std::vector<float> boxes = {0, 0, 1, 1, 0, 0, 1, 2};
+  const std::vector<float> scores = {0.9f, 0.8f};
+  EXPECT_EQ(Nms(boxes, scores, 1, 10, 0.5f, 0.0f), (std::vector<int64_t>{0, 0, 0, 0, 0, 1}));
+  EXPECT_EQ(Nms(boxes, scores, 1, 10, 0.5f, 0.0f, false, true), (std::vector<int64_t>{0, 0, 0}));
+  // Boxes apart are both kept.
+  const std::vector<float> apart = {0, 0, 1, 1, 0, 2, 1, 3};
+  EXPECT_EQ(Nms(apart, scores, 1, 10, 0.5f, 0.0f, false, true), (std::vector<int64_t>{0, 0, 0, 0, 0, 1}));
+  const std::vector<float> points = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
+  EXPECT_EQ(Nms(points, {0.7f, 0.7f}, 1, 10, 0.0f, 0.0f, false, true), (std::vector<int64_t>{0, 0, 0}));
+  // Corners in either order, ties by the lower index, the strict score threshold: as ONNX Runtime.
+  const std::vector<float> flipped = {1, 1, 0, 0, 0, 0, 1, 1};
+  EXPECT_EQ(Nms(flipped, {0.5f, 0.5f}, 1, 10, 0.5f, 0.5f, false, true), (std::vector<int64_t>{}));
+  EXPECT_EQ(Nms(flipped, {0.6f, 0.6f}, 1, 10, 0.5f, 0.5f, false, true), (std::vector<int64_t>{0, 0, 0}));
 }
 
 TEST(NmsTailTest, CentrePointBoxes) {

@@ -82,12 +82,14 @@ Result<detect::FamilyDecision> DetectorFamily(const std::map<std::string, std::s
   return detect::DetectFamily(metadata, outputs);
 }
 
-// S1 exports are served from ONNX (the importer splits their NMS tail off);
-// the other formats' S1 graphs are recognised and refused, naming the family.
+// S1 exports are served from ONNX and TensorFlow graphs that run NMS with
+// those formats' NMS ops (the importers split their NMS tail off); the other
+// S1 graphs are recognised and refused, naming the family.
 Status RefuseSsd(const ExportFiles& files, const detect::FamilyDecision& family, const std::string& format) {
   return Unsupported(files.model_label + ": ObjectDetection export, a " +
                      detect::FamilyDisplayName(family.family) + " detector (" + family.evidence +
-                     "); edgevision serves S1 detectors from ONNX exports, not from " +
+                     "); edgevision serves S1 detectors from exports whose graph runs NonMaxSuppression (ONNX) or "
+                     "NonMaxSuppressionV2..V5 (TensorFlow GraphDef, SavedModel, TF.js), not from " +
                      (format.empty() ? std::string("this format") : format) +
                      " yet (their graphs run NMS inside, with that format's NMS ops)");
 }
@@ -376,7 +378,8 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
     spec.input_height = static_cast<int>(in_shape[1]);
     spec.input_width = static_cast<int>(in_shape[2]);
     spec.color = model.declared_color.value_or(image::ColorOrder::kRGB);
-    info.color_reason = model.declared_color ? "the model's embedded metadata"
+    info.color_reason = model.declared_color ? (model.declared_color_source.empty() ? "the model's embedded metadata"
+                                                                                    : model.declared_color_source)
                                              : "the S1 containers' predict.py (RGB, 0-255, stretched to " +
                                                    std::to_string(spec.input_width) + "x" +
                                                    std::to_string(spec.input_height) + ")";

@@ -111,9 +111,9 @@ struct LoadOptions {
 // Detector exports (manifest DomainType "ObjectDetection", or metadata
 // CustomVision.Postprocess.Method Yolo/SSD, or an ONNX graph that runs
 // NonMaxSuppression) load with `detector` set: the compact (YOLO) family from
-// every format, the S1 (SSD) family from ONNX (its NMS tail split off, see
-// detect/nms_tail.h); S1 graphs of other formats are refused naming the
-// family.
+// every format, the S1 (SSD) family from ONNX and TensorFlow graphs (their
+// NMS tail split off, see detect/nms_tail.h); S1 graphs of other formats
+// (TFLite's detection post-process) are refused naming the family.
 // Errors name the path and the reason: NotFound (no model file there),
 // Corrupt (unreadable zip or model), Unsupported (format/op/type we do not
 // run), InvalidArgument (labels do not match the outputs).

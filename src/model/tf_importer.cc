@@ -200,7 +200,7 @@ std::optional<int> TfImporter::ResolveConstNode(InputRef ref) const {
 
 // Depth-first from the output over value edges (attribute inputs and inputs
 // that resolve to constants are not edges); post-order is topological.
-Result<std::vector<int>> TfImporter::OrderNeededNodes(int output) {
+Result<std::vector<int>> TfImporter::OrderNeededNodes(const std::vector<int>& outputs) {
   enum Mark : uint8_t { kNew, kOpen, kDone };
   std::vector<Mark> mark(static_cast<size_t>(def_.node_size()), kNew);
   std::vector<int> order;
@@ -208,38 +208,42 @@ Result<std::vector<int>> TfImporter::OrderNeededNodes(int output) {
     int node;
     size_t next;
   };
-  std::vector<Frame> stack = {{output, 0}};
-  mark[output] = kOpen;
-  while (!stack.empty()) {
-    Frame& top = stack.back();
-    const tf::NodeDef& n = Node(top.node);
-    if (top.next == 0) {
-      if (!SupportedOps().count(n.op())) {
-        if (n.op() == "MirrorPad")
-          return UnsupportedAt(n, "MirrorPad (reflect/symmetric padding) is not supported");
-        return UnsupportedAt(n, "op '" + n.op() + "' is not supported");
+  std::vector<Frame> stack;
+  for (size_t root = 0; root < outputs.size(); ++root) {
+    if (mark[outputs[root]] != kNew) continue;
+    stack.push_back({outputs[root], 0});
+    mark[outputs[root]] = kOpen;
+    while (!stack.empty()) {
+      Frame& top = stack.back();
+      const tf::NodeDef& n = Node(top.node);
+      if (top.next == 0) {
+        if (!SupportedOps().count(n.op())) {
+          if (n.op() == "MirrorPad")
+            return UnsupportedAt(n, "MirrorPad (reflect/symmetric padding) is not supported");
+          return UnsupportedAt(n, "op '" + n.op() + "' is not supported");
+        }
+        if (n.op() == "NoOp") return CorruptAt(n, "a NoOp is used as a data input");
       }
-      if (n.op() == "NoOp") return CorruptAt(n, "a NoOp is used as a data input");
+      const auto& inputs = data_inputs_[top.node];
+      const int count = static_cast<int>(inputs.size());
+      bool descended = false;
+      while (top.next < inputs.size()) {
+        const int i = static_cast<int>(top.next++);
+        const InputRef ref = inputs[i];
+        if (IsAttributeInput(n.op(), i, count) || ResolveConstNode(ref)) continue;
+        if (mark[ref.node] == kOpen)
+          return CorruptAt(n, "the graph has a cycle through '" + Node(ref.node).name() + "'");
+        if (mark[ref.node] == kDone) continue;
+        mark[ref.node] = kOpen;
+        stack.push_back({ref.node, 0});
+        descended = true;
+        break;
+      }
+      if (descended) continue;
+      mark[stack.back().node] = kDone;
+      order.push_back(stack.back().node);
+      stack.pop_back();
     }
-    const auto& inputs = data_inputs_[top.node];
-    const int count = static_cast<int>(inputs.size());
-    bool descended = false;
-    while (top.next < inputs.size()) {
-      const int i = static_cast<int>(top.next++);
-      const InputRef ref = inputs[i];
-      if (IsAttributeInput(n.op(), i, count) || ResolveConstNode(ref)) continue;
-      if (mark[ref.node] == kOpen)
-        return CorruptAt(n, "the graph has a cycle through '" + Node(ref.node).name() + "'");
-      if (mark[ref.node] == kDone) continue;
-      mark[ref.node] = kOpen;
-      stack.push_back({ref.node, 0});
-      descended = true;
-      break;
-    }
-    if (descended) continue;
-    mark[stack.back().node] = kDone;
-    order.push_back(stack.back().node);
-    stack.pop_back();
   }
   for (int node : order) {
     const auto& inputs = data_inputs_[node];
@@ -250,7 +254,7 @@ Result<std::vector<int>> TfImporter::OrderNeededNodes(int output) {
       ++consumers_[{inputs[i].node, inputs[i].index}];
     }
   }
-  ++consumers_[{output, 0}];
+  for (int output : outputs) ++consumers_[{output, 0}];
   return order;
 }
 
@@ -359,13 +363,17 @@ void TfImporter::DescribeGeneration(ImportedModel* model) const {
 
 Result<ImportedModel> TfImporter::Run() {
   EV_RETURN_IF_ERROR(IndexNodes());
-  EV_ASSIGN_OR_RETURN(output_node_, FindOutputNode());
-  EV_ASSIGN_OR_RETURN(order_, OrderNeededNodes(output_node_));
+  EV_ASSIGN_OR_RETURN(const bool s1, FindDetectionTail());
+  if (s1) {
+    output_node_ = boundary_.front();  // for messages: the network's end
+    EV_ASSIGN_OR_RETURN(order_, OrderNeededNodes(boundary_));
+  } else {
+    EV_ASSIGN_OR_RETURN(output_node_, FindOutputNode());
+    EV_ASSIGN_OR_RETURN(order_, OrderNeededNodes({output_node_}));
+  }
   for (int node : order_) EV_RETURN_IF_ERROR(Translate(node));
 
   const tf::NodeDef& out = Node(output_node_);
-  auto produced = produced_.find({output_node_, 0});
-  if (produced == produced_.end()) return Internal(Where(out) + ": output was not translated");
   if (placeholder_ < 0)
     return Unsupported(label_ + ": output '" + out.name() + "' depends on no Placeholder");
   if (graph_.inputs.size() != 1) {
@@ -373,10 +381,18 @@ Result<ImportedModel> TfImporter::Run() {
                        std::to_string(graph_.inputs.size()) +
                        " Placeholders; one image input is supported");
   }
-  if (graph_.values[produced->second].dtype != graph::DataType::kFloat32) {
+  ValueId result;
+  if (s1) {
+    EV_ASSIGN_OR_RETURN(result, PackDetectionBoundary());
+  } else {
+    auto produced = produced_.find({output_node_, 0});
+    if (produced == produced_.end()) return Internal(Where(out) + ": output was not translated");
+    result = produced->second;
+  }
+  if (graph_.values[result].dtype != graph::DataType::kFloat32) {
     return Unsupported(Where(out) + ": the output is not float32");
   }
-  graph_.outputs.push_back(produced->second);
+  graph_.outputs.push_back(result);
   Status valid = graph::Validate(graph_);
   if (!valid.ok()) return Corrupt(label_ + ": " + valid.message());
 
@@ -391,7 +407,7 @@ Result<ImportedModel> TfImporter::Run() {
   for (const auto& d : FindAttr(input, "shape")->shape().dim())
     model.input_shape.push_back(d.size());
   model.input_layout = "NHWC";
-  model.output_name = out.name();
+  model.output_name = s1 ? "detected_boxes, detected_scores, detected_classes" : out.name();
   // The final op, looking through Identity.
   int last = output_node_;
   for (int steps = 0;
@@ -426,6 +442,11 @@ Result<ImportedModel> TfImporter::Run() {
         " nodes became no graph node: constants read as weights or attributes, Identity "
         "reads of constants, and nodes '" +
         out.name() + "' does not need");
+  }
+  if (s1) {
+    model.output_activation = "none";
+    model.rewrites.push_back(detection_rewrite_);
+    model.detection_tail = std::move(detection_tail_);
   }
   model.graph = std::move(graph_);
   return model;

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "detect/nms_tail.h"
 #include "graph/graph.h"
 #include "model/import_common.h"
 #include "model/importer.h"
@@ -84,7 +85,8 @@ class TfImporter {
 
   Status IndexNodes();
   Result<int> FindOutputNode() const;
-  Result<std::vector<int>> OrderNeededNodes(int output);
+  // Depth-first from the outputs; post-order is topological.
+  Result<std::vector<int>> OrderNeededNodes(const std::vector<int>& outputs);
   std::optional<int> ResolveConstNode(InputRef ref) const;
 
   // Attributes.
@@ -137,6 +139,16 @@ class TfImporter {
                      int dh, int dw, graph::Attrs* attrs);
   void DescribeGeneration(ImportedModel* model) const;
 
+  // The S1 split (tf_detection_tail.cc). FindDetectionTail: true when the
+  // detected_* outputs come through a NonMaxSuppressionV2..V5; fills
+  // tail_nodes_ and boundary_. PackDetectionBoundary (after the boundary's
+  // ancestors are translated): the packed engine output; fills
+  // detection_tail_ and detection_rewrite_.
+  Result<bool> FindDetectionTail();
+  Result<ValueId> PackDetectionBoundary();
+  Status TranslateTailNode(int node_index, detect::TailGraph* tail);
+  std::string TensorName(InputRef ref) const;
+
   const tf::GraphDef& def_;
   const std::string& label_;
   const TfGraphOptions options_;
@@ -160,6 +172,11 @@ class TfImporter {
   mutable ExpansionBudget expansion_;
   mutable std::set<int> expansion_charged_;  // Const nodes already charged
   int weights_converted_ = 0;
+
+  std::vector<int> tail_nodes_;  // topological
+  std::vector<int> boundary_;    // nodes whose output 0 the tail reads
+  std::optional<detect::TailGraph> detection_tail_;
+  std::string detection_rewrite_;
 };
 
 }  // namespace edgevision::model::tf_import

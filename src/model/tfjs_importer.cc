@@ -12,8 +12,9 @@
 //
 // Colour: Microsoft's TF.js runtime (customvision-tfjs) feeds RGB when the
 // model's userDefinedMetadata says "Image.BitmapPixelFormat": "Rgb8" (S1
-// exports) and BGR otherwise, whatever the input is called; the model
-// carries that as declared_color.
+// exports) or the model is an S1 detector (three outputs, its
+// is_new_od_model) and BGR otherwise, whatever the input is called; the
+// model carries that as declared_color.
 #include <google/protobuf/util/json_util.h>
 
 #include <cstring>
@@ -231,10 +232,14 @@ Result<ImportedModel> ImportTfjs(std::span<const uint8_t> bytes, const std::stri
     const auto pf = meta->find("Image.BitmapPixelFormat");
     if (pf != meta->end() && pf->is_string()) pixel_format = pf->get<std::string>();
   }
-  // customvision-tfjs: is_rgb_input = metadata['Image.BitmapPixelFormat'] == 'Rgb8', else BGR.
-  model.declared_color = pixel_format == "Rgb8" ? image::ColorOrder::kRGB : image::ColorOrder::kBGR;
+  // customvision-tfjs: is_rgb_input = metadata['Image.BitmapPixelFormat'] == 'Rgb8' ||
+  // is_new_od_model (an S1 detector: three outputs), else BGR.
+  const bool s1 = model.detection_tail.has_value();
+  model.declared_color = pixel_format == "Rgb8" || s1 ? image::ColorOrder::kRGB : image::ColorOrder::kBGR;
   model.declared_color_source =
-      pixel_format.empty()
+      s1 ? "an S1 detector (three outputs): RGB, as Microsoft's TF.js runtime (customvision-tfjs, "
+           "is_new_od_model) feeds it, 0-255"
+      : pixel_format.empty()
           ? "no Image.BitmapPixelFormat in model.json's userDefinedMetadata: BGR, as Microsoft's "
             "TF.js runtime (customvision-tfjs) feeds it, 0-255"
           : "model.json's userDefinedMetadata Image.BitmapPixelFormat = " + pixel_format +

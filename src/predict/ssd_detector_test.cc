@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <functional>
 #include <set>
 
 #include "detect/golden_test_util.h"
@@ -22,6 +24,7 @@
 #include "engine/xnnpack_backend.h"
 #include "image/detector_preprocess.h"
 #include "model/model.h"
+#include "model/schemas/tf_graph.pb.h"
 #include "predict/classifier.h"
 #include "s1_export.h"
 #include "test_support.h"
@@ -32,6 +35,7 @@ namespace {
 using edgevision::testing::ReadBytes;
 using edgevision::testing::TestData;
 using edgevision::detect::testing::Hex;
+namespace tf = ::edgevision::tf;
 
 nlohmann::json Golden() {
   return nlohmann::json::parse(edgevision::testing::ReadText(TestData("detection/golden/s1_fruit.json")));
@@ -108,17 +112,13 @@ TEST(SsdDetectorTest, RawOutputsMatchOnnxRuntime) {
   }
 }
 
-TEST(SsdDetectorTest, AnswersAsTheS1ContainersOnEveryPhoto) {
-  edgevision::testing::TempDir dir;
-  auto c = Load(edgevision::testing::MakeSyntheticS1Export(dir));
-  ASSERT_TRUE(c);
-  ASSERT_NE(c->detector(), nullptr);
-  EXPECT_TRUE(c->detector()->is_ssd());
+// Both S1 containers' answers on the four photos (s1_fruit.json).
+void ExpectTheS1ContainersAnswers(const Classifier& c) {
   const nlohmann::json golden = Golden();
   ASSERT_EQ(golden["photos"].size(), 4u);
   for (const nlohmann::json& photo : golden["photos"]) {
     SCOPED_TRACE(photo["name"].get<std::string>());
-    Result<DetectionResult> r = c->DetectImage(ReadBytes(TestData(photo["photo"].get<std::string>())));
+    Result<DetectionResult> r = c.DetectImage(ReadBytes(TestData(photo["photo"].get<std::string>())));
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->input_width, 320);
     EXPECT_EQ(r->input_height, 320);
@@ -141,6 +141,111 @@ TEST(SsdDetectorTest, AnswersAsTheS1ContainersOnEveryPhoto) {
     EXPECT_GE(tags.size(), 2u);  // several classes, overlapping boxes
   }
 }
+
+TEST(SsdDetectorTest, AnswersAsTheS1ContainersOnEveryPhoto) {
+  edgevision::testing::TempDir dir;
+  auto c = Load(edgevision::testing::MakeSyntheticS1Export(dir));
+  ASSERT_TRUE(c);
+  ASSERT_NE(c->detector(), nullptr);
+  EXPECT_TRUE(c->detector()->is_ssd());
+  ExpectTheS1ContainersAnswers(*c);
+}
+
+// The same S1 network as TensorFlow exports (tests/parity/make_s1_tf.py:
+// `image_tensor` [1,320,320,3] -> detected_* without a batch dimension, the
+// multi-class NMS unrolled per class with NonMaxSuppressionV3, GatherV2,
+// ConcatV2, TopKV2, Cast), a bare TensorFlow export and the 2023 S1
+// Dockerfile export's layout: the TensorFlow importer splits it at
+// NonMaxSuppressionV3 and the same answers come out.
+class S1TensorFlowExportTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(S1TensorFlowExportTest, SplitsAtNmsAndAnswersAsTheS1Containers) {
+  const std::string path = TestData(std::string("synthetic/s1_formats/") + GetParam()).string();
+  Result<model::LoadedModel> m = model::LoadModel(path);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->detector);
+  const std::string folder = GetParam();
+  EXPECT_EQ(m->info.format, folder == "savedmodel" ? "TensorFlow SavedModel"
+                            : folder == "tfjs"     ? "TF.js graph model"
+                                                   : "TensorFlow GraphDef");
+  EXPECT_EQ(m->detector->family, detect::DetectorFamily::kSsd);
+  EXPECT_EQ(m->info.input_name, "image_tensor");
+  EXPECT_EQ(m->preprocess.color, image::ColorOrder::kRGB);
+  EXPECT_EQ(m->preprocess.input_width, 320);
+  EXPECT_EQ(m->preprocess.input_height, 320);
+  // The engine runs the network up to scores [400, 3] and boxes [400, 4]
+  // (in the order the tail first reads them).
+  ASSERT_EQ(m->detector->ssd_tail.inputs.size(), 2u);
+  EXPECT_EQ(m->detector->ssd_tail.inputs[0].name, "scores");
+  EXPECT_EQ(m->detector->ssd_tail.inputs[0].shape, (std::vector<int64_t>{400, 3}));
+  EXPECT_EQ(m->detector->ssd_tail.inputs[1].name, "boxes");
+  EXPECT_EQ(m->detector->ssd_tail.inputs[1].shape, (std::vector<int64_t>{400, 4}));
+  EXPECT_EQ(m->detector->ssd_tail.packed_size(), 2800u);
+  EXPECT_TRUE(
+      std::any_of(m->info.rewrites.begin(), m->info.rewrites.end(), [](const std::string& r) {
+        return r.find("split the S1 detector at NonMaxSuppression") != std::string::npos &&
+               r.find("NonMaxSuppressionV3") != std::string::npos;
+      }));
+  auto c = Classifier::Create(std::move(*m), engine::MakeXnnpackBackend(), ClassifierOptions{});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ExpectTheS1ContainersAnswers(**c);
+}
+
+// The TensorFlow S1 graph with its tail changed: an op the tail does not
+// run, soft NMS, a padded NMS output: refused at load naming the node.
+TEST(S1TensorFlowTailTest, WhatTheTailCannotRunIsRefusedNamingTheNode) {
+  const std::string bytes =
+      edgevision::testing::ReadText(TestData("synthetic/s1_formats/tf/model.pb"));
+  auto refused = [&](const std::function<void(tf::GraphDef*)>& edit) {
+    tf::GraphDef def;
+    EXPECT_TRUE(def.ParseFromString(bytes));
+    edit(&def);
+    edgevision::testing::TempDir dir;
+    std::ofstream(dir.File("model.pb"), std::ios::binary) << def.SerializeAsString();
+    Result<model::LoadedModel> m = model::LoadModel(dir.File("model.pb"));
+    EXPECT_FALSE(m.ok());
+    return m.ok() ? std::string() : m.status().message();
+  };
+  auto node = [](tf::GraphDef* def, const std::string& name) -> tf::NodeDef* {
+    for (tf::NodeDef& n : *def->mutable_node()) {
+      if (n.name() == name) return &n;
+    }
+    ADD_FAILURE() << name;
+    return def->add_node();
+  };
+  std::string why = refused([&](tf::GraphDef* def) { node(def, "sort/TopKV2")->set_op("Unique"); });
+  EXPECT_NE(why.find("'sort/TopKV2' (Unique)"), std::string::npos) << why;
+  EXPECT_NE(why.find("after NonMaxSuppression"), std::string::npos) << why;
+  why = refused([&](tf::GraphDef* def) {
+    tf::NodeDef* nms = node(def, "nms/class_1/NonMaxSuppressionV3");
+    nms->set_op("NonMaxSuppressionV5");
+    nms->add_input("nms/sigma");
+    tf::NodeDef* sigma = def->add_node();
+    sigma->set_name("nms/sigma");
+    sigma->set_op("Const");
+    (*sigma->mutable_attr())["dtype"].set_type(tf::DT_FLOAT);
+    tf::TensorProto* t = (*sigma->mutable_attr())["value"].mutable_tensor();
+    t->set_dtype(tf::DT_FLOAT);
+    t->add_float_val(0.5f);
+  });
+  EXPECT_NE(why.find("nms/class_1/NonMaxSuppressionV3' (NonMaxSuppressionV5)"), std::string::npos)
+      << why;
+  EXPECT_NE(why.find("soft NMS"), std::string::npos) << why;
+  why = refused([&](tf::GraphDef* def) {
+    tf::NodeDef* nms = node(def, "nms/class_2/NonMaxSuppressionV3");
+    nms->set_op("NonMaxSuppressionV4");
+    (*nms->mutable_attr())["pad_to_max_output_size"].set_b(true);
+  });
+  EXPECT_NE(why.find("pad_to_max_output_size"), std::string::npos) << why;
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, S1TensorFlowExportTest,
+                         ::testing::Values("tf", "docker-s1-pb-2023", "savedmodel", "tfjs"),
+                         [](const ::testing::TestParamInfo<const char*>& p) {
+                           std::string name = p.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 // The contract graph: input `data`, outputs without a batch dimension, Split
 // in the network, opset 11 Squeeze; its zero-area boxes never suppress each

@@ -319,7 +319,7 @@ class TfGraph:
         return t
 
     def const(self, name, array, weight=False):
-        array = np.ascontiguousarray(array)
+        array = np.ascontiguousarray(array) if np.ndim(array) else np.asarray(array)  # keeps a scalar 0-D
         if weight:
             self.weights[name] = array
         dt = self.pb.DT_FLOAT if array.dtype == np.float32 else self.pb.DT_INT32
@@ -486,8 +486,21 @@ def sstable(entries):
     return bytes(out)
 
 
-def write_saved_model(model, pb, spb, folder, labels, metadata):
-    tg, in_name, out_name = build_tf(model, pb)
+def signature_of(model, pb, in_name, out_name):
+    """The signature of a graph build_tf made: {input: (key, node, shape), outputs: [(key, node,
+    dtype, shape)], domain}."""
+    return {"input": ("Placeholder", in_name, [-1] + list(model.get("in_hw", (224, 224))) + [3]),
+            "outputs": [("model_outputs", out_name, pb.DT_FLOAT, [-1] + list(model["shapes"][model["output"]][1:]))],
+            "domain": model.get("domain", "Classification")}
+
+
+def write_saved_model(model, pb, spb, folder, labels, metadata, graph=None):
+    """`graph`: (TfGraph, signature_of(...)) of another graph than build_tf(model) (model unused)."""
+    if graph is None:
+        tg, in_name, out_name = build_tf(model, pb)
+        signature = signature_of(model, pb, in_name, out_name)
+    else:
+        tg, signature = graph
     # Turn every weight constant into a resource variable read by ReadVariableOp.
     F = ("type", pb.DT_FLOAT)
     g = tg.g
@@ -540,16 +553,18 @@ def write_saved_model(model, pb, spb, folder, labels, metadata):
     mg.saver_def.restore_op_name = "save/restore_all"
     sig = mg.signature_def["serving_default"]
     sig.method_name = "tensorflow/serving/predict"
-    ti = sig.inputs["Placeholder"]
-    ti.name = in_name + ":0"
+    key, node, shape = signature["input"]
+    ti = sig.inputs[key]
+    ti.name = node + ":0"
     ti.dtype = pb.DT_FLOAT
-    for d in [-1] + list(model.get("in_hw", (224, 224))) + [3]:
+    for d in shape:
         ti.tensor_shape.dim.add(size=d)
-    to = sig.outputs["model_outputs"]
-    to.name = out_name + ":0"
-    to.dtype = pb.DT_FLOAT
-    for d in [-1] + list(model["shapes"][model["output"]][1:]):
-        to.tensor_shape.dim.add(size=d)
+    for key, node, dtype, shape in signature["outputs"]:
+        to = sig.outputs[key]
+        to.name = node + ":0"
+        to.dtype = dtype
+        for d in shape:
+            to.tensor_shape.dim.add(size=d)
     data = sm.SerializeToString(deterministic=True)
     os.makedirs(os.path.join(folder, "variables"), exist_ok=True)
     with open(os.path.join(folder, "saved_model.pb"), "wb") as f:
@@ -575,16 +590,22 @@ def write_saved_model(model, pb, spb, folder, labels, metadata):
     with open(os.path.join(folder, "variables", "variables.data-00000-of-00001"), "wb") as f:
         f.write(bytes(blob))
     side_files(folder, "TensorFlow", "TensorFlowSavedModel", "saved_model.pb", data, labels, metadata,
-               model.get("domain", "Classification"))
+               signature["domain"])
 
 
 # --------------------------------------------------------------------------
 # TF.js graph model.
 
-def write_tfjs(model, pb, folder, labels, metadata):
+def write_tfjs(model, pb, folder, labels, metadata, graph=None):
+    """`graph` as write_saved_model's."""
     from google.protobuf import json_format
 
-    tg, in_name, out_name = build_tf(model, pb)
+    if graph is None:
+        tg, in_name, out_name = build_tf(model, pb)
+        signature = signature_of(model, pb, in_name, out_name)
+    else:
+        tg, signature = graph
+    dtypes = {pb.DT_FLOAT: "DT_FLOAT", pb.DT_INT32: "DT_INT32", pb.DT_INT64: "DT_INT64"}
     weights = []
     blob = bytearray()
     for n in tg.g.node:
@@ -609,10 +630,11 @@ def write_tfjs(model, pb, folder, labels, metadata):
         "generatedBy": "2.3.0",
         "convertedBy": "TensorFlow.js Converter v2.7.0",
         "signature": {
-            "inputs": {in_name + ":0": {"name": in_name + ":0", "dtype": "DT_FLOAT",
-                                         "tensorShape": {"dim": [{"size": str(d)} for d in
-                                                                 [-1] + list(model.get("in_hw", (224, 224))) + [3]]}}},
-            "outputs": {out_name + ":0": {"name": out_name + ":0", "dtype": "DT_FLOAT"}},
+            "inputs": {signature["input"][1] + ":0": {
+                "name": signature["input"][1] + ":0", "dtype": "DT_FLOAT",
+                "tensorShape": {"dim": [{"size": str(d)} for d in signature["input"][2]]}}},
+            "outputs": {node + ":0": {"name": node + ":0", "dtype": dtypes[dtype]}
+                        for _, node, dtype, _ in signature["outputs"]},
         },
         "userDefinedMetadata": {},
         "modelTopology": topology,
@@ -622,7 +644,7 @@ def write_tfjs(model, pb, folder, labels, metadata):
     with open(os.path.join(folder, "model.json"), "wb") as f:
         f.write(data)
     side_files(folder, "TensorFlow", "TensorFlowJs", "model.json", data, labels, metadata,
-               model.get("domain", "Classification"))
+               signature["domain"])
 
 
 # --------------------------------------------------------------------------
