@@ -134,8 +134,8 @@ int main(int argc, char** argv) {
       ->envname("EDGEVISION_MODEL_RETRY_ROUNDS")
       ->check(CLI::Range(0, 1000));
   serve_cmd->add_option("--model-retry-delay-ms", serve.model_retry_delay_ms,
-                        "Model delivery: the wait before the first later round, doubled after each, at most 30 min "
-                        "(default: 60000)")
+                        "Model delivery: the wait before the first later round, doubled after each up to 30 min (or "
+                        "this wait, if longer) (default: 60000)")
       ->envname("EDGEVISION_MODEL_RETRY_DELAY_MS")
       ->check(CLI::Range(1, 86400000));
   serve_cmd->add_option("--shutdown-timeout", serve.shutdown_timeout_s,
