@@ -51,6 +51,10 @@ struct ServeOptions {
   // Model delivery from the cloud (PUT /admin/model, the twin's desired
   // "model"; docs/model-delivery.md). Needs data_dir.
   bool model_delivery = false;
+  // Its later download rounds (delivery::DeliveryLimits::max_retry_rounds,
+  // retry_round_delay); -1 = the default.
+  int model_retry_rounds = -1;
+  int model_retry_delay_ms = -1;
   int shutdown_timeout_s = 10;  // SIGTERM: exit within this, however the drain goes
   // Where durable state lives (capture store, upstream outbox). Empty: none;
   // every feature that needs it stays off.

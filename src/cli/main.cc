@@ -128,6 +128,16 @@ int main(int argc, char** argv) {
                       "Accept models from the cloud: PUT /admin/model and the module twin's desired \"model\" "
                       "(download, verify, swap, roll back; needs --data-dir; URLs follow the --url-* policy)")
       ->envname("EDGEVISION_MODEL_DELIVERY");
+  serve_cmd->add_option("--model-retry-rounds", serve.model_retry_rounds,
+                        "Model delivery: when a download's 5 attempts all fail (network, timeout, 5xx), start a "
+                        "new round later, at most this many times (default: 6)")
+      ->envname("EDGEVISION_MODEL_RETRY_ROUNDS")
+      ->check(CLI::Range(0, 1000));
+  serve_cmd->add_option("--model-retry-delay-ms", serve.model_retry_delay_ms,
+                        "Model delivery: the wait before the first later round, doubled after each up to 30 min (or "
+                        "this wait, if longer) (default: 60000)")
+      ->envname("EDGEVISION_MODEL_RETRY_DELAY_MS")
+      ->check(CLI::Range(1, 86400000));
   serve_cmd->add_option("--shutdown-timeout", serve.shutdown_timeout_s,
                         "On SIGTERM, finish requests in progress and flush captures and the outbox within this many "
                         "seconds, then exit")

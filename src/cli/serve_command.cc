@@ -382,6 +382,10 @@ Status MakeModelDelivery(const ServeOptions& options, const ServeConfig& config,
   delivery::DeliveryOptions d;
   d.data_dir = options.data_dir;
   d.configured_model = config.model_path;
+  if (options.model_retry_rounds >= 0) d.limits.max_retry_rounds = options.model_retry_rounds;
+  if (options.model_retry_delay_ms > 0) {
+    d.limits.retry_round_delay = std::chrono::milliseconds(options.model_retry_delay_ms);
+  }
   EV_ASSIGN_OR_RETURN(parts->delivery,
                       delivery::ModelDelivery::Open(d, parts->reloader.get(), config.downloader.get()));
   // Every prediction, posted or from a source's frame, counts for probation.

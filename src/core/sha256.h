@@ -1,5 +1,5 @@
-// SHA-256 (OpenSSL EVP) as lowercase hex: content addresses of captured
-// images, checksums of delivered models.
+// SHA-256 (OpenSSL EVP, core/digest.cc) as lowercase hex: content
+// addresses of captured images, checksums of delivered models.
 //
 // Thread-safety: Sha256Hex is reentrant; a Sha256Hasher is used by one thread.
 #pragma once

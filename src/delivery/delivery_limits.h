@@ -17,6 +17,17 @@ struct DeliveryLimits {
   std::chrono::milliseconds connect_timeout{10'000};
   int max_attempts = 5;
   std::chrono::milliseconds retry_backoff{500};  // doubled after each failed attempt
+  // Later rounds: when every attempt of a round failed on a transient error
+  // (the connection, a timeout, HTTP 408/429/5xx), the request stays pending
+  // and a new round of max_attempts starts after retry_round_delay (doubled
+  // after each round, at most max_retry_round_delay or retry_round_delay,
+  // whichever is longer), at most max_retry_rounds times; then the request
+  // fails. Defaults: rounds after 1, 2, 4, 8, 16 and 30 min, about an hour
+  // in all. Stop ends the wait; a newer request replaces it, the same
+  // request again starts the round now.
+  int max_retry_rounds = 6;
+  std::chrono::milliseconds retry_round_delay{60'000};
+  std::chrono::milliseconds max_retry_round_delay{30 * 60'000};
   // Unpacking a .zip (zip-bomb limits): members, their total uncompressed
   // size, each member's compression ratio, and the longest member name.
   uint64_t max_zip_entries = 1000;

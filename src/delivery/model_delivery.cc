@@ -120,6 +120,7 @@ ModelDelivery::ModelDelivery(DeliveryOptions options, predict::ModelReloader* re
                              const FileDownloader* downloader, DeliveryRecord record)
     : options_(std::move(options)), reloader_(reloader), downloader_(downloader), record_(std::move(record)) {
   status_.serving = record_.current ? record_.current->version : kConfigured;
+  status_.max_retries = options_.limits.max_retry_rounds;
   if (record_.current) {
     status_.state = DeliveryState::kApplied;
     status_.version = record_.current->version;
@@ -209,8 +210,14 @@ Status ModelDelivery::Request(const DeliveryRequest& request) {
                   request.url};
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if ((record_.current && record_.current->sha256 == sha) || (record_.pending && record_.pending->sha256 == sha)) {
-      return Status::Ok();  // already serving or on its way
+    if (record_.current && record_.current->sha256 == sha) return Status::Ok();  // already serving
+    if (record_.pending && record_.pending->sha256 == sha) {                     // already on its way
+      if (retry_at_) {  // waiting for its next round: start it now
+        retry_at_.reset();
+        status_.next_retry.reset();
+        wake_.notify_all();
+      }
+      return Status::Ok();
     }
     DeliveryRecord r = record_;
     r.pending = target;
@@ -218,6 +225,10 @@ Status ModelDelivery::Request(const DeliveryRequest& request) {
     EV_RETURN_IF_ERROR(Commit(r));
     status_.bytes = 0;
     status_.attempts = 0;
+    status_.retries = 0;
+    status_.next_retry.reset();
+    retry_round_ = 0;
+    retry_at_.reset();
   }
   spdlog::info("model delivery: version {} (sha256 {}) requested from {}", target.version, sha, RedactUrl(target.url));
   cancel_ = true;  // a download of an older request stops
@@ -261,11 +272,16 @@ void ModelDelivery::OnOutcome(const predict::Classifier* model, const Status& ou
 
 void ModelDelivery::Run() {
   std::unique_lock<std::mutex> lock(mu_);
+  const auto ready = [&] {
+    return stopping_ || rollback_requested_ || (record_.pending.has_value() && !WaitingForRetry()) ||
+           (fallback_model_ && probation_.load() == nullptr);
+  };
   for (;;) {
-    wake_.wait(lock, [&] {
-      return stopping_ || rollback_requested_ || record_.pending.has_value() ||
-             (fallback_model_ && probation_.load() == nullptr);
-    });
+    if (retry_at_) {
+      wake_.wait_until(lock, *retry_at_, ready);
+    } else {
+      wake_.wait(lock, ready);
+    }
     if (stopping_) return;
     if (rollback_requested_) {
       rollback_requested_ = false;
@@ -283,12 +299,20 @@ void ModelDelivery::Run() {
       probation_model_.reset();
       continue;
     }
+    if (!record_.pending || WaitingForRetry()) continue;
     const ModelRef target = *record_.pending;
+    retry_at_.reset();
+    status_.next_retry.reset();
     cancel_ = false;
     lock.unlock();
     Deliver(target);
     lock.lock();
   }
+}
+
+bool ModelDelivery::WaitingForRetry() const {
+  return retry_at_ && record_.pending && record_.pending->sha256 == retry_sha_ &&
+         std::chrono::steady_clock::now() < *retry_at_;
 }
 
 bool ModelDelivery::Superseded(const ModelRef& target) const {
@@ -300,7 +324,7 @@ void ModelDelivery::Deliver(const ModelRef& target) {
   struct stat st;
   if (::stat(target.path.c_str(), &st) != 0) {  // else unpacked (and verified) before a restart
     if (Status fetched = FetchAndVerify(target); !fetched.ok()) {
-      if (!Superseded(target)) Fail(target, fetched);
+      if (!Superseded(target) && !ScheduleRetry(target, fetched)) Fail(target, fetched);
       return;
     }
     if (Superseded(target)) return;
@@ -345,6 +369,29 @@ Status ModelDelivery::FetchAndVerify(const ModelRef& target) {
     return InvalidArgument("checksum mismatch: the download's sha256 is " + sha + ", expected " + target.sha256);
   }
   return Status::Ok();
+}
+
+bool ModelDelivery::ScheduleRetry(const ModelRef& target, const Status& error) {
+  if (error.code() != StatusCode::kUnavailable && error.code() != StatusCode::kDeadlineExceeded) return false;
+  const DeliveryLimits& l = options_.limits;
+  std::chrono::milliseconds delay = l.retry_round_delay;
+  int round = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (retry_round_ >= l.max_retry_rounds) return false;
+    const std::chrono::milliseconds cap = std::max(l.max_retry_round_delay, l.retry_round_delay);
+    for (int i = 0; i < retry_round_ && delay < cap; ++i) delay *= 2;
+    delay = std::min(delay, cap);
+    round = ++retry_round_;
+    retry_sha_ = target.sha256;
+    retry_at_ = std::chrono::steady_clock::now() + delay;
+    status_.retries = round;
+    status_.next_retry = std::chrono::system_clock::now() + delay;
+  }
+  spdlog::warn("model delivery: version {}: {} attempts failed ({}); retry {} of {} in {} ms", target.version,
+               l.max_attempts, error.message(), round, l.max_retry_rounds, delay.count());
+  SetState(DeliveryState::kDownloading, &target, error.message());
+  return true;
 }
 
 Status ModelDelivery::Download(const ModelRef& target, bool* resumed) {

@@ -52,7 +52,7 @@ struct DeliveryRequest {
 
 enum class DeliveryState {
   kIdle,         // nothing delivered: serving --model
-  kDownloading,  // includes waiting to retry
+  kDownloading,  // includes waiting for the next round (DeliveryStatus::next_retry)
   kVerifying,
   kUnpacking,
   kLoading,      // loading and running the export's test images
@@ -69,7 +69,13 @@ struct DeliveryStatus {
   std::string error;
   std::string source;  // the URL without its query (which may hold a token)
   uint64_t bytes = 0;  // downloaded so far
-  int attempts = 0;
+  int attempts = 0;    // in the current round
+  // Rounds of attempts retried for this request (0: the first round), the
+  // limit (DeliveryLimits::max_retry_rounds), and when the next round starts
+  // (set while waiting for it; `error` then holds the last round's error).
+  int retries = 0;
+  int max_retries = 0;
+  std::optional<std::chrono::system_clock::time_point> next_retry;
   std::string serving;  // the version serving ("-" for --model)
   std::optional<std::chrono::system_clock::time_point> changed;
   uint64_t applied = 0, failed = 0, rolled_back = 0;  // since start
@@ -104,7 +110,8 @@ class ModelDelivery {
   void Stop();
 
   // Accepts a request (it replaces one not yet applied). Returns at once.
-  // A request for the model already serving or already pending is a no-op.
+  // A request for the model already serving or already pending is a no-op,
+  // except that a pending one waiting for its next round starts it now.
   // Errors: InvalidArgument (a bad URL, checksum or version).
   Status Request(const DeliveryRequest& request);
 
@@ -125,6 +132,10 @@ class ModelDelivery {
   void Deliver(const ModelRef& target);
   // Download (resumed), then the checksum; OK also when superseded meanwhile.
   Status FetchAndVerify(const ModelRef& target);
+  // After a round that failed with `error`: true when another round is
+  // scheduled (transient error, rounds left), false when the request fails.
+  bool ScheduleRetry(const ModelRef& target, const Status& error);
+  bool WaitingForRetry() const;  // caller holds mu_
   Status Download(const ModelRef& target, bool* resumed);
   Result<std::string> Unpack(const ModelRef& target);
   Status Accept(const predict::Classifier& model, const std::string& path);
@@ -151,6 +162,11 @@ class ModelDelivery {
   bool rollback_requested_ = false;  // guarded by mu_
   std::string rollback_reason_;     // guarded by mu_
   std::function<void()> listener_;  // guarded by mu_
+  // The next round of the pending request (whose sha256 is retry_sha_)
+  // starts at retry_at_; retry_round_ rounds were retried so far.
+  std::optional<std::chrono::steady_clock::time_point> retry_at_;  // guarded by mu_
+  std::string retry_sha_;                                          // guarded by mu_
+  int retry_round_ = 0;                                            // guarded by mu_
   // Probation: the model just swapped in and the one it replaced.
   std::atomic<const predict::Classifier*> probation_{nullptr};
   std::shared_ptr<const predict::Classifier> probation_model_;  // guarded by mu_

@@ -1,12 +1,14 @@
 // ModelDelivery's decisions over fakes: a downloader serving bytes from
-// memory and models on the fake inference backend. The rollback after the
-// swap (its first predictions fail) and a probation that passes; the real
-// binary, network and exports are in tests/e2e/delivery_e2e_test.cc.
+// memory (its first calls may fail as a 503 does) and models on the fake
+// inference backend. The rollback after the swap (its first predictions
+// fail), a probation that passes, later download rounds and their bound;
+// the real binary, network and exports are in tests/e2e/delivery_e2e_test.cc.
 #include "delivery/model_delivery.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <list>
@@ -27,8 +29,11 @@ using testing::TempDir;
 class MemoryDownloader : public FileDownloader {
  public:
   std::map<std::string, std::string> files;
+  std::atomic<int> fail_first{0};     // calls answered as a 503 before any succeeds
+  mutable std::atomic<int> calls{0};  // Download calls so far
   Status Download(const std::string& url, int fd, uint64_t offset, uint64_t,
                   const std::function<bool(uint64_t)>& progress) const override {
+    if (++calls <= fail_first) return Unavailable("the server answered HTTP 503");
     auto it = files.find(url);
     if (it == files.end()) return InvalidArgument("the server answered HTTP 404");
     const std::string rest = it->second.substr(offset);
@@ -141,6 +146,88 @@ TEST(ModelDeliveryTest, APassedProbationKeepsTheNewModelAndAFailedLoadNeverSwaps
   // Re-requesting what serves is a no-op.
   ASSERT_TRUE(h.delivery->Request(h.Offer("good-v2", "v2")).ok());
   EXPECT_EQ(h.delivery->status().state, DeliveryState::kFailed);
+}
+
+// Limits for the retry tests: 2 attempts a round, rounds at once (or after
+// `delay`).
+DeliveryLimits RetryLimits(int rounds, std::chrono::milliseconds delay = std::chrono::milliseconds(1)) {
+  DeliveryLimits l;
+  l.max_attempts = 2;
+  l.max_retry_rounds = rounds;
+  l.retry_round_delay = delay;
+  return l;
+}
+
+TEST(ModelDeliveryTest, ARoundOfFailedAttemptsIsRetriedLaterThenApplied) {
+  Harness h(RetryLimits(3));
+  h.downloader.fail_first = 4;  // two whole rounds
+  ASSERT_TRUE(h.delivery->Request(h.Offer("good-v2", "v2")).ok());
+  ASSERT_TRUE(h.WaitState(DeliveryState::kApplied)) << h.delivery->status().error;
+  EXPECT_EQ(h.downloader.calls, 5);
+  const DeliveryStatus s = h.delivery->status();
+  EXPECT_EQ(s.retries, 2);
+  EXPECT_EQ(s.max_retries, 3);
+  EXPECT_EQ(s.attempts, 1) << "the third round's first attempt";
+  EXPECT_FALSE(s.next_retry);
+  EXPECT_EQ(s.serving, "v2");
+}
+
+TEST(ModelDeliveryTest, LaterRoundsAreBoundedThenTheRequestFails) {
+  Harness h(RetryLimits(2));
+  h.downloader.fail_first = 1000;
+  ASSERT_TRUE(h.delivery->Request(h.Offer("good-v2", "v2")).ok());
+  ASSERT_TRUE(h.WaitState(DeliveryState::kFailed));
+  EXPECT_EQ(h.downloader.calls, 6) << "3 rounds (the first and 2 retries) of 2 attempts";
+  const DeliveryStatus s = h.delivery->status();
+  EXPECT_EQ(s.retries, 2);
+  EXPECT_FALSE(s.next_retry);
+  EXPECT_NE(s.error.find("HTTP 503"), std::string::npos) << s.error;
+  EXPECT_EQ(s.serving, "-");
+  Result<DeliveryRecord> r = ReadRecord(h.data / "models/delivery.state");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->pending);
+}
+
+TEST(ModelDeliveryTest, AnErrorAnswerIsNotRetriedInLaterRounds) {
+  Harness h(RetryLimits(3));
+  DeliveryRequest request = h.Offer("good-v2", "v2");
+  h.downloader.files.clear();  // 404
+  ASSERT_TRUE(h.delivery->Request(request).ok());
+  ASSERT_TRUE(h.WaitState(DeliveryState::kFailed));
+  EXPECT_EQ(h.downloader.calls, 1);
+  EXPECT_EQ(h.delivery->status().retries, 0);
+}
+
+TEST(ModelDeliveryTest, TheWaitForTheNextRoundIsVisibleDoublesAndEndsOnTheSameRequestAndOnStop) {
+  using std::chrono::minutes;
+  using std::chrono::system_clock;
+  Harness h(RetryLimits(3, minutes(10)));
+  h.downloader.fail_first = 1000;
+  const DeliveryRequest request = h.Offer("good-v2", "v2");
+  ASSERT_TRUE(h.delivery->Request(request).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return h.delivery->status().next_retry.has_value(); }));
+  DeliveryStatus s = h.delivery->status();
+  EXPECT_EQ(s.state, DeliveryState::kDownloading);
+  EXPECT_EQ(s.retries, 1);
+  EXPECT_NE(s.error.find("HTTP 503"), std::string::npos) << s.error;
+  EXPECT_GT(*s.next_retry, system_clock::now() + minutes(9));
+  EXPECT_LT(*s.next_retry, system_clock::now() + minutes(11));
+  EXPECT_EQ(h.downloader.calls, 2);
+  // The same request again starts the next round now; the wait after it is
+  // twice as long.
+  ASSERT_TRUE(h.delivery->Request(request).ok());
+  ASSERT_TRUE(testing::WaitFor([&] {
+    const DeliveryStatus now = h.delivery->status();
+    return now.retries == 2 && now.next_retry.has_value();
+  }));
+  EXPECT_EQ(h.downloader.calls, 4);
+  EXPECT_GT(*h.delivery->status().next_retry, system_clock::now() + minutes(19));
+  // Stop ends the wait (else this test would wait 20 minutes).
+  h.delivery->Stop();
+  EXPECT_EQ(h.downloader.calls, 4);
+  Result<DeliveryRecord> r = ReadRecord(h.data / "models/delivery.state");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->pending) << "a restart resumes it";
 }
 
 TEST(ModelDeliveryTest, BadRequestsAreRefused) {

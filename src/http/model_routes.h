@@ -42,7 +42,8 @@ void AddModelRoutes(Router* router, const ModelApi& api);
 std::function<void(nlohmann::json*)> ReloadHealthSection(const predict::ModelReloader* reloader);
 
 // The delivery status as JSON: {version, sha256, state, error, serving, source,
-// bytes, attempts, changed, applied, failed, rolledBack}.
+// bytes, attempts, retries, maxRetries, nextRetry, changed, applied, failed,
+// rolledBack}.
 nlohmann::json DeliveryStatusJson(const delivery::DeliveryStatus& status);
 // Fills doc["delivery"] (null when delivery is off).
 std::function<void(nlohmann::json*)> DeliveryHealthSection(const delivery::ModelDelivery* delivery);

@@ -1,10 +1,8 @@
 #include "model/model.h"
 
-#include <openssl/sha.h>
-
-#include <cstdio>
 #include <span>
 
+#include "core/sha1.h"
 #include "detect/family.h"
 #include "graph/normalize.h"
 #include "model/importer.h"
@@ -41,18 +39,6 @@ Format DetectFormat(const std::vector<uint8_t>& bytes, const std::string& name) 
   if (EndsWith(name, ".pb")) return Format::kTensorFlow;
   if (EndsWith(name, ".tflite")) return Format::kTflite;
   return Format::kUnknown;
-}
-
-std::string Sha1Hex(const std::vector<uint8_t>& bytes) {
-  unsigned char digest[SHA_DIGEST_LENGTH];
-  SHA1(bytes.data(), bytes.size(), digest);
-  std::string hex;
-  char buf[3];
-  for (unsigned char c : digest) {
-    std::snprintf(buf, sizeof buf, "%02x", c);
-    hex += buf;
-  }
-  return hex;
 }
 
 Result<ImportedModel> Import(const ExportFiles& files) {

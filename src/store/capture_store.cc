@@ -115,6 +115,16 @@ void CaptureStore::Pause(const std::string& reason) {
   if (!was) spdlog::warn("capture store: storing paused: {}", reason);
 }
 
+Status CaptureStore::AddFailed(Status s) {
+  if (s.code() == StatusCode::kResourceExhausted) {
+    Pause(s.message());
+    ++refused_;
+  }
+  std::lock_guard<std::mutex> st(status_mu_);
+  last_error_ = s.message();
+  return s;
+}
+
 void CaptureStore::Resume() {
   if (!paused_.exchange(false)) return;
   std::lock_guard<std::mutex> s(status_mu_);
@@ -176,15 +186,7 @@ Status CaptureStore::Add(const NewCapture& capture) {
       if (s.ok()) s = env_->SyncDir(images_dir_);
     }
     if (s.ok()) s = WriteFileAtomic(env_, tmp_dir_, path, capture.image);
-    if (!s.ok()) {
-      if (s.code() == StatusCode::kResourceExhausted) {
-        Pause(s.message());
-        ++refused_;
-      }
-      std::lock_guard<std::mutex> st(status_mu_);
-      last_error_ = s.message();
-      return s;
-    }
+    if (!s.ok()) return AddFailed(std::move(s));
     wrote = true;
   }
 
@@ -267,13 +269,7 @@ Status CaptureStore::Add(const NewCapture& capture) {
       std::lock_guard<std::mutex> d(db_mu_);
       (void)RemoveImageIfUnreferencedLocked(sha, capture.image_format, &freed);
     }
-    if (s.code() == StatusCode::kResourceExhausted) {
-      Pause(s.message());
-      ++refused_;
-    }
-    std::lock_guard<std::mutex> st(status_mu_);
-    last_error_ = s.message();
-    return s;
+    return AddFailed(std::move(s));
   }
   if (wrote) image_bytes_ += capture.image.size();
   ++count_;

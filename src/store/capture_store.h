@@ -342,6 +342,9 @@ class CaptureStore {
   bool CheckSpaceLocked(uint64_t need);
   void Pause(const std::string& reason);
   void Resume();
+  // An Add that failed with `s`: a full disk pauses storing and counts as
+  // refused; every failure becomes the last error. Returns `s`.
+  Status AddFailed(Status s);
   Result<Capture> GetLocked(const std::string& id) const;
   // Fills predictions, detections and regions.
   Status LoadPredictions(std::vector<Capture>* captures) const;

@@ -7,7 +7,10 @@
 // model that does not load, a kill -9 mid-download (restart resumes; nothing
 // half-applied), a delivered model that is corrupt at restart (comes up on
 // the last-known-good), and a restart with the file server gone (offline:
-// comes up on the delivered model).
+// comes up on the delivered model). Beyond the issue: a file server that
+// answers 503 to a whole round of attempts (the next round, on its timer,
+// applies the model) and a delivered model whose predictions all fail
+// (rolled back after the swap, on probation).
 #include <gtest/gtest.h>
 #include <zip.h>
 
@@ -30,11 +33,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 using std::chrono::seconds;
-
-std::string ReadText(const fs::path& p) {
-  std::vector<uint8_t> v = ReadBytes(p);
-  return std::string(v.begin(), v.end());
-}
 
 std::string Sha256(const std::string& bytes) {
   return Sha256Hex(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
@@ -343,6 +341,82 @@ TEST(DeliveryE2eTest, KillDashNineMidDownloadThenRestartResumesNothingHalfApplie
   EXPECT_EQ(ranges.back(), "bytes=" + std::to_string(f.zip.size() / 2) + "-");
   EXPECT_EQ(Model(*server), kCatDog);
   EXPECT_FALSE(fs::exists(part)) << "the download is removed once unpacked";
+}
+
+// After the 5 attempts of a round all fail (503), the request waits for its
+// next round (visible in GET /admin/model), and that round, started by the
+// timer, downloads and applies the model.
+TEST(DeliveryE2eTest, AFailedRoundIsRetriedLaterOnItsTimerThenApplied) {
+  Fixture f;
+  f.files.SetFault(ModelFileServer::Fault::kUnavailable);
+  std::vector<std::string> args = Args(f.data);
+  for (const char* a : {"--model-retry-rounds", "3", "--model-retry-delay-ms", "2000"}) args.push_back(a);
+  ServerProcess server(args);
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  ASSERT_EQ(Put(server, f.Request()), 202);
+  json waiting;
+  ASSERT_TRUE(WaitFor([&] {
+    waiting = Delivery(server);
+    return waiting.is_object() && !waiting["nextRetry"].is_null();
+  }, seconds(120), std::chrono::milliseconds(10))) << waiting.dump() << server.Log();
+  EXPECT_EQ(waiting["state"], "downloading");
+  EXPECT_GE(waiting["retries"], 1);
+  EXPECT_EQ(waiting["maxRetries"], 3);
+  EXPECT_EQ(waiting["attempts"], 5);
+  EXPECT_NE(waiting["error"].get<std::string>().find("HTTP 503"), std::string::npos) << waiting.dump();
+  EXPECT_EQ(Model(server), kFruit);
+  const size_t requests = f.files.ranges().size();
+  EXPECT_EQ(requests % 5, 0u) << "whole rounds of 5 attempts";
+  f.files.SetFault(ModelFileServer::Fault::kNone);
+  const json s = WaitState(server, "applied", f.sha);
+  ASSERT_EQ(s["state"], "applied") << s.dump() << server.Log();
+  EXPECT_GE(s["retries"], 1);
+  EXPECT_TRUE(s["nextRetry"].is_null());
+  EXPECT_TRUE(s["error"].is_null());
+  EXPECT_EQ(f.files.ranges().size(), requests + 1) << "the next round's first attempt";
+  EXPECT_EQ(Model(server), kCatDog);
+}
+
+// A model that loads but whose every prediction fails (the synthetic
+// detector with a NaN bias: "the detector output a non-finite value") is
+// swapped in, fails its probation, and the model before it serves again.
+TEST(DeliveryE2eTest, AModelWhosePredictionsFailIsRolledBackAfterTheSwap) {
+  Fixture f;
+  const std::string det = "detection/exports/onnx-yolo-2024/";
+  const std::string nan = Zip({{"model.onnx", ReadText(TestData("synthetic/yolo_compact_fruit_nan.onnx"))},
+                               {"labels.txt", "apple\nbanana\n"},
+                               {"cvexport.manifest", ReadText(TestData(det + "cvexport.manifest"))},
+                               {"metadata_properties.json", ReadText(TestData(det + "metadata_properties.json"))}});
+  f.files.Put("nan.zip", nan);
+  ServerProcess server(Args(f.data));
+  ASSERT_TRUE(server.WaitReady()) << server.Log();
+  ASSERT_EQ(Put(server, {{"url", f.files.Url("nan.zip")}, {"sha256", Sha256(nan)}, {"version", "nan-1"}}), 202);
+  const json applied = WaitState(server, "applied", Sha256(nan));
+  ASSERT_EQ(applied["state"], "applied") << applied.dump() << server.Log();
+  EXPECT_EQ(applied["serving"], "nan-1");
+  // Its predictions fail; the third (max_probation_failures) rolls it back.
+  for (int i = 0; i < 3; ++i) {
+    auto res = server.Client().Post("/image", Apple(), "application/octet-stream");
+    ASSERT_TRUE(res);
+    EXPECT_EQ(res->status, 500) << res->body;
+    EXPECT_NE(res->body.find("non-finite"), std::string::npos) << res->body;
+  }
+  const json rolled = WaitState(server, "rolledBack");
+  ASSERT_EQ(rolled["state"], "rolledBack") << rolled.dump() << server.Log();
+  EXPECT_EQ(rolled["version"], "nan-1");
+  EXPECT_EQ(rolled["serving"], "-");
+  EXPECT_EQ(rolled["rolledBack"], 1);
+  EXPECT_NE(rolled["error"].get<std::string>().find("3 of its first 3 predictions failed"), std::string::npos)
+      << rolled.dump();
+  EXPECT_EQ(Model(server), kFruit);
+  auto health = server.Client().Get("/health");
+  ASSERT_TRUE(health);
+  const json h = json::parse(health->body);
+  EXPECT_EQ(h["status"], "ready") << health->body;
+  EXPECT_EQ(h["delivery"]["state"], "rolledBack");
+  EXPECT_EQ(h["delivery"]["serving"], "-");
+  EXPECT_EQ(h["model"]["labels"], json::array({"Apple", "Banana"})) << health->body;
+  EXPECT_FALSE(fs::exists(f.data / ("models/" + Sha256(nan)))) << "the rolled-back model is removed";
 }
 
 TEST(DeliveryE2eTest, DownloadsFollowTheUrlAddressPolicy) {

@@ -18,6 +18,7 @@
 #include <set>
 #include <thread>
 
+#include "e2e/e2e_checks.h"
 #include "e2e/server_process.h"
 #include "s1_export.h"
 #include "test_support.h"
@@ -28,23 +29,14 @@ namespace {
 using nlohmann::json;
 
 std::string Scene() { return ReadText(TestData("detection/fruit_scene.png")); }
-std::string Fruit(const std::string& name) { return ReadText(Export("iotedge-applebanana-tf/images/" + name)); }
 
 json Golden(const std::string& file) { return json::parse(ReadText(TestData("detection/golden/" + file))); }
 
 // A 200 detector body: the container's keys, each prediction with a
 // normalised box and a numeric tagId.
 json CheckDetectionShape(const httplib::Result& res) {
-  EXPECT_TRUE(res) << "no response";
-  if (!res) return {};
-  EXPECT_EQ(res->status, 200) << res->body;
-  EXPECT_EQ(res->get_header_value("Content-Length"), std::to_string(res->body.size()));
-  json doc = json::parse(res->body, nullptr, false);
-  EXPECT_TRUE(doc.is_object()) << res->body;
+  json doc = CheckPredictionEnvelope(res);
   if (!doc.is_object()) return {};
-  std::set<std::string> keys;
-  for (auto it = doc.begin(); it != doc.end(); ++it) keys.insert(it.key());
-  EXPECT_EQ(keys, (std::set<std::string>{"created", "id", "iteration", "predictions", "project"}));
   for (const json& p : doc["predictions"]) {
     EXPECT_TRUE(p["tagId"].is_number_integer()) << p;
     EXPECT_TRUE(p["boundingBox"].is_object()) << p;

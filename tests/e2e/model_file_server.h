@@ -1,8 +1,8 @@
 // A real HTTP file server on loopback for model delivery tests
 // (cpp-httplib, which answers Range requests with 206 and Content-Range),
-// with the faults the tests need: a body cut after half (once), or a body
-// that stalls after half until Release(). Every request's Range header is
-// recorded.
+// with the faults the tests need: a body cut after half (once), a body
+// that stalls after half until Release(), or every request answered 503
+// until the fault is changed. Every request's Range header is recorded.
 #pragma once
 
 #include <condition_variable>
@@ -18,7 +18,7 @@ namespace edgevision::testing {
 
 class ModelFileServer {
  public:
-  enum class Fault { kNone, kCutOnce, kStallUntilRelease };
+  enum class Fault { kNone, kCutOnce, kStallUntilRelease, kUnavailable };
 
   ModelFileServer() {
     server_.Get(R"(/files/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
@@ -31,6 +31,10 @@ class ModelFileServer {
         auto it = files_.find(name);
         if (it == files_.end()) {
           res.status = 404;
+          return;
+        }
+        if (fault_ == Fault::kUnavailable) {
+          res.status = 503;
           return;
         }
         body = it->second;

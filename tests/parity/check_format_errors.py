@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import format_copies
 # Longest one inspect may take on a damaged model (a hang fails the case).
 TIMEOUT_S = 120
 
@@ -141,17 +141,12 @@ def inspect(edgevision, folder):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--edgevision", required=True)
-    ap.add_argument("--copies")
+    format_copies.add_arguments(ap)
     ap.add_argument("--random", type=int, default=100, help="random corruptions per format")
     args = ap.parse_args()
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
-        good = args.copies
-        if not good:
-            good = os.path.join(tmp, "good")
-            subprocess.run(["/usr/bin/python3", os.path.join(HERE, "make_format_copies.py"), "--out", good],
-                           check=True, stdout=subprocess.DEVNULL)
+        good = format_copies.folder(args.copies, tmp)
         for folder in ("tfjs", "savedmodel", "onnx-float16"):
             rc, out = inspect(args.edgevision, os.path.join(good, folder))
             if rc != 0:

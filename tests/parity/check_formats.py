@@ -36,6 +36,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
+import format_copies  # noqa: E402
 import support  # noqa: E402  (tests/support.py)
 import tflite_peer  # noqa: E402
 
@@ -71,8 +72,7 @@ def run(cmd):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--edgevision", required=True)
-    ap.add_argument("--copies", help="folder made by make_format_copies.py (default: made now)")
+    format_copies.add_arguments(ap)
     ap.add_argument("--tolerance", type=float, default=1e-4)
     args = ap.parse_args()
     if not tflite_peer.available():
@@ -82,11 +82,7 @@ def main():
     labels = open(os.path.join(EXPORT, "app", "labels.txt")).read().split()
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
-        copies = args.copies
-        if not copies:
-            copies = os.path.join(tmp, "copies")
-            subprocess.run(["/usr/bin/python3", os.path.join(HERE, "make_format_copies.py"), "--out", copies],
-                           check=True, stdout=subprocess.DEVNULL)
+        copies = format_copies.folder(args.copies, tmp)
         imgs = images()
         npy = os.path.join(tmp, "t.npy")
         base_tensors = {}

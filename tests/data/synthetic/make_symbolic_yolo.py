@@ -13,6 +13,8 @@ import sys
 
 import onnx
 
+import write_or_check
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC = os.path.join(HERE, "yolo_compact_fruit.onnx")
 OUT = os.path.join(HERE, "yolo_compact_fruit_symbolic.onnx")
@@ -29,17 +31,5 @@ def build():
     return model.SerializeToString()
 
 
-def main():
-    data = build()
-    if "--check" in sys.argv:
-        with open(OUT, "rb") as f:
-            same = f.read() == data
-        print(os.path.basename(OUT), "ok" if same else "DIFFERS")
-        return 0 if same else 1
-    with open(OUT, "wb") as f:
-        f.write(data)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(write_or_check.main(OUT, build()))

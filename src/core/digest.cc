@@ -1,13 +1,15 @@
-#include "core/sha256.h"
-
+// The digests of core/sha1.h and core/sha256.h: OpenSSL EVP, lowercase hex.
 #include <openssl/evp.h>
+
+#include "core/sha1.h"
+#include "core/sha256.h"
 
 namespace edgevision {
 
 namespace {
 
 std::string Hex(const unsigned char* digest, unsigned len) {
-  static const char kHex[] = "0123456789abcdef";
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(len * 2);
   for (unsigned i = 0; i < len; ++i) {
@@ -17,14 +19,18 @@ std::string Hex(const unsigned char* digest, unsigned len) {
   return out;
 }
 
-}  // namespace
-
-std::string Sha256Hex(std::span<const uint8_t> data) {
+std::string DigestHex(const EVP_MD* md, std::span<const uint8_t> data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned len = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1) return "";
+  if (EVP_Digest(data.data(), data.size(), digest, &len, md, nullptr) != 1) return "";
   return Hex(digest, len);
 }
+
+}  // namespace
+
+std::string Sha1Hex(std::span<const uint8_t> data) { return DigestHex(EVP_sha1(), data); }
+
+std::string Sha256Hex(std::span<const uint8_t> data) { return DigestHex(EVP_sha256(), data); }
 
 struct Sha256Hasher::Context {
   struct Deleter {
