@@ -4,20 +4,19 @@
 // and ClassifyImage refuses (and the reverse for a classifier), so the model
 // slot, the reloader and the routes handle one type.
 //
-// This is where a request's image meets the model: decode + preprocess run on
-// the caller's thread (in parallel across requests), then one of `workers`
-// engine sessions runs the graph. When every session is busy, callers wait in
-// a bounded queue; past `max_waiting` waiters, or after `queue_timeout`,
-// Classify returns Unavailable so the HTTP layer can answer 503 quickly.
+// This is where a request's image meets the model: decode, preprocess and
+// the graph run on one of `workers` inference threads (predict/
+// inference_pool.h), each with its own engine session and image buffers.
+// When every worker is busy, callers wait in a bounded queue; past
+// `max_waiting` waiters, or after `queue_timeout`, Classify returns
+// Unavailable so the HTTP layer can answer 503 quickly.
 //
 // Thread-safety: all const methods are safe from any number of threads.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,6 +28,7 @@
 #include "image/workspace.h"
 #include "model/model.h"
 #include "predict/detector.h"
+#include "predict/inference_pool.h"
 
 namespace edgevision::predict {
 
@@ -63,13 +63,6 @@ struct Classification {
   Timings timings;
 };
 
-// The inference queue now.
-struct QueueStats {
-  int workers = 0;  // engine sessions
-  int busy = 0;     // sessions running a request (decode, preprocess, inference)
-  int waiting = 0;  // requests waiting for a session
-};
-
 class Classifier {
  public:
   // Compiles `model` with `backend` and creates the sessions.
@@ -86,8 +79,8 @@ class Classifier {
   Classifier& operator=(const Classifier&) = delete;
   ~Classifier();
 
-  // Decode, preprocess, infer. The request first waits for an inference
-  // worker, then decodes on it: at most `workers` images are decoded at once
+  // Decode, preprocess, infer, on an inference worker's thread while the
+  // caller waits. The request first waits for the worker, then decodes on it: at most `workers` images are decoded at once
   // (bounded memory and no oversubscribed cores), and a full queue is refused
   // before any decoding work. Errors: Unavailable when the queue is full or
   // the wait timed out; InvalidArgument / ResourceExhausted from decoding;
@@ -124,24 +117,6 @@ class Classifier {
     std::unique_ptr<engine::Session> session;
     image::Workspace workspace;
   };
-  // A worker borrowed from idle_; given back (and a waiter woken) when it goes.
-  class Lease {
-   public:
-    Lease(const Classifier* owner, std::unique_ptr<Worker> worker) : owner_(owner), worker_(std::move(worker)) {}
-    Lease(Lease&& other) noexcept = default;
-    Lease& operator=(Lease&&) = delete;
-    Lease(const Lease&) = delete;
-    ~Lease();
-    engine::Session* session() const { return worker_->session.get(); }
-    image::Workspace& workspace() const { return worker_->workspace; }
-
-   private:
-    const Classifier* owner_;
-    std::unique_ptr<Worker> worker_;
-  };
-  // Waits for an idle session (Unavailable when the queue is full or the wait
-  // times out); records the wait in timings->queue_ms.
-  Result<Lease> Acquire(Timings* timings) const;
   Result<std::vector<float>> Infer(std::span<const float> tensor, engine::Session* session, Timings* timings) const;
   Classification ToClassification(const std::vector<float>& scores) const;
   // ClassifyImage after `fill` has written the decoded image into the worker's
@@ -154,10 +129,9 @@ class Classifier {
   std::unique_ptr<engine::CompiledModel> compiled_;
   std::unique_ptr<Detector> detector_;  // set for an object-detection export
 
-  mutable std::mutex mu_;
-  mutable std::condition_variable session_free_;
-  mutable std::vector<std::unique_ptr<Worker>> idle_;  // guarded by mu_
-  mutable int waiting_ = 0;                                     // guarded by mu_
+  std::vector<std::unique_ptr<Worker>> workers_;  // workers_[i] belongs to pool thread i
+  // Declared after workers_ so that its threads stop first.
+  std::unique_ptr<InferencePool> pool_;
 };
 
 // The refusal of a classification on a detector or the reverse: which
