@@ -190,9 +190,11 @@ class XnnpackSession final : public Session {
     if (status != xnn_status_success) return XnnError(node, "creating the operator", status);
     const bool binary =
         node.op == Op::kAdd || node.op == Op::kSub || node.op == Op::kMul || node.op == Op::kDiv;
+    const std::vector<float>& wide = program_->wide_constants[i];
     status = xnnpack_internal::SetupNodeOperator(
         g, node, exec, action.op.get(), Pointer(node.inputs[0]),
-        binary ? Pointer(node.inputs[1]) : nullptr, Pointer(node.outputs[0]), pool_.get());
+        binary ? Pointer(node.inputs[1]) : nullptr, Pointer(node.outputs[0]), pool_.get(),
+        wide.empty() ? nullptr : wide.data());
     if (status != xnn_status_success) return XnnError(node, "setting up the operator", status);
     actions_.push_back(std::move(action));
     return Status::Ok();
