@@ -5,9 +5,10 @@
 // slot, the reloader and the routes handle one type.
 //
 // This is where a request's image meets the model: decode, preprocess and
-// the graph run on one of `workers` inference threads (predict/
-// inference_pool.h), each with its own engine session and image buffers.
-// When every worker is busy, callers wait in a bounded queue; past
+// the graph run on one of `workers` inference workers, each with its own
+// engine session and image buffers (predict/inference_pool.h: on the
+// caller's thread when a worker is idle, else queued for the worker's own
+// thread). When every worker is busy, callers wait in a bounded queue; past
 // `max_waiting` waiters, or after `queue_timeout`, Classify returns
 // Unavailable so the HTTP layer can answer 503 quickly.
 //
@@ -79,8 +80,8 @@ class Classifier {
   Classifier& operator=(const Classifier&) = delete;
   ~Classifier();
 
-  // Decode, preprocess, infer, on an inference worker's thread while the
-  // caller waits. The request first waits for the worker, then decodes on it: at most `workers` images are decoded at once
+  // Decode, preprocess, infer. The request first waits for an inference
+  // worker, then decodes on it: at most `workers` images are decoded at once
   // (bounded memory and no oversubscribed cores), and a full queue is refused
   // before any decoding work. Errors: Unavailable when the queue is full or
   // the wait timed out; InvalidArgument / ResourceExhausted from decoding;
@@ -129,7 +130,7 @@ class Classifier {
   std::unique_ptr<engine::CompiledModel> compiled_;
   std::unique_ptr<Detector> detector_;  // set for an object-detection export
 
-  std::vector<std::unique_ptr<Worker>> workers_;  // workers_[i] belongs to pool thread i
+  std::vector<std::unique_ptr<Worker>> workers_;  // indexed by pool_'s worker number
   // Declared after workers_ so that its threads stop first.
   std::unique_ptr<InferencePool> pool_;
 };

@@ -20,6 +20,26 @@ struct Gate {
   std::shared_future<void> released = release.get_future().share();
 };
 
+// Starts a job that occupies one worker until `gate` is released; returns
+// once it runs (an invalid future, the gate released, if it never started). `ran_on` (optional)
+// receives the job's thread.
+std::future<Result<int>> Occupy(InferencePool& pool, Gate& gate, std::thread::id* ran_on = nullptr) {
+  auto holding = std::make_shared<std::atomic<bool>>(false);
+  auto hold = std::async(std::launch::async, [&pool, &gate, holding, ran_on] {
+    return pool.Run<int>([&gate, holding, ran_on](int) -> Result<int> {
+      if (ran_on) *ran_on = std::this_thread::get_id();
+      *holding = true;
+      gate.released.wait();
+      return 1;
+    });
+  });
+  if (!edgevision::testing::WaitFor([&] { return holding->load(); })) {
+    gate.release.set_value();  // let it end rather than hang the test
+    return {};
+  }
+  return hold;
+}
+
 TEST(InferencePoolTest, AnIdleWorkerRunsTheJobOnTheCallersThread) {
   InferencePool pool(2, 4, 10s);
   const std::thread::id caller = std::this_thread::get_id();
@@ -42,17 +62,9 @@ TEST(InferencePoolTest, AnIdleWorkerRunsTheJobOnTheCallersThread) {
 TEST(InferencePoolTest, AQueuedJobRunsOnTheWorkersOwnThreadWhenItFrees) {
   InferencePool pool(1, 4, 10s);
   Gate gate;
-  std::atomic<bool> holding{false};
   std::thread::id first_thread, queued_caller, queued_ran_on;
-  auto first = std::async(std::launch::async, [&] {
-    return pool.Run<int>([&](int) -> Result<int> {
-      first_thread = std::this_thread::get_id();
-      holding = true;
-      gate.released.wait();
-      return 1;
-    });
-  });
-  ASSERT_TRUE(edgevision::testing::WaitFor([&] { return holding.load(); }));
+  auto first = Occupy(pool, gate, &first_thread);
+  ASSERT_TRUE(first.valid());
   double waited = -1;
   auto queued = std::async(std::launch::async, [&] {
     queued_caller = std::this_thread::get_id();
@@ -103,15 +115,8 @@ TEST(InferencePoolTest, TwoJobsAtOnceGetDifferentWorkers) {
 TEST(InferencePoolTest, AJobThatTimesOutInTheQueueNeverRuns) {
   InferencePool pool(1, 4, 30ms);
   Gate gate;
-  std::atomic<bool> holding{false};
-  auto hold = std::async(std::launch::async, [&] {
-    return pool.Run<int>([&](int) -> Result<int> {
-      holding = true;
-      gate.released.wait();
-      return 1;
-    });
-  });
-  ASSERT_TRUE(edgevision::testing::WaitFor([&] { return holding.load(); }));
+  auto hold = Occupy(pool, gate);
+  ASSERT_TRUE(hold.valid());
   std::atomic<bool> ran{false};
   double waited = 0;
   Result<int> late = pool.Run<int>(
@@ -133,15 +138,8 @@ TEST(InferencePoolTest, AJobThatTimesOutInTheQueueNeverRuns) {
 TEST(InferencePoolTest, AFullQueueIsRefusedBeforeRunning) {
   InferencePool pool(1, 1, 10s);
   Gate gate;
-  std::atomic<bool> holding{false};
-  auto hold = std::async(std::launch::async, [&] {
-    return pool.Run<int>([&](int) -> Result<int> {
-      holding = true;
-      gate.released.wait();
-      return 1;
-    });
-  });
-  ASSERT_TRUE(edgevision::testing::WaitFor([&] { return holding.load(); }));
+  auto hold = Occupy(pool, gate);
+  ASSERT_TRUE(hold.valid());
   auto queued = std::async(std::launch::async, [&] { return pool.Run<int>([](int) -> Result<int> { return 2; }); });
   ASSERT_TRUE(edgevision::testing::WaitFor([&] { return pool.stats().waiting == 1; }));
   Result<int> refused = pool.Run<int>([](int) -> Result<int> { return 3; });
