@@ -1,6 +1,10 @@
 // ONNX Runtime (onnxruntime-node) engine timer: the peer of `edgevision bench`.
 //
-//   node ort_bench.js --model FILE.onnx [--threads N] [--runs N] [--warmup N]
+//   node ort_bench.js --model FILE.onnx [--threads N] [--runs N] [--warmup N] [--profile PREFIX]
+//
+// --profile PREFIX: ORT's own per-node profile (enableProfiling) of the
+// warm-up and timed runs, written to PREFIX_<date>.json when the process
+// ends (to set next to `edgevision bench --per-op`).
 //
 // Same protocol as `edgevision bench`: batch 1, a fixed seeded pseudo-random
 // input, warm-up runs first, then `runs` timed calls of session.run(); prints
@@ -31,6 +35,7 @@ async function main() {
     executionMode: 'sequential',
     graphOptimizationLevel: 'all',
     executionProviders: ['cpu'],
+    ...(arg('profile') ? { enableProfiling: true, profileFilePrefix: arg('profile') } : {}),
   });
   const inputName = session.inputNames[0];
   const meta = session.inputMetadata ? session.inputMetadata[0] : null;

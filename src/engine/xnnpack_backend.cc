@@ -46,9 +46,18 @@ Status XnnError(const Node& node, const char* what, xnn_status status) {
   return Internal(std::move(message));
 }
 
+// Pure data movement (concat copies, channel shuffles, channel slices) runs
+// on the calling thread even with a thread pool: XNNPACK splits it per pixel
+// row, and on 2 cores the fork-join cost more than the second thread gained
+// (the Docker 2.2 export's 13 concat copies took 3x longer on 2 threads).
+bool RunsSerially(const Node& node) {
+  return node.op == Op::kConcat || node.op == Op::kChannelShuffle || node.op == Op::kSlice;
+}
+
 // One unit of run-time work: an XNNPACK operator, or a reference kernel.
 struct Action {
   size_t node = 0;  // index in the graph, for profiles
+  bool serial = false;  // run without the thread pool (RunsSerially)
   XnnOperator op;
   const Node* reference_node = nullptr;
   std::vector<const float*> reference_inputs;
@@ -150,7 +159,7 @@ class XnnpackSession final : public Session {
  private:
   Status RunAction(Action& action) {
     if (action.op) {
-      const xnn_status status = xnn_run_operator(action.op.get(), pool_.get());
+      const xnn_status status = xnn_run_operator(action.op.get(), action.serial ? nullptr : pool_.get());
       if (status != xnn_status_success) {
         return Internal("node '" + program_->graph.nodes[action.node].name +
                         "': xnn_run_operator failed: " + std::string(XnnStatusName(status)));
@@ -180,6 +189,8 @@ class XnnpackSession final : public Session {
     }
     Action action;
     action.node = i;
+    action.serial = RunsSerially(node);
+    pthreadpool_t pool = action.serial ? nullptr : pool_.get();
     xnn_status status;
     {
       xnnpack_internal::AllocationRecording recording;
@@ -190,9 +201,11 @@ class XnnpackSession final : public Session {
     if (status != xnn_status_success) return XnnError(node, "creating the operator", status);
     const bool binary =
         node.op == Op::kAdd || node.op == Op::kSub || node.op == Op::kMul || node.op == Op::kDiv;
+    const std::vector<float>& wide = program_->wide_constants[i];
     status = xnnpack_internal::SetupNodeOperator(
         g, node, exec, action.op.get(), Pointer(node.inputs[0]),
-        binary ? Pointer(node.inputs[1]) : nullptr, Pointer(node.outputs[0]), pool_.get());
+        binary ? Pointer(node.inputs[1]) : nullptr, Pointer(node.outputs[0]), pool,
+        wide.empty() ? nullptr : wide.data());
     if (status != xnn_status_success) return XnnError(node, "setting up the operator", status);
     actions_.push_back(std::move(action));
     return Status::Ok();
@@ -224,12 +237,13 @@ class XnnpackSession final : public Session {
       const size_t out_stride = channel ? program_->locations[node.outputs[0]].row_stride : out_row;
       Action action;
       action.node = i;
+      action.serial = RunsSerially(node);
       xnn_operator_t op = nullptr;
       xnn_status status = xnn_create_copy_nc_x32(width, in_stride, out_stride, 0, &op);
       action.op.reset(op);
       if (status != xnn_status_success) return XnnError(node, "creating a copy", status);
       status = xnn_setup_copy_nc_x32(action.op.get(), rows, Pointer(v),
-                                     Pointer(node.outputs[0]) + prefix[k], pool_.get());
+                                     Pointer(node.outputs[0]) + prefix[k], nullptr);
       if (status != xnn_status_success) return XnnError(node, "setting up a copy", status);
       actions_.push_back(std::move(action));
     }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/engine_test_util.h"
+#include "engine/xnnpack_ops.h"
 
 namespace edgevision::engine {
 namespace {
@@ -239,6 +240,9 @@ INSTANTIATE_TEST_SUITE_P(
         ::testing::Values(BinaryCase{"same_shape", {1, 4, 5, 8}, {1, 4, 5, 8}, false, false},
                           BinaryCase{"channel_vector", {1, 4, 5, 8}, {8}, true, false},
                           BinaryCase{"channel_vector_first", {1, 4, 5, 8}, {8}, true, true},
+                          // An input normalisation: runs widened (BroadcastWidening).
+                          BinaryCase{"rgb_scale", {1, 7, 9, 3}, {3}, true, false},
+                          BinaryCase{"rgb_scale_first", {1, 7, 9, 3}, {1, 1, 1, 3}, true, true},
                           BinaryCase{"se_scale", {1, 6, 6, 16}, {1, 1, 1, 16}, true, false},
                           BinaryCase{"both_broadcast", {1, 4, 1, 8}, {1, 1, 5, 1}, true, false},
                           BinaryCase{"scalar", {1, 3, 3, 2}, {}, true, true},
@@ -247,6 +251,21 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(graph::OpName(std::get<0>(test_info.param))) + "_" +
              std::get<1>(test_info.param).name;
     });
+
+TEST(XnnpackOpTest, OnlyPixelBroadcastsOfShortConstantsAreWidened) {
+  GraphBuilder b(12);
+  const ValueId x = b.Input({1, 6, 10, 3});
+  const ValueId k3 = b.RandomConstant({3}, -1, 1);
+  const ValueId scaled = b.Binary(Op::kMul, x, k3);
+  const ValueId shifted = b.Binary(Op::kAdd, b.RandomConstant({1, 1, 1, 3}, -1, 1), scaled);
+  const ValueId both = b.Binary(Op::kAdd, shifted, scaled);                      // no constant
+  const ValueId col = b.Binary(Op::kMul, both, b.RandomConstant({1, 1, 10, 1}, -1, 1));  // not per channel
+  graph::Graph g = b.Finish(col);
+  std::vector<size_t> widening;
+  for (const graph::Node& n : g.nodes) widening.push_back(xnnpack_internal::BroadcastWidening(g, n));
+  EXPECT_EQ(widening, (std::vector<size_t>{10, 10, 0, 0}));
+  ExpectMatchesReference(g, "widened normalisation");
+}
 
 TEST(XnnpackOpTest, BinaryFusedClamp) {
   GraphBuilder b(11);

@@ -56,7 +56,32 @@ NdShape ToNd(const Shape& s) {
   return nd;
 }
 
+// Constants with at least this many values per pixel already give XNNPACK
+// rows long enough.
+constexpr size_t kWidenBelowChannels = 16;
+
+bool IsBinary(Op op) {
+  return op == Op::kAdd || op == Op::kSub || op == Op::kMul || op == Op::kDiv;
+}
+
 }  // namespace
+
+size_t BroadcastWidening(const Graph& g, const Node& node) {
+  if (!IsBinary(node.op) || node.inputs.size() != 2) return 0;
+  const graph::Value& a = g.values[node.inputs[0]];
+  const graph::Value& b = g.values[node.inputs[1]];
+  if (a.is_constant == b.is_constant) return 0;
+  const graph::Value& data = a.is_constant ? b : a;
+  const graph::Value& constant = a.is_constant ? a : b;
+  const Shape& xs = data.shape;
+  if (xs.size() < 2 || OutputShape(g, node) != xs) return 0;
+  const size_t c = LastDim(xs);
+  if (c >= kWidenBelowChannels || constant.shape.empty() || LastDim(constant.shape) != c ||
+      static_cast<size_t>(graph::ShapeProduct(constant.shape)) != c) {
+    return 0;
+  }
+  return static_cast<size_t>(xs[xs.size() - 2]);
+}
 
 Status InitializeXnnpack() {
   static std::once_flag once;
@@ -202,7 +227,8 @@ xnn_status CreateNodeOperator(const Graph& g, const Node& node, Exec exec, OpStr
 }
 
 xnn_status SetupNodeOperator(const Graph& g, const Node& node, Exec exec, xnn_operator_t op,
-                             const float* in0, const float* in1, float* out, pthreadpool_t pool) {
+                             const float* in0, const float* in1, float* out, pthreadpool_t pool,
+                             const float* wide_constant) {
   const Shape& xs = InputShape(g, node);
   if (exec == Exec::kDepthwiseAvgPool || node.op == Op::kConv2D) {
     return xnn_setup_convolution2d_nhwc_f32(op, static_cast<size_t>(xs[0]),
@@ -232,6 +258,17 @@ xnn_status SetupNodeOperator(const Graph& g, const Node& node, Exec exec, xnn_op
                    : node.op == Op::kSub ? xnn_setup_subtract_nd_f32
                    : node.op == Op::kMul ? xnn_setup_multiply_nd_f32
                                          : xnn_setup_divide_nd_f32;
+      const size_t w = wide_constant ? BroadcastWidening(g, node) : 0;
+      if (w > 0) {
+        const size_t row = w * LastDim(OutputShape(g, node));
+        const size_t rows = static_cast<size_t>(graph::ShapeProduct(OutputShape(g, node))) / row;
+        const size_t data_dims[2] = {rows, row};
+        const size_t constant_dims[1] = {row};
+        if (g.values[node.inputs[1]].is_constant) {
+          return setup(op, 2, data_dims, 1, constant_dims, in0, wide_constant, out, pool);
+        }
+        return setup(op, 1, constant_dims, 2, data_dims, wide_constant, in1, out, pool);
+      }
       return setup(op, a.rank, a.dims.data(), b.rank, b.dims.data(), in0, in1, out, pool);
     }
     case Op::kRelu:

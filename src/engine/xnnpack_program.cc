@@ -130,6 +130,7 @@ class Planner {
   Status DecideExec() {
     p_.exec.assign(g_.nodes.size(), Exec::kReference);
     p_.avgpool_weights.assign(g_.nodes.size(), {});
+    p_.wide_constants.assign(g_.nodes.size(), {});
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& node = g_.nodes[i];
       const graph::Value& x = g_.values[node.inputs[0]];
@@ -175,11 +176,24 @@ class Planner {
         default: {
           EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kXnnpack));
           if (ok) exec = Exec::kXnnpack;
+          if (ok) TileBroadcastConstant(i);
           break;
         }
       }
     }
     return Status::Ok();
+  }
+
+  void TileBroadcastConstant(size_t i) {
+    const Node& node = g_.nodes[i];
+    const size_t w = BroadcastWidening(g_, node);
+    if (w == 0) return;
+    const ValueId k = g_.values[node.inputs[0]].is_constant ? node.inputs[0] : node.inputs[1];
+    const std::vector<float>& c = g_.values[k].f32;
+    std::vector<float>& wide = p_.wide_constants[i];
+    wide.reserve(w * c.size() + kConstantTailFloats);
+    for (size_t x = 0; x < w; ++x) wide.insert(wide.end(), c.begin(), c.end());
+    wide.resize(w * c.size() + kConstantTailFloats, 0.0f);
   }
 
   // --- Channel slices read in place ---------------------------------------

@@ -32,6 +32,9 @@ struct Program {
   std::vector<Exec> exec;                           // per node
   std::vector<std::vector<float>> avgpool_weights;  // per node; kDepthwiseAvgPool only
   std::vector<std::vector<size_t>> concat_copies;   // per node; kConcat: inputs to copy
+  // Per node; binary ops with BroadcastWidening() > 0: their constant operand
+  // tiled that many times (then XNN_EXTRA_BYTES of zeros).
+  std::vector<std::vector<float>> wide_constants;
   std::vector<Location> locations;                  // per value; set for values nodes use
   std::vector<float> constants;  // data operands of XNNPACK operators, readable past the end
   size_t arena_floats = 0;       // without the XNN_EXTRA_BYTES tail

@@ -50,6 +50,14 @@ std::vector<int> UseCounts(const Graph& g) {
   return uses;
 }
 
+// True when every element of `v` is >= 0 by construction: the output of a
+// Relu, or of a Clamp or a fused activation whose lower bound is >= 0.
+bool NonNegative(const Graph& g, const std::vector<int>& producer, ValueId v) {
+  if (producer[v] < 0) return false;
+  const Node& n = g.nodes[static_cast<size_t>(producer[v])];
+  return n.op == Op::kRelu || n.attrs.act_min >= 0.0f;
+}
+
 void AddSentence(NormalizeReport* report, size_t n, const std::string& text) {
   if (n > 0) report->rewrites.push_back(text);
 }
@@ -62,7 +70,11 @@ Status MergePads(Graph* graph, NormalizeReport* report) {
   std::vector<int> uses = UseCounts(g);
   Aliases alias(g.values.size());
   std::vector<bool> remove(g.nodes.size(), false);
-  size_t into_max = 0, into_conv = 0, into_avg = 0, dropped = 0;
+  std::vector<int> producer(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    for (ValueId out : g.nodes[i].outputs) producer[out] = static_cast<int>(i);
+  }
+  size_t into_max = 0, into_max_zero = 0, into_conv = 0, into_avg = 0, dropped = 0;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     alias.ResolveInputs(&g.nodes[i]);
     const Node& pad = g.nodes[i];
@@ -104,9 +116,15 @@ Status MergePads(Graph* graph, NormalizeReport* report) {
                       merged.pad_left < merged.kernel_w && merged.pad_right < merged.kernel_w;
     const bool has_pads =
         c.attrs.pad_top || c.attrs.pad_left || c.attrs.pad_bottom || c.attrs.pad_right;
+    // Zero padding before a max pool changes nothing when no input is
+    // negative: every window holds at least one real element (`fits`), and
+    // max(0, elements >= 0) is the max of the elements. (Pools pad with -inf.)
     if (c.op == Op::kMaxPool2D && pad.attrs.pad_value <= std::numeric_limits<float>::lowest() &&
         fits) {
       ++into_max;
+    } else if (c.op == Op::kMaxPool2D && pad.attrs.pad_value == 0.0f && NonNegative(g, producer, x) &&
+               fits) {
+      ++into_max_zero;
     } else if (c.op == Op::kConv2D && pad.attrs.pad_value == 0.0f) {
       ++into_conv;
     } else if (c.op == Op::kAvgPool2D && pad.attrs.pad_value == 0.0f && fits &&
@@ -126,6 +144,9 @@ Status MergePads(Graph* graph, NormalizeReport* report) {
   AddSentence(
       report, into_max,
       "merged " + CountOf(into_max, "Pad(-FLT_MAX)") + " into the following MaxPool2D pads");
+  AddSentence(report, into_max_zero,
+              "merged " + CountOf(into_max_zero, "Pad(0)") +
+                  " of a non-negative input into the following MaxPool2D pads");
   AddSentence(report, into_conv,
               "merged " + CountOf(into_conv, "Pad(0)") + " into the following Conv2D pads");
   AddSentence(report, into_avg,

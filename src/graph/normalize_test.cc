@@ -416,6 +416,29 @@ TEST(NormalizeTest, KeepsPadsThatCannotMerge) {
   EXPECT_EQ(CountOp(b.g, Op::kPad), 2);
 }
 
+TEST(NormalizeTest, MergesAZeroPadIntoAMaxPoolWhenItsInputIsNonNegative) {
+  // The Docker 2.2 stem: Conv2D + Relu, Pad(0), MaxPool. After a Relu the
+  // padded zeros never win a window, so the pool's own padding is the same.
+  for (bool fused : {false, true}) {
+    Builder b;
+    const ValueId x = b.Input("x", {1, 8, 8, 3});
+    Attrs conv_attrs;
+    if (fused) conv_attrs.act_min = 0.0f;
+    ValueId y = b.Add(Op::kConv2D, "conv", {x, b.Const("w", {4, 3, 3, 3}), kNoValue}, conv_attrs);
+    if (!fused) y = b.Add(Op::kRelu, "relu", {y});
+    const ValueId p = b.Add(Op::kPad, "pad_zero", {y}, Ints({0, 0, 0, 0, 0, 1, 1, 0}));
+    b.Output(b.Add(Op::kMaxPool2D, "pool", {p}, Pool(3, 2)));
+    NormalizeReport report = NormalizeAndCompare(&b.g);
+    EXPECT_EQ(CountOp(b.g, Op::kPad), 0) << Joined(report);
+    EXPECT_TRUE(Mentions(report, "merged 1 Pad(0) of a non-negative input into the following MaxPool2D"))
+        << Joined(report);
+    const Node* pool = FindNode(b.g, Op::kMaxPool2D);
+    ASSERT_NE(pool, nullptr);
+    EXPECT_EQ(pool->attrs.pad_bottom, 1);
+    EXPECT_EQ(pool->attrs.pad_right, 1);
+  }
+}
+
 // ---- pooling and reshapes ------------------------------------------------------
 
 TEST(NormalizeTest, TurnsReduceMeanAndWholeWindowAvgPoolIntoGlobalAvgPool) {

@@ -72,11 +72,12 @@ Result<std::unique_ptr<Classifier>> Classifier::Create(model::LoadedModel model,
   for (int i = 0; i < options.workers; ++i) {
     auto worker = std::make_unique<Worker>();
     EV_ASSIGN_OR_RETURN(worker->session, c->compiled_->CreateSession());
-    c->idle_.push_back(std::move(worker));
+    c->workers_.push_back(std::move(worker));
   }
   // Every session exists (the pool never grows; a reload builds a new
   // Classifier): the weights they packed need not stay unpacked too.
   c->compiled_->ReleaseSessionCreationData();
+  c->pool_ = std::make_unique<InferencePool>(options.workers, options.max_waiting, options.queue_timeout);
   return c;
 }
 
@@ -93,30 +94,36 @@ Result<DetectionResult> Classifier::DetectPixels(const image::Image& rgb) const 
 template <typename Fill>
 Result<Classification> Classifier::ClassifyDecoded(Fill fill) const {
   if (detector_) return WrongModelKind(true);
-  Timings timings;
-  EV_ASSIGN_OR_RETURN(Lease lease, Acquire(&timings));
-  image::Workspace& ws = lease.workspace();
-  // Whatever happens below, an outsized image's buffers do not stay.
-  struct TrimOnExit {
-    image::Workspace& ws;
-    size_t keep;
-    ~TrimOnExit() { ws.Trim(keep); }
-  } trim{ws, options_.keep_buffer_bytes};
+  double queue_ms = 0;
+  Result<Classification> result = pool_->Run<Classification>(
+      [&](int w) -> Result<Classification> {
+        Worker& worker = *workers_[static_cast<size_t>(w)];
+        image::Workspace& ws = worker.workspace;
+        // Whatever happens below, an outsized image's buffers do not stay.
+        struct TrimOnExit {
+          image::Workspace& ws;
+          size_t keep;
+          ~TrimOnExit() { ws.Trim(keep); }
+        } trim{ws, options_.keep_buffer_bytes};
+        Timings timings;
+        auto start = std::chrono::steady_clock::now();
+        EV_RETURN_IF_ERROR(fill(&ws.decoded));
+        timings.decode_ms = MillisSince(start);
 
-  auto start = std::chrono::steady_clock::now();
-  EV_RETURN_IF_ERROR(fill(&ws.decoded));
-  timings.decode_ms = MillisSince(start);
+        start = std::chrono::steady_clock::now();
+        EV_RETURN_IF_ERROR(image::PreprocessInto(model_.preprocess, &ws));
+        timings.preprocess_ms = MillisSince(start);
 
-  start = std::chrono::steady_clock::now();
-  EV_RETURN_IF_ERROR(image::PreprocessInto(model_.preprocess, &ws));
-  timings.preprocess_ms = MillisSince(start);
-
-  EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(ws.tensor.data, lease.session(), &timings));
-  Classification result = ToClassification(scores);
-  result.image_width = ws.decoded.rgb.width;
-  result.image_height = ws.decoded.rgb.height;
-  result.image_format = ws.decoded.format;
-  result.timings = timings;
+        EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(ws.tensor.data, worker.session.get(), &timings));
+        Classification out = ToClassification(scores);
+        out.image_width = ws.decoded.rgb.width;
+        out.image_height = ws.decoded.rgb.height;
+        out.image_format = ws.decoded.format;
+        out.timings = timings;
+        return out;
+      },
+      &queue_ms);
+  if (result.ok()) result->timings.queue_ms = queue_ms;
   return result;
 }
 
@@ -138,49 +145,24 @@ Result<Classification> Classifier::ClassifyTensor(const image::Tensor& tensor) c
                            std::to_string(model_.preprocess.input_height) + "x" +
                            std::to_string(model_.preprocess.input_width) + "x3");
   }
-  Timings timings;
-  EV_ASSIGN_OR_RETURN(Lease lease, Acquire(&timings));
-  EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(tensor.data, lease.session(), &timings));
-  Classification result = ToClassification(scores);
-  result.timings = timings;
+  double queue_ms = 0;
+  Result<Classification> result = pool_->Run<Classification>(
+      [&](int w) -> Result<Classification> {
+        Timings timings;
+        EV_ASSIGN_OR_RETURN(std::vector<float> scores,
+                            Infer(tensor.data, workers_[static_cast<size_t>(w)]->session.get(), &timings));
+        Classification out = ToClassification(scores);
+        out.timings = timings;
+        return out;
+      },
+      &queue_ms);
+  if (result.ok()) result->timings.queue_ms = queue_ms;
   return result;
 }
 
 QueueStats Classifier::queue_stats() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return QueueStats{options_.workers, options_.workers - static_cast<int>(idle_.size()), waiting_};
-}
-
-Classifier::Lease::~Lease() {
-  if (!worker_) return;
-  {
-    std::lock_guard<std::mutex> lock(owner_->mu_);
-    owner_->idle_.push_back(std::move(worker_));
-  }
-  owner_->session_free_.notify_one();
-}
-
-Result<Classifier::Lease> Classifier::Acquire(Timings* timings) const {
-  auto start = std::chrono::steady_clock::now();
-  std::unique_lock<std::mutex> lock(mu_);
-  if (idle_.empty()) {
-    if (waiting_ >= options_.max_waiting) {
-      return Unavailable("all " + std::to_string(options_.workers) + " inference workers are busy and " +
-                         std::to_string(waiting_) + " requests are waiting");
-    }
-    ++waiting_;
-    bool got = session_free_.wait_for(lock, options_.queue_timeout, [&] { return !idle_.empty(); });
-    --waiting_;
-    if (!got) {
-      return Unavailable("no inference worker became free within " + std::to_string(options_.queue_timeout.count()) +
-                         " ms");
-    }
-  }
-  Lease lease(this, std::move(idle_.back()));
-  idle_.pop_back();
-  lock.unlock();
-  timings->queue_ms = MillisSince(start);
-  return lease;
+  if (detector_) return detector_->queue_stats();
+  return pool_->stats();
 }
 
 Result<std::vector<float>> Classifier::Infer(std::span<const float> tensor, engine::Session* session,

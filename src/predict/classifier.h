@@ -4,20 +4,20 @@
 // and ClassifyImage refuses (and the reverse for a classifier), so the model
 // slot, the reloader and the routes handle one type.
 //
-// This is where a request's image meets the model: decode + preprocess run on
-// the caller's thread (in parallel across requests), then one of `workers`
-// engine sessions runs the graph. When every session is busy, callers wait in
-// a bounded queue; past `max_waiting` waiters, or after `queue_timeout`,
-// Classify returns Unavailable so the HTTP layer can answer 503 quickly.
+// This is where a request's image meets the model: decode, preprocess and
+// the graph run on one of `workers` inference workers, each with its own
+// engine session and image buffers (predict/inference_pool.h: on the
+// caller's thread when a worker is idle, else queued for the worker's own
+// thread). When every worker is busy, callers wait in a bounded queue; past
+// `max_waiting` waiters, or after `queue_timeout`, Classify returns
+// Unavailable so the HTTP layer can answer 503 quickly.
 //
 // Thread-safety: all const methods are safe from any number of threads.
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,6 +29,7 @@
 #include "image/workspace.h"
 #include "model/model.h"
 #include "predict/detector.h"
+#include "predict/inference_pool.h"
 
 namespace edgevision::predict {
 
@@ -61,13 +62,6 @@ struct Classification {
   int image_height = 0;
   std::string image_format;
   Timings timings;
-};
-
-// The inference queue now.
-struct QueueStats {
-  int workers = 0;  // engine sessions
-  int busy = 0;     // sessions running a request (decode, preprocess, inference)
-  int waiting = 0;  // requests waiting for a session
 };
 
 class Classifier {
@@ -124,24 +118,6 @@ class Classifier {
     std::unique_ptr<engine::Session> session;
     image::Workspace workspace;
   };
-  // A worker borrowed from idle_; given back (and a waiter woken) when it goes.
-  class Lease {
-   public:
-    Lease(const Classifier* owner, std::unique_ptr<Worker> worker) : owner_(owner), worker_(std::move(worker)) {}
-    Lease(Lease&& other) noexcept = default;
-    Lease& operator=(Lease&&) = delete;
-    Lease(const Lease&) = delete;
-    ~Lease();
-    engine::Session* session() const { return worker_->session.get(); }
-    image::Workspace& workspace() const { return worker_->workspace; }
-
-   private:
-    const Classifier* owner_;
-    std::unique_ptr<Worker> worker_;
-  };
-  // Waits for an idle session (Unavailable when the queue is full or the wait
-  // times out); records the wait in timings->queue_ms.
-  Result<Lease> Acquire(Timings* timings) const;
   Result<std::vector<float>> Infer(std::span<const float> tensor, engine::Session* session, Timings* timings) const;
   Classification ToClassification(const std::vector<float>& scores) const;
   // ClassifyImage after `fill` has written the decoded image into the worker's
@@ -154,10 +130,9 @@ class Classifier {
   std::unique_ptr<engine::CompiledModel> compiled_;
   std::unique_ptr<Detector> detector_;  // set for an object-detection export
 
-  mutable std::mutex mu_;
-  mutable std::condition_variable session_free_;
-  mutable std::vector<std::unique_ptr<Worker>> idle_;  // guarded by mu_
-  mutable int waiting_ = 0;                                     // guarded by mu_
+  std::vector<std::unique_ptr<Worker>> workers_;  // indexed by pool_'s worker number
+  // Declared after workers_ so that its threads stop first.
+  std::unique_ptr<InferencePool> pool_;
 };
 
 // The refusal of a classification on a detector or the reverse: which

@@ -22,7 +22,7 @@ Detector::Detector(model::LoadedModel model, const Limits& limits, const Detecto
       spec_(*model.detector),
       params_(spec_.yolo),
       limits_(limits),
-      gate_(limits.workers, limits.max_waiting, limits.queue_timeout) {
+      pool_(std::make_unique<InferencePool>(limits.workers, limits.max_waiting, limits.queue_timeout)) {
   if (options.probability_threshold) params_.probability_threshold = *options.probability_threshold;
   if (options.iou_threshold) params_.iou_threshold = *options.iou_threshold;
   if (options.max_detections) params_.max_detections = *options.max_detections;
@@ -60,23 +60,33 @@ Result<std::unique_ptr<Detector>> Detector::Create(model::LoadedModel model,
   return d;
 }
 
+template <typename Fn>
+Result<DetectionResult> Detector::OnWorker(Fn fn) const {
+  double queue_ms = 0;
+  Result<DetectionResult> result = pool_->Run<DetectionResult>([&](int) { return fn(); }, &queue_ms);
+  if (result.ok()) result->timings.queue_ms = queue_ms;
+  return result;
+}
+
 Result<DetectionResult> Detector::DetectImage(std::span<const uint8_t> image_bytes) const {
-  DetectionResult result;
-  EV_ASSIGN_OR_RETURN(WorkerGate::Permit permit, gate_.Acquire(&result.timings.queue_ms));
-  auto start = std::chrono::steady_clock::now();
-  EV_ASSIGN_OR_RETURN(image::DecodedImage decoded, image::Decode(image_bytes, limits_.decode));
-  result.timings.decode_ms = MillisSince(start);
-  return RunDecoded(std::move(decoded), std::move(result));
+  return OnWorker([&]() -> Result<DetectionResult> {
+    DetectionResult result;
+    auto start = std::chrono::steady_clock::now();
+    EV_ASSIGN_OR_RETURN(image::DecodedImage decoded, image::Decode(image_bytes, limits_.decode));
+    result.timings.decode_ms = MillisSince(start);
+    return RunDecoded(std::move(decoded), std::move(result));
+  });
 }
 
 Result<DetectionResult> Detector::DetectPixels(const image::Image& rgb) const {
-  DetectionResult result;
-  EV_ASSIGN_OR_RETURN(WorkerGate::Permit permit, gate_.Acquire(&result.timings.queue_ms));
-  auto start = std::chrono::steady_clock::now();
-  image::DecodedImage decoded;
-  EV_RETURN_IF_ERROR(image::PixelsInto(rgb, limits_.decode, &decoded));
-  result.timings.decode_ms = MillisSince(start);
-  return RunDecoded(std::move(decoded), std::move(result));
+  return OnWorker([&]() -> Result<DetectionResult> {
+    DetectionResult result;
+    auto start = std::chrono::steady_clock::now();
+    image::DecodedImage decoded;
+    EV_RETURN_IF_ERROR(image::PixelsInto(rgb, limits_.decode, &decoded));
+    result.timings.decode_ms = MillisSince(start);
+    return RunDecoded(std::move(decoded), std::move(result));
+  });
 }
 
 Result<DetectionResult> Detector::RunDecoded(image::DecodedImage decoded, DetectionResult result) const {
@@ -105,9 +115,7 @@ Result<DetectionResult> Detector::DetectTensor(const image::Tensor& tensor) cons
     return InvalidArgument("an S1 detector takes " + std::to_string(preprocess_.input_width) + "x" +
                            std::to_string(preprocess_.input_height) + " tensors");
   }
-  DetectionResult result;
-  EV_ASSIGN_OR_RETURN(WorkerGate::Permit permit, gate_.Acquire(&result.timings.queue_ms));
-  return Run(tensor, std::move(result));
+  return OnWorker([&]() -> Result<DetectionResult> { return Run(tensor, DetectionResult()); });
 }
 
 Result<DetectionResult> Detector::Run(const image::Tensor& tensor, DetectionResult result) const {

@@ -1,7 +1,8 @@
 // Detector: a loaded object-detection export, ready to turn image bytes into
 // detections as the export's own code does.
 //
-// Per request: wait for a worker (predict/worker_gate.h), decode, then
+// Per request, on an inference worker's thread (predict/inference_pool.h):
+// decode, then
 //   - compact (YOLO): resize to the image's own ~512^2 size
 //     (image/detector_preprocess.h), run the plan compiled for that input
 //     size (predict/plan_cache.h: compiled on the first image of a new size,
@@ -28,7 +29,7 @@
 #include "image/image.h"
 #include "model/model.h"
 #include "predict/plan_cache.h"
-#include "predict/worker_gate.h"
+#include "predict/inference_pool.h"
 
 namespace edgevision::predict {
 
@@ -94,12 +95,16 @@ class Detector {
   const detect::YoloParams& params() const { return params_; }
   bool is_ssd() const { return spec_.family == detect::DetectorFamily::kSsd; }
   PlanCacheStats plan_stats() const { return plans_->stats(); }
+  QueueStats queue_stats() const { return pool_->stats(); }
 
  private:
   Detector(model::LoadedModel model, const Limits& limits, const DetectorOptions& options);
   Result<DetectionResult> Run(const image::Tensor& tensor, DetectionResult result) const;
   Status PostprocessSsd(std::span<const float> packed, DetectionResult* result) const;
-  // Resize and Run on an image decoded by the caller (under `permit`).
+  // fn() on a pool thread, with the time it queued in timings.queue_ms.
+  template <typename Fn>
+  Result<DetectionResult> OnWorker(Fn fn) const;
+  // Resize and Run on a decoded image (on a pool thread).
   Result<DetectionResult> RunDecoded(image::DecodedImage decoded, DetectionResult result) const;
 
   model::ModelInfo info_;
@@ -108,7 +113,7 @@ class Detector {
   detect::YoloParams params_;
   Limits limits_;
   std::unique_ptr<ShapePlanCache> plans_;
-  mutable WorkerGate gate_;
+  std::unique_ptr<InferencePool> pool_;
 };
 
 }  // namespace edgevision::predict
