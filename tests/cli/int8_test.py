@@ -38,6 +38,8 @@ import urllib.error
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import support  # noqa: E402  (tests/support.py)
 EXPORTS = os.path.join(REPO, "tests", "data", "cv-exports")
 IMAGES = sorted(glob.glob(os.path.join(EXPORTS, "*", "images", "**", "*.*"), recursive=True))
 FRUIT = sorted(glob.glob(os.path.join(EXPORTS, "iotedge-applebanana-tf", "images", "*.jpg")))
@@ -274,11 +276,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         for check in (check_errors, check_cache, check_health, check_agreement):
             failures += check(binary, tmp)
-    for f in failures:
-        print("FAIL: " + f)
-    if not failures:
-        print("ok")
-    return 1 if failures else 0
+    return support.report(failures)
 
 
 if __name__ == "__main__":
