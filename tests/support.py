@@ -20,3 +20,12 @@ def skip_or_fail(reason):
         return 1
     print("SKIP: " + reason)
     return SKIP
+
+
+def report(failures):
+    """Prints each failure (or "ok") and returns the test's exit code."""
+    for f in failures:
+        print("FAIL: " + f)
+    if not failures:
+        print("ok")
+    return 1 if failures else 0

@@ -13,10 +13,12 @@
 
 #include "cli/commands.h"
 #include "cli/load.h"
+#include "engine/int8_backend.h"
 #include "engine/reference_backend.h"
 #include "engine/xnnpack_backend.h"
 #include "graph/graph.h"
 #include "model/model.h"
+#include "predict/int8_mode.h"
 
 namespace edgevision::cli {
 
@@ -148,6 +150,10 @@ nlohmann::json TimeSummary(std::vector<double> ms) {
 int RunImageBench(const BenchOptions& options, const std::string& path) {
   predict::ClassifierOptions classifier_options;
   classifier_options.threads_per_inference = options.threads;
+  if (Status s = ApplyPrecision(options.precision, options.data_dir, &classifier_options); !s.ok()) {
+    PrintError(s);
+    return 2;
+  }
   Result<std::unique_ptr<predict::Classifier>> classifier = LoadClassifier(path, classifier_options);
   if (!classifier.ok()) {
     PrintError(classifier.status());
@@ -184,6 +190,7 @@ int RunImageBench(const BenchOptions& options, const std::string& path) {
   nlohmann::json doc = {{"model", (*classifier)->info().model_file},
                         {"image", options.image},
                         {"threads", options.threads},
+                        {"precision", options.precision},
                         {"runs", options.runs},
                         {"warmup", options.warmup},
                         {"decode_median_ms", Percentile(decode, 0.5)},
@@ -205,8 +212,27 @@ int RunBench(const BenchOptions& options) {
     PrintError(loaded.status());
     return 1;
   }
-  std::unique_ptr<engine::Backend> backend =
-      options.backend == "reference" ? engine::MakeReferenceBackend() : engine::MakeXnnpackBackend();
+  const bool int8 = options.precision == "int8";
+  if (int8 && (options.backend != "xnnpack" || options.profile || options.per_op)) {
+    PrintError(InvalidArgument("--precision int8 runs on the xnnpack backend, without --profile or --per-op"));
+    return 2;
+  }
+  std::unique_ptr<engine::Backend> backend;
+  nlohmann::json int8_report;
+  if (int8) {
+    Result<predict::Int8Setup> setup = predict::PrepareInt8(*loaded, {}, options.data_dir);
+    if (!setup.ok()) {
+      PrintError(setup.status());
+      return 1;
+    }
+    int8_report = predict::Int8ReportJson(setup->report);
+    int8_report.erase("nodes");
+    backend = engine::MakeInt8Backend(setup->calibration);
+  } else if (options.backend == "reference") {
+    backend = engine::MakeReferenceBackend();
+  } else {
+    backend = engine::MakeXnnpackBackend();
+  }
   engine::EngineOptions engine_options;
   engine_options.threads = options.threads;
   Result<std::unique_ptr<engine::CompiledModel>> compiled = backend->Compile(loaded->graph, engine_options);
@@ -249,6 +275,7 @@ int RunBench(const BenchOptions& options) {
   nlohmann::json doc = {
       {"model", loaded->info.model_file},
       {"backend", std::string(backend->name())},
+      {"precision", options.precision},
       {"threads", options.threads},
       {"runs", options.runs},
       {"warmup", options.warmup},
@@ -256,6 +283,12 @@ int RunBench(const BenchOptions& options) {
       {"multiply_adds", CountMultiplyAdds(loaded->graph)},
   };
   doc.update(TimeSummary(ms));
+  if (int8) {
+    const engine::Int8PlanStats* stats = engine::GetInt8PlanStats(**compiled);
+    int8_report["nodes"] = {{"int8", stats->int8_nodes}, {"float32", stats->float_nodes},
+                            {"conversions", stats->conversions}, {"float32_names", stats->float_node_names}};
+    doc["int8"] = int8_report;
+  }
   if ((options.profile || options.per_op) && options.backend != "reference") {
     Result<std::vector<engine::NodeProfile>> profile =
         engine::ProfileXnnpackSession(**session, input, std::max(1, options.runs / 4));

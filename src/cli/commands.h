@@ -88,6 +88,9 @@ struct ServeOptions {
   std::string preprocess;    // "" = the detected generation; d1 | d2 | d3 | file
   bool label_order = false;  // predictions in label-file order (the container's)
   DetectionFlags detection;
+  // "fp32" (default: the containers' answers) or "int8" (docs/performance.md,
+  // "int8"); int8 caches its calibration under data_dir.
+  std::string precision = "fp32";
 };
 int RunServe(const ServeOptions& options);
 
@@ -100,6 +103,8 @@ struct PredictOptions {
   bool label_order = false;
   DetectionFlags detection;
   std::string draw;  // a detector: write the (single) image with its boxes here, JPEG
+  std::string precision = "fp32";  // as ServeOptions (local model only)
+  std::string data_dir;            // int8: calibration cache and captures
 };
 int RunPredict(const PredictOptions& options);
 
@@ -107,6 +112,8 @@ struct InspectOptions {
   std::string model;
   bool json = false;
   std::string preprocess;  // as ServeOptions
+  std::string precision = "fp32";  // int8: also calibrate and report the agreement with fp32
+  std::string data_dir;            // int8: calibration cache and captures
 };
 int RunInspect(const InspectOptions& options);
 
@@ -123,6 +130,8 @@ struct BenchOptions {
   std::string image;
   bool per_op = false;              // add each op's time, share, GFLOP/s (and floor)
   double peak_gflops = 0;           // the machine's peak, for --per-op's floors
+  std::string precision = "fp32";   // int8: the int8 engine (backend xnnpack only)
+  std::string data_dir;             // int8: calibration cache and captures
 };
 int RunBench(const BenchOptions& options);
 

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <optional>
 #include <sstream>
 
 #include "cli/commands.h"
@@ -9,6 +10,7 @@
 #include "detect/family.h"
 #include "graph/graph.h"
 #include "model/model.h"
+#include "predict/int8_mode.h"
 
 namespace edgevision::cli {
 
@@ -39,6 +41,22 @@ int RunInspect(const InspectOptions& options) {
   if (!loaded.ok()) {
     PrintError(loaded.status());
     return 1;
+  }
+  // --precision int8: calibrate (or reuse the cache) and measure the agreement.
+  std::optional<predict::Int8Report> int8;
+  if (options.precision != "fp32") {
+    predict::ClassifierOptions classifier_options;
+    if (Status s = ApplyPrecision(options.precision, options.data_dir, &classifier_options); !s.ok()) {
+      PrintError(s);
+      return 2;
+    }
+    Result<std::unique_ptr<predict::Classifier>> c =
+        predict::CreateInt8Classifier(*loaded, classifier_options, options.data_dir);
+    if (!c.ok()) {
+      PrintError(c.status());
+      return 1;
+    }
+    int8 = *(*c)->int8_report();
   }
   const model::ModelInfo& m = loaded->info;
   const image::PreprocessSpec& p = loaded->preprocess;
@@ -99,7 +117,9 @@ int RunInspect(const InspectOptions& options) {
         {"output", {{"name", m.output_name}, {"activation", m.output_activation}}},
         {"labels", m.labels}, {"labels_source", m.labels_source},
         {"source_ops", m.source_ops}, {"engine_ops", m.normalized_ops},
-        {"rewrites", m.rewrites}, {"warnings", m.warnings}, {"metadata", m.metadata}};
+        {"rewrites", m.rewrites}, {"warnings", m.warnings}, {"metadata", m.metadata},
+        {"precision", int8 ? "int8" : "fp32"}};
+    if (int8) doc["int8"] = predict::Int8ReportJson(*int8);
     // Labels and metadata come from the export's files as they are: bytes
     // that are not UTF-8 are printed as U+FFFD, never an exception.
     std::printf("%s\n", doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
@@ -128,6 +148,16 @@ int RunInspect(const InspectOptions& options) {
   for (const std::string& r : m.rewrites) std::printf("rewrote     %s\n", r.c_str());
   for (const std::string& w : m.warnings) std::printf("warning     %s\n", w.c_str());
   for (const auto& [k, v] : m.metadata) std::printf("metadata    %s = %s\n", k.c_str(), v.c_str());
+  if (int8) {
+    const predict::Int8Agreement& a = int8->agreement;
+    std::printf("precision   int8: %d nodes int8, %d float32, %d conversions\n", int8->int8_nodes,
+                int8->float_nodes, int8->conversions);
+    std::printf("calibrated  on %d image(s) from %s%s%s\n", int8->calibration_images,
+                int8->calibration_source.c_str(), int8->cache_file.empty() ? "" : "; cache ",
+                int8->cache_file.empty() ? "" : (int8->cache_file + (int8->cache_reused ? " (reused)" : " (written)")).c_str());
+    std::printf("vs fp32     top-1 %d/%d (%.1f %%), mean |dp| %.5f, max |dp| %.5f\n", a.top1_agree, a.images,
+                100.0 * a.top1_rate, a.mean_abs_diff, a.max_abs_diff);
+  }
   return 0;
 }
 

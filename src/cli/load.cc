@@ -8,6 +8,7 @@
 
 #include "engine/xnnpack_backend.h"
 #include "model/model.h"
+#include "predict/int8_mode.h"
 
 namespace edgevision::cli {
 
@@ -16,6 +17,7 @@ Result<std::unique_ptr<predict::Classifier>> LoadClassifier(const std::string& p
                                                             const model::LoadOptions& load) {
   EV_ASSIGN_OR_RETURN(model::LoadedModel loaded, model::LoadModel(path, {}, load));
   for (const std::string& warning : loaded.info.warnings) spdlog::warn("{}", warning);
+  if (options.int8) return predict::CreateInt8Classifier(std::move(loaded), options, options.int8_data_dir);
   std::shared_ptr<const engine::Backend> backend = engine::MakeXnnpackBackend();
   return predict::Classifier::Create(std::move(loaded), std::move(backend), options);
 }
@@ -27,6 +29,16 @@ Result<model::LoadOptions> MakeLoadOptions(const std::string& preprocess, bool l
     EV_ASSIGN_OR_RETURN(load.generation, model::ParseGeneration(preprocess));
   }
   return load;
+}
+
+Status ApplyPrecision(const std::string& precision, const std::string& data_dir,
+                      predict::ClassifierOptions* options) {
+  if (precision != "fp32" && precision != "int8") {
+    return InvalidArgument("--precision must be fp32 or int8, not '" + precision + "'");
+  }
+  options->int8 = precision == "int8";
+  options->int8_data_dir = data_dir;
+  return Status::Ok();
 }
 
 predict::DetectorOptions MakeDetectorOptions(const DetectionFlags& flags) {

@@ -21,6 +21,12 @@ Result<std::unique_ptr<predict::Classifier>> LoadClassifier(const std::string& p
 // InvalidArgument for an unknown generation name.
 Result<model::LoadOptions> MakeLoadOptions(const std::string& preprocess, bool label_order);
 
+// --precision ("fp32" or "int8") and the data dir int8 caches its
+// calibration in (and calibrates from, when the export has no images).
+// InvalidArgument for another precision.
+Status ApplyPrecision(const std::string& precision, const std::string& data_dir,
+                      predict::ClassifierOptions* options);
+
 // The detector post-processing flags as predict::DetectorOptions.
 predict::DetectorOptions MakeDetectorOptions(const DetectionFlags& flags);
 // A whole file's bytes. IOError naming the path when it cannot be opened.

@@ -16,6 +16,19 @@ namespace {
 
 const char* kVersion = EDGEVISION_VERSION;
 
+// --precision fp32|int8 (docs/performance.md, "int8").
+CLI::Option* AddPrecisionFlag(CLI::App* cmd, std::string* precision) {
+  return cmd
+      ->add_option("--precision", *precision,
+                   "fp32 (the containers' answers) or int8 (faster; calibrated on the export's images or the "
+                   "captures, agreement with fp32 reported)")
+      ->check(CLI::IsMember({"fp32", "int8"}))
+      ->capture_default_str();
+}
+constexpr const char* kPrecisionDataDirHelp =
+    "With --precision int8: calibrate from this data dir's captures when the export ships no images, and cache "
+    "the calibration here";
+
 // --probability-threshold, --iou-threshold, --max-detections, --max-plans;
 // with environment variables when `env` (serve).
 void AddDetectionFlags(CLI::App* cmd, edgevision::cli::DetectionFlags* flags, bool env) {
@@ -147,6 +160,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--data-dir", serve.data_dir,
                         "Folder for durable state: capture store and upstream outbox (default: none)")
       ->envname("EDGEVISION_DATA_DIR");
+  AddPrecisionFlag(serve_cmd, &serve.precision)->envname("EDGEVISION_PRECISION");
   // --- upstream publishing flags (src/upstream) ---
   serve_cmd->add_option("--upstream", serve.upstream,
                         "Send each result upstream: mqtt[s]://[user:pass@]host[:port]/topic, iothub, iotedge or off "
@@ -258,6 +272,8 @@ int main(int argc, char** argv) {
   predict_cmd->add_flag("--label-order", predict.label_order,
                         "List predictions in label-file order, as the container does");
   AddDetectionFlags(predict_cmd, &predict.detection, false);
+  AddPrecisionFlag(predict_cmd, &predict.precision);
+  predict_cmd->add_option("--data-dir", predict.data_dir, kPrecisionDataDirHelp);
   auto* draw_opt = predict_cmd->add_option("--draw", predict.draw,
                                            "Detector: write the image with its boxes to this JPEG file (one image)");
   draw_opt->excludes(server_opt);
@@ -269,6 +285,8 @@ int main(int argc, char** argv) {
   inspect_cmd->add_flag("--json", inspect.json, "Print JSON instead of text");
   inspect_cmd->add_option("--preprocess", inspect.preprocess,
                           "Follow this export generation's container code: d1, d2, d3 or file (default: detected)");
+  AddPrecisionFlag(inspect_cmd, &inspect.precision);
+  inspect_cmd->add_option("--data-dir", inspect.data_dir, kPrecisionDataDirHelp);
 
   TensorOptions tensor;
   CLI::App* tensor_cmd = app.add_subcommand(
@@ -359,6 +377,8 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--peak-gflops", bench.peak_gflops,
                         "Peak GFLOP/s of this machine (bench/peak/fma_peak.cc): adds each op's compute floor to --per-op")
       ->check(CLI::PositiveNumber);
+  AddPrecisionFlag(bench_cmd, &bench.precision);
+  bench_cmd->add_option("--data-dir", bench.data_dir, kPrecisionDataDirHelp);
   bench_cmd->add_option("--image", bench.image,
                         "Time the whole request path on this image: a classifier's decode + preprocess + "
                         "inference (and page faults), an object detector's decode, resize, infer, decode+NMS")

@@ -88,10 +88,18 @@ http::PredictionEnvelope LocalEnvelope(const predict::Classifier& model) {
 
 int RunPredict(const PredictOptions& options) {
   std::unique_ptr<predict::Classifier> classifier;
+  if (!options.server.empty() && options.precision != "fp32") {
+    PrintError(InvalidArgument("--precision applies to a local --model; the server runs at its own precision"));
+    return 2;
+  }
   if (options.server.empty()) {
     predict::ClassifierOptions classifier_options;
     classifier_options.threads_per_inference = options.threads;
     classifier_options.detector = MakeDetectorOptions(options.detection);
+    if (Status s = ApplyPrecision(options.precision, options.data_dir, &classifier_options); !s.ok()) {
+      PrintError(s);
+      return 2;
+    }
     Result<model::LoadOptions> load = MakeLoadOptions(options.preprocess, options.label_order);
     if (!load.ok()) {
       PrintError(load.status());

@@ -11,6 +11,7 @@
 #include "http/framing.h"
 #include "http/prediction_json.h"
 #include "http/request_parsing.h"
+#include "predict/int8_mode.h"
 
 namespace edgevision::http {
 
@@ -191,7 +192,7 @@ json DetectorJson(const predict::Detector& d) {
 json ModelJson(const predict::Classifier& c) {
   const model::ModelInfo& m = c.info();
   const image::PreprocessSpec& p = c.preprocess();
-  return {
+  json doc = {
       {"path", m.path},
       {"file", m.model_file},
       {"sha1", m.model_sha1},
@@ -208,7 +209,10 @@ json ModelJson(const predict::Classifier& c) {
       {"workers", c.options().workers},
       {"threads_per_inference", c.options().threads_per_inference},
       {"detector", c.detector() ? DetectorJson(*c.detector()) : json(nullptr)},
+      {"precision", c.int8_report() ? "int8" : "fp32"},
   };
+  if (const predict::Int8Report* int8 = c.int8_report()) doc["int8"] = predict::Int8ReportJson(*int8);
+  return doc;
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/int8_backend.h"
 #include "image/preprocess.h"
 
 namespace edgevision::predict {
@@ -24,6 +25,10 @@ Classifier::Classifier(model::LoadedModel model, const ClassifierOptions& option
     : model_(std::move(model)), options_(options) {}
 
 Classifier::~Classifier() = default;
+
+const engine::Int8PlanStats* Classifier::int8_plan_stats() const {
+  return compiled_ ? engine::GetInt8PlanStats(*compiled_) : nullptr;
+}
 
 Status WrongModelKind(bool model_is_detector) {
   return model_is_detector

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -30,6 +31,11 @@
 #include "model/model.h"
 #include "predict/detector.h"
 #include "predict/inference_pool.h"
+#include "predict/int8_report.h"
+
+namespace edgevision::engine {
+struct Int8PlanStats;  // engine/int8_backend.h
+}  // namespace edgevision::engine
 
 namespace edgevision::predict {
 
@@ -41,6 +47,11 @@ struct ClassifierOptions : InferenceLimits {
   // that an outsized image grew past this is freed after that request.
   // 8 MiB holds every buffer of a 1600x1200 frame (5.8 MB decoded).
   size_t keep_buffer_bytes = 8u << 20;
+  // --precision int8 (predict/int8_mode.h): load through CreateInt8Classifier,
+  // caching the calibration under `int8_data_dir` (empty: no cache, and no
+  // captures to calibrate from). Default: float32, the containers' answers.
+  bool int8 = false;
+  std::string int8_data_dir;
 };
 
 struct TagScore {
@@ -111,6 +122,13 @@ class Classifier {
   const ClassifierOptions& options() const { return options_; }
   QueueStats queue_stats() const;
 
+  // --precision int8 (predict/int8_mode.h): what calibration found; nullptr
+  // for a float32 classifier.
+  const Int8Report* int8_report() const { return int8_report_ ? &*int8_report_ : nullptr; }
+  void SetInt8Report(Int8Report report) { int8_report_ = std::move(report); }
+  // The int8 engine's plan, or nullptr for another engine.
+  const engine::Int8PlanStats* int8_plan_stats() const;
+
  private:
   Classifier(model::LoadedModel model, const ClassifierOptions& options);
   // One inference worker: an engine session and the image buffers it reuses.
@@ -129,6 +147,7 @@ class Classifier {
   ClassifierOptions options_;
   std::unique_ptr<engine::CompiledModel> compiled_;
   std::unique_ptr<Detector> detector_;  // set for an object-detection export
+  std::optional<Int8Report> int8_report_;
 
   std::vector<std::unique_ptr<Worker>> workers_;  // indexed by pool_'s worker number
   // Declared after workers_ so that its threads stop first.

@@ -19,6 +19,8 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import support  # noqa: E402  (tests/support.py)
 EXPORTS = os.path.join(REPO, "tests", "data", "cv-exports")
 MAYBE_FREE = {"Concat", "Reshape", "Transpose", "Slice"}
 
@@ -71,11 +73,7 @@ def main():
     failures = []
     for export in ("iotedge-applebanana-tf", "docker22-appleorange-tflite"):
         failures += check(sys.argv[1], export)
-    for f in failures:
-        print("FAIL: " + f)
-    if not failures:
-        print("ok")
-    return 1 if failures else 0
+    return support.report(failures)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,79 @@
+// The opt-in int8 engine (`--precision int8`): the XNNPACK backend's ops in
+// signed 8-bit (qs8) wherever Debian 12's XNNPACK (0.0~git20220216) has a
+// kernel, float32 elsewhere.
+//
+//  - Weights: per-output-channel symmetric int8 (xnn_create_convolution2d_
+//    nhwc_qc8) for Conv2D, depthwise Conv2D, whole-window AvgPool (as a
+//    depthwise qc8 convolution) and FullyConnected (as a 1x1 qc8
+//    convolution); bias int32 at input_scale * weight_scale[c].
+//  - Activations: asymmetric qs8, scale and zero point from the value's range
+//    observed on calibration inputs (CalibrateInt8). Ops that only move bytes
+//    (MaxPool, Relu/Clamp, Concat, channel Slice/Shuffle, Pad, Reshape) keep
+//    their input's quantisation: such values share one range (the union).
+//  - qs8 kernels: the convolutions above, Add/Sub/Mul of two activations,
+//    GlobalAvgPool, MaxPool (s8), Clamp (s8), Concat and Slice (x8 copies),
+//    ChannelShuffle (x8), Pad (x8).
+//  - Everything else runs in float32 (XNNPACK f32 operators, else the
+//    reference kernels), with convert operators (qs8 <-> f32) where a value
+//    changes representation. The classifier tail stays float32: the node
+//    whose output is the graph output or feeds Softmax or Sigmoid (the
+//    logits: a FullyConnected, or SqueezeNet's GlobalAvgPool), and the
+//    Softmax/Sigmoid themselves.
+//  - Buffers share one arena by liveness (engine/memory_planner.h). An int8
+//    channel concat's inputs that int8 convolutions produce for it alone are
+//    written in place (output pixel stride = the concat's channels); other
+//    inputs are copied. Packed weights are shared by a model's Sessions as
+//    in the float32 backend.
+//
+// Thread-safety: as engine/backend.h.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "engine/backend.h"
+#include "graph/graph.h"
+
+namespace edgevision::engine {
+
+struct ValueRange {
+  float min = 0.0f;
+  float max = 0.0f;
+};
+
+// Observed ranges of one normalised graph's values (by value id; constants
+// and values never computed keep {0, 0}).
+struct Int8Calibration {
+  std::vector<std::string> value_names;  // graph.values[i].name, to check the graph matches
+  std::vector<ValueRange> ranges;
+};
+
+// Runs `graph` in float32 on each of `inputs` (NHWC batch-1 tensors of the
+// graph input's size) and records every value's min and max.
+// Errors: InvalidArgument without inputs or for a wrong input size; the
+// engine's errors (Unsupported for a graph it cannot run).
+Result<Int8Calibration> CalibrateInt8(const graph::Graph& graph,
+                                      std::span<const std::vector<float>> inputs);
+
+// A backend that compiles graphs into the int8 program above, using
+// `calibration` (which must come from the same normalised graph: Compile
+// returns InvalidArgument when the value names differ).
+std::unique_ptr<Backend> MakeInt8Backend(std::shared_ptr<const Int8Calibration> calibration);
+
+// How a model compiled by the int8 backend runs, for `inspect` and tests.
+struct Int8PlanStats {
+  int int8_nodes = 0;     // nodes run by qs8/s8/x8 operators
+  int float_nodes = 0;    // nodes run in float32 (XNNPACK or reference)
+  int free_nodes = 0;     // aliases and concats written fully in place
+  int inplace_concat_inputs = 0;  // concat inputs written in place by their convolution
+  int conversions = 0;    // qs8 <-> f32 convert operators
+  size_t arena_bytes = 0;
+  std::vector<std::string> float_node_names;  // non-free nodes run in float32
+};
+// nullptr for a model of another backend.
+const Int8PlanStats* GetInt8PlanStats(const CompiledModel& model);
+
+}  // namespace edgevision::engine

@@ -1,0 +1,122 @@
+// The int8 engine (engine/int8_backend.h) on synthetic SqueezeNet 1.1 and
+// MobileNetV2 graphs (random weights; the real exports are checked against
+// float32 at the >= 99 % top-1 bar in tests/cli/int8_test.py): calibration
+// observes what float32 computes, the int8 program stays close to float32,
+// runs its convolutions in int8 and refuses a calibration of another graph.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engine/int8_backend.h"
+#include "engine/testing/test_graphs.h"
+#include "engine/xnnpack_backend.h"
+
+namespace edgevision::engine {
+namespace {
+
+using testing::RandomData;
+using testing::RunOnce;
+
+std::vector<std::vector<float>> Inputs(const graph::Graph& g, int n, uint32_t seed) {
+  const size_t size = static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape));
+  std::vector<std::vector<float>> inputs;
+  for (int i = 0; i < n; ++i) inputs.push_back(RandomData(size, seed + i, -1.0f, 1.0f));
+  return inputs;
+}
+
+TEST(Int8BackendTest, CalibrationObservesTheInputAndOutputRanges) {
+  const graph::Graph g = testing::SqueezeNet11(48, 5, 7);
+  const auto inputs = Inputs(g, 3, 100);
+  Result<Int8Calibration> c = CalibrateInt8(g, inputs);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_EQ(c->ranges.size(), g.values.size());
+  float lo = inputs[0][0], hi = inputs[0][0];
+  for (const auto& in : inputs) {
+    lo = std::min(lo, *std::min_element(in.begin(), in.end()));
+    hi = std::max(hi, *std::max_element(in.begin(), in.end()));
+  }
+  EXPECT_EQ(c->ranges[g.inputs[0]].min, lo);
+  EXPECT_EQ(c->ranges[g.inputs[0]].max, hi);
+  // The softmax output: probabilities.
+  const ValueRange out = c->ranges[g.outputs[0]];
+  EXPECT_GE(out.min, 0.0f);
+  EXPECT_LE(out.max, 1.0f);
+  EXPECT_GT(out.max, 0.0f);
+}
+
+TEST(Int8BackendTest, StaysCloseToFloat32AndRunsConvolutionsInInt8) {
+  for (const bool mobilenet : {false, true}) {
+    SCOPED_TRACE(mobilenet ? "MobileNetV2" : "SqueezeNet 1.1");
+    const graph::Graph g = mobilenet ? testing::MobileNetV2(64, 6, 3) : testing::SqueezeNet11(64, 6, 3);
+    const auto inputs = Inputs(g, 6, 200);
+    Result<Int8Calibration> c = CalibrateInt8(g, inputs);
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    const auto calibration = std::make_shared<const Int8Calibration>(std::move(*c));
+    const std::unique_ptr<Backend> int8 = MakeInt8Backend(calibration);
+    const std::unique_ptr<Backend> fp32 = MakeXnnpackBackend();
+
+    Result<std::unique_ptr<CompiledModel>> compiled = int8->Compile(g, {});
+    ASSERT_TRUE(compiled.ok()) << compiled.status().message();
+    const Int8PlanStats* stats = GetInt8PlanStats(**compiled);
+    ASSERT_NE(stats, nullptr);
+    int convs = 0;
+    for (const graph::Node& n : g.nodes) convs += n.op == graph::Op::kConv2D;
+    EXPECT_GE(stats->int8_nodes, convs);  // every convolution, and more
+    EXPECT_GE(stats->conversions, 2);     // in at the input, out before the tail
+
+    // Within and beyond the calibration set.
+    auto check = [&](const std::vector<float>& input) {
+      Result<std::vector<float>> a = RunOnce(*int8, g, input);
+      Result<std::vector<float>> b = RunOnce(*fp32, g, input);
+      ASSERT_TRUE(a.ok() && b.ok());
+      double worst = 0, sum_a = 0;
+      for (size_t k = 0; k < a->size(); ++k) {
+        worst = std::max(worst, std::fabs(static_cast<double>((*a)[k]) - (*b)[k]));
+        sum_a += (*a)[k];
+      }
+      EXPECT_NEAR(sum_a, 1.0, 1e-4);  // the softmax tail ran in float32
+      EXPECT_LT(worst, 0.05);
+    };
+    for (const auto& input : inputs) check(input);
+    for (const auto& input : Inputs(g, 3, 900)) check(input);
+  }
+}
+
+TEST(Int8BackendTest, SessionsOfOneModelAgree) {
+  const graph::Graph g = testing::MobileNetV2(48, 4, 11);
+  const auto inputs = Inputs(g, 2, 300);
+  Result<Int8Calibration> c = CalibrateInt8(g, inputs);
+  ASSERT_TRUE(c.ok());
+  const auto backend = MakeInt8Backend(std::make_shared<const Int8Calibration>(std::move(*c)));
+  for (const int threads : {1, 2}) {
+    Result<std::unique_ptr<CompiledModel>> m = backend->Compile(g, {.threads = threads});
+    ASSERT_TRUE(m.ok());
+    auto s1 = (*m)->CreateSession();
+    auto s2 = (*m)->CreateSession();
+    ASSERT_TRUE(s1.ok() && s2.ok());
+    std::vector<float> o1((*m)->output_size()), o2((*m)->output_size());
+    ASSERT_TRUE((*s1)->Run(inputs[0], o1).ok());
+    ASSERT_TRUE((*s2)->Run(inputs[0], o2).ok());
+    EXPECT_EQ(o1, o2);
+    std::vector<float> wrong(3);
+    EXPECT_EQ((*s1)->Run(wrong, o1).code(), StatusCode::kInvalidArgument);
+  }
+}
+
+TEST(Int8BackendTest, RefusesACalibrationOfAnotherGraphAndNoInputs) {
+  const graph::Graph a = testing::SqueezeNet11(48, 5, 1);
+  const graph::Graph b = testing::MobileNetV2(48, 5, 1);
+  Result<Int8Calibration> c = CalibrateInt8(a, Inputs(a, 1, 1));
+  ASSERT_TRUE(c.ok());
+  const auto backend = MakeInt8Backend(std::make_shared<const Int8Calibration>(std::move(*c)));
+  Result<std::unique_ptr<CompiledModel>> m = backend->Compile(b, {});
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(CalibrateInt8(a, {}).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(GetInt8PlanStats(**MakeXnnpackBackend()->Compile(a, {})), nullptr);
+}
+
+}  // namespace
+}  // namespace edgevision::engine

@@ -1,0 +1,318 @@
+#include "predict/int8_mode.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <system_error>
+
+#include "core/sha256.h"
+#include "engine/int8_backend.h"
+#include "engine/xnnpack_backend.h"
+#include "image/preprocess.h"
+
+namespace edgevision::predict {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr int kCacheVersion = 1;  // bump when the engine's int8 program changes meaning
+
+// Observed ranges are widened by this fraction: images unlike the few
+// calibration photos (another subject, other light) then saturate less. 0.25
+// (with the augmentation below) gave the best agreement with fp32 over all 37
+// real export images among 0, 0.25 and 0.5 (docs/performance.md, "int8").
+constexpr float kCalibrationMargin = 0.25f;
+
+// Each calibration tensor (HWC, 3 channels) also mirrored and with its
+// channels rotated once and twice, so that a set of one photo (two exports
+// ship one) still spans colours and layouts it does not show.
+std::vector<std::vector<float>> Augmented(const std::vector<std::vector<float>>& inputs,
+                                          const image::PreprocessSpec& spec) {
+  const auto h = static_cast<size_t>(spec.input_height), w = static_cast<size_t>(spec.input_width);
+  std::vector<std::vector<float>> out = inputs;
+  for (const std::vector<float>& t : inputs) {
+    if (t.size() != h * w * 3) continue;
+    std::vector<float> mirror(t.size()), rot1(t.size()), rot2(t.size());
+    for (size_t y = 0; y < h; ++y) {
+      for (size_t x = 0; x < w; ++x) {
+        const size_t i = (y * w + x) * 3, m = (y * w + (w - 1 - x)) * 3;
+        for (size_t c = 0; c < 3; ++c) {
+          mirror[i + c] = t[m + c];
+          rot1[i + c] = t[i + (c + 1) % 3];
+          rot2[i + c] = t[i + (c + 2) % 3];
+        }
+      }
+    }
+    out.push_back(std::move(mirror));
+    out.push_back(std::move(rot1));
+    out.push_back(std::move(rot2));
+  }
+  return out;
+}
+
+bool IsImageFile(const fs::path& p) {
+  std::string ext = p.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp" || ext == ".webp" ||
+         ext == ".gif";
+}
+
+std::vector<fs::path> ImagesUnder(const fs::path& dir) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return files;
+  for (fs::recursive_directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->is_regular_file(ec) && IsImageFile(it->path())) files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end());
+  if (files.size() > kMaxCalibrationImages) files.resize(kMaxCalibrationImages);
+  return files;
+}
+
+Result<std::vector<uint8_t>> ReadBytes(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return IOError(path.string() + ": cannot open");
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+int ArgMax(const std::vector<float>& v) {
+  return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+Result<std::vector<std::vector<float>>> RunAll(const engine::Backend& backend, const graph::Graph& graph,
+                                               const std::vector<std::vector<float>>& inputs) {
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::CompiledModel> model, backend.Compile(graph, {}));
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> session, model->CreateSession());
+  std::vector<std::vector<float>> outputs;
+  for (const std::vector<float>& input : inputs) {
+    std::vector<float> out(model->output_size());
+    EV_RETURN_IF_ERROR(session->Run(input, out));
+    outputs.push_back(std::move(out));
+  }
+  return outputs;
+}
+
+Int8Agreement Compare(const std::vector<std::vector<float>>& fp32,
+                      const std::vector<std::vector<float>>& int8) {
+  Int8Agreement a;
+  a.images = static_cast<int>(fp32.size());
+  double sum = 0;
+  size_t count = 0;
+  for (size_t i = 0; i < fp32.size(); ++i) {
+    if (ArgMax(fp32[i]) == ArgMax(int8[i])) ++a.top1_agree;
+    for (size_t k = 0; k < fp32[i].size(); ++k) {
+      const double d = std::fabs(static_cast<double>(fp32[i][k]) - int8[i][k]);
+      sum += d;
+      ++count;
+      a.max_abs_diff = std::max(a.max_abs_diff, d);
+    }
+  }
+  a.top1_rate = a.images ? static_cast<double>(a.top1_agree) / a.images : 0;
+  a.mean_abs_diff = count ? sum / static_cast<double>(count) : 0;
+  return a;
+}
+
+json ToJson(const engine::Int8Calibration& c, const Int8Report& r, const std::string& model_sha1,
+            const std::string& set_hash) {
+  json ranges = json::array();
+  for (const engine::ValueRange& v : c.ranges) ranges.push_back({v.min, v.max});
+  const Int8Agreement& a = r.agreement;
+  return json{{"version", kCacheVersion},
+              {"model_sha1", model_sha1},
+              {"images_sha256", set_hash},
+              {"source", r.calibration_source},
+              {"images", r.calibration_images},
+              {"agreement",
+               {{"images", a.images},
+                {"top1_agree", a.top1_agree},
+                {"mean_abs_diff", a.mean_abs_diff},
+                {"max_abs_diff", a.max_abs_diff}}},
+              {"value_names", c.value_names},
+              {"ranges", std::move(ranges)}};
+}
+
+// The cached calibration, if the file is ours and whole; nullopt otherwise
+// (a damaged cache is recalibrated, never trusted).
+std::optional<engine::Int8Calibration> ReadCache(const fs::path& file, const graph::Graph& graph,
+                                                 Int8Agreement* agreement) {
+  std::ifstream in(file);
+  if (!in) return std::nullopt;
+  json doc = json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object() || doc.value("version", 0) != kCacheVersion) return std::nullopt;
+  const json& names = doc["value_names"];
+  const json& ranges = doc["ranges"];
+  const json& a = doc["agreement"];
+  if (!names.is_array() || !ranges.is_array() || !a.is_object() ||
+      names.size() != graph.values.size() || ranges.size() != graph.values.size()) {
+    return std::nullopt;
+  }
+  engine::Int8Calibration c;
+  for (size_t v = 0; v < graph.values.size(); ++v) {
+    if (!names[v].is_string() || names[v].get<std::string>() != graph.values[v].name) return std::nullopt;
+    const json& r = ranges[v];
+    if (!r.is_array() || r.size() != 2 || !r[0].is_number() || !r[1].is_number()) return std::nullopt;
+    c.value_names.push_back(graph.values[v].name);
+    c.ranges.push_back({r[0].get<float>(), r[1].get<float>()});
+  }
+  if (!a["images"].is_number_integer() || !a["top1_agree"].is_number_integer() ||
+      !a["mean_abs_diff"].is_number() || !a["max_abs_diff"].is_number()) {
+    return std::nullopt;
+  }
+  agreement->images = a["images"].get<int>();
+  agreement->top1_agree = a["top1_agree"].get<int>();
+  agreement->top1_rate = agreement->images ? static_cast<double>(agreement->top1_agree) / agreement->images : 0;
+  agreement->mean_abs_diff = a["mean_abs_diff"].get<double>();
+  agreement->max_abs_diff = a["max_abs_diff"].get<double>();
+  return c;
+}
+
+// Writes atomically (temp file + rename) and removes the caches of other
+// models or image sets.
+Status WriteCache(const fs::path& file, const json& doc) {
+  std::error_code ec;
+  fs::create_directories(file.parent_path(), ec);
+  if (ec) return IOError(file.parent_path().string() + ": " + ec.message());
+  const fs::path tmp = file.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << doc.dump();
+    out.close();
+    if (!out) return IOError(tmp.string() + ": cannot write");
+  }
+  fs::rename(tmp, file, ec);
+  if (ec) return IOError(file.string() + ": " + ec.message());
+  for (const fs::directory_entry& e : fs::directory_iterator(file.parent_path(), ec)) {
+    if (e.path() != file && e.path().extension() == ".json") fs::remove(e.path(), ec);
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<CalibrationImages> FindCalibrationImages(const std::string& model_path, const std::string& data_dir) {
+  std::error_code ec;
+  const fs::path path(model_path);
+  std::vector<fs::path> candidates;
+  if (fs::is_directory(path, ec)) {
+    candidates = {path / "images", path.parent_path() / "images"};
+  } else {
+    candidates = {path.parent_path() / "images", path.parent_path().parent_path() / "images"};
+  }
+  for (const fs::path& dir : candidates) {
+    if (dir.empty()) continue;
+    std::vector<fs::path> files = ImagesUnder(dir);
+    if (!files.empty()) return CalibrationImages{"export images (" + dir.string() + ")", std::move(files)};
+  }
+  if (!data_dir.empty()) {
+    const fs::path captures = fs::path(data_dir) / "captures";
+    std::vector<fs::path> files = ImagesUnder(captures);
+    if (!files.empty()) return CalibrationImages{"captures (" + captures.string() + ")", std::move(files)};
+  }
+  return NotFound("--precision int8 needs calibration images: none in the export's images/ folder" +
+                  std::string(data_dir.empty() ? " and no --data-dir with captures"
+                                               : " nor in " + (fs::path(data_dir) / "captures").string()) +
+                  " (capture some images with fp32 first, or put an images/ folder beside the model)");
+}
+
+Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::DecodeLimits& limits,
+                              const std::string& data_dir) {
+  if (model.detector) {
+    return InvalidArgument(
+        "--precision int8 serves classifiers only; this export is an object detector (use fp32)");
+  }
+  EV_ASSIGN_OR_RETURN(CalibrationImages set, FindCalibrationImages(model.info.path, data_dir));
+  Int8Setup setup;
+  Int8Report& report = setup.report;
+  report.calibration_source = set.source;
+  report.calibration_images = static_cast<int>(set.files.size());
+
+  std::vector<std::vector<float>> inputs;
+  Sha256Hasher set_hasher;
+  for (const fs::path& file : set.files) {
+    EV_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadBytes(file));
+    const std::string digest = Sha256Hex(bytes);
+    set_hasher.Update({reinterpret_cast<const uint8_t*>(digest.data()), digest.size()});
+    Result<image::Tensor> tensor = image::PreprocessBytes(bytes, model.preprocess, limits);
+    if (!tensor.ok()) {
+      return InvalidArgument("calibration image " + file.string() + ": " + tensor.status().message());
+    }
+    inputs.push_back(std::move(tensor->data));
+  }
+  const std::string set_hash = set_hasher.HexDigest();
+
+  fs::path cache_file;
+  if (!data_dir.empty()) {
+    cache_file = fs::path(data_dir) / "int8-calibration" /
+                 (model.info.model_sha1 + "-" + set_hash.substr(0, 16) + ".json");
+    report.cache_file = cache_file.string();
+  }
+  std::optional<engine::Int8Calibration> cached;
+  if (!cache_file.empty()) cached = ReadCache(cache_file, model.graph, &report.agreement);
+  if (cached) {
+    report.cache_reused = true;
+    setup.calibration = std::make_shared<const engine::Int8Calibration>(std::move(*cached));
+    return setup;
+  }
+  EV_ASSIGN_OR_RETURN(engine::Int8Calibration c,
+                      engine::CalibrateInt8(model.graph, Augmented(inputs, model.preprocess)));
+  for (engine::ValueRange& r : c.ranges) {
+    r.min *= 1.0f + kCalibrationMargin;
+    r.max *= 1.0f + kCalibrationMargin;
+  }
+  setup.calibration = std::make_shared<const engine::Int8Calibration>(std::move(c));
+  const std::unique_ptr<engine::Backend> fp32 = engine::MakeXnnpackBackend();
+  const std::unique_ptr<engine::Backend> int8 = engine::MakeInt8Backend(setup.calibration);
+  EV_ASSIGN_OR_RETURN(auto fp32_out, RunAll(*fp32, model.graph, inputs));
+  EV_ASSIGN_OR_RETURN(auto int8_out, RunAll(*int8, model.graph, inputs));
+  report.agreement = Compare(fp32_out, int8_out);
+  if (!cache_file.empty()) {
+    EV_RETURN_IF_ERROR(
+        WriteCache(cache_file, ToJson(*setup.calibration, report, model.info.model_sha1, set_hash)));
+  }
+  return setup;
+}
+
+Result<std::unique_ptr<Classifier>> CreateInt8Classifier(model::LoadedModel model,
+                                                         const ClassifierOptions& options,
+                                                         const std::string& data_dir) {
+  EV_ASSIGN_OR_RETURN(Int8Setup setup, PrepareInt8(model, options.decode, data_dir));
+  Int8Report& report = setup.report;
+  const std::unique_ptr<engine::Backend> backend = engine::MakeInt8Backend(setup.calibration);
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<Classifier> classifier,
+                      Classifier::Create(std::move(model), *backend, options));
+  if (const engine::Int8PlanStats* stats = classifier->int8_plan_stats()) {
+    report.int8_nodes = stats->int8_nodes;
+    report.float_nodes = stats->float_nodes;
+    report.conversions = stats->conversions;
+  }
+  const Int8Agreement& a = report.agreement;
+  spdlog::info(
+      "int8: calibrated on {} image(s) from {}{}; agrees with fp32 on {}/{} top-1, mean |dp| "
+      "{:.4f}, max {:.4f}; {} nodes int8, {} float32",
+      report.calibration_images, report.calibration_source, report.cache_reused ? " (cached)" : "",
+      a.top1_agree, a.images, a.mean_abs_diff, a.max_abs_diff, report.int8_nodes, report.float_nodes);
+  classifier->SetInt8Report(std::move(report));
+  return classifier;
+}
+
+nlohmann::json Int8ReportJson(const Int8Report& r) {
+  const Int8Agreement& a = r.agreement;
+  return json{{"calibration", {{"source", r.calibration_source},
+                               {"images", r.calibration_images},
+                               {"cache_file", r.cache_file},
+                               {"cache_reused", r.cache_reused}}},
+              {"agreement_with_fp32", {{"images", a.images},
+                                       {"top1_agree", a.top1_agree},
+                                       {"top1_rate", a.top1_rate},
+                                       {"mean_abs_prob_diff", a.mean_abs_diff},
+                                       {"max_abs_prob_diff", a.max_abs_diff}}},
+              {"nodes", {{"int8", r.int8_nodes}, {"float32", r.float_nodes}, {"conversions", r.conversions}}}};
+}
+
+}  // namespace edgevision::predict
