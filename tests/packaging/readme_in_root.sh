@@ -15,11 +15,13 @@
 # committed or not; no build trees, no ../shared, as in a fresh clone) copied
 # to /home/pi/edgevision in that root.
 # Steps (--steps, default demo,test):
-#   tu    one translation unit compiled inside the root by the root's own g++
-#         (under qemu) and the same one by the cross compiler on this machine
-#         (ccache off for both): the CPU-time ratio, and from it and the cross
-#         tree's .ninja_log (--cross-build, default build-ARCH) an estimate of
-#         the native builds of ./scripts/demo (no tests) and ./scripts/test;
+#   tu    one translation unit (the median, by preprocessed lines, of the
+#         demo binary's objects) compiled inside the root by the root's own
+#         g++ (under qemu) and by the cross compiler on this machine (ccache
+#         off for both): the CPU-time ratio; with the cross compiler's CPU per
+#         line sampled at each decile and the lines of all objects, an
+#         estimate of ./scripts/demo's native build (needs a cross-built tree:
+#         --cross-build, default build-ARCH);
 #   demo  `./scripts/demo` in the tree's directory: setup-debian.sh, the
 #         native build (the binary only, as the script does), then the server
 #         on :8080; then the README's curl of apple1.jpg must answer Apple;
@@ -116,12 +118,13 @@ if [[ -n $prebuilt ]]; then
   mode=prebuilt
   # The cross compiler's own headers are in the tree's recorded dependencies:
   # missing inside the root, ninja would call every object out of date.
-  export EV_ROOT_BINDS="/usr/$(ev_triplet "$arch") /usr/lib/gcc-cross"
+  EV_ROOT_BINDS="/usr/$(ev_triplet "$arch") /usr/lib/gcc-cross"
+  export EV_ROOT_BINDS
 fi
 
 # --- tu: one translation unit, native under qemu against cross ---
 if [[ ,$steps, == *,tu,* ]]; then
-  [[ -f $cross_build/.ninja_log && -f $cross_build/build.ninja ]] ||
+  [[ -f $cross_build/build.ninja ]] ||
     ev_die "no cross-built tree in $cross_build to compare with (scripts/release --arch $arch --tests)"
   # Configured as scripts/build.sh does (not again when a demo build made it:
   # it may be building there now).
