@@ -10,7 +10,8 @@
 #    root as sysroot, into build-ARCH (the tree scripts/release packages);
 #    with --native, by the root's own compiler under emulation (the same
 #    result, many times slower);
-# 3. the README's two commands inside the root: ./scripts/test (the unit
+# 3. the README's two commands inside the root, with the tree built in 2
+#    (tests/packaging/readme_in_root.sh --prebuilt): ./scripts/test (the unit
 #    and e2e tests, ctest under qemu, with EDGEVISION_TEST_TIME_SCALE,
 #    default 10 here, stretching the time-bound e2e tests; docs/deploy.md#arm)
 #    and ./scripts/demo, probed with the README's curl;
@@ -90,67 +91,24 @@ build_time=$(elapsed)
 ev_log "built in $build_time: $(file -b "$build/src/cli/edgevision")"
 
 # --- 3. the README's two commands inside the root ---
-# As on a Pi 4/5 with 64-bit Raspberry Pi OS, but with the tree built above:
-# EDGEVISION_BUILD_DIR points the scripts at it, so their build step finds it
-# up to date (compiling inside the root under qemu would take hours). Both
-# run in a network namespace of their own (port 8080 is nobody else's).
-tests_summary="not run"
+# As on a Pi 4/5 with 64-bit Raspberry Pi OS, but with the tree built above
+# (tests/packaging/readme_in_root.sh --prebuilt: EDGEVISION_BUILD_DIR points
+# the scripts at it, so their build step finds it up to date; without
+# --prebuilt that script compiles inside the root, which takes hours).
+readme_summary="not run"
 ctest_rc=0
-demo_result="not run"
-if ((run_tests && test_command)); then
-  scale=${EDGEVISION_TEST_TIME_SCALE:-10}
-  # The test packages first, with the network (./scripts/test then finds them).
-  ev_log "test packages in the root (scripts/setup-debian.sh --test under qemu)"
-  ev_in_root "$root" "$src/scripts/setup-debian.sh" --test >"$build/setup-test-$arch.log" 2>&1 ||
-    { tail -20 "$build/setup-test-$arch.log"; ev_die "setup-debian.sh --test in the root"; }
-  ev_log "./scripts/test in the root (EDGEVISION_TEST_TIME_SCALE=$scale, sanitizer stage skipped)"
-  # Labels left out: what needs more than a Pi user's machine or is a load
-  # test (packaging: debootstrap; browser: Chromium under qemu; soak), and the
-  # Python and broker suites (parity, upstream) that the x86 run covers.
+if ((run_tests && (test_command || demo))); then
+  readme_steps=
+  ((test_command)) && readme_steps="test"
+  ((demo)) && readme_steps=${readme_steps:+$readme_steps,}demo
   set +e
-  EV_ROOT_NETNS=1 EV_ROOT_ENV="EDGEVISION_BUILD_DIR=$build EDGEVISION_SKIP_SANITIZE=1 EDGEVISION_TEST_TIME_SCALE=$scale" \
-    ev_in_root "$root" /bin/bash -c 'cd "$1" && ./scripts/test -LE "parity|browser|upstream|packaging|soak" --timeout 1500' \
-    sh "$src" >"$build/test-$arch.log" 2>&1
-  ctest_rc=$?
+  EDGEVISION_TEST_TIME_SCALE=${EDGEVISION_TEST_TIME_SCALE:-10}
+  "$src/tests/packaging/readme_in_root.sh" "$arch" --root "$root" --prebuilt "$build" --steps "$readme_steps" \
+    --time-scale "$EDGEVISION_TEST_TIME_SCALE" --nice 0 | tee "$build/readme-$arch.log"
+  ctest_rc=${PIPESTATUS[0]}
   set -e
-  tests_summary=$(grep -E "tests passed|tests failed" "$build/test-$arch.log" | tail -1)
-  ev_log "./scripts/test: $tests_summary ($(elapsed))"
-  grep -A30 "The following tests FAILED" "$build/test-$arch.log" || true
-fi
-if ((run_tests && demo)); then
-  ev_log "./scripts/demo in the root, then the README's curl"
-  # shellcheck disable=SC2016
-  demo_script='
-    cd "$1"; build=$2; arch=$3
-    EDGEVISION_BUILD_DIR=$build ./scripts/demo >"$build/demo-$arch.log" 2>&1 &
-    demo=$!
-    ok=1
-    for _ in $(seq 1 600); do
-      if grep -q "listening on 0.0.0.0:8080" "$build/demo-$arch.log" && curl -sf http://localhost:8080/health >/dev/null; then
-        ok=0; break
-      fi
-      kill -0 $demo 2>/dev/null || break
-      sleep 0.5
-    done
-    if [ $ok -eq 0 ]; then
-      curl -sS --data-binary @tests/data/cv-exports/iotedge-applebanana-tf/images/apple1.jpg http://localhost:8080/image \
-        >"$build/demo-$arch.json" || ok=1
-    fi
-    kill -TERM $demo; wait $demo
-    exit $ok'
-  if EV_ROOT_NETNS=1 ev_in_root "$root" /bin/bash -c "$demo_script" sh "$src" "$build" "$arch" &&
-    grep -q '"tagName":"Apple"' "$build/demo-$arch.json"; then
-    demo_result="served; the README's curl of apple1.jpg: $(/usr/bin/python3 -c '
-import json, sys
-d = json.load(open(sys.argv[1]))
-p = max(d["predictions"], key=lambda p: p["probability"])
-print(p["tagName"], round(p["probability"], 4))' "$build/demo-$arch.json")"
-  else
-    demo_result="FAILED"
-    tail -20 "$build/demo-$arch.log"
-    ctest_rc=1
-  fi
-  ev_log "./scripts/demo: $demo_result"
+  readme_summary=$(grep -E '^(test|demo) ' "$build/readme-$arch.log" | tr '\n' ';')
+  ev_log "README's commands: $readme_summary ($(elapsed))"
 fi
 
 # --- 4. tensors and predictions, ARCH vs x86 ---
@@ -182,8 +140,7 @@ compare_rc=$?
 set -e
 fi
 echo
-echo "$arch build ($( ((native)) && echo native under qemu || echo cross)): $build_time; ./scripts/test: $tests_summary;" \
-  "./scripts/demo: $demo_result;" \
+echo "$arch build ($( ((native)) && echo native under qemu || echo cross)): $build_time; the README's commands: $readme_summary" \
   "predictions+tensors for $(ev_exports | wc -l) exports under qemu: ${predict_time}s"
 if ((run_tests)) && [[ $ctest_rc -ne 0 ]]; then exit 1; fi
 exit $compare_rc

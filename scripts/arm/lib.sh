@@ -41,6 +41,8 @@ ev_enable_binfmt() {
 # also mounted on its own path inside itself, so that a build tree
 # configured against it as sysroot (ev_cross_build) finds it there too.
 # EV_ROOT_NETNS=1: in a network namespace of its own (loopback only).
+# EV_ROOT_BINDS="DIR DIR": host directories also mounted, read-only, at their
+# own paths (a cross-built tree's dependencies: the cross compiler's headers).
 ev_in_root() {
   local root=$1
   shift
@@ -55,6 +57,7 @@ ev_in_root() {
     mount --rbind /sys "$R/sys"  # cpuinfo (XNNPACK) reads /sys/devices/system/cpu
     mkdir -p "$R$S"; mount --bind "$S" "$R$S"
     mkdir -p "$R$R"; mount --bind "$R" "$R$R"
+    for d in ${EV_ROOT_BINDS:-}; do mkdir -p "$R$d"; mount --bind "$d" "$R$d"; mount -o remount,bind,ro "$R$d"; done
     exec chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 "$@"' \
     sh "$root" "$EV_SRC" "${EV_ROOT_NETNS:-0}" "${extra_env[@]}" "$@"
 }
