@@ -44,7 +44,6 @@ compact exports' metadata_properties.json (Postprocess.Method Yolo).
 """
 
 import argparse
-import filecmp
 import json
 import os
 import shutil
@@ -288,15 +287,7 @@ def main():
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         build(tmp)
-        bad = 0
-        for root, _, files in sorted(os.walk(tmp)):
-            for fn in sorted(files):
-                new = os.path.join(root, fn)
-                old = os.path.join(OUT, os.path.relpath(new, tmp))
-                same = os.path.exists(old) and filecmp.cmp(new, old, shallow=False)
-                print("%-60s %s" % (os.path.relpath(old, REPO), "ok" if same else "DIFFERS"))
-                bad += not same
-        return 1 if bad else 0
+        return mfc.compare_trees(tmp, OUT, REPO)
 
 
 if __name__ == "__main__":

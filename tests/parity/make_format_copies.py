@@ -647,6 +647,22 @@ def write_tfjs(model, pb, folder, labels, metadata, graph=None):
                signature["domain"])
 
 
+def compare_trees(new_dir, old_dir, repo):
+    """Prints each file under new_dir against the same path under old_dir
+    (ok / DIFFERS, paths relative to repo); returns the exit code: 1 if any
+    file differs or is missing. The generators' --check mode."""
+    import filecmp
+    bad = 0
+    for root, _, files in sorted(os.walk(new_dir)):
+        for fn in sorted(files):
+            new = os.path.join(root, fn)
+            old = os.path.join(old_dir, os.path.relpath(new, new_dir))
+            same = os.path.exists(old) and filecmp.cmp(new, old, shallow=False)
+            print("%-60s %s" % (os.path.relpath(old, repo), "ok" if same else "DIFFERS"))
+            bad += not same
+    return 1 if bad else 0
+
+
 # --------------------------------------------------------------------------
 
 def main():

@@ -42,7 +42,6 @@ Writes tests/data/synthetic/s1_formats/:
 """
 
 import argparse
-import filecmp
 import json
 import os
 import shutil
@@ -187,15 +186,7 @@ def main():
             return 0
         tmp = os.path.join(work, "out")
         build(tmp, work)
-        bad = 0
-        for root, _, files in sorted(os.walk(tmp)):
-            for fn in sorted(files):
-                new = os.path.join(root, fn)
-                old = os.path.join(OUT, os.path.relpath(new, tmp))
-                same = os.path.exists(old) and filecmp.cmp(new, old, shallow=False)
-                print("%-60s %s" % (os.path.relpath(old, REPO), "ok" if same else "DIFFERS"))
-                bad += not same
-        return 1 if bad else 0
+        return mfc.compare_trees(tmp, OUT, REPO)
 
 
 if __name__ == "__main__":
