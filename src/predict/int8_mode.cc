@@ -232,17 +232,15 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
   report.calibration_source = set.source;
   report.calibration_images = static_cast<int>(set.files.size());
 
-  std::vector<std::vector<float>> inputs;
+  // The set's hash keys the cache; the images are decoded only when the
+  // cache cannot be used (a cached calibration was made from these very bytes).
+  std::vector<std::vector<uint8_t>> files;
   Sha256Hasher set_hasher;
   for (const fs::path& file : set.files) {
     EV_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, ReadBytes(file));
     const std::string digest = Sha256Hex(bytes);
     set_hasher.Update({reinterpret_cast<const uint8_t*>(digest.data()), digest.size()});
-    Result<image::Tensor> tensor = image::PreprocessBytes(bytes, model.preprocess, limits);
-    if (!tensor.ok()) {
-      return InvalidArgument("calibration image " + file.string() + ": " + tensor.status().message());
-    }
-    inputs.push_back(std::move(tensor->data));
+    files.push_back(std::move(bytes));
   }
   const std::string set_hash = set_hasher.HexDigest();
 
@@ -259,6 +257,15 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
     setup.calibration = std::make_shared<const engine::Int8Calibration>(std::move(*cached));
     return setup;
   }
+  std::vector<std::vector<float>> inputs;
+  for (size_t i = 0; i < files.size(); ++i) {
+    Result<image::Tensor> tensor = image::PreprocessBytes(files[i], model.preprocess, limits);
+    if (!tensor.ok()) {
+      return InvalidArgument("calibration image " + set.files[i].string() + ": " + tensor.status().message());
+    }
+    inputs.push_back(std::move(tensor->data));
+  }
+  files.clear();
   EV_ASSIGN_OR_RETURN(engine::Int8Calibration c,
                       engine::CalibrateInt8(model.graph, Augmented(inputs, model.preprocess)));
   for (engine::ValueRange& r : c.ranges) {
