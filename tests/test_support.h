@@ -15,17 +15,23 @@
 
 namespace edgevision::testing {
 
+// The trees the tests were built from, in a generated file
+// (cmake/EdgevisionHelpers.cmake, edgevision_test_paths): no test object
+// carries an absolute path, so ccache shares them across worktrees.
+extern const char kBuiltSourceDir[];
+extern const char kBuiltBinaryDir[];
+
 // The source tree's root: $EDGEVISION_SOURCE_DIR, else the tree the test was
 // built from (so a test binary also runs when started by hand).
 inline std::filesystem::path SourceDir() {
   if (const char* dir = std::getenv("EDGEVISION_SOURCE_DIR")) return dir;
-  return EDGEVISION_TEST_SOURCE_DIR;
+  return kBuiltSourceDir;
 }
 
 // The build tree (where the edgevision binary is).
 inline std::filesystem::path BinaryDir() {
   if (const char* dir = std::getenv("EDGEVISION_BINARY_DIR")) return dir;
-  return EDGEVISION_TEST_BINARY_DIR;
+  return kBuiltBinaryDir;
 }
 
 // tests/data/<relative>.
