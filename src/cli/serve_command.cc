@@ -18,6 +18,7 @@
 #include "cli/capture_twin.h"
 #include "cli/commands.h"
 #include "cli/config.h"
+#include "cli/delivery_twin.h"
 #include "cli/load.h"
 #include "cli/source_twin.h"
 #include "core/guard.h"
@@ -393,17 +394,8 @@ Status MakeModelDelivery(const ServeOptions& options, const ServeConfig& config,
   parts->predictions.SetOutcomeHook([d = parts->delivery.get()](const predict::Classifier& model, const Status& s) {
     d->OnOutcome(&model, s);
   });
-  if (upstream::Publisher* twin = parts->publisher && parts->publisher->uses_twin() ? parts->publisher.get() : nullptr) {
-    delivery::ModelDelivery* d = parts->delivery.get();
-    d->SetListener([twin] { twin->ReportSoon(); });
-    twin->SetModelHandler([d](const upstream::DesiredModel& m) {
-      return d->Request(delivery::DeliveryRequest{m.url, m.sha256, m.version});
-    });
-    twin->SetDeliveryReporter([d]() -> std::optional<upstream::ReportedDelivery> {
-      const delivery::DeliveryStatus s = d->status();
-      return upstream::ReportedDelivery{s.version, s.sha256, delivery::DeliveryStateName(s.state), s.error,
-                                        s.serving};
-    });
+  if (parts->publisher && parts->publisher->uses_twin()) {
+    ConnectDeliveryToTwin(parts->delivery.get(), parts->publisher.get());
   }
   return Status::Ok();
 }

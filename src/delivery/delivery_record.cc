@@ -1,5 +1,7 @@
 #include "delivery/delivery_record.h"
 
+#include <charconv>
+#include <cstdint>
 #include <sstream>
 #include <vector>
 
@@ -11,6 +13,15 @@ namespace {
 
 constexpr const char* kHeader = "edgevision-model-delivery 1";
 constexpr size_t kMaxRecordBytes = 64 * 1024;
+constexpr int64_t kMaxRounds = 1'000'000;
+
+// A whole decimal number, or nothing.
+std::optional<int64_t> ParseInt(const std::string& s) {
+  int64_t v = 0;
+  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
 
 std::string Clean(std::string s) {
   for (char& c : s) {
@@ -44,6 +55,13 @@ std::string EncodeRecord(const DeliveryRecord& record) {
   Line(&out, "previous", record.previous);
   Line(&out, "pending", record.pending);
   if (!record.error.empty()) out += "error\t" + Clean(record.error) + "\n";
+  if (record.pending && record.retries > 0) {
+    const int64_t next = record.next_retry ? std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 record.next_retry->time_since_epoch()).count()
+                                           : 0;
+    out += "retry\t" + Clean(record.pending->sha256) + "\t" + std::to_string(record.retries) + "\t" +
+           std::to_string(next) + "\n";
+  }
   return out;
 }
 
@@ -52,6 +70,7 @@ Result<DeliveryRecord> DecodeRecord(const std::string& text) {
   std::string line;
   if (!std::getline(in, line) || line != kHeader) return Corrupt("model delivery state: unknown header");
   DeliveryRecord r;
+  std::string retry_sha;
   int n = 1;
   while (std::getline(in, line)) {
     ++n;
@@ -59,6 +78,16 @@ Result<DeliveryRecord> DecodeRecord(const std::string& text) {
     std::vector<std::string> f = Split(line);
     if (f[0] == "error" && f.size() == 2) {
       r.error = f[1];
+      continue;
+    }
+    if (f[0] == "retry" && f.size() == 4) {
+      std::optional<int64_t> rounds = ParseInt(f[2]), next = ParseInt(f[3]);
+      if (!rounds || !next || *rounds < 0 || *rounds > kMaxRounds || *next < 0) {
+        return Corrupt("model delivery state: line " + std::to_string(n) + ": a malformed retry");
+      }
+      retry_sha = f[1];
+      r.retries = static_cast<int>(*rounds);
+      if (*next > 0) r.next_retry = std::chrono::system_clock::time_point(std::chrono::milliseconds(*next));
       continue;
     }
     if (f.size() != 5) return Corrupt("model delivery state: line " + std::to_string(n) + " is malformed");
@@ -72,6 +101,11 @@ Result<DeliveryRecord> DecodeRecord(const std::string& text) {
     } else {
       return Corrupt("model delivery state: line " + std::to_string(n) + ": unknown role '" + f[0] + "'");
     }
+  }
+  // Rounds belong to the pending request they name, never to another.
+  if (!r.pending || r.pending->sha256 != retry_sha) {
+    r.retries = 0;
+    r.next_retry.reset();
   }
   return r;
 }

@@ -9,12 +9,17 @@
 //   previous<TAB>...                                     its last-known-good
 //   pending<TAB>...                                      accepted, not applied yet
 //   error<TAB>text                                       why the last one failed
+//                                                        (while pending: its last round's error)
+//   retry<TAB>sha256<TAB>rounds<TAB>next                 the pending one's later rounds: how
+//                                                        many were scheduled, when the next
+//                                                        starts (ms since the Unix epoch)
 // sha256 and version are "-" for the model given by --model; url is "-"
 // when there is none. The file is 0600: a URL may carry a SAS token.
 //
 // Thread-safety: plain values and functions.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -36,6 +41,18 @@ struct DeliveryRecord {
   std::optional<ModelRef> previous;
   std::optional<ModelRef> pending;
   std::string error;
+  // The pending request's later rounds (docs/model-delivery.md, "Later
+  // rounds"), kept so that a restart neither forgets the count nor starts a
+  // round early. Written only with `pending`, for its sha256.
+  int retries = 0;
+  std::optional<std::chrono::system_clock::time_point> next_retry;
+
+  // Drops the pending request and its rounds.
+  void ClearPending() {
+    pending.reset();
+    retries = 0;
+    next_retry.reset();
+  }
 
   bool operator==(const DeliveryRecord&) const = default;
 };

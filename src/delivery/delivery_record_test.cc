@@ -32,10 +32,38 @@ TEST(DeliveryRecordTest, RoundTripsAndIsWrittenAtomically) {
   EXPECT_EQ(back->error, "version v3: checksum mismatch ");
 }
 
+TEST(DeliveryRecordTest, ThePendingRequestsRoundsRoundTripAndBelongToIt) {
+  DeliveryRecord r;
+  r.pending = ModelRef{std::string(64, 'c'), "v4", "/data/models/ccc", "https://h/x.zip"};
+  r.error = "the server answered HTTP 503";
+  r.retries = 3;
+  r.next_retry = std::chrono::system_clock::time_point(std::chrono::milliseconds(1796563212123));
+  const std::string text = EncodeRecord(r);
+  EXPECT_NE(text.find("retry\t" + std::string(64, 'c') + "\t3\t1796563212123\n"), std::string::npos) << text;
+  Result<DeliveryRecord> back = DecodeRecord(text);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, r);
+  // Rounds are not written without a pending request, and never given to another one.
+  DeliveryRecord none = r;
+  none.ClearPending();
+  EXPECT_EQ(EncodeRecord(none).find("retry"), std::string::npos);
+  EXPECT_EQ(none.retries, 0);
+  std::string other = text;
+  other.replace(other.find("retry\tccc"), 9, "retry\tddd");
+  back = DecodeRecord(other);
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->retries, 0);
+  EXPECT_FALSE(back->next_retry);
+}
+
 TEST(DeliveryRecordTest, GarbageIsCorrupt) {
   EXPECT_EQ(DecodeRecord("hello\n").status().code(), StatusCode::kCorrupt);
   EXPECT_EQ(DecodeRecord("edgevision-model-delivery 1\ncurrent\tx\n").status().code(), StatusCode::kCorrupt);
   EXPECT_EQ(DecodeRecord("edgevision-model-delivery 1\nother\ta\tb\tc\td\n").status().code(), StatusCode::kCorrupt);
+  for (const char* retry : {"retry\tabc\tx\t0\n", "retry\tabc\t-1\t0\n", "retry\tabc\t1\t12ms\n", "retry\tabc\t1\n"}) {
+    EXPECT_EQ(DecodeRecord(std::string("edgevision-model-delivery 1\n") + retry).status().code(), StatusCode::kCorrupt)
+        << retry;
+  }
 }
 
 }  // namespace

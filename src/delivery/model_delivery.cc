@@ -75,25 +75,16 @@ std::vector<std::string> FindTestImages(const std::string& root, const DeliveryL
   return found;
 }
 
+// The longest wait between two rounds (the first wait when it is longer).
+std::chrono::milliseconds LongestRoundDelay(const DeliveryLimits& l) {
+  return std::max(l.max_retry_round_delay, l.retry_round_delay);
+}
+
 bool ModelError(const Status& s) {
   return s.code() == StatusCode::kInternal || s.code() == StatusCode::kCorrupt;
 }
 
 }  // namespace
-
-const char* DeliveryStateName(DeliveryState state) {
-  switch (state) {
-    case DeliveryState::kIdle: return "idle";
-    case DeliveryState::kDownloading: return "downloading";
-    case DeliveryState::kVerifying: return "verifying";
-    case DeliveryState::kUnpacking: return "unpacking";
-    case DeliveryState::kLoading: return "loading";
-    case DeliveryState::kApplied: return "applied";
-    case DeliveryState::kFailed: return "failed";
-    case DeliveryState::kRolledBack: return "rolledBack";
-  }
-  return "unknown";
-}
 
 std::string RedactUrl(const std::string& url) {
   std::string out = url.substr(0, url.find_first_of("?#"));
@@ -135,7 +126,28 @@ ModelDelivery::ModelDelivery(DeliveryOptions options, predict::ModelReloader* re
     status_.version = record_.pending->version;
     status_.sha256 = record_.pending->sha256;
     status_.source = RedactUrl(record_.pending->url);
+    RestoreRetries();
   }
+}
+
+void ModelDelivery::RestoreRetries() {
+  if (record_.retries <= 0) return;
+  // The rounds a failing request took before the restart still count, and
+  // the next one starts when it was due (at most one longest wait from now,
+  // should the clock have moved): a restart is no free extra round.
+  retry_round_ = record_.retries;
+  retry_sha_ = record_.pending->sha256;
+  status_.retries = record_.retries;
+  status_.error = record_.error;
+  const auto now = std::chrono::system_clock::now();
+  if (!record_.next_retry || *record_.next_retry <= now) return;  // due: the thread starts it at once
+  const std::chrono::milliseconds cap = LongestRoundDelay(options_.limits);
+  const auto due = std::chrono::duration_cast<std::chrono::milliseconds>(*record_.next_retry - now);
+  const std::chrono::milliseconds wait = std::min(due, cap);
+  retry_at_ = std::chrono::steady_clock::now() + wait;
+  status_.next_retry = due <= cap ? *record_.next_retry : now + wait;
+  spdlog::info("model delivery: version {}: {} later rounds so far (of {}); the next in {} ms",
+               record_.pending->version, retry_round_, options_.limits.max_retry_rounds, wait.count());
 }
 
 ModelDelivery::~ModelDelivery() { Stop(); }
@@ -213,6 +225,9 @@ Status ModelDelivery::Request(const DeliveryRequest& request) {
     if (record_.current && record_.current->sha256 == sha) return Status::Ok();  // already serving
     if (record_.pending && record_.pending->sha256 == sha) {                     // already on its way
       if (retry_at_) {  // waiting for its next round: start it now
+        DeliveryRecord r = record_;
+        r.next_retry.reset();
+        if (Status s = Commit(r); !s.ok()) spdlog::error("model delivery: {}", s.message());
         retry_at_.reset();
         status_.next_retry.reset();
         wake_.notify_all();
@@ -220,6 +235,7 @@ Status ModelDelivery::Request(const DeliveryRequest& request) {
       return Status::Ok();
     }
     DeliveryRecord r = record_;
+    r.ClearPending();
     r.pending = target;
     r.error.clear();
     EV_RETURN_IF_ERROR(Commit(r));
@@ -301,10 +317,13 @@ void ModelDelivery::Run() {
     }
     if (!record_.pending || WaitingForRetry()) continue;
     const ModelRef target = *record_.pending;
+    const bool later_round = retry_round_ > 0 && retry_sha_ == target.sha256;
+    const std::string last_error = status_.error;
     retry_at_.reset();
     status_.next_retry.reset();
     cancel_ = false;
     lock.unlock();
+    if (later_round) SetState(DeliveryState::kDownloading, &target, last_error);
     Deliver(target);
     lock.lock();
   }
@@ -379,7 +398,7 @@ bool ModelDelivery::ScheduleRetry(const ModelRef& target, const Status& error) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (retry_round_ >= l.max_retry_rounds) return false;
-    const std::chrono::milliseconds cap = std::max(l.max_retry_round_delay, l.retry_round_delay);
+    const std::chrono::milliseconds cap = LongestRoundDelay(l);
     for (int i = 0; i < retry_round_ && delay < cap; ++i) delay *= 2;
     delay = std::min(delay, cap);
     round = ++retry_round_;
@@ -387,6 +406,13 @@ bool ModelDelivery::ScheduleRetry(const ModelRef& target, const Status& error) {
     retry_at_ = std::chrono::steady_clock::now() + delay;
     status_.retries = round;
     status_.next_retry = std::chrono::system_clock::now() + delay;
+    status_.error = error.message();  // seen with next_retry (SetState below tells the listener)
+    // On disk too: a restart keeps the count and the time of the next round.
+    DeliveryRecord r = record_;
+    r.retries = round;
+    r.next_retry = status_.next_retry;
+    r.error = error.message();
+    if (Status s = Commit(r); !s.ok()) spdlog::error("model delivery: {}", s.message());
   }
   spdlog::warn("model delivery: version {}: {} attempts failed ({}); retry {} of {} in {} ms", target.version,
                l.max_attempts, error.message(), round, l.max_retry_rounds, delay.count());
@@ -504,7 +530,7 @@ void ModelDelivery::Apply(const ModelRef& target, std::shared_ptr<const predict:
     DeliveryRecord r = record_;
     r.previous = r.current ? *r.current : ModelRef{kConfigured, kConfigured, reloader_->path(), kConfigured};
     r.current = target;
-    r.pending.reset();
+    r.ClearPending();
     r.error.clear();
     if (Status s = Commit(r); !s.ok()) {
       lock.unlock();
@@ -558,7 +584,7 @@ void ModelDelivery::Fail(const ModelRef& target, const Status& error) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     DeliveryRecord r = record_;
-    if (r.pending && r.pending->sha256 == target.sha256) r.pending.reset();
+    if (r.pending && r.pending->sha256 == target.sha256) r.ClearPending();
     r.error = "version " + target.version + ": " + error.message();
     if (Status s = Commit(r); !s.ok()) spdlog::error("model delivery: {}", s.message());
     ++status_.failed;

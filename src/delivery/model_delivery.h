@@ -39,6 +39,7 @@
 #include "core/status.h"
 #include "delivery/delivery_limits.h"
 #include "delivery/delivery_record.h"
+#include "delivery/delivery_status.h"
 #include "delivery/file_downloader.h"
 #include "predict/model_reloader.h"
 
@@ -48,38 +49,6 @@ struct DeliveryRequest {
   std::string url;
   std::string sha256;   // 64 hex digits (any case)
   std::string version;  // optional; default: the first 12 digits of sha256
-};
-
-enum class DeliveryState {
-  kIdle,         // nothing delivered: serving --model
-  kDownloading,  // includes waiting for the next round (DeliveryStatus::next_retry)
-  kVerifying,
-  kUnpacking,
-  kLoading,      // loading and running the export's test images
-  kApplied,      // serving the delivered model
-  kFailed,       // the last request failed; the model before it keeps serving
-  kRolledBack,   // the delivered model failed after the swap or at start-up; last-known-good serving
-};
-const char* DeliveryStateName(DeliveryState state);  // "idle", "downloading", ..., "rolledBack"
-
-struct DeliveryStatus {
-  DeliveryState state = DeliveryState::kIdle;
-  std::string version;  // of the model the state is about
-  std::string sha256;
-  std::string error;
-  std::string source;  // the URL without its query (which may hold a token)
-  uint64_t bytes = 0;  // downloaded so far
-  int attempts = 0;    // in the current round
-  // Rounds of attempts retried for this request (0: the first round), the
-  // limit (DeliveryLimits::max_retry_rounds), and when the next round starts
-  // (set while waiting for it; `error` then holds the last round's error).
-  int retries = 0;
-  int max_retries = 0;
-  std::optional<std::chrono::system_clock::time_point> next_retry;
-  std::string serving;  // the version serving ("-" for --model)
-  std::optional<std::chrono::system_clock::time_point> changed;
-  uint64_t applied = 0, failed = 0, rolled_back = 0;  // since start
-  uint64_t downloaded_bytes = 0;                      // since start
 };
 
 struct DeliveryOptions {
@@ -136,6 +105,7 @@ class ModelDelivery {
   // scheduled (transient error, rounds left), false when the request fails.
   bool ScheduleRetry(const ModelRef& target, const Status& error);
   bool WaitingForRetry() const;  // caller holds mu_
+  void RestoreRetries();         // the constructor: the pending request's rounds from the record
   Status Download(const ModelRef& target, bool* resumed);
   Result<std::string> Unpack(const ModelRef& target);
   Status Accept(const predict::Classifier& model, const std::string& path);
@@ -163,7 +133,8 @@ class ModelDelivery {
   std::string rollback_reason_;     // guarded by mu_
   std::function<void()> listener_;  // guarded by mu_
   // The next round of the pending request (whose sha256 is retry_sha_)
-  // starts at retry_at_; retry_round_ rounds were retried so far.
+  // starts at retry_at_; retry_round_ rounds were retried so far. Kept in
+  // the record too (DeliveryRecord::retries, next_retry).
   std::optional<std::chrono::steady_clock::time_point> retry_at_;  // guarded by mu_
   std::string retry_sha_;                                          // guarded by mu_
   int retry_round_ = 0;                                            // guarded by mu_

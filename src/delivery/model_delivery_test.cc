@@ -78,9 +78,15 @@ struct Harness {
     reloader = std::make_unique<predict::ModelReloader>(&slot, configured.str(), loader.Get());
     EXPECT_TRUE(reloader->Reload("start").ok());
     limits.retry_backoff = std::chrono::milliseconds(1);
+    Open(limits);
+  }
+  // Opens the delivery on the data dir and starts it (again: a restart).
+  void Open(const DeliveryLimits& limits) {
+    if (delivery) delivery->Stop();
+    delivery.reset();
     Result<std::unique_ptr<ModelDelivery>> d =
         ModelDelivery::Open(DeliveryOptions{data.str(), configured.str(), limits}, reloader.get(), &downloader);
-    EXPECT_TRUE(d.ok()) << d.status().ToString();
+    ASSERT_TRUE(d.ok()) << d.status().ToString();
     delivery = std::move(d).value();
     delivery->StartedOn(configured.str(), "");
     delivery->Start();
@@ -228,6 +234,79 @@ TEST(ModelDeliveryTest, TheWaitForTheNextRoundIsVisibleDoublesAndEndsOnTheSameRe
   Result<DeliveryRecord> r = ReadRecord(h.data / "models/delivery.state");
   ASSERT_TRUE(r.ok());
   EXPECT_TRUE(r->pending) << "a restart resumes it";
+  EXPECT_EQ(r->retries, 2) << "with the rounds it took";
+}
+
+// The rounds a failing request took, and when the next is due, are in
+// delivery.state: a restart keeps both, so it neither starts a round early
+// nor grants a fresh set of rounds.
+TEST(ModelDeliveryTest, ARestartKeepsTheRoundsTakenAndTheTimeOfTheNext) {
+  using std::chrono::milliseconds;
+  using std::chrono::minutes;
+  const DeliveryLimits limits = [] {
+    DeliveryLimits l = RetryLimits(1, minutes(10));
+    l.retry_backoff = milliseconds(1);
+    return l;
+  }();
+  Harness h(limits);
+  h.downloader.fail_first = 1000;
+  const DeliveryRequest request = h.Offer("good-v2", "v2");
+  ASSERT_TRUE(h.delivery->Request(request).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return h.delivery->status().next_retry.has_value(); }));
+  const DeliveryStatus before = h.delivery->status();
+  ASSERT_EQ(before.retries, 1);
+  Result<DeliveryRecord> r = ReadRecord(h.data / "models/delivery.state");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->retries, 1);
+  ASSERT_TRUE(r->next_retry);
+  EXPECT_EQ(std::chrono::floor<milliseconds>(*r->next_retry), std::chrono::floor<milliseconds>(*before.next_retry));
+
+  h.Open(limits);
+  const DeliveryStatus after = h.delivery->status();
+  EXPECT_EQ(after.state, DeliveryState::kDownloading);
+  EXPECT_EQ(after.retries, 1);
+  ASSERT_TRUE(after.next_retry) << "the restart waits for the round that was due";
+  EXPECT_EQ(std::chrono::floor<milliseconds>(*after.next_retry), std::chrono::floor<milliseconds>(*before.next_retry));
+  EXPECT_NE(after.error.find("HTTP 503"), std::string::npos) << after.error;
+  EXPECT_EQ(h.downloader.calls, 2);
+  // The round that was due, started now: the last one allowed, so the request fails.
+  ASSERT_TRUE(h.delivery->Request(request).ok());
+  ASSERT_TRUE(h.WaitState(DeliveryState::kFailed)) << h.delivery->status().error;
+  EXPECT_EQ(h.downloader.calls, 4) << "2 rounds of 2 attempts, across the restart";
+  r = ReadRecord(h.data / "models/delivery.state");
+  ASSERT_TRUE(r.ok());
+  EXPECT_FALSE(r->pending);
+  EXPECT_EQ(r->retries, 0);
+}
+
+// A next round recorded far ahead (the clock moved back since) starts at
+// most one longest wait from now.
+TEST(ModelDeliveryTest, ARecordedNextRoundFarAheadWaitsAtMostTheLongestWait) {
+  using std::chrono::hours;
+  using std::chrono::minutes;
+  using std::chrono::system_clock;
+  TempDir data("edgevision_delivery");
+  ASSERT_TRUE(MakeDirs(data / "models").ok());
+  DeliveryRecord record;
+  record.pending = ModelRef{std::string(64, 'b'), "v9", data / ("models/" + std::string(64, 'b')),
+                            "http://models.example/v9/model.onnx"};
+  record.retries = 2;
+  record.next_retry = system_clock::now() + hours(24 * 100);
+  record.error = "the server answered HTTP 503";
+  ASSERT_TRUE(WriteRecord(data / "models/delivery.state", record).ok());
+  DeliveryLimits limits;
+  limits.retry_round_delay = minutes(1);
+  limits.max_retry_round_delay = minutes(30);
+  MemoryDownloader downloader;
+  Result<std::unique_ptr<ModelDelivery>> d =
+      ModelDelivery::Open(DeliveryOptions{data.str(), "/nowhere", limits}, nullptr, &downloader);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  const DeliveryStatus s = (*d)->status();
+  EXPECT_EQ(s.retries, 2);
+  EXPECT_EQ(s.error, "the server answered HTTP 503");
+  ASSERT_TRUE(s.next_retry);
+  EXPECT_LE(*s.next_retry, system_clock::now() + minutes(30));
+  EXPECT_GT(*s.next_retry, system_clock::now() + minutes(29));
 }
 
 TEST(ModelDeliveryTest, BadRequestsAreRefused) {

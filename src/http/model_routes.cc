@@ -50,7 +50,8 @@ void AddModelRoutes(Router* router, const ModelApi& api) {
         }
         HttpResponse res;
         res.status = 202;
-        res.body = DeliveryStatusJson(api.delivery->status()).dump(-1, ' ', false, json::error_handler_t::replace);
+        res.body =
+            delivery::DeliveryStatusJson(api.delivery->status()).dump(-1, ' ', false, json::error_handler_t::replace);
         return res;
       },
       false, Access::kAdmin);
@@ -60,34 +61,16 @@ void AddModelRoutes(Router* router, const ModelApi& api) {
       [api](const HttpRequest&) {
         if (!api.delivery) return ErrorResponse(409, "ErrorModelDelivery", api.delivery_off_reason);
         HttpResponse res;
-        res.body = DeliveryStatusJson(api.delivery->status()).dump(-1, ' ', false, json::error_handler_t::replace);
+        res.body =
+            delivery::DeliveryStatusJson(api.delivery->status()).dump(-1, ' ', false, json::error_handler_t::replace);
         return res;
       },
       false, Access::kAdmin);
 }
 
-json DeliveryStatusJson(const delivery::DeliveryStatus& s) {
-  auto text = [](const std::string& v) { return v.empty() ? json(nullptr) : json(v); };
-  return {{"version", text(s.version)},
-          {"sha256", text(s.sha256)},
-          {"state", delivery::DeliveryStateName(s.state)},
-          {"error", text(s.error)},
-          {"serving", s.serving},
-          {"source", text(s.source)},
-          {"bytes", s.bytes},
-          {"attempts", s.attempts},
-          {"retries", s.retries},
-          {"maxRetries", s.max_retries},
-          {"nextRetry", s.next_retry ? json(FormatIsoMillisZ(*s.next_retry)) : json(nullptr)},
-          {"changed", s.changed ? json(FormatIsoMillisZ(*s.changed)) : json(nullptr)},
-          {"applied", s.applied},
-          {"failed", s.failed},
-          {"rolledBack", s.rolled_back}};
-}
-
 std::function<void(nlohmann::json*)> DeliveryHealthSection(const delivery::ModelDelivery* delivery) {
   return [delivery](json* doc) {
-    (*doc)["delivery"] = delivery ? DeliveryStatusJson(delivery->status()) : json(nullptr);
+    (*doc)["delivery"] = delivery ? delivery::DeliveryStatusJson(delivery->status()) : json(nullptr);
   };
 }
 

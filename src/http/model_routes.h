@@ -41,11 +41,7 @@ void AddModelRoutes(Router* router, const ModelApi& api);
 // Fills doc["reload"]: watching, reloads, failures, lastError, lastReload.
 std::function<void(nlohmann::json*)> ReloadHealthSection(const predict::ModelReloader* reloader);
 
-// The delivery status as JSON: {version, sha256, state, error, serving, source,
-// bytes, attempts, retries, maxRetries, nextRetry, changed, applied, failed,
-// rolledBack}.
-nlohmann::json DeliveryStatusJson(const delivery::DeliveryStatus& status);
-// Fills doc["delivery"] (null when delivery is off).
+// Fills doc["delivery"] (delivery::DeliveryStatusJson; null when delivery is off).
 std::function<void(nlohmann::json*)> DeliveryHealthSection(const delivery::ModelDelivery* delivery);
 
 }  // namespace edgevision::http

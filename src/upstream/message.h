@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "delivery/delivery_status.h"
 #include "detect/detection.h"
 
 namespace edgevision::upstream {
@@ -103,16 +104,9 @@ struct DesiredModel {
   bool operator==(const DesiredModel&) const = default;
 };
 
-// Model delivery's state, reported as "modelDelivery".
-struct ReportedDelivery {
-  std::string version;
-  std::string sha256;
-  std::string state;
-  std::string error;
-  std::string serving;  // the version serving ("-" for --model)
-
-  bool operator==(const ReportedDelivery&) const = default;
-};
+// Model delivery's state, reported as "modelDelivery": the very document
+// GET /admin/model answers (delivery::DeliveryStatusJson).
+using ReportedDelivery = delivery::DeliveryStatus;
 
 // A live source as the twin reports it, under "sources" (docs/streams.md).
 struct ReportedSource {

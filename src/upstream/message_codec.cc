@@ -363,14 +363,7 @@ std::string EncodeReported(const ReportedProperties& r) {
                     {"labelCount", r.model->labels.size()},
                     {"labels", JoinTags(r.model->labels)}};
   }
-  if (r.delivery) {
-    auto text = [](const std::string& v) { return v.empty() ? json(nullptr) : json(v); };
-    doc["modelDelivery"] = {{"version", text(r.delivery->version)},
-                            {"sha256", text(r.delivery->sha256)},
-                            {"state", r.delivery->state},
-                            {"error", text(r.delivery->error)},
-                            {"serving", r.delivery->serving}};
-  }
+  if (r.delivery) doc["modelDelivery"] = delivery::DeliveryStatusJson(*r.delivery);
   if (!r.sources.empty()) {
     json sources = json::object();
     auto text = [](const std::string& v) { return v.empty() ? json(nullptr) : json(v); };

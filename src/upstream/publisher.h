@@ -192,7 +192,6 @@ class Publisher : private MqttEvents {
   std::function<ReportedSources()> sources_reporter_;             // guarded by mu_
   ReportedSources reported_sources_;                              // loop thread: as last sent
   std::atomic<bool> report_soon_{false};
-  std::optional<ReportedDelivery> reported_delivery_;  // loop thread
   UpstreamStatus status_;  // guarded by mu_ (except outbox stats)
   std::condition_variable wake_;
   bool stop_requested_ = false;                               // guarded by mu_

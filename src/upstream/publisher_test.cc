@@ -457,7 +457,8 @@ TEST_F(PublisherTest, TwinDesiredModelReachesDeliveryAndItsStateIsReported) {
   config.twin = true;
   auto p = Make(config, {}, nullptr, {});
   std::vector<DesiredModel> requests;
-  ReportedDelivery state{"", "", "idle", "", "-"};
+  ReportedDelivery state;
+  state.serving = "-";
   p->SetModelHandler([&](const DesiredModel& m) {
     requests.push_back(m);
     return m.sha256 == "bad" ? InvalidArgument("model: sha256 must be 64 hexadecimal digits") : Status::Ok();
@@ -479,12 +480,32 @@ TEST_F(PublisherTest, TwinDesiredModelReachesDeliveryAndItsStateIsReported) {
   EXPECT_EQ(requests[0], (DesiredModel{"https://h/m.zip", "abc", "v7"}));
   EXPECT_EQ(last_reported()["modelDelivery"]["state"], "idle");
 
-  state = ReportedDelivery{"v7", "abc", "applied", "", "v7"};
+  EXPECT_TRUE(last_reported()["modelDelivery"]["nextRetry"].is_null());
+
+  // Waiting for a later round: the twin shows what GET /admin/model shows.
+  state.state = delivery::DeliveryState::kDownloading;
+  state.version = "v7";
+  state.error = "HTTP 503";
+  state.retries = 2;
+  state.max_retries = 6;
+  state.next_retry = std::chrono::system_clock::time_point(std::chrono::milliseconds(1796563212123));
+  p->ReportSoon();
+  Run(*p, 3);
+  EXPECT_EQ(last_reported()["modelDelivery"], delivery::DeliveryStatusJson(state));
+  EXPECT_EQ(last_reported()["modelDelivery"]["retries"], 2);
+  EXPECT_EQ(last_reported()["modelDelivery"]["maxRetries"], 6);
+  EXPECT_EQ(last_reported()["modelDelivery"]["nextRetry"], "2026-12-06T13:20:12.123Z");
+
+  state = ReportedDelivery{};
+  state.version = state.serving = "v7";
+  state.sha256 = "abc";
+  state.state = delivery::DeliveryState::kApplied;
   p->ReportSoon();
   Run(*p, 3);
   EXPECT_EQ(last_reported()["modelDelivery"]["state"], "applied");
   EXPECT_EQ(last_reported()["modelDelivery"]["serving"], "v7");
   EXPECT_TRUE(last_reported()["modelDelivery"]["error"].is_null());
+  EXPECT_TRUE(last_reported()["modelDelivery"]["nextRetry"].is_null());
 
   // An unrelated patch: the model is not requested again.
   broker_.inbound.push_back({"$iothub/twin/PATCH/properties/desired/?$version=4",

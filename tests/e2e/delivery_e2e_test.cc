@@ -377,6 +377,50 @@ TEST(DeliveryE2eTest, AFailedRoundIsRetriedLaterOnItsTimerThenApplied) {
   EXPECT_EQ(Model(server), kCatDog);
 }
 
+// The rounds a failing delivery took survive a restart of the binary (they
+// are in delivery.state): the restart neither starts a round early nor
+// grants a fresh set. With --model-retry-rounds 1 the round after the
+// restart is the last: it fails the request (a fresh count would wait again).
+TEST(DeliveryE2eTest, TheRoundsAFailingDeliveryTookSurviveARestart) {
+  Fixture f;
+  f.files.SetFault(ModelFileServer::Fault::kUnavailable);
+  std::vector<std::string> args = Args(f.data);
+  // A wait far longer than the test: only the same request starts the next round.
+  for (const char* a : {"--model-retry-rounds", "1", "--model-retry-delay-ms", "3600000"}) args.push_back(a);
+  auto server = std::make_unique<ServerProcess>(args);
+  ASSERT_TRUE(server->WaitReady()) << server->Log();
+  ASSERT_EQ(Put(*server, f.Request()), 202);
+  json waiting;
+  ASSERT_TRUE(WaitFor([&] {
+    waiting = Delivery(*server);
+    return waiting.is_object() && !waiting["nextRetry"].is_null();
+  }, seconds(120), std::chrono::milliseconds(10))) << waiting.dump() << server->Log();
+  EXPECT_EQ(waiting["retries"], 1);
+  EXPECT_EQ(f.files.ranges().size(), 5u) << "one round of 5 attempts";
+  const std::string state = ReadText(f.data / "models/delivery.state");
+  EXPECT_NE(state.find("retry\t" + f.sha + "\t1\t"), std::string::npos) << state;
+
+  ASSERT_EQ(WEXITSTATUS(server->Stop(SIGTERM)), 0);
+  server = std::make_unique<ServerProcess>(args);
+  ASSERT_TRUE(server->WaitReady()) << server->Log();
+  const json restarted = Delivery(*server);
+  EXPECT_EQ(restarted["state"], "downloading") << restarted.dump();
+  EXPECT_EQ(restarted["retries"], 1) << restarted.dump();
+  EXPECT_EQ(restarted["maxRetries"], 1);
+  EXPECT_EQ(restarted["nextRetry"], waiting["nextRetry"]) << "still due when it was, not at once";
+  EXPECT_NE(restarted["error"].get<std::string>().find("HTTP 503"), std::string::npos) << restarted.dump();
+  EXPECT_EQ(Model(*server), kFruit);
+
+  // The same request starts the round that was due; it is the last one.
+  ASSERT_EQ(Put(*server, f.Request()), 202);
+  const json failed = WaitState(*server, "failed");
+  ASSERT_EQ(failed["state"], "failed") << failed.dump() << server->Log();
+  EXPECT_NE(failed["error"].get<std::string>().find("HTTP 503"), std::string::npos) << failed.dump();
+  EXPECT_EQ(f.files.ranges().size(), 10u) << "2 rounds in all, across the restart";
+  EXPECT_EQ(Model(*server), kFruit);
+  EXPECT_EQ(ReadText(f.data / "models/delivery.state").find("retry"), std::string::npos);
+}
+
 // A model that loads but whose every prediction fails (the synthetic
 // detector with a NaN bias: "the detector output a non-finite value") is
 // swapped in, fails its probation, and the model before it serves again.

@@ -15,15 +15,13 @@
 
 #include "cli/source_twin.h"
 #include "test_support.h"
-#include "upstream/mosquitto_harness.h"
+#include "upstream/edgehub_standin.h"
 #include "upstream/twin_service.h"
-#include "upstream/upstream.h"
-#include "upstream/workload_api_standin.h"
 
 namespace edgevision {
 namespace {
 
-using edgevision::testing::MosquittoBroker;
+using edgevision::testing::EdgeHubStandIn;
 using edgevision::testing::TempDir;
 using edgevision::testing::TwinService;
 using nlohmann::json;
@@ -42,14 +40,9 @@ TEST(SourceTwinBrokerTest, DesiredSourcesAreAddedChangedRefusedAndRemovedLive) {
   if (const std::string missing = edgevision::testing::MissingBrokerPrograms(); !missing.empty())
     EDGEVISION_SKIP_OR_FAIL(missing);
   TempDir dir("edgevision_source_twin");
-  const auto pki = edgevision::testing::MakeTestPki(dir.path(), "edgehub");
-  ASSERT_TRUE(pki.ok());
-  MosquittoBroker broker(dir.path() / "broker", MosquittoBroker::Tls(pki));
-  ASSERT_TRUE(broker.Start()) << broker.Log();
-  const std::vector<uint8_t> ca = edgevision::testing::ReadBytes(pki.ca_cert);
-  edgevision::testing::WorkloadApiStandIn workload((dir.path() / "workload.sock").string(), "classifier", "6380001",
-                                                   "module-key-bytes", std::string(ca.begin(), ca.end()));
-  ASSERT_TRUE(workload.ok());
+  EdgeHubStandIn edgehub(dir.path());
+  const std::string failed = edgehub.Start();
+  ASSERT_EQ(failed, "");
   // Three real folders for `dir:` sources.
   std::map<std::string, std::string> folder;
   for (const char* f : {"configured", "first", "second"}) {
@@ -63,17 +56,12 @@ TEST(SourceTwinBrokerTest, DesiredSourcesAreAddedChangedRefusedAndRemovedLive) {
                           {"broken", "dir:" + folder["first"] + ",fps=-3"},
                           {"number", 5}}},
                         {"$version", 2}};
-  TwinService twin(pki, broker.port(), json{{"desired", desired}, {"reported", json::object()}}.dump());
+  TwinService twin(edgehub.pki(), edgehub.port(), json{{"desired", desired}, {"reported", json::object()}}.dump());
   ASSERT_TRUE(twin.connected());
 
-  const edgevision::testing::IotEdgeModuleEnv env(workload.uri());
-  upstream::UpstreamOptions o;
-  o.data_dir = (dir.path() / "data").string();
-  o.iothub_port = broker.port();
-  o.outbox.sync_full = false;
-  o.limits.model_check_interval = 100ms;  // source states re-reported quickly
-  o.limits.stop_drain = 1000ms;
-  Result<std::unique_ptr<upstream::Publisher>> made = upstream::MakePublisher(o, env.Getenv(), {}, "test");
+  Result<std::unique_ptr<upstream::Publisher>> made = edgehub.MakePublisher([](upstream::UpstreamOptions* o) {
+    o->limits.model_check_interval = 100ms;  // source states re-reported quickly
+  });
   ASSERT_TRUE(made.ok()) << made.status().ToString();
   std::unique_ptr<upstream::Publisher> publisher = std::move(made).value();
   ASSERT_TRUE(publisher->uses_twin());
