@@ -531,7 +531,7 @@ def measure_footprint(args, models, results, images):
         small = f.read()
     with open(images["640x480"], "rb") as f:
         medium = f.read()
-    n = 300 if args.quick else 1000
+    n = 1000  # issue 17: RSS after 1,000 requests, with --quick too
     for r in range(args.rounds):
         order = SERVERS[r % len(SERVERS):] + SERVERS[:r % len(SERVERS)]
         for kind in order:

@@ -297,7 +297,10 @@ class XnnpackModel final : public CompiledModel {
       return ResourceExhausted("cannot allocate a " + std::to_string(bytes) +
                                "-byte activation arena");
     }
-    std::memset(arena.get(), 0, bytes);
+    // Not zeroed: every value is written before it is read, and XNNPACK
+    // ignores what it reads past an input's end. Its pages are mapped when
+    // the Session first runs, so a worker that never runs (a server's second
+    // worker while requests come one at a time) costs no arena memory.
     auto session = std::make_unique<XnnpackSession>(program_, weights_, std::move(pool), std::move(arena));
     EV_RETURN_IF_ERROR(session->Prepare());
     return std::unique_ptr<Session>(std::move(session));

@@ -19,7 +19,8 @@
 // CreateSession() creates and sets up every operator bound to that session's
 // arena and thread pool (EngineOptions::threads; 1 = the caller's thread), so
 // Session::Run() only copies the input in, runs the operators and copies the
-// output out. Packed weights are made once per model: each Session's
+// output out. The arena is not zeroed, so its pages are mapped only when the
+// Session first runs. Packed weights are made once per model: each Session's
 // operators point at the first Session's packed blocks (xnnpack_weights.h).
 //
 // Thread-safety: as engine/backend.h.

@@ -381,6 +381,38 @@ TEST(SessionTest, ReleasingSessionCreationDataKeepsTheSessionsExact) {
   }
 }
 
+// Arenas are not zeroed (so an idle worker's arena is never mapped): every
+// activation must be written before it is read. A Session that ran on
+// another input is destroyed first, so the next Sessions' arenas (glibc hands
+// the freed block back) start with its stale activations: a byte read before
+// it is written would change the output.
+TEST(SessionTest, ArenasNeedNoZeroing) {
+  for (const graph::Graph& g : {testing::SqueezeNet11(35, 12, 45), testing::MobileNetV2(32, 10, 46)}) {
+    auto model = MakeXnnpackBackend()->Compile(g, {});
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    const auto& shape = g.values[g.inputs[0]].shape;
+    const size_t in_size = static_cast<size_t>(shape[1] * shape[2] * shape[3]);
+    const std::vector<float> input = testing::RandomData(in_size, 12, 0.0f, 1.0f);
+    const std::vector<float> other = testing::RandomData(in_size, 13, -1.0f, 2.0f);
+    std::vector<float> want((*model)->output_size()), got(want.size());
+    {
+      auto reference = (*model)->CreateSession();
+      ASSERT_TRUE(reference.ok());
+      ASSERT_TRUE((*reference)->Run(input, want).ok());
+      ASSERT_TRUE((*reference)->Run(other, got).ok());  // leaves other's activations behind
+      ASSERT_NE(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+    }
+    auto first = (*model)->CreateSession();
+    auto second = (*model)->CreateSession();
+    ASSERT_TRUE(first.ok() && second.ok());
+    for (Session* s : {first->get(), second->get(), first->get()}) {
+      std::fill(got.begin(), got.end(), 0.0f);
+      ASSERT_TRUE(s->Run(input, got).ok());
+      EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+    }
+  }
+}
+
 TEST(SessionTest, SessionsShareOnePackedCopyOfTheWeights) {
   for (const graph::Graph& g : {testing::MobileNetV2(64, 10, 43), testing::SqueezeNet11(67, 12, 44)}) {
     auto model = MakeXnnpackBackend()->Compile(g, {});
