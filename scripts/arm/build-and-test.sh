@@ -94,7 +94,10 @@ ev_log "built in $build_time: $(file -b "$build/src/cli/edgevision")"
 # As on a Pi 4/5 with 64-bit Raspberry Pi OS, but with the tree built above
 # (tests/packaging/readme_in_root.sh --prebuilt: EDGEVISION_BUILD_DIR points
 # the scripts at it, so their build step finds it up to date; without
-# --prebuilt that script compiles inside the root, which takes hours).
+# --prebuilt that script compiles inside the root, which takes hours). They
+# run in that script's copy of the root (ARCH-pi, with the test packages; the
+# build root is mounted in it read-only as the tree's sysroot), so the test
+# packages stay out of the sysroot scripts/release packages against.
 readme_summary="not run"
 ctest_rc=0
 if ((run_tests && (test_command || demo))); then
@@ -103,7 +106,7 @@ if ((run_tests && (test_command || demo))); then
   ((demo)) && readme_steps=${readme_steps:+$readme_steps,}demo
   set +e
   EDGEVISION_TEST_TIME_SCALE=${EDGEVISION_TEST_TIME_SCALE:-10}
-  "$src/tests/packaging/readme_in_root.sh" "$arch" --root "$root" --prebuilt "$build" --steps "$readme_steps" \
+  "$src/tests/packaging/readme_in_root.sh" "$arch" --prebuilt "$build" --steps "$readme_steps" \
     --time-scale "$EDGEVISION_TEST_TIME_SCALE" --nice 0 | tee "$build/readme-$arch.log"
   ctest_rc=${PIPESTATUS[0]}
   set -e

@@ -33,8 +33,8 @@
 #         upstream; see docs/deploy.md#arm).
 # --prebuilt DIR: demo and test use DIR, a tree cross-built against the
 #   root's original (scripts/release --tests), through EDGEVISION_BUILD_DIR,
-#   with the source tree at its own path: the scripts' build steps find it up
-#   to date. What ran is then the scripts and the tests under emulation, not
+#   with the source tree at its own path and that original mounted read-only
+#   at its own path in the copy: the scripts' build steps find it up to date. What ran is then the scripts and the tests under emulation, not
 #   the native compile.
 # Other options: --root DIR, --jobs N (native compile jobs, default nproc),
 #   --nice N (default 19: the emulated compiler takes idle CPU only).
@@ -117,8 +117,14 @@ if [[ -n $prebuilt ]]; then
   build_env="EDGEVISION_BUILD_DIR=$prebuilt"
   mode=prebuilt
   # The cross compiler's own headers are in the tree's recorded dependencies:
-  # missing inside the root, ninja would call every object out of date.
+  # missing inside the root, ninja would call every object out of date. So
+  # are the sysroot's headers and libraries, at the sysroot's path: in a
+  # copy of the build root (the default, ARCH-pi) the original is mounted
+  # there, read-only, so the test packages still go into the copy only.
+  sysroot=$(sed -n 's/^EDGEVISION_CROSS_ROOT:[A-Z]*=//p' "$prebuilt/CMakeCache.txt")
+  [[ -n $sysroot ]] || ev_die "$prebuilt is not a cross-built tree (no EDGEVISION_CROSS_ROOT in its CMakeCache.txt)"
   EV_ROOT_BINDS="/usr/$(ev_triplet "$arch") /usr/lib/gcc-cross"
+  [[ $(readlink -f "$sysroot") == "$(readlink -f "$root")" ]] || EV_ROOT_BINDS+=" $sysroot"
   export EV_ROOT_BINDS
 fi
 
