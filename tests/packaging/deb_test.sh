@@ -88,6 +88,12 @@ fi
 arch=$(dpkg-deb --field "$deb" Architecture)
 native=0
 [[ $arch == "$(dpkg --print-architecture)" ]] && native=1
+# Time bounds under qemu-user are stretched by EDGEVISION_TEST_TIME_SCALE
+# (default 10 for a foreign architecture, 1 natively; docs/deploy.md#arm):
+# the camera check's --shutdown-timeout (10 s natively; stopping with a
+# video frame in flight took 9.0 s under qemu at load average 20).
+time_scale=${EDGEVISION_TEST_TIME_SCALE:-$( ((native)) && echo 1 || echo 10)}
+shutdown_timeout=$(awk -v s="$time_scale" 'BEGIN { t = int(10 * s); print (t < 10 ? 10 : t) }')
 echo "package: $(basename "$deb") (Architecture: $arch$( ((native)) || echo ", run under qemu-user-static"))"
 dpkg-deb --info "$deb" >"$work/info"
 dpkg-deb --contents "$deb" >"$work/contents"
@@ -243,7 +249,7 @@ mkdir -p "$root/tmp/inbox"
 # stops the server. Leaves /tmp/camera.log, /tmp/sources.json, /tmp/camera-image.json.
 cat >"$root/tmp/camera_check.sh" <<'SH'
 want=$1
-/usr/bin/edgevision serve --config none --model /usr/share/edgevision/demo --host 127.0.0.1 --port 0 \
+/usr/bin/edgevision serve --config none --model /usr/share/edgevision/demo --host 127.0.0.1 --port 0 --shutdown-timeout "$2" \
   --data-dir /tmp/camdata --source cam=/tmp/probe.avi,loop=true --source inbox=dir:/tmp/inbox >/tmp/camera.log 2>&1 &
 pid=$!
 i=0
@@ -263,7 +269,7 @@ kill -TERM $pid && wait $pid
 SH
 camera_check() {
   local want=$1
-  EV_ROOT_NETNS=1 in_root /bin/sh /tmp/camera_check.sh "$want" >"$work/camera-$want.out" 2>&1 &&
+  EV_ROOT_NETNS=1 in_root /bin/sh /tmp/camera_check.sh "$want" "$shutdown_timeout" >"$work/camera-$want.out" 2>&1 &&
     /usr/bin/python3 - "$root/tmp/sources.json" "$want" <<'PY' &&
 import json, sys
 s = {x["name"]: x for x in json.load(open(sys.argv[1]))["sources"]}
