@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <deque>
 #include <numeric>
+#include <queue>
 #include <set>
 #include <utility>
 
@@ -95,6 +97,7 @@ class NodeRun {
   }
 
   Result<TailTensor> NonMaxSuppression() const;
+  Result<std::vector<TailTensor>> TfliteNonMaxSuppression() const;
   Result<TailTensor> Gather() const;
   Result<TailTensor> GatherND() const;
   Result<TailTensor> Squeeze() const;
@@ -224,6 +227,79 @@ Result<TailTensor> NodeRun::NonMaxSuppression() const {
     }
   }
   out.shape = {static_cast<int64_t>(out.i.size() / 3), 3};
+  return out;
+}
+
+// TFLite's NON_MAX_SUPPRESSION_V4/V5 float kernel (reference_ops::
+// NonMaxSuppression, TensorFlow Lite 2.x), hard NMS only: the candidates go
+// through the same std::priority_queue, so equal scores pop in the same
+// order as in TFLite built against the same standard library.
+Result<std::vector<TailTensor>> NodeRun::TfliteNonMaxSuppression() const {
+  EV_ASSIGN_OR_RETURN(const TailTensor* boxes, X(0));
+  EV_ASSIGN_OR_RETURN(const TailTensor* scores, X(1));
+  if (boxes->is_int || scores->is_int) return Fail("boxes and scores must be float");
+  if (boxes->shape.size() != 2 || boxes->shape[1] != 4 || scores->shape.size() != 1 ||
+      scores->shape[0] != boxes->shape[0]) {
+    return Fail("boxes " + ShapeText(boxes->shape) + " and scores " + ShapeText(scores->shape) +
+                " are not [N, 4] and [N]");
+  }
+  EV_ASSIGN_OR_RETURN(std::vector<int64_t> max_v, IntList(2));
+  if (max_v.size() != 1 || max_v[0] < 0) return Fail("max_output_size must be a scalar >= 0");
+  EV_RETURN_IF_ERROR(CheckSize(max_v[0]));
+  float thresholds[2] = {0.0f, 0.0f};
+  for (size_t k : {size_t{3}, size_t{4}, size_t{5}}) {
+    if (k == 5 && !Has(5)) break;
+    EV_ASSIGN_OR_RETURN(const TailTensor* t, X(k));
+    if (t->is_int || t->f.size() != 1) return Fail("input " + std::to_string(k) + " must be a float scalar");
+    if (k == 5 && t->f[0] != 0.0f) return Fail("soft NMS (soft_nms_sigma other than 0) is not supported");
+    if (k < 5) thresholds[k - 3] = t->f[0];
+  }
+  const float iou_threshold = thresholds[0], score_threshold = thresholds[1];
+  const int64_t max_output = max_v[0], n = boxes->shape[0];
+  struct Candidate {
+    int64_t index;
+    float score;
+    size_t suppress_begin;  // selections already compared with
+    bool operator<(const Candidate& that) const { return score < that.score; }
+  };
+  std::priority_queue<Candidate, std::deque<Candidate>> queue;
+  for (int64_t i = 0; i < n; ++i) {
+    if (scores->f[i] > score_threshold) queue.push(Candidate{i, scores->f[i], 0});
+  }
+  const size_t wanted = static_cast<size_t>(std::min(static_cast<int64_t>(queue.size()), max_output));
+  std::vector<int64_t> selected;
+  const float* b = boxes->f.data();
+  // As the kernel: a selected candidate goes back into the queue (its score
+  // is unchanged and above the threshold) and is dropped when it next pops,
+  // its IOU with itself being 1 — unless its box has no area (IOU 0): then
+  // it is selected again. Equal scores pop in the heap's order.
+  while (selected.size() < wanted && !queue.empty()) {
+    Candidate next = queue.top();
+    queue.pop();
+    bool suppressed = false;
+    for (size_t j = selected.size(); j > next.suppress_begin && !suppressed; --j) {
+      suppressed = TensorFlowIou(b + next.index * 4, b + selected[j - 1] * 4) >= iou_threshold;
+    }
+    next.suppress_begin = selected.size();
+    if (suppressed) continue;
+    selected.push_back(next.index);
+    if (next.score > score_threshold) queue.push(next);
+  }
+  TailTensor indices, picked, count;
+  indices.is_int = count.is_int = true;
+  indices.shape = picked.shape = {max_output};
+  indices.i.assign(static_cast<size_t>(max_output), 0);
+  picked.f.assign(static_cast<size_t>(max_output), 0.0f);
+  for (size_t k = 0; k < selected.size(); ++k) {
+    indices.i[k] = selected[k];
+    picked.f[k] = scores->f[selected[k]];
+  }
+  count.shape = {};
+  count.i = {static_cast<int64_t>(selected.size())};
+  std::vector<TailTensor> out;
+  out.push_back(std::move(indices));
+  out.push_back(std::move(picked));
+  out.push_back(std::move(count));
   return out;
 }
 
@@ -385,7 +461,20 @@ Result<TailTensor> NodeRun::Slice() const {
   EV_ASSIGN_OR_RETURN(const TailTensor* x, X(0));
   const int64_t rank = static_cast<int64_t>(x->shape.size());
   std::vector<int64_t> starts, ends, axes, steps;
-  if (Ints("starts")) {  // opset < 10
+  if (Int(kTfliteSliceSizeAttr, 0) != 0) {  // TFLite: begin, size (-1: to the end)
+    EV_ASSIGN_OR_RETURN(starts, IntList(1));
+    EV_ASSIGN_OR_RETURN(std::vector<int64_t> size, IntList(2));
+    if (static_cast<int64_t>(starts.size()) != rank || size.size() != starts.size())
+      return Fail("begin and size must hold one value per axis");
+    for (int64_t a = 0; a < rank; ++a) {
+      const int64_t dim = x->shape[a], s = starts[a], len = size[a] == -1 ? dim - s : size[a];
+      if (s < 0 || s > dim || len < 0 || len > dim - s) {
+        return Fail("begin " + std::to_string(s) + " size " + std::to_string(size[a]) + " do not fit axis " +
+                    std::to_string(a) + " of " + ShapeText(x->shape));
+      }
+      ends.push_back(s + len);
+    }
+  } else if (Ints("starts")) {  // opset < 10
     starts = *Ints("starts");
     ends = Ints("ends") ? *Ints("ends") : std::vector<int64_t>{};
     if (Ints("axes")) axes = *Ints("axes");
@@ -559,6 +648,7 @@ Result<std::vector<TailTensor>> NodeRun::Run() {
     return v;
   };
   if (op == "NonMaxSuppression") return one(NonMaxSuppression());
+  if (op == kTfliteNmsOp) return TfliteNonMaxSuppression();
   if (op == "Gather") return one(Gather());
   if (op == "GatherND") return one(GatherND());
   if (op == "Squeeze") return one(Squeeze());
@@ -585,7 +675,7 @@ Result<std::vector<TailTensor>> NodeRun::Run() {
 }
 
 const std::set<std::string>& SupportedOps() {
-  static const std::set<std::string> kOps = {"NonMaxSuppression", "Gather", "GatherND", "Squeeze",
+  static const std::set<std::string> kOps = {"NonMaxSuppression", kTfliteNmsOp, "Gather", "GatherND", "Squeeze",
                                              "Unsqueeze", "Reshape", "Flatten", "Concat", "Slice",
                                              "Transpose", "Cast", "TopK", "Identity", "Shape"};
   return kOps;

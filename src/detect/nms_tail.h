@@ -21,6 +21,18 @@
 // attribute kTensorFlowNmsAttr = 1 follows TensorFlow's NonMaxSuppressionV3
 // instead of ONNX Runtime's: TensorFlow's IOU (0 for a box without area) and
 // suppression when IOU >= iou_threshold (TF 2.0, the 2023 S1 container's).
+// The TFLite importer (model/tflite_detection_tail.cc) keeps TFLite's NMS
+// as its own op, kTfliteNmsOp: TFLite's reference kernel
+// (kernels/internal/reference/non_max_suppression.h, NON_MAX_SUPPRESSION_V4
+// and V5 with soft_nms_sigma 0): boxes [N,4], scores [N], max_output_size,
+// iou_threshold, score_threshold -> selected_indices [max_output_size]
+// padded with 0, selected_scores [max_output_size] padded with 0, and the
+// count of valid ones (a scalar); candidates with score > score_threshold
+// popped from a std::priority_queue over a std::deque ordered by score
+// alone (its tie order is the standard library's heap's, as in TFLite),
+// suppressed when IOU >= iou_threshold. A Slice with the int attribute
+// kTfliteSliceSizeAttr = 1 reads input 2 as TFLite's `size` (-1: to the
+// end) instead of ONNX's `ends`.
 //
 // Thread-safety: a TailGraph is a plain value; RunTail is a pure function.
 #pragma once
@@ -41,6 +53,9 @@ inline constexpr int64_t kMaxTailTensorElements = int64_t{1} << 24;
 
 // See above: NonMaxSuppression with TensorFlow's rules.
 inline constexpr const char* kTensorFlowNmsAttr = "edgevision_tensorflow_nms";
+// See above: TFLite's NON_MAX_SUPPRESSION_V4/V5, and SLICE's size operand.
+inline constexpr const char* kTfliteNmsOp = "TFLiteNonMaxSuppression";
+inline constexpr const char* kTfliteSliceSizeAttr = "edgevision_tflite_size";
 
 // A float32 or int64 tensor, row-major in `shape`.
 struct TailTensor {

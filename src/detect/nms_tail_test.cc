@@ -107,6 +107,73 @@ TEST(NmsTailTest, TensorFlowRulesSuppressAtAnIouEqualToTheThreshold) {
   EXPECT_EQ(Nms(flipped, {0.6f, 0.6f}, 1, 10, 0.5f, 0.5f, false, true), (std::vector<int64_t>{0, 0, 0}));
 }
 
+// TFLite's NON_MAX_SUPPRESSION_V4 (kTfliteNmsOp): {indices padded with 0,
+// count}. The expectations are what Google's TFLite C runtime 2.9 (npm
+// tfjs-tflite-node, tests/parity/tflite_peer.py) returned for the same
+// one-op model, measured 2026-12-06.
+std::pair<std::vector<int64_t>, int64_t> TfliteNms(const std::vector<float>& boxes, const std::vector<float>& scores,
+                                                   int64_t max_output, float iou, float score) {
+  const int64_t n = static_cast<int64_t>(scores.size());
+  TailGraph g = OneNode(Node(kTfliteNmsOp, {"boxes", "scores", "max", "iou", "score"}, {"idx", "", "count"}),
+                        {{"boxes", {n, 4}, 0}, {"scores", {n}, boxes.size()}},
+                        {{"max", I({}, {max_output})}, {"iou", F({}, {iou})}, {"score", F({}, {score})}});
+  g.outputs = {"idx", "count"};
+  EXPECT_TRUE(CheckTail(g).ok());
+  std::vector<float> packed = boxes;
+  packed.insert(packed.end(), scores.begin(), scores.end());
+  auto out = RunTail(g, packed);
+  EXPECT_TRUE(out.ok()) << out.status().message();
+  if (!out.ok()) return {};
+  EXPECT_EQ(out->at("idx").shape, (std::vector<int64_t>{max_output}));
+  EXPECT_TRUE(out->at("count").shape.empty());
+  return {out->at("idx").i, out->at("count").i.at(0)};
+}
+
+std::vector<float> Apart(int n) {  // n disjoint unit boxes
+  std::vector<float> v;
+  for (int k = 0; k < n; ++k) v.insert(v.end(), {10.0f * k, 0, 10.0f * k + 1, 1});
+  return v;
+}
+
+TEST(NmsTailTest, TfliteNmsFollowsTheKernelTiesZeroAreaAndPadding) {
+  // Equal scores pop in the order of the kernel's heap (a selected box is
+  // pushed back and dropped when it pops again), not by index.
+  EXPECT_EQ(TfliteNms(Apart(8), std::vector<float>(8, 0.5f), 8, 0.5f, 0.1f),
+            (std::pair<std::vector<int64_t>, int64_t>{{0, 2, 6, 7, 5, 4, 3, 1}, 8}));
+  EXPECT_EQ(TfliteNms(Apart(10), {0.5f, 0.7f, 0.5f, 0.5f, 0.7f, 0.5f, 0.5f, 0.5f, 0.7f, 0.5f}, 10, 0.5f, 0.1f),
+            (std::pair<std::vector<int64_t>, int64_t>{{1, 4, 8, 2, 6, 5, 7, 9, 0, 3}, 10}));
+  // A box without area has IoU 0 even with itself: it is selected again
+  // each time it pops, up to the number of candidates.
+  EXPECT_EQ(TfliteNms({0, 0, 0, 0, 0, 0, 0, 0, 5, 5, 6, 6}, {0.9f, 0.8f, 0.7f}, 6, 0.5f, 0.1f),
+            (std::pair<std::vector<int64_t>, int64_t>{{0, 0, 0, 0, 0, 0}, 3}));
+  // IoU equal to the threshold suppresses; the rest is padded with 0.
+  EXPECT_EQ(TfliteNms({0, 0, 1, 2, 0, 1, 1, 3}, {0.9f, 0.8f}, 2, 1.0f / 3.0f, 0.0f),
+            (std::pair<std::vector<int64_t>, int64_t>{{0, 0}, 1}));
+  // The score threshold is strict; max_output_size caps the selections.
+  EXPECT_EQ(TfliteNms(Apart(3), {0.3f, 0.9f, 0.4f}, 5, 0.5f, 0.3f),
+            (std::pair<std::vector<int64_t>, int64_t>{{1, 2, 0, 0, 0}, 2}));
+  EXPECT_EQ(TfliteNms(Apart(3), {0.3f, 0.9f, 0.4f}, 1, 0.5f, 0.0f),
+            (std::pair<std::vector<int64_t>, int64_t>{{1}, 1}));
+}
+
+TEST(NmsTailTest, TfliteSliceTakesBeginAndSize) {
+  TailNode node = Node("Slice", {"x", "begin", "size"}, {"y"});
+  node.ints[kTfliteSliceSizeAttr] = {1};
+  auto slice = [&](std::vector<int64_t> begin, std::vector<int64_t> size) {
+    TailGraph g = OneNode(node, {{"x", {2, 3}, 0}},
+                          {{"begin", I({2}, begin)}, {"size", I({2}, size)}});
+    return RunTail(g, std::vector<float>{0, 1, 2, 3, 4, 5});
+  };
+  auto y = slice({0, 1}, {2, -1});
+  ASSERT_TRUE(y.ok()) << y.status().message();
+  EXPECT_EQ(y->at("y").shape, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(y->at("y").f, (std::vector<float>{1, 2, 4, 5}));
+  y = slice({1, 0}, {1, 0});
+  ASSERT_TRUE(y.ok());
+  EXPECT_EQ(y->at("y").shape, (std::vector<int64_t>{1, 0}));
+  EXPECT_FALSE(slice({1, 2}, {1, 2}).ok());  // past the end: TFLite fails too
+}
+
 TEST(NmsTailTest, CentrePointBoxes) {
   // [cx, cy, w, h]: 0 and 1 are the same box, 2 is apart.
   const std::vector<float> boxes = {0.5f, 0.5f, 1, 1, 0.5f, 0.5f, 1, 1, 5, 5, 1, 1};

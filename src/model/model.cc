@@ -68,16 +68,16 @@ Result<detect::FamilyDecision> DetectorFamily(const std::map<std::string, std::s
   return detect::DetectFamily(metadata, outputs);
 }
 
-// S1 exports are served from ONNX and TensorFlow graphs that run NMS with
-// those formats' NMS ops (the importers split their NMS tail off); the other
-// S1 graphs are recognised and refused, naming the family.
-Status RefuseSsd(const ExportFiles& files, const detect::FamilyDecision& family, const std::string& format) {
+// S1 exports are served from graphs that run NMS with their format's NMS
+// ops (the importers split their NMS tail off); an S1 export whose graph
+// does not (or does not import) is refused naming the family and, when
+// known, why.
+Status RefuseSsd(const ExportFiles& files, const detect::FamilyDecision& family, const std::string& why) {
   return Unsupported(files.model_label + ": ObjectDetection export, a " +
                      detect::FamilyDisplayName(family.family) + " detector (" + family.evidence +
-                     "); edgevision serves S1 detectors from exports whose graph runs NonMaxSuppression (ONNX) or "
-                     "NonMaxSuppressionV2..V5 (TensorFlow GraphDef, SavedModel, TF.js), not from " +
-                     (format.empty() ? std::string("this format") : format) +
-                     " yet (their graphs run NMS inside, with that format's NMS ops)");
+                     "); edgevision serves S1 detectors whose graph runs NonMaxSuppression (ONNX), "
+                     "NonMaxSuppressionV2..V5 (TensorFlow GraphDef, SavedModel, TF.js) or "
+                     "NON_MAX_SUPPRESSION_V4/V5 (TFLite): " + why);
 }
 
 // The number of classes an S1 graph's NonMaxSuppression scores ([B, C, N]),
@@ -147,7 +147,7 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
     Result<detect::FamilyDecision> family = DetectorFamily(side_metadata, nullptr);
     if (family.ok() && family->family == detect::DetectorFamily::kSsd &&
         DetectFormat(files.model_bytes, files.model_name) != Format::kOnnx) {
-      return RefuseSsd(files, *family, "");
+      return RefuseSsd(files, *family, imported.status().message());
     }
     return imported.status();
   }
@@ -165,7 +165,7 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
     if (!decided.ok()) return decided.status().WithContext(files.model_label);
     detect::FamilyDecision family = std::move(decided).value();
     if (family.family == detect::DetectorFamily::kSsd && !model.detection_tail) {
-      return RefuseSsd(files, family, model.format);
+      return RefuseSsd(files, family, "this " + model.format + " graph runs none");
     }
     if (family.family == detect::DetectorFamily::kYolo && model.detection_tail) {
       return Unsupported(files.model_label + ": the graph runs NonMaxSuppression, but " + family.evidence +
@@ -214,13 +214,15 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
   // (input data) RGB, as Microsoft's samples feed them and the compact
   // model's own first layer shows (it subtracts the BGR means 104/117/123).
   const bool tf_family = model.format != "ONNX";
+  const bool s1_detector = loaded.detector && loaded.detector->family == detect::DetectorFamily::kSsd;
   const image::ColorOrder domain_color =
-      model.input_name == "data" ? image::ColorOrder::kRGB : image::ColorOrder::kBGR;
+      model.input_name == "data" || s1_detector ? image::ColorOrder::kRGB : image::ColorOrder::kBGR;
   image::PreprocessSpec& spec = loaded.preprocess;
   const std::string domain_reason =
-      "input '" + model.input_name + "' names the " +
-      (domain_color == image::ColorOrder::kBGR ? std::string("compact domain (BGR)")
-                                               : std::string("S1 domain (RGB)")) +
+      (s1_detector ? std::string("an S1 detector (RGB)")
+                   : "input '" + model.input_name + "' names the " +
+                         (domain_color == image::ColorOrder::kBGR ? std::string("compact domain (BGR)")
+                                                                  : std::string("S1 domain (RGB)"))) +
       ", 0-255, as Microsoft's samples feed a " + model.format + " export";
   if (tf_family) {
     spec.color = domain_color;

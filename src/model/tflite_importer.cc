@@ -29,6 +29,7 @@
 #include "model/import_common.h"
 #include "model/importer.h"
 #include "model/schemas/tflite_generated.h"
+#include "model/tflite_detection_tail.h"
 
 namespace edgevision::model {
 
@@ -130,6 +131,9 @@ class TfliteImporter {
 
   Status CheckTypes() const;
   void DescribeGeneration(ImportedModel* model) const;
+  // The S1 split (tflite_detection_tail.h): packs the boundary tensors into
+  // the engine graph's one output and builds the tail; returns that output.
+  Result<ValueId> PackDetectionBoundary(const tflite_tail::Split& split, ImportedModel* model);
 
   const tfl::Model& model_;
   std::span<const uint8_t> file_;
@@ -790,10 +794,7 @@ Status TfliteImporter::Translate(int index, const tfl::Operator& op) {
                    std::to_string(op.opcode_index()) + " out of range");
   }
   const tfl::OperatorCode* code = codes->Get(op.opcode_index());
-  // Files since schema 3a carry the op in builtin_code; older ones only in
-  // the deprecated byte. TensorFlow takes the larger of the two.
-  const int32_t builtin = std::max<int32_t>(code->deprecated_builtin_code(),
-                                            static_cast<int32_t>(code->builtin_code()));
+  const int32_t builtin = tflite_tail::BuiltinCode(*code);
   OpContext c{index, BuiltinName(builtin), ""};
   if (builtin == static_cast<int32_t>(tfl::BuiltinOperator::CUSTOM)) {
     c.op = "CUSTOM:" + (code->custom_code() ? code->custom_code()->str() : std::string("?"));
@@ -927,6 +928,73 @@ void TfliteImporter::DescribeGeneration(ImportedModel* model) const {
   if (dequantized_ > 0) model->generation += ", float16 weights";
 }
 
+Result<ValueId> TfliteImporter::PackDetectionBoundary(const tflite_tail::Split& split,
+                                                      ImportedModel* model) {
+  const tflite_tail::TensorNames name(*sg_);
+  detect::TailGraph tail;
+  std::vector<ValueId> parts;
+  size_t offset = 0;
+  std::string packed_names;
+  for (int32_t b : split.boundary) {
+    EV_ASSIGN_OR_RETURN(const tfl::Tensor* t, TensorAt(b));
+    const ValueId id = tensor_value_[b];
+    if (id == graph::kNoValue)
+      return Corrupt(label_ + ": tensor '" + TensorName(*t) + "' is read before any operator produces it");
+    const graph::Value& v = graph_.values[id];
+    if (v.is_constant) {  // e.g. a DEQUANTIZE of a float16 constant
+      detect::TailTensor c;
+      c.shape = v.shape;
+      c.is_int = v.dtype != graph::DataType::kFloat32;
+      c.f = v.f32;
+      c.i = v.i64;
+      tail.constants[name(b)] = std::move(c);
+      continue;
+    }
+    Shape shape = v.shape;
+    if (!shape.empty() && shape[0] == -1) shape[0] = 1;  // batch 1
+    if (v.dtype != graph::DataType::kFloat32 ||
+        std::any_of(shape.begin(), shape.end(), [](int64_t d) { return d < 0; })) {
+      return Unsupported(label_ + ": tensor '" + TensorName(*t) + "' " + ShapeToString(shape) +
+                         " read by NON_MAX_SUPPRESSION's tail must be float32 with a static shape");
+    }
+    const int64_t n = graph::ShapeProduct(shape);
+    graph::Attrs flat;
+    flat.ints = {1, n};
+    const ValueId y = graph_.AddActivation(TensorName(*t) + "/packed", Shape{1, n});
+    Emit(Op::kReshape, TensorName(*t) + "/packed", {id}, y, flat);
+    parts.push_back(y);
+    tail.inputs.push_back({name(b), shape, offset});
+    offset += static_cast<size_t>(n);
+    packed_names += (packed_names.empty() ? "'" : ", '") + TensorName(*t) + "' " + ShapeToString(shape);
+  }
+  if (parts.empty()) return Unsupported(label_ + ": NON_MAX_SUPPRESSION reads nothing the network computes");
+  ValueId packed = parts[0];
+  if (parts.size() > 1) {
+    graph::Attrs concat;
+    concat.axis = 1;
+    packed = graph_.AddActivation("s1_nms_inputs_packed", Shape{1, static_cast<int64_t>(offset)});
+    Emit(Op::kConcat, "s1_nms_inputs_packed", parts, packed, concat);
+  }
+  auto read_const = [this](int op_index, int32_t tensor) -> Result<ConstTensor> {
+    OpContext c{op_index, "tail", ""};
+    if (tensor < 0) return CorruptAt(c, "a constant input is missing");
+    return ConstOf(c, tensor);
+  };
+  EV_RETURN_IF_ERROR(tflite_tail::TranslateTail(model_, *sg_, split, read_const, label_, &tail));
+  std::map<std::string, int> ops;
+  for (const detect::TailNode& n : tail.nodes) ++ops[n.op];
+  std::string op_list, out_list;
+  for (const auto& [op, count] : ops) op_list += (op_list.empty() ? "" : ", ") + op;
+  for (const std::string& o : tail.outputs) out_list += (out_list.empty() ? "" : ", ") + o;
+  model->output_name = out_list;
+  model->rewrites.push_back(
+      "split the S1 detector at NON_MAX_SUPPRESSION: the engine runs the network up to " + packed_names +
+      "; " + std::to_string(tail.nodes.size()) + " operators after it (as " + op_list +
+      ") run on the CPU on integer and float tensors (detect/nms_tail.h)");
+  model->detection_tail = std::move(tail);
+  return packed;
+}
+
 Result<ImportedModel> TfliteImporter::Run() {
   if (model_.version() != 3) {
     return Unsupported(label_ + ": TFLite schema version " + std::to_string(model_.version()) +
@@ -978,7 +1046,9 @@ Result<ImportedModel> TfliteImporter::Run() {
           "[" + std::to_string(q->min()->Get(0)) + ", " + std::to_string(q->max()->Get(0)) + "]";
     }
   }
-  if (sg_->outputs()->size() != 1) {
+  EV_ASSIGN_OR_RETURN(std::optional<tflite_tail::Split> split,
+                      tflite_tail::FindTail(model_, *sg_, label_));
+  if (!split && sg_->outputs()->size() != 1) {
     return Unsupported(label_ + ": " + std::to_string(sg_->outputs()->size()) +
                        " outputs; one score output is supported");
   }
@@ -988,12 +1058,25 @@ Result<ImportedModel> TfliteImporter::Run() {
 
   if (sg_->operators()) {
     for (flatbuffers::uoffset_t i = 0; i < sg_->operators()->size(); ++i) {
+      if (split && split->tail[i]) {  // counted, run by the tail
+        const tfl::OperatorCode* code =
+            model_.operator_codes() && sg_->operators()->Get(i)->opcode_index() < model_.operator_codes()->size()
+                ? model_.operator_codes()->Get(sg_->operators()->Get(i)->opcode_index())
+                : nullptr;
+        if (code) ++source_ops_[BuiltinName(tflite_tail::BuiltinCode(*code))];
+        continue;
+      }
       EV_RETURN_IF_ERROR(Translate(static_cast<int>(i), *sg_->operators()->Get(i)));
     }
   }
-  const ValueId out = tensor_value_[output_tensor];
-  if (out == graph::kNoValue || graph_.values[out].is_constant) {
-    return Corrupt(label_ + ": output '" + model.output_name + "' is produced by no operator");
+  ValueId out = graph::kNoValue;
+  if (split) {
+    EV_ASSIGN_OR_RETURN(out, PackDetectionBoundary(*split, &model));
+  } else {
+    out = tensor_value_[output_tensor];
+    if (out == graph::kNoValue || graph_.values[out].is_constant) {
+      return Corrupt(label_ + ": output '" + model.output_name + "' is produced by no operator");
+    }
   }
   graph_.outputs.push_back(out);
   Status valid = graph::Validate(graph_);
@@ -1038,6 +1121,11 @@ Result<ImportedModel> TfliteImporter::Run() {
   }
   model.source_ops = source_ops_;
   DescribeGeneration(&model);
+  if (split) {
+    model.output_activation = "none";
+    model.generation = std::string("Custom Vision S1 TFLite detector (NMS in the graph)") +
+                       (dequantized_ > 0 ? ", float16 weights" : "");
+  }
   if (dequantized_ > 0) {
     model.rewrites.push_back("expanded " + std::to_string(dequantized_) +
                              " float16 weight tensors to float32");

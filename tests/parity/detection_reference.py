@@ -414,6 +414,60 @@ def ssd_photo_references(photo_bytes, labels, engine):
     return results, bodies["docker-s1-tflite-2024/app/app.py"], inputs
 
 
+def _tflite_runtime_from(make_interpreter, seen):
+    """tflite_runtime whose Interpreter is `make_interpreter()` (tflite_peer.TfliteInterpreter(...,
+    any_output=True): Google's TFLite C runtime on the real model file): the model's own input
+    shape, its outputs by their names and indices, each get_tensor the runtime's array."""
+    class Interpreter:
+        def __init__(self, model_path=None, **kwargs):
+            self.engine = make_interpreter()
+            self.outputs = {}
+
+        def allocate_tensors(self):
+            pass
+
+        def get_input_details(self):
+            return [{"index": 0, "shape": np.array(self.engine.input_shape(), np.int32)}]
+
+        def get_output_details(self):
+            names = list(self.engine.run_named(np.zeros(self.engine.input_shape(), np.float32)))
+            self.names = names
+            return [{"name": name, "index": 100 + k} for k, name in enumerate(names)]
+
+        def set_tensor(self, index, value):
+            assert index == 0
+            self.value = value
+
+        def invoke(self):
+            seen["input"] = self.value
+            self.outputs = self.engine.run_named(self.value)
+            seen["raw"] = self.outputs
+
+        def get_tensor(self, index):
+            return self.outputs[self.names[index - 100]]
+
+    pkg = types.ModuleType("tflite_runtime")
+    mod = types.ModuleType("tflite_runtime.interpreter")
+    mod.Interpreter = Interpreter
+    pkg.interpreter = mod
+    return {"tflite_runtime": pkg, "tflite_runtime.interpreter": mod}
+
+
+def ssd_tflite_container(photo_bytes, labels, make_interpreter):
+    """The 2024 Docker 2.2 S1 container (docker-s1-tflite-2024 app.py, POST /image) with its
+    tflite_runtime run by `make_interpreter()` (see _tflite_runtime_from) on the model itself.
+
+    Returns (predictions, the container's body, the runtime's raw outputs by name)."""
+    folder = os.path.join(reference_dir(), "docker-s1-tflite-2024", "app")
+    seen = {}
+    with _workdir(labels):
+        app = _fresh_import(folder, "app", _tflite_runtime_from(make_interpreter, seen))
+        with contextlib.redirect_stdout(io.StringIO()):
+            sys.modules["predict"].initialize()
+        body = _flask_post(app, photo_bytes)
+    return json.loads(body)["predictions"], body, seen["raw"]
+
+
 def onnx_predict_image(image, labels, engine):
     """onnxruntime_predict.ONNXRuntimeObjectDetection(...).predict_image(image), with ONNX Runtime's
     session.run replaced by `engine(nchw_input) -> [1, C, H, W] output` (e.g. OpenCV DNN).

@@ -10,7 +10,10 @@ EDGEVISION_TFLITE_C to use another copy of the library.
 Usage (Debian's /usr/bin/python3 with python3-numpy):
     tflite_peer.py MODEL.tflite TENSOR.npy [--threads 1]
 prints the output vector as JSON. As a module: `TfliteInterpreter(path)`
-then `.run(tensor)` (HxWx3 or 1xHxWx3 float32) -> 1-D float32 array.
+then `.run(tensor)` (HxWx3 or 1xHxWx3 float32) -> 1-D float32 array; or
+`TfliteInterpreter(path, any_output=True)` then `.run_named(tensor)` ->
+{output name: array of its type and shape} (float32, int32 or int64
+outputs, any number, shapes as the runtime resized them: S1 detectors).
 
 Exit code 77 when the library is absent (CTest's "skipped").
 """
@@ -28,6 +31,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SKIP = 77
 # TfLiteType values from tensorflow/lite/c/c_api_types.h.
 K_TFLITE_FLOAT32 = 1
+K_TFLITE_INT32 = 2
+K_TFLITE_INT64 = 4
+NUMPY_TYPES = {K_TFLITE_FLOAT32: np.float32, K_TFLITE_INT32: np.int32, K_TFLITE_INT64: np.int64}
 
 
 def library_path():
@@ -40,9 +46,9 @@ def library_path():
 
 
 class TfliteInterpreter:
-    """One model, one interpreter, float32 input and output."""
+    """One model, one interpreter, float32 input and (unless any_output) one float32 output."""
 
-    def __init__(self, model_path, threads=1):
+    def __init__(self, model_path, threads=1, any_output=False):
         lib = ctypes.CDLL(library_path())
         vp = ctypes.c_void_p
         lib.TfLiteModelCreateFromFile.restype = vp
@@ -62,6 +68,14 @@ class TfliteInterpreter:
         lib.TfLiteTensorByteSize.argtypes = [vp]
         lib.TfLiteTensorCopyFromBuffer.argtypes = [vp, vp, ctypes.c_size_t]
         lib.TfLiteTensorCopyToBuffer.argtypes = [vp, vp, ctypes.c_size_t]
+        lib.TfLiteInterpreterGetOutputTensorCount.restype = ctypes.c_int32
+        lib.TfLiteInterpreterGetOutputTensorCount.argtypes = [vp]
+        lib.TfLiteTensorName.restype = ctypes.c_char_p
+        lib.TfLiteTensorName.argtypes = [vp]
+        lib.TfLiteTensorNumDims.restype = ctypes.c_int32
+        lib.TfLiteTensorNumDims.argtypes = [vp]
+        lib.TfLiteTensorDim.restype = ctypes.c_int32
+        lib.TfLiteTensorDim.argtypes = [vp, ctypes.c_int32]
         lib.TfLiteInterpreterDelete.argtypes = [vp]
         lib.TfLiteInterpreterOptionsDelete.argtypes = [vp]
         lib.TfLiteModelDelete.argtypes = [vp]
@@ -78,11 +92,33 @@ class TfliteInterpreter:
             raise RuntimeError("TfLiteInterpreterAllocateTensors failed")
         self._in = lib.TfLiteInterpreterGetInputTensor(self._interp, 0)
         self._out = lib.TfLiteInterpreterGetOutputTensor(self._interp, 0)
-        for t in (self._in, self._out):
+        for t in (self._in,) if any_output else (self._in, self._out):
             if lib.TfLiteTensorType(t) != K_TFLITE_FLOAT32:
                 raise RuntimeError("only float32 input and output are supported")
 
-    def run(self, tensor):
+    def input_shape(self):
+        return [self._lib.TfLiteTensorDim(self._in, d) for d in range(self._lib.TfLiteTensorNumDims(self._in))]
+
+    def run_named(self, tensor):
+        """Runs the model; returns {output name: numpy array} in the subgraph's output order."""
+        lib = self._lib
+        self._invoke(tensor)
+        outputs = {}
+        for k in range(lib.TfLiteInterpreterGetOutputTensorCount(self._interp)):
+            t = lib.TfLiteInterpreterGetOutputTensor(self._interp, k)
+            dtype = NUMPY_TYPES.get(lib.TfLiteTensorType(t))
+            if dtype is None:
+                raise RuntimeError("output %d has TfLiteType %d" % (k, lib.TfLiteTensorType(t)))
+            shape = [lib.TfLiteTensorDim(t, d) for d in range(lib.TfLiteTensorNumDims(t))]
+            out = np.zeros(shape, dtype)
+            if out.nbytes != lib.TfLiteTensorByteSize(t):
+                raise RuntimeError("output %d: %d bytes for shape %s" % (k, lib.TfLiteTensorByteSize(t), shape))
+            if out.nbytes and lib.TfLiteTensorCopyToBuffer(t, out.ctypes.data, out.nbytes) != 0:
+                raise RuntimeError("TfLiteTensorCopyToBuffer failed")
+            outputs[lib.TfLiteTensorName(t).decode()] = out
+        return outputs
+
+    def _invoke(self, tensor):
         lib = self._lib
         x = np.ascontiguousarray(tensor, dtype=np.float32)
         if x.nbytes != lib.TfLiteTensorByteSize(self._in):
@@ -92,6 +128,10 @@ class TfliteInterpreter:
             raise RuntimeError("TfLiteTensorCopyFromBuffer failed")
         if lib.TfLiteInterpreterInvoke(self._interp) != 0:
             raise RuntimeError("TfLiteInterpreterInvoke failed")
+
+    def run(self, tensor):
+        lib = self._lib
+        self._invoke(tensor)
         out = np.zeros(lib.TfLiteTensorByteSize(self._out) // 4, np.float32)
         if lib.TfLiteTensorCopyToBuffer(self._out, out.ctypes.data, out.nbytes) != 0:
             raise RuntimeError("TfLiteTensorCopyToBuffer failed")

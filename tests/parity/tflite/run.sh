@@ -1,6 +1,7 @@
 #!/bin/sh
 # Runs tests/parity/check_d3.py, or with --formats first
-# tests/parity/check_formats.py; CTest calls this (tests/CMakeLists.txt).
+# tests/parity/check_formats.py, or with --s1 first
+# tests/parity/make_s1_tflite.py; CTest calls this (tests/CMakeLists.txt).
 # Installs Google's TFLite C runtime (npm tfjs-tflite-node, its prebuilt
 # cc_deps only: --ignore-scripts builds nothing) from the committed
 # package-lock.json when node_modules is missing or older than the lock file.
@@ -19,6 +20,9 @@ fi
 script=check_d3.py
 if [ "${1:-}" = "--formats" ]; then
   script=check_formats.py
+  shift
+elif [ "${1:-}" = "--s1" ]; then
+  script=make_s1_tflite.py
   shift
 fi
 exec /usr/bin/python3 "$here/../$script" "$@"

@@ -1,0 +1,176 @@
+// S1 (SSD-style) detectors exported as TFLite: the synthetic
+// tests/data/synthetic/s1_formats/tflite/model.tflite (make_s1_tflite.py:
+// NON_MAX_SUPPRESSION_V4/V5, SLICE, GATHER, CONCATENATION, SHAPE, TOPK_V2,
+// CAST after the network; outputs named detected_* without a batch
+// dimension, listed out of order) bare, as the 2024 Docker 2.2 S1 export
+// (app/model.tflite) and as its zip, through LoadModel, the XNNPACK engine
+// and the NMS tail, against tests/data/detection/golden/s1_fruit_tflite.json:
+// the 2024 Docker 2.2 S1 container's own app.py answering the four photos
+// with Google's TFLite C runtime 2.9 running the same file.
+//   - the raw detected_* outputs match the runtime's (boxes and scores within
+//     1e-4, classes and row order exactly);
+//   - the detections match the container's (same rows, same order, boxes and
+//     probabilities within 1e-4).
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+#include "detect/golden_test_util.h"
+#include "detect/nms_tail.h"
+#include "detect/ssd.h"
+#include "engine/xnnpack_backend.h"
+#include "image/detector_preprocess.h"
+#include "model/model.h"
+#include "predict/classifier.h"
+#include "test_support.h"
+
+namespace edgevision::predict {
+namespace {
+
+using edgevision::detect::testing::Hex;
+using edgevision::testing::ReadBytes;
+using edgevision::testing::TestData;
+
+nlohmann::json Golden() {
+  return nlohmann::json::parse(
+      edgevision::testing::ReadText(TestData("detection/golden/s1_fruit_tflite.json")));
+}
+
+class S1TfliteExportTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(S1TfliteExportTest, SplitsAtNmsAndAnswersAsTheDocker22S1Container) {
+  Result<model::LoadedModel> m =
+      model::LoadModel(TestData(std::string("synthetic/s1_formats/") + GetParam()).string());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->detector);
+  EXPECT_EQ(m->info.format, "TFLite");
+  EXPECT_EQ(m->info.domain, "ObjectDetection");
+  EXPECT_EQ(m->detector->family, detect::DetectorFamily::kSsd);
+  EXPECT_EQ(m->info.input_name, "image_tensor");
+  EXPECT_EQ(m->info.output_name, "detected_scores, detected_boxes, detected_classes");
+  EXPECT_EQ(m->preprocess.color, image::ColorOrder::kRGB);
+  EXPECT_EQ(m->preprocess.input_width, 320);
+  EXPECT_EQ(m->preprocess.input_height, 320);
+  // The engine runs the network up to the two heads' NHWC maps (the
+  // RESHAPEs to [400, 4] and [400, 3] only the tail reads moved into it).
+  const detect::TailGraph& tail = m->detector->ssd_tail;
+  ASSERT_EQ(tail.inputs.size(), 2u);
+  EXPECT_EQ(tail.inputs[0].name, "corners");
+  EXPECT_EQ(tail.inputs[0].shape, (std::vector<int64_t>{1, 20, 20, 4}));
+  EXPECT_EQ(tail.inputs[1].name, "cls/Sigmoid");
+  EXPECT_EQ(tail.inputs[1].shape, (std::vector<int64_t>{1, 20, 20, 3}));
+  EXPECT_EQ(tail.packed_size(), 2800u);
+  EXPECT_EQ(std::count_if(tail.nodes.begin(), tail.nodes.end(),
+                          [](const detect::TailNode& n) { return n.op == detect::kTfliteNmsOp; }),
+            3);
+  EXPECT_TRUE(std::any_of(m->info.rewrites.begin(), m->info.rewrites.end(), [](const std::string& r) {
+    return r.find("split the S1 detector at NON_MAX_SUPPRESSION") != std::string::npos;
+  }));
+  EXPECT_EQ(m->info.source_ops.at("NON_MAX_SUPPRESSION_V4"), 2);
+  EXPECT_EQ(m->info.source_ops.at("NON_MAX_SUPPRESSION_V5"), 1);
+
+  // Raw outputs: the engine and the tail on the tensor edgevision builds,
+  // against the TFLite runtime's on the tensor the container built.
+  auto compiled = engine::MakeXnnpackBackend()->Compile(m->graph, engine::EngineOptions{});
+  ASSERT_TRUE(compiled.ok()) << compiled.status().ToString();
+  auto session = (*compiled)->CreateSession();
+  ASSERT_TRUE(session.ok());
+  const nlohmann::json golden = Golden();
+  ASSERT_EQ(golden["photos"].size(), 4u);
+  double max_box = 0, max_score = 0;
+  size_t rows_seen = 0;
+  for (const nlohmann::json& photo : golden["photos"]) {
+    SCOPED_TRACE(photo["name"].get<std::string>());
+    auto decoded = image::Decode(ReadBytes(TestData(photo["photo"].get<std::string>())), {});
+    ASSERT_TRUE(decoded.ok());
+    auto tensor = image::PreprocessStretch(std::move(*decoded), 320, 320, image::ColorOrder::kRGB);
+    ASSERT_TRUE(tensor.ok());
+    std::vector<float> packed((*compiled)->output_size());
+    ASSERT_TRUE((*session)->Run(tensor->data, packed).ok());
+    auto outputs = detect::RunTail(tail, packed);
+    ASSERT_TRUE(outputs.ok()) << outputs.status().ToString();
+    EXPECT_EQ(outputs->at("detected_boxes").shape.size(), 2u);  // [N, 4]: no batch dimension
+    auto rows = detect::SsdFromOutputs(*outputs);
+    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
+    const nlohmann::json& raw = photo["raw"];
+    ASSERT_EQ(rows->scores.size(), raw["detected_scores"].size());
+    ASSERT_FALSE(rows->scores.empty());
+    for (size_t i = 0; i < rows->scores.size(); ++i) {
+      EXPECT_EQ(rows->classes[i], raw["detected_classes"][i].get<int64_t>()) << i;
+      max_score = std::max(max_score, std::fabs(rows->scores[i] - Hex(raw["detected_scores"][i])));
+      for (size_t k = 0; k < 4; ++k)
+        max_box = std::max(max_box, std::fabs(rows->boxes[i * 4 + k] - Hex(raw["detected_boxes"][i][k])));
+    }
+    rows_seen += rows->scores.size();
+  }
+  EXPECT_LE(max_box, 1e-4);
+  EXPECT_LE(max_score, 1e-4);
+  std::printf("[ raw vs TFLite 2.9 ] %zu rows, max |box diff| %.2g, max |score diff| %.2g\n", rows_seen,
+              max_box, max_score);
+
+  // The answers, as the container's.
+  auto c = Classifier::Create(std::move(*m), engine::MakeXnnpackBackend(), ClassifierOptions{});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  max_box = max_score = 0;
+  size_t detections = 0;
+  for (const nlohmann::json& photo : golden["photos"]) {
+    SCOPED_TRACE(photo["name"].get<std::string>());
+    Result<DetectionResult> r = (*c)->DetectImage(ReadBytes(TestData(photo["photo"].get<std::string>())));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    const nlohmann::json& want = photo["predictions"];
+    ASSERT_EQ(r->detections.size(), want.size());
+    std::set<std::string> tags;
+    for (size_t i = 0; i < want.size(); ++i) {
+      const detect::Detection& d = r->detections[i];
+      const nlohmann::json& w = want[i];
+      tags.insert(d.tag);
+      EXPECT_EQ(d.tag, w["tagName"].get<std::string>()) << i;
+      EXPECT_EQ(d.tag_index, w["tagId"].get<int>()) << i;
+      max_score = std::max(max_score, std::fabs(d.probability - w["probability"].get<double>()));
+      const nlohmann::json& b = w["boundingBox"];
+      for (auto [got, key] : {std::pair{d.box.left, "left"}, {d.box.top, "top"}, {d.box.width, "width"},
+                              {d.box.height, "height"}}) {
+        max_box = std::max(max_box, std::fabs(got - b[key].get<double>()));
+      }
+    }
+    detections += want.size();
+    EXPECT_GE(tags.size(), 2u);  // several classes, overlapping boxes
+  }
+  EXPECT_LE(max_box, 1e-4);
+  EXPECT_LE(max_score, 1e-4);
+  std::printf("[ vs the Docker 2.2 S1 container ] %zu detections, max |box diff| %.2g, max |probability diff| %.2g\n",
+              detections, max_box, max_score);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, S1TfliteExportTest,
+                         ::testing::Values("tflite", "docker-s1-tflite-2024", "docker-s1-tflite-2024.zip"),
+                         [](const ::testing::TestParamInfo<const char*>& p) {
+                           std::string name = p.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           std::replace(name.begin(), name.end(), '.', '_');
+                           return name;
+                         });
+
+// What the tail cannot run is refused at load, naming the operator.
+TEST(S1TfliteTailTest, WhatTheTailCannotRunIsRefusedNamingTheOperator) {
+  auto refused = [](const std::string& file) {
+    Result<model::LoadedModel> m =
+        model::LoadModel(TestData("synthetic/s1_formats/tflite-refused/" + file).string());
+    EXPECT_FALSE(m.ok()) << file;
+    return m.ok() ? std::string() : m.status().message();
+  };
+  std::string why = refused("soft_nms.tflite");
+  EXPECT_NE(why.find("'nms/class_2/NonMaxSuppression' (NON_MAX_SUPPRESSION_V5)"), std::string::npos) << why;
+  EXPECT_NE(why.find("soft NMS"), std::string::npos) << why;
+  why = refused("unique_after_nms.tflite");
+  EXPECT_NE(why.find("(UNIQUE) after NON_MAX_SUPPRESSION"), std::string::npos) << why;
+  why = refused("detection_postprocess.tflite");
+  EXPECT_NE(why.find("CUSTOM:TFLite_Detection_PostProcess"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace edgevision::predict
