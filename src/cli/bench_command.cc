@@ -213,29 +213,29 @@ int RunBench(const BenchOptions& options) {
     return 1;
   }
   const bool int8 = options.precision == "int8";
-  if (int8 && (options.backend != "xnnpack" || options.profile || options.per_op)) {
-    PrintError(InvalidArgument("--precision int8 runs on the xnnpack backend, without --profile or --per-op"));
+  if (int8 && options.backend != "xnnpack") {
+    PrintError(InvalidArgument("--precision int8 runs on the xnnpack backend"));
     return 2;
   }
-  std::unique_ptr<engine::Backend> backend;
+  std::shared_ptr<const engine::Backend> backend;
   nlohmann::json int8_report;
+  engine::EngineOptions engine_options;
+  engine_options.threads = options.threads;
+  Result<std::unique_ptr<engine::CompiledModel>> compiled = Internal("not compiled");
   if (int8) {
-    Result<predict::Int8Setup> setup = predict::PrepareInt8(*loaded, {}, options.data_dir);
+    Result<predict::Int8Setup> setup = predict::PrepareInt8(*loaded, {}, options.data_dir, engine_options);
     if (!setup.ok()) {
       PrintError(setup.status());
       return 1;
     }
     int8_report = predict::Int8ReportJson(setup->report);
     int8_report.erase("nodes");
-    backend = engine::MakeInt8Backend(setup->calibration);
-  } else if (options.backend == "reference") {
-    backend = engine::MakeReferenceBackend();
+    backend = setup->backend;
+    compiled = std::move(setup->compiled);
   } else {
-    backend = engine::MakeXnnpackBackend();
+    backend = options.backend == "reference" ? engine::MakeReferenceBackend() : engine::MakeXnnpackBackend();
+    compiled = backend->Compile(loaded->graph, engine_options);
   }
-  engine::EngineOptions engine_options;
-  engine_options.threads = options.threads;
-  Result<std::unique_ptr<engine::CompiledModel>> compiled = backend->Compile(loaded->graph, engine_options);
   if (!compiled.ok()) {
     PrintError(compiled.status());
     return 1;
@@ -290,8 +290,10 @@ int RunBench(const BenchOptions& options) {
     doc["int8"] = int8_report;
   }
   if ((options.profile || options.per_op) && options.backend != "reference") {
+    const int profile_runs = std::max(1, options.runs / 4);
     Result<std::vector<engine::NodeProfile>> profile =
-        engine::ProfileXnnpackSession(**session, input, std::max(1, options.runs / 4));
+        int8 ? engine::ProfileInt8Session(**session, input, profile_runs)
+             : engine::ProfileXnnpackSession(**session, input, profile_runs);
     if (!profile.ok()) {
       PrintError(profile.status());
       return 1;

@@ -35,6 +35,7 @@
 
 #include "core/status.h"
 #include "engine/backend.h"
+#include "engine/xnnpack_backend.h"
 #include "graph/graph.h"
 
 namespace edgevision::engine {
@@ -49,6 +50,10 @@ struct ValueRange {
 struct Int8Calibration {
   std::vector<std::string> value_names;  // graph.values[i].name, to check the graph matches
   std::vector<ValueRange> ranges;
+  // Mixed precision: nodes (by name) kept in float32 although an int8 kernel
+  // exists for them (predict/int8_mixed.h chooses them). Unknown names are
+  // ignored.
+  std::vector<std::string> float_nodes;
 };
 
 // Runs `graph` in float32 on each of `inputs` (NHWC batch-1 tensors of the
@@ -63,6 +68,10 @@ Result<Int8Calibration> CalibrateInt8(const graph::Graph& graph,
 // returns InvalidArgument when the value names differ).
 std::unique_ptr<Backend> MakeInt8Backend(std::shared_ptr<const Int8Calibration> calibration);
 
+// How many times `backend` (made by MakeInt8Backend) compiled a graph; -1
+// for another backend. Start-up reports it (a load compiles once).
+int Int8Compilations(const Backend& backend);
+
 // How a model compiled by the int8 backend runs, for `inspect` and tests.
 struct Int8PlanStats {
   int int8_nodes = 0;     // nodes run by qs8/s8/x8 operators
@@ -72,8 +81,21 @@ struct Int8PlanStats {
   int conversions = 0;    // qs8 <-> f32 convert operators
   size_t arena_bytes = 0;
   std::vector<std::string> float_node_names;  // non-free nodes run in float32
+  // Nodes that compute in int8 (convolutions, FullyConnected, pools, Add/Sub/
+  // Mul): the candidates for Int8Calibration::float_nodes.
+  std::vector<std::string> int8_compute_names;
+  int kept_float = 0;  // nodes run in float32 because of Int8Calibration::float_nodes
 };
 // nullptr for a model of another backend.
 const Int8PlanStats* GetInt8PlanStats(const CompiledModel& model);
+
+// Mean wall time per node over `runs` runs, as ProfileXnnpackSession, for
+// `bench --per-op --precision int8`: a node's int8 and float32 work are
+// listed apart ("Conv2D (int8)"), and each qs8 <-> f32 conversion under the
+// converted value's name ("Convert f32->int8"). Errors: InvalidArgument if
+// `session` is not an int8 session, if runs < 1 or for a wrong input size;
+// Run()'s errors otherwise.
+Result<std::vector<NodeProfile>> ProfileInt8Session(Session& session, std::span<const float> input,
+                                                    int runs);
 
 }  // namespace edgevision::engine

@@ -59,10 +59,22 @@ Result<std::unique_ptr<Classifier>> Classifier::Create(model::LoadedModel model,
     return InvalidArgument("workers and threads must be at least 1");
   }
   if (model.detector) return InvalidArgument("a detector needs a shared backend (Classifier::Create)");
-  std::unique_ptr<Classifier> c(new Classifier(std::move(model), options));
   engine::EngineOptions engine_options;
   engine_options.threads = options.threads_per_inference;
-  EV_ASSIGN_OR_RETURN(c->compiled_, backend.Compile(c->model_.graph, engine_options));
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::CompiledModel> compiled, backend.Compile(model.graph, engine_options));
+  return Create(std::move(model), std::move(compiled), options);
+}
+
+Result<std::unique_ptr<Classifier>> Classifier::Create(model::LoadedModel model,
+                                                       std::unique_ptr<engine::CompiledModel> compiled,
+                                                       const ClassifierOptions& options) {
+  if (options.workers < 1 || options.threads_per_inference < 1) {
+    return InvalidArgument("workers and threads must be at least 1");
+  }
+  if (model.detector) return InvalidArgument("a detector needs a shared backend (Classifier::Create)");
+  if (!compiled) return InvalidArgument("Classifier::Create: no compiled model");
+  std::unique_ptr<Classifier> c(new Classifier(std::move(model), options));
+  c->compiled_ = std::move(compiled);
   const auto& shape = c->compiled_->input_shape();
   if (shape.size() != 4 || shape[1] != c->model_.preprocess.input_height ||
       shape[2] != c->model_.preprocess.input_width || shape[3] != 3) {

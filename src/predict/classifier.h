@@ -81,6 +81,13 @@ class Classifier {
   // Errors: the backend's (Unsupported naming the node and op).
   static Result<std::unique_ptr<Classifier>> Create(model::LoadedModel model, const engine::Backend& backend,
                                                     const ClassifierOptions& options);
+  // The same with `model`'s graph already compiled (with
+  // options.threads_per_inference threads): --precision int8 compiles once
+  // to measure its agreement and serves that very model. Errors: Internal
+  // when `compiled` does not fit the model's input or labels.
+  static Result<std::unique_ptr<Classifier>> Create(model::LoadedModel model,
+                                                    std::unique_ptr<engine::CompiledModel> compiled,
+                                                    const ClassifierOptions& options);
   // The same, for any export: a detector keeps the backend to compile a plan
   // per input size. Errors: as above, and Detector::Create's.
   static Result<std::unique_ptr<Classifier>> Create(model::LoadedModel model,

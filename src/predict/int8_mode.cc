@@ -13,6 +13,7 @@
 #include "engine/int8_backend.h"
 #include "engine/xnnpack_backend.h"
 #include "image/preprocess.h"
+#include "predict/int8_mixed.h"
 
 namespace edgevision::predict {
 
@@ -21,7 +22,7 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr int kCacheVersion = 1;  // bump when the engine's int8 program changes meaning
+constexpr int kCacheVersion = 4;  // bump when the engine's int8 program changes meaning
 
 // Observed ranges are widened by this fraction: images unlike the few
 // calibration photos (another subject, other light) then saturate less. 0.25
@@ -31,7 +32,9 @@ constexpr float kCalibrationMargin = 0.25f;
 
 // Each calibration tensor (HWC, 3 channels) also mirrored and with its
 // channels rotated once and twice, so that a set of one photo (two exports
-// ship one) still spans colours and layouts it does not show.
+// ship one) still spans colours and layouts it does not show. (Grey and
+// two-level variants were tried: they widened the ranges and cost the
+// iotedge and food exports one photo each; docs/performance.md, "int8".)
 std::vector<std::vector<float>> Augmented(const std::vector<std::vector<float>>& inputs,
                                           const image::PreprocessSpec& spec) {
   const auto h = static_cast<size_t>(spec.input_height), w = static_cast<size_t>(spec.input_width);
@@ -85,13 +88,12 @@ int ArgMax(const std::vector<float>& v) {
   return static_cast<int>(std::max_element(v.begin(), v.end()) - v.begin());
 }
 
-Result<std::vector<std::vector<float>>> RunAll(const engine::Backend& backend, const graph::Graph& graph,
+Result<std::vector<std::vector<float>>> RunAll(const engine::CompiledModel& model,
                                                const std::vector<std::vector<float>>& inputs) {
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::CompiledModel> model, backend.Compile(graph, {}));
-  EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> session, model->CreateSession());
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> session, model.CreateSession());
   std::vector<std::vector<float>> outputs;
   for (const std::vector<float>& input : inputs) {
-    std::vector<float> out(model->output_size());
+    std::vector<float> out(model.output_size());
     EV_RETURN_IF_ERROR(session->Run(input, out));
     outputs.push_back(std::move(out));
   }
@@ -118,6 +120,38 @@ Int8Agreement Compare(const std::vector<std::vector<float>>& fp32,
   return a;
 }
 
+json MixedJson(const Int8MixedPrecision& m) {
+  return json{{"float_nodes", m.float_nodes},
+              {"bar", {{"top1", "all"}, {"max_abs_prob_diff", kMixedMaxProbDiff}}},
+              {"bar_met", m.bar_met},
+              {"inputs", m.inputs},
+              {"top1_agree", m.top1_agree},
+              {"max_abs_prob_diff", m.max_abs_diff},
+              {"all_int8_max_abs_prob_diff", m.all_int8_max_abs_diff},
+              {"trials", m.trials}};
+}
+
+// The inverse of MixedJson; false when a field is missing or of another type.
+bool ReadMixed(const json& j, Int8MixedPrecision* m) {
+  if (!j.is_object() || !j.contains("float_nodes") || !j["float_nodes"].is_array()) return false;
+  for (const json& n : j["float_nodes"]) {
+    if (!n.is_string()) return false;
+    m->float_nodes.push_back(n.get<std::string>());
+  }
+  if (!j.value("bar_met", json()).is_boolean() || !j.value("inputs", json()).is_number_integer() ||
+      !j.value("top1_agree", json()).is_number_integer() || !j.value("max_abs_prob_diff", json()).is_number() ||
+      !j.value("all_int8_max_abs_prob_diff", json()).is_number() || !j.value("trials", json()).is_number_integer()) {
+    return false;
+  }
+  m->bar_met = j["bar_met"].get<bool>();
+  m->inputs = j["inputs"].get<int>();
+  m->top1_agree = j["top1_agree"].get<int>();
+  m->max_abs_diff = j["max_abs_prob_diff"].get<double>();
+  m->all_int8_max_abs_diff = j["all_int8_max_abs_prob_diff"].get<double>();
+  m->trials = j["trials"].get<int>();
+  return true;
+}
+
 json ToJson(const engine::Int8Calibration& c, const Int8Report& r, const std::string& model_sha1,
             const std::string& set_hash) {
   json ranges = json::array();
@@ -133,6 +167,7 @@ json ToJson(const engine::Int8Calibration& c, const Int8Report& r, const std::st
                 {"top1_agree", a.top1_agree},
                 {"mean_abs_diff", a.mean_abs_diff},
                 {"max_abs_diff", a.max_abs_diff}}},
+              {"mixed_precision", MixedJson(r.mixed)},
               {"value_names", c.value_names},
               {"ranges", std::move(ranges)}};
 }
@@ -140,7 +175,7 @@ json ToJson(const engine::Int8Calibration& c, const Int8Report& r, const std::st
 // The cached calibration, if the file is ours and whole; nullopt otherwise
 // (a damaged cache is recalibrated, never trusted).
 std::optional<engine::Int8Calibration> ReadCache(const fs::path& file, const graph::Graph& graph,
-                                                 Int8Agreement* agreement) {
+                                                 Int8Agreement* agreement, Int8MixedPrecision* mixed) {
   std::ifstream in(file);
   if (!in) return std::nullopt;
   json doc = json::parse(in, nullptr, /*allow_exceptions=*/false);
@@ -164,6 +199,10 @@ std::optional<engine::Int8Calibration> ReadCache(const fs::path& file, const gra
       !a["mean_abs_diff"].is_number() || !a["max_abs_diff"].is_number()) {
     return std::nullopt;
   }
+  Int8MixedPrecision m;
+  if (!ReadMixed(doc["mixed_precision"], &m)) return std::nullopt;
+  c.float_nodes = m.float_nodes;
+  *mixed = std::move(m);
   agreement->images = a["images"].get<int>();
   agreement->top1_agree = a["top1_agree"].get<int>();
   agreement->top1_rate = agreement->images ? static_cast<double>(agreement->top1_agree) / agreement->images : 0;
@@ -221,7 +260,7 @@ Result<CalibrationImages> FindCalibrationImages(const std::string& model_path, c
 }
 
 Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::DecodeLimits& limits,
-                              const std::string& data_dir) {
+                              const std::string& data_dir, const engine::EngineOptions& engine_options) {
   if (model.detector) {
     return InvalidArgument(
         "--precision int8 serves classifiers only; this export is an object detector (use fp32)");
@@ -251,10 +290,12 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
     report.cache_file = cache_file.string();
   }
   std::optional<engine::Int8Calibration> cached;
-  if (!cache_file.empty()) cached = ReadCache(cache_file, model.graph, &report.agreement);
+  if (!cache_file.empty()) cached = ReadCache(cache_file, model.graph, &report.agreement, &report.mixed);
   if (cached) {
     report.cache_reused = true;
     setup.calibration = std::make_shared<const engine::Int8Calibration>(std::move(*cached));
+    setup.backend = engine::MakeInt8Backend(setup.calibration);
+    EV_ASSIGN_OR_RETURN(setup.compiled, setup.backend->Compile(model.graph, engine_options));
     return setup;
   }
   std::vector<std::vector<float>> inputs;
@@ -266,17 +307,26 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
     inputs.push_back(std::move(tensor->data));
   }
   files.clear();
-  EV_ASSIGN_OR_RETURN(engine::Int8Calibration c,
-                      engine::CalibrateInt8(model.graph, Augmented(inputs, model.preprocess)));
+  // The images as they are come first in `augmented`.
+  const std::vector<std::vector<float>> augmented = Augmented(inputs, model.preprocess);
+  EV_ASSIGN_OR_RETURN(engine::Int8Calibration c, engine::CalibrateInt8(model.graph, augmented));
   for (engine::ValueRange& r : c.ranges) {
     r.min *= 1.0f + kCalibrationMargin;
     r.max *= 1.0f + kCalibrationMargin;
   }
+  std::vector<std::vector<float>> fp32_out;
+  {
+    EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::CompiledModel> fp32,
+                        engine::MakeXnnpackBackend()->Compile(model.graph, {}));
+    EV_ASSIGN_OR_RETURN(fp32_out, RunAll(*fp32, augmented));
+  }
+  EV_ASSIGN_OR_RETURN(report.mixed, ChooseFloatNodes(model.graph, c, augmented, fp32_out));
+  c.float_nodes = report.mixed.float_nodes;
   setup.calibration = std::make_shared<const engine::Int8Calibration>(std::move(c));
-  const std::unique_ptr<engine::Backend> fp32 = engine::MakeXnnpackBackend();
-  const std::unique_ptr<engine::Backend> int8 = engine::MakeInt8Backend(setup.calibration);
-  EV_ASSIGN_OR_RETURN(auto fp32_out, RunAll(*fp32, model.graph, inputs));
-  EV_ASSIGN_OR_RETURN(auto int8_out, RunAll(*int8, model.graph, inputs));
+  setup.backend = engine::MakeInt8Backend(setup.calibration);
+  EV_ASSIGN_OR_RETURN(setup.compiled, setup.backend->Compile(model.graph, engine_options));
+  EV_ASSIGN_OR_RETURN(auto int8_out, RunAll(*setup.compiled, inputs));
+  fp32_out.resize(inputs.size());
   report.agreement = Compare(fp32_out, int8_out);
   if (!cache_file.empty()) {
     EV_RETURN_IF_ERROR(
@@ -288,22 +338,30 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
 Result<std::unique_ptr<Classifier>> CreateInt8Classifier(model::LoadedModel model,
                                                          const ClassifierOptions& options,
                                                          const std::string& data_dir) {
-  EV_ASSIGN_OR_RETURN(Int8Setup setup, PrepareInt8(model, options.decode, data_dir));
+  engine::EngineOptions engine_options;
+  engine_options.threads = options.threads_per_inference;
+  EV_ASSIGN_OR_RETURN(Int8Setup setup, PrepareInt8(model, options.decode, data_dir, engine_options));
   Int8Report& report = setup.report;
-  const std::unique_ptr<engine::Backend> backend = engine::MakeInt8Backend(setup.calibration);
   EV_ASSIGN_OR_RETURN(std::unique_ptr<Classifier> classifier,
-                      Classifier::Create(std::move(model), *backend, options));
+                      Classifier::Create(std::move(model), std::move(setup.compiled), options));
+  report.compilations = engine::Int8Compilations(*setup.backend);
   if (const engine::Int8PlanStats* stats = classifier->int8_plan_stats()) {
     report.int8_nodes = stats->int8_nodes;
     report.float_nodes = stats->float_nodes;
     report.conversions = stats->conversions;
   }
   const Int8Agreement& a = report.agreement;
+  const Int8MixedPrecision& m = report.mixed;
+  std::string kept;
+  for (const std::string& n : m.float_nodes) kept += (kept.empty() ? "" : ", ") + n;
   spdlog::info(
       "int8: calibrated on {} image(s) from {}{}; agrees with fp32 on {}/{} top-1, mean |dp| "
-      "{:.4f}, max {:.4f}; {} nodes int8, {} float32",
+      "{:.4f}, max {:.4f}; {} nodes int8, {} float32; mixed precision keeps {} node(s) float32{}{}{} "
+      "(bar {}: {}/{} top-1, max |dp| {:.4f} on the {} calibration inputs; all-int8 max {:.4f})",
       report.calibration_images, report.calibration_source, report.cache_reused ? " (cached)" : "",
-      a.top1_agree, a.images, a.mean_abs_diff, a.max_abs_diff, report.int8_nodes, report.float_nodes);
+      a.top1_agree, a.images, a.mean_abs_diff, a.max_abs_diff, report.int8_nodes, report.float_nodes,
+      m.float_nodes.size(), kept.empty() ? "" : " [", kept, kept.empty() ? "" : "]",
+      m.bar_met ? "met" : "MISSED", m.top1_agree, m.inputs, m.max_abs_diff, m.inputs, m.all_int8_max_abs_diff);
   classifier->SetInt8Report(std::move(report));
   return classifier;
 }
@@ -319,7 +377,9 @@ nlohmann::json Int8ReportJson(const Int8Report& r) {
                                        {"top1_rate", a.top1_rate},
                                        {"mean_abs_prob_diff", a.mean_abs_diff},
                                        {"max_abs_prob_diff", a.max_abs_diff}}},
-              {"nodes", {{"int8", r.int8_nodes}, {"float32", r.float_nodes}, {"conversions", r.conversions}}}};
+              {"mixed_precision", MixedJson(r.mixed)},
+              {"nodes", {{"int8", r.int8_nodes}, {"float32", r.float_nodes}, {"conversions", r.conversions}}},
+              {"compilations", r.compilations}};
 }
 
 }  // namespace edgevision::predict

@@ -49,18 +49,22 @@ struct CalibrationImages {
 Result<CalibrationImages> FindCalibrationImages(const std::string& model_path,
                                                 const std::string& data_dir);
 
-// The calibration for `model` and the report so far (plan counts unset):
-// from the cache when it matches, else calibrated on the images, with the
-// agreement measured and the cache written.
+// The calibration for `model`, the int8 model compiled from it (with
+// `engine_options`) and the report so far (plan counts unset): from the
+// cache when it matches, else calibrated on the images, with the agreement
+// measured on the compiled model and the cache written. The model is
+// compiled once either way.
 // Errors: InvalidArgument for a detector; FindCalibrationImages's; an image
 // that does not decode (InvalidArgument naming it); the engines' errors;
 // IOError writing the cache.
 struct Int8Setup {
   std::shared_ptr<const engine::Int8Calibration> calibration;
+  std::shared_ptr<const engine::Backend> backend;     // the int8 backend of `calibration`
+  std::unique_ptr<engine::CompiledModel> compiled;   // by `backend`
   Int8Report report;
 };
 Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::DecodeLimits& limits,
-                              const std::string& data_dir);
+                              const std::string& data_dir, const engine::EngineOptions& engine_options = {});
 
 // PrepareInt8, then the classifier on the int8 engine; its int8_report()
 // says what happened. Errors: PrepareInt8's, Classifier::Create's.

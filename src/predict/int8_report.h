@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace edgevision::predict {
 
@@ -15,15 +16,30 @@ struct Int8Agreement {
   double max_abs_diff = 0;   // largest such difference
 };
 
+// Automatic mixed precision (predict/int8_mixed.h): which nodes stay
+// float32, and the agreement on the evaluation inputs (the calibration
+// images and their augmented variants) with them.
+struct Int8MixedPrecision {
+  std::vector<std::string> float_nodes;  // most sensitive first; empty when all-int8 met the bar
+  bool bar_met = false;
+  int inputs = 0;            // evaluation inputs
+  int top1_agree = 0;        // with float_nodes kept float32
+  double max_abs_diff = 0;   // with float_nodes kept float32
+  double all_int8_max_abs_diff = 0;
+  int trials = 0;            // trial compilations the search made
+};
+
 struct Int8Report {
   std::string calibration_source;  // "export images (<dir>)" or "captures (<dir>)"
   int calibration_images = 0;
   std::string cache_file;  // "" when nothing is cached (no data dir)
   bool cache_reused = false;
   Int8Agreement agreement;
+  Int8MixedPrecision mixed;
   int int8_nodes = 0;   // graph nodes run in int8
   int float_nodes = 0;  // graph nodes run in float32
   int conversions = 0;  // qs8 <-> f32 convert operators
+  int compilations = 0;  // int8 compilations of the graph at load (1: compiled once)
 };
 
 }  // namespace edgevision::predict

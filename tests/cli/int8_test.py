@@ -159,10 +159,19 @@ def check_cache(binary, tmp):
         failures.append("cache %s is not keyed by the model's sha1 %s" % (cache, first["sha1"]))
     if r["nodes"]["int8"] < 1 or r["nodes"]["conversions"] < 1:
         failures.append("no int8 nodes: %r" % r["nodes"])
+    # Issue 17: a calibration cache miss compiled the int8 model twice.
+    if r.get("compilations") != 1:
+        failures.append("first load compiled the int8 model %r times, not once" % r.get("compilations"))
+    mixed = r.get("mixed_precision", {})
+    if (not mixed.get("bar_met") or mixed.get("inputs") != 20 or mixed.get("top1_agree") != 20
+            or mixed.get("max_abs_prob_diff", 1) > mixed["bar"]["max_abs_prob_diff"]
+            or mixed.get("trials", 0) < 1 or not isinstance(mixed.get("float_nodes"), list)):
+        failures.append("mixed precision report (5 images x 4 variants, bar met): %r" % mixed)
 
     second = inspect_int8(binary, apple, data_dir)["int8"]
-    if not second["calibration"]["cache_reused"] or second["agreement_with_fp32"] != agree:
-        failures.append("second load did not reuse the cache: %r" % second)
+    if (not second["calibration"]["cache_reused"] or second["agreement_with_fp32"] != agree
+            or second["mixed_precision"] != mixed or second["compilations"] != 1):
+        failures.append("second load did not reuse the cache (agreement, mixed precision) or compiled twice: %r" % second)
 
     other = inspect_int8(binary, docker, data_dir)["int8"]["calibration"]
     if other["cache_reused"] or other["cache_file"] == cache or os.path.exists(cache):
@@ -172,7 +181,7 @@ def check_cache(binary, tmp):
         failures.append("after another model the first one's cache was still reused: %r" % again)
 
     with open(cache, "w") as f:
-        f.write('{"version": 1, "value_names": [')  # cut short
+        f.write('{"version": 4, "value_names": [')  # cut short
     damaged = inspect_int8(binary, apple, data_dir)["int8"]
     if damaged["calibration"]["cache_reused"] or damaged["agreement_with_fp32"] != agree:
         failures.append("a damaged cache was trusted: %r" % damaged)

@@ -1,0 +1,130 @@
+#!/usr/bin/python3
+"""`--precision int8` against fp32 on every real image we have (issue 17, part 4).
+
+    int8_agreement.py --edgevision build/src/cli/edgevision [--exports DIR] [--json]
+
+For each classifier export, `edgevision predict` at both precisions on:
+  - every export's own test images (<exports>/*/images, 37 photos), and
+  - every image under tests/data/images that decodes (derived from those
+    photos: crops, rescales, other formats, EXIF orientations; bad/ and the
+    BMP Suite's bad files are left out, as is any file predict refuses).
+Prints, per export: top-1 agreement over all images, over the export
+photos alone, over the decisive images (fp32's top tag leads by >= 0.1),
+the mean and max |p_int8 - p_fp32|, and the images where top-1 differs.
+The int8 calibration is made afresh in a temporary data dir (the exports
+without images of their own calibrate from the fruit photos laid out as
+captures, as tests/cli/int8_test.py does).
+"""
+import argparse
+import glob
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLASSIFIERS = ["iotedge-applebanana-tf", "docker22-appleorange-tflite", "winml-food-onnx",
+               "uwp-catdog-onnx12", "android-fruit-tf", "android-fruit-tflite"]
+FROM_CAPTURES = {"android-fruit-tf", "android-fruit-tflite"}
+DECISIVE = 0.1
+IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+
+
+def documents(text):
+    dec = json.JSONDecoder()
+    docs, i = [], 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return docs
+        doc, i = dec.raw_decode(text, i)
+        docs.append(doc)
+
+
+def probs(doc):
+    return {p["tagName"]: p["probability"] for p in doc["predictions"]}
+
+
+def top1(doc):
+    p = probs(doc)
+    return max(p, key=p.get) if p else None
+
+
+def lead(doc):
+    p = sorted(probs(doc).values(), reverse=True) + [0.0, 0.0]
+    return p[0] - p[1]
+
+
+def predict(binary, model, images, extra):
+    """{image: answer} for the images predict answered."""
+    p = subprocess.run([binary, "predict", "--model", model] + extra + images,
+                       capture_output=True, text=True, timeout=3600)
+    failed = {i for i in images if i in p.stderr}
+    ok = [i for i in images if i not in failed]
+    docs = documents(p.stdout)
+    if len(docs) != len(ok):
+        sys.exit("%s %s: %d answers for %d images; stderr: %s" % (model, extra, len(docs), len(ok), p.stderr[-1000:]))
+    return dict(zip(ok, docs)), p.stderr
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--edgevision", required=True)
+    ap.add_argument("--exports", default=os.path.join(REPO, "tests", "data", "cv-exports"))
+    ap.add_argument("--images", default=os.path.join(REPO, "tests", "data", "images"))
+    ap.add_argument("--only", default="", help="comma-separated exports (default: all classifiers)")
+    ap.add_argument("--json", action="store_true", help="one JSON object per export instead of text")
+    args = ap.parse_args()
+
+    photos = sorted(glob.glob(os.path.join(args.exports, "*", "images", "**", "*.*"), recursive=True))
+    derived = sorted(f for f in glob.glob(os.path.join(args.images, "**", "*"), recursive=True)
+                     if f.lower().endswith(IMAGE_EXT) and os.sep + "bad" + os.sep not in f
+                     and os.sep + "bmpsuite" + os.sep + "b" + os.sep not in f)
+    images = photos + derived
+    fruit = sorted(glob.glob(os.path.join(args.exports, "iotedge-applebanana-tf", "images", "*.jpg")))
+    exports = args.only.split(",") if args.only else CLASSIFIERS
+    with tempfile.TemporaryDirectory(prefix="int8-agree-") as tmp:
+        for export in exports:
+            model = os.path.join(args.exports, export)
+            data_dir = os.path.join(tmp, export)
+            os.makedirs(data_dir)
+            if export in FROM_CAPTURES:
+                for path in fruit:
+                    data = open(path, "rb").read()
+                    digest = hashlib.sha256(data).hexdigest()
+                    os.makedirs(os.path.join(data_dir, "captures", digest[:2]), exist_ok=True)
+                    with open(os.path.join(data_dir, "captures", digest[:2], digest + ".jpg"), "wb") as f:
+                        f.write(data)
+            fp32, _ = predict(args.edgevision, model, images, [])
+            int8, log = predict(args.edgevision, model, list(fp32), ["--precision", "int8", "--data-dir", data_dir])
+            both = [i for i in images if i in fp32 and i in int8]
+            same = [i for i in both if top1(fp32[i]) == top1(int8[i])]
+            in_photos = [i for i in both if i in photos]
+            decisive = [i for i in both if lead(fp32[i]) >= DECISIVE]
+            diffs = [abs(probs(fp32[i]).get(k, 0) - v) for i in both for k, v in probs(int8[i]).items()]
+            differ = [{"image": os.path.relpath(i, REPO), "fp32": probs(fp32[i]), "int8": probs(int8[i])}
+                      for i in both if top1(fp32[i]) != top1(int8[i])]
+            line = [l for l in log.splitlines() if "int8:" in l]
+            row = {"export": export, "images": len(both), "agree": len(same),
+                   "photos": len(in_photos), "photos_agree": sum(i in same for i in in_photos),
+                   "decisive": len(decisive), "decisive_agree": sum(i in same for i in decisive),
+                   "mean_abs_diff": sum(diffs) / max(1, len(diffs)), "max_abs_diff": max(diffs + [0.0]),
+                   "differ": differ, "log": line[-1] if line else ""}
+            if args.json:
+                print(json.dumps(row), flush=True)
+                continue
+            print("%s: top-1 %d/%d (%.2f %%); photos %d/%d; decisive %d/%d; mean |dp| %.4f, max %.3f"
+                  % (export, row["agree"], row["images"], 100.0 * row["agree"] / max(1, row["images"]),
+                     row["photos_agree"], row["photos"], row["decisive_agree"], row["decisive"],
+                     row["mean_abs_diff"], row["max_abs_diff"]), flush=True)
+            for d in differ:
+                print("    differs: %s fp32 %s int8 %s" % (d["image"], d["fp32"], d["int8"]))
+            if row["log"]:
+                print("    " + row["log"].split("int8:", 1)[1].strip())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+// Internal to the int8 backend (engine/int8_backend.h): the compiled
+// program (what runs, in which representation, in which buffer) and the
+// planner that makes it from a graph and its calibration.
+//
+// Thread-safety: a Program is immutable once planned and shared by Sessions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <numeric>
+#include <vector>
+
+#include "engine/int8_backend.h"
+#include "engine/int8_ops.h"
+#include "graph/graph.h"
+
+namespace edgevision::engine::int8_internal {
+
+inline constexpr size_t kAlignment = 64;
+
+inline size_t LastDim(const graph::Shape& s) { return s.empty() ? 1 : static_cast<size_t>(s.back()); }
+inline size_t Elements(const graph::Graph& g, graph::ValueId v) {
+  return static_cast<size_t>(graph::ShapeProduct(g.values[v].shape));
+}
+
+enum class Rep : uint8_t { kF32 = 0, kQ8 = 1 };
+enum class Mode : uint8_t { kQ8, kF32Xnnpack, kF32Reference, kAlias, kConcat };
+
+// One unit of run-time work.
+struct Step {
+  enum class Kind : uint8_t { kQ8Op, kF32Op, kReference, kToQ8, kToF32, kCopy } kind;
+  size_t node = 0;
+  graph::ValueId value = graph::kNoValue;  // converts: the value converted; copies: the input
+  std::vector<int> reads;           // buffer ids; -1 for a constant or absent input
+  int write = -1;
+  // kCopy (a concat input): rows of `width` elements, strides and the output
+  // offset. kQ8Op: out_offset/out_stride place a convolution's output in its
+  // concat (0 stride: dense).
+  size_t width = 0, rows = 0, in_stride = 0, out_stride = 0, out_offset = 0;
+  bool x8 = false;
+  graph::ValueId observe = graph::kNoValue;  // calibration: scan this value after the step
+};
+
+struct Buffer {
+  size_t bytes = 0;
+  int first = 0, last = 0;
+  size_t offset = 0;
+};
+
+struct Program {
+  graph::Graph graph;
+  bool int8 = false;
+  std::vector<Mode> mode;               // per node
+  std::vector<Q8Kind> kind;             // per node (kQ8)
+  std::vector<Q8Weights> weights;       // per node (convolution kinds)
+  std::vector<Quant> quant;             // per value: its group's quantisation
+  std::vector<graph::ValueId> root;            // per value: aliases resolve to their input's root
+  // Per value: constants that float32 XNNPACK operators or concat copies read
+  // as data, with a readable XNN_EXTRA_BYTES tail (empty for the others).
+  std::vector<std::vector<float>> constants;
+  std::vector<Step> steps;
+  std::vector<Buffer> buffers;
+  int input_buffer = -1, output_buffer = -1;
+  size_t arena_bytes = 0;
+  Int8PlanStats stats;
+};
+
+inline bool PassesBytes(Q8Kind k) {
+  return k == Q8Kind::kMaxPool || k == Q8Kind::kClamp || k == Q8Kind::kChannelShuffle ||
+         k == Q8Kind::kSlice || k == Q8Kind::kPad;
+}
+
+// Union-find over values that must share a quantisation.
+struct Groups {
+  std::vector<graph::ValueId> parent;
+  explicit Groups(size_t n) : parent(n) { std::iota(parent.begin(), parent.end(), 0); }
+  graph::ValueId Find(graph::ValueId v) {
+    while (parent[v] != v) v = parent[v] = parent[parent[v]];
+    return v;
+  }
+  void Join(graph::ValueId a, graph::ValueId b) { parent[Find(a)] = Find(b); }
+};
+
+// Plans `p->graph` (set by the caller, with p->int8): modes, quantisation
+// (from `calibration`, nullptr for the float32 calibration program), steps
+// and the arena. Errors: Unsupported for a node no engine path can run.
+Status PlanProgram(Program* p, const Int8Calibration* calibration);
+
+}  // namespace edgevision::engine::int8_internal

@@ -1,0 +1,107 @@
+#include "predict/int8_mixed.h"
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <numeric>
+#include <utility>
+
+namespace edgevision::predict {
+
+namespace {
+
+struct Score {
+  int agree = 0;
+  double max_diff = 0;
+  double mean_diff = 0;
+  std::vector<std::string> int8_compute_names;  // of the model measured
+};
+
+size_t ArgMax(const std::vector<float>& v) {
+  return static_cast<size_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+// The int8 model with `float_nodes` kept float32, on inputs[which].
+Result<Score> Measure(const graph::Graph& graph, const engine::Int8Calibration& calibration,
+                      std::vector<std::string> float_nodes, const std::vector<std::vector<float>>& inputs,
+                      const std::vector<std::vector<float>>& fp32, const std::vector<size_t>& which,
+                      int* trials) {
+  auto trial = std::make_shared<engine::Int8Calibration>(calibration);
+  trial->float_nodes = std::move(float_nodes);
+  const std::unique_ptr<engine::Backend> backend = engine::MakeInt8Backend(trial);
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::CompiledModel> model, backend->Compile(graph, {}));
+  ++*trials;
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::Session> session, model->CreateSession());
+  Score score;
+  if (const engine::Int8PlanStats* stats = engine::GetInt8PlanStats(*model)) {
+    score.int8_compute_names = stats->int8_compute_names;
+  }
+  std::vector<float> out(model->output_size());
+  double sum = 0;
+  size_t count = 0;
+  for (size_t i : which) {
+    EV_RETURN_IF_ERROR(session->Run(inputs[i], out));
+    if (ArgMax(out) == ArgMax(fp32[i])) ++score.agree;
+    for (size_t k = 0; k < out.size(); ++k) {
+      const double d = std::fabs(static_cast<double>(out[k]) - fp32[i][k]);
+      score.max_diff = std::max(score.max_diff, d);
+      sum += d;
+      ++count;
+    }
+  }
+  score.mean_diff = count ? sum / static_cast<double>(count) : 0;
+  return score;
+}
+
+bool Meets(const Score& s, size_t inputs) {
+  return static_cast<size_t>(s.agree) == inputs && s.max_diff <= kMixedMaxProbDiff;
+}
+
+// Better: more top-1 agreement, then a smaller largest difference.
+bool Better(const Score& a, const Score& b) {
+  return a.agree != b.agree ? a.agree > b.agree : a.max_diff < b.max_diff;
+}
+
+}  // namespace
+
+Result<Int8MixedPrecision> ChooseFloatNodes(const graph::Graph& graph, const engine::Int8Calibration& calibration,
+                                        const std::vector<std::vector<float>>& inputs,
+                                        const std::vector<std::vector<float>>& fp32_outputs) {
+  Int8MixedPrecision result;
+  result.inputs = static_cast<int>(inputs.size());
+  std::vector<size_t> all(inputs.size());
+  std::iota(all.begin(), all.end(), 0);
+  EV_ASSIGN_OR_RETURN(Score best, Measure(graph, calibration, {}, inputs, fp32_outputs, all, &result.trials));
+  result.all_int8_max_abs_diff = best.max_diff;
+  std::vector<std::string> best_nodes;
+  if (!Meets(best, all.size())) {
+    // Sensitivity of each int8 compute node, on an evenly spaced subset.
+    std::vector<size_t> subset;
+    const size_t n = std::min(kSensitivityInputs, inputs.size());
+    for (size_t k = 0; k < n; ++k) subset.push_back(k * inputs.size() / n);
+    std::vector<std::pair<double, std::string>> sensitivity;
+    for (const std::string& node : best.int8_compute_names) {
+      EV_ASSIGN_OR_RETURN(Score s, Measure(graph, calibration, {node}, inputs, fp32_outputs, subset, &result.trials));
+      sensitivity.emplace_back(s.mean_diff, node);
+    }
+    std::stable_sort(sensitivity.begin(), sensitivity.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::vector<std::string> nodes;
+    for (size_t k = 0; k < std::min(kMaxFloatNodes, sensitivity.size()); ++k) {
+      nodes.push_back(sensitivity[k].second);
+      EV_ASSIGN_OR_RETURN(Score s, Measure(graph, calibration, nodes, inputs, fp32_outputs, all, &result.trials));
+      if (Better(s, best)) {
+        best = std::move(s);
+        best_nodes = nodes;
+      }
+      if (Meets(best, all.size())) break;
+    }
+  }
+  result.float_nodes = std::move(best_nodes);
+  result.bar_met = Meets(best, all.size());
+  result.top1_agree = best.agree;
+  result.max_abs_diff = best.max_diff;
+  return result;
+}
+
+}  // namespace edgevision::predict
