@@ -92,6 +92,23 @@ std::vector<ConvCase> ConvCases() {
   cases.push_back({"kernel_over_padding", {1, 2, 2, 3}, 4, 3, 3, Params(1, 1)});
   cases.push_back({"single_pixel", {1, 1, 1, 7}, 9, 1, 1, Params(1, 0)});
   cases.push_back({"wide_row", {1, 1, 37, 5}, 3, 1, 3, Params(1, 0)});
+  // 3x3 stride 1 with >= kWinogradMinInputChannels inputs: Winograd F(2x2, 3x3).
+  ConvParams relu = Params(1, 1);
+  relu.act_min = 0.0f;
+  cases.push_back({"winograd_odd_size_relu", {1, 7, 9, 32}, 80, 3, 3, relu});
+  ConvParams valid = Params(1, 0);
+  valid.bias = false;
+  cases.push_back({"winograd_unpadded_no_bias", {1, 8, 7, 48}, 70, 3, 3, valid});
+  ConvParams skewed = Params(1, 0);
+  skewed.pad_top = 1;
+  skewed.pad_right = 2;
+  skewed.act_min = -0.5f;
+  skewed.act_max = 0.5f;
+  cases.push_back({"winograd_asymmetric_pad_clamp", {1, 7, 6, 33}, 130, 3, 3, skewed});
+  cases.push_back({"winograd_one_tile", {1, 1, 2, 40}, 16, 3, 3, Params(1, 1)});
+  // 196 tiles of 20 KB of V and M: 3 bands (66, 66, 64 tiles), not aligned
+  // to tile rows, the last of another size; odd width (edge tiles).
+  cases.push_back({"winograd_three_bands", {1, 28, 27, 64}, 256, 3, 3, Params(1, 1)});
   return cases;
 }
 
@@ -111,6 +128,49 @@ TEST_P(ConvTest, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest, ::testing::ValuesIn(ConvCases()),
                          [](const auto& test_info) { return test_info.param.name; });
+
+int WinogradNodes(const graph::Graph& g) {
+  auto model = MakeXnnpackBackend()->Compile(g, {});
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return model.ok() ? GetXnnpackPlanStats(**model)->winograd_nodes : -1;
+}
+
+TEST(XnnpackOpTest, WinogradOnlyFor3x3Stride1WithEnoughInputChannels) {
+  for (const ConvCase& c : ConvCases()) {
+    SCOPED_TRACE(c.name);
+    GraphBuilder b(42);
+    const ValueId x = b.Input(c.input);
+    const graph::Graph g = b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
+    const bool expected = c.name.rfind("winograd_", 0) == 0 || c.name == "deep_k3";
+    EXPECT_EQ(WinogradNodes(g), expected ? 1 : 0);
+  }
+}
+
+// A SqueezeNet fire module (the 2018 exports): the Winograd convolution
+// writes its output into the concat's buffer with the concat's row stride,
+// and reads a channel slice in place (the input's row stride).
+TEST(XnnpackOpTest, WinogradReadsAndWritesStridedRows) {
+  GraphBuilder b(43);
+  const ValueId x = b.Input({1, 9, 10, 64});
+  ConvParams relu = Params(1, 0);
+  relu.act_min = 0.0f;
+  const ValueId squeeze = b.Conv(x, 48, 1, 1, relu);
+  ConvParams relu_pad = Params(1, 1);
+  relu_pad.act_min = 0.0f;
+  const ValueId expand1 = b.Conv(squeeze, 24, 1, 1, relu);
+  const ValueId expand3 = b.Conv(squeeze, 40, 3, 3, relu_pad);
+  const ValueId fire = b.Concat({expand1, expand3}, 3);  // [1,9,10,64]
+  const ValueId half = b.Slice(fire, {0, 0, 0, 16}, {1, 9, 10, 40});
+  const ValueId next = b.Conv(half, 36, 3, 3, Params(1, 1));
+  const graph::Graph g = b.Finish(b.Concat({next, b.Unary(Op::kRelu, fire)}, 3));
+  ExpectMatchesReference(g, "Winograd/fire module");
+  auto model = MakeXnnpackBackend()->Compile(g, {});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  const XnnpackPlanStats& stats = *GetXnnpackPlanStats(**model);
+  EXPECT_EQ(stats.winograd_nodes, 2);
+  EXPECT_EQ(stats.reference_nodes, 0);
+  EXPECT_GE(stats.inplace_concat_inputs, 3);  // expand1, expand3 and next in place
+}
 
 // --- Pooling ------------------------------------------------------------------
 
