@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/graph_check.h"
+#include "engine/pointwise_gemm.h"
 #include "engine/reference_kernels.h"
 #include "engine/winograd.h"
 #include "engine/xnnpack_ops.h"
@@ -87,6 +88,35 @@ void WinogradOutputTask(void* context, size_t begin, size_t count) {
                                             begin, begin + count, c.y);
 }
 
+// kPointwiseGemm: pixels outer (each tile of pixels meets every weight block
+// while it is in L1) when the input is at least this large, else weight
+// blocks outer (each block stays in L1 while the pixels stream past).
+// Measured on MobileNet shapes: 12544 x 16 -> 64 1.13x XNNPACK pixels outer,
+// 0.77x weights outer; 266 x 320 -> 1280 1.28x weights outer, 1.12x pixels
+// outer.
+constexpr size_t kGemmPixelsOuterBytes = 512 * 1024;
+
+// Every tile of a kPointwiseGemm node, on the calling thread (BuildProgram
+// uses the kernel for single-threaded Sessions only).
+void RunPointwiseGemm(const xnnpack_internal::PointwiseGemmArgs& g, bool pixels_outer) {
+  using xnnpack_internal::kGemmTileChannels;
+  using xnnpack_internal::kGemmTileRows;
+  using xnnpack_internal::PointwiseGemmTile;
+  if (pixels_outer) {
+    for (size_t r = 0; r < g.m; r += kGemmTileRows) {
+      for (size_t ch = 0; ch < g.n; ch += kGemmTileChannels) {
+        PointwiseGemmTile(g, r, std::min(kGemmTileRows, g.m - r), ch);
+      }
+    }
+  } else {
+    for (size_t ch = 0; ch < g.n; ch += kGemmTileChannels) {
+      for (size_t r = 0; r < g.m; r += kGemmTileRows) {
+        PointwiseGemmTile(g, r, std::min(kGemmTileRows, g.m - r), ch);
+      }
+    }
+  }
+}
+
 // One unit of run-time work: an XNNPACK operator, or a reference kernel.
 // kWinograd: `op` is the grouped convolution between the two transforms.
 struct Action {
@@ -96,6 +126,9 @@ struct Action {
   bool winograd = false;
   WinogradCall winograd_call;
   size_t winograd_setup_tiles = 0;  // the band size `op` is set up for
+  bool gemm = false;
+  xnnpack_internal::PointwiseGemmArgs gemm_args;
+  bool gemm_pixels_outer = false;
   const Node* reference_node = nullptr;
   std::vector<const float*> reference_inputs;
   float* reference_output = nullptr;
@@ -127,6 +160,7 @@ class XnnpackSession final : public Session {
         case Exec::kXnnpack:
         case Exec::kDepthwiseAvgPool: EV_RETURN_IF_ERROR(PrepareOperator(i)); break;
         case Exec::kWinograd: EV_RETURN_IF_ERROR(PrepareWinograd(i)); break;
+        case Exec::kPointwiseGemm: PreparePointwiseGemm(i); break;
         case Exec::kConcat: EV_RETURN_IF_ERROR(PrepareConcatCopies(i)); break;
         case Exec::kReference: {
           Action action;
@@ -225,6 +259,10 @@ class XnnpackSession final : public Session {
 
   Status RunAction(Action& action) {
     if (action.winograd) return RunWinograd(action);
+    if (action.gemm) {
+      RunPointwiseGemm(action.gemm_args, action.gemm_pixels_outer);
+      return Status::Ok();
+    }
     if (action.op) {
       const xnn_status status = xnn_run_operator(action.op.get(), action.serial ? nullptr : pool_.get());
       if (status != xnn_status_success) {
@@ -314,6 +352,28 @@ class XnnpackSession final : public Session {
     c.y = Pointer(node.outputs[0]);
     actions_.push_back(std::move(action));
     return Status::Ok();
+  }
+
+  void PreparePointwiseGemm(size_t i) {
+    const graph::Graph& g = program_->graph;
+    const Node& node = g.nodes[i];
+    const graph::Shape& xs = g.values[node.inputs[0]].shape;
+    Action action;
+    action.node = i;
+    action.gemm = true;
+    xnnpack_internal::PointwiseGemmArgs& a = action.gemm_args;
+    a.m = static_cast<size_t>(xs[0] * xs[1] * xs[2]);
+    a.k = static_cast<size_t>(xs[3]);
+    a.n = LastDim(g.values[node.outputs[0]].shape);
+    a.a = Pointer(node.inputs[0]);
+    a.lda = program_->locations[node.inputs[0]].row_stride;
+    a.packed = program_->extra_weights[i].data();
+    a.c = Pointer(node.outputs[0]);
+    a.ldc = program_->locations[node.outputs[0]].row_stride;
+    a.lo = node.attrs.act_min;
+    a.hi = node.attrs.act_max;
+    action.gemm_pixels_outer = a.m * a.k * sizeof(float) >= kGemmPixelsOuterBytes;
+    actions_.push_back(std::move(action));
   }
 
   // One strided copy per input that was not produced in place. For a concat
@@ -423,7 +483,10 @@ class XnnpackModel final : public CompiledModel {
     Program& p = const_cast<Program&>(*program_);
     std::vector<bool> keep(p.graph.values.size(), false);
     for (size_t i = 0; i < p.graph.nodes.size(); ++i) {
-      if (p.exec[i] == Exec::kXnnpack || p.exec[i] == Exec::kDepthwiseAvgPool) continue;
+      if (p.exec[i] == Exec::kXnnpack || p.exec[i] == Exec::kDepthwiseAvgPool ||
+          p.exec[i] == Exec::kPointwiseGemm) {
+        continue;
+      }
       if (p.exec[i] == Exec::kWinograd) {  // the output transform adds the bias
         const std::vector<ValueId>& in = p.graph.nodes[i].inputs;
         if (in.size() > 2 && in[2] != graph::kNoValue) keep[in[2]] = true;
@@ -441,9 +504,10 @@ class XnnpackModel final : public CompiledModel {
       freed += value.f32.capacity() * sizeof(float);
       std::vector<float>().swap(value.f32);
     }
-    for (std::vector<float>& w : p.extra_weights) {
-      freed += w.capacity() * sizeof(float);
-      std::vector<float>().swap(w);
+    for (size_t i = 0; i < p.extra_weights.size(); ++i) {
+      if (p.exec[i] == Exec::kPointwiseGemm) continue;  // its run-time weights
+      freed += p.extra_weights[i].capacity() * sizeof(float);
+      std::vector<float>().swap(p.extra_weights[i]);
     }
     return freed;
   }
@@ -465,7 +529,7 @@ class XnnpackBackend final : public Backend {
     EV_RETURN_IF_ERROR(CheckExecutableGraph(graph));
     EV_RETURN_IF_ERROR(xnnpack_internal::InitializeXnnpack());
     EV_ASSIGN_OR_RETURN(std::shared_ptr<const Program> program,
-                        xnnpack_internal::BuildProgram(graph));
+                        xnnpack_internal::BuildProgram(graph, options.threads));
     return std::unique_ptr<CompiledModel>(
         std::make_unique<XnnpackModel>(std::move(program), options.threads));
   }

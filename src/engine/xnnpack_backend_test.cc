@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/engine_test_util.h"
+#include "engine/pointwise_gemm.h"
 #include "engine/xnnpack_ops.h"
 
 namespace edgevision::engine {
@@ -106,6 +107,17 @@ std::vector<ConvCase> ConvCases() {
   skewed.act_max = 0.5f;
   cases.push_back({"winograd_asymmetric_pad_clamp", {1, 7, 6, 33}, 130, 3, 3, skewed});
   cases.push_back({"winograd_one_tile", {1, 1, 2, 40}, 16, 3, 3, Params(1, 1)});
+  // 1x1 on the pointwise GEMM (AVX-512 CPUs): pixel tails (15 = 8 + 7),
+  // channel tails (72 = 32 + 32 + 8, 50 = 32 + 18, 7 < 16).
+  cases.push_back({"pointwise_tails", {1, 5, 3, 40}, 72, 1, 1, Params(1, 0)});
+  ConvParams relu6 = Params(1, 0);
+  relu6.act_min = 0.0f;
+  relu6.act_max = 6.0f;
+  cases.push_back({"pointwise_split_tail_relu6", {1, 4, 4, 64}, 50, 1, 1, relu6});
+  ConvParams pw_nobias = Params(1, 0);
+  pw_nobias.bias = false;
+  cases.push_back({"pointwise_narrow_no_bias", {1, 3, 3, 33}, 7, 1, 1, pw_nobias});
+  cases.push_back({"pointwise_many_pixels", {1, 100, 90, 64}, 40, 1, 1, Params(1, 0)});
   // 196 tiles of 20 KB of V and M: 3 bands (66, 66, 64 tiles), not aligned
   // to tile rows, the last of another size; odd width (edge tiles).
   cases.push_back({"winograd_three_bands", {1, 28, 27, 64}, 256, 3, 3, Params(1, 1)});
@@ -135,6 +147,27 @@ int WinogradNodes(const graph::Graph& g) {
   return model.ok() ? GetXnnpackPlanStats(**model)->winograd_nodes : -1;
 }
 
+int PointwiseGemmNodes(const graph::Graph& g) {
+  auto model = MakeXnnpackBackend()->Compile(g, {});
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return model.ok() ? GetXnnpackPlanStats(**model)->pointwise_gemm_nodes : -1;
+}
+
+TEST(XnnpackOpTest, PointwiseGemmForEvery1x1Stride1ConvolutionOnAvx512) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  std::printf("[ engine  ] pointwise GEMM %s on this CPU\n", available ? "used" : "not available");
+  for (const ConvCase& c : ConvCases()) {
+    SCOPED_TRACE(c.name);
+    GraphBuilder b(42);
+    const ValueId x = b.Input(c.input);
+    const graph::Graph g = b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
+    const bool pointwise = c.kernel_h == 1 && c.kernel_w == 1 && c.p.stride_h == 1 &&
+                           c.p.stride_w == 1 && c.p.groups == 1 && c.p.pad_top == 0 &&
+                           c.p.pad_left == 0 && c.p.pad_bottom == 0 && c.p.pad_right == 0;
+    EXPECT_EQ(PointwiseGemmNodes(g), available && pointwise ? 1 : 0);
+  }
+}
+
 TEST(XnnpackOpTest, WinogradOnlyFor3x3Stride1WithEnoughInputChannels) {
   for (const ConvCase& c : ConvCases()) {
     SCOPED_TRACE(c.name);
@@ -148,7 +181,8 @@ TEST(XnnpackOpTest, WinogradOnlyFor3x3Stride1WithEnoughInputChannels) {
 
 // A SqueezeNet fire module (the 2018 exports): the Winograd convolution
 // writes its output into the concat's buffer with the concat's row stride,
-// and reads a channel slice in place (the input's row stride).
+// and reads a channel slice in place (the input's row stride); so do the 1x1
+// convolutions (on the pointwise GEMM on AVX-512 CPUs).
 TEST(XnnpackOpTest, WinogradReadsAndWritesStridedRows) {
   GraphBuilder b(43);
   const ValueId x = b.Input({1, 9, 10, 64});
@@ -162,14 +196,15 @@ TEST(XnnpackOpTest, WinogradReadsAndWritesStridedRows) {
   const ValueId fire = b.Concat({expand1, expand3}, 3);  // [1,9,10,64]
   const ValueId half = b.Slice(fire, {0, 0, 0, 16}, {1, 9, 10, 40});
   const ValueId next = b.Conv(half, 36, 3, 3, Params(1, 1));
-  const graph::Graph g = b.Finish(b.Concat({next, b.Unary(Op::kRelu, fire)}, 3));
+  const ValueId pointwise = b.Conv(half, 20, 1, 1);  // a strided 1x1 read too
+  const graph::Graph g = b.Finish(b.Concat({next, b.Unary(Op::kRelu, fire), pointwise}, 3));
   ExpectMatchesReference(g, "Winograd/fire module");
   auto model = MakeXnnpackBackend()->Compile(g, {});
   ASSERT_TRUE(model.ok()) << model.status().ToString();
   const XnnpackPlanStats& stats = *GetXnnpackPlanStats(**model);
   EXPECT_EQ(stats.winograd_nodes, 2);
   EXPECT_EQ(stats.reference_nodes, 0);
-  EXPECT_GE(stats.inplace_concat_inputs, 3);  // expand1, expand3 and next in place
+  EXPECT_GE(stats.inplace_concat_inputs, 4);  // expand1, expand3, next, pointwise in place
 }
 
 // --- Pooling ------------------------------------------------------------------

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/graph_check.h"
+#include "engine/pointwise_gemm.h"
 #include "engine/winograd.h"
 #include "engine/xnnpack_weights.h"
 
@@ -101,6 +102,22 @@ bool WinogradEligible(const Graph& g, const Node& node) {
          static_cast<size_t>(xs[3]) >= kWinogradMinInputChannels &&
          ys[1] == xs[1] + a.pad_top + a.pad_bottom - 2 &&
          ys[2] == xs[2] + a.pad_left + a.pad_right - 2 && ys[1] > 0 && ys[2] > 0;
+}
+
+bool PointwiseGemmEligible(const Graph& g, const Node& node) {
+  if (node.op != Op::kConv2D || node.inputs.size() < 2 || !PointwiseGemmAvailable()) return false;
+  const Attrs& a = node.attrs;
+  const Shape& xs = InputShape(g, node);
+  const Shape& ws = InputShape(g, node, 1);
+  if (xs.size() != 4 || ws.size() != 4 || !g.values[node.inputs[1]].is_constant) return false;
+  if (node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue &&
+      !g.values[node.inputs[2]].is_constant) {
+    return false;
+  }
+  return a.groups == 1 && ws[1] == 1 && ws[2] == 1 && ws[3] == xs[3] && a.stride_h == 1 &&
+         a.stride_w == 1 && a.dilation_h == 1 && a.dilation_w == 1 && a.pad_top == 0 &&
+         a.pad_left == 0 && a.pad_bottom == 0 && a.pad_right == 0 && OutputShape(g, node) ==
+         Shape{xs[0], xs[1], xs[2], ws[0]};
 }
 
 Status InitializeXnnpack() {

@@ -45,7 +45,17 @@ enum class Exec : uint8_t {
   kConcat,            // in-place inputs need nothing; the others run an XNNPACK copy each
   kWinograd,          // 3x3 stride-1 Conv2D as Winograd F(2x2, 3x3) (engine/winograd.h): our
                       // transforms around one grouped 1x1 XNNPACK convolution
+  kPointwiseGemm,     // 1x1 stride-1 Conv2D on our AVX-512 GEMM (engine/pointwise_gemm.h)
 };
+
+// True if `node` is a Conv2D that the pointwise GEMM can compute: 1x1
+// kernel, stride 1, no padding or dilation, one group, constant weights and
+// bias, and the kernel runs on this machine (PointwiseGemmAvailable). The
+// planner uses it only for single-threaded Sessions (and the Session then
+// runs it on the calling thread): with 2 threads, split into 4 chunks per
+// thread, it was not faster than XNNPACK (mobilenet_v2 1.04x ORT either way,
+// v3_large 1.15 vs 1.10, Docker 2.2 0.76 vs 0.74; see docs/performance.md).
+bool PointwiseGemmEligible(const graph::Graph& graph, const graph::Node& node);
 
 // Input channels from which a 3x3 convolution runs as Winograd F(2x2, 3x3).
 // Below, the 16 products are too thin for XNNPACK's GEMM to beat its direct

@@ -6,6 +6,7 @@
 
 #include "engine/graph_check.h"
 #include "engine/memory_planner.h"
+#include "engine/pointwise_gemm.h"
 
 namespace edgevision::engine::xnnpack_internal {
 
@@ -42,8 +43,11 @@ bool IsUnary(Op op) {
   }
 }
 
+// Also our kernels that stand in for an XNNPACK operator and take the same
+// layouts (strided rows in and out).
 bool RunsOnXnnpack(Exec e) {
-  return e == Exec::kXnnpack || e == Exec::kDepthwiseAvgPool || e == Exec::kWinograd;
+  return e == Exec::kXnnpack || e == Exec::kDepthwiseAvgPool || e == Exec::kWinograd ||
+         e == Exec::kPointwiseGemm;
 }
 
 // The most V and M one band of a Winograd convolution holds. 28x28 pixels,
@@ -77,7 +81,7 @@ enum class Link : uint8_t {
 
 class Planner {
  public:
-  explicit Planner(Program* p) : p_(*p), g_(p->graph) {}
+  Planner(Program* p, int threads) : p_(*p), g_(p->graph), threads_(threads) {}
 
   Status Run() {
     const size_t nv = g_.values.size();
@@ -192,6 +196,16 @@ class Planner {
           break;
         }
         case Op::kConv2D: {
+          if (threads_ == 1 && PointwiseGemmEligible(g_, node)) {
+            const graph::Shape& ws = g_.values[node.inputs[1]].shape;
+            const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
+            p_.extra_weights[i] = PackPointwiseGemm(
+                g_.values[node.inputs[1]].f32.data(),
+                bias ? g_.values[node.inputs[2]].f32.data() : nullptr,
+                static_cast<size_t>(ws[0]), static_cast<size_t>(ws[3]));
+            exec = Exec::kPointwiseGemm;
+            break;
+          }
           if (WinogradEligible(g_, node)) {
             EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kWinograd));
             if (ok) {
@@ -506,6 +520,10 @@ class Planner {
           ++p_.stats.xnnpack_nodes;
           ++p_.stats.winograd_nodes;
           break;
+        case Exec::kPointwiseGemm:
+          ++p_.stats.xnnpack_nodes;
+          ++p_.stats.pointwise_gemm_nodes;
+          break;
         case Exec::kReference:
           ++p_.stats.reference_nodes;
           p_.stats.reference_node_names.push_back(g_.nodes[i].name);
@@ -530,14 +548,15 @@ class Planner {
   std::vector<size_t> link_offset_;  // kMember: channel offset in the parent
   std::vector<int> producer_;
   std::vector<std::vector<Use>> consumers_;
+  int threads_;
 };
 
 }  // namespace
 
-Result<std::shared_ptr<const Program>> BuildProgram(const Graph& graph) {
+Result<std::shared_ptr<const Program>> BuildProgram(const Graph& graph, int threads) {
   auto program = std::make_shared<Program>();
   program->graph = graph;
-  EV_RETURN_IF_ERROR(Planner(program.get()).Run());
+  EV_RETURN_IF_ERROR(Planner(program.get(), threads).Run());
   return std::shared_ptr<const Program>(std::move(program));
 }
 

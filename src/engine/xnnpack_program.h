@@ -44,7 +44,8 @@ struct Program {
   std::vector<Exec> exec;                         // per node
   // Per node: the weights CreateNodeOperator gets as `extra_weights`
   // (kDepthwiseAvgPool: the averaging kernel; kWinograd: the transformed
-  // kernel U); empty for other nodes.
+  // kernel U), or kPointwiseGemm's packed weights and bias (read at run time,
+  // shared by every Session); empty for other nodes.
   std::vector<std::vector<float>> extra_weights;
   std::vector<WinogradStep> winograd;             // per node; kWinograd only
   std::vector<float> zeros;  // kWinograd: the input transform's padding (>= widest input)
@@ -58,9 +59,11 @@ struct Program {
   XnnpackPlanStats stats;
 };
 
+// `threads`: the Sessions' thread count (the pointwise GEMM is used only by
+// single-threaded Sessions; see PointwiseGemmEligible).
 // Precondition: CheckExecutableGraph(graph) succeeded and XNNPACK is initialised.
 // Errors: ResourceExhausted when probing runs out of memory, Internal on a
 // planning invariant that does not hold.
-Result<std::shared_ptr<const Program>> BuildProgram(const graph::Graph& graph);
+Result<std::shared_ptr<const Program>> BuildProgram(const graph::Graph& graph, int threads);
 
 }  // namespace edgevision::engine::xnnpack_internal
