@@ -141,17 +141,13 @@ TEST_P(ConvTest, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest, ::testing::ValuesIn(ConvCases()),
                          [](const auto& test_info) { return test_info.param.name; });
 
-int WinogradNodes(const graph::Graph& g) {
+// The plan of `g` compiled for one thread (default options).
+XnnpackPlanStats PlanStats(const graph::Graph& g) {
   auto model = MakeXnnpackBackend()->Compile(g, {});
   EXPECT_TRUE(model.ok()) << model.status().ToString();
-  return model.ok() ? GetXnnpackPlanStats(**model)->winograd_nodes : -1;
+  return model.ok() ? *GetXnnpackPlanStats(**model) : XnnpackPlanStats{};
 }
 
-int PointwiseGemmNodes(const graph::Graph& g) {
-  auto model = MakeXnnpackBackend()->Compile(g, {});
-  EXPECT_TRUE(model.ok()) << model.status().ToString();
-  return model.ok() ? GetXnnpackPlanStats(**model)->pointwise_gemm_nodes : -1;
-}
 
 TEST(XnnpackOpTest, PointwiseGemmForEvery1x1Stride1ConvolutionOnAvx512) {
   const bool available = xnnpack_internal::PointwiseGemmAvailable();
@@ -164,7 +160,7 @@ TEST(XnnpackOpTest, PointwiseGemmForEvery1x1Stride1ConvolutionOnAvx512) {
     const bool pointwise = c.kernel_h == 1 && c.kernel_w == 1 && c.p.stride_h == 1 &&
                            c.p.stride_w == 1 && c.p.groups == 1 && c.p.pad_top == 0 &&
                            c.p.pad_left == 0 && c.p.pad_bottom == 0 && c.p.pad_right == 0;
-    EXPECT_EQ(PointwiseGemmNodes(g), available && pointwise ? 1 : 0);
+    EXPECT_EQ(PlanStats(g).pointwise_gemm_nodes, available && pointwise ? 1 : 0);
   }
 }
 
@@ -175,7 +171,7 @@ TEST(XnnpackOpTest, WinogradOnlyFor3x3Stride1WithEnoughInputChannels) {
     const ValueId x = b.Input(c.input);
     const graph::Graph g = b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
     const bool expected = c.name.rfind("winograd_", 0) == 0 || c.name == "deep_k3";
-    EXPECT_EQ(WinogradNodes(g), expected ? 1 : 0);
+    EXPECT_EQ(PlanStats(g).winograd_nodes, expected ? 1 : 0);
   }
 }
 
