@@ -56,6 +56,8 @@ async function main() {
     await session.run(feeds);
     ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
+  // ORT writes the profile when profiling ends, not when the process exits.
+  if (arg('profile') && session.endProfiling) await session.endProfiling();
   const mean = ms.reduce((a, b) => a + b, 0) / ms.length;
   console.log(JSON.stringify({
     engine: 'onnxruntime-node', version: ort.env.versions ? ort.env.versions.node || null : null,

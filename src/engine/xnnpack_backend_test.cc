@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/engine_test_util.h"
+#include "engine/pointwise_gemm.h"
 #include "engine/xnnpack_ops.h"
 
 namespace edgevision::engine {
@@ -92,6 +93,34 @@ std::vector<ConvCase> ConvCases() {
   cases.push_back({"kernel_over_padding", {1, 2, 2, 3}, 4, 3, 3, Params(1, 1)});
   cases.push_back({"single_pixel", {1, 1, 1, 7}, 9, 1, 1, Params(1, 0)});
   cases.push_back({"wide_row", {1, 1, 37, 5}, 3, 1, 3, Params(1, 0)});
+  // 3x3 stride 1 with >= kWinogradMinInputChannels inputs: Winograd F(2x2, 3x3).
+  ConvParams relu = Params(1, 1);
+  relu.act_min = 0.0f;
+  cases.push_back({"winograd_odd_size_relu", {1, 7, 9, 32}, 80, 3, 3, relu});
+  ConvParams valid = Params(1, 0);
+  valid.bias = false;
+  cases.push_back({"winograd_unpadded_no_bias", {1, 8, 7, 48}, 70, 3, 3, valid});
+  ConvParams skewed = Params(1, 0);
+  skewed.pad_top = 1;
+  skewed.pad_right = 2;
+  skewed.act_min = -0.5f;
+  skewed.act_max = 0.5f;
+  cases.push_back({"winograd_asymmetric_pad_clamp", {1, 7, 6, 33}, 130, 3, 3, skewed});
+  cases.push_back({"winograd_one_tile", {1, 1, 2, 40}, 16, 3, 3, Params(1, 1)});
+  // 1x1 on the pointwise GEMM (AVX-512 CPUs): pixel tails (15 = 8 + 7),
+  // channel tails (72 = 32 + 32 + 8, 50 = 32 + 18, 7 < 16).
+  cases.push_back({"pointwise_tails", {1, 5, 3, 40}, 72, 1, 1, Params(1, 0)});
+  ConvParams relu6 = Params(1, 0);
+  relu6.act_min = 0.0f;
+  relu6.act_max = 6.0f;
+  cases.push_back({"pointwise_split_tail_relu6", {1, 4, 4, 64}, 50, 1, 1, relu6});
+  ConvParams pw_nobias = Params(1, 0);
+  pw_nobias.bias = false;
+  cases.push_back({"pointwise_narrow_no_bias", {1, 3, 3, 33}, 7, 1, 1, pw_nobias});
+  cases.push_back({"pointwise_many_pixels", {1, 100, 90, 64}, 40, 1, 1, Params(1, 0)});
+  // 196 tiles of 20 KB of V and M: 3 bands (66, 66, 64 tiles), not aligned
+  // to tile rows, the last of another size; odd width (edge tiles).
+  cases.push_back({"winograd_three_bands", {1, 28, 27, 64}, 256, 3, 3, Params(1, 1)});
   return cases;
 }
 
@@ -111,6 +140,68 @@ TEST_P(ConvTest, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest, ::testing::ValuesIn(ConvCases()),
                          [](const auto& test_info) { return test_info.param.name; });
+
+// The plan of `g` compiled for one thread (default options).
+XnnpackPlanStats PlanStats(const graph::Graph& g) {
+  auto model = MakeXnnpackBackend()->Compile(g, {});
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return model.ok() ? *GetXnnpackPlanStats(**model) : XnnpackPlanStats{};
+}
+
+
+TEST(XnnpackOpTest, PointwiseGemmForEvery1x1Stride1ConvolutionOnAvx512) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  std::printf("[ engine  ] pointwise GEMM %s on this CPU\n", available ? "used" : "not available");
+  for (const ConvCase& c : ConvCases()) {
+    SCOPED_TRACE(c.name);
+    GraphBuilder b(42);
+    const ValueId x = b.Input(c.input);
+    const graph::Graph g = b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
+    const bool pointwise = c.kernel_h == 1 && c.kernel_w == 1 && c.p.stride_h == 1 &&
+                           c.p.stride_w == 1 && c.p.groups == 1 && c.p.pad_top == 0 &&
+                           c.p.pad_left == 0 && c.p.pad_bottom == 0 && c.p.pad_right == 0;
+    EXPECT_EQ(PlanStats(g).pointwise_gemm_nodes, available && pointwise ? 1 : 0);
+  }
+}
+
+TEST(XnnpackOpTest, WinogradOnlyFor3x3Stride1WithEnoughInputChannels) {
+  for (const ConvCase& c : ConvCases()) {
+    SCOPED_TRACE(c.name);
+    GraphBuilder b(42);
+    const ValueId x = b.Input(c.input);
+    const graph::Graph g = b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
+    const bool expected = c.name.rfind("winograd_", 0) == 0 || c.name == "deep_k3";
+    EXPECT_EQ(PlanStats(g).winograd_nodes, expected ? 1 : 0);
+  }
+}
+
+// A SqueezeNet fire module (the 2018 exports): the Winograd convolution
+// writes its output into the concat's buffer with the concat's row stride,
+// and reads a channel slice in place (the input's row stride); so do the 1x1
+// convolutions (on the pointwise GEMM on AVX-512 CPUs).
+TEST(XnnpackOpTest, WinogradReadsAndWritesStridedRows) {
+  GraphBuilder b(43);
+  const ValueId x = b.Input({1, 9, 10, 64});
+  ConvParams relu = Params(1, 0);
+  relu.act_min = 0.0f;
+  const ValueId squeeze = b.Conv(x, 48, 1, 1, relu);
+  ConvParams relu_pad = Params(1, 1);
+  relu_pad.act_min = 0.0f;
+  const ValueId expand1 = b.Conv(squeeze, 24, 1, 1, relu);
+  const ValueId expand3 = b.Conv(squeeze, 40, 3, 3, relu_pad);
+  const ValueId fire = b.Concat({expand1, expand3}, 3);  // [1,9,10,64]
+  const ValueId half = b.Slice(fire, {0, 0, 0, 16}, {1, 9, 10, 40});
+  const ValueId next = b.Conv(half, 36, 3, 3, Params(1, 1));
+  const ValueId pointwise = b.Conv(half, 20, 1, 1);  // a strided 1x1 read too
+  const graph::Graph g = b.Finish(b.Concat({next, b.Unary(Op::kRelu, fire), pointwise}, 3));
+  ExpectMatchesReference(g, "Winograd/fire module");
+  auto model = MakeXnnpackBackend()->Compile(g, {});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  const XnnpackPlanStats& stats = *GetXnnpackPlanStats(**model);
+  EXPECT_EQ(stats.winograd_nodes, 2);
+  EXPECT_EQ(stats.reference_nodes, 0);
+  EXPECT_GE(stats.inplace_concat_inputs, 4);  // expand1, expand3, next, pointwise in place
+}
 
 // --- Pooling ------------------------------------------------------------------
 

@@ -200,6 +200,8 @@ TEST(NetworkTest, SqueezeNet11) {
   EXPECT_EQ(s.inplace_concat_inputs, 16);
   EXPECT_EQ(s.copied_concat_inputs, 0);
   EXPECT_EQ(s.reference_nodes, 0);
+  // fire4-fire9's expand3x3 (32-64 input channels); fire2-3 (16) stay direct.
+  EXPECT_EQ(s.winograd_nodes, 6);
   // Liveness reuse: the arena holds a few live activations, not all of them.
   EXPECT_LT(s.arena_bytes * 3, s.activation_bytes);
 }

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "engine/graph_check.h"
+#include "engine/pointwise_gemm.h"
+#include "engine/winograd.h"
 #include "engine/xnnpack_weights.h"
 
 namespace edgevision::engine::xnnpack_internal {
@@ -83,6 +85,41 @@ size_t BroadcastWidening(const Graph& g, const Node& node) {
   return static_cast<size_t>(xs[xs.size() - 2]);
 }
 
+bool WinogradEligible(const Graph& g, const Node& node) {
+  if (node.op != Op::kConv2D || node.inputs.size() < 2) return false;
+  const Attrs& a = node.attrs;
+  const Shape& xs = InputShape(g, node);
+  const Shape& ws = InputShape(g, node, 1);
+  const Shape& ys = OutputShape(g, node);
+  if (xs.size() != 4 || ws.size() != 4 || ys.size() != 4 || xs[0] != 1) return false;
+  if (!g.values[node.inputs[1]].is_constant) return false;
+  if (node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue &&
+      !g.values[node.inputs[2]].is_constant) {
+    return false;
+  }
+  return a.groups == 1 && ws[1] == 3 && ws[2] == 3 && a.stride_h == 1 && a.stride_w == 1 &&
+         a.dilation_h == 1 && a.dilation_w == 1 && ws[3] == xs[3] &&
+         static_cast<size_t>(xs[3]) >= kWinogradMinInputChannels &&
+         ys[1] == xs[1] + a.pad_top + a.pad_bottom - 2 &&
+         ys[2] == xs[2] + a.pad_left + a.pad_right - 2 && ys[1] > 0 && ys[2] > 0;
+}
+
+bool PointwiseGemmEligible(const Graph& g, const Node& node) {
+  if (node.op != Op::kConv2D || node.inputs.size() < 2 || !PointwiseGemmAvailable()) return false;
+  const Attrs& a = node.attrs;
+  const Shape& xs = InputShape(g, node);
+  const Shape& ws = InputShape(g, node, 1);
+  if (xs.size() != 4 || ws.size() != 4 || !g.values[node.inputs[1]].is_constant) return false;
+  if (node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue &&
+      !g.values[node.inputs[2]].is_constant) {
+    return false;
+  }
+  return a.groups == 1 && ws[1] == 1 && ws[2] == 1 && ws[3] == xs[3] && a.stride_h == 1 &&
+         a.stride_w == 1 && a.dilation_h == 1 && a.dilation_w == 1 && a.pad_top == 0 &&
+         a.pad_left == 0 && a.pad_bottom == 0 && a.pad_right == 0 && OutputShape(g, node) ==
+         Shape{xs[0], xs[1], xs[2], ws[0]};
+}
+
 Status InitializeXnnpack() {
   static std::once_flag once;
   static xnn_status status = xnn_status_uninitialized;
@@ -129,7 +166,7 @@ OpStrides DenseStrides(const Graph& g, const Node& node) {
 }
 
 xnn_status CreateNodeOperator(const Graph& g, const Node& node, Exec exec, OpStrides strides,
-                              const float* avgpool_weights, XnnOperator* out) {
+                              const float* extra_weights, XnnOperator* out) {
   const Attrs& a = node.attrs;
   const Shape& xs = InputShape(g, node);
   const float lo = a.act_min, hi = a.act_max;
@@ -140,7 +177,17 @@ xnn_status CreateNodeOperator(const Graph& g, const Node& node, Exec exec, OpStr
     status = xnn_create_convolution2d_nhwc_f32(
         a.pad_top, a.pad_right, a.pad_bottom, a.pad_left, a.kernel_h, a.kernel_w, a.stride_h,
         a.stride_w, 1, 1, /*groups=*/c, /*group_input_channels=*/1, /*group_output_channels=*/1,
-        strides.input, strides.output, avgpool_weights, /*bias=*/nullptr, lo, hi, 0, &op);
+        strides.input, strides.output, extra_weights, /*bias=*/nullptr, lo, hi, 0, &op);
+    out->reset(op);
+    return status;
+  }
+  if (exec == Exec::kWinograd) {
+    const size_t ci = static_cast<size_t>(xs[3]);
+    const size_t co = static_cast<size_t>(OutputShape(g, node)[3]);
+    status = xnn_create_convolution2d_nhwc_f32(
+        0, 0, 0, 0, 1, 1, 1, 1, 1, 1, static_cast<uint32_t>(kWinogradPoints), ci, co,
+        kWinogradPoints * ci, kWinogradPoints * co, extra_weights, /*bias=*/nullptr, -kInf, kInf,
+        0, &op);
     out->reset(op);
     return status;
   }

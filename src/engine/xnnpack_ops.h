@@ -43,7 +43,30 @@ enum class Exec : uint8_t {
   kAlias,             // no work: the output shares its input's bytes
   kView,              // no work: a channel Slice read in place (input row stride, channel offset)
   kConcat,            // in-place inputs need nothing; the others run an XNNPACK copy each
+  kWinograd,          // 3x3 stride-1 Conv2D as Winograd F(2x2, 3x3) (engine/winograd.h): our
+                      // transforms around one grouped 1x1 XNNPACK convolution
+  kPointwiseGemm,     // 1x1 stride-1 Conv2D on our AVX-512 GEMM (engine/pointwise_gemm.h)
 };
+
+// True if `node` is a Conv2D that the pointwise GEMM can compute: 1x1
+// kernel, stride 1, no padding or dilation, one group, constant weights and
+// bias, and the kernel runs on this machine (PointwiseGemmAvailable). The
+// planner uses it only for single-threaded Sessions (and the Session then
+// runs it on the calling thread): with 2 threads, split into 4 chunks per
+// thread, it was not faster than XNNPACK (mobilenet_v2 1.04x ORT either way,
+// v3_large 1.15 vs 1.10, Docker 2.2 0.76 vs 0.74; see docs/performance.md).
+bool PointwiseGemmEligible(const graph::Graph& graph, const graph::Node& node);
+
+// Input channels from which a 3x3 convolution runs as Winograd F(2x2, 3x3).
+// Below, the 16 products are too thin for XNNPACK's GEMM to beat its direct
+// convolution (measured: 56x56, 16 -> 64 channels took 420-450 us against
+// 380 us direct; 28x28, 32 -> 128 took 265 against 395).
+inline constexpr size_t kWinogradMinInputChannels = 32;
+
+// True if `node` is a Conv2D that Winograd F(2x2, 3x3) computes: batch 1,
+// 3x3 kernel, stride 1, no dilation, one group, at least
+// kWinogradMinInputChannels input channels.
+bool WinogradEligible(const graph::Graph& graph, const graph::Node& node);
 
 // Row strides (floats between consecutive rows; a row is the last dimension)
 // of the node's data input and of its output.
@@ -59,14 +82,16 @@ bool IsChannelSlice(const graph::Graph& graph, const graph::Node& node, size_t* 
 // Strides of dense buffers for `node`.
 OpStrides DenseStrides(const graph::Graph& graph, const graph::Node& node);
 
-// Creates the XNNPACK operator for `node` (exec kXnnpack or
-// kDepthwiseAvgPool). `avgpool_weights` holds [C, KH, KW, 1] weights for
-// kDepthwiseAvgPool and is ignored otherwise. Weights are packed during the
+// Creates the XNNPACK operator for `node` (exec kXnnpack, kDepthwiseAvgPool
+// or kWinograd). `extra_weights` holds [C, KH, KW, 1] weights for
+// kDepthwiseAvgPool, the transformed kernel U for kWinograd (its operator is
+// the grouped 1x1 convolution over the tiles, dense, no bias, no clamp), and
+// is ignored otherwise. Weights are packed during the
 // call, so neither the graph nor `avgpool_weights` must outlive the operator.
 // Returns XNNPACK's status (invalid/unsupported parameter: XNNPACK cannot run
 // this node).
 xnn_status CreateNodeOperator(const graph::Graph& graph, const graph::Node& node, Exec exec,
-                              OpStrides strides, const float* avgpool_weights, XnnOperator* out);
+                              OpStrides strides, const float* extra_weights, XnnOperator* out);
 
 // A binary op between a dense tensor [..., W, C] and a constant of C values
 // broadcast over every pixel (an input normalisation: x * scale + mean) runs

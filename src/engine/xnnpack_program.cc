@@ -6,6 +6,7 @@
 
 #include "engine/graph_check.h"
 #include "engine/memory_planner.h"
+#include "engine/pointwise_gemm.h"
 
 namespace edgevision::engine::xnnpack_internal {
 
@@ -42,8 +43,22 @@ bool IsUnary(Op op) {
   }
 }
 
+// Also our kernels that stand in for an XNNPACK operator and take the same
+// layouts (strided rows in and out).
 bool RunsOnXnnpack(Exec e) {
-  return e == Exec::kXnnpack || e == Exec::kDepthwiseAvgPool;
+  return e == Exec::kXnnpack || e == Exec::kDepthwiseAvgPool || e == Exec::kWinograd ||
+         e == Exec::kPointwiseGemm;
+}
+
+// The most V and M one band of a Winograd convolution holds. 28x28 pixels,
+// 32 -> 128 channels (2 MB of V and M as one band): 214 us as 2 bands, 262
+// as one (one thread; L2 is 2 MB a core on the bench machine).
+constexpr size_t kWinogradBandBytes = 1536 * 1024;
+
+// Floats, rounded up so that the next buffer starts on a cache line.
+size_t RoundFloats(size_t n) {
+  constexpr size_t kLine = kArenaAlignment / sizeof(float);
+  return (n + kLine - 1) / kLine * kLine;
 }
 
 // A transpose that only moves size-1 axes keeps the data order.
@@ -66,7 +81,7 @@ enum class Link : uint8_t {
 
 class Planner {
  public:
-  explicit Planner(Program* p) : p_(*p), g_(p->graph) {}
+  Planner(Program* p, int threads) : p_(*p), g_(p->graph), threads_(threads) {}
 
   Status Run() {
     const size_t nv = g_.values.size();
@@ -110,15 +125,21 @@ class Planner {
       const graph::Attrs& a = node.attrs;
       const size_t c = LastDim(g_.values[node.inputs[0]].shape);
       const size_t window = static_cast<size_t>(a.kernel_h) * a.kernel_w;
-      p_.avgpool_weights[i].assign(c * window, 1.0f / static_cast<float>(window));
+      p_.extra_weights[i].assign(c * window, 1.0f / static_cast<float>(window));
+    } else if (exec == Exec::kWinograd) {
+      const graph::Shape& ws = g_.values[node.inputs[1]].shape;
+      const size_t co = static_cast<size_t>(ws[0]), ci = static_cast<size_t>(ws[3]);
+      p_.extra_weights[i].resize(kWinogradPoints * co * ci);
+      WinogradTransformKernel(g_.values[node.inputs[1]].f32.data(), co, ci,
+                              p_.extra_weights[i].data());
     }
     XnnOperator op;
     const xnn_status status = CreateNodeOperator(g_, node, exec, DenseStrides(g_, node),
-                                                 p_.avgpool_weights[i].data(), &op);
+                                                 p_.extra_weights[i].data(), &op);
     switch (status) {
       case xnn_status_success: return true;
       case xnn_status_invalid_parameter:
-      case xnn_status_unsupported_parameter: p_.avgpool_weights[i].clear(); return false;
+      case xnn_status_unsupported_parameter: p_.extra_weights[i].clear(); return false;
       case xnn_status_out_of_memory:
         return ResourceExhausted("node '" + node.name + "': out of memory creating its operator");
       default:
@@ -129,8 +150,9 @@ class Planner {
 
   Status DecideExec() {
     p_.exec.assign(g_.nodes.size(), Exec::kReference);
-    p_.avgpool_weights.assign(g_.nodes.size(), {});
+    p_.extra_weights.assign(g_.nodes.size(), {});
     p_.wide_constants.assign(g_.nodes.size(), {});
+    p_.winograd.assign(g_.nodes.size(), {});
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& node = g_.nodes[i];
       const graph::Value& x = g_.values[node.inputs[0]];
@@ -171,6 +193,28 @@ class Planner {
             EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kDepthwiseAvgPool));
             if (ok) exec = Exec::kDepthwiseAvgPool;
           }
+          break;
+        }
+        case Op::kConv2D: {
+          if (threads_ == 1 && PointwiseGemmEligible(g_, node)) {
+            const graph::Shape& ws = g_.values[node.inputs[1]].shape;
+            const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
+            p_.extra_weights[i] = PackPointwiseGemm(
+                g_.values[node.inputs[1]].f32.data(),
+                bias ? g_.values[node.inputs[2]].f32.data() : nullptr,
+                static_cast<size_t>(ws[0]), static_cast<size_t>(ws[3]));
+            exec = Exec::kPointwiseGemm;
+            break;
+          }
+          if (WinogradEligible(g_, node)) {
+            EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kWinograd));
+            if (ok) {
+              exec = Exec::kWinograd;
+              break;
+            }
+          }
+          EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kXnnpack));
+          if (ok) exec = Exec::kXnnpack;
           break;
         }
         default: {
@@ -343,7 +387,42 @@ class Planner {
       p_.stats.activation_bytes +=
           static_cast<size_t>(graph::ShapeProduct(g_.values[v].shape)) * sizeof(float);
     }
+    // kWinograd scratch (V, then M, then XNNPACK's readable tail), live only
+    // while its node runs: it may reuse any buffer dead at that step.
+    std::vector<std::pair<size_t, size_t>> scratch;  // (node, request)
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (p_.exec[i] != Exec::kWinograd) continue;
+      const Node& node = g_.nodes[i];
+      const Shape& xs = g_.values[node.inputs[0]].shape;
+      const Shape& ys = g_.values[node.outputs[0]].shape;
+      WinogradShape& w = p_.winograd[i].shape;
+      w.in_h = static_cast<size_t>(xs[1]);
+      w.in_w = static_cast<size_t>(xs[2]);
+      w.out_h = static_cast<size_t>(ys[1]);
+      w.out_w = static_cast<size_t>(ys[2]);
+      w.pad_top = static_cast<size_t>(node.attrs.pad_top);
+      w.pad_left = static_cast<size_t>(node.attrs.pad_left);
+      w.in_channels = static_cast<size_t>(xs[3]);
+      w.out_channels = static_cast<size_t>(ys[3]);
+      const size_t tile_bytes = kWinogradPoints * (w.in_channels + w.out_channels) * sizeof(float);
+      const size_t bands = std::max<size_t>(1, (w.tiles() * tile_bytes) / kWinogradBandBytes +
+                                                   ((w.tiles() * tile_bytes) % kWinogradBandBytes != 0));
+      p_.winograd[i].band_tiles = (w.tiles() + bands - 1) / bands;
+      const size_t v = RoundFloats(p_.winograd[i].band_tiles * kWinogradPoints * w.in_channels);
+      const size_t m = RoundFloats(p_.winograd[i].band_tiles * kWinogradPoints * w.out_channels);
+      BufferRequest r;
+      r.bytes = (v + m + kConstantTailFloats) * sizeof(float);
+      r.first_step = r.last_step = static_cast<int>(i) + 1;
+      scratch.emplace_back(i, requests.size());
+      requests.push_back(r);
+      p_.winograd[i].m_offset = v;  // relative until the plan is made
+      p_.zeros.resize(std::max(p_.zeros.size(), w.in_channels + kConstantTailFloats), 0.0f);
+    }
     const ArenaPlan plan = PlanArena(requests, kArenaAlignment);
+    for (const auto& [i, r] : scratch) {
+      p_.winograd[i].v_offset = plan.offsets[r] / sizeof(float);
+      p_.winograd[i].m_offset += p_.winograd[i].v_offset;
+    }
     p_.arena_floats = plan.arena_bytes / sizeof(float);
     p_.stats.arena_bytes = plan.arena_bytes;
 
@@ -365,6 +444,11 @@ class Planner {
         }
       }
       p_.locations[v] = loc;
+    }
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (p_.exec[i] != Exec::kWinograd) continue;
+      p_.winograd[i].shape.in_stride = p_.locations[g_.nodes[i].inputs[0]].row_stride;
+      p_.winograd[i].shape.out_stride = p_.locations[g_.nodes[i].outputs[0]].row_stride;
     }
     return Status::Ok();
   }
@@ -432,6 +516,14 @@ class Planner {
       switch (p_.exec[i]) {
         case Exec::kXnnpack:
         case Exec::kDepthwiseAvgPool: ++p_.stats.xnnpack_nodes; break;
+        case Exec::kWinograd:
+          ++p_.stats.xnnpack_nodes;
+          ++p_.stats.winograd_nodes;
+          break;
+        case Exec::kPointwiseGemm:
+          ++p_.stats.xnnpack_nodes;
+          ++p_.stats.pointwise_gemm_nodes;
+          break;
         case Exec::kReference:
           ++p_.stats.reference_nodes;
           p_.stats.reference_node_names.push_back(g_.nodes[i].name);
@@ -456,14 +548,15 @@ class Planner {
   std::vector<size_t> link_offset_;  // kMember: channel offset in the parent
   std::vector<int> producer_;
   std::vector<std::vector<Use>> consumers_;
+  int threads_;
 };
 
 }  // namespace
 
-Result<std::shared_ptr<const Program>> BuildProgram(const Graph& graph) {
+Result<std::shared_ptr<const Program>> BuildProgram(const Graph& graph, int threads) {
   auto program = std::make_shared<Program>();
   program->graph = graph;
-  EV_RETURN_IF_ERROR(Planner(program.get()).Run());
+  EV_RETURN_IF_ERROR(Planner(program.get(), threads).Run());
   return std::shared_ptr<const Program>(std::move(program));
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/status.h"
 #include "engine/xnnpack_backend.h"
+#include "engine/winograd.h"
 #include "engine/xnnpack_ops.h"
 #include "graph/graph.h"
 
@@ -27,10 +28,27 @@ struct Location {
   size_t row_stride = 1;
 };
 
+// A kWinograd node's transforms and the arena scratch they use while the node
+// runs: V (the transformed input) at v_offset, M (the products) at m_offset,
+// each for band_tiles tiles. The node runs band by band, so that V and M of
+// a band stay in the core's cache (kWinogradBandBytes).
+struct WinogradStep {
+  WinogradShape shape;
+  size_t band_tiles = 0;
+  size_t v_offset = 0;
+  size_t m_offset = 0;
+};
+
 struct Program {
-  graph::Graph graph;                               // a private copy; weights are read from here
-  std::vector<Exec> exec;                           // per node
-  std::vector<std::vector<float>> avgpool_weights;  // per node; kDepthwiseAvgPool only
+  graph::Graph graph;                             // a private copy; weights are read from here
+  std::vector<Exec> exec;                         // per node
+  // Per node: the weights CreateNodeOperator gets as `extra_weights`
+  // (kDepthwiseAvgPool: the averaging kernel; kWinograd: the transformed
+  // kernel U), or kPointwiseGemm's packed weights and bias (read at run time,
+  // shared by every Session); empty for other nodes.
+  std::vector<std::vector<float>> extra_weights;
+  std::vector<WinogradStep> winograd;             // per node; kWinograd only
+  std::vector<float> zeros;  // kWinograd: the input transform's padding (>= widest input)
   std::vector<std::vector<size_t>> concat_copies;   // per node; kConcat: inputs to copy
   // Per node; binary ops with BroadcastWidening() > 0: their constant operand
   // tiled that many times (then XNN_EXTRA_BYTES of zeros).
@@ -41,9 +59,11 @@ struct Program {
   XnnpackPlanStats stats;
 };
 
+// `threads`: the Sessions' thread count (the pointwise GEMM is used only by
+// single-threaded Sessions; see PointwiseGemmEligible).
 // Precondition: CheckExecutableGraph(graph) succeeded and XNNPACK is initialised.
 // Errors: ResourceExhausted when probing runs out of memory, Internal on a
 // planning invariant that does not hold.
-Result<std::shared_ptr<const Program>> BuildProgram(const graph::Graph& graph);
+Result<std::shared_ptr<const Program>> BuildProgram(const graph::Graph& graph, int threads);
 
 }  // namespace edgevision::engine::xnnpack_internal

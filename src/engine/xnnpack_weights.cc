@@ -99,32 +99,30 @@ bool IsCandidate(const AllocatedBlock& b, xnn_operator_t op) {
   return b.aligned && b.ptr != static_cast<void*>(op) && b.size >= kMinSharedBlockBytes && !AllZero(b);
 }
 
-// References to [target, target + size) in the blocks the operator owns:
-// where the exact-address ones are, and how many point inside.
-struct References {
-  std::vector<uintptr_t*> exact;
-  size_t interior = 0;
-};
-
-References FindReferences(const std::vector<AllocatedBlock>& owned, const AllocatedBlock& target) {
-  References refs;
+// Every word of the blocks in `owned` (other than the target) that holds an
+// address in [target, target + size).
+std::vector<BlockReference> FindReferences(const std::vector<AllocatedBlock>& owned, const AllocatedBlock& target) {
+  std::vector<BlockReference> refs;
   const auto lo = reinterpret_cast<uintptr_t>(target.ptr);
   const uintptr_t hi = lo + target.size;
-  for (const AllocatedBlock& b : owned) {
+  for (size_t i = 0; i < owned.size(); ++i) {
+    const AllocatedBlock& b = owned[i];
     if (b.ptr == target.ptr) continue;
     const auto start = reinterpret_cast<uintptr_t>(b.ptr);
     uintptr_t first = (start + alignof(uintptr_t) - 1) / alignof(uintptr_t) * alignof(uintptr_t);
     for (uintptr_t at = first; at + sizeof(uintptr_t) <= start + b.size; at += sizeof(uintptr_t)) {
       uintptr_t value;
       std::memcpy(&value, reinterpret_cast<const void*>(at), sizeof value);
-      if (value == lo) {
-        refs.exact.push_back(reinterpret_cast<uintptr_t*>(at));
-      } else if (value > lo && value < hi) {
-        ++refs.interior;
-      }
+      if (value >= lo && value < hi) refs.push_back({i, at - start, value - lo});
     }
   }
   return refs;
+}
+
+std::vector<size_t> Layout(const std::vector<AllocatedBlock>& owned) {
+  std::vector<size_t> sizes;
+  for (const AllocatedBlock& b : owned) sizes.push_back(b.size);
+  return sizes;
 }
 
 }  // namespace
@@ -137,8 +135,8 @@ std::vector<AllocatedBlock> AllocationRecording::Blocks() const { return blocks_
 
 WeightRegistry::~WeightRegistry() {
   for (Node& node : nodes_) {
-    for (const AllocatedBlock& b : node.blocks) {
-      if (SharedBlocks::Get().Release(b.ptr)) std::free(b.ptr);
+    for (const Registered& r : node.blocks) {
+      if (SharedBlocks::Get().Release(r.block.ptr)) std::free(r.block.ptr);
     }
   }
 }
@@ -150,33 +148,44 @@ void WeightRegistry::AfterCreate(size_t index, xnn_operator_t op, const Allocati
   Node& node = nodes_[index];
   if (!node.registered) {
     node.registered = true;
+    node.layout = Layout(owned);
     for (const AllocatedBlock& b : owned) {
       if (!IsCandidate(b, op)) continue;
       SharedBlocks::Get().AddRef(b.ptr);  // the registry's reference
-      node.blocks.push_back(b);
+      node.blocks.push_back({b, FindReferences(owned, b)});
       stats_.packed_bytes += b.size;
     }
     return;
   }
-  const auto descriptor = std::find_if(owned.begin(), owned.end(),
-                                       [&](const AllocatedBlock& b) { return b.ptr == static_cast<void*>(op); });
+  const bool same_layout = Layout(owned) == node.layout;
   for (const AllocatedBlock& b : owned) {
     if (!IsCandidate(b, op)) continue;
-    const auto same = std::find_if(node.blocks.begin(), node.blocks.end(), [&](const AllocatedBlock& r) {
-      return r.size == b.size && std::memcmp(r.ptr, b.ptr, b.size) == 0;
+    const auto same = std::find_if(node.blocks.begin(), node.blocks.end(), [&](const Registered& r) {
+      return r.block.size == b.size && std::memcmp(r.block.ptr, b.ptr, b.size) == 0;
     });
-    const References refs = FindReferences(owned, b);
-    const bool from_descriptor =
-        refs.exact.size() == 1 && descriptor != owned.end() &&
-        reinterpret_cast<uintptr_t>(refs.exact[0]) >= reinterpret_cast<uintptr_t>(descriptor->ptr) &&
-        reinterpret_cast<uintptr_t>(refs.exact[0]) < reinterpret_cast<uintptr_t>(descriptor->ptr) + descriptor->size;
-    if (same == node.blocks.end() || !from_descriptor || refs.interior != 0) {
+    // The references both operators hold (same word, same distance into the
+    // block) are the operator's pointers; a word only one of them holds is a
+    // coincidence (see the header).
+    std::vector<BlockReference> real;
+    if (same != node.blocks.end()) {
+      for (const BlockReference& ref : FindReferences(owned, b)) {
+        if (std::find(same->references.begin(), same->references.end(), ref) != same->references.end()) {
+          real.push_back(ref);
+        }
+      }
+    }
+    const bool from_descriptor = std::any_of(real.begin(), real.end(), [&](const BlockReference& ref) {
+      return owned[ref.block].ptr == static_cast<void*>(op);
+    });
+    if (!same_layout || !from_descriptor) {
       stats_.packed_bytes += b.size;
       continue;
     }
-    SharedBlocks::Get().AddRef(same->ptr);  // the operator's reference
-    const auto shared = reinterpret_cast<uintptr_t>(same->ptr);
-    std::memcpy(refs.exact[0], &shared, sizeof shared);
+    SharedBlocks::Get().AddRef(same->block.ptr);  // the operator's reference
+    for (const BlockReference& ref : real) {
+      const uintptr_t value = reinterpret_cast<uintptr_t>(same->block.ptr) + ref.delta;
+      std::memcpy(static_cast<char*>(owned[ref.block].ptr) + ref.offset, &value, sizeof value);
+    }
     std::free(b.ptr);  // the duplicate: never shared, so it has no count
     stats_.shared_bytes += b.size;
   }
