@@ -25,23 +25,13 @@ import sys
 import tempfile
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import support  # noqa: E402  (tests/support.py)
 CLASSIFIERS = ["iotedge-applebanana-tf", "docker22-appleorange-tflite", "winml-food-onnx",
                "uwp-catdog-onnx12", "android-fruit-tf", "android-fruit-tflite"]
 FROM_CAPTURES = {"android-fruit-tf", "android-fruit-tflite"}
 DECISIVE = 0.1
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
-
-
-def documents(text):
-    dec = json.JSONDecoder()
-    docs, i = [], 0
-    while True:
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i >= len(text):
-            return docs
-        doc, i = dec.raw_decode(text, i)
-        docs.append(doc)
 
 
 def probs(doc):
@@ -64,7 +54,7 @@ def predict(binary, model, images, extra):
                        capture_output=True, text=True, timeout=3600)
     failed = {i for i in images if i in p.stderr}
     ok = [i for i in images if i not in failed]
-    docs = documents(p.stdout)
+    docs = support.json_documents(p.stdout)
     if len(docs) != len(ok):
         sys.exit("%s %s: %d answers for %d images; stderr: %s" % (model, extra, len(docs), len(ok), p.stderr[-1000:]))
     return dict(zip(ok, docs)), p.stderr

@@ -5,6 +5,7 @@ it needs is missing: 77 (CTest's "skipped"), or 1 when EDGEVISION_REQUIRE_ALL=1
 (CI sets it through .ci/run: there, nothing may skip).
 """
 
+import json
 import os
 
 SKIP = 77
@@ -29,3 +30,16 @@ def report(failures):
     if not failures:
         print("ok")
     return 1 if failures else 0
+
+
+def json_documents(text):
+    """The JSON documents written one after another in `text` (e.g. `edgevision predict`'s output)."""
+    dec = json.JSONDecoder()
+    docs, i = [], 0
+    while True:
+        while i < len(text) and text[i].isspace():
+            i += 1
+        if i >= len(text):
+            return docs
+        doc, i = dec.raw_decode(text, i)
+        docs.append(doc)

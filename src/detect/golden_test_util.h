@@ -6,12 +6,14 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <vector>
 
+#include "detect/detection.h"
 #include "test_support.h"
 
 namespace edgevision::detect::testing {
@@ -55,6 +57,50 @@ inline SsdRaw ReadSsdRaw(const nlohmann::json& doc) {
   for (const auto& v : doc["detected_scores"]) raw.scores.push_back(static_cast<float>(Hex(v)));
   for (const auto& v : doc["detected_classes"]) raw.classes.push_back(v.get<int64_t>());
   return raw;
+}
+
+// A container's "predictions" JSON (tagName, tagId, probability,
+// boundingBox) as detections.
+inline std::vector<Detection> PredictionsFromJson(const nlohmann::json& predictions) {
+  std::vector<Detection> out;
+  for (const nlohmann::json& p : predictions) {
+    Detection d;
+    d.tag = p["tagName"].get<std::string>();
+    d.tag_index = p["tagId"].get<int>();
+    d.probability = static_cast<float>(p["probability"].get<double>());
+    const nlohmann::json& b = p["boundingBox"];
+    d.box = {b["left"].get<double>(), b["top"].get<double>(), b["width"].get<double>(), b["height"].get<double>()};
+    out.push_back(d);
+  }
+  return out;
+}
+
+// The largest differences between two lists of detections.
+struct DetectionDiff {
+  double box = 0;
+  double probability = 0;
+};
+
+// Same rows in the same order with the same tags, boxes and probabilities
+// within `tolerance` (the engines differ in float rounding; the
+// preprocessing is bit-exact). Returns the largest differences seen.
+inline DetectionDiff ExpectSameDetections(const std::vector<Detection>& got, const std::vector<Detection>& want,
+                                          double tolerance = 1e-4) {
+  DetectionDiff diff;
+  EXPECT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < std::min(got.size(), want.size()); ++i) {
+    SCOPED_TRACE("detection " + std::to_string(i));
+    EXPECT_EQ(got[i].tag, want[i].tag);
+    EXPECT_EQ(got[i].tag_index, want[i].tag_index);
+    diff.probability = std::max(diff.probability, std::fabs(double{got[i].probability} - want[i].probability));
+    for (auto [a, b] : {std::pair{got[i].box.left, want[i].box.left}, {got[i].box.top, want[i].box.top},
+                        {got[i].box.width, want[i].box.width}, {got[i].box.height, want[i].box.height}}) {
+      diff.box = std::max(diff.box, std::fabs(a - b));
+    }
+  }
+  EXPECT_LE(diff.probability, tolerance);
+  EXPECT_LE(diff.box, tolerance);
+  return diff;
 }
 
 }  // namespace edgevision::detect::testing

@@ -14,6 +14,7 @@
 
 #include <string>
 
+#include "detect/golden_test_util.h"
 #include "engine/xnnpack_backend.h"
 #include "model/model.h"
 #include "predict/classifier.h"
@@ -34,33 +35,8 @@ std::unique_ptr<Classifier> Load(const std::string& path) {
   return c.ok() ? std::move(c).value() : nullptr;
 }
 
-void ExpectNear(const std::vector<detect::Detection>& got, const std::vector<detect::Detection>& want) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    SCOPED_TRACE("detection " + std::to_string(i));
-    EXPECT_EQ(got[i].tag, want[i].tag);
-    EXPECT_EQ(got[i].tag_index, want[i].tag_index);
-    EXPECT_NEAR(got[i].probability, want[i].probability, 1e-4);
-    EXPECT_NEAR(got[i].box.left, want[i].box.left, 1e-4);
-    EXPECT_NEAR(got[i].box.top, want[i].box.top, 1e-4);
-    EXPECT_NEAR(got[i].box.width, want[i].box.width, 1e-4);
-    EXPECT_NEAR(got[i].box.height, want[i].box.height, 1e-4);
-  }
-}
-
-std::vector<detect::Detection> FromJson(const nlohmann::json& predictions) {
-  std::vector<detect::Detection> out;
-  for (const nlohmann::json& p : predictions) {
-    detect::Detection d;
-    d.tag = p["tagName"].get<std::string>();
-    d.tag_index = p["tagId"].get<int>();
-    d.probability = p["probability"].get<double>();
-    const nlohmann::json& b = p["boundingBox"];
-    d.box = {b["left"].get<double>(), b["top"].get<double>(), b["width"].get<double>(), b["height"].get<double>()};
-    out.push_back(d);
-  }
-  return out;
-}
+using detect::testing::ExpectSameDetections;
+using detect::testing::PredictionsFromJson;
 
 struct Copy {
   const char* folder;  // under tests/data/synthetic/yolo_formats
@@ -95,10 +71,10 @@ TEST_P(CompactDetectorFormatTest, LoadsUnmodifiedAndAnswersAsTheTfliteExportAndT
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->input_height, photo["input_shape"][1].get<int>());  // NHWC, as the export's code fed it
     EXPECT_EQ(r->input_width, photo["input_shape"][2].get<int>());
-    ExpectNear(r->detections, FromJson(photo["predictions"]));
+    ExpectSameDetections(r->detections, PredictionsFromJson(photo["predictions"]));
     Result<DetectionResult> o = onnx->DetectImage(bytes);
     ASSERT_TRUE(o.ok()) << o.status().ToString();
-    ExpectNear(r->detections, o->detections);
+    ExpectSameDetections(r->detections, o->detections);
   }
   // 416x416 at load, then the four photos' own sizes.
   EXPECT_EQ(c->detector()->plan_stats().misses, 5u);

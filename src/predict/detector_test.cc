@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "detect/golden_test_util.h"
 #include "engine/xnnpack_backend.h"
 #include "model/model.h"
 #include "predict/classifier.h"
@@ -43,22 +44,9 @@ nlohmann::json Golden(const std::string& file) {
   return nlohmann::json::parse(edgevision::testing::ReadText(TestData("detection/golden/" + file)));
 }
 
-// Same tags in the same order; boxes and probabilities within 1e-4 (the
-// engines differ in float rounding, the preprocessing is bit-exact).
+// Same tags in the same order; boxes and probabilities within 1e-4.
 void ExpectSameDetections(const std::vector<detect::Detection>& got, const nlohmann::json& want) {
-  ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    SCOPED_TRACE("detection " + std::to_string(i));
-    const nlohmann::json& w = want[i];
-    EXPECT_EQ(got[i].tag, w["tagName"].get<std::string>());
-    EXPECT_EQ(got[i].tag_index, w["tagId"].get<int>());
-    EXPECT_NEAR(got[i].probability, w["probability"].get<double>(), 1e-4);
-    const nlohmann::json& b = w["boundingBox"];
-    EXPECT_NEAR(got[i].box.left, b["left"].get<double>(), 1e-4);
-    EXPECT_NEAR(got[i].box.top, b["top"].get<double>(), 1e-4);
-    EXPECT_NEAR(got[i].box.width, b["width"].get<double>(), 1e-4);
-    EXPECT_NEAR(got[i].box.height, b["height"].get<double>(), 1e-4);
-  }
+  detect::testing::ExpectSameDetections(got, detect::testing::PredictionsFromJson(want));
 }
 
 TEST(DetectorTest, LoadsACompactExportWithItsFamilyAndParameters) {

@@ -55,18 +55,6 @@ def run(cmd, expect=0):
     return p
 
 
-def documents(text):
-    dec = json.JSONDecoder()
-    docs, i = [], 0
-    while True:
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i >= len(text):
-            return docs
-        doc, i = dec.raw_decode(text, i)
-        docs.append(doc)
-
-
 def top1(doc):
     preds = doc["predictions"]
     return max(preds, key=lambda p: p["probability"])["tagName"] if preds else None
@@ -109,9 +97,9 @@ def check_agreement(binary, tmp):
         os.makedirs(data_dir)
         if export in FROM_CAPTURES:
             seed_captures(data_dir)
-        fp32 = documents(run([binary, "predict", "--model", model] + IMAGES).stdout)
+        fp32 = support.json_documents(run([binary, "predict", "--model", model] + IMAGES).stdout)
         p = run([binary, "predict", "--model", model, "--precision", "int8", "--data-dir", data_dir] + IMAGES)
-        int8 = documents(p.stdout)
+        int8 = support.json_documents(p.stdout)
         if len(fp32) != len(IMAGES) or len(int8) != len(IMAGES):
             failures.append("%s: %d fp32 and %d int8 answers for %d images" % (export, len(fp32), len(int8), len(IMAGES)))
             continue
