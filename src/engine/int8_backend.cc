@@ -84,11 +84,7 @@ class Int8Session final : public Session {
   // Mean wall time of each step over `runs` runs, summed per (node, what
   // the step does): conversions are listed under the converted value's name.
   Result<std::vector<NodeProfile>> Profile(std::span<const float> input, int runs) {
-    if (runs < 1) return InvalidArgument("profile: runs must be at least 1");
-    if (input.size() != input_size_) {
-      return InvalidArgument("profile: got " + std::to_string(input.size()) +
-                             " input floats, the model takes " + std::to_string(input_size_));
-    }
+    EV_RETURN_IF_ERROR(CheckProfileRequest(input.size(), input_size_, runs));
     const Program& p = *program_;
     std::vector<NodeProfile> profile;
     std::vector<size_t> entry(p.steps.size());

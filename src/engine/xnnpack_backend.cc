@@ -196,11 +196,7 @@ class XnnpackSession final : public Session {
   }
 
   Result<std::vector<NodeProfile>> Profile(std::span<const float> input, int runs) {
-    if (runs < 1) return InvalidArgument("profile: runs must be at least 1");
-    if (input.size() != input_size_) {
-      return InvalidArgument("profile: got " + std::to_string(input.size()) +
-                             " input floats, the model takes " + std::to_string(input_size_));
-    }
+    EV_RETURN_IF_ERROR(CheckProfileRequest(input.size(), input_size_, runs));
     const graph::Graph& g = program_->graph;
     std::vector<double> seconds(g.nodes.size(), 0.0);
     std::vector<bool> ran(g.nodes.size(), false);
@@ -549,6 +545,15 @@ const XnnpackPlanStats* GetXnnpackPlanStats(const CompiledModel& model) {
 XnnpackWeightStats GetXnnpackWeightStats(const CompiledModel& model) {
   const auto* xnnpack = dynamic_cast<const XnnpackModel*>(&model);
   return xnnpack ? xnnpack->weight_stats() : XnnpackWeightStats{};
+}
+
+Status CheckProfileRequest(size_t input_floats, size_t model_input_floats, int runs) {
+  if (runs < 1) return InvalidArgument("profile: runs must be at least 1");
+  if (input_floats != model_input_floats) {
+    return InvalidArgument("profile: got " + std::to_string(input_floats) + " input floats, the model takes " +
+                           std::to_string(model_input_floats));
+  }
+  return Status::Ok();
 }
 
 Result<std::vector<NodeProfile>> ProfileXnnpackSession(Session& session,

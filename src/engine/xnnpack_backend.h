@@ -72,6 +72,10 @@ struct NodeProfile {
   std::string op;  // op name; "(reference)" or "(copy)" appended when not one operator
   double microseconds = 0;
 };
+// The checks every backend's profiler makes before it runs: InvalidArgument if
+// runs < 1 or `input_floats` is not the model's input size.
+Status CheckProfileRequest(size_t input_floats, size_t model_input_floats, int runs);
+
 // Errors: InvalidArgument if `session` is not an XNNPACK session, if runs < 1,
 // or for wrong input size; Run()'s errors otherwise.
 Result<std::vector<NodeProfile>> ProfileXnnpackSession(Session& session,
