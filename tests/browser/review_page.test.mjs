@@ -272,11 +272,38 @@ async function keyScenario() {
     page.on("pageerror", (e) => errors.push(String(e)));
     page.on("response", (r) => { if (r.status() >= 400 && r.status() !== 401) errors.push(r.status() + " " + r.url()); });
 
+    // A wrong key starts two requests (the counts and the first page); both
+    // are refused. The refusal of the counts is held back until the right key
+    // has been entered and its first page is on its way, and that page is held
+    // until the stale refusal has reached the page: a 401 for a key the person
+    // has already replaced must not bring the key form back (it did, in CI).
+    const wrongKey = "not-the-key-0123456789";
+    let rightKeySent;
+    const rightKeySeen = new Promise((resolve) => { rightKeySent = resolve; });
+    let staleDelivered;
+    const staleDone = new Promise((resolve) => { staleDelivered = resolve; });
+    const listOrCounts = (url) => url.pathname === "/captures" || url.pathname === "/captures/stats";
+    await page.route(listOrCounts, async (route) => {
+      const sent = route.request().headers()["prediction-key"];
+      const pathname = new URL(route.request().url()).pathname;
+      if (sent === wrongKey && pathname === "/captures/stats") {
+        await rightKeySeen;
+        await route.fulfill({ response: await route.fetch() });
+        staleDelivered();
+        return;
+      }
+      if (sent === key) {
+        rightKeySent();
+        if (pathname === "/captures") await staleDone;
+      }
+      await route.continue();
+    });
+
     await page.goto(base + "/review");
     await page.waitForSelector("#login:not([hidden])", { timeout: 10000 });
     assert.equal(await page.locator("#grid .card").count(), 0, "nothing is shown without the key");
     // A wrong key is refused and the page asks again.
-    await page.fill("#login-key", "not-the-key-0123456789");
+    await page.fill("#login-key", wrongKey);
     await page.press("#login-key", "Enter");
     await page.waitForFunction(() => /not accepted/.test(document.querySelector("#login-error").textContent),
       null, { timeout: 10000 });
@@ -284,7 +311,9 @@ async function keyScenario() {
     await page.press("#login-key", "Enter");
     await page.waitForFunction((n) => document.querySelectorAll("#grid .card").length === n, ids.length,
       { timeout: 10000 });
-    assert.ok(await page.locator("#login").isHidden(), "the key form goes away");
+    await staleDone;
+    assert.ok(await page.locator("#login").isHidden(), "the key form goes away (and a stale refusal does not bring it back)");
+    await page.unroute(listOrCounts);
     // Thumbnails come through the key-authenticated fetch.
     await page.waitForFunction(() => [...document.querySelectorAll("#grid img")].every(
       (i) => i.complete && i.naturalWidth > 0 && i.src.startsWith("blob:")), null, { timeout: 10000 });

@@ -52,6 +52,7 @@
   }
 
   async function api(method, url, body) {
+    const sentKey = state.key;
     const init = { method, headers: headers() };
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
@@ -59,7 +60,9 @@
     }
     const res = await fetch(url, init);
     if (res.status === 401) {
-      askForKey(state.key ? "That key was not accepted." : "");
+      // A refusal of a key the person has since replaced is stale: asking
+      // again would bring the form back over the pages the new key loads.
+      if (sentKey === state.key) askForKey(state.key ? "That key was not accepted." : "");
       throw new AuthError("a key is required");
     }
     const text = await res.text();
