@@ -60,6 +60,29 @@ async function getJson(url) {
   return res.json();
 }
 
+// Posts `files` to the prediction API, as a camera would, and waits until the
+// store holds them all; returns [{id, tag, p}] (the top prediction) in order.
+async function postCaptures(base, files) {
+  const posted = [];
+  for (const file of files) {
+    const res = await fetch(base + "/image", { method: "POST", body: fs.readFileSync(file),
+      headers: { "Content-Type": "application/octet-stream" } });
+    assert.equal(res.status, 200, file);
+    const doc = await res.json();
+    const top = doc.predictions[0] || null;
+    posted.push({ id: doc.id, tag: top ? top.tagName : null, p: top ? top.probability : 0 });
+  }
+  // Captures are stored by a queue behind the answer: wait for it to drain.
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    const h = await getJson(base + "/health");
+    if (h.store.stored === posted.length && h.store.queued === 0) break;
+    assert.ok(Date.now() < deadline, "the store took more than 60 s: " + JSON.stringify(h.store));
+    await sleep(25);
+  }
+  return posted;
+}
+
 // edgevision serving on loopback (a port of its own choosing, --port 0) with
 // every prediction captured; its output goes to `log` (printed when the test
 // fails). `server.base` resolves to its address once it logs "listening on".
@@ -113,20 +136,7 @@ async function main() {
     await waitReady(base, server);
 
     // Real images through the prediction API, as a camera would send them.
-    const posted = [];
-    for (const file of images) {
-      const res = await fetch(base + "/image", { method: "POST", body: fs.readFileSync(file),
-        headers: { "Content-Type": "application/octet-stream" } });
-      assert.equal(res.status, 200, file);
-      const doc = await res.json();
-      const top = doc.predictions[0] || null;
-      posted.push({ id: doc.id, tag: top ? top.tagName : null, p: top ? top.probability : 0 });
-    }
-    for (let i = 0; i < 200; i++) {
-      const h = await getJson(base + "/health");
-      if (h.store.stored === posted.length && h.store.queued === 0) break;
-      await sleep(25);
-    }
+    const posted = await postCaptures(base, images);
     assert.equal((await getJson(base + "/captures")).total, posted.length, "every prediction is captured");
 
     context = await launchBrowser(profile);
@@ -341,6 +351,142 @@ async function keyScenario() {
 }
 
 
+// Answers that arrive late or out of order. Each change the page makes is
+// followed by a GET /captures/stats, and the browser uses several connections,
+// so answers can cross; the grid can also change (filters) while a change is
+// on its way. The page must end showing the server's newest state. Playwright
+// holds chosen requests (page.route), so each race happens on every run
+// instead of once in a while on a loaded machine.
+async function lateAnswersScenario() {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-late-data-"));
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-late-profile-"));
+  const server = startServer(dataDir, process.env);
+  let context = null;
+  try {
+    const base = await server.base;
+    await waitReady(base, server);
+    const posted = await postCaptures(base, images.slice(0, 4));  // p[3] is the newest
+    const [p0, p1, p2, p3] = posted.map((x) => x.id);
+
+    context = await launchBrowser(profile);
+    const page = context.pages()[0] || await context.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+    page.on("response", (r) => { if (r.status() >= 400) errors.push(r.status() + " " + r.url()); });
+    // Records each request the page sends (when it calls fetch) and each
+    // answer it has read, once the code awaiting it has run: Response.text()
+    // resolves, the page's own continuations run as microtasks, and the
+    // record is a task queued before them.
+    await page.addInitScript(() => {
+      window.requestsSent = [];
+      const fetch = window.fetch;
+      window.fetch = function (url, init) {
+        window.requestsSent.push(new URL(url, location.href).pathname);
+        return fetch.call(this, url, init);
+      };
+      window.answersRead = [];
+      const text = Response.prototype.text;
+      Response.prototype.text = function () {
+        const what = new URL(this.url).pathname;
+        const read = text.call(this);
+        read.then(() => setTimeout(() => window.answersRead.push(what), 0), () => {});
+        return read;
+      };
+    });
+    const requestsSent = (what) => page.evaluate((w) => window.requestsSent.filter((x) => x === w).length, what);
+    const answersRead = (what) => page.evaluate((w) => window.answersRead.filter((x) => x === w).length, what);
+    const waitAnswersRead = (what, n) => page.waitForFunction(
+      ([w, k]) => window.answersRead.filter((x) => x === w).length >= k, [what, n], { timeout: 10000 });
+    // Holds the next request to `pattern` until the returned release() is
+    // called; `arrived` resolves when it is held. With `answered`, the server
+    // has answered it already (only the answer is late); without, the server
+    // has not seen it yet.
+    const holdNext = async (pattern, answered) => {
+      let release, arrived, handled;
+      const gate = new Promise((r) => { release = r; });
+      const held = new Promise((r) => { arrived = r; });
+      const done = new Promise((r) => { handled = r; });
+      let first = true;
+      await page.route(pattern, async (route) => {
+        if (!first) return route.continue();
+        first = false;
+        const response = answered ? await route.fetch() : null;
+        arrived();
+        await gate;
+        await (response ? route.fulfill({ response }) : route.continue());
+        handled();
+      });
+      return {
+        held,
+        release: async () => {
+          release();
+          await done;
+          await page.unroute(pattern);
+        },
+      };
+    };
+    const labelOf = (id) => page.locator(`#grid .card[data-id="${id}"] .label`).textContent();
+    const summary = () => page.locator("#summary").textContent();
+
+    await page.goto(base + "/review");
+    await page.waitForFunction(() => document.querySelectorAll("#grid .card").length === 4, null, { timeout: 10000 });
+    await page.waitForSelector("#tags .tag");
+    await page.locator("#grid").focus();
+
+    // 1. The counts after a first label arrive after the counts after a
+    //    second one: the older counts must not replace the newer.
+    const staleStats = await holdNext("**/captures/stats", true);
+    await page.keyboard.press("Home");
+    await page.keyboard.press("1");  // p3; the server counts 1 reviewed, held
+    await staleStats.held;
+    await page.keyboard.press("1");  // p2 (the selection moved on)
+    await page.waitForFunction(() => /· 2 reviewed/.test(document.querySelector("#summary").textContent),
+      null, { timeout: 10000 });
+    const statsRead = await answersRead("/captures/stats");
+    await staleStats.release();
+    await waitAnswersRead("/captures/stats", statsRead + 1);
+    assert.match(await summary(), /· 2 reviewed/, "a late answer with older counts changed nothing");
+
+    // 2. The filters change while a label is on its way: its answer lands on
+    //    its own capture, wherever that is in the new grid. Oldest first, to
+    //    review: p0, p1 (p1 moved from the third card to the second).
+    assert.equal(await page.locator("#grid .card.selected").getAttribute("data-id"), p1);
+    const lateLabel = await holdNext(`**/captures/${p1}/label`, false);
+    await page.keyboard.press("2");  // p1 := Banana, not yet sent
+    await lateLabel.held;
+    await page.selectOption("#f-order", "oldest");
+    await page.waitForFunction(() => document.querySelectorAll("#grid .card").length === 2, null, { timeout: 10000 });
+    assert.deepEqual(await page.locator("#grid .card").evaluateAll((els) => els.map((e) => e.dataset.id)), [p0, p1]);
+    await lateLabel.release();
+    await page.waitForFunction(() => document.querySelector("#status").textContent !== "", null, { timeout: 10000 });
+    assert.equal(await page.locator("#status").textContent(), "Labelled Banana.");
+    assert.equal(await labelOf(p1), "✓ Banana", "the answer updated its own card");
+    assert.equal(await labelOf(p0), "", "and no other");
+
+    // 3. Two keys on one capture before the first is answered: the server and
+    //    the page end with the second, whichever request would finish first.
+    const firstKey = await holdNext(`**/captures/${p0}/label`, false);
+    await page.keyboard.press("Home");
+    await page.keyboard.press("1");          // p0 := Apple, held before the server
+    await firstKey.held;
+    await page.keyboard.press("ArrowLeft");  // back to p0
+    await page.keyboard.press("2");          // p0 := Banana
+    assert.equal(await requestsSent(`/captures/${p0}/label`), 1, "the second change waits for the first");
+    await firstKey.release();
+    await waitAnswersRead(`/captures/${p0}/label`, 2);
+    assert.equal((await getJson(base + "/captures/" + p0)).label, "Banana", "the last key wins on the server");
+    assert.equal(await labelOf(p0), "✓ Banana", "and on the page");
+    assert.equal((await getJson(base + "/captures/" + p1)).label, "Banana");
+    assert.deepEqual((await getJson(base + "/captures/stats")).reviewed, 4);
+    assert.deepEqual(errors, [], "no script errors");
+    console.log("PASS: review page with late answers (counts, a label across a filter change, two quick keys)");
+  } finally {
+    await cleanUp(server, context, dataDir, profile);
+  }
+}
+
+
 // Issue 13: detection captures. The store is seeded through the real
 // CaptureStore (capture_seed), then the real server serves it; in the box
 // editor a person moves, resizes, adds, deletes and retags boxes with the
@@ -493,6 +639,7 @@ async function detectionScenario() {
 }
 
 main().then(() => (process.exitCode ? undefined : keyScenario()))
+  .then(() => (process.exitCode ? undefined : lateAnswersScenario()))
   .then(() => (process.exitCode ? undefined : detectionScenario())).catch((e) => {
   console.error("FAIL: " + (e && e.stack ? e.stack : e));
   console.error("---- edgevision log ----\n" + log.join(""));

@@ -22,6 +22,8 @@
     selected: -1,
     loading: false,
     generation: 0,     // bumps when the filters change; stale pages are dropped
+    statsAsked: 0,     // /captures/stats requests sent, and the number of the
+    statsShown: 0,     // one shown: an older answer arriving late is dropped
     key: sessionStorage.getItem("edgevision-key"), // the Prediction-Key, or null
   };
   const KEY_HEADER = "Prediction-Key";
@@ -139,7 +141,12 @@
   // ---- counts and the tag legend ----
 
   async function loadStats() {
+    const asked = ++state.statsAsked;
     const s = await api("GET", "/captures/stats");
+    // Answers may arrive out of order (one per change, on several
+    // connections): counts older than the ones shown would undo a change.
+    if (asked < state.statsShown) return;
+    state.statsShown = asked;
     state.counts = new Map(s.tags.map((t) => [t.tag, t]));
     // Keep the known order stable; append new tags (e.g. one a person typed).
     for (const t of s.tags) if (!state.tags.includes(t.tag)) state.tags.push(t.tag);
@@ -226,6 +233,7 @@
       $("load-more").hidden = !state.next;
       setStatus("");
     } catch (e) {
+      if (generation !== state.generation) return;  // an error of filters no longer shown
       if (!(e instanceof AuthError)) setStatus("Could not load captures: " + e.message, true);
     } finally {
       if (generation === state.generation) state.loading = false;
@@ -367,17 +375,42 @@
     return n;
   }
 
+  // ---- changes ----
+
+  // Changes go to the server one at a time, in the order they were made: two
+  // quick keys on one capture must end with the second, on the server and on
+  // the page, whichever connection answers first.
+  let writes = Promise.resolve();
+  function write(method, url, body) {
+    const done = writes.then(() => api(method, url, body));
+    writes = done.catch(() => {});
+    return done;
+  }
+
+  // Where capture `id` is in the grid now (-1: no longer shown). An answer
+  // finds its capture by id: while it was on its way the filters may have
+  // changed or a capture before it may have been deleted.
+  const indexOf = (id) => state.captures.findIndex((x) => x.id === id);
+
+  // Shows the server's copy of a capture on its card, if it is still shown.
+  function showUpdated(updated) {
+    const i = indexOf(updated.id);
+    if (i < 0) return;
+    state.captures[i] = updated;
+    updateCard(cardAt(i), updated);
+  }
+
   // ---- labelling ----
 
+  // Labels capture i; with `advance` the selection moves on at once, so the
+  // next key labels the next capture even before the server has answered.
   async function setLabel(i, label, advance) {
     const c = state.captures[i];
     if (!c) return;
+    if (advance && i === state.selected) select(Math.min(i + 1, state.captures.length - 1));
     try {
-      const updated = await api("PUT", c.image.url.replace(/\/image$/, "/label"), { label });
-      state.captures[i] = updated;
-      updateCard(cardAt(i), updated);
+      showUpdated(await write("PUT", c.image.url.replace(/\/image$/, "/label"), { label }));
       setStatus(label === null ? "Label cleared." : "Labelled " + label + ".");
-      if (advance && i === state.selected) select(Math.min(i + 1, state.captures.length - 1));
       loadStats().catch(() => {});
     } catch (e) {
       if (!(e instanceof AuthError)) setStatus("Could not save the label: " + e.message, true);
@@ -399,13 +432,21 @@
     const c = state.captures[i];
     if (!c || !window.confirm("Delete this capture and its image?")) return;
     try {
-      await api("DELETE", "/captures/" + c.id);
-      state.captures.splice(i, 1);
-      releaseImage(cardAt(i).querySelector("img"));
-      cardAt(i).remove();
-      state.total = Math.max(0, state.total - 1);
-      state.selected = -1;
-      select(Math.min(i, state.captures.length - 1));
+      await write("DELETE", "/captures/" + c.id);
+      const at = indexOf(c.id);
+      if (at >= 0) {
+        const wasSelected = state.selected === at;
+        state.captures.splice(at, 1);
+        releaseImage(cardAt(at).querySelector("img"));
+        cardAt(at).remove();
+        state.total = Math.max(0, state.total - 1);
+        if (wasSelected) {
+          state.selected = -1;
+          select(Math.min(at, state.captures.length - 1));
+        } else if (state.selected > at) {
+          state.selected--;
+        }
+      }
       setStatus("Deleted.");
       loadStats().catch(() => {});
     } catch (e) {
@@ -425,7 +466,7 @@
 
   const MIN_BOX = 0.005; // smallest width/height a drawn box keeps (normalised)
   const editor = {
-    index: -1,        // the capture being edited
+    capture: null,    // the capture being edited (as the grid had it when opened)
     regions: [],      // [{tagName, left, top, width, height}], normalised
     selected: -1,
     drag: null,       // {mode: "move"|"resize"|"draw", i, x0, y0, r0}
@@ -443,7 +484,7 @@
   function openEditor(i) {
     const c = state.captures[i];
     if (!c || !isDetection(c)) return;
-    editor.index = i;
+    editor.capture = c;
     editor.selected = -1;
     editor.drag = null;
     // Start from the saved regions, else the prediction clipped to the image.
@@ -478,7 +519,7 @@
 
   function closeEditor() {
     $("editor").hidden = true;
-    editor.index = -1;
+    editor.capture = null;
     editor.drag = null;
     grid.focus();
   }
@@ -590,15 +631,12 @@
   }
 
   async function saveEditor() {
-    const i = editor.index;
-    const c = state.captures[i];
+    const c = editor.capture;
     if (!c) return;
     const regions = editor.regions.map((r) => ({
       tagName: r.tagName, left: r.left, top: r.top, width: r.width, height: r.height }));
     try {
-      const updated = await api("PUT", "/captures/" + c.id + "/regions", { regions });
-      state.captures[i] = updated;
-      updateCard(cardAt(i), updated);
+      showUpdated(await write("PUT", "/captures/" + c.id + "/regions", { regions }));
       closeEditor();
       setStatus("Saved " + regions.length + (regions.length === 1 ? " box." : " boxes."));
       loadStats().catch(() => {});
@@ -611,9 +649,7 @@
     const c = state.captures[i];
     if (!c || !c.regions) return;
     try {
-      const updated = await api("PUT", "/captures/" + c.id + "/regions", { regions: null });
-      state.captures[i] = updated;
-      updateCard(cardAt(i), updated);
+      showUpdated(await write("PUT", "/captures/" + c.id + "/regions", { regions: null }));
       setStatus("Boxes cleared.");
       loadStats().catch(() => {});
     } catch (e) {
@@ -641,7 +677,7 @@
     $("ed-save").addEventListener("click", saveEditor);
     $("ed-cancel").addEventListener("click", closeEditor);
     $("ed-reset").addEventListener("click", () => {
-      const c = state.captures[editor.index];
+      const c = editor.capture;
       if (!c) return;
       editor.regions = predictedRegions(c);
       editor.selected = -1;
