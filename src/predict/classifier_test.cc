@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "fake_backend.h"
 #include "test_support.h"
@@ -57,26 +58,39 @@ TEST(ClassifierTest, EngineFailureIsReportedAndTheSessionReturnsToThePool) {
 
 TEST(ClassifierTest, NoMoreThanWorkersRunAtOnceAndExcessWaitersAreRefused) {
   FakeBackend backend;
-  backend.control.delay_ms = 100;
   ClassifierOptions options;
   options.workers = 2;
   options.max_waiting = 2;
   auto c = Classifier::Create(TinyModel(), backend, options);
   ASSERT_TRUE(c.ok());
+  // Held, so the pool's state is set by the test, not by how fast threads
+  // start: 2 running, then 2 waiting, then 4 more that cannot fit.
+  backend.control.Hold();
   std::atomic<int> ok{0}, unavailable{0};
   std::vector<std::thread> threads;
-  for (int i = 0; i < 8; ++i) {
+  auto call = [&] {
     threads.emplace_back([&] {
       Result<Classification> r = (*c)->ClassifyTensor(Tensor(1, 1, 1));
       if (r.ok()) ++ok;
       else if (r.status().code() == StatusCode::kUnavailable) ++unavailable;
     });
-  }
+  };
+  call();
+  call();
+  const bool running = backend.control.WaitRunning(2);
+  call();
+  call();
+  const bool waiting = edgevision::testing::WaitFor([&] { return (*c)->queue_stats().waiting == 2; });
+  for (int i = 0; i < 4; ++i) call();
+  const bool refused = edgevision::testing::WaitFor([&] { return unavailable.load() == 4; });
+  backend.control.Release();
   for (auto& t : threads) t.join();
-  EXPECT_LE(backend.control.max_running.load(), 2);
-  EXPECT_EQ(ok + unavailable, 8);
-  EXPECT_GE(ok.load(), 4);           // 2 running + 2 waiting always get through
-  EXPECT_GE(unavailable.load(), 1);  // 8 callers cannot all fit
+  ASSERT_TRUE(running);
+  ASSERT_TRUE(waiting);
+  EXPECT_TRUE(refused);
+  EXPECT_EQ(backend.control.max_running.load(), 2);
+  EXPECT_EQ(ok.load(), 4);           // 2 running + 2 waiting get through
+  EXPECT_EQ(unavailable.load(), 4);  // the queue was full for the other 4
 }
 
 TEST(ClassifierTest, QueueTimeoutIsUnavailable) {
