@@ -54,8 +54,8 @@ async function waitReady(base, server) {
   throw new Error("edgevision did not become ready");
 }
 
-async function getJson(url) {
-  const res = await fetch(url);
+async function getJson(url, init) {
+  const res = await fetch(url, init);
   assert.equal(res.status, 200, url);
   return res.json();
 }
@@ -356,24 +356,29 @@ async function keyScenario() {
 // so answers can cross; the grid can also change (filters) while a change is
 // on its way. The page must end showing the server's newest state. Playwright
 // holds chosen requests (page.route), so each race happens on every run
-// instead of once in a while on a loaded machine.
+// instead of once in a while on a loaded machine. With a key, so that images
+// come through fetch too (the zoom reuses one <img> for every capture).
 async function lateAnswersScenario() {
+  const key = "review-late-key-0123456789abcdef";
+  const authed = { headers: { "Prediction-Key": key } };
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-late-data-"));
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "evreview-late-profile-"));
-  const server = startServer(dataDir, process.env);
+  const server = startServer(dataDir, { ...process.env, EDGEVISION_ADMIN_KEY: key });
   let context = null;
   try {
     const base = await server.base;
     await waitReady(base, server);
     const posted = await postCaptures(base, images.slice(0, 4));  // p[3] is the newest
-    const [p0, p1, p2, p3] = posted.map((x) => x.id);
+    const [p0, p1] = posted.map((x) => x.id);  // apple1.jpg 234x266, banana1.jpg 301x194
 
     context = await launchBrowser(profile);
     const page = context.pages()[0] || await context.newPage();
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-    page.on("response", (r) => { if (r.status() >= 400) errors.push(r.status() + " " + r.url()); });
+    page.on("console", (m) => {  // the refusals before the key is in are expected
+      if (m.type() === "error" && !/status of 401/.test(m.text())) errors.push(m.text());
+    });
+    page.on("response", (r) => { if (r.status() >= 400 && r.status() !== 401) errors.push(r.status() + " " + r.url()); });
     // Records each request the page sends (when it calls fetch) and each
     // answer it has read, once the code awaiting it has run: Response.text()
     // resolves, the page's own continuations run as microtasks, and the
@@ -386,13 +391,15 @@ async function lateAnswersScenario() {
         return fetch.call(this, url, init);
       };
       window.answersRead = [];
-      const text = Response.prototype.text;
-      Response.prototype.text = function () {
-        const what = new URL(this.url).pathname;
-        const read = text.call(this);
-        read.then(() => setTimeout(() => window.answersRead.push(what), 0), () => {});
-        return read;
-      };
+      for (const method of ["text", "blob"]) {
+        const original = Response.prototype[method];
+        Response.prototype[method] = function () {
+          const what = new URL(this.url).pathname;
+          const read = original.call(this);
+          read.then(() => setTimeout(() => window.answersRead.push(what), 0), () => {});
+          return read;
+        };
+      }
     });
     const requestsSent = (what) => page.evaluate((w) => window.requestsSent.filter((x) => x === w).length, what);
     const answersRead = (what) => page.evaluate((w) => window.answersRead.filter((x) => x === w).length, what);
@@ -430,6 +437,9 @@ async function lateAnswersScenario() {
     const summary = () => page.locator("#summary").textContent();
 
     await page.goto(base + "/review");
+    await page.waitForSelector("#login:not([hidden])", { timeout: 10000 });
+    await page.fill("#login-key", key);
+    await page.press("#login-key", "Enter");
     await page.waitForFunction(() => document.querySelectorAll("#grid .card").length === 4, null, { timeout: 10000 });
     await page.waitForSelector("#tags .tag");
     await page.locator("#grid").focus();
@@ -475,12 +485,28 @@ async function lateAnswersScenario() {
     assert.equal(await requestsSent(`/captures/${p0}/label`), 1, "the second change waits for the first");
     await firstKey.release();
     await waitAnswersRead(`/captures/${p0}/label`, 2);
-    assert.equal((await getJson(base + "/captures/" + p0)).label, "Banana", "the last key wins on the server");
+    assert.equal((await getJson(base + "/captures/" + p0, authed)).label, "Banana", "the last key wins on the server");
     assert.equal(await labelOf(p0), "✓ Banana", "and on the page");
-    assert.equal((await getJson(base + "/captures/" + p1)).label, "Banana");
-    assert.deepEqual((await getJson(base + "/captures/stats")).reviewed, 4);
+    assert.equal((await getJson(base + "/captures/" + p1, authed)).label, "Banana");
+    assert.deepEqual((await getJson(base + "/captures/stats", authed)).reviewed, 4);
+
+    // 4. The zoom follows the selection: the image of the capture selected
+    //    first arrives after the image of the one selected next.
+    const zoom = page.locator("#zoom img");
+    const lateImage = await holdNext(`**/captures/${p0}/image`, true);
+    await page.keyboard.press("Home");   // p0
+    await page.keyboard.press(" ");      // zoom: p0's image, held
+    await lateImage.held;
+    await page.keyboard.press("ArrowRight");  // p1: the zoom asks for its image
+    await page.waitForFunction(() => { const i = document.querySelector("#zoom img");
+      return i.src.startsWith("blob:") && i.complete && i.naturalWidth === 301; }, null, { timeout: 10000 });
+    const shown = await zoom.getAttribute("src");
+    const imagesRead = await answersRead(`/captures/${p0}/image`);
+    await lateImage.release();
+    await waitAnswersRead(`/captures/${p0}/image`, imagesRead + 1);
+    assert.equal(await zoom.getAttribute("src"), shown, "the zoom still shows the selected capture's image");
     assert.deepEqual(errors, [], "no script errors");
-    console.log("PASS: review page with late answers (counts, a label across a filter change, two quick keys)");
+    console.log("PASS: review page with late answers (counts, a label across a filter change, two quick keys, the zoom)");
   } finally {
     await cleanUp(server, context, dataDir, profile);
   }

@@ -101,7 +101,10 @@
   }
 
   // Shows `url` in `img`: directly, or fetched with the key into a blob: URL.
+  // The zoom and the editor reuse one <img>: an image asked for earlier
+  // that arrives later is dropped, and so is one for a card already gone.
   async function showImage(img, url) {
+    img.dataset.want = url;
     if (!state.key) {
       img.src = url;
       return;
@@ -109,7 +112,9 @@
     try {
       const res = await fetch(url, { headers: headers() });
       if (!res.ok) return;
-      const blobUrl = URL.createObjectURL(await res.blob());
+      const blob = await res.blob();
+      if (img.dataset.want !== url || !img.isConnected) return;
+      const blobUrl = URL.createObjectURL(blob);
       blobUrls.add(blobUrl);
       if (img.dataset.blob) {
         URL.revokeObjectURL(img.dataset.blob);
