@@ -12,6 +12,7 @@
 
 #include "upstream/fake_transport.h"
 #include "upstream/message_codec.h"
+#include "test_support.h"
 #include "upstream/testing_util.h"
 
 namespace edgevision::upstream {
@@ -531,8 +532,7 @@ TEST_F(PublisherTest, StartAndStopWithARealThread) {
   for (int i = 1; i <= 3; ++i) ASSERT_TRUE(p->Enqueue(Input(i)));
   // The fake clock does not move; the loop runs on its own thread and the
   // fake broker acknowledges on every turn.
-  for (int i = 0; i < 200 && p->GetStatus().outbox.depth > 0; ++i)
-    std::this_thread::sleep_for(milliseconds(5));
+  edgevision::testing::WaitFor([&] { return p->GetStatus().outbox.depth == 0; });
   p->Stop();
   EXPECT_EQ(p->GetStatus().outbox.depth, 0u);
   EXPECT_EQ(p->GetStatus().state, "stopped");
