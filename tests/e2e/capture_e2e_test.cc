@@ -61,14 +61,14 @@ json Predict(ServerProcess& s, const std::string& route, const std::string& imag
   return json::parse(res->body, nullptr, false);
 }
 
-// Waits until the store has written everything queued.
+// Waits until the store has written everything queued (up to a minute: the
+// writer syncs each capture to disk, and a shared CI disk can be slow).
 json WaitStored(ServerProcess& s, int64_t want_stored) {
   json store;
-  for (int i = 0; i < 500; ++i) {
+  WaitFor([&] {
     store = Get(s, "/health")["store"];
-    if (store["queued"] == 0 && store["stored"].get<int64_t>() >= want_stored) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+    return store["queued"] == 0 && store["stored"].get<int64_t>() >= want_stored;
+  }, std::chrono::seconds(60), std::chrono::milliseconds(10));
   return store;
 }
 

@@ -160,16 +160,14 @@ int OpenConnections(const ServerProcess& server) {
   return h.is_object() && h.contains("http") ? h["http"].value("open", -1) : -1;
 }
 
-// Waits until the capture writer has stored `n` captures and has nothing queued.
+// Waits until the capture writer has stored `n` captures and has nothing
+// queued (up to a minute: it syncs each capture to a possibly slow disk).
 bool WaitStored(const ServerProcess& server, int n, const httplib::Headers& headers = {}) {
-  for (int i = 0; i < 500; ++i) {
+  return WaitFor([&] {
     json h = Health(server, headers);
-    if (h.is_object() && h.contains("store") && h["store"].value("stored", -1) == n && h["store"].value("queued", -1) == 0) {
-      return true;
-    }
-    std::this_thread::sleep_for(20ms);
-  }
-  return false;
+    return h.is_object() && h.contains("store") && h["store"].value("stored", -1) == n &&
+           h["store"].value("queued", -1) == 0;
+  }, 60s, 20ms);
 }
 
 std::string Multipart(const std::string& boundary, const std::string& name, const std::string& content,
