@@ -418,11 +418,18 @@ async function lateAnswersScenario() {
       await page.route(pattern, async (route) => {
         if (!first) return route.continue();
         first = false;
-        const response = answered ? await route.fetch() : null;
-        arrived();
-        await gate;
-        await (response ? route.fulfill({ response }) : route.continue());
-        handled();
+        // An error here (the browser closing after a failed check) must not
+        // end the process before cleanUp stops the server.
+        try {
+          const response = answered ? await route.fetch() : null;
+          arrived();
+          await gate;
+          await (response ? route.fulfill({ response }) : route.continue());
+        } catch (e) {
+          arrived();
+        } finally {
+          handled();
+        }
       });
       return {
         held,
