@@ -9,7 +9,23 @@
 #include <set>
 #include <utility>
 
+#include "detect/combined_nms.h"
+
 namespace edgevision::detect {
+
+float TensorFlowIou(const float* a, const float* b) {
+  const float ay0 = std::min(a[0], a[2]), ax0 = std::min(a[1], a[3]);
+  const float ay1 = std::max(a[0], a[2]), ax1 = std::max(a[1], a[3]);
+  const float by0 = std::min(b[0], b[2]), bx0 = std::min(b[1], b[3]);
+  const float by1 = std::max(b[0], b[2]), bx1 = std::max(b[1], b[3]);
+  const float area_a = (ay1 - ay0) * (ax1 - ax0);
+  const float area_b = (by1 - by0) * (bx1 - bx0);
+  if (area_a <= 0.0f || area_b <= 0.0f) return 0.0f;
+  const float inter = std::max(std::min(ay1, by1) - std::max(ay0, by0), 0.0f) *
+                      std::max(std::min(ax1, bx1) - std::max(ax0, bx0), 0.0f);
+  return inter / (area_a + area_b - inter);
+}
+
 namespace {
 
 using Shape = std::vector<int64_t>;
@@ -98,6 +114,7 @@ class NodeRun {
 
   Result<TailTensor> NonMaxSuppression() const;
   Result<std::vector<TailTensor>> TfliteNonMaxSuppression() const;
+  Result<std::vector<TailTensor>> CombinedNonMaxSuppression() const;
   Result<TailTensor> Gather() const;
   Result<TailTensor> GatherND() const;
   Result<TailTensor> Squeeze() const;
@@ -137,21 +154,6 @@ bool SuppressByIou(const float* a, const float* b, bool center_point, float iou_
   const float uni = area_a + area_b - inter;
   if (area_a <= 0.0f || area_b <= 0.0f || uni <= 0.0f) return false;
   return inter / uni > iou_threshold;
-}
-
-// TensorFlow's IOU (non_max_suppression_op.cc, TF 2.0): [y1, x1, y2, x2] in
-// either corner order; 0 when either box has no area.
-float TensorFlowIou(const float* a, const float* b) {
-  const float ay0 = std::min(a[0], a[2]), ax0 = std::min(a[1], a[3]);
-  const float ay1 = std::max(a[0], a[2]), ax1 = std::max(a[1], a[3]);
-  const float by0 = std::min(b[0], b[2]), bx0 = std::min(b[1], b[3]);
-  const float by1 = std::max(b[0], b[2]), bx1 = std::max(b[1], b[3]);
-  const float area_a = (ay1 - ay0) * (ax1 - ax0);
-  const float area_b = (by1 - by0) * (bx1 - bx0);
-  if (area_a <= 0.0f || area_b <= 0.0f) return 0.0f;
-  const float inter = std::max(std::min(ay1, by1) - std::max(ay0, by0), 0.0f) *
-                      std::max(std::min(ax1, bx1) - std::max(ax0, bx0), 0.0f);
-  return inter / (area_a + area_b - inter);
 }
 
 Result<TailTensor> NodeRun::NonMaxSuppression() const {
@@ -266,7 +268,12 @@ Result<std::vector<TailTensor>> NodeRun::TfliteNonMaxSuppression() const {
   for (int64_t i = 0; i < n; ++i) {
     if (scores->f[i] > score_threshold) queue.push(Candidate{i, scores->f[i], 0});
   }
-  const size_t wanted = static_cast<size_t>(std::min(static_cast<int64_t>(queue.size()), max_output));
+  // TFLite stops after min(candidates, max_output_size) selections;
+  // TensorFlow (kTensorFlowNmsAttr) when max_output_size are selected or the
+  // queue is empty. They differ only when a box without area is selected again.
+  const size_t wanted = Int(kTensorFlowNmsAttr, 0) != 0
+                            ? static_cast<size_t>(max_output)
+                            : static_cast<size_t>(std::min(static_cast<int64_t>(queue.size()), max_output));
   std::vector<int64_t> selected;
   const float* b = boxes->f.data();
   // As the kernel: a selected candidate goes back into the queue (its score
@@ -639,6 +646,30 @@ Result<std::vector<TailTensor>> NodeRun::TopK() const {
   return out;
 }
 
+// TensorFlow's CombinedNonMaxSuppression (detect/combined_nms.h): boxes,
+// scores, max_output_size_per_class, max_total_size, iou_threshold,
+// score_threshold; attributes pad_per_class and clip_boxes.
+Result<std::vector<TailTensor>> NodeRun::CombinedNonMaxSuppression() const {
+  EV_ASSIGN_OR_RETURN(const TailTensor* boxes, X(0));
+  EV_ASSIGN_OR_RETURN(const TailTensor* scores, X(1));
+  CombinedNmsParams p;
+  EV_ASSIGN_OR_RETURN(std::vector<int64_t> per_class, IntList(2));
+  EV_ASSIGN_OR_RETURN(std::vector<int64_t> total, IntList(3));
+  if (per_class.size() != 1 || total.size() != 1) return Fail("max sizes must be integer scalars");
+  p.max_output_size_per_class = per_class[0];
+  p.max_total_size = total[0];
+  for (size_t k : {size_t{4}, size_t{5}}) {
+    EV_ASSIGN_OR_RETURN(const TailTensor* t, X(k));
+    if (t->is_int || t->f.size() != 1) return Fail("input " + std::to_string(k) + " must be a float scalar");
+    (k == 4 ? p.iou_threshold : p.score_threshold) = t->f[0];
+  }
+  p.pad_per_class = Int("pad_per_class", 0) != 0;
+  p.clip_boxes = Int("clip_boxes", 1) != 0;
+  Result<std::vector<TailTensor>> out = TensorFlowCombinedNms(*boxes, *scores, p);
+  if (!out.ok()) return Fail(out.status().message());
+  return out;
+}
+
 Result<std::vector<TailTensor>> NodeRun::Run() {
   const std::string& op = node_.op;
   auto one = [](Result<TailTensor> r) -> Result<std::vector<TailTensor>> {
@@ -649,6 +680,7 @@ Result<std::vector<TailTensor>> NodeRun::Run() {
   };
   if (op == "NonMaxSuppression") return one(NonMaxSuppression());
   if (op == kTfliteNmsOp) return TfliteNonMaxSuppression();
+  if (op == kTensorFlowCombinedNmsOp) return CombinedNonMaxSuppression();
   if (op == "Gather") return one(Gather());
   if (op == "GatherND") return one(GatherND());
   if (op == "Squeeze") return one(Squeeze());
@@ -675,7 +707,7 @@ Result<std::vector<TailTensor>> NodeRun::Run() {
 }
 
 const std::set<std::string>& SupportedOps() {
-  static const std::set<std::string> kOps = {"NonMaxSuppression", kTfliteNmsOp, "Gather", "GatherND", "Squeeze",
+  static const std::set<std::string> kOps = {"NonMaxSuppression", kTfliteNmsOp, kTensorFlowCombinedNmsOp, "Gather", "GatherND", "Squeeze",
                                              "Unsqueeze", "Reshape", "Flatten", "Concat", "Slice",
                                              "Transpose", "Cast", "TopK", "Identity", "Shape"};
   return kOps;

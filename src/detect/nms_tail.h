@@ -32,7 +32,17 @@
 // alone (its tie order is the standard library's heap's, as in TFLite),
 // suppressed when IOU >= iou_threshold. A Slice with the int attribute
 // kTfliteSliceSizeAttr = 1 reads input 2 as TFLite's `size` (-1: to the
-// end) instead of ONNX's `ends`.
+// end) instead of ONNX's `ends`. The same op with kTensorFlowNmsAttr = 1 is
+// TensorFlow's NonMaxSuppressionV4/V5 kernel (TF 2.0's DoNonMaxSuppressionOp,
+// the code TFLite's reference kernel copies), which the TensorFlow importer
+// uses when a graph pads the output or reads V4/V5's other outputs; it
+// differs only in stopping after max_output_size selections rather than
+// min(candidates, max_output_size).
+// kTensorFlowCombinedNmsOp is TensorFlow's CombinedNonMaxSuppression
+// (detect/combined_nms.h): boxes [B,N,q,4], scores [B,N,C],
+// max_output_size_per_class, max_total_size, iou_threshold, score_threshold,
+// int attributes pad_per_class (default 0) and clip_boxes (default 1) ->
+// boxes [B,P,4], scores [B,P], classes [B,P] (float), valid_detections [B].
 //
 // Thread-safety: a TailGraph is a plain value; RunTail is a pure function.
 #pragma once
@@ -56,6 +66,8 @@ inline constexpr const char* kTensorFlowNmsAttr = "edgevision_tensorflow_nms";
 // See above: TFLite's NON_MAX_SUPPRESSION_V4/V5, and SLICE's size operand.
 inline constexpr const char* kTfliteNmsOp = "TFLiteNonMaxSuppression";
 inline constexpr const char* kTfliteSliceSizeAttr = "edgevision_tflite_size";
+// See above: TensorFlow's CombinedNonMaxSuppression.
+inline constexpr const char* kTensorFlowCombinedNmsOp = "TensorFlowCombinedNonMaxSuppression";
 
 // A float32 or int64 tensor, row-major in `shape`.
 struct TailTensor {
@@ -92,6 +104,11 @@ struct TailGraph {
 
   size_t packed_size() const;  // floats the engine's output holds
 };
+
+// TensorFlow's IOU (core/kernels/non_max_suppression_op.cc, TF 2.0): boxes
+// [y1, x1, y2, x2] with corners in either order; 0 when either box has no
+// area.
+float TensorFlowIou(const float* a, const float* b);
 
 // OK when every op is one RunTail evaluates and every node input is a
 // boundary tensor, a constant or an earlier node's output; else Unsupported

@@ -8,22 +8,13 @@
 
 #include <gtest/gtest.h>
 
+#include "detect/tail_test_util.h"
+
 namespace edgevision::detect {
 namespace {
 
-TailTensor F(std::vector<int64_t> shape, std::vector<float> v) {
-  TailTensor t;
-  t.shape = std::move(shape);
-  t.f = std::move(v);
-  return t;
-}
-TailTensor I(std::vector<int64_t> shape, std::vector<int64_t> v) {
-  TailTensor t;
-  t.is_int = true;
-  t.shape = std::move(shape);
-  t.i = std::move(v);
-  return t;
-}
+using testing::F;
+using testing::I;
 
 // A tail with one node whose inputs are `boxes` (from the packed floats) and constants.
 TailGraph OneNode(TailNode node, std::vector<TailInput> inputs, std::map<std::string, TailTensor> constants) {
@@ -112,10 +103,12 @@ TEST(NmsTailTest, TensorFlowRulesSuppressAtAnIouEqualToTheThreshold) {
 // tfjs-tflite-node, tests/parity/tflite_peer.py) returned for the same
 // one-op model, measured 2026-12-06.
 std::pair<std::vector<int64_t>, int64_t> TfliteNms(const std::vector<float>& boxes, const std::vector<float>& scores,
-                                                   int64_t max_output, float iou, float score) {
+                                                   int64_t max_output, float iou, float score,
+                                                   bool tensorflow = false) {
   const int64_t n = static_cast<int64_t>(scores.size());
-  TailGraph g = OneNode(Node(kTfliteNmsOp, {"boxes", "scores", "max", "iou", "score"}, {"idx", "", "count"}),
-                        {{"boxes", {n, 4}, 0}, {"scores", {n}, boxes.size()}},
+  TailNode node = Node(kTfliteNmsOp, {"boxes", "scores", "max", "iou", "score"}, {"idx", "", "count"});
+  if (tensorflow) node.ints[kTensorFlowNmsAttr] = {1};
+  TailGraph g = OneNode(node, {{"boxes", {n, 4}, 0}, {"scores", {n}, boxes.size()}},
                         {{"max", I({}, {max_output})}, {"iou", F({}, {iou})}, {"score", F({}, {score})}});
   g.outputs = {"idx", "count"};
   EXPECT_TRUE(CheckTail(g).ok());
@@ -154,6 +147,19 @@ TEST(NmsTailTest, TfliteNmsFollowsTheKernelTiesZeroAreaAndPadding) {
             (std::pair<std::vector<int64_t>, int64_t>{{1, 2, 0, 0, 0}, 2}));
   EXPECT_EQ(TfliteNms(Apart(3), {0.3f, 0.9f, 0.4f}, 1, 0.5f, 0.0f),
             (std::pair<std::vector<int64_t>, int64_t>{{1}, 1}));
+}
+
+// The same kernel as TensorFlow 2.0's NonMaxSuppressionV4/V5
+// (kTensorFlowNmsAttr): it stops after max_output_size selections, not
+// min(candidates, max_output_size), which shows only when a box without area
+// is selected again.
+TEST(NmsTailTest, TensorFlowV4KernelStopsAtMaxOutputSize) {
+  EXPECT_EQ(TfliteNms({0, 0, 0, 0, 0, 0, 0, 0, 5, 5, 6, 6}, {0.9f, 0.8f, 0.7f}, 6, 0.5f, 0.1f, true),
+            (std::pair<std::vector<int64_t>, int64_t>{{0, 0, 0, 0, 0, 0}, 6}));
+  EXPECT_EQ(TfliteNms(Apart(8), std::vector<float>(8, 0.5f), 8, 0.5f, 0.1f, true),
+            (std::pair<std::vector<int64_t>, int64_t>{{0, 2, 6, 7, 5, 4, 3, 1}, 8}));
+  EXPECT_EQ(TfliteNms(Apart(3), {0.3f, 0.9f, 0.4f}, 5, 0.5f, 0.3f, true),
+            (std::pair<std::vector<int64_t>, int64_t>{{1, 2, 0, 0, 0}, 2}));
 }
 
 TEST(NmsTailTest, TfliteSliceTakesBeginAndSize) {
