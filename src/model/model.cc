@@ -76,7 +76,8 @@ Status RefuseSsd(const ExportFiles& files, const detect::FamilyDecision& family,
   return Unsupported(files.model_label + ": ObjectDetection export, a " +
                      detect::FamilyDisplayName(family.family) + " detector (" + family.evidence +
                      "); edgevision serves S1 detectors whose graph runs NonMaxSuppression (ONNX), "
-                     "NonMaxSuppressionV2..V5 (TensorFlow GraphDef, SavedModel, TF.js) or "
+                     "NonMaxSuppressionV2..V5 or CombinedNonMaxSuppression (TensorFlow GraphDef, "
+                     "SavedModel, TF.js) or "
                      "NON_MAX_SUPPRESSION_V4/V5 (TFLite): " + why);
 }
 

@@ -1,18 +1,21 @@
 // The TensorFlow importer's S1 split (see detect/nms_tail.h), as the ONNX
 // importer's (model/onnx_detection_tail.cc): a frozen graph whose outputs
 // detected_boxes / detected_scores / detected_classes are computed through
-// TensorFlow's NonMaxSuppressionV2..V5 is cut where its float network ends.
+// TensorFlow's NonMaxSuppressionV2..V5 or CombinedNonMaxSuppression is cut
+// where its float network ends.
 // The tail is every node that runs an op the engine does not (NMS, GatherV2,
 // TopKV2, Shape, Cast) and every node that reads one of those; the network
 // before it is translated for the engine as usual, and the tensors the tail
 // reads from it are flattened and packed into the engine graph's one output.
 // Each tail node becomes one or more detect::TailNode with ONNX semantics
-// (TensorFlow's NMS keeps its own rules through kTensorFlowNmsAttr).
+// (TensorFlow's NMS keeps its own rules through kTensorFlowNmsAttr, and
+// CombinedNonMaxSuppression its kernel, detect::kTensorFlowCombinedNmsOp).
 #include <algorithm>
 #include <set>
 
 #include "detect/nms_tail.h"
 #include "graph/shape_inference.h"
+#include "model/detection_tail_common.h"
 #include "model/tf_importer_internal.h"
 
 namespace edgevision::model::tf_import {
@@ -21,19 +24,17 @@ namespace {
 constexpr const char* kOutputs[] = {"detected_boxes", "detected_scores", "detected_classes"};
 constexpr const char* kPackedName = "s1_nms_inputs_packed";
 
+constexpr const char* kCombinedNms = "CombinedNonMaxSuppression";
+
 bool IsNms(const std::string& op) {
   return op == "NonMaxSuppressionV2" || op == "NonMaxSuppressionV3" ||
-         op == "NonMaxSuppressionV4" || op == "NonMaxSuppressionV5";
+         op == "NonMaxSuppressionV4" || op == "NonMaxSuppressionV5" || op == kCombinedNms;
 }
 
 // Ops only the tail runs (integer or index work the engine has no op for).
 bool IsTailOnly(const std::string& op) {
   return IsNms(op) || op == "GatherV2" || op == "TopKV2" || op == "Shape" || op == "Cast";
 }
-
-// ONNX TensorProto data types for Cast's `to`.
-constexpr int64_t kOnnxFloat = 1;
-constexpr int64_t kOnnxInt64 = 7;
 
 }  // namespace
 
@@ -181,24 +182,14 @@ Status TfImporter::TranslateTailNode(int node_index, detect::TailGraph* tail) {
       const std::string name = Node(*c).name();
       if (!tail->constants.count(name)) {
         EV_ASSIGN_OR_RETURN(ConstTensor t, ReadConst(*c));
-        detect::TailTensor v;
-        v.shape = t.shape;
-        v.is_int = !t.is_float;
-        v.f = std::move(t.f);
-        v.i = std::move(t.i);
-        tail->constants[name] = std::move(v);
+        AddTailConstant(tail, name, std::move(t));
       }
       return name;
     }
     return TensorName(inputs[k]);
   };
   auto constant = [&](const std::string& name, std::vector<int64_t> values) {
-    detect::TailTensor v;
-    v.is_int = true;
-    v.shape = {static_cast<int64_t>(values.size())};
-    v.i = std::move(values);
-    tail->constants[n.name() + "/" + name] = std::move(v);
-    return n.name() + "/" + name;
+    return AddTailIntConstant(tail, n.name() + "/" + name, std::move(values));
   };
   auto emit = [&](const std::string& tail_op, std::vector<std::string> in,
                   std::vector<std::string> out,
@@ -211,24 +202,38 @@ Status TfImporter::TranslateTailNode(int node_index, detect::TailGraph* tail) {
     t.ints = std::move(ints);
     tail->nodes.push_back(std::move(t));
   };
-  // Outputs other than 0 nobody may read (V4's valid_outputs, V5's scores).
-  auto only_output0 = [&]() -> Status {
+  // Whether a node reads an output other than 0 (V4's valid_outputs, V5's
+  // scores and count).
+  auto reads_other_outputs = [&]() {
     for (const auto& node_inputs : data_inputs_) {
       for (const InputRef& ref : node_inputs) {
-        if (ref.node == node_index && ref.index != 0) {
-          return UnsupportedAt(
-              n, "output " + std::to_string(ref.index) + " is read; only the selected indices are");
-        }
+        if (ref.node == node_index && ref.index != 0) return true;
       }
     }
-    return Status::Ok();
+    return false;
+  };
+  auto inputs_upto = [&](size_t count) -> Result<std::vector<std::string>> {
+    std::vector<std::string> in;
+    for (size_t k = 0; k < count; ++k) {
+      EV_ASSIGN_OR_RETURN(std::string name, input(k));
+      in.push_back(std::move(name));
+    }
+    return in;
   };
 
+  if (op == kCombinedNms) {
+    EV_ASSIGN_OR_RETURN(bool pad_per_class, BoolAttr(n, "pad_per_class", false));
+    EV_ASSIGN_OR_RETURN(bool clip_boxes, BoolAttr(n, "clip_boxes", true));
+    EV_ASSIGN_OR_RETURN(std::vector<std::string> in, inputs_upto(6));
+    emit(detect::kTensorFlowCombinedNmsOp, in,
+         {n.name(), n.name() + ":1", n.name() + ":2", n.name() + ":3"},
+         {{"pad_per_class", {pad_per_class ? 1 : 0}}, {"clip_boxes", {clip_boxes ? 1 : 0}}});
+    return Status::Ok();
+  }
   if (IsNms(op)) {
-    EV_RETURN_IF_ERROR(only_output0());
+    const bool v5 = op == "NonMaxSuppressionV5";
     EV_ASSIGN_OR_RETURN(bool pad, BoolAttr(n, "pad_to_max_output_size", false));
-    if (pad) return UnsupportedAt(n, "pad_to_max_output_size is not supported");
-    if (op == "NonMaxSuppressionV5") {
+    if (v5) {
       EV_ASSIGN_OR_RETURN(std::string sigma, input(5));
       const detect::TailTensor& s = tail->constants[sigma];
       if (s.is_int || s.f.size() != 1 || s.f[0] != 0.0f) {
@@ -236,11 +241,32 @@ Status TfImporter::TranslateTailNode(int node_index, detect::TailGraph* tail) {
                              "soft NMS (soft_nms_sigma other than a constant 0) is not supported");
       }
     }
-    std::vector<std::string> in;
-    for (size_t k = 0; k < (op == "NonMaxSuppressionV2" ? 4u : 5u); ++k) {
-      EV_ASSIGN_OR_RETURN(std::string name, input(k));
-      in.push_back(name);
+    const bool other_outputs = reads_other_outputs();
+    if (other_outputs && (op == "NonMaxSuppressionV2" || op == "NonMaxSuppressionV3"))
+      return CorruptAt(n, "reads an output other than 0; " + op + " has one");
+    if (pad || other_outputs) {
+      // TensorFlow's own V4/V5 kernel: indices and scores padded to
+      // max_output_size, and the count; unpadded outputs are cut to the count.
+      EV_ASSIGN_OR_RETURN(std::vector<std::string> in, inputs_upto(v5 ? 6u : 5u));
+      const std::string count_out = n.name() + (v5 ? ":2" : ":1");
+      if (pad) {
+        emit(detect::kTfliteNmsOp, in, {n.name(), v5 ? n.name() + ":1" : "", count_out},
+             {{detect::kTensorFlowNmsAttr, {1}}});
+        return Status::Ok();
+      }
+      const std::string idx = n.name() + "/padded", scores = n.name() + "/padded_scores",
+                        count1 = n.name() + "/count1";
+      emit(detect::kTfliteNmsOp, in, {idx, scores, count_out}, {{detect::kTensorFlowNmsAttr, {1}}});
+      emit("Reshape", {count_out, constant("one", {1})}, {count1});
+      emit("Slice", {idx, constant("begin", {0}), count1}, {n.name()}, {{detect::kTfliteSliceSizeAttr, {1}}});
+      if (v5) {
+        emit("Slice", {scores, constant("begin", {0}), count1}, {n.name() + ":1"},
+             {{detect::kTfliteSliceSizeAttr, {1}}});
+      }
+      return Status::Ok();
     }
+    EV_ASSIGN_OR_RETURN(std::vector<std::string> in,
+                        inputs_upto(op == "NonMaxSuppressionV2" ? 4u : 5u));
     // [N,4] and [N] as ONNX's [1,N,4] and [1,1,N]; the selected [K,3]'s box column.
     const std::string boxes = n.name() + "/boxes3", scores = n.name() + "/scores3",
                       sel = n.name() + "/selected";
@@ -291,15 +317,20 @@ Status TfImporter::TranslateTailNode(int node_index, detect::TailGraph* tail) {
     if (!dst) return CorruptAt(n, "no DstT");
     int64_t to = 0;
     switch (dst->type()) {
-      case tf::DT_FLOAT: to = kOnnxFloat; break;
+      case tf::DT_FLOAT: to = kTailCastFloat; break;
       case tf::DT_INT32:
-      case tf::DT_INT64: to = kOnnxInt64; break;
+      case tf::DT_INT64: to = kTailCastInt64; break;
       default:
         return UnsupportedAt(n,
                              "a cast to type " + std::to_string(dst->type()) + " is not supported");
     }
     EV_ASSIGN_OR_RETURN(std::string x, input(0));
     emit("Cast", {x}, {n.name()}, {{"to", {to}}});
+    return Status::Ok();
+  }
+  if (op == "Slice") {  // begin, size (-1: to the end), as TFLite's SLICE
+    EV_ASSIGN_OR_RETURN(std::vector<std::string> in, inputs_upto(3));
+    emit("Slice", in, {n.name()}, {{detect::kTfliteSliceSizeAttr, {1}}});
     return Status::Ok();
   }
   if (op == "Shape" || IsIdentityLike(op)) {
@@ -330,6 +361,15 @@ Status TfImporter::TranslateTailNode(int node_index, detect::TailGraph* tail) {
     EV_ASSIGN_OR_RETURN(std::string axis, input(1));
     emit("Unsqueeze", {x, axis}, {n.name()});
     return Status::Ok();
+  }
+  static const std::set<std::string> kLoopOps = {
+      "Enter", "Exit", "Merge", "Switch", "NextIteration", "LoopCond", "While", "StatelessWhile",
+      "TensorArrayV3", "TensorArrayGatherV3", "TensorArrayScatterV3", "TensorArrayReadV3",
+      "TensorArrayWriteV3", "TensorArraySizeV3"};
+  if (kLoopOps.count(op)) {
+    return UnsupportedAt(n, "op '" + op +
+                                "' after NonMaxSuppression: a TensorFlow while loop (tf.map_fn or "
+                                "TensorArray batch NMS) is not supported by edgevision's S1 tail");
   }
   return UnsupportedAt(
       n, "op '" + op + "' after NonMaxSuppression is not supported by edgevision's S1 tail");

@@ -71,6 +71,7 @@ const std::set<std::string, std::less<>>& SupportedOps() {
                                                          "Concat",
                                                          "Reshape",
                                                          "Squeeze",
+                                                         "ExpandDims",
                                                          "Mean",
                                                          "Add",
                                                          "AddV2",
@@ -300,6 +301,7 @@ Status TfImporter::Translate(int node_index) {
   if (op == "ConcatV2" || op == "Concat") return TranslateConcat(node_index);
   if (op == "Reshape") return TranslateReshape(node_index);
   if (op == "Squeeze") return TranslateSqueeze(node_index);
+  if (op == "ExpandDims") return TranslateExpandDims(node_index);
   if (op == "Transpose") return TranslateTranspose(node_index);
   if (op == "Slice") return TranslateSlice(node_index);
   if (op == "Mean") return TranslateMean(node_index);

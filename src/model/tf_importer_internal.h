@@ -127,6 +127,9 @@ class TfImporter {
   Status TranslateConcat(int node_index);
   Status TranslateReshape(int node_index);
   Status TranslateSqueeze(int node_index);
+  Status TranslateExpandDims(int node_index);
+  // Node node_index's output: `x` reshaped to `target` (a static reshape).
+  void ReshapeTo(int node_index, ValueId x, const Shape& target);
   Status TranslateTranspose(int node_index);
   Status TranslateSlice(int node_index);
   Status TranslateMean(int node_index);
@@ -140,7 +143,8 @@ class TfImporter {
   void DescribeGeneration(ImportedModel* model) const;
 
   // The S1 split (tf_detection_tail.cc). FindDetectionTail: true when the
-  // detected_* outputs come through a NonMaxSuppressionV2..V5; fills
+  // detected_* outputs come through a NonMaxSuppressionV2..V5 or a
+  // CombinedNonMaxSuppression; fills
   // tail_nodes_ and boundary_. PackDetectionBoundary (after the boundary's
   // ancestors are translated): the packed engine output; fills
   // detection_tail_ and detection_rewrite_.

@@ -263,11 +263,38 @@ Status TfImporter::TranslateSqueeze(int node_index) {
     unknown += (*in)[i] < 0;
   }
   if (unknown > 1) return UnsupportedAt(n, "Squeeze leaves more than one unknown dimension");
+  ReshapeTo(node_index, x, target);
+  return Status::Ok();
+}
+
+void TfImporter::ReshapeTo(int node_index, ValueId x, const Shape& target) {
   graph::Attrs attrs;
   attrs.ints = target;
-  const ValueId y = NewActivation(n.name(), target);
-  AddNode(Op::kReshape, n, {x}, y, attrs);
+  const ValueId y = NewActivation(Node(node_index).name(), target);
+  AddNode(Op::kReshape, Node(node_index), {x}, y, attrs);
   SetOutput(node_index, y);
+}
+
+// ExpandDims with a constant axis: a Reshape inserting a 1 (TensorFlow:
+// axis in [-rank-1, rank], negative counted from the end of the result).
+Status TfImporter::TranslateExpandDims(int node_index) {
+  const tf::NodeDef& n = Node(node_index);
+  EV_RETURN_IF_ERROR(CheckFloatType(n));
+  EV_ASSIGN_OR_RETURN(ValueId x, ValueOf(node_index, 0));
+  EV_ASSIGN_OR_RETURN(ConstTensor axis, ConstInput(node_index, 1));
+  if (axis.is_float || axis.size() != 1) return CorruptAt(n, "axis must be an integer scalar");
+  const std::optional<Shape> in = KnownShape(x);
+  if (!in) return UnsupportedAt(n, "ExpandDims of a tensor of unknown shape");
+  const int64_t rank = static_cast<int64_t>(in->size());
+  int64_t a = axis.i[0];
+  if (a < -rank - 1 || a > rank) return CorruptAt(n, "axis " + std::to_string(a) + " out of range");
+  if (a < 0) a += rank + 1;
+  if (rank + 1 > kMaxRank) return UnsupportedAt(n, "the result's rank is above " + std::to_string(kMaxRank));
+  Shape target = *in;
+  target.insert(target.begin() + a, 1);
+  if (std::count_if(target.begin(), target.end(), [](int64_t d) { return d < 0; }) > 1)
+    return UnsupportedAt(n, "ExpandDims of a tensor with more than one unknown dimension");
+  ReshapeTo(node_index, x, target);
   return Status::Ok();
 }
 

@@ -5,15 +5,12 @@
 #include <map>
 #include <set>
 
+#include "model/detection_tail_common.h"
+
 namespace edgevision::model::tflite_tail {
 namespace {
 
 using B = tfl::BuiltinOperator;
-
-// ONNX TensorProto data types for the tail's Cast `to`.
-constexpr int64_t kOnnxFloat = 1;
-constexpr int64_t kOnnxInt64 = 7;
-constexpr int64_t kOnnxBool = 9;
 
 constexpr const char* kDetectionPostProcess = "TFLite_Detection_PostProcess";
 
@@ -189,23 +186,12 @@ Status TranslateTail(const tfl::Model& model, const tfl::SubGraph& sg, const Spl
       const std::string key = name(ins[i]);
       if (HasPayload(model, sg, ins[i]) && !tail->constants.count(key)) {
         EV_ASSIGN_OR_RETURN(ConstTensor c, read_const(static_cast<int>(k), ins[i]));
-        detect::TailTensor v;
-        v.shape = c.shape;
-        v.is_int = !c.is_float;
-        v.f = std::move(c.f);
-        v.i = std::move(c.i);
-        tail->constants[key] = std::move(v);
+        AddTailConstant(tail, key, std::move(c));
       }
       return key;
     };
     auto constant = [&](const std::string& what, std::vector<int64_t> values) {
-      detect::TailTensor v;
-      v.is_int = true;
-      v.shape = {static_cast<int64_t>(values.size())};
-      v.i = std::move(values);
-      const std::string key = "op" + std::to_string(k) + "/" + what;
-      tail->constants[key] = std::move(v);
-      return key;
+      return AddTailIntConstant(tail, "op" + std::to_string(k) + "/" + what, std::move(values));
     };
     auto emit = [&](const std::string& tail_op, std::vector<std::string> in,
                     std::map<std::string, std::vector<int64_t>> attrs = {}) {
@@ -270,10 +256,10 @@ Status TranslateTail(const tfl::Model& model, const tfl::SubGraph& sg, const Spl
         if (outs.size() != 1 || outs[0] < 0) return Corrupt(where + ": needs one output");
         int64_t to = 0;
         switch (sg.tensors()->Get(static_cast<flatbuffers::uoffset_t>(outs[0]))->type()) {
-          case tfl::TensorType::FLOAT32: to = kOnnxFloat; break;
+          case tfl::TensorType::FLOAT32: to = kTailCastFloat; break;
           case tfl::TensorType::INT32:
-          case tfl::TensorType::INT64: to = kOnnxInt64; break;
-          case tfl::TensorType::BOOL: to = kOnnxBool; break;
+          case tfl::TensorType::INT64: to = kTailCastInt64; break;
+          case tfl::TensorType::BOOL: to = kTailCastBool; break;
           default: return unsupported("a cast to this type is not supported");
         }
         EV_ASSIGN_OR_RETURN(std::vector<std::string> in, inputs_upto(1));

@@ -26,6 +26,7 @@
 #include "image/detector_preprocess.h"
 #include "model/model.h"
 #include "predict/classifier.h"
+#include "predict/s1_golden_test_util.h"
 #include "test_support.h"
 
 namespace edgevision::predict {
@@ -75,65 +76,18 @@ TEST_P(S1TfliteExportTest, SplitsAtNmsAndAnswersAsTheDocker22S1Container) {
 
   // Raw outputs: the engine and the tail on the tensor edgevision builds,
   // against the TFLite runtime's on the tensor the container built.
-  auto compiled = engine::MakeXnnpackBackend()->Compile(m->graph, engine::EngineOptions{});
-  ASSERT_TRUE(compiled.ok()) << compiled.status().ToString();
-  auto session = (*compiled)->CreateSession();
-  ASSERT_TRUE(session.ok());
   const nlohmann::json golden = Golden();
   ASSERT_EQ(golden["photos"].size(), 4u);
-  double max_box = 0, max_score = 0;
-  size_t rows_seen = 0;
-  for (const nlohmann::json& photo : golden["photos"]) {
-    SCOPED_TRACE(photo["name"].get<std::string>());
-    auto decoded = image::Decode(ReadBytes(TestData(photo["photo"].get<std::string>())), {});
-    ASSERT_TRUE(decoded.ok());
-    auto tensor = image::PreprocessStretch(std::move(*decoded), 320, 320, image::ColorOrder::kRGB);
-    ASSERT_TRUE(tensor.ok());
-    std::vector<float> packed((*compiled)->output_size());
-    ASSERT_TRUE((*session)->Run(tensor->data, packed).ok());
-    auto outputs = detect::RunTail(tail, packed);
-    ASSERT_TRUE(outputs.ok()) << outputs.status().ToString();
-    EXPECT_EQ(outputs->at("detected_boxes").shape.size(), 2u);  // [N, 4]: no batch dimension
-    auto rows = detect::SsdFromOutputs(*outputs);
-    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
-    const nlohmann::json& raw = photo["raw"];
-    ASSERT_EQ(rows->scores.size(), raw["detected_scores"].size());
-    ASSERT_FALSE(rows->scores.empty());
-    for (size_t i = 0; i < rows->scores.size(); ++i) {
-      EXPECT_EQ(rows->classes[i], raw["detected_classes"][i].get<int64_t>()) << i;
-      max_score = std::max(max_score, std::fabs(rows->scores[i] - Hex(raw["detected_scores"][i])));
-      for (size_t k = 0; k < 4; ++k)
-        max_box = std::max(max_box, std::fabs(rows->boxes[i * 4 + k] - Hex(raw["detected_boxes"][i][k])));
-    }
-    rows_seen += rows->scores.size();
-  }
-  EXPECT_LE(max_box, 1e-4);
-  EXPECT_LE(max_score, 1e-4);
-  std::printf("[ raw vs TFLite 2.9 ] %zu rows, max |box diff| %.2g, max |score diff| %.2g\n", rows_seen,
-              max_box, max_score);
+  testing::S1Diff raw = testing::ExpectS1RawOutputs(*m, golden, 2);  // [N, 4]: no batch dimension
+  std::printf("[ raw vs TFLite 2.9 ] %zu rows, max |box diff| %.2g, max |score diff| %.2g\n", raw.count, raw.box,
+              raw.score);
 
   // The answers, as the container's.
   auto c = Classifier::Create(std::move(*m), engine::MakeXnnpackBackend(), ClassifierOptions{});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
-  max_box = max_score = 0;
-  size_t detections = 0;
-  for (const nlohmann::json& photo : golden["photos"]) {
-    SCOPED_TRACE(photo["name"].get<std::string>());
-    Result<DetectionResult> r = (*c)->DetectImage(ReadBytes(TestData(photo["photo"].get<std::string>())));
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    const std::vector<detect::Detection> want = detect::testing::PredictionsFromJson(photo["predictions"]);
-    const detect::testing::DetectionDiff diff = detect::testing::ExpectSameDetections(r->detections, want);
-    max_box = std::max(max_box, diff.box);
-    max_score = std::max(max_score, diff.probability);
-    std::set<std::string> tags;
-    for (const detect::Detection& d : r->detections) tags.insert(d.tag);
-    detections += want.size();
-    EXPECT_GE(tags.size(), 2u);  // several classes, overlapping boxes
-  }
-  EXPECT_LE(max_box, 1e-4);
-  EXPECT_LE(max_score, 1e-4);
+  testing::S1Diff answers = testing::ExpectS1Answers(**c, golden);
   std::printf("[ vs the Docker 2.2 S1 container ] %zu detections, max |box diff| %.2g, max |probability diff| %.2g\n",
-              detections, max_box, max_score);
+              answers.count, answers.box, answers.score);
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, S1TfliteExportTest,

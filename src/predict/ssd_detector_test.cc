@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -26,6 +28,7 @@
 #include "model/model.h"
 #include "model/schemas/tf_graph.pb.h"
 #include "predict/classifier.h"
+#include "predict/s1_golden_test_util.h"
 #include "s1_export.h"
 #include "test_support.h"
 
@@ -82,51 +85,16 @@ TEST(SsdDetectorTest, RawOutputsMatchOnnxRuntime) {
   edgevision::testing::TempDir dir;
   Result<model::LoadedModel> m = model::LoadModel(edgevision::testing::MakeSyntheticS1Export(dir));
   ASSERT_TRUE(m.ok()) << m.status().ToString();
-  auto compiled = engine::MakeXnnpackBackend()->Compile(m->graph, engine::EngineOptions{});
-  ASSERT_TRUE(compiled.ok()) << compiled.status().ToString();
-  auto session = (*compiled)->CreateSession();
-  ASSERT_TRUE(session.ok());
   const nlohmann::json golden = Golden();
   ASSERT_EQ(golden["photos"].size(), 4u);
-  for (const nlohmann::json& photo : golden["photos"]) {
-    SCOPED_TRACE(photo["name"].get<std::string>());
-    auto decoded = image::Decode(ReadBytes(TestData(photo["photo"].get<std::string>())), {});
-    ASSERT_TRUE(decoded.ok());
-    auto tensor = image::PreprocessStretch(std::move(*decoded), 320, 320, image::ColorOrder::kRGB);
-    ASSERT_TRUE(tensor.ok());
-    std::vector<float> packed((*compiled)->output_size());
-    ASSERT_TRUE((*session)->Run(tensor->data, packed).ok());
-    auto outputs = detect::RunTail(m->detector->ssd_tail, packed);
-    ASSERT_TRUE(outputs.ok()) << outputs.status().ToString();
-    EXPECT_EQ(outputs->at("detected_boxes").shape.size(), 3u);  // [1, N, 4]: the ONNX sample's batch dimension
-    auto rows = detect::SsdFromOutputs(*outputs);
-    ASSERT_TRUE(rows.ok()) << rows.status().ToString();
-    const nlohmann::json& raw = photo["raw"];
-    ASSERT_EQ(rows->scores.size(), raw["detected_scores"].size());
-    ASSERT_FALSE(rows->scores.empty());
-    for (size_t i = 0; i < rows->scores.size(); ++i) {
-      EXPECT_EQ(rows->classes[i], raw["detected_classes"][i].get<int64_t>()) << i;
-      EXPECT_NEAR(rows->scores[i], Hex(raw["detected_scores"][i]), 1e-4) << i;
-      for (size_t k = 0; k < 4; ++k) EXPECT_NEAR(rows->boxes[i * 4 + k], Hex(raw["detected_boxes"][i][k]), 1e-4) << i;
-    }
-  }
+  testing::ExpectS1RawOutputs(*m, golden, 3);  // [1, N, 4]: the ONNX sample's batch dimension
 }
 
 // Both S1 containers' answers on the four photos (s1_fruit.json).
 void ExpectTheS1ContainersAnswers(const Classifier& c) {
   const nlohmann::json golden = Golden();
   ASSERT_EQ(golden["photos"].size(), 4u);
-  for (const nlohmann::json& photo : golden["photos"]) {
-    SCOPED_TRACE(photo["name"].get<std::string>());
-    Result<DetectionResult> r = c.DetectImage(ReadBytes(TestData(photo["photo"].get<std::string>())));
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r->input_width, 320);
-    EXPECT_EQ(r->input_height, 320);
-    detect::testing::ExpectSameDetections(r->detections, detect::testing::PredictionsFromJson(photo["predictions"]));
-    std::set<std::string> tags;
-    for (const detect::Detection& d : r->detections) tags.insert(d.tag);
-    EXPECT_GE(tags.size(), 2u);  // several classes, overlapping boxes
-  }
+  testing::ExpectS1Answers(c, golden);
 }
 
 TEST(SsdDetectorTest, AnswersAsTheS1ContainersOnEveryPhoto) {
@@ -179,7 +147,7 @@ TEST_P(S1TensorFlowExportTest, SplitsAtNmsAndAnswersAsTheS1Containers) {
 }
 
 // The TensorFlow S1 graph with its tail changed: an op the tail does not
-// run, soft NMS, a padded NMS output: refused at load naming the node.
+// run, soft NMS, an NMS variant it does not know: refused at load naming the node.
 TEST(S1TensorFlowTailTest, WhatTheTailCannotRunIsRefusedNamingTheNode) {
   const std::string bytes =
       edgevision::testing::ReadText(TestData("synthetic/s1_formats/tf/model.pb"));
@@ -220,11 +188,140 @@ TEST(S1TensorFlowTailTest, WhatTheTailCannotRunIsRefusedNamingTheNode) {
   EXPECT_NE(why.find("soft NMS"), std::string::npos) << why;
   why = refused([&](tf::GraphDef* def) {
     tf::NodeDef* nms = node(def, "nms/class_2/NonMaxSuppressionV3");
-    nms->set_op("NonMaxSuppressionV4");
-    (*nms->mutable_attr())["pad_to_max_output_size"].set_b(true);
+    nms->set_op("NonMaxSuppressionWithOverlaps");
   });
-  EXPECT_NE(why.find("pad_to_max_output_size"), std::string::npos) << why;
+  EXPECT_NE(why.find("(NonMaxSuppressionWithOverlaps)"), std::string::npos) << why;
+  // A frozen tf.map_fn / TensorArray batch NMS: its loop ops after NMS.
+  why = refused([&](tf::GraphDef* def) { node(def, "nms/concat_scores")->set_op("TensorArrayGatherV3"); });
+  EXPECT_NE(why.find("'nms/concat_scores' (TensorArrayGatherV3)"), std::string::npos) << why;
+  EXPECT_NE(why.find("while loop"), std::string::npos) << why;
 }
+
+// TensorFlow's NonMaxSuppressionV4/V5 with their other outputs read or the
+// indices padded run TensorFlow's own kernel (the tail's TFLite-style NMS
+// with kTensorFlowNmsAttr): class 0 as V5 whose selected_scores give the
+// rows' scores; class 2 as V4 padded to max_output_size, its indices Sliced
+// to the valid count. The graph selects what the V3 graph selects, so the
+// S1 containers' answers (s1_fruit.json) hold.
+TEST(S1TensorFlowTailTest, PaddedAndCountedV4V5RunTensorFlowsKernel) {
+  tf::GraphDef def;
+  ASSERT_TRUE(def.ParseFromString(edgevision::testing::ReadText(TestData("synthetic/s1_formats/tf/model.pb"))));
+  auto node = [&](const std::string& name) -> tf::NodeDef* {
+    for (tf::NodeDef& n : *def.mutable_node()) {
+      if (n.name() == name) return &n;
+    }
+    ADD_FAILURE() << name;
+    return def.add_node();
+  };
+  auto add = [&](const std::string& name, const std::string& op, std::vector<std::string> inputs) {
+    tf::NodeDef* n = def.add_node();
+    n->set_name(name);
+    n->set_op(op);
+    for (const std::string& in : inputs) n->add_input(in);
+    return n;
+  };
+  auto int_const = [&](const std::string& name, std::vector<int32_t> values) {
+    tf::NodeDef* n = add(name, "Const", {});
+    (*n->mutable_attr())["dtype"].set_type(tf::DT_INT32);
+    tf::TensorProto* t = (*n->mutable_attr())["value"].mutable_tensor();
+    t->set_dtype(tf::DT_INT32);
+    t->mutable_tensor_shape()->add_dim()->set_size(static_cast<int64_t>(values.size()));
+    for (int32_t v : values) t->add_int_val(v);
+  };
+  // Class 0: V5 (soft_nms_sigma 0), its scores output read instead of a GatherV2.
+  tf::NodeDef* v5 = node("nms/class_0/NonMaxSuppressionV3");
+  v5->set_op("NonMaxSuppressionV5");
+  v5->add_input("nms/sigma");
+  tf::NodeDef* sigma = add("nms/sigma", "Const", {});
+  (*sigma->mutable_attr())["dtype"].set_type(tf::DT_FLOAT);
+  tf::TensorProto* t = (*sigma->mutable_attr())["value"].mutable_tensor();
+  t->set_dtype(tf::DT_FLOAT);
+  t->add_float_val(0.0f);
+  tf::NodeDef* scores0 = node("nms/class_0/selected_scores");
+  scores0->set_op("Identity");
+  scores0->clear_input();
+  scores0->add_input("nms/class_0/NonMaxSuppressionV3:1");
+  scores0->mutable_attr()->clear();
+  (*scores0->mutable_attr())["T"].set_type(tf::DT_FLOAT);
+  // Class 2: V4 padded, then Slice(indices, [0], Reshape(count, [1])).
+  tf::NodeDef* v4 = node("nms/class_2/NonMaxSuppressionV3");
+  v4->set_op("NonMaxSuppressionV4");
+  (*v4->mutable_attr())["pad_to_max_output_size"].set_b(true);
+  int_const("nms/class_2/one", {1});
+  int_const("nms/class_2/zero", {0});
+  tf::NodeDef* count = add("nms/class_2/count", "Reshape", {v4->name() + ":1", "nms/class_2/one"});
+  (*count->mutable_attr())["T"].set_type(tf::DT_INT32);
+  (*count->mutable_attr())["Tshape"].set_type(tf::DT_INT32);
+  tf::NodeDef* valid = add("nms/class_2/valid", "Slice", {v4->name(), "nms/class_2/zero", "nms/class_2/count"});
+  (*valid->mutable_attr())["T"].set_type(tf::DT_INT32);
+  (*valid->mutable_attr())["Index"].set_type(tf::DT_INT32);
+  for (const char* reader : {"nms/class_2/boxes", "nms/class_2/selected_scores", "nms/class_2/classes"}) {
+    node(reader)->set_input(1, "nms/class_2/valid");
+  }
+  edgevision::testing::TempDir dir;
+  std::ofstream(dir.File("model.pb"), std::ios::binary) << def.SerializeAsString();
+  std::filesystem::copy_file(TestData("synthetic/s1_formats/tf/labels.txt"), dir.File("labels.txt"));
+  Result<model::LoadedModel> m = model::LoadModel(dir.File("model.pb"));
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->detector);
+  const auto& nodes = m->detector->ssd_tail.nodes;
+  EXPECT_EQ(std::count_if(nodes.begin(), nodes.end(), [](const detect::TailNode& n) {
+              return n.op == detect::kTfliteNmsOp && n.ints.count(detect::kTensorFlowNmsAttr);
+            }),
+            2);
+  auto c = Classifier::Create(std::move(*m), engine::MakeXnnpackBackend(), ClassifierOptions{});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ExpectTheS1ContainersAnswers(**c);
+}
+
+// The S1 network ending in TensorFlow's CombinedNonMaxSuppression
+// (tests/parity/make_s1_tf.py: 20 per class, max_total_size 44, IoU 0.45,
+// score 0.3, clip_boxes, float classes Cast to int64), rows Sliced to
+// valid_detections (tf-combined) or all 44 (tf-combined-padded), against the
+// 2023 S1 container's app.py with TensorFlow replaced by ONNX Runtime (the
+// network) and a numpy reimplementation of TensorFlow 2.0's kernel (the tail).
+class S1TensorFlowCombinedNmsTest : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(S1TensorFlowCombinedNmsTest, SplitsAtCombinedNmsAndAnswersAsTheS1Container) {
+  const auto [folder, golden_file] = GetParam();
+  Result<model::LoadedModel> m = model::LoadModel(TestData(std::string("synthetic/s1_formats/") + folder).string());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->detector);
+  EXPECT_EQ(m->detector->family, detect::DetectorFamily::kSsd);
+  EXPECT_EQ(m->info.input_name, "image_tensor");
+  EXPECT_EQ(m->preprocess.color, image::ColorOrder::kRGB);
+  // The engine runs the network up to the boxes [1, 400, 1, 4] and scores [1, 400, 3] NMS reads.
+  const detect::TailGraph& tail = m->detector->ssd_tail;
+  ASSERT_EQ(tail.inputs.size(), 2u);
+  EXPECT_EQ(tail.inputs[0].shape, (std::vector<int64_t>{1, 400, 1, 4}));
+  EXPECT_EQ(tail.inputs[1].shape, (std::vector<int64_t>{1, 400, 3}));
+  EXPECT_EQ(std::count_if(tail.nodes.begin(), tail.nodes.end(),
+                          [](const detect::TailNode& n) { return n.op == detect::kTensorFlowCombinedNmsOp; }),
+            1);
+  EXPECT_TRUE(std::any_of(m->info.rewrites.begin(), m->info.rewrites.end(), [](const std::string& r) {
+    return r.find("split the S1 detector at NonMaxSuppression") != std::string::npos &&
+           r.find("CombinedNonMaxSuppression") != std::string::npos;
+  }));
+  const nlohmann::json golden =
+      nlohmann::json::parse(edgevision::testing::ReadText(TestData(std::string("detection/golden/") + golden_file)));
+  ASSERT_EQ(golden["photos"].size(), 4u);
+  testing::S1Diff raw = testing::ExpectS1RawOutputs(*m, golden, 2);
+  auto c = Classifier::Create(std::move(*m), engine::MakeXnnpackBackend(), ClassifierOptions{});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  testing::S1Diff answers = testing::ExpectS1Answers(**c, golden);
+  std::printf("[ %s ] raw: %zu rows, max |box diff| %.2g, max |score diff| %.2g; answers: %zu detections, "
+              "max |box diff| %.2g, max |probability diff| %.2g\n",
+              folder, raw.count, raw.box, raw.score, answers.count, answers.box, answers.score);
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, S1TensorFlowCombinedNmsTest,
+                         ::testing::Values(std::pair{"tf-combined", "s1_fruit_combined.json"},
+                                           std::pair{"tf-combined-padded", "s1_fruit_combined_padded.json"}),
+                         [](const auto& p) {
+                           std::string name = p.param.first;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
 
 INSTANTIATE_TEST_SUITE_P(Formats, S1TensorFlowExportTest,
                          ::testing::Values("tf", "docker-s1-pb-2023", "savedmodel", "tfjs"),
