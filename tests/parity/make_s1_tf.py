@@ -383,17 +383,10 @@ def build(out, work):
 PRODUCED = ("tf", "docker-s1-pb-2023", "savedmodel", "tfjs") + tuple(COMBINED)
 
 
-def same_golden(old_text, new_text):
-    old, new = json.loads(old_text), json.loads(new_text)
-    for d in (old, new):  # the body's "created" is the time of the run
-        for p in d["photos"]:
-            p["container_body"].pop("created", None)
-    return old == new
-
-
 def goldens(work, check):
     """Makes (or with `check` compares) the CombinedNonMaxSuppression graphs' goldens. 77 when the reference
     code is absent and `check`."""
+    from make_s1_tflite import same_golden  # the golden comparison, "created" aside
     status = 0
     for ending, path in GOLDENS.items():
         text = golden(ending, work)
