@@ -211,11 +211,13 @@ class XnnpackSession final : public Session {
                              " output floats, the model takes " + std::to_string(input_size_) +
                              " and gives " + std::to_string(output_size_));
     }
-    std::memcpy(input_, input.data(), input_size_ * sizeof(float));
+    if (input.data() != input_) std::memcpy(input_, input.data(), input_size_ * sizeof(float));
     for (Action& action : actions_) EV_RETURN_IF_ERROR(RunAction(action));
     std::memcpy(output.data(), output_, output_size_ * sizeof(float));
     return Status::Ok();
   }
+
+  std::span<float> input_buffer() override { return {input_, input_size_}; }
 
   Result<std::vector<NodeProfile>> Profile(std::span<const float> input, int runs) {
     EV_RETURN_IF_ERROR(CheckProfileRequest(input.size(), input_size_, runs));

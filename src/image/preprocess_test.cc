@@ -320,5 +320,41 @@ TEST(PreprocessTest, AReusedWorkspaceGivesTheOneShotResultsWithoutReallocating) 
   }
 }
 
+// A server worker preprocesses straight into its engine Session's input: the
+// same floats as into ws.tensor, which stays unallocated; a target of
+// another size is refused before anything is written.
+TEST(PreprocessTest, IntoATargetGivesTheTensorsFloatsAndLeavesTheWorkspaceTensorAlone) {
+  const auto bytes = [](const std::string& rel) {
+    return ::edgevision::testing::ReadBytes(::edgevision::testing::TestData(rel));
+  };
+  PreprocessSpec shorter = Spec(64);
+  shorter.geometry = Geometry::kShorterSide;
+  shorter.pil_order = PilOrder::kConvertLast;
+  PreprocessSpec modern = Spec(224);
+  modern.color = ColorOrder::kRGB;
+  modern.scale = 1.0f / 255;
+  modern.mean = {0.485f, 0.456f, 0.406f};
+  modern.stddev = {0.229f, 0.224f, 0.225f};
+  for (const PreprocessSpec& spec : {Spec(227), modern, shorter}) {
+    for (const std::string& file : {"images/jpeg/odd_61x37.jpg", "images/exif/orientation_6.jpg",
+                                    "images/large/bilinear_landscape.jpg"}) {
+      SCOPED_TRACE(file);
+      const std::vector<uint8_t> b = bytes(file);
+      Result<Tensor> want = PreprocessBytes(b, spec);
+      ASSERT_TRUE(want.ok()) << want.status().ToString();
+      Workspace ws;
+      ASSERT_TRUE(DecodeInto(b, {}, &ws.decoded).ok());
+      std::vector<float> target(want->data.size(), -1.0f);
+      ASSERT_TRUE(PreprocessInto(spec, &ws, target).ok());
+      EXPECT_EQ(target, want->data);
+      EXPECT_EQ(ws.tensor.data.capacity(), 0u);
+      std::vector<float> wrong(want->data.size() - 3, -1.0f);
+      const Status refused = PreprocessInto(spec, &ws, wrong);
+      EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused.ToString();
+      EXPECT_EQ(wrong, std::vector<float>(want->data.size() - 3, -1.0f));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace edgevision::image
