@@ -525,40 +525,51 @@ def churn_rss(args, server, body_file, seconds):
     return peak[0], result
 
 
-def measure_footprint(args, models, results, images):
-    out = {"rounds": []}
+FOOTPRINT_REQUESTS = 1000  # issue 17: RSS after 1,000 requests, with --quick too
+
+
+def footprint_sequence(args, models, kind, images):
+    """One server's footprint: ready ms (exec to the first 200 on POST /image),
+    RSS then, after FOOTPRINT_REQUESTS keep-alive requests alternating 320x240
+    and 640x480, and the peak under connection churn. bench/footprint_ab.py
+    runs the same sequence for several edgevision builds."""
     with open(images["320x240"], "rb") as f:
         small = f.read()
     with open(images["640x480"], "rb") as f:
         medium = f.read()
-    n = 1000  # issue 17: RSS after 1,000 requests, with --quick too
+    n = FOOTPRINT_REQUESTS
+    server = Server(args, models, kind, args.out)
+    try:
+        ready = server.wait_ready(small)
+        rss_ready = server.rss_kb()
+        c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        ok = 0
+        for i in range(n):
+            c.request("POST", "/image", body=medium if i % 2 else small,
+                      headers={"Content-Type": "application/octet-stream"})
+            resp = c.getresponse()
+            resp.read()
+            ok += resp.status == 200
+        c.close()
+        rss = server.rss_kb()
+        churn_peak, churn = churn_rss(args, server, images["640x480"], 3 if args.quick else 5)
+        return {"server": kind, "ready_ms": ready * 1e3, "requests": n, "ok": ok,
+                "rss_ready_kb": rss_ready.get("VmRSS"), "rss_kb": rss.get("VmRSS"),
+                "rss_churn_peak_kb": churn_peak, "rss_after_churn_kb": server.rss_kb().get("VmRSS"),
+                "churn_requests": churn["requests"], "churn_ok": churn["ok"],
+                "hwm_kb": server.rss_kb().get("VmHWM"), "loadavg": loadavg()}
+    finally:
+        server.stop()
+
+
+def measure_footprint(args, models, results, images):
+    out = {"rounds": []}
     for r in range(args.rounds):
         order = SERVERS[r % len(SERVERS):] + SERVERS[:r % len(SERVERS)]
         for kind in order:
-            server = Server(args, models, kind, args.out)
-            try:
-                ready = server.wait_ready(small)
-                rss_ready = server.rss_kb()
-                c = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-                ok = 0
-                for i in range(n):
-                    c.request("POST", "/image", body=medium if i % 2 else small,
-                              headers={"Content-Type": "application/octet-stream"})
-                    resp = c.getresponse()
-                    resp.read()
-                    ok += resp.status == 200
-                c.close()
-                rss = server.rss_kb()
-                churn_peak, churn = churn_rss(args, server, images["640x480"], 3 if args.quick else 5)
-                row = {"round": r, "server": kind, "ready_ms": ready * 1e3, "requests": n, "ok": ok,
-                       "rss_ready_kb": rss_ready.get("VmRSS"), "rss_kb": rss.get("VmRSS"),
-                       "rss_churn_peak_kb": churn_peak, "rss_after_churn_kb": server.rss_kb().get("VmRSS"),
-                       "churn_requests": churn["requests"], "churn_ok": churn["ok"],
-                       "hwm_kb": server.rss_kb().get("VmHWM"), "loadavg": loadavg()}
-                log("footprint", row)
-                out["rounds"].append(row)
-            finally:
-                server.stop()
+            row = dict(footprint_sequence(args, models, kind, images), round=r)
+            log("footprint", row)
+            out["rounds"].append(row)
     # Sizes on disk.
     binary = os.path.realpath(args.edgevision)
     stripped = os.path.join(args.out, "edgevision.stripped")

@@ -35,6 +35,11 @@ class Session {
   // graph output. input.size() and output.size() must match the model's;
   // otherwise InvalidArgument. Backend failures return Internal.
   virtual Status Run(std::span<const float> input, std::span<float> output) = 0;
+  // Where Run reads its input, when the Session has such a buffer (else
+  // empty): a caller that writes the input there and passes this span to
+  // Run saves Run a copy, and itself a buffer. Run overwrites it, so the
+  // input is written again before every Run. Valid as long as the Session.
+  virtual std::span<float> input_buffer() { return {}; }
 };
 
 class CompiledModel {

@@ -1,5 +1,6 @@
 #include "engine/xnnpack_backend.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -117,6 +118,23 @@ void RunPointwiseGemm(const xnnpack_internal::PointwiseGemmArgs& g, bool pixels_
   }
 }
 
+// A kBandedConv node's operators and buffers, bound once per Session: `op`
+// (the Action's) is the convolution over one band of input rows into
+// `scratch`, `pool` the max pool over `scratch`.
+struct BandCall {
+  const xnnpack_internal::BandStep* step = nullptr;
+  XnnOperator pool;
+  const float* x = nullptr;
+  size_t x_row_floats = 0;  // one input row: width * row stride
+  float* scratch = nullptr;
+  size_t conv_width = 0;
+  size_t input_width = 0;
+  float* y = nullptr;
+  size_t y_row_floats = 0;  // one pool output row: width * row stride
+  size_t pool_stride_h = 0;
+  size_t conv_stride_h = 0;
+};
+
 // One unit of run-time work: an XNNPACK operator, or a reference kernel.
 // kWinograd: `op` is the grouped convolution between the two transforms.
 struct Action {
@@ -126,6 +144,8 @@ struct Action {
   bool winograd = false;
   WinogradCall winograd_call;
   size_t winograd_setup_tiles = 0;  // the band size `op` is set up for
+  bool banded = false;
+  BandCall band;
   bool gemm = false;
   xnnpack_internal::PointwiseGemmArgs gemm_args;
   bool gemm_pixels_outer = false;
@@ -161,6 +181,8 @@ class XnnpackSession final : public Session {
         case Exec::kDepthwiseAvgPool: EV_RETURN_IF_ERROR(PrepareOperator(i)); break;
         case Exec::kWinograd: EV_RETURN_IF_ERROR(PrepareWinograd(i)); break;
         case Exec::kPointwiseGemm: PreparePointwiseGemm(i); break;
+        case Exec::kBandedConv: EV_RETURN_IF_ERROR(PrepareBandedConv(i)); break;
+        case Exec::kInBand: break;  // its kBandedConv node runs it
         case Exec::kConcat: EV_RETURN_IF_ERROR(PrepareConcatCopies(i)); break;
         case Exec::kReference: {
           Action action;
@@ -189,11 +211,13 @@ class XnnpackSession final : public Session {
                              " output floats, the model takes " + std::to_string(input_size_) +
                              " and gives " + std::to_string(output_size_));
     }
-    std::memcpy(input_, input.data(), input_size_ * sizeof(float));
+    if (input.data() != input_) std::memcpy(input_, input.data(), input_size_ * sizeof(float));
     for (Action& action : actions_) EV_RETURN_IF_ERROR(RunAction(action));
     std::memcpy(output.data(), output_, output_size_ * sizeof(float));
     return Status::Ok();
   }
+
+  std::span<float> input_buffer() override { return {input_, input_size_}; }
 
   Result<std::vector<NodeProfile>> Profile(std::span<const float> input, int runs) {
     EV_RETURN_IF_ERROR(CheckProfileRequest(input.size(), input_size_, runs));
@@ -203,11 +227,16 @@ class XnnpackSession final : public Session {
     for (int r = 0; r < runs; ++r) {
       std::memcpy(input_, input.data(), input_size_ * sizeof(float));
       for (Action& action : actions_) {
+        double pool_seconds = 0.0;  // a banded node's max pool, listed as its own node
         const auto start = std::chrono::steady_clock::now();
-        EV_RETURN_IF_ERROR(RunAction(action));
+        EV_RETURN_IF_ERROR(action.banded ? RunBanded(action, &pool_seconds) : RunAction(action));
         seconds[action.node] +=
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() - pool_seconds;
         ran[action.node] = true;
+        if (action.banded) {
+          seconds[action.band.step->pool_node] += pool_seconds;
+          ran[action.band.step->pool_node] = true;
+        }
       }
     }
     std::vector<NodeProfile> profile;
@@ -219,6 +248,7 @@ class XnnpackSession final : public Session {
       if (program_->exec[i] == Exec::kReference) p.op += " (reference)";
       if (program_->exec[i] == Exec::kConcat) p.op += " (copy)";
       if (program_->exec[i] == Exec::kWinograd) p.op += " (winograd)";
+      if (program_->exec[i] == Exec::kBandedConv || program_->exec[i] == Exec::kInBand) p.op += " (row bands)";
       p.microseconds = seconds[i] * 1e6 / runs;
       profile.push_back(std::move(p));
     }
@@ -253,8 +283,38 @@ class XnnpackSession final : public Session {
     return Status::Ok();
   }
 
+  // Band by band: the convolution's rows the band's pool rows read, then
+  // the pool. Heights never change, so setting up only moves pointers.
+  // `pool_seconds` (profiles only): adds the time spent in the pool.
+  Status RunBanded(Action& action, double* pool_seconds = nullptr) {
+    BandCall& c = action.band;
+    const xnnpack_internal::BandStep& b = *c.step;
+    const graph::Graph& g = program_->graph;
+    for (size_t first = 0; first < b.pool_rows_total; first += b.pool_rows) {
+      const size_t q = std::min(first, b.pool_rows_total - b.pool_rows);
+      const size_t input_row = q * c.pool_stride_h * c.conv_stride_h;
+      xnn_status status = xnn_setup_convolution2d_nhwc_f32(
+          action.op.get(), 1, b.input_rows, c.input_width, c.x + input_row * c.x_row_floats,
+          c.scratch, pool_.get());
+      if (status == xnn_status_success) status = xnn_run_operator(action.op.get(), pool_.get());
+      if (status != xnn_status_success) return XnnError(g.nodes[action.node], "a band's convolution", status);
+      const auto pool_start =
+          pool_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+      status = xnn_setup_max_pooling2d_nhwc_f32(c.pool.get(), 1, b.conv_rows, c.conv_width, c.scratch,
+                                                c.y + q * c.y_row_floats, pool_.get());
+      if (status == xnn_status_success) status = xnn_run_operator(c.pool.get(), pool_.get());
+      if (status != xnn_status_success) return XnnError(g.nodes[b.pool_node], "a band's max pool", status);
+      if (pool_seconds) {
+        *pool_seconds +=
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - pool_start).count();
+      }
+    }
+    return Status::Ok();
+  }
+
   Status RunAction(Action& action) {
     if (action.winograd) return RunWinograd(action);
+    if (action.banded) return RunBanded(action);
     if (action.gemm) {
       RunPointwiseGemm(action.gemm_args, action.gemm_pixels_outer);
       return Status::Ok();
@@ -346,6 +406,55 @@ class XnnpackSession final : public Session {
     c.lo = node.attrs.act_min;
     c.hi = node.attrs.act_max;
     c.y = Pointer(node.outputs[0]);
+    actions_.push_back(std::move(action));
+    return Status::Ok();
+  }
+
+  // The convolution and its max pool, each created as for the whole
+  // tensors (the same packed weights) but set up for one band.
+  Status PrepareBandedConv(size_t i) {
+    const graph::Graph& g = program_->graph;
+    const Node& conv = g.nodes[i];
+    const xnnpack_internal::BandStep& step = program_->bands[i];
+    const Node& pool = g.nodes[step.pool_node];
+    const graph::Shape& xs = g.values[conv.inputs[0]].shape;
+    const graph::Shape& ys = g.values[conv.outputs[0]].shape;
+    const graph::Shape& ps = g.values[pool.outputs[0]].shape;
+    const size_t channels = LastDim(ys);
+    Action action;
+    action.node = i;
+    action.banded = true;
+    BandCall& c = action.band;
+    c.step = &step;
+    c.x = Pointer(conv.inputs[0]);
+    c.input_width = static_cast<size_t>(xs[2]);
+    c.x_row_floats = c.input_width * program_->locations[conv.inputs[0]].row_stride;
+    c.scratch = arena_.get() + step.scratch_offset;
+    c.conv_width = static_cast<size_t>(ys[2]);
+    c.y = Pointer(pool.outputs[0]);
+    c.y_row_floats = static_cast<size_t>(ps[2]) * program_->locations[pool.outputs[0]].row_stride;
+    c.pool_stride_h = static_cast<size_t>(pool.attrs.stride_h);
+    c.conv_stride_h = static_cast<size_t>(conv.attrs.stride_h);
+    xnnpack_internal::OpStrides conv_strides{program_->locations[conv.inputs[0]].row_stride, channels};
+    xnnpack_internal::OpStrides pool_strides{channels, program_->locations[pool.outputs[0]].row_stride};
+    xnn_status status;
+    {
+      xnnpack_internal::AllocationRecording recording;
+      status = xnnpack_internal::CreateNodeOperator(g, conv, Exec::kXnnpack, conv_strides,
+                                                    program_->extra_weights[i].data(), &action.op);
+      if (status == xnn_status_success) weights_->AfterCreate(i, action.op.get(), recording);
+    }
+    if (status != xnn_status_success) return XnnError(conv, "creating the operator", status);
+    status = xnnpack_internal::CreateNodeOperator(g, pool, Exec::kXnnpack, pool_strides, nullptr, &c.pool);
+    if (status != xnn_status_success) return XnnError(pool, "creating the operator", status);
+    // Set up for the first band here: the indirection buffers are built for
+    // these heights once; RunBanded's setups only move the pointers.
+    status = xnn_setup_convolution2d_nhwc_f32(action.op.get(), 1, step.input_rows, c.input_width, c.x,
+                                              c.scratch, pool_.get());
+    if (status != xnn_status_success) return XnnError(conv, "setting up the operator", status);
+    status = xnn_setup_max_pooling2d_nhwc_f32(c.pool.get(), 1, step.conv_rows, c.conv_width, c.scratch,
+                                              c.y, pool_.get());
+    if (status != xnn_status_success) return XnnError(pool, "setting up the operator", status);
     actions_.push_back(std::move(action));
     return Status::Ok();
   }
@@ -480,7 +589,7 @@ class XnnpackModel final : public CompiledModel {
     std::vector<bool> keep(p.graph.values.size(), false);
     for (size_t i = 0; i < p.graph.nodes.size(); ++i) {
       if (p.exec[i] == Exec::kXnnpack || p.exec[i] == Exec::kDepthwiseAvgPool ||
-          p.exec[i] == Exec::kPointwiseGemm) {
+          p.exec[i] == Exec::kPointwiseGemm || p.exec[i] == Exec::kBandedConv) {
         continue;
       }
       if (p.exec[i] == Exec::kWinograd) {  // the output transform adds the bias

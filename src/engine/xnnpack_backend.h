@@ -45,6 +45,7 @@ struct XnnpackPlanStats {
   int free_nodes = 0;       // aliases and fully in-place concats: no work at run time
   int winograd_nodes = 0;   // of xnnpack_nodes: 3x3 convolutions run as Winograd F(2x2, 3x3)
   int pointwise_gemm_nodes = 0;  // of xnnpack_nodes: 1x1 convolutions on our AVX-512 GEMM
+  int banded_conv_nodes = 0;  // of xnnpack_nodes: convolutions run in row bands with their max pool
   int inplace_concat_inputs = 0;
   int copied_concat_inputs = 0;
   size_t arena_bytes = 0;       // activation memory of one Session

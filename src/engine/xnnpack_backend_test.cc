@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -269,6 +270,53 @@ TEST_P(PoolTest, MatchesReference) {
 
 INSTANTIATE_TEST_SUITE_P(Shapes, PoolTest, ::testing::ValuesIn(PoolCases()),
                          [](const auto& test_info) { return test_info.param.name; });
+
+// SqueezeNet's first convolution and max pool (the 2018 exports): the
+// convolution's output (>= 2 MiB) is computed in row bands with the pool
+// and never held whole. The answers are bit for bit those of the same
+// convolution and pool run whole (kept whole here by a separate Relu between
+// them), at 1 and 2 threads, and match the reference.
+TEST(XnnpackOpTest, ConvolutionAndMaxPoolInRowBands) {
+  struct Case {
+    std::string name;
+    int size;      // input height and width
+    int pad_side;  // left and right padding (rows are never padded when banded)
+  };
+  // 227: 113 rows -> 56 pool rows, 4 bands of 14. 251: 125 -> 62, 5 bands of
+  // 13, the last starting at row 49 (it overlaps the band before).
+  for (const Case& c : {Case{"squeezenet_227", 227, 0}, Case{"uneven_251_padded_sides", 251, 1}}) {
+    SCOPED_TRACE(c.name);
+    auto build = [&](bool separate_relu) {
+      GraphBuilder b(44);
+      const ValueId x = b.Input({1, c.size, c.size, 3});
+      ConvParams p = Params(2, 0);
+      p.pad_left = p.pad_right = c.pad_side;
+      if (!separate_relu) p.act_min = 0.0f;
+      ValueId y = b.Conv(x, 64, 3, 3, p);
+      if (separate_relu) y = b.Unary(Op::kRelu, y);
+      return b.Finish(b.Pool(Op::kMaxPool2D, y, Pool(3, 2)));
+    };
+    const graph::Graph banded = build(false);
+    const graph::Graph whole = build(true);
+    const XnnpackPlanStats stats = PlanStats(banded);
+    EXPECT_EQ(stats.banded_conv_nodes, 1);
+    EXPECT_EQ(PlanStats(whole).banded_conv_nodes, 0);
+    // The arena never holds the convolution's whole output.
+    const size_t conv_rows = static_cast<size_t>((c.size - 3) / 2 + 1);
+    const size_t conv_cols = static_cast<size_t>((c.size + 2 * c.pad_side - 3) / 2 + 1);
+    EXPECT_LT(stats.arena_bytes, conv_rows * conv_cols * 64 * sizeof(float));
+    ExpectMatchesReference(banded, "Conv2D+MaxPool2D in row bands/" + c.name);
+    const std::vector<float> input =
+        testing::RandomData(static_cast<size_t>(c.size) * static_cast<size_t>(c.size) * 3, 7);
+    for (int threads : {1, 2}) {
+      auto a = testing::RunOnce(*MakeXnnpackBackend(), banded, input, threads);
+      auto b = testing::RunOnce(*MakeXnnpackBackend(), whole, input, threads);
+      ASSERT_TRUE(a.ok() && b.ok());
+      ASSERT_EQ(a->size(), b->size());
+      EXPECT_EQ(0, std::memcmp(a->data(), b->data(), a->size() * sizeof(float))) << "threads=" << threads;
+    }
+  }
+}
 
 TEST(XnnpackOpTest, GlobalAvgPool) {
   for (const Shape& s : {Shape{1, 7, 7, 32}, Shape{1, 1, 1, 5}, Shape{1, 13, 13, 1000}}) {

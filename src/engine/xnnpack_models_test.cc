@@ -415,6 +415,29 @@ TEST(SessionTest, ArenasNeedNoZeroing) {
   }
 }
 
+// A caller may write the input into the Session's own input buffer (a
+// server worker preprocesses straight into it): Run then reads it in place,
+// with the same answers, on every run.
+TEST(SessionTest, RunReadsTheInputInPlaceFromItsInputBuffer) {
+  const graph::Graph g = testing::SqueezeNet11(67, 12, 47);
+  auto model = MakeXnnpackBackend()->Compile(g, {});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto session = (*model)->CreateSession();
+  ASSERT_TRUE(session.ok());
+  const auto& shape = g.values[g.inputs[0]].shape;
+  const size_t in_size = static_cast<size_t>(shape[1] * shape[2] * shape[3]);
+  const std::span<float> buffer = (*session)->input_buffer();
+  ASSERT_EQ(buffer.size(), in_size);
+  for (uint32_t seed : {21u, 22u, 21u}) {
+    const std::vector<float> input = testing::RandomData(in_size, seed, 0.0f, 1.0f);
+    std::vector<float> want((*model)->output_size()), got(want.size());
+    ASSERT_TRUE((*session)->Run(input, want).ok());  // copied in
+    std::copy(input.begin(), input.end(), buffer.begin());
+    ASSERT_TRUE((*session)->Run(buffer, got).ok());  // in place
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+  }
+}
+
 TEST(SessionTest, SessionsShareOnePackedCopyOfTheWeights) {
   for (const graph::Graph& g : {testing::MobileNetV2(64, 10, 43), testing::SqueezeNet11(67, 12, 44)}) {
     auto model = MakeXnnpackBackend()->Compile(g, {});

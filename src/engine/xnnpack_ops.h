@@ -46,6 +46,9 @@ enum class Exec : uint8_t {
   kWinograd,          // 3x3 stride-1 Conv2D as Winograd F(2x2, 3x3) (engine/winograd.h): our
                       // transforms around one grouped 1x1 XNNPACK convolution
   kPointwiseGemm,     // 1x1 stride-1 Conv2D on our AVX-512 GEMM (engine/pointwise_gemm.h)
+  kBandedConv,        // a Conv2D and the MaxPool2D right after it, on XNNPACK, in row bands:
+                      // its output is never whole (Program::BandStep)
+  kInBand,            // that MaxPool2D: runs inside its kBandedConv node's bands
 };
 
 // True if `node` is a Conv2D that the pointwise GEMM can compute: 1x1

@@ -47,8 +47,16 @@ bool IsUnary(Op op) {
 // layouts (strided rows in and out).
 bool RunsOnXnnpack(Exec e) {
   return e == Exec::kXnnpack || e == Exec::kDepthwiseAvgPool || e == Exec::kWinograd ||
-         e == Exec::kPointwiseGemm;
+         e == Exec::kPointwiseGemm || e == Exec::kBandedConv || e == Exec::kInBand;
 }
+
+// A convolution whose output is at least kBandedConvMinBytes and is read
+// only by the max pool right after it runs with that pool in bands of at
+// most kBandedConvBandBytes of its output (BandStep). On SqueezeNet 1.1 (the
+// 2018 exports) the first convolution's 3.1 MiB output and the pool's 0.8
+// MiB were the arena's peak: banded, the arena is 4.1 -> 2.7 MiB.
+constexpr size_t kBandedConvMinBytes = 2 * 1024 * 1024;
+constexpr size_t kBandedConvBandBytes = 1024 * 1024;
 
 // The most V and M one band of a Winograd convolution holds. 28x28 pixels,
 // 32 -> 128 channels (2 MB of V and M as one band): 214 us as 2 bands, 262
@@ -100,6 +108,7 @@ class Planner {
       }
     }
     EV_RETURN_IF_ERROR(DecideExec());
+    DecideBands();
     DecideSliceViews();
     PlaceConcatInputs();
     LinkAliases();
@@ -240,6 +249,57 @@ class Planner {
     wide.resize(w * c.size() + kConstantTailFloats, 0.0f);
   }
 
+  // --- Convolution and max pool in row bands -----------------------------
+
+  void DecideBands() {
+    p_.bands.assign(g_.nodes.size(), {});
+    for (size_t c = 0; c + 1 < g_.nodes.size(); ++c) {
+      const Node& conv = g_.nodes[c];
+      const Node& pool = g_.nodes[c + 1];
+      if (conv.op != Op::kConv2D || p_.exec[c] != Exec::kXnnpack || pool.op != Op::kMaxPool2D ||
+          p_.exec[c + 1] != Exec::kXnnpack) {
+        continue;
+      }
+      const ValueId x = conv.inputs[0], y = conv.outputs[0];
+      if (pool.inputs[0] != y || consumers_[y].size() != 1 || y == g_.outputs[0] ||
+          g_.values[x].is_constant) {
+        continue;
+      }
+      const graph::Attrs& ca = conv.attrs;
+      const graph::Attrs& pa = pool.attrs;
+      // Bands cut rows: no padding above or below, and one image.
+      if (ca.groups != 1 || ca.pad_top || ca.pad_bottom || pa.pad_top || pa.pad_bottom) continue;
+      const Shape& xs = g_.values[x].shape;
+      const Shape& ys = g_.values[y].shape;
+      const Shape& ps = g_.values[pool.outputs[0]].shape;
+      if (xs.size() != 4 || xs[0] != 1) continue;
+      const size_t kernel_h = static_cast<size_t>(g_.values[conv.inputs[1]].shape[1]);
+      const size_t reach = (kernel_h - 1) * static_cast<size_t>(ca.dilation_h) + 1;
+      const size_t conv_total = static_cast<size_t>(ys[1]);
+      const size_t pool_total = static_cast<size_t>(ps[1]);
+      const size_t cs = static_cast<size_t>(ca.stride_h), pk = static_cast<size_t>(pa.kernel_h),
+                   pstride = static_cast<size_t>(pa.stride_h);
+      if ((conv_total - 1) * cs + reach > static_cast<size_t>(xs[1]) ||
+          (pool_total - 1) * pstride + pk > conv_total) {
+        continue;
+      }
+      const size_t row_bytes = static_cast<size_t>(ys[2] * ys[3]) * sizeof(float);
+      if (conv_total * row_bytes < kBandedConvMinBytes) continue;
+      const size_t max_conv_rows = kBandedConvBandBytes / row_bytes;
+      if (max_conv_rows < pk) continue;
+      const size_t max_pool_rows = (max_conv_rows - pk) / pstride + 1;
+      const size_t bands = (pool_total + max_pool_rows - 1) / max_pool_rows;
+      BandStep& b = p_.bands[c];
+      b.pool_node = c + 1;
+      b.pool_rows = (pool_total + bands - 1) / bands;
+      b.pool_rows_total = pool_total;
+      b.conv_rows = (b.pool_rows - 1) * pstride + pk;
+      b.input_rows = (b.conv_rows - 1) * cs + reach;
+      p_.exec[c] = Exec::kBandedConv;
+      p_.exec[c + 1] = Exec::kInBand;
+    }
+  }
+
   // --- Channel slices read in place ---------------------------------------
 
   // A channel Slice whose readers all take strided rows becomes a view of its
@@ -361,13 +421,22 @@ class Planner {
   Status AssignMemory() {
     const int n = static_cast<int>(g_.nodes.size());
     std::vector<ValueId> used{g_.inputs[0]};
-    for (const Node& node : g_.nodes) used.push_back(node.outputs[0]);
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const ValueId out = g_.nodes[i].outputs[0];
+      if (p_.exec[i] == Exec::kBandedConv) {  // only ever one band, in scratch
+        p_.stats.activation_bytes +=
+            static_cast<size_t>(graph::ShapeProduct(g_.values[out].shape)) * sizeof(float);
+        continue;
+      }
+      used.push_back(out);
+    }
 
     std::vector<int> group_of(g_.values.size(), -1);
     std::vector<ValueId> group_root;
     std::vector<BufferRequest> requests;
     for (ValueId v : used) {
-      const int def = v == g_.inputs[0] ? 0 : producer_[v] + 1;
+      int def = v == g_.inputs[0] ? 0 : producer_[v] + 1;
+      if (def > 0 && p_.exec[producer_[v]] == Exec::kInBand) --def;  // written in the conv's step
       int last = def;
       for (const Use& use : consumers_[v]) last = std::max(last, use.node + 1);
       if (v == g_.outputs[0]) last = n + 1;
@@ -418,11 +487,25 @@ class Planner {
       p_.winograd[i].m_offset = v;  // relative until the plan is made
       p_.zeros.resize(std::max(p_.zeros.size(), w.in_channels + kConstantTailFloats), 0.0f);
     }
+    // kBandedConv: one band of the convolution's output (and XNNPACK's
+    // readable tail), live while the node runs.
+    std::vector<std::pair<size_t, size_t>> band_scratch;  // (node, request)
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (p_.exec[i] != Exec::kBandedConv) continue;
+      const Shape& ys = g_.values[g_.nodes[i].outputs[0]].shape;
+      BufferRequest r;
+      r.bytes = (p_.bands[i].conv_rows * static_cast<size_t>(ys[2] * ys[3]) + kConstantTailFloats) *
+                sizeof(float);
+      r.first_step = r.last_step = static_cast<int>(i) + 1;
+      band_scratch.emplace_back(i, requests.size());
+      requests.push_back(r);
+    }
     const ArenaPlan plan = PlanArena(requests, kArenaAlignment);
     for (const auto& [i, r] : scratch) {
       p_.winograd[i].v_offset = plan.offsets[r] / sizeof(float);
       p_.winograd[i].m_offset += p_.winograd[i].v_offset;
     }
+    for (const auto& [i, r] : band_scratch) p_.bands[i].scratch_offset = plan.offsets[r] / sizeof(float);
     p_.arena_floats = plan.arena_bytes / sizeof(float);
     p_.stats.arena_bytes = plan.arena_bytes;
 
@@ -524,6 +607,11 @@ class Planner {
           ++p_.stats.xnnpack_nodes;
           ++p_.stats.pointwise_gemm_nodes;
           break;
+        case Exec::kBandedConv:
+          ++p_.stats.xnnpack_nodes;
+          ++p_.stats.banded_conv_nodes;
+          break;
+        case Exec::kInBand: ++p_.stats.xnnpack_nodes; break;
         case Exec::kReference:
           ++p_.stats.reference_nodes;
           p_.stats.reference_node_names.push_back(g_.nodes[i].name);

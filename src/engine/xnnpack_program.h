@@ -39,6 +39,24 @@ struct WinogradStep {
   size_t m_offset = 0;
 };
 
+// A kBandedConv node: the convolution and the max pool after it run band by
+// band of pool output rows, so the convolution's output exists only one band
+// at a time, in arena scratch at `scratch_offset` (`conv_rows` rows). Every
+// band has the same height (XNNPACK then reuses its indirection buffers and
+// only offsets the pointers); the last band starts at `pool_rows_total -
+// pool_rows`, recomputing rows the band before wrote with the same values.
+// Bands overlap by (pool kernel - pool stride) convolution rows, computed
+// twice. Used where the whole output would be at least kBandedConvMinBytes
+// (see BuildProgram): SqueezeNet's first convolution (113x113x64, 3.1 MiB).
+struct BandStep {
+  size_t pool_node = 0;
+  size_t pool_rows = 0;        // pool output rows per band
+  size_t pool_rows_total = 0;  // of the whole output
+  size_t conv_rows = 0;        // convolution output rows per band
+  size_t input_rows = 0;       // convolution input rows per band
+  size_t scratch_offset = 0;   // floats into the arena
+};
+
 struct Program {
   graph::Graph graph;                             // a private copy; weights are read from here
   std::vector<Exec> exec;                         // per node
@@ -48,6 +66,7 @@ struct Program {
   // shared by every Session); empty for other nodes.
   std::vector<std::vector<float>> extra_weights;
   std::vector<WinogradStep> winograd;             // per node; kWinograd only
+  std::vector<BandStep> bands;                    // per node; kBandedConv only
   std::vector<float> zeros;  // kWinograd: the input transform's padding (>= widest input)
   std::vector<std::vector<size_t>> concat_copies;   // per node; kConcat: inputs to copy
   // Per node; binary ops with BroadcastWidening() > 0: their constant operand

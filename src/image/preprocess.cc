@@ -98,12 +98,11 @@ Tensor CropResizeNormalize(const Image& rgb, const PreprocessSpec& spec) {
   return out;
 }
 
-void CropResizeNormalizeInto(const Image& rgb, const PreprocessSpec& spec, Tensor* tensor) {
-  Tensor& out = *tensor;
-  if (rgb.width < 1 || rgb.height < 1 || !ValidateSpec(spec).ok()) {
-    out.Reshape(0, 0, 0);
-    return;
-  }
+namespace {
+
+// CropResizeNormalizeInto on a valid spec and a non-empty image, into
+// spec.input_height * spec.input_width * 3 floats at `out`.
+void CropResizeNormalizeTo(const Image& rgb, const PreprocessSpec& spec, float* out) {
 
   // extract_and_resize(img, (T, T)): img.shape = (H, W, 3).
   const int64_t h = rgb.height;
@@ -133,9 +132,8 @@ void CropResizeNormalizeInto(const Image& rgb, const PreprocessSpec& spec, Tenso
   std::vector<Tap> cols(crop_w);
   for (int x = 0; x < crop_w; ++x) cols[x] = MakeTap(start_x + x, ratio, x_origin, rgb.width);
 
-  out.Reshape(crop_h, crop_w, 3);
   const std::array<int, 3> order = SourceChannels(spec.color);
-  float* dst = out.data.data();
+  float* dst = out;
   for (int y = 0; y < crop_h; ++y) {
     const Tap r = MakeTap(start_y + y, ratio, y_origin, rgb.height);
     const uint8_t* row0 = rgb.Row(r.i0);  // predict.py's "b" row (y0)
@@ -157,12 +155,23 @@ void CropResizeNormalizeInto(const Image& rgb, const PreprocessSpec& spec, Tenso
   }
 
   if (!IsIdentity(spec)) {
-    float* v = out.data.data();
-    for (size_t i = 0, n = out.data.size(); i < n; i += 3) {
+    float* v = out;
+    for (size_t i = 0, n = static_cast<size_t>(crop_h) * static_cast<size_t>(crop_w) * 3; i < n; i += 3) {
       for (int ch = 0; ch < 3; ++ch)
         v[i + ch] = (v[i + ch] * spec.scale - spec.mean[ch]) / spec.stddev[ch];
     }
   }
+}
+
+}  // namespace
+
+void CropResizeNormalizeInto(const Image& rgb, const PreprocessSpec& spec, Tensor* out) {
+  if (rgb.width < 1 || rgb.height < 1 || !ValidateSpec(spec).ok()) {
+    out->Reshape(0, 0, 0);
+    return;
+  }
+  out->Reshape(spec.input_height, spec.input_width, 3);
+  CropResizeNormalizeTo(rgb, spec, out->data.data());
 }
 
 ShorterSidePlan PlanShorterSide(int width, int height, int n) {
@@ -186,12 +195,10 @@ namespace {
 
 // Steps 3-4 of the Docker 2.2 pipeline on a resized image.
 void CropToTensor(const Image& resized, const ShorterSidePlan& plan, const PreprocessSpec& spec,
-                  Tensor* out) {
+                  float* dst) {
   const int n = spec.input_width;
-  out->Reshape(n, n, 3);
   const std::array<int, 3> order = SourceChannels(spec.color);
   const bool identity = IsIdentity(spec);
-  float* dst = out->data.data();
   for (int y = 0; y < n; ++y) {
     const uint8_t* row = resized.Row(plan.top + y) + 3 * plan.left;
     for (int x = 0; x < n; ++x, row += 3) {
@@ -270,7 +277,7 @@ Image ResizeIThenConvert(const PlaneI32& plane, int width, int height) {
   return out;
 }
 
-Status PreprocessShorterSide(const PreprocessSpec& spec, Workspace* ws) {
+Status PreprocessShorterSide(const PreprocessSpec& spec, Workspace* ws, float* out) {
   const DecodedImage& decoded = ws->decoded;
   // Which files predict.py orients: with kConvertLast every file whose PIL
   // plugin has _getexif (JPEG, PNG, WebP), whatever its mode.
@@ -323,7 +330,7 @@ Status PreprocessShorterSide(const PreprocessSpec& spec, Workspace* ws) {
                       &ws->temp);
     image = &ws->resized;
   }
-  CropToTensor(*image, plan, spec, &ws->tensor);
+  CropToTensor(*image, plan, spec, out);
   return Status::Ok();
 }
 
@@ -336,13 +343,22 @@ Result<Tensor> PreprocessDecoded(DecodedImage decoded, const PreprocessSpec& spe
   return std::move(ws.tensor);
 }
 
-Status PreprocessInto(const PreprocessSpec& spec, Workspace* ws) {
+Status PreprocessInto(const PreprocessSpec& spec, Workspace* ws, std::span<float> target) {
   EV_RETURN_IF_ERROR(ValidateSpec(spec));
   const DecodedImage& decoded = ws->decoded;
   if (decoded.rgb.width < 1 || decoded.rgb.height < 1) {
     return InvalidArgument("preprocess: image has no pixels");
   }
-  if (spec.geometry == Geometry::kShorterSide) return PreprocessShorterSide(spec, ws);
+  const size_t floats = static_cast<size_t>(spec.input_height) * static_cast<size_t>(spec.input_width) * 3;
+  float* out = target.data();
+  if (target.empty()) {
+    ws->tensor.Reshape(spec.input_height, spec.input_width, 3);
+    out = ws->tensor.data.data();
+  } else if (target.size() != floats) {
+    return InvalidArgument("preprocess: the target holds " + std::to_string(target.size()) + " floats, the model input " +
+                           std::to_string(floats));
+  }
+  if (spec.geometry == Geometry::kShorterSide) return PreprocessShorterSide(spec, ws, out);
   const int orientation = ReferenceOrientation(decoded);
   const Image* image = &decoded.rgb;
   if (OrientationChangesImage(orientation)) {
@@ -355,7 +371,7 @@ Status PreprocessInto(const PreprocessSpec& spec, Workspace* ws) {
     ResizeLikePilInto(*image, plan.width, plan.height, plan.filter, &ws->resized, &ws->temp);
     image = &ws->resized;
   }
-  CropResizeNormalizeInto(*image, spec, &ws->tensor);
+  CropResizeNormalizeTo(*image, spec, out);
   return Status::Ok();
 }
 

@@ -115,6 +115,10 @@ Result<Tensor> PreprocessDecoded(DecodedImage decoded, const PreprocessSpec& spe
 // Steps 2-7 from ws->decoded into ws->tensor, with ws's intermediate
 // buffers: nothing is allocated once the buffers have grown to the sizes a
 // stream of images needs (see workspace.h). Errors as PreprocessDecoded().
-Status PreprocessInto(const PreprocessSpec& spec, Workspace* ws);
+// With a `target` (input_height * input_width * 3 floats, else
+// InvalidArgument), the tensor is written there instead and ws->tensor is
+// left alone: a server worker writes straight into its engine Session's
+// input (engine::Session::input_buffer), one copy and buffer fewer.
+Status PreprocessInto(const PreprocessSpec& spec, Workspace* ws, std::span<float> target = {});
 
 }  // namespace edgevision::image

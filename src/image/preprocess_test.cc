@@ -261,6 +261,20 @@ TEST(PreprocessTest, Docker22KeepsAlphaForPremultipliedResizing) {
   EXPECT_NE(a->data, b->data) << "premultiplying must change a partly transparent image";
 }
 
+// The three pipelines a server runs: 2018-2020 exports (BGR 0-255, centre
+// square), a modern RGB 0-1 normalised one, and Docker 2.2 (shorter side).
+std::vector<PreprocessSpec> ServerSpecs() {
+  PreprocessSpec d3 = Spec(64);
+  d3.geometry = Geometry::kShorterSide;
+  d3.pil_order = PilOrder::kConvertLast;
+  PreprocessSpec modern = Spec(224);
+  modern.color = ColorOrder::kRGB;
+  modern.scale = 1.0f / 255;
+  modern.mean = {0.485f, 0.456f, 0.406f};
+  modern.stddev = {0.229f, 0.224f, 0.225f};
+  return {Spec(227), modern, d3};
+}
+
 // A server worker decodes and preprocesses every request into one Workspace:
 // the answers are those of the one-shot functions whatever came before, and
 // once the buffers have grown, an image allocates nothing.
@@ -273,15 +287,7 @@ TEST(PreprocessTest, AReusedWorkspaceGivesTheOneShotResultsWithoutReallocating) 
       "images/jpeg/cmyk.jpg", "images/gif/palette.gif", "images/jpeg/progressive.jpg",
       "images/webp/lossy_alpha.webp", "images/exif/orientation_6.jpg", "images/exif/orientation_3.jpg",
       "images/large/bilinear_landscape.jpg", "images/large/side_1600.jpg", "images/jpeg/one_pixel.jpg"};
-  PreprocessSpec d3 = Spec(64);
-  d3.geometry = Geometry::kShorterSide;
-  d3.pil_order = PilOrder::kConvertLast;
-  PreprocessSpec modern = Spec(224);
-  modern.color = ColorOrder::kRGB;
-  modern.scale = 1.0f / 255;
-  modern.mean = {0.485f, 0.456f, 0.406f};
-  modern.stddev = {0.229f, 0.224f, 0.225f};
-  for (const PreprocessSpec& spec : {Spec(227), modern, d3}) {
+  for (const PreprocessSpec& spec : ServerSpecs()) {
     Workspace ws;
     for (int pass = 0; pass < 2; ++pass) {
       for (const std::string& file : files) {
@@ -317,6 +323,34 @@ TEST(PreprocessTest, AReusedWorkspaceGivesTheOneShotResultsWithoutReallocating) 
     EXPECT_LE(ws.CapacityBytes(), capacity);
     ws.Trim(0);
     EXPECT_EQ(ws.CapacityBytes(), 0u);
+  }
+}
+
+// A server worker preprocesses straight into its engine Session's input: the
+// same floats as into ws.tensor, which stays unallocated; a target of
+// another size is refused before anything is written.
+TEST(PreprocessTest, IntoATargetGivesTheTensorsFloatsAndLeavesTheWorkspaceTensorAlone) {
+  const auto bytes = [](const std::string& rel) {
+    return ::edgevision::testing::ReadBytes(::edgevision::testing::TestData(rel));
+  };
+  for (const PreprocessSpec& spec : ServerSpecs()) {
+    for (const std::string& file : {"images/jpeg/odd_61x37.jpg", "images/exif/orientation_6.jpg",
+                                    "images/large/bilinear_landscape.jpg"}) {
+      SCOPED_TRACE(file);
+      const std::vector<uint8_t> b = bytes(file);
+      Result<Tensor> want = PreprocessBytes(b, spec);
+      ASSERT_TRUE(want.ok()) << want.status().ToString();
+      Workspace ws;
+      ASSERT_TRUE(DecodeInto(b, {}, &ws.decoded).ok());
+      std::vector<float> target(want->data.size(), -1.0f);
+      ASSERT_TRUE(PreprocessInto(spec, &ws, target).ok());
+      EXPECT_EQ(target, want->data);
+      EXPECT_EQ(ws.tensor.data.capacity(), 0u);
+      std::vector<float> wrong(want->data.size() - 3, -1.0f);
+      const Status refused = PreprocessInto(spec, &ws, wrong);
+      EXPECT_EQ(refused.code(), StatusCode::kInvalidArgument) << refused.ToString();
+      EXPECT_EQ(wrong, std::vector<float>(want->data.size() - 3, -1.0f));
+    }
   }
 }
 

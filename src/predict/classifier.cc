@@ -127,11 +127,19 @@ Result<Classification> Classifier::ClassifyDecoded(Fill fill) const {
         EV_RETURN_IF_ERROR(fill(&ws.decoded));
         timings.decode_ms = MillisSince(start);
 
+        // Straight into the Session's input where it has one (no tensor
+        // buffer, no copy); else into the workspace's tensor.
+        std::span<float> target = worker.session->input_buffer();
+        const auto& spec = model_.preprocess;
+        if (target.size() != static_cast<size_t>(spec.input_height) * static_cast<size_t>(spec.input_width) * 3) {
+          target = {};
+        }
         start = std::chrono::steady_clock::now();
-        EV_RETURN_IF_ERROR(image::PreprocessInto(model_.preprocess, &ws));
+        EV_RETURN_IF_ERROR(image::PreprocessInto(spec, &ws, target));
         timings.preprocess_ms = MillisSince(start);
 
-        EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(ws.tensor.data, worker.session.get(), &timings));
+        const std::span<const float> input = target.empty() ? std::span<const float>(ws.tensor.data) : target;
+        EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(input, worker.session.get(), &timings));
         Classification out = ToClassification(scores);
         out.image_width = ws.decoded.rgb.width;
         out.image_height = ws.decoded.rgb.height;
