@@ -26,6 +26,11 @@ struct EngineOptions {
   // Threads one Session may use for one inference (intra-op parallelism).
   // 1 = run on the caller's thread only.
   int threads = 1;
+  // XNNPACK backend: run every convolution on XNNPACK's own operators, none
+  // on the engine's kernels (Winograd, the GEMM kernels, fused poolings).
+  // For tests and A/B runs: the default answers are the same up to rounding
+  // (the GEMM kernels' exactly).
+  bool xnnpack_only = false;
 };
 
 class Session {

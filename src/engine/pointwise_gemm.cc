@@ -1,10 +1,12 @@
 #include "engine/pointwise_gemm.h"
 
 #include <algorithm>
+#include <cstdint>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 // GCC 12's own avx512fintrin.h trips -Wuninitialized (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 #define EV_POINTWISE_GEMM_AVX512 1
 #endif
@@ -30,11 +32,24 @@ std::vector<float> PackPointwiseGemm(const float* weights, const float* bias, si
 
 namespace {
 
+// The A side of one tile: row r reads, for tap t, `k` consecutive input
+// channels from rows[t * row_step + r] + offsets[t]. A tile whose windows lie
+// inside the input has one base pointer per row (row_step 0) and the taps'
+// offsets; a tile at the border, a pointer per tap and row (offsets 0).
+struct TileRows {
+  const float* const* rows = nullptr;
+  size_t row_step = 0;
+  const ptrdiff_t* offsets = nullptr;  // [taps]
+  size_t taps = 1;
+  size_t k = 0;  // input channels per tap
+};
+
+constexpr ptrdiff_t kNoOffsets[kConvGemmMaxTaps] = {};
+
 // MR pixels x (16 * NV) channels; the last vector's lanes past n are masked.
 template <int MR, int NV>
-__attribute__((target("avx512f"))) void Tile(const PointwiseGemmArgs& g, const float* a,
-                                             const float* w, const float* bias, float* c,
-                                             __mmask16 last_mask) {
+__attribute__((target("avx512f"))) void Tile(const TileRows& a, const float* w, const float* bias,
+                                             const GemmOutput& o, float* c, __mmask16 last_mask) {
   __m512 acc[MR][NV];
   __m512 init[NV];
   for (int v = 0; v < NV; ++v) init[v] = _mm512_loadu_ps(bias + 16 * v);
@@ -42,38 +57,63 @@ __attribute__((target("avx512f"))) void Tile(const PointwiseGemmArgs& g, const f
   for (int r = 0; r < MR; ++r) {
     for (int v = 0; v < NV; ++v) acc[r][v] = init[v];
   }
-  for (size_t i = 0; i < g.k; ++i) {
-    __m512 b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(w + i * kGemmTileChannels + 16 * v);
+  for (size_t t = 0; t < a.taps; ++t) {
+    const float* p[MR];
 #pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      const __m512 x = _mm512_set1_ps(a[r * g.lda + i]);
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(x, b[v], acc[r][v]);
+    for (int r = 0; r < MR; ++r) p[r] = a.rows[t * a.row_step + r] + a.offsets[t];
+    for (size_t i = 0; i < a.k; ++i, w += kGemmTileChannels) {
+      __m512 b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(w + 16 * v);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m512 x = _mm512_set1_ps(p[r][i]);
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(x, b[v], acc[r][v]);
+      }
     }
   }
-  const __m512 lo = _mm512_set1_ps(g.lo), hi = _mm512_set1_ps(g.hi);
+  const __m512 lo = _mm512_set1_ps(o.lo), hi = _mm512_set1_ps(o.hi);
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     for (int v = 0; v < NV; ++v) {
       const __m512 y = _mm512_min_ps(_mm512_max_ps(acc[r][v], lo), hi);
-      _mm512_mask_storeu_ps(c + r * g.ldc + 16 * v, v + 1 == NV ? last_mask : 0xFFFF, y);
+      _mm512_mask_storeu_ps(c + r * o.ldc + 16 * v, v + 1 == NV ? last_mask : 0xFFFF, y);
     }
   }
 }
 
 template <int NV>
-void Rows(const PointwiseGemmArgs& g, size_t rows, const float* a, const float* w,
-          const float* bias, float* c, __mmask16 mask) {
+void Rows(size_t rows, const TileRows& a, const float* w, const float* bias, const GemmOutput& o,
+          float* c, __mmask16 mask) {
   switch (rows) {
-    case 8: Tile<8, NV>(g, a, w, bias, c, mask); break;
-    case 7: Tile<7, NV>(g, a, w, bias, c, mask); break;
-    case 6: Tile<6, NV>(g, a, w, bias, c, mask); break;
-    case 5: Tile<5, NV>(g, a, w, bias, c, mask); break;
-    case 4: Tile<4, NV>(g, a, w, bias, c, mask); break;
-    case 3: Tile<3, NV>(g, a, w, bias, c, mask); break;
-    case 2: Tile<2, NV>(g, a, w, bias, c, mask); break;
-    case 1: Tile<1, NV>(g, a, w, bias, c, mask); break;
+    case 8: Tile<8, NV>(a, w, bias, o, c, mask); break;
+    case 7: Tile<7, NV>(a, w, bias, o, c, mask); break;
+    case 6: Tile<6, NV>(a, w, bias, o, c, mask); break;
+    case 5: Tile<5, NV>(a, w, bias, o, c, mask); break;
+    case 4: Tile<4, NV>(a, w, bias, o, c, mask); break;
+    case 3: Tile<3, NV>(a, w, bias, o, c, mask); break;
+    case 2: Tile<2, NV>(a, w, bias, o, c, mask); break;
+    case 1: Tile<1, NV>(a, w, bias, o, c, mask); break;
     default: break;
+  }
+}
+
+// Output channels [channel, channel + kGemmTileChannels) clipped to n of the
+// tile whose first output row is `c`; k_total = taps * k.
+void ChannelBlock(const TileRows& a, size_t rows, size_t n, const float* packed, size_t channel,
+                  const GemmOutput& o, float* c) {
+  const size_t padded = (n + kGemmTileChannels - 1) / kGemmTileChannels * kGemmTileChannels;
+  const size_t k_total = a.taps * a.k;
+  const float* w = packed + channel * k_total;
+  const float* bias = packed + padded * k_total + channel;
+  c += channel;
+  const size_t width = std::min(kGemmTileChannels, n - channel);
+  if (width > 16) {
+    const size_t tail = width - 16;
+    const auto mask = static_cast<__mmask16>(tail == 16 ? 0xFFFFu : (1u << tail) - 1);
+    Rows<2>(rows, a, w, bias, o, c, mask);
+  } else {  // a narrow last block: one vector
+    const auto mask = static_cast<__mmask16>(width == 16 ? 0xFFFFu : (1u << width) - 1);
+    Rows<1>(rows, a, w, bias, o, c, mask);
   }
 }
 
@@ -87,19 +127,123 @@ bool PointwiseGemmAvailable() {
 }
 
 void PointwiseGemmTile(const PointwiseGemmArgs& g, size_t row, size_t rows, size_t channel) {
-  const size_t padded = (g.n + kGemmTileChannels - 1) / kGemmTileChannels * kGemmTileChannels;
-  const float* w = g.packed + channel * g.k;
-  const float* bias = g.packed + padded * g.k + channel;
-  const float* a = g.a + row * g.lda;
-  float* c = g.c + row * g.ldc + channel;
-  const size_t width = std::min(kGemmTileChannels, g.n - channel);
-  if (width > 16) {
-    const size_t tail = width - 16;
-    const auto mask = static_cast<__mmask16>(tail == 16 ? 0xFFFFu : (1u << tail) - 1);
-    Rows<2>(g, rows, a, w, bias, c, mask);
-  } else {  // a narrow last block: one vector
-    const auto mask = static_cast<__mmask16>(width == 16 ? 0xFFFFu : (1u << width) - 1);
-    Rows<1>(g, rows, a, w, bias, c, mask);
+  const float* pointers[kGemmTileRows];
+  for (size_t r = 0; r < rows; ++r) pointers[r] = g.a + (row + r) * g.lda;
+  const TileRows a{pointers, 0, kNoOffsets, 1, g.k};
+  ChannelBlock(a, rows, g.n, g.packed, channel, g.out, g.out.c + row * g.out.ldc);
+}
+
+void ConvGemmTile(const ConvGemmArgs& g, size_t pixel, size_t rows, float* c) {
+  const float* pointers[kConvGemmMaxTaps * kGemmTileRows];
+  ptrdiff_t offsets[kConvGemmMaxTaps];
+  const size_t taps = g.kernel_h * g.kernel_w;
+  const auto span_h = static_cast<ptrdiff_t>((g.kernel_h - 1) * g.dilation_h);
+  const auto span_w = static_cast<ptrdiff_t>((g.kernel_w - 1) * g.dilation_w);
+  size_t oy = pixel / g.out_w, ox = pixel % g.out_w;
+  bool interior = true;
+  for (size_t r = 0; r < rows; ++r) {  // the window's top-left input pixel per row
+    const auto iy = static_cast<ptrdiff_t>(oy * g.stride_h) - static_cast<ptrdiff_t>(g.pad_top);
+    const auto ix = static_cast<ptrdiff_t>(ox * g.stride_w) - static_cast<ptrdiff_t>(g.pad_left);
+    interior = interior && iy >= 0 && ix >= 0 && iy + span_h < static_cast<ptrdiff_t>(g.in_h) &&
+               ix + span_w < static_cast<ptrdiff_t>(g.in_w);
+    if (interior) {
+      pointers[r] = g.x + (static_cast<size_t>(iy) * g.in_w + static_cast<size_t>(ix)) * g.in_stride;
+    }
+    if (++ox == g.out_w) {
+      ox = 0;
+      ++oy;
+    }
+  }
+  if (interior) {
+    // Dense input, no horizontal dilation: a kernel row's pixels are
+    // contiguous, one tap of kernel_w * in_channels floats (the first layer:
+    // 3 taps of 9 instead of 9 of 3). The same products in the same order.
+    const bool row_taps = g.in_stride == g.in_channels && g.dilation_w == 1;
+    for (size_t kh = 0; kh < g.kernel_h; ++kh) {
+      for (size_t kw = 0; kw < (row_taps ? 1 : g.kernel_w); ++kw) {
+        offsets[kh * (row_taps ? 1 : g.kernel_w) + kw] =
+            static_cast<ptrdiff_t>((kh * g.dilation_h * g.in_w + kw * g.dilation_w) * g.in_stride);
+      }
+    }
+    const TileRows a{pointers, 0, offsets, row_taps ? g.kernel_h : taps,
+                     row_taps ? g.kernel_w * g.in_channels : g.in_channels};
+    for (size_t channel = 0; channel < g.out_channels; channel += kGemmTileChannels) {
+      ChannelBlock(a, rows, g.out_channels, g.packed, channel, g.out, c);
+    }
+    return;
+  }
+  for (size_t r = 0; r < rows; ++r) {
+    oy = (pixel + r) / g.out_w;
+    ox = (pixel + r) % g.out_w;
+    for (size_t kh = 0; kh < g.kernel_h; ++kh) {
+      const auto iy = static_cast<ptrdiff_t>(oy * g.stride_h + kh * g.dilation_h) -
+                      static_cast<ptrdiff_t>(g.pad_top);
+      for (size_t kw = 0; kw < g.kernel_w; ++kw) {
+        const auto ix = static_cast<ptrdiff_t>(ox * g.stride_w + kw * g.dilation_w) -
+                        static_cast<ptrdiff_t>(g.pad_left);
+        const bool inside = iy >= 0 && iy < static_cast<ptrdiff_t>(g.in_h) && ix >= 0 &&
+                            ix < static_cast<ptrdiff_t>(g.in_w);
+        pointers[(kh * g.kernel_w + kw) * kGemmTileRows + r] =
+            inside ? g.x + (static_cast<size_t>(iy) * g.in_w + static_cast<size_t>(ix)) *
+                               g.in_stride
+                   : g.zeros;
+      }
+    }
+  }
+  const TileRows a{pointers, kGemmTileRows, kNoOffsets, taps, g.in_channels};
+  for (size_t channel = 0; channel < g.out_channels; channel += kGemmTileChannels) {
+    ChannelBlock(a, rows, g.out_channels, g.packed, channel, g.out, c);
+  }
+}
+
+namespace {
+
+// y[c] = clamp(max over the window's pixels), channels [0, n). `window`
+// holds the pointers to the window's pixels (count >= 1).
+__attribute__((target("avx512f"))) void MaxPixels(const float* const* window, size_t count,
+                                                  size_t n, float lo, float hi, float* y) {
+  const __m512 lo_v = _mm512_set1_ps(lo), hi_v = _mm512_set1_ps(hi);
+  for (size_t c = 0; c < n; c += 16) {
+    const auto mask = static_cast<__mmask16>(n - c >= 16 ? 0xFFFFu : (1u << (n - c)) - 1);
+    __m512 m = _mm512_maskz_loadu_ps(mask, window[0] + c);
+    for (size_t i = 1; i < count; ++i) m = _mm512_max_ps(m, _mm512_maskz_loadu_ps(mask, window[i] + c));
+    _mm512_mask_storeu_ps(y + c, mask, _mm512_min_ps(_mm512_max_ps(m, lo_v), hi_v));
+  }
+}
+
+}  // namespace
+
+void ConvGemmMaxPool(const ConvGemmArgs& g, const MaxPoolGeometry& pool, size_t begin,
+                     size_t end, float* ring) {
+  const size_t n = g.out_channels, row_floats = g.out_w * n;
+  const float* window[kConvGemmMaxTaps];
+  size_t next = 0;  // the next convolution row to compute (or later)
+  for (size_t py = begin; py < end; ++py) {
+    const auto top = static_cast<ptrdiff_t>(py * pool.stride_h) -
+                     static_cast<ptrdiff_t>(pool.pad_top);
+    const size_t y0 = static_cast<size_t>(std::max<ptrdiff_t>(top, 0));
+    const size_t y1 =
+        std::min(g.out_h, static_cast<size_t>(std::max<ptrdiff_t>(top + static_cast<ptrdiff_t>(pool.kernel_h), 0)));
+    for (size_t r = std::max(next, y0); r < y1; ++r) {
+      float* slot = ring + (r % pool.kernel_h) * row_floats;
+      for (size_t x = 0; x < g.out_w; x += kGemmTileRows) {
+        ConvGemmTile(g, r * g.out_w + x, std::min(kGemmTileRows, g.out_w - x), slot + x * n);
+      }
+    }
+    next = std::max(next, y1);
+    for (size_t px = 0; px < pool.out_w; ++px) {
+      const auto left = static_cast<ptrdiff_t>(px * pool.stride_w) -
+                        static_cast<ptrdiff_t>(pool.pad_left);
+      const size_t x0 = static_cast<size_t>(std::max<ptrdiff_t>(left, 0));
+      const size_t x1 = std::min(
+          g.out_w, static_cast<size_t>(std::max<ptrdiff_t>(left + static_cast<ptrdiff_t>(pool.kernel_w), 0)));
+      size_t count = 0;
+      for (size_t r = y0; r < y1; ++r) {
+        const float* row = ring + (r % pool.kernel_h) * row_floats;
+        for (size_t x = x0; x < x1; ++x) window[count++] = row + x * n;
+      }
+      MaxPixels(window, count, n, pool.lo, pool.hi, pool.y + (py * pool.out_w + px) * pool.y_stride);
+    }
   }
 }
 
@@ -110,6 +254,8 @@ bool PointwiseGemmAvailable() {
 }
 
 void PointwiseGemmTile(const PointwiseGemmArgs&, size_t, size_t, size_t) {}
+void ConvGemmTile(const ConvGemmArgs&, size_t, size_t, float*) {}
+void ConvGemmMaxPool(const ConvGemmArgs&, const MaxPoolGeometry&, size_t, size_t, float*) {}
 
 #endif
 

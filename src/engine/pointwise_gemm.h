@@ -1,18 +1,27 @@
-// Internal to the XNNPACK backend: 1x1 convolutions (a GEMM over the pixels)
-// with our own AVX-512 kernel on x86-64 CPUs that have AVX-512F.
+// Internal to the XNNPACK backend: convolutions as a GEMM over the output
+// pixels with our own AVX-512 kernel on x86-64 CPUs that have AVX-512F:
+//   - 1x1 stride-1 convolutions (PointwiseGemmTile): the input rows are the
+//     GEMM's rows;
+//   - other dense convolutions (ConvGemmTile; the first 3-channel stride-2
+//     layer, 3x3 convolutions too thin for Winograd): each output pixel reads
+//     its kernel window through one pointer per tap (an implicit im2col, no
+//     copy; taps outside the input read zeros).
 //
 // Debian 12's XNNPACK (2022) computes them with a 7x16 micro-kernel: one
 // weight vector and 7 broadcast pixel values per step, so it waits on loads
-// (~145-160 GFLOP/s on the bench machine). This kernel computes 8 pixels x 32
-// output channels per step (16 accumulators, 2 weight vectors, 8 broadcasts):
-// 1.15-1.28x faster on MobileNet-sized 1x1 layers. Each output is the bias
-// plus the products summed in input-channel order with one FMA each, the
-// order XNNPACK's kernel uses: the results are bit-identical to it.
+// (~145-160 GFLOP/s on the bench machine, ~80 on the first layer's 27-deep
+// GEMM). This kernel computes 8 pixels x 32 output channels per step (16
+// accumulators, 2 weight vectors, 8 broadcasts): 1.15-1.28x faster on
+// MobileNet-sized 1x1 layers. Each output is the bias plus the products
+// summed tap by tap, input channel by input channel, with one FMA each, the
+// order XNNPACK's GEMM and IGEMM kernels use: the results are bit-identical
+// to them.
 //
 // Weights are packed once per model: [ceil(N / 32)][K][32] (zero padded),
-// then the bias padded to a multiple of 32.
+// K = taps x input channels in the OHWI order, then the bias padded to a
+// multiple of 32.
 //
-// Thread-safety: PointwiseGemmTile is pure; disjoint tiles may run on
+// Thread-safety: the tile functions are pure; disjoint tiles may run on
 // different threads.
 #pragma once
 
@@ -23,26 +32,75 @@ namespace edgevision::engine::xnnpack_internal {
 
 inline constexpr size_t kGemmTileRows = 8;       // pixels per tile
 inline constexpr size_t kGemmTileChannels = 32;  // output channels per tile
+// The largest kernel window ConvGemmTile takes (7x7); larger ones stay on XNNPACK.
+inline constexpr size_t kConvGemmMaxTaps = 49;
 
 // True if this build and CPU run the kernel (x86-64 with AVX-512F).
 bool PointwiseGemmAvailable();
 
-// weights: [N][K] (the engine's OHWI 1x1 kernel); bias: N values or null.
+// weights: [N][K] (the engine's OHWI kernel, K = KH * KW * input channels);
+// bias: N values or null.
 std::vector<float> PackPointwiseGemm(const float* weights, const float* bias, size_t n, size_t k);
+
+// Where a tile's results go: rows of ldc floats, clamped to [lo, hi].
+struct GemmOutput {
+  float* c = nullptr;
+  size_t ldc = 0;
+  float lo = 0, hi = 0;
+};
 
 struct PointwiseGemmArgs {
   size_t m = 0, k = 0, n = 0;       // pixels, input channels, output channels
   const float* a = nullptr;         // input: m rows of lda floats
   size_t lda = 0;
   const float* packed = nullptr;    // PackPointwiseGemm
-  float* c = nullptr;               // output: m rows of ldc floats
-  size_t ldc = 0;
-  float lo = 0, hi = 0;             // clamp
+  GemmOutput out;
 };
 
 // Rows [row, row + rows) (rows <= kGemmTileRows) and output channels
 // [channel, channel + kGemmTileChannels) clipped to n; `channel` is a
 // multiple of kGemmTileChannels.
 void PointwiseGemmTile(const PointwiseGemmArgs& args, size_t row, size_t rows, size_t channel);
+
+// A batch-1 NHWC convolution, one group.
+struct ConvGemmArgs {
+  size_t in_h = 0, in_w = 0, in_channels = 0, in_stride = 0;  // in_stride: floats between pixels
+  size_t out_h = 0, out_w = 0, out_channels = 0;
+  size_t kernel_h = 0, kernel_w = 0;  // kernel_h * kernel_w <= kConvGemmMaxTaps
+  size_t stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+  size_t pad_top = 0, pad_left = 0;
+  const float* x = nullptr;
+  const float* zeros = nullptr;  // >= in_channels zeros, read for padding
+  const float* packed = nullptr;  // PackPointwiseGemm with k = taps * in_channels
+  GemmOutput out;                 // row = output pixel
+};
+
+// Output pixels [pixel, pixel + rows) in row-major order (rows <=
+// kGemmTileRows; they may span output rows), every output channel, written
+// from `c` on (rows args.out.ldc floats apart; args.out.c is not used).
+void ConvGemmTile(const ConvGemmArgs& args, size_t pixel, size_t rows, float* c);
+
+// A max pooling fused into the convolution before it (the first layers of
+// the SqueezeNet exports: convolution, ReLU, 3x3 stride-2 max pooling): the
+// convolution's output rows are computed into a ring of `ring_rows` rows
+// (>= the pooling window's height) and pooled from there, so the full
+// convolution output is never written to memory. Padding is left out of
+// the max, as XNNPACK does.
+struct MaxPoolGeometry {
+  size_t kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1;
+  size_t pad_top = 0, pad_left = 0;
+  size_t out_h = 0, out_w = 0;
+  float* y = nullptr;  // output rows of y_stride floats
+  size_t y_stride = 0;
+  float lo = 0, hi = 0;  // the pooling's clamp
+};
+
+// Pooled rows [begin, end) and the convolution rows they read; `ring` holds
+// pool.kernel_h rows of args.out_w pixels of args.out_channels floats
+// (args.out.ldc must equal args.out_channels). Disjoint row ranges with
+// their own rings may run on different threads (the convolution rows two
+// ranges share are computed by both).
+void ConvGemmMaxPool(const ConvGemmArgs& args, const MaxPoolGeometry& pool, size_t begin,
+                     size_t end, float* ring);
 
 }  // namespace edgevision::engine::xnnpack_internal

@@ -135,6 +135,51 @@ struct BandCall {
   size_t conv_stride_h = 0;
 };
 
+// A kConvGemm node's work, bound once per Session. Without a fused pooling
+// (pool.y null) the tasks are runs of pixel tiles; with one, bands of pooled
+// rows, one per thread, each with its ring.
+struct ConvGemmCall {
+  xnnpack_internal::ConvGemmArgs args;
+  xnnpack_internal::MaxPoolGeometry pool;
+  float* rings = nullptr;
+  size_t ring_floats = 0;
+  size_t bands = 1;
+};
+
+// Pixel tiles per task: this many tasks per thread, as for the pointwise
+// GEMM (one-tile tasks cost 10-25 % in pthreadpool's bookkeeping).
+constexpr size_t kConvGemmTasksPerThread = 4;
+
+void ConvGemmTilesTask(void* context, size_t first_tile, size_t tiles) {
+  const auto& g = static_cast<const ConvGemmCall*>(context)->args;
+  using xnnpack_internal::kGemmTileRows;
+  const size_t pixels = g.out_h * g.out_w;
+  for (size_t p = first_tile * kGemmTileRows; p < std::min(pixels, (first_tile + tiles) * kGemmTileRows);
+       p += kGemmTileRows) {
+    xnnpack_internal::ConvGemmTile(g, p, std::min(kGemmTileRows, pixels - p),
+                                   g.out.c + p * g.out.ldc);
+  }
+}
+
+void ConvGemmPoolTask(void* context, size_t band) {
+  const auto& c = *static_cast<const ConvGemmCall*>(context);
+  const size_t rows = c.pool.out_h;
+  xnnpack_internal::ConvGemmMaxPool(c.args, c.pool, band * rows / c.bands,
+                                    (band + 1) * rows / c.bands, c.rings + band * c.ring_floats);
+}
+
+void RunConvGemm(ConvGemmCall& c, pthreadpool_t pool) {
+  if (c.pool.y) {
+    pthreadpool_parallelize_1d(pool, ConvGemmPoolTask, &c, c.bands, 0);
+    return;
+  }
+  using xnnpack_internal::kGemmTileRows;
+  const size_t tiles = (c.args.out_h * c.args.out_w + kGemmTileRows - 1) / kGemmTileRows;
+  const size_t tasks = c.bands * kConvGemmTasksPerThread;
+  pthreadpool_parallelize_1d_tile_1d(pool, ConvGemmTilesTask, &c, tiles,
+                                     std::max<size_t>(1, (tiles + tasks - 1) / tasks), 0);
+}
+
 // One unit of run-time work: an XNNPACK operator, or a reference kernel.
 // kWinograd: `op` is the grouped convolution between the two transforms.
 struct Action {
@@ -149,6 +194,8 @@ struct Action {
   bool gemm = false;
   xnnpack_internal::PointwiseGemmArgs gemm_args;
   bool gemm_pixels_outer = false;
+  bool conv_gemm = false;
+  ConvGemmCall conv_gemm_call;
   const Node* reference_node = nullptr;
   std::vector<const float*> reference_inputs;
   float* reference_output = nullptr;
@@ -183,6 +230,7 @@ class XnnpackSession final : public Session {
         case Exec::kPointwiseGemm: PreparePointwiseGemm(i); break;
         case Exec::kBandedConv: EV_RETURN_IF_ERROR(PrepareBandedConv(i)); break;
         case Exec::kInBand: break;  // its kBandedConv node runs it
+        case Exec::kConvGemm: PrepareConvGemm(i); break;
         case Exec::kConcat: EV_RETURN_IF_ERROR(PrepareConcatCopies(i)); break;
         case Exec::kReference: {
           Action action;
@@ -198,7 +246,8 @@ class XnnpackSession final : public Session {
           break;
         }
         case Exec::kAlias:
-        case Exec::kView: break;
+        case Exec::kView:
+        case Exec::kFused: break;
       }
     }
     return Status::Ok();
@@ -249,6 +298,9 @@ class XnnpackSession final : public Session {
       if (program_->exec[i] == Exec::kConcat) p.op += " (copy)";
       if (program_->exec[i] == Exec::kWinograd) p.op += " (winograd)";
       if (program_->exec[i] == Exec::kBandedConv || program_->exec[i] == Exec::kInBand) p.op += " (row bands)";
+      if (program_->exec[i] == Exec::kPointwiseGemm || program_->exec[i] == Exec::kConvGemm) {
+        p.op += program_->fused_pool[i] >= 0 ? " (gemm + MaxPool2D)" : " (gemm)";
+      }
       p.microseconds = seconds[i] * 1e6 / runs;
       profile.push_back(std::move(p));
     }
@@ -317,6 +369,10 @@ class XnnpackSession final : public Session {
     if (action.banded) return RunBanded(action);
     if (action.gemm) {
       RunPointwiseGemm(action.gemm_args, action.gemm_pixels_outer);
+      return Status::Ok();
+    }
+    if (action.conv_gemm) {
+      RunConvGemm(action.conv_gemm_call, pool_.get());
       return Status::Ok();
     }
     if (action.op) {
@@ -473,12 +529,74 @@ class XnnpackSession final : public Session {
     a.a = Pointer(node.inputs[0]);
     a.lda = program_->locations[node.inputs[0]].row_stride;
     a.packed = program_->extra_weights[i].data();
-    a.c = Pointer(node.outputs[0]);
-    a.ldc = program_->locations[node.outputs[0]].row_stride;
-    a.lo = node.attrs.act_min;
-    a.hi = node.attrs.act_max;
+    a.out = GemmOutputOf(node);
     action.gemm_pixels_outer = a.m * a.k * sizeof(float) >= kGemmPixelsOuterBytes;
     actions_.push_back(std::move(action));
+  }
+
+  void PrepareConvGemm(size_t i) {
+    const graph::Graph& g = program_->graph;
+    const Node& node = g.nodes[i];
+    const graph::Shape& xs = g.values[node.inputs[0]].shape;
+    const graph::Shape& ws = g.values[node.inputs[1]].shape;
+    const graph::Shape& ys = g.values[node.outputs[0]].shape;
+    const graph::Attrs& at = node.attrs;
+    Action action;
+    action.node = i;
+    action.conv_gemm = true;
+    xnnpack_internal::ConvGemmArgs& a = action.conv_gemm_call.args;
+    action.conv_gemm_call.bands = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
+    a.in_h = static_cast<size_t>(xs[1]);
+    a.in_w = static_cast<size_t>(xs[2]);
+    a.in_channels = static_cast<size_t>(xs[3]);
+    a.in_stride = program_->locations[node.inputs[0]].row_stride;
+    a.out_h = static_cast<size_t>(ys[1]);
+    a.out_w = static_cast<size_t>(ys[2]);
+    a.out_channels = static_cast<size_t>(ys[3]);
+    a.kernel_h = static_cast<size_t>(ws[1]);
+    a.kernel_w = static_cast<size_t>(ws[2]);
+    a.stride_h = static_cast<size_t>(at.stride_h);
+    a.stride_w = static_cast<size_t>(at.stride_w);
+    a.dilation_h = static_cast<size_t>(at.dilation_h);
+    a.dilation_w = static_cast<size_t>(at.dilation_w);
+    a.pad_top = static_cast<size_t>(at.pad_top);
+    a.pad_left = static_cast<size_t>(at.pad_left);
+    a.x = Pointer(node.inputs[0]);
+    a.zeros = program_->zeros.data();
+    a.packed = program_->extra_weights[i].data();
+    a.out = GemmOutputOf(node);
+    if (program_->fused_pool[i] >= 0) {
+      const Node& pool_node = g.nodes[program_->fused_pool[i]];
+      const graph::Attrs& pa = pool_node.attrs;
+      const graph::Shape& ps = g.values[pool_node.outputs[0]].shape;
+      xnnpack_internal::MaxPoolGeometry& pool = action.conv_gemm_call.pool;
+      pool.kernel_h = static_cast<size_t>(pa.kernel_h);
+      pool.kernel_w = static_cast<size_t>(pa.kernel_w);
+      pool.stride_h = static_cast<size_t>(pa.stride_h);
+      pool.stride_w = static_cast<size_t>(pa.stride_w);
+      pool.pad_top = static_cast<size_t>(pa.pad_top);
+      pool.pad_left = static_cast<size_t>(pa.pad_left);
+      pool.out_h = static_cast<size_t>(ps[1]);
+      pool.out_w = static_cast<size_t>(ps[2]);
+      pool.y = Pointer(pool_node.outputs[0]);
+      pool.y_stride = program_->locations[pool_node.outputs[0]].row_stride;
+      pool.lo = pa.act_min;
+      pool.hi = pa.act_max;
+      a.out.c = nullptr;  // rows go to the ring
+      a.out.ldc = a.out_channels;
+      action.conv_gemm_call.rings = arena_.get() + program_->ring_offset[i];
+      action.conv_gemm_call.ring_floats = pool.kernel_h * a.out_w * a.out_channels;
+    }
+    actions_.push_back(std::move(action));
+  }
+
+  xnnpack_internal::GemmOutput GemmOutputOf(const Node& node) const {
+    xnnpack_internal::GemmOutput o;
+    o.c = Pointer(node.outputs[0]);
+    o.ldc = program_->locations[node.outputs[0]].row_stride;
+    o.lo = node.attrs.act_min;
+    o.hi = node.attrs.act_max;
+    return o;
   }
 
   // One strided copy per input that was not produced in place. For a concat
@@ -589,7 +707,7 @@ class XnnpackModel final : public CompiledModel {
     std::vector<bool> keep(p.graph.values.size(), false);
     for (size_t i = 0; i < p.graph.nodes.size(); ++i) {
       if (p.exec[i] == Exec::kXnnpack || p.exec[i] == Exec::kDepthwiseAvgPool ||
-          p.exec[i] == Exec::kPointwiseGemm || p.exec[i] == Exec::kBandedConv) {
+          p.exec[i] == Exec::kPointwiseGemm || p.exec[i] == Exec::kBandedConv || p.exec[i] == Exec::kConvGemm) {
         continue;
       }
       if (p.exec[i] == Exec::kWinograd) {  // the output transform adds the bias
@@ -610,7 +728,9 @@ class XnnpackModel final : public CompiledModel {
       std::vector<float>().swap(value.f32);
     }
     for (size_t i = 0; i < p.extra_weights.size(); ++i) {
-      if (p.exec[i] == Exec::kPointwiseGemm) continue;  // its run-time weights
+      if (p.exec[i] == Exec::kPointwiseGemm || p.exec[i] == Exec::kConvGemm) {
+        continue;  // their run-time weights
+      }
       freed += p.extra_weights[i].capacity() * sizeof(float);
       std::vector<float>().swap(p.extra_weights[i]);
     }
@@ -634,7 +754,8 @@ class XnnpackBackend final : public Backend {
     EV_RETURN_IF_ERROR(CheckExecutableGraph(graph));
     EV_RETURN_IF_ERROR(xnnpack_internal::InitializeXnnpack());
     EV_ASSIGN_OR_RETURN(std::shared_ptr<const Program> program,
-                        xnnpack_internal::BuildProgram(graph, options.threads));
+                        xnnpack_internal::BuildProgram(graph, options.threads,
+                                                       options.xnnpack_only));
     return std::unique_ptr<CompiledModel>(
         std::make_unique<XnnpackModel>(std::move(program), options.threads));
   }

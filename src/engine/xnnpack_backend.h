@@ -46,6 +46,8 @@ struct XnnpackPlanStats {
   int winograd_nodes = 0;   // of xnnpack_nodes: 3x3 convolutions run as Winograd F(2x2, 3x3)
   int pointwise_gemm_nodes = 0;  // of xnnpack_nodes: 1x1 convolutions on our AVX-512 GEMM
   int banded_conv_nodes = 0;  // of xnnpack_nodes: convolutions run in row bands with their max pool
+  int conv_gemm_nodes = 0;  // of xnnpack_nodes: other convolutions on it (per-tap pointers)
+  int fused_pools = 0;      // of free_nodes: max poolings computed by the convolution before them
   int inplace_concat_inputs = 0;
   int copied_concat_inputs = 0;
   size_t arena_bytes = 0;       // activation memory of one Session
@@ -70,7 +72,8 @@ XnnpackWeightStats GetXnnpackWeightStats(const CompiledModel& model);
 // one with a clock read between them, so the sum slightly exceeds a Run().
 struct NodeProfile {
   std::string node;
-  std::string op;  // op name; "(reference)" or "(copy)" appended when not one operator
+  std::string op;  // op name; "(reference)", "(copy)", "(winograd)" or "(gemm)" appended
+                   // when not one XNNPACK operator
   double microseconds = 0;
 };
 // The checks every backend's profiler makes before it runs: InvalidArgument if

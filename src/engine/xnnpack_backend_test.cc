@@ -122,6 +122,11 @@ std::vector<ConvCase> ConvCases() {
   // 196 tiles of 20 KB of V and M: 3 bands (66, 66, 64 tiles), not aligned
   // to tile rows, the last of another size; odd width (edge tiles).
   cases.push_back({"winograd_three_bands", {1, 28, 27, 64}, 256, 3, 3, Params(1, 1)});
+  // Too thin for Winograd: the conv GEMM (AVX-512), 3 output channel blocks
+  // with a tail (80 = 32 + 32 + 16), pixel tails across output rows.
+  ConvParams thin = Params(1, 1);
+  thin.act_min = 0.0f;
+  cases.push_back({"thin_k3_relu", {1, 11, 13, 16}, 80, 3, 3, thin});
   return cases;
 }
 
@@ -142,9 +147,11 @@ TEST_P(ConvTest, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest, ::testing::ValuesIn(ConvCases()),
                          [](const auto& test_info) { return test_info.param.name; });
 
-// The plan of `g` compiled for one thread (default options).
-XnnpackPlanStats PlanStats(const graph::Graph& g) {
-  auto model = MakeXnnpackBackend()->Compile(g, {});
+// The plan of `g` compiled for one thread (default options, or XNNPACK only).
+XnnpackPlanStats PlanStats(const graph::Graph& g, bool xnnpack_only = false) {
+  EngineOptions options;
+  options.xnnpack_only = xnnpack_only;
+  auto model = MakeXnnpackBackend()->Compile(g, options);
   EXPECT_TRUE(model.ok()) << model.status().ToString();
   return model.ok() ? *GetXnnpackPlanStats(**model) : XnnpackPlanStats{};
 }
@@ -174,6 +181,46 @@ TEST(XnnpackOpTest, WinogradOnlyFor3x3Stride1WithEnoughInputChannels) {
     const bool expected = c.name.rfind("winograd_", 0) == 0 || c.name == "deep_k3";
     EXPECT_EQ(PlanStats(g).winograd_nodes, expected ? 1 : 0);
   }
+}
+
+// Expected on the conv GEMM: AVX-512, one group, neither the pointwise GEMM
+// nor Winograd, a window of at most kConvGemmMaxTaps.
+bool OnConvGemm(const ConvCase& c) {
+  const bool pointwise = c.kernel_h == 1 && c.kernel_w == 1 && c.p.stride_h == 1 &&
+                         c.p.stride_w == 1 && c.p.pad_top == 0 && c.p.pad_left == 0 &&
+                         c.p.pad_bottom == 0 && c.p.pad_right == 0;
+  const bool winograd = c.name.rfind("winograd_", 0) == 0 || c.name == "deep_k3";
+  return xnnpack_internal::PointwiseGemmAvailable() && c.p.groups == 1 && !pointwise &&
+         !winograd &&
+         static_cast<size_t>(c.kernel_h * c.kernel_w) <= xnnpack_internal::kConvGemmMaxTaps;
+}
+
+// The conv GEMM (1 and 2 threads) sums the same products in the same order
+// as XNNPACK's IGEMM (EngineOptions::xnnpack_only): the outputs are equal.
+TEST(XnnpackOpTest, ConvGemmForOtherDenseConvolutionsEqualsXnnpack) {
+  int used = 0;
+  for (const ConvCase& c : ConvCases()) {
+    SCOPED_TRACE(c.name);
+    GraphBuilder b(42);
+    const ValueId x = b.Input(c.input);
+    const graph::Graph g = b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
+    const bool expected = OnConvGemm(c);
+    EXPECT_EQ(PlanStats(g).conv_gemm_nodes, expected ? 1 : 0);
+    const XnnpackPlanStats only = PlanStats(g, /*xnnpack_only=*/true);
+    EXPECT_EQ(only.conv_gemm_nodes + only.pointwise_gemm_nodes + only.winograd_nodes, 0);
+    if (!expected) continue;
+    ++used;
+    const std::vector<float> input =
+        testing::RandomData(static_cast<size_t>(graph::ShapeProduct(c.input)), 7, -1.0f, 1.0f);
+    auto xnnpack = testing::RunOnce(*MakeXnnpackBackend(), g, input, 1, /*xnnpack_only=*/true);
+    ASSERT_TRUE(xnnpack.ok());
+    for (int threads : {1, 2}) {
+      auto ours = testing::RunOnce(*MakeXnnpackBackend(), g, input, threads);
+      ASSERT_TRUE(ours.ok());
+      EXPECT_EQ(*ours, *xnnpack) << "threads=" << threads;
+    }
+  }
+  std::printf("[ engine  ] conv GEMM on %d of %zu convolution cases\n", used, ConvCases().size());
 }
 
 // A SqueezeNet fire module (the 2018 exports): the Winograd convolution
@@ -275,7 +322,9 @@ INSTANTIATE_TEST_SUITE_P(Shapes, PoolTest, ::testing::ValuesIn(PoolCases()),
 // convolution's output (>= 2 MiB) is computed in row bands with the pool
 // and never held whole. The answers are bit for bit those of the same
 // convolution and pool run whole (kept whole here by a separate Relu between
-// them), at 1 and 2 threads, and match the reference.
+// them), at 1 and 2 threads, and match the reference. With our own kernels
+// on an AVX-512 machine the convolution goes to the conv GEMM with the pool
+// fused instead (FusedPoolTest), so this runs XNNPACK only, as on ARM.
 TEST(XnnpackOpTest, ConvolutionAndMaxPoolInRowBands) {
   struct Case {
     std::string name;
@@ -298,24 +347,111 @@ TEST(XnnpackOpTest, ConvolutionAndMaxPoolInRowBands) {
     };
     const graph::Graph banded = build(false);
     const graph::Graph whole = build(true);
-    const XnnpackPlanStats stats = PlanStats(banded);
+    const XnnpackPlanStats stats = PlanStats(banded, /*xnnpack_only=*/true);
     EXPECT_EQ(stats.banded_conv_nodes, 1);
-    EXPECT_EQ(PlanStats(whole).banded_conv_nodes, 0);
+    EXPECT_EQ(PlanStats(whole, /*xnnpack_only=*/true).banded_conv_nodes, 0);
     // The arena never holds the convolution's whole output.
     const size_t conv_rows = static_cast<size_t>((c.size - 3) / 2 + 1);
     const size_t conv_cols = static_cast<size_t>((c.size + 2 * c.pad_side - 3) / 2 + 1);
     EXPECT_LT(stats.arena_bytes, conv_rows * conv_cols * 64 * sizeof(float));
-    ExpectMatchesReference(banded, "Conv2D+MaxPool2D in row bands/" + c.name);
     const std::vector<float> input =
         testing::RandomData(static_cast<size_t>(c.size) * static_cast<size_t>(c.size) * 3, 7);
+    auto reference = testing::RunOnce(*MakeReferenceBackend(), banded, input);
+    ASSERT_TRUE(reference.ok());
     for (int threads : {1, 2}) {
-      auto a = testing::RunOnce(*MakeXnnpackBackend(), banded, input, threads);
-      auto b = testing::RunOnce(*MakeXnnpackBackend(), whole, input, threads);
+      auto a = testing::RunOnce(*MakeXnnpackBackend(), banded, input, threads, /*xnnpack_only=*/true);
+      auto b = testing::RunOnce(*MakeXnnpackBackend(), whole, input, threads, /*xnnpack_only=*/true);
       ASSERT_TRUE(a.ok() && b.ok());
+      EXPECT_LE(testing::WorstRelativeError(*a, *reference), testing::kOpTolerance) << "threads=" << threads;
       ASSERT_EQ(a->size(), b->size());
       EXPECT_EQ(0, std::memcmp(a->data(), b->data(), a->size() * sizeof(float))) << "threads=" << threads;
     }
   }
+}
+
+// Convolution -> max pooling, the pooling computed by the conv GEMM from a
+// ring of convolution rows (2 threads: a band of pooled rows and a ring
+// each): the reference's answers, and XNNPACK's two operators' exactly.
+struct FusedPoolCase {
+  std::string name;
+  Shape input;
+  int out_channels, kernel;
+  ConvParams conv;
+  PoolParams pool;
+};
+
+std::vector<FusedPoolCase> FusedPoolCases() {
+  std::vector<FusedPoolCase> cases;
+  ConvParams first = Params(2, 0);
+  first.act_min = 0.0f;
+  cases.push_back({"squeezenet_first_layer", {1, 31, 31, 3}, 64, 3, first, Pool(3, 2)});
+  ConvParams same = Params(2, 0);
+  same.pad_bottom = same.pad_right = 1;
+  PoolParams same_pool = Pool(3, 2);
+  same_pool.pad_bottom = same_pool.pad_right = 1;
+  cases.push_back({"tf_same_both", {1, 16, 18, 3}, 40, 3, same, same_pool});
+  PoolParams clamped = Pool(2, 2, 1);
+  clamped.act_min = -0.3f;
+  clamped.act_max = 0.4f;
+  cases.push_back({"padded_clamped_pool", {1, 9, 11, 16}, 24, 3, Params(1, 1), clamped});
+  cases.push_back({"stride_over_window", {1, 14, 13, 5}, 7, 3, Params(1, 0), Pool(2, 3)});
+  return cases;
+}
+
+void PrintTo(const FusedPoolCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
+class FusedPoolTest : public ::testing::TestWithParam<FusedPoolCase> {};
+
+TEST_P(FusedPoolTest, MatchesReferenceAndXnnpack) {
+  const FusedPoolCase& c = GetParam();
+  GraphBuilder b(44);
+  const ValueId x = b.Input(c.input);
+  const ValueId conv = b.Conv(x, c.out_channels, c.kernel, c.kernel, c.conv);
+  const graph::Graph g = b.Finish(b.Pool(Op::kMaxPool2D, conv, c.pool));
+  ExpectMatchesReference(g, "Conv2D+MaxPool2D/" + c.name);
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  EXPECT_EQ(PlanStats(g).fused_pools, available ? 1 : 0);
+  EXPECT_EQ(PlanStats(g, /*xnnpack_only=*/true).fused_pools, 0);
+  const std::vector<float> input =
+      testing::RandomData(static_cast<size_t>(graph::ShapeProduct(c.input)), 9, -1.0f, 1.0f);
+  auto xnnpack = testing::RunOnce(*MakeXnnpackBackend(), g, input, 1, /*xnnpack_only=*/true);
+  ASSERT_TRUE(xnnpack.ok());
+  for (int threads : {1, 2, 3}) {
+    auto fused = testing::RunOnce(*MakeXnnpackBackend(), g, input, threads);
+    ASSERT_TRUE(fused.ok());
+    EXPECT_EQ(*fused, *xnnpack) << "threads=" << threads;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, FusedPoolTest, ::testing::ValuesIn(FusedPoolCases()),
+                         [](const auto& test_info) { return test_info.param.name; });
+
+// A pooling whose convolution output has another reader is not fused; a
+// fused pooling writes into a channel concat in place.
+TEST(XnnpackOpTest, PoolFusionOnlyForTheConvolutionsOnlyReader) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  {
+    GraphBuilder b(45);
+    const ValueId x = b.Input({1, 10, 10, 3});
+    const ValueId conv = b.Conv(x, 16, 3, 3, Params(1, 1));
+    const ValueId pool = b.Pool(Op::kMaxPool2D, conv, Pool(2, 2));
+    const ValueId other = b.Pool(Op::kAvgPool2D, conv, Pool(2, 2));
+    const graph::Graph g = b.Finish(b.Concat({pool, other}, 3));
+    ExpectMatchesReference(g, "Conv2D+MaxPool2D/second reader");
+    EXPECT_EQ(PlanStats(g).fused_pools, 0);
+  }
+  GraphBuilder b(46);
+  const ValueId x = b.Input({1, 12, 10, 3});
+  const ValueId conv = b.Conv(x, 16, 3, 3, Params(1, 1));
+  const ValueId pool = b.Pool(Op::kMaxPool2D, conv, Pool(2, 2));
+  const ValueId squeeze = b.Conv(pool, 8, 1, 1);  // reads the pooled rows strided
+  const graph::Graph g = b.Finish(b.Concat({pool, squeeze}, 3));
+  ExpectMatchesReference(g, "Conv2D+MaxPool2D/into a concat");
+  const XnnpackPlanStats stats = PlanStats(g);
+  EXPECT_EQ(stats.fused_pools, available ? 1 : 0);
+  EXPECT_EQ(stats.inplace_concat_inputs, 2);
 }
 
 TEST(XnnpackOpTest, GlobalAvgPool) {

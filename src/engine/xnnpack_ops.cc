@@ -85,18 +85,29 @@ size_t BroadcastWidening(const Graph& g, const Node& node) {
   return static_cast<size_t>(xs[xs.size() - 2]);
 }
 
-bool WinogradEligible(const Graph& g, const Node& node) {
+namespace {
+
+// A batch-1 Conv2D on 4-D tensors with constant weights and bias: what our
+// kernels (Winograd, the conv GEMM) take.
+bool ConstantBatch1Conv(const Graph& g, const Node& node) {
   if (node.op != Op::kConv2D || node.inputs.size() < 2) return false;
+  const Shape& xs = InputShape(g, node);
+  if (xs.size() != 4 || InputShape(g, node, 1).size() != 4 || OutputShape(g, node).size() != 4 ||
+      xs[0] != 1 || !g.values[node.inputs[1]].is_constant) {
+    return false;
+  }
+  return node.inputs.size() < 3 || node.inputs[2] == graph::kNoValue ||
+         g.values[node.inputs[2]].is_constant;
+}
+
+}  // namespace
+
+bool WinogradEligible(const Graph& g, const Node& node) {
+  if (!ConstantBatch1Conv(g, node)) return false;
   const Attrs& a = node.attrs;
   const Shape& xs = InputShape(g, node);
   const Shape& ws = InputShape(g, node, 1);
   const Shape& ys = OutputShape(g, node);
-  if (xs.size() != 4 || ws.size() != 4 || ys.size() != 4 || xs[0] != 1) return false;
-  if (!g.values[node.inputs[1]].is_constant) return false;
-  if (node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue &&
-      !g.values[node.inputs[2]].is_constant) {
-    return false;
-  }
   return a.groups == 1 && ws[1] == 3 && ws[2] == 3 && a.stride_h == 1 && a.stride_w == 1 &&
          a.dilation_h == 1 && a.dilation_w == 1 && ws[3] == xs[3] &&
          static_cast<size_t>(xs[3]) >= kWinogradMinInputChannels &&
@@ -118,6 +129,18 @@ bool PointwiseGemmEligible(const Graph& g, const Node& node) {
          a.stride_w == 1 && a.dilation_h == 1 && a.dilation_w == 1 && a.pad_top == 0 &&
          a.pad_left == 0 && a.pad_bottom == 0 && a.pad_right == 0 && OutputShape(g, node) ==
          Shape{xs[0], xs[1], xs[2], ws[0]};
+}
+
+bool ConvGemmEligible(const Graph& g, const Node& node) {
+  if (!ConstantBatch1Conv(g, node) || !PointwiseGemmAvailable()) return false;
+  if (PointwiseGemmEligible(g, node)) return false;  // XNNPACK's GEMM with 2 threads, see above
+  const Attrs& a = node.attrs;
+  const Shape& xs = InputShape(g, node);
+  const Shape& ws = InputShape(g, node, 1);
+  const Shape& ys = OutputShape(g, node);
+  return a.groups == 1 && ws[3] == xs[3] && ys[3] == ws[0] && ws[1] > 0 && ws[2] > 0 &&
+         static_cast<size_t>(ws[1] * ws[2]) <= kConvGemmMaxTaps && a.stride_h > 0 &&
+         a.stride_w > 0 && a.dilation_h > 0 && a.dilation_w > 0 && ys[1] > 0 && ys[2] > 0;
 }
 
 Status InitializeXnnpack() {

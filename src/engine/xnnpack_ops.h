@@ -49,6 +49,9 @@ enum class Exec : uint8_t {
   kBandedConv,        // a Conv2D and the MaxPool2D right after it, on XNNPACK, in row bands:
                       // its output is never whole (Program::BandStep)
   kInBand,            // that MaxPool2D: runs inside its kBandedConv node's bands
+  kConvGemm,          // other dense Conv2D on the same GEMM, input read through per-tap pointers
+  kFused,             // no work of its own: computed by an earlier node (a MaxPool2D after a
+                      // kConvGemm node, see Program::fused_pool)
 };
 
 // True if `node` is a Conv2D that the pointwise GEMM can compute: 1x1
@@ -59,6 +62,15 @@ enum class Exec : uint8_t {
 // thread, it was not faster than XNNPACK (mobilenet_v2 1.04x ORT either way,
 // v3_large 1.15 vs 1.10, Docker 2.2 0.76 vs 0.74; see docs/performance.md).
 bool PointwiseGemmEligible(const graph::Graph& graph, const graph::Node& node);
+
+// True if `node` is a batch-1 Conv2D with one group, constant weights and
+// bias, at most kConvGemmMaxTaps kernel taps, and the kernel runs on this
+// machine, and it is not a 1x1 stride-1 convolution (PointwiseGemmEligible:
+// with 2 threads those stay on XNNPACK): ConvGemmTile can compute it. The
+// planner uses it where Winograd does not apply (the first 3-channel stride-2
+// layers, 3x3 convolutions with fewer than kWinogradMinInputChannels inputs),
+// with any thread count (tiles, or bands of pooled rows, split between them).
+bool ConvGemmEligible(const graph::Graph& graph, const graph::Node& node);
 
 // Input channels from which a 3x3 convolution runs as Winograd F(2x2, 3x3).
 // Below, the 16 products are too thin for XNNPACK's GEMM to beat its direct

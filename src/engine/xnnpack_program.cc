@@ -47,7 +47,8 @@ bool IsUnary(Op op) {
 // layouts (strided rows in and out).
 bool RunsOnXnnpack(Exec e) {
   return e == Exec::kXnnpack || e == Exec::kDepthwiseAvgPool || e == Exec::kWinograd ||
-         e == Exec::kPointwiseGemm || e == Exec::kBandedConv || e == Exec::kInBand;
+         e == Exec::kPointwiseGemm || e == Exec::kBandedConv || e == Exec::kInBand ||
+         e == Exec::kConvGemm;
 }
 
 // A convolution whose output is at least kBandedConvMinBytes and is read
@@ -89,7 +90,8 @@ enum class Link : uint8_t {
 
 class Planner {
  public:
-  Planner(Program* p, int threads) : p_(*p), g_(p->graph), threads_(threads) {}
+  Planner(Program* p, int threads, bool xnnpack_only)
+      : p_(*p), g_(p->graph), threads_(threads), own_kernels_(!xnnpack_only) {}
 
   Status Run() {
     const size_t nv = g_.values.size();
@@ -108,6 +110,7 @@ class Planner {
       }
     }
     EV_RETURN_IF_ERROR(DecideExec());
+    FusePools();
     DecideBands();
     DecideSliceViews();
     PlaceConcatInputs();
@@ -205,22 +208,22 @@ class Planner {
           break;
         }
         case Op::kConv2D: {
-          if (threads_ == 1 && PointwiseGemmEligible(g_, node)) {
-            const graph::Shape& ws = g_.values[node.inputs[1]].shape;
-            const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
-            p_.extra_weights[i] = PackPointwiseGemm(
-                g_.values[node.inputs[1]].f32.data(),
-                bias ? g_.values[node.inputs[2]].f32.data() : nullptr,
-                static_cast<size_t>(ws[0]), static_cast<size_t>(ws[3]));
+          if (own_kernels_ && threads_ == 1 && PointwiseGemmEligible(g_, node)) {
+            PackGemm(i);
             exec = Exec::kPointwiseGemm;
             break;
           }
-          if (WinogradEligible(g_, node)) {
+          if (own_kernels_ && WinogradEligible(g_, node)) {
             EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kWinograd));
             if (ok) {
               exec = Exec::kWinograd;
               break;
             }
+          }
+          if (own_kernels_ && ConvGemmEligible(g_, node)) {
+            PackGemm(i);
+            exec = Exec::kConvGemm;
+            break;
           }
           EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kXnnpack));
           if (ok) exec = Exec::kXnnpack;
@@ -235,6 +238,17 @@ class Planner {
       }
     }
     return Status::Ok();
+  }
+
+  // kPointwiseGemm, kConvGemm: the kernel [N][KH][KW][C] and bias packed once.
+  void PackGemm(size_t i) {
+    const Node& node = g_.nodes[i];
+    const graph::Shape& ws = g_.values[node.inputs[1]].shape;
+    const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
+    p_.extra_weights[i] =
+        PackPointwiseGemm(g_.values[node.inputs[1]].f32.data(),
+                          bias ? g_.values[node.inputs[2]].f32.data() : nullptr,
+                          static_cast<size_t>(ws[0]), static_cast<size_t>(ws[1] * ws[2] * ws[3]));
   }
 
   void TileBroadcastConstant(size_t i) {
@@ -300,6 +314,38 @@ class Planner {
     }
   }
 
+  // --- Max pooling fused into the convolution before it ---------------------
+
+  // The pooling geometry ConvGemmMaxPool handles: windows of at most
+  // kConvGemmMaxTaps pixels that never lie wholly in the padding.
+  bool FusablePool(const Node& pool) const {
+    const graph::Attrs& a = pool.attrs;
+    return pool.op == Op::kMaxPool2D && a.kernel_h > 0 && a.kernel_w > 0 &&
+           static_cast<size_t>(a.kernel_h * a.kernel_w) <= kConvGemmMaxTaps && a.stride_h > 0 &&
+           a.stride_w > 0 && a.pad_top < a.kernel_h && a.pad_left < a.kernel_w &&
+           a.pad_bottom < a.kernel_h && a.pad_right < a.kernel_w &&
+           g_.values[pool.inputs[0]].shape.size() == 4 && g_.values[pool.outputs[0]].shape.size() == 4;
+  }
+
+  // A kConvGemm node whose output only a max pooling reads computes the
+  // pooling too: the convolution's output is never written in full (the
+  // first layers of the SqueezeNet exports: 113x113x64, 3.3 MB written and
+  // read back).
+  void FusePools() {
+    p_.fused_pool.assign(g_.nodes.size(), -1);
+    p_.ring_offset.assign(g_.nodes.size(), 0);
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (p_.exec[i] != Exec::kConvGemm) continue;
+      const ValueId y = g_.nodes[i].outputs[0];
+      if (y == g_.outputs[0] || consumers_[y].size() != 1 || consumers_[y][0].input != 0) continue;
+      const int j = consumers_[y][0].node;
+      if (!FusablePool(g_.nodes[j])) continue;
+      p_.fused_pool[i] = j;
+      p_.exec[j] = Exec::kFused;
+      ++p_.stats.fused_pools;
+    }
+  }
+
   // --- Channel slices read in place ---------------------------------------
 
   // A channel Slice whose readers all take strided rows becomes a view of its
@@ -334,6 +380,7 @@ class Planner {
   bool ProducesStrided(int p) const {
     const Node& n = g_.nodes[p];
     if (p_.exec[p] == Exec::kConcat) return ChannelConcat(p);
+    if (p_.exec[p] == Exec::kFused) return true;  // ConvGemmMaxPool takes an output row stride
     if (!RunsOnXnnpack(p_.exec[p])) return false;
     switch (n.op) {
       case Op::kConv2D:
@@ -421,12 +468,21 @@ class Planner {
   Status AssignMemory() {
     const int n = static_cast<int>(g_.nodes.size());
     std::vector<ValueId> used{g_.inputs[0]};
+    // Where a value is written when that is not its producer's step: a fused
+    // pool's output in its convolution's, an in-band pool's in its banded
+    // convolution's.
+    std::vector<int> def_step(g_.values.size(), -1);
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const ValueId out = g_.nodes[i].outputs[0];
       if (p_.exec[i] == Exec::kBandedConv) {  // only ever one band, in scratch
         p_.stats.activation_bytes +=
             static_cast<size_t>(graph::ShapeProduct(g_.values[out].shape)) * sizeof(float);
+        def_step[g_.nodes[p_.bands[i].pool_node].outputs[0]] = static_cast<int>(i) + 1;
         continue;
+      }
+      if (p_.fused_pool[i] >= 0) {
+        def_step[g_.nodes[p_.fused_pool[i]].outputs[0]] = static_cast<int>(i) + 1;
+        continue;  // the convolution's output has no buffer
       }
       used.push_back(out);
     }
@@ -435,8 +491,7 @@ class Planner {
     std::vector<ValueId> group_root;
     std::vector<BufferRequest> requests;
     for (ValueId v : used) {
-      int def = v == g_.inputs[0] ? 0 : producer_[v] + 1;
-      if (def > 0 && p_.exec[producer_[v]] == Exec::kInBand) --def;  // written in the conv's step
+      const int def = v == g_.inputs[0] ? 0 : def_step[v] >= 0 ? def_step[v] : producer_[v] + 1;
       int last = def;
       for (const Use& use : consumers_[v]) last = std::max(last, use.node + 1);
       if (v == g_.outputs[0]) last = n + 1;
@@ -500,7 +555,22 @@ class Planner {
       band_scratch.emplace_back(i, requests.size());
       requests.push_back(r);
     }
+    std::vector<std::pair<size_t, size_t>> rings;  // (node, request)
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {  // kConvGemm: padding taps read zeros
+      if (p_.exec[i] != Exec::kConvGemm) continue;
+      const size_t c = LastDim(g_.values[g_.nodes[i].inputs[0]].shape);
+      p_.zeros.resize(std::max(p_.zeros.size(), c + kConstantTailFloats), 0.0f);
+      if (p_.fused_pool[i] < 0) continue;
+      const Shape& ys = g_.values[g_.nodes[i].outputs[0]].shape;
+      BufferRequest r;  // a ring per thread (each takes a band of pooled rows)
+      r.bytes = static_cast<size_t>(g_.nodes[p_.fused_pool[i]].attrs.kernel_h * ys[2] * ys[3]) *
+                sizeof(float) * static_cast<size_t>(threads_);
+      r.first_step = r.last_step = static_cast<int>(i) + 1;
+      rings.emplace_back(i, requests.size());
+      requests.push_back(r);
+    }
     const ArenaPlan plan = PlanArena(requests, kArenaAlignment);
+    for (const auto& [i, r] : rings) p_.ring_offset[i] = plan.offsets[r] / sizeof(float);
     for (const auto& [i, r] : scratch) {
       p_.winograd[i].v_offset = plan.offsets[r] / sizeof(float);
       p_.winograd[i].m_offset += p_.winograd[i].v_offset;
@@ -584,7 +654,7 @@ class Planner {
       const bool any_layout = RunsOnXnnpack(p_.exec[i]) && node.op != Op::kAdd &&
                               node.op != Op::kSub && node.op != Op::kMul && node.op != Op::kDiv &&
                               node.op != Op::kPad;
-      if (any_layout || p_.exec[i] == Exec::kView) continue;
+      if (any_layout || p_.exec[i] == Exec::kView || p_.exec[i] == Exec::kFused) continue;
       if (p_.exec[i] == Exec::kConcat && ChannelConcat(static_cast<int>(i))) continue;
       for (ValueId v : node.inputs) {
         if (v != graph::kNoValue && !Dense(v)) return fail(node);
@@ -612,12 +682,17 @@ class Planner {
           ++p_.stats.banded_conv_nodes;
           break;
         case Exec::kInBand: ++p_.stats.xnnpack_nodes; break;
+        case Exec::kConvGemm:
+          ++p_.stats.xnnpack_nodes;
+          ++p_.stats.conv_gemm_nodes;
+          break;
         case Exec::kReference:
           ++p_.stats.reference_nodes;
           p_.stats.reference_node_names.push_back(g_.nodes[i].name);
           break;
         case Exec::kAlias:
-        case Exec::kView: ++p_.stats.free_nodes; break;
+        case Exec::kView:
+        case Exec::kFused: ++p_.stats.free_nodes; break;
         case Exec::kConcat:
           if (p_.concat_copies[i].empty()) {
             ++p_.stats.free_nodes;
@@ -637,14 +712,16 @@ class Planner {
   std::vector<int> producer_;
   std::vector<std::vector<Use>> consumers_;
   int threads_;
+  bool own_kernels_;
 };
 
 }  // namespace
 
-Result<std::shared_ptr<const Program>> BuildProgram(const Graph& graph, int threads) {
+Result<std::shared_ptr<const Program>> BuildProgram(const Graph& graph, int threads,
+                                                    bool xnnpack_only) {
   auto program = std::make_shared<Program>();
   program->graph = graph;
-  EV_RETURN_IF_ERROR(Planner(program.get(), threads).Run());
+  EV_RETURN_IF_ERROR(Planner(program.get(), threads, xnnpack_only).Run());
   return std::shared_ptr<const Program>(std::move(program));
 }
 

@@ -62,12 +62,18 @@ struct Program {
   std::vector<Exec> exec;                         // per node
   // Per node: the weights CreateNodeOperator gets as `extra_weights`
   // (kDepthwiseAvgPool: the averaging kernel; kWinograd: the transformed
-  // kernel U), or kPointwiseGemm's packed weights and bias (read at run time,
-  // shared by every Session); empty for other nodes.
+  // kernel U), or kPointwiseGemm's and kConvGemm's packed weights and bias
+  // (read at run time, shared by every Session); empty for other nodes.
   std::vector<std::vector<float>> extra_weights;
   std::vector<WinogradStep> winograd;             // per node; kWinograd only
   std::vector<BandStep> bands;                    // per node; kBandedConv only
-  std::vector<float> zeros;  // kWinograd: the input transform's padding (>= widest input)
+  // Per node; kConvGemm: the MaxPool2D node (exec kFused) that reads only its
+  // output and that it computes too (ConvGemmMaxPool), else -1. Its output
+  // then has no buffer: its rows pass through rings of the pooling's height
+  // in the arena at ring_offset (one per thread), live while the node runs.
+  std::vector<int> fused_pool;
+  std::vector<size_t> ring_offset;
+  std::vector<float> zeros;  // kWinograd, kConvGemm: padding (>= widest input, then a tail)
   std::vector<std::vector<size_t>> concat_copies;   // per node; kConcat: inputs to copy
   // Per node; binary ops with BroadcastWidening() > 0: their constant operand
   // tiled that many times (then XNN_EXTRA_BYTES of zeros).
@@ -79,10 +85,12 @@ struct Program {
 };
 
 // `threads`: the Sessions' thread count (the pointwise GEMM is used only by
-// single-threaded Sessions; see PointwiseGemmEligible).
+// single-threaded Sessions; see PointwiseGemmEligible). `xnnpack_only`:
+// EngineOptions::xnnpack_only.
 // Precondition: CheckExecutableGraph(graph) succeeded and XNNPACK is initialised.
 // Errors: ResourceExhausted when probing runs out of memory, Internal on a
 // planning invariant that does not hold.
-Result<std::shared_ptr<const Program>> BuildProgram(const graph::Graph& graph, int threads);
+Result<std::shared_ptr<const Program>> BuildProgram(const graph::Graph& graph, int threads,
+                                                    bool xnnpack_only = false);
 
 }  // namespace edgevision::engine::xnnpack_internal

@@ -324,9 +324,11 @@ double WorstRelativeError(std::span<const float> x, std::span<const float> ref) 
 }
 
 Result<std::vector<float>> RunOnce(const Backend& backend, const graph::Graph& graph,
-                                   std::span<const float> input, int threads) {
+                                   std::span<const float> input, int threads,
+                                   bool xnnpack_only) {
   EngineOptions options;
   options.threads = threads;
+  options.xnnpack_only = xnnpack_only;
   EV_ASSIGN_OR_RETURN(std::unique_ptr<CompiledModel> model, backend.Compile(graph, options));
   EV_ASSIGN_OR_RETURN(std::unique_ptr<Session> session, model->CreateSession());
   std::vector<float> out(model->output_size());

@@ -99,6 +99,7 @@ double WorstRelativeError(std::span<const float> x, std::span<const float> ref);
 
 // Compiles `graph` with `backend` and runs it once on `input`.
 Result<std::vector<float>> RunOnce(const Backend& backend, const graph::Graph& graph,
-                                   std::span<const float> input, int threads = 1);
+                                   std::span<const float> input, int threads = 1,
+                                   bool xnnpack_only = false);
 
 }  // namespace edgevision::engine::testing
