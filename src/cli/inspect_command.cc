@@ -152,8 +152,9 @@ int RunInspect(const InspectOptions& options) {
     const predict::Int8Agreement& a = int8->agreement;
     std::printf("precision   int8: %d nodes int8, %d float32, %d conversions\n", int8->int8_nodes,
                 int8->float_nodes, int8->conversions);
-    std::printf("calibrated  on %d image(s) from %s%s%s\n", int8->calibration_images,
-                int8->calibration_source.c_str(), int8->cache_file.empty() ? "" : "; cache ",
+    std::printf("calibrated  on %d image(s) from %s%s%s%s\n", int8->calibration_images,
+                int8->calibration_source.c_str(), int8->bias_correction ? "; biases corrected" : "",
+                int8->cache_file.empty() ? "" : "; cache ",
                 int8->cache_file.empty() ? "" : (int8->cache_file + (int8->cache_reused ? " (reused)" : " (written)")).c_str());
     std::printf("vs fp32     top-1 %d/%d (%.1f %%), mean |dp| %.5f, max |dp| %.5f\n", a.top1_agree, a.images,
                 100.0 * a.top1_rate, a.mean_abs_diff, a.max_abs_diff);

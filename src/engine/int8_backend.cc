@@ -62,9 +62,11 @@ class Int8Session final : public Session {
   }
 
   // Records every observed value's range into `ranges` while running.
-  void Observe(std::vector<ValueRange>* ranges, std::vector<bool>* seen) {
+  void Observe(std::vector<ValueRange>* ranges, std::vector<bool>* seen,
+               std::vector<std::vector<double>>* channel_sums) {
     ranges_ = ranges;
     seen_ = seen;
+    channel_sums_ = channel_sums;
   }
 
   Status Run(std::span<const float> input, std::span<float> output) override {
@@ -158,6 +160,10 @@ class Int8Session final : public Session {
     const float* data = F(buffer);
     const size_t n = Elements(program_->graph, v);
     ValueRange& r = (*ranges_)[v];
+    std::vector<double>& sums = (*channel_sums_)[v];
+    const size_t channels = LastDim(program_->graph.values[v].shape);
+    if (sums.empty()) sums.assign(channels, 0.0);
+    for (size_t k = 0; k < n; ++k) sums[k % channels] += data[k];
     for (size_t k = 0; k < n; ++k) {
       if (!(*seen_)[v]) {
         r = {data[k], data[k]};
@@ -284,6 +290,7 @@ class Int8Session final : public Session {
   std::vector<XnnOperator> ops_;  // per step; empty for reference steps
   std::vector<ValueRange>* ranges_ = nullptr;
   std::vector<bool>* seen_ = nullptr;
+  std::vector<std::vector<double>>* channel_sums_ = nullptr;
   size_t input_size_ = 0;
   size_t output_size_ = 0;
 };
@@ -379,13 +386,25 @@ Result<Int8Calibration> CalibrateInt8(const Graph& graph, std::span<const std::v
   Int8Calibration calibration;
   calibration.ranges.assign(graph.values.size(), ValueRange{});
   std::vector<bool> seen(graph.values.size(), false);
-  session->Observe(&calibration.ranges, &seen);
+  std::vector<std::vector<double>> sums(graph.values.size());
+  session->Observe(&calibration.ranges, &seen, &sums);
   std::vector<float> output(model->output_size());
   for (const std::vector<float>& input : inputs) EV_RETURN_IF_ERROR(session->Run(input, output));
+  calibration.channel_means.resize(graph.values.size());
+  for (size_t v = 0; v < graph.values.size(); ++v) {
+    if (sums[v].empty()) continue;
+    const double per_channel = static_cast<double>(inputs.size()) *
+                               static_cast<double>(Elements(graph, static_cast<ValueId>(v))) /
+                               static_cast<double>(sums[v].size());
+    for (double sum : sums[v]) calibration.channel_means[v].push_back(static_cast<float>(sum / per_channel));
+  }
   // Aliases (Reshape) share their root's bytes, hence its range.
   for (const Node& node : graph.nodes) {
     if (node.op == Op::kReshape && !seen[node.outputs[0]] && seen[node.inputs[0]]) {
       calibration.ranges[node.outputs[0]] = calibration.ranges[node.inputs[0]];
+      if (LastDim(graph.values[node.outputs[0]].shape) == calibration.channel_means[node.inputs[0]].size()) {
+        calibration.channel_means[node.outputs[0]] = calibration.channel_means[node.inputs[0]];
+      }
     }
   }
   for (const graph::Value& v : graph.values) calibration.value_names.push_back(v.name);

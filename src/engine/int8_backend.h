@@ -50,6 +50,11 @@ struct ValueRange {
 struct Int8Calibration {
   std::vector<std::string> value_names;  // graph.values[i].name, to check the graph matches
   std::vector<ValueRange> ranges;
+  // Per value, the mean of each channel (the last dimension) over the
+  // calibration inputs; empty for values never computed. The int8 weights
+  // use them for bias correction (int8_ops.h QuantizeWeights). An empty
+  // vector of vectors (an older calibration) means no correction.
+  std::vector<std::vector<float>> channel_means;
   // Mixed precision: nodes (by name) kept in float32 although an int8 kernel
   // exists for them (predict/int8_mixed.h chooses them). Unknown names are
   // ignored.
@@ -57,7 +62,7 @@ struct Int8Calibration {
 };
 
 // Runs `graph` in float32 on each of `inputs` (NHWC batch-1 tensors of the
-// graph input's size) and records every value's min and max.
+// graph input's size) and records every value's min, max and channel means.
 // Errors: InvalidArgument without inputs or for a wrong input size; the
 // engine's errors (Unsupported for a graph it cannot run).
 Result<Int8Calibration> CalibrateInt8(const graph::Graph& graph,

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/int8_backend.h"
+#include "engine/int8_ops.h"
 #include "engine/testing/test_graphs.h"
 #include "engine/xnnpack_backend.h"
 
@@ -44,6 +45,70 @@ TEST(Int8BackendTest, CalibrationObservesTheInputAndOutputRanges) {
   EXPECT_GE(out.min, 0.0f);
   EXPECT_LE(out.max, 1.0f);
   EXPECT_GT(out.max, 0.0f);
+}
+
+TEST(Int8BackendTest, CalibrationRecordsEachChannelsMean) {
+  const graph::Graph g = testing::SqueezeNet11(48, 5, 7);
+  const auto inputs = Inputs(g, 3, 300);
+  Result<Int8Calibration> c = CalibrateInt8(g, inputs);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  ASSERT_EQ(c->channel_means.size(), g.values.size());
+  const std::vector<float>& means = c->channel_means[g.inputs[0]];
+  ASSERT_EQ(means.size(), 3u);
+  for (size_t ch = 0; ch < 3; ++ch) {
+    double sum = 0;
+    size_t n = 0;
+    for (const auto& in : inputs) {
+      for (size_t k = ch; k < in.size(); k += 3, ++n) sum += in[k];
+    }
+    EXPECT_NEAR(means[ch], sum / static_cast<double>(n), 1e-5) << "channel " << ch;
+  }
+  // The softmax output: one mean per class, summing to 1.
+  const std::vector<float>& out = c->channel_means[g.outputs[0]];
+  ASSERT_EQ(out.size(), 5u);
+  double total = 0;
+  for (float m : out) total += m;
+  EXPECT_NEAR(total, 1.0, 1e-4);
+}
+
+// Bias correction: on an input at its channel means, the int8 weights and
+// corrected bias give what the float weights and bias give, to within the
+// bias's rounding; without means the bias is the float bias, rounded.
+TEST(Int8BackendTest, BiasCorrectionCancelsTheWeightRoundingAtTheChannelMeans) {
+  for (const int groups : {1, 4}) {
+    SCOPED_TRACE(groups == 1 ? "dense" : "grouped");
+    testing::GraphBuilder b(11);
+    const graph::ValueId x = b.Input({1, 6, 6, 8});
+    testing::ConvParams p;
+    p.groups = groups;
+    p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
+    const graph::ValueId y = b.Conv(x, 8, 3, 3, p);
+    const graph::Graph g = b.Finish(y);
+    const graph::Node& node = g.nodes[0];
+    const std::vector<float>& w = g.values[node.inputs[1]].f32;
+    const std::vector<float>& bias = g.values[node.inputs[2]].f32;
+    const int8_internal::Quant in{0.02f, -3};
+    const std::vector<float> means = RandomData(8, 5, 0.5f, 4.0f);
+    const auto plain = int8_internal::QuantizeWeights(g, node, int8_internal::Q8Kind::kConv, in);
+    const auto corrected = int8_internal::QuantizeWeights(g, node, int8_internal::Q8Kind::kConv, in, means);
+    ASSERT_EQ(plain.kernel, corrected.kernel);
+    const size_t per_channel = w.size() / 8, group_in = 8 / static_cast<size_t>(groups);
+    const size_t group_out = 8 / static_cast<size_t>(groups);
+    double moved = 0;
+    for (size_t o = 0; o < 8; ++o) {
+      const double unit = static_cast<double>(in.scale) * corrected.scales[o];
+      EXPECT_NEAR(plain.bias[o] * unit, bias[o], unit / 2 + 1e-9) << "channel " << o;
+      double exact = bias[o], int8 = corrected.bias[o] * unit;
+      for (size_t k = 0; k < per_channel; ++k) {
+        const double mean = means[(o / group_out) * group_in + k % group_in];
+        exact += static_cast<double>(w[o * per_channel + k]) * mean;
+        int8 += corrected.kernel[o * per_channel + k] * static_cast<double>(corrected.scales[o]) * mean;
+      }
+      EXPECT_NEAR(int8, exact, unit / 2 + 1e-6) << "channel " << o;
+      moved += std::fabs(static_cast<double>(corrected.bias[o]) - plain.bias[o]);
+    }
+    EXPECT_GT(moved, 0.0) << "the correction changed no bias";
+  }
 }
 
 TEST(Int8BackendTest, StaysCloseToFloat32AndRunsConvolutionsInInt8) {

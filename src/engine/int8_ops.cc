@@ -52,7 +52,8 @@ int8_t Quantize(float v, Quant q) {
   return static_cast<int8_t>(std::clamp(r, -128.0, 127.0));
 }
 
-Q8Weights QuantizeWeights(const Graph& g, const Node& node, Q8Kind kind, Quant input) {
+Q8Weights QuantizeWeights(const Graph& g, const Node& node, Q8Kind kind, Quant input,
+                          const std::vector<float>& input_means) {
   Q8Weights w;
   if (kind == Q8Kind::kAvgPool) {
     const size_t c = LastDim(In(g, node));
@@ -68,6 +69,13 @@ Q8Weights QuantizeWeights(const Graph& g, const Node& node, Q8Kind kind, Quant i
   const float* bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue
                           ? g.values[node.inputs[2]].f32.data()
                           : nullptr;
+  // Input channel of weight element k of output channel o: Conv2D weights
+  // are [O, KH, KW, I/groups], FullyConnected's [O, I].
+  const size_t groups = kind == Q8Kind::kConv ? static_cast<size_t>(node.attrs.groups) : 1;
+  const size_t group_in = kind == Q8Kind::kConv ? LastDim(wv.shape) : per_channel;
+  const size_t group_out = out_channels / groups;
+  const bool correct = !input_means.empty() && group_in > 0 && group_out > 0 &&
+                       input_means.size() == group_in * groups;
   w.kernel.resize(wv.f32.size());
   w.scales.resize(out_channels);
   w.bias.resize(out_channels);
@@ -81,7 +89,14 @@ Q8Weights QuantizeWeights(const Graph& g, const Node& node, Q8Kind kind, Quant i
       w.kernel[o * per_channel + k] =
           static_cast<int8_t>(std::clamp(std::round(row[k] / scale), -127.0f, 127.0f));
     }
-    const double b = bias ? static_cast<double>(bias[o]) : 0.0;
+    double b = bias ? static_cast<double>(bias[o]) : 0.0;
+    if (correct) {
+      const size_t first = (o / group_out) * group_in;
+      for (size_t k = 0; k < per_channel; ++k) {
+        const double err = static_cast<double>(w.kernel[o * per_channel + k]) * scale - row[k];
+        b -= err * input_means[first + k % group_in];
+      }
+    }
     const double q = std::round(b / (static_cast<double>(input.scale) * scale));
     w.bias[o] = static_cast<int32_t>(std::clamp(q, -2147483647.0, 2147483647.0));
   }

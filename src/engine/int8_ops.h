@@ -46,8 +46,13 @@ struct Q8Weights {
 };
 
 // Quantises the weights of a kConv / kFullyConnected / kAvgPool node whose
-// input has quantisation `input`.
-Q8Weights QuantizeWeights(const graph::Graph& g, const graph::Node& node, Q8Kind kind, Quant input);
+// input has quantisation `input`. With `input_means` (the input's channel
+// means on the calibration inputs, one per input channel; empty: none), the
+// bias is corrected for the rounding of the weights: each output channel's
+// expected error sum_k (w_int8[k] * scale - w[k]) * mean[channel of k] is
+// subtracted (bias correction, Nagel et al. 2019; borders are not modelled).
+Q8Weights QuantizeWeights(const graph::Graph& g, const graph::Node& node, Q8Kind kind, Quant input,
+                          const std::vector<float>& input_means = {});
 
 // Creates the operator. `in` holds the quantisation of the node's inputs
 // (one, or two for kBinary), `out` that of its output; `weights` is used by

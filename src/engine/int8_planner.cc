@@ -189,7 +189,13 @@ class Planner {
       std::array<Quant, 2> in{p_.quant[node.inputs[0]], Quant{}};
       if (kind == Q8Kind::kBinary) in[1] = p_.quant[node.inputs[1]];
       if (kind == Q8Kind::kConv || kind == Q8Kind::kFullyConnected || kind == Q8Kind::kAvgPool) {
-        p_.weights[i] = int8_internal::QuantizeWeights(g_, node, kind, in[0]);
+        // Bias correction when the calibration has channel means (empty
+        // otherwise: Int8Calibration::channel_means).
+        static const std::vector<float> kNoMeans;
+        const std::vector<float>& means = calibration_->channel_means.size() == g_.values.size()
+                                              ? calibration_->channel_means[node.inputs[0]]
+                                              : kNoMeans;
+        p_.weights[i] = int8_internal::QuantizeWeights(g_, node, kind, in[0], means);
       }
       XnnOperator op;
       const xnn_status status = int8_internal::CreateQ8Operator(

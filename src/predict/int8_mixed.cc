@@ -57,9 +57,9 @@ bool Meets(const Score& s, size_t inputs) {
   return static_cast<size_t>(s.agree) == inputs && s.max_diff <= kMixedMaxProbDiff;
 }
 
-// Better: more top-1 agreement, then a smaller largest difference.
+// Better: more top-1 agreement, then a largest difference kMixedMinGain lower.
 bool Better(const Score& a, const Score& b) {
-  return a.agree != b.agree ? a.agree > b.agree : a.max_diff < b.max_diff;
+  return a.agree != b.agree ? a.agree > b.agree : a.max_diff < b.max_diff * (1.0 - kMixedMinGain);
 }
 
 }  // namespace
@@ -87,12 +87,16 @@ Result<Int8MixedPrecision> ChooseFloatNodes(const graph::Graph& graph, const eng
     std::stable_sort(sensitivity.begin(), sensitivity.end(),
                      [](const auto& a, const auto& b) { return a.first < b.first; });
     std::vector<std::string> nodes;
-    for (size_t k = 0; k < std::min(kMaxFloatNodes, sensitivity.size()); ++k) {
+    size_t without_gain = 0;
+    for (size_t k = 0; k < std::min(kMaxFloatNodes, sensitivity.size()) && without_gain < kMixedPatience; ++k) {
       nodes.push_back(sensitivity[k].second);
       EV_ASSIGN_OR_RETURN(Score s, Measure(graph, calibration, nodes, inputs, fp32_outputs, all, &result.trials));
       if (Better(s, best)) {
         best = std::move(s);
         best_nodes = nodes;
+        without_gain = 0;
+      } else {
+        ++without_gain;
       }
       if (Meets(best, all.size())) break;
     }

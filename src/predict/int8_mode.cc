@@ -22,13 +22,24 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr int kCacheVersion = 4;  // bump when the engine's int8 program changes meaning
+// Bump when the engine's int8 program or the cache's fields change meaning
+// (5: channel means for bias correction).
+constexpr int kCacheVersion = 5;
 
 // Observed ranges are widened by this fraction: images unlike the few
 // calibration photos (another subject, other light) then saturate less. 0.25
 // (with the augmentation below) gave the best agreement with fp32 over all 37
 // real export images among 0, 0.25 and 0.5 (docs/performance.md, "int8").
 constexpr float kCalibrationMargin = 0.25f;
+
+// Bias correction (engine/int8_ops.h QuantizeWeights) from this many
+// calibration images up: the channel means of one photo (and its variants)
+// do not stand for other photos. Over the 273 images of bench/
+// int8_agreement.py it took the two fruit exports (5 photos) from 270 and
+// 265 to 271/273 top-1, cost the food export (30 photos) near ties only, and
+// raised the catdog export's (1 photo) mean |dp| from 0.026 to 0.031
+// (docs/performance.md, "int8", round 3).
+constexpr size_t kBiasCorrectionMinImages = 5;
 
 // Each calibration tensor (HWC, 3 channels) also mirrored and with its
 // channels rotated once and twice, so that a set of one photo (two exports
@@ -156,6 +167,8 @@ json ToJson(const engine::Int8Calibration& c, const Int8Report& r, const std::st
             const std::string& set_hash) {
   json ranges = json::array();
   for (const engine::ValueRange& v : c.ranges) ranges.push_back({v.min, v.max});
+  json means = json::array();  // [] without bias correction
+  for (const std::vector<float>& m : c.channel_means) means.push_back(m);
   const Int8Agreement& a = r.agreement;
   return json{{"version", kCacheVersion},
               {"model_sha1", model_sha1},
@@ -169,7 +182,8 @@ json ToJson(const engine::Int8Calibration& c, const Int8Report& r, const std::st
                 {"max_abs_diff", a.max_abs_diff}}},
               {"mixed_precision", MixedJson(r.mixed)},
               {"value_names", c.value_names},
-              {"ranges", std::move(ranges)}};
+              {"ranges", std::move(ranges)},
+              {"channel_means", std::move(means)}};
 }
 
 // The cached calibration, if the file is ours and whole; nullopt otherwise
@@ -183,8 +197,10 @@ std::optional<engine::Int8Calibration> ReadCache(const fs::path& file, const gra
   const json& names = doc["value_names"];
   const json& ranges = doc["ranges"];
   const json& a = doc["agreement"];
-  if (!names.is_array() || !ranges.is_array() || !a.is_object() ||
-      names.size() != graph.values.size() || ranges.size() != graph.values.size()) {
+  const json& means = doc["channel_means"];
+  if (!names.is_array() || !ranges.is_array() || !a.is_object() || !means.is_array() ||
+      names.size() != graph.values.size() || ranges.size() != graph.values.size() ||
+      (!means.empty() && means.size() != graph.values.size())) {
     return std::nullopt;
   }
   engine::Int8Calibration c;
@@ -194,6 +210,14 @@ std::optional<engine::Int8Calibration> ReadCache(const fs::path& file, const gra
     if (!r.is_array() || r.size() != 2 || !r[0].is_number() || !r[1].is_number()) return std::nullopt;
     c.value_names.push_back(graph.values[v].name);
     c.ranges.push_back({r[0].get<float>(), r[1].get<float>()});
+  }
+  for (const json& m : means) {
+    if (!m.is_array()) return std::nullopt;
+    std::vector<float>& channel = c.channel_means.emplace_back();
+    for (const json& x : m) {
+      if (!x.is_number()) return std::nullopt;
+      channel.push_back(x.get<float>());
+    }
   }
   if (!a["images"].is_number_integer() || !a["top1_agree"].is_number_integer() ||
       !a["mean_abs_diff"].is_number() || !a["max_abs_diff"].is_number()) {
@@ -293,6 +317,7 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
   if (!cache_file.empty()) cached = ReadCache(cache_file, model.graph, &report.agreement, &report.mixed);
   if (cached) {
     report.cache_reused = true;
+    report.bias_correction = !cached->channel_means.empty();
     setup.calibration = std::make_shared<const engine::Int8Calibration>(std::move(*cached));
     setup.backend = engine::MakeInt8Backend(setup.calibration);
     EV_ASSIGN_OR_RETURN(setup.compiled, setup.backend->Compile(model.graph, engine_options));
@@ -314,6 +339,8 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
     r.min *= 1.0f + kCalibrationMargin;
     r.max *= 1.0f + kCalibrationMargin;
   }
+  if (inputs.size() < kBiasCorrectionMinImages) c.channel_means.clear();
+  report.bias_correction = !c.channel_means.empty();
   std::vector<std::vector<float>> fp32_out;
   {
     EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::CompiledModel> fp32,
@@ -355,10 +382,11 @@ Result<std::unique_ptr<Classifier>> CreateInt8Classifier(model::LoadedModel mode
   std::string kept;
   for (const std::string& n : m.float_nodes) kept += (kept.empty() ? "" : ", ") + n;
   spdlog::info(
-      "int8: calibrated on {} image(s) from {}{}; agrees with fp32 on {}/{} top-1, mean |dp| "
+      "int8: calibrated on {} image(s) from {}{}{}; agrees with fp32 on {}/{} top-1, mean |dp| "
       "{:.4f}, max {:.4f}; {} nodes int8, {} float32; mixed precision keeps {} node(s) float32{}{}{} "
       "(bar {}: {}/{} top-1, max |dp| {:.4f} on the {} calibration inputs; all-int8 max {:.4f})",
       report.calibration_images, report.calibration_source, report.cache_reused ? " (cached)" : "",
+      report.bias_correction ? ", biases corrected" : "",
       a.top1_agree, a.images, a.mean_abs_diff, a.max_abs_diff, report.int8_nodes, report.float_nodes,
       m.float_nodes.size(), kept.empty() ? "" : " [", kept, kept.empty() ? "" : "]",
       m.bar_met ? "met" : "MISSED", m.top1_agree, m.inputs, m.max_abs_diff, m.inputs, m.all_int8_max_abs_diff);
@@ -371,7 +399,8 @@ nlohmann::json Int8ReportJson(const Int8Report& r) {
   return json{{"calibration", {{"source", r.calibration_source},
                                {"images", r.calibration_images},
                                {"cache_file", r.cache_file},
-                               {"cache_reused", r.cache_reused}}},
+                               {"cache_reused", r.cache_reused},
+                               {"bias_correction", r.bias_correction}}},
               {"agreement_with_fp32", {{"images", a.images},
                                        {"top1_agree", a.top1_agree},
                                        {"top1_rate", a.top1_rate},

@@ -34,6 +34,9 @@ struct Int8Report {
   int calibration_images = 0;
   std::string cache_file;  // "" when nothing is cached (no data dir)
   bool cache_reused = false;
+  // Biases corrected for the int8 weights' rounding (from
+  // kBiasCorrectionMinImages calibration images up, predict/int8_mode.cc).
+  bool bias_correction = false;
   Int8Agreement agreement;
   Int8MixedPrecision mixed;
   int int8_nodes = 0;   // graph nodes run in int8
