@@ -414,6 +414,28 @@ def ssd_photo_references(photo_bytes, labels, engine):
     return results, bodies["docker-s1-tflite-2024/app/app.py"], inputs
 
 
+def ssd_photo_agreed(photo_bytes, labels, engine, name):
+    """ssd_photo_references, requiring both containers to build the same input and give the same
+    answer for the photo `name`. Returns (predictions, the 2024 container's body)."""
+    results, body, inputs = ssd_photo_references(photo_bytes, labels, engine)
+    answers = list(results.values())
+    assert all(a == answers[0] for a in answers), "the two S1 containers disagree on " + name
+    assert len(inputs) == 2 and np.array_equal(inputs[0], inputs[1]), "the containers built different inputs"
+    return answers[0], body
+
+
+def s1_golden_photo(name, photo_path, data_dir, raw, predictions, body):
+    """One photo's entry in an S1 golden: `raw` = (boxes [N, 4], scores [N], classes [N]) as the
+    runtime gave them (floats as hex), the container's predictions and its whole body."""
+    boxes, scores, classes = raw
+    return {"name": name, "photo": os.path.relpath(photo_path, data_dir),
+            "raw": {"detected_boxes": [[float(v).hex() for v in row] for row in boxes],
+                    "detected_scores": [float(v).hex() for v in scores],
+                    "detected_classes": [int(v) for v in classes]},
+            "predictions": predictions,
+            "container_body": json.loads(body)}
+
+
 def _tflite_runtime_from(make_interpreter, seen):
     """tflite_runtime whose Interpreter is `make_interpreter()` (tflite_peer.TfliteInterpreter(...,
     any_output=True): Google's TFLite C runtime on the real model file): the model's own input

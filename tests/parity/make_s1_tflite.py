@@ -327,14 +327,22 @@ def golden(model_path):
         with open(path, "rb") as f:
             predictions, body, raw = ref.ssd_tflite_container(
                 f.read(), LABELS, lambda: tflite_peer.TfliteInterpreter(model_path, any_output=True))
-        doc["photos"].append({
-            "name": name, "photo": os.path.relpath(path, DATA),
-            "raw": {"detected_boxes": [[float(v).hex() for v in row] for row in raw["detected_boxes"]],
-                    "detected_scores": [float(v).hex() for v in raw["detected_scores"]],
-                    "detected_classes": [int(v) for v in raw["detected_classes"]]},
-            "predictions": predictions,
-            "container_body": json.loads(body)})
+        raw = (raw["detected_boxes"], raw["detected_scores"], raw["detected_classes"])
+        doc["photos"].append(ref.s1_golden_photo(name, path, DATA, raw, predictions, body))
     return json.dumps(doc, indent=1) + "\n"
+
+
+def write_or_check_golden(path, text, check):
+    """Writes the golden `text` to `path`, or with `check` compares it with what is there (same_golden,
+    printed). Returns 1 when it differs, else 0."""
+    if not check:
+        with open(path, "w") as f:
+            f.write(text)
+        return 0
+    with open(path) as f:
+        same = same_golden(f.read(), text)
+    print(os.path.relpath(path, REPO), "ok" if same else "DIFFERS")
+    return 0 if same else 1
 
 
 def same_golden(old_text, new_text):
@@ -373,14 +381,7 @@ def main():
             text = golden(os.path.join(target, "tflite", "model.tflite"))
             if text is None:
                 return 77 if args.check else 0
-            if args.check:
-                with open(GOLDEN) as f:
-                    same = same_golden(f.read(), text)
-                print(os.path.relpath(GOLDEN, REPO), "ok" if same else "DIFFERS")
-                status |= 0 if same else 1
-            else:
-                with open(GOLDEN, "w") as f:
-                    f.write(text)
+            status |= write_or_check_golden(GOLDEN, text, args.check)
         return status
 
 

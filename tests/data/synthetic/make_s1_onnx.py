@@ -252,18 +252,8 @@ def golden(model_path):
     for name, path in PHOTOS:
         engine, seen = ort_engine(model_path)
         with open(path, "rb") as f:
-            results, body, inputs = ref.ssd_photo_references(f.read(), FRUIT_LABELS, engine)
-        answers = list(results.values())
-        assert all(a == answers[0] for a in answers), "the two S1 containers disagree on " + name
-        assert len(inputs) == 2 and np.array_equal(inputs[0], inputs[1]), "the containers built different inputs"
-        boxes, scores, classes = seen[-1]
-        doc["photos"].append({
-            "name": name, "photo": os.path.relpath(path, DATA),
-            "raw": {"detected_boxes": [[float(v).hex() for v in row] for row in boxes],
-                    "detected_scores": [float(v).hex() for v in scores],
-                    "detected_classes": [int(v) for v in classes]},
-            "predictions": answers[0],
-            "container_body": json.loads(body)})
+            predictions, body = ref.ssd_photo_agreed(f.read(), FRUIT_LABELS, engine, name)
+        doc["photos"].append(ref.s1_golden_photo(name, path, DATA, seen[-1], predictions, body))
     return (json.dumps(doc, indent=1) + "\n").encode()
 
 
