@@ -55,7 +55,8 @@ class XnnpackModel final : public CompiledModel {
     std::vector<bool> keep(p.graph.values.size(), false);
     for (size_t i = 0; i < p.graph.nodes.size(); ++i) {
       if (p.exec[i] == Exec::kXnnpack || p.exec[i] == Exec::kDepthwiseAvgPool ||
-          p.exec[i] == Exec::kPointwiseGemm || p.exec[i] == Exec::kBandedConv || p.exec[i] == Exec::kConvGemm) {
+          p.exec[i] == Exec::kPointwiseGemm || p.exec[i] == Exec::kBandedConv || p.exec[i] == Exec::kConvGemm ||
+          p.exec[i] == Exec::kDepthwise) {
         continue;
       }
       if (p.exec[i] == Exec::kWinograd) {  // the output transform adds the bias
@@ -76,7 +77,7 @@ class XnnpackModel final : public CompiledModel {
       std::vector<float>().swap(value.f32);
     }
     for (size_t i = 0; i < p.extra_weights.size(); ++i) {
-      if (p.exec[i] == Exec::kPointwiseGemm || p.exec[i] == Exec::kConvGemm) {
+      if (p.exec[i] == Exec::kPointwiseGemm || p.exec[i] == Exec::kConvGemm || p.exec[i] == Exec::kDepthwise) {
         continue;  // their run-time weights
       }
       freed += p.extra_weights[i].capacity() * sizeof(float);

@@ -47,7 +47,9 @@ struct XnnpackPlanStats {
   int pointwise_gemm_nodes = 0;  // of xnnpack_nodes: 1x1 convolutions on our AVX-512 GEMM
   int banded_conv_nodes = 0;  // of xnnpack_nodes: convolutions run in row bands with their max pool
   int conv_gemm_nodes = 0;  // of xnnpack_nodes: other convolutions on it (per-tap pointers)
+  int depthwise_nodes = 0;  // of xnnpack_nodes: 3x3 and 5x5 depthwise convolutions on our AVX-512 kernel
   int fused_pools = 0;      // of free_nodes: max poolings computed by the convolution before them
+  int fused_activations = 0;  // of free_nodes: HardSwishes computed by the depthwise convolution before them
   int inplace_concat_inputs = 0;
   int copied_concat_inputs = 0;
   size_t arena_bytes = 0;       // activation memory of one Session

@@ -223,6 +223,81 @@ TEST(XnnpackOpTest, ConvGemmForOtherDenseConvolutionsEqualsXnnpack) {
   std::printf("[ engine  ] conv GEMM on %d of %zu convolution cases\n", used, ConvCases().size());
 }
 
+// The depthwise kernel (AVX-512) sums the same products in the same order as
+// XNNPACK's up16x9 and up16x25 kernels, and a HardSwish it computes is
+// XNNPACK's formula: the outputs equal EngineOptions::xnnpack_only's, at 1, 2
+// and 3 threads, whether it reads and writes dense or strided rows.
+TEST(XnnpackOpTest, DepthwiseKernelEqualsXnnpack) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  std::printf("[ engine  ] depthwise kernel %s on this CPU\n", available ? "used" : "not available");
+  struct Case {
+    std::string name;
+    Shape input;
+    int kernel;
+    ConvParams p;
+    bool hardswish;
+    bool strided;  // read a channel slice in place, write into a channel concat
+  };
+  ConvParams relu6_s2 = Params(2, 0, 72);
+  relu6_s2.pad_bottom = relu6_s2.pad_right = 1;
+  relu6_s2.act_min = 0.0f;
+  relu6_s2.act_max = 6.0f;
+  ConvParams k5_s2 = Params(2, 1, 120);
+  k5_s2.pad_bottom = k5_s2.pad_right = 2;
+  ConvParams dilated = Params(1, 2, 12);
+  dilated.dilation_h = dilated.dilation_w = 2;
+  ConvParams clamp = Params(1, 1, 24);
+  clamp.act_min = -0.5f;
+  clamp.act_max = 2.0f;
+  ConvParams nobias = Params(1, 1, 20);
+  nobias.bias = false;
+  ConvParams tall = Params(1, 0, 16);
+  tall.pad_top = tall.pad_bottom = 1;  // padding above and below only
+  const std::vector<Case> cases = {
+      {"high_res_16", {1, 40, 37, 16}, 3, Params(1, 1, 16), false, false},
+      {"relu6_stride2_same", {1, 21, 20, 72}, 3, relu6_s2, false, false},
+      {"k5_channel_tail_hardswish", {1, 15, 14, 40}, 5, Params(1, 2, 40), true, false},
+      {"k5_stride2_hardswish", {1, 14, 14, 120}, 5, k5_s2, true, false},
+      {"dilated_channel_tail", {1, 12, 11, 12}, 3, dilated, false, false},
+      {"clamp_then_hardswish", {1, 9, 9, 24}, 3, clamp, true, false},
+      {"no_bias_one_row", {1, 1, 5, 20}, 3, nobias, false, false},
+      {"rows_padded_only", {1, 6, 19, 16}, 3, tall, false, false},
+      {"strided_hardswish", {1, 10, 11, 24}, 3, Params(1, 1, 24), true, true},
+      {"strided", {1, 7, 9, 40}, 5, Params(1, 2, 40), false, true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    GraphBuilder b(44);
+    const int channels = static_cast<int>(c.input[3]);
+    ValueId x = b.Input(c.strided ? Shape{c.input[0], c.input[1], c.input[2], channels + 8} : c.input);
+    if (c.strided) x = b.Slice(x, {0, 0, 0, 8}, c.input);
+    ValueId y = b.Conv(x, channels, c.kernel, c.kernel, c.p);
+    if (c.hardswish) y = b.Unary(Op::kHardSwish, y);
+    if (c.strided) y = b.Concat({b.Conv(x, 8, 1, 1), y}, 3);
+    const graph::Graph g = b.Finish(y);
+    const XnnpackPlanStats stats = PlanStats(g);
+    EXPECT_EQ(stats.depthwise_nodes, available ? 1 : 0);
+    EXPECT_EQ(stats.fused_activations, available && c.hardswish ? 1 : 0);
+    if (c.strided) {
+      EXPECT_EQ(stats.copied_concat_inputs, 0);
+    }
+    const XnnpackPlanStats only = PlanStats(g, /*xnnpack_only=*/true);
+    EXPECT_EQ(only.depthwise_nodes + only.fused_activations, 0);
+    // Inputs in [-4, 4] reach every branch of HardSwish (below -3, above 3).
+    const std::vector<float> input =
+        testing::RandomData(static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape)), 7,
+                            -4.0f, 4.0f);
+    auto xnnpack = testing::RunOnce(*MakeXnnpackBackend(), g, input, 1, /*xnnpack_only=*/true);
+    ASSERT_TRUE(xnnpack.ok()) << xnnpack.status().ToString();
+    for (int threads : {1, 2, 3}) {
+      auto ours = testing::RunOnce(*MakeXnnpackBackend(), g, input, threads);
+      ASSERT_TRUE(ours.ok()) << ours.status().ToString();
+      EXPECT_EQ(*ours, *xnnpack) << "threads=" << threads;
+    }
+    ExpectMatchesReference(g, "Depthwise/" + c.name);
+  }
+}
+
 // A SqueezeNet fire module (the 2018 exports): the Winograd convolution
 // writes its output into the concat's buffer with the concat's row stride,
 // and reads a channel slice in place (the input's row stride); so do the 1x1

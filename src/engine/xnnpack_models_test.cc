@@ -448,7 +448,9 @@ TEST(SessionTest, SessionsShareOnePackedCopyOfTheWeights) {
     auto first = (*model)->CreateSession();
     ASSERT_TRUE(first.ok());
     const XnnpackWeightStats one = GetXnnpackWeightStats(**model);
-    ASSERT_GT(one.packed_bytes, 100'000u);  // every conv and the classifier
+    // What XNNPACK operators pack (the classifier at least; on AVX-512 our
+    // kernels hold the convolutions' weights in the Program instead).
+    ASSERT_GT(one.packed_bytes, 50'000u);
     EXPECT_EQ(one.shared_bytes, 0u);
 
     auto second = (*model)->CreateSession();

@@ -143,6 +143,18 @@ bool ConvGemmEligible(const Graph& g, const Node& node) {
          a.stride_w > 0 && a.dilation_h > 0 && a.dilation_w > 0 && ys[1] > 0 && ys[2] > 0;
 }
 
+bool DepthwiseEligible(const Graph& g, const Node& node) {
+  if (!ConstantBatch1Conv(g, node) || !PointwiseGemmAvailable()) return false;
+  const Attrs& a = node.attrs;
+  const Shape& xs = InputShape(g, node);
+  const Shape& ws = InputShape(g, node, 1);
+  const Shape& ys = OutputShape(g, node);
+  const int64_t taps = ws[1] * ws[2];
+  return a.groups > 1 && a.groups == xs[3] && ws[0] == xs[3] && ws[3] == 1 && ys[3] == xs[3] &&
+         (taps == 9 || taps == 25) && a.stride_h > 0 && a.stride_w > 0 && a.dilation_h > 0 &&
+         a.dilation_w > 0 && ys[1] > 0 && ys[2] > 0;
+}
+
 Status InitializeXnnpack() {
   static std::once_flag once;
   static xnn_status status = xnn_status_uninitialized;

@@ -50,8 +50,10 @@ enum class Exec : uint8_t {
                       // its output is never whole (Program::BandStep)
   kInBand,            // that MaxPool2D: runs inside its kBandedConv node's bands
   kConvGemm,          // other dense Conv2D on the same GEMM, input read through per-tap pointers
+  kDepthwise,         // 3x3 or 5x5 depthwise Conv2D on our AVX-512 kernel (engine/depthwise_conv.h)
   kFused,             // no work of its own: computed by an earlier node (a MaxPool2D after a
-                      // kConvGemm node, see Program::fused_pool)
+                      // kConvGemm node, see Program::fused_pool; a HardSwish after a
+                      // kDepthwise node, see Program::fused_hardswish)
 };
 
 // True if `node` is a Conv2D that the pointwise GEMM can compute: 1x1
@@ -71,6 +73,13 @@ bool PointwiseGemmEligible(const graph::Graph& graph, const graph::Node& node);
 // layers, 3x3 convolutions with fewer than kWinogradMinInputChannels inputs),
 // with any thread count (tiles, or bands of pooled rows, split between them).
 bool ConvGemmEligible(const graph::Graph& graph, const graph::Node& node);
+
+// True if `node` is a batch-1 depthwise Conv2D (groups = input channels =
+// output channels) with a 3x3 or 5x5 window (the two XNNPACK computes with
+// its up16x9 and up16x25 kernels, whose sums DepthwiseRows repeats), constant
+// weights and bias, positive strides and dilations, and the kernel runs on
+// this machine (AVX-512F): DepthwiseRows can compute it.
+bool DepthwiseEligible(const graph::Graph& graph, const graph::Node& node);
 
 // Input channels from which a 3x3 convolution runs as Winograd F(2x2, 3x3).
 // Below, the 16 products are too thin for XNNPACK's GEMM to beat its direct

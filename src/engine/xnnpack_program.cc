@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "engine/depthwise_conv.h"
 #include "engine/graph_check.h"
 #include "engine/memory_planner.h"
 #include "engine/pointwise_gemm.h"
@@ -48,7 +49,7 @@ bool IsUnary(Op op) {
 bool RunsOnXnnpack(Exec e) {
   return e == Exec::kXnnpack || e == Exec::kDepthwiseAvgPool || e == Exec::kWinograd ||
          e == Exec::kPointwiseGemm || e == Exec::kBandedConv || e == Exec::kInBand ||
-         e == Exec::kConvGemm;
+         e == Exec::kConvGemm || e == Exec::kDepthwise;
 }
 
 // A convolution whose output is at least kBandedConvMinBytes and is read
@@ -111,6 +112,7 @@ class Planner {
     }
     EV_RETURN_IF_ERROR(DecideExec());
     FusePools();
+    FuseHardSwish();
     DecideBands();
     DecideSliceViews();
     PlaceConcatInputs();
@@ -211,6 +213,16 @@ class Planner {
           if (own_kernels_ && threads_ == 1 && PointwiseGemmEligible(g_, node)) {
             PackGemm(i);
             exec = Exec::kPointwiseGemm;
+            break;
+          }
+          if (own_kernels_ && DepthwiseEligible(g_, node)) {
+            const graph::Shape& ws = g_.values[node.inputs[1]].shape;
+            const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
+            p_.extra_weights[i] = PackDepthwise(
+                g_.values[node.inputs[1]].f32.data(),
+                bias ? g_.values[node.inputs[2]].f32.data() : nullptr, static_cast<size_t>(ws[0]),
+                static_cast<size_t>(ws[1]), static_cast<size_t>(ws[2]));
+            exec = Exec::kDepthwise;
             break;
           }
           if (own_kernels_ && WinogradEligible(g_, node)) {
@@ -346,6 +358,26 @@ class Planner {
     }
   }
 
+  // A kDepthwise node whose output only a HardSwish reads computes it too,
+  // while its output is in registers (MobileNetV3: a separate pass over
+  // every depthwise output, 112x112x64 at the largest).
+  void FuseHardSwish() {
+    p_.fused_hardswish.assign(g_.nodes.size(), -1);
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (p_.exec[i] != Exec::kDepthwise) continue;
+      const ValueId y = g_.nodes[i].outputs[0];
+      if (y == g_.outputs[0] || consumers_[y].size() != 1) continue;
+      const int j = consumers_[y][0].node;
+      if (g_.nodes[j].op != Op::kHardSwish || p_.exec[j] != Exec::kXnnpack ||
+          g_.values[g_.nodes[j].outputs[0]].shape != g_.values[y].shape) {
+        continue;
+      }
+      p_.fused_hardswish[i] = j;
+      p_.exec[j] = Exec::kFused;
+      ++p_.stats.fused_activations;
+    }
+  }
+
   // --- Channel slices read in place ---------------------------------------
 
   // A channel Slice whose readers all take strided rows becomes a view of its
@@ -380,7 +412,7 @@ class Planner {
   bool ProducesStrided(int p) const {
     const Node& n = g_.nodes[p];
     if (p_.exec[p] == Exec::kConcat) return ChannelConcat(p);
-    if (p_.exec[p] == Exec::kFused) return true;  // ConvGemmMaxPool takes an output row stride
+    if (p_.exec[p] == Exec::kFused) return true;  // ConvGemmMaxPool, DepthwiseRows take a row stride
     if (!RunsOnXnnpack(p_.exec[p])) return false;
     switch (n.op) {
       case Op::kConv2D:
@@ -480,8 +512,9 @@ class Planner {
         def_step[g_.nodes[p_.bands[i].pool_node].outputs[0]] = static_cast<int>(i) + 1;
         continue;
       }
-      if (p_.fused_pool[i] >= 0) {
-        def_step[g_.nodes[p_.fused_pool[i]].outputs[0]] = static_cast<int>(i) + 1;
+      const int fused = p_.fused_pool[i] >= 0 ? p_.fused_pool[i] : p_.fused_hardswish[i];
+      if (fused >= 0) {
+        def_step[g_.nodes[fused].outputs[0]] = static_cast<int>(i) + 1;
         continue;  // the convolution's output has no buffer
       }
       used.push_back(out);
@@ -554,6 +587,11 @@ class Planner {
       r.first_step = r.last_step = static_cast<int>(i) + 1;
       band_scratch.emplace_back(i, requests.size());
       requests.push_back(r);
+    }
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {  // kDepthwise: padding taps read zeros
+      if (p_.exec[i] != Exec::kDepthwise) continue;
+      const size_t c = LastDim(g_.values[g_.nodes[i].inputs[0]].shape);
+      p_.zeros.resize(std::max(p_.zeros.size(), c + kDepthwiseTileChannels), 0.0f);
     }
     std::vector<std::pair<size_t, size_t>> rings;  // (node, request)
     for (size_t i = 0; i < g_.nodes.size(); ++i) {  // kConvGemm: padding taps read zeros
@@ -685,6 +723,10 @@ class Planner {
         case Exec::kConvGemm:
           ++p_.stats.xnnpack_nodes;
           ++p_.stats.conv_gemm_nodes;
+          break;
+        case Exec::kDepthwise:
+          ++p_.stats.xnnpack_nodes;
+          ++p_.stats.depthwise_nodes;
           break;
         case Exec::kReference:
           ++p_.stats.reference_nodes;

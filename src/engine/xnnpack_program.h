@@ -63,7 +63,8 @@ struct Program {
   // Per node: the weights CreateNodeOperator gets as `extra_weights`
   // (kDepthwiseAvgPool: the averaging kernel; kWinograd: the transformed
   // kernel U), or kPointwiseGemm's and kConvGemm's packed weights and bias
-  // (read at run time, shared by every Session); empty for other nodes.
+  // (read at run time, shared by every Session), kDepthwise's (PackDepthwise);
+  // empty for other nodes.
   std::vector<std::vector<float>> extra_weights;
   std::vector<WinogradStep> winograd;             // per node; kWinograd only
   std::vector<BandStep> bands;                    // per node; kBandedConv only
@@ -73,7 +74,11 @@ struct Program {
   // in the arena at ring_offset (one per thread), live while the node runs.
   std::vector<int> fused_pool;
   std::vector<size_t> ring_offset;
-  std::vector<float> zeros;  // kWinograd, kConvGemm: padding (>= widest input, then a tail)
+  // Per node; kDepthwise: the HardSwish node (exec kFused) that is the only
+  // reader of its output and that it computes too, else -1. Its output then
+  // has no buffer: the node writes the HardSwish's output.
+  std::vector<int> fused_hardswish;
+  std::vector<float> zeros;  // kWinograd, kConvGemm, kDepthwise: padding (>= widest input, then a tail)
   std::vector<std::vector<size_t>> concat_copies;   // per node; kConcat: inputs to copy
   // Per node; binary ops with BroadcastWidening() > 0: their constant operand
   // tiled that many times (then XNN_EXTRA_BYTES of zeros).

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/depthwise_conv.h"
 #include "engine/pointwise_gemm.h"
 #include "engine/reference_kernels.h"
 #include "engine/winograd.h"
@@ -167,6 +168,27 @@ void RunConvGemm(ConvGemmCall& c, pthreadpool_t pool) {
                                      std::max<size_t>(1, (tiles + tasks - 1) / tasks), 0);
 }
 
+// A kDepthwise node's work, bound once per Session: runs of output rows,
+// this many per thread (enough to even out rows of unequal cost: the
+// border rows read the zeros pointer by pointer).
+constexpr size_t kDepthwiseTasksPerThread = 4;
+
+struct DepthwiseCall {
+  DepthwiseArgs args;
+  size_t threads = 1;
+};
+
+void DepthwiseRowsTask(void* context, size_t first_row, size_t rows) {
+  const DepthwiseArgs& a = static_cast<const DepthwiseCall*>(context)->args;
+  DepthwiseRows(a, first_row, std::min(a.out_h, first_row + rows));
+}
+
+void RunDepthwise(DepthwiseCall& c, pthreadpool_t pool) {
+  const size_t tasks = c.threads * kDepthwiseTasksPerThread;
+  pthreadpool_parallelize_1d_tile_1d(pool, DepthwiseRowsTask, &c, c.args.out_h,
+                                     std::max<size_t>(1, (c.args.out_h + tasks - 1) / tasks), 0);
+}
+
 // One unit of run-time work: an XNNPACK operator, or a reference kernel.
 // kWinograd: `op` is the grouped convolution between the two transforms.
 struct Action {
@@ -183,6 +205,8 @@ struct Action {
   bool gemm_pixels_outer = false;
   bool conv_gemm = false;
   ConvGemmCall conv_gemm_call;
+  bool depthwise = false;
+  DepthwiseCall depthwise_call;
   const Node* reference_node = nullptr;
   std::vector<const float*> reference_inputs;
   float* reference_output = nullptr;
@@ -218,6 +242,7 @@ class XnnpackSession final : public Session {
         case Exec::kBandedConv: EV_RETURN_IF_ERROR(PrepareBandedConv(i)); break;
         case Exec::kInBand: break;  // its kBandedConv node runs it
         case Exec::kConvGemm: PrepareConvGemm(i); break;
+        case Exec::kDepthwise: PrepareDepthwise(i); break;
         case Exec::kConcat: EV_RETURN_IF_ERROR(PrepareConcatCopies(i)); break;
         case Exec::kReference: {
           Action action;
@@ -285,6 +310,9 @@ class XnnpackSession final : public Session {
       if (program_->exec[i] == Exec::kConcat) p.op += " (copy)";
       if (program_->exec[i] == Exec::kWinograd) p.op += " (winograd)";
       if (program_->exec[i] == Exec::kBandedConv || program_->exec[i] == Exec::kInBand) p.op += " (row bands)";
+      if (program_->exec[i] == Exec::kDepthwise) {
+        p.op += program_->fused_hardswish[i] >= 0 ? " (depthwise + HardSwish)" : " (depthwise)";
+      }
       if (program_->exec[i] == Exec::kPointwiseGemm || program_->exec[i] == Exec::kConvGemm) {
         p.op += program_->fused_pool[i] >= 0 ? " (gemm + MaxPool2D)" : " (gemm)";
       }
@@ -360,6 +388,10 @@ class XnnpackSession final : public Session {
     }
     if (action.conv_gemm) {
       RunConvGemm(action.conv_gemm_call, pool_.get());
+      return Status::Ok();
+    }
+    if (action.depthwise) {
+      RunDepthwise(action.depthwise_call, pool_.get());
       return Status::Ok();
     }
     if (action.op) {
@@ -574,6 +606,45 @@ class XnnpackSession final : public Session {
       action.conv_gemm_call.rings = arena_.get() + program_->ring_offset[i];
       action.conv_gemm_call.ring_floats = pool.kernel_h * a.out_w * a.out_channels;
     }
+    actions_.push_back(std::move(action));
+  }
+
+  void PrepareDepthwise(size_t i) {
+    const graph::Graph& g = program_->graph;
+    const Node& node = g.nodes[i];
+    const graph::Shape& xs = g.values[node.inputs[0]].shape;
+    const graph::Shape& ws = g.values[node.inputs[1]].shape;
+    const graph::Shape& ys = g.values[node.outputs[0]].shape;
+    const graph::Attrs& at = node.attrs;
+    Action action;
+    action.node = i;
+    action.depthwise = true;
+    action.depthwise_call.threads = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
+    DepthwiseArgs& a = action.depthwise_call.args;
+    a.in_h = static_cast<size_t>(xs[1]);
+    a.in_w = static_cast<size_t>(xs[2]);
+    a.channels = static_cast<size_t>(xs[3]);
+    a.in_stride = program_->locations[node.inputs[0]].row_stride;
+    a.out_h = static_cast<size_t>(ys[1]);
+    a.out_w = static_cast<size_t>(ys[2]);
+    a.kernel_h = static_cast<size_t>(ws[1]);
+    a.kernel_w = static_cast<size_t>(ws[2]);
+    a.stride_h = static_cast<size_t>(at.stride_h);
+    a.stride_w = static_cast<size_t>(at.stride_w);
+    a.dilation_h = static_cast<size_t>(at.dilation_h);
+    a.dilation_w = static_cast<size_t>(at.dilation_w);
+    a.pad_top = static_cast<size_t>(at.pad_top);
+    a.pad_left = static_cast<size_t>(at.pad_left);
+    a.x = Pointer(node.inputs[0]);
+    a.zeros = program_->zeros.data();
+    a.packed = program_->extra_weights[i].data();
+    a.lo = at.act_min;
+    a.hi = at.act_max;
+    const int hardswish = program_->fused_hardswish[i];
+    const ValueId out = hardswish >= 0 ? g.nodes[hardswish].outputs[0] : node.outputs[0];
+    a.hardswish = hardswish >= 0;
+    a.y = Pointer(out);
+    a.out_stride = program_->locations[out].row_stride;
     actions_.push_back(std::move(action));
   }
 

@@ -1,0 +1,238 @@
+#include "engine/depthwise_conv.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12's own avx512fintrin.h trips -Wuninitialized (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#define EV_DEPTHWISE_AVX512 1
+#endif
+
+namespace edgevision::engine::xnnpack_internal {
+
+namespace {
+
+constexpr size_t kMaxTaps = 25;
+
+// Tap t of the kernel in XNNPACK's order: column outer, row inner.
+size_t TapRow(size_t t, size_t kernel_h) { return t % kernel_h; }
+size_t TapColumn(size_t t, size_t kernel_h) { return t / kernel_h; }
+
+}  // namespace
+
+std::vector<float> PackDepthwise(const float* weights, const float* bias, size_t channels,
+                                 size_t kernel_h, size_t kernel_w) {
+  const size_t taps = kernel_h * kernel_w;
+  const size_t block_floats = (1 + taps) * kDepthwiseTileChannels;
+  const size_t blocks = (channels + kDepthwiseTileChannels - 1) / kDepthwiseTileChannels;
+  std::vector<float> packed(blocks * block_floats, 0.0f);
+  for (size_t c = 0; c < channels; ++c) {
+    float* block = packed.data() + (c / kDepthwiseTileChannels) * block_floats;
+    const size_t lane = c % kDepthwiseTileChannels;
+    if (bias) block[lane] = bias[c];
+    for (size_t t = 0; t < taps; ++t) {
+      block[(1 + t) * kDepthwiseTileChannels + lane] =
+          weights[(c * kernel_h + TapRow(t, kernel_h)) * kernel_w + TapColumn(t, kernel_h)];
+    }
+  }
+  return packed;
+}
+
+#if defined(EV_DEPTHWISE_AVX512)
+
+namespace {
+
+// The epilogue of MR accumulators: clamp, the fused HardSwish, masked store.
+template <int MR>
+__attribute__((target("avx512f"), always_inline)) inline void Store(__m512 (&acc)[MR],
+                                                                     const DepthwiseArgs& g,
+                                                                     __mmask16 mask, float* y) {
+  const __m512 lo = _mm512_set1_ps(g.lo), hi = _mm512_set1_ps(g.hi);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) {
+    __m512 v = _mm512_min_ps(_mm512_max_ps(acc[r], lo), hi);
+    if (g.hardswish) {
+      __m512 h = _mm512_fmadd_ps(v, _mm512_set1_ps(1.0f / 6.0f), _mm512_set1_ps(0.5f));
+      h = _mm512_min_ps(_mm512_max_ps(h, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
+      v = _mm512_mul_ps(h, v);
+    }
+    _mm512_mask_storeu_ps(y + r * g.out_stride, mask, v);
+  }
+}
+
+__mmask16 ChannelMask(size_t left) {
+  return static_cast<__mmask16>(left >= 16 ? 0xFFFFu : (1u << left) - 1);
+}
+
+// A masked load costs an ALU uop on the FMA ports (Skylake-SP): only the
+// last, partial block of channels loads masked.
+template <bool kMasked>
+__attribute__((target("avx512f"), always_inline)) inline __m512 Load(__mmask16 mask, const float* p) {
+  if constexpr (kMasked) return _mm512_maskz_loadu_ps(mask, p);
+  return _mm512_loadu_ps(p);
+}
+
+// MR output pixels whose windows lie inside the input: pixel r reads tap t
+// at base[r] + offsets[t] (+ the channel). Writes every channel from y on
+// (pixels out_stride floats apart).
+template <int MR, bool kMasked>
+__attribute__((target("avx512f"), always_inline)) inline void InteriorBlock(
+    const float* const (&base)[MR], const ptrdiff_t* offsets, size_t taps, const float* w,
+    size_t c, __mmask16 mask, const DepthwiseArgs& g, float* y) {
+  __m512 acc[MR];
+  const __m512 bias = _mm512_loadu_ps(w);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) acc[r] = bias;
+  for (size_t t = 0; t < taps; ++t) {
+    const __m512 k = _mm512_loadu_ps(w + (1 + t) * kDepthwiseTileChannels);
+    const ptrdiff_t offset = offsets[t] + static_cast<ptrdiff_t>(c);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) acc[r] = _mm512_fmadd_ps(Load<kMasked>(mask, base[r] + offset), k, acc[r]);
+  }
+  Store<MR>(acc, g, mask, y + c);
+}
+
+template <int MR>
+__attribute__((target("avx512f"))) void Interior(const float* const* bases, const ptrdiff_t* offsets,
+                                                 size_t taps, const DepthwiseArgs& g, float* y) {
+  const float* base[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) base[r] = bases[r];
+  const float* w = g.packed;
+  const size_t step = (1 + taps) * kDepthwiseTileChannels;
+  size_t c = 0;
+  for (; c + kDepthwiseTileChannels <= g.channels; c += kDepthwiseTileChannels, w += step) {
+    InteriorBlock<MR, false>(base, offsets, taps, w, c, 0xFFFF, g, y);
+  }
+  if (c < g.channels) InteriorBlock<MR, true>(base, offsets, taps, w, c, ChannelMask(g.channels - c), g, y);
+}
+
+// MR output pixels at the border: pixel r reads tap t at pointers[t * 8 + r]
+// (the zeros where the tap is in the padding).
+template <int MR, bool kMasked>
+__attribute__((target("avx512f"), always_inline)) inline void BorderBlock(
+    const float* const* pointers, size_t taps, const float* w, size_t c, __mmask16 mask,
+    const DepthwiseArgs& g, float* y) {
+  __m512 acc[MR];
+  const __m512 bias = _mm512_loadu_ps(w);
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) acc[r] = bias;
+  for (size_t t = 0; t < taps; ++t) {
+    const __m512 k = _mm512_loadu_ps(w + (1 + t) * kDepthwiseTileChannels);
+    const float* const* p = pointers + t * kDepthwiseTilePixels;
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) acc[r] = _mm512_fmadd_ps(Load<kMasked>(mask, p[r] + c), k, acc[r]);
+  }
+  Store<MR>(acc, g, mask, y + c);
+}
+
+template <int MR>
+__attribute__((target("avx512f"))) void Border(const float* const* pointers, size_t taps,
+                                               const DepthwiseArgs& g, float* y) {
+  const float* w = g.packed;
+  const size_t step = (1 + taps) * kDepthwiseTileChannels;
+  size_t c = 0;
+  for (; c + kDepthwiseTileChannels <= g.channels; c += kDepthwiseTileChannels, w += step) {
+    BorderBlock<MR, false>(pointers, taps, w, c, 0xFFFF, g, y);
+  }
+  if (c < g.channels) BorderBlock<MR, true>(pointers, taps, w, c, ChannelMask(g.channels - c), g, y);
+}
+
+// pixels in [1, 8]: the instance for that many; offsets null: at the border.
+void Dispatch(size_t pixels, const float* const* pointers, const ptrdiff_t* offsets, size_t taps,
+              const DepthwiseArgs& g, float* y) {
+  switch (pixels) {
+#define EV_DEPTHWISE_CASE(n)                                                   \
+  case n:                                                                      \
+    if (offsets) {                                                             \
+      Interior<n>(pointers, offsets, taps, g, y);                              \
+    } else {                                                                   \
+      Border<n>(pointers, taps, g, y);                                         \
+    }                                                                          \
+    break;
+    EV_DEPTHWISE_CASE(8)
+    EV_DEPTHWISE_CASE(7)
+    EV_DEPTHWISE_CASE(6)
+    EV_DEPTHWISE_CASE(5)
+    EV_DEPTHWISE_CASE(4)
+    EV_DEPTHWISE_CASE(3)
+    EV_DEPTHWISE_CASE(2)
+    EV_DEPTHWISE_CASE(1)
+#undef EV_DEPTHWISE_CASE
+    default: break;
+  }
+}
+
+}  // namespace
+
+static_assert(kDepthwiseTileChannels == 16 && kDepthwiseTilePixels == 8);
+
+void DepthwiseRows(const DepthwiseArgs& g, size_t begin, size_t end) {
+  const size_t taps = g.kernel_h * g.kernel_w;
+  ptrdiff_t offsets[kMaxTaps];
+  for (size_t t = 0; t < taps; ++t) {
+    offsets[t] = static_cast<ptrdiff_t>((TapRow(t, g.kernel_h) * g.dilation_h * g.in_w +
+                                         TapColumn(t, g.kernel_h) * g.dilation_w) *
+                                        g.in_stride);
+  }
+  const auto in_h = static_cast<ptrdiff_t>(g.in_h), in_w = static_cast<ptrdiff_t>(g.in_w);
+  const auto span_h = static_cast<ptrdiff_t>((g.kernel_h - 1) * g.dilation_h);
+  const auto span_w = static_cast<ptrdiff_t>((g.kernel_w - 1) * g.dilation_w);
+  // Output columns [interior_begin, interior_end) read no padding column.
+  const size_t interior_begin = std::min(g.out_w, (g.pad_left + g.stride_w - 1) / g.stride_w);
+  const ptrdiff_t last_start = in_w - 1 - span_w + static_cast<ptrdiff_t>(g.pad_left);
+  const size_t interior_end = std::max(
+      interior_begin,
+      last_start < 0 ? 0 : std::min(g.out_w, static_cast<size_t>(last_start) / g.stride_w + 1));
+  const float* pointers[kMaxTaps * kDepthwiseTilePixels];
+  // Pixels [ox, ox + n) of row oy, n <= 8, through one pointer per tap.
+  auto border = [&](size_t oy, ptrdiff_t iy, size_t ox, size_t n) {
+    const ptrdiff_t ix = static_cast<ptrdiff_t>(ox * g.stride_w) - static_cast<ptrdiff_t>(g.pad_left);
+    for (size_t t = 0; t < taps; ++t) {
+      const ptrdiff_t ty = iy + static_cast<ptrdiff_t>(TapRow(t, g.kernel_h) * g.dilation_h);
+      for (size_t p = 0; p < n; ++p) {
+        const ptrdiff_t tx =
+            ix + static_cast<ptrdiff_t>(p * g.stride_w + TapColumn(t, g.kernel_h) * g.dilation_w);
+        const bool inside = ty >= 0 && ty < in_h && tx >= 0 && tx < in_w;
+        pointers[t * kDepthwiseTilePixels + p] =
+            inside ? g.x + (static_cast<size_t>(ty) * g.in_w + static_cast<size_t>(tx)) * g.in_stride
+                   : g.zeros;
+      }
+    }
+    Dispatch(n, pointers, nullptr, taps, g, g.y + (oy * g.out_w + ox) * g.out_stride);
+  };
+  for (size_t oy = begin; oy < end; ++oy) {
+    const ptrdiff_t iy = static_cast<ptrdiff_t>(oy * g.stride_h) - static_cast<ptrdiff_t>(g.pad_top);
+    if (iy < 0 || iy + span_h >= in_h) {  // a row that reads padding rows
+      for (size_t ox = 0; ox < g.out_w; ox += kDepthwiseTilePixels) {
+        border(oy, iy, ox, std::min(kDepthwiseTilePixels, g.out_w - ox));
+      }
+      continue;
+    }
+    for (size_t ox = 0; ox < interior_begin; ox += kDepthwiseTilePixels) {
+      border(oy, iy, ox, std::min(kDepthwiseTilePixels, interior_begin - ox));
+    }
+    for (size_t ox = interior_begin; ox < interior_end; ox += kDepthwiseTilePixels) {
+      const size_t n = std::min(kDepthwiseTilePixels, interior_end - ox);
+      const float* row = g.x + static_cast<size_t>(iy) * g.in_w * g.in_stride;
+      for (size_t p = 0; p < n; ++p) {
+        pointers[p] = row + ((ox + p) * g.stride_w - g.pad_left) * g.in_stride;
+      }
+      Dispatch(n, pointers, offsets, taps, g, g.y + (oy * g.out_w + ox) * g.out_stride);
+    }
+    for (size_t ox = interior_end; ox < g.out_w; ox += kDepthwiseTilePixels) {
+      border(oy, iy, ox, std::min(kDepthwiseTilePixels, g.out_w - ox));
+    }
+  }
+}
+
+#else  // not x86-64: never used (DepthwiseEligible needs AVX-512)
+
+void DepthwiseRows(const DepthwiseArgs&, size_t, size_t) {}
+
+#endif
+
+}  // namespace edgevision::engine::xnnpack_internal
