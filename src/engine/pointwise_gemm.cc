@@ -49,7 +49,8 @@ constexpr ptrdiff_t kNoOffsets[kConvGemmMaxTaps] = {};
 // MR pixels x (16 * NV) channels; the last vector's lanes past n are masked.
 template <int MR, int NV>
 __attribute__((target("avx512f"))) void Tile(const TileRows& a, const float* w, const float* bias,
-                                             const GemmOutput& o, float* c, __mmask16 last_mask) {
+                                             const GemmOutput& o, float* c, const float* res,
+                                             __mmask16 last_mask) {
   __m512 acc[MR][NV];
   __m512 init[NV];
   for (int v = 0; v < NV; ++v) init[v] = _mm512_loadu_ps(bias + 16 * v);
@@ -75,45 +76,57 @@ __attribute__((target("avx512f"))) void Tile(const TileRows& a, const float* w, 
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     for (int v = 0; v < NV; ++v) {
-      const __m512 y = _mm512_min_ps(_mm512_max_ps(acc[r][v], lo), hi);
-      _mm512_mask_storeu_ps(c + r * o.ldc + 16 * v, v + 1 == NV ? last_mask : 0xFFFF, y);
+      const __mmask16 mask = v + 1 == NV ? last_mask : 0xFFFF;
+      __m512 y = _mm512_min_ps(_mm512_max_ps(acc[r][v], lo), hi);
+      if (res) {
+        y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, res + r * o.residual_stride + 16 * v));
+        y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(o.add_lo)), _mm512_set1_ps(o.add_hi));
+      }
+      if (o.hardswish) {
+        __m512 h = _mm512_fmadd_ps(y, _mm512_set1_ps(1.0f / 6.0f), _mm512_set1_ps(0.5f));
+        h = _mm512_min_ps(_mm512_max_ps(h, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
+        y = _mm512_mul_ps(h, y);
+      }
+      _mm512_mask_storeu_ps(c + r * o.ldc + 16 * v, mask, y);
     }
   }
 }
 
 template <int NV>
 void Rows(size_t rows, const TileRows& a, const float* w, const float* bias, const GemmOutput& o,
-          float* c, __mmask16 mask) {
+          float* c, const float* res, __mmask16 mask) {
   switch (rows) {
-    case 8: Tile<8, NV>(a, w, bias, o, c, mask); break;
-    case 7: Tile<7, NV>(a, w, bias, o, c, mask); break;
-    case 6: Tile<6, NV>(a, w, bias, o, c, mask); break;
-    case 5: Tile<5, NV>(a, w, bias, o, c, mask); break;
-    case 4: Tile<4, NV>(a, w, bias, o, c, mask); break;
-    case 3: Tile<3, NV>(a, w, bias, o, c, mask); break;
-    case 2: Tile<2, NV>(a, w, bias, o, c, mask); break;
-    case 1: Tile<1, NV>(a, w, bias, o, c, mask); break;
+    case 8: Tile<8, NV>(a, w, bias, o, c, res, mask); break;
+    case 7: Tile<7, NV>(a, w, bias, o, c, res, mask); break;
+    case 6: Tile<6, NV>(a, w, bias, o, c, res, mask); break;
+    case 5: Tile<5, NV>(a, w, bias, o, c, res, mask); break;
+    case 4: Tile<4, NV>(a, w, bias, o, c, res, mask); break;
+    case 3: Tile<3, NV>(a, w, bias, o, c, res, mask); break;
+    case 2: Tile<2, NV>(a, w, bias, o, c, res, mask); break;
+    case 1: Tile<1, NV>(a, w, bias, o, c, res, mask); break;
     default: break;
   }
 }
 
 // Output channels [channel, channel + kGemmTileChannels) clipped to n of the
-// tile whose first output row is `c`; k_total = taps * k.
+// tile whose first output row is `c` (and first residual row `res`, or null);
+// k_total = taps * k.
 void ChannelBlock(const TileRows& a, size_t rows, size_t n, const float* packed, size_t channel,
-                  const GemmOutput& o, float* c) {
+                  const GemmOutput& o, float* c, const float* res) {
   const size_t padded = (n + kGemmTileChannels - 1) / kGemmTileChannels * kGemmTileChannels;
   const size_t k_total = a.taps * a.k;
   const float* w = packed + channel * k_total;
   const float* bias = packed + padded * k_total + channel;
   c += channel;
+  if (res) res += channel;
   const size_t width = std::min(kGemmTileChannels, n - channel);
   if (width > 16) {
     const size_t tail = width - 16;
     const auto mask = static_cast<__mmask16>(tail == 16 ? 0xFFFFu : (1u << tail) - 1);
-    Rows<2>(rows, a, w, bias, o, c, mask);
+    Rows<2>(rows, a, w, bias, o, c, res, mask);
   } else {  // a narrow last block: one vector
     const auto mask = static_cast<__mmask16>(width == 16 ? 0xFFFFu : (1u << width) - 1);
-    Rows<1>(rows, a, w, bias, o, c, mask);
+    Rows<1>(rows, a, w, bias, o, c, res, mask);
   }
 }
 
@@ -130,10 +143,12 @@ void PointwiseGemmTile(const PointwiseGemmArgs& g, size_t row, size_t rows, size
   const float* pointers[kGemmTileRows];
   for (size_t r = 0; r < rows; ++r) pointers[r] = g.a + (row + r) * g.lda;
   const TileRows a{pointers, 0, kNoOffsets, 1, g.k};
-  ChannelBlock(a, rows, g.n, g.packed, channel, g.out, g.out.c + row * g.out.ldc);
+  ChannelBlock(a, rows, g.n, g.packed, channel, g.out, g.out.c + row * g.out.ldc,
+               g.out.residual ? g.out.residual + row * g.out.residual_stride : nullptr);
 }
 
 void ConvGemmTile(const ConvGemmArgs& g, size_t pixel, size_t rows, float* c) {
+  const float* res = g.out.residual ? g.out.residual + pixel * g.out.residual_stride : nullptr;
   const float* pointers[kConvGemmMaxTaps * kGemmTileRows];
   ptrdiff_t offsets[kConvGemmMaxTaps];
   const size_t taps = g.kernel_h * g.kernel_w;
@@ -168,7 +183,7 @@ void ConvGemmTile(const ConvGemmArgs& g, size_t pixel, size_t rows, float* c) {
     const TileRows a{pointers, 0, offsets, row_taps ? g.kernel_h : taps,
                      row_taps ? g.kernel_w * g.in_channels : g.in_channels};
     for (size_t channel = 0; channel < g.out_channels; channel += kGemmTileChannels) {
-      ChannelBlock(a, rows, g.out_channels, g.packed, channel, g.out, c);
+      ChannelBlock(a, rows, g.out_channels, g.packed, channel, g.out, c, res);
     }
     return;
   }
@@ -192,7 +207,7 @@ void ConvGemmTile(const ConvGemmArgs& g, size_t pixel, size_t rows, float* c) {
   }
   const TileRows a{pointers, kGemmTileRows, kNoOffsets, taps, g.in_channels};
   for (size_t channel = 0; channel < g.out_channels; channel += kGemmTileChannels) {
-    ChannelBlock(a, rows, g.out_channels, g.packed, channel, g.out, c);
+    ChannelBlock(a, rows, g.out_channels, g.packed, channel, g.out, c, res);
   }
 }
 

@@ -42,11 +42,21 @@ bool PointwiseGemmAvailable();
 // bias: N values or null.
 std::vector<float> PackPointwiseGemm(const float* weights, const float* bias, size_t n, size_t k);
 
-// Where a tile's results go: rows of ldc floats, clamped to [lo, hi].
+// Where a tile's results go: rows of ldc floats, clamped to [lo, hi]. Then,
+// when the planner fused the op that alone reads the convolution's output
+// (Program::fused_epilogue), in the same registers and with that op's own
+// XNNPACK arithmetic, so the results stay bit-identical:
+//  - a residual Add: + `residual` (rows of residual_stride floats, the same
+//    pixels and channels), clamped to [add_lo, add_hi];
+//  - a HardSwish: x * min(max(x * (1/6) + 1/2, 0), 1), the first step one FMA.
 struct GemmOutput {
   float* c = nullptr;
   size_t ldc = 0;
   float lo = 0, hi = 0;
+  const float* residual = nullptr;
+  size_t residual_stride = 0;
+  float add_lo = 0, add_hi = 0;
+  bool hardswish = false;
 };
 
 struct PointwiseGemmArgs {
@@ -77,7 +87,8 @@ struct ConvGemmArgs {
 
 // Output pixels [pixel, pixel + rows) in row-major order (rows <=
 // kGemmTileRows; they may span output rows), every output channel, written
-// from `c` on (rows args.out.ldc floats apart; args.out.c is not used).
+// from `c` on (rows args.out.ldc floats apart; args.out.c is not used; a
+// residual is read from args.out.residual's row `pixel` on).
 void ConvGemmTile(const ConvGemmArgs& args, size_t pixel, size_t rows, float* c);
 
 // A max pooling fused into the convolution before it (the first layers of

@@ -49,7 +49,8 @@ struct XnnpackPlanStats {
   int conv_gemm_nodes = 0;  // of xnnpack_nodes: other convolutions on it (per-tap pointers)
   int depthwise_nodes = 0;  // of xnnpack_nodes: 3x3 and 5x5 depthwise convolutions on our AVX-512 kernel
   int fused_pools = 0;      // of free_nodes: max poolings computed by the convolution before them
-  int fused_activations = 0;  // of free_nodes: HardSwishes computed by the depthwise convolution before them
+  int fused_epilogues = 0;  // of free_nodes: HardSwishes and residual Adds computed by the
+                            // convolution before them (our kernels' epilogue)
   int inplace_concat_inputs = 0;
   int copied_concat_inputs = 0;
   size_t arena_bytes = 0;       // activation memory of one Session

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -147,10 +148,11 @@ TEST_P(ConvTest, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest, ::testing::ValuesIn(ConvCases()),
                          [](const auto& test_info) { return test_info.param.name; });
 
-// The plan of `g` compiled for one thread (default options, or XNNPACK only).
-XnnpackPlanStats PlanStats(const graph::Graph& g, bool xnnpack_only = false) {
+// The plan of `g` compiled for `threads` (default options, or XNNPACK only).
+XnnpackPlanStats PlanStats(const graph::Graph& g, bool xnnpack_only = false, int threads = 1) {
   EngineOptions options;
   options.xnnpack_only = xnnpack_only;
+  options.threads = threads;
   auto model = MakeXnnpackBackend()->Compile(g, options);
   EXPECT_TRUE(model.ok()) << model.status().ToString();
   return model.ok() ? *GetXnnpackPlanStats(**model) : XnnpackPlanStats{};
@@ -277,12 +279,12 @@ TEST(XnnpackOpTest, DepthwiseKernelEqualsXnnpack) {
     const graph::Graph g = b.Finish(y);
     const XnnpackPlanStats stats = PlanStats(g);
     EXPECT_EQ(stats.depthwise_nodes, available ? 1 : 0);
-    EXPECT_EQ(stats.fused_activations, available && c.hardswish ? 1 : 0);
+    EXPECT_EQ(stats.fused_epilogues, available && c.hardswish ? 1 : 0);
     if (c.strided) {
       EXPECT_EQ(stats.copied_concat_inputs, 0);
     }
     const XnnpackPlanStats only = PlanStats(g, /*xnnpack_only=*/true);
-    EXPECT_EQ(only.depthwise_nodes + only.fused_activations, 0);
+    EXPECT_EQ(only.depthwise_nodes + only.fused_epilogues, 0);
     // Inputs in [-4, 4] reach every branch of HardSwish (below -3, above 3).
     const std::vector<float> input =
         testing::RandomData(static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape)), 7,
@@ -295,6 +297,75 @@ TEST(XnnpackOpTest, DepthwiseKernelEqualsXnnpack) {
       EXPECT_EQ(*ours, *xnnpack) << "threads=" << threads;
     }
     ExpectMatchesReference(g, "Depthwise/" + c.name);
+  }
+}
+
+// A HardSwish or residual Add that alone reads a convolution on our GEMM is
+// computed in its epilogue with XNNPACK's arithmetic: the outputs equal
+// EngineOptions::xnnpack_only's at 1, 2 and 3 threads (with threads, a 1x1
+// convolution goes to the pointwise GEMM only when it has such an epilogue).
+TEST(XnnpackOpTest, GemmEpilogueFusionEqualsXnnpack) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  struct Case {
+    std::string name;
+    std::function<ValueId(GraphBuilder&, ValueId)> build;
+    Shape input;
+    int fused;  // expected fused_epilogues on one thread, with the kernels
+  };
+  ConvParams relu6 = Params(1, 0);
+  relu6.act_min = 0.0f;
+  relu6.act_max = 6.0f;
+  const std::vector<Case> cases = {
+      {"pointwise_add_residual",
+       [](GraphBuilder& b, ValueId x) { return b.Binary(Op::kAdd, b.Conv(x, 24, 1, 1), x); },
+       {1, 13, 11, 24}, 1},
+      {"pointwise_add_residual_first_clamped",
+       [&](GraphBuilder& b, ValueId x) {
+         return b.Binary(Op::kAdd, x, b.Conv(x, 40, 1, 1, relu6), -1.0f, 4.0f);
+       },
+       {1, 7, 9, 40}, 1},
+      {"pointwise_hardswish",
+       [](GraphBuilder& b, ValueId x) { return b.Unary(Op::kHardSwish, b.Conv(x, 72, 1, 1)); },
+       {1, 6, 7, 20}, 1},
+      {"first_layer_stride2_hardswish",
+       [](GraphBuilder& b, ValueId x) {
+         return b.Unary(Op::kHardSwish, b.Conv(x, 16, 3, 3, Params(2, 1)));
+       },
+       {1, 33, 31, 3}, 1},
+      {"conv_gemm_add_residual",
+       [](GraphBuilder& b, ValueId x) { return b.Binary(Op::kAdd, b.Conv(x, 16, 3, 3, Params(1, 1)), x); },
+       {1, 12, 10, 16}, 1},
+      {"residual_computed_after_the_conv_not_fused",
+       [](GraphBuilder& b, ValueId x) {
+         const ValueId y = b.Conv(x, 24, 1, 1);
+         return b.Binary(Op::kAdd, y, b.Unary(Op::kRelu, x));
+       },
+       {1, 5, 6, 24}, 0},
+      {"conv_read_twice_not_fused",
+       [](GraphBuilder& b, ValueId x) {
+         const ValueId y = b.Conv(x, 24, 1, 1);
+         return b.Binary(Op::kAdd, b.Unary(Op::kHardSwish, y), y);
+       },
+       {1, 5, 6, 24}, 0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    GraphBuilder b(45);
+    const ValueId x = b.Input(c.input);
+    const graph::Graph g = b.Finish(c.build(b, x));
+    EXPECT_EQ(PlanStats(g).fused_epilogues, available ? c.fused : 0);
+    EXPECT_EQ(PlanStats(g, false, 2).fused_epilogues, available ? c.fused : 0);
+    EXPECT_EQ(PlanStats(g, /*xnnpack_only=*/true).fused_epilogues, 0);
+    const std::vector<float> input = testing::RandomData(
+        static_cast<size_t>(graph::ShapeProduct(c.input)), 9, -4.0f, 4.0f);
+    auto xnnpack = testing::RunOnce(*MakeXnnpackBackend(), g, input, 1, /*xnnpack_only=*/true);
+    ASSERT_TRUE(xnnpack.ok()) << xnnpack.status().ToString();
+    for (int threads : {1, 2, 3}) {
+      auto ours = testing::RunOnce(*MakeXnnpackBackend(), g, input, threads);
+      ASSERT_TRUE(ours.ok()) << ours.status().ToString();
+      EXPECT_EQ(*ours, *xnnpack) << "threads=" << threads;
+    }
+    ExpectMatchesReference(g, "GemmEpilogue/" + c.name);
   }
 }
 

@@ -52,17 +52,18 @@ enum class Exec : uint8_t {
   kConvGemm,          // other dense Conv2D on the same GEMM, input read through per-tap pointers
   kDepthwise,         // 3x3 or 5x5 depthwise Conv2D on our AVX-512 kernel (engine/depthwise_conv.h)
   kFused,             // no work of its own: computed by an earlier node (a MaxPool2D after a
-                      // kConvGemm node, see Program::fused_pool; a HardSwish after a
-                      // kDepthwise node, see Program::fused_hardswish)
+                      // kConvGemm node, see Program::fused_pool; a HardSwish or residual
+                      // Add after our kernels' node, see Program::fused_epilogue)
 };
 
 // True if `node` is a Conv2D that the pointwise GEMM can compute: 1x1
 // kernel, stride 1, no padding or dilation, one group, constant weights and
 // bias, and the kernel runs on this machine (PointwiseGemmAvailable). The
-// planner uses it only for single-threaded Sessions (and the Session then
-// runs it on the calling thread): with 2 threads, split into 4 chunks per
-// thread, it was not faster than XNNPACK (mobilenet_v2 1.04x ORT either way,
-// v3_large 1.15 vs 1.10, Docker 2.2 0.76 vs 0.74; see docs/performance.md).
+// planner uses it for single-threaded Sessions, and with threads only where
+// it computes a HardSwish or residual Add in its epilogue
+// (Program::fused_epilogue): otherwise, with 2 threads, split into 4 chunks
+// per thread, it was not faster than XNNPACK (mobilenet_v2 1.04x ORT either
+// way, v3_large 1.15 vs 1.10, Docker 2.2 0.76 vs 0.74; see docs/performance.md).
 bool PointwiseGemmEligible(const graph::Graph& graph, const graph::Node& node);
 
 // True if `node` is a batch-1 Conv2D with one group, constant weights and

@@ -112,7 +112,7 @@ class Planner {
     }
     EV_RETURN_IF_ERROR(DecideExec());
     FusePools();
-    FuseHardSwish();
+    FuseEpilogues();
     DecideBands();
     DecideSliceViews();
     PlaceConcatInputs();
@@ -210,7 +210,9 @@ class Planner {
           break;
         }
         case Op::kConv2D: {
-          if (own_kernels_ && threads_ == 1 && PointwiseGemmEligible(g_, node)) {
+          // With threads, only where it saves the pass of a fused epilogue.
+          if (own_kernels_ && (threads_ == 1 || EpilogueCandidate(i, true) >= 0) &&
+              PointwiseGemmEligible(g_, node)) {
             PackGemm(i);
             exec = Exec::kPointwiseGemm;
             break;
@@ -358,23 +360,40 @@ class Planner {
     }
   }
 
-  // A kDepthwise node whose output only a HardSwish reads computes it too,
-  // while its output is in registers (MobileNetV3: a separate pass over
-  // every depthwise output, 112x112x64 at the largest).
-  void FuseHardSwish() {
-    p_.fused_hardswish.assign(g_.nodes.size(), -1);
+  // The HardSwish or residual Add that node i's kernels could compute in
+  // their epilogue (the only reader of its output; an Add's other operand
+  // of the same shape and computed before node i runs), else -1.
+  int EpilogueCandidate(size_t i, bool add_too) const {
+    const ValueId y = g_.nodes[i].outputs[0];
+    if (y == g_.outputs[0] || consumers_[y].size() != 1) return -1;
+    const int j = consumers_[y][0].node;
+    const Node& next = g_.nodes[j];
+    if (g_.values[next.outputs[0]].shape != g_.values[y].shape) return -1;
+    if (next.op == Op::kHardSwish) return j;
+    if (!add_too || next.op != Op::kAdd || next.inputs.size() != 2) return -1;
+    const ValueId r = next.inputs[0] == y ? next.inputs[1] : next.inputs[0];
+    const bool ok = r != y && !g_.values[r].is_constant && g_.values[r].shape == g_.values[y].shape &&
+                    producer_[r] < static_cast<int>(i);
+    return ok ? j : -1;
+  }
+
+  // A node of our kernels whose output only a HardSwish or a residual Add
+  // reads computes that op too, while its output is in registers:
+  // MobileNetV3's HardSwishes after its depthwise and first convolutions
+  // (112x112x16 at the largest), the MobileNets' residual Adds after their
+  // projection 1x1s (the depthwise kernel takes HardSwish only).
+  void FuseEpilogues() {
+    p_.fused_epilogue.assign(g_.nodes.size(), -1);
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      if (p_.exec[i] != Exec::kDepthwise) continue;
-      const ValueId y = g_.nodes[i].outputs[0];
-      if (y == g_.outputs[0] || consumers_[y].size() != 1) continue;
-      const int j = consumers_[y][0].node;
-      if (g_.nodes[j].op != Op::kHardSwish || p_.exec[j] != Exec::kXnnpack ||
-          g_.values[g_.nodes[j].outputs[0]].shape != g_.values[y].shape) {
-        continue;
-      }
-      p_.fused_hardswish[i] = j;
+      const bool depthwise = p_.exec[i] == Exec::kDepthwise;
+      const bool gemm = (p_.exec[i] == Exec::kPointwiseGemm || p_.exec[i] == Exec::kConvGemm) &&
+                        p_.fused_pool[i] < 0;
+      if (!depthwise && !gemm) continue;
+      const int j = EpilogueCandidate(i, gemm);
+      if (j < 0 || p_.exec[j] != Exec::kXnnpack) continue;
+      p_.fused_epilogue[i] = j;
       p_.exec[j] = Exec::kFused;
-      ++p_.stats.fused_activations;
+      ++p_.stats.fused_epilogues;
     }
   }
 
@@ -512,7 +531,7 @@ class Planner {
         def_step[g_.nodes[p_.bands[i].pool_node].outputs[0]] = static_cast<int>(i) + 1;
         continue;
       }
-      const int fused = p_.fused_pool[i] >= 0 ? p_.fused_pool[i] : p_.fused_hardswish[i];
+      const int fused = p_.fused_pool[i] >= 0 ? p_.fused_pool[i] : p_.fused_epilogue[i];
       if (fused >= 0) {
         def_step[g_.nodes[fused].outputs[0]] = static_cast<int>(i) + 1;
         continue;  // the convolution's output has no buffer

@@ -74,10 +74,12 @@ struct Program {
   // in the arena at ring_offset (one per thread), live while the node runs.
   std::vector<int> fused_pool;
   std::vector<size_t> ring_offset;
-  // Per node; kDepthwise: the HardSwish node (exec kFused) that is the only
-  // reader of its output and that it computes too, else -1. Its output then
-  // has no buffer: the node writes the HardSwish's output.
-  std::vector<int> fused_hardswish;
+  // Per node; kDepthwise: the HardSwish node, kPointwiseGemm and kConvGemm
+  // without a fused pool: the HardSwish or residual Add node (exec kFused)
+  // that is the only reader of its output and that it computes too in its
+  // epilogue, else -1. Its output then has no buffer: the node writes the
+  // fused node's output.
+  std::vector<int> fused_epilogue;
   std::vector<float> zeros;  // kWinograd, kConvGemm, kDepthwise: padding (>= widest input, then a tail)
   std::vector<std::vector<size_t>> concat_copies;   // per node; kConcat: inputs to copy
   // Per node; binary ops with BroadcastWidening() > 0: their constant operand
@@ -89,8 +91,8 @@ struct Program {
   XnnpackPlanStats stats;
 };
 
-// `threads`: the Sessions' thread count (the pointwise GEMM is used only by
-// single-threaded Sessions; see PointwiseGemmEligible). `xnnpack_only`:
+// `threads`: the Sessions' thread count (with more than one, the pointwise
+// GEMM takes only convolutions with a fused epilogue; see PointwiseGemmEligible). `xnnpack_only`:
 // EngineOptions::xnnpack_only.
 // Precondition: CheckExecutableGraph(graph) succeeded and XNNPACK is initialised.
 // Errors: ResourceExhausted when probing runs out of memory, Internal on a

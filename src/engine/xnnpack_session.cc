@@ -90,22 +90,48 @@ void WinogradOutputTask(void* context, size_t begin, size_t count) {
 // outer.
 constexpr size_t kGemmPixelsOuterBytes = 512 * 1024;
 
-// Every tile of a kPointwiseGemm node, on the calling thread (BuildProgram
-// uses the kernel for single-threaded Sessions only).
-void RunPointwiseGemm(const PointwiseGemmArgs& g, bool pixels_outer) {
+// A kPointwiseGemm node's work, bound once per Session. With a thread pool
+// (the planner then uses the kernel only with a fused epilogue) the rows are
+// split into runs of whole tiles, this many per thread.
+constexpr size_t kPointwiseTasksPerThread = 4;
+
+struct PointwiseGemmCall {
+  PointwiseGemmArgs args;
+  bool pixels_outer = false;
+  size_t rows_per_task = 0;  // a multiple of kGemmTileRows
+  size_t threads = 1;
+};
+
+// Rows [begin, end) of a kPointwiseGemm node, every output channel.
+void PointwiseGemmRows(const PointwiseGemmArgs& g, bool pixels_outer, size_t begin, size_t end) {
   if (pixels_outer) {
-    for (size_t r = 0; r < g.m; r += kGemmTileRows) {
+    for (size_t r = begin; r < end; r += kGemmTileRows) {
       for (size_t ch = 0; ch < g.n; ch += kGemmTileChannels) {
-        PointwiseGemmTile(g, r, std::min(kGemmTileRows, g.m - r), ch);
+        PointwiseGemmTile(g, r, std::min(kGemmTileRows, end - r), ch);
       }
     }
   } else {
     for (size_t ch = 0; ch < g.n; ch += kGemmTileChannels) {
-      for (size_t r = 0; r < g.m; r += kGemmTileRows) {
-        PointwiseGemmTile(g, r, std::min(kGemmTileRows, g.m - r), ch);
+      for (size_t r = begin; r < end; r += kGemmTileRows) {
+        PointwiseGemmTile(g, r, std::min(kGemmTileRows, end - r), ch);
       }
     }
   }
+}
+
+void PointwiseGemmTask(void* context, size_t task) {
+  const auto& c = *static_cast<const PointwiseGemmCall*>(context);
+  const size_t begin = task * c.rows_per_task;
+  PointwiseGemmRows(c.args, c.pixels_outer, begin, std::min(c.args.m, begin + c.rows_per_task));
+}
+
+void RunPointwiseGemm(const PointwiseGemmCall& c, pthreadpool_t pool) {
+  if (c.threads <= 1) {
+    PointwiseGemmRows(c.args, c.pixels_outer, 0, c.args.m);
+    return;
+  }
+  pthreadpool_parallelize_1d(pool, PointwiseGemmTask, const_cast<PointwiseGemmCall*>(&c),
+                             (c.args.m + c.rows_per_task - 1) / c.rows_per_task, 0);
 }
 
 // A kBandedConv node's operators and buffers, bound once per Session: `op`
@@ -201,8 +227,7 @@ struct Action {
   bool banded = false;
   BandCall band;
   bool gemm = false;
-  PointwiseGemmArgs gemm_args;
-  bool gemm_pixels_outer = false;
+  PointwiseGemmCall gemm_call;
   bool conv_gemm = false;
   ConvGemmCall conv_gemm_call;
   bool depthwise = false;
@@ -311,10 +336,11 @@ class XnnpackSession final : public Session {
       if (program_->exec[i] == Exec::kWinograd) p.op += " (winograd)";
       if (program_->exec[i] == Exec::kBandedConv || program_->exec[i] == Exec::kInBand) p.op += " (row bands)";
       if (program_->exec[i] == Exec::kDepthwise) {
-        p.op += program_->fused_hardswish[i] >= 0 ? " (depthwise + HardSwish)" : " (depthwise)";
+        p.op += program_->fused_epilogue[i] >= 0 ? " (depthwise + HardSwish)" : " (depthwise)";
       }
       if (program_->exec[i] == Exec::kPointwiseGemm || program_->exec[i] == Exec::kConvGemm) {
-        p.op += program_->fused_pool[i] >= 0 ? " (gemm + MaxPool2D)" : " (gemm)";
+        const int fused = program_->fused_pool[i] >= 0 ? program_->fused_pool[i] : program_->fused_epilogue[i];
+        p.op += fused >= 0 ? " (gemm + " + std::string(graph::OpName(g.nodes[fused].op)) + ")" : " (gemm)";
       }
       p.microseconds = seconds[i] * 1e6 / runs;
       profile.push_back(std::move(p));
@@ -383,7 +409,7 @@ class XnnpackSession final : public Session {
     if (action.winograd) return RunWinograd(action);
     if (action.banded) return RunBanded(action);
     if (action.gemm) {
-      RunPointwiseGemm(action.gemm_args, action.gemm_pixels_outer);
+      RunPointwiseGemm(action.gemm_call, pool_.get());
       return Status::Ok();
     }
     if (action.conv_gemm) {
@@ -541,15 +567,20 @@ class XnnpackSession final : public Session {
     Action action;
     action.node = i;
     action.gemm = true;
-    PointwiseGemmArgs& a = action.gemm_args;
+    PointwiseGemmCall& c = action.gemm_call;
+    PointwiseGemmArgs& a = c.args;
     a.m = static_cast<size_t>(xs[0] * xs[1] * xs[2]);
     a.k = static_cast<size_t>(xs[3]);
     a.n = LastDim(g.values[node.outputs[0]].shape);
     a.a = Pointer(node.inputs[0]);
     a.lda = program_->locations[node.inputs[0]].row_stride;
     a.packed = program_->extra_weights[i].data();
-    a.out = GemmOutputOf(node);
-    action.gemm_pixels_outer = a.m * a.k * sizeof(float) >= kGemmPixelsOuterBytes;
+    a.out = GemmOutputOf(i);
+    c.pixels_outer = a.m * a.k * sizeof(float) >= kGemmPixelsOuterBytes;
+    c.threads = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
+    const size_t tiles = (a.m + kGemmTileRows - 1) / kGemmTileRows;
+    const size_t tasks = c.threads * kPointwiseTasksPerThread;
+    c.rows_per_task = std::max<size_t>(1, (tiles + tasks - 1) / tasks) * kGemmTileRows;
     actions_.push_back(std::move(action));
   }
 
@@ -583,7 +614,7 @@ class XnnpackSession final : public Session {
     a.x = Pointer(node.inputs[0]);
     a.zeros = program_->zeros.data();
     a.packed = program_->extra_weights[i].data();
-    a.out = GemmOutputOf(node);
+    a.out = GemmOutputOf(i);
     if (program_->fused_pool[i] >= 0) {
       const Node& pool_node = g.nodes[program_->fused_pool[i]];
       const graph::Attrs& pa = pool_node.attrs;
@@ -640,7 +671,7 @@ class XnnpackSession final : public Session {
     a.packed = program_->extra_weights[i].data();
     a.lo = at.act_min;
     a.hi = at.act_max;
-    const int hardswish = program_->fused_hardswish[i];
+    const int hardswish = program_->fused_epilogue[i];
     const ValueId out = hardswish >= 0 ? g.nodes[hardswish].outputs[0] : node.outputs[0];
     a.hardswish = hardswish >= 0;
     a.y = Pointer(out);
@@ -648,12 +679,27 @@ class XnnpackSession final : public Session {
     actions_.push_back(std::move(action));
   }
 
-  GemmOutput GemmOutputOf(const Node& node) const {
+  // Node i's output, or that of the HardSwish or Add fused into it.
+  GemmOutput GemmOutputOf(size_t i) const {
+    const graph::Graph& g = program_->graph;
+    const Node& node = g.nodes[i];
+    const int fused = program_->fused_epilogue[i];
+    const ValueId out = fused >= 0 ? g.nodes[fused].outputs[0] : node.outputs[0];
     GemmOutput o;
-    o.c = Pointer(node.outputs[0]);
-    o.ldc = program_->locations[node.outputs[0]].row_stride;
+    o.c = Pointer(out);
+    o.ldc = program_->locations[out].row_stride;
     o.lo = node.attrs.act_min;
     o.hi = node.attrs.act_max;
+    if (fused < 0) return o;
+    const Node& next = g.nodes[fused];
+    o.hardswish = next.op == Op::kHardSwish;
+    if (next.op == Op::kAdd) {
+      const ValueId r = next.inputs[0] == node.outputs[0] ? next.inputs[1] : next.inputs[0];
+      o.residual = Pointer(r);
+      o.residual_stride = program_->locations[r].row_stride;
+      o.add_lo = next.attrs.act_min;
+      o.add_hi = next.attrs.act_max;
+    }
     return o;
   }
 
