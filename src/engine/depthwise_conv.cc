@@ -75,70 +75,55 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 Load(__mmask16 m
   return _mm512_loadu_ps(p);
 }
 
-// MR output pixels whose windows lie inside the input: pixel r reads tap t
-// at base[r] + offsets[t] (+ the channel). Writes every channel from y on
-// (pixels out_stride floats apart).
-template <int MR, bool kMasked>
-__attribute__((target("avx512f"), always_inline)) inline void InteriorBlock(
-    const float* const (&base)[MR], const ptrdiff_t* offsets, size_t taps, const float* w,
-    size_t c, __mmask16 mask, const DepthwiseArgs& g, float* y) {
+// One block of 16 channels (the last one masked) of MR output pixels:
+// pixel r reads tap t at at(t, r) + c.
+template <int MR, bool kMasked, typename At>
+__attribute__((target("avx512f"), always_inline)) inline void Block(const At& at, size_t taps,
+                                                                     const float* w, size_t c,
+                                                                     __mmask16 mask,
+                                                                     const DepthwiseArgs& g, float* y) {
   __m512 acc[MR];
   const __m512 bias = _mm512_loadu_ps(w);
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) acc[r] = bias;
   for (size_t t = 0; t < taps; ++t) {
     const __m512 k = _mm512_loadu_ps(w + (1 + t) * kDepthwiseTileChannels);
-    const ptrdiff_t offset = offsets[t] + static_cast<ptrdiff_t>(c);
 #pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) acc[r] = _mm512_fmadd_ps(Load<kMasked>(mask, base[r] + offset), k, acc[r]);
+    for (int r = 0; r < MR; ++r) acc[r] = _mm512_fmadd_ps(Load<kMasked>(mask, at(t, r) + c), k, acc[r]);
   }
   Store<MR>(acc, g, mask, y + c);
 }
 
+// Every channel of MR output pixels (out_stride floats apart from y on).
+template <int MR, typename At>
+__attribute__((target("avx512f"), always_inline)) inline void Blocks(const At& at, size_t taps,
+                                                                      const DepthwiseArgs& g, float* y) {
+  const float* w = g.packed;
+  const size_t step = (1 + taps) * kDepthwiseTileChannels;
+  size_t c = 0;
+  for (; c + kDepthwiseTileChannels <= g.channels; c += kDepthwiseTileChannels, w += step) {
+    Block<MR, false>(at, taps, w, c, 0xFFFF, g, y);
+  }
+  if (c < g.channels) Block<MR, true>(at, taps, w, c, ChannelMask(g.channels - c), g, y);
+}
+
+// MR output pixels whose windows lie inside the input: pixel r reads tap t
+// at bases[r] + offsets[t].
 template <int MR>
 __attribute__((target("avx512f"))) void Interior(const float* const* bases, const ptrdiff_t* offsets,
                                                  size_t taps, const DepthwiseArgs& g, float* y) {
   const float* base[MR];
 #pragma GCC unroll 8
   for (int r = 0; r < MR; ++r) base[r] = bases[r];
-  const float* w = g.packed;
-  const size_t step = (1 + taps) * kDepthwiseTileChannels;
-  size_t c = 0;
-  for (; c + kDepthwiseTileChannels <= g.channels; c += kDepthwiseTileChannels, w += step) {
-    InteriorBlock<MR, false>(base, offsets, taps, w, c, 0xFFFF, g, y);
-  }
-  if (c < g.channels) InteriorBlock<MR, true>(base, offsets, taps, w, c, ChannelMask(g.channels - c), g, y);
+  Blocks<MR>([&](size_t t, int r) { return base[r] + offsets[t]; }, taps, g, y);
 }
 
 // MR output pixels at the border: pixel r reads tap t at pointers[t * 8 + r]
 // (the zeros where the tap is in the padding).
-template <int MR, bool kMasked>
-__attribute__((target("avx512f"), always_inline)) inline void BorderBlock(
-    const float* const* pointers, size_t taps, const float* w, size_t c, __mmask16 mask,
-    const DepthwiseArgs& g, float* y) {
-  __m512 acc[MR];
-  const __m512 bias = _mm512_loadu_ps(w);
-#pragma GCC unroll 8
-  for (int r = 0; r < MR; ++r) acc[r] = bias;
-  for (size_t t = 0; t < taps; ++t) {
-    const __m512 k = _mm512_loadu_ps(w + (1 + t) * kDepthwiseTileChannels);
-    const float* const* p = pointers + t * kDepthwiseTilePixels;
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) acc[r] = _mm512_fmadd_ps(Load<kMasked>(mask, p[r] + c), k, acc[r]);
-  }
-  Store<MR>(acc, g, mask, y + c);
-}
-
 template <int MR>
 __attribute__((target("avx512f"))) void Border(const float* const* pointers, size_t taps,
                                                const DepthwiseArgs& g, float* y) {
-  const float* w = g.packed;
-  const size_t step = (1 + taps) * kDepthwiseTileChannels;
-  size_t c = 0;
-  for (; c + kDepthwiseTileChannels <= g.channels; c += kDepthwiseTileChannels, w += step) {
-    BorderBlock<MR, false>(pointers, taps, w, c, 0xFFFF, g, y);
-  }
-  if (c < g.channels) BorderBlock<MR, true>(pointers, taps, w, c, ChannelMask(g.channels - c), g, y);
+  Blocks<MR>([&](size_t t, int r) { return pointers[t * kDepthwiseTilePixels + r]; }, taps, g, y);
 }
 
 // pixels in [1, 8]: the instance for that many; offsets null: at the border.

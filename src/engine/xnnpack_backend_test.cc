@@ -225,6 +225,21 @@ TEST(XnnpackOpTest, ConvGemmForOtherDenseConvolutionsEqualsXnnpack) {
   std::printf("[ engine  ] conv GEMM on %d of %zu convolution cases\n", used, ConvCases().size());
 }
 
+// `g` with our kernels at 1, 2 and 3 threads gives exactly what it gives on
+// XNNPACK alone (EngineOptions::xnnpack_only), on random inputs in [-4, 4]
+// (which reach every branch of HardSwish: below -3, above 3).
+void ExpectEqualsXnnpackOnly(const graph::Graph& g, uint32_t seed) {
+  const std::vector<float> input = testing::RandomData(
+      static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape)), seed, -4.0f, 4.0f);
+  auto xnnpack = testing::RunOnce(*MakeXnnpackBackend(), g, input, 1, /*xnnpack_only=*/true);
+  ASSERT_TRUE(xnnpack.ok()) << xnnpack.status().ToString();
+  for (int threads : {1, 2, 3}) {
+    auto ours = testing::RunOnce(*MakeXnnpackBackend(), g, input, threads);
+    ASSERT_TRUE(ours.ok()) << ours.status().ToString();
+    EXPECT_EQ(*ours, *xnnpack) << "threads=" << threads;
+  }
+}
+
 // The depthwise kernel (AVX-512) sums the same products in the same order as
 // XNNPACK's up16x9 and up16x25 kernels, and a HardSwish it computes is
 // XNNPACK's formula: the outputs equal EngineOptions::xnnpack_only's, at 1, 2
@@ -285,17 +300,7 @@ TEST(XnnpackOpTest, DepthwiseKernelEqualsXnnpack) {
     }
     const XnnpackPlanStats only = PlanStats(g, /*xnnpack_only=*/true);
     EXPECT_EQ(only.depthwise_nodes + only.fused_epilogues, 0);
-    // Inputs in [-4, 4] reach every branch of HardSwish (below -3, above 3).
-    const std::vector<float> input =
-        testing::RandomData(static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape)), 7,
-                            -4.0f, 4.0f);
-    auto xnnpack = testing::RunOnce(*MakeXnnpackBackend(), g, input, 1, /*xnnpack_only=*/true);
-    ASSERT_TRUE(xnnpack.ok()) << xnnpack.status().ToString();
-    for (int threads : {1, 2, 3}) {
-      auto ours = testing::RunOnce(*MakeXnnpackBackend(), g, input, threads);
-      ASSERT_TRUE(ours.ok()) << ours.status().ToString();
-      EXPECT_EQ(*ours, *xnnpack) << "threads=" << threads;
-    }
+    ExpectEqualsXnnpackOnly(g, 7);
     ExpectMatchesReference(g, "Depthwise/" + c.name);
   }
 }
@@ -356,15 +361,7 @@ TEST(XnnpackOpTest, GemmEpilogueFusionEqualsXnnpack) {
     EXPECT_EQ(PlanStats(g).fused_epilogues, available ? c.fused : 0);
     EXPECT_EQ(PlanStats(g, false, 2).fused_epilogues, available ? c.fused : 0);
     EXPECT_EQ(PlanStats(g, /*xnnpack_only=*/true).fused_epilogues, 0);
-    const std::vector<float> input = testing::RandomData(
-        static_cast<size_t>(graph::ShapeProduct(c.input)), 9, -4.0f, 4.0f);
-    auto xnnpack = testing::RunOnce(*MakeXnnpackBackend(), g, input, 1, /*xnnpack_only=*/true);
-    ASSERT_TRUE(xnnpack.ok()) << xnnpack.status().ToString();
-    for (int threads : {1, 2, 3}) {
-      auto ours = testing::RunOnce(*MakeXnnpackBackend(), g, input, threads);
-      ASSERT_TRUE(ours.ok()) << ours.status().ToString();
-      EXPECT_EQ(*ours, *xnnpack) << "threads=" << threads;
-    }
+    ExpectEqualsXnnpackOnly(g, 9);
     ExpectMatchesReference(g, "GemmEpilogue/" + c.name);
   }
 }

@@ -584,25 +584,21 @@ class XnnpackSession final : public Session {
     actions_.push_back(std::move(action));
   }
 
-  void PrepareConvGemm(size_t i) {
+  // The window, strides, input, output size, padding buffer and packed
+  // weights of convolution node i, fields ConvGemmArgs and DepthwiseArgs share.
+  template <typename Args>
+  void SetConvGeometry(size_t i, Args& a) const {
     const graph::Graph& g = program_->graph;
     const Node& node = g.nodes[i];
     const graph::Shape& xs = g.values[node.inputs[0]].shape;
     const graph::Shape& ws = g.values[node.inputs[1]].shape;
     const graph::Shape& ys = g.values[node.outputs[0]].shape;
     const graph::Attrs& at = node.attrs;
-    Action action;
-    action.node = i;
-    action.conv_gemm = true;
-    ConvGemmArgs& a = action.conv_gemm_call.args;
-    action.conv_gemm_call.bands = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
     a.in_h = static_cast<size_t>(xs[1]);
     a.in_w = static_cast<size_t>(xs[2]);
-    a.in_channels = static_cast<size_t>(xs[3]);
     a.in_stride = program_->locations[node.inputs[0]].row_stride;
     a.out_h = static_cast<size_t>(ys[1]);
     a.out_w = static_cast<size_t>(ys[2]);
-    a.out_channels = static_cast<size_t>(ys[3]);
     a.kernel_h = static_cast<size_t>(ws[1]);
     a.kernel_w = static_cast<size_t>(ws[2]);
     a.stride_h = static_cast<size_t>(at.stride_h);
@@ -614,6 +610,19 @@ class XnnpackSession final : public Session {
     a.x = Pointer(node.inputs[0]);
     a.zeros = program_->zeros.data();
     a.packed = program_->extra_weights[i].data();
+  }
+
+  void PrepareConvGemm(size_t i) {
+    const graph::Graph& g = program_->graph;
+    const Node& node = g.nodes[i];
+    Action action;
+    action.node = i;
+    action.conv_gemm = true;
+    ConvGemmArgs& a = action.conv_gemm_call.args;
+    action.conv_gemm_call.bands = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
+    SetConvGeometry(i, a);
+    a.in_channels = static_cast<size_t>(g.values[node.inputs[0]].shape[3]);
+    a.out_channels = static_cast<size_t>(g.values[node.outputs[0]].shape[3]);
     a.out = GemmOutputOf(i);
     if (program_->fused_pool[i] >= 0) {
       const Node& pool_node = g.nodes[program_->fused_pool[i]];
@@ -643,34 +652,15 @@ class XnnpackSession final : public Session {
   void PrepareDepthwise(size_t i) {
     const graph::Graph& g = program_->graph;
     const Node& node = g.nodes[i];
-    const graph::Shape& xs = g.values[node.inputs[0]].shape;
-    const graph::Shape& ws = g.values[node.inputs[1]].shape;
-    const graph::Shape& ys = g.values[node.outputs[0]].shape;
-    const graph::Attrs& at = node.attrs;
     Action action;
     action.node = i;
     action.depthwise = true;
     action.depthwise_call.threads = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
     DepthwiseArgs& a = action.depthwise_call.args;
-    a.in_h = static_cast<size_t>(xs[1]);
-    a.in_w = static_cast<size_t>(xs[2]);
-    a.channels = static_cast<size_t>(xs[3]);
-    a.in_stride = program_->locations[node.inputs[0]].row_stride;
-    a.out_h = static_cast<size_t>(ys[1]);
-    a.out_w = static_cast<size_t>(ys[2]);
-    a.kernel_h = static_cast<size_t>(ws[1]);
-    a.kernel_w = static_cast<size_t>(ws[2]);
-    a.stride_h = static_cast<size_t>(at.stride_h);
-    a.stride_w = static_cast<size_t>(at.stride_w);
-    a.dilation_h = static_cast<size_t>(at.dilation_h);
-    a.dilation_w = static_cast<size_t>(at.dilation_w);
-    a.pad_top = static_cast<size_t>(at.pad_top);
-    a.pad_left = static_cast<size_t>(at.pad_left);
-    a.x = Pointer(node.inputs[0]);
-    a.zeros = program_->zeros.data();
-    a.packed = program_->extra_weights[i].data();
-    a.lo = at.act_min;
-    a.hi = at.act_max;
+    SetConvGeometry(i, a);
+    a.channels = static_cast<size_t>(g.values[node.inputs[0]].shape[3]);
+    a.lo = node.attrs.act_min;
+    a.hi = node.attrs.act_max;
     const int hardswish = program_->fused_epilogue[i];
     const ValueId out = hardswish >= 0 ? g.nodes[hardswish].outputs[0] : node.outputs[0];
     a.hardswish = hardswish >= 0;
