@@ -27,7 +27,6 @@ captures, as tests/cli/int8_test.py does).
 """
 import argparse
 import glob
-import hashlib
 import json
 import os
 import subprocess
@@ -117,12 +116,7 @@ def main():
             data_dir = os.path.join(tmp, export)
             os.makedirs(data_dir)
             if export in FROM_CAPTURES:
-                for path in fruit:
-                    data = open(path, "rb").read()
-                    digest = hashlib.sha256(data).hexdigest()
-                    os.makedirs(os.path.join(data_dir, "captures", digest[:2]), exist_ok=True)
-                    with open(os.path.join(data_dir, "captures", digest[:2], digest + ".jpg"), "wb") as f:
-                        f.write(data)
+                support.seed_captures(data_dir, fruit)
             fp32, _ = predict(args.edgevision, model, images, [])
             int8, log = predict(args.edgevision, model, list(fp32), ["--precision", "int8", "--data-dir", data_dir])
             both = [i for i in images if i in fp32 and i in int8]

@@ -5,6 +5,7 @@ it needs is missing: 77 (CTest's "skipped"), or 1 when EDGEVISION_REQUIRE_ALL=1
 (CI sets it through .ci/run: there, nothing may skip).
 """
 
+import hashlib
 import json
 import os
 
@@ -43,3 +44,14 @@ def json_documents(text):
             return docs
         doc, i = dec.raw_decode(text, i)
         docs.append(doc)
+
+
+def seed_captures(data_dir, photos):
+    """Stores `photos` as the capture store keeps them: <data_dir>/captures/<ab>/<sha256>.jpg."""
+    for path in photos:
+        with open(path, "rb") as f:
+            data = f.read()
+        digest = hashlib.sha256(data).hexdigest()
+        os.makedirs(os.path.join(data_dir, "captures", digest[:2]), exist_ok=True)
+        with open(os.path.join(data_dir, "captures", digest[:2], digest + ".jpg"), "wb") as f:
+            f.write(data)

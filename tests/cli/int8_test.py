@@ -27,7 +27,6 @@
 No speed is asserted.
 """
 import glob
-import hashlib
 import json
 import os
 import re
@@ -79,16 +78,6 @@ def max_prob_diff(a, b):
     return max([abs(pa.get(k, 0.0) - pb.get(k, 0.0)) for k in set(pa) | set(pb)] + [0.0])
 
 
-def seed_captures(data_dir):
-    """The fruit photos as the capture store keeps them: captures/<ab>/<sha256>.jpg."""
-    for path in FRUIT:
-        data = open(path, "rb").read()
-        digest = hashlib.sha256(data).hexdigest()
-        os.makedirs(os.path.join(data_dir, "captures", digest[:2]), exist_ok=True)
-        with open(os.path.join(data_dir, "captures", digest[:2], digest + ".jpg"), "wb") as f:
-            f.write(data)
-
-
 def check_agreement(binary, tmp):
     failures = []
     if len(IMAGES) < 30:
@@ -98,7 +87,7 @@ def check_agreement(binary, tmp):
         data_dir = os.path.join(tmp, "agree-" + export)
         os.makedirs(data_dir)
         if export in FROM_CAPTURES:
-            seed_captures(data_dir)
+            support.seed_captures(data_dir, FRUIT)
         fp32 = support.json_documents(run([binary, "predict", "--model", model] + IMAGES).stdout)
         p = run([binary, "predict", "--model", model, "--precision", "int8", "--data-dir", data_dir] + IMAGES)
         int8 = support.json_documents(p.stdout)
