@@ -1,9 +1,11 @@
 // Test harness for upstream publishing with a REAL mosquitto broker: the
-// broker process on a free loopback port (plain or TLS with a CA made here
-// by the openssl CLI, optional password auth via mosquitto_passwd), and a
-// real libmosquitto subscriber (QoS 1, persistent session) that collects
-// what arrives. The broker can be stopped and restarted mid-stream; its
-// persistence keeps the subscriber's session and queued messages.
+// broker process on a loopback port held for it from construction to
+// destruction, so no other process is given it between starts (plain or
+// TLS with a CA made here by the openssl CLI, optional password auth via
+// mosquitto_passwd), and a real libmosquitto subscriber (QoS 1, persistent
+// session) that collects what arrives. The broker can be stopped and
+// restarted mid-stream; its persistence keeps the subscriber's session and
+// queued messages.
 //
 // Needs the mosquitto and openssl programs (Debian: mosquitto, openssl);
 // tests skip when they are missing (fail under EDGEVISION_REQUIRE_ALL=1).
@@ -31,6 +33,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "test_support.h"
 
 extern char** environ;
 
@@ -63,8 +67,8 @@ inline std::string FindProgram(const std::string& name) {
   return name;
 }
 
-// Runs a program to completion with its output in `log`; returns the exit code.
-inline int RunProgram(std::vector<std::string> argv, const std::filesystem::path& log) {
+// Starts a program with its stdout and stderr appended to `log`; its pid, or -1.
+inline pid_t SpawnLogged(std::vector<std::string> argv, const std::filesystem::path& log) {
   std::vector<char*> cargv;
   for (std::string& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
@@ -75,35 +79,67 @@ inline int RunProgram(std::vector<std::string> argv, const std::filesystem::path
   pid_t pid = -1;
   const int rc = posix_spawn(&pid, cargv[0], &actions, nullptr, cargv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return -1;
+  return rc == 0 ? pid : -1;
+}
+
+// Runs a program to completion with its output in `log`; returns the exit code.
+inline int RunProgram(std::vector<std::string> argv, const std::filesystem::path& log) {
+  const pid_t pid = SpawnLogged(std::move(argv), log);
+  if (pid < 0) return -1;
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-inline int FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
-}
-
-inline bool PortAccepts(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
+// 127.0.0.1:port (0: any port, for bind).
+inline sockaddr_in LoopbackAddress(int port = 0) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = htons(static_cast<uint16_t>(port));
-  const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  close(fd);
-  return ok;
+  return addr;
 }
+
+// A loopback port held for as long as this object lives: a bound, never
+// listening socket with SO_REUSEADDR. The kernel picks a bound port for no
+// bind(0) and no connect(), so no other process is given it while a broker
+// is (re)started; mosquitto, which sets SO_REUSEADDR on its listeners, can
+// still bind and listen on it. Only a process binding this very port with
+// SO_REUSEADDR can take it (MosquittoBroker::Start copes with that).
+class PortReservation {
+ public:
+  PortReservation() { Renew(); }
+  ~PortReservation() { Release(); }
+  PortReservation(const PortReservation&) = delete;
+  PortReservation& operator=(const PortReservation&) = delete;
+
+  // Drops the held port and holds a fresh one; port() is 0 if none could be had.
+  void Renew() {
+    Release();
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const int on = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_in addr = LoopbackAddress();
+    socklen_t len = sizeof addr;
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      Release();
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+  }
+  // The held port (0 if none could be had).
+  int port() const { return port_; }
+
+ private:
+  void Release() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+    port_ = 0;
+  }
+  int fd_ = -1;
+  int port_ = 0;
+};
 
 // A self-signed CA and a server certificate for localhost / 127.0.0.1,
 // made with the openssl CLI in `dir`. Paths are empty on failure.
@@ -142,6 +178,9 @@ class MosquittoBroker {
     TestPki pki;           // when tls
     std::string username;  // with password: password auth, no anonymous
     std::string password;
+    // Fault injection for the harness's own test: runs before each attempt
+    // to start mosquitto, with the port that attempt will listen on.
+    std::function<void(int port)> before_start;
   };
 
   // The TLS broker the upstream tests share: `pki`'s server certificate,
@@ -157,12 +196,11 @@ class MosquittoBroker {
 
   MosquittoBroker(std::filesystem::path dir, Options options)
       : dir_(std::move(dir)), options_(std::move(options)) {
-    port_ = FreeLoopbackPort();
     std::filesystem::create_directories(dir_);
     conf_ = dir_ / "mosquitto.conf";
     std::ofstream conf(conf_);
     if (geteuid() == 0) conf << "user root\n";
-    conf << "listener " << port_ << " 127.0.0.1\n";
+    conf << Listener(port_.port());
     conf << "persistence true\npersistence_location " << dir_.string() << "/\n";
     conf << "autosave_interval 1\n";
     conf << "max_queued_messages 100000\n";
@@ -186,28 +224,28 @@ class MosquittoBroker {
   MosquittoBroker(const MosquittoBroker&) = delete;
   MosquittoBroker& operator=(const MosquittoBroker&) = delete;
 
-  // Starts mosquitto and waits until it accepts connections.
+  // Starts mosquitto and waits for its log to say "running" (true) or for
+  // it to exit (false; Log() says why). A start is given up after 30 s
+  // (times TimeScale()). If the listener cannot bind ("Address already in
+  // use": a process bound the held port with SO_REUSEADDR) and the port has
+  // not been handed out yet (port(), Url(), an earlier start), mosquitto is
+  // started again on a fresh port, up to kStartAttempts times; a port once
+  // handed out never changes, so then Start() fails.
   bool Start() {
-    std::vector<std::string> argv = {FindProgram("mosquitto"), "-c", conf_.string()};
-    std::vector<char*> cargv;
-    for (std::string& a : argv) cargv.push_back(a.data());
-    cargv.push_back(nullptr);
-    const std::string log = (dir_ / "mosquitto.log").string();
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    const int rc = posix_spawn(&pid_, cargv[0], &actions, nullptr, cargv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) return false;
-    for (int i = 0; i < 250; ++i) {
-      if (PortAccepts(port_)) return true;
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;
+    static constexpr int kStartAttempts = 5;
+    for (int attempt = 0; attempt < kStartAttempts; ++attempt) {
+      if (options_.before_start) options_.before_start(port_.port());
+      switch (StartOnce()) {
+        case Started::kRunning:
+          handed_out_ = true;
+          return true;
+        case Started::kPortTaken:
+          if (handed_out_) return false;
+          MoveToFreshPort();
+          break;
+        case Started::kFailed:
+          return false;
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;
   }
@@ -226,7 +264,11 @@ class MosquittoBroker {
     return Start();
   }
 
-  int port() const { return port_; }
+  // The broker's port; from now on it stays the same (see Start()).
+  int port() const {
+    handed_out_ = true;
+    return port_.port();
+  }
   bool running() const { return pid_ > 0; }
   std::string Log() const {
     std::ifstream in(dir_ / "mosquitto.log");
@@ -238,15 +280,60 @@ class MosquittoBroker {
     std::string url = options_.tls ? "mqtts://" : "mqtt://";
     if (with_credentials && !options_.username.empty())
       url += options_.username + ":" + options_.password + "@";
-    return url + (options_.tls ? "localhost" : "127.0.0.1") + ":" + std::to_string(port_) + "/" +
+    return url + (options_.tls ? "localhost" : "127.0.0.1") + ":" + std::to_string(port()) + "/" +
            topic;
   }
 
  private:
+  enum class Started { kRunning, kPortTaken, kFailed };
+
+  static std::string Listener(int port) {
+    return "listener " + std::to_string(port) + " 127.0.0.1\n";
+  }
+
+  // One mosquitto process: waits on its log (from where this start's lines
+  // begin) for "running", or on its exit.
+  Started StartOnce() {
+    const std::filesystem::path log = dir_ / "mosquitto.log";
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(log, ec);
+    const size_t from = ec ? 0 : static_cast<size_t>(size);
+    pid_ = SpawnLogged({FindProgram("mosquitto"), "-c", conf_.string()}, log);
+    if (pid_ < 0) return Started::kFailed;
+    auto this_start = [&] {
+      const std::string text = ReadText(log);
+      return text.size() > from ? text.substr(from) : std::string();
+    };
+    bool exited = false;
+    const bool running = testing::WaitFor(
+        [&] {
+          int status = 0;
+          exited = waitpid(pid_, &status, WNOHANG) == pid_;
+          return exited || this_start().find(" running\n") != std::string::npos;
+        },
+        std::chrono::seconds(30), std::chrono::milliseconds(5));
+    if (running && !exited) return Started::kRunning;
+    if (!exited) Stop(SIGKILL);
+    pid_ = -1;
+    return this_start().find("Address already in use") != std::string::npos ? Started::kPortTaken
+                                                                             : Started::kFailed;
+  }
+
+  // A fresh held port, written into the config's listener line.
+  void MoveToFreshPort() {
+    const std::string old_listener = Listener(port_.port());
+    port_.Renew();
+    std::string conf = ReadText(conf_);
+    if (const size_t at = conf.find(old_listener); at != std::string::npos)
+      conf.replace(at, old_listener.size(), Listener(port_.port()));
+    std::ofstream(conf_, std::ios::trunc) << conf;
+  }
+
   std::filesystem::path dir_;
   Options options_;
   std::filesystem::path conf_;
-  int port_ = 0;
+  PortReservation port_;
+  mutable bool handed_out_ = false;
   pid_t pid_ = -1;
 };
 
@@ -326,9 +413,8 @@ class MqttSubscriber {
         }
       }
     });
-    for (int i = 0; i < 250 && !subscribed_; ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    return subscribed_;
+    return testing::WaitFor([this] { return subscribed_.load(); }, std::chrono::seconds(5),
+                            std::chrono::milliseconds(20));
   }
 
   void Publish(const std::string& topic, const std::string& payload, int qos = 1) {
@@ -346,15 +432,11 @@ class MqttSubscriber {
   }
   bool connected() const { return connected_; }
 
-  // Waits until `done(messages)` holds or the timeout passes.
+  // Waits until `done(messages)` holds or the timeout (times TimeScale()) passes.
   bool WaitFor(const std::function<bool(const std::vector<Message>&)>& done,
                std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (done(Messages())) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return done(Messages());
+    return testing::WaitFor([&] { return done(Messages()); }, timeout,
+                            std::chrono::milliseconds(20));
   }
 
  private:
