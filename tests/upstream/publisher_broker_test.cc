@@ -75,13 +75,9 @@ std::unique_ptr<Publisher> Make(const UpstreamOptions& o, const GetEnv& env = kN
   return p.ok() ? std::move(p).value() : nullptr;
 }
 
+// testing::WaitFor, checking every 20 ms; `timeout` is times EDGEVISION_TEST_TIME_SCALE.
 bool WaitUntil(const std::function<bool()>& done, milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return done();
+  return edgevision::testing::WaitFor(done, timeout, milliseconds(20));
 }
 
 std::function<bool(const Messages&)> AllOf(const std::set<std::string>& ids) {
@@ -201,8 +197,11 @@ TEST_F(PublisherBrokerTest, TlsPasswordBrokerRestartsMidStreamLoseNothing) {
     ASSERT_TRUE(pub->Enqueue(in));
     std::this_thread::sleep_for(milliseconds(2));
     if (i == 150 || i == 420) {
+      const uint64_t failures = pub->GetStatus().connection_failures;
       broker.Stop();  // SIGTERM: the broker saves its sessions and exits
-      std::this_thread::sleep_for(milliseconds(600));
+      // Down until the publisher has lost the connection and been refused once more.
+      ASSERT_TRUE(WaitUntil([&] { return pub->GetStatus().connection_failures >= failures + 2; }, seconds(10)))
+          << pub->GetStatus().last_error;
       ASSERT_TRUE(broker.Start()) << broker.Log();
       ++restarts;
     }
