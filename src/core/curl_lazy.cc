@@ -4,7 +4,8 @@
 // RTMP, nghttp2…) cost 4 MB of RSS in every process that links them, and a
 // server uses them only to fetch an image URL, to talk to IoT Edge's
 // workload API, to download a model or to upload to Custom Vision. This file
-// defines the libcurl functions edgevision calls; each forwards to the
+// defines the libcurl functions edgevision calls (the two variadic ones in
+// curl_lazy_varargs.c: see there why in C); each forwards to the
 // function of the same name in libcurl.so.4, which is dlopen()ed (RTLD_LOCAL)
 // on the first call. The callers include <curl/curl.h> and call curl as
 // usual; the binary does not link libcurl (tests/stream/needed_libraries_test.sh).
@@ -19,11 +20,10 @@
 // calls to its functions stay inside libcurl.
 //
 // Thread-safety: the first call loads libcurl under std::call_once.
-#define CURL_DISABLE_TYPECHECK
-#include <curl/curl.h>
+#include "core/curl_lazy.h"
+
 #include <dlfcn.h>
 
-#include <cstdarg>
 #include <mutex>
 
 #ifndef EDGEVISION_CURL_SONAME
@@ -36,10 +36,10 @@ namespace {
 struct Curl {
   CURLcode (*global_init)(long);
   CURL* (*easy_init)();
-  CURLcode (*easy_setopt)(CURL*, CURLoption, ...);
+  EdgevisionCurlSetopt easy_setopt;
   CURLcode (*easy_perform)(CURL*);
   void (*easy_cleanup)(CURL*);
-  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...);
+  EdgevisionCurlGetinfo easy_getinfo;
   void (*easy_reset)(CURL*);
   const char* (*easy_strerror)(CURLcode);
   char* (*easy_escape)(CURL*, const char*, int);
@@ -90,47 +90,18 @@ constexpr const char* kMissing = "libcurl (" EDGEVISION_CURL_SONAME ") cannot be
 
 extern "C" {
 
+EdgevisionCurlSetopt edgevision_curl_easy_setopt(void) { return Get().easy_setopt; }
+
+EdgevisionCurlGetinfo edgevision_curl_easy_getinfo(void) { return Get().easy_getinfo; }
+
 CURLcode curl_global_init(long flags) { return Get().global_init ? Get().global_init(flags) : CURLE_FAILED_INIT; }
 
 CURL* curl_easy_init(void) { return Get().easy_init ? Get().easy_init() : nullptr; }
-
-// The one argument after `option` has the type the option's number says
-// (curl.h: CURLOPTTYPE_*), which is how libcurl itself reads it.
-CURLcode curl_easy_setopt(CURL* handle, CURLoption option, ...) {
-  if (!Get().easy_setopt) return CURLE_FAILED_INIT;
-  va_list args;
-  va_start(args, option);
-  CURLcode rc;
-  if (option < CURLOPTTYPE_OBJECTPOINT) {
-    rc = Get().easy_setopt(handle, option, va_arg(args, long));
-  } else if (option < CURLOPTTYPE_FUNCTIONPOINT) {
-    rc = Get().easy_setopt(handle, option, va_arg(args, void*));
-  } else if (option < CURLOPTTYPE_OFF_T) {
-    using Fn = void (*)();
-    rc = Get().easy_setopt(handle, option, va_arg(args, Fn));
-  } else if (option < CURLOPTTYPE_BLOB) {
-    rc = Get().easy_setopt(handle, option, va_arg(args, curl_off_t));
-  } else {
-    rc = Get().easy_setopt(handle, option, va_arg(args, void*));
-  }
-  va_end(args);
-  return rc;
-}
 
 CURLcode curl_easy_perform(CURL* handle) { return Get().easy_perform ? Get().easy_perform(handle) : CURLE_FAILED_INIT; }
 
 void curl_easy_cleanup(CURL* handle) {
   if (Get().easy_cleanup) Get().easy_cleanup(handle);
-}
-
-// Every CURLINFO takes one pointer.
-CURLcode curl_easy_getinfo(CURL* handle, CURLINFO info, ...) {
-  if (!Get().easy_getinfo) return CURLE_FAILED_INIT;
-  va_list args;
-  va_start(args, info);
-  void* out = va_arg(args, void*);
-  va_end(args);
-  return Get().easy_getinfo(handle, info, out);
 }
 
 void curl_easy_reset(CURL* handle) {
