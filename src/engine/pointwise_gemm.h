@@ -32,6 +32,9 @@ namespace edgevision::engine::xnnpack_internal {
 
 inline constexpr size_t kGemmTileRows = 8;       // pixels per tile
 inline constexpr size_t kGemmTileChannels = 32;  // output channels per tile
+// Where the packed weights start (a cache line): the kernel loads them 64
+// bytes at a time, and a load that spans two lines costs two.
+inline constexpr size_t kGemmWeightAlignBytes = 64;
 // The largest kernel window ConvGemmTile takes (7x7); larger ones stay on XNNPACK.
 inline constexpr size_t kConvGemmMaxTaps = 49;
 

@@ -1,6 +1,7 @@
 #include "engine/xnnpack_program.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -167,6 +168,7 @@ class Planner {
     p_.extra_weights.assign(g_.nodes.size(), {});
     p_.wide_constants.assign(g_.nodes.size(), {});
     p_.winograd.assign(g_.nodes.size(), {});
+    p_.gemm_offset.assign(g_.nodes.size(), 0);
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& node = g_.nodes[i];
       const graph::Value& x = g_.values[node.inputs[0]];
@@ -255,14 +257,23 @@ class Planner {
   }
 
   // kPointwiseGemm, kConvGemm: the kernel [N][KH][KW][C] and bias packed once.
+  // Placed at a kGemmWeightAlignBytes boundary (Program::gemm_offset).
   void PackGemm(size_t i) {
     const Node& node = g_.nodes[i];
     const graph::Shape& ws = g_.values[node.inputs[1]].shape;
     const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
-    p_.extra_weights[i] =
+    const std::vector<float> packed =
         PackPointwiseGemm(g_.values[node.inputs[1]].f32.data(),
                           bias ? g_.values[node.inputs[2]].f32.data() : nullptr,
                           static_cast<size_t>(ws[0]), static_cast<size_t>(ws[1] * ws[2] * ws[3]));
+    constexpr size_t kLineFloats = kGemmWeightAlignBytes / sizeof(float);
+    std::vector<float>& buffer = p_.extra_weights[i];
+    buffer.assign(packed.size() + kLineFloats - 1, 0.0f);
+    const auto address = reinterpret_cast<uintptr_t>(buffer.data());
+    const size_t offset =
+        (kGemmWeightAlignBytes - address % kGemmWeightAlignBytes) % kGemmWeightAlignBytes / sizeof(float);
+    std::copy(packed.begin(), packed.end(), buffer.begin() + static_cast<ptrdiff_t>(offset));
+    p_.gemm_offset[i] = offset;
   }
 
   void TileBroadcastConstant(size_t i) {

@@ -574,7 +574,7 @@ class XnnpackSession final : public Session {
     a.n = LastDim(g.values[node.outputs[0]].shape);
     a.a = Pointer(node.inputs[0]);
     a.lda = program_->locations[node.inputs[0]].row_stride;
-    a.packed = program_->extra_weights[i].data();
+    a.packed = program_->extra_weights[i].data() + program_->gemm_offset[i];
     a.out = GemmOutputOf(i);
     c.pixels_outer = a.m * a.k * sizeof(float) >= kGemmPixelsOuterBytes;
     c.threads = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
@@ -609,7 +609,7 @@ class XnnpackSession final : public Session {
     a.pad_left = static_cast<size_t>(at.pad_left);
     a.x = Pointer(node.inputs[0]);
     a.zeros = program_->zeros.data();
-    a.packed = program_->extra_weights[i].data();
+    a.packed = program_->extra_weights[i].data() + program_->gemm_offset[i];
   }
 
   void PrepareConvGemm(size_t i) {
