@@ -42,8 +42,14 @@ const log = [];  // the server's output, printed when the test fails
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// How long any one wait for the page may take: generous, because a loaded CI
+// machine can stall chromium for seconds; times EDGEVISION_TEST_TIME_SCALE,
+// as the C++ tests' waits are (tests/test_support.h).
+const timeScale = Math.max(1, Number(process.env.EDGEVISION_TEST_TIME_SCALE) || 1);
+const WAIT_MS = 30000 * timeScale;
+
 async function waitReady(base, server) {
-  for (let i = 0; i < 600; i++) {
+  for (const deadline = Date.now() + 60000 * timeScale; Date.now() < deadline;) {
     if (server.exitCode !== null) throw new Error("edgevision exited with " + server.exitCode);
     try {
       const res = await fetch(base + "/health");
@@ -73,11 +79,11 @@ async function postCaptures(base, files) {
     posted.push({ id: doc.id, tag: top ? top.tagName : null, p: top ? top.probability : 0 });
   }
   // Captures are stored by a queue behind the answer: wait for it to drain.
-  const deadline = Date.now() + 60000;
+  const deadline = Date.now() + 60000 * timeScale;
   for (;;) {
     const h = await getJson(base + "/health");
     if (h.store.stored === posted.length && h.store.queued === 0) break;
-    assert.ok(Date.now() < deadline, "the store took more than 60 s: " + JSON.stringify(h.store));
+    assert.ok(Date.now() < deadline, "the store took more than " + 60 * timeScale + " s: " + JSON.stringify(h.store));
     await sleep(25);
   }
   return posted;
@@ -141,6 +147,7 @@ async function main() {
 
     context = await launchBrowser(profile);
     const page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
     const foreign = [];
     const errors = [];
     page.on("request", (r) => { if (!r.url().startsWith(base + "/")) foreign.push(r.url()); });
@@ -152,7 +159,7 @@ async function main() {
     const status = page.locator("#status");
     const expectCards = async (n, what) => {
       await page.waitForFunction((k) => document.querySelectorAll("#grid .card").length === k, n,
-        { timeout: 10000 }).catch(() => {});
+        { timeout: WAIT_MS }).catch(() => {});
       assert.equal(await cards.count(), n, what);
     };
 
@@ -170,7 +177,7 @@ async function main() {
     assert.match(await page.locator("#summary").textContent(), new RegExp("^" + posted.length + " captures"));
     // Every thumbnail is the stored image, scaled by the browser.
     await page.waitForFunction(() => [...document.querySelectorAll("#grid img")].every((i) => i.complete && i.naturalWidth > 0),
-      null, { timeout: 10000 });
+      null, { timeout: WAIT_MS });
 
     // Filter: predicted tag.
     await page.selectOption("#f-tag", "Banana");
@@ -229,7 +236,7 @@ async function main() {
     await page.selectOption("#f-reviewed", "");
     await expectCards(posted.length, "all");
     await page.waitForFunction(() => [...document.querySelectorAll("#grid img")].every((i) => i.complete && i.naturalWidth > 0),
-      null, { timeout: 10000 });
+      null, { timeout: WAIT_MS });
     await page.locator("#grid").focus();
     await page.keyboard.press("Home");
     await page.keyboard.press("ArrowRight");
@@ -265,14 +272,16 @@ async function keyScenario() {
     }
     const authed = { headers: { "Prediction-Key": key } };
     assert.equal((await fetch(base + "/captures")).status, 401, "the capture API needs the key");
-    for (let i = 0; i < 200; i++) {
+    for (const deadline = Date.now() + WAIT_MS; ;) {
       const list = await (await fetch(base + "/captures", authed)).json();
       if (list.total === ids.length) break;
+      assert.ok(Date.now() < deadline, "the capture list never showed " + ids.length + ": " + list.total);
       await sleep(25);
     }
 
     context = await launchBrowser(profile);
     const page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
     const foreign = [];
     const errors = [];
     page.on("request", (r) => {
@@ -310,23 +319,23 @@ async function keyScenario() {
     });
 
     await page.goto(base + "/review");
-    await page.waitForSelector("#login:not([hidden])", { timeout: 10000 });
+    await page.waitForSelector("#login:not([hidden])", { timeout: WAIT_MS });
     assert.equal(await page.locator("#grid .card").count(), 0, "nothing is shown without the key");
     // A wrong key is refused and the page asks again.
     await page.fill("#login-key", wrongKey);
     await page.press("#login-key", "Enter");
     await page.waitForFunction(() => /not accepted/.test(document.querySelector("#login-error").textContent),
-      null, { timeout: 10000 });
+      null, { timeout: WAIT_MS });
     await page.fill("#login-key", key);
     await page.press("#login-key", "Enter");
     await page.waitForFunction((n) => document.querySelectorAll("#grid .card").length === n, ids.length,
-      { timeout: 10000 });
+      { timeout: WAIT_MS });
     await staleDone;
     assert.ok(await page.locator("#login").isHidden(), "the key form goes away (and a stale refusal does not bring it back)");
     await page.unroute(listOrCounts);
     // Thumbnails come through the key-authenticated fetch.
     await page.waitForFunction(() => [...document.querySelectorAll("#grid img")].every(
-      (i) => i.complete && i.naturalWidth > 0 && i.src.startsWith("blob:")), null, { timeout: 10000 });
+      (i) => i.complete && i.naturalWidth > 0 && i.src.startsWith("blob:")), null, { timeout: WAIT_MS });
     // Labelling works with the key; checked through the API.
     await page.locator("#grid").focus();
     await page.keyboard.press("Home");
@@ -339,7 +348,7 @@ async function keyScenario() {
     // filter is "To review", so the capture just labelled is no longer shown.
     await page.reload();
     await page.waitForFunction((n) => document.querySelectorAll("#grid .card").length === n, ids.length - 1,
-      { timeout: 10000 });
+      { timeout: WAIT_MS });
     assert.equal(await page.locator(`#grid .card[data-id="${first}"]`).count(), 0);
     assert.ok(await page.locator("#login").isHidden());
     assert.deepEqual(foreign, [], "the page loads nothing from anywhere else");
@@ -373,6 +382,7 @@ async function lateAnswersScenario() {
 
     context = await launchBrowser(profile);
     const page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
     page.on("console", (m) => {  // the refusals before the key is in are expected
@@ -404,7 +414,7 @@ async function lateAnswersScenario() {
     const requestsSent = (what) => page.evaluate((w) => window.requestsSent.filter((x) => x === w).length, what);
     const answersRead = (what) => page.evaluate((w) => window.answersRead.filter((x) => x === w).length, what);
     const waitAnswersRead = (what, n) => page.waitForFunction(
-      ([w, k]) => window.answersRead.filter((x) => x === w).length >= k, [what, n], { timeout: 10000 });
+      ([w, k]) => window.answersRead.filter((x) => x === w).length >= k, [what, n], { timeout: WAIT_MS });
     // Holds the next request to `pattern` until the returned release() is
     // called; `arrived` resolves when it is held. With `answered`, the server
     // has answered it already (only the answer is late); without, the server
@@ -444,10 +454,10 @@ async function lateAnswersScenario() {
     const summary = () => page.locator("#summary").textContent();
 
     await page.goto(base + "/review");
-    await page.waitForSelector("#login:not([hidden])", { timeout: 10000 });
+    await page.waitForSelector("#login:not([hidden])", { timeout: WAIT_MS });
     await page.fill("#login-key", key);
     await page.press("#login-key", "Enter");
-    await page.waitForFunction(() => document.querySelectorAll("#grid .card").length === 4, null, { timeout: 10000 });
+    await page.waitForFunction(() => document.querySelectorAll("#grid .card").length === 4, null, { timeout: WAIT_MS });
     await page.waitForSelector("#tags .tag");
     await page.locator("#grid").focus();
 
@@ -459,7 +469,7 @@ async function lateAnswersScenario() {
     await staleStats.held;
     await page.keyboard.press("1");  // p2 (the selection moved on)
     await page.waitForFunction(() => /· 2 reviewed/.test(document.querySelector("#summary").textContent),
-      null, { timeout: 10000 });
+      null, { timeout: WAIT_MS });
     const statsRead = await answersRead("/captures/stats");
     await staleStats.release();
     await waitAnswersRead("/captures/stats", statsRead + 1);
@@ -473,10 +483,10 @@ async function lateAnswersScenario() {
     await page.keyboard.press("2");  // p1 := Banana, not yet sent
     await lateLabel.held;
     await page.selectOption("#f-order", "oldest");
-    await page.waitForFunction(() => document.querySelectorAll("#grid .card").length === 2, null, { timeout: 10000 });
+    await page.waitForFunction(() => document.querySelectorAll("#grid .card").length === 2, null, { timeout: WAIT_MS });
     assert.deepEqual(await page.locator("#grid .card").evaluateAll((els) => els.map((e) => e.dataset.id)), [p0, p1]);
     await lateLabel.release();
-    await page.waitForFunction(() => document.querySelector("#status").textContent !== "", null, { timeout: 10000 });
+    await page.waitForFunction(() => document.querySelector("#status").textContent !== "", null, { timeout: WAIT_MS });
     assert.equal(await page.locator("#status").textContent(), "Labelled Banana.");
     assert.equal(await labelOf(p1), "✓ Banana", "the answer updated its own card");
     assert.equal(await labelOf(p0), "", "and no other");
@@ -506,7 +516,7 @@ async function lateAnswersScenario() {
     await lateImage.held;
     await page.keyboard.press("ArrowRight");  // p1: the zoom asks for its image
     await page.waitForFunction(() => { const i = document.querySelector("#zoom img");
-      return i.src.startsWith("blob:") && i.complete && i.naturalWidth === 301; }, null, { timeout: 10000 });
+      return i.src.startsWith("blob:") && i.complete && i.naturalWidth === 301; }, null, { timeout: WAIT_MS });
     const shown = await zoom.getAttribute("src");
     const imagesRead = await answersRead(`/captures/${p0}/image`);
     await lateImage.release();
@@ -551,13 +561,14 @@ async function detectionScenario() {
 
     context = await launchBrowser(profile);
     const page = context.pages()[0] || await context.newPage();
+    page.setDefaultTimeout(WAIT_MS);
     const errors = [];
     page.on("pageerror", (e) => errors.push(String(e)));
     page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
     page.on("response", (r) => { if (r.status() >= 400) errors.push(r.status() + " " + r.url()); });
 
     await page.goto(base + "/review");
-    await page.waitForFunction(() => document.querySelectorAll("#grid .card").length === 2, null, { timeout: 10000 });
+    await page.waitForFunction(() => document.querySelectorAll("#grid .card").length === 2, null, { timeout: WAIT_MS });
     // The cards draw the predicted boxes over the thumbnails.
     const card = page.locator(`#grid .card[data-id="${id}"]`);
     assert.equal(await card.locator(".overlay .box").count(), 3, "three predicted boxes on the card");
@@ -652,7 +663,7 @@ async function detectionScenario() {
     // After a reload the editor opens on the saved regions.
     await page.reload();
     await page.selectOption("#f-reviewed", "true");
-    await page.waitForFunction(() => document.querySelectorAll("#grid .card").length === 1, null, { timeout: 10000 });
+    await page.waitForFunction(() => document.querySelectorAll("#grid .card").length === 1, null, { timeout: WAIT_MS });
     await page.locator("#grid .card .edit-boxes").click();
     await page.waitForSelector("#editor:not([hidden])");
     assert.equal(await boxes.count(), 3);
