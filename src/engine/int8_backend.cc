@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "engine/graph_check.h"
+#include "engine/int8_gemm.h"
 #include "engine/int8_ops.h"
 #include "engine/int8_program.h"
 #include "engine/reference_kernels.h"
@@ -57,6 +58,7 @@ class Int8Session final : public Session {
 
   Status Prepare() {
     ops_.resize(program_->steps.size());
+    gemm_.resize(program_->steps.size());
     for (size_t s = 0; s < program_->steps.size(); ++s) EV_RETURN_IF_ERROR(PrepareStep(s));
     return Status::Ok();
   }
@@ -119,6 +121,8 @@ class Int8Session final : public Session {
         return Internal("int8 step " + std::to_string(s) + ": xnn_run_operator failed: " +
                         std::string(xnnpack_internal::XnnStatusName(status)));
       }
+    } else if (gemm_[s].weights) {
+      int8_internal::RunQ8Gemm(gemm_[s], pool_.get());
     } else {
       EV_RETURN_IF_ERROR(RunReference(step));
     }
@@ -140,7 +144,9 @@ class Int8Session final : public Session {
     const Node& node = g.nodes[step.node];
     np.node = node.name;
     np.op = std::string(graph::OpName(node.op));
-    if (step.kind == Step::Kind::kQ8Op) np.op += " (int8)";
+    if (step.kind == Step::Kind::kQ8Op) {
+      np.op += program_->gemm[step.node].kernel.empty() ? " (int8)" : " (int8 VNNI)";
+    }
     if (step.kind == Step::Kind::kReference) np.op += " (reference)";
     if (step.kind == Step::Kind::kCopy) np.op += step.x8 ? " (int8 copy)" : " (copy)";
     return np;
@@ -208,6 +214,12 @@ class Int8Session final : public Session {
       case Step::Kind::kQ8Op: {
         const Node& node = g.nodes[step.node];
         const Q8Kind kind = p.kind[step.node];
+        if (!p.gemm[step.node].kernel.empty()) {
+          gemm_[s] = int8_internal::Q8GemmArgs(g, node, p.quant[node.outputs[0]], &p.gemm[step.node],
+                                               Q(step.reads[0]), Q(step.write) + step.out_offset,
+                                               step.out_stride);
+          return Status::Ok();
+        }
         std::array<Quant, 2> in{p.quant[node.inputs[0]], Quant{}};
         if (kind == Q8Kind::kBinary) in[1] = p.quant[node.inputs[1]];
         {
@@ -287,7 +299,8 @@ class Int8Session final : public Session {
   std::shared_ptr<xnnpack_internal::WeightRegistry> weights_;
   xnnpack_internal::ThreadPool pool_;
   std::unique_ptr<uint8_t, FreeDeleter> arena_;
-  std::vector<XnnOperator> ops_;  // per step; empty for reference steps
+  std::vector<XnnOperator> ops_;  // per step; empty for reference and VNNI steps
+  std::vector<int8_internal::Q8ConvArgs> gemm_;  // per step; null weights unless on the VNNI kernel
   std::vector<ValueRange>* ranges_ = nullptr;
   std::vector<bool>* seen_ = nullptr;
   std::vector<std::vector<double>>* channel_sums_ = nullptr;
@@ -346,6 +359,7 @@ Result<std::unique_ptr<Int8Model>> CompileProgram(const Graph& graph, const Engi
   auto program = std::make_shared<Program>();
   program->graph = graph;
   program->int8 = calibration != nullptr;
+  program->own_kernels = !options.xnnpack_only;
   EV_RETURN_IF_ERROR(int8_internal::PlanProgram(program.get(), calibration));
   return std::make_unique<Int8Model>(std::move(program), options.threads);
 }

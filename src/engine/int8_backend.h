@@ -84,6 +84,7 @@ struct Int8PlanStats {
   int free_nodes = 0;     // aliases and concats written fully in place
   int inplace_concat_inputs = 0;  // concat inputs written in place by their convolution
   int conversions = 0;    // qs8 <-> f32 convert operators
+  int vnni_nodes = 0;     // of int8_nodes: on the engine's VNNI kernel (engine/int8_gemm.h)
   size_t arena_bytes = 0;
   std::vector<std::string> float_node_names;  // non-free nodes run in float32
   // Nodes that compute in int8 (convolutions, FullyConnected, pools, Add/Sub/

@@ -69,6 +69,7 @@ class Planner {
     p_.mode.assign(n, Mode::kF32Xnnpack);
     p_.kind.assign(n, Q8Kind::kConv);
     p_.weights.assign(n, {});
+    p_.gemm.assign(n, {});
     std::vector<bool> q8(g_.values.size(), false);  // produced in int8
     for (size_t i = 0; i < n; ++i) {
       const Node& node = g_.nodes[i];
@@ -206,9 +207,38 @@ class Planner {
       if (status != xnn_status_success) {
         p_.mode[i] = Mode::kF32Xnnpack;
         p_.weights[i] = {};
+        continue;
       }
+      PackGemm(i, in[0]);
     }
     return Status::Ok();
+  }
+
+  // A dense convolution or FullyConnected that XNNPACK accepted runs on the
+  // VNNI kernel where the CPU has one (engine/int8_gemm.h): the same bytes.
+  void PackGemm(size_t i, int8_internal::Quant input) {
+    const Node& node = g_.nodes[i];
+    const Q8Kind kind = p_.kind[i];
+    if (!p_.own_kernels || !int8_internal::Q8GemmAvailable()) return;
+    const graph::Shape& ws = g_.values[node.inputs[1]].shape;
+    size_t taps = 1;
+    if (kind == Q8Kind::kConv) {
+      const graph::Attrs& a = node.attrs;
+      if (a.groups != 1 || ws.size() != 4 || g_.values[node.inputs[0]].shape.size() != 4) return;
+      taps = static_cast<size_t>(ws[1] * ws[2]);
+      if (taps > int8_internal::kQ8GemmMaxTaps || a.stride_h < 1 || a.stride_w < 1 ||
+          a.dilation_h < 1 || a.dilation_w < 1) {
+        return;
+      }
+    } else if (kind != Q8Kind::kFullyConnected || ws.size() != 2) {
+      return;
+    }
+    const auto n = static_cast<size_t>(ws[0]);
+    const size_t k = static_cast<size_t>(graph::ShapeProduct(ws)) / n / taps;
+    p_.gemm[i] = int8_internal::PackQ8Gemm(p_.weights[i], n, taps, k, input,
+                                           p_.quant[node.outputs[0]]);
+    p_.weights[i].kernel = {};  // XNNPACK's copy is not needed
+    ++p_.stats.vnni_nodes;
   }
 
   Status ProbeF32() {

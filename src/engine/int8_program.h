@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/int8_backend.h"
+#include "engine/int8_gemm.h"
 #include "engine/int8_ops.h"
 #include "graph/graph.h"
 
@@ -50,9 +51,16 @@ struct Buffer {
 struct Program {
   graph::Graph graph;
   bool int8 = false;
+  // Dense int8 convolutions may run on the engine's VNNI kernel
+  // (engine/int8_gemm.h) where the CPU has one; false: XNNPACK only
+  // (EngineOptions::xnnpack_only).
+  bool own_kernels = true;
   std::vector<Mode> mode;               // per node
   std::vector<Q8Kind> kind;             // per node (kQ8)
   std::vector<Q8Weights> weights;       // per node (convolution kinds)
+  // Per node: a kConv / kFullyConnected packed for the VNNI kernel (empty
+  // kernel: XNNPACK's operator runs it).
+  std::vector<Q8GemmWeights> gemm;
   std::vector<Quant> quant;             // per value: its group's quantisation
   std::vector<graph::ValueId> root;            // per value: aliases resolve to their input's root
   // Per value: constants that float32 XNNPACK operators or concat copies read

@@ -1,0 +1,296 @@
+#include "engine/int8_gemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12's own avx512fintrin.h trips -Wuninitialized (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#define EV_Q8_GEMM_VNNI 1
+#endif
+
+namespace edgevision::engine::int8_internal {
+
+// The input's bytes shifted to u8 are x + 128; the padding taps read the
+// zero point. Enough tail for the kernel's 4-byte reads.
+inline constexpr size_t kZerosTail = 64;
+
+Q8GemmWeights PackQ8Gemm(const Q8Weights& w, size_t n, size_t taps, size_t k, Quant input,
+                         Quant output) {
+  Q8GemmWeights p;
+  p.n = n;
+  p.taps = taps;
+  p.k = k;
+  p.k4 = (k + 3) / 4 * 4;
+  const size_t blocks = (n + kQ8GemmTileChannels - 1) / kQ8GemmTileChannels;
+  const size_t padded = blocks * kQ8GemmTileChannels;
+  p.kernel.assign(blocks * taps * p.k4 * kQ8GemmTileChannels, 0);
+  p.bias.assign(padded, 0);
+  p.scale.assign(padded, 0.0f);
+  const int64_t shift = static_cast<int64_t>(input.zero) + 128;
+  for (size_t o = 0; o < n; ++o) {
+    const size_t block = o / kQ8GemmTileChannels, lane = o % kQ8GemmTileChannels;
+    int64_t sum = 0;
+    for (size_t t = 0; t < taps; ++t) {
+      for (size_t i = 0; i < k; ++i) {
+        const int8_t v = w.kernel[(o * taps + t) * k + i];
+        sum += v;
+        // [block][tap][i / 4][lane][i % 4]
+        p.kernel[(((block * taps + t) * (p.k4 / 4) + i / 4) * kQ8GemmTileChannels + lane) * 4 +
+                 i % 4] = v;
+      }
+    }
+    // Modulo 2^32, as XNNPACK's packing (bias - zero * sum) wraps.
+    const int64_t b = static_cast<int64_t>(w.bias[o]) - shift * sum;
+    p.bias[o] = static_cast<int32_t>(static_cast<uint32_t>(static_cast<uint64_t>(b)));
+    // xnn_create_convolution2d_nhwc_qc8's requantization scale, in float.
+    p.scale[o] = input.scale * w.scales[o] / output.scale;
+  }
+  p.zeros.assign(p.k4 + kZerosTail, input.zero);
+  return p;
+}
+
+int8_t RequantizeQ8(int32_t acc, float scale, int8_t out_zero, int8_t out_min, int8_t out_max) {
+  float f = static_cast<float>(acc) * scale;
+  f = std::min(f, static_cast<float>(static_cast<int32_t>(out_max) - out_zero));
+  // cvtps2dq: round to nearest even; below INT32_MIN gives INT32_MIN.
+  const double r = std::nearbyint(static_cast<double>(f));
+  const int32_t q = r < -2147483648.0 ? INT32_MIN : static_cast<int32_t>(r);
+  return static_cast<int8_t>(std::max<int32_t>(q, static_cast<int32_t>(out_min) - out_zero) + out_zero);
+}
+
+Q8ConvArgs Q8GemmArgs(const graph::Graph& g, const graph::Node& node, Quant out,
+                      const Q8GemmWeights* weights, const int8_t* x, int8_t* y, size_t y_stride) {
+  const graph::Attrs& a = node.attrs;
+  const graph::Shape& xs = g.values[node.inputs[0]].shape;
+  const graph::Shape& ys = g.values[node.outputs[0]].shape;
+  Q8ConvArgs c;
+  c.weights = weights;
+  if (node.op == graph::Op::kConv2D) {
+    const graph::Shape& ws = g.values[node.inputs[1]].shape;
+    c.in_h = static_cast<size_t>(xs[1]);
+    c.in_w = static_cast<size_t>(xs[2]);
+    c.out_h = static_cast<size_t>(ys[1]);
+    c.out_w = static_cast<size_t>(ys[2]);
+    c.kernel_h = static_cast<size_t>(ws[1]);
+    c.kernel_w = static_cast<size_t>(ws[2]);
+    c.stride_h = static_cast<size_t>(a.stride_h);
+    c.stride_w = static_cast<size_t>(a.stride_w);
+    c.dilation_h = static_cast<size_t>(a.dilation_h);
+    c.dilation_w = static_cast<size_t>(a.dilation_w);
+    c.pad_top = static_cast<size_t>(a.pad_top);
+    c.pad_left = static_cast<size_t>(a.pad_left);
+  } else {  // FullyConnected: a 1x1 convolution over 1 x rows pixels
+    c.in_h = c.out_h = 1;
+    c.in_w = c.out_w = static_cast<size_t>(graph::ShapeProduct(xs) / xs.back());
+  }
+  c.in_stride = static_cast<size_t>(xs.back());
+  c.x = x;
+  c.y = y;
+  c.y_stride = y_stride ? y_stride : static_cast<size_t>(ys.back());
+  c.out_zero = out.zero;
+  c.out_min = Quantize(a.act_min, out);
+  c.out_max = Quantize(a.act_max, out);
+  return c;
+}
+
+namespace {
+
+// Pixel tiles per task: this many tasks per thread, as the float32 conv
+// GEMM (one-tile tasks cost 10-25 % in pthreadpool's bookkeeping).
+constexpr size_t kTasksPerThread = 4;
+
+void TilesTask(void* context, size_t first_tile, size_t tiles) {
+  const auto& g = *static_cast<const Q8ConvArgs*>(context);
+  const size_t pixels = g.out_h * g.out_w;
+  for (size_t p = first_tile * kQ8GemmTileRows;
+       p < std::min(pixels, (first_tile + tiles) * kQ8GemmTileRows); p += kQ8GemmTileRows) {
+    Q8ConvTile(g, p, std::min(kQ8GemmTileRows, pixels - p));
+  }
+}
+
+}  // namespace
+
+void RunQ8Gemm(const Q8ConvArgs& args, pthreadpool_t pool) {
+  const size_t tiles = (args.out_h * args.out_w + kQ8GemmTileRows - 1) / kQ8GemmTileRows;
+  const size_t threads = pool ? pthreadpool_get_threads_count(pool) : 1;
+  const size_t tasks = threads * kTasksPerThread;
+  pthreadpool_parallelize_1d_tile_1d(pool, TilesTask, const_cast<Q8ConvArgs*>(&args), tiles,
+                                     std::max<size_t>(1, (tiles + tasks - 1) / tasks), 0);
+}
+
+#if defined(EV_Q8_GEMM_VNNI)
+
+namespace {
+
+// The A side of one tile: row r reads tap t's bytes from
+// rows[t * row_step + r] + offsets[t] (interior tiles: one base pointer
+// per row and the taps' offsets; border tiles: a pointer per tap and row).
+struct TileRows {
+  const int8_t* const* rows = nullptr;
+  size_t row_step = 0;
+  const ptrdiff_t* offsets = nullptr;  // [taps]
+};
+
+constexpr ptrdiff_t kNoOffsets[kQ8GemmMaxTaps] = {};
+
+// MR pixels x (16 * NV) channels of the block starting at output channel
+// `channel`; the last vector's lanes past n are masked.
+template <int MR, int NV>
+__attribute__((target("avx512f,avx512vnni"))) void Tile(const Q8ConvArgs& g, const TileRows& a,
+                                                        size_t channel, int8_t* y,
+                                                        __mmask16 last_mask) {
+  const Q8GemmWeights& w = *g.weights;
+  const size_t steps = w.k4 / 4;
+  const int8_t* b = w.kernel.data() + channel * w.taps * w.k4;
+  __m512i acc[MR][NV];
+  __m512i init[NV];
+  for (int v = 0; v < NV; ++v) init[v] = _mm512_loadu_si512(w.bias.data() + channel + 16 * v);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    for (int v = 0; v < NV; ++v) acc[r][v] = init[v];
+  }
+  const __m512i sign = _mm512_set1_epi32(static_cast<int32_t>(0x80808080u));
+  for (size_t t = 0; t < w.taps; ++t) {
+    const int8_t* p[MR];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) p[r] = a.rows[t * a.row_step + r] + a.offsets[t];
+    for (size_t s = 0; s < steps; ++s, b += 4 * kQ8GemmTileChannels) {
+      __m512i wv[NV];
+      for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_si512(b + 64 * v);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        int32_t four;
+        std::memcpy(&four, p[r] + 4 * s, 4);
+        const __m512i x = _mm512_xor_si512(_mm512_set1_epi32(four), sign);
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x, wv[v]);
+      }
+    }
+  }
+  const __m512 max_less_zero =
+      _mm512_set1_ps(static_cast<float>(static_cast<int32_t>(g.out_max) - g.out_zero));
+  const __m512i min_less_zero = _mm512_set1_epi32(static_cast<int32_t>(g.out_min) - g.out_zero);
+  const __m512i zero = _mm512_set1_epi32(g.out_zero);
+  __m512 scale[NV];
+  for (int v = 0; v < NV; ++v) scale[v] = _mm512_loadu_ps(w.scale.data() + channel + 16 * v);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    for (int v = 0; v < NV; ++v) {
+      __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(acc[r][v]), scale[v]);
+      f = _mm512_min_ps(f, max_less_zero);
+      __m512i q = _mm512_max_epi32(_mm512_cvtps_epi32(f), min_less_zero);
+      q = _mm512_add_epi32(q, zero);
+      _mm512_mask_cvtepi32_storeu_epi8(y + r * g.y_stride + 16 * v,
+                                       v + 1 == NV ? last_mask : 0xFFFF, q);
+    }
+  }
+}
+
+template <int NV>
+void Rows(size_t rows, const Q8ConvArgs& g, const TileRows& a, size_t channel, int8_t* y,
+          __mmask16 mask) {
+  switch (rows) {
+    case 8: Tile<8, NV>(g, a, channel, y, mask); break;
+    case 7: Tile<7, NV>(g, a, channel, y, mask); break;
+    case 6: Tile<6, NV>(g, a, channel, y, mask); break;
+    case 5: Tile<5, NV>(g, a, channel, y, mask); break;
+    case 4: Tile<4, NV>(g, a, channel, y, mask); break;
+    case 3: Tile<3, NV>(g, a, channel, y, mask); break;
+    case 2: Tile<2, NV>(g, a, channel, y, mask); break;
+    case 1: Tile<1, NV>(g, a, channel, y, mask); break;
+    default: break;
+  }
+}
+
+// Every channel block of the tile whose first output pixel is at `y`.
+void Blocks(const Q8ConvArgs& g, const TileRows& a, size_t rows, int8_t* y) {
+  const size_t n = g.weights->n;
+  for (size_t channel = 0; channel < n; channel += kQ8GemmTileChannels) {
+    const size_t width = std::min(kQ8GemmTileChannels, n - channel);
+    if (width > 16) {
+      const size_t tail = width - 16;
+      const auto mask = static_cast<__mmask16>(tail == 16 ? 0xFFFFu : (1u << tail) - 1);
+      Rows<2>(rows, g, a, channel, y + channel, mask);
+    } else {  // a narrow last block: one vector
+      const auto mask = static_cast<__mmask16>(width == 16 ? 0xFFFFu : (1u << width) - 1);
+      Rows<1>(rows, g, a, channel, y + channel, mask);
+    }
+  }
+}
+
+}  // namespace
+
+static_assert(kQ8GemmTileRows == 8 && kQ8GemmTileChannels == 32);
+
+bool Q8GemmAvailable() {
+  static const bool available =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni");
+  return available;
+}
+
+void Q8ConvTile(const Q8ConvArgs& g, size_t pixel, size_t rows) {
+  const int8_t* pointers[kQ8GemmMaxTaps * kQ8GemmTileRows];
+  ptrdiff_t offsets[kQ8GemmMaxTaps];
+  const auto span_h = static_cast<ptrdiff_t>((g.kernel_h - 1) * g.dilation_h);
+  const auto span_w = static_cast<ptrdiff_t>((g.kernel_w - 1) * g.dilation_w);
+  int8_t* y = g.y + pixel * g.y_stride;
+  size_t oy = pixel / g.out_w, ox = pixel % g.out_w;
+  bool interior = true;
+  for (size_t r = 0; r < rows; ++r) {  // the window's top-left input pixel per row
+    const auto iy = static_cast<ptrdiff_t>(oy * g.stride_h) - static_cast<ptrdiff_t>(g.pad_top);
+    const auto ix = static_cast<ptrdiff_t>(ox * g.stride_w) - static_cast<ptrdiff_t>(g.pad_left);
+    interior = interior && iy >= 0 && ix >= 0 && iy + span_h < static_cast<ptrdiff_t>(g.in_h) &&
+               ix + span_w < static_cast<ptrdiff_t>(g.in_w);
+    if (interior) {
+      pointers[r] = g.x + (static_cast<size_t>(iy) * g.in_w + static_cast<size_t>(ix)) * g.in_stride;
+    }
+    if (++ox == g.out_w) {
+      ox = 0;
+      ++oy;
+    }
+  }
+  if (interior) {
+    for (size_t kh = 0; kh < g.kernel_h; ++kh) {
+      for (size_t kw = 0; kw < g.kernel_w; ++kw) {
+        offsets[kh * g.kernel_w + kw] =
+            static_cast<ptrdiff_t>((kh * g.dilation_h * g.in_w + kw * g.dilation_w) * g.in_stride);
+      }
+    }
+    Blocks(g, TileRows{pointers, 0, offsets}, rows, y);
+    return;
+  }
+  const int8_t* zeros = g.weights->zeros.data();
+  for (size_t r = 0; r < rows; ++r) {
+    oy = (pixel + r) / g.out_w;
+    ox = (pixel + r) % g.out_w;
+    for (size_t kh = 0; kh < g.kernel_h; ++kh) {
+      const auto iy = static_cast<ptrdiff_t>(oy * g.stride_h + kh * g.dilation_h) -
+                      static_cast<ptrdiff_t>(g.pad_top);
+      for (size_t kw = 0; kw < g.kernel_w; ++kw) {
+        const auto ix = static_cast<ptrdiff_t>(ox * g.stride_w + kw * g.dilation_w) -
+                        static_cast<ptrdiff_t>(g.pad_left);
+        const bool inside = iy >= 0 && iy < static_cast<ptrdiff_t>(g.in_h) && ix >= 0 &&
+                            ix < static_cast<ptrdiff_t>(g.in_w);
+        pointers[(kh * g.kernel_w + kw) * kQ8GemmTileRows + r] =
+            inside ? g.x + (static_cast<size_t>(iy) * g.in_w + static_cast<size_t>(ix)) * g.in_stride
+                   : zeros;
+      }
+    }
+  }
+  Blocks(g, TileRows{pointers, kQ8GemmTileRows, kNoOffsets}, rows, y);
+}
+
+#else  // not x86-64: never used
+
+bool Q8GemmAvailable() {
+  return false;
+}
+
+void Q8ConvTile(const Q8ConvArgs&, size_t, size_t) {}
+
+#endif
+
+}  // namespace edgevision::engine::int8_internal
