@@ -137,6 +137,15 @@ struct TileRows {
 
 constexpr ptrdiff_t kNoOffsets[kQ8GemmMaxTaps] = {};
 
+// acc += x (u8) . w (s8), in place. GCC 12 compiles _mm512_dpbusd_epi32 on
+// an array of accumulators into two register copies (and spills) per
+// instruction; the asm keeps each accumulator in its register.
+__attribute__((target("avx512f,avx512vnni"), always_inline)) inline void Dpbusd(__m512i& acc,
+                                                                               __m512i x,
+                                                                               __m512i w) {
+  asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
+}
+
 // MR pixels x (16 * NV) channels of the block starting at output channel
 // `channel`; the last vector's lanes past n are masked.
 template <int MR, int NV>
@@ -166,7 +175,7 @@ __attribute__((target("avx512f,avx512vnni"))) void Tile(const Q8ConvArgs& g, con
         int32_t four;
         std::memcpy(&four, p[r] + 4 * s, 4);
         const __m512i x = _mm512_xor_si512(_mm512_set1_epi32(four), sign);
-        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], x, wv[v]);
+        for (int v = 0; v < NV; ++v) Dpbusd(acc[r][v], x, wv[v]);
       }
     }
   }
@@ -193,8 +202,6 @@ template <int NV>
 void Rows(size_t rows, const Q8ConvArgs& g, const TileRows& a, size_t channel, int8_t* y,
           __mmask16 mask) {
   switch (rows) {
-    case 8: Tile<8, NV>(g, a, channel, y, mask); break;
-    case 7: Tile<7, NV>(g, a, channel, y, mask); break;
     case 6: Tile<6, NV>(g, a, channel, y, mask); break;
     case 5: Tile<5, NV>(g, a, channel, y, mask); break;
     case 4: Tile<4, NV>(g, a, channel, y, mask); break;
@@ -205,25 +212,27 @@ void Rows(size_t rows, const Q8ConvArgs& g, const TileRows& a, size_t channel, i
   }
 }
 
-// Every channel block of the tile whose first output pixel is at `y`.
+// Every channel block of the tile whose first output pixel is at `y`: as
+// many vectors as the block's width needs (a narrow last block: fewer).
 void Blocks(const Q8ConvArgs& g, const TileRows& a, size_t rows, int8_t* y) {
   const size_t n = g.weights->n;
   for (size_t channel = 0; channel < n; channel += kQ8GemmTileChannels) {
     const size_t width = std::min(kQ8GemmTileChannels, n - channel);
-    if (width > 16) {
-      const size_t tail = width - 16;
-      const auto mask = static_cast<__mmask16>(tail == 16 ? 0xFFFFu : (1u << tail) - 1);
-      Rows<2>(rows, g, a, channel, y + channel, mask);
-    } else {  // a narrow last block: one vector
-      const auto mask = static_cast<__mmask16>(width == 16 ? 0xFFFFu : (1u << width) - 1);
-      Rows<1>(rows, g, a, channel, y + channel, mask);
+    const size_t vectors = (width + 15) / 16;
+    const size_t tail = width - 16 * (vectors - 1);
+    const auto mask = static_cast<__mmask16>(tail == 16 ? 0xFFFFu : (1u << tail) - 1);
+    switch (vectors) {
+      case 4: Rows<4>(rows, g, a, channel, y + channel, mask); break;
+      case 3: Rows<3>(rows, g, a, channel, y + channel, mask); break;
+      case 2: Rows<2>(rows, g, a, channel, y + channel, mask); break;
+      default: Rows<1>(rows, g, a, channel, y + channel, mask); break;
     }
   }
 }
 
 }  // namespace
 
-static_assert(kQ8GemmTileRows == 8 && kQ8GemmTileChannels == 32);
+static_assert(kQ8GemmTileRows == 6 && kQ8GemmTileChannels == 64);
 
 bool Q8GemmAvailable() {
   static const bool available =

@@ -40,17 +40,20 @@
 
 namespace edgevision::engine::int8_internal {
 
-inline constexpr size_t kQ8GemmTileRows = 8;       // output pixels per tile
-inline constexpr size_t kQ8GemmTileChannels = 32;  // output channels per block
+// A tile: 6 pixels x 64 channels, 24 accumulators (a narrower last block:
+// fewer vectors). Per 4 input channels it loads 4 weight vectors and 6
+// pixel words (shifted by one XOR each) for 24 vpdpbusd.
+inline constexpr size_t kQ8GemmTileRows = 6;       // output pixels per tile
+inline constexpr size_t kQ8GemmTileChannels = 64;  // output channels per block
 inline constexpr size_t kQ8GemmMaxTaps = 49;       // the largest kernel window (7x7)
 
 // True if this build and CPU run the kernel (x86-64 with AVX-512F and
 // AVX512-VNNI).
 bool Q8GemmAvailable();
 
-// A layer's weights packed for the kernel: [ceil(n / 32)][taps][k4 / 4][32][4]
+// A layer's weights packed for the kernel: [ceil(n / 64)][taps][k4 / 4][64][4]
 // (zero padded), k4 = k rounded up to a multiple of 4; then per output
-// channel (padded to a multiple of 32) the shifted bias and the
+// channel (padded to a multiple of 64) the shifted bias and the
 // requantization scale.
 struct Q8GemmWeights {
   size_t n = 0, taps = 0, k = 0, k4 = 0;
