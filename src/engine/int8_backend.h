@@ -5,14 +5,24 @@
 //  - Weights: per-output-channel symmetric int8 (xnn_create_convolution2d_
 //    nhwc_qc8) for Conv2D, depthwise Conv2D, whole-window AvgPool (as a
 //    depthwise qc8 convolution) and FullyConnected (as a 1x1 qc8
-//    convolution); bias int32 at input_scale * weight_scale[c].
+//    convolution); bias int32 at input_scale * weight_scale[c]. With the
+//    calibration's channel means (from 5 calibration images up, predict/
+//    int8_mode.h) each convolution's bias is corrected for the rounding of
+//    its weights (bias correction, int8_ops.h QuantizeWeights).
 //  - Activations: asymmetric qs8, scale and zero point from the value's range
 //    observed on calibration inputs (CalibrateInt8). Ops that only move bytes
 //    (MaxPool, Relu/Clamp, Concat, channel Slice/Shuffle, Pad, Reshape) keep
 //    their input's quantisation: such values share one range (the union).
+//  - Mixed precision: the nodes named in Int8Calibration::float_nodes
+//    (predict/int8_mixed.h picks the most sensitive ones) run in float32.
 //  - qs8 kernels: the convolutions above, Add/Sub/Mul of two activations,
 //    GlobalAvgPool, MaxPool (s8), Clamp (s8), Concat and Slice (x8 copies),
-//    ChannelShuffle (x8), Pad (x8).
+//    ChannelShuffle (x8), Pad (x8). On x86-64 CPUs with AVX512-VNNI the
+//    dense convolutions (one group, up to 7x7) and FullyConnected layers run
+//    on the engine's own VNNI kernel instead (engine/int8_gemm.h), with the
+//    same bytes as XNNPACK's; depthwise convolutions, AvgPool and the rest
+//    stay on XNNPACK, and so does everything on ARM and other x86 CPUs
+//    (and with EngineOptions::xnnpack_only).
 //  - Everything else runs in float32 (XNNPACK f32 operators, else the
 //    reference kernels), with convert operators (qs8 <-> f32) where a value
 //    changes representation. The classifier tail stays float32: the node
