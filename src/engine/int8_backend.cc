@@ -248,7 +248,8 @@ class Int8Session final : public Session {
                             node.op == Op::kDiv;
         status = xnnpack_internal::SetupNodeOperator(
             g, node, xnnpack_internal::Exec::kXnnpack, op.get(), Operand(step.reads[0], node.inputs[0]),
-            binary ? Operand(step.reads[1], node.inputs[1]) : nullptr, F(step.write), pool_.get());
+            binary ? Operand(step.reads[1], node.inputs[1]) : nullptr, F(step.write), pool_.get(),
+            p.wide_constants[step.node].empty() ? nullptr : p.wide_constants[step.node].data());
         break;
       }
       case Step::Kind::kToQ8:

@@ -13,6 +13,7 @@
 #include "engine/int8_ops.h"
 #include "engine/testing/test_graphs.h"
 #include "engine/xnnpack_backend.h"
+#include "engine/xnnpack_ops.h"
 
 namespace edgevision::engine {
 namespace {
@@ -146,6 +147,41 @@ TEST(Int8BackendTest, StaysCloseToFloat32AndRunsConvolutionsInInt8) {
     };
     for (const auto& input : inputs) check(input);
     for (const auto& input : Inputs(g, 3, 900)) check(input);
+  }
+}
+
+// An input normalisation (x * scale + mean, 3-value constants, float32 in
+// the int8 program) runs on the constants tiled along the rows
+// (xnnpack_ops.h BroadcastWidening): the bytes are those of the same
+// arithmetic on full-size constants, which XNNPACK runs element by element.
+TEST(Int8BackendTest, WidenedInputNormalisationGivesTheSameBytes) {
+  testing::GraphBuilder b(21);
+  const graph::ValueId x = b.Input({1, 12, 10, 3});
+  const graph::ValueId scale = b.RandomConstant({3}, 0.5f, 2.0f);
+  const graph::ValueId mean = b.RandomConstant({3}, -1.0f, 1.0f);
+  const graph::ValueId normalised = b.Binary(graph::Op::kAdd, b.Binary(graph::Op::kMul, x, scale), mean);
+  testing::ConvParams p;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = 1;
+  const graph::Graph widened = b.Finish(b.Unary(graph::Op::kSoftmax, b.Conv(normalised, 5, 3, 3, p)));
+  ASSERT_GT(xnnpack_internal::BroadcastWidening(widened, widened.nodes[0]), 0u);
+  graph::Graph full = widened;  // the same graph, the constants tiled over every pixel
+  for (const graph::ValueId c : {scale, mean}) {
+    std::vector<float> tiled;
+    for (int pixel = 0; pixel < 12 * 10; ++pixel) {
+      tiled.insert(tiled.end(), widened.values[c].f32.begin(), widened.values[c].f32.end());
+    }
+    full.values[c].f32 = tiled;
+    full.values[c].shape = {1, 12, 10, 3};
+  }
+  ASSERT_EQ(xnnpack_internal::BroadcastWidening(full, full.nodes[0]), 0u);
+  Result<Int8Calibration> c = CalibrateInt8(widened, Inputs(widened, 2, 40));
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  const auto backend = MakeInt8Backend(std::make_shared<const Int8Calibration>(std::move(*c)));
+  for (const auto& input : Inputs(widened, 3, 70)) {
+    Result<std::vector<float>> a = RunOnce(*backend, widened, input);
+    Result<std::vector<float>> e = RunOnce(*backend, full, input);
+    ASSERT_TRUE(a.ok() && e.ok());
+    EXPECT_EQ(*a, *e);
   }
 }
 

@@ -285,10 +285,12 @@ class Planner {
 
   void PoolConstants() {
     p_.constants.assign(g_.values.size(), {});
+    p_.wide_constants.assign(g_.nodes.size(), {});
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       if (p_.mode[i] != Mode::kF32Xnnpack && p_.mode[i] != Mode::kConcat) continue;
       const Node& node = g_.nodes[i];
       if (node.op == Op::kConv2D || node.op == Op::kFullyConnected) continue;  // weights are packed
+      if (p_.mode[i] == Mode::kF32Xnnpack) p_.wide_constants[i] = xnnpack_internal::WideConstant(g_, node);
       for (const ValueId v : node.inputs) {
         if (!Constant(v) || !p_.constants[v].empty()) continue;
         p_.constants[v] = g_.values[v].f32;

@@ -66,6 +66,9 @@ struct Program {
   // Per value: constants that float32 XNNPACK operators or concat copies read
   // as data, with a readable XNN_EXTRA_BYTES tail (empty for the others).
   std::vector<std::vector<float>> constants;
+  // Per node: a float32 binary op's constant tiled for a long-row broadcast
+  // (xnnpack_ops.h BroadcastWidening: the input normalisation), else empty.
+  std::vector<std::vector<float>> wide_constants;
   std::vector<Step> steps;
   std::vector<Buffer> buffers;
   int input_buffer = -1, output_buffer = -1;

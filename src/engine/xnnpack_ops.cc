@@ -85,6 +85,19 @@ size_t BroadcastWidening(const Graph& g, const Node& node) {
   return static_cast<size_t>(xs[xs.size() - 2]);
 }
 
+std::vector<float> WideConstant(const Graph& g, const Node& node) {
+  const size_t w = BroadcastWidening(g, node);
+  if (w == 0) return {};
+  const graph::ValueId k = g.values[node.inputs[0]].is_constant ? node.inputs[0] : node.inputs[1];
+  const std::vector<float>& c = g.values[k].f32;
+  constexpr size_t kTailFloats = (XNN_EXTRA_BYTES + sizeof(float) - 1) / sizeof(float);
+  std::vector<float> wide;
+  wide.reserve(w * c.size() + kTailFloats);
+  for (size_t x = 0; x < w; ++x) wide.insert(wide.end(), c.begin(), c.end());
+  wide.resize(w * c.size() + kTailFloats, 0.0f);
+  return wide;
+}
+
 namespace {
 
 // A batch-1 Conv2D on 4-D tensors with constant weights and bias: what our

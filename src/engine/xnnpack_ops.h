@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 #include "graph/graph.h"
@@ -125,6 +126,9 @@ xnn_status CreateNodeOperator(const graph::Graph& graph, const graph::Node& node
 // calling its kernel once per 3-float pixel (10x faster on a 224x224x3
 // input). Returns W, or 0 when the node is not such an op (or C is long).
 size_t BroadcastWidening(const graph::Graph& graph, const graph::Node& node);
+// That node's constant operand tiled BroadcastWidening() times, with a
+// readable XNN_EXTRA_BYTES tail (zeros); empty when the node is not widened.
+std::vector<float> WideConstant(const graph::Graph& graph, const graph::Node& node);
 
 // Binds an operator from CreateNodeOperator to its buffers: input0 is
 // node.inputs[0], input1 the second operand of a binary op (else unused).

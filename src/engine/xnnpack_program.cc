@@ -276,17 +276,8 @@ class Planner {
     p_.gemm_offset[i] = offset;
   }
 
-  void TileBroadcastConstant(size_t i) {
-    const Node& node = g_.nodes[i];
-    const size_t w = BroadcastWidening(g_, node);
-    if (w == 0) return;
-    const ValueId k = g_.values[node.inputs[0]].is_constant ? node.inputs[0] : node.inputs[1];
-    const std::vector<float>& c = g_.values[k].f32;
-    std::vector<float>& wide = p_.wide_constants[i];
-    wide.reserve(w * c.size() + kConstantTailFloats);
-    for (size_t x = 0; x < w; ++x) wide.insert(wide.end(), c.begin(), c.end());
-    wide.resize(w * c.size() + kConstantTailFloats, 0.0f);
-  }
+  void TileBroadcastConstant(size_t i) { p_.wide_constants[i] = WideConstant(g_, g_.nodes[i]); }
+
 
   // --- Convolution and max pool in row bands -----------------------------
 
