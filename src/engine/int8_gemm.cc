@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/conv_taps.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 // GCC 12's own avx512fintrin.h trips -Wuninitialized (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -70,19 +72,7 @@ Q8ConvArgs Q8GemmArgs(const graph::Graph& g, const graph::Node& node, Quant out,
   Q8ConvArgs c;
   c.weights = weights;
   if (node.op == graph::Op::kConv2D) {
-    const graph::Shape& ws = g.values[node.inputs[1]].shape;
-    c.in_h = static_cast<size_t>(xs[1]);
-    c.in_w = static_cast<size_t>(xs[2]);
-    c.out_h = static_cast<size_t>(ys[1]);
-    c.out_w = static_cast<size_t>(ys[2]);
-    c.kernel_h = static_cast<size_t>(ws[1]);
-    c.kernel_w = static_cast<size_t>(ws[2]);
-    c.stride_h = static_cast<size_t>(a.stride_h);
-    c.stride_w = static_cast<size_t>(a.stride_w);
-    c.dilation_h = static_cast<size_t>(a.dilation_h);
-    c.dilation_w = static_cast<size_t>(a.dilation_w);
-    c.pad_top = static_cast<size_t>(a.pad_top);
-    c.pad_left = static_cast<size_t>(a.pad_left);
+    SetWindowGeometry(g, node, &c);
   } else {  // FullyConnected: a 1x1 convolution over 1 x rows pixels
     c.in_h = c.out_h = 1;
     c.in_w = c.out_w = static_cast<size_t>(graph::ShapeProduct(xs) / xs.back());
@@ -242,26 +232,9 @@ bool Q8GemmAvailable() {
 
 void Q8ConvTile(const Q8ConvArgs& g, size_t pixel, size_t rows) {
   const int8_t* pointers[kQ8GemmMaxTaps * kQ8GemmTileRows];
-  ptrdiff_t offsets[kQ8GemmMaxTaps];
-  const auto span_h = static_cast<ptrdiff_t>((g.kernel_h - 1) * g.dilation_h);
-  const auto span_w = static_cast<ptrdiff_t>((g.kernel_w - 1) * g.dilation_w);
   int8_t* y = g.y + pixel * g.y_stride;
-  size_t oy = pixel / g.out_w, ox = pixel % g.out_w;
-  bool interior = true;
-  for (size_t r = 0; r < rows; ++r) {  // the window's top-left input pixel per row
-    const auto iy = static_cast<ptrdiff_t>(oy * g.stride_h) - static_cast<ptrdiff_t>(g.pad_top);
-    const auto ix = static_cast<ptrdiff_t>(ox * g.stride_w) - static_cast<ptrdiff_t>(g.pad_left);
-    interior = interior && iy >= 0 && ix >= 0 && iy + span_h < static_cast<ptrdiff_t>(g.in_h) &&
-               ix + span_w < static_cast<ptrdiff_t>(g.in_w);
-    if (interior) {
-      pointers[r] = g.x + (static_cast<size_t>(iy) * g.in_w + static_cast<size_t>(ix)) * g.in_stride;
-    }
-    if (++ox == g.out_w) {
-      ox = 0;
-      ++oy;
-    }
-  }
-  if (interior) {
+  if (InteriorWindows(g, pixel, rows, pointers)) {
+    ptrdiff_t offsets[kQ8GemmMaxTaps];
     for (size_t kh = 0; kh < g.kernel_h; ++kh) {
       for (size_t kw = 0; kw < g.kernel_w; ++kw) {
         offsets[kh * g.kernel_w + kw] =
@@ -271,24 +244,7 @@ void Q8ConvTile(const Q8ConvArgs& g, size_t pixel, size_t rows) {
     Blocks(g, TileRows{pointers, 0, offsets}, rows, y);
     return;
   }
-  const int8_t* zeros = g.weights->zeros.data();
-  for (size_t r = 0; r < rows; ++r) {
-    oy = (pixel + r) / g.out_w;
-    ox = (pixel + r) % g.out_w;
-    for (size_t kh = 0; kh < g.kernel_h; ++kh) {
-      const auto iy = static_cast<ptrdiff_t>(oy * g.stride_h + kh * g.dilation_h) -
-                      static_cast<ptrdiff_t>(g.pad_top);
-      for (size_t kw = 0; kw < g.kernel_w; ++kw) {
-        const auto ix = static_cast<ptrdiff_t>(ox * g.stride_w + kw * g.dilation_w) -
-                        static_cast<ptrdiff_t>(g.pad_left);
-        const bool inside = iy >= 0 && iy < static_cast<ptrdiff_t>(g.in_h) && ix >= 0 &&
-                            ix < static_cast<ptrdiff_t>(g.in_w);
-        pointers[(kh * g.kernel_w + kw) * kQ8GemmTileRows + r] =
-            inside ? g.x + (static_cast<size_t>(iy) * g.in_w + static_cast<size_t>(ix)) * g.in_stride
-                   : zeros;
-      }
-    }
-  }
+  WindowTaps(g, pixel, rows, g.weights->zeros.data(), kQ8GemmTileRows, pointers);
   Blocks(g, TileRows{pointers, kQ8GemmTileRows, kNoOffsets}, rows, y);
 }
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "engine/conv_taps.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 // GCC 12's own avx512fintrin.h trips -Wuninitialized (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
@@ -152,24 +154,7 @@ void ConvGemmTile(const ConvGemmArgs& g, size_t pixel, size_t rows, float* c) {
   const float* pointers[kConvGemmMaxTaps * kGemmTileRows];
   ptrdiff_t offsets[kConvGemmMaxTaps];
   const size_t taps = g.kernel_h * g.kernel_w;
-  const auto span_h = static_cast<ptrdiff_t>((g.kernel_h - 1) * g.dilation_h);
-  const auto span_w = static_cast<ptrdiff_t>((g.kernel_w - 1) * g.dilation_w);
-  size_t oy = pixel / g.out_w, ox = pixel % g.out_w;
-  bool interior = true;
-  for (size_t r = 0; r < rows; ++r) {  // the window's top-left input pixel per row
-    const auto iy = static_cast<ptrdiff_t>(oy * g.stride_h) - static_cast<ptrdiff_t>(g.pad_top);
-    const auto ix = static_cast<ptrdiff_t>(ox * g.stride_w) - static_cast<ptrdiff_t>(g.pad_left);
-    interior = interior && iy >= 0 && ix >= 0 && iy + span_h < static_cast<ptrdiff_t>(g.in_h) &&
-               ix + span_w < static_cast<ptrdiff_t>(g.in_w);
-    if (interior) {
-      pointers[r] = g.x + (static_cast<size_t>(iy) * g.in_w + static_cast<size_t>(ix)) * g.in_stride;
-    }
-    if (++ox == g.out_w) {
-      ox = 0;
-      ++oy;
-    }
-  }
-  if (interior) {
+  if (InteriorWindows(g, pixel, rows, pointers)) {
     // Dense input, no horizontal dilation: a kernel row's pixels are
     // contiguous, one tap of kernel_w * in_channels floats (the first layer:
     // 3 taps of 9 instead of 9 of 3). The same products in the same order.
@@ -187,24 +172,7 @@ void ConvGemmTile(const ConvGemmArgs& g, size_t pixel, size_t rows, float* c) {
     }
     return;
   }
-  for (size_t r = 0; r < rows; ++r) {
-    oy = (pixel + r) / g.out_w;
-    ox = (pixel + r) % g.out_w;
-    for (size_t kh = 0; kh < g.kernel_h; ++kh) {
-      const auto iy = static_cast<ptrdiff_t>(oy * g.stride_h + kh * g.dilation_h) -
-                      static_cast<ptrdiff_t>(g.pad_top);
-      for (size_t kw = 0; kw < g.kernel_w; ++kw) {
-        const auto ix = static_cast<ptrdiff_t>(ox * g.stride_w + kw * g.dilation_w) -
-                        static_cast<ptrdiff_t>(g.pad_left);
-        const bool inside = iy >= 0 && iy < static_cast<ptrdiff_t>(g.in_h) && ix >= 0 &&
-                            ix < static_cast<ptrdiff_t>(g.in_w);
-        pointers[(kh * g.kernel_w + kw) * kGemmTileRows + r] =
-            inside ? g.x + (static_cast<size_t>(iy) * g.in_w + static_cast<size_t>(ix)) *
-                               g.in_stride
-                   : g.zeros;
-      }
-    }
-  }
+  WindowTaps(g, pixel, rows, g.zeros, kGemmTileRows, pointers);
   const TileRows a{pointers, kGemmTileRows, kNoOffsets, taps, g.in_channels};
   for (size_t channel = 0; channel < g.out_channels; channel += kGemmTileChannels) {
     ChannelBlock(a, rows, g.out_channels, g.packed, channel, g.out, c, res);

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/conv_taps.h"
 #include "engine/depthwise_conv.h"
 #include "engine/pointwise_gemm.h"
 #include "engine/reference_kernels.h"
@@ -590,23 +591,8 @@ class XnnpackSession final : public Session {
   void SetConvGeometry(size_t i, Args& a) const {
     const graph::Graph& g = program_->graph;
     const Node& node = g.nodes[i];
-    const graph::Shape& xs = g.values[node.inputs[0]].shape;
-    const graph::Shape& ws = g.values[node.inputs[1]].shape;
-    const graph::Shape& ys = g.values[node.outputs[0]].shape;
-    const graph::Attrs& at = node.attrs;
-    a.in_h = static_cast<size_t>(xs[1]);
-    a.in_w = static_cast<size_t>(xs[2]);
+    SetWindowGeometry(g, node, &a);
     a.in_stride = program_->locations[node.inputs[0]].row_stride;
-    a.out_h = static_cast<size_t>(ys[1]);
-    a.out_w = static_cast<size_t>(ys[2]);
-    a.kernel_h = static_cast<size_t>(ws[1]);
-    a.kernel_w = static_cast<size_t>(ws[2]);
-    a.stride_h = static_cast<size_t>(at.stride_h);
-    a.stride_w = static_cast<size_t>(at.stride_w);
-    a.dilation_h = static_cast<size_t>(at.dilation_h);
-    a.dilation_w = static_cast<size_t>(at.dilation_w);
-    a.pad_top = static_cast<size_t>(at.pad_top);
-    a.pad_left = static_cast<size_t>(at.pad_left);
     a.x = Pointer(node.inputs[0]);
     a.zeros = program_->zeros.data();
     a.packed = program_->extra_weights[i].data() + program_->gemm_offset[i];
