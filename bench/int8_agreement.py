@@ -2,6 +2,7 @@
 """`--precision int8` against fp32 on every real image we have (issue 17, part 4).
 
     int8_agreement.py --edgevision build/src/cli/edgevision [--exports DIR] [--json]
+                      [--only EXPORT,...] [--per-image FILE]
 
 For each classifier export, `edgevision predict` at both precisions on:
   - every export's own test images (<exports>/*/images, 37 photos), and
@@ -100,6 +101,8 @@ def main():
     ap.add_argument("--images", default=os.path.join(REPO, "tests", "data", "images"))
     ap.add_argument("--only", default="", help="comma-separated exports (default: all classifiers)")
     ap.add_argument("--json", action="store_true", help="one JSON object per export instead of text")
+    ap.add_argument("--per-image", default="",
+                    help="also write every image's fp32 and int8 probabilities here (JSON, per export)")
     args = ap.parse_args()
 
     photos = sorted(glob.glob(os.path.join(args.exports, "*", "images", "**", "*.*"), recursive=True))
@@ -110,6 +113,7 @@ def main():
     fruit = sorted(glob.glob(os.path.join(args.exports, "iotedge-applebanana-tf", "images", "*.jpg")))
     exports = args.only.split(",") if args.only else CLASSIFIERS
     fruit_rel = [os.path.relpath(f, args.exports) for f in fruit]
+    per_image = {}
     with tempfile.TemporaryDirectory(prefix="int8-agree-") as tmp:
         for export in exports:
             model = os.path.join(args.exports, export)
@@ -130,6 +134,11 @@ def main():
             diffs = [abs(probs(fp32[i]).get(k, 0) - v) for i in both for k, v in probs(int8[i]).items()]
             differ = [{"image": os.path.relpath(i, REPO), "fp32": probs(fp32[i]), "int8": probs(int8[i])}
                       for i in both if top1(fp32[i]) != top1(int8[i])]
+            per_image[export] = {os.path.relpath(i, REPO): {"fp32": probs(fp32[i]), "int8": probs(int8[i])}
+                                 for i in both}
+            if args.per_image:
+                with open(args.per_image, "w") as f:
+                    json.dump(per_image, f)
             line = [l for l in log.splitlines() if "int8:" in l]
             row = {"export": export, "images": len(both), "agree": len(same),
                    "photos": len(in_photos), "photos_agree": sum(i in same for i in in_photos),

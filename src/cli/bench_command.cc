@@ -286,7 +286,8 @@ int RunBench(const BenchOptions& options) {
   if (int8) {
     const engine::Int8PlanStats* stats = engine::GetInt8PlanStats(**compiled);
     int8_report["nodes"] = {{"int8", stats->int8_nodes}, {"float32", stats->float_nodes},
-                            {"conversions", stats->conversions}, {"float32_names", stats->float_node_names}};
+                            {"conversions", stats->conversions}, {"vnni", stats->vnni_nodes},
+                            {"float32_names", stats->float_node_names}};
     doc["int8"] = int8_report;
   }
   if ((options.profile || options.per_op) && options.backend != "reference") {

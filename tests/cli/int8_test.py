@@ -265,11 +265,37 @@ def check_health(binary, tmp):
     return failures
 
 
+def cpu_has_vnni():
+    """x86-64 with AVX512-VNNI (what engine/int8_gemm.h needs); False elsewhere."""
+    with open("/proc/cpuinfo") as f:
+        flags = f.read().split()
+    return os.uname().machine == "x86_64" and "avx512f" in flags and "avx512_vnni" in flags
+
+
+def check_vnni_dispatch(binary, tmp):
+    """bench --per-op --precision int8 says which convolutions ran on the VNNI
+    kernel: all dense ones on a VNNI CPU, none elsewhere (XNNPACK)."""
+    failures = []
+    model = os.path.join(EXPORTS, "docker22-appleorange-tflite")
+    doc = json.loads(run([binary, "bench", "--model", model, "--precision", "int8", "--data-dir",
+                          os.path.join(tmp, "vnni"), "--runs", "2", "--warmup", "1", "--per-op"]).stdout)
+    vnni = doc["int8"]["nodes"].get("vnni")
+    ops = [o["op"] for o in doc["per_op"]["ops"]]
+    on_vnni = ops.count("Conv2D (int8 VNNI)")
+    if cpu_has_vnni():
+        # 37 dense convolutions; the depthwise ones stay on XNNPACK.
+        if vnni != 37 or on_vnni != 37 or "Conv2D (int8)" not in ops:
+            failures.append("VNNI CPU: %r nodes on the VNNI kernel, %d per-op rows" % (vnni, on_vnni))
+    elif vnni != 0 or on_vnni != 0:
+        failures.append("no VNNI on this CPU, yet %r nodes on the VNNI kernel" % vnni)
+    return failures
+
+
 def main():
     binary = sys.argv[1]
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
-        for check in (check_errors, check_cache, check_health, check_agreement):
+        for check in (check_errors, check_cache, check_health, check_agreement, check_vnni_dispatch):
             failures += check(binary, tmp)
     return support.report(failures)
 
