@@ -366,10 +366,11 @@ INSTANTIATE_TEST_SUITE_P(Formats, S1TensorFlowCombinedNmsTest,
                          });
 
 INSTANTIATE_TEST_SUITE_P(Formats, S1TensorFlowExportTest,
-                         ::testing::Values("tf", "docker-s1-pb-2023", "savedmodel", "tfjs"),
+                         ::testing::Values("tf", "docker-s1-pb-2023", "docker-s1-pb-2023.zip", "savedmodel", "tfjs"),
                          [](const ::testing::TestParamInfo<const char*>& p) {
                            std::string name = p.param;
                            std::replace(name.begin(), name.end(), '-', '_');
+                           std::replace(name.begin(), name.end(), '.', '_');
                            return name;
                          });
 
