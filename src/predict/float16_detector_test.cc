@@ -17,6 +17,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "detect/golden_test_util.h"
@@ -50,6 +51,29 @@ bool Rewrote(const model::LoadedModel& m, const std::string& what) {
   return false;
 }
 
+// `c`'s answers to each photo of a compact golden (`h`, `w`: the index of
+// the input shape's height and width) within 1e-4, printed under `label`.
+void ExpectCompactGolden(const Classifier& c, const nlohmann::json& golden, size_t h, size_t w,
+                         const char* label) {
+  ASSERT_EQ(golden["photos"].size(), 4u);
+  detect::testing::DetectionDiff worst;
+  size_t count = 0;
+  for (const nlohmann::json& photo : golden["photos"]) {
+    SCOPED_TRACE(photo["name"].get<std::string>());
+    Result<DetectionResult> r = c.DetectImage(ReadBytes(TestData(photo["photo"].get<std::string>())));
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->input_height, photo["input_shape"][h].get<int>());
+    EXPECT_EQ(r->input_width, photo["input_shape"][w].get<int>());
+    const auto d = detect::testing::ExpectSameDetections(
+        r->detections, detect::testing::PredictionsFromJson(photo["predictions"]));
+    worst.box = std::max(worst.box, d.box);
+    worst.probability = std::max(worst.probability, d.probability);
+    count += photo["predictions"].size();
+  }
+  std::printf("[ %s ] %zu detections, max |box diff| %.2g, max |probability diff| %.2g\n", label, count, worst.box,
+              worst.probability);
+}
+
 TEST(Float16DetectorTest, TheCompactOnnxFloat16ExportAnswersAsItsOwnCodeOnOnnxRuntime) {
   edgevision::testing::TempDir dir;
   Result<model::LoadedModel> m = model::LoadModel(edgevision::testing::MakeFloat16DetectorExport(dir));
@@ -60,25 +84,8 @@ TEST(Float16DetectorTest, TheCompactOnnxFloat16ExportAnswersAsItsOwnCodeOnOnnxRu
   EXPECT_TRUE(Rewrote(*m, "float16 tensors to float32"));
   auto c = Load(std::move(*m));
   ASSERT_TRUE(c);
-  const nlohmann::json golden = Golden("photos_float16.json");
-  ASSERT_EQ(golden["photos"].size(), 4u);
-  detect::testing::DetectionDiff worst;
-  size_t count = 0;
-  for (const nlohmann::json& photo : golden["photos"]) {
-    SCOPED_TRACE(photo["name"].get<std::string>());
-    Result<DetectionResult> r = c->DetectImage(ReadBytes(TestData(photo["photo"].get<std::string>())));
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r->input_height, photo["input_shape"][2].get<int>());
-    EXPECT_EQ(r->input_width, photo["input_shape"][3].get<int>());
-    const auto d = detect::testing::ExpectSameDetections(
-        r->detections, detect::testing::PredictionsFromJson(photo["predictions"]));
-    worst.box = std::max(worst.box, d.box);
-    worst.probability = std::max(worst.probability, d.probability);
-    count += photo["predictions"].size();
-  }
-  std::printf("[ vs onnxruntime_predict.py on ONNX Runtime, float16 ] %zu detections, max |box diff| %.2g, "
-              "max |probability diff| %.2g\n",
-              count, worst.box, worst.probability);
+  ExpectCompactGolden(*c, Golden("photos_float16.json"), 2, 3,  // NCHW
+                      "vs onnxruntime_predict.py on ONNX Runtime, float16");
 }
 
 TEST(Float16DetectorTest, TheS1OnnxFloat16ExportAnswersAsTheS1ContainersOnOnnxRuntime) {
@@ -114,25 +121,8 @@ TEST(Float16DetectorTest, TheCompactTfliteFloat16ExportAnswersAsItsOwnCodeOnTheT
   EXPECT_FALSE(m->detector->output_float16);  // float32 output: nothing rounded
   auto c = Load(std::move(*m));
   ASSERT_TRUE(c);
-  const nlohmann::json golden = Golden("photos_tflite_float16.json");
-  ASSERT_EQ(golden["photos"].size(), 4u);
-  detect::testing::DetectionDiff worst;
-  size_t count = 0;
-  for (const nlohmann::json& photo : golden["photos"]) {
-    SCOPED_TRACE(photo["name"].get<std::string>());
-    Result<DetectionResult> r = c->DetectImage(ReadBytes(TestData(photo["photo"].get<std::string>())));
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    EXPECT_EQ(r->input_height, photo["input_shape"][1].get<int>());  // NHWC
-    EXPECT_EQ(r->input_width, photo["input_shape"][2].get<int>());
-    const auto d = detect::testing::ExpectSameDetections(
-        r->detections, detect::testing::PredictionsFromJson(photo["predictions"]));
-    worst.box = std::max(worst.box, d.box);
-    worst.probability = std::max(worst.probability, d.probability);
-    count += photo["predictions"].size();
-  }
-  std::printf("[ vs tflite-yolo-2023 predict.py on TFLite 2.9, float16 ] %zu detections, max |box diff| %.2g, "
-              "max |probability diff| %.2g\n",
-              count, worst.box, worst.probability);
+  ExpectCompactGolden(*c, Golden("photos_tflite_float16.json"), 1, 2,  // NHWC
+                      "vs tflite-yolo-2023 predict.py on TFLite 2.9, float16");
 }
 
 TEST(Float16DetectorTest, TheS1TfliteFloat16ExportAnswersAsTheDocker22S1ContainerOnTheTfliteRuntime) {
