@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "detect/combined_nms.h"
+#include "detect/half.h"
 
 namespace edgevision::detect {
 
@@ -586,6 +587,7 @@ Result<TailTensor> NodeRun::Cast() const {
     } else {
       out.f = x->f;
     }
+    if (to == 10) RoundToHalf(out.f);  // FLOAT16: stored as a half (detect/half.h)
   } else if (x->is_int) {
     out.i = x->i;
     if (to_bool) for (int64_t& v : out.i) v = v != 0;
@@ -757,6 +759,7 @@ Result<std::map<std::string, TailTensor>> RunTail(const TailGraph& tail, std::sp
     t.shape = in.shape;
     t.f.assign(packed.begin() + static_cast<std::ptrdiff_t>(in.offset),
                packed.begin() + static_cast<std::ptrdiff_t>(in.offset + Product(in.shape)));
+    if (in.float16) RoundToHalf(t.f);
     values[in.name] = std::move(t);
   }
   auto find = [&](const std::string& name) -> const TailTensor* {

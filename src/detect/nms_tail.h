@@ -17,10 +17,11 @@
 // Squeeze, Unsqueeze, Reshape, Flatten, Concat, Slice, Transpose, Cast,
 // Identity, Shape, TopK. Anything else is refused at load (CheckTail).
 // The TensorFlow importers translate TensorFlow's tail ops into these
-// (model/tf_detection_tail.cc); a NonMaxSuppression node with the int
-// attribute kTensorFlowNmsAttr = 1 follows TensorFlow's NonMaxSuppressionV3
-// instead of ONNX Runtime's: TensorFlow's IOU (0 for a box without area) and
-// suppression when IOU >= iou_threshold (TF 2.0, the 2023 S1 container's).
+// (model/tf_detection_tail.cc). A NonMaxSuppression node with the int
+// attribute kTensorFlowNmsAttr = 1 takes TensorFlow's IOU (0 for a box
+// without area) and suppresses when IOU >= iou_threshold, but keeps ONNX
+// Runtime's order (ties by lower index); the importers no longer emit it:
+// TensorFlow's NonMaxSuppressionV2..V5 all run TensorFlow's kernel, below.
 // The TFLite importer (model/tflite_detection_tail.cc) keeps TFLite's NMS
 // as its own op, kTfliteNmsOp: TFLite's reference kernel
 // (kernels/internal/reference/non_max_suppression.h, NON_MAX_SUPPRESSION_V4
@@ -33,9 +34,11 @@
 // suppressed when IOU >= iou_threshold. A Slice with the int attribute
 // kTfliteSliceSizeAttr = 1 reads input 2 as TFLite's `size` (-1: to the
 // end) instead of ONNX's `ends`. The same op with kTensorFlowNmsAttr = 1 is
-// TensorFlow's NonMaxSuppressionV4/V5 kernel (TF 2.0's DoNonMaxSuppressionOp,
-// the code TFLite's reference kernel copies), which the TensorFlow importer
-// uses when a graph pads the output or reads V4/V5's other outputs; it
+// TensorFlow's NonMaxSuppressionV2..V5 kernel (TF 2.0's DoNonMaxSuppressionOp,
+// which every version calls and TFLite's reference kernel copies: the same
+// score-only std::priority_queue over a std::deque, pushed in index order),
+// which the TensorFlow importer uses for every version (unpadded outputs are
+// Sliced to the count; V2 gets the lowest float as its score threshold); it
 // differs only in stopping after max_output_size selections rather than
 // min(candidates, max_output_size).
 // kTensorFlowCombinedNmsOp is TensorFlow's CombinedNonMaxSuppression
@@ -94,6 +97,9 @@ struct TailInput {
   std::string name;
   std::vector<int64_t> shape;
   size_t offset = 0;
+  // The model holds this tensor as float16 (ONNX Float16): RunTail rounds
+  // the engine's float32 values to halves (detect/half.h) as it reads them.
+  bool float16 = false;
 };
 
 struct TailGraph {

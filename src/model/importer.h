@@ -40,6 +40,9 @@ struct ImportedModel {
   // dim_param); `graph` is then imported at a nominal size.
   bool symbolic_hw = false;
   std::string output_name;           // the score tensor (after tail removal)
+  // The output is typed float16 (ONNX Float16): its values are rounded to
+  // halves after the engine (detect/half.h), as a float32 runtime stores them.
+  bool output_float16 = false;
   std::string output_activation;     // "sigmoid", "softmax" or "none"
 
   // Colour order the file declares (ONNX metadata Image.BitmapPixelFormat),

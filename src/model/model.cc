@@ -185,6 +185,7 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
       for (std::string& n : notes) info.rewrites.push_back(std::move(n));
     }
     if (model.detection_tail) spec.ssd_tail = *model.detection_tail;
+    spec.output_float16 = model.output_float16 && !model.detection_tail;
     loaded.detector = std::move(spec);
   }
 

@@ -78,6 +78,9 @@ struct DetectorSpec {
   // S1: NonMaxSuppression and what follows it, run after the engine on its
   // packed output (detect/nms_tail.h; from ImportedModel::detection_tail).
   detect::TailGraph ssd_tail;
+  // The output is typed float16 (ONNX Float16): the engine's float32 values
+  // are rounded to halves before the post-processing (detect/half.h).
+  bool output_float16 = false;
 };
 
 struct LoadedModel {

@@ -101,7 +101,7 @@ Status Importer::PackDetectionBoundary() {
     }
     EV_ASSIGN_OR_RETURN(ValueId flat, ReshapeOnnx(t.id, {1, n}, name + "/packed"));
     parts.push_back(flat);
-    tail.inputs.push_back({name, shape, offset});
+    tail.inputs.push_back({name, shape, offset, HoldsFloat16(name)});
     offset += static_cast<size_t>(n);
     packed_names += (packed_names.empty() ? "'" : ", '") + name + "' " + ShapeToString(shape);
   }

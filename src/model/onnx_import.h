@@ -145,6 +145,10 @@ class Importer {
       const std::vector<const onnx::NodeProto*>& nodes);
   // After the head is translated: packs the boundary into the one output.
   Status PackDetectionBoundary();
+  // Whether tensor `name` holds float16 values (OnnxFloat16 exports): its
+  // element type is FLOAT16 (declared, or that of the Cast or first-input
+  // chain that computes it), or it is a Cast to float of such a tensor.
+  bool HoldsFloat16(const std::string& name) const;
 
   // Errors about the current node.
   std::string Where() const;

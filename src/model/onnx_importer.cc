@@ -573,6 +573,7 @@ Result<std::vector<const onnx::NodeProto*>> Importer::CutTail(
     }
   }
   out_.output_name = score_name_;
+  out_.output_float16 = HoldsFloat16(score_name_);
   if (dropped_count > 0) {
     std::string ops;
     for (const auto& [op, count] : dropped) ops += (ops.empty() ? "" : ", ") + op;
@@ -587,6 +588,45 @@ Result<std::vector<const onnx::NodeProto*>> Importer::CutTail(
     }
   }
   return kept;
+}
+
+bool Importer::HoldsFloat16(const std::string& name) const {
+  std::map<std::string, int> declared;
+  for (const onnx::ValueInfoProto& v : model_.graph().input()) declared[v.name()] = v.type().tensor_type().elem_type();
+  for (const onnx::ValueInfoProto& v : model_.graph().value_info()) {
+    declared[v.name()] = v.type().tensor_type().elem_type();
+  }
+  for (const onnx::ValueInfoProto& v : model_.graph().output()) declared[v.name()] = v.type().tensor_type().elem_type();
+  for (const onnx::TensorProto& t : model_.graph().initializer()) declared[t.name()] = t.data_type();
+  // Follow the chain back: a Cast to float of a float16 tensor still holds
+  // float16 values; other ops keep their first input's type (first output
+  // only; ops that make integers end the search). Bounded by the node count.
+  auto cast_to = [](const onnx::NodeProto& n) -> int64_t {
+    for (const onnx::AttributeProto& a : n.attribute()) {
+      if (a.name() == "to") return a.i();
+    }
+    return 0;
+  };
+  std::string at = name;
+  for (size_t step = 0; step <= producers_.size(); ++step) {
+    auto p = producers_.find(at);
+    const onnx::NodeProto* n = p == producers_.end() ? nullptr : p->second;
+    const bool is_cast = n != nullptr && n->op_type() == "Cast";
+    auto d = declared.find(at);
+    if (d != declared.end() && d->second != 0 && !(is_cast && cast_to(*n) == onnx::TensorProto::FLOAT)) {
+      return d->second == onnx::TensorProto::FLOAT16;
+    }
+    if (n == nullptr || n->input_size() == 0 || n->output(0) != at) return false;
+    if (is_cast) {
+      const int64_t to = cast_to(*n);
+      if (to != onnx::TensorProto::FLOAT) return to == onnx::TensorProto::FLOAT16;
+    } else if (n->op_type() == "Shape" || n->op_type() == "Size" || n->op_type() == "NonMaxSuppression" ||
+               n->op_type() == "ArgMax" || n->op_type() == "ArgMin") {
+      return false;
+    }
+    at = n->input(0);
+  }
+  return false;
 }
 
 Status Importer::TranslateNode(const onnx::NodeProto& node) {

@@ -8,9 +8,11 @@
 // before it is translated for the engine as usual, and the tensors the tail
 // reads from it are flattened and packed into the engine graph's one output.
 // Each tail node becomes one or more detect::TailNode with ONNX semantics
-// (TensorFlow's NMS keeps its own rules through kTensorFlowNmsAttr, and
-// CombinedNonMaxSuppression its kernel, detect::kTensorFlowCombinedNmsOp).
+// (NonMaxSuppressionV2..V5 run TensorFlow's own kernel, detect::kTfliteNmsOp
+// with kTensorFlowNmsAttr, and CombinedNonMaxSuppression its kernel,
+// detect::kTensorFlowCombinedNmsOp).
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include "detect/nms_tail.h"
@@ -244,39 +246,38 @@ Status TfImporter::TranslateTailNode(int node_index, detect::TailGraph* tail) {
     const bool other_outputs = reads_other_outputs();
     if (other_outputs && (op == "NonMaxSuppressionV2" || op == "NonMaxSuppressionV3"))
       return CorruptAt(n, "reads an output other than 0; " + op + " has one");
-    if (pad || other_outputs) {
-      // TensorFlow's own V4/V5 kernel: indices and scores padded to
-      // max_output_size, and the count; unpadded outputs are cut to the count.
-      EV_ASSIGN_OR_RETURN(std::vector<std::string> in, inputs_upto(v5 ? 6u : 5u));
-      const std::string count_out = n.name() + (v5 ? ":2" : ":1");
-      if (pad) {
-        emit(detect::kTfliteNmsOp, in, {n.name(), v5 ? n.name() + ":1" : "", count_out},
-             {{detect::kTensorFlowNmsAttr, {1}}});
-        return Status::Ok();
-      }
-      const std::string idx = n.name() + "/padded", scores = n.name() + "/padded_scores",
-                        count1 = n.name() + "/count1";
-      emit(detect::kTfliteNmsOp, in, {idx, scores, count_out}, {{detect::kTensorFlowNmsAttr, {1}}});
-      emit("Reshape", {count_out, constant("one", {1})}, {count1});
-      emit("Slice", {idx, constant("begin", {0}), count1}, {n.name()}, {{detect::kTfliteSliceSizeAttr, {1}}});
-      if (v5) {
-        emit("Slice", {scores, constant("begin", {0}), count1}, {n.name() + ":1"},
-             {{detect::kTfliteSliceSizeAttr, {1}}});
-      }
+    // Every version runs TensorFlow's own kernel (TF 2.0's
+    // DoNonMaxSuppressionOp, kTensorFlowNmsAttr): candidates above the score
+    // threshold pushed in index order into a std::priority_queue ordered by
+    // score alone, so equal scores pop in the heap's order. V2 has no score
+    // threshold: the kernel uses the lowest float. Unpadded outputs are the
+    // padded ones cut to the count.
+    std::vector<std::string> in;
+    if (op == "NonMaxSuppressionV2") {
+      EV_ASSIGN_OR_RETURN(in, inputs_upto(4u));
+      const std::string lowest = n.name() + "/score_threshold";
+      detect::TailTensor t;
+      t.f = {std::numeric_limits<float>::lowest()};
+      tail->constants[lowest] = std::move(t);
+      in.push_back(lowest);
+    } else {
+      EV_ASSIGN_OR_RETURN(in, inputs_upto(v5 ? 6u : 5u));
+    }
+    const std::string count_out = n.name() + (v5 ? ":2" : ":1");
+    if (pad) {
+      emit(detect::kTfliteNmsOp, in, {n.name(), v5 ? n.name() + ":1" : "", count_out},
+           {{detect::kTensorFlowNmsAttr, {1}}});
       return Status::Ok();
     }
-    EV_ASSIGN_OR_RETURN(std::vector<std::string> in,
-                        inputs_upto(op == "NonMaxSuppressionV2" ? 4u : 5u));
-    // [N,4] and [N] as ONNX's [1,N,4] and [1,1,N]; the selected [K,3]'s box column.
-    const std::string boxes = n.name() + "/boxes3", scores = n.name() + "/scores3",
-                      sel = n.name() + "/selected";
-    emit("Unsqueeze", {in[0], constant("axis0", {0})}, {boxes});
-    emit("Reshape", {in[1], constant("scores_shape", {1, 1, -1})}, {scores});
-    std::vector<std::string> nms_in = {boxes, scores};
-    nms_in.insert(nms_in.end(), in.begin() + 2, in.end());
-    emit("NonMaxSuppression", nms_in, {sel}, {{detect::kTensorFlowNmsAttr, {1}}});
-    emit("Gather", {sel, constant("box_column", {2})}, {sel + "/box"}, {{"axis", {1}}});
-    emit("Reshape", {sel + "/box", constant("flat", {-1})}, {n.name()});
+    const std::string idx = n.name() + "/padded", scores = n.name() + "/padded_scores",
+                      count1 = n.name() + "/count1";
+    emit(detect::kTfliteNmsOp, in, {idx, scores, count_out}, {{detect::kTensorFlowNmsAttr, {1}}});
+    emit("Reshape", {count_out, constant("one", {1})}, {count1});
+    emit("Slice", {idx, constant("begin", {0}), count1}, {n.name()}, {{detect::kTfliteSliceSizeAttr, {1}}});
+    if (v5) {
+      emit("Slice", {scores, constant("begin", {0}), count1}, {n.name() + ":1"},
+           {{detect::kTfliteSliceSizeAttr, {1}}});
+    }
     return Status::Ok();
   }
   if (op == "GatherV2") {

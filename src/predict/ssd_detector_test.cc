@@ -94,7 +94,10 @@ TEST(SsdDetectorTest, RawOutputsMatchOnnxRuntime) {
 void ExpectTheS1ContainersAnswers(const Classifier& c) {
   const nlohmann::json golden = Golden();
   ASSERT_EQ(golden["photos"].size(), 4u);
-  testing::ExpectS1Answers(c, golden);
+  const testing::S1Diff d = testing::ExpectS1Answers(c, golden);
+  std::printf("[ vs the S1 containers, s1_fruit.json ] 4 photos, %zu detections, max |box diff| %.2g, "
+              "max |probability diff| %.2g\n",
+              d.count, d.box, d.score);
 }
 
 TEST(SsdDetectorTest, AnswersAsTheS1ContainersOnEveryPhoto) {
@@ -268,10 +271,49 @@ TEST(S1TensorFlowTailTest, PaddedAndCountedV4V5RunTensorFlowsKernel) {
   EXPECT_EQ(std::count_if(nodes.begin(), nodes.end(), [](const detect::TailNode& n) {
               return n.op == detect::kTfliteNmsOp && n.ints.count(detect::kTensorFlowNmsAttr);
             }),
-            2);
+            3);  // class 1's unpadded V3 too
   auto c = Classifier::Create(std::move(*m), engine::MakeXnnpackBackend(), ClassifierOptions{});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   ExpectTheS1ContainersAnswers(**c);
+}
+
+// Exact ties through the unpadded NonMaxSuppressionV3 of the TensorFlow S1
+// graph (issue 13). TensorFlow 2.0's DoNonMaxSuppressionOp, which every
+// NonMaxSuppressionV2..V5 kernel calls, pushes the candidates above the score
+// threshold in index order into a std::priority_queue over a std::deque whose
+// comparator looks at the score alone, pops the top and, in 2.0, pushes a
+// selected candidate back (it is dropped when it pops again). Equal scores
+// therefore pop in the heap's order, not by index. TFLite's reference kernel
+// is the same code, and Google's TFLite C runtime 2.9 pops eight equal
+// scores pushed in index order as 0, 2, 6, 7, 5, 4, 3, 1
+// (nms_tail_test.cc, TfliteNmsFollowsTheKernelTiesZeroAreaAndPadding). The
+// graph's TopKV2 keeps that order (equal scores, lower index first). Before
+// the unpadded path ran TensorFlow's kernel, it gave 0, 1, ..., 7.
+TEST(S1TensorFlowTailTest, TiesInAnUnpaddedV3PopInTensorFlowsHeapOrder) {
+  Result<model::LoadedModel> m = model::LoadModel(TestData("synthetic/s1_formats/tf").string());
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_TRUE(m->detector);
+  const detect::TailGraph& tail = m->detector->ssd_tail;
+  ASSERT_EQ(tail.inputs.size(), 2u);
+  ASSERT_EQ(tail.inputs[0].name, "scores");  // [400, 3]
+  ASSERT_EQ(tail.inputs[1].name, "boxes");   // [400, 4]
+  // Eight disjoint boxes (rows 50 * j) scored exactly 0.5 for class 0, above
+  // the graph's 0.3; every other score 0.
+  std::vector<float> packed(tail.packed_size(), 0.0f);
+  for (int64_t row = 0; row < 400; ++row) {
+    float* box = packed.data() + tail.inputs[1].offset + row * 4;
+    box[0] = 0.002f * static_cast<float>(row), box[1] = 0.0f;
+    box[2] = 0.002f * static_cast<float>(row) + 0.001f, box[3] = 0.001f;
+  }
+  for (int j = 0; j < 8; ++j) packed[tail.inputs[0].offset + 50 * j * 3] = 0.5f;
+  auto outputs = detect::RunTail(tail, packed);
+  ASSERT_TRUE(outputs.ok()) << outputs.status().ToString();
+  const detect::TailTensor& boxes = outputs->at("detected_boxes");
+  ASSERT_EQ(boxes.shape, (std::vector<int64_t>{8, 4}));
+  std::vector<int64_t> rows;
+  for (int64_t k = 0; k < 8; ++k) rows.push_back(std::lround(boxes.f[k * 4] / 0.002f));
+  EXPECT_EQ(rows, (std::vector<int64_t>{0, 100, 300, 350, 250, 200, 150, 50}));
+  EXPECT_EQ(outputs->at("detected_classes").i, std::vector<int64_t>(8, 0));
 }
 
 // The S1 network ending in TensorFlow's CombinedNonMaxSuppression
@@ -324,10 +366,11 @@ INSTANTIATE_TEST_SUITE_P(Formats, S1TensorFlowCombinedNmsTest,
                          });
 
 INSTANTIATE_TEST_SUITE_P(Formats, S1TensorFlowExportTest,
-                         ::testing::Values("tf", "docker-s1-pb-2023", "savedmodel", "tfjs"),
+                         ::testing::Values("tf", "docker-s1-pb-2023", "docker-s1-pb-2023.zip", "savedmodel", "tfjs"),
                          [](const ::testing::TestParamInfo<const char*>& p) {
                            std::string name = p.param;
                            std::replace(name.begin(), name.end(), '-', '_');
+                           std::replace(name.begin(), name.end(), '.', '_');
                            return name;
                          });
 

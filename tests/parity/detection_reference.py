@@ -186,9 +186,10 @@ def _fake_tflite_runtime():
     return {"tflite_runtime": pkg, "tflite_runtime.interpreter": mod}
 
 
-def _fake_onnx_modules(run=None):
+def _fake_onnx_modules(run=None, input_type="tensor(float)"):
     """onnxruntime and onnx stand-ins. InferenceSession.run returns `run(nchw_input)`, by default
-    Feed.grid_hwc as ONNX Runtime would return it ([1, C, H, W], model_outputs0)."""
+    Feed.grid_hwc as ONNX Runtime would return it ([1, C, H, W], model_outputs0). The session's
+    input has `input_type` ("tensor(float16)" for a float16 model)."""
     def default_run(nchw_input):
         return np.ascontiguousarray(Feed.grid_hwc.transpose((2, 0, 1)))[np.newaxis, ...]
 
@@ -197,7 +198,7 @@ def _fake_onnx_modules(run=None):
             pass
 
         def get_inputs(self):
-            return [types.SimpleNamespace(name="data", type="tensor(float)")]
+            return [types.SimpleNamespace(name="data", type=input_type)]
 
         def run(self, output_names, feed):
             assert list(feed) == ["data"]
@@ -490,19 +491,21 @@ def ssd_tflite_container(photo_bytes, labels, make_interpreter):
     return json.loads(body)["predictions"], body, seen["raw"]
 
 
-def onnx_predict_image(image, labels, engine):
+def onnx_predict_image(image, labels, engine, input_type="tensor(float)"):
     """onnxruntime_predict.ONNXRuntimeObjectDetection(...).predict_image(image), with ONNX Runtime's
-    session.run replaced by `engine(nchw_input) -> [1, C, H, W] output` (e.g. OpenCV DNN).
+    session.run replaced by `engine(nchw_input) -> [1, C, H, W] output` (e.g. OpenCV DNN). With
+    input_type "tensor(float16)" the code takes its float16 path (input cast to float16; the
+    engine's output, float16 for such a model, is widened by the code itself).
 
     Returns (predictions, raw output the engine gave)."""
     ref = reference_dir()
     seen = {}
 
     def run(nchw_input):
-        seen["raw"] = np.asarray(engine(nchw_input), np.float32)
+        seen["raw"] = np.asarray(engine(nchw_input))
         return seen["raw"]
 
-    stubs = _fake_onnx_modules(run)
+    stubs = _fake_onnx_modules(run, input_type)
     with _workdir(labels):
         ort = _fresh_import(os.path.join(ref, "onnx-yolo-2024"), "onnxruntime_predict", stubs)
         with contextlib.redirect_stdout(io.StringIO()):

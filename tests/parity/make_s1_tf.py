@@ -57,6 +57,9 @@ Writes tests/data/synthetic/s1_formats/:
   docker-s1-pb-2023/  app/model.pb beside the real 2023 S1 Dockerfile
                       export's manifest, the S1 metadata and the labels; a
                       Dockerfile stand-in written here (not Microsoft's)
+  docker-s1-pb-2023.zip
+                      that folder zipped under one top-level folder, as
+                      downloaded (fixed timestamps: reproducible)
 """
 
 import argparse
@@ -358,6 +361,9 @@ def build(out, work):
     shutil.copyfile(labels, os.path.join(app, "labels.txt"))
     with open(os.path.join(out, "docker-s1-pb-2023", "Dockerfile"), "w") as f:
         f.write(DOCKERFILE)
+    import make_detector_copies
+    make_detector_copies.write_zip(os.path.join(out, "docker-s1-pb-2023"), os.path.join(out, "docker-s1-pb-2023.zip"),
+                                   "s1_fruit.DockerFile.Linux")
     for folder_name, ending in COMBINED.items():
         folder = os.path.join(out, folder_name)
         os.makedirs(folder, exist_ok=True)

@@ -96,6 +96,19 @@ class TfliteInterpreter:
             if lib.TfLiteTensorType(t) != K_TFLITE_FLOAT32:
                 raise RuntimeError("only float32 input and output are supported")
 
+    def resize_input(self, shape):
+        """Resizes the input to `shape` and re-allocates (TfLiteInterpreterResizeInputTensor)."""
+        lib = self._lib
+        lib.TfLiteInterpreterResizeInputTensor.argtypes = [ctypes.c_void_p, ctypes.c_int32,
+                                                          ctypes.POINTER(ctypes.c_int), ctypes.c_int32]
+        dims = (ctypes.c_int * len(shape))(*shape)
+        if lib.TfLiteInterpreterResizeInputTensor(self._interp, 0, dims, len(shape)) != 0:
+            raise RuntimeError("TfLiteInterpreterResizeInputTensor failed")
+        if lib.TfLiteInterpreterAllocateTensors(self._interp) != 0:
+            raise RuntimeError("TfLiteInterpreterAllocateTensors failed")
+        self._in = lib.TfLiteInterpreterGetInputTensor(self._interp, 0)
+        self._out = lib.TfLiteInterpreterGetOutputTensor(self._interp, 0)
+
     def input_shape(self):
         return [self._lib.TfLiteTensorDim(self._in, d) for d in range(self._lib.TfLiteTensorNumDims(self._in))]
 

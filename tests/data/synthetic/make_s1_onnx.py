@@ -215,27 +215,40 @@ def ort_node_path():
     return modules
 
 
-def ort_engine(model_path):
-    """ONNX Runtime (npm onnxruntime-node, tests/parity/ort_run.js) as the S1 containers' runtime:
-    NHWC [1, 320, 320, 3] in, the outputs as TensorFlow/TFLite give them (no batch dimension) out."""
+def ort_run(model_path, nchw, half=False):
+    """ONNX Runtime (npm onnxruntime-node, tests/parity/ort_run.js) on one NCHW input: {output name:
+    array}, float16 outputs widened to float32. half: feed the input as float16 (the float16
+    models' input type)."""
     env = dict(os.environ, NODE_PATH=ort_node_path())
     runner = os.path.join(ROOT, "tests", "parity", "ort_run.js")
+    with tempfile.NamedTemporaryFile(suffix=".bin") as f:
+        f.write(np.ascontiguousarray(nchw, np.float16 if half else np.float32).tobytes())
+        f.flush()
+        args = ["node", runner, model_path, f.name, ",".join(map(str, nchw.shape))] + (["float16"] if half else [])
+        doc = json.loads(subprocess.run(args, check=True, capture_output=True, text=True, env=env).stdout)
+    out = {}
+    for name, t in doc.items():
+        if t["type"] == "float16":
+            a = np.array(t["data"], np.uint16).view(np.float16).astype(np.float32)
+        elif t["type"] == "float32":
+            a = np.array(t["data"], np.float32)
+        else:
+            a = np.array([int(v) for v in t["data"]], np.int64)
+        out[name] = a.reshape(t["dims"])
+    return out
+
+
+def ort_engine(model_path, half=False):
+    """ONNX Runtime as the S1 containers' runtime: NHWC [1, 320, 320, 3] in (cast to float16 for a
+    float16 model), the outputs as TensorFlow/TFLite give them (no batch dimension, float32) out."""
     seen = []
 
     def run(nhwc):
         nchw = np.ascontiguousarray(np.asarray(nhwc, np.float32).transpose(0, 3, 1, 2))
-        with tempfile.NamedTemporaryFile(suffix=".f32") as f:
-            f.write(nchw.tobytes())
-            f.flush()
-            out = subprocess.run(["node", runner, model_path, f.name, ",".join(map(str, nchw.shape))],
-                                 check=True, capture_output=True, text=True, env=env).stdout
-        doc = json.loads(out)
-        boxes = np.array(doc["detected_boxes"]["data"], np.float32).reshape(doc["detected_boxes"]["dims"])[0]
-        scores = np.array(doc["detected_scores"]["data"], np.float32).reshape(doc["detected_scores"]["dims"])[0]
-        classes = np.array([int(v) for v in doc["detected_classes"]["data"]], np.int64)
-        classes = classes.reshape(doc["detected_classes"]["dims"])[0]
-        seen.append((boxes, scores, classes))
-        return boxes, scores, classes
+        out = ort_run(model_path, nchw, half)
+        boxes, scores = out["detected_boxes"][0], out["detected_scores"][0]
+        seen.append((boxes, scores, out["detected_classes"][0]))
+        return seen[-1]
     return run, seen
 
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs tests/parity/check_d3.py, or with --formats first
-# tests/parity/check_formats.py, or with --s1 first
-# tests/parity/make_s1_tflite.py; CTest calls this (tests/CMakeLists.txt).
+# tests/parity/check_formats.py, with --s1 first tests/parity/make_s1_tflite.py,
+# or with --float16 tests/parity/make_float16_tflite.py; CTest calls this
+# (tests/CMakeLists.txt).
 # Installs Google's TFLite C runtime (npm tfjs-tflite-node, its prebuilt
 # cc_deps only: --ignore-scripts builds nothing) from the committed
 # package-lock.json when node_modules is missing or older than the lock file.
@@ -23,6 +24,9 @@ if [ "${1:-}" = "--formats" ]; then
   shift
 elif [ "${1:-}" = "--s1" ]; then
   script=make_s1_tflite.py
+  shift
+elif [ "${1:-}" = "--float16" ]; then
+  script=make_float16_tflite.py
   shift
 fi
 exec /usr/bin/python3 "$here/../$script" "$@"
