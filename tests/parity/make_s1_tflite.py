@@ -47,6 +47,9 @@ Writes tests/data/synthetic/s1_formats/:
   tflite/                   model.tflite + labels.txt (apple, banana, fruit),
                             cvexport.manifest (TensorFlow/TensorFlowLite,
                             ObjectDetection), the real S1 metadata_properties.json
+  tflite-batched/           the same with a batch dimension on the three outputs
+                            (EXPAND_DIMS after the sort; the 2024 container's
+                            code could not read it, so its golden is tflite's)
   docker-s1-tflite-2024/    app/model.tflite beside the real 2024 S1 Docker 2.2
                             export's manifest and metadata, the labels, a
                             Dockerfile stand-in written here (not Microsoft's)
@@ -85,13 +88,13 @@ V5_CLASSES = {2}  # classes whose NMS is NON_MAX_SUPPRESSION_V5 (its selected_sc
 # BuiltinOperator values of TensorFlow's schema.fbs (src/model/schemas/tflite.fbs).
 CODES = {"CONV_2D": 3, "AVERAGE_POOL_2D": 1, "LEAKY_RELU": 98, "LOGISTIC": 14, "ADD": 0, "RESHAPE": 22,
          "GATHER": 36, "NON_MAX_SUPPRESSION_V4": 120, "NON_MAX_SUPPRESSION_V5": 121, "SLICE": 65,
-         "CONCATENATION": 2, "SHAPE": 77, "TOPK_V2": 48, "CAST": 53}
+         "CONCATENATION": 2, "SHAPE": 77, "TOPK_V2": 48, "CAST": 53, "EXPAND_DIMS": 70}
 OPTIONS = {"CONV_2D": "Conv2DOptions", "AVERAGE_POOL_2D": "Pool2DOptions", "LEAKY_RELU": "LeakyReluOptions",
            "ADD": "AddOptions", "RESHAPE": "ReshapeOptions", "GATHER": "GatherOptions",
            "NON_MAX_SUPPRESSION_V4": "NonMaxSuppressionV4Options",
            "NON_MAX_SUPPRESSION_V5": "NonMaxSuppressionV5Options", "SLICE": "SliceOptions",
            "CONCATENATION": "ConcatenationOptions", "SHAPE": "ShapeOptions", "TOPK_V2": "TopKV2Options",
-           "CAST": "CastOptions"}
+           "CAST": "CastOptions", "EXPAND_DIMS": "ExpandDimsOptions"}
 
 
 def onnx_weights():
@@ -145,7 +148,10 @@ class Flat:
                 "description": description, "buffers": self.buffers}
 
 
-def build_model():
+def build_model(batched=False):
+    """The S1 TFLite graph; `batched`: its three outputs carry a batch dimension ([1, N, 4], [1, N],
+    [1, N], by EXPAND_DIMS after the sort), the other layout the issue names ("with or without a
+    batch dimension"; the TF Object Detection API's and the ONNX sample's)."""
     w = onnx_weights()
     g = Flat()
     image = g.tensor("image_tensor", [1, 320, 320, 3])
@@ -214,15 +220,23 @@ def build_model():
         cat[k] = g.op("CONCATENATION", parts[k], [g.dynamic("nms/concat_" + k, shape, dtype)], axis=0,
                       fused_activation_function="NONE")
     k = g.op("SHAPE", [cat["scores"]], [g.tensor("sort/count", [1], "INT32")], out_type="INT32")
-    det_scores = g.dynamic("detected_scores", [-1])
+    inner = (lambda name: name + "/unbatched") if batched else (lambda name: name)
+    det_scores = g.dynamic(inner("detected_scores"), [-1])
     order = g.dynamic("sort/TopKV2:1", [-1], "INT32")
     g.op("TOPK_V2", [cat["scores"], k], [det_scores, order])
-    det_boxes = g.op("GATHER", [cat["boxes"], order], [g.dynamic("detected_boxes", [-1, 4])], axis=0)
+    det_boxes = g.op("GATHER", [cat["boxes"], order], [g.dynamic(inner("detected_boxes"), [-1, 4])], axis=0)
     classes = g.op("GATHER", [cat["classes"], order], [g.dynamic("sort/classes", [-1], "INT32")], axis=0)
-    det_classes = g.op("CAST", [classes], [g.dynamic("detected_classes", [-1])], in_data_type="INT32",
+    det_classes = g.op("CAST", [classes], [g.dynamic(inner("detected_classes"), [-1])], in_data_type="INT32",
                        out_data_type="INT64")
     g.tensors[det_classes]["type"] = "INT64"
-    return g.document([image], [det_scores, det_boxes, det_classes],
+    outputs = [det_scores, det_boxes, det_classes]
+    if batched:
+        axis = g.const("batch/axis", np.array(0, np.int32), "INT32")
+        outputs = [g.op("EXPAND_DIMS", [t, axis], [g.dynamic(name, shape, dtype)])
+                   for t, name, shape, dtype in ((det_scores, "detected_scores", [1, -1], "FLOAT32"),
+                                                 (det_boxes, "detected_boxes", [1, -1, 4], "FLOAT32"),
+                                                 (det_classes, "detected_classes", [1, -1], "INT64"))]
+    return g.document([image], outputs,
                       "edgevision make_s1_tflite.py (SYNTHETIC S1 detector)")
 
 
@@ -292,6 +306,11 @@ def build(out, work):
     data = write_tflite(os.path.join(folder, "model.tflite"), work)
     mfc.side_files(folder, "TensorFlow", "TensorFlowLite", "model.tflite", data, labels, metadata, "ObjectDetection")
 
+    batched = os.path.join(out, "tflite-batched")
+    os.makedirs(batched, exist_ok=True)
+    data = flatc(build_model(batched=True), os.path.join(batched, "model.tflite"), work)
+    mfc.side_files(batched, "TensorFlow", "TensorFlowLite", "model.tflite", data, labels, metadata, "ObjectDetection")
+
     docker = os.path.join(out, "docker-s1-tflite-2024")
     app = os.path.join(docker, "app")
     os.makedirs(app, exist_ok=True)
@@ -304,7 +323,7 @@ def build(out, work):
     make_detector_copies.write_zip(docker, os.path.join(out, "docker-s1-tflite-2024.zip"), "s1_fruit.DockerFile.Linux")
 
 
-PRODUCED = ("tflite", "tflite-refused", "docker-s1-tflite-2024", "docker-s1-tflite-2024.zip")
+PRODUCED = ("tflite", "tflite-batched", "tflite-refused", "docker-s1-tflite-2024", "docker-s1-tflite-2024.zip")
 
 
 def golden(model_path):
