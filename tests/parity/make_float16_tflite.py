@@ -48,6 +48,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import make_format_copies as mfc  # noqa: E402
+import make_s1_tflite  # noqa: E402
 
 REPO = mfc.REPO
 SYNTHETIC = os.path.join(REPO, "tests", "data", "synthetic")
@@ -160,14 +161,6 @@ def goldens(out):
     return result
 
 
-def same_golden(old_text, new_text):
-    old, new = json.loads(old_text), json.loads(new_text)
-    for d in (old, new):  # a container body's "created" is the time of the run
-        for p in d["photos"]:
-            p.get("container_body", {}).pop("created", None)
-    return old == new
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="rebuild in a temporary folder and compare, write nothing")
@@ -187,7 +180,7 @@ def main():
             for name, text in texts.items():
                 path = os.path.join(GOLDEN, name)
                 if args.check:
-                    same = os.path.exists(path) and same_golden(open(path).read(), text)
+                    same = os.path.exists(path) and make_s1_tflite.same_golden(open(path).read(), text)
                     print(os.path.relpath(path, REPO), "ok" if same else "DIFFERS")
                     status |= 0 if same else 1
                 else:
