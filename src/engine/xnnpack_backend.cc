@@ -52,23 +52,7 @@ class XnnpackModel final : public CompiledModel {
     if (released_) return 0;
     released_ = true;
     Program& p = const_cast<Program&>(*program_);
-    std::vector<bool> keep(p.graph.values.size(), false);
-    for (size_t i = 0; i < p.graph.nodes.size(); ++i) {
-      if (p.exec[i] == Exec::kXnnpack || p.exec[i] == Exec::kDepthwiseAvgPool ||
-          p.exec[i] == Exec::kPointwiseGemm || p.exec[i] == Exec::kBandedConv || p.exec[i] == Exec::kConvGemm ||
-          p.exec[i] == Exec::kDepthwise) {
-        continue;
-      }
-      if (p.exec[i] == Exec::kWinograd) {  // the output transform adds the bias
-        const std::vector<ValueId>& in = p.graph.nodes[i].inputs;
-        if (in.size() > 2 && in[2] != graph::kNoValue) keep[in[2]] = true;
-        continue;
-      }
-      for (ValueId v : p.graph.nodes[i].inputs) {
-        if (v != graph::kNoValue) keep[v] = true;
-      }
-    }
-    for (ValueId v : p.graph.outputs) keep[v] = true;
+    const std::vector<bool> keep = xnnpack_internal::ConstantsSessionsRead(p.graph, p.exec, /*creating=*/false);
     size_t freed = 0;
     for (size_t v = 0; v < p.graph.values.size(); ++v) {
       graph::Value& value = p.graph.values[v];

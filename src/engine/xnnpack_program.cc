@@ -92,8 +92,9 @@ enum class Link : uint8_t {
 
 class Planner {
  public:
-  Planner(Program* p, int threads, bool xnnpack_only)
-      : p_(*p), g_(p->graph), threads_(threads), own_kernels_(!xnnpack_only) {}
+  // Plans from `graph` (the caller's); p->graph is filled in afterwards.
+  Planner(Program* p, const Graph& graph, int threads, bool xnnpack_only)
+      : p_(*p), g_(graph), threads_(threads), own_kernels_(!xnnpack_only) {}
 
   Status Run() {
     const size_t nv = g_.values.size();
@@ -136,21 +137,21 @@ class Planner {
   // True if XNNPACK accepts the node's parameters.
   Result<bool> Probe(size_t i, Exec exec) {
     const Node& node = g_.nodes[i];
+    // kWinograd: U only while probing (each Session transforms the kernel
+    // again while XNNPACK packs it; see WinogradKernel).
+    std::vector<float> winograd_kernel;
     if (exec == Exec::kDepthwiseAvgPool) {
       const graph::Attrs& a = node.attrs;
       const size_t c = LastDim(g_.values[node.inputs[0]].shape);
       const size_t window = static_cast<size_t>(a.kernel_h) * a.kernel_w;
       p_.extra_weights[i].assign(c * window, 1.0f / static_cast<float>(window));
     } else if (exec == Exec::kWinograd) {
-      const graph::Shape& ws = g_.values[node.inputs[1]].shape;
-      const size_t co = static_cast<size_t>(ws[0]), ci = static_cast<size_t>(ws[3]);
-      p_.extra_weights[i].resize(kWinogradPoints * co * ci);
-      WinogradTransformKernel(g_.values[node.inputs[1]].f32.data(), co, ci,
-                              p_.extra_weights[i].data());
+      winograd_kernel = WinogradKernel(g_, node);
     }
     XnnOperator op;
-    const xnn_status status = CreateNodeOperator(g_, node, exec, DenseStrides(g_, node),
-                                                 p_.extra_weights[i].data(), &op);
+    const xnn_status status =
+        CreateNodeOperator(g_, node, exec, DenseStrides(g_, node),
+                           exec == Exec::kWinograd ? winograd_kernel.data() : p_.extra_weights[i].data(), &op);
     switch (status) {
       case xnn_status_success: return true;
       case xnn_status_invalid_parameter:
@@ -780,11 +781,68 @@ class Planner {
 
 }  // namespace
 
+std::vector<float> WinogradKernel(const Graph& graph, const Node& node) {
+  const Shape& ws = graph.values[node.inputs[1]].shape;
+  const size_t co = static_cast<size_t>(ws[0]), ci = static_cast<size_t>(ws[3]);
+  std::vector<float> u(kWinogradPoints * co * ci);
+  WinogradTransformKernel(graph.values[node.inputs[1]].f32.data(), co, ci, u.data());
+  return u;
+}
+
+std::vector<bool> ConstantsSessionsRead(const Graph& graph, const std::vector<Exec>& exec, bool creating) {
+  std::vector<bool> read(graph.values.size(), false);
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    const std::vector<ValueId>& in = graph.nodes[i].inputs;
+    switch (exec[i]) {
+      case Exec::kPointwiseGemm:
+      case Exec::kConvGemm:
+      case Exec::kDepthwise: continue;  // packed into Program::extra_weights
+      case Exec::kXnnpack:
+      case Exec::kDepthwiseAvgPool:
+      case Exec::kBandedConv: if (!creating) continue; break;  // packed by the operator
+      case Exec::kWinograd:
+        // The output transform adds the bias; U is made from the kernel.
+        if (in.size() > 2 && in[2] != graph::kNoValue) read[in[2]] = true;
+        if (!creating) continue;
+        break;
+      default: break;  // reference kernels, copies: their operands as they are
+    }
+    for (ValueId v : in) {
+      if (v != graph::kNoValue) read[v] = true;
+    }
+  }
+  for (ValueId v : graph.outputs) read[v] = true;
+  return read;
+}
+
 Result<std::shared_ptr<const Program>> BuildProgram(const Graph& graph, int threads,
                                                     bool xnnpack_only) {
   auto program = std::make_shared<Program>();
-  program->graph = graph;
-  EV_RETURN_IF_ERROR(Planner(program.get(), threads, xnnpack_only).Run());
+  EV_RETURN_IF_ERROR(Planner(program.get(), graph, threads, xnnpack_only).Run());
+  // The private copy leaves out the weights our kernels' packing made
+  // unnecessary: two copies of them would only raise the load-time peak
+  // (docs/performance.md#footprint).
+  const std::vector<bool> read = ConstantsSessionsRead(graph, program->exec, /*creating=*/true);
+  Graph& copy = program->graph;
+  copy.nodes = graph.nodes;
+  copy.inputs = graph.inputs;
+  copy.outputs = graph.outputs;
+  copy.values.reserve(graph.values.size());
+  for (size_t v = 0; v < graph.values.size(); ++v) {
+    const graph::Value& value = graph.values[v];
+    if (!value.is_constant || read[v]) {
+      copy.values.push_back(value);
+      continue;
+    }
+    graph::Value shell;  // all but the float payload
+    shell.name = value.name;
+    shell.dtype = value.dtype;
+    shell.shape = value.shape;
+    shell.is_constant = true;
+    shell.i64 = value.i64;
+    shell.str = value.str;
+    copy.values.push_back(std::move(shell));
+  }
   return std::shared_ptr<const Program>(std::move(program));
 }
 

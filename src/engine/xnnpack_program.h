@@ -58,11 +58,12 @@ struct BandStep {
 };
 
 struct Program {
-  graph::Graph graph;                             // a private copy; weights are read from here
+  graph::Graph graph;  // a private copy (see BuildProgram); Sessions read their constants from here
   std::vector<Exec> exec;                         // per node
   // Per node: the weights CreateNodeOperator gets as `extra_weights`
-  // (kDepthwiseAvgPool: the averaging kernel; kWinograd: the transformed
-  // kernel U), or kPointwiseGemm's and kConvGemm's packed weights and bias
+  // (kDepthwiseAvgPool: the averaging kernel; not kWinograd, whose U each
+  // Session makes while creating its operator: WinogradKernel), or
+  // kPointwiseGemm's and kConvGemm's packed weights and bias
   // (read at run time, shared by every Session), kDepthwise's (PackDepthwise);
   // empty for other nodes.
   std::vector<std::vector<float>> extra_weights;
@@ -101,6 +102,22 @@ struct Program {
 // Precondition: CheckExecutableGraph(graph) succeeded and XNNPACK is initialised.
 // Errors: ResourceExhausted when probing runs out of memory, Internal on a
 // planning invariant that does not hold.
+// kWinograd: the transformed kernel U of `node` (kWinogradPoints x O x I),
+// which its XNNPACK operator packs. Made where an operator is created and
+// dropped right after, so that U never stays beside its packed copy.
+std::vector<float> WinogradKernel(const graph::Graph& graph, const graph::Node& node);
+
+// Which values of `graph` (by id) Sessions read as constants, given how each
+// node executes: at run time (reference kernels' operands, a kWinograd
+// node's bias, the graph outputs), and with `creating` also while a Session
+// is created (the weights XNNPACK operators pack, a kWinograd node's
+// kernel). Never our kernels' weights (kPointwiseGemm, kConvGemm, kDepthwise):
+// BuildProgram packs them into extra_weights.
+std::vector<bool> ConstantsSessionsRead(const graph::Graph& graph, const std::vector<Exec>& exec, bool creating);
+
+// The Program's graph is a copy of `graph` that holds only the constants
+// ConstantsSessionsRead(creating) lists; the others keep their shape and an
+// empty payload.
 Result<std::shared_ptr<const Program>> BuildProgram(const graph::Graph& graph, int threads,
                                                     bool xnnpack_only = false);
 

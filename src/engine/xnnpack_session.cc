@@ -485,9 +485,9 @@ class XnnpackSession final : public Session {
     action.winograd = true;
     xnn_status status;
     {
+      const std::vector<float> u = WinogradKernel(g, node);  // packed by the operator, then dropped
       AllocationRecording recording;
-      status = CreateNodeOperator(g, node, Exec::kWinograd, {},
-                                                    program_->extra_weights[i].data(), &action.op);
+      status = CreateNodeOperator(g, node, Exec::kWinograd, {}, u.data(), &action.op);
       if (status == xnn_status_success) weights_->AfterCreate(i, action.op.get(), recording);
     }
     if (status != xnn_status_success) return XnnError(node, "creating the operator", status);
