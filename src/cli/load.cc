@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -16,6 +18,11 @@ Result<std::unique_ptr<predict::Classifier>> LoadClassifier(const std::string& p
                                                             const predict::ClassifierOptions& options,
                                                             const model::LoadOptions& load) {
   EV_ASSIGN_OR_RETURN(model::LoadedModel loaded, model::LoadModel(path, {}, load));
+  // The file and its parse are gone, their pages still held by the heap:
+  // give them back before compiling and packing, or the process's peak is
+  // the file, the parse and the packed weights at once (VmHWM,
+  // docs/performance.md#footprint).
+  malloc_trim(0);
   for (const std::string& warning : loaded.info.warnings) spdlog::warn("{}", warning);
   if (options.int8) return predict::CreateInt8Classifier(std::move(loaded), options, options.int8_data_dir);
   std::shared_ptr<const engine::Backend> backend = engine::MakeXnnpackBackend();

@@ -117,7 +117,9 @@ struct OnnxTensor {
 // Members are defined across the files listed at the top of this header.
 class Importer {
  public:
-  Importer(const onnx::ModelProto& model, std::string label)
+  // Run() empties the initializers' payloads as it decodes them (a decoded
+  // copy beside the file's raised the load-time peak by the weights' size).
+  Importer(onnx::ModelProto& model, std::string label)
       : model_(model), label_(std::move(label)) {}
   Importer(const Importer&) = delete;
   Importer& operator=(const Importer&) = delete;
@@ -254,7 +256,7 @@ class Importer {
                   std::vector<int64_t>* pads) const;
   Result<ValueId> FullyConnected(ValueId x, Value w_ok, const Value* bias, float beta);
 
-  const onnx::ModelProto& model_;
+  onnx::ModelProto& model_;
   std::string label_;
   std::map<std::string, int64_t> opsets_;
   int64_t opset_ = 1;

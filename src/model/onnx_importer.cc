@@ -350,10 +350,14 @@ Status Importer::ReadInitializers() {
   }
   if (g.sparse_initializer_size() > 0)
     return Unsupported(label_ + ": sparse initializers are not supported");
-  for (const onnx::TensorProto& t : g.initializer()) {
+  for (onnx::TensorProto& t : *model_.mutable_graph()->mutable_initializer()) {
     if (t.name().empty()) return Corrupt(label_ + ": an initializer has no name");
     EV_ASSIGN_OR_RETURN(
         Value v, DecodeTensor(t, label_ + ": initializer '" + t.name() + "'", &float16_tensors_));
+    // Decoded: the file's copy of the payload goes now (swap frees the
+    // capacity; clear_*() would keep it). Name, type and dims stay.
+    std::string().swap(*t.mutable_raw_data());
+    google::protobuf::RepeatedField<float>().Swap(t.mutable_float_data());
     OnnxTensor ot;
     ot.is_const = true;
     ot.c = std::move(v);
