@@ -2,7 +2,8 @@
 """A/B of the footprint of edgevision builds (issue 17, part 2): bench/harness.py's
 footprint sequence (footprint_sequence: 2 workers on --cores' two CPUs, the food
 export; ready ms, RSS when ready, after 1,000 keep-alive requests, peak under
-connection churn), for each binary in turn, the order rotated every round.
+connection churn; VmHWM, the kernel's high-water mark over the whole run, load
+included), for each binary in turn, the order rotated every round.
 No peers and no models to prepare: for the footprint section of the bench with
 the peers, `bench/run.sh --quick --sections footprint`.
 
@@ -24,7 +25,7 @@ import harness  # noqa: E402
 
 FIGURES = [("ready_ms", "ready ms", 1), ("rss_ready_kb", "RSS ready MB", 1024),
            ("rss_kb", "after 1,000 MB", 1024), ("rss_churn_peak_kb", "churn peak MB", 1024),
-           ("rss_after_churn_kb", "after churn MB", 1024)]
+           ("rss_after_churn_kb", "after churn MB", 1024), ("hwm_kb", "VmHWM MB", 1024)]
 
 
 def main():

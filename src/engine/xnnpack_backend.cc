@@ -19,6 +19,25 @@ using xnnpack_internal::Exec;
 using xnnpack_internal::Program;
 using xnnpack_internal::WeightRegistry;
 
+// Our kernels' packed weights, read at run time (the other extra_weights
+// are read only while an operator is created).
+bool RunTimeExtraWeights(Exec e) {
+  return e == Exec::kPointwiseGemm || e == Exec::kConvGemm || e == Exec::kDepthwise;
+}
+
+// XnnpackWeightStats::unpacked_bytes.
+size_t CreationOnlyBytes(const Program& p) {
+  const std::vector<bool> run = xnnpack_internal::ConstantsSessionsRead(p.graph, p.exec, /*creating=*/false);
+  size_t bytes = 0;
+  for (size_t v = 0; v < p.graph.values.size(); ++v) {
+    if (p.graph.values[v].is_constant && !run[v]) bytes += p.graph.values[v].f32.size() * sizeof(float);
+  }
+  for (size_t i = 0; i < p.extra_weights.size(); ++i) {
+    if (!RunTimeExtraWeights(p.exec[i])) bytes += p.extra_weights[i].size() * sizeof(float);
+  }
+  return bytes;
+}
+
 class XnnpackModel final : public CompiledModel {
  public:
   XnnpackModel(std::shared_ptr<const Program> program, int threads)
@@ -35,7 +54,11 @@ class XnnpackModel final : public CompiledModel {
   const std::vector<int64_t>& input_shape() const override { return input_shape_; }
   size_t output_size() const override { return output_size_; }
   const XnnpackPlanStats& stats() const { return program_->stats; }
-  XnnpackWeightStats weight_stats() const { return weights_->stats(); }
+  XnnpackWeightStats weight_stats() const {
+    XnnpackWeightStats stats = weights_->stats();
+    stats.unpacked_bytes = CreationOnlyBytes(*program_);
+    return stats;
+  }
 
   Result<std::unique_ptr<Session>> CreateSession() const override {
     if (released_) return Internal("XNNPACK model: the unpacked weights were released (ReleaseSessionCreationData)");
@@ -61,9 +84,7 @@ class XnnpackModel final : public CompiledModel {
       std::vector<float>().swap(value.f32);
     }
     for (size_t i = 0; i < p.extra_weights.size(); ++i) {
-      if (p.exec[i] == Exec::kPointwiseGemm || p.exec[i] == Exec::kConvGemm || p.exec[i] == Exec::kDepthwise) {
-        continue;  // their run-time weights
-      }
+      if (RunTimeExtraWeights(p.exec[i])) continue;
       freed += p.extra_weights[i].capacity() * sizeof(float);
       std::vector<float>().swap(p.extra_weights[i]);
     }

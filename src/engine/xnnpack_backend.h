@@ -66,8 +66,14 @@ const XnnpackPlanStats* GetXnnpackPlanStats(const CompiledModel& model);
 struct XnnpackWeightStats {
   size_t packed_bytes = 0;  // packed blocks held (once per model when shared)
   size_t shared_bytes = 0;  // what later Sessions packed and dropped for a shared block
+  // Unpacked weights the model holds only to create Sessions (what their
+  // XNNPACK operators pack); 0 after ReleaseSessionCreationData. Never our
+  // kernels' weights (packed once at Compile) nor a Winograd node's
+  // transformed kernel (made per operator).
+  size_t unpacked_bytes = 0;
 };
-// nullptr-safe: zeros for a model of another backend.
+// Zeros for a model of another backend. Not thread-safe against
+// CreateSession or ReleaseSessionCreationData.
 XnnpackWeightStats GetXnnpackWeightStats(const CompiledModel& model);
 
 // Mean wall time per node over `runs` runs, for profiling (engine_benchmark
