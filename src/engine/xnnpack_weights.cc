@@ -21,10 +21,13 @@ void Record(void* ptr, size_t size, bool aligned) {
   RecordingAccess::Blocks(t_recording).push_back({ptr, size, aligned});
 }
 
-void Forget(void* ptr) {
-  if (t_recording == nullptr || ptr == nullptr) return;
+// Takes the block's address as a number: after realloc the old pointer may be
+// freed, and only its value is compared, never the pointer used.
+void Forget(std::uintptr_t address) {
+  if (t_recording == nullptr || address == 0) return;
   auto& blocks = RecordingAccess::Blocks(t_recording);
-  blocks.erase(std::remove_if(blocks.begin(), blocks.end(), [&](const AllocatedBlock& b) { return b.ptr == ptr; }),
+  blocks.erase(std::remove_if(blocks.begin(), blocks.end(),
+                              [&](const AllocatedBlock& b) { return reinterpret_cast<std::uintptr_t>(b.ptr) == address; }),
                blocks.end());
 }
 
@@ -62,16 +65,17 @@ void* Allocate(void*, size_t size) {
 }
 
 void* Reallocate(void*, void* pointer, size_t size) {
+  const auto old_address = reinterpret_cast<std::uintptr_t>(pointer);
   void* p = std::realloc(pointer, size);
   if (p != nullptr) {
-    Forget(pointer);
+    Forget(old_address);
     Record(p, size, false);
   }
   return p;
 }
 
 void Deallocate(void*, void* pointer) {
-  Forget(pointer);
+  Forget(reinterpret_cast<std::uintptr_t>(pointer));
   std::free(pointer);
 }
 
@@ -84,7 +88,7 @@ void* AlignedAllocate(void*, size_t alignment, size_t size) {
 
 void AlignedDeallocate(void*, void* pointer) {
   if (pointer == nullptr) return;
-  Forget(pointer);
+  Forget(reinterpret_cast<std::uintptr_t>(pointer));
   if (SharedBlocks::Get().Release(pointer)) std::free(pointer);
 }
 
