@@ -176,7 +176,9 @@ TEST_F(ConfigLayerTest, PrecedenceIsFlagThenEnvironmentThenFileThenDefault) {
     EXPECT_EQ(c.Get("port").source, want_source);
     EXPECT_EQ(c.Get("upstream-tags").source, want_source);
     EXPECT_EQ(c.Get("port").values, std::vector<std::string>{std::to_string(want_port)});
-    if (env && !flag) EXPECT_EQ(c.Get("port").origin, "EVTEST_PORT");
+    if (env && !flag) {
+      EXPECT_EQ(c.Get("port").origin, "EVTEST_PORT");
+    }
   }
 }
 

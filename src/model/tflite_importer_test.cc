@@ -422,7 +422,9 @@ TEST(TfliteImporterTest, Docker22ShuffleNetModel) {
   EXPECT_EQ(CountOp(m.graph, Op::kTranspose), 0);
   EXPECT_EQ(CountOp(m.graph, Op::kReshape), 0);
   for (const auto& n : m.graph.nodes) {
-    if (n.op == Op::kChannelShuffle) EXPECT_EQ(n.attrs.groups, 2) << n.name;
+    if (n.op == Op::kChannelShuffle) {
+      EXPECT_EQ(n.attrs.groups, 2) << n.name;
+    }
   }
 }
 

@@ -346,7 +346,9 @@ TEST(OutboxTest, SurvivesKillDashNine) {
     Result<uint64_t> next = AppendSized(*outbox, 200);
     ASSERT_TRUE(next.ok());
     EXPECT_GT(*next, *appended.rbegin());
-    if (!present.empty()) EXPECT_GT(*next, *present.rbegin()) << "sequence number reused";
+    if (!present.empty()) {
+      EXPECT_GT(*next, *present.rbegin()) << "sequence number reused";
+    }
     EXPECT_EQ(outbox->Stats().depth, present.size() + 1);
   }
 }
