@@ -52,11 +52,23 @@ class XnnpackModel final : public CompiledModel {
     if (released_) return 0;
     released_ = true;
     Program& p = const_cast<Program&>(*program_);
+    // Nodes whose packed weights (extra_weights) our kernels read at run
+    // time: an inverted-residual block's depthwise and projection nodes too.
+    std::vector<bool> run_time_weights(p.graph.nodes.size(), false);
+    for (size_t i = 0; i < p.graph.nodes.size(); ++i) {
+      const Exec e = p.exec[i];
+      if (e == Exec::kPointwiseGemm || e == Exec::kConvGemm || e == Exec::kDepthwise || e == Exec::kBlock) {
+        run_time_weights[i] = true;
+      }
+      if (e == Exec::kBlock) {
+        run_time_weights[static_cast<size_t>(p.blocks[i].depthwise)] = true;
+        run_time_weights[static_cast<size_t>(p.blocks[i].projection)] = true;
+      }
+    }
     std::vector<bool> keep(p.graph.values.size(), false);
     for (size_t i = 0; i < p.graph.nodes.size(); ++i) {
       if (p.exec[i] == Exec::kXnnpack || p.exec[i] == Exec::kDepthwiseAvgPool ||
-          p.exec[i] == Exec::kPointwiseGemm || p.exec[i] == Exec::kBandedConv || p.exec[i] == Exec::kConvGemm ||
-          p.exec[i] == Exec::kDepthwise) {
+          p.exec[i] == Exec::kBandedConv || run_time_weights[i]) {
         continue;
       }
       if (p.exec[i] == Exec::kWinograd) {  // the output transform adds the bias
@@ -77,9 +89,7 @@ class XnnpackModel final : public CompiledModel {
       std::vector<float>().swap(value.f32);
     }
     for (size_t i = 0; i < p.extra_weights.size(); ++i) {
-      if (p.exec[i] == Exec::kPointwiseGemm || p.exec[i] == Exec::kConvGemm || p.exec[i] == Exec::kDepthwise) {
-        continue;  // their run-time weights
-      }
+      if (run_time_weights[i]) continue;
       freed += p.extra_weights[i].capacity() * sizeof(float);
       std::vector<float>().swap(p.extra_weights[i]);
     }

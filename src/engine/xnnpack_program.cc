@@ -6,7 +6,9 @@
 #include <utility>
 
 #include "engine/depthwise_conv.h"
+#include "engine/conv_taps.h"
 #include "engine/graph_check.h"
+#include "engine/inverted_residual.h"
 #include "engine/memory_planner.h"
 #include "engine/pointwise_gemm.h"
 
@@ -50,7 +52,7 @@ bool IsUnary(Op op) {
 bool RunsOnXnnpack(Exec e) {
   return e == Exec::kXnnpack || e == Exec::kDepthwiseAvgPool || e == Exec::kWinograd ||
          e == Exec::kPointwiseGemm || e == Exec::kBandedConv || e == Exec::kInBand ||
-         e == Exec::kConvGemm || e == Exec::kDepthwise;
+         e == Exec::kConvGemm || e == Exec::kDepthwise || e == Exec::kBlock;
 }
 
 // A convolution whose output is at least kBandedConvMinBytes and is read
@@ -65,6 +67,12 @@ constexpr size_t kBandedConvBandBytes = 1024 * 1024;
 // 32 -> 128 channels (2 MB of V and M as one band): 214 us as 2 bands, 262
 // as one (one thread; L2 is 2 MB a core on the bench machine).
 constexpr size_t kWinogradBandBytes = 1536 * 1024;
+
+// Inverted-residual blocks run in row bands (BlockStep) when the tensor
+// their depthwise convolution reads is at least this large, computing this
+// many depthwise output rows at a time.
+constexpr size_t kBlockMinBytes = 1024 * 1024;
+constexpr size_t kBlockGroupRows = 1;
 
 // Floats, rounded up so that the next buffer starts on a cache line.
 size_t RoundFloats(size_t n) {
@@ -114,6 +122,7 @@ class Planner {
     EV_RETURN_IF_ERROR(DecideExec());
     FusePools();
     FuseEpilogues();
+    FuseBlocks();
     DecideBands();
     DecideSliceViews();
     PlaceConcatInputs();
@@ -399,6 +408,80 @@ class Planner {
     }
   }
 
+  // --- Inverted-residual blocks in row bands -------------------------------
+
+  // The value node i's kernels write: its fused epilogue's output, else its own.
+  ValueId Written(size_t i) const {
+    const int f = p_.fused_epilogue[i];
+    return g_.nodes[f >= 0 ? static_cast<size_t>(f) : i].outputs[0];
+  }
+
+  // The only reader of `v`, reading it as its first input, else -1.
+  int OnlyReader(ValueId v) const {
+    if (v == g_.outputs[0] || consumers_[v].size() != 1 || consumers_[v][0].input != 0) return -1;
+    return consumers_[v][0].node;
+  }
+
+  // A depthwise convolution on our kernel whose output only a 1x1
+  // convolution reads, and whose input only a 1x1 convolution writes (the
+  // expansion, if any: one that reads no more than it writes is left out)
+  // runs with them in row bands (BlockStep), when the tensor it reads is at
+  // least kBlockMinBytes. The 1x1s run on the pointwise GEMM at any thread
+  // count (their outputs are bit-identical to XNNPACK's).
+  void FuseBlocks() {
+    p_.blocks.assign(g_.nodes.size(), {});
+    std::vector<int> epilogue_of(g_.nodes.size(), -1);  // fused node -> its producer
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (p_.fused_epilogue[i] >= 0) epilogue_of[p_.fused_epilogue[i]] = static_cast<int>(i);
+    }
+    for (size_t d = 0; d < g_.nodes.size(); ++d) {
+      if (p_.exec[d] != Exec::kDepthwise) continue;
+      const ValueId x = g_.nodes[d].inputs[0];
+      const int p = OnlyReader(Written(d));
+      if (p < 0 || !PointwiseGemmEligible(g_, g_.nodes[p]) ||
+          (p_.exec[p] != Exec::kPointwiseGemm && p_.exec[p] != Exec::kXnnpack)) {
+        continue;
+      }
+      if (static_cast<size_t>(graph::ShapeProduct(g_.values[x].shape)) * sizeof(float) < kBlockMinBytes) {
+        continue;
+      }
+      int e = producer_[x];
+      if (e >= 0 && p_.exec[e] == Exec::kFused) e = epilogue_of[e];
+      // (An expansion with a fused Add is left alone.)
+      const bool expand = e >= 0 && OnlyReader(x) == static_cast<int>(d) &&
+                          PointwiseGemmEligible(g_, g_.nodes[e]) &&
+                          (p_.exec[e] == Exec::kPointwiseGemm || p_.exec[e] == Exec::kXnnpack) &&
+                          (p_.fused_epilogue[e] < 0 || g_.nodes[p_.fused_epilogue[e]].op == Op::kHardSwish);
+      const size_t head = expand ? static_cast<size_t>(e) : d;
+      // A residual Add's other operand must exist when the block starts.
+      const int add = p_.fused_epilogue[p];
+      if (add >= 0 && g_.nodes[add].op == Op::kAdd) {
+        const Node& a = g_.nodes[add];
+        const ValueId r = a.inputs[0] == g_.nodes[p].outputs[0] ? a.inputs[1] : a.inputs[0];
+        if (producer_[r] >= static_cast<int>(head)) continue;
+      }
+      for (int n : {expand ? e : -1, p}) {
+        if (n >= 0 && p_.exec[n] != Exec::kPointwiseGemm) PackGemm(static_cast<size_t>(n));
+      }
+      BlockStep& b = p_.blocks[head];
+      b.depthwise = static_cast<int>(d);
+      b.projection = p;
+      InvertedResidualArgs args;
+      args.expand = expand;
+      SetWindowGeometry(g_, g_.nodes[d], &args.depthwise);
+      args.depthwise.channels = LastDim(g_.values[x].shape);
+      b.group_rows = std::min(args.depthwise.out_h, kBlockGroupRows);
+      b.ring_rows = InvertedResidualRingRows(args.depthwise, b.group_rows);
+      args.group_rows = b.group_rows;
+      args.ring_rows = b.ring_rows;
+      b.band_floats = InvertedResidualScratchFloats(args);
+      p_.exec[d] = Exec::kFused;
+      p_.exec[p] = Exec::kFused;
+      p_.exec[head] = Exec::kBlock;
+      ++p_.stats.fused_blocks;
+    }
+  }
+
   // --- Channel slices read in place ---------------------------------------
 
   // A channel Slice whose readers all take strided rows becomes a view of its
@@ -525,8 +608,19 @@ class Planner {
     // pool's output in its convolution's, an in-band pool's in its banded
     // convolution's.
     std::vector<int> def_step(g_.values.size(), -1);
+    // A block's expanded tensor and depthwise output have no buffer; its
+    // output is written in its first node's step.
+    std::vector<bool> no_buffer(g_.values.size(), false);
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (p_.exec[i] != Exec::kBlock) continue;
+      for (size_t member : {i, static_cast<size_t>(p_.blocks[i].depthwise)}) {
+        no_buffer[g_.nodes[member].outputs[0]] = true;
+        no_buffer[Written(member)] = true;
+      }
+    }
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const ValueId out = g_.nodes[i].outputs[0];
+      if (no_buffer[out]) continue;
       if (p_.exec[i] == Exec::kBandedConv) {  // only ever one band, in scratch
         p_.stats.activation_bytes +=
             static_cast<size_t>(graph::ShapeProduct(g_.values[out].shape)) * sizeof(float);
@@ -539,6 +633,9 @@ class Planner {
         continue;  // the convolution's output has no buffer
       }
       used.push_back(out);
+    }
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (p_.exec[i] == Exec::kBlock) def_step[Written(p_.blocks[i].projection)] = static_cast<int>(i) + 1;
     }
 
     std::vector<int> group_of(g_.values.size(), -1);
@@ -628,7 +725,19 @@ class Planner {
       rings.emplace_back(i, requests.size());
       requests.push_back(r);
     }
+    std::vector<std::pair<size_t, size_t>> block_scratch;  // (node, request)
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {  // kBlock: a band's rows per thread
+      if (p_.exec[i] != Exec::kBlock) continue;
+      const size_t c = LastDim(g_.values[g_.nodes[p_.blocks[i].depthwise].inputs[0]].shape);
+      p_.zeros.resize(std::max(p_.zeros.size(), c + kDepthwiseTileChannels), 0.0f);
+      BufferRequest r;
+      r.bytes = p_.blocks[i].band_floats * sizeof(float) * static_cast<size_t>(threads_);
+      r.first_step = r.last_step = static_cast<int>(i) + 1;
+      block_scratch.emplace_back(i, requests.size());
+      requests.push_back(r);
+    }
     const ArenaPlan plan = PlanArena(requests, kArenaAlignment);
+    for (const auto& [i, r] : block_scratch) p_.blocks[i].scratch_offset = plan.offsets[r] / sizeof(float);
     for (const auto& [i, r] : rings) p_.ring_offset[i] = plan.offsets[r] / sizeof(float);
     for (const auto& [i, r] : scratch) {
       p_.winograd[i].v_offset = plan.offsets[r] / sizeof(float);
@@ -749,6 +858,7 @@ class Planner {
           ++p_.stats.xnnpack_nodes;
           ++p_.stats.depthwise_nodes;
           break;
+        case Exec::kBlock: ++p_.stats.xnnpack_nodes; break;
         case Exec::kReference:
           ++p_.stats.reference_nodes;
           p_.stats.reference_node_names.push_back(g_.nodes[i].name);

@@ -57,6 +57,22 @@ struct BandStep {
   size_t scratch_offset = 0;   // floats into the arena
 };
 
+// A kBlock node (engine/inverted_residual.h): an inverted-residual block
+// that starts at this node, its expansion 1x1 convolution (or its depthwise
+// convolution when it has none), then `depthwise` and `projection` (exec
+// kFused), each with its fused epilogue, if any (Program::fused_epilogue).
+// The expanded tensor and the depthwise output have no buffers: each band of
+// output rows (one per thread) keeps the rows it needs in its own
+// `band_floats` of scratch at scratch_offset, live while the node runs.
+struct BlockStep {
+  int depthwise = -1;
+  int projection = -1;
+  size_t group_rows = 0;  // depthwise output rows computed at a time
+  size_t ring_rows = 0;   // expanded rows held
+  size_t band_floats = 0;
+  size_t scratch_offset = 0;  // floats into the arena
+};
+
 struct Program {
   graph::Graph graph;                             // a private copy; weights are read from here
   std::vector<Exec> exec;                         // per node
@@ -84,6 +100,7 @@ struct Program {
   // epilogue, else -1. Its output then has no buffer: the node writes the
   // fused node's output.
   std::vector<int> fused_epilogue;
+  std::vector<BlockStep> blocks;  // per node; kBlock only
   std::vector<float> zeros;  // kWinograd, kConvGemm, kDepthwise: padding (>= widest input, then a tail)
   std::vector<std::vector<size_t>> concat_copies;   // per node; kConcat: inputs to copy
   // Per node; binary ops with BroadcastWidening() > 0: their constant operand

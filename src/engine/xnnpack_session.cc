@@ -10,6 +10,7 @@
 
 #include "engine/conv_taps.h"
 #include "engine/depthwise_conv.h"
+#include "engine/inverted_residual.h"
 #include "engine/pointwise_gemm.h"
 #include "engine/reference_kernels.h"
 #include "engine/winograd.h"
@@ -216,6 +217,30 @@ void RunDepthwise(DepthwiseCall& c, pthreadpool_t pool) {
                                      std::max<size_t>(1, (c.args.out_h + tasks - 1) / tasks), 0);
 }
 
+// A kBlock node's work, bound once per Session: one band of output rows per
+// thread, each with its scratch.
+struct BlockCall {
+  InvertedResidualArgs args;
+  float* scratch = nullptr;
+  size_t band_floats = 0;
+  size_t bands = 1;
+};
+
+void BlockTask(void* context, size_t band) {
+  const auto& c = *static_cast<const BlockCall*>(context);
+  const size_t rows = c.args.depthwise.out_h;
+  InvertedResidualRows(c.args, band * rows / c.bands, (band + 1) * rows / c.bands,
+                       c.scratch + band * c.band_floats);
+}
+
+void RunBlock(BlockCall& c, pthreadpool_t pool) {
+  if (c.bands == 1) {
+    BlockTask(&c, 0);
+    return;
+  }
+  pthreadpool_parallelize_1d(pool, BlockTask, &c, c.bands, 0);
+}
+
 // One unit of run-time work: an XNNPACK operator, or a reference kernel.
 // kWinograd: `op` is the grouped convolution between the two transforms.
 struct Action {
@@ -233,6 +258,8 @@ struct Action {
   ConvGemmCall conv_gemm_call;
   bool depthwise = false;
   DepthwiseCall depthwise_call;
+  bool block = false;
+  BlockCall block_call;
   const Node* reference_node = nullptr;
   std::vector<const float*> reference_inputs;
   float* reference_output = nullptr;
@@ -269,6 +296,7 @@ class XnnpackSession final : public Session {
         case Exec::kInBand: break;  // its kBandedConv node runs it
         case Exec::kConvGemm: PrepareConvGemm(i); break;
         case Exec::kDepthwise: PrepareDepthwise(i); break;
+        case Exec::kBlock: PrepareBlock(i); break;
         case Exec::kConcat: EV_RETURN_IF_ERROR(PrepareConcatCopies(i)); break;
         case Exec::kReference: {
           Action action;
@@ -336,6 +364,10 @@ class XnnpackSession final : public Session {
       if (program_->exec[i] == Exec::kConcat) p.op += " (copy)";
       if (program_->exec[i] == Exec::kWinograd) p.op += " (winograd)";
       if (program_->exec[i] == Exec::kBandedConv || program_->exec[i] == Exec::kInBand) p.op += " (row bands)";
+      if (program_->exec[i] == Exec::kBlock) {
+        p.op += program_->blocks[i].depthwise == static_cast<int>(i) ? " (depthwise + 1x1 in row bands)"
+                                                                     : " (1x1 + depthwise + 1x1 in row bands)";
+      }
       if (program_->exec[i] == Exec::kDepthwise) {
         p.op += program_->fused_epilogue[i] >= 0 ? " (depthwise + HardSwish)" : " (depthwise)";
       }
@@ -419,6 +451,10 @@ class XnnpackSession final : public Session {
     }
     if (action.depthwise) {
       RunDepthwise(action.depthwise_call, pool_.get());
+      return Status::Ok();
+    }
+    if (action.block) {
+      RunBlock(action.block_call, pool_.get());
       return Status::Ok();
     }
     if (action.op) {
@@ -561,15 +597,13 @@ class XnnpackSession final : public Session {
     return Status::Ok();
   }
 
-  void PreparePointwiseGemm(size_t i) {
+  // Node i's pointwise GEMM: its input, weights and output (or its fused
+  // epilogue's).
+  PointwiseGemmArgs GemmArgsOf(size_t i) const {
     const graph::Graph& g = program_->graph;
     const Node& node = g.nodes[i];
     const graph::Shape& xs = g.values[node.inputs[0]].shape;
-    Action action;
-    action.node = i;
-    action.gemm = true;
-    PointwiseGemmCall& c = action.gemm_call;
-    PointwiseGemmArgs& a = c.args;
+    PointwiseGemmArgs a;
     a.m = static_cast<size_t>(xs[0] * xs[1] * xs[2]);
     a.k = static_cast<size_t>(xs[3]);
     a.n = LastDim(g.values[node.outputs[0]].shape);
@@ -577,11 +611,49 @@ class XnnpackSession final : public Session {
     a.lda = program_->locations[node.inputs[0]].row_stride;
     a.packed = program_->extra_weights[i].data() + program_->gemm_offset[i];
     a.out = GemmOutputOf(i);
+    return a;
+  }
+
+  void PreparePointwiseGemm(size_t i) {
+    Action action;
+    action.node = i;
+    action.gemm = true;
+    PointwiseGemmCall& c = action.gemm_call;
+    PointwiseGemmArgs& a = c.args;
+    a = GemmArgsOf(i);
     c.pixels_outer = a.m * a.k * sizeof(float) >= kGemmPixelsOuterBytes;
     c.threads = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
     const size_t tiles = (a.m + kGemmTileRows - 1) / kGemmTileRows;
     const size_t tasks = c.threads * kPointwiseTasksPerThread;
     c.rows_per_task = std::max<size_t>(1, (tiles + tasks - 1) / tasks) * kGemmTileRows;
+    actions_.push_back(std::move(action));
+  }
+
+  // The expansion (unless the block starts at its depthwise convolution),
+  // the depthwise convolution and the projection of kBlock node i.
+  void PrepareBlock(size_t i) {
+    const graph::Graph& g = program_->graph;
+    const BlockStep& step = program_->blocks[i];
+    const auto d = static_cast<size_t>(step.depthwise);
+    Action action;
+    action.node = i;
+    action.block = true;
+    BlockCall& c = action.block_call;
+    InvertedResidualArgs& b = c.args;
+    b.expand = d != i;
+    if (b.expand) b.expansion = GemmArgsOf(i);
+    DepthwiseArgs& dw = b.depthwise;
+    SetConvGeometry(d, dw);
+    dw.channels = static_cast<size_t>(g.values[g.nodes[d].inputs[0]].shape[3]);
+    dw.lo = g.nodes[d].attrs.act_min;
+    dw.hi = g.nodes[d].attrs.act_max;
+    dw.hardswish = program_->fused_epilogue[d] >= 0;
+    b.projection = GemmArgsOf(static_cast<size_t>(step.projection));
+    b.group_rows = step.group_rows;
+    b.ring_rows = step.ring_rows;
+    c.scratch = arena_.get() + step.scratch_offset;
+    c.band_floats = step.band_floats;
+    c.bands = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
     actions_.push_back(std::move(action));
   }
 
