@@ -12,14 +12,9 @@ size_t RoundToLine(size_t floats) {
   return (floats + kLineFloats - 1) / kLineFloats * kLineFloats;
 }
 
-// Every tile of the GEMM: pixels outer, so that each tile of input rows
-// meets every block of weights while it is in L1.
-void GemmAll(const PointwiseGemmArgs& g) {
-  for (size_t r = 0; r < g.m; r += kGemmTileRows) {
-    const size_t rows = std::min(kGemmTileRows, g.m - r);
-    for (size_t ch = 0; ch < g.n; ch += kGemmTileChannels) PointwiseGemmTile(g, r, rows, ch);
-  }
-}
+// Every row of the GEMM, pixels outer: each tile of rows meets every block of
+// weights while it is in L1.
+void GemmAll(const PointwiseGemmArgs& g) { PointwiseGemmRows(g, /*pixels_outer=*/true, 0, g.m); }
 
 }  // namespace
 

@@ -16,15 +16,13 @@ namespace edgevision::engine {
 namespace {
 
 using graph::Op;
-using graph::Shape;
 using graph::ValueId;
 using testing::ConvParams;
 using testing::GraphBuilder;
-using testing::PlanStats;
 
 struct BlockCase {
   std::string name;
-  Shape input;      // [1,H,W,C]
+  graph::Shape input;  // [1,H,W,C]
   int expand;       // expanded channels; 0: no expansion
   int kernel;       // depthwise window
   int stride;
@@ -83,9 +81,9 @@ TEST(InvertedResidualTest, RowBandsEqualXnnpack) {
   for (const BlockCase& c : Cases()) {
     SCOPED_TRACE(c.name);
     const graph::Graph g = Block(c);
-    EXPECT_EQ(PlanStats(g).fused_blocks, available ? c.fused : 0);
-    EXPECT_EQ(PlanStats(g, false, 2).fused_blocks, available ? c.fused : 0);
-    EXPECT_EQ(PlanStats(g, /*xnnpack_only=*/true).fused_blocks, 0);
+    EXPECT_EQ(testing::PlanStats(g).fused_blocks, available ? c.fused : 0);
+    EXPECT_EQ(testing::PlanStats(g, false, 2).fused_blocks, available ? c.fused : 0);
+    EXPECT_EQ(testing::PlanStats(g, /*xnnpack_only=*/true).fused_blocks, 0);
     testing::ExpectEqualsXnnpackOnly(g, 17);
     testing::ExpectMatchesReference(g, "InvertedResidual/" + c.name);
   }
@@ -95,7 +93,7 @@ TEST(InvertedResidualTest, RowBandsEqualXnnpack) {
 TEST(InvertedResidualTest, DepthwiseReadTwiceNotFused) {
   const BlockCase c = Cases()[0];
   const graph::Graph g = Block(c, /*twice=*/true);
-  EXPECT_EQ(PlanStats(g).fused_blocks, 0);
+  EXPECT_EQ(testing::PlanStats(g).fused_blocks, 0);
   testing::ExpectEqualsXnnpackOnly(g, 18);
 }
 

@@ -6,10 +6,9 @@
 #include <utility>
 
 #include "engine/depthwise_conv.h"
-#include "engine/conv_taps.h"
 #include "engine/graph_check.h"
-#include "engine/inverted_residual.h"
 #include "engine/memory_planner.h"
+#include "engine/xnnpack_fusion.h"
 #include "engine/pointwise_gemm.h"
 
 namespace edgevision::engine::xnnpack_internal {
@@ -68,12 +67,6 @@ constexpr size_t kBandedConvBandBytes = 1024 * 1024;
 // as one (one thread; L2 is 2 MB a core on the bench machine).
 constexpr size_t kWinogradBandBytes = 1536 * 1024;
 
-// Inverted-residual blocks run in row bands (BlockStep) when the tensor
-// their depthwise convolution reads is at least this large, computing this
-// many depthwise output rows at a time.
-constexpr size_t kBlockMinBytes = 1024 * 1024;
-constexpr size_t kBlockGroupRows = 1;
-
 // Floats, rounded up so that the next buffer starts on a cache line.
 size_t RoundFloats(size_t n) {
   constexpr size_t kLine = kArenaAlignment / sizeof(float);
@@ -108,21 +101,11 @@ class Planner {
     link_.assign(nv, Link::kNone);
     parent_.assign(nv, graph::kNoValue);
     link_offset_.assign(nv, 0);
-    producer_.assign(nv, -1);
-    consumers_.assign(nv, {});
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      const Node& node = g_.nodes[i];
-      producer_[node.outputs[0]] = static_cast<int>(i);
-      for (size_t k = 0; k < node.inputs.size(); ++k) {
-        if (node.inputs[k] != graph::kNoValue) {
-          consumers_[node.inputs[k]].push_back({static_cast<int>(i), k});
-        }
-      }
-    }
+    flow_ = TraceDataflow(g_);
     EV_RETURN_IF_ERROR(DecideExec());
-    FusePools();
-    FuseEpilogues();
-    FuseBlocks();
+    FusePools(flow_, &p_);
+    FuseEpilogues(flow_, &p_);
+    FuseBlocks(flow_, &p_);
     DecideBands();
     DecideSliceViews();
     PlaceConcatInputs();
@@ -135,11 +118,6 @@ class Planner {
   }
 
  private:
-  struct Use {
-    int node;
-    size_t input;
-  };
-
   // --- How each node runs -------------------------------------------------
 
   // True if XNNPACK accepts the node's parameters.
@@ -222,9 +200,9 @@ class Planner {
         }
         case Op::kConv2D: {
           // With threads, only where it saves the pass of a fused epilogue.
-          if (own_kernels_ && (threads_ == 1 || EpilogueCandidate(i, true) >= 0) &&
+          if (own_kernels_ && (threads_ == 1 || EpilogueCandidate(g_, flow_, i, true) >= 0) &&
               PointwiseGemmEligible(g_, node)) {
-            PackGemm(i);
+            PackGemm(i, &p_);
             exec = Exec::kPointwiseGemm;
             break;
           }
@@ -246,7 +224,7 @@ class Planner {
             }
           }
           if (own_kernels_ && ConvGemmEligible(g_, node)) {
-            PackGemm(i);
+            PackGemm(i, &p_);
             exec = Exec::kConvGemm;
             break;
           }
@@ -263,26 +241,6 @@ class Planner {
       }
     }
     return Status::Ok();
-  }
-
-  // kPointwiseGemm, kConvGemm: the kernel [N][KH][KW][C] and bias packed once.
-  // Placed at a kGemmWeightAlignBytes boundary (Program::gemm_offset).
-  void PackGemm(size_t i) {
-    const Node& node = g_.nodes[i];
-    const graph::Shape& ws = g_.values[node.inputs[1]].shape;
-    const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
-    const std::vector<float> packed =
-        PackPointwiseGemm(g_.values[node.inputs[1]].f32.data(),
-                          bias ? g_.values[node.inputs[2]].f32.data() : nullptr,
-                          static_cast<size_t>(ws[0]), static_cast<size_t>(ws[1] * ws[2] * ws[3]));
-    constexpr size_t kLineFloats = kGemmWeightAlignBytes / sizeof(float);
-    std::vector<float>& buffer = p_.extra_weights[i];
-    buffer.assign(packed.size() + kLineFloats - 1, 0.0f);
-    const auto address = reinterpret_cast<uintptr_t>(buffer.data());
-    const size_t offset =
-        (kGemmWeightAlignBytes - address % kGemmWeightAlignBytes) % kGemmWeightAlignBytes / sizeof(float);
-    std::copy(packed.begin(), packed.end(), buffer.begin() + static_cast<ptrdiff_t>(offset));
-    p_.gemm_offset[i] = offset;
   }
 
   void TileBroadcastConstant(size_t i) { p_.wide_constants[i] = WideConstant(g_, g_.nodes[i]); }
@@ -336,149 +294,6 @@ class Planner {
       b.input_rows = (b.conv_rows - 1) * cs + reach;
       p_.exec[c] = Exec::kBandedConv;
       p_.exec[c + 1] = Exec::kInBand;
-    }
-  }
-
-  // --- Max pooling fused into the convolution before it ---------------------
-
-  // The pooling geometry ConvGemmMaxPool handles: windows of at most
-  // kConvGemmMaxTaps pixels that never lie wholly in the padding.
-  bool FusablePool(const Node& pool) const {
-    const graph::Attrs& a = pool.attrs;
-    return pool.op == Op::kMaxPool2D && a.kernel_h > 0 && a.kernel_w > 0 &&
-           static_cast<size_t>(a.kernel_h * a.kernel_w) <= kConvGemmMaxTaps && a.stride_h > 0 &&
-           a.stride_w > 0 && a.pad_top < a.kernel_h && a.pad_left < a.kernel_w &&
-           a.pad_bottom < a.kernel_h && a.pad_right < a.kernel_w &&
-           g_.values[pool.inputs[0]].shape.size() == 4 && g_.values[pool.outputs[0]].shape.size() == 4;
-  }
-
-  // A kConvGemm node whose output only a max pooling reads computes the
-  // pooling too: the convolution's output is never written in full (the
-  // first layers of the SqueezeNet exports: 113x113x64, 3.3 MB written and
-  // read back).
-  void FusePools() {
-    p_.fused_pool.assign(g_.nodes.size(), -1);
-    p_.ring_offset.assign(g_.nodes.size(), 0);
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      if (p_.exec[i] != Exec::kConvGemm) continue;
-      const ValueId y = g_.nodes[i].outputs[0];
-      if (y == g_.outputs[0] || consumers_[y].size() != 1 || consumers_[y][0].input != 0) continue;
-      const int j = consumers_[y][0].node;
-      if (!FusablePool(g_.nodes[j])) continue;
-      p_.fused_pool[i] = j;
-      p_.exec[j] = Exec::kFused;
-      ++p_.stats.fused_pools;
-    }
-  }
-
-  // The HardSwish or residual Add that node i's kernels could compute in
-  // their epilogue (the only reader of its output; an Add's other operand
-  // of the same shape and computed before node i runs), else -1.
-  int EpilogueCandidate(size_t i, bool add_too) const {
-    const ValueId y = g_.nodes[i].outputs[0];
-    if (y == g_.outputs[0] || consumers_[y].size() != 1) return -1;
-    const int j = consumers_[y][0].node;
-    const Node& next = g_.nodes[j];
-    if (g_.values[next.outputs[0]].shape != g_.values[y].shape) return -1;
-    if (next.op == Op::kHardSwish) return j;
-    if (!add_too || next.op != Op::kAdd || next.inputs.size() != 2) return -1;
-    const ValueId r = next.inputs[0] == y ? next.inputs[1] : next.inputs[0];
-    const bool ok = r != y && !g_.values[r].is_constant && g_.values[r].shape == g_.values[y].shape &&
-                    producer_[r] < static_cast<int>(i);
-    return ok ? j : -1;
-  }
-
-  // A node of our kernels whose output only a HardSwish or a residual Add
-  // reads computes that op too, while its output is in registers:
-  // MobileNetV3's HardSwishes after its depthwise and first convolutions
-  // (112x112x16 at the largest), the MobileNets' residual Adds after their
-  // projection 1x1s (the depthwise kernel takes HardSwish only).
-  void FuseEpilogues() {
-    p_.fused_epilogue.assign(g_.nodes.size(), -1);
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      const bool depthwise = p_.exec[i] == Exec::kDepthwise;
-      const bool gemm = (p_.exec[i] == Exec::kPointwiseGemm || p_.exec[i] == Exec::kConvGemm) &&
-                        p_.fused_pool[i] < 0;
-      if (!depthwise && !gemm) continue;
-      const int j = EpilogueCandidate(i, gemm);
-      if (j < 0 || p_.exec[j] != Exec::kXnnpack) continue;
-      p_.fused_epilogue[i] = j;
-      p_.exec[j] = Exec::kFused;
-      ++p_.stats.fused_epilogues;
-    }
-  }
-
-  // --- Inverted-residual blocks in row bands -------------------------------
-
-  // The value node i's kernels write: its fused epilogue's output, else its own.
-  ValueId Written(size_t i) const {
-    const int f = p_.fused_epilogue[i];
-    return g_.nodes[f >= 0 ? static_cast<size_t>(f) : i].outputs[0];
-  }
-
-  // The only reader of `v`, reading it as its first input, else -1.
-  int OnlyReader(ValueId v) const {
-    if (v == g_.outputs[0] || consumers_[v].size() != 1 || consumers_[v][0].input != 0) return -1;
-    return consumers_[v][0].node;
-  }
-
-  // A depthwise convolution on our kernel whose output only a 1x1
-  // convolution reads, and whose input only a 1x1 convolution writes (the
-  // expansion, if any: one that reads no more than it writes is left out)
-  // runs with them in row bands (BlockStep), when the tensor it reads is at
-  // least kBlockMinBytes. The 1x1s run on the pointwise GEMM at any thread
-  // count (their outputs are bit-identical to XNNPACK's).
-  void FuseBlocks() {
-    p_.blocks.assign(g_.nodes.size(), {});
-    std::vector<int> epilogue_of(g_.nodes.size(), -1);  // fused node -> its producer
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      if (p_.fused_epilogue[i] >= 0) epilogue_of[p_.fused_epilogue[i]] = static_cast<int>(i);
-    }
-    for (size_t d = 0; d < g_.nodes.size(); ++d) {
-      if (p_.exec[d] != Exec::kDepthwise) continue;
-      const ValueId x = g_.nodes[d].inputs[0];
-      const int p = OnlyReader(Written(d));
-      if (p < 0 || !PointwiseGemmEligible(g_, g_.nodes[p]) ||
-          (p_.exec[p] != Exec::kPointwiseGemm && p_.exec[p] != Exec::kXnnpack)) {
-        continue;
-      }
-      if (static_cast<size_t>(graph::ShapeProduct(g_.values[x].shape)) * sizeof(float) < kBlockMinBytes) {
-        continue;
-      }
-      int e = producer_[x];
-      if (e >= 0 && p_.exec[e] == Exec::kFused) e = epilogue_of[e];
-      // (An expansion with a fused Add is left alone.)
-      const bool expand = e >= 0 && OnlyReader(x) == static_cast<int>(d) &&
-                          PointwiseGemmEligible(g_, g_.nodes[e]) &&
-                          (p_.exec[e] == Exec::kPointwiseGemm || p_.exec[e] == Exec::kXnnpack) &&
-                          (p_.fused_epilogue[e] < 0 || g_.nodes[p_.fused_epilogue[e]].op == Op::kHardSwish);
-      const size_t head = expand ? static_cast<size_t>(e) : d;
-      // A residual Add's other operand must exist when the block starts.
-      const int add = p_.fused_epilogue[p];
-      if (add >= 0 && g_.nodes[add].op == Op::kAdd) {
-        const Node& a = g_.nodes[add];
-        const ValueId r = a.inputs[0] == g_.nodes[p].outputs[0] ? a.inputs[1] : a.inputs[0];
-        if (producer_[r] >= static_cast<int>(head)) continue;
-      }
-      for (int n : {expand ? e : -1, p}) {
-        if (n >= 0 && p_.exec[n] != Exec::kPointwiseGemm) PackGemm(static_cast<size_t>(n));
-      }
-      BlockStep& b = p_.blocks[head];
-      b.depthwise = static_cast<int>(d);
-      b.projection = p;
-      InvertedResidualArgs args;
-      args.expand = expand;
-      SetWindowGeometry(g_, g_.nodes[d], &args.depthwise);
-      args.depthwise.channels = LastDim(g_.values[x].shape);
-      b.group_rows = std::min(args.depthwise.out_h, kBlockGroupRows);
-      b.ring_rows = InvertedResidualRingRows(args.depthwise, b.group_rows);
-      args.group_rows = b.group_rows;
-      args.ring_rows = b.ring_rows;
-      b.band_floats = InvertedResidualScratchFloats(args);
-      p_.exec[d] = Exec::kFused;
-      p_.exec[p] = Exec::kFused;
-      p_.exec[head] = Exec::kBlock;
-      ++p_.stats.fused_blocks;
     }
   }
 
@@ -615,7 +430,7 @@ class Planner {
       if (p_.exec[i] != Exec::kBlock) continue;
       for (size_t member : {i, static_cast<size_t>(p_.blocks[i].depthwise)}) {
         no_buffer[g_.nodes[member].outputs[0]] = true;
-        no_buffer[Written(member)] = true;
+        no_buffer[Written(p_, member)] = true;
       }
     }
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
@@ -635,7 +450,7 @@ class Planner {
       used.push_back(out);
     }
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      if (p_.exec[i] == Exec::kBlock) def_step[Written(p_.blocks[i].projection)] = static_cast<int>(i) + 1;
+      if (p_.exec[i] == Exec::kBlock) def_step[Written(p_, static_cast<size_t>(p_.blocks[i].projection))] = static_cast<int>(i) + 1;
     }
 
     std::vector<int> group_of(g_.values.size(), -1);
@@ -882,8 +697,9 @@ class Planner {
   std::vector<Link> link_;
   std::vector<ValueId> parent_;
   std::vector<size_t> link_offset_;  // kMember: channel offset in the parent
-  std::vector<int> producer_;
-  std::vector<std::vector<Use>> consumers_;
+  Dataflow flow_;
+  const std::vector<int>& producer_ = flow_.producer;
+  const std::vector<std::vector<Use>>& consumers_ = flow_.consumers;
   int threads_;
   bool own_kernels_;
 };

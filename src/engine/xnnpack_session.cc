@@ -10,7 +10,7 @@
 
 #include "engine/conv_taps.h"
 #include "engine/depthwise_conv.h"
-#include "engine/inverted_residual.h"
+#include "engine/kernel_calls.h"
 #include "engine/pointwise_gemm.h"
 #include "engine/reference_kernels.h"
 #include "engine/winograd.h"
@@ -84,58 +84,6 @@ void WinogradOutputTask(void* context, size_t begin, size_t count) {
                                             begin, begin + count, c.y);
 }
 
-// kPointwiseGemm: pixels outer (each tile of pixels meets every weight block
-// while it is in L1) when the input is at least this large, else weight
-// blocks outer (each block stays in L1 while the pixels stream past).
-// Measured on MobileNet shapes: 12544 x 16 -> 64 1.13x XNNPACK pixels outer,
-// 0.77x weights outer; 266 x 320 -> 1280 1.28x weights outer, 1.12x pixels
-// outer.
-constexpr size_t kGemmPixelsOuterBytes = 512 * 1024;
-
-// A kPointwiseGemm node's work, bound once per Session. With a thread pool
-// (the planner then uses the kernel only with a fused epilogue) the rows are
-// split into runs of whole tiles, this many per thread.
-constexpr size_t kPointwiseTasksPerThread = 4;
-
-struct PointwiseGemmCall {
-  PointwiseGemmArgs args;
-  bool pixels_outer = false;
-  size_t rows_per_task = 0;  // a multiple of kGemmTileRows
-  size_t threads = 1;
-};
-
-// Rows [begin, end) of a kPointwiseGemm node, every output channel.
-void PointwiseGemmRows(const PointwiseGemmArgs& g, bool pixels_outer, size_t begin, size_t end) {
-  if (pixels_outer) {
-    for (size_t r = begin; r < end; r += kGemmTileRows) {
-      for (size_t ch = 0; ch < g.n; ch += kGemmTileChannels) {
-        PointwiseGemmTile(g, r, std::min(kGemmTileRows, end - r), ch);
-      }
-    }
-  } else {
-    for (size_t ch = 0; ch < g.n; ch += kGemmTileChannels) {
-      for (size_t r = begin; r < end; r += kGemmTileRows) {
-        PointwiseGemmTile(g, r, std::min(kGemmTileRows, end - r), ch);
-      }
-    }
-  }
-}
-
-void PointwiseGemmTask(void* context, size_t task) {
-  const auto& c = *static_cast<const PointwiseGemmCall*>(context);
-  const size_t begin = task * c.rows_per_task;
-  PointwiseGemmRows(c.args, c.pixels_outer, begin, std::min(c.args.m, begin + c.rows_per_task));
-}
-
-void RunPointwiseGemm(const PointwiseGemmCall& c, pthreadpool_t pool) {
-  if (c.threads <= 1) {
-    PointwiseGemmRows(c.args, c.pixels_outer, 0, c.args.m);
-    return;
-  }
-  pthreadpool_parallelize_1d(pool, PointwiseGemmTask, const_cast<PointwiseGemmCall*>(&c),
-                             (c.args.m + c.rows_per_task - 1) / c.rows_per_task, 0);
-}
-
 // A kBandedConv node's operators and buffers, bound once per Session: `op`
 // (the Action's) is the convolution over one band of input rows into
 // `scratch`, `pool` the max pool over `scratch`.
@@ -152,94 +100,6 @@ struct BandCall {
   size_t pool_stride_h = 0;
   size_t conv_stride_h = 0;
 };
-
-// A kConvGemm node's work, bound once per Session. Without a fused pooling
-// (pool.y null) the tasks are runs of pixel tiles; with one, bands of pooled
-// rows, one per thread, each with its ring.
-struct ConvGemmCall {
-  ConvGemmArgs args;
-  MaxPoolGeometry pool;
-  float* rings = nullptr;
-  size_t ring_floats = 0;
-  size_t bands = 1;
-};
-
-// Pixel tiles per task: this many tasks per thread, as for the pointwise
-// GEMM (one-tile tasks cost 10-25 % in pthreadpool's bookkeeping).
-constexpr size_t kConvGemmTasksPerThread = 4;
-
-void ConvGemmTilesTask(void* context, size_t first_tile, size_t tiles) {
-  const auto& g = static_cast<const ConvGemmCall*>(context)->args;
-  const size_t pixels = g.out_h * g.out_w;
-  for (size_t p = first_tile * kGemmTileRows; p < std::min(pixels, (first_tile + tiles) * kGemmTileRows);
-       p += kGemmTileRows) {
-    ConvGemmTile(g, p, std::min(kGemmTileRows, pixels - p),
-                                   g.out.c + p * g.out.ldc);
-  }
-}
-
-void ConvGemmPoolTask(void* context, size_t band) {
-  const auto& c = *static_cast<const ConvGemmCall*>(context);
-  const size_t rows = c.pool.out_h;
-  ConvGemmMaxPool(c.args, c.pool, band * rows / c.bands,
-                                    (band + 1) * rows / c.bands, c.rings + band * c.ring_floats);
-}
-
-void RunConvGemm(ConvGemmCall& c, pthreadpool_t pool) {
-  if (c.pool.y) {
-    pthreadpool_parallelize_1d(pool, ConvGemmPoolTask, &c, c.bands, 0);
-    return;
-  }
-  const size_t tiles = (c.args.out_h * c.args.out_w + kGemmTileRows - 1) / kGemmTileRows;
-  const size_t tasks = c.bands * kConvGemmTasksPerThread;
-  pthreadpool_parallelize_1d_tile_1d(pool, ConvGemmTilesTask, &c, tiles,
-                                     std::max<size_t>(1, (tiles + tasks - 1) / tasks), 0);
-}
-
-// A kDepthwise node's work, bound once per Session: runs of output rows,
-// this many per thread (enough to even out rows of unequal cost: the
-// border rows read the zeros pointer by pointer).
-constexpr size_t kDepthwiseTasksPerThread = 4;
-
-struct DepthwiseCall {
-  DepthwiseArgs args;
-  size_t threads = 1;
-};
-
-void DepthwiseRowsTask(void* context, size_t first_row, size_t rows) {
-  const DepthwiseArgs& a = static_cast<const DepthwiseCall*>(context)->args;
-  DepthwiseRows(a, first_row, std::min(a.out_h, first_row + rows));
-}
-
-void RunDepthwise(DepthwiseCall& c, pthreadpool_t pool) {
-  const size_t tasks = c.threads * kDepthwiseTasksPerThread;
-  pthreadpool_parallelize_1d_tile_1d(pool, DepthwiseRowsTask, &c, c.args.out_h,
-                                     std::max<size_t>(1, (c.args.out_h + tasks - 1) / tasks), 0);
-}
-
-// A kBlock node's work, bound once per Session: one band of output rows per
-// thread, each with its scratch.
-struct BlockCall {
-  InvertedResidualArgs args;
-  float* scratch = nullptr;
-  size_t band_floats = 0;
-  size_t bands = 1;
-};
-
-void BlockTask(void* context, size_t band) {
-  const auto& c = *static_cast<const BlockCall*>(context);
-  const size_t rows = c.args.depthwise.out_h;
-  InvertedResidualRows(c.args, band * rows / c.bands, (band + 1) * rows / c.bands,
-                       c.scratch + band * c.band_floats);
-}
-
-void RunBlock(BlockCall& c, pthreadpool_t pool) {
-  if (c.bands == 1) {
-    BlockTask(&c, 0);
-    return;
-  }
-  pthreadpool_parallelize_1d(pool, BlockTask, &c, c.bands, 0);
-}
 
 // One unit of run-time work: an XNNPACK operator, or a reference kernel.
 // kWinograd: `op` is the grouped convolution between the two transforms.
