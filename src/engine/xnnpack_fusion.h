@@ -44,7 +44,8 @@ int EpilogueCandidate(const graph::Graph& g, const Dataflow& flow, size_t i, boo
 // The passes, in this order (each reads the decisions of the ones before).
 void FusePools(const Dataflow& flow, Program* p);
 void FuseEpilogues(const Dataflow& flow, Program* p);
-void FuseBlocks(const Dataflow& flow, Program* p);
+// threads: the Sessions' (the blocks are split into bands for them).
+void FuseBlocks(const Dataflow& flow, int threads, Program* p);
 
 // The value node i's kernels write: its fused epilogue's output, else its own.
 graph::ValueId Written(const Program& p, size_t i);

@@ -105,7 +105,7 @@ class Planner {
     EV_RETURN_IF_ERROR(DecideExec());
     FusePools(flow_, &p_);
     FuseEpilogues(flow_, &p_);
-    FuseBlocks(flow_, &p_);
+    FuseBlocks(flow_, threads_, &p_);
     DecideBands();
     DecideSliceViews();
     PlaceConcatInputs();
@@ -546,7 +546,7 @@ class Planner {
       const size_t c = LastDim(g_.values[g_.nodes[p_.blocks[i].depthwise].inputs[0]].shape);
       p_.zeros.resize(std::max(p_.zeros.size(), c + kDepthwiseTileChannels), 0.0f);
       BufferRequest r;
-      r.bytes = p_.blocks[i].band_floats * sizeof(float) * static_cast<size_t>(threads_);
+      r.bytes = p_.blocks[i].band_floats * sizeof(float) * p_.blocks[i].bands;
       r.first_step = r.last_step = static_cast<int>(i) + 1;
       block_scratch.emplace_back(i, requests.size());
       requests.push_back(r);

@@ -62,13 +62,14 @@ struct BandStep {
 // convolution when it has none), then `depthwise` and `projection` (exec
 // kFused), each with its fused epilogue, if any (Program::fused_epilogue).
 // The expanded tensor and the depthwise output have no buffers: each band of
-// output rows (one per thread) keeps the rows it needs in its own
-// `band_floats` of scratch at scratch_offset, live while the node runs.
+// output rows keeps the rows it needs in its own `band_floats` of scratch
+// from scratch_offset on, live while the node runs.
 struct BlockStep {
   int depthwise = -1;
   int projection = -1;
   size_t group_rows = 0;  // depthwise output rows computed at a time
   size_t ring_rows = 0;   // expanded rows held
+  size_t bands = 1;           // of output rows (tasks on the thread pool), each with its scratch
   size_t band_floats = 0;
   size_t scratch_offset = 0;  // floats into the arena
 };

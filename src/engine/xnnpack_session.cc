@@ -513,7 +513,7 @@ class XnnpackSession final : public Session {
     b.ring_rows = step.ring_rows;
     c.scratch = arena_.get() + step.scratch_offset;
     c.band_floats = step.band_floats;
-    c.bands = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
+    c.bands = step.bands;
     actions_.push_back(std::move(action));
   }
 
