@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -95,6 +96,16 @@ TEST(InvertedResidualTest, DepthwiseReadTwiceNotFused) {
   const graph::Graph g = Block(c, /*twice=*/true);
   EXPECT_EQ(testing::PlanStats(g).fused_blocks, 0);
   testing::ExpectEqualsXnnpackOnly(g, 18);
+}
+
+// A whole MobileNetV2 (TF SAME padding) at 192x192: its 96x96 and 48x48
+// blocks run in row bands, and its output equals XNNPACK's alone.
+TEST(InvertedResidualTest, WholeMobileNetV2EqualsXnnpack) {
+  const graph::Graph g = testing::MobileNetV2(192, 10, 47);
+  const int fused = testing::PlanStats(g).fused_blocks;
+  std::printf("[ engine  ] MobileNetV2 @192: %d blocks in row bands\n", fused);
+  EXPECT_EQ(fused, xnnpack_internal::PointwiseGemmAvailable() ? 4 : 0);
+  testing::ExpectEqualsXnnpackOnly(g, 23);
 }
 
 // The block's kernels read their packed weights at run time: they survive
