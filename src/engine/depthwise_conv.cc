@@ -157,12 +157,21 @@ static_assert(kDepthwiseTileChannels == 16 && kDepthwiseTilePixels == 8);
 
 void DepthwiseRows(const DepthwiseArgs& g, size_t begin, size_t end) {
   const size_t taps = g.kernel_h * g.kernel_w;
+  const size_t row_floats = g.in_w * g.in_stride;
+  // Input row iy, 0 <= iy < in_h.
+  auto input_row = [&](ptrdiff_t iy) {
+    const auto r = static_cast<size_t>(iy);
+    return g.x + (g.x_ring_rows ? r % g.x_ring_rows : r) * row_floats;
+  };
   ptrdiff_t offsets[kMaxTaps];
-  for (size_t t = 0; t < taps; ++t) {
-    offsets[t] = static_cast<ptrdiff_t>((TapRow(t, g.kernel_h) * g.dilation_h * g.in_w +
-                                         TapColumn(t, g.kernel_h) * g.dilation_w) *
-                                        g.in_stride);
-  }
+  // The taps' offsets from a window's top-left pixel when kernel row kh
+  // starts row_offsets[kh] floats after kernel row 0.
+  auto set_offsets = [&](const ptrdiff_t* row_offsets) {
+    for (size_t t = 0; t < taps; ++t) {
+      offsets[t] = row_offsets[TapRow(t, g.kernel_h)] +
+                   static_cast<ptrdiff_t>(TapColumn(t, g.kernel_h) * g.dilation_w * g.in_stride);
+    }
+  };
   const auto in_h = static_cast<ptrdiff_t>(g.in_h), in_w = static_cast<ptrdiff_t>(g.in_w);
   const auto span_h = static_cast<ptrdiff_t>((g.kernel_h - 1) * g.dilation_h);
   const auto span_w = static_cast<ptrdiff_t>((g.kernel_w - 1) * g.dilation_w);
@@ -173,8 +182,15 @@ void DepthwiseRows(const DepthwiseArgs& g, size_t begin, size_t end) {
       interior_begin,
       last_start < 0 ? 0 : std::min(g.out_w, static_cast<size_t>(last_start) / g.stride_w + 1));
   const float* pointers[kMaxTaps * kDepthwiseTilePixels];
+  ptrdiff_t row_offsets[kMaxTaps];
+  if (!g.x_ring_rows) {  // the same offsets for every row
+    for (size_t kh = 0; kh < g.kernel_h; ++kh) {
+      row_offsets[kh] = static_cast<ptrdiff_t>(kh * g.dilation_h * row_floats);
+    }
+    set_offsets(row_offsets);
+  }
   // Pixels [ox, ox + n) of row oy, n <= 8, through one pointer per tap.
-  auto border = [&](size_t oy, ptrdiff_t iy, size_t ox, size_t n) {
+  auto border = [&](float* y_row, ptrdiff_t iy, size_t ox, size_t n) {
     const ptrdiff_t ix = static_cast<ptrdiff_t>(ox * g.stride_w) - static_cast<ptrdiff_t>(g.pad_left);
     for (size_t t = 0; t < taps; ++t) {
       const ptrdiff_t ty = iy + static_cast<ptrdiff_t>(TapRow(t, g.kernel_h) * g.dilation_h);
@@ -183,33 +199,39 @@ void DepthwiseRows(const DepthwiseArgs& g, size_t begin, size_t end) {
             ix + static_cast<ptrdiff_t>(p * g.stride_w + TapColumn(t, g.kernel_h) * g.dilation_w);
         const bool inside = ty >= 0 && ty < in_h && tx >= 0 && tx < in_w;
         pointers[t * kDepthwiseTilePixels + p] =
-            inside ? g.x + (static_cast<size_t>(ty) * g.in_w + static_cast<size_t>(tx)) * g.in_stride
-                   : g.zeros;
+            inside ? input_row(ty) + static_cast<size_t>(tx) * g.in_stride : g.zeros;
       }
     }
-    Dispatch(n, pointers, nullptr, taps, g, g.y + (oy * g.out_w + ox) * g.out_stride);
+    Dispatch(n, pointers, nullptr, taps, g, y_row + ox * g.out_stride);
   };
   for (size_t oy = begin; oy < end; ++oy) {
     const ptrdiff_t iy = static_cast<ptrdiff_t>(oy * g.stride_h) - static_cast<ptrdiff_t>(g.pad_top);
+    float* y_row = g.y + (oy - g.y_row0) * g.out_w * g.out_stride;
     if (iy < 0 || iy + span_h >= in_h) {  // a row that reads padding rows
       for (size_t ox = 0; ox < g.out_w; ox += kDepthwiseTilePixels) {
-        border(oy, iy, ox, std::min(kDepthwiseTilePixels, g.out_w - ox));
+        border(y_row, iy, ox, std::min(kDepthwiseTilePixels, g.out_w - ox));
       }
       continue;
     }
     for (size_t ox = 0; ox < interior_begin; ox += kDepthwiseTilePixels) {
-      border(oy, iy, ox, std::min(kDepthwiseTilePixels, interior_begin - ox));
+      border(y_row, iy, ox, std::min(kDepthwiseTilePixels, interior_begin - ox));
+    }
+    const float* row = input_row(iy);
+    if (g.x_ring_rows) {
+      for (size_t kh = 0; kh < g.kernel_h; ++kh) {
+        row_offsets[kh] = input_row(iy + static_cast<ptrdiff_t>(kh * g.dilation_h)) - row;
+      }
+      set_offsets(row_offsets);
     }
     for (size_t ox = interior_begin; ox < interior_end; ox += kDepthwiseTilePixels) {
       const size_t n = std::min(kDepthwiseTilePixels, interior_end - ox);
-      const float* row = g.x + static_cast<size_t>(iy) * g.in_w * g.in_stride;
       for (size_t p = 0; p < n; ++p) {
         pointers[p] = row + ((ox + p) * g.stride_w - g.pad_left) * g.in_stride;
       }
-      Dispatch(n, pointers, offsets, taps, g, g.y + (oy * g.out_w + ox) * g.out_stride);
+      Dispatch(n, pointers, offsets, taps, g, y_row + ox * g.out_stride);
     }
     for (size_t ox = interior_end; ox < g.out_w; ox += kDepthwiseTilePixels) {
-      border(oy, iy, ox, std::min(kDepthwiseTilePixels, g.out_w - ox));
+      border(y_row, iy, ox, std::min(kDepthwiseTilePixels, g.out_w - ox));
     }
   }
 }

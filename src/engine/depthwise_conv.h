@@ -45,9 +45,14 @@ struct DepthwiseArgs {
   size_t stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
   size_t pad_top = 0, pad_left = 0;
   const float* x = nullptr;
+  // 0: input row iy is at x + iy * in_w * in_stride. Else x holds a ring of
+  // that many rows: row iy is at x + (iy % x_ring_rows) * in_w * in_stride
+  // (engine/inverted_residual.h; only the rows the output rows read need be there).
+  size_t x_ring_rows = 0;
   const float* zeros = nullptr;   // >= channels + 16 zeros, read for padding
   const float* packed = nullptr;  // PackDepthwise
   float* y = nullptr;
+  size_t y_row0 = 0;  // output row oy is at y + (oy - y_row0) * out_w * out_stride
   float lo = 0, hi = 0;  // the convolution's clamp
   bool hardswish = false;  // then HardSwish of the clamped value
 };

@@ -71,6 +71,31 @@ inline double ExpectMatchesReference(const graph::Graph& g, const std::string& l
   return worst;
 }
 
+// The plan of `g` compiled for `threads` (default options, or XNNPACK only).
+inline XnnpackPlanStats PlanStats(const graph::Graph& g, bool xnnpack_only = false, int threads = 1) {
+  EngineOptions options;
+  options.xnnpack_only = xnnpack_only;
+  options.threads = threads;
+  auto model = MakeXnnpackBackend()->Compile(g, options);
+  EXPECT_TRUE(model.ok()) << model.status().ToString();
+  return model.ok() ? *GetXnnpackPlanStats(**model) : XnnpackPlanStats{};
+}
+
+// `g` with our kernels at 1, 2 and 3 threads gives exactly what it gives on
+// XNNPACK alone (EngineOptions::xnnpack_only), on random inputs in [-4, 4]
+// (which reach every branch of HardSwish: below -3, above 3).
+inline void ExpectEqualsXnnpackOnly(const graph::Graph& g, uint32_t seed) {
+  const std::vector<float> input = RandomData(
+      static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape)), seed, -4.0f, 4.0f);
+  auto xnnpack = RunOnce(*MakeXnnpackBackend(), g, input, 1, /*xnnpack_only=*/true);
+  ASSERT_TRUE(xnnpack.ok()) << xnnpack.status().ToString();
+  for (int threads : {1, 2, 3}) {
+    auto ours = RunOnce(*MakeXnnpackBackend(), g, input, threads);
+    ASSERT_TRUE(ours.ok()) << ours.status().ToString();
+    EXPECT_EQ(*ours, *xnnpack) << "threads=" << threads;
+  }
+}
+
 // Prints the worst recorded error when the test binary ends.
 class WorstErrorReporter : public ::testing::Environment {
  public:

@@ -30,6 +30,22 @@ std::vector<float> PackPointwiseGemm(const float* weights, const float* bias, si
   return packed;
 }
 
+void PointwiseGemmRows(const PointwiseGemmArgs& g, bool pixels_outer, size_t begin, size_t end) {
+  if (pixels_outer) {
+    for (size_t r = begin; r < end; r += kGemmTileRows) {
+      for (size_t ch = 0; ch < g.n; ch += kGemmTileChannels) {
+        PointwiseGemmTile(g, r, std::min(kGemmTileRows, end - r), ch);
+      }
+    }
+  } else {
+    for (size_t ch = 0; ch < g.n; ch += kGemmTileChannels) {
+      for (size_t r = begin; r < end; r += kGemmTileRows) {
+        PointwiseGemmTile(g, r, std::min(kGemmTileRows, end - r), ch);
+      }
+    }
+  }
+}
+
 #if defined(EV_POINTWISE_GEMM_AVX512)
 
 namespace {

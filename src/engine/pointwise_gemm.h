@@ -75,6 +75,11 @@ struct PointwiseGemmArgs {
 // multiple of kGemmTileChannels.
 void PointwiseGemmTile(const PointwiseGemmArgs& args, size_t row, size_t rows, size_t channel);
 
+// Rows [begin, end), every output channel: pixels outer (each tile of rows
+// meets every block of weights while it is in L1) or weight blocks outer
+// (each block stays in L1 while the rows stream past).
+void PointwiseGemmRows(const PointwiseGemmArgs& args, bool pixels_outer, size_t begin, size_t end);
+
 // A batch-1 NHWC convolution, one group.
 struct ConvGemmArgs {
   size_t in_h = 0, in_w = 0, in_channels = 0, in_stride = 0;  // in_stride: floats between pixels

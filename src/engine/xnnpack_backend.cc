@@ -19,21 +19,18 @@ using xnnpack_internal::Exec;
 using xnnpack_internal::Program;
 using xnnpack_internal::WeightRegistry;
 
-// Our kernels' packed weights, read at run time (the other extra_weights
-// are read only while an operator is created).
-bool RunTimeExtraWeights(Exec e) {
-  return e == Exec::kPointwiseGemm || e == Exec::kConvGemm || e == Exec::kDepthwise;
-}
-
-// XnnpackWeightStats::unpacked_bytes.
+// XnnpackWeightStats::unpacked_bytes. The extra_weights of the nodes
+// PackedWeightNodes marks are read at run time; the others only while an
+// operator is created.
 size_t CreationOnlyBytes(const Program& p) {
-  const std::vector<bool> run = xnnpack_internal::ConstantsSessionsRead(p.graph, p.exec, /*creating=*/false);
+  const std::vector<bool> packed = xnnpack_internal::PackedWeightNodes(p.exec, p.blocks);
+  const std::vector<bool> run = xnnpack_internal::ConstantsSessionsRead(p.graph, p.exec, packed, /*creating=*/false);
   size_t bytes = 0;
   for (size_t v = 0; v < p.graph.values.size(); ++v) {
     if (p.graph.values[v].is_constant && !run[v]) bytes += p.graph.values[v].f32.size() * sizeof(float);
   }
   for (size_t i = 0; i < p.extra_weights.size(); ++i) {
-    if (!RunTimeExtraWeights(p.exec[i])) bytes += p.extra_weights[i].size() * sizeof(float);
+    if (!packed[i]) bytes += p.extra_weights[i].size() * sizeof(float);
   }
   return bytes;
 }
@@ -75,7 +72,8 @@ class XnnpackModel final : public CompiledModel {
     if (released_) return 0;
     released_ = true;
     Program& p = const_cast<Program&>(*program_);
-    const std::vector<bool> keep = xnnpack_internal::ConstantsSessionsRead(p.graph, p.exec, /*creating=*/false);
+    const std::vector<bool> packed = xnnpack_internal::PackedWeightNodes(p.exec, p.blocks);
+    const std::vector<bool> keep = xnnpack_internal::ConstantsSessionsRead(p.graph, p.exec, packed, /*creating=*/false);
     size_t freed = 0;
     for (size_t v = 0; v < p.graph.values.size(); ++v) {
       graph::Value& value = p.graph.values[v];
@@ -84,7 +82,7 @@ class XnnpackModel final : public CompiledModel {
       std::vector<float>().swap(value.f32);
     }
     for (size_t i = 0; i < p.extra_weights.size(); ++i) {
-      if (RunTimeExtraWeights(p.exec[i])) continue;
+      if (packed[i]) continue;
       freed += p.extra_weights[i].capacity() * sizeof(float);
       std::vector<float>().swap(p.extra_weights[i]);
     }

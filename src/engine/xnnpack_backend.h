@@ -51,6 +51,7 @@ struct XnnpackPlanStats {
   int fused_pools = 0;      // of free_nodes: max poolings computed by the convolution before them
   int fused_epilogues = 0;  // of free_nodes: HardSwishes and residual Adds computed by the
                             // convolution before them (our kernels' epilogue)
+  int fused_blocks = 0;     // inverted-residual blocks run in row bands (Program::blocks)
   int inplace_concat_inputs = 0;
   int copied_concat_inputs = 0;
   size_t arena_bytes = 0;       // activation memory of one Session

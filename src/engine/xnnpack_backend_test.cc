@@ -23,9 +23,11 @@ using graph::Op;
 using graph::Shape;
 using graph::ValueId;
 using testing::ConvParams;
+using testing::ExpectEqualsXnnpackOnly;
 using testing::ExpectMatchesReference;
 using testing::GraphBuilder;
 using testing::kInf;
+using testing::PlanStats;
 using testing::PoolParams;
 
 const auto* const kReporter = ::testing::AddGlobalTestEnvironment(new testing::WorstErrorReporter);
@@ -148,17 +150,6 @@ TEST_P(ConvTest, MatchesReference) {
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvTest, ::testing::ValuesIn(ConvCases()),
                          [](const auto& test_info) { return test_info.param.name; });
 
-// The plan of `g` compiled for `threads` (default options, or XNNPACK only).
-XnnpackPlanStats PlanStats(const graph::Graph& g, bool xnnpack_only = false, int threads = 1) {
-  EngineOptions options;
-  options.xnnpack_only = xnnpack_only;
-  options.threads = threads;
-  auto model = MakeXnnpackBackend()->Compile(g, options);
-  EXPECT_TRUE(model.ok()) << model.status().ToString();
-  return model.ok() ? *GetXnnpackPlanStats(**model) : XnnpackPlanStats{};
-}
-
-
 TEST(XnnpackOpTest, PointwiseGemmForEvery1x1Stride1ConvolutionOnAvx512) {
   const bool available = xnnpack_internal::PointwiseGemmAvailable();
   std::printf("[ engine  ] pointwise GEMM %s on this CPU\n", available ? "used" : "not available");
@@ -223,21 +214,6 @@ TEST(XnnpackOpTest, ConvGemmForOtherDenseConvolutionsEqualsXnnpack) {
     }
   }
   std::printf("[ engine  ] conv GEMM on %d of %zu convolution cases\n", used, ConvCases().size());
-}
-
-// `g` with our kernels at 1, 2 and 3 threads gives exactly what it gives on
-// XNNPACK alone (EngineOptions::xnnpack_only), on random inputs in [-4, 4]
-// (which reach every branch of HardSwish: below -3, above 3).
-void ExpectEqualsXnnpackOnly(const graph::Graph& g, uint32_t seed) {
-  const std::vector<float> input = testing::RandomData(
-      static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape)), seed, -4.0f, 4.0f);
-  auto xnnpack = testing::RunOnce(*MakeXnnpackBackend(), g, input, 1, /*xnnpack_only=*/true);
-  ASSERT_TRUE(xnnpack.ok()) << xnnpack.status().ToString();
-  for (int threads : {1, 2, 3}) {
-    auto ours = testing::RunOnce(*MakeXnnpackBackend(), g, input, threads);
-    ASSERT_TRUE(ours.ok()) << ours.status().ToString();
-    EXPECT_EQ(*ours, *xnnpack) << "threads=" << threads;
-  }
 }
 
 // The depthwise kernel (AVX-512) sums the same products in the same order as

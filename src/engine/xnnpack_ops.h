@@ -54,7 +54,10 @@ enum class Exec : uint8_t {
   kDepthwise,         // 3x3 or 5x5 depthwise Conv2D on our AVX-512 kernel (engine/depthwise_conv.h)
   kFused,             // no work of its own: computed by an earlier node (a MaxPool2D after a
                       // kConvGemm node, see Program::fused_pool; a HardSwish or residual
-                      // Add after our kernels' node, see Program::fused_epilogue)
+                      // Add after our kernels' node, see Program::fused_epilogue; the
+                      // depthwise and projection convolutions of a kBlock node)
+  kBlock,             // an inverted-residual block (expansion 1x1, depthwise, projection 1x1)
+                      // in row bands on our kernels, from this node (Program::blocks)
 };
 
 // True if `node` is a Conv2D that the pointwise GEMM can compute: 1x1

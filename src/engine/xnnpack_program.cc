@@ -8,6 +8,7 @@
 #include "engine/depthwise_conv.h"
 #include "engine/graph_check.h"
 #include "engine/memory_planner.h"
+#include "engine/xnnpack_fusion.h"
 #include "engine/pointwise_gemm.h"
 
 namespace edgevision::engine::xnnpack_internal {
@@ -50,7 +51,7 @@ bool IsUnary(Op op) {
 bool RunsOnXnnpack(Exec e) {
   return e == Exec::kXnnpack || e == Exec::kDepthwiseAvgPool || e == Exec::kWinograd ||
          e == Exec::kPointwiseGemm || e == Exec::kBandedConv || e == Exec::kInBand ||
-         e == Exec::kConvGemm || e == Exec::kDepthwise;
+         e == Exec::kConvGemm || e == Exec::kDepthwise || e == Exec::kBlock;
 }
 
 // A convolution whose output is at least kBandedConvMinBytes and is read
@@ -101,20 +102,11 @@ class Planner {
     link_.assign(nv, Link::kNone);
     parent_.assign(nv, graph::kNoValue);
     link_offset_.assign(nv, 0);
-    producer_.assign(nv, -1);
-    consumers_.assign(nv, {});
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      const Node& node = g_.nodes[i];
-      producer_[node.outputs[0]] = static_cast<int>(i);
-      for (size_t k = 0; k < node.inputs.size(); ++k) {
-        if (node.inputs[k] != graph::kNoValue) {
-          consumers_[node.inputs[k]].push_back({static_cast<int>(i), k});
-        }
-      }
-    }
+    flow_ = TraceDataflow(g_);
     EV_RETURN_IF_ERROR(DecideExec());
-    FusePools();
-    FuseEpilogues();
+    FusePools(g_, flow_, &p_);
+    FuseEpilogues(g_, flow_, &p_);
+    FuseBlocks(g_, flow_, threads_, &p_);
     DecideBands();
     DecideSliceViews();
     PlaceConcatInputs();
@@ -127,11 +119,6 @@ class Planner {
   }
 
  private:
-  struct Use {
-    int node;
-    size_t input;
-  };
-
   // --- How each node runs -------------------------------------------------
 
   // True if XNNPACK accepts the node's parameters.
@@ -214,9 +201,9 @@ class Planner {
         }
         case Op::kConv2D: {
           // With threads, only where it saves the pass of a fused epilogue.
-          if (own_kernels_ && (threads_ == 1 || EpilogueCandidate(i, true) >= 0) &&
+          if (own_kernels_ && (threads_ == 1 || EpilogueCandidate(g_, flow_, i, true) >= 0) &&
               PointwiseGemmEligible(g_, node)) {
-            PackGemm(i);
+            PackGemm(g_, i, &p_);
             exec = Exec::kPointwiseGemm;
             break;
           }
@@ -238,7 +225,7 @@ class Planner {
             }
           }
           if (own_kernels_ && ConvGemmEligible(g_, node)) {
-            PackGemm(i);
+            PackGemm(g_, i, &p_);
             exec = Exec::kConvGemm;
             break;
           }
@@ -255,26 +242,6 @@ class Planner {
       }
     }
     return Status::Ok();
-  }
-
-  // kPointwiseGemm, kConvGemm: the kernel [N][KH][KW][C] and bias packed once.
-  // Placed at a kGemmWeightAlignBytes boundary (Program::gemm_offset).
-  void PackGemm(size_t i) {
-    const Node& node = g_.nodes[i];
-    const graph::Shape& ws = g_.values[node.inputs[1]].shape;
-    const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
-    const std::vector<float> packed =
-        PackPointwiseGemm(g_.values[node.inputs[1]].f32.data(),
-                          bias ? g_.values[node.inputs[2]].f32.data() : nullptr,
-                          static_cast<size_t>(ws[0]), static_cast<size_t>(ws[1] * ws[2] * ws[3]));
-    constexpr size_t kLineFloats = kGemmWeightAlignBytes / sizeof(float);
-    std::vector<float>& buffer = p_.extra_weights[i];
-    buffer.assign(packed.size() + kLineFloats - 1, 0.0f);
-    const auto address = reinterpret_cast<uintptr_t>(buffer.data());
-    const size_t offset =
-        (kGemmWeightAlignBytes - address % kGemmWeightAlignBytes) % kGemmWeightAlignBytes / sizeof(float);
-    std::copy(packed.begin(), packed.end(), buffer.begin() + static_cast<ptrdiff_t>(offset));
-    p_.gemm_offset[i] = offset;
   }
 
   void TileBroadcastConstant(size_t i) { p_.wide_constants[i] = WideConstant(g_, g_.nodes[i]); }
@@ -328,75 +295,6 @@ class Planner {
       b.input_rows = (b.conv_rows - 1) * cs + reach;
       p_.exec[c] = Exec::kBandedConv;
       p_.exec[c + 1] = Exec::kInBand;
-    }
-  }
-
-  // --- Max pooling fused into the convolution before it ---------------------
-
-  // The pooling geometry ConvGemmMaxPool handles: windows of at most
-  // kConvGemmMaxTaps pixels that never lie wholly in the padding.
-  bool FusablePool(const Node& pool) const {
-    const graph::Attrs& a = pool.attrs;
-    return pool.op == Op::kMaxPool2D && a.kernel_h > 0 && a.kernel_w > 0 &&
-           static_cast<size_t>(a.kernel_h * a.kernel_w) <= kConvGemmMaxTaps && a.stride_h > 0 &&
-           a.stride_w > 0 && a.pad_top < a.kernel_h && a.pad_left < a.kernel_w &&
-           a.pad_bottom < a.kernel_h && a.pad_right < a.kernel_w &&
-           g_.values[pool.inputs[0]].shape.size() == 4 && g_.values[pool.outputs[0]].shape.size() == 4;
-  }
-
-  // A kConvGemm node whose output only a max pooling reads computes the
-  // pooling too: the convolution's output is never written in full (the
-  // first layers of the SqueezeNet exports: 113x113x64, 3.3 MB written and
-  // read back).
-  void FusePools() {
-    p_.fused_pool.assign(g_.nodes.size(), -1);
-    p_.ring_offset.assign(g_.nodes.size(), 0);
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      if (p_.exec[i] != Exec::kConvGemm) continue;
-      const ValueId y = g_.nodes[i].outputs[0];
-      if (y == g_.outputs[0] || consumers_[y].size() != 1 || consumers_[y][0].input != 0) continue;
-      const int j = consumers_[y][0].node;
-      if (!FusablePool(g_.nodes[j])) continue;
-      p_.fused_pool[i] = j;
-      p_.exec[j] = Exec::kFused;
-      ++p_.stats.fused_pools;
-    }
-  }
-
-  // The HardSwish or residual Add that node i's kernels could compute in
-  // their epilogue (the only reader of its output; an Add's other operand
-  // of the same shape and computed before node i runs), else -1.
-  int EpilogueCandidate(size_t i, bool add_too) const {
-    const ValueId y = g_.nodes[i].outputs[0];
-    if (y == g_.outputs[0] || consumers_[y].size() != 1) return -1;
-    const int j = consumers_[y][0].node;
-    const Node& next = g_.nodes[j];
-    if (g_.values[next.outputs[0]].shape != g_.values[y].shape) return -1;
-    if (next.op == Op::kHardSwish) return j;
-    if (!add_too || next.op != Op::kAdd || next.inputs.size() != 2) return -1;
-    const ValueId r = next.inputs[0] == y ? next.inputs[1] : next.inputs[0];
-    const bool ok = r != y && !g_.values[r].is_constant && g_.values[r].shape == g_.values[y].shape &&
-                    producer_[r] < static_cast<int>(i);
-    return ok ? j : -1;
-  }
-
-  // A node of our kernels whose output only a HardSwish or a residual Add
-  // reads computes that op too, while its output is in registers:
-  // MobileNetV3's HardSwishes after its depthwise and first convolutions
-  // (112x112x16 at the largest), the MobileNets' residual Adds after their
-  // projection 1x1s (the depthwise kernel takes HardSwish only).
-  void FuseEpilogues() {
-    p_.fused_epilogue.assign(g_.nodes.size(), -1);
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      const bool depthwise = p_.exec[i] == Exec::kDepthwise;
-      const bool gemm = (p_.exec[i] == Exec::kPointwiseGemm || p_.exec[i] == Exec::kConvGemm) &&
-                        p_.fused_pool[i] < 0;
-      if (!depthwise && !gemm) continue;
-      const int j = EpilogueCandidate(i, gemm);
-      if (j < 0 || p_.exec[j] != Exec::kXnnpack) continue;
-      p_.fused_epilogue[i] = j;
-      p_.exec[j] = Exec::kFused;
-      ++p_.stats.fused_epilogues;
     }
   }
 
@@ -526,8 +424,19 @@ class Planner {
     // pool's output in its convolution's, an in-band pool's in its banded
     // convolution's.
     std::vector<int> def_step(g_.values.size(), -1);
+    // A block's expanded tensor and depthwise output have no buffer; its
+    // output is written in its first node's step.
+    std::vector<bool> no_buffer(g_.values.size(), false);
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (p_.exec[i] != Exec::kBlock) continue;
+      for (size_t member : {i, static_cast<size_t>(p_.blocks[i].depthwise)}) {
+        no_buffer[g_.nodes[member].outputs[0]] = true;
+        no_buffer[Written(g_, p_, member)] = true;
+      }
+    }
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const ValueId out = g_.nodes[i].outputs[0];
+      if (no_buffer[out]) continue;
       if (p_.exec[i] == Exec::kBandedConv) {  // only ever one band, in scratch
         p_.stats.activation_bytes +=
             static_cast<size_t>(graph::ShapeProduct(g_.values[out].shape)) * sizeof(float);
@@ -540,6 +449,9 @@ class Planner {
         continue;  // the convolution's output has no buffer
       }
       used.push_back(out);
+    }
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (p_.exec[i] == Exec::kBlock) def_step[Written(g_, p_, static_cast<size_t>(p_.blocks[i].projection))] = static_cast<int>(i) + 1;
     }
 
     std::vector<int> group_of(g_.values.size(), -1);
@@ -629,7 +541,19 @@ class Planner {
       rings.emplace_back(i, requests.size());
       requests.push_back(r);
     }
+    std::vector<std::pair<size_t, size_t>> block_scratch;  // (node, request)
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {  // kBlock: a band's rows per thread
+      if (p_.exec[i] != Exec::kBlock) continue;
+      const size_t c = LastDim(g_.values[g_.nodes[p_.blocks[i].depthwise].inputs[0]].shape);
+      p_.zeros.resize(std::max(p_.zeros.size(), c + kDepthwiseTileChannels), 0.0f);
+      BufferRequest r;
+      r.bytes = p_.blocks[i].band_floats * sizeof(float) * p_.blocks[i].bands;
+      r.first_step = r.last_step = static_cast<int>(i) + 1;
+      block_scratch.emplace_back(i, requests.size());
+      requests.push_back(r);
+    }
     const ArenaPlan plan = PlanArena(requests, kArenaAlignment);
+    for (const auto& [i, r] : block_scratch) p_.blocks[i].scratch_offset = plan.offsets[r] / sizeof(float);
     for (const auto& [i, r] : rings) p_.ring_offset[i] = plan.offsets[r] / sizeof(float);
     for (const auto& [i, r] : scratch) {
       p_.winograd[i].v_offset = plan.offsets[r] / sizeof(float);
@@ -750,6 +674,7 @@ class Planner {
           ++p_.stats.xnnpack_nodes;
           ++p_.stats.depthwise_nodes;
           break;
+        case Exec::kBlock: ++p_.stats.xnnpack_nodes; break;
         case Exec::kReference:
           ++p_.stats.reference_nodes;
           p_.stats.reference_node_names.push_back(g_.nodes[i].name);
@@ -773,8 +698,9 @@ class Planner {
   std::vector<Link> link_;
   std::vector<ValueId> parent_;
   std::vector<size_t> link_offset_;  // kMember: channel offset in the parent
-  std::vector<int> producer_;
-  std::vector<std::vector<Use>> consumers_;
+  Dataflow flow_;
+  const std::vector<int>& producer_ = flow_.producer;
+  const std::vector<std::vector<Use>>& consumers_ = flow_.consumers;
   int threads_;
   bool own_kernels_;
 };
@@ -789,14 +715,28 @@ std::vector<float> WinogradKernel(const Graph& graph, const Node& node) {
   return u;
 }
 
-std::vector<bool> ConstantsSessionsRead(const Graph& graph, const std::vector<Exec>& exec, bool creating) {
+std::vector<bool> PackedWeightNodes(const std::vector<Exec>& exec, const std::vector<BlockStep>& blocks) {
+  std::vector<bool> packed(exec.size(), false);
+  for (size_t i = 0; i < exec.size(); ++i) {
+    const Exec e = exec[i];
+    if (e == Exec::kPointwiseGemm || e == Exec::kConvGemm || e == Exec::kDepthwise || e == Exec::kBlock) {
+      packed[i] = true;
+    }
+    if (e == Exec::kBlock && i < blocks.size()) {
+      packed[static_cast<size_t>(blocks[i].depthwise)] = true;
+      packed[static_cast<size_t>(blocks[i].projection)] = true;
+    }
+  }
+  return packed;
+}
+
+std::vector<bool> ConstantsSessionsRead(const Graph& graph, const std::vector<Exec>& exec,
+                                        const std::vector<bool>& packed, bool creating) {
   std::vector<bool> read(graph.values.size(), false);
   for (size_t i = 0; i < graph.nodes.size(); ++i) {
     const std::vector<ValueId>& in = graph.nodes[i].inputs;
+    if (packed[i]) continue;  // packed into Program::extra_weights
     switch (exec[i]) {
-      case Exec::kPointwiseGemm:
-      case Exec::kConvGemm:
-      case Exec::kDepthwise: continue;  // packed into Program::extra_weights
       case Exec::kXnnpack:
       case Exec::kDepthwiseAvgPool:
       case Exec::kBandedConv: if (!creating) continue; break;  // packed by the operator
@@ -822,7 +762,8 @@ Result<std::shared_ptr<const Program>> BuildProgram(const Graph& graph, int thre
   // The private copy leaves out the weights our kernels' packing made
   // unnecessary: two copies of them would only raise the load-time peak
   // (docs/performance.md#footprint).
-  const std::vector<bool> read = ConstantsSessionsRead(graph, program->exec, /*creating=*/true);
+  const std::vector<bool> read = ConstantsSessionsRead(
+      graph, program->exec, PackedWeightNodes(program->exec, program->blocks), /*creating=*/true);
   Graph& copy = program->graph;
   copy.nodes = graph.nodes;
   copy.inputs = graph.inputs;

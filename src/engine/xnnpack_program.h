@@ -57,6 +57,23 @@ struct BandStep {
   size_t scratch_offset = 0;   // floats into the arena
 };
 
+// A kBlock node (engine/inverted_residual.h): an inverted-residual block
+// that starts at this node, its expansion 1x1 convolution (or its depthwise
+// convolution when it has none), then `depthwise` and `projection` (exec
+// kFused), each with its fused epilogue, if any (Program::fused_epilogue).
+// The expanded tensor and the depthwise output have no buffers: each band of
+// output rows keeps the rows it needs in its own `band_floats` of scratch
+// from scratch_offset on, live while the node runs.
+struct BlockStep {
+  int depthwise = -1;
+  int projection = -1;
+  size_t group_rows = 0;  // depthwise output rows computed at a time
+  size_t ring_rows = 0;   // expanded rows held
+  size_t bands = 1;           // of output rows (tasks on the thread pool), each with its scratch
+  size_t band_floats = 0;
+  size_t scratch_offset = 0;  // floats into the arena
+};
+
 struct Program {
   graph::Graph graph;  // a private copy (see BuildProgram); Sessions read their constants from here
   std::vector<Exec> exec;                         // per node
@@ -85,6 +102,7 @@ struct Program {
   // epilogue, else -1. Its output then has no buffer: the node writes the
   // fused node's output.
   std::vector<int> fused_epilogue;
+  std::vector<BlockStep> blocks;  // per node; kBlock only
   std::vector<float> zeros;  // kWinograd, kConvGemm, kDepthwise: padding (>= widest input, then a tail)
   std::vector<std::vector<size_t>> concat_copies;   // per node; kConcat: inputs to copy
   // Per node; binary ops with BroadcastWidening() > 0: their constant operand
@@ -111,9 +129,16 @@ std::vector<float> WinogradKernel(const graph::Graph& graph, const graph::Node& 
 // node executes: at run time (reference kernels' operands, a kWinograd
 // node's bias, the graph outputs), and with `creating` also while a Session
 // is created (the weights XNNPACK operators pack, a kWinograd node's
-// kernel). Never our kernels' weights (kPointwiseGemm, kConvGemm, kDepthwise):
-// BuildProgram packs them into extra_weights.
-std::vector<bool> ConstantsSessionsRead(const graph::Graph& graph, const std::vector<Exec>& exec, bool creating);
+// kernel). Never the weights of the nodes `packed` marks
+// (PackedWeightNodes): BuildProgram packs them into extra_weights.
+std::vector<bool> ConstantsSessionsRead(const graph::Graph& graph, const std::vector<Exec>& exec,
+                                        const std::vector<bool>& packed, bool creating);
+
+// Per node: whether its weights are packed into Program::extra_weights and
+// read from there at run time: our kernels (kPointwiseGemm, kConvGemm,
+// kDepthwise) and a kBlock with its depthwise and projection members.
+// `blocks` may be empty (no block was fused).
+std::vector<bool> PackedWeightNodes(const std::vector<Exec>& exec, const std::vector<BlockStep>& blocks);
 
 // The Program's graph is a copy of `graph` that holds only the constants
 // ConstantsSessionsRead(creating) lists; the others keep their shape and an

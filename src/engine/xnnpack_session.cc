@@ -10,6 +10,7 @@
 
 #include "engine/conv_taps.h"
 #include "engine/depthwise_conv.h"
+#include "engine/kernel_calls.h"
 #include "engine/pointwise_gemm.h"
 #include "engine/reference_kernels.h"
 #include "engine/winograd.h"
@@ -83,58 +84,6 @@ void WinogradOutputTask(void* context, size_t begin, size_t count) {
                                             begin, begin + count, c.y);
 }
 
-// kPointwiseGemm: pixels outer (each tile of pixels meets every weight block
-// while it is in L1) when the input is at least this large, else weight
-// blocks outer (each block stays in L1 while the pixels stream past).
-// Measured on MobileNet shapes: 12544 x 16 -> 64 1.13x XNNPACK pixels outer,
-// 0.77x weights outer; 266 x 320 -> 1280 1.28x weights outer, 1.12x pixels
-// outer.
-constexpr size_t kGemmPixelsOuterBytes = 512 * 1024;
-
-// A kPointwiseGemm node's work, bound once per Session. With a thread pool
-// (the planner then uses the kernel only with a fused epilogue) the rows are
-// split into runs of whole tiles, this many per thread.
-constexpr size_t kPointwiseTasksPerThread = 4;
-
-struct PointwiseGemmCall {
-  PointwiseGemmArgs args;
-  bool pixels_outer = false;
-  size_t rows_per_task = 0;  // a multiple of kGemmTileRows
-  size_t threads = 1;
-};
-
-// Rows [begin, end) of a kPointwiseGemm node, every output channel.
-void PointwiseGemmRows(const PointwiseGemmArgs& g, bool pixels_outer, size_t begin, size_t end) {
-  if (pixels_outer) {
-    for (size_t r = begin; r < end; r += kGemmTileRows) {
-      for (size_t ch = 0; ch < g.n; ch += kGemmTileChannels) {
-        PointwiseGemmTile(g, r, std::min(kGemmTileRows, end - r), ch);
-      }
-    }
-  } else {
-    for (size_t ch = 0; ch < g.n; ch += kGemmTileChannels) {
-      for (size_t r = begin; r < end; r += kGemmTileRows) {
-        PointwiseGemmTile(g, r, std::min(kGemmTileRows, end - r), ch);
-      }
-    }
-  }
-}
-
-void PointwiseGemmTask(void* context, size_t task) {
-  const auto& c = *static_cast<const PointwiseGemmCall*>(context);
-  const size_t begin = task * c.rows_per_task;
-  PointwiseGemmRows(c.args, c.pixels_outer, begin, std::min(c.args.m, begin + c.rows_per_task));
-}
-
-void RunPointwiseGemm(const PointwiseGemmCall& c, pthreadpool_t pool) {
-  if (c.threads <= 1) {
-    PointwiseGemmRows(c.args, c.pixels_outer, 0, c.args.m);
-    return;
-  }
-  pthreadpool_parallelize_1d(pool, PointwiseGemmTask, const_cast<PointwiseGemmCall*>(&c),
-                             (c.args.m + c.rows_per_task - 1) / c.rows_per_task, 0);
-}
-
 // A kBandedConv node's operators and buffers, bound once per Session: `op`
 // (the Action's) is the convolution over one band of input rows into
 // `scratch`, `pool` the max pool over `scratch`.
@@ -151,70 +100,6 @@ struct BandCall {
   size_t pool_stride_h = 0;
   size_t conv_stride_h = 0;
 };
-
-// A kConvGemm node's work, bound once per Session. Without a fused pooling
-// (pool.y null) the tasks are runs of pixel tiles; with one, bands of pooled
-// rows, one per thread, each with its ring.
-struct ConvGemmCall {
-  ConvGemmArgs args;
-  MaxPoolGeometry pool;
-  float* rings = nullptr;
-  size_t ring_floats = 0;
-  size_t bands = 1;
-};
-
-// Pixel tiles per task: this many tasks per thread, as for the pointwise
-// GEMM (one-tile tasks cost 10-25 % in pthreadpool's bookkeeping).
-constexpr size_t kConvGemmTasksPerThread = 4;
-
-void ConvGemmTilesTask(void* context, size_t first_tile, size_t tiles) {
-  const auto& g = static_cast<const ConvGemmCall*>(context)->args;
-  const size_t pixels = g.out_h * g.out_w;
-  for (size_t p = first_tile * kGemmTileRows; p < std::min(pixels, (first_tile + tiles) * kGemmTileRows);
-       p += kGemmTileRows) {
-    ConvGemmTile(g, p, std::min(kGemmTileRows, pixels - p),
-                                   g.out.c + p * g.out.ldc);
-  }
-}
-
-void ConvGemmPoolTask(void* context, size_t band) {
-  const auto& c = *static_cast<const ConvGemmCall*>(context);
-  const size_t rows = c.pool.out_h;
-  ConvGemmMaxPool(c.args, c.pool, band * rows / c.bands,
-                                    (band + 1) * rows / c.bands, c.rings + band * c.ring_floats);
-}
-
-void RunConvGemm(ConvGemmCall& c, pthreadpool_t pool) {
-  if (c.pool.y) {
-    pthreadpool_parallelize_1d(pool, ConvGemmPoolTask, &c, c.bands, 0);
-    return;
-  }
-  const size_t tiles = (c.args.out_h * c.args.out_w + kGemmTileRows - 1) / kGemmTileRows;
-  const size_t tasks = c.bands * kConvGemmTasksPerThread;
-  pthreadpool_parallelize_1d_tile_1d(pool, ConvGemmTilesTask, &c, tiles,
-                                     std::max<size_t>(1, (tiles + tasks - 1) / tasks), 0);
-}
-
-// A kDepthwise node's work, bound once per Session: runs of output rows,
-// this many per thread (enough to even out rows of unequal cost: the
-// border rows read the zeros pointer by pointer).
-constexpr size_t kDepthwiseTasksPerThread = 4;
-
-struct DepthwiseCall {
-  DepthwiseArgs args;
-  size_t threads = 1;
-};
-
-void DepthwiseRowsTask(void* context, size_t first_row, size_t rows) {
-  const DepthwiseArgs& a = static_cast<const DepthwiseCall*>(context)->args;
-  DepthwiseRows(a, first_row, std::min(a.out_h, first_row + rows));
-}
-
-void RunDepthwise(DepthwiseCall& c, pthreadpool_t pool) {
-  const size_t tasks = c.threads * kDepthwiseTasksPerThread;
-  pthreadpool_parallelize_1d_tile_1d(pool, DepthwiseRowsTask, &c, c.args.out_h,
-                                     std::max<size_t>(1, (c.args.out_h + tasks - 1) / tasks), 0);
-}
 
 // One unit of run-time work: an XNNPACK operator, or a reference kernel.
 // kWinograd: `op` is the grouped convolution between the two transforms.
@@ -233,6 +118,8 @@ struct Action {
   ConvGemmCall conv_gemm_call;
   bool depthwise = false;
   DepthwiseCall depthwise_call;
+  bool block = false;
+  BlockCall block_call;
   const Node* reference_node = nullptr;
   std::vector<const float*> reference_inputs;
   float* reference_output = nullptr;
@@ -269,6 +156,7 @@ class XnnpackSession final : public Session {
         case Exec::kInBand: break;  // its kBandedConv node runs it
         case Exec::kConvGemm: PrepareConvGemm(i); break;
         case Exec::kDepthwise: PrepareDepthwise(i); break;
+        case Exec::kBlock: PrepareBlock(i); break;
         case Exec::kConcat: EV_RETURN_IF_ERROR(PrepareConcatCopies(i)); break;
         case Exec::kReference: {
           Action action;
@@ -336,6 +224,10 @@ class XnnpackSession final : public Session {
       if (program_->exec[i] == Exec::kConcat) p.op += " (copy)";
       if (program_->exec[i] == Exec::kWinograd) p.op += " (winograd)";
       if (program_->exec[i] == Exec::kBandedConv || program_->exec[i] == Exec::kInBand) p.op += " (row bands)";
+      if (program_->exec[i] == Exec::kBlock) {
+        p.op += program_->blocks[i].depthwise == static_cast<int>(i) ? " (depthwise + 1x1 in row bands)"
+                                                                     : " (1x1 + depthwise + 1x1 in row bands)";
+      }
       if (program_->exec[i] == Exec::kDepthwise) {
         p.op += program_->fused_epilogue[i] >= 0 ? " (depthwise + HardSwish)" : " (depthwise)";
       }
@@ -419,6 +311,10 @@ class XnnpackSession final : public Session {
     }
     if (action.depthwise) {
       RunDepthwise(action.depthwise_call, pool_.get());
+      return Status::Ok();
+    }
+    if (action.block) {
+      RunBlock(action.block_call, pool_.get());
       return Status::Ok();
     }
     if (action.op) {
@@ -561,15 +457,13 @@ class XnnpackSession final : public Session {
     return Status::Ok();
   }
 
-  void PreparePointwiseGemm(size_t i) {
+  // Node i's pointwise GEMM: its input, weights and output (or its fused
+  // epilogue's).
+  PointwiseGemmArgs GemmArgsOf(size_t i) const {
     const graph::Graph& g = program_->graph;
     const Node& node = g.nodes[i];
     const graph::Shape& xs = g.values[node.inputs[0]].shape;
-    Action action;
-    action.node = i;
-    action.gemm = true;
-    PointwiseGemmCall& c = action.gemm_call;
-    PointwiseGemmArgs& a = c.args;
+    PointwiseGemmArgs a;
     a.m = static_cast<size_t>(xs[0] * xs[1] * xs[2]);
     a.k = static_cast<size_t>(xs[3]);
     a.n = LastDim(g.values[node.outputs[0]].shape);
@@ -577,11 +471,49 @@ class XnnpackSession final : public Session {
     a.lda = program_->locations[node.inputs[0]].row_stride;
     a.packed = program_->extra_weights[i].data() + program_->gemm_offset[i];
     a.out = GemmOutputOf(i);
+    return a;
+  }
+
+  void PreparePointwiseGemm(size_t i) {
+    Action action;
+    action.node = i;
+    action.gemm = true;
+    PointwiseGemmCall& c = action.gemm_call;
+    PointwiseGemmArgs& a = c.args;
+    a = GemmArgsOf(i);
     c.pixels_outer = a.m * a.k * sizeof(float) >= kGemmPixelsOuterBytes;
     c.threads = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
     const size_t tiles = (a.m + kGemmTileRows - 1) / kGemmTileRows;
     const size_t tasks = c.threads * kPointwiseTasksPerThread;
     c.rows_per_task = std::max<size_t>(1, (tiles + tasks - 1) / tasks) * kGemmTileRows;
+    actions_.push_back(std::move(action));
+  }
+
+  // The expansion (unless the block starts at its depthwise convolution),
+  // the depthwise convolution and the projection of kBlock node i.
+  void PrepareBlock(size_t i) {
+    const graph::Graph& g = program_->graph;
+    const BlockStep& step = program_->blocks[i];
+    const auto d = static_cast<size_t>(step.depthwise);
+    Action action;
+    action.node = i;
+    action.block = true;
+    BlockCall& c = action.block_call;
+    InvertedResidualArgs& b = c.args;
+    b.expand = d != i;
+    if (b.expand) b.expansion = GemmArgsOf(i);
+    DepthwiseArgs& dw = b.depthwise;
+    SetConvGeometry(d, dw);
+    dw.channels = static_cast<size_t>(g.values[g.nodes[d].inputs[0]].shape[3]);
+    dw.lo = g.nodes[d].attrs.act_min;
+    dw.hi = g.nodes[d].attrs.act_max;
+    dw.hardswish = program_->fused_epilogue[d] >= 0;
+    b.projection = GemmArgsOf(static_cast<size_t>(step.projection));
+    b.group_rows = step.group_rows;
+    b.ring_rows = step.ring_rows;
+    c.scratch = arena_.get() + step.scratch_offset;
+    c.band_floats = step.band_floats;
+    c.bands = step.bands;
     actions_.push_back(std::move(action));
   }
 

@@ -1,0 +1,158 @@
+// Inverted-residual blocks in row bands (engine/inverted_residual.h): on
+// random blocks (odd sizes, stride 1 and 2, with and without expansion,
+// residual Add or HardSwish) the fused path gives exactly what XNNPACK alone
+// gives, at 1, 2 and 3 threads, and matches the reference kernels.
+#include "engine/inverted_residual.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "engine/engine_test_util.h"
+#include "engine/pointwise_gemm.h"
+
+namespace edgevision::engine {
+namespace {
+
+using graph::Op;
+using graph::ValueId;
+using testing::ConvParams;
+using testing::GraphBuilder;
+
+struct BlockCase {
+  std::string name;
+  graph::Shape input;  // [1,H,W,C]
+  int expand;       // expanded channels; 0: no expansion
+  int kernel;       // depthwise window
+  int stride;
+  bool same;        // TF SAME padding on a stride-2 even input (bottom and right only)
+  int out;          // projection channels
+  bool residual;    // + the block input
+  bool hardswish;   // after the expansion and the depthwise convolution, instead of ReLU6
+  int fused;        // expected fused_blocks
+};
+
+// expansion 1x1 -> depthwise -> projection 1x1 (-> + input). `twice`: the
+// depthwise output is also read by a second projection (added to the first).
+graph::Graph Block(const BlockCase& c, bool twice = false) {
+  GraphBuilder b(61);
+  const ValueId x = b.Input(c.input);
+  ConvParams act;
+  if (!c.hardswish) {
+    act.act_min = 0.0f;
+    act.act_max = 6.0f;
+  }
+  ValueId h = x;
+  if (c.expand > 0) {
+    h = b.Conv(x, c.expand, 1, 1, act);
+    if (c.hardswish) h = b.Unary(Op::kHardSwish, h);
+  }
+  const int channels = c.expand > 0 ? c.expand : static_cast<int>(c.input[3]);
+  ConvParams dw = act;
+  dw.groups = channels;
+  dw.stride_h = dw.stride_w = c.stride;
+  const int pad = c.kernel / 2;
+  dw.pad_top = dw.pad_left = c.same ? 0 : pad;
+  dw.pad_bottom = dw.pad_right = c.same ? 1 : pad;
+  ValueId y = b.Conv(h, channels, c.kernel, c.kernel, dw);
+  if (c.hardswish) y = b.Unary(Op::kHardSwish, y);
+  ValueId out = b.Conv(y, c.out, 1, 1);
+  if (twice) out = b.Binary(Op::kAdd, out, b.Conv(y, c.out, 1, 1));
+  if (c.residual) out = b.Binary(Op::kAdd, out, x);
+  return b.Finish(out);
+}
+
+std::vector<BlockCase> Cases() {
+  // Depthwise inputs of at least 1 MiB are fused (kBlockMinBytes).
+  return {
+      {"s1_residual_odd", {1, 45, 41, 24}, 144, 3, 1, false, 24, true, false, 1},
+      {"s2_odd", {1, 47, 45, 16}, 128, 3, 2, false, 24, false, false, 1},
+      {"s2_same_even", {1, 48, 46, 16}, 120, 3, 2, true, 32, false, false, 1},
+      {"no_expansion", {1, 61, 59, 80}, 0, 3, 1, false, 40, false, false, 1},
+      {"hardswish_k5_residual", {1, 33, 35, 40}, 240, 5, 1, false, 40, true, true, 1},
+      {"channel_tails", {1, 39, 37, 20}, 200, 3, 1, false, 36, false, false, 1},
+      {"small_not_fused", {1, 14, 14, 16}, 96, 3, 1, false, 16, true, false, 0},
+  };
+}
+
+TEST(InvertedResidualTest, RowBandsEqualXnnpack) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  for (const BlockCase& c : Cases()) {
+    SCOPED_TRACE(c.name);
+    const graph::Graph g = Block(c);
+    EXPECT_EQ(testing::PlanStats(g).fused_blocks, available ? c.fused : 0);
+    EXPECT_EQ(testing::PlanStats(g, false, 2).fused_blocks, available ? c.fused : 0);
+    EXPECT_EQ(testing::PlanStats(g, /*xnnpack_only=*/true).fused_blocks, 0);
+    testing::ExpectEqualsXnnpackOnly(g, 17);
+    testing::ExpectMatchesReference(g, "InvertedResidual/" + c.name);
+  }
+}
+
+// A depthwise output that two convolutions read stays a tensor.
+TEST(InvertedResidualTest, DepthwiseReadTwiceNotFused) {
+  const BlockCase c = Cases()[0];
+  const graph::Graph g = Block(c, /*twice=*/true);
+  EXPECT_EQ(testing::PlanStats(g).fused_blocks, 0);
+  testing::ExpectEqualsXnnpackOnly(g, 18);
+}
+
+// A whole MobileNetV2 (TF SAME padding) at 192x192: its 96x96 and 48x48
+// blocks run in row bands, and its output equals XNNPACK's alone.
+TEST(InvertedResidualTest, WholeMobileNetV2EqualsXnnpack) {
+  const graph::Graph g = testing::MobileNetV2(192, 10, 47);
+  const int fused = testing::PlanStats(g).fused_blocks;
+  std::printf("[ engine  ] MobileNetV2 @192: %d blocks in row bands\n", fused);
+  EXPECT_EQ(fused, xnnpack_internal::PointwiseGemmAvailable() ? 4 : 0);
+  testing::ExpectEqualsXnnpackOnly(g, 23);
+}
+
+// The block's kernels read their packed weights at run time: they survive
+// ReleaseSessionCreationData, and a Session whose arena holds another
+// input's activations (not zeroed) answers exactly as a fresh one.
+TEST(InvertedResidualTest, ReleasedWeightsAndDirtyArenas) {
+  const std::vector<BlockCase> cases = Cases();
+  for (const BlockCase& c : {cases[0], cases[3]}) {  // with and without expansion
+    SCOPED_TRACE(c.name);
+    const graph::Graph g = Block(c);
+    for (int threads : {1, 2}) {
+      EngineOptions options;
+      options.threads = threads;
+      auto model = MakeXnnpackBackend()->Compile(g, options);
+      ASSERT_TRUE(model.ok()) << model.status().ToString();
+      auto session = (*model)->CreateSession();
+      ASSERT_TRUE(session.ok());
+      const size_t n = static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape));
+      const std::vector<float> input = testing::RandomData(n, 21, -4.0f, 4.0f);
+      const std::vector<float> other = testing::RandomData(n, 22, -40.0f, 40.0f);
+      std::vector<float> want((*model)->output_size()), got(want.size());
+      ASSERT_TRUE((*session)->Run(input, want).ok());
+      // A block keeps only its packed weights (BuildProgram copies none of
+      // the graph's), so the release frees exactly what the model held.
+      const size_t held = GetXnnpackWeightStats(**model).unpacked_bytes;
+      EXPECT_EQ((*model)->ReleaseSessionCreationData(), held);
+      EXPECT_EQ(GetXnnpackWeightStats(**model).unpacked_bytes, 0u);
+      ASSERT_TRUE((*session)->Run(other, got).ok());
+      ASSERT_TRUE((*session)->Run(input, got).ok());
+      EXPECT_EQ(got, want) << "threads=" << threads;
+    }
+  }
+}
+
+// The ring holds the expanded rows one group's windows span.
+TEST(InvertedResidualTest, RingRows) {
+  xnnpack_internal::DepthwiseArgs d;
+  d.in_h = 40;
+  d.kernel_h = 3;
+  EXPECT_EQ(xnnpack_internal::InvertedResidualRingRows(d, 1), 3u);
+  EXPECT_EQ(xnnpack_internal::InvertedResidualRingRows(d, 4), 6u);
+  d.stride_h = 2;
+  EXPECT_EQ(xnnpack_internal::InvertedResidualRingRows(d, 4), 9u);
+  d.kernel_h = 5;
+  d.in_h = 4;
+  EXPECT_EQ(xnnpack_internal::InvertedResidualRingRows(d, 1), 4u);
+}
+
+}  // namespace
+}  // namespace edgevision::engine

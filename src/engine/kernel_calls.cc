@@ -1,0 +1,88 @@
+#include "engine/kernel_calls.h"
+
+#include <algorithm>
+
+namespace edgevision::engine::xnnpack_internal {
+
+namespace {
+
+void PointwiseGemmTask(void* context, size_t task) {
+  const auto& c = *static_cast<const PointwiseGemmCall*>(context);
+  const size_t begin = task * c.rows_per_task;
+  PointwiseGemmRows(c.args, c.pixels_outer, begin, std::min(c.args.m, begin + c.rows_per_task));
+}
+
+// Pixel tiles per task: this many tasks per thread, as for the pointwise
+// GEMM (one-tile tasks cost 10-25 % in pthreadpool's bookkeeping).
+constexpr size_t kConvGemmTasksPerThread = 4;
+
+void ConvGemmTilesTask(void* context, size_t first_tile, size_t tiles) {
+  const auto& g = static_cast<const ConvGemmCall*>(context)->args;
+  const size_t pixels = g.out_h * g.out_w;
+  for (size_t p = first_tile * kGemmTileRows; p < std::min(pixels, (first_tile + tiles) * kGemmTileRows);
+       p += kGemmTileRows) {
+    ConvGemmTile(g, p, std::min(kGemmTileRows, pixels - p), g.out.c + p * g.out.ldc);
+  }
+}
+
+void ConvGemmPoolTask(void* context, size_t band) {
+  const auto& c = *static_cast<const ConvGemmCall*>(context);
+  const size_t rows = c.pool.out_h;
+  ConvGemmMaxPool(c.args, c.pool, band * rows / c.bands, (band + 1) * rows / c.bands,
+                  c.rings + band * c.ring_floats);
+}
+
+// Depthwise output rows per task: this many tasks per thread (enough to even
+// out rows of unequal cost: the border rows read the zeros pointer by
+// pointer).
+constexpr size_t kDepthwiseTasksPerThread = 4;
+
+void DepthwiseRowsTask(void* context, size_t first_row, size_t rows) {
+  const DepthwiseArgs& a = static_cast<const DepthwiseCall*>(context)->args;
+  DepthwiseRows(a, first_row, std::min(a.out_h, first_row + rows));
+}
+
+void BlockTask(void* context, size_t band) {
+  const auto& c = *static_cast<const BlockCall*>(context);
+  const size_t rows = c.args.depthwise.out_h;
+  InvertedResidualRows(c.args, band * rows / c.bands, (band + 1) * rows / c.bands,
+                       c.scratch + band * c.band_floats);
+}
+
+}  // namespace
+
+void RunPointwiseGemm(const PointwiseGemmCall& c, pthreadpool_t pool) {
+  if (c.threads <= 1) {
+    PointwiseGemmRows(c.args, c.pixels_outer, 0, c.args.m);
+    return;
+  }
+  pthreadpool_parallelize_1d(pool, PointwiseGemmTask, const_cast<PointwiseGemmCall*>(&c),
+                             (c.args.m + c.rows_per_task - 1) / c.rows_per_task, 0);
+}
+
+void RunConvGemm(ConvGemmCall& c, pthreadpool_t pool) {
+  if (c.pool.y) {
+    pthreadpool_parallelize_1d(pool, ConvGemmPoolTask, &c, c.bands, 0);
+    return;
+  }
+  const size_t tiles = (c.args.out_h * c.args.out_w + kGemmTileRows - 1) / kGemmTileRows;
+  const size_t tasks = c.bands * kConvGemmTasksPerThread;
+  pthreadpool_parallelize_1d_tile_1d(pool, ConvGemmTilesTask, &c, tiles,
+                                     std::max<size_t>(1, (tiles + tasks - 1) / tasks), 0);
+}
+
+void RunDepthwise(DepthwiseCall& c, pthreadpool_t pool) {
+  const size_t tasks = c.threads * kDepthwiseTasksPerThread;
+  pthreadpool_parallelize_1d_tile_1d(pool, DepthwiseRowsTask, &c, c.args.out_h,
+                                     std::max<size_t>(1, (c.args.out_h + tasks - 1) / tasks), 0);
+}
+
+void RunBlock(BlockCall& c, pthreadpool_t pool) {
+  if (c.bands == 1) {
+    BlockTask(&c, 0);
+    return;
+  }
+  pthreadpool_parallelize_1d(pool, BlockTask, &c, c.bands, 0);
+}
+
+}  // namespace edgevision::engine::xnnpack_internal

@@ -1,0 +1,73 @@
+// Internal to the XNNPACK backend: our kernels' work for one node, bound
+// once per Session (buffers, geometry, thread split), and how it runs on the
+// Session's thread pool (engine/xnnpack_session.cc).
+//
+// Thread-safety: a call is read-only while it runs; the Run functions split
+// its work into disjoint ranges on the pool (null: the caller's thread).
+#pragma once
+
+#include <pthreadpool.h>
+
+#include <cstddef>
+
+#include "engine/depthwise_conv.h"
+#include "engine/inverted_residual.h"
+#include "engine/pointwise_gemm.h"
+
+namespace edgevision::engine::xnnpack_internal {
+
+// kPointwiseGemm: pixels outer (each tile of pixels meets every weight block
+// while it is in L1) when the input is at least this large, else weight
+// blocks outer (each block stays in L1 while the pixels stream past).
+// Measured on MobileNet shapes: 12544 x 16 -> 64 1.13x XNNPACK pixels outer,
+// 0.77x weights outer; 266 x 320 -> 1280 1.28x weights outer, 1.12x pixels
+// outer.
+inline constexpr size_t kGemmPixelsOuterBytes = 512 * 1024;
+
+// A kPointwiseGemm node's work. With a thread pool (the planner then uses
+// the kernel only with a fused epilogue) the rows are split into runs of
+// whole tiles, this many per thread.
+inline constexpr size_t kPointwiseTasksPerThread = 4;
+
+struct PointwiseGemmCall {
+  PointwiseGemmArgs args;
+  bool pixels_outer = false;
+  size_t rows_per_task = 0;  // a multiple of kGemmTileRows
+  size_t threads = 1;
+};
+
+void RunPointwiseGemm(const PointwiseGemmCall& c, pthreadpool_t pool);
+
+// A kConvGemm node's work. Without a fused pooling (pool.y null) the tasks
+// are runs of pixel tiles; with one, bands of pooled rows, one per thread,
+// each with its ring.
+struct ConvGemmCall {
+  ConvGemmArgs args;
+  MaxPoolGeometry pool;
+  float* rings = nullptr;
+  size_t ring_floats = 0;
+  size_t bands = 1;
+};
+
+void RunConvGemm(ConvGemmCall& c, pthreadpool_t pool);
+
+// A kDepthwise node's work: runs of output rows.
+struct DepthwiseCall {
+  DepthwiseArgs args;
+  size_t threads = 1;
+};
+
+void RunDepthwise(DepthwiseCall& c, pthreadpool_t pool);
+
+// A kBlock node's work: one band of output rows per thread, each with its
+// scratch (band_floats floats from scratch + band * band_floats).
+struct BlockCall {
+  InvertedResidualArgs args;
+  float* scratch = nullptr;
+  size_t band_floats = 0;
+  size_t bands = 1;
+};
+
+void RunBlock(BlockCall& c, pthreadpool_t pool);
+
+}  // namespace edgevision::engine::xnnpack_internal

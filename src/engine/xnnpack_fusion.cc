@@ -1,0 +1,204 @@
+#include "engine/xnnpack_fusion.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "engine/conv_taps.h"
+#include "engine/inverted_residual.h"
+#include "engine/pointwise_gemm.h"
+
+namespace edgevision::engine::xnnpack_internal {
+
+using graph::Graph;
+using graph::Node;
+using graph::Op;
+using graph::ValueId;
+
+namespace {
+
+// Inverted-residual blocks run in row bands (BlockStep) when the tensor
+// their depthwise convolution reads is at least this large: the memory-bound
+// ones (one thread: MobileNetV2's 112x112 and 56x56 blocks 2-12 % faster,
+// the detector's 224x304 and 112x152 ones 35-50 %). Its 14x14 ones gain
+// ~4 %, the detector's 14x19x960 ones lose ~10 % (the pixel tiles sweep
+// 614 KB of weights). Computing this many depthwise output rows at a time
+// (2 and 4 measured the same).
+constexpr size_t kBlockMinBytes = 1024 * 1024;
+constexpr size_t kBlockGroupRows = 1;
+// With threads, this many bands per thread (each with its scratch; a band's
+// first rows' halo is expanded twice): 2 threads on the loaded bench machine,
+// detector 14.2 -> 12.8 ms and MobileNetV2 2.55 -> 2.28 ms (median) from 1 to
+// 2; 4 measured as 2.
+constexpr size_t kBlockBandsPerThread = 2;
+
+// The pooling geometry ConvGemmMaxPool handles: windows of at most
+// kConvGemmMaxTaps pixels that never lie wholly in the padding.
+bool FusablePool(const Graph& g, const Node& pool) {
+  const graph::Attrs& a = pool.attrs;
+  return pool.op == Op::kMaxPool2D && a.kernel_h > 0 && a.kernel_w > 0 &&
+         static_cast<size_t>(a.kernel_h * a.kernel_w) <= kConvGemmMaxTaps && a.stride_h > 0 &&
+         a.stride_w > 0 && a.pad_top < a.kernel_h && a.pad_left < a.kernel_w &&
+         a.pad_bottom < a.kernel_h && a.pad_right < a.kernel_w &&
+         g.values[pool.inputs[0]].shape.size() == 4 && g.values[pool.outputs[0]].shape.size() == 4;
+}
+
+// The only reader of `v`, reading it as its first input, else -1.
+int OnlyReader(const Graph& g, const Dataflow& flow, ValueId v) {
+  if (v == g.outputs[0] || flow.consumers[v].size() != 1 || flow.consumers[v][0].input != 0) return -1;
+  return flow.consumers[v][0].node;
+}
+
+}  // namespace
+
+Dataflow TraceDataflow(const Graph& g) {
+  Dataflow flow;
+  flow.producer.assign(g.values.size(), -1);
+  flow.consumers.assign(g.values.size(), {});
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const Node& node = g.nodes[i];
+    flow.producer[node.outputs[0]] = static_cast<int>(i);
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      if (node.inputs[k] != graph::kNoValue) flow.consumers[node.inputs[k]].push_back({static_cast<int>(i), k});
+    }
+  }
+  return flow;
+}
+
+void PackGemm(const Graph& g, size_t i, Program* p) {
+  const Node& node = g.nodes[i];
+  const graph::Shape& ws = g.values[node.inputs[1]].shape;
+  const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
+  const std::vector<float> packed =
+      PackPointwiseGemm(g.values[node.inputs[1]].f32.data(),
+                        bias ? g.values[node.inputs[2]].f32.data() : nullptr,
+                        static_cast<size_t>(ws[0]), static_cast<size_t>(ws[1] * ws[2] * ws[3]));
+  constexpr size_t kLineFloats = kGemmWeightAlignBytes / sizeof(float);
+  std::vector<float>& buffer = p->extra_weights[i];
+  buffer.assign(packed.size() + kLineFloats - 1, 0.0f);
+  const auto address = reinterpret_cast<uintptr_t>(buffer.data());
+  const size_t offset =
+      (kGemmWeightAlignBytes - address % kGemmWeightAlignBytes) % kGemmWeightAlignBytes / sizeof(float);
+  std::copy(packed.begin(), packed.end(), buffer.begin() + static_cast<ptrdiff_t>(offset));
+  p->gemm_offset[i] = offset;
+}
+
+// A kConvGemm node whose output only a max pooling reads computes the
+// pooling too: the convolution's output is never written in full (the
+// first layers of the SqueezeNet exports: 113x113x64, 3.3 MB written and
+// read back).
+void FusePools(const Graph& g, const Dataflow& flow, Program* p) {
+  p->fused_pool.assign(g.nodes.size(), -1);
+  p->ring_offset.assign(g.nodes.size(), 0);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (p->exec[i] != Exec::kConvGemm) continue;
+    const ValueId y = g.nodes[i].outputs[0];
+    if (y == g.outputs[0] || flow.consumers[y].size() != 1 || flow.consumers[y][0].input != 0) continue;
+    const int j = flow.consumers[y][0].node;
+    if (!FusablePool(g, g.nodes[j])) continue;
+    p->fused_pool[i] = j;
+    p->exec[j] = Exec::kFused;
+    ++p->stats.fused_pools;
+  }
+}
+
+int EpilogueCandidate(const Graph& g, const Dataflow& flow, size_t i, bool add_too) {
+  const ValueId y = g.nodes[i].outputs[0];
+  if (y == g.outputs[0] || flow.consumers[y].size() != 1) return -1;
+  const int j = flow.consumers[y][0].node;
+  const Node& next = g.nodes[j];
+  if (g.values[next.outputs[0]].shape != g.values[y].shape) return -1;
+  if (next.op == Op::kHardSwish) return j;
+  if (!add_too || next.op != Op::kAdd || next.inputs.size() != 2) return -1;
+  const ValueId r = next.inputs[0] == y ? next.inputs[1] : next.inputs[0];
+  const bool ok = r != y && !g.values[r].is_constant && g.values[r].shape == g.values[y].shape &&
+                  flow.producer[r] < static_cast<int>(i);
+  return ok ? j : -1;
+}
+
+// A node of our kernels whose output only a HardSwish or a residual Add
+// reads computes that op too, while its output is in registers:
+// MobileNetV3's HardSwishes after its depthwise and first convolutions
+// (112x112x16 at the largest), the MobileNets' residual Adds after their
+// projection 1x1s (the depthwise kernel takes HardSwish only).
+void FuseEpilogues(const Graph& g, const Dataflow& flow, Program* p) {
+  p->fused_epilogue.assign(g.nodes.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const bool depthwise = p->exec[i] == Exec::kDepthwise;
+    const bool gemm = (p->exec[i] == Exec::kPointwiseGemm || p->exec[i] == Exec::kConvGemm) &&
+                      p->fused_pool[i] < 0;
+    if (!depthwise && !gemm) continue;
+    const int j = EpilogueCandidate(g, flow, i, gemm);
+    if (j < 0 || p->exec[j] != Exec::kXnnpack) continue;
+    p->fused_epilogue[i] = j;
+    p->exec[j] = Exec::kFused;
+    ++p->stats.fused_epilogues;
+  }
+}
+
+ValueId Written(const Graph& g, const Program& p, size_t i) {
+  const int f = p.fused_epilogue[i];
+  return g.nodes[f >= 0 ? static_cast<size_t>(f) : i].outputs[0];
+}
+
+// A depthwise convolution on our kernel whose output only a 1x1
+// convolution reads (the projection), and whose input only a 1x1
+// convolution writes (the expansion, if any; one with a fused Add is left
+// out) runs with them in row bands (BlockStep) when the tensor it reads is
+// at least kBlockMinBytes. The 1x1s then run on the pointwise GEMM at any
+// thread count (their outputs are bit-identical to XNNPACK's).
+void FuseBlocks(const Graph& g, const Dataflow& flow, int threads, Program* p) {
+  p->blocks.assign(g.nodes.size(), {});
+  std::vector<int> epilogue_of(g.nodes.size(), -1);  // fused node -> its producer
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (p->fused_epilogue[i] >= 0) epilogue_of[p->fused_epilogue[i]] = static_cast<int>(i);
+  }
+  for (size_t d = 0; d < g.nodes.size(); ++d) {
+    if (p->exec[d] != Exec::kDepthwise) continue;
+    const ValueId x = g.nodes[d].inputs[0];
+    const int proj = OnlyReader(g, flow, Written(g, *p, d));
+    if (proj < 0 || !PointwiseGemmEligible(g, g.nodes[proj]) ||
+        (p->exec[proj] != Exec::kPointwiseGemm && p->exec[proj] != Exec::kXnnpack)) {
+      continue;
+    }
+    if (static_cast<size_t>(graph::ShapeProduct(g.values[x].shape)) * sizeof(float) < kBlockMinBytes) {
+      continue;
+    }
+    int e = flow.producer[x];
+    if (e >= 0 && p->exec[e] == Exec::kFused) e = epilogue_of[e];
+    // (An expansion with a fused Add is left alone.)
+    const bool expand = e >= 0 && OnlyReader(g, flow, x) == static_cast<int>(d) &&
+                        PointwiseGemmEligible(g, g.nodes[e]) &&
+                        (p->exec[e] == Exec::kPointwiseGemm || p->exec[e] == Exec::kXnnpack) &&
+                        (p->fused_epilogue[e] < 0 || g.nodes[p->fused_epilogue[e]].op == Op::kHardSwish);
+    const size_t head = expand ? static_cast<size_t>(e) : d;
+    // A residual Add's other operand must exist when the block starts.
+    const int add = p->fused_epilogue[proj];
+    if (add >= 0 && g.nodes[add].op == Op::kAdd) {
+      const Node& a = g.nodes[add];
+      const ValueId r = a.inputs[0] == g.nodes[proj].outputs[0] ? a.inputs[1] : a.inputs[0];
+      if (flow.producer[r] >= static_cast<int>(head)) continue;
+    }
+    for (int n : {expand ? e : -1, proj}) {
+      if (n >= 0 && p->exec[n] != Exec::kPointwiseGemm) PackGemm(g, static_cast<size_t>(n), p);
+    }
+    BlockStep& b = p->blocks[head];
+    b.depthwise = static_cast<int>(d);
+    b.projection = proj;
+    InvertedResidualArgs args;
+    args.expand = expand;
+    SetWindowGeometry(g, g.nodes[d], &args.depthwise);
+    args.depthwise.channels = static_cast<size_t>(g.values[x].shape.back());
+    b.group_rows = std::min(args.depthwise.out_h, kBlockGroupRows);
+    b.ring_rows = InvertedResidualRingRows(args.depthwise, b.group_rows);
+    args.group_rows = b.group_rows;
+    args.ring_rows = b.ring_rows;
+    b.band_floats = InvertedResidualScratchFloats(args);
+    b.bands = threads > 1 ? std::min(args.depthwise.out_h, static_cast<size_t>(threads) * kBlockBandsPerThread) : 1;
+    p->exec[d] = Exec::kFused;
+    p->exec[proj] = Exec::kFused;
+    p->exec[head] = Exec::kBlock;
+    ++p->stats.fused_blocks;
+  }
+}
+
+}  // namespace edgevision::engine::xnnpack_internal

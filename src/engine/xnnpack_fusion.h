@@ -1,0 +1,55 @@
+// Internal to BuildProgram (engine/xnnpack_program.h): which nodes our
+// kernels compute together, decided once every node's Exec is known:
+//   - a max pooling computed by the kConvGemm node before it (fused_pool);
+//   - a HardSwish or residual Add computed in the epilogue of our kernels'
+//     node before it (fused_epilogue);
+//   - an inverted-residual block (expansion 1x1, depthwise, projection 1x1)
+//     run in row bands (kBlock, Program::blocks; engine/inverted_residual.h).
+// Each pass marks the nodes it absorbs kFused and counts them in the stats.
+//
+// Thread-safety: functions of their arguments.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "engine/xnnpack_program.h"
+#include "graph/graph.h"
+
+namespace edgevision::engine::xnnpack_internal {
+
+struct Use {
+  int node;      // the reading node
+  size_t input;  // which of its inputs
+};
+
+// Per value: the node that writes it (-1: graph input or constant) and the
+// nodes that read it.
+struct Dataflow {
+  std::vector<int> producer;
+  std::vector<std::vector<Use>> consumers;
+};
+Dataflow TraceDataflow(const graph::Graph& g);
+
+// kPointwiseGemm, kConvGemm: node i's kernel [N][KH][KW][C] and bias packed
+// once into p->extra_weights[i], at a kGemmWeightAlignBytes boundary
+// (Program::gemm_offset).
+void PackGemm(const graph::Graph& g, size_t i, Program* p);
+
+// The HardSwish or residual Add that node i's kernels could compute in their
+// epilogue (the only reader of its output; an Add's other operand of the
+// same shape and computed before node i runs), else -1.
+int EpilogueCandidate(const graph::Graph& g, const Dataflow& flow, size_t i, bool add_too);
+
+// The passes, in this order (each reads the decisions of the ones before).
+// `g`: the graph being planned (the caller's; p->graph is filled in after
+// planning, BuildProgram).
+void FusePools(const graph::Graph& g, const Dataflow& flow, Program* p);
+void FuseEpilogues(const graph::Graph& g, const Dataflow& flow, Program* p);
+// threads: the Sessions' (the blocks are split into bands for them).
+void FuseBlocks(const graph::Graph& g, const Dataflow& flow, int threads, Program* p);
+
+// The value node i's kernels write: its fused epilogue's output, else its own.
+graph::ValueId Written(const graph::Graph& g, const Program& p, size_t i);
+
+}  // namespace edgevision::engine::xnnpack_internal
