@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "detect/combined_nms.h"
-#include "detect/half.h"
+#include "core/half.h"
 
 namespace edgevision::detect {
 
@@ -587,7 +587,7 @@ Result<TailTensor> NodeRun::Cast() const {
     } else {
       out.f = x->f;
     }
-    if (to == 10) RoundToHalf(out.f);  // FLOAT16: stored as a half (detect/half.h)
+    if (to == 10) RoundToHalf(out.f);  // FLOAT16: stored as a half (core/half.h)
   } else if (x->is_int) {
     out.i = x->i;
     if (to_bool) for (int64_t& v : out.i) v = v != 0;

@@ -98,7 +98,7 @@ struct TailInput {
   std::vector<int64_t> shape;
   size_t offset = 0;
   // The model holds this tensor as float16 (ONNX Float16): RunTail rounds
-  // the engine's float32 values to halves (detect/half.h) as it reads them.
+  // the engine's float32 values to halves (core/half.h) as it reads them.
   bool float16 = false;
 };
 

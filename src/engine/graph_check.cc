@@ -376,7 +376,8 @@ Status NodeChecker::Check() {
     case Op::kSigmoid:
     case Op::kSoftmax:
     case Op::kHardSwish:
-    case Op::kLeakyRelu: expected = UnaryShape(); break;
+    case Op::kLeakyRelu:
+    case Op::kRoundHalf: expected = UnaryShape(); break;
     case Op::kReshape: expected = ReshapeShape(); break;
     case Op::kPad: expected = PadShape(); break;
     case Op::kTranspose: expected = TransposeShape(); break;

@@ -142,7 +142,8 @@ class Planner {
       } else {
         const bool binary = node.op == Op::kAdd || node.op == Op::kSub || node.op == Op::kMul ||
                             node.op == Op::kDiv;
-        mode = data_constant && !binary ? Mode::kF32Reference : Mode::kF32Xnnpack;
+        // kRoundHalf has no XNNPACK operator: the reference kernel rounds.
+        mode = (data_constant && !binary) || node.op == Op::kRoundHalf ? Mode::kF32Reference : Mode::kF32Xnnpack;
       }
     }
     concat_q8_ = q8;

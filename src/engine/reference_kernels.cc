@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/half.h"
 #include "engine/graph_check.h"
 #include "graph/broadcast.h"
 
@@ -273,6 +274,7 @@ Status RunNode(const Graph& g, const Node& node, std::span<const float* const> i
       });
       break;
     case Op::kLeakyRelu: Map(x, n, y, [&](float v) { return v < 0.0f ? v * a.alpha : v; }); break;
+    case Op::kRoundHalf: Map(x, n, y, [](float v) { return RoundToHalf(v); }); break;
     case Op::kReshape: std::memcpy(y, x, n * sizeof(float)); break;
     case Op::kPad: Pad(x, xs, a, y, ys); break;
     case Op::kTranspose: Transpose(x, xs, a.ints, y, ys); break;

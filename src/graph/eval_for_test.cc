@@ -5,6 +5,7 @@
 #include <limits>
 #include <string>
 
+#include "core/half.h"
 #include "graph/broadcast.h"
 #include "graph/shape_inference.h"
 
@@ -314,6 +315,7 @@ Result<std::vector<std::vector<float>>> EvaluateForTest(
       case Op::kNeg: unary([](float v) { return -v; }); break;
       case Op::kRsqrt: unary([](float v) { return 1.0f / std::sqrt(v); }); break;
       case Op::kSqrt: unary([](float v) { return std::sqrt(v); }); break;
+      case Op::kRoundHalf: unary([](float v) { return RoundToHalf(v); }); break;
     }
     ready[node.outputs[0]] = true;
   }

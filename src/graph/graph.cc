@@ -66,7 +66,8 @@ bool IsExecutableOp(Op op) {
     case Op::kPad:
     case Op::kTranspose:
     case Op::kSlice:
-    case Op::kChannelShuffle: return true;
+    case Op::kChannelShuffle:
+    case Op::kRoundHalf: return true;
     default: return false;
   }
 }
@@ -100,6 +101,7 @@ std::string_view OpName(Op op) {
     case Op::kNeg: return "Neg";
     case Op::kRsqrt: return "Rsqrt";
     case Op::kSqrt: return "Sqrt";
+    case Op::kRoundHalf: return "RoundHalf";
   }
   return "Unknown";
 }

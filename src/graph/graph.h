@@ -107,6 +107,10 @@ enum class Op : uint8_t {
   kNeg,
   kRsqrt,
   kSqrt,
+  // in: x. Each value rounded to the nearest binary16 value, kept as float32
+  // (core/half.h): where ONNX Runtime stores a float16 model's tensor as
+  // float16 (model/onnx_float16.h).  [exec]
+  kRoundHalf,
 };
 
 std::string_view OpName(Op op);

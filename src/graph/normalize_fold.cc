@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/half.h"
 #include "graph/broadcast.h"
 #include "graph/normalize_passes.h"
 #include "graph/shape_inference.h"
@@ -54,6 +55,7 @@ Result<bool> EvaluateConstant(const Graph& g, const Node& node, const Shape& out
     case Op::kNeg: unary([](float v) { return -v; }); return true;
     case Op::kRsqrt: unary([](float v) { return 1.0f / std::sqrt(v); }); return true;
     case Op::kSqrt: unary([](float v) { return std::sqrt(v); }); return true;
+    case Op::kRoundHalf: unary([](float v) { return RoundToHalf(v); }); return true;
     case Op::kRelu: unary([](float v) { return std::max(v, 0.0f); }); return true;
     case Op::kClamp: unary([&](float v) { return Clamp(node.attrs, v); }); return true;
     case Op::kSigmoid:

@@ -351,6 +351,7 @@ Result<Shape> InferNodeShape(const Node& node, std::span<const Shape> in) {
     case Op::kNeg:
     case Op::kRsqrt:
     case Op::kSqrt:
+    case Op::kRoundHalf:
       EV_RETURN_IF_ERROR(ExpectInputs(node, 1, 1));
       out = in[0];
       break;

@@ -41,7 +41,7 @@ struct ImportedModel {
   bool symbolic_hw = false;
   std::string output_name;           // the score tensor (after tail removal)
   // The output is typed float16 (ONNX Float16): its values are rounded to
-  // halves after the engine (detect/half.h), as a float32 runtime stores them.
+  // halves after the engine (core/half.h), as a float32 runtime stores them.
   bool output_float16 = false;
   std::string output_activation;     // "sigmoid", "softmax" or "none"
 

@@ -408,6 +408,7 @@ Result<LoadedModel> LoadModel(const std::string& path, const LoadLimits& limits,
                            " labels but " + files.model_label + " outputs " + std::to_string(num_scores) +
                            " scores");
   }
+  loaded.output_float16 = !loaded.detector && model.output_float16;
   loaded.graph = std::move(model.graph);
   return loaded;
 }

@@ -79,7 +79,7 @@ struct DetectorSpec {
   // packed output (detect/nms_tail.h; from ImportedModel::detection_tail).
   detect::TailGraph ssd_tail;
   // The output is typed float16 (ONNX Float16): the engine's float32 values
-  // are rounded to halves before the post-processing (detect/half.h).
+  // are rounded to halves before the post-processing (core/half.h).
   bool output_float16 = false;
 };
 
@@ -90,6 +90,10 @@ struct LoadedModel {
   // Set for an object-detection export; the graph's input size is then only
   // the declared one (detectors run at each image's own size).
   std::optional<DetectorSpec> detector;
+  // A classifier whose output is typed float16 (ONNX Float16): its scores
+  // are rounded to halves as they leave the engine (core/half.h), as ONNX
+  // Runtime stores them (detectors: DetectorSpec::output_float16).
+  bool output_float16 = false;
 };
 
 // Named limits for model loading.

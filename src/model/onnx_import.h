@@ -6,6 +6,7 @@
 //   onnx_fold.cc                constant evaluation at import, a table keyed by op
 //   onnx_translate_spatial.cc   Conv, pooling, padding, BatchNormalization, ImageScaler
 //   onnx_translate_tensor.cc    element-wise, shape, matrix and constant ops
+//   onnx_float16.cc             where ONNX Runtime stores a float16 model's tensors as float16
 // onnx_importer.cc's opening comment explains the translation as a whole.
 #pragma once
 
@@ -151,6 +152,12 @@ class Importer {
   // element type is FLOAT16 (declared, or that of the Cast or first-input
   // chain that computes it), or it is a Cast to float of such a tensor.
   bool HoldsFloat16(const std::string& name) const;
+  // OnnxFloat16: rounds to half where ONNX Runtime stores float16
+  // (onnx_float16.h): the input now, the outputs of `float16_rounding_`'s
+  // nodes as they are translated (RoundOutputs).
+  void PlanFloat16Rounding();
+  void RoundOutputs(const onnx::NodeProto& node);
+  ValueId RoundHalf(ValueId v, const std::string& name);
 
   // Errors about the current node.
   std::string Where() const;
@@ -277,6 +284,13 @@ class Importer {
   // Rewrite bookkeeping (turned into sentences at the end).
   std::map<std::string, int> folded_ops_;
   int float16_tensors_ = 0;
+  // Element type of every declared tensor (inputs, value_info, outputs,
+  // initializers), built on HoldsFloat16's first call.
+  mutable std::map<std::string, int> declared_types_;
+  mutable bool declared_types_built_ = false;
+  std::set<const onnx::NodeProto*> float16_rounding_;
+  int rounded_inputs_ = 0;   // model inputs rounded to half (0 or 1)
+  int rounded_nodes_ = 0;    // nodes whose outputs are rounded to half
   int float_casts_ = 0;
   int legacy_broadcasts_ = 0;
   int fused_hardswish_ = 0;

@@ -33,6 +33,7 @@
 
 #include "graph/shape_inference.h"
 #include "model/importer.h"
+#include "model/onnx_float16.h"
 #include "model/onnx_import.h"
 
 namespace edgevision::model {
@@ -595,13 +596,18 @@ Result<std::vector<const onnx::NodeProto*>> Importer::CutTail(
 }
 
 bool Importer::HoldsFloat16(const std::string& name) const {
-  std::map<std::string, int> declared;
-  for (const onnx::ValueInfoProto& v : model_.graph().input()) declared[v.name()] = v.type().tensor_type().elem_type();
-  for (const onnx::ValueInfoProto& v : model_.graph().value_info()) {
-    declared[v.name()] = v.type().tensor_type().elem_type();
+  std::map<std::string, int>& declared = declared_types_;
+  if (!declared_types_built_) {
+    for (const onnx::ValueInfoProto& v : model_.graph().input()) declared[v.name()] = v.type().tensor_type().elem_type();
+    for (const onnx::ValueInfoProto& v : model_.graph().value_info()) {
+      declared[v.name()] = v.type().tensor_type().elem_type();
+    }
+    for (const onnx::ValueInfoProto& v : model_.graph().output()) {
+      declared[v.name()] = v.type().tensor_type().elem_type();
+    }
+    for (const onnx::TensorProto& t : model_.graph().initializer()) declared[t.name()] = t.data_type();
+    declared_types_built_ = true;
   }
-  for (const onnx::ValueInfoProto& v : model_.graph().output()) declared[v.name()] = v.type().tensor_type().elem_type();
-  for (const onnx::TensorProto& t : model_.graph().initializer()) declared[t.name()] = t.data_type();
   // Follow the chain back: a Cast to float of a float16 tensor still holds
   // float16 values; other ops keep their first input's type (first output
   // only; ops that make integers end the search). Bounded by the node count.
@@ -631,6 +637,57 @@ bool Importer::HoldsFloat16(const std::string& name) const {
     at = n->input(0);
   }
   return false;
+}
+
+void Importer::PlanFloat16Rounding() {
+  const onnx::GraphProto& g = model_.graph();
+  // Only a model with float16 tensors (HoldsFloat16 walks producer chains).
+  bool float16_input = false;
+  for (const onnx::ValueInfoProto& v : g.input()) {
+    float16_input = float16_input || (v.name() == input_name_ &&
+                                      v.type().tensor_type().elem_type() == onnx::TensorProto::FLOAT16);
+  }
+  if (float16_tensors_ == 0 && !float16_input) return;
+  std::vector<const onnx::NodeProto*> nodes;  // in file order: ONNX Runtime visits them so
+  for (const onnx::NodeProto& n : g.node()) nodes.push_back(&n);
+  std::set<std::string> outputs;
+  for (const onnx::ValueInfoProto& o : g.output()) outputs.insert(o.name());
+  std::map<std::string, bool> memo;
+  auto holds = [&](const std::string& name) {
+    auto it = memo.find(name);
+    if (it == memo.end()) it = memo.emplace(name, HoldsFloat16(name)).first;
+    return it->second;
+  };
+  if (holds(input_name_)) {  // fed as float16: ONNX Runtime receives halves
+    OnnxTensor& in = tensors_[input_name_];
+    in.id = RoundHalf(in.id, input_name_ + "/float16");
+    rounded_inputs_ = 1;
+  }
+  float16_rounding_ = OrtRoundingNodes(nodes, OrtFloat16Nodes(nodes, holds, outputs), holds);
+}
+
+void Importer::RoundOutputs(const onnx::NodeProto& node) {
+  bool rounded = false;
+  for (const std::string& o : node.output()) {
+    auto it = tensors_.find(o);
+    if (it == tensors_.end() || it->second.is_const) continue;
+    if (out_.graph.values[it->second.id].dtype != DataType::kFloat32) continue;
+    it->second.id = RoundHalf(it->second.id, o + "/float16");
+    rounded = true;
+  }
+  rounded_nodes_ += rounded;
+}
+
+ValueId Importer::RoundHalf(ValueId v, const std::string& name) {
+  Graph& g = out_.graph;
+  const ValueId y = g.AddActivation(name, g.values[v].shape);
+  Node n;
+  n.op = Op::kRoundHalf;
+  n.name = name;
+  n.inputs = {v};
+  n.outputs = {y};
+  g.AddNode(std::move(n));
+  return y;
 }
 
 Status Importer::TranslateNode(const onnx::NodeProto& node) {
@@ -713,7 +770,11 @@ Result<ImportedModel> Importer::Run() {
   } else {
     EV_ASSIGN_OR_RETURN(live, CutTail(order));
   }
-  for (const onnx::NodeProto* node : live) EV_RETURN_IF_ERROR(TranslateNode(*node));
+  PlanFloat16Rounding();
+  for (const onnx::NodeProto* node : live) {
+    EV_RETURN_IF_ERROR(TranslateNode(*node));
+    if (float16_rounding_.count(node)) RoundOutputs(*node);
+  }
   node_ = nullptr;
   if (s1) EV_RETURN_IF_ERROR(PackDetectionBoundary());
 
@@ -776,6 +837,12 @@ Result<ImportedModel> Importer::Run() {
   if (float16_tensors_ > 0) {
     out_.rewrites.push_back("converted " + std::to_string(float16_tensors_) +
                             " float16 tensors to float32");
+  }
+  if (rounded_inputs_ + rounded_nodes_ > 0) {
+    out_.rewrites.push_back(
+        "rounds to float16 where ONNX Runtime's CPU provider stores float16 values: " +
+        std::string(rounded_inputs_ > 0 ? "the input, " : "") + "the outputs of " + std::to_string(rounded_nodes_) +
+        " data-movement nodes it runs on float16 with inputs from float32-computing nodes");
   }
   if (float_casts_ > 0) {
     out_.rewrites.push_back("computing in float32: " + std::to_string(float_casts_) +

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "core/half.h"
 #include "engine/int8_backend.h"
 #include "image/preprocess.h"
 
@@ -197,6 +198,7 @@ Result<std::vector<float>> Classifier::Infer(std::span<const float> tensor, engi
   Status status = session->Run(tensor, scores);
   timings->inference_ms = MillisSince(start);
   EV_RETURN_IF_ERROR(status);
+  if (model_.output_float16) RoundToHalf(scores);  // as ONNX Runtime stores a float16 output
   return scores;
 }
 

@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "detect/half.h"
+#include "core/half.h"
 #include "detect/ssd.h"
 #include "detect/yolo.h"
 #include "image/detector_preprocess.h"
@@ -136,7 +136,7 @@ Result<DetectionResult> Detector::Run(const image::Tensor& tensor, DetectionResu
   if (shape.size() != 4) return Internal("detector output is not [1, H, W, C]");
 
   start = std::chrono::steady_clock::now();
-  if (spec_.output_float16) detect::RoundToHalf(grid);
+  if (spec_.output_float16) RoundToHalf(grid);
   detect::YoloOutput output;
   output.data = grid;
   output.height = static_cast<int>(shape[1]);

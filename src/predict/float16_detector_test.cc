@@ -99,15 +99,8 @@ TEST(Float16DetectorTest, TheS1OnnxFloat16ExportAnswersAsTheS1ContainersOnOnnxRu
   EXPECT_TRUE(Rewrote(*m, "float16 tensors to float32"));
   const nlohmann::json golden = Golden("s1_fruit_float16.json");
   ASSERT_EQ(golden["photos"].size(), 4u);
-  testing::S1Diff raw = testing::ExpectS1RawOutputs(*m, golden, 3);  // [1, N, 4]
-  std::printf("[ raw vs ONNX Runtime, float16 ] %zu rows, max |box diff| %.2g, max |score diff| %.2g\n", raw.count,
-              raw.box, raw.score);
-  auto c = Load(std::move(*m));
-  ASSERT_TRUE(c);
-  testing::S1Diff answers = testing::ExpectS1Answers(*c, golden);
-  std::printf("[ vs the S1 containers on ONNX Runtime, float16 ] %zu detections, max |box diff| %.2g, "
-              "max |probability diff| %.2g\n",
-              answers.count, answers.box, answers.score);
+  testing::ExpectS1Golden(std::move(*m), golden, 3,  // [1, N, 4]
+                          "vs the S1 containers on ONNX Runtime, float16");
 }
 
 TEST(Float16DetectorTest, TheCompactTfliteFloat16ExportAnswersAsItsOwnCodeOnTheTfliteRuntime) {
@@ -134,15 +127,8 @@ TEST(Float16DetectorTest, TheS1TfliteFloat16ExportAnswersAsTheDocker22S1Containe
   EXPECT_NE(m->info.generation.find("float16 weights"), std::string::npos) << m->info.generation;
   const nlohmann::json golden = Golden("s1_fruit_tflite_float16.json");
   ASSERT_EQ(golden["photos"].size(), 4u);
-  testing::S1Diff raw = testing::ExpectS1RawOutputs(*m, golden, 2);  // [N, 4]
-  std::printf("[ raw vs TFLite 2.9, float16 ] %zu rows, max |box diff| %.2g, max |score diff| %.2g\n", raw.count,
-              raw.box, raw.score);
-  auto c = Load(std::move(*m));
-  ASSERT_TRUE(c);
-  testing::S1Diff answers = testing::ExpectS1Answers(*c, golden);
-  std::printf("[ vs the Docker 2.2 S1 container on TFLite 2.9, float16 ] %zu detections, max |box diff| %.2g, "
-              "max |probability diff| %.2g\n",
-              answers.count, answers.box, answers.score);
+  testing::ExpectS1Golden(std::move(*m), golden, 2,  // [N, 4]
+                          "vs the Docker 2.2 S1 container on TFLite 2.9, float16");
 }
 
 }  // namespace

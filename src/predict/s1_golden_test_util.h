@@ -1,16 +1,20 @@
 // Test helpers for S1 (SSD-style) detectors against a golden made by the S1
 // containers' own code (tests/data/detection/golden/s1_fruit*.json: per
 // photo the runtime's raw detected_* outputs and the container's
-// predictions). Shared by ssd_detector_test.cc and s1_tflite_test.cc.
+// predictions). Shared by ssd_detector_test.cc, s1_tflite_test.cc and
+// float16_detector_test.cc.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "detect/golden_test_util.h"
@@ -106,6 +110,30 @@ inline S1Diff ExpectS1Answers(const Classifier& c, const nlohmann::json& golden)
   }
   EXPECT_LE(diff.box, 1e-4);
   EXPECT_LE(diff.score, 1e-4);
+  return diff;
+}
+
+// Both comparisons of one S1 model with its golden.
+struct S1GoldenDiff {
+  S1Diff raw;
+  S1Diff answers;
+};
+
+// `m`'s raw outputs (ExpectS1RawOutputs, detected_boxes of rank
+// `boxes_rank`) and then the answers of a Classifier made from it
+// (ExpectS1Answers) against `golden`, both printed under `label`.
+inline S1GoldenDiff ExpectS1Golden(model::LoadedModel m, const nlohmann::json& golden, size_t boxes_rank,
+                                   std::string_view label) {
+  S1GoldenDiff diff;
+  diff.raw = ExpectS1RawOutputs(m, golden, boxes_rank);
+  auto c = Classifier::Create(std::move(m), engine::MakeXnnpackBackend(), ClassifierOptions{});
+  EXPECT_TRUE(c.ok()) << c.status().ToString();
+  if (!c.ok()) return diff;
+  diff.answers = ExpectS1Answers(**c, golden);
+  std::printf("[ %.*s ] raw: %zu rows, max |box diff| %.2g, max |score diff| %.2g; answers: %zu detections, "
+              "max |box diff| %.2g, max |probability diff| %.2g\n",
+              static_cast<int>(label.size()), label.data(), diff.raw.count, diff.raw.box, diff.raw.score,
+              diff.answers.count, diff.answers.box, diff.answers.score);
   return diff;
 }
 

@@ -16,13 +16,11 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <set>
 
 #include "detect/golden_test_util.h"
 #include "detect/nms_tail.h"
 #include "detect/ssd.h"
-#include "engine/xnnpack_backend.h"
 #include "image/detector_preprocess.h"
 #include "model/model.h"
 #include "predict/classifier.h"
@@ -75,19 +73,12 @@ TEST_P(S1TfliteExportTest, SplitsAtNmsAndAnswersAsTheDocker22S1Container) {
   EXPECT_EQ(m->info.source_ops.at("NON_MAX_SUPPRESSION_V5"), 1);
 
   // Raw outputs: the engine and the tail on the tensor edgevision builds,
-  // against the TFLite runtime's on the tensor the container built.
+  // against the TFLite runtime's on the tensor the container built; then the
+  // answers, as the container's.
   const nlohmann::json golden = Golden();
   ASSERT_EQ(golden["photos"].size(), 4u);
-  testing::S1Diff raw = testing::ExpectS1RawOutputs(*m, golden, 2);  // [N, 4]: no batch dimension
-  std::printf("[ raw vs TFLite 2.9 ] %zu rows, max |box diff| %.2g, max |score diff| %.2g\n", raw.count, raw.box,
-              raw.score);
-
-  // The answers, as the container's.
-  auto c = Classifier::Create(std::move(*m), engine::MakeXnnpackBackend(), ClassifierOptions{});
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  testing::S1Diff answers = testing::ExpectS1Answers(**c, golden);
-  std::printf("[ vs the Docker 2.2 S1 container ] %zu detections, max |box diff| %.2g, max |probability diff| %.2g\n",
-              answers.count, answers.box, answers.score);
+  testing::ExpectS1Golden(std::move(*m), golden, 2,  // [N, 4]: no batch dimension
+                          "vs TFLite 2.9 and the Docker 2.2 S1 container");
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, S1TfliteExportTest,
@@ -112,14 +103,10 @@ TEST(S1TfliteBatchedOutputsTest, ReadsOutputsWithABatchDimensionAsWithout) {
   EXPECT_EQ(m->detector->family, detect::DetectorFamily::kSsd);
   EXPECT_EQ(m->info.output_name, "detected_scores, detected_boxes, detected_classes");
   const nlohmann::json golden = Golden();
-  testing::S1Diff raw = testing::ExpectS1RawOutputs(*m, golden, 3);  // [1, N, 4]
-  EXPECT_EQ(raw.count, 175u);
-  auto c = Classifier::Create(std::move(*m), engine::MakeXnnpackBackend(), ClassifierOptions{});
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  testing::S1Diff answers = testing::ExpectS1Answers(**c, golden);
-  EXPECT_EQ(answers.count, 175u);
-  std::printf("[ batched outputs vs the Docker 2.2 S1 container ] %zu detections, max |box diff| %.2g, "
-              "max |probability diff| %.2g\n", answers.count, answers.box, answers.score);
+  const testing::S1GoldenDiff d = testing::ExpectS1Golden(std::move(*m), golden, 3,  // [1, N, 4]
+                                                          "batched outputs vs the Docker 2.2 S1 container");
+  EXPECT_EQ(d.raw.count, 175u);
+  EXPECT_EQ(d.answers.count, 175u);
 }
 
 // What the tail cannot run is refused at load, naming the operator.

@@ -347,13 +347,7 @@ TEST_P(S1TensorFlowCombinedNmsTest, SplitsAtCombinedNmsAndAnswersAsTheS1Containe
   const nlohmann::json golden =
       nlohmann::json::parse(edgevision::testing::ReadText(TestData(std::string("detection/golden/") + golden_file)));
   ASSERT_EQ(golden["photos"].size(), 4u);
-  testing::S1Diff raw = testing::ExpectS1RawOutputs(*m, golden, 2);
-  auto c = Classifier::Create(std::move(*m), engine::MakeXnnpackBackend(), ClassifierOptions{});
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  testing::S1Diff answers = testing::ExpectS1Answers(**c, golden);
-  std::printf("[ %s ] raw: %zu rows, max |box diff| %.2g, max |score diff| %.2g; answers: %zu detections, "
-              "max |box diff| %.2g, max |probability diff| %.2g\n",
-              folder, raw.count, raw.box, raw.score, answers.count, answers.box, answers.score);
+  testing::ExpectS1Golden(std::move(*m), golden, 2, folder);
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, S1TensorFlowCombinedNmsTest,

@@ -47,6 +47,7 @@ sys.path.insert(0, HERE)
 import f16_onnx  # noqa: E402
 import make_s1_onnx  # noqa: E402
 import make_yolo_onnx  # noqa: E402
+import write_or_check  # noqa: E402
 
 ROOT = make_s1_onnx.ROOT
 DATA = make_s1_onnx.DATA
@@ -138,20 +139,13 @@ def main():
         else:
             outputs[YOLO_GOLDEN] = yolo_golden(outputs[YOLO])
             outputs[S1_GOLDEN] = s1_golden(outputs[S1])
-    if not check:
-        for path, data in outputs.items():
-            with open(path, "wb") as f:
-                f.write(data)
-        return 0
-    ok = True
-    for path, data in outputs.items():
+    def same(path, data):
         if path.endswith(".json"):
-            same = os.path.exists(path) and same_golden(path, data)
-        else:
-            same = os.path.exists(path) and open(path, "rb").read() == data
-        print(os.path.relpath(path, ROOT), "ok" if same else "DIFFERS")
-        ok &= same
-    return 0 if ok else 1
+            return same_golden(path, data)
+        with open(path, "rb") as f:
+            return f.read() == data
+
+    return write_or_check.files(outputs, check, ROOT, same)
 
 
 if __name__ == "__main__":

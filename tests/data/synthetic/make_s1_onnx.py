@@ -51,6 +51,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import write_or_check  # noqa: E402
+
 ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 DATA = os.path.join(ROOT, "tests", "data")
 OUT = os.path.join(HERE, "s1_nms_contract.onnx")
@@ -284,27 +287,19 @@ def main():
             return 77
         if g is not None:
             outputs[GOLDEN] = g
-    if "--check" in sys.argv or "--check-models" in sys.argv:
-        ok = True
-        for path, data in outputs.items():
-            if path == GOLDEN:  # the body's "created" is the time of the run
-                with open(path) as f:
-                    old = json.load(f)
-                new = json.loads(data)
-                for d in (old, new):
-                    for p in d["photos"]:
-                        p["container_body"].pop("created", None)
-                same = old == new
-            else:
-                with open(path, "rb") as f:
-                    same = f.read() == data
-            print(os.path.relpath(path, ROOT), "ok" if same else "DIFFERS")
-            ok &= same
-        return 0 if ok else 1
-    for path, data in outputs.items():
-        with open(path, "wb") as f:
-            f.write(data)
-    return 0
+    def same(path, data):
+        if path == GOLDEN:  # the body's "created" is the time of the run
+            with open(path) as f:
+                old = json.load(f)
+            new = json.loads(data)
+            for d in (old, new):
+                for p in d["photos"]:
+                    p["container_body"].pop("created", None)
+            return old == new
+        with open(path, "rb") as f:
+            return f.read() == data
+
+    return write_or_check.files(outputs, "--check" in sys.argv or "--check-models" in sys.argv, ROOT, same)
 
 
 if __name__ == "__main__":

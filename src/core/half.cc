@@ -1,12 +1,12 @@
 // See half.h.
-#include "detect/half.h"
+#include "core/half.h"
 
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 
-namespace edgevision::detect {
+namespace edgevision {
 
 float RoundToHalf(float x) {
   if (std::isnan(x)) return x;
@@ -30,4 +30,4 @@ void RoundToHalf(std::span<float> values) {
   for (float& v : values) v = RoundToHalf(v);
 }
 
-}  // namespace edgevision::detect
+}  // namespace edgevision

@@ -1,7 +1,7 @@
 // RoundToHalf against numpy's float16 conversion (IEEE round to nearest,
 // ties to even), values written out by hand from
 // `np.float32(np.float16(x))` (numpy 1.24).
-#include "detect/half.h"
+#include "core/half.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <limits>
 #include <vector>
 
-namespace edgevision::detect {
+namespace edgevision {
 namespace {
 
 TEST(HalfTest, RoundsToTheNearestHalfTiesToEven) {
@@ -39,4 +39,4 @@ TEST(HalfTest, RoundsToTheNearestHalfTiesToEven) {
 }
 
 }  // namespace
-}  // namespace edgevision::detect
+}  // namespace edgevision
