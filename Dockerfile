@@ -6,7 +6,7 @@
 # Two images from one file (docs/deploy.md, "Container image"):
 #   docker build -t edgevision:0.1.0 .                     full: cameras too (the default)
 #   docker build --target slim -t edgevision:0.1.0-slim .   slim: no FFmpeg libraries, a
-#     third of the size; serves /image, a stream source is in state error naming them
+#     quarter of the size; serves /image, a stream source is in state error naming them
 # Run (port 80 inside, like the exported Custom Vision container):
 #   docker run -d -p 80:80 -v /var/lib/edgevision:/data <registry>/edgevision:0.1.0
 # Your own model: -v /path/to/export:/model:ro -e EDGEVISION_MODEL=/model
