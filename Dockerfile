@@ -3,6 +3,10 @@
 # model on Debian 12 slim. Build (any of linux/amd64, linux/arm64,
 # linux/arm/v7; docs/deploy.md):
 #   docker buildx build --platform linux/arm64,linux/arm/v7 -t <registry>/edgevision:0.1.0 --push .
+# Two images from one file (docs/deploy.md, "Container image"):
+#   docker build -t edgevision:0.1.0 .                     full: cameras too (the default)
+#   docker build --target slim -t edgevision:0.1.0-slim .   slim: no FFmpeg libraries, a
+#     quarter of the size; serves /image, a stream source is in state error naming them
 # Run (port 80 inside, like the exported Custom Vision container):
 #   docker run -d -p 80:80 -v /var/lib/edgevision:/data <registry>/edgevision:0.1.0
 # Your own model: -v /path/to/export:/model:ro -e EDGEVISION_MODEL=/model
@@ -21,13 +25,16 @@ COPY . /src
 RUN cmake -S /src -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DEDGEVISION_BUILD_TESTS=OFF \
  && cmake --build /build --target edgevision \
  && DESTDIR=/out cmake --install /build --prefix /usr --component runtime --strip \
- && /src/packaging/runtime-deps.sh /out/usr/bin/edgevision /out/usr/lib/edgevision/edgevision-ffmpeg.so >/runtime-packages.txt \
- && cat /runtime-packages.txt
+ && /src/packaging/runtime-deps.sh /out/usr/bin/edgevision >/runtime-packages.txt \
+ && /src/packaging/runtime-deps.sh /out/usr/bin/edgevision /out/usr/lib/edgevision/edgevision-ffmpeg.so >/runtime-packages-ffmpeg.txt \
+ && cat /runtime-packages-ffmpeg.txt
 
-# ---- runtime: the binary, the FFmpeg module, the libraries dpkg-shlibdeps ----
-# ---- names for both (the image watches cameras too), the demo model       ----
+# ---- slim: the binary, the FFmpeg module, the libraries dpkg-shlibdeps names ----
+# ---- for the binary only, the demo model. The module is there but cannot     ----
+# ---- load (as the .deb without its Recommends): a stream source is in state  ----
+# ---- error naming the FFmpeg packages; /image serves.                        ----
 # (libcurl4 by name: the binary loads it on first use, dpkg-shlibdeps cannot see it)
-FROM ${DEBIAN_IMAGE} AS runtime
+FROM ${DEBIAN_IMAGE} AS slim
 COPY --from=build /runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates libcurl4 $(cat /tmp/runtime-packages.txt) \
@@ -57,3 +64,15 @@ CMD ["serve"]
 LABEL org.opencontainers.image.title="edgevision" \
       org.opencontainers.image.description="Azure Custom Vision exports served on the edge" \
       org.opencontainers.image.base.name="docker.io/library/debian:12-slim"
+
+# ---- full (the default target): slim plus the libraries dpkg-shlibdeps ----
+# ---- names for the FFmpeg module: cameras, RTSP/HTTP streams, video files ----
+# (FROM slim keeps its user, ENV, HEALTHCHECK, ENTRYPOINT and CMD; the full
+# image shares the slim one's layers.)
+FROM slim AS full
+USER root
+COPY --from=build /runtime-packages-ffmpeg.txt /tmp/runtime-packages-ffmpeg.txt
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(cat /tmp/runtime-packages-ffmpeg.txt) \
+ && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages-ffmpeg.txt
+USER 10001:10001

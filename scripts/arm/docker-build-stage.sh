@@ -5,9 +5,10 @@
 #   scripts/arm/docker-build-stage.sh ARCH OUT
 # OUT gets what the stage's last RUN leaves for the runtime stage: /out (a
 # stripped `cmake --install --component runtime` of build-ARCH) and
-# /runtime-packages.txt (packaging/runtime-deps.sh on the binary and the
-# FFmpeg module: dpkg-shlibdeps, run inside the ARCH build root so it answers
-# from that architecture's packages).
+# /runtime-packages.txt and /runtime-packages-ffmpeg.txt (packaging/runtime-deps.sh
+# on the binary alone, for the slim stage, and on the binary and the FFmpeg
+# module, for the full one: dpkg-shlibdeps, run inside the ARCH build root so
+# it answers from that architecture's packages).
 # Then: tests/packaging/dockerfile_in_chroot.py --platform linux/... --prebuilt build=OUT
 set -euo pipefail
 EV_SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -26,8 +27,10 @@ DESTDIR=$out/out cmake --install "$build" --prefix /usr --component runtime --st
 # tree, which ev_in_root mounts at the same path.
 stage=$build/docker-build-stage
 rm -rf "$stage" && mkdir -p "$stage" && cp "$out/out/usr/bin/edgevision" "$out/out/usr/lib/edgevision/edgevision-ffmpeg.so" "$stage/"
+ev_in_root "$root" "$EV_SRC/packaging/runtime-deps.sh" "$stage/edgevision" >"$out/runtime-packages.txt"
 ev_in_root "$root" "$EV_SRC/packaging/runtime-deps.sh" "$stage/edgevision" "$stage/edgevision-ffmpeg.so" \
-  >"$out/runtime-packages.txt"
+  >"$out/runtime-packages-ffmpeg.txt"
 rm -rf "$stage"
-[[ -s $out/runtime-packages.txt ]] || ev_die "runtime-deps.sh found no packages"
-echo "$arch build stage in $out: $(wc -l <"$out/runtime-packages.txt") runtime packages"
+[[ -s $out/runtime-packages.txt && -s $out/runtime-packages-ffmpeg.txt ]] || ev_die "runtime-deps.sh found no packages"
+echo "$arch build stage in $out: $(wc -l <"$out/runtime-packages.txt") runtime packages (slim)," \
+  "$(wc -l <"$out/runtime-packages-ffmpeg.txt") with the FFmpeg module (full)"

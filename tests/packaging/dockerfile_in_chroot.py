@@ -7,7 +7,8 @@ commands, each stage in a fresh Debian 12 root made by debian_root.sh (the
 stand-in for debian:12-slim: debootstrap minbase plus the slim image's dpkg
 excludes and apt settings):
 
-  FROM debian:12-slim / FROM <stage>   a new root / a copy of that stage's root
+  FROM debian:12-slim / FROM <stage>   a new root / a copy of that stage's root (and its
+                                       ENV, WORKDIR, USER, HEALTHCHECK, ENTRYPOINT, CMD, EXPOSE)
   ARG, ENV, WORKDIR, USER              tracked as Docker does
   RUN <shell> / RUN ["exec", ...]      chroot, /bin/sh -c, with the ENV and WORKDIR
   COPY [--from=<stage>] SRC... DEST    from the context (.dockerignore applied) or a stage
@@ -19,8 +20,15 @@ CMD as the image's USER with its ENV, in a network namespace of its own where
 net.ipv4.ip_unprivileged_port_start is set as our manifests set it. It waits
 for the HEALTHCHECK command to pass, POSTs a real test image to the server
 with the image's own binary, stops it with SIGTERM and expects exit 0. It
-also verifies that every shared library the binary needs resolves in the
-final root, and reports its size.
+also verifies that every shared library the binary and the FFmpeg module need
+resolves in the final root (the full image, the default target), that a
+video-file source (`serve --source cam=<a short MJPEG AVI>`) delivers frames,
+and reports the root's size.
+
+--slim STAGE checks that stage too, as the slim image (docker build --target
+STAGE): the binary's libraries resolve, FFmpeg's do not (none installed), it
+serves apple1.jpg, and the same video-file source is in state error naming
+the FFmpeg packages. All stages are carried out once, in one run.
 
 --platform linux/arm64 or linux/arm/v7 carries the stages out in Debian 12
 roots of that architecture (arm64, armhf), run under qemu-user-static as
@@ -36,10 +44,11 @@ Exit 0: built and served. Exit 1: a step failed (its output is shown).
 Exit 77: cannot run here (not root, no debootstrap, no unshare); 1 instead
 under EDGEVISION_REQUIRE_ALL=1 (CI).
 
-Usage: dockerfile_in_chroot.py [--context DIR] [--keep] [--workdir DIR]
+Usage: dockerfile_in_chroot.py [--context DIR] [--keep] [--workdir DIR] [--slim STAGE]
                                [--platform linux/amd64|linux/arm64|linux/arm/v7] [--prebuilt STAGE=DIR]
 """
 import argparse
+import copy
 import fnmatch
 import json
 import os
@@ -274,6 +283,11 @@ class Builder:
                 elif previous:
                     root = os.path.join(self.workdir, f"stage-{len(self.stages)}-{name}")
                     subprocess.run(["cp", "-a", previous[0].root, root], check=True)
+                    # Docker: a stage built FROM another keeps its image config.
+                    stage = copy.deepcopy(previous[0])
+                    stage.name, stage.root = name, root
+                    self.stages.append(stage)
+                    continue
                 elif image in BASE_IMAGES:
                     root = self.make_root(name)
                 else:
@@ -329,29 +343,48 @@ def du_bytes(path):
     return int(out.stdout.split()[0])
 
 
-def check_libraries(stage):
-    binary = stage.root + "/usr/bin/edgevision"
-    # The binary, and the FFmpeg module it loads for camera sources: the image
-    # installs what both need.
-    for elf in ("/usr/bin/edgevision", "/usr/lib/edgevision/edgevision-ffmpeg.so"):
-        result = subprocess.run(["chroot", stage.root, "/usr/bin/ldd", elf], capture_output=True, text=True)
-        missing = [l.strip() for l in result.stdout.splitlines() if "not found" in l]
-        if result.returncode != 0 or missing:
-            raise SystemExit(f"runtime root: unresolved libraries of {elf}: {missing or result.stderr}")
-    return os.path.getsize(binary)
+FFMPEG_MODULE = "/usr/lib/edgevision/edgevision-ffmpeg.so"
 
 
-def run_image(stage, here, image_file, tries=120):
-    """Starts ENTRYPOINT+CMD as USER in a private network namespace and probes it."""
+def unresolved_libraries(stage, elf):
+    result = subprocess.run(["chroot", stage.root, "/usr/bin/ldd", elf], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{stage.name} root: ldd {elf} failed: {result.stderr}")
+    return [l.split()[0] for l in result.stdout.splitlines() if "not found" in l]
+
+
+def check_libraries(stage, slim):
+    """The binary's libraries resolve; the FFmpeg module's too in the full
+    image, in the slim one FFmpeg's (and only FFmpeg's) do not."""
+    missing = unresolved_libraries(stage, "/usr/bin/edgevision")
+    if missing:
+        raise SystemExit(f"{stage.name} root: unresolved libraries of /usr/bin/edgevision: {missing}")
+    missing = unresolved_libraries(stage, FFMPEG_MODULE)
+    if not slim and missing:
+        raise SystemExit(f"{stage.name} root: unresolved libraries of {FFMPEG_MODULE}: {missing}")
+    if slim and (not missing or any(not re.match(r"^lib(av|sw|postproc)", m) for m in missing)):
+        raise SystemExit(f"{stage.name} root (slim): expected only FFmpeg's libraries missing for {FFMPEG_MODULE}, "
+                         f"got {missing}")
+    return os.path.getsize(stage.root + "/usr/bin/edgevision")
+
+
+def run_image(stage, image_file, video_file, want_source, tries=120):
+    """Starts ENTRYPOINT+CMD as USER in a private network namespace, with a
+    video-file source added to CMD (`docker run IMAGE serve --source ...`),
+    waits for the HEALTHCHECK and for the source to reach `want_source`
+    (running: frames out; error), and probes /image."""
     port = stage.expose[0] if stage.expose else 80
-    start = stage.entrypoint + stage.cmd
+    start = stage.entrypoint + stage.cmd + ["--source", "cam=/tmp/probe.avi,loop=true"]
     env = " ".join(shlex.quote(f"{k}={v}") for k, v in stage.env.items())
     user = stage.user or "0:0"
     if ":" not in user:
         user = f"{user}:{user}"
     health = " ".join(shlex.quote(a) for a in stage.healthcheck) if stage.healthcheck else "true"
     shutil.copy(image_file, stage.root + "/tmp/probe.jpg")
+    shutil.copy(video_file, stage.root + "/tmp/probe.avi")
     os.chmod(stage.root + "/tmp/probe.jpg", 0o644)
+    os.chmod(stage.root + "/tmp/probe.avi", 0o644)
+    source_ready = ('grep -q \'"state":"error"\'' if want_source == "error" else "grep -q '\"framesOut\":[1-9]'")
     script = f"""
 set -u
 R={shlex.quote(stage.root)}
@@ -377,6 +410,16 @@ echo "healthcheck=$ok after $i tries"
 if [ $ok -eq 0 ]; then
   run edgevision predict --server http://127.0.0.1:{port}/image /tmp/probe.jpg >"$R/tmp/prediction.json" || ok=1
 fi
+# The source's state, by the host's curl (the image has none) in the same namespace.
+if [ $ok -eq 0 ]; then
+  ok=1
+  for i in $(seq 1 {tries}); do
+    curl -sf http://127.0.0.1:{port}/sources >"$R/tmp/sources.json" && {source_ready} "$R/tmp/sources.json" && {{ ok=0; break; }}
+    kill -0 $server 2>/dev/null || break
+    sleep 0.5
+  done
+  echo "source=$ok after $i tries"
+fi
 kill -TERM $server 2>/dev/null; wait $server; echo "server_exit=$?"
 exit $ok
 """
@@ -387,9 +430,10 @@ exit $ok
     if result.returncode != 0 or "server_exit=0" not in result.stdout:
         print(result.stderr)
         print("--- server log ---\n" + server_log)
-        raise SystemExit("the image did not serve")
+        raise SystemExit(f"the image ({stage.name}) did not serve, or its source did not reach state {want_source}")
     prediction = json.load(open(stage.root + "/tmp/prediction.json", encoding="utf-8"))
-    return prediction, server_log
+    sources = {s["name"]: s for s in json.load(open(stage.root + "/tmp/sources.json", encoding="utf-8"))["sources"]}
+    return prediction, sources["cam"]
 
 
 def main():
@@ -401,13 +445,15 @@ def main():
     parser.add_argument("--platform", default="linux/amd64", choices=sorted(PLATFORMS))
     parser.add_argument("--prebuilt", action="append", default=[], metavar="STAGE=DIR",
                         help="take this stage's result from DIR instead of carrying out its instructions")
+    parser.add_argument("--slim", metavar="STAGE",
+                        help="also check this stage, as the slim image without FFmpeg's libraries")
     args = parser.parse_args()
     arch = PLATFORMS[args.platform]
     prebuilt = dict(p.split("=", 1) for p in args.prebuilt)
 
     if os.geteuid() != 0:
         return support.skip_or_fail("needs root for chroot and debootstrap")
-    for tool in ("debootstrap", "unshare", "chroot", "ip"):
+    for tool in ("debootstrap", "unshare", "chroot", "ip", "curl", "ffmpeg"):
         if shutil.which(tool) is None:
             return support.skip_or_fail(f"{tool} is not installed (scripts/setup-debian.sh --test)")
 
@@ -418,24 +464,44 @@ def main():
         builder = Builder(args.context, workdir, here, arch, prebuilt)
         final = builder.build(os.path.join(args.context, "Dockerfile"))
         log(f"built in {time.monotonic() - started:.0f} s")
+        checks = [(final, False)]
+        if args.slim:
+            named = [s for s in builder.stages if s.name == args.slim]
+            if not named or named[0] is final:
+                raise SystemExit(f"--slim {args.slim}: no such stage before the final one in the Dockerfile")
+            checks.append((named[0], True))
         base = os.path.join(workdir, "base")
         subprocess.run([os.path.join(here, "debian_root.sh"), arch, base], check=True)
         base_bytes = du_bytes(base)
-        final_bytes = du_bytes(final.root)
-        binary_bytes = check_libraries(final)
-        model_bytes = du_bytes(final.root + "/usr/share/edgevision/demo")
         image = os.path.join(args.context, "tests/data/cv-exports/iotedge-applebanana-tf/images/apple1.jpg")
-        # Under qemu the model takes seconds to load: up to 5 min.
-        prediction, _ = run_image(final, here, image, tries=120 if arch == "amd64" else 600)
-        top = max(prediction["predictions"], key=lambda p: p["probability"])
-        if top["tagName"] != "Apple":
-            raise SystemExit(f"the image predicted {top} for apple1.jpg")
+        # The video-file source's input: 2 s of MJPEG made from the test image.
+        video = os.path.join(workdir, "probe.avi")
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-loop", "1", "-framerate", "5", "-t", "2",
+                        "-i", image, "-vf", "scale=320:240", "-c:v", "mjpeg", "-q:v", "3", video],
+                       check=True, stdin=subprocess.DEVNULL)
         mib = 1 << 20
-        print(f"[ figures ] {args.platform}: runtime root {final_bytes / mib:.1f} MiB (fresh slim-like root {base_bytes / mib:.1f} MiB, "
-              f"added {(final_bytes - base_bytes) / mib:.1f} MiB: binary {binary_bytes / mib:.1f} MiB, "
-              f"demo model {model_bytes / mib:.1f} MiB, libraries and the rest "
-              f"{(final_bytes - base_bytes - binary_bytes - model_bytes) / mib:.1f} MiB); "
-              f"top tag {top['tagName']} {top['probability']:.4f}; {time.monotonic() - started:.0f} s")
+        for stage, slim in checks:
+            final_bytes = du_bytes(stage.root)
+            binary_bytes = check_libraries(stage, slim)
+            model_bytes = du_bytes(stage.root + "/usr/share/edgevision/demo")
+            # Under qemu the model takes seconds to load: up to 5 min.
+            prediction, cam = run_image(stage, image, video, "error" if slim else "running",
+                                        tries=120 if arch == "amd64" else 600)
+            top = max(prediction["predictions"], key=lambda p: p["probability"])
+            if top["tagName"] != "Apple":
+                raise SystemExit(f"the image ({stage.name}) predicted {top} for apple1.jpg")
+            if slim and "libavformat59" not in (cam.get("lastError") or ""):
+                raise SystemExit(f"slim image: the source's error does not name libavformat59: {cam}")
+            if not slim and not cam["framesOut"] > 0:
+                raise SystemExit(f"full image: the video-file source delivered no frame: {cam}")
+            print(f"[ {stage.name} ] source cam: state {cam['state']}, framesOut {cam['framesOut']}, "
+                  f"lastError {cam.get('lastError')!r}")
+            print(f"[ figures ] {args.platform} {stage.name}: runtime root {final_bytes / mib:.1f} MiB "
+                  f"(fresh slim-like root {base_bytes / mib:.1f} MiB, "
+                  f"added {(final_bytes - base_bytes) / mib:.1f} MiB: binary {binary_bytes / mib:.1f} MiB, "
+                  f"demo model {model_bytes / mib:.1f} MiB, libraries and the rest "
+                  f"{(final_bytes - base_bytes - binary_bytes - model_bytes) / mib:.1f} MiB); "
+                  f"top tag {top['tagName']} {top['probability']:.4f}; {time.monotonic() - started:.0f} s")
         return 0
     finally:
         if not args.keep and not args.workdir:
