@@ -24,30 +24,6 @@ namespace edgevision::cli {
 
 namespace {
 
-// Multiply-adds of one inference, counted from the normalised graph: each
-// Conv2D output element costs KH*KW*(C/groups), each FullyConnected output K.
-// Pooling, element-wise ops and activations are not counted (they are not
-// multiply-adds and are memory-bound): this is the work the compute floor
-// (docs/performance.md) is measured against.
-uint64_t NodeMultiplyAdds(const graph::Graph& g, const graph::Node& node) {
-  if (node.op == graph::Op::kConv2D) {
-    const graph::Shape& w = g.values[node.inputs[1]].shape;  // OHWI
-    const int64_t out = g.values[node.outputs[0]].NumElements();
-    if (out > 0 && w.size() == 4) return static_cast<uint64_t>(out) * w[1] * w[2] * w[3];
-  } else if (node.op == graph::Op::kFullyConnected) {
-    const graph::Shape& w = g.values[node.inputs[1]].shape;  // [O, K]
-    const int64_t out = g.values[node.outputs[0]].NumElements();
-    if (out > 0 && w.size() == 2) return static_cast<uint64_t>(out) * w[1];
-  }
-  return 0;
-}
-
-uint64_t CountMultiplyAdds(const graph::Graph& g) {
-  uint64_t macs = 0;
-  for (const graph::Node& node : g.nodes) macs += NodeMultiplyAdds(g, node);
-  return macs;
-}
-
 // --per-op: each node that does work at run time, its mean time and share of
 // the sum, its multiply-adds and the GFLOP/s it reached (2 FLOPs per
 // multiply-add); with --peak-gflops, its compute floor (the time at that
@@ -61,7 +37,7 @@ nlohmann::json PerOp(const graph::Graph& g, const std::vector<engine::NodeProfil
   nlohmann::json ops = nlohmann::json::array();
   for (const engine::NodeProfile& p : profile) {
     const auto it = by_name.find(p.node);
-    const uint64_t macs = it == by_name.end() ? 0 : NodeMultiplyAdds(g, *it->second);
+    const uint64_t macs = it == by_name.end() ? 0 : graph::NodeMultiplyAdds(g, *it->second);
     nlohmann::json op = {{"node", p.node},
                          {"op", p.op},
                          {"us", p.microseconds},
@@ -280,7 +256,7 @@ int RunBench(const BenchOptions& options) {
       {"runs", options.runs},
       {"warmup", options.warmup},
       {"input", (*compiled)->input_shape()},
-      {"multiply_adds", CountMultiplyAdds(loaded->graph)},
+      {"multiply_adds", graph::CountMultiplyAdds(loaded->graph)},
   };
   doc.update(TimeSummary(ms));
   if (int8) {

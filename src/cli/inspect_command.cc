@@ -158,6 +158,11 @@ int RunInspect(const InspectOptions& options) {
                 int8->cache_file.empty() ? "" : (int8->cache_file + (int8->cache_reused ? " (reused)" : " (written)")).c_str());
     std::printf("vs fp32     top-1 %d/%d (%.1f %%), mean |dp| %.5f, max |dp| %.5f\n", a.top1_agree, a.images,
                 100.0 * a.top1_rate, a.mean_abs_diff, a.max_abs_diff);
+    const predict::Int8MixedPrecision& mixed = int8->mixed;
+    std::printf("float32     %zu node(s) kept: %d leading (%.1f %% of multiply-adds; log-odds error %.3f -> %.3f), "
+                "%zu by sensitivity\n",
+                mixed.float_nodes.size(), mixed.leading_nodes, 100.0 * mixed.leading_share, mixed.all_int8_error,
+                mixed.leading_error, mixed.float_nodes.size() - static_cast<size_t>(mixed.leading_nodes));
   }
   return 0;
 }

@@ -158,6 +158,25 @@ int Graph::ProducerOf(ValueId id) const {
   return -1;
 }
 
+uint64_t NodeMultiplyAdds(const Graph& g, const Node& node) {
+  if (node.op == Op::kConv2D) {
+    const Shape& w = g.values[node.inputs[1]].shape;  // OHWI
+    const int64_t out = g.values[node.outputs[0]].NumElements();
+    if (out > 0 && w.size() == 4) return static_cast<uint64_t>(out) * w[1] * w[2] * w[3];
+  } else if (node.op == Op::kFullyConnected) {
+    const Shape& w = g.values[node.inputs[1]].shape;  // [O, K]
+    const int64_t out = g.values[node.outputs[0]].NumElements();
+    if (out > 0 && w.size() == 2) return static_cast<uint64_t>(out) * w[1];
+  }
+  return 0;
+}
+
+uint64_t CountMultiplyAdds(const Graph& g) {
+  uint64_t macs = 0;
+  for (const Node& node : g.nodes) macs += NodeMultiplyAdds(g, node);
+  return macs;
+}
+
 int Graph::UseCount(ValueId id) const {
   int n = 0;
   for (const Node& node : nodes) {

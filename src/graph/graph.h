@@ -184,6 +184,15 @@ struct Graph {
   std::map<std::string, int> OpSummary() const;
 };
 
+// Multiply-adds of one inference, counted from a normalised graph: each
+// Conv2D output element costs KH*KW*(C/groups), each FullyConnected output K.
+// Pooling, element-wise ops and activations are not counted (they are not
+// multiply-adds and are memory-bound): this is the work the compute floor
+// (docs/performance.md) is measured against, and what the int8 mode's
+// mixed precision budgets (predict/int8_mixed.h).
+uint64_t NodeMultiplyAdds(const Graph& g, const Node& node);
+uint64_t CountMultiplyAdds(const Graph& g);
+
 // Checks structural invariants: ids in range, every non-constant value
 // produced exactly once (or a graph input), nodes topologically ordered,
 // constants carry payloads matching their shapes. Returns Corrupt on the

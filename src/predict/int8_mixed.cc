@@ -14,8 +14,14 @@ struct Score {
   int agree = 0;
   double max_diff = 0;
   double mean_diff = 0;
+  double log_odds_error = 0;  // mean |log-odds difference| per tag
   std::vector<std::string> int8_compute_names;  // of the model measured
 };
+
+double LogOdds(double p) {
+  p = std::clamp(p, kLogOddsFloor, kLogOddsCeiling);
+  return std::log(p / (1.0 - p));
+}
 
 size_t ArgMax(const std::vector<float>& v) {
   return static_cast<size_t>(std::max_element(v.begin(), v.end()) - v.begin());
@@ -37,7 +43,7 @@ Result<Score> Measure(const graph::Graph& graph, const engine::Int8Calibration& 
     score.int8_compute_names = stats->int8_compute_names;
   }
   std::vector<float> out(model->output_size());
-  double sum = 0;
+  double sum = 0, log_sum = 0;
   size_t count = 0;
   for (size_t i : which) {
     EV_RETURN_IF_ERROR(session->Run(inputs[i], out));
@@ -46,10 +52,12 @@ Result<Score> Measure(const graph::Graph& graph, const engine::Int8Calibration& 
       const double d = std::fabs(static_cast<double>(out[k]) - fp32[i][k]);
       score.max_diff = std::max(score.max_diff, d);
       sum += d;
+      log_sum += std::fabs(LogOdds(out[k]) - LogOdds(fp32[i][k]));
       ++count;
     }
   }
   score.mean_diff = count ? sum / static_cast<double>(count) : 0;
+  score.log_odds_error = count ? log_sum / static_cast<double>(count) : 0;
   return score;
 }
 
@@ -60,6 +68,54 @@ bool Meets(const Score& s, size_t inputs) {
 // Better: more top-1 agreement, then a largest difference kMixedMinGain lower.
 bool Better(const Score& a, const Score& b) {
   return a.agree != b.agree ? a.agree > b.agree : a.max_diff < b.max_diff * (1.0 - kMixedMinGain);
+}
+
+// Prepends `leading` to each set measured.
+std::vector<std::string> With(const std::vector<std::string>& leading, std::vector<std::string> nodes) {
+  nodes.insert(nodes.begin(), leading.begin(), leading.end());
+  return nodes;
+}
+
+// The leading prefix (module comment); fills result's leading_* fields.
+Result<std::vector<std::string>> ChooseLeading(const graph::Graph& graph, const engine::Int8Calibration& calibration,
+                                               const std::vector<std::vector<float>>& inputs,
+                                               const std::vector<std::vector<float>>& fp32,
+                                               const std::vector<size_t>& all, const Score& all_int8,
+                                               Int8MixedPrecision* result) {
+  result->all_int8_error = all_int8.log_odds_error;
+  result->leading_error = all_int8.log_odds_error;
+  const uint64_t total = graph::CountMultiplyAdds(graph);
+  if (total == 0) return std::vector<std::string>{};
+  std::vector<std::string> prefix;
+  std::vector<std::pair<std::vector<std::string>, Score>> tried;
+  uint64_t macs = 0;
+  for (const graph::Node& node : graph.nodes) {
+    if (std::find(all_int8.int8_compute_names.begin(), all_int8.int8_compute_names.end(), node.name) ==
+        all_int8.int8_compute_names.end()) {
+      continue;
+    }
+    macs += graph::NodeMultiplyAdds(graph, node);
+    if (static_cast<double>(macs) > kMaxLeadingFloatShare * static_cast<double>(total)) break;
+    prefix.push_back(node.name);
+    EV_ASSIGN_OR_RETURN(Score s, Measure(graph, calibration, prefix, inputs, fp32, all, &result->trials));
+    tried.emplace_back(prefix, std::move(s));
+  }
+  double best = all_int8.log_odds_error;
+  for (const auto& [nodes, s] : tried) best = std::min(best, s.log_odds_error);
+  if (all_int8.log_odds_error <= best * (1.0 + kLeadingTolerance)) return std::vector<std::string>{};
+  for (const auto& [nodes, s] : tried) {
+    if (s.log_odds_error <= best * (1.0 + kLeadingTolerance)) {
+      result->leading_nodes = static_cast<int>(nodes.size());
+      result->leading_error = s.log_odds_error;
+      uint64_t kept = 0;
+      for (const graph::Node& node : graph.nodes) {
+        if (std::find(nodes.begin(), nodes.end(), node.name) != nodes.end()) kept += graph::NodeMultiplyAdds(graph, node);
+      }
+      result->leading_share = static_cast<double>(kept) / static_cast<double>(total);
+      return nodes;
+    }
+  }
+  return std::vector<std::string>{};
 }
 
 }  // namespace
@@ -73,7 +129,12 @@ Result<Int8MixedPrecision> ChooseFloatNodes(const graph::Graph& graph, const eng
   std::iota(all.begin(), all.end(), 0);
   EV_ASSIGN_OR_RETURN(Score best, Measure(graph, calibration, {}, inputs, fp32_outputs, all, &result.trials));
   result.all_int8_max_abs_diff = best.max_diff;
-  std::vector<std::string> best_nodes;
+  EV_ASSIGN_OR_RETURN(const std::vector<std::string> leading,
+                      ChooseLeading(graph, calibration, inputs, fp32_outputs, all, best, &result));
+  if (!leading.empty()) {
+    EV_ASSIGN_OR_RETURN(best, Measure(graph, calibration, leading, inputs, fp32_outputs, all, &result.trials));
+  }
+  std::vector<std::string> best_nodes = leading;
   if (!Meets(best, all.size())) {
     // Sensitivity of each int8 compute node, on an evenly spaced subset.
     std::vector<size_t> subset;
@@ -81,7 +142,9 @@ Result<Int8MixedPrecision> ChooseFloatNodes(const graph::Graph& graph, const eng
     for (size_t k = 0; k < n; ++k) subset.push_back(k * inputs.size() / n);
     std::vector<std::pair<double, std::string>> sensitivity;
     for (const std::string& node : best.int8_compute_names) {
-      EV_ASSIGN_OR_RETURN(Score s, Measure(graph, calibration, {node}, inputs, fp32_outputs, subset, &result.trials));
+      if (std::find(leading.begin(), leading.end(), node) != leading.end()) continue;
+      EV_ASSIGN_OR_RETURN(Score s, Measure(graph, calibration, With(leading, {node}), inputs, fp32_outputs, subset,
+                                           &result.trials));
       sensitivity.emplace_back(s.mean_diff, node);
     }
     std::stable_sort(sensitivity.begin(), sensitivity.end(),
@@ -90,10 +153,11 @@ Result<Int8MixedPrecision> ChooseFloatNodes(const graph::Graph& graph, const eng
     size_t without_gain = 0;
     for (size_t k = 0; k < std::min(kMaxFloatNodes, sensitivity.size()) && without_gain < kMixedPatience; ++k) {
       nodes.push_back(sensitivity[k].second);
-      EV_ASSIGN_OR_RETURN(Score s, Measure(graph, calibration, nodes, inputs, fp32_outputs, all, &result.trials));
+      EV_ASSIGN_OR_RETURN(Score s, Measure(graph, calibration, With(leading, nodes), inputs, fp32_outputs, all,
+                                           &result.trials));
       if (Better(s, best)) {
         best = std::move(s);
-        best_nodes = nodes;
+        best_nodes = With(leading, nodes);
         without_gain = 0;
       } else {
         ++without_gain;

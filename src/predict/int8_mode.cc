@@ -23,8 +23,9 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 // Bump when the engine's int8 program or the cache's fields change meaning
-// (5: channel means for bias correction).
-constexpr int kCacheVersion = 5;
+// (5: channel means for bias correction; 6: the leading float32 prefix of
+// mixed precision — an older cache is recalibrated).
+constexpr int kCacheVersion = 6;
 
 // Observed ranges are widened by this fraction: images unlike the few
 // calibration photos (another subject, other light) then saturate less. 0.25
@@ -133,6 +134,12 @@ Int8Agreement Compare(const std::vector<std::vector<float>>& fp32,
 
 json MixedJson(const Int8MixedPrecision& m) {
   return json{{"float_nodes", m.float_nodes},
+              {"leading",
+               {{"nodes", m.leading_nodes},
+                {"multiply_add_share", m.leading_share},
+                {"budget", kMaxLeadingFloatShare},
+                {"log_odds_error", m.leading_error},
+                {"all_int8_log_odds_error", m.all_int8_error}}},
               {"bar", {{"top1", "all"}, {"max_abs_prob_diff", kMixedMaxProbDiff}}},
               {"bar_met", m.bar_met},
               {"inputs", m.inputs},
@@ -154,6 +161,17 @@ bool ReadMixed(const json& j, Int8MixedPrecision* m) {
       !j.value("all_int8_max_abs_prob_diff", json()).is_number() || !j.value("trials", json()).is_number_integer()) {
     return false;
   }
+  const json& leading = j.value("leading", json());
+  if (!leading.is_object() || !leading.value("nodes", json()).is_number_integer() ||
+      !leading.value("multiply_add_share", json()).is_number() || !leading.value("log_odds_error", json()).is_number() ||
+      !leading.value("all_int8_log_odds_error", json()).is_number()) {
+    return false;
+  }
+  m->leading_nodes = leading["nodes"].get<int>();
+  m->leading_share = leading["multiply_add_share"].get<double>();
+  m->leading_error = leading["log_odds_error"].get<double>();
+  m->all_int8_error = leading["all_int8_log_odds_error"].get<double>();
+  if (m->leading_nodes < 0 || static_cast<size_t>(m->leading_nodes) > m->float_nodes.size()) return false;
   m->bar_met = j["bar_met"].get<bool>();
   m->inputs = j["inputs"].get<int>();
   m->top1_agree = j["top1_agree"].get<int>();
@@ -383,12 +401,14 @@ Result<std::unique_ptr<Classifier>> CreateInt8Classifier(model::LoadedModel mode
   for (const std::string& n : m.float_nodes) kept += (kept.empty() ? "" : ", ") + n;
   spdlog::info(
       "int8: calibrated on {} image(s) from {}{}{}; agrees with fp32 on {}/{} top-1, mean |dp| "
-      "{:.4f}, max {:.4f}; {} nodes int8, {} float32; mixed precision keeps {} node(s) float32{}{}{} "
+      "{:.4f}, max {:.4f}; {} nodes int8, {} float32; mixed precision keeps {} node(s) float32 ({} leading, "
+      "{:.1f} % of multiply-adds; log-odds error {:.3f} -> {:.3f}){}{}{} "
       "(bar {}: {}/{} top-1, max |dp| {:.4f} on the {} calibration inputs; all-int8 max {:.4f})",
       report.calibration_images, report.calibration_source, report.cache_reused ? " (cached)" : "",
       report.bias_correction ? ", biases corrected" : "",
       a.top1_agree, a.images, a.mean_abs_diff, a.max_abs_diff, report.int8_nodes, report.float_nodes,
-      m.float_nodes.size(), kept.empty() ? "" : " [", kept, kept.empty() ? "" : "]",
+      m.float_nodes.size(), m.leading_nodes, 100.0 * m.leading_share, m.all_int8_error, m.leading_error,
+      kept.empty() ? "" : " [", kept, kept.empty() ? "" : "]",
       m.bar_met ? "met" : "MISSED", m.top1_agree, m.inputs, m.max_abs_diff, m.inputs, m.all_int8_max_abs_diff);
   classifier->SetInt8Report(std::move(report));
   return classifier;

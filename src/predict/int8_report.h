@@ -20,7 +20,13 @@ struct Int8Agreement {
 // float32, and the agreement on the evaluation inputs (the calibration
 // images and their augmented variants) with them.
 struct Int8MixedPrecision {
-  std::vector<std::string> float_nodes;  // most sensitive first; empty when all-int8 met the bar
+  // The leading nodes kept float32 (a prefix of the int8 compute nodes, in
+  // graph order), then the most sensitive ones; empty when all-int8 is best.
+  std::vector<std::string> float_nodes;
+  int leading_nodes = 0;         // how many of float_nodes are the leading prefix
+  double leading_share = 0;      // their share of the model's multiply-adds
+  double leading_error = 0;      // mean |log-odds error| on the inputs with them float32
+  double all_int8_error = 0;     // the same, all-int8
   bool bar_met = false;
   int inputs = 0;            // evaluation inputs
   int top1_agree = 0;        // with float_nodes kept float32
