@@ -13,6 +13,8 @@ namespace edgevision::metrics {
 
 namespace {
 
+constexpr uint64_t kKibibyte = 1024;  // /proc/<pid>/status gives sizes in kB (KiB)
+
 std::optional<std::string> ReadFile(const char* path) {
   std::ifstream in(path);
   if (!in) return std::nullopt;
@@ -65,12 +67,50 @@ std::optional<ProcessSample> ParseProcStat(const std::string& stat, long ticks_p
   return s;
 }
 
+std::optional<ProcStatus> ParseProcStatus(const std::string& status) {
+  std::optional<uint64_t> rss_kib, size_kib, threads;
+  std::istringstream in(status);
+  std::string line;
+  auto value = [&](const char* key) -> std::optional<uint64_t> {
+    const size_t n = std::char_traits<char>::length(key);
+    if (line.compare(0, n, key) != 0) return std::nullopt;
+    const char* begin = line.c_str() + n;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(begin, &end, 10);
+    if (end == begin) return std::nullopt;
+    return static_cast<uint64_t>(v);
+  };
+  while (std::getline(in, line)) {
+    if (auto v = value("VmRSS:")) rss_kib = v;
+    if (auto v = value("VmSize:")) size_kib = v;
+    if (auto v = value("Threads:")) threads = v;
+  }
+  if (!rss_kib || !size_kib || !threads) return std::nullopt;
+  return ProcStatus{*rss_kib * kKibibyte, *size_kib * kKibibyte, *threads};
+}
+
 std::optional<ProcessSample> ReadProcess() {
   std::optional<std::string> stat = ReadFile("/proc/self/stat");
   std::optional<double> boot = BootTime();
   if (!stat || !boot) return std::nullopt;
   std::optional<ProcessSample> s = ParseProcStat(*stat, sysconf(_SC_CLK_TCK), sysconf(_SC_PAGESIZE), *boot);
   if (!s) return std::nullopt;
+  // qemu-user answers /proc/self/stat itself, with zeros for the CPU times,
+  // the thread count and the memory sizes; /proc/self/status and
+  // getrusage reach the kernel, which says the same as its stat on a real
+  // system. So the sizes and threads come from status, the CPU from rusage.
+  if (std::optional<std::string> text = ReadFile("/proc/self/status")) {
+    if (std::optional<ProcStatus> st = ParseProcStatus(*text)) {
+      s->resident_bytes = st->resident_bytes;
+      s->virtual_bytes = st->virtual_bytes;
+      s->threads = st->threads;
+    }
+  }
+  rusage usage{};
+  if (getrusage(RUSAGE_SELF, &usage) == 0) {
+    auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    s->cpu_seconds = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+  }
   s->open_fds = CountOpenFds();
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0) s->max_fds = limit.rlim_cur;

@@ -21,8 +21,20 @@ struct ProcessSample {
   uint64_t threads = 0;
 };
 
-// Reads /proc/self (Linux). nullopt when /proc is not mounted or unreadable.
+// Reads /proc/self (Linux): stat for the start time, status for the memory
+// sizes and threads, getrusage for the CPU time (under qemu-user, which
+// fills stat's other fields with zeros, status and rusage stay the
+// kernel's). nullopt when /proc is not mounted or unreadable.
 std::optional<ProcessSample> ReadProcess();
+
+// The VmRSS, VmSize and Threads lines of /proc/<pid>/status, in bytes.
+struct ProcStatus {
+  uint64_t resident_bytes = 0;
+  uint64_t virtual_bytes = 0;
+  uint64_t threads = 0;
+};
+// nullopt when one of the three lines is missing. For tests.
+std::optional<ProcStatus> ParseProcStatus(const std::string& status);
 
 // Parses the text of /proc/<pid>/stat; `ticks_per_second` and `page_bytes`
 // from sysconf, `boot_time` from /proc/stat's btime. For tests.

@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <future>
+#include <thread>
+#include <vector>
+
 namespace edgevision::metrics {
 namespace {
 
@@ -26,20 +30,50 @@ TEST(ProcStat, RefusesTruncatedText) {
   EXPECT_FALSE(ParseProcStat("no parens at all", 100, 4096, 0).has_value());
 }
 
-TEST(ReadProcess, SeesThisProcessAndItsNewDescriptors) {
+TEST(ProcStatus, ParsesSizesInKibibytesAndThreads) {
+  const std::string status =
+      "Name:\tedgevision\nVmPeak:\t  260800 kB\nVmSize:\t  228296 kB\nVmHWM:\t   12204 kB\n"
+      "VmRSS:\t   12000 kB\nThreads:\t7\nSigQ:\t0/95000\n";
+  std::optional<ProcStatus> s = ParseProcStatus(status);
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->resident_bytes, 12000u * 1024);
+  EXPECT_EQ(s->virtual_bytes, 228296u * 1024);
+  EXPECT_EQ(s->threads, 7u);
+}
+
+TEST(ProcStatus, RefusesTextWithoutTheLines) {
+  EXPECT_FALSE(ParseProcStatus("Name:\tx\nVmRSS:\t 10 kB\nVmSize:\t 20 kB\n").has_value());  // no Threads
+  EXPECT_FALSE(ParseProcStatus("VmRSS:\t kB\nVmSize:\t 20 kB\nThreads:\t1\n").has_value());   // no number
+  EXPECT_FALSE(ParseProcStatus("").has_value());
+}
+
+// The kernel's figures for this process, which qemu-user's own /proc/self/stat
+// (zeros for CPU, threads and sizes) would fail: a thread more, 64 MiB touched.
+TEST(ReadProcess, SeesThisProcessItsThreadsMemoryAndNewDescriptors) {
   std::optional<ProcessSample> before = ReadProcess();
   ASSERT_TRUE(before.has_value());
   EXPECT_GT(before->resident_bytes, 0u);
+  EXPECT_GT(before->virtual_bytes, before->resident_bytes);
+  EXPECT_GT(before->cpu_seconds, 0.0);
   EXPECT_GT(before->max_fds, 0u);
   EXPECT_GE(before->threads, 1u);
   const int fd1 = open("/dev/null", O_RDONLY), fd2 = open("/dev/null", O_RDONLY);
   ASSERT_GE(fd1, 0);
   ASSERT_GE(fd2, 0);
+  constexpr size_t kTouched = 64u << 20;  // far above the noise of a test process's RSS
+  std::vector<char> touched(kTouched, 1);
+  std::promise<void> release;
+  std::thread waiting([f = release.get_future()]() mutable { f.wait(); });
   std::optional<ProcessSample> after = ReadProcess();
+  release.set_value();
+  waiting.join();
   close(fd1);
   close(fd2);
   ASSERT_TRUE(after.has_value());
   EXPECT_EQ(after->open_fds, before->open_fds + 2);
+  EXPECT_EQ(after->threads, before->threads + 1);
+  EXPECT_GE(after->resident_bytes, before->resident_bytes + kTouched / 2) << int(touched[kTouched / 2]);
+  EXPECT_GE(after->cpu_seconds, before->cpu_seconds);
 }
 
 TEST(ProcessCollector, WritesTheStandardNames) {
