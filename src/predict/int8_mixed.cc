@@ -86,8 +86,15 @@ Result<std::vector<std::string>> ChooseLeading(const graph::Graph& graph, const 
   result->leading_error = all_int8.log_odds_error;
   const uint64_t total = graph::CountMultiplyAdds(graph);
   if (total == 0) return std::vector<std::string>{};
+  // Each candidate: the prefix, its multiply-adds (counted once, as the
+  // prefix grows) and its score.
+  struct Candidate {
+    std::vector<std::string> nodes;
+    uint64_t macs = 0;
+    Score score;
+  };
+  std::vector<Candidate> tried;
   std::vector<std::string> prefix;
-  std::vector<std::pair<std::vector<std::string>, Score>> tried;
   uint64_t macs = 0;
   for (const graph::Node& node : graph.nodes) {
     if (std::find(all_int8.int8_compute_names.begin(), all_int8.int8_compute_names.end(), node.name) ==
@@ -98,21 +105,17 @@ Result<std::vector<std::string>> ChooseLeading(const graph::Graph& graph, const 
     if (static_cast<double>(macs) > kMaxLeadingFloatShare * static_cast<double>(total)) break;
     prefix.push_back(node.name);
     EV_ASSIGN_OR_RETURN(Score s, Measure(graph, calibration, prefix, inputs, fp32, all, &result->trials));
-    tried.emplace_back(prefix, std::move(s));
+    tried.push_back({prefix, macs, std::move(s)});
   }
   double best = all_int8.log_odds_error;
-  for (const auto& [nodes, s] : tried) best = std::min(best, s.log_odds_error);
+  for (const Candidate& c : tried) best = std::min(best, c.score.log_odds_error);
   if (all_int8.log_odds_error <= best * (1.0 + kLeadingTolerance)) return std::vector<std::string>{};
-  for (const auto& [nodes, s] : tried) {
-    if (s.log_odds_error <= best * (1.0 + kLeadingTolerance)) {
-      result->leading_nodes = static_cast<int>(nodes.size());
-      result->leading_error = s.log_odds_error;
-      uint64_t kept = 0;
-      for (const graph::Node& node : graph.nodes) {
-        if (std::find(nodes.begin(), nodes.end(), node.name) != nodes.end()) kept += graph::NodeMultiplyAdds(graph, node);
-      }
-      result->leading_share = static_cast<double>(kept) / static_cast<double>(total);
-      return nodes;
+  for (const Candidate& c : tried) {
+    if (c.score.log_odds_error <= best * (1.0 + kLeadingTolerance)) {
+      result->leading_nodes = static_cast<int>(c.nodes.size());
+      result->leading_error = c.score.log_odds_error;
+      result->leading_share = static_cast<double>(c.macs) / static_cast<double>(total);
+      return c.nodes;
     }
   }
   return std::vector<std::string>{};
