@@ -238,8 +238,9 @@ class Int8Session final : public Session {
         const Node& node = g.nodes[step.node];
         {
           xnnpack_internal::AllocationRecording recording;
-          status = xnnpack_internal::CreateNodeOperator(g, node, xnnpack_internal::Exec::kXnnpack,
-                                                        xnnpack_internal::DenseStrides(g, node),
+          xnnpack_internal::OpStrides strides = xnnpack_internal::DenseStrides(g, node);
+          if (step.out_stride) strides.output = step.out_stride;  // into its concat
+          status = xnnpack_internal::CreateNodeOperator(g, node, xnnpack_internal::Exec::kXnnpack, strides,
                                                         nullptr, &op);
           if (status == xnn_status_success) weights_->AfterCreate(s, op.get(), recording);
         }
@@ -248,7 +249,7 @@ class Int8Session final : public Session {
                             node.op == Op::kDiv;
         status = xnnpack_internal::SetupNodeOperator(
             g, node, xnnpack_internal::Exec::kXnnpack, op.get(), Operand(step.reads[0], node.inputs[0]),
-            binary ? Operand(step.reads[1], node.inputs[1]) : nullptr, F(step.write), pool_.get(),
+            binary ? Operand(step.reads[1], node.inputs[1]) : nullptr, F(step.write) + step.out_offset, pool_.get(),
             p.wide_constants[step.node].empty() ? nullptr : p.wide_constants[step.node].data());
         break;
       }

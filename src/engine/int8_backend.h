@@ -29,9 +29,9 @@
 //    whose output is the graph output or feeds Softmax or Sigmoid (the
 //    logits: a FullyConnected, or SqueezeNet's GlobalAvgPool), and the
 //    Softmax/Sigmoid themselves.
-//  - Buffers share one arena by liveness (engine/memory_planner.h). An int8
-//    channel concat's inputs that int8 convolutions produce for it alone are
-//    written in place (output pixel stride = the concat's channels); other
+//  - Buffers share one arena by liveness (engine/memory_planner.h). A
+//    channel concat's inputs that convolutions of its precision (int8 or
+//    float32) produce for it alone are written in place (output pixel stride = the concat's channels); other
 //    inputs are copied. Packed weights are shared by a model's Sessions as
 //    in the float32 backend.
 //

@@ -185,6 +185,37 @@ TEST(Int8BackendTest, WidenedInputNormalisationGivesTheSameBytes) {
   }
 }
 
+// Mixed precision keeping Fire modules float32: their expand convolutions
+// write their float32 outputs into the concat in place (as int8 ones do), and
+// a program with every convolution kept float32 computes what float32 does.
+TEST(Int8BackendTest, Float32ConvolutionsWriteIntoTheirConcatInPlace) {
+  const graph::Graph g = testing::SqueezeNet11(64, 6, 5);
+  const auto inputs = Inputs(g, 3, 500);
+  Result<Int8Calibration> c = CalibrateInt8(g, inputs);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  int convs = 0;
+  for (const graph::Node& n : g.nodes) {
+    if (n.op == graph::Op::kConv2D) {
+      c->float_nodes.push_back(n.name);
+      ++convs;
+    }
+  }
+  const auto backend = MakeInt8Backend(std::make_shared<const Int8Calibration>(std::move(*c)));
+  Result<std::unique_ptr<CompiledModel>> compiled = backend->Compile(g, {});
+  ASSERT_TRUE(compiled.ok()) << compiled.status().message();
+  const Int8PlanStats* stats = GetInt8PlanStats(**compiled);
+  ASSERT_NE(stats, nullptr);
+  EXPECT_GE(stats->kept_float, convs - 1);  // the last is the float32 tail anyway
+  EXPECT_EQ(stats->inplace_concat_inputs, 16);  // 8 Fire modules, 2 expands each
+  const std::unique_ptr<Backend> fp32 = MakeXnnpackBackend();
+  for (const auto& input : inputs) {
+    Result<std::vector<float>> a = RunOnce(*backend, g, input);
+    Result<std::vector<float>> b = RunOnce(*fp32, g, input);
+    ASSERT_TRUE(a.ok() && b.ok());
+    for (size_t k = 0; k < a->size(); ++k) EXPECT_NEAR((*a)[k], (*b)[k], 1e-4) << "output " << k;
+  }
+}
+
 TEST(Int8BackendTest, SessionsOfOneModelAgree) {
   const graph::Graph g = testing::MobileNetV2(48, 4, 11);
   const auto inputs = Inputs(g, 2, 300);

@@ -258,9 +258,13 @@ class Planner {
     return Status::Ok();
   }
 
-  // An int8 channel concat's inputs that int8 convolutions produce for it
-  // alone are written in place: the convolution's output pixel stride is the
-  // concat's channel count (SqueezeNet's Fire modules). Others are copied.
+  // A channel concat's inputs that convolutions of its representation
+  // produce for it alone are written in place: the convolution's output
+  // pixel stride is the concat's channel count (SqueezeNet's Fire modules;
+  // in float32 too, where mixed precision keeps a Fire module float32: the
+  // XNNPACK f32 convolution takes an output stride as well). Others are
+  // copied. Not in the calibration program, which reads each value's
+  // buffer whole.
   void PlaceConcatInputs() {
     placed_.assign(g_.values.size(), Placement{});
     if (!p_.int8) return;
@@ -268,16 +272,16 @@ class Planner {
       const Node& node = g_.nodes[i];
       const ValueId y = node.outputs[0];
       const graph::Shape& ys = g_.values[y].shape;
-      if (p_.mode[i] != Mode::kConcat || !concat_q8_[y] ||
-          node.attrs.axis != static_cast<int>(ys.size()) - 1) {
-        continue;
-      }
+      if (p_.mode[i] != Mode::kConcat || node.attrs.axis != static_cast<int>(ys.size()) - 1) continue;
       size_t offset = 0;
       for (ValueId v : node.inputs) {
         const int producer = g_.ProducerOf(v);
-        const bool ok = producer >= 0 && p_.mode[producer] == Mode::kQ8 &&
-                        p_.kind[producer] == Q8Kind::kConv && consumers_[v].size() == 1 &&
-                        v != g_.outputs[0] && p_.root[v] == v && !placed_[v].concat_set;
+        const bool conv =
+            producer >= 0 &&
+            (concat_q8_[y] ? p_.mode[producer] == Mode::kQ8 && p_.kind[producer] == Q8Kind::kConv
+                           : p_.mode[producer] == Mode::kF32Xnnpack && g_.nodes[producer].op == Op::kConv2D);
+        const bool ok = conv && consumers_[v].size() == 1 && v != g_.outputs[0] && p_.root[v] == v &&
+                        !placed_[v].concat_set;
         if (ok) placed_[v] = Placement{true, static_cast<int>(i), offset, LastDim(ys)};
         offset += LastDim(g_.values[v].shape);
       }
@@ -355,8 +359,8 @@ class Planner {
           }
           if (placed_[y].concat_set) {  // into its concat's buffer
             const ValueId concat = g_.nodes[placed_[y].concat].outputs[0];
-            int& buffer = buffer_of_[p_.root[concat]][static_cast<int>(Rep::kQ8)];
-            if (buffer < 0) buffer = NewBuffer(concat, Rep::kQ8);
+            int& buffer = buffer_of_[p_.root[concat]][static_cast<int>(rep)];  // the concat's rep
+            if (buffer < 0) buffer = NewBuffer(concat, rep);
             step.write = buffer;
             step.out_offset = placed_[y].offset;
             step.out_stride = placed_[y].stride;

@@ -35,8 +35,8 @@ struct Step {
   std::vector<int> reads;           // buffer ids; -1 for a constant or absent input
   int write = -1;
   // kCopy (a concat input): rows of `width` elements, strides and the output
-  // offset. kQ8Op: out_offset/out_stride place a convolution's output in its
-  // concat (0 stride: dense).
+  // offset. kQ8Op, kF32Op: out_offset/out_stride (elements) place a
+  // convolution's output in its concat (0 stride: dense).
   size_t width = 0, rows = 0, in_stride = 0, out_stride = 0, out_offset = 0;
   bool x8 = false;
   graph::ValueId observe = graph::kNoValue;  // calibration: scan this value after the step
