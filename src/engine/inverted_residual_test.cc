@@ -1,6 +1,6 @@
 // Inverted-residual blocks in row bands (engine/inverted_residual.h): on
-// random blocks (odd sizes, stride 1 and 2, with and without expansion,
-// residual Add or HardSwish) the fused path gives exactly what XNNPACK alone
+// random blocks (odd sizes, stride 1 and 2, with and without expansion or
+// with a stem convolution, residual Add or HardSwish) the fused path gives exactly what XNNPACK alone
 // gives, at 1, 2 and 3 threads, and matches the reference kernels.
 #include "engine/inverted_residual.h"
 
@@ -90,6 +90,66 @@ TEST(InvertedResidualTest, RowBandsEqualXnnpack) {
   }
 }
 
+struct StemCase {
+  std::string name;
+  graph::Shape image;  // [1,H,W,C]
+  int channels;        // the stem's output channels
+  int kernel, stride;  // the stem's window and stride
+  bool same;           // TF SAME padding (bottom and right only), else symmetric
+  bool hardswish;      // after the stem and the depthwise convolution, instead of ReLU6
+  int dw_kernel, dw_stride, out;
+  int fused;  // expected fused_blocks (and fused_block_stems)
+};
+
+// stem convolution -> depthwise -> projection 1x1: MobileNetV2's first layers.
+graph::Graph Stem(const StemCase& c) {
+  GraphBuilder b(67);
+  const ValueId x = b.Input(c.image);
+  ConvParams act;
+  if (!c.hardswish) {
+    act.act_min = 0.0f;
+    act.act_max = 6.0f;
+  }
+  ConvParams stem = act;
+  stem.stride_h = stem.stride_w = c.stride;
+  const int pad = c.kernel / 2;
+  stem.pad_top = stem.pad_left = c.same ? 0 : pad;
+  stem.pad_bottom = stem.pad_right = c.same ? 1 : pad;
+  ValueId h = b.Conv(x, c.channels, c.kernel, c.kernel, stem);
+  if (c.hardswish) h = b.Unary(Op::kHardSwish, h);
+  ConvParams dw = act;
+  dw.groups = c.channels;
+  dw.stride_h = dw.stride_w = c.dw_stride;
+  dw.pad_top = dw.pad_left = dw.pad_bottom = dw.pad_right = c.dw_kernel / 2;
+  ValueId y = b.Conv(h, c.channels, c.dw_kernel, c.dw_kernel, dw);
+  if (c.hardswish) y = b.Unary(Op::kHardSwish, y);
+  return b.Finish(b.Conv(y, c.out, 1, 1));
+}
+
+// A stem on the conv GEMM whose output only a block's depthwise convolution
+// reads (and is at least kBlockMinBytes) is the block's first layer: its
+// output rows go to the band's ring, never to memory whole.
+TEST(InvertedResidualTest, StemInRowBandsEqualsXnnpack) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  const std::vector<StemCase> cases = {
+      {"v2_stem_odd", {1, 185, 177, 3}, 32, 3, 2, false, false, 3, 1, 16, 1},
+      {"same_hardswish_dw5_s2", {1, 188, 180, 3}, 40, 3, 2, true, true, 5, 2, 24, 1},
+      {"stem5x5_s1_tails", {1, 77, 75, 5}, 52, 5, 1, false, false, 3, 1, 20, 1},
+      {"small_not_fused", {1, 64, 64, 3}, 32, 3, 2, false, false, 3, 1, 16, 0},
+  };
+  for (const StemCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const graph::Graph g = Stem(c);
+    for (int threads : {1, 2}) {
+      const XnnpackPlanStats stats = testing::PlanStats(g, false, threads);
+      EXPECT_EQ(stats.fused_blocks, available ? c.fused : 0);
+      EXPECT_EQ(stats.fused_block_stems, available ? c.fused : 0);
+    }
+    testing::ExpectEqualsXnnpackOnly(g, 19);
+    testing::ExpectMatchesReference(g, "InvertedResidual/" + c.name);
+  }
+}
+
 // A depthwise output that two convolutions read stays a tensor.
 TEST(InvertedResidualTest, DepthwiseReadTwiceNotFused) {
   const BlockCase c = Cases()[0];
@@ -102,9 +162,12 @@ TEST(InvertedResidualTest, DepthwiseReadTwiceNotFused) {
 // blocks run in row bands, and its output equals XNNPACK's alone.
 TEST(InvertedResidualTest, WholeMobileNetV2EqualsXnnpack) {
   const graph::Graph g = testing::MobileNetV2(192, 10, 47);
-  const int fused = testing::PlanStats(g).fused_blocks;
-  std::printf("[ engine  ] MobileNetV2 @192: %d blocks in row bands\n", fused);
+  const XnnpackPlanStats stats = testing::PlanStats(g);
+  const int fused = stats.fused_blocks;
+  std::printf("[ engine  ] MobileNetV2 @192: %d blocks in row bands (%d with the stem)\n", fused,
+              stats.fused_block_stems);
   EXPECT_EQ(fused, xnnpack_internal::PointwiseGemmAvailable() ? 4 : 0);
+  EXPECT_EQ(stats.fused_block_stems, xnnpack_internal::PointwiseGemmAvailable() ? 1 : 0);
   testing::ExpectEqualsXnnpackOnly(g, 23);
 }
 

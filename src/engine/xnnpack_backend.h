@@ -52,6 +52,7 @@ struct XnnpackPlanStats {
   int fused_epilogues = 0;  // of free_nodes: HardSwishes and residual Adds computed by the
                             // convolution before them (our kernels' epilogue)
   int fused_blocks = 0;     // inverted-residual blocks run in row bands (Program::blocks)
+  int fused_block_stems = 0;  // of fused_blocks: those whose first layer is a conv-GEMM convolution
   int inplace_concat_inputs = 0;
   int copied_concat_inputs = 0;
   size_t arena_bytes = 0;       // activation memory of one Session
