@@ -144,8 +144,8 @@ ValueId Written(const Graph& g, const Program& p, size_t i) {
 // convolution reads (the projection), and whose input only a 1x1
 // convolution or a conv-GEMM convolution without a fused pooling writes
 // (the expansion or the stem, if any; one with a fused Add is left out) runs with them in row bands (BlockStep) when the tensor it reads is
-// at least kBlockMinBytes. The 1x1s then run on the pointwise GEMM at any
-// thread count (their outputs are bit-identical to XNNPACK's).
+// at least kBlockMinBytes. (The 1x1s, on the pointwise GEMM, give outputs
+// bit-identical to XNNPACK's.)
 void FuseBlocks(const Graph& g, const Dataflow& flow, int threads, Program* p) {
   p->blocks.assign(g.nodes.size(), {});
   std::vector<int> epilogue_of(g.nodes.size(), -1);  // fused node -> its producer

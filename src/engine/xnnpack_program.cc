@@ -200,9 +200,7 @@ class Planner {
           break;
         }
         case Op::kConv2D: {
-          // With threads, only where it saves the pass of a fused epilogue.
-          if (own_kernels_ && (threads_ == 1 || EpilogueCandidate(g_, flow_, i, true) >= 0) &&
-              PointwiseGemmEligible(g_, node)) {
+          if (own_kernels_ && PointwiseGemmEligible(g_, node)) {
             PackGemm(g_, i, &p_);
             exec = Exec::kPointwiseGemm;
             break;
