@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -147,6 +149,38 @@ TEST(InvertedResidualTest, StemInRowBandsEqualsXnnpack) {
     }
     testing::ExpectEqualsXnnpackOnly(g, 19);
     testing::ExpectMatchesReference(g, "InvertedResidual/" + c.name);
+  }
+}
+
+// The profile lists a block once, as its first node, with the nodes whose
+// work it did (`edgevision bench --per-op` counts their multiply-adds there):
+// every node's multiply-adds are accounted for once.
+TEST(InvertedResidualTest, ProfileListsTheBlocksAbsorbedNodes) {
+  const StemCase stem{"stem", {1, 185, 177, 3}, 32, 3, 2, false, true, 3, 1, 16, 1};
+  for (const graph::Graph& g : {Block(Cases()[0]), Block(Cases()[4]), Stem(stem)}) {
+    auto model = MakeXnnpackBackend()->Compile(g, {});
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    auto session = (*model)->CreateSession();
+    ASSERT_TRUE(session.ok());
+    const std::vector<float> in = testing::RandomData(
+        static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape)), 5);
+    auto profile = ProfileXnnpackSession(**session, in, 1);
+    ASSERT_TRUE(profile.ok()) << profile.status().ToString();
+    uint64_t macs = 0;
+    size_t listed = 0;
+    for (const NodeProfile& p : *profile) {
+      for (const graph::Node& node : g.nodes) {
+        const size_t n = std::count(p.absorbed.begin(), p.absorbed.end(), node.name) + (node.name == p.node);
+        listed += n;
+        macs += n * graph::NodeMultiplyAdds(g, node);
+      }
+    }
+    EXPECT_EQ(listed, g.nodes.size());
+    EXPECT_EQ(macs, graph::CountMultiplyAdds(g));
+    if (xnnpack_internal::PointwiseGemmAvailable()) {
+      ASSERT_EQ(profile->size(), 1u);
+      EXPECT_NE((*profile)[0].op.find("in row bands"), std::string::npos) << (*profile)[0].op;
+    }
   }
 }
 

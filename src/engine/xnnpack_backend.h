@@ -86,6 +86,10 @@ struct NodeProfile {
   std::string op;  // op name; "(reference)", "(copy)", "(winograd)" or "(gemm)" appended
                    // when not one XNNPACK operator
   double microseconds = 0;
+  // Nodes whose work this entry also did (an inverted-residual block's
+  // depthwise convolution and projection, a fused epilogue or pooling):
+  // their multiply-adds belong to it.
+  std::vector<std::string> absorbed;
 };
 // The checks every backend's profiler makes before it runs: InvalidArgument if
 // runs < 1 or `input_floats` is not the model's input size.

@@ -224,8 +224,16 @@ class XnnpackSession final : public Session {
       if (program_->exec[i] == Exec::kConcat) p.op += " (copy)";
       if (program_->exec[i] == Exec::kWinograd) p.op += " (winograd)";
       if (program_->exec[i] == Exec::kBandedConv || program_->exec[i] == Exec::kInBand) p.op += " (row bands)";
+      for (int f : {program_->fused_pool[i], program_->fused_epilogue[i]}) {
+        if (f >= 0) p.absorbed.push_back(g.nodes[static_cast<size_t>(f)].name);
+      }
       if (program_->exec[i] == Exec::kBlock) {
         const BlockStep& step = program_->blocks[i];
+        for (int member : {step.depthwise, step.projection}) {
+          if (member != static_cast<int>(i)) p.absorbed.push_back(g.nodes[static_cast<size_t>(member)].name);
+          const int f = program_->fused_epilogue[static_cast<size_t>(member)];
+          if (f >= 0) p.absorbed.push_back(g.nodes[static_cast<size_t>(f)].name);
+        }
         p.op += step.depthwise == static_cast<int>(i) ? " (depthwise + 1x1 in row bands)"
                 : step.conv_stem                       ? " (conv + depthwise + 1x1 in row bands)"
                                                        : " (1x1 + depthwise + 1x1 in row bands)";
