@@ -36,28 +36,39 @@ struct BlockCase {
   int fused;        // expected fused_blocks
 };
 
+// ReLU6, or no clamp (a HardSwish follows).
+ConvParams Activation(bool hardswish) {
+  ConvParams act;
+  if (!hardswish) {
+    act.act_min = 0.0f;
+    act.act_max = 6.0f;
+  }
+  return act;
+}
+
+// `act` with a kernel x kernel window's stride and padding: symmetric, or
+// TF SAME on a stride-2 even input (bottom and right only).
+ConvParams Window(ConvParams act, int kernel, int stride, bool same) {
+  act.stride_h = act.stride_w = stride;
+  act.pad_top = act.pad_left = same ? 0 : kernel / 2;
+  act.pad_bottom = act.pad_right = same ? 1 : kernel / 2;
+  return act;
+}
+
 // expansion 1x1 -> depthwise -> projection 1x1 (-> + input). `twice`: the
 // depthwise output is also read by a second projection (added to the first).
 graph::Graph Block(const BlockCase& c, bool twice = false) {
   GraphBuilder b(61);
   const ValueId x = b.Input(c.input);
-  ConvParams act;
-  if (!c.hardswish) {
-    act.act_min = 0.0f;
-    act.act_max = 6.0f;
-  }
+  const ConvParams act = Activation(c.hardswish);
   ValueId h = x;
   if (c.expand > 0) {
     h = b.Conv(x, c.expand, 1, 1, act);
     if (c.hardswish) h = b.Unary(Op::kHardSwish, h);
   }
   const int channels = c.expand > 0 ? c.expand : static_cast<int>(c.input[3]);
-  ConvParams dw = act;
+  ConvParams dw = Window(act, c.kernel, c.stride, c.same);
   dw.groups = channels;
-  dw.stride_h = dw.stride_w = c.stride;
-  const int pad = c.kernel / 2;
-  dw.pad_top = dw.pad_left = c.same ? 0 : pad;
-  dw.pad_bottom = dw.pad_right = c.same ? 1 : pad;
   ValueId y = b.Conv(h, channels, c.kernel, c.kernel, dw);
   if (c.hardswish) y = b.Unary(Op::kHardSwish, y);
   ValueId out = b.Conv(y, c.out, 1, 1);
@@ -107,22 +118,11 @@ struct StemCase {
 graph::Graph Stem(const StemCase& c) {
   GraphBuilder b(67);
   const ValueId x = b.Input(c.image);
-  ConvParams act;
-  if (!c.hardswish) {
-    act.act_min = 0.0f;
-    act.act_max = 6.0f;
-  }
-  ConvParams stem = act;
-  stem.stride_h = stem.stride_w = c.stride;
-  const int pad = c.kernel / 2;
-  stem.pad_top = stem.pad_left = c.same ? 0 : pad;
-  stem.pad_bottom = stem.pad_right = c.same ? 1 : pad;
-  ValueId h = b.Conv(x, c.channels, c.kernel, c.kernel, stem);
+  const ConvParams act = Activation(c.hardswish);
+  ValueId h = b.Conv(x, c.channels, c.kernel, c.kernel, Window(act, c.kernel, c.stride, c.same));
   if (c.hardswish) h = b.Unary(Op::kHardSwish, h);
-  ConvParams dw = act;
+  ConvParams dw = Window(act, c.dw_kernel, c.dw_stride, false);
   dw.groups = c.channels;
-  dw.stride_h = dw.stride_w = c.dw_stride;
-  dw.pad_top = dw.pad_left = dw.pad_bottom = dw.pad_right = c.dw_kernel / 2;
   ValueId y = b.Conv(h, c.channels, c.dw_kernel, c.dw_kernel, dw);
   if (c.hardswish) y = b.Unary(Op::kHardSwish, y);
   return b.Finish(b.Conv(y, c.out, 1, 1));
