@@ -8,6 +8,7 @@
 #include <map>
 #include <string>
 #include <random>
+#include <vector>
 
 #include <sys/resource.h>
 
@@ -36,8 +37,13 @@ nlohmann::json PerOp(const graph::Graph& g, const std::vector<engine::NodeProfil
   for (const engine::NodeProfile& p : profile) total_us += p.microseconds;
   nlohmann::json ops = nlohmann::json::array();
   for (const engine::NodeProfile& p : profile) {
-    const auto it = by_name.find(p.node);
-    const uint64_t macs = it == by_name.end() ? 0 : graph::NodeMultiplyAdds(g, *it->second);
+    std::vector<std::string> names = p.absorbed;  // it did their work too
+    names.push_back(p.node);
+    uint64_t macs = 0;
+    for (const std::string& name : names) {
+      const auto it = by_name.find(name);
+      if (it != by_name.end()) macs += graph::NodeMultiplyAdds(g, *it->second);
+    }
     nlohmann::json op = {{"node", p.node},
                          {"op", p.op},
                          {"us", p.microseconds},

@@ -16,6 +16,24 @@ size_t RoundToLine(size_t floats) {
 // weights while it is in L1.
 void GemmAll(const PointwiseGemmArgs& g) { PointwiseGemmRows(g, /*pixels_outer=*/true, 0, g.m); }
 
+// Expanded rows [row, row + count) into `out` (consecutive rows).
+void ExpandRows(const InvertedResidualArgs& b, size_t row, size_t count, float* out) {
+  const size_t width = b.depthwise.in_w;
+  if (b.conv_stem) {  // the convolution's output pixels, tile by tile
+    const size_t first = row * width, pixels = count * width;
+    for (size_t p = 0; p < pixels; p += kGemmTileRows) {
+      ConvGemmTile(b.stem, first + p, std::min(kGemmTileRows, pixels - p), out + p * b.stem.out.ldc);
+    }
+    return;
+  }
+  PointwiseGemmArgs e = b.expansion;
+  e.a = b.expansion.a + row * width * b.expansion.lda;
+  e.m = count * width;
+  e.out.c = out;
+  e.out.ldc = b.depthwise.channels;
+  GemmAll(e);
+}
+
 }  // namespace
 
 size_t InvertedResidualRingRows(const DepthwiseArgs& d, size_t group_rows) {
@@ -57,12 +75,7 @@ void InvertedResidualRows(const InvertedResidualArgs& b, size_t begin, size_t en
       for (size_t row = std::max(next, lo); row < hi;) {
         const size_t slot = row % b.ring_rows;
         const size_t count = std::min(hi - row, b.ring_rows - slot);
-        PointwiseGemmArgs e = b.expansion;
-        e.a = b.expansion.a + row * dw.in_w * b.expansion.lda;
-        e.m = count * dw.in_w;
-        e.out.c = ring + slot * dw.in_w * channels;
-        e.out.ldc = channels;
-        GemmAll(e);
+        ExpandRows(b, row, count, ring + slot * dw.in_w * channels);
         row += count;
       }
       next = std::max(next, hi);

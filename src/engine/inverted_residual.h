@@ -2,14 +2,17 @@
 // computed in row bands on our AVX-512 kernels, so that its wide middle
 // tensors never go to memory whole:
 //
-//   expansion 1x1 (PointwiseGemmTile; optional) -> depthwise 3x3/5x5
-//   (DepthwiseRows) -> projection 1x1 (PointwiseGemmTile, with its fused
-//   residual Add or HardSwish, if any)
+//   expansion 1x1 (PointwiseGemmTile; optional) or a dense convolution
+//   (ConvGemmTile: the network's stem, e.g. MobileNetV2's 3x3 stride-2
+//   first layer) -> depthwise 3x3/5x5 (DepthwiseRows) -> projection 1x1
+//   (PointwiseGemmTile, with its fused residual Add or HardSwish, if any)
 //
 // At high resolution these layers are memory-bound: MobileNetV2's
 // 112x112x16 -> 96 expansion writes a 4.8 MB tensor that the depthwise layer
 // reads back (the compact detector's 224x304 one: 26 MB), and the depthwise
-// output is read again by the projection. Here each band of output rows
+// output is read again by the projection; the stem's output before a
+// block without expansion is the same kind of tensor (112x112x32, 1.6 MB;
+// the detector's 224x304x32, 8.7 MB). Here each band of output rows
 // keeps the expanded rows it reads in a ring of `ring_rows` rows and the
 // depthwise rows of one group in a second buffer, both in the calling
 // thread's scratch (a few hundred KB: the core's L2).
@@ -37,6 +40,10 @@ struct InvertedResidualArgs {
   // when `expand` is false (the depthwise layer then reads depthwise.x).
   bool expand = false;
   PointwiseGemmArgs expansion;
+  // With `expand`: the first layer is instead the convolution `stem`
+  // (everything but out.c, which is unused; out.ldc: depthwise.channels).
+  bool conv_stem = false;
+  ConvGemmArgs stem;
   // The depthwise layer's geometry over the whole tensors, packed weights,
   // zeros, clamp, hardswish; with `expand`, x/in_stride/x_ring_rows are set
   // to the ring; y/out_stride/y_row0 are set per group.

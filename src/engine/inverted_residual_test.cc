@@ -1,11 +1,13 @@
 // Inverted-residual blocks in row bands (engine/inverted_residual.h): on
-// random blocks (odd sizes, stride 1 and 2, with and without expansion,
-// residual Add or HardSwish) the fused path gives exactly what XNNPACK alone
+// random blocks (odd sizes, stride 1 and 2, with and without expansion or
+// with a stem convolution, residual Add or HardSwish) the fused path gives exactly what XNNPACK alone
 // gives, at 1, 2 and 3 threads, and matches the reference kernels.
 #include "engine/inverted_residual.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -34,28 +36,39 @@ struct BlockCase {
   int fused;        // expected fused_blocks
 };
 
+// ReLU6, or no clamp (a HardSwish follows).
+ConvParams Activation(bool hardswish) {
+  ConvParams act;
+  if (!hardswish) {
+    act.act_min = 0.0f;
+    act.act_max = 6.0f;
+  }
+  return act;
+}
+
+// `act` with a kernel x kernel window's stride and padding: symmetric, or
+// TF SAME on a stride-2 even input (bottom and right only).
+ConvParams Window(ConvParams act, int kernel, int stride, bool same) {
+  act.stride_h = act.stride_w = stride;
+  act.pad_top = act.pad_left = same ? 0 : kernel / 2;
+  act.pad_bottom = act.pad_right = same ? 1 : kernel / 2;
+  return act;
+}
+
 // expansion 1x1 -> depthwise -> projection 1x1 (-> + input). `twice`: the
 // depthwise output is also read by a second projection (added to the first).
 graph::Graph Block(const BlockCase& c, bool twice = false) {
   GraphBuilder b(61);
   const ValueId x = b.Input(c.input);
-  ConvParams act;
-  if (!c.hardswish) {
-    act.act_min = 0.0f;
-    act.act_max = 6.0f;
-  }
+  const ConvParams act = Activation(c.hardswish);
   ValueId h = x;
   if (c.expand > 0) {
     h = b.Conv(x, c.expand, 1, 1, act);
     if (c.hardswish) h = b.Unary(Op::kHardSwish, h);
   }
   const int channels = c.expand > 0 ? c.expand : static_cast<int>(c.input[3]);
-  ConvParams dw = act;
+  ConvParams dw = Window(act, c.kernel, c.stride, c.same);
   dw.groups = channels;
-  dw.stride_h = dw.stride_w = c.stride;
-  const int pad = c.kernel / 2;
-  dw.pad_top = dw.pad_left = c.same ? 0 : pad;
-  dw.pad_bottom = dw.pad_right = c.same ? 1 : pad;
   ValueId y = b.Conv(h, channels, c.kernel, c.kernel, dw);
   if (c.hardswish) y = b.Unary(Op::kHardSwish, y);
   ValueId out = b.Conv(y, c.out, 1, 1);
@@ -90,6 +103,87 @@ TEST(InvertedResidualTest, RowBandsEqualXnnpack) {
   }
 }
 
+struct StemCase {
+  std::string name;
+  graph::Shape image;  // [1,H,W,C]
+  int channels;        // the stem's output channels
+  int kernel, stride;  // the stem's window and stride
+  bool same;           // TF SAME padding (bottom and right only), else symmetric
+  bool hardswish;      // after the stem and the depthwise convolution, instead of ReLU6
+  int dw_kernel, dw_stride, out;
+  int fused;  // expected fused_blocks (and fused_block_stems)
+};
+
+// stem convolution -> depthwise -> projection 1x1: MobileNetV2's first layers.
+graph::Graph Stem(const StemCase& c) {
+  GraphBuilder b(67);
+  const ValueId x = b.Input(c.image);
+  const ConvParams act = Activation(c.hardswish);
+  ValueId h = b.Conv(x, c.channels, c.kernel, c.kernel, Window(act, c.kernel, c.stride, c.same));
+  if (c.hardswish) h = b.Unary(Op::kHardSwish, h);
+  ConvParams dw = Window(act, c.dw_kernel, c.dw_stride, false);
+  dw.groups = c.channels;
+  ValueId y = b.Conv(h, c.channels, c.dw_kernel, c.dw_kernel, dw);
+  if (c.hardswish) y = b.Unary(Op::kHardSwish, y);
+  return b.Finish(b.Conv(y, c.out, 1, 1));
+}
+
+// A stem on the conv GEMM whose output only a block's depthwise convolution
+// reads (and is at least kBlockMinBytes) is the block's first layer: its
+// output rows go to the band's ring, never to memory whole.
+TEST(InvertedResidualTest, StemInRowBandsEqualsXnnpack) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  const std::vector<StemCase> cases = {
+      {"v2_stem_odd", {1, 185, 177, 3}, 32, 3, 2, false, false, 3, 1, 16, 1},
+      {"same_hardswish_dw5_s2", {1, 188, 180, 3}, 40, 3, 2, true, true, 5, 2, 24, 1},
+      {"stem5x5_s1_tails", {1, 77, 75, 5}, 52, 5, 1, false, false, 3, 1, 20, 1},
+      {"small_not_fused", {1, 64, 64, 3}, 32, 3, 2, false, false, 3, 1, 16, 0},
+  };
+  for (const StemCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const graph::Graph g = Stem(c);
+    for (int threads : {1, 2}) {
+      const XnnpackPlanStats stats = testing::PlanStats(g, false, threads);
+      EXPECT_EQ(stats.fused_blocks, available ? c.fused : 0);
+      EXPECT_EQ(stats.fused_block_stems, available ? c.fused : 0);
+    }
+    testing::ExpectEqualsXnnpackOnly(g, 19);
+    testing::ExpectMatchesReference(g, "InvertedResidual/" + c.name);
+  }
+}
+
+// The profile lists a block once, as its first node, with the nodes whose
+// work it did (`edgevision bench --per-op` counts their multiply-adds there):
+// every node's multiply-adds are accounted for once.
+TEST(InvertedResidualTest, ProfileListsTheBlocksAbsorbedNodes) {
+  const StemCase stem{"stem", {1, 185, 177, 3}, 32, 3, 2, false, true, 3, 1, 16, 1};
+  for (const graph::Graph& g : {Block(Cases()[0]), Block(Cases()[4]), Stem(stem)}) {
+    auto model = MakeXnnpackBackend()->Compile(g, {});
+    ASSERT_TRUE(model.ok()) << model.status().ToString();
+    auto session = (*model)->CreateSession();
+    ASSERT_TRUE(session.ok());
+    const std::vector<float> in = testing::RandomData(
+        static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape)), 5);
+    auto profile = ProfileXnnpackSession(**session, in, 1);
+    ASSERT_TRUE(profile.ok()) << profile.status().ToString();
+    uint64_t macs = 0;
+    size_t listed = 0;
+    for (const NodeProfile& p : *profile) {
+      for (const graph::Node& node : g.nodes) {
+        const size_t n = std::count(p.absorbed.begin(), p.absorbed.end(), node.name) + (node.name == p.node);
+        listed += n;
+        macs += n * graph::NodeMultiplyAdds(g, node);
+      }
+    }
+    EXPECT_EQ(listed, g.nodes.size());
+    EXPECT_EQ(macs, graph::CountMultiplyAdds(g));
+    if (xnnpack_internal::PointwiseGemmAvailable()) {
+      ASSERT_EQ(profile->size(), 1u);
+      EXPECT_NE((*profile)[0].op.find("in row bands"), std::string::npos) << (*profile)[0].op;
+    }
+  }
+}
+
 // A depthwise output that two convolutions read stays a tensor.
 TEST(InvertedResidualTest, DepthwiseReadTwiceNotFused) {
   const BlockCase c = Cases()[0];
@@ -102,9 +196,12 @@ TEST(InvertedResidualTest, DepthwiseReadTwiceNotFused) {
 // blocks run in row bands, and its output equals XNNPACK's alone.
 TEST(InvertedResidualTest, WholeMobileNetV2EqualsXnnpack) {
   const graph::Graph g = testing::MobileNetV2(192, 10, 47);
-  const int fused = testing::PlanStats(g).fused_blocks;
-  std::printf("[ engine  ] MobileNetV2 @192: %d blocks in row bands\n", fused);
+  const XnnpackPlanStats stats = testing::PlanStats(g);
+  const int fused = stats.fused_blocks;
+  std::printf("[ engine  ] MobileNetV2 @192: %d blocks in row bands (%d with the stem)\n", fused,
+              stats.fused_block_stems);
   EXPECT_EQ(fused, xnnpack_internal::PointwiseGemmAvailable() ? 4 : 0);
+  EXPECT_EQ(stats.fused_block_stems, xnnpack_internal::PointwiseGemmAvailable() ? 1 : 0);
   testing::ExpectEqualsXnnpackOnly(g, 23);
 }
 

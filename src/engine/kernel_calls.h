@@ -24,9 +24,8 @@ namespace edgevision::engine::xnnpack_internal {
 // outer.
 inline constexpr size_t kGemmPixelsOuterBytes = 512 * 1024;
 
-// A kPointwiseGemm node's work. With a thread pool (the planner then uses
-// the kernel only with a fused epilogue) the rows are split into runs of
-// whole tiles, this many per thread.
+// A kPointwiseGemm node's work. With a thread pool the rows are split into
+// runs of whole tiles, this many per thread.
 inline constexpr size_t kPointwiseTasksPerThread = 4;
 
 struct PointwiseGemmCall {

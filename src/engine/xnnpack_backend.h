@@ -52,6 +52,7 @@ struct XnnpackPlanStats {
   int fused_epilogues = 0;  // of free_nodes: HardSwishes and residual Adds computed by the
                             // convolution before them (our kernels' epilogue)
   int fused_blocks = 0;     // inverted-residual blocks run in row bands (Program::blocks)
+  int fused_block_stems = 0;  // of fused_blocks: those whose first layer is a conv-GEMM convolution
   int inplace_concat_inputs = 0;
   int copied_concat_inputs = 0;
   size_t arena_bytes = 0;       // activation memory of one Session
@@ -85,6 +86,10 @@ struct NodeProfile {
   std::string op;  // op name; "(reference)", "(copy)", "(winograd)" or "(gemm)" appended
                    // when not one XNNPACK operator
   double microseconds = 0;
+  // Nodes whose work this entry also did (an inverted-residual block's
+  // depthwise convolution and projection, a fused epilogue or pooling):
+  // their multiply-adds belong to it.
+  std::vector<std::string> absorbed;
 };
 // The checks every backend's profiler makes before it runs: InvalidArgument if
 // runs < 1 or `input_floats` is not the model's input size.

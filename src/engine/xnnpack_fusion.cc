@@ -142,10 +142,10 @@ ValueId Written(const Graph& g, const Program& p, size_t i) {
 
 // A depthwise convolution on our kernel whose output only a 1x1
 // convolution reads (the projection), and whose input only a 1x1
-// convolution writes (the expansion, if any; one with a fused Add is left
-// out) runs with them in row bands (BlockStep) when the tensor it reads is
-// at least kBlockMinBytes. The 1x1s then run on the pointwise GEMM at any
-// thread count (their outputs are bit-identical to XNNPACK's).
+// convolution or a conv-GEMM convolution without a fused pooling writes
+// (the expansion or the stem, if any; one with a fused Add is left out) runs with them in row bands (BlockStep) when the tensor it reads is
+// at least kBlockMinBytes. (The 1x1s, on the pointwise GEMM, give outputs
+// bit-identical to XNNPACK's.)
 void FuseBlocks(const Graph& g, const Dataflow& flow, int threads, Program* p) {
   p->blocks.assign(g.nodes.size(), {});
   std::vector<int> epilogue_of(g.nodes.size(), -1);  // fused node -> its producer
@@ -165,10 +165,12 @@ void FuseBlocks(const Graph& g, const Dataflow& flow, int threads, Program* p) {
     }
     int e = flow.producer[x];
     if (e >= 0 && p->exec[e] == Exec::kFused) e = epilogue_of[e];
-    // (An expansion with a fused Add is left alone.)
-    const bool expand = e >= 0 && OnlyReader(g, flow, x) == static_cast<int>(d) &&
-                        PointwiseGemmEligible(g, g.nodes[e]) &&
-                        (p->exec[e] == Exec::kPointwiseGemm || p->exec[e] == Exec::kXnnpack) &&
+    // The first layer: a 1x1 convolution or one on the conv GEMM without
+    // a fused pooling (a stem). (One with a fused Add is left alone.)
+    const bool pointwise = e >= 0 && PointwiseGemmEligible(g, g.nodes[e]) &&
+                           (p->exec[e] == Exec::kPointwiseGemm || p->exec[e] == Exec::kXnnpack);
+    const bool stem = e >= 0 && p->exec[e] == Exec::kConvGemm && p->fused_pool[e] < 0;
+    const bool expand = (pointwise || stem) && OnlyReader(g, flow, x) == static_cast<int>(d) &&
                         (p->fused_epilogue[e] < 0 || g.nodes[p->fused_epilogue[e]].op == Op::kHardSwish);
     const size_t head = expand ? static_cast<size_t>(e) : d;
     // A residual Add's other operand must exist when the block starts.
@@ -179,11 +181,12 @@ void FuseBlocks(const Graph& g, const Dataflow& flow, int threads, Program* p) {
       if (flow.producer[r] >= static_cast<int>(head)) continue;
     }
     for (int n : {expand ? e : -1, proj}) {
-      if (n >= 0 && p->exec[n] != Exec::kPointwiseGemm) PackGemm(g, static_cast<size_t>(n), p);
+      if (n >= 0 && p->exec[n] == Exec::kXnnpack) PackGemm(g, static_cast<size_t>(n), p);
     }
     BlockStep& b = p->blocks[head];
     b.depthwise = static_cast<int>(d);
     b.projection = proj;
+    b.conv_stem = expand && stem;
     InvertedResidualArgs args;
     args.expand = expand;
     SetWindowGeometry(g, g.nodes[d], &args.depthwise);
@@ -198,6 +201,7 @@ void FuseBlocks(const Graph& g, const Dataflow& flow, int threads, Program* p) {
     p->exec[proj] = Exec::kFused;
     p->exec[head] = Exec::kBlock;
     ++p->stats.fused_blocks;
+    if (b.conv_stem) ++p->stats.fused_block_stems;
   }
 }
 

@@ -146,7 +146,7 @@ bool PointwiseGemmEligible(const Graph& g, const Node& node) {
 
 bool ConvGemmEligible(const Graph& g, const Node& node) {
   if (!ConstantBatch1Conv(g, node) || !PointwiseGemmAvailable()) return false;
-  if (PointwiseGemmEligible(g, node)) return false;  // XNNPACK's GEMM with 2 threads, see above
+  if (PointwiseGemmEligible(g, node)) return false;  // the pointwise GEMM's
   const Attrs& a = node.attrs;
   const Shape& xs = InputShape(g, node);
   const Shape& ws = InputShape(g, node, 1);

@@ -63,17 +63,16 @@ enum class Exec : uint8_t {
 // True if `node` is a Conv2D that the pointwise GEMM can compute: 1x1
 // kernel, stride 1, no padding or dilation, one group, constant weights and
 // bias, and the kernel runs on this machine (PointwiseGemmAvailable). The
-// planner uses it for single-threaded Sessions, and with threads only where
-// it computes a HardSwish or residual Add in its epilogue
-// (Program::fused_epilogue): otherwise, with 2 threads, split into 4 chunks
-// per thread, it was not faster than XNNPACK (mobilenet_v2 1.04x ORT either
-// way, v3_large 1.15 vs 1.10, Docker 2.2 0.76 vs 0.74; see docs/performance.md).
+// planner uses it at any thread count (with threads, runs of row tiles split
+// between them): on the AMD EPYC VM with 2 threads it runs MobileNetV2's
+// 14x14 and 7x7 1x1s 10-40 % faster than XNNPACK's GEMM (see
+// docs/performance.md; on the older Intel VM it was level, v3_large slower).
 bool PointwiseGemmEligible(const graph::Graph& graph, const graph::Node& node);
 
 // True if `node` is a batch-1 Conv2D with one group, constant weights and
 // bias, at most kConvGemmMaxTaps kernel taps, and the kernel runs on this
 // machine, and it is not a 1x1 stride-1 convolution (PointwiseGemmEligible:
-// with 2 threads those stay on XNNPACK): ConvGemmTile can compute it. The
+// those go to the pointwise GEMM): ConvGemmTile can compute it. The
 // planner uses it where Winograd does not apply (the first 3-channel stride-2
 // layers, 3x3 convolutions with fewer than kWinogradMinInputChannels inputs),
 // with any thread count (tiles, or bands of pooled rows, split between them).

@@ -200,9 +200,7 @@ class Planner {
           break;
         }
         case Op::kConv2D: {
-          // With threads, only where it saves the pass of a fused epilogue.
-          if (own_kernels_ && (threads_ == 1 || EpilogueCandidate(g_, flow_, i, true) >= 0) &&
-              PointwiseGemmEligible(g_, node)) {
+          if (own_kernels_ && PointwiseGemmEligible(g_, node)) {
             PackGemm(g_, i, &p_);
             exec = Exec::kPointwiseGemm;
             break;
@@ -546,6 +544,10 @@ class Planner {
       if (p_.exec[i] != Exec::kBlock) continue;
       const size_t c = LastDim(g_.values[g_.nodes[p_.blocks[i].depthwise].inputs[0]].shape);
       p_.zeros.resize(std::max(p_.zeros.size(), c + kDepthwiseTileChannels), 0.0f);
+      if (p_.blocks[i].conv_stem) {  // as kConvGemm's
+        const size_t ci = LastDim(g_.values[g_.nodes[i].inputs[0]].shape);
+        p_.zeros.resize(std::max(p_.zeros.size(), ci + kConstantTailFloats), 0.0f);
+      }
       BufferRequest r;
       r.bytes = p_.blocks[i].band_floats * sizeof(float) * p_.blocks[i].bands;
       r.first_step = r.last_step = static_cast<int>(i) + 1;

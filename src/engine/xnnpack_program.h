@@ -67,6 +67,7 @@ struct BandStep {
 struct BlockStep {
   int depthwise = -1;
   int projection = -1;
+  bool conv_stem = false;  // the first node runs on the conv GEMM (else a 1x1, or none)
   size_t group_rows = 0;  // depthwise output rows computed at a time
   size_t ring_rows = 0;   // expanded rows held
   size_t bands = 1;           // of output rows (tasks on the thread pool), each with its scratch

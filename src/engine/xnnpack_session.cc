@@ -224,9 +224,19 @@ class XnnpackSession final : public Session {
       if (program_->exec[i] == Exec::kConcat) p.op += " (copy)";
       if (program_->exec[i] == Exec::kWinograd) p.op += " (winograd)";
       if (program_->exec[i] == Exec::kBandedConv || program_->exec[i] == Exec::kInBand) p.op += " (row bands)";
+      for (int f : {program_->fused_pool[i], program_->fused_epilogue[i]}) {
+        if (f >= 0) p.absorbed.push_back(g.nodes[static_cast<size_t>(f)].name);
+      }
       if (program_->exec[i] == Exec::kBlock) {
-        p.op += program_->blocks[i].depthwise == static_cast<int>(i) ? " (depthwise + 1x1 in row bands)"
-                                                                     : " (1x1 + depthwise + 1x1 in row bands)";
+        const BlockStep& step = program_->blocks[i];
+        for (int member : {step.depthwise, step.projection}) {
+          if (member != static_cast<int>(i)) p.absorbed.push_back(g.nodes[static_cast<size_t>(member)].name);
+          const int f = program_->fused_epilogue[static_cast<size_t>(member)];
+          if (f >= 0) p.absorbed.push_back(g.nodes[static_cast<size_t>(f)].name);
+        }
+        p.op += step.depthwise == static_cast<int>(i) ? " (depthwise + 1x1 in row bands)"
+                : step.conv_stem                       ? " (conv + depthwise + 1x1 in row bands)"
+                                                       : " (1x1 + depthwise + 1x1 in row bands)";
       }
       if (program_->exec[i] == Exec::kDepthwise) {
         p.op += program_->fused_epilogue[i] >= 0 ? " (depthwise + HardSwish)" : " (depthwise)";
@@ -501,10 +511,17 @@ class XnnpackSession final : public Session {
     BlockCall& c = action.block_call;
     InvertedResidualArgs& b = c.args;
     b.expand = d != i;
-    if (b.expand) b.expansion = GemmArgsOf(i);
     DepthwiseArgs& dw = b.depthwise;
     SetConvGeometry(d, dw);
     dw.channels = static_cast<size_t>(g.values[g.nodes[d].inputs[0]].shape[3]);
+    b.conv_stem = step.conv_stem;
+    if (b.conv_stem) {
+      b.stem = ConvGemmArgsOf(i);
+      b.stem.out.c = nullptr;  // rows go to the ring
+      b.stem.out.ldc = dw.channels;
+    } else if (b.expand) {
+      b.expansion = GemmArgsOf(i);
+    }
     dw.lo = g.nodes[d].attrs.act_min;
     dw.hi = g.nodes[d].attrs.act_max;
     dw.hardswish = program_->fused_epilogue[d] >= 0;
@@ -530,18 +547,27 @@ class XnnpackSession final : public Session {
     a.packed = program_->extra_weights[i].data() + program_->gemm_offset[i];
   }
 
-  void PrepareConvGemm(size_t i) {
+  // kConvGemm node i's convolution: geometry, input, weights and output (or
+  // its fused epilogue's).
+  ConvGemmArgs ConvGemmArgsOf(size_t i) const {
     const graph::Graph& g = program_->graph;
     const Node& node = g.nodes[i];
+    ConvGemmArgs a;
+    SetConvGeometry(i, a);
+    a.in_channels = static_cast<size_t>(g.values[node.inputs[0]].shape[3]);
+    a.out_channels = static_cast<size_t>(g.values[node.outputs[0]].shape[3]);
+    a.out = GemmOutputOf(i);
+    return a;
+  }
+
+  void PrepareConvGemm(size_t i) {
+    const graph::Graph& g = program_->graph;
     Action action;
     action.node = i;
     action.conv_gemm = true;
     ConvGemmArgs& a = action.conv_gemm_call.args;
     action.conv_gemm_call.bands = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
-    SetConvGeometry(i, a);
-    a.in_channels = static_cast<size_t>(g.values[node.inputs[0]].shape[3]);
-    a.out_channels = static_cast<size_t>(g.values[node.outputs[0]].shape[3]);
-    a.out = GemmOutputOf(i);
+    a = ConvGemmArgsOf(i);
     if (program_->fused_pool[i] >= 0) {
       const Node& pool_node = g.nodes[program_->fused_pool[i]];
       const graph::Attrs& pa = pool_node.attrs;
