@@ -51,9 +51,12 @@ RUN groupadd --system --gid 10001 edgevision \
 # net.ipv4.ip_unprivileged_port_start, which Docker >= 20.10 sets to 0 and
 # which our manifests set explicitly (createOptions "Sysctls", Kubernetes
 # securityContext.sysctls); docs/deploy.md says why.
+# EDGEVISION_CONTAINER_IMAGE: which image this is; in the slim one a stream
+# source's error says to use the full image rather than to apt install.
 ENV EDGEVISION_HOST=0.0.0.0 \
     EDGEVISION_PORT=80 \
-    EDGEVISION_DATA_DIR=/data
+    EDGEVISION_DATA_DIR=/data \
+    EDGEVISION_CONTAINER_IMAGE=slim
 VOLUME ["/data"]
 EXPOSE 80
 USER 10001:10001
@@ -75,4 +78,5 @@ COPY --from=build /runtime-packages-ffmpeg.txt /tmp/runtime-packages-ffmpeg.txt
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(cat /tmp/runtime-packages-ffmpeg.txt) \
  && rm -rf /var/lib/apt/lists/* /tmp/runtime-packages-ffmpeg.txt
+ENV EDGEVISION_CONTAINER_IMAGE=full
 USER 10001:10001

@@ -40,7 +40,7 @@ TEST_P(SsdGoldenTest, MatchesBothS1ContainersExactly) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, SsdGoldenTest, ::testing::ValuesIn(GoldenCases("ssd_")),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 TEST(SsdTest, RefusesOutputsThatDisagreeOrClassesWithoutLabels) {
   const std::vector<std::string> labels = {"a", "b"};

@@ -120,7 +120,7 @@ TEST_P(YoloGoldenTest, MatchesTheShippedReferenceCode) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, YoloGoldenTest, ::testing::ValuesIn(GoldenCases("yolo_")),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& param_info) { return param_info.param; });
 
 TEST(YoloGoldenSetTest, CoversTheCornerCasesTheIssueNames) {
   const auto cases = GoldenCases("yolo_");

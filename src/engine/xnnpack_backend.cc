@@ -19,19 +19,26 @@ using xnnpack_internal::Exec;
 using xnnpack_internal::Program;
 using xnnpack_internal::WeightRegistry;
 
-// XnnpackWeightStats::unpacked_bytes. The extra_weights of the nodes
-// PackedWeightNodes marks are read at run time; the others only while an
-// operator is created.
-size_t CreationOnlyBytes(const Program& p) {
+// Calls visit(weights) on each weight vector read only while an operator is
+// created: the constants Sessions do not read at run time, and the
+// extra_weights of the nodes PackedWeightNodes does not mark (the others are
+// read at run time). `P` is Program or const Program.
+template <typename P, typename Visit>
+void ForEachCreationOnlyWeight(P& p, Visit visit) {
   const std::vector<bool> packed = xnnpack_internal::PackedWeightNodes(p.exec, p.blocks);
   const std::vector<bool> run = xnnpack_internal::ConstantsSessionsRead(p.graph, p.exec, packed, /*creating=*/false);
-  size_t bytes = 0;
   for (size_t v = 0; v < p.graph.values.size(); ++v) {
-    if (p.graph.values[v].is_constant && !run[v]) bytes += p.graph.values[v].f32.size() * sizeof(float);
+    if (p.graph.values[v].is_constant && !run[v]) visit(p.graph.values[v].f32);
   }
   for (size_t i = 0; i < p.extra_weights.size(); ++i) {
-    if (!packed[i]) bytes += p.extra_weights[i].size() * sizeof(float);
+    if (!packed[i]) visit(p.extra_weights[i]);
   }
+}
+
+// XnnpackWeightStats::unpacked_bytes.
+size_t CreationOnlyBytes(const Program& p) {
+  size_t bytes = 0;
+  ForEachCreationOnlyWeight(p, [&](const std::vector<float>& w) { bytes += w.size() * sizeof(float); });
   return bytes;
 }
 
@@ -71,21 +78,11 @@ class XnnpackModel final : public CompiledModel {
   size_t ReleaseSessionCreationData() override {
     if (released_) return 0;
     released_ = true;
-    Program& p = const_cast<Program&>(*program_);
-    const std::vector<bool> packed = xnnpack_internal::PackedWeightNodes(p.exec, p.blocks);
-    const std::vector<bool> keep = xnnpack_internal::ConstantsSessionsRead(p.graph, p.exec, packed, /*creating=*/false);
     size_t freed = 0;
-    for (size_t v = 0; v < p.graph.values.size(); ++v) {
-      graph::Value& value = p.graph.values[v];
-      if (!value.is_constant || keep[v]) continue;
-      freed += value.f32.capacity() * sizeof(float);
-      std::vector<float>().swap(value.f32);
-    }
-    for (size_t i = 0; i < p.extra_weights.size(); ++i) {
-      if (packed[i]) continue;
-      freed += p.extra_weights[i].capacity() * sizeof(float);
-      std::vector<float>().swap(p.extra_weights[i]);
-    }
+    ForEachCreationOnlyWeight(const_cast<Program&>(*program_), [&](std::vector<float>& w) {
+      freed += w.capacity() * sizeof(float);
+      std::vector<float>().swap(w);
+    });
     return freed;
   }
 

@@ -514,6 +514,9 @@ std::vector<FusedPoolCase> FusedPoolCases() {
   clamped.act_max = 0.4f;
   cases.push_back({"padded_clamped_pool", {1, 9, 11, 16}, 24, 3, Params(1, 1), clamped});
   cases.push_back({"stride_over_window", {1, 14, 13, 5}, 7, 3, Params(1, 0), Pool(2, 3)});
+  // 72 channels: four vectors at a time and a masked tail; rows of 17
+  // convolution pixels in tiles of 6, 6 and 5.
+  cases.push_back({"wide_channels_uneven_tiles", {1, 37, 35, 3}, 72, 3, first, Pool(3, 2)});
   return cases;
 }
 

@@ -92,8 +92,8 @@ TEST(FramingTest, ChunkedBodiesAreStrictAndBounded) {
   EXPECT_EQ(Feed(ok, "4;a=b\r\nabcd\r\n0\r\n\r\nGET / HTTP/1.1"), "4;a=b\r\nabcd\r\n0\r\n\r\n");
   EXPECT_TRUE(ok.done());
   EXPECT_EQ(ok.body_bytes(), 4u);
-  for (const std::string& bad : {"0x4\r\nabcd\r\n", " 4\r\nabcd\r\n", "+4\r\nabcd\r\n", "4\nabcd\r\n", "4\r\nabcdX",
-                                 "\r\n", "g\r\n", "4 x\r\n", "4 \r\n", "4\t\r\n", "0\r\nX-Trailer: 1\r\n\r\n", "0\r\n\n"}) {
+  for (const char* bad : {"0x4\r\nabcd\r\n", " 4\r\nabcd\r\n", "+4\r\nabcd\r\n", "4\nabcd\r\n", "4\r\nabcdX", "\r\n",
+                          "g\r\n", "4 x\r\n", "4 \r\n", "4\t\r\n", "0\r\nX-Trailer: 1\r\n\r\n", "0\r\n\n"}) {
     ChunkedFramer f(100);
     int status = 0;
     Feed(f, bad, &status);

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <cstdio>
 #include <cstdlib>
 #include <vector>
 
@@ -95,9 +94,10 @@ std::string PythonFloatRepr(double value) {
   }
   out += digits.substr(0, 1);
   if (digits.size() > 1) out += "." + digits.substr(1);
-  char exp_buf[8];
-  std::snprintf(exp_buf, sizeof exp_buf, "e%c%02d", exponent < 0 ? '-' : '+', std::abs(exponent));
-  return out + exp_buf;
+  // repr's exponent: a sign and at least two digits ("e-05", "e+300").
+  std::string magnitude = std::to_string(std::abs(exponent));
+  if (magnitude.size() < 2) magnitude.insert(0, 1, '0');
+  return out + 'e' + (exponent < 0 ? '-' : '+') + magnitude;
 }
 
 std::string PredictionJson(const predict::Classification& result, const PredictionEnvelope& envelope) {

@@ -334,8 +334,8 @@ TEST(PreprocessTest, IntoATargetGivesTheTensorsFloatsAndLeavesTheWorkspaceTensor
     return ::edgevision::testing::ReadBytes(::edgevision::testing::TestData(rel));
   };
   for (const PreprocessSpec& spec : ServerSpecs()) {
-    for (const std::string& file : {"images/jpeg/odd_61x37.jpg", "images/exif/orientation_6.jpg",
-                                    "images/large/bilinear_landscape.jpg"}) {
+    for (const char* file :
+         {"images/jpeg/odd_61x37.jpg", "images/exif/orientation_6.jpg", "images/large/bilinear_landscape.jpg"}) {
       SCOPED_TRACE(file);
       const std::vector<uint8_t> b = bytes(file);
       Result<Tensor> want = PreprocessBytes(b, spec);

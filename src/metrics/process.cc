@@ -89,28 +89,37 @@ std::optional<ProcStatus> ParseProcStatus(const std::string& status) {
   return ProcStatus{*rss_kib * kKibibyte, *size_kib * kKibibyte, *threads};
 }
 
+ProcessSample PreferStatusAndRusage(ProcessSample from_stat, const std::optional<std::string>& status,
+                                    std::optional<double> rusage_cpu_seconds) {
+  // qemu-user answers /proc/self/stat itself, with zeros for the CPU times,
+  // the thread count and the memory sizes; /proc/self/status and
+  // getrusage reach the kernel, which says the same as its stat on a real
+  // system. So the sizes and threads come from status, the CPU from rusage.
+  ProcessSample s = from_stat;
+  if (status) {
+    if (std::optional<ProcStatus> st = ParseProcStatus(*status)) {
+      s.resident_bytes = st->resident_bytes;
+      s.virtual_bytes = st->virtual_bytes;
+      s.threads = st->threads;
+    }
+  }
+  if (rusage_cpu_seconds) s.cpu_seconds = *rusage_cpu_seconds;
+  return s;
+}
+
 std::optional<ProcessSample> ReadProcess() {
   std::optional<std::string> stat = ReadFile("/proc/self/stat");
   std::optional<double> boot = BootTime();
   if (!stat || !boot) return std::nullopt;
   std::optional<ProcessSample> s = ParseProcStat(*stat, sysconf(_SC_CLK_TCK), sysconf(_SC_PAGESIZE), *boot);
   if (!s) return std::nullopt;
-  // qemu-user answers /proc/self/stat itself, with zeros for the CPU times,
-  // the thread count and the memory sizes; /proc/self/status and
-  // getrusage reach the kernel, which says the same as its stat on a real
-  // system. So the sizes and threads come from status, the CPU from rusage.
-  if (std::optional<std::string> text = ReadFile("/proc/self/status")) {
-    if (std::optional<ProcStatus> st = ParseProcStatus(*text)) {
-      s->resident_bytes = st->resident_bytes;
-      s->virtual_bytes = st->virtual_bytes;
-      s->threads = st->threads;
-    }
-  }
+  std::optional<double> rusage_cpu;
   rusage usage{};
   if (getrusage(RUSAGE_SELF, &usage) == 0) {
     auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
-    s->cpu_seconds = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+    rusage_cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
   }
+  s = PreferStatusAndRusage(*s, ReadFile("/proc/self/status"), rusage_cpu);
   s->open_fds = CountOpenFds();
   rlimit limit{};
   if (getrlimit(RLIMIT_NOFILE, &limit) == 0) s->max_fds = limit.rlim_cur;

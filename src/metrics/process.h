@@ -41,6 +41,13 @@ std::optional<ProcStatus> ParseProcStatus(const std::string& status);
 std::optional<ProcessSample> ParseProcStat(const std::string& stat, long ticks_per_second, long page_bytes,
                                            double boot_time);
 
+// ReadProcess's choice of sources: the sizes and threads from `status` (the
+// text of /proc/<pid>/status) when it is there and parses, the CPU time from
+// getrusage's `rusage_cpu_seconds` when given; else `from_stat`'s (the
+// fallback, ParseProcStat's). For tests.
+ProcessSample PreferStatusAndRusage(ProcessSample from_stat, const std::optional<std::string>& status,
+                                    std::optional<double> rusage_cpu_seconds);
+
 // A collector writing process_cpu_seconds_total, process_resident_memory_bytes,
 // process_virtual_memory_bytes, process_open_fds, process_max_fds,
 // process_start_time_seconds and edgevision_process_threads. Writes nothing

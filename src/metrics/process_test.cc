@@ -47,6 +47,32 @@ TEST(ProcStatus, RefusesTextWithoutTheLines) {
   EXPECT_FALSE(ParseProcStatus("").has_value());
 }
 
+TEST(ReadProcess, FallsBackToStatWhenStatusOrRusageAreMissing) {
+  const std::string stat =
+      "42 (edgevision) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 7 0 1000 123456789 300 "
+      "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0";
+  const std::optional<ProcessSample> from_stat = ParseProcStat(stat, 100, 4096, 1.7e9);
+  ASSERT_TRUE(from_stat.has_value());
+  const std::string status = "Name:\tedgevision\nVmSize:\t  228296 kB\nVmRSS:\t   12000 kB\nThreads:\t9\n";
+  // Both there: status's sizes and threads, rusage's CPU; stat's start time.
+  ProcessSample both = PreferStatusAndRusage(*from_stat, status, 1.25);
+  EXPECT_EQ(both.resident_bytes, 12000u * 1024);
+  EXPECT_EQ(both.virtual_bytes, 228296u * 1024);
+  EXPECT_EQ(both.threads, 9u);
+  EXPECT_DOUBLE_EQ(both.cpu_seconds, 1.25);
+  EXPECT_DOUBLE_EQ(both.start_time_seconds, 1.7e9 + 10);
+  // status unreadable, or without its lines, and no rusage: all from stat.
+  for (const std::optional<std::string>& missing :
+       {std::optional<std::string>(), std::optional<std::string>("Name:\tx\n")}) {
+    ProcessSample fallback = PreferStatusAndRusage(*from_stat, missing, std::nullopt);
+    EXPECT_EQ(fallback.resident_bytes, 300u * 4096);
+    EXPECT_EQ(fallback.virtual_bytes, 123456789u);
+    EXPECT_EQ(fallback.threads, 7u);
+    EXPECT_DOUBLE_EQ(fallback.cpu_seconds, 3.0);
+    EXPECT_DOUBLE_EQ(fallback.start_time_seconds, 1.7e9 + 10);
+  }
+}
+
 // The kernel's figures for this process, which qemu-user's own /proc/self/stat
 // (zeros for CPU, threads and sizes) would fail: a thread more, 64 MiB touched.
 TEST(ReadProcess, SeesThisProcessItsThreadsMemoryAndNewDescriptors) {

@@ -34,15 +34,22 @@ bool HasOrtCpuFloat16Kernel(const std::string& op_type) {
   return kOps.count(op_type) > 0;
 }
 
-std::set<const onnx::NodeProto*> OrtFloat16Nodes(const std::vector<const onnx::NodeProto*>& nodes,
-                                                 const std::function<bool(const std::string&)>& holds_float16,
-                                                 const std::set<std::string>& graph_outputs) {
-  std::map<std::string, const onnx::NodeProto*> producer;
-  std::map<std::string, std::vector<const onnx::NodeProto*>> consumers;
+Producers ProducerOf(const std::vector<const onnx::NodeProto*>& nodes) {
+  Producers producer;
   for (const onnx::NodeProto* n : nodes) {
     for (const std::string& o : n->output()) {
       if (!o.empty()) producer[o] = n;
     }
+  }
+  return producer;
+}
+
+std::set<const onnx::NodeProto*> OrtFloat16Nodes(const std::vector<const onnx::NodeProto*>& nodes,
+                                                 const Producers& producer,
+                                                 const std::function<bool(const std::string&)>& holds_float16,
+                                                 const std::set<std::string>& graph_outputs) {
+  std::map<std::string, std::vector<const onnx::NodeProto*>> consumers;
+  for (const onnx::NodeProto* n : nodes) {
     for (const std::string& i : n->input()) {
       if (!i.empty()) consumers[i].push_back(n);
     }
@@ -96,14 +103,9 @@ std::set<const onnx::NodeProto*> OrtFloat16Nodes(const std::vector<const onnx::N
 }
 
 std::set<const onnx::NodeProto*> OrtRoundingNodes(const std::vector<const onnx::NodeProto*>& nodes,
+                                                  const Producers& producer,
                                                   const std::set<const onnx::NodeProto*>& float16_nodes,
                                                   const std::function<bool(const std::string&)>& holds_float16) {
-  std::map<std::string, const onnx::NodeProto*> producer;
-  for (const onnx::NodeProto* n : nodes) {
-    for (const std::string& o : n->output()) {
-      if (!o.empty()) producer[o] = n;
-    }
-  }
   std::set<const onnx::NodeProto*> rounding;
   for (const onnx::NodeProto* n : nodes) {
     // A Cast between float types meets the Casts ONNX Runtime inserts, and

@@ -19,6 +19,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -30,11 +31,17 @@ namespace edgevision::model::onnx_import {
 // All of them move or select values: on half inputs their outputs are halves.
 bool HasOrtCpuFloat16Kernel(const std::string& op_type);
 
+// Each tensor's producing node among `nodes` (the last one naming it); built
+// once and shared by OrtFloat16Nodes and OrtRoundingNodes.
+using Producers = std::map<std::string, const onnx::NodeProto*>;
+Producers ProducerOf(const std::vector<const onnx::NodeProto*>& nodes);
+
 // The nodes of `nodes` (the model's nodes in file order, as ONNX Runtime
 // visits them) that ONNX Runtime runs on float16 data. `holds_float16`
 // tells whether a tensor is float16; `graph_outputs` names the graph's
 // outputs.
 std::set<const onnx::NodeProto*> OrtFloat16Nodes(const std::vector<const onnx::NodeProto*>& nodes,
+                                                 const Producers& producer,
                                                  const std::function<bool(const std::string&)>& holds_float16,
                                                  const std::set<std::string>& graph_outputs);
 
@@ -47,6 +54,7 @@ std::set<const onnx::NodeProto*> OrtFloat16Nodes(const std::vector<const onnx::N
 // inserts (measured on tests/data/synthetic/handmade_float16_opset12.onnx:
 // its answers are the float32 arithmetic's).
 std::set<const onnx::NodeProto*> OrtRoundingNodes(const std::vector<const onnx::NodeProto*>& nodes,
+                                                  const Producers& producer,
                                                   const std::set<const onnx::NodeProto*>& float16_nodes,
                                                   const std::function<bool(const std::string&)>& holds_float16);
 

@@ -663,7 +663,8 @@ void Importer::PlanFloat16Rounding() {
     in.id = RoundHalf(in.id, input_name_ + "/float16");
     rounded_inputs_ = 1;
   }
-  float16_rounding_ = OrtRoundingNodes(nodes, OrtFloat16Nodes(nodes, holds, outputs), holds);
+  const Producers producer = ProducerOf(nodes);
+  float16_rounding_ = OrtRoundingNodes(nodes, producer, OrtFloat16Nodes(nodes, producer, holds, outputs), holds);
 }
 
 void Importer::RoundOutputs(const onnx::NodeProto& node) {

@@ -191,7 +191,7 @@ Status CaptureStore::Add(const NewCapture& capture) {
   }
 
   Status s = [&]() -> Status {
-    std::lock_guard<std::mutex> d(db_mu_);
+    std::lock_guard<std::mutex> db_lock(db_mu_);
     sqlite::Transaction t(db_.get());
     EV_RETURN_IF_ERROR(t.Begin());
     std::string top_tag = capture.predictions.empty() ? "" : capture.predictions[0].tag;

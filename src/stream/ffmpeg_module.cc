@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <mutex>
 #include <optional>
+#include <string_view>
 
 #include <spdlog/spdlog.h>
 
@@ -22,6 +23,9 @@ namespace edgevision::stream {
 namespace {
 
 constexpr const char* kModuleEnv = "EDGEVISION_FFMPEG_MODULE";
+// Set to "slim" by the Dockerfile's slim stage (and to "full" by the full
+// one): inside that image `apt install` is no remedy, the full image is.
+constexpr const char* kContainerImageEnv = "EDGEVISION_CONTAINER_IMAGE";
 
 std::string DlError() {
   const char* e = dlerror();
@@ -54,6 +58,15 @@ class ModuleSource final : public FrameSource {
 
 const char* FfmpegPackages() { return EDGEVISION_FFMPEG_PACKAGES; }
 
+std::string FfmpegRemedy() {
+  const char* image = std::getenv(kContainerImageEnv);
+  if (image && std::string_view(image) == "slim") {
+    return std::string("this is the slim container image, which leaves them out (") + FfmpegPackages() +
+           "): use the full image";
+  }
+  return std::string("apt install ") + FfmpegPackages();
+}
+
 void FfmpegModule::DlCloser::operator()(void* handle) const {
   if (handle) dlclose(handle);
 }
@@ -74,7 +87,7 @@ Result<std::shared_ptr<FfmpegModule>> FfmpegModule::Load(const std::filesystem::
     // FFmpeg's libraries are the package's Recommends, so they may be absent.
     if (why.find("cannot open shared object file") != std::string::npos) {
       return Unsupported(std::string("FFmpeg's libraries are not installed (") + why +
-                         "); cameras, streams and video files need them: apt install " + FfmpegPackages());
+                         "); cameras, streams and video files need them: " + FfmpegRemedy());
     }
     return Corrupt("cannot load the FFmpeg module: " + why);
   }

@@ -31,6 +31,12 @@ struct FfmpegModuleApi;
 // messages ("libavformat59 libavcodec59 ..."): the package's Recommends.
 const char* FfmpegPackages();
 
+// What to do about missing FFmpeg libraries, for messages: "apt install
+// <FfmpegPackages()>", or, in the slim container image
+// ($EDGEVISION_CONTAINER_IMAGE=slim, set by the Dockerfile), the packages it
+// leaves out and "use the full image".
+std::string FfmpegRemedy();
+
 class FfmpegModule : public std::enable_shared_from_this<FfmpegModule> {
  public:
   // Loads the module at `path` and checks its ABI. Errors: Unsupported when
