@@ -31,6 +31,12 @@ std::vector<float> PackPointwiseGemm(const float* weights, const float* bias, si
 }
 
 void PointwiseGemmRows(const PointwiseGemmArgs& g, bool pixels_outer, size_t begin, size_t end) {
+  if (g.a_scale) {  // each tile scaled once, then every weight block
+    for (size_t r = begin; r < end; r += kGemmTileRows) {
+      PointwiseGemmScaledTile(g, r, std::min(kGemmTileRows, end - r));
+    }
+    return;
+  }
   if (pixels_outer) {
     for (size_t r = begin; r < end; r += kGemmTileRows) {
       for (size_t ch = 0; ch < g.n; ch += kGemmTileChannels) {
@@ -165,6 +171,36 @@ void PointwiseGemmTile(const PointwiseGemmArgs& g, size_t row, size_t rows, size
                g.out.residual ? g.out.residual + row * g.out.residual_stride : nullptr);
 }
 
+namespace {
+
+// scaled[r][i] = a[r][i] * scale[i], k channels of `rows` rows.
+__attribute__((target("avx512f"))) void ScaleRows(const float* a, size_t lda, size_t rows, size_t k,
+                                                  const float* scale, float* scaled) {
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t i = 0; i < k; i += 16) {
+      const auto mask = static_cast<__mmask16>(k - i >= 16 ? 0xFFFFu : (1u << (k - i)) - 1);
+      const __m512 x = _mm512_maskz_loadu_ps(mask, a + r * lda + i);
+      _mm512_mask_storeu_ps(scaled + r * k + i, mask,
+                            _mm512_mul_ps(x, _mm512_maskz_loadu_ps(mask, scale + i)));
+    }
+  }
+}
+
+}  // namespace
+
+void PointwiseGemmScaledTile(const PointwiseGemmArgs& g, size_t row, size_t rows) {
+  alignas(64) float scaled[kGemmTileRows * kGemmMaxScaledK];
+  ScaleRows(g.a + row * g.lda, g.lda, rows, g.k, g.a_scale, scaled);
+  const float* pointers[kGemmTileRows];
+  for (size_t r = 0; r < rows; ++r) pointers[r] = scaled + r * g.k;
+  const TileRows a{pointers, 0, kNoOffsets, 1, g.k};
+  float* c = g.out.c + row * g.out.ldc;
+  const float* res = g.out.residual ? g.out.residual + row * g.out.residual_stride : nullptr;
+  for (size_t channel = 0; channel < g.n; channel += kGemmTileChannels) {
+    ChannelBlock(a, rows, g.n, g.packed, channel, g.out, c, res);
+  }
+}
+
 void ConvGemmTile(const ConvGemmArgs& g, size_t pixel, size_t rows, float* c) {
   const float* res = g.out.residual ? g.out.residual + pixel * g.out.residual_stride : nullptr;
   const float* pointers[kConvGemmMaxTaps * kGemmTileRows];
@@ -287,6 +323,7 @@ bool PointwiseGemmAvailable() {
 }
 
 void PointwiseGemmTile(const PointwiseGemmArgs&, size_t, size_t, size_t) {}
+void PointwiseGemmScaledTile(const PointwiseGemmArgs&, size_t, size_t) {}
 void ConvGemmTile(const ConvGemmArgs&, size_t, size_t, float*) {}
 void ConvGemmMaxPool(const ConvGemmArgs&, const MaxPoolGeometry&, size_t, size_t, float*) {}
 

@@ -281,22 +281,42 @@ TEST(XnnpackOpTest, DepthwiseKernelEqualsXnnpack) {
   }
 }
 
+// A graph in which the planner should fuse `fused` ops into our kernels
+// (counted by one XnnpackPlanStats field), on 1 and 2 threads.
+struct FusionCase {
+  std::string name;
+  std::function<ValueId(GraphBuilder&, ValueId)> build;
+  Shape input;
+  int fused;  // expected count, with the kernels
+};
+
+// Each case: the count with our kernels (none with xnnpack_only), the
+// outputs equal xnnpack_only's at 1-3 threads and match the reference.
+void ExpectFusions(const std::vector<FusionCase>& cases, int XnnpackPlanStats::*count,
+                   uint32_t seed, const std::string& label) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  for (const FusionCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    GraphBuilder b(seed);
+    const ValueId x = b.Input(c.input);
+    const graph::Graph g = b.Finish(c.build(b, x));
+    EXPECT_EQ(PlanStats(g).*count, available ? c.fused : 0);
+    EXPECT_EQ(PlanStats(g, false, 2).*count, available ? c.fused : 0);
+    EXPECT_EQ(PlanStats(g, /*xnnpack_only=*/true).*count, 0);
+    ExpectEqualsXnnpackOnly(g, seed);
+    ExpectMatchesReference(g, label + "/" + c.name);
+  }
+}
+
 // A HardSwish or residual Add that alone reads a convolution on our GEMM is
 // computed in its epilogue with XNNPACK's arithmetic: the outputs equal
 // EngineOptions::xnnpack_only's at 1, 2 and 3 threads (with threads, a 1x1
 // convolution goes to the pointwise GEMM only when it has such an epilogue).
 TEST(XnnpackOpTest, GemmEpilogueFusionEqualsXnnpack) {
-  const bool available = xnnpack_internal::PointwiseGemmAvailable();
-  struct Case {
-    std::string name;
-    std::function<ValueId(GraphBuilder&, ValueId)> build;
-    Shape input;
-    int fused;  // expected fused_epilogues on one thread, with the kernels
-  };
   ConvParams relu6 = Params(1, 0);
   relu6.act_min = 0.0f;
   relu6.act_max = 6.0f;
-  const std::vector<Case> cases = {
+  const std::vector<FusionCase> cases = {
       {"pointwise_add_residual",
        [](GraphBuilder& b, ValueId x) { return b.Binary(Op::kAdd, b.Conv(x, 24, 1, 1), x); },
        {1, 13, 11, 24}, 1},
@@ -329,17 +349,66 @@ TEST(XnnpackOpTest, GemmEpilogueFusionEqualsXnnpack) {
        },
        {1, 5, 6, 24}, 0},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    GraphBuilder b(45);
-    const ValueId x = b.Input(c.input);
-    const graph::Graph g = b.Finish(c.build(b, x));
-    EXPECT_EQ(PlanStats(g).fused_epilogues, available ? c.fused : 0);
-    EXPECT_EQ(PlanStats(g, false, 2).fused_epilogues, available ? c.fused : 0);
-    EXPECT_EQ(PlanStats(g, /*xnnpack_only=*/true).fused_epilogues, 0);
-    ExpectEqualsXnnpackOnly(g, 9);
-    ExpectMatchesReference(g, "GemmEpilogue/" + c.name);
-  }
+  ExpectFusions(cases, &XnnpackPlanStats::fused_epilogues, 45, "GemmEpilogue");
+}
+
+// MobileNetV3's squeeze-excite: the Mul of a tensor by its channels' factors
+// that only a 1x1 convolution reads is computed in that convolution's input
+// read (each product rounded as XNNPACK's Mul rounds it): the outputs equal
+// EngineOptions::xnnpack_only's at 1, 2 and 3 threads, with a residual Add
+// or HardSwish fused too, either operand order, a strided input, channel
+// tails; a Mul read twice, by a 3x3 convolution or by a constant stays.
+TEST(XnnpackOpTest, SqueezeExciteMulInTheGemmInputEqualsXnnpack) {
+  ConvParams relu = Params(1, 0);
+  relu.act_min = 0.0f;
+  ConvParams sigmoid01 = Params(1, 0);
+  sigmoid01.act_min = 0.0f;
+  sigmoid01.act_max = 1.0f;
+  // GlobalAvgPool -> 1x1 -> ReLU -> 1x1 -> [0, 1]: the factors of x.
+  auto factors = [=](GraphBuilder& b, ValueId x, int c) {
+    return b.Conv(b.Conv(b.GlobalAvgPool(x), 8, 1, 1, relu), c, 1, 1, sigmoid01);
+  };
+  const std::vector<FusionCase> cases = {
+      {"project",
+       [&](GraphBuilder& b, ValueId x) {
+         return b.Conv(b.Binary(Op::kMul, x, factors(b, x, 40)), 24, 1, 1);
+       },
+       {1, 9, 11, 40}, 1},
+      {"factors_first_with_residual",
+       [&](GraphBuilder& b, ValueId x) {
+         const ValueId h = b.Unary(Op::kHardSwish, b.Conv(x, 72, 1, 1));
+         return b.Binary(Op::kAdd, b.Conv(b.Binary(Op::kMul, factors(b, h, 72), h), 20, 1, 1), x);
+       },
+       {1, 7, 6, 20}, 1},
+      {"channel_tail_hardswish",
+       [&](GraphBuilder& b, ValueId x) {
+         return b.Unary(Op::kHardSwish, b.Conv(b.Binary(Op::kMul, x, factors(b, x, 37)), 50, 1, 1));
+       },
+       {1, 5, 5, 37}, 1},
+      {"strided_input",
+       [&](GraphBuilder& b, ValueId x) {
+         const ValueId half = b.Slice(x, {0, 0, 0, 16}, {1, 6, 7, 32});
+         return b.Conv(b.Binary(Op::kMul, half, factors(b, half, 32)), 16, 1, 1);
+       },
+       {1, 6, 7, 48}, 1},
+      {"mul_read_twice_not_fused",
+       [&](GraphBuilder& b, ValueId x) {
+         const ValueId m = b.Binary(Op::kMul, x, factors(b, x, 24));
+         return b.Binary(Op::kAdd, b.Conv(m, 24, 1, 1), m);
+       },
+       {1, 5, 6, 24}, 0},
+      {"read_by_a_3x3_not_fused",
+       [&](GraphBuilder& b, ValueId x) {
+         return b.Conv(b.Binary(Op::kMul, x, factors(b, x, 16)), 16, 3, 3, Params(1, 1));
+       },
+       {1, 8, 8, 16}, 0},
+      {"constant_factors_not_fused",
+       [&](GraphBuilder& b, ValueId x) {
+         return b.Conv(b.Binary(Op::kMul, x, b.RandomConstant({1, 1, 1, 16}, 0.0f, 1.0f)), 8, 1, 1);
+       },
+       {1, 4, 4, 16}, 0},
+  };
+  ExpectFusions(cases, &XnnpackPlanStats::fused_input_scales, 46, "SqueezeExcite");
 }
 
 // A SqueezeNet fire module (the 2018 exports): the Winograd convolution
