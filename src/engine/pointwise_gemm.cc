@@ -31,6 +31,10 @@ std::vector<float> PackPointwiseGemm(const float* weights, const float* bias, si
 }
 
 void PointwiseGemmRows(const PointwiseGemmArgs& g, bool pixels_outer, size_t begin, size_t end) {
+  if (end - begin == 1 && !g.a_scale) {  // one row: more weight blocks at a time
+    PointwiseGemmRow(g, begin);
+    return;
+  }
   if (g.a_scale) {  // each tile scaled once, then every weight block
     for (size_t r = begin; r < end; r += kGemmTileRows) {
       PointwiseGemmScaledTile(g, r, std::min(kGemmTileRows, end - r));
@@ -71,10 +75,12 @@ struct TileRows {
 constexpr ptrdiff_t kNoOffsets[kConvGemmMaxTaps] = {};
 
 // MR pixels x (16 * NV) channels; the last vector's lanes past n are masked.
+// Vector v's weights start at w + (v / 2) * block_stride + 16 * (v % 2):
+// NV > 2 reads several packed blocks of kGemmTileChannels at once (SingleRow).
 template <int MR, int NV>
 __attribute__((target("avx512f"))) void Tile(const TileRows& a, const float* w, const float* bias,
                                              const GemmOutput& o, float* c, const float* res,
-                                             __mmask16 last_mask) {
+                                             __mmask16 last_mask, size_t block_stride = 0) {
   __m512 acc[MR][NV];
   __m512 init[NV];
   for (int v = 0; v < NV; ++v) init[v] = _mm512_loadu_ps(bias + 16 * v);
@@ -88,7 +94,7 @@ __attribute__((target("avx512f"))) void Tile(const TileRows& a, const float* w, 
     for (int r = 0; r < MR; ++r) p[r] = a.rows[t * a.row_step + r] + a.offsets[t];
     for (size_t i = 0; i < a.k; ++i, w += kGemmTileChannels) {
       __m512 b[NV];
-      for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(w + 16 * v);
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(w + (v / 2) * block_stride + 16 * (v % 2));
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         const __m512 x = _mm512_set1_ps(p[r][i]);
@@ -154,9 +160,50 @@ void ChannelBlock(const TileRows& a, size_t rows, size_t n, const float* packed,
   }
 }
 
+// One input row (a squeeze-excite's 1x1 convolutions on a 1x1 tensor):
+// output channels [channel, channel + kGemmRowChannels) clipped to n, with
+// up to 8 vectors of accumulators in flight over 4 packed blocks (the 2 of
+// ChannelBlock leave the FMAs waiting on each other). The same products in
+// the same order per output.
+void SingleRow(const TileRows& a, size_t n, const float* packed, size_t channel, const GemmOutput& o,
+               float* c, const float* res) {
+  const size_t padded = (n + kGemmTileChannels - 1) / kGemmTileChannels * kGemmTileChannels;
+  const size_t k_total = a.taps * a.k;
+  const float* w = packed + channel * k_total;
+  const float* bias = packed + padded * k_total + channel;
+  c += channel;
+  if (res) res += channel;
+  const size_t width = std::min(kGemmRowChannels, n - channel);
+  const size_t vectors = (width + 15) / 16, tail = width - 16 * (vectors - 1);
+  const auto mask = static_cast<__mmask16>(tail == 16 ? 0xFFFFu : (1u << tail) - 1);
+  const size_t stride = kGemmTileChannels * k_total;
+  switch (vectors) {
+    case 8: Tile<1, 8>(a, w, bias, o, c, res, mask, stride); break;
+    case 7: Tile<1, 7>(a, w, bias, o, c, res, mask, stride); break;
+    case 6: Tile<1, 6>(a, w, bias, o, c, res, mask, stride); break;
+    case 5: Tile<1, 5>(a, w, bias, o, c, res, mask, stride); break;
+    case 4: Tile<1, 4>(a, w, bias, o, c, res, mask, stride); break;
+    case 3: Tile<1, 3>(a, w, bias, o, c, res, mask, stride); break;
+    case 2: Tile<1, 2>(a, w, bias, o, c, res, mask, stride); break;
+    case 1: Tile<1, 1>(a, w, bias, o, c, res, mask, stride); break;
+    default: break;
+  }
+}
+
 }  // namespace
 
 static_assert(kGemmTileRows == 8 && kGemmTileChannels == 32);
+static_assert(kGemmRowChannels == 4 * kGemmTileChannels);
+
+void PointwiseGemmRow(const PointwiseGemmArgs& g, size_t row) {
+  const float* pointers[1] = {g.a + row * g.lda};
+  const TileRows a{pointers, 0, kNoOffsets, 1, g.k};
+  float* c = g.out.c + row * g.out.ldc;
+  const float* res = g.out.residual ? g.out.residual + row * g.out.residual_stride : nullptr;
+  for (size_t channel = 0; channel < g.n; channel += kGemmRowChannels) {
+    SingleRow(a, g.n, g.packed, channel, g.out, c, res);
+  }
+}
 
 bool PointwiseGemmAvailable() {
   static const bool available = __builtin_cpu_supports("avx512f");
@@ -324,6 +371,7 @@ bool PointwiseGemmAvailable() {
 
 void PointwiseGemmTile(const PointwiseGemmArgs&, size_t, size_t, size_t) {}
 void PointwiseGemmScaledTile(const PointwiseGemmArgs&, size_t, size_t) {}
+void PointwiseGemmRow(const PointwiseGemmArgs&, size_t) {}
 void ConvGemmTile(const ConvGemmArgs&, size_t, size_t, float*) {}
 void ConvGemmMaxPool(const ConvGemmArgs&, const MaxPoolGeometry&, size_t, size_t, float*) {}
 

@@ -79,7 +79,15 @@ struct PointwiseGemmArgs {
 // multiple of kGemmTileChannels.
 void PointwiseGemmTile(const PointwiseGemmArgs& args, size_t row, size_t rows, size_t channel);
 
-// Rows [begin, end), every output channel: pixels outer (each tile of rows
+// Output channels PointwiseGemmRow computes at a time (4 packed blocks).
+inline constexpr size_t kGemmRowChannels = 128;
+
+// Row `row` alone, every output channel, kGemmRowChannels at a time: a
+// convolution over one pixel (a squeeze-excite's 1x1s) or a
+// fully-connected layer. The results equal PointwiseGemmTile's, bit for bit.
+void PointwiseGemmRow(const PointwiseGemmArgs& args, size_t row);
+
+// Rows [begin, end), every output channel (one row: PointwiseGemmRow): pixels outer (each tile of rows
 // meets every block of weights while it is in L1) or weight blocks outer
 // (each block stays in L1 while the rows stream past).
 void PointwiseGemmRows(const PointwiseGemmArgs& args, bool pixels_outer, size_t begin, size_t end);

@@ -411,6 +411,36 @@ TEST(XnnpackOpTest, SqueezeExciteMulInTheGemmInputEqualsXnnpack) {
   ExpectFusions(cases, &XnnpackPlanStats::fused_input_scales, 46, "SqueezeExcite");
 }
 
+// A 1x1 convolution over one pixel (squeeze-excite's, after the global
+// average pool) on our GEMM computes up to 4 packed blocks of output
+// channels at a time (PointwiseGemmRow): every width around the block and
+// vector edges, with a clamp, a fused HardSwish or residual Add, equals
+// EngineOptions::xnnpack_only at 1, 2 and 3 threads.
+TEST(XnnpackOpTest, OnePixelGemmEqualsXnnpack) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  ConvParams sigmoid01 = Params(1, 0);
+  sigmoid01.act_min = 0.0f;
+  sigmoid01.act_max = 1.0f;
+  struct Case {
+    int k, n;
+    int epilogue;  // 0: none, 1: HardSwish, 2: residual Add
+  };
+  for (const Case& c : std::vector<Case>{{16, 8, 0}, {40, 16, 0}, {37, 33, 0}, {72, 100, 0},
+                                         {64, 128, 0}, {24, 130, 0}, {144, 576, 0}, {96, 250, 1},
+                                         {48, 161, 2}, {13, 7, 1}}) {
+    SCOPED_TRACE(::testing::Message() << "k=" << c.k << " n=" << c.n << " epilogue=" << c.epilogue);
+    GraphBuilder b(47);
+    const ValueId x = b.GlobalAvgPool(b.Input({1, 4, 3, c.k}));
+    ValueId y = b.Conv(x, c.n, 1, 1, c.epilogue == 0 ? sigmoid01 : Params(1, 0));
+    if (c.epilogue == 1) y = b.Unary(Op::kHardSwish, y);
+    if (c.epilogue == 2) y = b.Binary(Op::kAdd, y, b.Conv(x, c.n, 1, 1));
+    const graph::Graph g = b.Finish(y);
+    EXPECT_EQ(PlanStats(g).pointwise_gemm_nodes, available ? (c.epilogue == 2 ? 2 : 1) : 0);
+    ExpectEqualsXnnpackOnly(g, 11);
+    ExpectMatchesReference(g, "OnePixelGemm");
+  }
+}
+
 // A SqueezeNet fire module (the 2018 exports): the Winograd convolution
 // writes its output into the concat's buffer with the concat's row stride,
 // and reads a channel slice in place (the input's row stride); so do the 1x1
