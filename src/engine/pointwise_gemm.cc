@@ -32,7 +32,7 @@ std::vector<float> PackPointwiseGemm(const float* weights, const float* bias, si
 
 void PointwiseGemmRows(const PointwiseGemmArgs& g, bool pixels_outer, size_t begin, size_t end) {
   if (end - begin == 1 && !g.a_scale) {  // one row: more weight blocks at a time
-    PointwiseGemmRow(g, begin);
+    PointwiseGemmRow(g, begin, 0, g.n);
     return;
   }
   if (g.a_scale) {  // each tile scaled once, then every weight block
@@ -195,12 +195,12 @@ void SingleRow(const TileRows& a, size_t n, const float* packed, size_t channel,
 static_assert(kGemmTileRows == 8 && kGemmTileChannels == 32);
 static_assert(kGemmRowChannels == 4 * kGemmTileChannels);
 
-void PointwiseGemmRow(const PointwiseGemmArgs& g, size_t row) {
+void PointwiseGemmRow(const PointwiseGemmArgs& g, size_t row, size_t channel_begin, size_t channel_end) {
   const float* pointers[1] = {g.a + row * g.lda};
   const TileRows a{pointers, 0, kNoOffsets, 1, g.k};
   float* c = g.out.c + row * g.out.ldc;
   const float* res = g.out.residual ? g.out.residual + row * g.out.residual_stride : nullptr;
-  for (size_t channel = 0; channel < g.n; channel += kGemmRowChannels) {
+  for (size_t channel = channel_begin; channel < std::min(channel_end, g.n); channel += kGemmRowChannels) {
     SingleRow(a, g.n, g.packed, channel, g.out, c, res);
   }
 }
@@ -371,7 +371,7 @@ bool PointwiseGemmAvailable() {
 
 void PointwiseGemmTile(const PointwiseGemmArgs&, size_t, size_t, size_t) {}
 void PointwiseGemmScaledTile(const PointwiseGemmArgs&, size_t, size_t) {}
-void PointwiseGemmRow(const PointwiseGemmArgs&, size_t) {}
+void PointwiseGemmRow(const PointwiseGemmArgs&, size_t, size_t, size_t) {}
 void ConvGemmTile(const ConvGemmArgs&, size_t, size_t, float*) {}
 void ConvGemmMaxPool(const ConvGemmArgs&, const MaxPoolGeometry&, size_t, size_t, float*) {}
 

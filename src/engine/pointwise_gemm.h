@@ -82,10 +82,11 @@ void PointwiseGemmTile(const PointwiseGemmArgs& args, size_t row, size_t rows, s
 // Output channels PointwiseGemmRow computes at a time (4 packed blocks).
 inline constexpr size_t kGemmRowChannels = 128;
 
-// Row `row` alone, every output channel, kGemmRowChannels at a time: a
-// convolution over one pixel (a squeeze-excite's 1x1s) or a
+// Row `row` alone, output channels [channel_begin, channel_end) clipped to
+// n (channel_begin a multiple of kGemmRowChannels), kGemmRowChannels at a
+// time: a convolution over one pixel (a squeeze-excite's 1x1s) or a
 // fully-connected layer. The results equal PointwiseGemmTile's, bit for bit.
-void PointwiseGemmRow(const PointwiseGemmArgs& args, size_t row);
+void PointwiseGemmRow(const PointwiseGemmArgs& args, size_t row, size_t channel_begin, size_t channel_end);
 
 // Rows [begin, end), every output channel (one row: PointwiseGemmRow): pixels outer (each tile of rows
 // meets every block of weights while it is in L1) or weight blocks outer

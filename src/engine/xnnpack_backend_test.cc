@@ -684,22 +684,37 @@ TEST(XnnpackOpTest, GlobalAvgPool) {
   }
 }
 
+// One input row runs on the pointwise GEMM (PointwiseGemmRow; with threads
+// its output channels are split), several on XNNPACK: both match the
+// reference, and the GEMM equals EngineOptions::xnnpack_only at 1-3 threads,
+// with a HardSwish after it fused too (MobileNetV3's classifier).
 TEST(XnnpackOpTest, FullyConnected) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
   struct Case {
     Shape input;
     int out;
     bool bias;
     float lo, hi;
+    bool hardswish = false;
   };
   for (const Case& c :
        {Case{{1, 100}, 10, true, -kInf, kInf}, Case{{1, 1, 1, 64}, 7, true, -kInf, kInf},
         Case{{1, 48}, 5, false, -kInf, kInf}, Case{{1, 32}, 16, true, 0.0f, kInf},
-        Case{{1, 1280}, 1000, true, -kInf, kInf}, Case{{1, 2, 3, 4}, 6, true, -kInf, kInf}}) {
+        Case{{1, 1280}, 1000, true, -kInf, kInf}, Case{{1, 2, 3, 4}, 6, true, -kInf, kInf},
+        Case{{1, 1, 1, 576}, 1024, true, -kInf, kInf, true}, Case{{1, 200}, 129, true, -1.0f, 1.0f}}) {
+    const std::string label = "FullyConnected/" + std::to_string(c.input.back()) + "x" + std::to_string(c.out);
+    SCOPED_TRACE(label);
     GraphBuilder b(5);
     const ValueId x = b.Input(c.input);
-    ExpectMatchesReference(
-        b.Finish(b.FullyConnected(x, c.out, c.bias, c.lo, c.hi)),
-        "FullyConnected/" + std::to_string(c.input.back()) + "x" + std::to_string(c.out));
+    ValueId y = b.FullyConnected(x, c.out, c.bias, c.lo, c.hi);
+    if (c.hardswish) y = b.Unary(Op::kHardSwish, y);
+    const graph::Graph g = b.Finish(y);
+    const bool one_row = graph::ShapeProduct(c.input) == c.input.back();
+    EXPECT_EQ(PlanStats(g).pointwise_gemm_nodes, available && one_row ? 1 : 0);
+    EXPECT_EQ(PlanStats(g, false, 2).pointwise_gemm_nodes, available && one_row ? 1 : 0);
+    EXPECT_EQ(PlanStats(g).fused_epilogues, available && c.hardswish ? 1 : 0);
+    ExpectEqualsXnnpackOnly(g, 6);
+    ExpectMatchesReference(g, label);
   }
 }
 

@@ -72,7 +72,7 @@ void PackGemm(const Graph& g, size_t i, Program* p) {
   const std::vector<float> packed =
       PackPointwiseGemm(g.values[node.inputs[1]].f32.data(),
                         bias ? g.values[node.inputs[2]].f32.data() : nullptr,
-                        static_cast<size_t>(ws[0]), static_cast<size_t>(ws[1] * ws[2] * ws[3]));
+                        static_cast<size_t>(ws[0]), static_cast<size_t>(graph::ShapeProduct(ws) / ws[0]));
   constexpr size_t kLineFloats = kGemmWeightAlignBytes / sizeof(float);
   std::vector<float>& buffer = p->extra_weights[i];
   buffer.assign(packed.size() + kLineFloats - 1, 0.0f);

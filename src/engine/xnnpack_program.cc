@@ -233,6 +233,16 @@ class Planner {
           if (ok) exec = Exec::kXnnpack;
           break;
         }
+        case Op::kFullyConnected: {
+          if (own_kernels_ && FullyConnectedGemmEligible(g_, node)) {  // one row
+            PackGemm(g_, i, &p_);
+            exec = Exec::kPointwiseGemm;
+            break;
+          }
+          EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kXnnpack));
+          if (ok) exec = Exec::kXnnpack;
+          break;
+        }
         default: {
           EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kXnnpack));
           if (ok) exec = Exec::kXnnpack;

@@ -476,8 +476,8 @@ class XnnpackSession final : public Session {
     const Node& node = g.nodes[i];
     const graph::Shape& xs = g.values[node.inputs[0]].shape;
     PointwiseGemmArgs a;
-    a.m = static_cast<size_t>(xs[0] * xs[1] * xs[2]);
-    a.k = static_cast<size_t>(xs[3]);
+    a.k = LastDim(xs);  // NHWC, or a FullyConnected's [batch, k]
+    a.m = static_cast<size_t>(graph::ShapeProduct(xs)) / a.k;
     a.n = LastDim(g.values[node.outputs[0]].shape);
     const int mul = program_->scaled_input[i];  // a fused Mul: read its operands
     const ValueId in = mul >= 0 ? g.nodes[mul].inputs[program_->scale_operand[i] == 0 ? 1 : 0]
