@@ -138,17 +138,28 @@ void Rows(size_t rows, const TileRows& a, const float* w, const float* bias, con
   }
 }
 
+// Where output channel `channel` (a multiple of kGemmTileChannels) starts:
+// its packed weights and bias, its output and residual columns.
+struct ChannelStart {
+  const float* w;
+  const float* bias;
+  float* c;
+  const float* res;
+};
+ChannelStart StartOf(const TileRows& a, size_t n, const float* packed, size_t channel, float* c,
+                     const float* res) {
+  const size_t padded = (n + kGemmTileChannels - 1) / kGemmTileChannels * kGemmTileChannels;
+  const size_t k_total = a.taps * a.k;
+  return {packed + channel * k_total, packed + padded * k_total + channel, c + channel,
+          res ? res + channel : nullptr};
+}
+
 // Output channels [channel, channel + kGemmTileChannels) clipped to n of the
 // tile whose first output row is `c` (and first residual row `res`, or null);
 // k_total = taps * k.
 void ChannelBlock(const TileRows& a, size_t rows, size_t n, const float* packed, size_t channel,
-                  const GemmOutput& o, float* c, const float* res) {
-  const size_t padded = (n + kGemmTileChannels - 1) / kGemmTileChannels * kGemmTileChannels;
-  const size_t k_total = a.taps * a.k;
-  const float* w = packed + channel * k_total;
-  const float* bias = packed + padded * k_total + channel;
-  c += channel;
-  if (res) res += channel;
+                  const GemmOutput& o, float* c_row, const float* res_row) {
+  const auto [w, bias, c, res] = StartOf(a, n, packed, channel, c_row, res_row);
   const size_t width = std::min(kGemmTileChannels, n - channel);
   if (width > 16) {
     const size_t tail = width - 16;
@@ -166,17 +177,12 @@ void ChannelBlock(const TileRows& a, size_t rows, size_t n, const float* packed,
 // ChannelBlock leave the FMAs waiting on each other). The same products in
 // the same order per output.
 void SingleRow(const TileRows& a, size_t n, const float* packed, size_t channel, const GemmOutput& o,
-               float* c, const float* res) {
-  const size_t padded = (n + kGemmTileChannels - 1) / kGemmTileChannels * kGemmTileChannels;
-  const size_t k_total = a.taps * a.k;
-  const float* w = packed + channel * k_total;
-  const float* bias = packed + padded * k_total + channel;
-  c += channel;
-  if (res) res += channel;
+               float* c_row, const float* res_row) {
+  const auto [w, bias, c, res] = StartOf(a, n, packed, channel, c_row, res_row);
   const size_t width = std::min(kGemmRowChannels, n - channel);
   const size_t vectors = (width + 15) / 16, tail = width - 16 * (vectors - 1);
   const auto mask = static_cast<__mmask16>(tail == 16 ? 0xFFFFu : (1u << tail) - 1);
-  const size_t stride = kGemmTileChannels * k_total;
+  const size_t stride = kGemmTileChannels * a.taps * a.k;
   switch (vectors) {
     case 8: Tile<1, 8>(a, w, bias, o, c, res, mask, stride); break;
     case 7: Tile<1, 7>(a, w, bias, o, c, res, mask, stride); break;

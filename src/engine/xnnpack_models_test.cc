@@ -347,14 +347,18 @@ TEST(SessionTest, UnsupportedOpNamesTheNode) {
   EXPECT_THAT(model.status().message(), HasSubstr("ReduceMean"));
 }
 
-// With 2 threads the 1x1 convolutions without a fused epilogue stay on
-// XNNPACK, which packs their weights in each Session (with one, on AVX-512,
-// MobileNetV2 runs wholly on our kernels, the classifier too): the weight
-// sharing and release tests below need such operators.
-EngineOptions TwoThreads() {
+// The weight sharing and release tests below need XNNPACK operators that
+// pack weights: on AVX-512 MobileNetV2 runs wholly on our kernels (its
+// classifier too), so it is compiled for XNNPACK alone; SqueezeNet keeps
+// the default (its Winograd convolutions are XNNPACK operators).
+struct PackingCase {
+  graph::Graph g;
   EngineOptions options;
-  options.threads = 2;
-  return options;
+};
+std::vector<PackingCase> PackingCases() {
+  EngineOptions xnnpack_only;
+  xnnpack_only.xnnpack_only = true;
+  return {{testing::MobileNetV2(64, 10, 43), xnnpack_only}, {testing::SqueezeNet11(67, 12, 44), {}}};
 }
 
 // Sessions of one model share one packed copy of the weights
@@ -365,12 +369,12 @@ EngineOptions TwoThreads() {
 // bit-identically, and a later CreateSession is refused instead of packing
 // from freed weights.
 TEST(SessionTest, ReleasingSessionCreationDataKeepsTheSessionsExact) {
-  for (const graph::Graph& g : {testing::MobileNetV2(64, 10, 43), testing::SqueezeNet11(67, 12, 44)}) {
+  for (const auto& [g, options] : PackingCases()) {
     size_t weight_bytes = 0;
     for (const graph::Value& v : g.values) {
       if (v.is_constant) weight_bytes += v.f32.size() * sizeof(float);
     }
-    auto model = MakeXnnpackBackend()->Compile(g, TwoThreads());
+    auto model = MakeXnnpackBackend()->Compile(g, options);
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     auto first = (*model)->CreateSession();
     auto second = (*model)->CreateSession();
@@ -457,8 +461,8 @@ TEST(SessionTest, RunReadsTheInputInPlaceFromItsInputBuffer) {
 }
 
 TEST(SessionTest, SessionsShareOnePackedCopyOfTheWeights) {
-  for (const graph::Graph& g : {testing::MobileNetV2(64, 10, 43), testing::SqueezeNet11(67, 12, 44)}) {
-    auto model = MakeXnnpackBackend()->Compile(g, TwoThreads());
+  for (const auto& [g, options] : PackingCases()) {
+    auto model = MakeXnnpackBackend()->Compile(g, options);
     ASSERT_TRUE(model.ok()) << model.status().ToString();
     auto first = (*model)->CreateSession();
     ASSERT_TRUE(first.ok());
@@ -478,7 +482,7 @@ TEST(SessionTest, SessionsShareOnePackedCopyOfTheWeights) {
     EXPECT_GE(two.shared_bytes, one.packed_bytes * 99 / 100);
 
     // Same answers as a model compiled on its own (its own packed weights).
-    auto separate = MakeXnnpackBackend()->Compile(g, TwoThreads());
+    auto separate = MakeXnnpackBackend()->Compile(g, options);
     ASSERT_TRUE(separate.ok());
     auto own = (*separate)->CreateSession();
     ASSERT_TRUE(own.ok());
