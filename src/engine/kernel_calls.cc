@@ -12,6 +12,12 @@ void PointwiseGemmTask(void* context, size_t task) {
   PointwiseGemmRows(c.args, c.pixels_outer, begin, std::min(c.args.m, begin + c.rows_per_task));
 }
 
+// One row (a FullyConnected): a task per kGemmRowChannels output channels.
+void PointwiseGemmChannelsTask(void* context, size_t task) {
+  const auto& c = *static_cast<const PointwiseGemmCall*>(context);
+  PointwiseGemmRow(c.args, 0, task * kGemmRowChannels, (task + 1) * kGemmRowChannels);
+}
+
 // Pixel tiles per task: this many tasks per thread, as for the pointwise
 // GEMM (one-tile tasks cost 10-25 % in pthreadpool's bookkeeping).
 constexpr size_t kConvGemmTasksPerThread = 4;
@@ -54,6 +60,11 @@ void BlockTask(void* context, size_t band) {
 void RunPointwiseGemm(const PointwiseGemmCall& c, pthreadpool_t pool) {
   if (c.threads <= 1) {
     PointwiseGemmRows(c.args, c.pixels_outer, 0, c.args.m);
+    return;
+  }
+  if (c.args.m == 1 && !c.args.a_scale) {  // one row: split its output channels
+    pthreadpool_parallelize_1d(pool, PointwiseGemmChannelsTask, const_cast<PointwiseGemmCall*>(&c),
+                               (c.args.n + kGemmRowChannels - 1) / kGemmRowChannels, 0);
     return;
   }
   pthreadpool_parallelize_1d(pool, PointwiseGemmTask, const_cast<PointwiseGemmCall*>(&c),

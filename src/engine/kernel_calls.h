@@ -25,7 +25,8 @@ namespace edgevision::engine::xnnpack_internal {
 inline constexpr size_t kGemmPixelsOuterBytes = 512 * 1024;
 
 // A kPointwiseGemm node's work. With a thread pool the rows are split into
-// runs of whole tiles, this many per thread.
+// runs of whole tiles, this many per thread; one row's output channels
+// (a FullyConnected, a squeeze-excite 1x1) into runs of kGemmRowChannels.
 inline constexpr size_t kPointwiseTasksPerThread = 4;
 
 struct PointwiseGemmCall {

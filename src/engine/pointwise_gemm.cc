@@ -31,6 +31,16 @@ std::vector<float> PackPointwiseGemm(const float* weights, const float* bias, si
 }
 
 void PointwiseGemmRows(const PointwiseGemmArgs& g, bool pixels_outer, size_t begin, size_t end) {
+  if (end - begin == 1 && !g.a_scale) {  // one row: more weight blocks at a time
+    PointwiseGemmRow(g, begin, 0, g.n);
+    return;
+  }
+  if (g.a_scale) {  // each tile scaled once, then every weight block
+    for (size_t r = begin; r < end; r += kGemmTileRows) {
+      PointwiseGemmScaledTile(g, r, std::min(kGemmTileRows, end - r));
+    }
+    return;
+  }
   if (pixels_outer) {
     for (size_t r = begin; r < end; r += kGemmTileRows) {
       for (size_t ch = 0; ch < g.n; ch += kGemmTileChannels) {
@@ -65,10 +75,12 @@ struct TileRows {
 constexpr ptrdiff_t kNoOffsets[kConvGemmMaxTaps] = {};
 
 // MR pixels x (16 * NV) channels; the last vector's lanes past n are masked.
+// Vector v's weights start at w + (v / 2) * block_stride + 16 * (v % 2):
+// NV > 2 reads several packed blocks of kGemmTileChannels at once (SingleRow).
 template <int MR, int NV>
 __attribute__((target("avx512f"))) void Tile(const TileRows& a, const float* w, const float* bias,
                                              const GemmOutput& o, float* c, const float* res,
-                                             __mmask16 last_mask) {
+                                             __mmask16 last_mask, size_t block_stride = 0) {
   __m512 acc[MR][NV];
   __m512 init[NV];
   for (int v = 0; v < NV; ++v) init[v] = _mm512_loadu_ps(bias + 16 * v);
@@ -82,7 +94,7 @@ __attribute__((target("avx512f"))) void Tile(const TileRows& a, const float* w, 
     for (int r = 0; r < MR; ++r) p[r] = a.rows[t * a.row_step + r] + a.offsets[t];
     for (size_t i = 0; i < a.k; ++i, w += kGemmTileChannels) {
       __m512 b[NV];
-      for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(w + 16 * v);
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(w + (v / 2) * block_stride + 16 * (v % 2));
 #pragma GCC unroll 16
       for (int r = 0; r < MR; ++r) {
         const __m512 x = _mm512_set1_ps(p[r][i]);
@@ -126,17 +138,28 @@ void Rows(size_t rows, const TileRows& a, const float* w, const float* bias, con
   }
 }
 
+// Where output channel `channel` (a multiple of kGemmTileChannels) starts:
+// its packed weights and bias, its output and residual columns.
+struct ChannelStart {
+  const float* w;
+  const float* bias;
+  float* c;
+  const float* res;
+};
+ChannelStart StartOf(const TileRows& a, size_t n, const float* packed, size_t channel, float* c,
+                     const float* res) {
+  const size_t padded = (n + kGemmTileChannels - 1) / kGemmTileChannels * kGemmTileChannels;
+  const size_t k_total = a.taps * a.k;
+  return {packed + channel * k_total, packed + padded * k_total + channel, c + channel,
+          res ? res + channel : nullptr};
+}
+
 // Output channels [channel, channel + kGemmTileChannels) clipped to n of the
 // tile whose first output row is `c` (and first residual row `res`, or null);
 // k_total = taps * k.
 void ChannelBlock(const TileRows& a, size_t rows, size_t n, const float* packed, size_t channel,
-                  const GemmOutput& o, float* c, const float* res) {
-  const size_t padded = (n + kGemmTileChannels - 1) / kGemmTileChannels * kGemmTileChannels;
-  const size_t k_total = a.taps * a.k;
-  const float* w = packed + channel * k_total;
-  const float* bias = packed + padded * k_total + channel;
-  c += channel;
-  if (res) res += channel;
+                  const GemmOutput& o, float* c_row, const float* res_row) {
+  const auto [w, bias, c, res] = StartOf(a, n, packed, channel, c_row, res_row);
   const size_t width = std::min(kGemmTileChannels, n - channel);
   if (width > 16) {
     const size_t tail = width - 16;
@@ -148,9 +171,45 @@ void ChannelBlock(const TileRows& a, size_t rows, size_t n, const float* packed,
   }
 }
 
+// One input row (a squeeze-excite's 1x1 convolutions on a 1x1 tensor):
+// output channels [channel, channel + kGemmRowChannels) clipped to n, with
+// up to 8 vectors of accumulators in flight over 4 packed blocks (the 2 of
+// ChannelBlock leave the FMAs waiting on each other). The same products in
+// the same order per output.
+void SingleRow(const TileRows& a, size_t n, const float* packed, size_t channel, const GemmOutput& o,
+               float* c_row, const float* res_row) {
+  const auto [w, bias, c, res] = StartOf(a, n, packed, channel, c_row, res_row);
+  const size_t width = std::min(kGemmRowChannels, n - channel);
+  const size_t vectors = (width + 15) / 16, tail = width - 16 * (vectors - 1);
+  const auto mask = static_cast<__mmask16>(tail == 16 ? 0xFFFFu : (1u << tail) - 1);
+  const size_t stride = kGemmTileChannels * a.taps * a.k;
+  switch (vectors) {
+    case 8: Tile<1, 8>(a, w, bias, o, c, res, mask, stride); break;
+    case 7: Tile<1, 7>(a, w, bias, o, c, res, mask, stride); break;
+    case 6: Tile<1, 6>(a, w, bias, o, c, res, mask, stride); break;
+    case 5: Tile<1, 5>(a, w, bias, o, c, res, mask, stride); break;
+    case 4: Tile<1, 4>(a, w, bias, o, c, res, mask, stride); break;
+    case 3: Tile<1, 3>(a, w, bias, o, c, res, mask, stride); break;
+    case 2: Tile<1, 2>(a, w, bias, o, c, res, mask, stride); break;
+    case 1: Tile<1, 1>(a, w, bias, o, c, res, mask, stride); break;
+    default: break;
+  }
+}
+
 }  // namespace
 
 static_assert(kGemmTileRows == 8 && kGemmTileChannels == 32);
+static_assert(kGemmRowChannels == 4 * kGemmTileChannels);
+
+void PointwiseGemmRow(const PointwiseGemmArgs& g, size_t row, size_t channel_begin, size_t channel_end) {
+  const float* pointers[1] = {g.a + row * g.lda};
+  const TileRows a{pointers, 0, kNoOffsets, 1, g.k};
+  float* c = g.out.c + row * g.out.ldc;
+  const float* res = g.out.residual ? g.out.residual + row * g.out.residual_stride : nullptr;
+  for (size_t channel = channel_begin; channel < std::min(channel_end, g.n); channel += kGemmRowChannels) {
+    SingleRow(a, g.n, g.packed, channel, g.out, c, res);
+  }
+}
 
 bool PointwiseGemmAvailable() {
   static const bool available = __builtin_cpu_supports("avx512f");
@@ -163,6 +222,36 @@ void PointwiseGemmTile(const PointwiseGemmArgs& g, size_t row, size_t rows, size
   const TileRows a{pointers, 0, kNoOffsets, 1, g.k};
   ChannelBlock(a, rows, g.n, g.packed, channel, g.out, g.out.c + row * g.out.ldc,
                g.out.residual ? g.out.residual + row * g.out.residual_stride : nullptr);
+}
+
+namespace {
+
+// scaled[r][i] = a[r][i] * scale[i], k channels of `rows` rows.
+__attribute__((target("avx512f"))) void ScaleRows(const float* a, size_t lda, size_t rows, size_t k,
+                                                  const float* scale, float* scaled) {
+  for (size_t r = 0; r < rows; ++r) {
+    for (size_t i = 0; i < k; i += 16) {
+      const auto mask = static_cast<__mmask16>(k - i >= 16 ? 0xFFFFu : (1u << (k - i)) - 1);
+      const __m512 x = _mm512_maskz_loadu_ps(mask, a + r * lda + i);
+      _mm512_mask_storeu_ps(scaled + r * k + i, mask,
+                            _mm512_mul_ps(x, _mm512_maskz_loadu_ps(mask, scale + i)));
+    }
+  }
+}
+
+}  // namespace
+
+void PointwiseGemmScaledTile(const PointwiseGemmArgs& g, size_t row, size_t rows) {
+  alignas(64) float scaled[kGemmTileRows * kGemmMaxScaledK];
+  ScaleRows(g.a + row * g.lda, g.lda, rows, g.k, g.a_scale, scaled);
+  const float* pointers[kGemmTileRows];
+  for (size_t r = 0; r < rows; ++r) pointers[r] = scaled + r * g.k;
+  const TileRows a{pointers, 0, kNoOffsets, 1, g.k};
+  float* c = g.out.c + row * g.out.ldc;
+  const float* res = g.out.residual ? g.out.residual + row * g.out.residual_stride : nullptr;
+  for (size_t channel = 0; channel < g.n; channel += kGemmTileChannels) {
+    ChannelBlock(a, rows, g.n, g.packed, channel, g.out, c, res);
+  }
 }
 
 void ConvGemmTile(const ConvGemmArgs& g, size_t pixel, size_t rows, float* c) {
@@ -287,6 +376,8 @@ bool PointwiseGemmAvailable() {
 }
 
 void PointwiseGemmTile(const PointwiseGemmArgs&, size_t, size_t, size_t) {}
+void PointwiseGemmScaledTile(const PointwiseGemmArgs&, size_t, size_t) {}
+void PointwiseGemmRow(const PointwiseGemmArgs&, size_t, size_t, size_t) {}
 void ConvGemmTile(const ConvGemmArgs&, size_t, size_t, float*) {}
 void ConvGemmMaxPool(const ConvGemmArgs&, const MaxPoolGeometry&, size_t, size_t, float*) {}
 

@@ -66,6 +66,10 @@ struct PointwiseGemmArgs {
   size_t m = 0, k = 0, n = 0;       // pixels, input channels, output channels
   const float* a = nullptr;         // input: m rows of lda floats
   size_t lda = 0;
+  // Null, or k per-channel factors the input is multiplied by first (a
+  // squeeze-excite Mul fused into the convolution that alone reads it:
+  // PointwiseGemmScaledTile).
+  const float* a_scale = nullptr;
   const float* packed = nullptr;    // PackPointwiseGemm
   GemmOutput out;
 };
@@ -75,10 +79,31 @@ struct PointwiseGemmArgs {
 // multiple of kGemmTileChannels.
 void PointwiseGemmTile(const PointwiseGemmArgs& args, size_t row, size_t rows, size_t channel);
 
-// Rows [begin, end), every output channel: pixels outer (each tile of rows
+// Output channels PointwiseGemmRow computes at a time (4 packed blocks).
+inline constexpr size_t kGemmRowChannels = 128;
+
+// Row `row` alone, output channels [channel_begin, channel_end) clipped to
+// n (channel_begin a multiple of kGemmRowChannels), kGemmRowChannels at a
+// time: a convolution over one pixel (a squeeze-excite's 1x1s) or a
+// fully-connected layer. The results equal PointwiseGemmTile's, bit for bit.
+void PointwiseGemmRow(const PointwiseGemmArgs& args, size_t row, size_t channel_begin, size_t channel_end);
+
+// Rows [begin, end), every output channel (one row: PointwiseGemmRow): pixels outer (each tile of rows
 // meets every block of weights while it is in L1) or weight blocks outer
 // (each block stays in L1 while the rows stream past).
 void PointwiseGemmRows(const PointwiseGemmArgs& args, bool pixels_outer, size_t begin, size_t end);
+
+// The most input channels PointwiseGemmScaledTile takes (its scaled tile
+// of kGemmTileRows rows lives on the stack: 32 KB).
+inline constexpr size_t kGemmMaxScaledK = 1024;
+
+// Rows [row, row + rows) (rows <= kGemmTileRows), every output channel, of a
+// convolution whose input is first multiplied by args.a_scale (k <=
+// kGemmMaxScaledK): the tile's rows are scaled once into a buffer, each
+// product rounded as XNNPACK's multiply rounds it, then every block of
+// output channels reads them from L1. The results equal the Mul and then
+// the convolution, bit for bit.
+void PointwiseGemmScaledTile(const PointwiseGemmArgs& args, size_t row, size_t rows);
 
 // A batch-1 NHWC convolution, one group.
 struct ConvGemmArgs {

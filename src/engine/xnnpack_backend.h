@@ -53,6 +53,8 @@ struct XnnpackPlanStats {
                             // convolution before them (our kernels' epilogue)
   int fused_blocks = 0;     // inverted-residual blocks run in row bands (Program::blocks)
   int fused_block_stems = 0;  // of fused_blocks: those whose first layer is a conv-GEMM convolution
+  int fused_input_scales = 0;  // of free_nodes: per-channel Muls (squeeze-excite) computed by
+                               // the 1x1 convolution that reads them (its input read)
   int inplace_concat_inputs = 0;
   int copied_concat_inputs = 0;
   size_t arena_bytes = 0;       // activation memory of one Session

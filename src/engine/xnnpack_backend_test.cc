@@ -281,22 +281,42 @@ TEST(XnnpackOpTest, DepthwiseKernelEqualsXnnpack) {
   }
 }
 
+// A graph in which the planner should fuse `fused` ops into our kernels
+// (counted by one XnnpackPlanStats field), on 1 and 2 threads.
+struct FusionCase {
+  std::string name;
+  std::function<ValueId(GraphBuilder&, ValueId)> build;
+  Shape input;
+  int fused;  // expected count, with the kernels
+};
+
+// Each case: the count with our kernels (none with xnnpack_only), the
+// outputs equal xnnpack_only's at 1-3 threads and match the reference.
+void ExpectFusions(const std::vector<FusionCase>& cases, int XnnpackPlanStats::*count,
+                   uint32_t seed, const std::string& label) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  for (const FusionCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    GraphBuilder b(seed);
+    const ValueId x = b.Input(c.input);
+    const graph::Graph g = b.Finish(c.build(b, x));
+    EXPECT_EQ(PlanStats(g).*count, available ? c.fused : 0);
+    EXPECT_EQ(PlanStats(g, false, 2).*count, available ? c.fused : 0);
+    EXPECT_EQ(PlanStats(g, /*xnnpack_only=*/true).*count, 0);
+    ExpectEqualsXnnpackOnly(g, seed);
+    ExpectMatchesReference(g, label + "/" + c.name);
+  }
+}
+
 // A HardSwish or residual Add that alone reads a convolution on our GEMM is
 // computed in its epilogue with XNNPACK's arithmetic: the outputs equal
 // EngineOptions::xnnpack_only's at 1, 2 and 3 threads (with threads, a 1x1
 // convolution goes to the pointwise GEMM only when it has such an epilogue).
 TEST(XnnpackOpTest, GemmEpilogueFusionEqualsXnnpack) {
-  const bool available = xnnpack_internal::PointwiseGemmAvailable();
-  struct Case {
-    std::string name;
-    std::function<ValueId(GraphBuilder&, ValueId)> build;
-    Shape input;
-    int fused;  // expected fused_epilogues on one thread, with the kernels
-  };
   ConvParams relu6 = Params(1, 0);
   relu6.act_min = 0.0f;
   relu6.act_max = 6.0f;
-  const std::vector<Case> cases = {
+  const std::vector<FusionCase> cases = {
       {"pointwise_add_residual",
        [](GraphBuilder& b, ValueId x) { return b.Binary(Op::kAdd, b.Conv(x, 24, 1, 1), x); },
        {1, 13, 11, 24}, 1},
@@ -329,16 +349,95 @@ TEST(XnnpackOpTest, GemmEpilogueFusionEqualsXnnpack) {
        },
        {1, 5, 6, 24}, 0},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    GraphBuilder b(45);
-    const ValueId x = b.Input(c.input);
-    const graph::Graph g = b.Finish(c.build(b, x));
-    EXPECT_EQ(PlanStats(g).fused_epilogues, available ? c.fused : 0);
-    EXPECT_EQ(PlanStats(g, false, 2).fused_epilogues, available ? c.fused : 0);
-    EXPECT_EQ(PlanStats(g, /*xnnpack_only=*/true).fused_epilogues, 0);
-    ExpectEqualsXnnpackOnly(g, 9);
-    ExpectMatchesReference(g, "GemmEpilogue/" + c.name);
+  ExpectFusions(cases, &XnnpackPlanStats::fused_epilogues, 45, "GemmEpilogue");
+}
+
+// MobileNetV3's squeeze-excite: the Mul of a tensor by its channels' factors
+// that only a 1x1 convolution reads is computed in that convolution's input
+// read (each product rounded as XNNPACK's Mul rounds it): the outputs equal
+// EngineOptions::xnnpack_only's at 1, 2 and 3 threads, with a residual Add
+// or HardSwish fused too, either operand order, a strided input, channel
+// tails; a Mul read twice, by a 3x3 convolution or by a constant stays.
+TEST(XnnpackOpTest, SqueezeExciteMulInTheGemmInputEqualsXnnpack) {
+  ConvParams relu = Params(1, 0);
+  relu.act_min = 0.0f;
+  ConvParams sigmoid01 = Params(1, 0);
+  sigmoid01.act_min = 0.0f;
+  sigmoid01.act_max = 1.0f;
+  // GlobalAvgPool -> 1x1 -> ReLU -> 1x1 -> [0, 1]: the factors of x.
+  auto factors = [=](GraphBuilder& b, ValueId x, int c) {
+    return b.Conv(b.Conv(b.GlobalAvgPool(x), 8, 1, 1, relu), c, 1, 1, sigmoid01);
+  };
+  const std::vector<FusionCase> cases = {
+      {"project",
+       [&](GraphBuilder& b, ValueId x) {
+         return b.Conv(b.Binary(Op::kMul, x, factors(b, x, 40)), 24, 1, 1);
+       },
+       {1, 9, 11, 40}, 1},
+      {"factors_first_with_residual",
+       [&](GraphBuilder& b, ValueId x) {
+         const ValueId h = b.Unary(Op::kHardSwish, b.Conv(x, 72, 1, 1));
+         return b.Binary(Op::kAdd, b.Conv(b.Binary(Op::kMul, factors(b, h, 72), h), 20, 1, 1), x);
+       },
+       {1, 7, 6, 20}, 1},
+      {"channel_tail_hardswish",
+       [&](GraphBuilder& b, ValueId x) {
+         return b.Unary(Op::kHardSwish, b.Conv(b.Binary(Op::kMul, x, factors(b, x, 37)), 50, 1, 1));
+       },
+       {1, 5, 5, 37}, 1},
+      {"strided_input",
+       [&](GraphBuilder& b, ValueId x) {
+         const ValueId half = b.Slice(x, {0, 0, 0, 16}, {1, 6, 7, 32});
+         return b.Conv(b.Binary(Op::kMul, half, factors(b, half, 32)), 16, 1, 1);
+       },
+       {1, 6, 7, 48}, 1},
+      {"mul_read_twice_not_fused",
+       [&](GraphBuilder& b, ValueId x) {
+         const ValueId m = b.Binary(Op::kMul, x, factors(b, x, 24));
+         return b.Binary(Op::kAdd, b.Conv(m, 24, 1, 1), m);
+       },
+       {1, 5, 6, 24}, 0},
+      {"read_by_a_3x3_not_fused",
+       [&](GraphBuilder& b, ValueId x) {
+         return b.Conv(b.Binary(Op::kMul, x, factors(b, x, 16)), 16, 3, 3, Params(1, 1));
+       },
+       {1, 8, 8, 16}, 0},
+      {"constant_factors_not_fused",
+       [&](GraphBuilder& b, ValueId x) {
+         return b.Conv(b.Binary(Op::kMul, x, b.RandomConstant({1, 1, 1, 16}, 0.0f, 1.0f)), 8, 1, 1);
+       },
+       {1, 4, 4, 16}, 0},
+  };
+  ExpectFusions(cases, &XnnpackPlanStats::fused_input_scales, 46, "SqueezeExcite");
+}
+
+// A 1x1 convolution over one pixel (squeeze-excite's, after the global
+// average pool) on our GEMM computes up to 4 packed blocks of output
+// channels at a time (PointwiseGemmRow): every width around the block and
+// vector edges, with a clamp, a fused HardSwish or residual Add, equals
+// EngineOptions::xnnpack_only at 1, 2 and 3 threads.
+TEST(XnnpackOpTest, OnePixelGemmEqualsXnnpack) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  ConvParams sigmoid01 = Params(1, 0);
+  sigmoid01.act_min = 0.0f;
+  sigmoid01.act_max = 1.0f;
+  struct Case {
+    int k, n;
+    int epilogue;  // 0: none, 1: HardSwish, 2: residual Add
+  };
+  for (const Case& c : std::vector<Case>{{16, 8, 0}, {40, 16, 0}, {37, 33, 0}, {72, 100, 0},
+                                         {64, 128, 0}, {24, 130, 0}, {144, 576, 0}, {96, 250, 1},
+                                         {48, 161, 2}, {13, 7, 1}}) {
+    SCOPED_TRACE(::testing::Message() << "k=" << c.k << " n=" << c.n << " epilogue=" << c.epilogue);
+    GraphBuilder b(47);
+    const ValueId x = b.GlobalAvgPool(b.Input({1, 4, 3, c.k}));
+    ValueId y = b.Conv(x, c.n, 1, 1, c.epilogue == 0 ? sigmoid01 : Params(1, 0));
+    if (c.epilogue == 1) y = b.Unary(Op::kHardSwish, y);
+    if (c.epilogue == 2) y = b.Binary(Op::kAdd, y, b.Conv(x, c.n, 1, 1));
+    const graph::Graph g = b.Finish(y);
+    EXPECT_EQ(PlanStats(g).pointwise_gemm_nodes, available ? (c.epilogue == 2 ? 2 : 1) : 0);
+    ExpectEqualsXnnpackOnly(g, 11);
+    ExpectMatchesReference(g, "OnePixelGemm");
   }
 }
 
@@ -585,22 +684,37 @@ TEST(XnnpackOpTest, GlobalAvgPool) {
   }
 }
 
+// One input row runs on the pointwise GEMM (PointwiseGemmRow; with threads
+// its output channels are split), several on XNNPACK: both match the
+// reference, and the GEMM equals EngineOptions::xnnpack_only at 1-3 threads,
+// with a HardSwish after it fused too (MobileNetV3's classifier).
 TEST(XnnpackOpTest, FullyConnected) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
   struct Case {
     Shape input;
     int out;
     bool bias;
     float lo, hi;
+    bool hardswish = false;
   };
   for (const Case& c :
        {Case{{1, 100}, 10, true, -kInf, kInf}, Case{{1, 1, 1, 64}, 7, true, -kInf, kInf},
         Case{{1, 48}, 5, false, -kInf, kInf}, Case{{1, 32}, 16, true, 0.0f, kInf},
-        Case{{1, 1280}, 1000, true, -kInf, kInf}, Case{{1, 2, 3, 4}, 6, true, -kInf, kInf}}) {
+        Case{{1, 1280}, 1000, true, -kInf, kInf}, Case{{1, 2, 3, 4}, 6, true, -kInf, kInf},
+        Case{{1, 1, 1, 576}, 1024, true, -kInf, kInf, true}, Case{{1, 200}, 129, true, -1.0f, 1.0f}}) {
+    const std::string label = "FullyConnected/" + std::to_string(c.input.back()) + "x" + std::to_string(c.out);
+    SCOPED_TRACE(label);
     GraphBuilder b(5);
     const ValueId x = b.Input(c.input);
-    ExpectMatchesReference(
-        b.Finish(b.FullyConnected(x, c.out, c.bias, c.lo, c.hi)),
-        "FullyConnected/" + std::to_string(c.input.back()) + "x" + std::to_string(c.out));
+    ValueId y = b.FullyConnected(x, c.out, c.bias, c.lo, c.hi);
+    if (c.hardswish) y = b.Unary(Op::kHardSwish, y);
+    const graph::Graph g = b.Finish(y);
+    const bool one_row = graph::ShapeProduct(c.input) == c.input.back();
+    EXPECT_EQ(PlanStats(g).pointwise_gemm_nodes, available && one_row ? 1 : 0);
+    EXPECT_EQ(PlanStats(g, false, 2).pointwise_gemm_nodes, available && one_row ? 1 : 0);
+    EXPECT_EQ(PlanStats(g).fused_epilogues, available && c.hardswish ? 1 : 0);
+    ExpectEqualsXnnpackOnly(g, 6);
+    ExpectMatchesReference(g, label);
   }
 }
 

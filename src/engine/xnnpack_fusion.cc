@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 
 #include "engine/conv_taps.h"
 #include "engine/inverted_residual.h"
@@ -71,7 +72,7 @@ void PackGemm(const Graph& g, size_t i, Program* p) {
   const std::vector<float> packed =
       PackPointwiseGemm(g.values[node.inputs[1]].f32.data(),
                         bias ? g.values[node.inputs[2]].f32.data() : nullptr,
-                        static_cast<size_t>(ws[0]), static_cast<size_t>(ws[1] * ws[2] * ws[3]));
+                        static_cast<size_t>(ws[0]), static_cast<size_t>(graph::ShapeProduct(ws) / ws[0]));
   constexpr size_t kLineFloats = kGemmWeightAlignBytes / sizeof(float);
   std::vector<float>& buffer = p->extra_weights[i];
   buffer.assign(packed.size() + kLineFloats - 1, 0.0f);
@@ -135,6 +136,65 @@ void FuseEpilogues(const Graph& g, const Dataflow& flow, Program* p) {
   }
 }
 
+namespace {
+
+// The Mul node that alone feeds 1x1 convolution i and multiplies a tensor
+// of the same shape by per-channel factors, both computed (not constants),
+// with no clamp, at most kGemmMaxScaledK channels, on XNNPACK; else -1.
+// `operand`: which of its inputs holds the factors.
+int ScaleCandidate(const Graph& g, const Dataflow& flow, const Program& p, size_t i, size_t* operand) {
+  const ValueId x = g.nodes[i].inputs[0];
+  const int j = flow.producer[x];
+  if (j < 0 || x == g.outputs[0] || flow.consumers[x].size() != 1) return -1;
+  const Node& mul = g.nodes[j];
+  if (mul.op != Op::kMul || p.exec[j] != Exec::kXnnpack || mul.inputs.size() != 2 ||
+      mul.inputs[0] == mul.inputs[1] || mul.attrs.act_min != -std::numeric_limits<float>::infinity() ||
+      mul.attrs.act_max != std::numeric_limits<float>::infinity()) {
+    return -1;
+  }
+  const graph::Shape& xs = g.values[x].shape;
+  const int64_t c = xs.empty() ? 0 : xs.back();
+  if (c <= 0 || static_cast<size_t>(c) > kGemmMaxScaledK) return -1;
+  for (size_t k = 0; k < 2; ++k) {
+    const graph::Value& scale = g.values[mul.inputs[k]];
+    const graph::Value& tensor = g.values[mul.inputs[1 - k]];
+    if (scale.is_constant || tensor.is_constant || tensor.shape != xs || scale.shape.empty() ||
+        scale.shape.back() != c || graph::ShapeProduct(scale.shape) != c) {
+      continue;
+    }
+    *operand = k;
+    return j;
+  }
+  return -1;
+}
+
+}  // namespace
+
+// A squeeze-excite Mul (the tensor times its channels' factors) that only
+// a 1x1 convolution on our GEMM reads is computed in that convolution's
+// input read, one tile of rows at a time (MobileNetV3: the Mul's output
+// was written and read back, 56x56x16 to 7x7x960).
+void FuseInputScales(const Graph& g, Dataflow* flow, Program* p) {
+  p->scaled_input.assign(g.nodes.size(), -1);
+  p->scale_operand.assign(g.nodes.size(), 0);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (p->exec[i] != Exec::kPointwiseGemm) continue;
+    size_t operand = 0;
+    const int j = ScaleCandidate(g, *flow, *p, i, &operand);
+    if (j < 0) continue;
+    p->scaled_input[i] = j;
+    p->scale_operand[i] = static_cast<int>(operand);
+    p->scale_operand[j] = static_cast<int>(operand);
+    p->exec[j] = Exec::kFused;
+    // The convolution now reads the Mul's operands (the factors as an input
+    // no strided layout is offered for).
+    const Node& mul = g.nodes[j];
+    flow->consumers[mul.inputs[1 - operand]].push_back({static_cast<int>(i), 0});
+    flow->consumers[mul.inputs[operand]].push_back({static_cast<int>(i), kScaleInput});
+    ++p->stats.fused_input_scales;
+  }
+}
+
 ValueId Written(const Graph& g, const Program& p, size_t i) {
   const int f = p.fused_epilogue[i];
   return g.nodes[f >= 0 ? static_cast<size_t>(f) : i].outputs[0];
@@ -171,6 +231,7 @@ void FuseBlocks(const Graph& g, const Dataflow& flow, int threads, Program* p) {
                            (p->exec[e] == Exec::kPointwiseGemm || p->exec[e] == Exec::kXnnpack);
     const bool stem = e >= 0 && p->exec[e] == Exec::kConvGemm && p->fused_pool[e] < 0;
     const bool expand = (pointwise || stem) && OnlyReader(g, flow, x) == static_cast<int>(d) &&
+                        p->scaled_input[e] < 0 &&
                         (p->fused_epilogue[e] < 0 || g.nodes[p->fused_epilogue[e]].op == Op::kHardSwish);
     const size_t head = expand ? static_cast<size_t>(e) : d;
     // A residual Add's other operand must exist when the block starts.

@@ -3,6 +3,8 @@
 //   - a max pooling computed by the kConvGemm node before it (fused_pool);
 //   - a HardSwish or residual Add computed in the epilogue of our kernels'
 //     node before it (fused_epilogue);
+//   - a squeeze-excite Mul computed in the input read of the 1x1
+//     convolution that alone reads it (scaled_input);
 //   - an inverted-residual block (expansion 1x1, depthwise, projection 1x1)
 //     run in row bands (kBlock, Program::blocks; engine/inverted_residual.h).
 // Each pass marks the nodes it absorbs kFused and counts them in the stats.
@@ -22,6 +24,9 @@ struct Use {
   int node;      // the reading node
   size_t input;  // which of its inputs
 };
+// Use::input of the factors that a 1x1 convolution with a fused
+// squeeze-excite Mul reads (FuseInputScales).
+inline constexpr size_t kScaleInput = 1000;
 
 // Per value: the node that writes it (-1: graph input or constant) and the
 // nodes that read it.
@@ -46,6 +51,9 @@ int EpilogueCandidate(const graph::Graph& g, const Dataflow& flow, size_t i, boo
 // planning, BuildProgram).
 void FusePools(const graph::Graph& g, const Dataflow& flow, Program* p);
 void FuseEpilogues(const graph::Graph& g, const Dataflow& flow, Program* p);
+// Adds the fused Muls' operands as inputs of their convolutions to `flow`
+// (they live until it runs).
+void FuseInputScales(const graph::Graph& g, Dataflow* flow, Program* p);
 // threads: the Sessions' (the blocks are split into bands for them).
 void FuseBlocks(const graph::Graph& g, const Dataflow& flow, int threads, Program* p);
 

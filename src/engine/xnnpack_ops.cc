@@ -144,6 +144,20 @@ bool PointwiseGemmEligible(const Graph& g, const Node& node) {
          Shape{xs[0], xs[1], xs[2], ws[0]};
 }
 
+bool FullyConnectedGemmEligible(const Graph& g, const Node& node) {
+  if (node.op != Op::kFullyConnected || node.inputs.size() < 2 || !PointwiseGemmAvailable()) return false;
+  const Shape& xs = InputShape(g, node);
+  const Shape& ws = InputShape(g, node, 1);
+  const Shape& ys = OutputShape(g, node);
+  if (xs.empty() || ws.size() != 2 || xs.back() != ws[1] || graph::ShapeProduct(xs) != ws[1] ||
+      ys.empty() || ys.back() != ws[0] || graph::ShapeProduct(ys) != ws[0] ||
+      !g.values[node.inputs[1]].is_constant) {
+    return false;
+  }
+  const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
+  return !bias || g.values[node.inputs[2]].is_constant;
+}
+
 bool ConvGemmEligible(const Graph& g, const Node& node) {
   if (!ConstantBatch1Conv(g, node) || !PointwiseGemmAvailable()) return false;
   if (PointwiseGemmEligible(g, node)) return false;  // the pointwise GEMM's

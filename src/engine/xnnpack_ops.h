@@ -69,6 +69,13 @@ enum class Exec : uint8_t {
 // docs/performance.md; on the older Intel VM it was level, v3_large slower).
 bool PointwiseGemmEligible(const graph::Graph& graph, const graph::Node& node);
 
+// True if `node` is a FullyConnected with constant weights and bias on one
+// input row (the classifiers' batch-1 layers) and the kernel runs on this
+// machine: the pointwise GEMM computes it (PointwiseGemmRow, any thread
+// count: with threads its output channels are split), with XNNPACK's
+// products in XNNPACK's order.
+bool FullyConnectedGemmEligible(const graph::Graph& graph, const graph::Node& node);
+
 // True if `node` is a batch-1 Conv2D with one group, constant weights and
 // bias, at most kConvGemmMaxTaps kernel taps, and the kernel runs on this
 // machine, and it is not a 1x1 stride-1 convolution (PointwiseGemmEligible:

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -106,6 +107,7 @@ class Planner {
     EV_RETURN_IF_ERROR(DecideExec());
     FusePools(g_, flow_, &p_);
     FuseEpilogues(g_, flow_, &p_);
+    FuseInputScales(g_, &flow_, &p_);
     FuseBlocks(g_, flow_, threads_, &p_);
     DecideBands();
     DecideSliceViews();
@@ -231,6 +233,16 @@ class Planner {
           if (ok) exec = Exec::kXnnpack;
           break;
         }
+        case Op::kFullyConnected: {
+          if (own_kernels_ && FullyConnectedGemmEligible(g_, node)) {  // one row
+            PackGemm(g_, i, &p_);
+            exec = Exec::kPointwiseGemm;
+            break;
+          }
+          EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kXnnpack));
+          if (ok) exec = Exec::kXnnpack;
+          break;
+        }
         default: {
           EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kXnnpack));
           if (ok) exec = Exec::kXnnpack;
@@ -349,6 +361,9 @@ class Planner {
     const Exec exec = p_.exec[use.node];
     if (exec == Exec::kConcat) return ChannelConcat(use.node);
     if (exec == Exec::kView) return true;  // its readers take strided rows too
+    if (exec == Exec::kFused && n.op == Op::kMul) {  // read by its convolution's GEMM
+      return use.input != static_cast<size_t>(p_.scale_operand[use.node]);
+    }
     if (!RunsOnXnnpack(exec) || use.input != 0) return false;
     switch (n.op) {
       case Op::kConv2D:
@@ -441,6 +456,7 @@ class Planner {
         def_step[g_.nodes[p_.bands[i].pool_node].outputs[0]] = static_cast<int>(i) + 1;
         continue;
       }
+      if (p_.exec[i] == Exec::kFused && g_.nodes[i].op == Op::kMul) continue;  // no output
       const int fused = p_.fused_pool[i] >= 0 ? p_.fused_pool[i] : p_.fused_epilogue[i];
       if (fused >= 0) {
         def_step[g_.nodes[fused].outputs[0]] = static_cast<int>(i) + 1;
@@ -634,6 +650,10 @@ class Planner {
     };
     if (!Dense(g_.inputs[0]) || !Dense(g_.outputs[0])) {
       return Internal("planned a strided graph input or output");
+    }
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const int mul = p_.scaled_input[i];
+      if (mul >= 0 && !Dense(g_.nodes[mul].inputs[p_.scale_operand[i]])) return fail(g_.nodes[i]);
     }
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& node = g_.nodes[i];

@@ -104,6 +104,14 @@ struct Program {
   // fused node's output.
   std::vector<int> fused_epilogue;
   std::vector<BlockStep> blocks;  // per node; kBlock only
+  // Per node; kPointwiseGemm: the Mul node (exec kFused) that alone feeds
+  // its input, multiplying a tensor by a per-channel factor computed before
+  // (MobileNetV3's squeeze-excite), else -1; the GEMM then reads the Mul's
+  // operands (PointwiseGemmScaledTile) and the Mul's output has no buffer.
+  // scale_operand, per node; set for such a convolution and for its fused
+  // Mul: which of the Mul's inputs holds the factors.
+  std::vector<int> scaled_input;
+  std::vector<int> scale_operand;
   std::vector<float> zeros;  // kWinograd, kConvGemm, kDepthwise: padding (>= widest input, then a tail)
   std::vector<std::vector<size_t>> concat_copies;   // per node; kConcat: inputs to copy
   // Per node; binary ops with BroadcastWidening() > 0: their constant operand

@@ -243,7 +243,9 @@ class XnnpackSession final : public Session {
       }
       if (program_->exec[i] == Exec::kPointwiseGemm || program_->exec[i] == Exec::kConvGemm) {
         const int fused = program_->fused_pool[i] >= 0 ? program_->fused_pool[i] : program_->fused_epilogue[i];
-        p.op += fused >= 0 ? " (gemm + " + std::string(graph::OpName(g.nodes[fused].op)) + ")" : " (gemm)";
+        const std::string gemm = program_->scaled_input[i] >= 0 ? "Mul + gemm" : "gemm";
+        p.op += fused >= 0 ? " (" + gemm + " + " + std::string(graph::OpName(g.nodes[fused].op)) + ")"
+                           : " (" + gemm + ")";
       }
       p.microseconds = seconds[i] * 1e6 / runs;
       profile.push_back(std::move(p));
@@ -474,11 +476,15 @@ class XnnpackSession final : public Session {
     const Node& node = g.nodes[i];
     const graph::Shape& xs = g.values[node.inputs[0]].shape;
     PointwiseGemmArgs a;
-    a.m = static_cast<size_t>(xs[0] * xs[1] * xs[2]);
-    a.k = static_cast<size_t>(xs[3]);
+    a.k = LastDim(xs);  // NHWC, or a FullyConnected's [batch, k]
+    a.m = static_cast<size_t>(graph::ShapeProduct(xs)) / a.k;
     a.n = LastDim(g.values[node.outputs[0]].shape);
-    a.a = Pointer(node.inputs[0]);
-    a.lda = program_->locations[node.inputs[0]].row_stride;
+    const int mul = program_->scaled_input[i];  // a fused Mul: read its operands
+    const ValueId in = mul >= 0 ? g.nodes[mul].inputs[program_->scale_operand[i] == 0 ? 1 : 0]
+                                : node.inputs[0];
+    a.a = Pointer(in);
+    a.lda = program_->locations[in].row_stride;
+    if (mul >= 0) a.a_scale = Pointer(g.nodes[mul].inputs[program_->scale_operand[i]]);
     a.packed = program_->extra_weights[i].data() + program_->gemm_offset[i];
     a.out = GemmOutputOf(i);
     return a;
