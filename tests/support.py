@@ -24,6 +24,22 @@ def skip_or_fail(reason):
     return SKIP
 
 
+def time_scale():
+    """EDGEVISION_TEST_TIME_SCALE as tests/test_support.h reads it: how many
+    times slower than the 2-core x86 test machine this run's CPU is (10 under
+    qemu-user); a number >= 1, anything else counts as 1."""
+    try:
+        scale = float(os.environ.get("EDGEVISION_TEST_TIME_SCALE", "1"))
+    except ValueError:
+        return 1.0
+    return scale if scale >= 1.0 else 1.0
+
+
+def scaled(seconds):
+    """A time bound of `seconds` on the test machine, times time_scale()."""
+    return seconds * time_scale()
+
+
 def report(failures):
     """Prints each failure (or "ok") and returns the test's exit code."""
     for f in failures:

@@ -6,7 +6,7 @@
 
 #include "engine/conv_taps.h"
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(EV_Q8_GEMM_BUILT)
 // GCC 12's own avx512fintrin.h trips -Wuninitialized (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"

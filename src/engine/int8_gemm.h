@@ -38,6 +38,13 @@
 #include "engine/int8_ops.h"
 #include "graph/graph.h"
 
+// Defined where the kernel is compiled in (x86-64, GCC's AVX-512 intrinsics):
+// elsewhere Q8GemmAvailable() is false at compile time and the kernel's own
+// tests are not built.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define EV_Q8_GEMM_BUILT 1
+#endif
+
 namespace edgevision::engine::int8_internal {
 
 // A tile: 6 pixels x 64 channels, 24 accumulators (a narrower last block:

@@ -17,6 +17,8 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests"))
+import support  # noqa: E402  (tests/support.py)
 EXPORT = os.path.join(REPO, "tests", "data", "cv-exports", "iotedge-applebanana-tf")
 
 
@@ -24,7 +26,7 @@ def main():
     binary = sys.argv[1]
     image = os.path.join(EXPORT, "images", "apple1.jpg")
     p = subprocess.run([binary, "bench", "--model", EXPORT, "--image", image, "--runs", "5", "--warmup", "1"],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=support.scaled(300))
     if p.returncode != 0:
         print("FAIL: exit %d: %s" % (p.returncode, p.stderr))
         return 1
@@ -41,7 +43,7 @@ def main():
         if doc["runs"] != 5 or doc["image"] != image:
             failures.append("runs/image not echoed: %r" % doc)
     missing = subprocess.run([binary, "bench", "--model", EXPORT, "--image", image + ".missing"],
-                             capture_output=True, text=True, timeout=300)
+                             capture_output=True, text=True, timeout=support.scaled(300))
     if missing.returncode == 0 or "apple1.jpg.missing" not in missing.stderr + missing.stdout:
         failures.append("a missing image: exit %d, stderr %r" % (missing.returncode, missing.stderr))
     for f in failures:

@@ -28,7 +28,7 @@ MAYBE_FREE = {"Concat", "Reshape", "Transpose", "Slice"}
 
 
 def run_json(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=support.scaled(300))
     if p.returncode != 0:
         raise RuntimeError("%s: exit %d: %s" % (" ".join(cmd), p.returncode, p.stderr))
     return json.loads(p.stdout.strip().splitlines()[-1] if "bench" in cmd else p.stdout)

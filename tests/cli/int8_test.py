@@ -24,7 +24,7 @@
    int8, no calibration images, an object detector.
 4. GET /health on `serve --precision int8` shows the precision and the
    agreement; POST /image answers.
-No speed is asserted.
+No speed is asserted; every time bound is times EDGEVISION_TEST_TIME_SCALE.
 """
 import glob
 import json
@@ -50,7 +50,7 @@ DATA = os.path.join(REPO, "tests", "data")
 
 
 def run(cmd, expect=0):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=support.scaled(600))
     if expect is not None and p.returncode != expect:
         raise AssertionError("%s: exit %d (want %d): %s" % (" ".join(cmd), p.returncode, expect, p.stderr[-2000:]))
     return p
@@ -259,10 +259,10 @@ def check_errors(binary, tmp):
 
 def wait_ready(port):
     """GET /health until the server reports the model ready (503 while it loads)."""
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + support.scaled(300)
     while True:
         try:
-            return json.load(urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=60))
+            return json.load(urllib.request.urlopen("http://127.0.0.1:%d/health" % port, timeout=support.scaled(60)))
         except urllib.error.HTTPError as e:
             if e.code != 503 or time.monotonic() > deadline:
                 raise
@@ -297,12 +297,12 @@ def check_health(binary, tmp):
             failures.append("/health int8 agreement: %r" % model.get("int8"))
         req = urllib.request.Request("http://127.0.0.1:%d/image" % port, data=open(FRUIT[0], "rb").read(),
                                      headers={"Content-Type": "application/octet-stream"})
-        answer = json.load(urllib.request.urlopen(req, timeout=60))
+        answer = json.load(urllib.request.urlopen(req, timeout=support.scaled(60)))
         if not answer.get("predictions"):
             failures.append("POST /image on int8: %r" % answer)
     finally:
         server.terminate()
-        server.wait(timeout=60)
+        server.wait(timeout=support.scaled(60))
     return failures
 
 

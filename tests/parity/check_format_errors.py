@@ -23,8 +23,11 @@ import sys
 import tempfile
 
 import format_copies
-# Longest one inspect may take on a damaged model (a hang fails the case).
-TIMEOUT_S = 120
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import support  # noqa: E402  (tests/support.py)
+# Longest one inspect may take on a damaged model (a hang fails the case),
+# times EDGEVISION_TEST_TIME_SCALE.
+TIMEOUT_S = support.scaled(120)
 
 
 def truncate(path, keep):
