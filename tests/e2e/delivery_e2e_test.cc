@@ -371,7 +371,12 @@ TEST(DeliveryE2eTest, AFailedRoundIsRetriedLaterOnItsTimerThenApplied) {
   Fixture f;
   f.files.SetFault(ModelFileServer::Fault::kUnavailable);
   std::vector<std::string> args = Args(f.data);
-  for (const char* a : {"--model-retry-rounds", "3", "--model-retry-delay-ms", "2000"}) args.push_back(a);
+  // The delay between rounds must outlast the check below (one GET of the
+  // state, then counting the file server's requests) or the next round's
+  // attempts are counted too: 2 s natively, scaled under emulation.
+  const std::string delay_ms = std::to_string(Scaled(std::chrono::milliseconds(2000)).count());
+  for (const char* a : {"--model-retry-rounds", "3", "--model-retry-delay-ms"}) args.push_back(a);
+  args.push_back(delay_ms);
   ServerProcess server(args);
   ASSERT_TRUE(server.WaitReady()) << server.Log();
   ASSERT_EQ(Put(server, f.Request()), 202);
