@@ -107,11 +107,9 @@ struct Program {
   // Per node; kPointwiseGemm: the Mul node (exec kFused) that alone feeds
   // its input, multiplying a tensor by a per-channel factor computed before
   // (MobileNetV3's squeeze-excite), else -1; the GEMM then reads the Mul's
-  // operands (PointwiseGemmScaledTile) and the Mul's output has no buffer.
-  // scale_operand, per node; set for such a convolution and for its fused
-  // Mul: which of the Mul's inputs holds the factors.
+  // operands (PointwiseGemmScaledTile; which one holds the factors:
+  // ScaleOperand) and the Mul's output has no buffer (FusedInputScale).
   std::vector<int> scaled_input;
-  std::vector<int> scale_operand;
   std::vector<float> zeros;  // kWinograd, kConvGemm, kDepthwise: padding (>= widest input, then a tail)
   std::vector<std::vector<size_t>> concat_copies;   // per node; kConcat: inputs to copy
   // Per node; binary ops with BroadcastWidening() > 0: their constant operand
@@ -122,6 +120,19 @@ struct Program {
   size_t arena_floats = 0;       // without the XNN_EXTRA_BYTES tail
   XnnpackPlanStats stats;
 };
+
+// (ScaleOperand and FusedInputScale are defined in xnnpack_fusion.cc, beside
+// the fusion they describe.)
+// Which input of `mul` (a Mul node) holds per-channel factors that scale
+// its other input, a tensor of the Mul's output shape, both computed (not
+// constants): 0 or 1 (0 where both would do), else -1. A function of the
+// graph's shapes, so a Program's graph copy gives the same answer.
+int ScaleOperand(const graph::Graph& graph, const graph::Node& mul);
+
+// Whether node `i` is a squeeze-excite Mul computed in the input read of
+// the 1x1 convolution that alone reads it (Program::scaled_input): it has
+// no work and no output buffer of its own.
+bool FusedInputScale(const graph::Graph& graph, const Program& p, size_t i);
 
 // `threads`: the Sessions' thread count (with more than one, the pointwise
 // GEMM takes only convolutions with a fused epilogue; see PointwiseGemmEligible). `xnnpack_only`:
