@@ -777,8 +777,7 @@ std::vector<bool> ConstantsSessionsRead(const Graph& graph, const std::vector<Ex
   return read;
 }
 
-Result<std::shared_ptr<const Program>> BuildProgram(const Graph& graph, int threads,
-                                                    bool xnnpack_only) {
+Result<std::shared_ptr<Program>> BuildProgram(const Graph& graph, int threads, bool xnnpack_only) {
   auto program = std::make_shared<Program>();
   EV_RETURN_IF_ERROR(Planner(program.get(), graph, threads, xnnpack_only).Run());
   // The private copy leaves out the weights our kernels' packing made
@@ -806,7 +805,7 @@ Result<std::shared_ptr<const Program>> BuildProgram(const Graph& graph, int thre
     shell.str = value.str;
     copy.values.push_back(std::move(shell));
   }
-  return std::shared_ptr<const Program>(std::move(program));
+  return program;
 }
 
 }  // namespace edgevision::engine::xnnpack_internal

@@ -3,7 +3,10 @@
 // for parameters it rejects), places channel-concat inputs in their concat's
 // buffer, aliases Reshapes, and plans the activation arena by liveness.
 //
-// Thread-safety: a Program is immutable after BuildProgram.
+// Thread-safety: a Program is immutable after BuildProgram, except that its
+// model frees the weights only Session creation reads in
+// ReleaseSessionCreationData (engine/backend.h: not while a Session is
+// being created).
 #pragma once
 
 #include <cstddef>
@@ -163,7 +166,9 @@ std::vector<bool> PackedWeightNodes(const std::vector<Exec>& exec, const std::ve
 // The Program's graph is a copy of `graph` that holds only the constants
 // ConstantsSessionsRead(creating) lists; the others keep their shape and an
 // empty payload.
-Result<std::shared_ptr<const Program>> BuildProgram(const graph::Graph& graph, int threads,
-                                                    bool xnnpack_only = false);
+// Returned non-const for the model that owns it (ReleaseSessionCreationData);
+// Sessions get it const.
+Result<std::shared_ptr<Program>> BuildProgram(const graph::Graph& graph, int threads,
+                                              bool xnnpack_only = false);
 
 }  // namespace edgevision::engine::xnnpack_internal
