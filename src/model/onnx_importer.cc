@@ -369,6 +369,14 @@ Status Importer::ReadInitializers() {
   return Status::Ok();
 }
 
+void Importer::ReadDeclaredTypes() {
+  const onnx::GraphProto& g = model_.graph();
+  for (const onnx::ValueInfoProto& v : g.input()) declared_types_[v.name()] = v.type().tensor_type().elem_type();
+  for (const onnx::ValueInfoProto& v : g.value_info()) declared_types_[v.name()] = v.type().tensor_type().elem_type();
+  for (const onnx::ValueInfoProto& v : g.output()) declared_types_[v.name()] = v.type().tensor_type().elem_type();
+  for (const onnx::TensorProto& t : g.initializer()) declared_types_[t.name()] = t.data_type();
+}
+
 Status Importer::ReadInput() {
   const onnx::GraphProto& g = model_.graph();
   if (g.input_size() > kMaxOnnxGraphInputs)
@@ -595,53 +603,56 @@ Result<std::vector<const onnx::NodeProto*>> Importer::CutTail(
   return kept;
 }
 
-bool Importer::HoldsFloat16(const std::string& name) const {
-  std::map<std::string, int>& declared = declared_types_;
-  if (!declared_types_built_) {
-    for (const onnx::ValueInfoProto& v : model_.graph().input()) declared[v.name()] = v.type().tensor_type().elem_type();
-    for (const onnx::ValueInfoProto& v : model_.graph().value_info()) {
-      declared[v.name()] = v.type().tensor_type().elem_type();
-    }
-    for (const onnx::ValueInfoProto& v : model_.graph().output()) {
-      declared[v.name()] = v.type().tensor_type().elem_type();
-    }
-    for (const onnx::TensorProto& t : model_.graph().initializer()) declared[t.name()] = t.data_type();
-    declared_types_built_ = true;
-  }
+bool Importer::HoldsFloat16(const std::string& name) {
   // Follow the chain back: a Cast to float of a float16 tensor still holds
   // float16 values; other ops keep their first input's type (first output
   // only; ops that make integers end the search). Bounded by the node count.
+  // Every tensor on the chain holds what its end holds: each answer is kept
+  // (float16_), so no tensor is walked past twice.
   auto cast_to = [](const onnx::NodeProto& n) -> int64_t {
     for (const onnx::AttributeProto& a : n.attribute()) {
       if (a.name() == "to") return a.i();
     }
     return 0;
   };
+  std::vector<std::string> chain;
+  bool holds = false;
   std::string at = name;
   for (size_t step = 0; step <= producers_.size(); ++step) {
+    auto known = float16_.find(at);
+    if (known != float16_.end()) {
+      holds = known->second;
+      break;
+    }
+    chain.push_back(at);
     auto p = producers_.find(at);
     const onnx::NodeProto* n = p == producers_.end() ? nullptr : p->second;
     const bool is_cast = n != nullptr && n->op_type() == "Cast";
-    auto d = declared.find(at);
-    if (d != declared.end() && d->second != 0 && !(is_cast && cast_to(*n) == onnx::TensorProto::FLOAT)) {
-      return d->second == onnx::TensorProto::FLOAT16;
+    auto d = declared_types_.find(at);
+    if (d != declared_types_.end() && d->second != 0 && !(is_cast && cast_to(*n) == onnx::TensorProto::FLOAT)) {
+      holds = d->second == onnx::TensorProto::FLOAT16;
+      break;
     }
-    if (n == nullptr || n->input_size() == 0 || n->output(0) != at) return false;
+    if (n == nullptr || n->input_size() == 0 || n->output(0) != at) break;
     if (is_cast) {
       const int64_t to = cast_to(*n);
-      if (to != onnx::TensorProto::FLOAT) return to == onnx::TensorProto::FLOAT16;
+      if (to != onnx::TensorProto::FLOAT) {
+        holds = to == onnx::TensorProto::FLOAT16;
+        break;
+      }
     } else if (n->op_type() == "Shape" || n->op_type() == "Size" || n->op_type() == "NonMaxSuppression" ||
                n->op_type() == "ArgMax" || n->op_type() == "ArgMin") {
-      return false;
+      break;
     }
     at = n->input(0);
   }
-  return false;
+  for (const std::string& t : chain) float16_[t] = holds;
+  return holds;
 }
 
 void Importer::PlanFloat16Rounding() {
   const onnx::GraphProto& g = model_.graph();
-  // Only a model with float16 tensors (HoldsFloat16 walks producer chains).
+  // Only a model with float16 tensors.
   bool float16_input = false;
   for (const onnx::ValueInfoProto& v : g.input()) {
     float16_input = float16_input || (v.name() == input_name_ &&
@@ -652,19 +663,14 @@ void Importer::PlanFloat16Rounding() {
   for (const onnx::NodeProto& n : g.node()) nodes.push_back(&n);
   std::set<std::string> outputs;
   for (const onnx::ValueInfoProto& o : g.output()) outputs.insert(o.name());
-  std::map<std::string, bool> memo;
-  auto holds = [&](const std::string& name) {
-    auto it = memo.find(name);
-    if (it == memo.end()) it = memo.emplace(name, HoldsFloat16(name)).first;
-    return it->second;
-  };
+  auto holds = [this](const std::string& name) { return HoldsFloat16(name); };
   if (holds(input_name_)) {  // fed as float16: ONNX Runtime receives halves
     OnnxTensor& in = tensors_[input_name_];
     in.id = RoundHalf(in.id, input_name_ + "/float16");
     rounded_inputs_ = 1;
   }
-  const Producers producer = ProducerOf(nodes);
-  float16_rounding_ = OrtRoundingNodes(nodes, producer, OrtFloat16Nodes(nodes, producer, holds, outputs), holds);
+  const Edges edges = EdgesOf(nodes);
+  float16_rounding_ = OrtRoundingNodes(nodes, edges, OrtFloat16Nodes(nodes, edges, holds, outputs), holds);
 }
 
 void Importer::RoundOutputs(const onnx::NodeProto& node) {
@@ -763,6 +769,7 @@ Result<ImportedModel> Importer::Run() {
   if (!model_.has_graph()) return Corrupt(label_ + ": the model has no graph");
   EV_RETURN_IF_ERROR(ReadInitializers());
   EV_RETURN_IF_ERROR(ReadInput());
+  ReadDeclaredTypes();
   EV_ASSIGN_OR_RETURN(std::vector<const onnx::NodeProto*> order, SortNodes());
   const bool s1 = HasNms(order);
   std::vector<const onnx::NodeProto*> live;
