@@ -7,6 +7,8 @@
 //   onnx_translate_spatial.cc   Conv, pooling, padding, BatchNormalization, ImageScaler
 //   onnx_translate_tensor.cc    element-wise, shape, matrix and constant ops
 //   onnx_float16.cc             where ONNX Runtime stores a float16 model's tensors as float16
+//   onnx_float16_rounding.cc    rounding an OnnxFloat16 model's tensors there: HoldsFloat16,
+//                               PlanFloat16Rounding, RoundOutputs
 // onnx_importer.cc's opening comment explains the translation as a whole.
 #pragma once
 
