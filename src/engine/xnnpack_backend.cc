@@ -44,7 +44,7 @@ size_t CreationOnlyBytes(const Program& p) {
 
 class XnnpackModel final : public CompiledModel {
  public:
-  XnnpackModel(std::shared_ptr<const Program> program, int threads)
+  XnnpackModel(std::shared_ptr<Program> program, int threads)
       : program_(std::move(program)),
         weights_(std::make_shared<WeightRegistry>(program_->graph.nodes.size())),
         threads_(threads) {
@@ -74,19 +74,20 @@ class XnnpackModel final : public CompiledModel {
   // an operator is created (it packs them): Sessions never read them again
   // (reference kernels read their constants from the graph, binary operators
   // from Program::constants: those stay). The one change to a Program after
-  // BuildProgram; the Program was made non-const (make_shared<Program>).
+  // BuildProgram, made through the model's own non-const pointer (Sessions
+  // hold const ones).
   size_t ReleaseSessionCreationData() override {
     if (released_) return 0;
     released_ = true;
     size_t freed = 0;
-    ForEachCreationOnlyWeight(const_cast<Program&>(*program_), [&](std::vector<float>& w) {
+    ForEachCreationOnlyWeight(*program_, [&](std::vector<float>& w) {
       freed += w.capacity() * sizeof(float);
       std::vector<float>().swap(w);
     });
     return freed;
   }
 
-  std::shared_ptr<const Program> program_;
+  std::shared_ptr<Program> program_;  // non-const only for ReleaseSessionCreationData
   std::shared_ptr<WeightRegistry> weights_;
   int threads_;
   bool released_ = false;
@@ -102,7 +103,7 @@ class XnnpackBackend final : public Backend {
     EV_RETURN_IF_ERROR(CheckEngineOptions(options));
     EV_RETURN_IF_ERROR(CheckExecutableGraph(graph));
     EV_RETURN_IF_ERROR(xnnpack_internal::InitializeXnnpack());
-    EV_ASSIGN_OR_RETURN(std::shared_ptr<const Program> program,
+    EV_ASSIGN_OR_RETURN(std::shared_ptr<Program> program,
                         xnnpack_internal::BuildProgram(graph, options.threads,
                                                        options.xnnpack_only));
     return std::unique_ptr<CompiledModel>(

@@ -136,13 +136,32 @@ void FuseEpilogues(const Graph& g, const Dataflow& flow, Program* p) {
   }
 }
 
+int ScaleOperand(const Graph& graph, const Node& mul) {
+  if (mul.op != Op::kMul || mul.inputs.size() != 2) return -1;
+  const graph::Shape& ys = graph.values[mul.outputs[0]].shape;
+  const int64_t c = ys.empty() ? 0 : ys.back();
+  for (size_t k = 0; k < 2; ++k) {
+    const graph::Value& scale = graph.values[mul.inputs[k]];
+    const graph::Value& tensor = graph.values[mul.inputs[1 - k]];
+    if (scale.is_constant || tensor.is_constant || tensor.shape != ys || scale.shape.empty() ||
+        scale.shape.back() != c || graph::ShapeProduct(scale.shape) != c) {
+      continue;
+    }
+    return static_cast<int>(k);
+  }
+  return -1;
+}
+
+bool FusedInputScale(const Graph& graph, const Program& p, size_t i) {
+  return p.exec[i] == Exec::kFused && graph.nodes[i].op == Op::kMul;
+}
+
 namespace {
 
 // The Mul node that alone feeds 1x1 convolution i and multiplies a tensor
 // of the same shape by per-channel factors, both computed (not constants),
 // with no clamp, at most kGemmMaxScaledK channels, on XNNPACK; else -1.
-// `operand`: which of its inputs holds the factors.
-int ScaleCandidate(const Graph& g, const Dataflow& flow, const Program& p, size_t i, size_t* operand) {
+int ScaleCandidate(const Graph& g, const Dataflow& flow, const Program& p, size_t i) {
   const ValueId x = g.nodes[i].inputs[0];
   const int j = flow.producer[x];
   if (j < 0 || x == g.outputs[0] || flow.consumers[x].size() != 1) return -1;
@@ -155,17 +174,7 @@ int ScaleCandidate(const Graph& g, const Dataflow& flow, const Program& p, size_
   const graph::Shape& xs = g.values[x].shape;
   const int64_t c = xs.empty() ? 0 : xs.back();
   if (c <= 0 || static_cast<size_t>(c) > kGemmMaxScaledK) return -1;
-  for (size_t k = 0; k < 2; ++k) {
-    const graph::Value& scale = g.values[mul.inputs[k]];
-    const graph::Value& tensor = g.values[mul.inputs[1 - k]];
-    if (scale.is_constant || tensor.is_constant || tensor.shape != xs || scale.shape.empty() ||
-        scale.shape.back() != c || graph::ShapeProduct(scale.shape) != c) {
-      continue;
-    }
-    *operand = k;
-    return j;
-  }
-  return -1;
+  return ScaleOperand(g, mul) >= 0 ? j : -1;
 }
 
 }  // namespace
@@ -176,19 +185,16 @@ int ScaleCandidate(const Graph& g, const Dataflow& flow, const Program& p, size_
 // was written and read back, 56x56x16 to 7x7x960).
 void FuseInputScales(const Graph& g, Dataflow* flow, Program* p) {
   p->scaled_input.assign(g.nodes.size(), -1);
-  p->scale_operand.assign(g.nodes.size(), 0);
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     if (p->exec[i] != Exec::kPointwiseGemm) continue;
-    size_t operand = 0;
-    const int j = ScaleCandidate(g, *flow, *p, i, &operand);
+    const int j = ScaleCandidate(g, *flow, *p, i);
     if (j < 0) continue;
     p->scaled_input[i] = j;
-    p->scale_operand[i] = static_cast<int>(operand);
-    p->scale_operand[j] = static_cast<int>(operand);
     p->exec[j] = Exec::kFused;
     // The convolution now reads the Mul's operands (the factors as an input
     // no strided layout is offered for).
     const Node& mul = g.nodes[j];
+    const size_t operand = static_cast<size_t>(ScaleOperand(g, mul));
     flow->consumers[mul.inputs[1 - operand]].push_back({static_cast<int>(i), 0});
     flow->consumers[mul.inputs[operand]].push_back({static_cast<int>(i), kScaleInput});
     ++p->stats.fused_input_scales;

@@ -361,8 +361,8 @@ class Planner {
     const Exec exec = p_.exec[use.node];
     if (exec == Exec::kConcat) return ChannelConcat(use.node);
     if (exec == Exec::kView) return true;  // its readers take strided rows too
-    if (exec == Exec::kFused && n.op == Op::kMul) {  // read by its convolution's GEMM
-      return use.input != static_cast<size_t>(p_.scale_operand[use.node]);
+    if (FusedInputScale(g_, p_, static_cast<size_t>(use.node))) {  // read by its convolution's GEMM
+      return use.input != static_cast<size_t>(ScaleOperand(g_, n));
     }
     if (!RunsOnXnnpack(exec) || use.input != 0) return false;
     switch (n.op) {
@@ -456,7 +456,7 @@ class Planner {
         def_step[g_.nodes[p_.bands[i].pool_node].outputs[0]] = static_cast<int>(i) + 1;
         continue;
       }
-      if (p_.exec[i] == Exec::kFused && g_.nodes[i].op == Op::kMul) continue;  // no output
+      if (FusedInputScale(g_, p_, i)) continue;  // no output
       const int fused = p_.fused_pool[i] >= 0 ? p_.fused_pool[i] : p_.fused_epilogue[i];
       if (fused >= 0) {
         def_step[g_.nodes[fused].outputs[0]] = static_cast<int>(i) + 1;
@@ -653,7 +653,7 @@ class Planner {
     }
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const int mul = p_.scaled_input[i];
-      if (mul >= 0 && !Dense(g_.nodes[mul].inputs[p_.scale_operand[i]])) return fail(g_.nodes[i]);
+      if (mul >= 0 && !Dense(g_.nodes[mul].inputs[ScaleOperand(g_, g_.nodes[mul])])) return fail(g_.nodes[i]);
     }
     for (size_t i = 0; i < g_.nodes.size(); ++i) {
       const Node& node = g_.nodes[i];
@@ -777,8 +777,7 @@ std::vector<bool> ConstantsSessionsRead(const Graph& graph, const std::vector<Ex
   return read;
 }
 
-Result<std::shared_ptr<const Program>> BuildProgram(const Graph& graph, int threads,
-                                                    bool xnnpack_only) {
+Result<std::shared_ptr<Program>> BuildProgram(const Graph& graph, int threads, bool xnnpack_only) {
   auto program = std::make_shared<Program>();
   EV_RETURN_IF_ERROR(Planner(program.get(), graph, threads, xnnpack_only).Run());
   // The private copy leaves out the weights our kernels' packing made
@@ -806,7 +805,7 @@ Result<std::shared_ptr<const Program>> BuildProgram(const Graph& graph, int thre
     shell.str = value.str;
     copy.values.push_back(std::move(shell));
   }
-  return std::shared_ptr<const Program>(std::move(program));
+  return program;
 }
 
 }  // namespace edgevision::engine::xnnpack_internal

@@ -3,7 +3,10 @@
 // for parameters it rejects), places channel-concat inputs in their concat's
 // buffer, aliases Reshapes, and plans the activation arena by liveness.
 //
-// Thread-safety: a Program is immutable after BuildProgram.
+// Thread-safety: a Program is immutable after BuildProgram, except that its
+// model frees the weights only Session creation reads in
+// ReleaseSessionCreationData (engine/backend.h: not while a Session is
+// being created).
 #pragma once
 
 #include <cstddef>
@@ -107,11 +110,9 @@ struct Program {
   // Per node; kPointwiseGemm: the Mul node (exec kFused) that alone feeds
   // its input, multiplying a tensor by a per-channel factor computed before
   // (MobileNetV3's squeeze-excite), else -1; the GEMM then reads the Mul's
-  // operands (PointwiseGemmScaledTile) and the Mul's output has no buffer.
-  // scale_operand, per node; set for such a convolution and for its fused
-  // Mul: which of the Mul's inputs holds the factors.
+  // operands (PointwiseGemmScaledTile; which one holds the factors:
+  // ScaleOperand) and the Mul's output has no buffer (FusedInputScale).
   std::vector<int> scaled_input;
-  std::vector<int> scale_operand;
   std::vector<float> zeros;  // kWinograd, kConvGemm, kDepthwise: padding (>= widest input, then a tail)
   std::vector<std::vector<size_t>> concat_copies;   // per node; kConcat: inputs to copy
   // Per node; binary ops with BroadcastWidening() > 0: their constant operand
@@ -122,6 +123,19 @@ struct Program {
   size_t arena_floats = 0;       // without the XNN_EXTRA_BYTES tail
   XnnpackPlanStats stats;
 };
+
+// (ScaleOperand and FusedInputScale are defined in xnnpack_fusion.cc, beside
+// the fusion they describe.)
+// Which input of `mul` (a Mul node) holds per-channel factors that scale
+// its other input, a tensor of the Mul's output shape, both computed (not
+// constants): 0 or 1 (0 where both would do), else -1. A function of the
+// graph's shapes, so a Program's graph copy gives the same answer.
+int ScaleOperand(const graph::Graph& graph, const graph::Node& mul);
+
+// Whether node `i` is a squeeze-excite Mul computed in the input read of
+// the 1x1 convolution that alone reads it (Program::scaled_input): it has
+// no work and no output buffer of its own.
+bool FusedInputScale(const graph::Graph& graph, const Program& p, size_t i);
 
 // `threads`: the Sessions' thread count (with more than one, the pointwise
 // GEMM takes only convolutions with a fused epilogue; see PointwiseGemmEligible). `xnnpack_only`:
@@ -152,7 +166,9 @@ std::vector<bool> PackedWeightNodes(const std::vector<Exec>& exec, const std::ve
 // The Program's graph is a copy of `graph` that holds only the constants
 // ConstantsSessionsRead(creating) lists; the others keep their shape and an
 // empty payload.
-Result<std::shared_ptr<const Program>> BuildProgram(const graph::Graph& graph, int threads,
-                                                    bool xnnpack_only = false);
+// Returned non-const for the model that owns it (ReleaseSessionCreationData);
+// Sessions get it const.
+Result<std::shared_ptr<Program>> BuildProgram(const graph::Graph& graph, int threads,
+                                              bool xnnpack_only = false);
 
 }  // namespace edgevision::engine::xnnpack_internal

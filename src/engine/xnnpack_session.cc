@@ -480,11 +480,11 @@ class XnnpackSession final : public Session {
     a.m = static_cast<size_t>(graph::ShapeProduct(xs)) / a.k;
     a.n = LastDim(g.values[node.outputs[0]].shape);
     const int mul = program_->scaled_input[i];  // a fused Mul: read its operands
-    const ValueId in = mul >= 0 ? g.nodes[mul].inputs[program_->scale_operand[i] == 0 ? 1 : 0]
-                                : node.inputs[0];
+    const int factors = mul >= 0 ? ScaleOperand(g, g.nodes[mul]) : -1;
+    const ValueId in = mul >= 0 ? g.nodes[mul].inputs[1 - factors] : node.inputs[0];
     a.a = Pointer(in);
     a.lda = program_->locations[in].row_stride;
-    if (mul >= 0) a.a_scale = Pointer(g.nodes[mul].inputs[program_->scale_operand[i]]);
+    if (mul >= 0) a.a_scale = Pointer(g.nodes[mul].inputs[factors]);
     a.packed = program_->extra_weights[i].data() + program_->gemm_offset[i];
     a.out = GemmOutputOf(i);
     return a;

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "graph/eval_for_test.h"
+#include "graph/graph_test_util.h"
 #include "graph/normalize_passes.h"
 
 namespace edgevision::graph {
@@ -129,11 +130,6 @@ std::string Joined(const NormalizeReport& r) {
   std::string out;
   for (const std::string& s : r.rewrites) out += s + "\n";
   return out;
-}
-
-int CountOp(const Graph& g, Op op) {
-  return static_cast<int>(
-      std::count_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op == op; }));
 }
 
 const Node* FindNode(const Graph& g, Op op) {

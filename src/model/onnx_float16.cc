@@ -34,26 +34,25 @@ bool HasOrtCpuFloat16Kernel(const std::string& op_type) {
   return kOps.count(op_type) > 0;
 }
 
-Producers ProducerOf(const std::vector<const onnx::NodeProto*>& nodes) {
-  Producers producer;
+Edges EdgesOf(const std::vector<const onnx::NodeProto*>& nodes) {
+  Edges edges;
   for (const onnx::NodeProto* n : nodes) {
     for (const std::string& o : n->output()) {
-      if (!o.empty()) producer[o] = n;
+      if (!o.empty()) edges.producer[o] = n;
+    }
+    for (const std::string& i : n->input()) {
+      if (!i.empty()) edges.consumers[i].push_back(n);
     }
   }
-  return producer;
+  return edges;
 }
 
 std::set<const onnx::NodeProto*> OrtFloat16Nodes(const std::vector<const onnx::NodeProto*>& nodes,
-                                                 const Producers& producer,
+                                                 const Edges& edges,
                                                  const std::function<bool(const std::string&)>& holds_float16,
                                                  const std::set<std::string>& graph_outputs) {
-  std::map<std::string, std::vector<const onnx::NodeProto*>> consumers;
-  for (const onnx::NodeProto* n : nodes) {
-    for (const std::string& i : n->input()) {
-      if (!i.empty()) consumers[i].push_back(n);
-    }
-  }
+  const auto& producer = edges.producer;
+  const auto& consumers = edges.consumers;
   auto has_float16_input = [&](const onnx::NodeProto& n) {
     for (const std::string& i : n.input()) {
       if (!i.empty() && holds_float16(i)) return true;
@@ -103,9 +102,10 @@ std::set<const onnx::NodeProto*> OrtFloat16Nodes(const std::vector<const onnx::N
 }
 
 std::set<const onnx::NodeProto*> OrtRoundingNodes(const std::vector<const onnx::NodeProto*>& nodes,
-                                                  const Producers& producer,
+                                                  const Edges& edges,
                                                   const std::set<const onnx::NodeProto*>& float16_nodes,
                                                   const std::function<bool(const std::string&)>& holds_float16) {
+  const auto& producer = edges.producer;
   std::set<const onnx::NodeProto*> rounding;
   for (const onnx::NodeProto* n : nodes) {
     // A Cast between float types meets the Casts ONNX Runtime inserts, and

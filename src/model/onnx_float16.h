@@ -31,17 +31,21 @@ namespace edgevision::model::onnx_import {
 // All of them move or select values: on half inputs their outputs are halves.
 bool HasOrtCpuFloat16Kernel(const std::string& op_type);
 
-// Each tensor's producing node among `nodes` (the last one naming it); built
-// once and shared by OrtFloat16Nodes and OrtRoundingNodes.
-using Producers = std::map<std::string, const onnx::NodeProto*>;
-Producers ProducerOf(const std::vector<const onnx::NodeProto*>& nodes);
+// Each tensor's producing node among `nodes` (the last one naming it) and
+// its readers (once per input slot, in node order); built once and shared
+// by OrtFloat16Nodes and OrtRoundingNodes.
+struct Edges {
+  std::map<std::string, const onnx::NodeProto*> producer;
+  std::map<std::string, std::vector<const onnx::NodeProto*>> consumers;
+};
+Edges EdgesOf(const std::vector<const onnx::NodeProto*>& nodes);
 
 // The nodes of `nodes` (the model's nodes in file order, as ONNX Runtime
 // visits them) that ONNX Runtime runs on float16 data. `holds_float16`
 // tells whether a tensor is float16; `graph_outputs` names the graph's
 // outputs.
 std::set<const onnx::NodeProto*> OrtFloat16Nodes(const std::vector<const onnx::NodeProto*>& nodes,
-                                                 const Producers& producer,
+                                                 const Edges& edges,
                                                  const std::function<bool(const std::string&)>& holds_float16,
                                                  const std::set<std::string>& graph_outputs);
 
@@ -54,7 +58,7 @@ std::set<const onnx::NodeProto*> OrtFloat16Nodes(const std::vector<const onnx::N
 // inserts (measured on tests/data/synthetic/handmade_float16_opset12.onnx:
 // its answers are the float32 arithmetic's).
 std::set<const onnx::NodeProto*> OrtRoundingNodes(const std::vector<const onnx::NodeProto*>& nodes,
-                                                  const Producers& producer,
+                                                  const Edges& edges,
                                                   const std::set<const onnx::NodeProto*>& float16_nodes,
                                                   const std::function<bool(const std::string&)>& holds_float16);
 

@@ -7,6 +7,8 @@
 //   onnx_translate_spatial.cc   Conv, pooling, padding, BatchNormalization, ImageScaler
 //   onnx_translate_tensor.cc    element-wise, shape, matrix and constant ops
 //   onnx_float16.cc             where ONNX Runtime stores a float16 model's tensors as float16
+//   onnx_float16_rounding.cc    rounding an OnnxFloat16 model's tensors there: HoldsFloat16,
+//                               PlanFloat16Rounding, RoundOutputs
 // onnx_importer.cc's opening comment explains the translation as a whole.
 #pragma once
 
@@ -134,6 +136,8 @@ class Importer {
   Status ReadHeader();
   Status ReadInitializers();
   Status ReadInput();
+  // Fills declared_types_.
+  void ReadDeclaredTypes();
   Result<std::vector<const onnx::NodeProto*>> SortNodes();
   Result<std::vector<const onnx::NodeProto*>> CutTail(
       const std::vector<const onnx::NodeProto*>& nodes);
@@ -151,7 +155,8 @@ class Importer {
   // Whether tensor `name` holds float16 values (OnnxFloat16 exports): its
   // element type is FLOAT16 (declared, or that of the Cast or first-input
   // chain that computes it), or it is a Cast to float of such a tensor.
-  bool HoldsFloat16(const std::string& name) const;
+  // Needs declared_types_ and producers_ (SortNodes).
+  bool HoldsFloat16(const std::string& name);
   // OnnxFloat16: rounds to half where ONNX Runtime stores float16
   // (onnx_float16.h): the input now, the outputs of `float16_rounding_`'s
   // nodes as they are translated (RoundOutputs).
@@ -285,9 +290,10 @@ class Importer {
   std::map<std::string, int> folded_ops_;
   int float16_tensors_ = 0;
   // Element type of every declared tensor (inputs, value_info, outputs,
-  // initializers), built on HoldsFloat16's first call.
-  mutable std::map<std::string, int> declared_types_;
-  mutable bool declared_types_built_ = false;
+  // initializers; ReadDeclaredTypes).
+  std::map<std::string, int> declared_types_;
+  // HoldsFloat16's answers so far, for every tensor on the chains it walked.
+  std::unordered_map<std::string, bool> float16_;
   std::set<const onnx::NodeProto*> float16_rounding_;
   int rounded_inputs_ = 0;   // model inputs rounded to half (0 or 1)
   int rounded_nodes_ = 0;    // nodes whose outputs are rounded to half

@@ -23,7 +23,6 @@
 // (layout decisions need sizes); only the graph input keeps batch -1.
 #include <onnx/onnx_pb.h>
 
-#include <functional>
 #include <map>
 #include <queue>
 #include <set>
@@ -33,7 +32,6 @@
 
 #include "graph/shape_inference.h"
 #include "model/importer.h"
-#include "model/onnx_float16.h"
 #include "model/onnx_import.h"
 
 namespace edgevision::model {
@@ -595,102 +593,6 @@ Result<std::vector<const onnx::NodeProto*>> Importer::CutTail(
   return kept;
 }
 
-bool Importer::HoldsFloat16(const std::string& name) const {
-  std::map<std::string, int>& declared = declared_types_;
-  if (!declared_types_built_) {
-    for (const onnx::ValueInfoProto& v : model_.graph().input()) declared[v.name()] = v.type().tensor_type().elem_type();
-    for (const onnx::ValueInfoProto& v : model_.graph().value_info()) {
-      declared[v.name()] = v.type().tensor_type().elem_type();
-    }
-    for (const onnx::ValueInfoProto& v : model_.graph().output()) {
-      declared[v.name()] = v.type().tensor_type().elem_type();
-    }
-    for (const onnx::TensorProto& t : model_.graph().initializer()) declared[t.name()] = t.data_type();
-    declared_types_built_ = true;
-  }
-  // Follow the chain back: a Cast to float of a float16 tensor still holds
-  // float16 values; other ops keep their first input's type (first output
-  // only; ops that make integers end the search). Bounded by the node count.
-  auto cast_to = [](const onnx::NodeProto& n) -> int64_t {
-    for (const onnx::AttributeProto& a : n.attribute()) {
-      if (a.name() == "to") return a.i();
-    }
-    return 0;
-  };
-  std::string at = name;
-  for (size_t step = 0; step <= producers_.size(); ++step) {
-    auto p = producers_.find(at);
-    const onnx::NodeProto* n = p == producers_.end() ? nullptr : p->second;
-    const bool is_cast = n != nullptr && n->op_type() == "Cast";
-    auto d = declared.find(at);
-    if (d != declared.end() && d->second != 0 && !(is_cast && cast_to(*n) == onnx::TensorProto::FLOAT)) {
-      return d->second == onnx::TensorProto::FLOAT16;
-    }
-    if (n == nullptr || n->input_size() == 0 || n->output(0) != at) return false;
-    if (is_cast) {
-      const int64_t to = cast_to(*n);
-      if (to != onnx::TensorProto::FLOAT) return to == onnx::TensorProto::FLOAT16;
-    } else if (n->op_type() == "Shape" || n->op_type() == "Size" || n->op_type() == "NonMaxSuppression" ||
-               n->op_type() == "ArgMax" || n->op_type() == "ArgMin") {
-      return false;
-    }
-    at = n->input(0);
-  }
-  return false;
-}
-
-void Importer::PlanFloat16Rounding() {
-  const onnx::GraphProto& g = model_.graph();
-  // Only a model with float16 tensors (HoldsFloat16 walks producer chains).
-  bool float16_input = false;
-  for (const onnx::ValueInfoProto& v : g.input()) {
-    float16_input = float16_input || (v.name() == input_name_ &&
-                                      v.type().tensor_type().elem_type() == onnx::TensorProto::FLOAT16);
-  }
-  if (float16_tensors_ == 0 && !float16_input) return;
-  std::vector<const onnx::NodeProto*> nodes;  // in file order: ONNX Runtime visits them so
-  for (const onnx::NodeProto& n : g.node()) nodes.push_back(&n);
-  std::set<std::string> outputs;
-  for (const onnx::ValueInfoProto& o : g.output()) outputs.insert(o.name());
-  std::map<std::string, bool> memo;
-  auto holds = [&](const std::string& name) {
-    auto it = memo.find(name);
-    if (it == memo.end()) it = memo.emplace(name, HoldsFloat16(name)).first;
-    return it->second;
-  };
-  if (holds(input_name_)) {  // fed as float16: ONNX Runtime receives halves
-    OnnxTensor& in = tensors_[input_name_];
-    in.id = RoundHalf(in.id, input_name_ + "/float16");
-    rounded_inputs_ = 1;
-  }
-  const Producers producer = ProducerOf(nodes);
-  float16_rounding_ = OrtRoundingNodes(nodes, producer, OrtFloat16Nodes(nodes, producer, holds, outputs), holds);
-}
-
-void Importer::RoundOutputs(const onnx::NodeProto& node) {
-  bool rounded = false;
-  for (const std::string& o : node.output()) {
-    auto it = tensors_.find(o);
-    if (it == tensors_.end() || it->second.is_const) continue;
-    if (out_.graph.values[it->second.id].dtype != DataType::kFloat32) continue;
-    it->second.id = RoundHalf(it->second.id, o + "/float16");
-    rounded = true;
-  }
-  rounded_nodes_ += rounded;
-}
-
-ValueId Importer::RoundHalf(ValueId v, const std::string& name) {
-  Graph& g = out_.graph;
-  const ValueId y = g.AddActivation(name, g.values[v].shape);
-  Node n;
-  n.op = Op::kRoundHalf;
-  n.name = name;
-  n.inputs = {v};
-  n.outputs = {y};
-  g.AddNode(std::move(n));
-  return y;
-}
-
 Status Importer::TranslateNode(const onnx::NodeProto& node) {
   node_ = &node;
   const std::string& d = node.domain();
@@ -763,6 +665,7 @@ Result<ImportedModel> Importer::Run() {
   if (!model_.has_graph()) return Corrupt(label_ + ": the model has no graph");
   EV_RETURN_IF_ERROR(ReadInitializers());
   EV_RETURN_IF_ERROR(ReadInput());
+  ReadDeclaredTypes();
   EV_ASSIGN_OR_RETURN(std::vector<const onnx::NodeProto*> order, SortNodes());
   const bool s1 = HasNms(order);
   std::vector<const onnx::NodeProto*> live;

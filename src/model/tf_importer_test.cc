@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "graph/graph.h"
+#include "graph/graph_test_util.h"
 #include "model/importer.h"
 #include "model/schemas/tf_graph.pb.h"
 #include "peak_rss.h"
@@ -22,6 +23,8 @@ namespace edgevision::model {
 namespace {
 
 namespace tf = ::edgevision::tf;
+using graph::CountOp;
+using graph::FindNode;
 using graph::Op;
 using graph::Shape;
 using ::testing::HasSubstr;
@@ -58,19 +61,6 @@ std::vector<float> ConstFloats(const tf::GraphDef& def, const std::string& name,
   std::memcpy(v.data(), t.tensor_content().data(), v.size() * 4);
   if (v.empty()) v.assign(t.float_val().begin(), t.float_val().end());
   return v;
-}
-
-const graph::Node* FindNode(const graph::Graph& g, const std::string& name) {
-  for (const auto& n : g.nodes) {
-    if (n.name == name) return &n;
-  }
-  return nullptr;
-}
-
-int CountOp(const graph::Graph& g, Op op) {
-  int count = 0;
-  for (const auto& n : g.nodes) count += n.op == op;
-  return count;
 }
 
 ImportedModel MustImport(const std::vector<uint8_t>& bytes, const std::string& label = "model.pb") {

@@ -14,6 +14,7 @@
 
 #include "engine/reference_backend.h"
 #include "graph/graph.h"
+#include "graph/graph_test_util.h"
 #include "graph/normalize.h"
 #include "model/importer.h"
 #include "model/schemas/tflite_generated.h"
@@ -24,6 +25,8 @@ namespace edgevision::model {
 namespace {
 
 namespace tfl = ::edgevision::tflite;
+using graph::CountOp;
+using graph::FindNode;
 using graph::Op;
 using graph::Shape;
 using ::testing::HasSubstr;
@@ -33,19 +36,6 @@ std::vector<uint8_t> FruitTflite() {
 }
 std::vector<uint8_t> FruitTf() {
   return testing::ReadBytes(testing::Export("android-fruit-tf") / "model.pb");
-}
-
-const graph::Node* FindNode(const graph::Graph& g, const std::string& name) {
-  for (const auto& n : g.nodes) {
-    if (n.name == name) return &n;
-  }
-  return nullptr;
-}
-
-int CountOp(const graph::Graph& g, Op op) {
-  int count = 0;
-  for (const auto& n : g.nodes) count += n.op == op;
-  return count;
 }
 
 ImportedModel MustImport(const std::vector<uint8_t>& bytes,

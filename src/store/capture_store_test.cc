@@ -19,16 +19,8 @@ using testing::RandomBytes;
 using testing::TempDir;
 using testing::TestOptions;
 
-class CaptureStoreTest : public ::testing::Test {
+class CaptureStoreTest : public testing::ServedStoreTest {
  protected:
-  void SetUp() override { Reopen(); }
-  void Reopen(StoreOptions options = TestOptions()) {
-    store_.reset();
-    Result<std::unique_ptr<CaptureStore>> s =
-        CaptureStore::Open(dir_.path(), options, CaptureStore::Mode::kServe, DefaultEnv(), &clock_);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(s).value();
-  }
   NewCapture Add(const std::string& tag, double p, std::vector<uint8_t> image = {}) {
     if (image.empty()) image = RandomBytes(1000 + static_cast<size_t>(next_seed_ % 97), next_seed_);
     ++next_seed_;
@@ -38,10 +30,6 @@ class CaptureStoreTest : public ::testing::Test {
     clock_.Advance(1s);
     return c;
   }
-
-  TempDir dir_;
-  FakeClock clock_;
-  std::unique_ptr<CaptureStore> store_;
   uint64_t next_seed_ = 1;
 };
 

@@ -23,16 +23,8 @@ using testing::TestOptions;
 
 const std::vector<std::string> kModelTags = {"crack", "screw", "washer"};
 
-class DetectionStoreTest : public ::testing::Test {
+class DetectionStoreTest : public testing::ServedStoreTest {
  protected:
-  void SetUp() override { Reopen(); }
-  void Reopen(StoreOptions options = TestOptions()) {
-    store_.reset();
-    Result<std::unique_ptr<CaptureStore>> s =
-        CaptureStore::Open(dir_.path(), options, CaptureStore::Mode::kServe, DefaultEnv(), &clock_);
-    ASSERT_TRUE(s.ok()) << s.status().ToString();
-    store_ = std::move(s).value();
-  }
   NewCapture AddDetection(const std::string& image = "apple1.jpg") {
     NewCapture c = MakeDetectionCapture(FruitJpeg(image), clock_.Now());
     Status s = store_->Add(c);
@@ -40,10 +32,6 @@ class DetectionStoreTest : public ::testing::Test {
     clock_.Advance(1s);
     return c;
   }
-
-  TempDir dir_;
-  FakeClock clock_;
-  std::unique_ptr<CaptureStore> store_;
 };
 
 TEST_F(DetectionStoreTest, BoxesAreStoredWithTheCaptureInTheirOrder) {

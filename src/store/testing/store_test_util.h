@@ -2,12 +2,14 @@
 // clock, and captures built from real test images or seeded random bytes.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -92,5 +94,23 @@ inline StoreOptions TestOptions() {
   o.max_age = std::chrono::seconds(0);
   return o;
 }
+
+// A fixture: a store opened to serve (Mode::kServe) in a fresh temporary
+// folder, on a fake clock. Reopen closes it and opens it again.
+class ServedStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override { Reopen(); }
+  void Reopen(StoreOptions options = TestOptions()) {
+    store_.reset();
+    Result<std::unique_ptr<CaptureStore>> s =
+        CaptureStore::Open(dir_.path(), options, CaptureStore::Mode::kServe, DefaultEnv(), &clock_);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    store_ = std::move(s).value();
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  std::unique_ptr<CaptureStore> store_;
+};
 
 }  // namespace edgevision::store::testing
