@@ -65,14 +65,7 @@ Dataflow TraceDataflow(const Graph& g) {
   return flow;
 }
 
-void PackGemm(const Graph& g, size_t i, Program* p) {
-  const Node& node = g.nodes[i];
-  const graph::Shape& ws = g.values[node.inputs[1]].shape;
-  const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
-  const std::vector<float> packed =
-      PackPointwiseGemm(g.values[node.inputs[1]].f32.data(),
-                        bias ? g.values[node.inputs[2]].f32.data() : nullptr,
-                        static_cast<size_t>(ws[0]), static_cast<size_t>(graph::ShapeProduct(ws) / ws[0]));
+void StoreAligned(const std::vector<float>& packed, size_t i, Program* p) {
   constexpr size_t kLineFloats = kGemmWeightAlignBytes / sizeof(float);
   std::vector<float>& buffer = p->extra_weights[i];
   buffer.assign(packed.size() + kLineFloats - 1, 0.0f);
@@ -81,6 +74,17 @@ void PackGemm(const Graph& g, size_t i, Program* p) {
       (kGemmWeightAlignBytes - address % kGemmWeightAlignBytes) % kGemmWeightAlignBytes / sizeof(float);
   std::copy(packed.begin(), packed.end(), buffer.begin() + static_cast<ptrdiff_t>(offset));
   p->gemm_offset[i] = offset;
+}
+
+void PackGemm(const Graph& g, size_t i, Program* p) {
+  const Node& node = g.nodes[i];
+  const graph::Shape& ws = g.values[node.inputs[1]].shape;
+  const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
+  StoreAligned(PackPointwiseGemm(g.values[node.inputs[1]].f32.data(),
+                                 bias ? g.values[node.inputs[2]].f32.data() : nullptr,
+                                 static_cast<size_t>(ws[0]),
+                                 static_cast<size_t>(graph::ShapeProduct(ws) / ws[0])),
+               i, p);
 }
 
 // A kConvGemm node whose output only a max pooling reads computes the
