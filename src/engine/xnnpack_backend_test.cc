@@ -271,11 +271,13 @@ TEST(XnnpackOpTest, DepthwiseKernelEqualsXnnpack) {
       {"strided_hardswish", {1, 10, 11, 24}, 3, Params(1, 1, 24), true, true},
       {"strided", {1, 7, 9, 40}, 5, Params(1, 2, 40), false, true},
       // The column schedule: 37 channels (2 vectors and a 5-lane tail) over
-      // 5 full tiles and a 3-pixel one; stride 2 over full and partial tiles
+      // 5 full tiles and a 3-pixel one; a 16-pixel row in one tile (rows of
+      // 9-16 pixels above: 9, 10, 11); stride 2 over full and partial tiles
       // with padding on the right; 8 channels (a masked vector only); an
       // input narrower than the window; rows dilated, columns not; stride
       // 2 in one direction only; a strip read in place with stride 2.
       {"columns_37_channels", {1, 9, 43, 37}, 3, Params(1, 1, 37), false, false},
+      {"columns_16_pixel_row", {1, 5, 16, 40}, 3, Params(1, 1, 40), true, false},
       {"columns_stride2_right_pad", {1, 13, 40, 24}, 3, Params(2, 1, 24), true, false},
       {"columns_k5_stride2_8_channels", {1, 11, 45, 8}, 5, k5_s2_tail, true, false},
       {"columns_k5_wide_120", {1, 7, 30, 120}, 5, Params(1, 2, 120), false, false},
