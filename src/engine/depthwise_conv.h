@@ -8,7 +8,13 @@
 // resolution with few channels (MobileNetV3's 112x112x16) that chain is the
 // whole cost (~2x ONNX Runtime's time). This kernel computes 8 output pixels
 // of a row at once (8 independent accumulators per 16 channels) and derives
-// its input pointers from the row instead of an indirection buffer.
+// its input pointers from the row instead of an indirection buffer. Square
+// 3x3 and 5x5 windows with dilation_w 1 and stride_w 1 or 2 (every one in
+// MobileNetV2/V3) go column by column: each input column's 3 or 5 vectors
+// are loaded once for every output pixel of the tile that reads them, and
+// the padding columns and rows are read as zeros through a table of column
+// pointers, so that border pixels too go 8 at a time (the per-tap schedule
+// computed them one by one: a 9- or 25-FMA dependency chain each).
 //
 // Each output is the bias plus the products summed tap by tap in XNNPACK's
 // order (kernel column outer, kernel row inner), one FMA each, then clamped
@@ -19,7 +25,8 @@
 // value: x * min(max(x * (1/6) + 1/2, 0), 1), the first step one FMA.
 //
 // Weights are packed once per model: per block of 16 channels, the bias (16)
-// then each tap's 16 weights in that order (zero padded).
+// then each tap's 16 weights in that order (zero padded); the program keeps
+// them from a cache-line boundary on (StoreAligned in xnnpack_fusion.h).
 //
 // Thread-safety: DepthwiseRows is pure; disjoint row ranges may run on
 // different threads.

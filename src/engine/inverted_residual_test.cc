@@ -78,7 +78,8 @@ graph::Graph Block(const BlockCase& c, bool twice = false) {
 }
 
 std::vector<BlockCase> Cases() {
-  // Depthwise inputs of at least 1 MiB are fused (kBlockMinBytes).
+  // Depthwise inputs of at least 1 MiB are fused (kBlockMinBytes), of at
+  // least 768 KiB with at most 128 channels (kBlockMinBytesFewChannels).
   return {
       {"s1_residual_odd", {1, 45, 41, 24}, 144, 3, 1, false, 24, true, false, 1},
       {"s2_odd", {1, 47, 45, 16}, 128, 3, 2, false, 24, false, false, 1},
@@ -87,6 +88,8 @@ std::vector<BlockCase> Cases() {
       {"hardswish_k5_residual", {1, 33, 35, 40}, 240, 5, 1, false, 40, true, true, 1},
       {"channel_tails", {1, 39, 37, 20}, 200, 3, 1, false, 36, false, false, 1},
       {"small_not_fused", {1, 14, 14, 16}, 96, 3, 1, false, 16, true, false, 0},
+      {"few_channels_under_1mib", {1, 56, 56, 24}, 72, 3, 1, false, 24, true, false, 1},
+      {"many_channels_under_1mib", {1, 14, 19, 40}, 960, 3, 1, false, 40, false, true, 0},
   };
 }
 

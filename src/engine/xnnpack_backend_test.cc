@@ -219,7 +219,11 @@ TEST(XnnpackOpTest, ConvGemmForOtherDenseConvolutionsEqualsXnnpack) {
 // The depthwise kernel (AVX-512) sums the same products in the same order as
 // XNNPACK's up16x9 and up16x25 kernels, and a HardSwish it computes is
 // XNNPACK's formula: the outputs equal EngineOptions::xnnpack_only's, at 1, 2
-// and 3 threads, whether it reads and writes dense or strided rows.
+// and 3 threads, whether it reads and writes dense or strided rows. Square
+// 3x3 and 5x5 windows with dilation_w 1 and stride_w 1 or 2 take the column
+// schedule (full 8-pixel tiles inside the input, and tables of column
+// pointers at the borders and for a row's last tile); other windows the
+// per-tap one.
 TEST(XnnpackOpTest, DepthwiseKernelEqualsXnnpack) {
   const bool available = xnnpack_internal::PointwiseGemmAvailable();
   std::printf("[ engine  ] depthwise kernel %s on this CPU\n", available ? "used" : "not available");
@@ -246,6 +250,15 @@ TEST(XnnpackOpTest, DepthwiseKernelEqualsXnnpack) {
   nobias.bias = false;
   ConvParams tall = Params(1, 0, 16);
   tall.pad_top = tall.pad_bottom = 1;  // padding above and below only
+  ConvParams k5_s2_tail = Params(2, 2, 8);
+  k5_s2_tail.pad_right = 1;
+  ConvParams rows_dilated = Params(1, 1, 19);
+  rows_dilated.dilation_h = 2;
+  rows_dilated.pad_top = rows_dilated.pad_bottom = 2;
+  ConvParams tall_stride = Params(1, 1, 16);
+  tall_stride.stride_h = 2;
+  ConvParams wide_stride = Params(1, 1, 24);
+  wide_stride.stride_w = 2;
   const std::vector<Case> cases = {
       {"high_res_16", {1, 40, 37, 16}, 3, Params(1, 1, 16), false, false},
       {"relu6_stride2_same", {1, 21, 20, 72}, 3, relu6_s2, false, false},
@@ -257,6 +270,24 @@ TEST(XnnpackOpTest, DepthwiseKernelEqualsXnnpack) {
       {"rows_padded_only", {1, 6, 19, 16}, 3, tall, false, false},
       {"strided_hardswish", {1, 10, 11, 24}, 3, Params(1, 1, 24), true, true},
       {"strided", {1, 7, 9, 40}, 5, Params(1, 2, 40), false, true},
+      // The column schedule: 37 channels (2 vectors and a 5-lane tail) over
+      // 5 full tiles and a 3-pixel one; a 16-pixel row in one tile (rows of
+      // 9-16 pixels above: 9, 10, 11); stride 2 over full and partial tiles
+      // with padding on the right; 8 channels (a masked vector only); an
+      // input narrower than the window; rows dilated, columns not; stride
+      // 2 in one direction only; a strip read in place with stride 2.
+      {"columns_37_channels", {1, 9, 43, 37}, 3, Params(1, 1, 37), false, false},
+      {"columns_16_pixel_row", {1, 5, 16, 40}, 3, Params(1, 1, 40), true, false},
+      {"columns_stride2_right_pad", {1, 13, 40, 24}, 3, Params(2, 1, 24), true, false},
+      {"columns_k5_stride2_8_channels", {1, 11, 45, 8}, 5, k5_s2_tail, true, false},
+      {"columns_k5_wide_120", {1, 7, 30, 120}, 5, Params(1, 2, 120), false, false},
+      {"columns_k5_narrow_input", {1, 3, 2, 20}, 5, Params(1, 2, 20), true, false},
+      {"columns_rows_dilated", {1, 12, 21, 19}, 3, rows_dilated, false, false},
+      {"columns_stride_h2", {1, 10, 19, 16}, 3, tall_stride, false, false},
+      {"columns_stride_w2", {1, 7, 37, 24}, 3, wide_stride, true, false},
+      {"columns_strided_stride2", {1, 6, 36, 24}, 3, Params(2, 1, 24), false, true},
+      // The per-tap schedule: stride 3.
+      {"taps_stride3", {1, 11, 13, 24}, 3, Params(3, 1, 24), false, false},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
@@ -266,7 +297,10 @@ TEST(XnnpackOpTest, DepthwiseKernelEqualsXnnpack) {
     if (c.strided) x = b.Slice(x, {0, 0, 0, 8}, c.input);
     ValueId y = b.Conv(x, channels, c.kernel, c.kernel, c.p);
     if (c.hardswish) y = b.Unary(Op::kHardSwish, y);
-    if (c.strided) y = b.Concat({b.Conv(x, 8, 1, 1), y}, 3);
+    ConvParams beside = Params(1, 0);  // a 1x1 convolution of the same output size
+    beside.stride_h = c.p.stride_h;
+    beside.stride_w = c.p.stride_w;
+    if (c.strided) y = b.Concat({b.Conv(x, 8, 1, 1, beside), y}, 3);
     const graph::Graph g = b.Finish(y);
     const XnnpackPlanStats stats = PlanStats(g);
     EXPECT_EQ(stats.depthwise_nodes, available ? 1 : 0);

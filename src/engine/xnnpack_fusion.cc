@@ -25,6 +25,13 @@ namespace {
 // 614 KB of weights). Computing this many depthwise output rows at a time
 // (2 and 4 measured the same).
 constexpr size_t kBlockMinBytes = 1024 * 1024;
+// ... and from this size on when it has at most kBlockFewChannels channels
+// (weights too small to matter when the pixel tiles sweep them):
+// MobileNetV3-Large's 112x112x16 and 56x56x72 (0.8-0.9 MB) run ~3-6 %
+// faster in one-thread whole-model minima with the column depthwise kernel;
+// the detector's 14x19x960 (1.0 MB) stays out.
+constexpr size_t kBlockMinBytesFewChannels = 768 * 1024;
+constexpr int64_t kBlockFewChannels = 128;
 constexpr size_t kBlockGroupRows = 1;
 // With threads, this many bands per thread (each with its scratch; a band's
 // first rows' halo is expanded twice): 2 threads on the loaded bench machine,
@@ -65,14 +72,7 @@ Dataflow TraceDataflow(const Graph& g) {
   return flow;
 }
 
-void PackGemm(const Graph& g, size_t i, Program* p) {
-  const Node& node = g.nodes[i];
-  const graph::Shape& ws = g.values[node.inputs[1]].shape;
-  const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
-  const std::vector<float> packed =
-      PackPointwiseGemm(g.values[node.inputs[1]].f32.data(),
-                        bias ? g.values[node.inputs[2]].f32.data() : nullptr,
-                        static_cast<size_t>(ws[0]), static_cast<size_t>(graph::ShapeProduct(ws) / ws[0]));
+void StoreAligned(const std::vector<float>& packed, size_t i, Program* p) {
   constexpr size_t kLineFloats = kGemmWeightAlignBytes / sizeof(float);
   std::vector<float>& buffer = p->extra_weights[i];
   buffer.assign(packed.size() + kLineFloats - 1, 0.0f);
@@ -81,6 +81,17 @@ void PackGemm(const Graph& g, size_t i, Program* p) {
       (kGemmWeightAlignBytes - address % kGemmWeightAlignBytes) % kGemmWeightAlignBytes / sizeof(float);
   std::copy(packed.begin(), packed.end(), buffer.begin() + static_cast<ptrdiff_t>(offset));
   p->gemm_offset[i] = offset;
+}
+
+void PackGemm(const Graph& g, size_t i, Program* p) {
+  const Node& node = g.nodes[i];
+  const graph::Shape& ws = g.values[node.inputs[1]].shape;
+  const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
+  StoreAligned(PackPointwiseGemm(g.values[node.inputs[1]].f32.data(),
+                                 bias ? g.values[node.inputs[2]].f32.data() : nullptr,
+                                 static_cast<size_t>(ws[0]),
+                                 static_cast<size_t>(graph::ShapeProduct(ws) / ws[0])),
+               i, p);
 }
 
 // A kConvGemm node whose output only a max pooling reads computes the
@@ -210,7 +221,7 @@ ValueId Written(const Graph& g, const Program& p, size_t i) {
 // convolution reads (the projection), and whose input only a 1x1
 // convolution or a conv-GEMM convolution without a fused pooling writes
 // (the expansion or the stem, if any; one with a fused Add is left out) runs with them in row bands (BlockStep) when the tensor it reads is
-// at least kBlockMinBytes. (The 1x1s, on the pointwise GEMM, give outputs
+// at least kBlockMinBytes (kBlockMinBytesFewChannels with few channels). (The 1x1s, on the pointwise GEMM, give outputs
 // bit-identical to XNNPACK's.)
 void FuseBlocks(const Graph& g, const Dataflow& flow, int threads, Program* p) {
   p->blocks.assign(g.nodes.size(), {});
@@ -226,9 +237,10 @@ void FuseBlocks(const Graph& g, const Dataflow& flow, int threads, Program* p) {
         (p->exec[proj] != Exec::kPointwiseGemm && p->exec[proj] != Exec::kXnnpack)) {
       continue;
     }
-    if (static_cast<size_t>(graph::ShapeProduct(g.values[x].shape)) * sizeof(float) < kBlockMinBytes) {
-      continue;
-    }
+    const graph::Shape& xs = g.values[x].shape;
+    const size_t bytes = static_cast<size_t>(graph::ShapeProduct(xs)) * sizeof(float);
+    const bool few_channels = !xs.empty() && xs.back() <= kBlockFewChannels;
+    if (bytes < (few_channels ? kBlockMinBytesFewChannels : kBlockMinBytes)) continue;
     int e = flow.producer[x];
     if (e >= 0 && p->exec[e] == Exec::kFused) e = epilogue_of[e];
     // The first layer: a 1x1 convolution or one on the conv GEMM without

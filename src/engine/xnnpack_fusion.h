@@ -36,9 +36,13 @@ struct Dataflow {
 };
 Dataflow TraceDataflow(const graph::Graph& g);
 
+// `packed` copied into p->extra_weights[i] from a kGemmWeightAlignBytes
+// boundary on (Program::gemm_offset): the kernels' weight loads never
+// straddle cache lines.
+void StoreAligned(const std::vector<float>& packed, size_t i, Program* p);
+
 // kPointwiseGemm, kConvGemm: node i's kernel [N][KH][KW][C] and bias packed
-// once into p->extra_weights[i], at a kGemmWeightAlignBytes boundary
-// (Program::gemm_offset).
+// once into p->extra_weights[i] (StoreAligned).
 void PackGemm(const graph::Graph& g, size_t i, Program* p);
 
 // The HardSwish or residual Add that node i's kernels could compute in their

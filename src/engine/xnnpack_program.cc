@@ -210,10 +210,11 @@ class Planner {
           if (own_kernels_ && DepthwiseEligible(g_, node)) {
             const graph::Shape& ws = g_.values[node.inputs[1]].shape;
             const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
-            p_.extra_weights[i] = PackDepthwise(
-                g_.values[node.inputs[1]].f32.data(),
-                bias ? g_.values[node.inputs[2]].f32.data() : nullptr, static_cast<size_t>(ws[0]),
-                static_cast<size_t>(ws[1]), static_cast<size_t>(ws[2]));
+            StoreAligned(PackDepthwise(g_.values[node.inputs[1]].f32.data(),
+                                       bias ? g_.values[node.inputs[2]].f32.data() : nullptr,
+                                       static_cast<size_t>(ws[0]), static_cast<size_t>(ws[1]),
+                                       static_cast<size_t>(ws[2])),
+                         i, &p_);
             exec = Exec::kDepthwise;
             break;
           }

@@ -88,8 +88,8 @@ struct Program {
   // (read at run time, shared by every Session), kDepthwise's (PackDepthwise);
   // empty for other nodes.
   std::vector<std::vector<float>> extra_weights;
-  // Per node; kPointwiseGemm, kConvGemm: where in extra_weights[i] the packed
-  // weights start (floats): the first kGemmWeightAlignBytes boundary. (A
+  // Per node; kPointwiseGemm, kConvGemm, kDepthwise: where in extra_weights[i]
+  // the packed weights start (floats): the first kGemmWeightAlignBytes boundary. (A
   // Program is never copied: the vectors' buffers keep their addresses.)
   std::vector<size_t> gemm_offset;
   std::vector<WinogradStep> winograd;             // per node; kWinograd only
