@@ -59,6 +59,7 @@ class Int8Session final : public Session {
   Status Prepare() {
     ops_.resize(program_->steps.size());
     gemm_.resize(program_->steps.size());
+    gemm16_.resize(program_->steps.size());
     for (size_t s = 0; s < program_->steps.size(); ++s) EV_RETURN_IF_ERROR(PrepareStep(s));
     return Status::Ok();
   }
@@ -123,6 +124,8 @@ class Int8Session final : public Session {
       }
     } else if (gemm_[s].weights) {
       int8_internal::RunQ8Gemm(gemm_[s], pool_.get());
+    } else if (gemm16_[s].weights) {
+      int8_internal::RunQ16Gemm(gemm16_[s], pool_.get());
     } else {
       EV_RETURN_IF_ERROR(RunReference(step));
     }
@@ -147,6 +150,7 @@ class Int8Session final : public Session {
     if (step.kind == Step::Kind::kQ8Op) {
       np.op += program_->gemm[step.node].kernel.empty() ? " (int8)" : " (int8 VNNI)";
     }
+    if (step.kind == Step::Kind::kF32Op && !program_->gemm16[step.node].kernel.empty()) np.op += " (int16 VNNI)";
     if (step.kind == Step::Kind::kReference) np.op += " (reference)";
     if (step.kind == Step::Kind::kCopy) np.op += step.x8 ? " (int8 copy)" : " (copy)";
     return np;
@@ -236,6 +240,13 @@ class Int8Session final : public Session {
       }
       case Step::Kind::kF32Op: {
         const Node& node = g.nodes[step.node];
+        if (!p.gemm16[step.node].kernel.empty()) {
+          gemm16_[s] = int8_internal::Q16GemmArgs(
+              g, node, &p.gemm16[step.node], F(step.reads[0]),
+              reinterpret_cast<int16_t*>(Pointer(step.scratch)), F(step.write) + step.out_offset,
+              step.out_stride);
+          return Status::Ok();
+        }
         {
           xnnpack_internal::AllocationRecording recording;
           xnnpack_internal::OpStrides strides = xnnpack_internal::DenseStrides(g, node);
@@ -303,6 +314,7 @@ class Int8Session final : public Session {
   std::unique_ptr<uint8_t, FreeDeleter> arena_;
   std::vector<XnnOperator> ops_;  // per step; empty for reference and VNNI steps
   std::vector<int8_internal::Q8ConvArgs> gemm_;  // per step; null weights unless on the VNNI kernel
+  std::vector<int8_internal::Q16ConvArgs> gemm16_;  // per step; null weights unless on the int16 kernel
   std::vector<ValueRange>* ranges_ = nullptr;
   std::vector<bool>* seen_ = nullptr;
   std::vector<std::vector<double>>* channel_sums_ = nullptr;
@@ -425,6 +437,10 @@ Result<Int8Calibration> CalibrateInt8(const Graph& graph, std::span<const std::v
   }
   for (const graph::Value& v : graph.values) calibration.value_names.push_back(v.name);
   return calibration;
+}
+
+bool Int8FloatConvolutionsOnInt16() {
+  return int8_internal::Q16GemmAvailable();
 }
 
 std::unique_ptr<Backend> MakeInt8Backend(std::shared_ptr<const Int8Calibration> calibration) {

@@ -78,6 +78,13 @@ struct Int8Calibration {
 Result<Int8Calibration> CalibrateInt8(const graph::Graph& graph,
                                       std::span<const std::vector<float>> inputs);
 
+// True where an int8 program runs its float32 convolutions (the prefix that
+// mixed precision keeps) on the engine's int16 kernel (engine/int16_gemm.h:
+// x86-64 with AVX512-VNNI, unless EngineOptions::xnnpack_only), about 2.5x
+// cheaper per multiply-add than XNNPACK's float32 there; elsewhere XNNPACK's
+// f32 operators run them.
+bool Int8FloatConvolutionsOnInt16();
+
 // A backend that compiles graphs into the int8 program above, using
 // `calibration` (which must come from the same normalised graph: Compile
 // returns InvalidArgument when the value names differ).
@@ -95,6 +102,7 @@ struct Int8PlanStats {
   int inplace_concat_inputs = 0;  // concat inputs written in place by their convolution
   int conversions = 0;    // qs8 <-> f32 convert operators
   int vnni_nodes = 0;     // of int8_nodes: on the engine's VNNI kernel (engine/int8_gemm.h)
+  int int16_nodes = 0;    // of float_nodes: convolutions on the int16 kernel (engine/int16_gemm.h)
   size_t arena_bytes = 0;
   std::vector<std::string> float_node_names;  // non-free nodes run in float32
   // Nodes that compute in int8 (convolutions, FullyConnected, pools, Add/Sub/

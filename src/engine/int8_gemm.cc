@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "engine/conv_taps.h"
+#include "engine/vnni_tiles.h"
 
 #if defined(EV_Q8_GEMM_BUILT)
 // GCC 12's own avx512fintrin.h trips -Wuninitialized (GCC bug 105593).
@@ -87,45 +87,13 @@ Q8ConvArgs Q8GemmArgs(const graph::Graph& g, const graph::Node& node, Quant out,
   return c;
 }
 
-namespace {
-
-// Pixel tiles per task: this many tasks per thread, as the float32 conv
-// GEMM (one-tile tasks cost 10-25 % in pthreadpool's bookkeeping).
-constexpr size_t kTasksPerThread = 4;
-
-void TilesTask(void* context, size_t first_tile, size_t tiles) {
-  const auto& g = *static_cast<const Q8ConvArgs*>(context);
-  const size_t pixels = g.out_h * g.out_w;
-  for (size_t p = first_tile * kQ8GemmTileRows;
-       p < std::min(pixels, (first_tile + tiles) * kQ8GemmTileRows); p += kQ8GemmTileRows) {
-    Q8ConvTile(g, p, std::min(kQ8GemmTileRows, pixels - p));
-  }
-}
-
-}  // namespace
-
 void RunQ8Gemm(const Q8ConvArgs& args, pthreadpool_t pool) {
-  const size_t tiles = (args.out_h * args.out_w + kQ8GemmTileRows - 1) / kQ8GemmTileRows;
-  const size_t threads = pool ? pthreadpool_get_threads_count(pool) : 1;
-  const size_t tasks = threads * kTasksPerThread;
-  pthreadpool_parallelize_1d_tile_1d(pool, TilesTask, const_cast<Q8ConvArgs*>(&args), tiles,
-                                     std::max<size_t>(1, (tiles + tasks - 1) / tasks), 0);
+  vnni_tiles::RunTiles<Q8ConvArgs, Q8ConvTile>(args, pool);
 }
 
 #if defined(EV_Q8_GEMM_VNNI)
 
 namespace {
-
-// The A side of one tile: row r reads tap t's bytes from
-// rows[t * row_step + r] + offsets[t] (interior tiles: one base pointer
-// per row and the taps' offsets; border tiles: a pointer per tap and row).
-struct TileRows {
-  const int8_t* const* rows = nullptr;
-  size_t row_step = 0;
-  const ptrdiff_t* offsets = nullptr;  // [taps]
-};
-
-constexpr ptrdiff_t kNoOffsets[kQ8GemmMaxTaps] = {};
 
 // acc += x (u8) . w (s8), in place. GCC 12 compiles _mm512_dpbusd_epi32 on
 // an array of accumulators into two register copies (and spills) per
@@ -136,12 +104,14 @@ __attribute__((target("avx512f,avx512vnni"), always_inline)) inline void Dpbusd(
   asm("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
 }
 
+struct Q8Kernel {
 // MR pixels x (16 * NV) channels of the block starting at output channel
 // `channel`; the last vector's lanes past n are masked.
 template <int MR, int NV>
-__attribute__((target("avx512f,avx512vnni"))) void Tile(const Q8ConvArgs& g, const TileRows& a,
-                                                        size_t channel, int8_t* y,
-                                                        __mmask16 last_mask) {
+__attribute__((target("avx512f,avx512vnni"))) static void Tile(const Q8ConvArgs& g,
+                                                               const vnni_tiles::TileRows<int8_t>& a,
+                                                               size_t channel, int8_t* y,
+                                                               __mmask16 last_mask) {
   const Q8GemmWeights& w = *g.weights;
   const size_t steps = w.k4 / 4;
   const int8_t* b = w.kernel.data() + channel * w.taps * w.k4;
@@ -188,41 +158,12 @@ __attribute__((target("avx512f,avx512vnni"))) void Tile(const Q8ConvArgs& g, con
   }
 }
 
-template <int NV>
-void Rows(size_t rows, const Q8ConvArgs& g, const TileRows& a, size_t channel, int8_t* y,
-          __mmask16 mask) {
-  switch (rows) {
-    case 6: Tile<6, NV>(g, a, channel, y, mask); break;
-    case 5: Tile<5, NV>(g, a, channel, y, mask); break;
-    case 4: Tile<4, NV>(g, a, channel, y, mask); break;
-    case 3: Tile<3, NV>(g, a, channel, y, mask); break;
-    case 2: Tile<2, NV>(g, a, channel, y, mask); break;
-    case 1: Tile<1, NV>(g, a, channel, y, mask); break;
-    default: break;
-  }
-}
-
-// Every channel block of the tile whose first output pixel is at `y`: as
-// many vectors as the block's width needs (a narrow last block: fewer).
-void Blocks(const Q8ConvArgs& g, const TileRows& a, size_t rows, int8_t* y) {
-  const size_t n = g.weights->n;
-  for (size_t channel = 0; channel < n; channel += kQ8GemmTileChannels) {
-    const size_t width = std::min(kQ8GemmTileChannels, n - channel);
-    const size_t vectors = (width + 15) / 16;
-    const size_t tail = width - 16 * (vectors - 1);
-    const auto mask = static_cast<__mmask16>(tail == 16 ? 0xFFFFu : (1u << tail) - 1);
-    switch (vectors) {
-      case 4: Rows<4>(rows, g, a, channel, y + channel, mask); break;
-      case 3: Rows<3>(rows, g, a, channel, y + channel, mask); break;
-      case 2: Rows<2>(rows, g, a, channel, y + channel, mask); break;
-      default: Rows<1>(rows, g, a, channel, y + channel, mask); break;
-    }
-  }
-}
+};
 
 }  // namespace
 
-static_assert(kQ8GemmTileRows == 6 && kQ8GemmTileChannels == 64);
+static_assert(kQ8GemmTileRows == vnni_tiles::kTileRows && kQ8GemmTileChannels == vnni_tiles::kTileChannels &&
+              kQ8GemmMaxTaps == vnni_tiles::kMaxTaps);
 
 bool Q8GemmAvailable() {
   static const bool available =
@@ -231,21 +172,8 @@ bool Q8GemmAvailable() {
 }
 
 void Q8ConvTile(const Q8ConvArgs& g, size_t pixel, size_t rows) {
-  const int8_t* pointers[kQ8GemmMaxTaps * kQ8GemmTileRows];
-  int8_t* y = g.y + pixel * g.y_stride;
-  if (InteriorWindows(g, pixel, rows, pointers)) {
-    ptrdiff_t offsets[kQ8GemmMaxTaps];
-    for (size_t kh = 0; kh < g.kernel_h; ++kh) {
-      for (size_t kw = 0; kw < g.kernel_w; ++kw) {
-        offsets[kh * g.kernel_w + kw] =
-            static_cast<ptrdiff_t>((kh * g.dilation_h * g.in_w + kw * g.dilation_w) * g.in_stride);
-      }
-    }
-    Blocks(g, TileRows{pointers, 0, offsets}, rows, y);
-    return;
-  }
-  WindowTaps(g, pixel, rows, g.weights->zeros.data(), kQ8GemmTileRows, pointers);
-  Blocks(g, TileRows{pointers, kQ8GemmTileRows, kNoOffsets}, rows, y);
+  vnni_tiles::ConvTile<Q8Kernel>(g, pixel, rows, g.weights->n, g.weights->zeros.data(),
+                                 g.y + pixel * g.y_stride);
 }
 
 #else  // not x86-64: never used

@@ -35,6 +35,7 @@
 
 #include <pthreadpool.h>
 
+#include "engine/cache_line_allocator.h"
 #include "engine/int8_ops.h"
 #include "graph/graph.h"
 
@@ -64,7 +65,7 @@ bool Q8GemmAvailable();
 // requantization scale.
 struct Q8GemmWeights {
   size_t n = 0, taps = 0, k = 0, k4 = 0;
-  std::vector<int8_t> kernel;
+  std::vector<int8_t, CacheLineAllocator<int8_t>> kernel;  // 64-byte loads on whole lines
   std::vector<int32_t> bias;
   std::vector<float> scale;
   std::vector<int8_t> zeros;  // k4 + a tail of the input zero point: padding taps read it

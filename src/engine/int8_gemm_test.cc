@@ -47,12 +47,7 @@ struct LayerCase {
 };
 
 ConvParams Conv(int stride, int pad, float act_min = -testing::kInf, float act_max = testing::kInf) {
-  ConvParams p;
-  p.stride_h = p.stride_w = stride;
-  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
-  p.act_min = act_min;
-  p.act_max = act_max;
-  return p;
+  return testing::SquareConv(stride, pad, act_min, act_max);
 }
 
 std::vector<LayerCase> Cases() {

@@ -70,6 +70,7 @@ class Planner {
     p_.kind.assign(n, Q8Kind::kConv);
     p_.weights.assign(n, {});
     p_.gemm.assign(n, {});
+    p_.gemm16.assign(n, {});
     std::vector<bool> q8(g_.values.size(), false);  // produced in int8
     for (size_t i = 0; i < n; ++i) {
       const Node& node = g_.nodes[i];
@@ -253,9 +254,33 @@ class Planner {
       if (status == xnn_status_out_of_memory) {
         return ResourceExhausted("node '" + node.name + "': out of memory creating its operator");
       }
-      if (status != xnn_status_success) p_.mode[i] = Mode::kF32Reference;
+      if (status != xnn_status_success) {
+        p_.mode[i] = Mode::kF32Reference;
+        continue;
+      }
+      PackGemm16(i);
     }
     return Status::Ok();
+  }
+
+  // In an int8 program, a dense float32 convolution that XNNPACK accepted
+  // runs on the int16 kernel where the CPU has one (engine/int16_gemm.h);
+  // the calibration program and the logits stay float32.
+  void PackGemm16(size_t i) {
+    const Node& node = g_.nodes[i];
+    if (!p_.int8 || !p_.own_kernels || !int8_internal::Q16GemmAvailable() || IsTail(i)) return;
+    if (node.op != Op::kConv2D || node.attrs.groups != 1 || !Constant(node.inputs[1])) return;
+    const ValueId bias = node.inputs.size() > 2 ? node.inputs[2] : graph::kNoValue;
+    if (bias != graph::kNoValue && !Constant(bias)) return;
+    const graph::Shape& ws = g_.values[node.inputs[1]].shape;
+    if (ws.size() != 4 || g_.values[node.inputs[0]].shape.size() != 4) return;
+    const auto taps = static_cast<size_t>(ws[1] * ws[2]);
+    if (taps > int8_internal::kQ16GemmMaxTaps) return;
+    p_.gemm16[i] = int8_internal::PackQ16Gemm(
+        g_.values[node.inputs[1]].f32.data(),
+        bias == graph::kNoValue ? nullptr : g_.values[bias].f32.data(), static_cast<size_t>(ws[0]),
+        taps, static_cast<size_t>(ws[3]));
+    ++p_.stats.int16_nodes;
   }
 
   // A channel concat's inputs that convolutions of its representation
@@ -316,6 +341,15 @@ class Planner {
     return id;
   }
 
+  // A buffer that lives during the next step only.
+  int NewScratch(size_t bytes) {
+    Buffer b;
+    b.bytes = bytes;
+    b.first = b.last = static_cast<int>(p_.steps.size());
+    p_.buffers.push_back(b);
+    return static_cast<int>(p_.buffers.size()) - 1;
+  }
+
   // The buffer holding `v` in `rep`, converting it (once) if it lives in the other.
   int Ensure(ValueId v, Rep rep, size_t node) {
     if (v == graph::kNoValue || Constant(v)) return -1;
@@ -366,6 +400,9 @@ class Planner {
             step.out_stride = placed_[y].stride;
           } else {
             step.write = NewBuffer(y, rep);
+          }
+          if (!p_.gemm16[i].kernel.empty()) {
+            step.scratch = NewScratch(int8_internal::Q16InputBytes(g_, node, p_.gemm16[i]));
           }
           p_.steps.push_back(std::move(step));
           if (q8) {

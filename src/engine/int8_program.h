@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/int8_backend.h"
+#include "engine/int16_gemm.h"
 #include "engine/int8_gemm.h"
 #include "engine/int8_ops.h"
 #include "graph/graph.h"
@@ -34,6 +35,7 @@ struct Step {
   graph::ValueId value = graph::kNoValue;  // converts: the value converted; copies: the input
   std::vector<int> reads;           // buffer ids; -1 for a constant or absent input
   int write = -1;
+  int scratch = -1;  // kF32Op on the int16 kernel: the buffer of its quantised input
   // kCopy (a concat input): rows of `width` elements, strides and the output
   // offset. kQ8Op, kF32Op: out_offset/out_stride (elements) place a
   // convolution's output in its concat (0 stride: dense).
@@ -61,6 +63,9 @@ struct Program {
   // Per node: a kConv / kFullyConnected packed for the VNNI kernel (empty
   // kernel: XNNPACK's operator runs it).
   std::vector<Q8GemmWeights> gemm;
+  // Per node: a float32 Conv2D packed for the int16 kernel (engine/
+  // int16_gemm.h; empty kernel: XNNPACK's f32 operator runs it).
+  std::vector<Q16GemmWeights> gemm16;
   std::vector<Quant> quant;             // per value: its group's quantisation
   std::vector<graph::ValueId> root;            // per value: aliases resolve to their input's root
   // Per value: constants that float32 XNNPACK operators or concat copies read

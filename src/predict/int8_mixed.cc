@@ -102,7 +102,7 @@ Result<std::vector<std::string>> ChooseLeading(const graph::Graph& graph, const 
       continue;
     }
     macs += graph::NodeMultiplyAdds(graph, node);
-    if (static_cast<double>(macs) > kMaxLeadingFloatShare * static_cast<double>(total)) break;
+    if (static_cast<double>(macs) > LeadingBudget() * static_cast<double>(total)) break;
     prefix.push_back(node.name);
     EV_ASSIGN_OR_RETURN(Score s, Measure(graph, calibration, prefix, inputs, fp32, all, &result->trials));
     tried.push_back({prefix, macs, std::move(s)});
@@ -122,6 +122,10 @@ Result<std::vector<std::string>> ChooseLeading(const graph::Graph& graph, const 
 }
 
 }  // namespace
+
+double LeadingBudget() {
+  return engine::Int8FloatConvolutionsOnInt16() ? kMaxLeadingInt16Share : kMaxLeadingFloatShare;
+}
 
 Result<Int8MixedPrecision> ChooseFloatNodes(const graph::Graph& graph, const engine::Int8Calibration& calibration,
                                         const std::vector<std::vector<float>>& inputs,

@@ -5,7 +5,7 @@
 // flips answers on photos unlike the calibration set comes mostly from the
 // first convolutions, docs/performance.md "int8", round 5): each prefix of
 // the int8 compute nodes in graph order whose multiply-adds stay within
-// kMaxLeadingFloatShare of the model's is kept float32 in turn, and its
+// LeadingBudget() of the model's is kept float32 in turn, and its
 // error is measured on the evaluation inputs as the mean |log-odds
 // difference| per tag (log(p / (1 - p)), p clamped to [kLogOddsFloor,
 // kLogOddsCeiling]) — unlike the probabilities, it still moves when the
@@ -53,6 +53,15 @@ inline constexpr double kMixedMinGain = 0.1;
 // every cheaper prefix measured there lost agreement. A Pi's int8 is nearer
 // its float32, so the prefix costs it relatively less.
 inline constexpr double kMaxLeadingFloatShare = 0.25;
+// The budget where the prefix runs on the int16 kernel
+// (engine::Int8FloatConvolutionsOnInt16: x86 with AVX512-VNNI), which costs
+// ~2x an int8 multiply-add instead of ~5x: a third of the multiply-adds
+// then costs what a quarter did in float32, and the longer prefixes it
+// allows bring cat/dog to 273/273 and food to 268/273 (docs/performance.md
+// "int8", round 7).
+inline constexpr double kMaxLeadingInt16Share = 0.4;
+// The budget that applies on this machine (one of the two above).
+double LeadingBudget();
 // A longer prefix must bring the error within this fraction of the best.
 inline constexpr double kLeadingTolerance = 0.1;
 // float32 probabilities: the losing tags of a saturated answer go down to

@@ -24,8 +24,9 @@ using nlohmann::json;
 
 // Bump when the engine's int8 program or the cache's fields change meaning
 // (5: channel means for bias correction; 6: the leading float32 prefix of
-// mixed precision — an older cache is recalibrated).
-constexpr int kCacheVersion = 6;
+// mixed precision; 7: its budget depends on the int16 kernel — an older
+// cache is recalibrated).
+constexpr int kCacheVersion = 7;
 
 // Observed ranges are widened by this fraction: images unlike the few
 // calibration photos (another subject, other light) then saturate less. 0.25
@@ -137,7 +138,7 @@ json MixedJson(const Int8MixedPrecision& m) {
               {"leading",
                {{"nodes", m.leading_nodes},
                 {"multiply_add_share", m.leading_share},
-                {"budget", kMaxLeadingFloatShare},
+                {"budget", LeadingBudget()},
                 {"log_odds_error", m.leading_error},
                 {"all_int8_log_odds_error", m.all_int8_error}}},
               {"bar", {{"top1", "all"}, {"max_abs_prob_diff", kMixedMaxProbDiff}}},

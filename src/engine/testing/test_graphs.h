@@ -29,6 +29,16 @@ struct ConvParams {
   float act_min = -kInf, act_max = kInf;
 };
 
+// Square stride and symmetric padding, with a clamp.
+inline ConvParams SquareConv(int stride, int pad, float act_min = -kInf, float act_max = kInf) {
+  ConvParams p;
+  p.stride_h = p.stride_w = stride;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
+  p.act_min = act_min;
+  p.act_max = act_max;
+  return p;
+}
+
 struct PoolParams {
   int kernel_h = 2, kernel_w = 2;
   int stride_h = 1, stride_w = 1;

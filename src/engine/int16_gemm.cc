@@ -1,0 +1,277 @@
+#include "engine/int16_gemm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/vnni_tiles.h"
+
+#if defined(EV_Q8_GEMM_BUILT)
+// GCC 12's own avx512fintrin.h trips -Wuninitialized (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#define EV_Q16_GEMM_VNNI 1
+#endif
+
+namespace edgevision::engine::int8_internal {
+
+namespace {
+
+// The accumulators' bound: |acc| <= input_max * sum |q| must stay within it.
+constexpr double kAccumulatorLimit = 2147483647.0;
+
+}  // namespace
+
+Q16GemmWeights PackQ16Gemm(const float* weights, const float* bias, size_t n, size_t taps, size_t k) {
+  Q16GemmWeights p;
+  p.n = n;
+  p.taps = taps;
+  p.k = k;
+  p.k2 = (k + 1) / 2 * 2;
+  const size_t per_channel = taps * k;
+  // Per channel: the largest |w| and sum |w| / max |w| (the accumulator's
+  // growth in units of the largest weight).
+  std::vector<double> max_w(n, 0.0), ratio(n, 1.0);
+  double worst = 1.0;
+  for (size_t o = 0; o < n; ++o) {
+    double sum = 0.0;
+    for (size_t i = 0; i < per_channel; ++i) {
+      const double a = std::fabs(static_cast<double>(weights[o * per_channel + i]));
+      max_w[o] = std::max(max_w[o], a);
+      sum += a;
+    }
+    if (max_w[o] > 0.0) ratio[o] = sum / max_w[o];
+    worst = std::max(worst, ratio[o]);
+  }
+  // input_max * max_q * ratio <= 2^31 with input_max ~ max_q for the worst
+  // channel: about 12 bits each for a 3x3x64 window, 15 for a first layer.
+  p.input_max = static_cast<int32_t>(
+      std::clamp(std::floor(std::sqrt(kAccumulatorLimit / 2.0 / worst)), 1.0, double{kQ16Max}));
+  const size_t blocks = (n + kQ16GemmTileChannels - 1) / kQ16GemmTileChannels;
+  const size_t padded = blocks * kQ16GemmTileChannels;
+  p.kernel.assign(blocks * taps * p.k2 * kQ16GemmTileChannels, 0);
+  p.scale.assign(padded, 0.0f);
+  p.bias.assign(padded, 0.0f);
+  // Each rounding adds at most 1/2 to sum |q|.
+  const double rounding = static_cast<double>(per_channel) / 2.0;
+  for (size_t o = 0; o < n; ++o) {
+    if (bias) p.bias[o] = bias[o];
+    if (max_w[o] == 0.0) continue;
+    const double bound = std::clamp(
+        std::floor((kAccumulatorLimit / p.input_max - rounding) / ratio[o]), 1.0, double{kQ16Max});
+    const double s = bound / max_w[o];  // q = w * s
+    p.scale[o] = static_cast<float>(1.0 / s);
+    const size_t block = o / kQ16GemmTileChannels, lane = o % kQ16GemmTileChannels;
+    for (size_t t = 0; t < taps; ++t) {
+      for (size_t i = 0; i < k; ++i) {
+        const double v = static_cast<double>(weights[o * per_channel + t * k + i]) * s;
+        // [block][tap][i / 2][lane][i % 2]
+        p.kernel[(((block * taps + t) * (p.k2 / 2) + i / 2) * kQ16GemmTileChannels + lane) * 2 +
+                 i % 2] = static_cast<int16_t>(std::clamp(std::nearbyint(v), -bound, bound));
+      }
+    }
+  }
+  p.zeros.assign(p.k2, 0);
+  return p;
+}
+
+size_t Q16InputBytes(const graph::Graph& g, const graph::Node& node, const Q16GemmWeights& weights) {
+  const graph::Shape& xs = g.values[node.inputs[0]].shape;
+  const auto pixels = static_cast<size_t>(graph::ShapeProduct(xs) / xs.back());
+  return (pixels * weights.k + 1) * sizeof(int16_t);
+}
+
+Q16ConvArgs Q16GemmArgs(const graph::Graph& g, const graph::Node& node,
+                        const Q16GemmWeights* weights, const float* x, int16_t* quantised, float* y,
+                        size_t y_stride) {
+  Q16ConvArgs c;
+  SetWindowGeometry(g, node, &c);
+  c.in_stride = weights->k;
+  c.input = x;
+  c.quantised = quantised;
+  c.x = quantised;
+  c.weights = weights;
+  c.y = y;
+  c.y_stride = y_stride ? y_stride : weights->n;
+  c.act_min = node.attrs.act_min;
+  c.act_max = node.attrs.act_max;
+  return c;
+}
+
+namespace {
+
+// max |x[i]| over `count` floats, and q[i] = round(x[i] * inverse) (to
+// nearest even, within +-bound), dense; the kernel's ISA where it is built.
+#if defined(EV_Q16_GEMM_VNNI)
+__attribute__((target("avx512f"))) float PeakAbs(const float* x, size_t count) {
+  __m512 peak = _mm512_setzero_ps();
+  size_t i = 0;
+  for (; i + 16 <= count; i += 16) peak = _mm512_max_ps(peak, _mm512_abs_ps(_mm512_loadu_ps(x + i)));
+  if (i < count) {
+    const auto mask = static_cast<__mmask16>((1u << (count - i)) - 1);
+    peak = _mm512_max_ps(peak, _mm512_abs_ps(_mm512_maskz_loadu_ps(mask, x + i)));
+  }
+  return _mm512_reduce_max_ps(peak);
+}
+
+__attribute__((target("avx512f,avx512bw"))) void QuantizeDense(const float* x, size_t count,
+                                                               float inverse, int32_t bound,
+                                                               int16_t* q) {
+  const __m512 scale = _mm512_set1_ps(inverse);
+  const __m512i hi = _mm512_set1_epi32(bound), lo = _mm512_set1_epi32(-bound);
+  size_t i = 0;
+  for (; i < count; i += 16) {
+    const auto mask = static_cast<__mmask16>(count - i >= 16 ? 0xFFFFu : (1u << (count - i)) - 1);
+    // cvtps2dq rounds to nearest even (the default MXCSR), as nearbyint.
+    __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(mask, x + i), scale));
+    v = _mm512_min_epi32(_mm512_max_epi32(v, lo), hi);
+    _mm512_mask_cvtepi32_storeu_epi16(q + i, mask, v);
+  }
+}
+#else
+int16_t Round16(float v, int32_t bound) {
+  const auto q = static_cast<int32_t>(std::nearbyint(v));
+  return static_cast<int16_t>(std::clamp(q, -bound, bound));
+}
+
+float PeakAbs(const float* x, size_t count) {
+  float peak = 0.0f;
+  for (size_t i = 0; i < count; ++i) peak = std::max(peak, std::fabs(x[i]));
+  return peak;
+}
+
+void QuantizeDense(const float* x, size_t count, float inverse, int32_t bound, int16_t* q) {
+  for (size_t i = 0; i < count; ++i) q[i] = Round16(x[i] * inverse, bound);
+}
+#endif
+
+}  // namespace
+
+void QuantizeQ16Input(Q16ConvArgs* args) {
+  const Q16GemmWeights& w = *args->weights;
+  const size_t count = args->in_h * args->in_w * w.k;
+  const float peak = PeakAbs(args->input, count);
+  const float inverse = peak > 0.0f ? static_cast<float>(w.input_max) / peak : 0.0f;
+  args->input_scale = peak > 0.0f ? peak / static_cast<float>(w.input_max) : 0.0f;
+  QuantizeDense(args->input, count, inverse, w.input_max, args->quantised);
+  args->quantised[count] = 0;  // the tail an odd k's last pair reads
+}
+
+void Q16ConvReference(const Q16ConvArgs& g) {
+  const Q16GemmWeights& w = *g.weights;
+  const int16_t* pointers[kQ16GemmMaxTaps];
+  for (size_t pixel = 0; pixel < g.out_h * g.out_w; ++pixel) {
+    WindowTaps(g, pixel, 1, w.zeros.data(), 1, pointers);
+    for (size_t o = 0; o < w.n; ++o) {
+      const size_t block = o / kQ16GemmTileChannels, lane = o % kQ16GemmTileChannels;
+      int64_t acc = 0;
+      for (size_t t = 0; t < w.taps; ++t) {
+        for (size_t i = 0; i < w.k; ++i) {
+          const int16_t q = w.kernel[(((block * w.taps + t) * (w.k2 / 2) + i / 2) * kQ16GemmTileChannels + lane) * 2 + i % 2];
+          acc += static_cast<int64_t>(q) * pointers[t][i];
+        }
+      }
+      const float scale = g.input_scale * w.scale[o];
+      float v = std::fma(static_cast<float>(static_cast<int32_t>(acc)), scale, w.bias[o]);
+      v = std::min(std::max(v, g.act_min), g.act_max);
+      g.y[pixel * g.y_stride + o] = v;
+    }
+  }
+}
+
+void RunQ16Gemm(Q16ConvArgs args, pthreadpool_t pool) {
+  QuantizeQ16Input(&args);
+  vnni_tiles::RunTiles<Q16ConvArgs, Q16ConvTile>(args, pool);
+}
+
+#if defined(EV_Q16_GEMM_VNNI)
+
+namespace {
+
+// acc += x . w (int16 pairs), in place; asm as int8_gemm.cc's Dpbusd (GCC 12
+// copies an array of accumulators per intrinsic).
+__attribute__((target("avx512f,avx512vnni"), always_inline)) inline void Dpwssd(__m512i& acc,
+                                                                               __m512i x,
+                                                                               __m512i w) {
+  asm("vpdpwssd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w));
+}
+
+struct Q16Kernel {
+// MR pixels x (16 * NV) channels of the block starting at output channel
+// `channel`; the last vector's lanes past n are masked.
+template <int MR, int NV>
+__attribute__((target("avx512f,avx512vnni"))) static void Tile(const Q16ConvArgs& g,
+                                                               const vnni_tiles::TileRows<int16_t>& a,
+                                                               size_t channel, float* y,
+                                                               __mmask16 last_mask) {
+  const Q16GemmWeights& w = *g.weights;
+  const size_t steps = w.k2 / 2;
+  const int16_t* b = w.kernel.data() + channel * w.taps * w.k2;
+  __m512i acc[MR][NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
+  }
+  for (size_t t = 0; t < w.taps; ++t) {
+    const int16_t* p[MR];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) p[r] = a.rows[t * a.row_step + r] + a.offsets[t];
+    for (size_t s = 0; s < steps; ++s, b += 2 * kQ16GemmTileChannels) {
+      __m512i wv[NV];
+      for (int v = 0; v < NV; ++v) wv[v] = _mm512_loadu_si512(b + 32 * v);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        int32_t two;
+        std::memcpy(&two, p[r] + 2 * s, 4);
+        const __m512i x = _mm512_set1_epi32(two);
+        for (int v = 0; v < NV; ++v) Dpwssd(acc[r][v], x, wv[v]);
+      }
+    }
+  }
+  const __m512 lo = _mm512_set1_ps(g.act_min), hi = _mm512_set1_ps(g.act_max);
+  const __m512 input_scale = _mm512_set1_ps(g.input_scale);
+  __m512 scale[NV], bias[NV];
+  for (int v = 0; v < NV; ++v) {
+    scale[v] = _mm512_mul_ps(input_scale, _mm512_loadu_ps(w.scale.data() + channel + 16 * v));
+    bias[v] = _mm512_loadu_ps(w.bias.data() + channel + 16 * v);
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    for (int v = 0; v < NV; ++v) {
+      __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][v]), scale[v], bias[v]);
+      f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+      _mm512_mask_storeu_ps(y + r * g.y_stride + 16 * v, v + 1 == NV ? last_mask : 0xFFFF, f);
+    }
+  }
+}
+
+};
+
+}  // namespace
+
+static_assert(kQ16GemmTileRows == vnni_tiles::kTileRows && kQ16GemmTileChannels == vnni_tiles::kTileChannels &&
+              kQ16GemmMaxTaps == vnni_tiles::kMaxTaps);
+
+bool Q16GemmAvailable() {
+  static const bool available =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni");
+  return available;
+}
+
+void Q16ConvTile(const Q16ConvArgs& g, size_t pixel, size_t rows) {
+  vnni_tiles::ConvTile<Q16Kernel>(g, pixel, rows, g.weights->n, g.weights->zeros.data(),
+                                  g.y + pixel * g.y_stride);
+}
+
+#else  // not x86-64: never used
+
+bool Q16GemmAvailable() {
+  return false;
+}
+
+void Q16ConvTile(const Q16ConvArgs&, size_t, size_t) {}
+
+#endif
+
+}  // namespace edgevision::engine::int8_internal

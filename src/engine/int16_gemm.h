@@ -1,0 +1,115 @@
+// Internal to the int8 backend (engine/int8_backend.h): the float32
+// convolutions of an int8 program (the leading prefix and the nodes mixed
+// precision keeps, predict/int8_mixed.h) as 16-bit integer GEMMs, on x86-64
+// CPUs with AVX512-VNNI (vpdpwssd: 32 int16 multiply-adds per instruction,
+// twice an fp32 FMA's 16). Elsewhere (ARM, older x86, EngineOptions::
+// xnnpack_only, the calibration program) XNNPACK's f32 operator runs them.
+//
+// Why 16 bits: int8 weights or activations in the first layers cost the
+// exports their agreement with fp32 (docs/performance.md, int8 rounds 5-7);
+// about 12 bits each keep it.
+//
+//  - Weights: symmetric per output channel, w ~ q * scale[c], |q| <= a bound
+//    chosen per channel so that no accumulator can overflow (below).
+//  - Input: symmetric per tensor and per run (dynamic): scale = max |x| /
+//    input_max, so nothing saturates and no calibration is involved.
+//  - Overflow: |acc| <= input_max * sum_k |q_c[k]| <= INT32_MAX for every
+//    channel (PackQ16Gemm picks input_max and the weight bounds from the
+//    weights), so the int32 sums are exact; vpdpwssd wraps, and a sum that
+//    fits is exact whatever the order.
+//  - Output: float32, y = fma(float(acc), input_scale * scale[c], bias[c]),
+//    then the node's clamp; written with an output pixel stride (a concat's
+//    slice in place). The scalar reference (Q16ConvReference) computes the
+//    same expression, so the kernel's outputs equal it bit for bit.
+//
+// The tile is the int8 kernel's (engine/int8_gemm.h): 6 output pixels x 64
+// channels, 24 accumulators, the kernel window read through one pointer per
+// tap (conv_taps.h), 2 input channels per vpdpwssd. The quantised input is
+// dense (k int16 per pixel); an odd k's weights are padded with a zero, so
+// the last pair of a pixel also reads the next pixel's first channel (or the
+// one-element tail after the last pixel) and multiplies it by zero. Padding
+// taps read a zero row.
+//
+// Thread-safety: packing, quantising and the tile function are pure;
+// disjoint tiles may run on different threads.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include <pthreadpool.h>
+
+#include "engine/cache_line_allocator.h"
+#include "engine/int8_gemm.h"
+#include "graph/graph.h"
+
+namespace edgevision::engine::int8_internal {
+
+inline constexpr size_t kQ16GemmTileRows = 6;       // output pixels per tile
+inline constexpr size_t kQ16GemmTileChannels = 64;  // output channels per block
+inline constexpr size_t kQ16GemmMaxTaps = 49;       // the largest kernel window (7x7)
+inline constexpr int32_t kQ16Max = 32767;           // the int16 magnitude bound
+
+// True if this build and CPU run the kernel (x86-64 with AVX-512F and
+// AVX512-VNNI).
+bool Q16GemmAvailable();
+
+// A layer's weights packed for the kernel: [ceil(n / 64)][taps][k2 / 2][64][2]
+// (zero padded), k2 = k rounded up to even; per output channel (padded to a
+// multiple of 64) the weight scale and the float bias.
+struct Q16GemmWeights {
+  size_t n = 0, taps = 0, k = 0, k2 = 0;
+  int32_t input_max = kQ16Max;  // the quantised input's magnitude bound
+  std::vector<int16_t, CacheLineAllocator<int16_t>> kernel;
+  std::vector<float> scale;
+  std::vector<float> bias;
+  std::vector<int16_t> zeros;  // k2 zeros: padding taps read them
+};
+
+// `weights`: [n][taps][k] floats (the engine's OHWI kernel); `bias`: n
+// floats or nullptr.
+Q16GemmWeights PackQ16Gemm(const float* weights, const float* bias, size_t n, size_t taps, size_t k);
+
+// A batch-1 NHWC convolution, one group, float32 in and out.
+struct Q16ConvArgs {
+  size_t in_h = 0, in_w = 0, in_stride = 0;  // in_stride: int16 elements between pixels (k)
+  size_t out_h = 0, out_w = 0;
+  size_t kernel_h = 1, kernel_w = 1;
+  size_t stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
+  size_t pad_top = 0, pad_left = 0;
+  const float* input = nullptr;   // dense float32 input, weights->k per pixel
+  int16_t* quantised = nullptr;   // in_h * in_w * k int16 and a tail: the quantised input
+  const int16_t* x = nullptr;     // == quantised (read by the tiles)
+  float input_scale = 0.0f;       // set by RunQ16Gemm
+  const Q16GemmWeights* weights = nullptr;
+  float* y = nullptr;
+  size_t y_stride = 0;  // floats between output pixels (>= weights->n)
+  float act_min = 0.0f, act_max = 0.0f;
+};
+
+// The int16 scratch a node's input needs, in bytes.
+size_t Q16InputBytes(const graph::Graph& g, const graph::Node& node, const Q16GemmWeights& weights);
+
+// The arguments of Conv2D node `node` packed as `weights`: reads the dense
+// float32 input `x` through the scratch `quantised` (Q16InputBytes), writes
+// `y` with `y_stride` floats between output pixels (0: dense).
+Q16ConvArgs Q16GemmArgs(const graph::Graph& g, const graph::Node& node,
+                        const Q16GemmWeights* weights, const float* x, int16_t* quantised, float* y,
+                        size_t y_stride);
+
+// Quantises args->input into args->quantised and sets args->input_scale.
+void QuantizeQ16Input(Q16ConvArgs* args);
+
+// Output pixels [pixel, pixel + rows) (rows <= kQ16GemmTileRows), every
+// output channel, from the quantised input.
+void Q16ConvTile(const Q16ConvArgs& args, size_t pixel, size_t rows);
+
+// Quantises the input, then every tile on `pool` (nullptr: the calling thread).
+void RunQ16Gemm(Q16ConvArgs args, pthreadpool_t pool);
+
+// The same outputs in scalar code (the tests' reference), from the quantised
+// input of QuantizeQ16Input.
+void Q16ConvReference(const Q16ConvArgs& args);
+
+}  // namespace edgevision::engine::int8_internal

@@ -1,0 +1,201 @@
+// The int16 kernel (engine/int16_gemm.h) for the float32 convolutions of an
+// int8 program: bit-identical to its scalar reference on random layers (1x1,
+// 3x3, 7x7, odd channel counts, strides, dilation, padding, clamps, strided
+// outputs) at 1, 2 and 3 threads; within 16-bit rounding of the float32
+// convolution; no accumulator overflow on the worst-case window; and int8
+// programs that keep convolutions float32 run them on it (XNNPACK's f32
+// operator with EngineOptions::xnnpack_only).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "engine/int16_gemm.h"
+#include "engine/int8_backend.h"
+#include "engine/reference_kernels.h"
+#include "engine/testing/test_graphs.h"
+#include "engine/xnnpack_backend.h"
+#include "engine/xnnpack_ops.h"
+
+namespace edgevision::engine {
+namespace {
+
+using testing::ConvParams;
+using testing::GraphBuilder;
+
+// The kernel is built on x86-64 only; on ARM these tests are not compiled
+// (an ARM run has nothing to skip). An x86 CPU without AVX512-VNNI skips.
+#if defined(EV_Q8_GEMM_BUILT)
+
+struct LayerCase {
+  std::string name;
+  graph::Shape input;
+  int out_channels, kernel_h, kernel_w;
+  ConvParams p;
+  size_t y_stride = 0;  // 0: dense
+  float input_scale = 1.0f;
+};
+
+ConvParams Conv(int stride, int pad, float act_min = -testing::kInf, float act_max = testing::kInf) {
+  return testing::SquareConv(stride, pad, act_min, act_max);
+}
+
+std::vector<LayerCase> Cases() {
+  std::vector<LayerCase> c;
+  c.push_back({"first_layer_3x3s2_k3_relu", {1, 23, 21, 3}, 64, 3, 3, Conv(2, 0, 0.0f), 0, 120.0f});
+  c.push_back({"first_layer_7x7s2_pad3", {1, 19, 19, 3}, 16, 7, 7, Conv(2, 3)});
+  c.push_back({"squeeze_1x1_64_to_16", {1, 9, 11, 64}, 16, 1, 1, Conv(1, 0, 0.0f)});
+  c.push_back({"expand_3x3_pad1_into_concat", {1, 13, 13, 16}, 64, 3, 3, Conv(1, 1, 0.0f), 128});
+  c.push_back({"pointwise_k5_n70", {1, 5, 6, 5}, 70, 1, 1, Conv(1, 0)});
+  c.push_back({"pointwise_stride2", {1, 9, 9, 24}, 40, 1, 1, Conv(2, 0)});
+  c.push_back({"no_pad_3x3_k13", {1, 8, 10, 13}, 33, 3, 3, Conv(1, 0), 0, 0.001f});
+  ConvParams asym = Conv(2, 0, -1.0f, 6.0f);
+  asym.pad_top = 1;
+  asym.pad_bottom = 2;
+  asym.pad_right = 1;
+  c.push_back({"asymmetric_pad_clamp", {1, 10, 9, 8}, 20, 3, 2, asym});
+  ConvParams dilated = Conv(1, 2);
+  dilated.dilation_h = dilated.dilation_w = 2;
+  c.push_back({"dilated_3x3", {1, 9, 9, 12}, 17, 3, 3, dilated});
+  c.push_back({"one_pixel_rows", {1, 1, 3, 20}, 36, 1, 1, Conv(1, 0)});
+  c.push_back({"wide_3x3_k96_n130", {1, 7, 8, 96}, 130, 3, 3, Conv(1, 1)});
+  return c;
+}
+
+// Runs `node` of `g` on `x` with the kernel (threads > 0: on a pool) or its
+// scalar reference (threads == 0); `y` has y_stride floats per output pixel.
+std::vector<float> RunInt16(const graph::Graph& g, const int8_internal::Q16GemmWeights& w,
+                            const std::vector<float>& x, size_t y_stride, int threads) {
+  const graph::Node& node = g.nodes[0];
+  const graph::Shape& ys = g.values[node.outputs[0]].shape;
+  const size_t pixels = static_cast<size_t>(ys[1] * ys[2]);
+  std::vector<float> y(pixels * (y_stride ? y_stride : w.n), -7.0f);
+  std::vector<int16_t> q(int8_internal::Q16InputBytes(g, node, w) / sizeof(int16_t));
+  int8_internal::Q16ConvArgs args =
+      int8_internal::Q16GemmArgs(g, node, &w, x.data(), q.data(), y.data(), y_stride);
+  if (threads == 0) {
+    int8_internal::QuantizeQ16Input(&args);
+    int8_internal::Q16ConvReference(args);
+    return y;
+  }
+  xnnpack_internal::ThreadPool pool;
+  if (threads > 1) pool.reset(pthreadpool_create(static_cast<size_t>(threads)));
+  int8_internal::RunQ16Gemm(args, pool.get());
+  return y;
+}
+
+int8_internal::Q16GemmWeights Pack(const graph::Graph& g) {
+  const graph::Node& node = g.nodes[0];
+  const graph::Shape& ws = g.values[node.inputs[1]].shape;
+  const float* bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue
+                          ? g.values[node.inputs[2]].f32.data()
+                          : nullptr;
+  return int8_internal::PackQ16Gemm(g.values[node.inputs[1]].f32.data(), bias,
+                                    static_cast<size_t>(ws[0]), static_cast<size_t>(ws[1] * ws[2]),
+                                    static_cast<size_t>(ws[3]));
+}
+
+TEST(Int16GemmTest, KernelIsBitIdenticalToItsReferenceAndNearFloat32) {
+  if (!int8_internal::Q16GemmAvailable()) GTEST_SKIP() << "no AVX512-VNNI on this CPU: XNNPACK runs fp32";
+  size_t compared = 0;
+  double worst = 0.0;
+  for (const LayerCase& lc : Cases()) {
+    SCOPED_TRACE(lc.name);
+    GraphBuilder b(5);
+    const graph::ValueId x = b.Input(lc.input);
+    const graph::Graph g = b.Finish(b.Conv(x, lc.out_channels, lc.kernel_h, lc.kernel_w, lc.p));
+    const int8_internal::Q16GemmWeights w = Pack(g);
+    EXPECT_GE(w.input_max, 1000);  // at least 10 bits of input
+    const std::vector<float> input = testing::RandomData(
+        static_cast<size_t>(graph::ShapeProduct(lc.input)), 17, -lc.input_scale, lc.input_scale);
+    const std::vector<float> expected = RunInt16(g, w, input, lc.y_stride, 0);
+    for (int threads : {1, 2, 3}) {
+      const std::vector<float> y = RunInt16(g, w, input, lc.y_stride, threads);
+      ASSERT_EQ(y.size(), expected.size());
+      size_t different = 0;
+      for (size_t i = 0; i < y.size(); ++i) different += y[i] != expected[i] ? 1 : 0;
+      EXPECT_EQ(different, 0u) << "threads=" << threads << " of " << y.size() << " floats";
+      compared += y.size();
+    }
+    // The float32 convolution: within the 16-bit rounding (relative to the
+    // output's range).
+    std::vector<float> exact(static_cast<size_t>(graph::ShapeProduct(g.values[g.outputs[0]].shape)));
+    const std::vector<const float*> operands{input.data(), g.values[g.nodes[0].inputs[1]].f32.data(),
+                                             g.values[g.nodes[0].inputs[2]].f32.data()};
+    ASSERT_TRUE(reference::RunNode(g, g.nodes[0], operands, exact.data()).ok());
+    const size_t stride = lc.y_stride ? lc.y_stride : w.n;
+    float range = 0.0f, error = 0.0f;
+    for (size_t i = 0; i < exact.size(); ++i) {
+      range = std::max(range, std::fabs(exact[i]));
+      error = std::max(error, std::fabs(exact[i] - expected[i / w.n * stride + i % w.n]));
+    }
+    EXPECT_LT(error, 2e-3f * range);
+    worst = std::max(worst, static_cast<double>(error / range));
+    // A strided output leaves the other channels alone.
+    if (lc.y_stride) {
+      EXPECT_EQ(expected[w.n], -7.0f);
+    }
+  }
+  std::printf("[ engine  ] int16: %zu floats compared, worst error %.2e of the output range\n",
+              compared, worst);
+}
+
+// The worst case for the accumulators: every weight of a channel at its
+// largest magnitude with one sign and the input at its bound. The sums must
+// not wrap (PackQ16Gemm's bound), so the outputs match float32.
+TEST(Int16GemmTest, WorstCaseWindowsDoNotOverflow) {
+  if (!int8_internal::Q16GemmAvailable()) GTEST_SKIP() << "no AVX512-VNNI on this CPU: XNNPACK runs fp32";
+  GraphBuilder b(3);
+  const graph::ValueId x = b.Input({1, 6, 6, 64});
+  graph::Graph g = b.Finish(b.Conv(x, 24, 3, 3, Conv(1, 1)));
+  std::vector<float>& weights = g.values[g.nodes[0].inputs[1]].f32;
+  for (size_t i = 0; i < weights.size(); ++i) weights[i] = (i / (9 * 64)) % 2 ? -0.5f : 0.5f;
+  const int8_internal::Q16GemmWeights w = Pack(g);
+  const std::vector<float> input(6 * 6 * 64, 3.0f);
+  const std::vector<float> y = RunInt16(g, w, input, 0, 1);
+  EXPECT_EQ(y, RunInt16(g, w, input, 0, 0));
+  const float* bias = g.values[g.nodes[0].inputs[2]].f32.data();
+  // The centre pixel sees all 9 taps: 576 * 0.5 * 3 = 864 (+ bias), with its sign.
+  const size_t centre = (2 * 6 + 2) * 24;
+  for (size_t o = 0; o < 24; ++o) {
+    const float want = (o % 2 ? -864.0f : 864.0f) + bias[o];
+    EXPECT_NEAR(y[centre + o], want, 864.0f * 1e-3f) << "channel " << o;
+  }
+}
+
+// In an int8 program, the convolutions mixed precision keeps float32 run on
+// the int16 kernel (not the logits), near the float32 engine; with
+// xnnpack_only they run on XNNPACK's f32 operator and none is int16.
+TEST(Int16GemmTest, Int8ProgramsRunTheirFloat32ConvolutionsOnIt) {
+  const graph::Graph g = testing::SqueezeNet11(64, 6, 5);
+  std::vector<std::vector<float>> inputs;
+  for (uint32_t s = 0; s < 3; ++s) inputs.push_back(testing::RandomData(64 * 64 * 3, 40 + s));
+  Result<Int8Calibration> c = CalibrateInt8(g, inputs);
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  int convs = 0;
+  for (const graph::Node& n : g.nodes) {
+    if (n.op == graph::Op::kConv2D && convs++ < 4) c->float_nodes.push_back(n.name);
+  }
+  const auto backend = MakeInt8Backend(std::make_shared<const Int8Calibration>(std::move(*c)));
+  EngineOptions only;
+  only.xnnpack_only = true;
+  Result<std::unique_ptr<CompiledModel>> xnnpack = backend->Compile(g, only);
+  Result<std::unique_ptr<CompiledModel>> own = backend->Compile(g, {});
+  ASSERT_TRUE(xnnpack.ok() && own.ok());
+  EXPECT_EQ(GetInt8PlanStats(**xnnpack)->int16_nodes, 0);
+  EXPECT_EQ(GetInt8PlanStats(**own)->int16_nodes, int8_internal::Q16GemmAvailable() ? 4 : 0);
+  for (const auto& input : inputs) {
+    Result<std::vector<float>> a = testing::RunOnce(*backend, g, input);
+    Result<std::vector<float>> b = testing::RunOnce(*backend, g, input, 1, true);
+    ASSERT_TRUE(a.ok() && b.ok());
+    for (size_t k = 0; k < a->size(); ++k) EXPECT_NEAR((*a)[k], (*b)[k], 0.02) << "output " << k;
+  }
+}
+
+#endif  // EV_Q8_GEMM_BUILT
+
+}  // namespace
+}  // namespace edgevision::engine
