@@ -48,27 +48,35 @@ struct TileRows {
 
 constexpr ptrdiff_t kNoOffsets[kConvGemmMaxTaps] = {};
 
-// The epilogue of a tile: clamp, then the fused residual Add or HardSwish
-// (GemmOutput), then the store; the last vector's lanes past n are masked.
+// One vector's epilogue: clamp, then the fused residual Add (`residual`,
+// null without one) or HardSwish (GemmOutput).
+__attribute__((target("avx512f"), always_inline)) inline __m512 Finish(__m512 acc, const GemmOutput& o,
+                                                                      const __m512* residual) {
+  __m512 y = _mm512_min_ps(_mm512_max_ps(acc, _mm512_set1_ps(o.lo)), _mm512_set1_ps(o.hi));
+  if (residual) {
+    y = _mm512_add_ps(y, *residual);
+    y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(o.add_lo)), _mm512_set1_ps(o.add_hi));
+  }
+  if (o.hardswish) {
+    __m512 h = _mm512_fmadd_ps(y, _mm512_set1_ps(1.0f / 6.0f), _mm512_set1_ps(0.5f));
+    h = _mm512_min_ps(_mm512_max_ps(h, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
+    y = _mm512_mul_ps(h, y);
+  }
+  return y;
+}
+
+// The epilogue of a tile (Finish), then the store; the last vector's lanes
+// past n are masked.
 template <int MR, int NV>
 __attribute__((target("avx512f"), always_inline)) inline void Store(const __m512 (&acc)[MR][NV], const GemmOutput& o,
                                                                    float* c, const float* res, __mmask16 last_mask) {
-  const __m512 lo = _mm512_set1_ps(o.lo), hi = _mm512_set1_ps(o.hi);
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     for (int v = 0; v < NV; ++v) {
       const __mmask16 mask = v + 1 == NV ? last_mask : 0xFFFF;
-      __m512 y = _mm512_min_ps(_mm512_max_ps(acc[r][v], lo), hi);
-      if (res) {
-        y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, res + r * o.residual_stride + 16 * v));
-        y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(o.add_lo)), _mm512_set1_ps(o.add_hi));
-      }
-      if (o.hardswish) {
-        __m512 h = _mm512_fmadd_ps(y, _mm512_set1_ps(1.0f / 6.0f), _mm512_set1_ps(0.5f));
-        h = _mm512_min_ps(_mm512_max_ps(h, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
-        y = _mm512_mul_ps(h, y);
-      }
-      _mm512_mask_storeu_ps(c + r * o.ldc + 16 * v, mask, y);
+      __m512 residual;
+      if (res) residual = _mm512_maskz_loadu_ps(mask, res + r * o.residual_stride + 16 * v);
+      _mm512_mask_storeu_ps(c + r * o.ldc + 16 * v, mask, Finish(acc[r][v], o, res ? &residual : nullptr));
     }
   }
 }
@@ -207,6 +215,67 @@ __attribute__((target("avx512f"), always_inline)) inline void DirectTile(const f
   Store<MR, NV>(acc, o, c, res, last_mask);
 }
 
+// The last block of MR rows when its last vector has t <= 8 lanes (the
+// block is 16 * F + t wide: MobileNetV2's 24-channel projections): rows 2p
+// and 2p + 1 share one accumulator for it, row 2p in lanes 0-7 and row
+// 2p + 1 in lanes 8-15 (the t weights in both halves, the two broadcasts
+// blended; a blend runs beside the FMAs, not on their ports). 24 channels
+// then cost 1.5 FMAs per row and input channel, not 2. An odd last row
+// keeps its own vector. Each output: the same products in the same order.
+// p[0..7] in both halves of a vector.
+__attribute__((target("avx512f"), always_inline)) inline __m512 BothHalves(const float* p) {
+  return _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_loadu_pd(reinterpret_cast<const double*>(p))));
+}
+
+template <int MR, int F>
+__attribute__((target("avx512f"), always_inline)) inline void PairedTile(const float* a, size_t lda, size_t k,
+                                                                        const float* w, const float* bias,
+                                                                        const GemmOutput& o, float* c,
+                                                                        const float* res, size_t t) {
+  constexpr int kPairs = MR / 2, kOdd = MR % 2;
+  constexpr int kFull = F > 0 ? F : 1;  // array sizes; rows of F vectors
+  constexpr int kShared = kPairs + kOdd > 0 ? kPairs + kOdd : 1;
+  __m512 full[MR][kFull];
+  __m512 shared[kShared];  // the pairs, then the odd row
+  const __m512 bias_full = _mm512_loadu_ps(bias), bias_tail = BothHalves(bias + 16 * F);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    for (int v = 0; v < F; ++v) full[r][v] = bias_full;
+  }
+  for (int s = 0; s < kPairs + kOdd; ++s) shared[s] = bias_tail;
+  for (size_t i = 0; i < k; ++i, w += kGemmTileChannels) {
+    const __m512 wf = _mm512_loadu_ps(w), wt = BothHalves(w + 16 * F);
+    __m512 x[MR];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      x[r] = _mm512_set1_ps(a[r * lda + i]);
+      for (int v = 0; v < F; ++v) full[r][v] = _mm512_fmadd_ps(x[r], wf, full[r][v]);
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < kPairs; ++p) {
+      shared[p] = _mm512_fmadd_ps(_mm512_mask_mov_ps(x[2 * p], 0xFF00, x[2 * p + 1]), wt, shared[p]);
+    }
+    if (kOdd) shared[kPairs] = _mm512_fmadd_ps(x[MR - 1], wt, shared[kPairs]);
+  }
+  if constexpr (F > 0) Store<MR, F>(full, o, c, res, 0xFFFF);
+  const auto low = static_cast<__mmask16>((1u << t) - 1), high = static_cast<__mmask16>(low << 8);
+  const size_t tail = 16 * F;  // the shared vectors' first channel
+#pragma GCC unroll 16
+  for (int p = 0; p < kPairs + kOdd; ++p) {
+    float* c0 = c + 2 * p * o.ldc + tail;
+    const bool odd = p == kPairs;
+    __m512 residual;
+    if (res) {
+      const float* r0 = res + 2 * p * o.residual_stride + tail;
+      residual = _mm512_maskz_loadu_ps(low, r0);
+      if (!odd) residual = _mm512_mask_loadu_ps(residual, high, r0 + o.residual_stride - 8);
+    }
+    const __m512 y = Finish(shared[p], o, res ? &residual : nullptr);
+    _mm512_mask_storeu_ps(c0, low, y);
+    if (!odd) _mm512_mask_storeu_ps(c0 + o.ldc - 8, high, y);
+  }
+}
+
 // `tiles` consecutive tiles of MR rows, the first output row `row` (its
 // input at `a`, rows lda floats apart), every output channel: pixels outer
 // (each tile meets every block of weights while it is in L1) or weight
@@ -219,6 +288,9 @@ __attribute__((target("avx512f"), noinline)) void DirectTiles(const PointwiseGem
   const float* bias = g.packed + blocks * kGemmTileChannels * g.k;
   const size_t tail = g.n - (blocks - 1) * kGemmTileChannels;  // the last block's width, 1..32
   const auto tail_mask = static_cast<__mmask16>(tail % 16 == 0 ? 0xFFFFu : (1u << (tail % 16)) - 1);
+  // A last vector of <= 8 lanes shared by two rows (PairedTile), when the
+  // second row's lanes start inside the row (16 * F + channel >= 8).
+  const bool paired = MR > 1 && tail % 16 != 0 && tail % 16 <= 8 && (tail > 16 || blocks > 1);
   const size_t outer = pixels_outer ? tiles : blocks, inner = pixels_outer ? blocks : tiles;
   for (size_t x = 0; x < outer; ++x) {
     for (size_t y = 0; y < inner; ++y) {
@@ -228,7 +300,13 @@ __attribute__((target("avx512f"), noinline)) void DirectTiles(const PointwiseGem
       const float* w = g.packed + channel * g.k;
       float* c = g.out.c + r * g.out.ldc + channel;
       const float* res = g.out.residual ? g.out.residual + r * g.out.residual_stride + channel : nullptr;
-      if (block + 1 < blocks || tail > 16) {
+      if (paired && block + 1 == blocks) {
+        if (tail > 16) {
+          PairedTile<MR, 1>(in, lda, g.k, w, bias + channel, g.out, c, res, tail - 16);
+        } else {
+          PairedTile<MR, 0>(in, lda, g.k, w, bias + channel, g.out, c, res, tail);
+        }
+      } else if (block + 1 < blocks || tail > 16) {
         DirectTile<MR, 2>(in, lda, g.k, w, bias + channel, g.out, c, res, block + 1 < blocks ? 0xFFFF : tail_mask);
       } else {  // a narrow last block: one vector
         DirectTile<MR, 1>(in, lda, g.k, w, bias + channel, g.out, c, res, tail_mask);

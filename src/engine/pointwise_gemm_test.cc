@@ -81,12 +81,15 @@ void ExpectRowsEqualTiles(const GemmCase& c, size_t begin, size_t end) {
 TEST(PointwiseGemmTest, RowsInEqualTilesEqualTileByTile) {
   if (!PointwiseGemmAvailable()) GTEST_SKIP() << "no AVX-512F on this CPU: the kernel is not used";
   // Heights: 49 rows = 7 x 7, 25 = 7 + 3 x 6, 9 = 5 + 4, 143 = 17 x 8 + 7,
-  // 2 = one tile of 2; widths: full blocks, 24 (one block, 8 lanes masked),
-  // 17 (a second vector of 1 lane), 16 and 8 (one vector), 200 (a tail of 8).
+  // 2 = one tile of 2, odd ones (an unpaired row in PairedTile); widths:
+  // full blocks, 24, 20 and 17 (a last vector of 8, 4 and 1 lanes shared by
+  // two rows), 40, 36, 56 and 200 (a last block of 8, 4, 24 and 8), 16 and
+  // 8 (one vector, not shared: the second row's lanes would start before it).
   const std::vector<GemmCase> cases = {
       {49, 160, 96, false, false}, {25, 24, 24, true, false},  {9, 16, 40, false, true},
       {143, 33, 200, true, true},  {2, 8, 17, false, false},   {64, 3, 16, false, false},
       {12, 96, 8, true, false},    {16, 1, 64, false, true},   {56, 144, 24, true, false},
+      {21, 40, 20, true, true},    {33, 7, 36, true, false},   {7, 5, 56, false, false},
   };
   for (const GemmCase& c : cases) {
     ExpectRowsEqualTiles(c, 0, c.m);
@@ -105,7 +108,8 @@ TEST(PointwiseGemmTest, TileHeightsAndChannelTailsEqualXnnpack) {
   };
   const std::vector<Case> cases = {
       {{1, 7, 7, 40}, 96},    // 49 rows: 7 tiles of 7
-      {{1, 5, 5, 24}, 24},    // 25 rows: 7, 6, 6, 6; one masked block
+      {{1, 5, 5, 24}, 24},    // 25 rows: 7, 6, 6, 6; the last 8 channels of two rows in one vector
+      {{1, 4, 7, 12}, 36},    // 28 rows: 7 x 4; a last block of 4 channels, shared
       {{1, 3, 3, 16}, 40},    // 9 rows: 5 + 4
       {{1, 13, 11, 33}, 200}, // 143 rows: 17 x 8 + 7; a tail of 8 channels
       {{1, 64, 64, 32}, 48},  // 512 KB of input: pixels outer at one thread
