@@ -81,6 +81,17 @@ __attribute__((target("avx512f"), always_inline)) inline void Store(const __m512
   }
 }
 
+// Every row's accumulators start at the bias (NV vectors).
+template <int MR, int NV>
+__attribute__((target("avx512f"), always_inline)) inline void FromBias(__m512 (&acc)[MR][NV], const float* bias) {
+  __m512 init[NV];
+  for (int v = 0; v < NV; ++v) init[v] = _mm512_loadu_ps(bias + 16 * v);
+#pragma GCC unroll 16
+  for (int r = 0; r < MR; ++r) {
+    for (int v = 0; v < NV; ++v) acc[r][v] = init[v];
+  }
+}
+
 // MR pixels x (16 * NV) channels; the last vector's lanes past n are masked.
 // Vector v's weights start at w + (v / 2) * block_stride + 16 * (v % 2):
 // NV > 2 reads several packed blocks of kGemmTileChannels at once (SingleRow).
@@ -89,12 +100,7 @@ __attribute__((target("avx512f"))) void Tile(const TileRows& a, const float* w, 
                                              const GemmOutput& o, float* c, const float* res,
                                              __mmask16 last_mask, size_t block_stride = 0) {
   __m512 acc[MR][NV];
-  __m512 init[NV];
-  for (int v = 0; v < NV; ++v) init[v] = _mm512_loadu_ps(bias + 16 * v);
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    for (int v = 0; v < NV; ++v) acc[r][v] = init[v];
-  }
+  FromBias<MR, NV>(acc, bias);
   for (size_t t = 0; t < a.taps; ++t) {
     const float* p[MR];
 #pragma GCC unroll 16
@@ -197,12 +203,7 @@ __attribute__((target("avx512f"), always_inline)) inline void DirectTile(const f
                                                                         const GemmOutput& o, float* c,
                                                                         const float* res, __mmask16 last_mask) {
   __m512 acc[MR][NV];
-  __m512 init[NV];
-  for (int v = 0; v < NV; ++v) init[v] = _mm512_loadu_ps(bias + 16 * v);
-#pragma GCC unroll 16
-  for (int r = 0; r < MR; ++r) {
-    for (int v = 0; v < NV; ++v) acc[r][v] = init[v];
-  }
+  FromBias<MR, NV>(acc, bias);
   for (size_t i = 0; i < k; ++i, w += kGemmTileChannels) {
     __m512 b[NV];
     for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(w + 16 * v);
@@ -338,19 +339,19 @@ void PointwiseGemmRows(const PointwiseGemmArgs& g, bool pixels_outer, size_t beg
     PointwiseGemmRow(g, begin, 0, g.n);
     return;
   }
-  if (g.a_scale) {  // each tile scaled once, then every weight block
-    for (size_t r = begin; r < end; r += kGemmTileRows) {
-      PointwiseGemmScaledTile(g, r, std::min(kGemmTileRows, end - r));
-    }
-    return;
-  }
   // Tiles of nearly equal height (49 rows: 7 x 7, not 6 x 8 + 1, whose
   // one-row tile waits on its FMAs' latency): the first `wide` ones are one
   // row taller.
   const size_t total = end - begin, tiles = (total + kGemmTileRows - 1) / kGemmTileRows;
   const size_t height = total / tiles, wide = total % tiles;
-  if (wide > 0) DirectRows(g, g.a + begin * g.lda, g.lda, begin, height + 1, wide, pixels_outer);
   const size_t rest = begin + wide * (height + 1);
+  if (g.a_scale) {  // each tile scaled once, then every weight block
+    for (size_t r = begin; r < end; r += r < rest ? height + 1 : height) {
+      PointwiseGemmScaledTile(g, r, r < rest ? height + 1 : height);
+    }
+    return;
+  }
+  if (wide > 0) DirectRows(g, g.a + begin * g.lda, g.lda, begin, height + 1, wide, pixels_outer);
   DirectRows(g, g.a + rest * g.lda, g.lda, rest, height, tiles - wide, pixels_outer);
 }
 

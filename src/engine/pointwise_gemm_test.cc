@@ -24,6 +24,7 @@ using xnnpack_internal::PackPointwiseGemm;
 using xnnpack_internal::PointwiseGemmArgs;
 using xnnpack_internal::PointwiseGemmAvailable;
 using xnnpack_internal::PointwiseGemmRows;
+using xnnpack_internal::PointwiseGemmScaledTile;
 using xnnpack_internal::PointwiseGemmTile;
 
 struct GemmCase {
@@ -32,15 +33,18 @@ struct GemmCase {
 };
 
 // Rows [begin, end) through PointwiseGemmRows (both loop orders) and tile by
-// tile through PointwiseGemmTile; rows outside the range stay untouched.
-void ExpectRowsEqualTiles(const GemmCase& c, size_t begin, size_t end) {
+// tile through PointwiseGemmTile (with `scaled`, the input first multiplied
+// by per-channel factors: PointwiseGemmScaledTile); rows outside the range
+// stay untouched.
+void ExpectRowsEqualTiles(const GemmCase& c, size_t begin, size_t end, bool scaled = false) {
   SCOPED_TRACE("m=" + std::to_string(c.m) + " k=" + std::to_string(c.k) + " n=" + std::to_string(c.n) +
                " rows " + std::to_string(begin) + "-" + std::to_string(end) +
-               (c.residual ? " residual" : "") + (c.hardswish ? " hardswish" : ""));
+               (c.residual ? " residual" : "") + (c.hardswish ? " hardswish" : "") + (scaled ? " scaled" : ""));
   const std::vector<float> a = testing::RandomData(c.m * c.k, 3, -2.0f, 2.0f);
   const std::vector<float> w = testing::RandomData(c.n * c.k, 4, -1.0f, 1.0f);
   const std::vector<float> bias = testing::RandomData(c.n, 5, -1.0f, 1.0f);
   const std::vector<float> residual = testing::RandomData(c.m * c.n, 6, -3.0f, 3.0f);
+  const std::vector<float> scale = testing::RandomData(c.k, 8, 0.0f, 1.0f);
   const std::vector<float> packed = PackPointwiseGemm(w.data(), bias.data(), c.n, c.k);
   PointwiseGemmArgs g;
   g.m = c.m;
@@ -59,10 +63,15 @@ void ExpectRowsEqualTiles(const GemmCase& c, size_t begin, size_t end) {
     g.out.add_hi = 3.0f;
   }
   g.out.hardswish = c.hardswish;
+  if (scaled) g.a_scale = scale.data();
   constexpr float kUntouched = 1234.5f;
   std::vector<float> tiles(c.m * c.n, kUntouched);
   g.out.c = tiles.data();
   for (size_t r = begin; r < end; r += kGemmTileRows) {
+    if (scaled) {
+      PointwiseGemmScaledTile(g, r, std::min(kGemmTileRows, end - r));
+      continue;
+    }
     for (size_t ch = 0; ch < c.n; ch += kGemmTileChannels) {
       PointwiseGemmTile(g, r, std::min(kGemmTileRows, end - r), ch);
     }
@@ -94,6 +103,7 @@ TEST(PointwiseGemmTest, RowsInEqualTilesEqualTileByTile) {
   for (const GemmCase& c : cases) {
     ExpectRowsEqualTiles(c, 0, c.m);
     if (c.m > 10) ExpectRowsEqualTiles(c, 3, c.m - 2);  // a thread's range inside the rows
+    if (c.m > 1) ExpectRowsEqualTiles(c, 0, c.m, /*scaled=*/true);
   }
 }
 
