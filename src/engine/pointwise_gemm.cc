@@ -404,6 +404,71 @@ void PointwiseGemmScaledTile(const PointwiseGemmArgs& g, size_t row, size_t rows
   DirectRows(g, scaled, g.k, row, rows, 1, /*pixels_outer=*/true);
 }
 
+namespace {
+
+// MR pixels of one output row whose windows lie inside the input: pixel r's
+// tap t reads k floats from base + r * step + offsets[t]. Tile's arithmetic
+// without its pointer table, as DirectTile for a 1x1 (standalone: food's
+// conv1 246 -> 227 us, MobileNetV2's stem 143 -> 137 us).
+template <int MR, int NV>
+__attribute__((target("avx512f"), always_inline)) inline void RowWindowTile(
+    const float* base, size_t step, const ptrdiff_t* offsets, size_t taps, size_t k, const float* w,
+    const float* bias, const GemmOutput& o, float* c, const float* res, __mmask16 last_mask) {
+  __m512 acc[MR][NV];
+  FromBias<MR, NV>(acc, bias);
+  for (size_t t = 0; t < taps; ++t) {
+    const float* p = base + offsets[t];
+    for (size_t i = 0; i < k; ++i, w += kGemmTileChannels) {
+      __m512 b[NV];
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_ps(w + 16 * v);
+#pragma GCC unroll 16
+      for (int r = 0; r < MR; ++r) {
+        const __m512 x = _mm512_set1_ps(p[r * step + i]);
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(x, b[v], acc[r][v]);
+      }
+    }
+  }
+  Store<MR, NV>(acc, o, c, res, last_mask);
+}
+
+// Every output channel of such a tile, the blocks in one loop.
+template <int MR>
+__attribute__((target("avx512f"), noinline)) void RowWindowBlocks(
+    const float* base, size_t step, const ptrdiff_t* offsets, size_t taps, size_t k, size_t n,
+    const float* packed, const GemmOutput& o, float* c_row, const float* res_row) {
+  const size_t blocks = (n + kGemmTileChannels - 1) / kGemmTileChannels, k_total = taps * k;
+  const float* bias = packed + blocks * kGemmTileChannels * k_total;
+  for (size_t block = 0; block < blocks; ++block) {
+    const size_t channel = block * kGemmTileChannels, width = std::min(kGemmTileChannels, n - channel);
+    const size_t tail = width > 16 ? width - 16 : width;
+    const auto mask = static_cast<__mmask16>(tail == 16 ? 0xFFFFu : (1u << tail) - 1);
+    const float* res = res_row ? res_row + channel : nullptr;
+    const float* w = packed + channel * k_total;
+    if (width > 16) {
+      RowWindowTile<MR, 2>(base, step, offsets, taps, k, w, bias + channel, o, c_row + channel, res, mask);
+    } else {
+      RowWindowTile<MR, 1>(base, step, offsets, taps, k, w, bias + channel, o, c_row + channel, res, mask);
+    }
+  }
+}
+
+void RowWindows(size_t rows, const float* base, size_t step, const ptrdiff_t* offsets, size_t taps, size_t k,
+                size_t n, const float* packed, const GemmOutput& o, float* c, const float* res) {
+  switch (rows) {
+    case 8: RowWindowBlocks<8>(base, step, offsets, taps, k, n, packed, o, c, res); break;
+    case 7: RowWindowBlocks<7>(base, step, offsets, taps, k, n, packed, o, c, res); break;
+    case 6: RowWindowBlocks<6>(base, step, offsets, taps, k, n, packed, o, c, res); break;
+    case 5: RowWindowBlocks<5>(base, step, offsets, taps, k, n, packed, o, c, res); break;
+    case 4: RowWindowBlocks<4>(base, step, offsets, taps, k, n, packed, o, c, res); break;
+    case 3: RowWindowBlocks<3>(base, step, offsets, taps, k, n, packed, o, c, res); break;
+    case 2: RowWindowBlocks<2>(base, step, offsets, taps, k, n, packed, o, c, res); break;
+    case 1: RowWindowBlocks<1>(base, step, offsets, taps, k, n, packed, o, c, res); break;
+    default: break;
+  }
+}
+
+}  // namespace
+
 void ConvGemmTile(const ConvGemmArgs& g, size_t pixel, size_t rows, float* c) {
   const float* res = g.out.residual ? g.out.residual + pixel * g.out.residual_stride : nullptr;
   const float* pointers[kConvGemmMaxTaps * kGemmTileRows];
@@ -420,8 +485,14 @@ void ConvGemmTile(const ConvGemmArgs& g, size_t pixel, size_t rows, float* c) {
             static_cast<ptrdiff_t>((kh * g.dilation_h * g.in_w + kw * g.dilation_w) * g.in_stride);
       }
     }
-    const TileRows a{pointers, 0, offsets, row_taps ? g.kernel_h : taps,
-                     row_taps ? g.kernel_w * g.in_channels : g.in_channels};
+    const size_t tap_count = row_taps ? g.kernel_h : taps;
+    const size_t tap_k = row_taps ? g.kernel_w * g.in_channels : g.in_channels;
+    if (pixel % g.out_w + rows <= g.out_w) {  // one output row: windows a fixed step apart
+      RowWindows(rows, pointers[0], g.stride_w * g.in_stride, offsets, tap_count, tap_k, g.out_channels,
+                 g.packed, g.out, c, res);
+      return;
+    }
+    const TileRows a{pointers, 0, offsets, tap_count, tap_k};
     for (size_t channel = 0; channel < g.out_channels; channel += kGemmTileChannels) {
       ChannelBlock(a, rows, g.out_channels, g.packed, channel, g.out, c, res);
     }
