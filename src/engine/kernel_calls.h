@@ -13,6 +13,7 @@
 #include "engine/depthwise_conv.h"
 #include "engine/inverted_residual.h"
 #include "engine/pointwise_gemm.h"
+#include "engine/winograd.h"
 
 namespace edgevision::engine::xnnpack_internal {
 
@@ -58,6 +59,29 @@ struct DepthwiseCall {
 };
 
 void RunDepthwise(DepthwiseCall& c, pthreadpool_t pool);
+
+// The 16 products of a kWinograd node with WinogradStep::gemm_products,
+// over one band of `tiles` tiles: for each transformed position k, M_k = V_k
+// U_k on PointwiseGemmRows (V: rows of 16 x in_channels floats, position k's
+// at k x in_channels; M likewise with out_channels; U_k packed at k x
+// point_floats; no bias, no clamp). With a thread pool: tasks of whole GEMM
+// tiles, kWinogradGemmTasksPerThread per position and thread.
+inline constexpr size_t kWinogradGemmTasksPerThread = 1;  // 16 positions already even out the threads
+
+struct WinogradProductsCall {
+  PointwiseGemmArgs args;  // k, n, lda, ldc, the (open) clamp
+  const float* v = nullptr;
+  float* m = nullptr;
+  const float* packed = nullptr;  // position 0's block
+  size_t point_floats = 0;
+  size_t threads = 1;
+  size_t tiles = 0;  // set per band
+
+  static WinogradProductsCall Make(size_t in_channels, size_t out_channels, const float* v, float* m,
+                                   const float* packed, size_t point_floats, size_t threads);
+};
+
+void RunWinogradProducts(const WinogradProductsCall& c, pthreadpool_t pool);
 
 // A kBlock node's work: one band of output rows per thread, each with its
 // scratch (band_floats floats from scratch + band * band_floats).

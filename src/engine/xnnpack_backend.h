@@ -44,6 +44,7 @@ struct XnnpackPlanStats {
   int reference_nodes = 0;  // nodes run by reference kernels
   int free_nodes = 0;       // aliases and fully in-place concats: no work at run time
   int winograd_nodes = 0;   // of xnnpack_nodes: 3x3 convolutions run as Winograd F(2x2, 3x3)
+  int winograd_gemm_nodes = 0;  // of winograd_nodes: with the products on our GEMM (AVX-512)
   int pointwise_gemm_nodes = 0;  // of xnnpack_nodes: 1x1 convolutions on our AVX-512 GEMM
   int banded_conv_nodes = 0;  // of xnnpack_nodes: convolutions run in row bands with their max pool
   int conv_gemm_nodes = 0;  // of xnnpack_nodes: other convolutions on it (per-tap pointers)

@@ -129,7 +129,11 @@ std::vector<ConvCase> ConvCases() {
   // with a tail (80 = 32 + 32 + 16), pixel tails across output rows.
   ConvParams thin = Params(1, 1);
   thin.act_min = 0.0f;
-  cases.push_back({"thin_k3_relu", {1, 11, 13, 16}, 80, 3, 3, thin});
+  cases.push_back({"thin_k3_relu", {1, 11, 13, 8}, 80, 3, 3, thin});
+  // 16 input channels (SqueezeNet's 56x56 expand 3x3): Winograd with the
+  // products on our GEMM on AVX-512 CPUs (odd size: edge tiles; 80 output
+  // channels: a narrow last block), else the conv GEMM or XNNPACK.
+  cases.push_back({"winograd_gemm_thin_relu", {1, 11, 13, 16}, 80, 3, 3, thin});
   return cases;
 }
 
@@ -165,14 +169,28 @@ TEST(XnnpackOpTest, PointwiseGemmForEvery1x1Stride1ConvolutionOnAvx512) {
   }
 }
 
+// Expected as Winograd: the cases named so (3x3 stride 1) with enough input
+// channels for XNNPACK's products, or for ours where our GEMM runs.
+bool OnWinograd(const ConvCase& c) {
+  const bool shape = c.name.rfind("winograd_", 0) == 0 || c.name == "deep_k3";
+  const auto channels = static_cast<size_t>(c.input[3]);
+  return shape && (channels >= xnnpack_internal::kWinogradMinInputChannels ||
+                   (xnnpack_internal::PointwiseGemmAvailable() &&
+                    channels >= xnnpack_internal::kWinogradGemmMinInputChannels));
+}
+
 TEST(XnnpackOpTest, WinogradOnlyFor3x3Stride1WithEnoughInputChannels) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
   for (const ConvCase& c : ConvCases()) {
     SCOPED_TRACE(c.name);
     GraphBuilder b(42);
     const ValueId x = b.Input(c.input);
     const graph::Graph g = b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
-    const bool expected = c.name.rfind("winograd_", 0) == 0 || c.name == "deep_k3";
-    EXPECT_EQ(PlanStats(g).winograd_nodes, expected ? 1 : 0);
+    const XnnpackPlanStats stats = PlanStats(g);
+    EXPECT_EQ(stats.winograd_nodes, OnWinograd(c) ? 1 : 0);
+    // The products on our GEMM where it runs and XNNPACK's are too thin.
+    const bool thin = static_cast<size_t>(c.input[3]) < xnnpack_internal::kWinogradMinInputChannels;
+    EXPECT_EQ(stats.winograd_gemm_nodes, OnWinograd(c) && available && thin ? 1 : 0);
   }
 }
 
@@ -182,7 +200,7 @@ bool OnConvGemm(const ConvCase& c) {
   const bool pointwise = c.kernel_h == 1 && c.kernel_w == 1 && c.p.stride_h == 1 &&
                          c.p.stride_w == 1 && c.p.pad_top == 0 && c.p.pad_left == 0 &&
                          c.p.pad_bottom == 0 && c.p.pad_right == 0;
-  const bool winograd = c.name.rfind("winograd_", 0) == 0 || c.name == "deep_k3";
+  const bool winograd = OnWinograd(c);
   return xnnpack_internal::PointwiseGemmAvailable() && c.p.groups == 1 && !pointwise &&
          !winograd &&
          static_cast<size_t>(c.kernel_h * c.kernel_w) <= xnnpack_internal::kConvGemmMaxTaps;
@@ -368,8 +386,8 @@ TEST(XnnpackOpTest, GemmEpilogueFusionEqualsXnnpack) {
        },
        {1, 33, 31, 3}, 1},
       {"conv_gemm_add_residual",
-       [](GraphBuilder& b, ValueId x) { return b.Binary(Op::kAdd, b.Conv(x, 16, 3, 3, Params(1, 1)), x); },
-       {1, 12, 10, 16}, 1},
+       [](GraphBuilder& b, ValueId x) { return b.Binary(Op::kAdd, b.Conv(x, 12, 3, 3, Params(1, 1)), x); },
+       {1, 12, 10, 12}, 1},  // < kWinogradGemmMinInputChannels: on the conv GEMM
       {"residual_computed_after_the_conv_not_fused",
        [](GraphBuilder& b, ValueId x) {
          const ValueId y = b.Conv(x, 24, 1, 1);
@@ -433,9 +451,9 @@ TEST(XnnpackOpTest, SqueezeExciteMulInTheGemmInputEqualsXnnpack) {
        {1, 5, 6, 24}, 0},
       {"read_by_a_3x3_not_fused",
        [&](GraphBuilder& b, ValueId x) {
-         return b.Conv(b.Binary(Op::kMul, x, factors(b, x, 16)), 16, 3, 3, Params(1, 1));
+         return b.Conv(b.Binary(Op::kMul, x, factors(b, x, 12)), 16, 3, 3, Params(1, 1));
        },
-       {1, 8, 8, 16}, 0},
+       {1, 8, 8, 12}, 0},  // on the conv GEMM (< kWinogradGemmMinInputChannels)
       {"constant_factors_not_fused",
        [&](GraphBuilder& b, ValueId x) {
          return b.Conv(b.Binary(Op::kMul, x, b.RandomConstant({1, 1, 1, 16}, 0.0f, 1.0f)), 8, 1, 1);
@@ -645,7 +663,7 @@ std::vector<FusedPoolCase> FusedPoolCases() {
   PoolParams clamped = Pool(2, 2, 1);
   clamped.act_min = -0.3f;
   clamped.act_max = 0.4f;
-  cases.push_back({"padded_clamped_pool", {1, 9, 11, 16}, 24, 3, Params(1, 1), clamped});
+  cases.push_back({"padded_clamped_pool", {1, 9, 11, 12}, 24, 3, Params(1, 1), clamped});
   cases.push_back({"stride_over_window", {1, 14, 13, 5}, 7, 3, Params(1, 0), Pool(2, 3)});
   // 72 channels: four vectors at a time and a masked tail; rows of 17
   // convolution pixels in tiles of 6, 6 and 5.

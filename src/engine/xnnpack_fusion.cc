@@ -89,9 +89,30 @@ void PackGemm(const Graph& g, size_t i, Program* p) {
   const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
   StoreAligned(PackPointwiseGemm(g.values[node.inputs[1]].f32.data(),
                                  bias ? g.values[node.inputs[2]].f32.data() : nullptr,
-                                 static_cast<size_t>(ws[0]),
-                                 static_cast<size_t>(graph::ShapeProduct(ws) / ws[0])),
+                                 static_cast<size_t>(ws[0]), static_cast<size_t>(graph::ShapeProduct(ws) / ws[0])),
                i, p);
+}
+
+void PackWinogradGemm(const Graph& g, size_t i, Program* p) {
+  const Node& node = g.nodes[i];
+  const auto out = static_cast<size_t>(g.values[node.inputs[1]].shape[0]);
+  const auto in = static_cast<size_t>(g.values[node.inputs[1]].shape[3]);
+  const std::vector<float> u = WinogradKernel(g, node);
+  std::vector<float> packed;
+  for (size_t k = 0; k < kWinogradPoints; ++k) {
+    const std::vector<float> point = PackPointwiseGemm(u.data() + k * out * in, nullptr, out, in);
+    p->winograd[i].point_floats = point.size();
+    packed.insert(packed.end(), point.begin(), point.end());
+  }
+  const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
+  if (bias) {
+    const std::vector<float>& b = g.values[node.inputs[2]].f32;
+    packed.insert(packed.end(), b.begin(), b.end());
+  } else {
+    packed.resize(packed.size() + out, 0.0f);
+  }
+  p->winograd[i].gemm_products = true;
+  StoreAligned(packed, i, p);
 }
 
 // A kConvGemm node whose output only a max pooling reads computes the

@@ -45,6 +45,13 @@ void StoreAligned(const std::vector<float>& packed, size_t i, Program* p);
 // once into p->extra_weights[i] (StoreAligned).
 void PackGemm(const graph::Graph& g, size_t i, Program* p);
 
+// kWinograd with its products on our GEMM (WinogradStep::gemm_products):
+// node i's transformed kernel U, one PackPointwiseGemm block per transformed
+// position (U_k: output x input channels, no bias), then its bias (zeros if
+// none), into p->extra_weights[i] as PackGemm; sets p->winograd[i]'s
+// gemm_products and point_floats.
+void PackWinogradGemm(const graph::Graph& g, size_t i, Program* p);
+
 // The HardSwish or residual Add that node i's kernels could compute in their
 // epilogue (the only reader of its output; an Add's other operand of the
 // same shape and computed before node i runs), else -1.

@@ -201,8 +201,11 @@ TEST(NetworkTest, SqueezeNet11) {
   EXPECT_EQ(s.inplace_concat_inputs, 16);
   EXPECT_EQ(s.copied_concat_inputs, 0);
   EXPECT_EQ(s.reference_nodes, 0);
-  // fire4-fire9's expand3x3 (32-64 input channels); fire2-3 (16) stay direct.
-  EXPECT_EQ(s.winograd_nodes, 6);
+  // fire4-fire9's expand3x3 (32-64 input channels); fire2-3's (16) too
+  // where the products run on our GEMM (AVX-512), else they stay direct.
+  const bool gemm = xnnpack_internal::PointwiseGemmAvailable();
+  EXPECT_EQ(s.winograd_nodes, gemm ? 8 : 6);
+  EXPECT_EQ(s.winograd_gemm_nodes, gemm ? 2 : 0);  // fire2-3's
   // Liveness reuse: the arena holds a few live activations, not all of them.
   EXPECT_LT(s.arena_bytes * 3, s.activation_bytes);
 }
@@ -543,12 +546,13 @@ TEST(SessionTest, CompiledModelKeepsNoUnpackedCopyOfPackedWeights) {
       return n.op == graph::Op::kConv2D || n.op == graph::Op::kFullyConnected;
     };
     const auto convs = static_cast<int>(std::count_if(g.nodes.begin(), g.nodes.end(), gemm_op));
-    if (plan.pointwise_gemm_nodes + plan.conv_gemm_nodes + plan.depthwise_nodes == convs) {
-      // Every convolution and classifier on our kernels (MobileNetV2 on
+    if (plan.pointwise_gemm_nodes + plan.conv_gemm_nodes + plan.depthwise_nodes + plan.winograd_gemm_nodes ==
+        convs) {
+      // Every convolution and classifier on our kernels (both networks on
       // AVX-512): only the other nodes' weights.
       EXPECT_EQ(held, ConstantBytes(g, [&](const graph::Node& n) { return !gemm_op(n); }));
     } else {
-      EXPECT_GT(held, 0u);  // for XNNPACK operators (SqueezeNet's Winograd convolutions)
+      EXPECT_GT(held, 0u);  // for XNNPACK operators (SqueezeNet's Winograd convolutions without AVX-512)
     }
     for (int i = 0; i < 2; ++i) ASSERT_TRUE((*model)->CreateSession().ok());
     EXPECT_EQ(GetXnnpackWeightStats(**model).unpacked_bytes, held);  // creating Sessions keeps them

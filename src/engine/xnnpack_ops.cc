@@ -115,7 +115,10 @@ bool ConstantBatch1Conv(const Graph& g, const Node& node) {
 
 }  // namespace
 
-bool WinogradEligible(const Graph& g, const Node& node) {
+namespace {
+
+// A 3x3 stride-1 batch-1 convolution, one group, at least `min_inputs` input channels.
+bool Winograd3x3(const Graph& g, const Node& node, size_t min_inputs) {
   if (!ConstantBatch1Conv(g, node)) return false;
   const Attrs& a = node.attrs;
   const Shape& xs = InputShape(g, node);
@@ -123,9 +126,19 @@ bool WinogradEligible(const Graph& g, const Node& node) {
   const Shape& ys = OutputShape(g, node);
   return a.groups == 1 && ws[1] == 3 && ws[2] == 3 && a.stride_h == 1 && a.stride_w == 1 &&
          a.dilation_h == 1 && a.dilation_w == 1 && ws[3] == xs[3] &&
-         static_cast<size_t>(xs[3]) >= kWinogradMinInputChannels &&
+         static_cast<size_t>(xs[3]) >= min_inputs &&
          ys[1] == xs[1] + a.pad_top + a.pad_bottom - 2 &&
          ys[2] == xs[2] + a.pad_left + a.pad_right - 2 && ys[1] > 0 && ys[2] > 0;
+}
+
+}  // namespace
+
+bool WinogradEligible(const Graph& g, const Node& node) {
+  return Winograd3x3(g, node, kWinogradMinInputChannels);
+}
+
+bool WinogradGemmEligible(const Graph& g, const Node& node) {
+  return PointwiseGemmAvailable() && Winograd3x3(g, node, kWinogradGemmMinInputChannels);
 }
 
 bool PointwiseGemmEligible(const Graph& g, const Node& node) {

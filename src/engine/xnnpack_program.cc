@@ -67,6 +67,12 @@ constexpr size_t kBandedConvBandBytes = 1024 * 1024;
 // 32 -> 128 channels (2 MB of V and M as one band): 214 us as 2 bands, 262
 // as one (one thread; L2 is 2 MB a core on the bench machine).
 constexpr size_t kWinogradBandBytes = 1536 * 1024;
+// The same with the products on our GEMM (WinogradStep::gemm_products),
+// which sets nothing up per band. One thread, AMD EPYC (1 MB of L2 a core),
+// a 56x56 16 -> 64 layer alone: 214 us with bands of 1.5 MB, 205-206 with
+// 768, 384 or 192 KB. The band is arena scratch: 1.5 MB would raise
+// SqueezeNet's arena peak by as much (its largest activation is 1.6 MB).
+constexpr size_t kWinogradGemmBandBytes = 256 * 1024;
 
 // Floats, rounded up so that the next buffer starts on a cache line.
 size_t RoundFloats(size_t n) {
@@ -224,6 +230,11 @@ class Planner {
               exec = Exec::kWinograd;
               break;
             }
+          }
+          if (own_kernels_ && WinogradGemmEligible(g_, node)) {
+            PackWinogradGemm(g_, i, &p_);
+            exec = Exec::kWinograd;
+            break;
           }
           if (own_kernels_ && ConvGemmEligible(g_, node)) {
             PackGemm(g_, i, &p_);
@@ -511,8 +522,8 @@ class Planner {
       w.in_channels = static_cast<size_t>(xs[3]);
       w.out_channels = static_cast<size_t>(ys[3]);
       const size_t tile_bytes = kWinogradPoints * (w.in_channels + w.out_channels) * sizeof(float);
-      const size_t bands = std::max<size_t>(1, (w.tiles() * tile_bytes) / kWinogradBandBytes +
-                                                   ((w.tiles() * tile_bytes) % kWinogradBandBytes != 0));
+      const size_t band_bytes = p_.winograd[i].gemm_products ? kWinogradGemmBandBytes : kWinogradBandBytes;
+      const size_t bands = std::max<size_t>(1, (w.tiles() * tile_bytes + band_bytes - 1) / band_bytes);
       p_.winograd[i].band_tiles = (w.tiles() + bands - 1) / bands;
       const size_t v = RoundFloats(p_.winograd[i].band_tiles * kWinogradPoints * w.in_channels);
       const size_t m = RoundFloats(p_.winograd[i].band_tiles * kWinogradPoints * w.out_channels);
@@ -679,6 +690,7 @@ class Planner {
         case Exec::kWinograd:
           ++p_.stats.xnnpack_nodes;
           ++p_.stats.winograd_nodes;
+          if (p_.winograd[i].gemm_products) ++p_.stats.winograd_gemm_nodes;
           break;
         case Exec::kPointwiseGemm:
           ++p_.stats.xnnpack_nodes;
@@ -738,11 +750,13 @@ std::vector<float> WinogradKernel(const Graph& graph, const Node& node) {
   return u;
 }
 
-std::vector<bool> PackedWeightNodes(const std::vector<Exec>& exec, const std::vector<BlockStep>& blocks) {
+std::vector<bool> PackedWeightNodes(const std::vector<Exec>& exec, const std::vector<BlockStep>& blocks,
+                                    const std::vector<WinogradStep>& winograd) {
   std::vector<bool> packed(exec.size(), false);
   for (size_t i = 0; i < exec.size(); ++i) {
     const Exec e = exec[i];
-    if (e == Exec::kPointwiseGemm || e == Exec::kConvGemm || e == Exec::kDepthwise || e == Exec::kBlock) {
+    if (e == Exec::kPointwiseGemm || e == Exec::kConvGemm || e == Exec::kDepthwise || e == Exec::kBlock ||
+        (e == Exec::kWinograd && i < winograd.size() && winograd[i].gemm_products)) {
       packed[i] = true;
     }
     if (e == Exec::kBlock && i < blocks.size()) {
@@ -785,7 +799,7 @@ Result<std::shared_ptr<Program>> BuildProgram(const Graph& graph, int threads, b
   // unnecessary: two copies of them would only raise the load-time peak
   // (docs/performance.md#footprint).
   const std::vector<bool> read = ConstantsSessionsRead(
-      graph, program->exec, PackedWeightNodes(program->exec, program->blocks), /*creating=*/true);
+      graph, program->exec, PackedWeightNodes(program->exec, program->blocks, program->winograd), /*creating=*/true);
   Graph& copy = program->graph;
   copy.nodes = graph.nodes;
   copy.inputs = graph.inputs;

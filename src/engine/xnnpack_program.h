@@ -40,6 +40,13 @@ struct WinogradStep {
   size_t band_tiles = 0;
   size_t v_offset = 0;
   size_t m_offset = 0;
+  // The 16 products on our GEMM (one PointwiseGemm per transformed position,
+  // the same sums in the same order as XNNPACK's grouped convolution) instead
+  // of an XNNPACK operator: the weights are packed once per model
+  // (PackWinogradGemm: Program::extra_weights from gemm_offset on, position
+  // k's block at k * point_floats, then the bias).
+  bool gemm_products = false;
+  size_t point_floats = 0;
 };
 
 // A kBandedConv node: the convolution and the max pool after it run band by
@@ -159,9 +166,10 @@ std::vector<bool> ConstantsSessionsRead(const graph::Graph& graph, const std::ve
 
 // Per node: whether its weights are packed into Program::extra_weights and
 // read from there at run time: our kernels (kPointwiseGemm, kConvGemm,
-// kDepthwise) and a kBlock with its depthwise and projection members.
-// `blocks` may be empty (no block was fused).
-std::vector<bool> PackedWeightNodes(const std::vector<Exec>& exec, const std::vector<BlockStep>& blocks);
+// kDepthwise, a kWinograd with gemm_products) and a kBlock with its
+// depthwise and projection members. `blocks` may be empty (no block was fused).
+std::vector<bool> PackedWeightNodes(const std::vector<Exec>& exec, const std::vector<BlockStep>& blocks,
+                                    const std::vector<WinogradStep>& winograd);
 
 // The Program's graph is a copy of `graph` that holds only the constants
 // ConstantsSessionsRead(creating) lists; the others keep their shape and an

@@ -64,6 +64,7 @@ struct WinogradCall {
   const float* bias = nullptr;  // may be null
   float lo = 0, hi = 0;
   float* y = nullptr;
+  WinogradProductsCall products;  // with WinogradStep::gemm_products
 };
 
 // Tiles per task of a transform on the thread pool.
@@ -261,6 +262,15 @@ class XnnpackSession final : public Session {
     for (size_t first = 0; first < tiles; first += c.step->band_tiles) {
       const size_t count = std::min(c.step->band_tiles, tiles - first);
       c.first = first;
+      if (c.step->gemm_products) {
+        pthreadpool_parallelize_1d_tile_1d(pool_.get(), WinogradInputTask, &c, count,
+                                           kWinogradTilesPerTask, 0);
+        c.products.tiles = count;
+        RunWinogradProducts(c.products, pool_.get());
+        pthreadpool_parallelize_1d_tile_1d(pool_.get(), WinogradOutputTask, &c, count,
+                                           kWinogradTilesPerTask, 0);
+        continue;
+      }
       if (count != action.winograd_setup_tiles) {
         const xnn_status status = xnn_setup_convolution2d_nhwc_f32(
             action.op.get(), 1, 1, count, c.v, const_cast<float*>(c.m), pool_.get());
@@ -391,6 +401,24 @@ class XnnpackSession final : public Session {
     Action action;
     action.node = i;
     action.winograd = true;
+    WinogradCall& c = action.winograd_call;
+    c.step = &step;
+    c.x = Pointer(node.inputs[0]);
+    c.zeros = program_->zeros.data();
+    c.v = arena_.get() + step.v_offset;
+    c.m = arena_.get() + step.m_offset;
+    c.lo = node.attrs.act_min;
+    c.hi = node.attrs.act_max;
+    c.y = Pointer(node.outputs[0]);
+    if (step.gemm_products) {
+      const float* packed = program_->extra_weights[i].data() + program_->gemm_offset[i];
+      c.products = WinogradProductsCall::Make(step.shape.in_channels, step.shape.out_channels, c.v,
+                                              arena_.get() + step.m_offset, packed, step.point_floats,
+                                              pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1);
+      c.bias = packed + kWinogradPoints * step.point_floats;
+      actions_.push_back(std::move(action));
+      return Status::Ok();
+    }
     xnn_status status;
     {
       const std::vector<float> u = WinogradKernel(g, node);  // packed by the operator, then dropped
@@ -399,23 +427,12 @@ class XnnpackSession final : public Session {
       if (status == xnn_status_success) weights_->AfterCreate(i, action.op.get(), recording);
     }
     if (status != xnn_status_success) return XnnError(node, "creating the operator", status);
-    float* v = arena_.get() + step.v_offset;
-    float* m = arena_.get() + step.m_offset;
-    status = xnn_setup_convolution2d_nhwc_f32(action.op.get(), 1, 1, step.band_tiles, v, m,
-                                              pool_.get());
+    status = xnn_setup_convolution2d_nhwc_f32(action.op.get(), 1, 1, step.band_tiles, c.v,
+                                              const_cast<float*>(c.m), pool_.get());
     if (status != xnn_status_success) return XnnError(node, "setting up the operator", status);
     action.winograd_setup_tiles = step.band_tiles;
-    WinogradCall& c = action.winograd_call;
-    c.step = &step;
-    c.x = Pointer(node.inputs[0]);
-    c.zeros = program_->zeros.data();
-    c.v = v;
-    c.m = m;
     const bool has_bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
     c.bias = has_bias ? g.values[node.inputs[2]].f32.data() : nullptr;
-    c.lo = node.attrs.act_min;
-    c.hi = node.attrs.act_max;
-    c.y = Pointer(node.outputs[0]);
     actions_.push_back(std::move(action));
     return Status::Ok();
   }
