@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <mutex>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,26 @@ struct WorstError {
     }
   }
 };
+
+// One convolution layer of an engine test: a Conv2D on an input [1,H,W,C].
+// A kernel's test derives its own case from it to add fields (quantisation,
+// output stride); brace elision keeps the flat {name, input, ...} lists.
+struct ConvLayerCase {
+  std::string name;
+  graph::Shape input;  // [1,H,W,C]
+  int out_channels, kernel_h, kernel_w;
+  ConvParams p;
+};
+
+// GoogleTest names a parameterised case by its name.
+inline void PrintTo(const ConvLayerCase& c, std::ostream* os) { *os << c.name; }
+
+// The case's graph: its one Conv2D, weights and bias drawn from `seed`.
+inline graph::Graph ConvLayerGraph(const ConvLayerCase& c, uint32_t seed) {
+  GraphBuilder b(seed);
+  const graph::ValueId x = b.Input(c.input);
+  return b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
+}
 
 // Runs `g` on the reference backend and on XNNPACK with 1 and 2 threads on
 // the same random input; expects every output within `tolerance` (see

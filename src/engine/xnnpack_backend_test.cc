@@ -34,12 +34,7 @@ const auto* const kReporter = ::testing::AddGlobalTestEnvironment(new testing::W
 
 // --- Conv2D -----------------------------------------------------------------
 
-struct ConvCase {
-  std::string name;
-  Shape input;  // [1,H,W,C]
-  int out_channels, kernel_h, kernel_w;
-  ConvParams p;
-};
+using ConvCase = testing::ConvLayerCase;
 
 ConvParams Params(int stride, int pad, int groups = 1) {
   ConvParams p;
@@ -137,17 +132,11 @@ std::vector<ConvCase> ConvCases() {
   return cases;
 }
 
-void PrintTo(const ConvCase& c, std::ostream* os) {
-  *os << c.name;
-}
-
 class ConvTest : public ::testing::TestWithParam<ConvCase> {};
 
 TEST_P(ConvTest, MatchesReference) {
   const ConvCase& c = GetParam();
-  GraphBuilder b(42);
-  const ValueId x = b.Input(c.input);
-  graph::Graph g = b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
+  graph::Graph g = testing::ConvLayerGraph(c, 42);
   ExpectMatchesReference(g, "Conv2D/" + c.name);
 }
 
@@ -159,9 +148,7 @@ TEST(XnnpackOpTest, PointwiseGemmForEvery1x1Stride1ConvolutionOnAvx512) {
   std::printf("[ engine  ] pointwise GEMM %s on this CPU\n", available ? "used" : "not available");
   for (const ConvCase& c : ConvCases()) {
     SCOPED_TRACE(c.name);
-    GraphBuilder b(42);
-    const ValueId x = b.Input(c.input);
-    const graph::Graph g = b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
+    const graph::Graph g = testing::ConvLayerGraph(c, 42);
     const bool pointwise = c.kernel_h == 1 && c.kernel_w == 1 && c.p.stride_h == 1 &&
                            c.p.stride_w == 1 && c.p.groups == 1 && c.p.pad_top == 0 &&
                            c.p.pad_left == 0 && c.p.pad_bottom == 0 && c.p.pad_right == 0;
@@ -183,9 +170,7 @@ TEST(XnnpackOpTest, WinogradOnlyFor3x3Stride1WithEnoughInputChannels) {
   const bool available = xnnpack_internal::PointwiseGemmAvailable();
   for (const ConvCase& c : ConvCases()) {
     SCOPED_TRACE(c.name);
-    GraphBuilder b(42);
-    const ValueId x = b.Input(c.input);
-    const graph::Graph g = b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
+    const graph::Graph g = testing::ConvLayerGraph(c, 42);
     const XnnpackPlanStats stats = PlanStats(g);
     EXPECT_EQ(stats.winograd_nodes, OnWinograd(c) ? 1 : 0);
     // The products on our GEMM where it runs and XNNPACK's are too thin.
@@ -212,9 +197,7 @@ TEST(XnnpackOpTest, ConvGemmForOtherDenseConvolutionsEqualsXnnpack) {
   int used = 0;
   for (const ConvCase& c : ConvCases()) {
     SCOPED_TRACE(c.name);
-    GraphBuilder b(42);
-    const ValueId x = b.Input(c.input);
-    const graph::Graph g = b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
+    const graph::Graph g = testing::ConvLayerGraph(c, 42);
     const bool expected = OnConvGemm(c);
     EXPECT_EQ(PlanStats(g).conv_gemm_nodes, expected ? 1 : 0);
     const XnnpackPlanStats only = PlanStats(g, /*xnnpack_only=*/true);
