@@ -42,6 +42,23 @@ struct WorstError {
   }
 };
 
+// A convolution with a square window's stride and padding on every side and
+// `groups` groups, no activation (SquareConv with groups).
+inline ConvParams GroupedConv(int stride, int pad, int groups = 1) {
+  ConvParams p = SquareConv(stride, pad);
+  p.groups = groups;
+  return p;
+}
+
+// A square pooling window: kernel, stride and padding on every side.
+inline PoolParams SquarePool(int kernel, int stride, int pad = 0) {
+  PoolParams p;
+  p.kernel_h = p.kernel_w = kernel;
+  p.stride_h = p.stride_w = stride;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
+  return p;
+}
+
 // One convolution layer of an engine test: a Conv2D on an input [1,H,W,C].
 // A kernel's test derives its own case from it to add fields (quantisation,
 // output stride); brace elision keeps the flat {name, input, ...} lists.
