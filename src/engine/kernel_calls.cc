@@ -56,58 +56,48 @@ void BlockTask(void* context, size_t band) {
                        c.scratch + band * c.band_floats);
 }
 
-// Position k's products over tiles [begin, end) of the band.
-void WinogradProducts(const WinogradProductsCall& c, size_t k, size_t begin, size_t end) {
-  PointwiseGemmArgs a = c.args;
-  a.m = c.tiles;
-  a.a = c.v + k * c.args.k;
-  a.packed = c.packed + k * c.point_floats;
-  a.out.c = c.m + k * c.args.n;
-  PointwiseGemmRows(a, /*pixels_outer=*/true, begin, end);
-}
-
-struct WinogradProductsTasks {
-  const WinogradProductsCall* call;
-  size_t tiles_per_task;
-  size_t runs;  // tasks per position
-};
-
-void WinogradProductsTask(void* context, size_t task) {
-  const auto& t = *static_cast<const WinogradProductsTasks*>(context);
-  const size_t begin = task % t.runs * t.tiles_per_task;
-  WinogradProducts(*t.call, task / t.runs, begin, std::min(t.call->tiles, begin + t.tiles_per_task));
+void WinogradGemmSlotTask(void* context, size_t slot) {
+  RunWinogradGemmSlot(*static_cast<const WinogradGemmCall*>(context), slot);
 }
 
 }  // namespace
 
-WinogradProductsCall WinogradProductsCall::Make(size_t in_channels, size_t out_channels, const float* v,
-                                                float* m, const float* packed, size_t point_floats,
-                                                size_t threads) {
-  WinogradProductsCall c;
-  c.args.k = in_channels;
-  c.args.n = out_channels;
-  c.args.lda = kWinogradPoints * in_channels;
-  c.args.out.ldc = kWinogradPoints * out_channels;
-  c.args.out.lo = -std::numeric_limits<float>::infinity();
-  c.args.out.hi = std::numeric_limits<float>::infinity();
-  c.v = v;
-  c.m = m;
-  c.packed = packed;
-  c.point_floats = point_floats;
-  c.threads = threads;
-  return c;
+TileRange WinogradSlotTiles(size_t tiles, size_t slots, size_t slot) {
+  return {slot * tiles / slots, (slot + 1) * tiles / slots};
 }
 
-void RunWinogradProducts(const WinogradProductsCall& c, pthreadpool_t pool) {
-  if (c.threads <= 1) {
-    for (size_t k = 0; k < kWinogradPoints; ++k) WinogradProducts(c, k, 0, c.tiles);
+void RunWinogradGemmSlot(const WinogradGemmCall& c, size_t slot) {
+  const TileRange range = WinogradSlotTiles(c.shape->tiles(), c.slots, slot);
+  float* v = c.scratch + slot * c.slot_floats;
+  float* m = v + c.m_offset;
+  const size_t in = c.shape->in_channels, out = c.shape->out_channels;
+  PointwiseGemmArgs a;  // position k's product: M_k = V_k U_k, no bias, no clamp
+  a.k = in;
+  a.n = out;
+  a.lda = kWinogradPoints * in;
+  a.out.ldc = kWinogradPoints * out;
+  a.out.lo = -std::numeric_limits<float>::infinity();
+  a.out.hi = std::numeric_limits<float>::infinity();
+  for (size_t first = range.begin; first < range.end; first += c.band_tiles) {
+    const size_t end = std::min(range.end, first + c.band_tiles);
+    WinogradTransformInput(*c.shape, c.x, c.zeros, first, first, end, v);
+    a.m = end - first;
+    for (size_t k = 0; k < kWinogradPoints; ++k) {
+      a.a = v + k * in;
+      a.packed = c.packed + k * c.point_floats;
+      a.out.c = m + k * out;
+      PointwiseGemmRows(a, /*pixels_outer=*/true, 0, a.m);
+    }
+    WinogradTransformOutput(*c.shape, m, first, c.bias, c.lo, c.hi, first, end, c.y);
+  }
+}
+
+void RunWinogradGemm(const WinogradGemmCall& c, pthreadpool_t pool) {
+  if (c.slots <= 1) {
+    RunWinogradGemmSlot(c, 0);
     return;
   }
-  const size_t tasks = c.threads * kWinogradGemmTasksPerThread;
-  WinogradProductsTasks t{&c, 0, 0};
-  t.tiles_per_task = ((c.tiles + tasks - 1) / tasks + kGemmTileRows - 1) / kGemmTileRows * kGemmTileRows;
-  t.runs = (c.tiles + t.tiles_per_task - 1) / t.tiles_per_task;
-  pthreadpool_parallelize_1d(pool, WinogradProductsTask, &t, kWinogradPoints * t.runs, 0);
+  pthreadpool_parallelize_1d(pool, WinogradGemmSlotTask, const_cast<WinogradGemmCall*>(&c), c.slots, 0);
 }
 
 void RunPointwiseGemm(const PointwiseGemmCall& c, pthreadpool_t pool) {

@@ -60,28 +60,41 @@ struct DepthwiseCall {
 
 void RunDepthwise(DepthwiseCall& c, pthreadpool_t pool);
 
-// The 16 products of a kWinograd node with WinogradStep::gemm_products,
-// over one band of `tiles` tiles: for each transformed position k, M_k = V_k
-// U_k on PointwiseGemmRows (V: rows of 16 x in_channels floats, position k's
-// at k x in_channels; M likewise with out_channels; U_k packed at k x
-// point_floats; no bias, no clamp). With a thread pool: tasks of whole GEMM
-// tiles, kWinogradGemmTasksPerThread per position and thread.
-inline constexpr size_t kWinogradGemmTasksPerThread = 1;  // 16 positions already even out the threads
-
-struct WinogradProductsCall {
-  PointwiseGemmArgs args;  // k, n, lda, ldc, the (open) clamp
-  const float* v = nullptr;
-  float* m = nullptr;
+// A kWinograd node with WinogradStep::gemm_products: the tiles split into
+// `slots` ranges (WinogradSlotTiles), one task each, so the layer costs one
+// fork-join; a task runs its range band by band (band_tiles tiles: the input
+// transform into its slot's V, the 16 products M_k = V_k U_k on
+// PointwiseGemmRows, the output transform from its M). V: rows of 16 x
+// in_channels floats, position k's at k x in_channels; M likewise with
+// out_channels; U_k packed at k x point_floats.
+struct WinogradGemmCall {
+  const WinogradShape* shape = nullptr;
+  const float* x = nullptr;
+  const float* zeros = nullptr;
   const float* packed = nullptr;  // position 0's block
   size_t point_floats = 0;
-  size_t threads = 1;
-  size_t tiles = 0;  // set per band
-
-  static WinogradProductsCall Make(size_t in_channels, size_t out_channels, const float* v, float* m,
-                                   const float* packed, size_t point_floats, size_t threads);
+  const float* bias = nullptr;  // may be null
+  float lo = 0, hi = 0;
+  float* y = nullptr;
+  float* scratch = nullptr;  // slot s's V at s * slot_floats, its M m_offset after it
+  size_t slot_floats = 0;
+  size_t m_offset = 0;
+  size_t band_tiles = 0;
+  size_t slots = 1;
 };
 
-void RunWinogradProducts(const WinogradProductsCall& c, pthreadpool_t pool);
+// Tiles [begin, end) of slot `slot` of `slots`: nearly equal ranges that
+// cover [0, tiles) once.
+struct TileRange {
+  size_t begin = 0, end = 0;
+};
+TileRange WinogradSlotTiles(size_t tiles, size_t slots, size_t slot);
+
+// Slot `slot`'s range, band by band (a pool's task; also the test's view of
+// the split: every tile's output is written by exactly one call).
+void RunWinogradGemmSlot(const WinogradGemmCall& c, size_t slot);
+
+void RunWinogradGemm(const WinogradGemmCall& c, pthreadpool_t pool);
 
 // A kBlock node's work: one band of output rows per thread, each with its
 // scratch (band_floats floats from scratch + band * band_floats).

@@ -522,13 +522,19 @@ class Planner {
       w.in_channels = static_cast<size_t>(xs[3]);
       w.out_channels = static_cast<size_t>(ys[3]);
       const size_t tile_bytes = kWinogradPoints * (w.in_channels + w.out_channels) * sizeof(float);
-      const size_t band_bytes = p_.winograd[i].gemm_products ? kWinogradGemmBandBytes : kWinogradBandBytes;
-      const size_t bands = std::max<size_t>(1, (w.tiles() * tile_bytes + band_bytes - 1) / band_bytes);
-      p_.winograd[i].band_tiles = (w.tiles() + bands - 1) / bands;
-      const size_t v = RoundFloats(p_.winograd[i].band_tiles * kWinogradPoints * w.in_channels);
-      const size_t m = RoundFloats(p_.winograd[i].band_tiles * kWinogradPoints * w.out_channels);
+      WinogradStep& step = p_.winograd[i];
+      // With our products, each thread its range of tiles (one fork-join
+      // per layer); the bands are cut within a range.
+      step.slots = step.gemm_products ? std::max<size_t>(1, static_cast<size_t>(threads_)) : 1;
+      const size_t band_bytes = step.gemm_products ? kWinogradGemmBandBytes : kWinogradBandBytes;
+      const size_t slot_tiles = (w.tiles() + step.slots - 1) / step.slots;
+      const size_t bands = std::max<size_t>(1, (slot_tiles * tile_bytes + band_bytes - 1) / band_bytes);
+      step.band_tiles = (slot_tiles + bands - 1) / bands;
+      const size_t v = RoundFloats(step.band_tiles * kWinogradPoints * w.in_channels);
+      const size_t m = RoundFloats(step.band_tiles * kWinogradPoints * w.out_channels);
+      step.slot_floats = step.gemm_products ? RoundFloats(v + m) : 0;
       BufferRequest r;
-      r.bytes = (v + m + kConstantTailFloats) * sizeof(float);
+      r.bytes = (step.slots * RoundFloats(v + m) + kConstantTailFloats) * sizeof(float);
       r.first_step = r.last_step = static_cast<int>(i) + 1;
       scratch.emplace_back(i, requests.size());
       requests.push_back(r);

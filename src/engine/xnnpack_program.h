@@ -47,6 +47,12 @@ struct WinogradStep {
   // k's block at k * point_floats, then the bias).
   bool gemm_products = false;
   size_t point_floats = 0;
+  // With gemm_products: the tiles are split into `slots` ranges
+  // (WinogradSlotTiles, one per thread of the Sessions), each run band by
+  // band in its own V and M (slot s's V at v_offset + s * slot_floats, its M
+  // m_offset - v_offset floats after it): one fork-join per layer.
+  size_t slots = 1;
+  size_t slot_floats = 0;
 };
 
 // A kBandedConv node: the convolution and the max pool after it run band by

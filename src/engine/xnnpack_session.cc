@@ -64,7 +64,6 @@ struct WinogradCall {
   const float* bias = nullptr;  // may be null
   float lo = 0, hi = 0;
   float* y = nullptr;
-  WinogradProductsCall products;  // with WinogradStep::gemm_products
 };
 
 // Tiles per task of a transform on the thread pool.
@@ -110,6 +109,8 @@ struct Action {
   XnnOperator op;
   bool winograd = false;
   WinogradCall winograd_call;
+  bool winograd_gemm = false;  // WinogradStep::gemm_products
+  WinogradGemmCall winograd_gemm_call;
   size_t winograd_setup_tiles = 0;  // the band size `op` is set up for
   bool banded = false;
   BandCall band;
@@ -255,22 +256,14 @@ class XnnpackSession final : public Session {
   }
 
  private:
-  // Band by band: input transform, the products, output transform.
+  // Products on XNNPACK: band by band, input transform, the products,
+  // output transform (each on the pool).
   Status RunWinograd(Action& action) {
     WinogradCall& c = action.winograd_call;
     const size_t tiles = c.step->shape.tiles();
     for (size_t first = 0; first < tiles; first += c.step->band_tiles) {
       const size_t count = std::min(c.step->band_tiles, tiles - first);
       c.first = first;
-      if (c.step->gemm_products) {
-        pthreadpool_parallelize_1d_tile_1d(pool_.get(), WinogradInputTask, &c, count,
-                                           kWinogradTilesPerTask, 0);
-        c.products.tiles = count;
-        RunWinogradProducts(c.products, pool_.get());
-        pthreadpool_parallelize_1d_tile_1d(pool_.get(), WinogradOutputTask, &c, count,
-                                           kWinogradTilesPerTask, 0);
-        continue;
-      }
       if (count != action.winograd_setup_tiles) {
         const xnn_status status = xnn_setup_convolution2d_nhwc_f32(
             action.op.get(), 1, 1, count, c.v, const_cast<float*>(c.m), pool_.get());
@@ -322,6 +315,10 @@ class XnnpackSession final : public Session {
 
   Status RunAction(Action& action) {
     if (action.winograd) return RunWinograd(action);
+    if (action.winograd_gemm) {
+      RunWinogradGemm(action.winograd_gemm_call, pool_.get());
+      return Status::Ok();
+    }
     if (action.banded) return RunBanded(action);
     if (action.gemm) {
       RunPointwiseGemm(action.gemm_call, pool_.get());
@@ -392,14 +389,35 @@ class XnnpackSession final : public Session {
     return Status::Ok();
   }
 
-  // The grouped 1x1 convolution over the tiles (packed from U, shared like any
-  // operator's weights), bound to the node's scratch in the arena.
+  // With our products (WinogradStep::gemm_products): the call over the
+  // node's scratch. Else the grouped 1x1 convolution over the tiles (packed
+  // from U, shared like any operator's weights), bound to the scratch.
   Status PrepareWinograd(size_t i) {
     const graph::Graph& g = program_->graph;
     const Node& node = g.nodes[i];
     const WinogradStep& step = program_->winograd[i];
     Action action;
     action.node = i;
+    if (step.gemm_products) {
+      action.winograd_gemm = true;
+      WinogradGemmCall& c = action.winograd_gemm_call;
+      c.shape = &step.shape;
+      c.x = Pointer(node.inputs[0]);
+      c.zeros = program_->zeros.data();
+      c.packed = program_->extra_weights[i].data() + program_->gemm_offset[i];
+      c.point_floats = step.point_floats;
+      c.bias = c.packed + kWinogradPoints * step.point_floats;
+      c.lo = node.attrs.act_min;
+      c.hi = node.attrs.act_max;
+      c.y = Pointer(node.outputs[0]);
+      c.scratch = arena_.get() + step.v_offset;
+      c.slot_floats = step.slot_floats;
+      c.m_offset = step.m_offset - step.v_offset;
+      c.band_tiles = step.band_tiles;
+      c.slots = step.slots;
+      actions_.push_back(std::move(action));
+      return Status::Ok();
+    }
     action.winograd = true;
     WinogradCall& c = action.winograd_call;
     c.step = &step;
@@ -410,15 +428,6 @@ class XnnpackSession final : public Session {
     c.lo = node.attrs.act_min;
     c.hi = node.attrs.act_max;
     c.y = Pointer(node.outputs[0]);
-    if (step.gemm_products) {
-      const float* packed = program_->extra_weights[i].data() + program_->gemm_offset[i];
-      c.products = WinogradProductsCall::Make(step.shape.in_channels, step.shape.out_channels, c.v,
-                                              arena_.get() + step.m_offset, packed, step.point_floats,
-                                              pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1);
-      c.bias = packed + kWinogradPoints * step.point_floats;
-      actions_.push_back(std::move(action));
-      return Status::Ok();
-    }
     xnn_status status;
     {
       const std::vector<float> u = WinogradKernel(g, node);  // packed by the operator, then dropped
