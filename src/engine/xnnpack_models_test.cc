@@ -202,10 +202,11 @@ TEST(NetworkTest, SqueezeNet11) {
   EXPECT_EQ(s.copied_concat_inputs, 0);
   EXPECT_EQ(s.reference_nodes, 0);
   // fire4-fire9's expand3x3 (32-64 input channels); fire2-3's (16) too
-  // where the products run on our GEMM (AVX-512), else they stay direct.
+  // where the products run on our GEMM (AVX-512: all eight), else they stay
+  // direct.
   const bool gemm = xnnpack_internal::PointwiseGemmAvailable();
   EXPECT_EQ(s.winograd_nodes, gemm ? 8 : 6);
-  EXPECT_EQ(s.winograd_gemm_nodes, gemm ? 2 : 0);  // fire2-3's
+  EXPECT_EQ(s.winograd_gemm_nodes, gemm ? 8 : 0);
   // Liveness reuse: the arena holds a few live activations, not all of them.
   EXPECT_LT(s.arena_bytes * 3, s.activation_bytes);
 }
@@ -351,9 +352,9 @@ TEST(SessionTest, UnsupportedOpNamesTheNode) {
 }
 
 // The weight sharing and release tests below need XNNPACK operators that
-// pack weights: on AVX-512 MobileNetV2 runs wholly on our kernels (its
-// classifier too), so it is compiled for XNNPACK alone; SqueezeNet keeps
-// the default (its Winograd convolutions are XNNPACK operators).
+// pack weights: on AVX-512 MobileNetV2 and SqueezeNet run wholly on our
+// kernels (their classifiers and Winograd products too), so they are
+// compiled for XNNPACK alone.
 struct PackingCase {
   graph::Graph g;
   EngineOptions options;
@@ -361,7 +362,7 @@ struct PackingCase {
 std::vector<PackingCase> PackingCases() {
   EngineOptions xnnpack_only;
   xnnpack_only.xnnpack_only = true;
-  return {{testing::MobileNetV2(64, 10, 43), xnnpack_only}, {testing::SqueezeNet11(67, 12, 44), {}}};
+  return {{testing::MobileNetV2(64, 10, 43), xnnpack_only}, {testing::SqueezeNet11(67, 12, 44), xnnpack_only}};
 }
 
 // Sessions of one model share one packed copy of the weights

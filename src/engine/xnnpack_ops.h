@@ -93,8 +93,9 @@ bool ConvGemmEligible(const graph::Graph& graph, const graph::Node& node);
 bool DepthwiseEligible(const graph::Graph& graph, const graph::Node& node);
 
 // Input channels from which a 3x3 convolution runs as Winograd F(2x2, 3x3)
-// with its products on XNNPACK (below, with AVX-512F: on our GEMM,
-// WinogradGemmEligible). Below, the 16 products are too thin for
+// with its products on XNNPACK, where our GEMM does not run (with AVX-512F
+// every such layer takes WinogradGemmEligible's path). Below, the 16
+// products are too thin for
 // XNNPACK's GEMM to beat its direct convolution (measured: 56x56, 16 -> 64
 // channels took 420-450 us against 380 us direct; 28x28, 32 -> 128 took 265
 // against 395).
@@ -105,20 +106,20 @@ inline constexpr size_t kWinogradMinInputChannels = 32;
 // kWinogradMinInputChannels input channels.
 bool WinogradEligible(const graph::Graph& graph, const graph::Node& node);
 
-// Input channels from which a 3x3 convolution that WinogradEligible does not
-// take (fewer than kWinogradMinInputChannels) runs as Winograd F(2x2, 3x3)
+// Input channels from which a 3x3 convolution runs as Winograd F(2x2, 3x3)
 // with its 16 products on our GEMM (WinogradStep::gemm_products) where that
 // runs (AVX-512F). Measured on the bench machine (AMD EPYC, one thread, a
 // convolution alone, minimum of 3 x 300 runs): SqueezeNet's 56x56 16 -> 64
 // layers 257 us on the conv GEMM, 206 as Winograd on our GEMM (on XNNPACK's:
-// 355). Wider layers stay on XNNPACK's products: ours were 7-10 % faster
-// alone (28x28 32 -> 128 157 -> 147 us, 13x13 64 -> 256 136 -> 126 us), not
-// measurably in the model on a loaded machine.
+// 355). Wider layers too (the same sums in the same order as XNNPACK's
+// grouped convolution): 28x28 32 -> 128 155 -> 134 us in the model at one
+// thread, and at two one fork-join per layer instead of three per band
+// (docs/performance.md#food-2t).
 inline constexpr size_t kWinogradGemmMinInputChannels = 16;
 
-// True if `node` is a convolution WinogradEligible would take but with at
+// True if `node` is a convolution WinogradEligible's shapes allow with at
 // least kWinogradGemmMinInputChannels input channels, and our GEMM runs
-// (the planner asks WinogradEligible first).
+// (the planner asks it before WinogradEligible).
 bool WinogradGemmEligible(const graph::Graph& graph, const graph::Node& node);
 
 // Row strides (floats between consecutive rows; a row is the last dimension)

@@ -72,6 +72,8 @@ constexpr size_t kWinogradBandBytes = 1536 * 1024;
 // a 56x56 16 -> 64 layer alone: 214 us with bands of 1.5 MB, 205-206 with
 // 768, 384 or 192 KB. The band is arena scratch: 1.5 MB would raise
 // SqueezeNet's arena peak by as much (its largest activation is 1.6 MB).
+// With more than one thread, each has its own band of this size / threads,
+// so that the scratch, at the arena's peak on SqueezeNet, stays this size.
 constexpr size_t kWinogradGemmBandBytes = 256 * 1024;
 
 // Floats, rounded up so that the next buffer starts on a cache line.
@@ -224,17 +226,17 @@ class Planner {
             exec = Exec::kDepthwise;
             break;
           }
+          if (own_kernels_ && WinogradGemmEligible(g_, node)) {
+            PackWinogradGemm(g_, i, &p_);
+            exec = Exec::kWinograd;
+            break;
+          }
           if (own_kernels_ && WinogradEligible(g_, node)) {
             EV_ASSIGN_OR_RETURN(bool ok, Probe(i, Exec::kWinograd));
             if (ok) {
               exec = Exec::kWinograd;
               break;
             }
-          }
-          if (own_kernels_ && WinogradGemmEligible(g_, node)) {
-            PackWinogradGemm(g_, i, &p_);
-            exec = Exec::kWinograd;
-            break;
           }
           if (own_kernels_ && ConvGemmEligible(g_, node)) {
             PackGemm(g_, i, &p_);
@@ -526,7 +528,7 @@ class Planner {
       // With our products, each thread its range of tiles (one fork-join
       // per layer); the bands are cut within a range.
       step.slots = step.gemm_products ? std::max<size_t>(1, static_cast<size_t>(threads_)) : 1;
-      const size_t band_bytes = step.gemm_products ? kWinogradGemmBandBytes : kWinogradBandBytes;
+      const size_t band_bytes = step.gemm_products ? kWinogradGemmBandBytes / step.slots : kWinogradBandBytes;
       const size_t slot_tiles = (w.tiles() + step.slots - 1) / step.slots;
       const size_t bands = std::max<size_t>(1, (slot_tiles * tile_bytes + band_bytes - 1) / band_bytes);
       step.band_tiles = (slot_tiles + bands - 1) / bands;
