@@ -1,6 +1,7 @@
 #include "engine/int16_gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -22,6 +23,13 @@ namespace {
 constexpr double kAccumulatorLimit = 2147483647.0;
 
 }  // namespace
+
+void RaisePeak(float* peak, float value) {
+  std::atomic_ref<float> slot(*peak);
+  float seen = slot.load(std::memory_order_relaxed);
+  while (value > seen && !slot.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
+}
 
 Q16GemmWeights PackQ16Gemm(const float* weights, const float* bias, size_t n, size_t taps, size_t k) {
   Q16GemmWeights p;
@@ -151,7 +159,7 @@ void QuantizeDense(const float* x, size_t count, float inverse, int32_t bound, i
 void QuantizeQ16Input(Q16ConvArgs* args) {
   const Q16GemmWeights& w = *args->weights;
   const size_t count = args->in_h * args->in_w * w.k;
-  const float peak = PeakAbs(args->input, count);
+  const float peak = args->input_peak ? *args->input_peak : PeakAbs(args->input, count);
   const float inverse = peak > 0.0f ? static_cast<float>(w.input_max) / peak : 0.0f;
   args->input_scale = peak > 0.0f ? peak / static_cast<float>(w.input_max) : 0.0f;
   QuantizeDense(args->input, count, inverse, w.input_max, args->quantised);
@@ -161,6 +169,7 @@ void QuantizeQ16Input(Q16ConvArgs* args) {
 void Q16ConvReference(const Q16ConvArgs& g) {
   const Q16GemmWeights& w = *g.weights;
   const int16_t* pointers[kQ16GemmMaxTaps];
+  float peak = 0.0f;
   for (size_t pixel = 0; pixel < g.out_h * g.out_w; ++pixel) {
     WindowTaps(g, pixel, 1, w.zeros.data(), 1, pointers);
     for (size_t o = 0; o < w.n; ++o) {
@@ -176,13 +185,51 @@ void Q16ConvReference(const Q16ConvArgs& g) {
       float v = std::fma(static_cast<float>(static_cast<int32_t>(acc)), scale, w.bias[o]);
       v = std::min(std::max(v, g.act_min), g.act_max);
       g.y[pixel * g.y_stride + o] = v;
+      peak = std::max(peak, std::fabs(v));
     }
   }
+  if (g.out_peak) RaisePeak(g.out_peak, peak);
 }
 
 void RunQ16Gemm(Q16ConvArgs args, pthreadpool_t pool) {
   QuantizeQ16Input(&args);
   vnni_tiles::RunTiles<Q16ConvArgs, Q16ConvTile>(args, pool);
+}
+
+namespace {
+
+struct PoolBands {
+  const Q16ConvArgs* args;
+  const xnnpack_internal::MaxPoolGeometry* pool;
+  float* rings;
+  size_t ring_floats, bands;
+  float* peak;  // the pooled outputs' (nullptr: not measured)
+};
+
+void RingTile(const void* context, size_t pixel, size_t rows, float* y) {
+  Q16ConvTileTo(*static_cast<const Q16ConvArgs*>(context), pixel, rows, y);
+}
+
+void PoolBand(void* context, size_t band) {
+  const auto& c = *static_cast<const PoolBands*>(context);
+  const Q16ConvArgs& g = *c.args;
+  const xnnpack_internal::RingConvolution conv{g.out_h, g.out_w, g.weights->n, kQ16GemmTileRows,
+                                               RingTile, &g};
+  const size_t rows = c.pool->out_h;
+  const float peak = xnnpack_internal::MaxPoolFromRing(conv, *c.pool, band * rows / c.bands,
+                                                       (band + 1) * rows / c.bands,
+                                                       c.rings + band * c.ring_floats, c.peak != nullptr);
+  if (c.peak) RaisePeak(c.peak, peak);
+}
+
+}  // namespace
+
+void RunQ16GemmMaxPool(Q16ConvArgs args, const xnnpack_internal::MaxPoolGeometry& pool, float* rings,
+                       size_t ring_floats, size_t bands, pthreadpool_t threads) {
+  QuantizeQ16Input(&args);
+  PoolBands c{&args, &pool, rings, ring_floats, bands, args.out_peak};
+  args.out_peak = nullptr;  // the ring's rows are not the output
+  pthreadpool_parallelize_1d(threads, PoolBand, &c, bands, 0);
 }
 
 #if defined(EV_Q16_GEMM_VNNI)
@@ -236,14 +283,18 @@ __attribute__((target("avx512f,avx512vnni"))) static void Tile(const Q16ConvArgs
     scale[v] = _mm512_mul_ps(input_scale, _mm512_loadu_ps(w.scale.data() + channel + 16 * v));
     bias[v] = _mm512_loadu_ps(w.bias.data() + channel + 16 * v);
   }
+  __m512 peak = _mm512_setzero_ps();
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     for (int v = 0; v < NV; ++v) {
       __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][v]), scale[v], bias[v]);
       f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-      _mm512_mask_storeu_ps(y + r * g.y_stride + 16 * v, v + 1 == NV ? last_mask : 0xFFFF, f);
+      const __mmask16 mask = v + 1 == NV ? last_mask : 0xFFFF;
+      _mm512_mask_storeu_ps(y + r * g.y_stride + 16 * v, mask, f);
+      peak = _mm512_max_ps(peak, _mm512_mask_abs_ps(_mm512_setzero_ps(), mask, f));
     }
   }
+  if (g.out_peak) RaisePeak(g.out_peak, _mm512_reduce_max_ps(peak));
 }
 
 };
@@ -259,9 +310,12 @@ bool Q16GemmAvailable() {
   return available;
 }
 
+void Q16ConvTileTo(const Q16ConvArgs& g, size_t pixel, size_t rows, float* y) {
+  vnni_tiles::ConvTile<Q16Kernel>(g, pixel, rows, g.weights->n, g.weights->zeros.data(), y);
+}
+
 void Q16ConvTile(const Q16ConvArgs& g, size_t pixel, size_t rows) {
-  vnni_tiles::ConvTile<Q16Kernel>(g, pixel, rows, g.weights->n, g.weights->zeros.data(),
-                                  g.y + pixel * g.y_stride);
+  Q16ConvTileTo(g, pixel, rows, g.y + pixel * g.y_stride);
 }
 
 #else  // not x86-64: never used
@@ -270,6 +324,7 @@ bool Q16GemmAvailable() {
   return false;
 }
 
+void Q16ConvTileTo(const Q16ConvArgs&, size_t, size_t, float*) {}
 void Q16ConvTile(const Q16ConvArgs&, size_t, size_t) {}
 
 #endif

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "engine/int8_program.h"
+#include "engine/max_pool_ring.h"
 #include "engine/memory_planner.h"
 #include "engine/xnnpack_ops.h"
 #include "engine/xnnpack_weights.h"
@@ -43,7 +44,9 @@ class Planner {
       EV_RETURN_IF_ERROR(ProbeQ8());
     }
     EV_RETURN_IF_ERROR(ProbeF32());
+    FusePools();
     PlaceConcatInputs();
+    PlanPeaks();
     PoolConstants();
     BuildSteps();
     PlanMemory();
@@ -283,6 +286,66 @@ class Planner {
     ++p_.stats.int16_nodes;
   }
 
+  // A max pooling that alone reads an int16 convolution's output is computed
+  // with it (RunQ16GemmMaxPool): the first layers of the SqueezeNet exports
+  // (113x113x64 floats written and read back, then 56x56x64 quantised).
+  void FusePools() {
+    fused_pool_.assign(g_.nodes.size(), -1);
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (p_.gemm16[i].kernel.empty()) continue;
+      const ValueId y = g_.nodes[i].outputs[0];
+      if (y == g_.outputs[0] || consumers_[y].size() != 1 || p_.root[y] != y) continue;
+      const size_t j = consumers_[y][0];
+      const Node& pool = g_.nodes[j];
+      if (p_.mode[j] != Mode::kF32Xnnpack || pool.inputs[0] != y || !xnnpack_internal::FusablePool(g_, pool)) continue;
+      p_.mode[j] = Mode::kFused;
+      fused_pool_[i] = static_cast<int>(j);
+      ++p_.stats.fused_pools;
+    }
+  }
+
+  // The int16 convolutions whose input other int16 convolutions produce
+  // whole (directly, through a fused pooling, or as every input of a concat
+  // they write in place) take its max |x| from them: one peak slot per such
+  // value (Program::peak_slots).
+  void PlanPeaks() {
+    peak_slot_.assign(g_.values.size(), -1);
+    const auto int16 = [&](int node) { return node >= 0 && !p_.gemm16[node].kernel.empty(); };
+    std::vector<int> measured(g_.values.size(), -1);  // per root value: its slot, if its producers measure it
+    int slots = 0;
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (!int16(static_cast<int>(i))) continue;
+      const ValueId y = g_.nodes[i].outputs[0];
+      if (fused_pool_[i] >= 0) {
+        measured[p_.root[g_.nodes[fused_pool_[i]].outputs[0]]] = slots++;
+      } else if (!placed_[y].concat_set) {
+        measured[p_.root[y]] = slots++;
+      } else {
+        const Node& concat = g_.nodes[placed_[y].concat];
+        const ValueId c = p_.root[concat.outputs[0]];
+        if (measured[c] >= 0) continue;
+        bool all = true;
+        for (ValueId v : concat.inputs) {
+          all = all && placed_[v].concat_set && int16(g_.ProducerOf(v)) && fused_pool_[g_.ProducerOf(v)] < 0;
+        }
+        if (all) measured[c] = slots++;
+      }
+    }
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (!int16(static_cast<int>(i))) continue;
+      const ValueId y = g_.nodes[i].outputs[0];
+      const ValueId out = fused_pool_[i] >= 0          ? g_.nodes[fused_pool_[i]].outputs[0]
+                          : placed_[y].concat_set ? g_.nodes[placed_[y].concat].outputs[0]
+                                                  : y;
+      peak_slot_[i] = measured[p_.root[out]];
+    }
+    peak_in_.assign(g_.nodes.size(), -1);
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (int16(static_cast<int>(i))) peak_in_[i] = measured[p_.root[g_.nodes[i].inputs[0]]];
+    }
+    p_.peak_slots = static_cast<size_t>(slots);
+  }
+
   // A channel concat's inputs that convolutions of its representation
   // produce for it alone are written in place: the convolution's output
   // pixel stride is the concat's channel count (SqueezeNet's Fire modules;
@@ -376,6 +439,10 @@ class Planner {
       const ValueId y = node.outputs[0];
       switch (p_.mode[i]) {
         case Mode::kAlias: ++p_.stats.free_nodes; continue;
+        case Mode::kFused:  // computed by the int16 convolution before it
+          ++p_.stats.float_nodes;
+          p_.stats.float_node_names.push_back(node.name);
+          continue;
         case Mode::kConcat: BuildConcat(i); break;
         case Mode::kQ8:
         case Mode::kF32Xnnpack:
@@ -391,7 +458,10 @@ class Planner {
           for (size_t k = 0; k < node.inputs.size(); ++k) {
             step.reads.push_back(weights && k > 0 ? -1 : Ensure(node.inputs[k], rep, i));
           }
-          if (placed_[y].concat_set) {  // into its concat's buffer
+          if (fused_pool_[i] >= 0) {  // writes the pooling's output
+            step.pool_node = fused_pool_[i];
+            step.write = NewBuffer(g_.nodes[fused_pool_[i]].outputs[0], rep);
+          } else if (placed_[y].concat_set) {  // into its concat's buffer
             const ValueId concat = g_.nodes[placed_[y].concat].outputs[0];
             int& buffer = buffer_of_[p_.root[concat]][static_cast<int>(rep)];  // the concat's rep
             if (buffer < 0) buffer = NewBuffer(concat, rep);
@@ -402,7 +472,18 @@ class Planner {
             step.write = NewBuffer(y, rep);
           }
           if (!p_.gemm16[i].kernel.empty()) {
-            step.scratch = NewScratch(int8_internal::Q16InputBytes(g_, node, p_.gemm16[i]));
+            size_t bytes = int8_internal::Q16InputBytes(g_, node, p_.gemm16[i]);
+            if (fused_pool_[i] >= 0) {  // and a ring per thread
+              const graph::Shape& ys = g_.values[y].shape;
+              bytes = int8_internal::Q16RingOffset(bytes) +
+                      sizeof(float) * static_cast<size_t>(std::max(p_.threads, 1)) *
+                          xnnpack_internal::MaxPoolRingFloats(
+                              static_cast<size_t>(g_.nodes[fused_pool_[i]].attrs.kernel_h),
+                              static_cast<size_t>(ys[2]), static_cast<size_t>(ys[3]));
+            }
+            step.scratch = NewScratch(bytes);
+            step.peak_in = peak_in_[i];
+            step.peak_out = peak_slot_[i];
           }
           p_.steps.push_back(std::move(step));
           if (q8) {
@@ -507,6 +588,9 @@ class Planner {
     size_t stride = 0;   // the concat's channels
   };
   std::vector<Placement> placed_;  // per value
+  std::vector<int> fused_pool_;  // per node: the MaxPool2D an int16 convolution computes too, else -1
+  std::vector<int> peak_slot_;   // per node: an int16 convolution's output peak slot, else -1
+  std::vector<int> peak_in_;     // per node: an int16 convolution's input peak slot, else -1
 };
 
 }  // namespace
