@@ -37,6 +37,7 @@ Q16GemmWeights PackQ16Gemm(const float* weights, const float* bias, size_t n, si
   p.taps = taps;
   p.k = k;
   p.k2 = (k + 1) / 2 * 2;
+  p.channels = k;
   const size_t per_channel = taps * k;
   // Per channel: the largest |w| and sum |w| / max |w| (the accumulator's
   // growth in units of the largest weight).
@@ -84,10 +85,28 @@ Q16GemmWeights PackQ16Gemm(const float* weights, const float* bias, size_t n, si
   return p;
 }
 
+Q16GemmWeights PackQ16GemmNode(const graph::Graph& g, const graph::Node& node) {
+  const graph::Shape& ws = g.values[node.inputs[1]].shape;
+  const graph::Attrs& a = node.attrs;
+  const graph::ValueId bias = node.inputs.size() > 2 ? node.inputs[2] : graph::kNoValue;
+  const auto n = static_cast<size_t>(ws[0]), kh = static_cast<size_t>(ws[1]),
+             kw = static_cast<size_t>(ws[2]), c = static_cast<size_t>(ws[3]);
+  // A kernel row's values are consecutive in the input (no dilation) and
+  // never cross its left or right edge (no horizontal padding); only an odd
+  // channel count saves steps ([O][KH][KW][C] is already [O][KH][KW * C]).
+  const bool row_taps = kw > 1 && c % 2 == 1 && a.dilation_w == 1 && a.pad_left == 0 && a.pad_right == 0;
+  Q16GemmWeights w = PackQ16Gemm(g.values[node.inputs[1]].f32.data(),
+                                 bias == graph::kNoValue ? nullptr : g.values[bias].f32.data(), n,
+                                 row_taps ? kh : kh * kw, row_taps ? kw * c : c);
+  w.channels = c;
+  w.row_taps = row_taps;
+  return w;
+}
+
 size_t Q16InputBytes(const graph::Graph& g, const graph::Node& node, const Q16GemmWeights& weights) {
   const graph::Shape& xs = g.values[node.inputs[0]].shape;
   const auto pixels = static_cast<size_t>(graph::ShapeProduct(xs) / xs.back());
-  return (pixels * weights.k + 1) * sizeof(int16_t);
+  return (pixels * weights.channels + 1) * sizeof(int16_t);
 }
 
 Q16ConvArgs Q16GemmArgs(const graph::Graph& g, const graph::Node& node,
@@ -95,7 +114,8 @@ Q16ConvArgs Q16GemmArgs(const graph::Graph& g, const graph::Node& node,
                         size_t y_stride) {
   Q16ConvArgs c;
   SetWindowGeometry(g, node, &c);
-  c.in_stride = weights->k;
+  c.in_stride = weights->channels;
+  if (weights->row_taps) c.kernel_w = 1;  // a tap reads the whole kernel row
   c.input = x;
   c.quantised = quantised;
   c.x = quantised;
@@ -158,7 +178,7 @@ void QuantizeDense(const float* x, size_t count, float inverse, int32_t bound, i
 
 void QuantizeQ16Input(Q16ConvArgs* args) {
   const Q16GemmWeights& w = *args->weights;
-  const size_t count = args->in_h * args->in_w * w.k;
+  const size_t count = args->in_h * args->in_w * w.channels;
   const float peak = args->input_peak ? *args->input_peak : PeakAbs(args->input, count);
   const float inverse = peak > 0.0f ? static_cast<float>(w.input_max) / peak : 0.0f;
   args->input_scale = peak > 0.0f ? peak / static_cast<float>(w.input_max) : 0.0f;

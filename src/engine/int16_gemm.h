@@ -30,7 +30,12 @@
 //
 // The tile is the int8 kernel's (engine/int8_gemm.h): 6 output pixels x 64
 // channels, 24 accumulators, the kernel window read through one pointer per
-// tap (conv_taps.h), 2 input channels per vpdpwssd. The quantised input is
+// tap (conv_taps.h), 2 input channels per vpdpwssd. A layer with an odd
+// channel count and no horizontal padding or dilation (the 3-channel first
+// layers) takes each kernel row as one tap of kernel_w x channels
+// consecutive values (row taps: a 3x3x3 window is 3 taps of 9, padded to
+// 10, not 9 of 3 padded to 4: 15 vpdpwssd steps instead of 18); the sums
+// are the same integers. The quantised input is
 // dense (k int16 per pixel); an odd k's weights are padded with a zero, so
 // the last pair of a pixel also reads the next pixel's first channel (or the
 // one-element tail after the last pixel) and multiplies it by zero. Padding
@@ -66,7 +71,9 @@ bool Q16GemmAvailable();
 // (zero padded), k2 = k rounded up to even; per output channel (padded to a
 // multiple of 64) the weight scale and the float bias.
 struct Q16GemmWeights {
-  size_t n = 0, taps = 0, k = 0, k2 = 0;
+  size_t n = 0, taps = 0, k = 0, k2 = 0;  // k: the values a tap reads
+  size_t channels = 0;                    // input channels (k / kernel_w with row taps)
+  bool row_taps = false;                  // a tap per kernel row (PackQ16GemmNode)
   int32_t input_max = kQ16Max;  // the quantised input's magnitude bound
   std::vector<int16_t, CacheLineAllocator<int16_t>> kernel;
   std::vector<float> scale;
@@ -78,17 +85,21 @@ struct Q16GemmWeights {
 // floats or nullptr.
 Q16GemmWeights PackQ16Gemm(const float* weights, const float* bias, size_t n, size_t taps, size_t k);
 
+// Conv2D node `node` of `g` (one group, constant weights and bias) packed
+// for the kernel, with row taps where they apply.
+Q16GemmWeights PackQ16GemmNode(const graph::Graph& g, const graph::Node& node);
+
 // A batch-1 NHWC convolution, one group, float32 in and out.
 struct Q16ConvArgs {
-  size_t in_h = 0, in_w = 0, in_stride = 0;  // in_stride: int16 elements between pixels (k)
+  size_t in_h = 0, in_w = 0, in_stride = 0;  // in_stride: int16 elements between pixels (channels)
   size_t out_h = 0, out_w = 0;
-  size_t kernel_h = 1, kernel_w = 1;
+  size_t kernel_h = 1, kernel_w = 1;  // kernel_w 1 with row taps
   size_t stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;
   size_t pad_top = 0, pad_left = 0;
-  const float* input = nullptr;   // dense float32 input, weights->k per pixel
+  const float* input = nullptr;   // dense float32 input, weights->channels per pixel
   // max |input| measured by its producers (nullptr: QuantizeQ16Input scans it).
   const float* input_peak = nullptr;
-  int16_t* quantised = nullptr;   // in_h * in_w * k int16 and a tail: the quantised input
+  int16_t* quantised = nullptr;   // in_h * in_w * channels int16 and a tail: the quantised input
   const int16_t* x = nullptr;     // == quantised (read by the tiles)
   float input_scale = 0.0f;       // set by RunQ16Gemm
   const Q16GemmWeights* weights = nullptr;

@@ -66,6 +66,14 @@ std::vector<LayerCase> Cases() {
   c.push_back({"dilated_3x3", {1, 9, 9, 12}, 17, 3, 3, dilated});
   c.push_back({"one_pixel_rows", {1, 1, 3, 20}, 36, 1, 1, Conv(1, 0)});
   c.push_back({"wide_3x3_k96_n130", {1, 7, 8, 96}, 130, 3, 3, Conv(1, 1)});
+  // Row taps (odd channel counts, no horizontal padding): with vertical
+  // padding, a 5-wide row of 5 channels, a 1-channel input.
+  ConvParams vertical = Conv(1, 0, 0.0f);
+  vertical.pad_top = 2;
+  vertical.pad_bottom = 1;
+  c.push_back({"row_taps_vertical_pad_5x3_k3", {1, 12, 14, 3}, 20, 5, 3, vertical});
+  c.push_back({"row_taps_1x5_k5_stride2", {1, 9, 17, 5}, 40, 1, 5, Conv(2, 0)});
+  c.push_back({"row_taps_3x3_k1", {1, 11, 10, 1}, 8, 3, 3, Conv(1, 0)});
   return c;
 }
 
@@ -105,14 +113,7 @@ float PeakOf(const std::vector<float>& v, size_t n, size_t stride) {
 }
 
 int8_internal::Q16GemmWeights Pack(const graph::Graph& g) {
-  const graph::Node& node = g.nodes[0];
-  const graph::Shape& ws = g.values[node.inputs[1]].shape;
-  const float* bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue
-                          ? g.values[node.inputs[2]].f32.data()
-                          : nullptr;
-  return int8_internal::PackQ16Gemm(g.values[node.inputs[1]].f32.data(), bias,
-                                    static_cast<size_t>(ws[0]), static_cast<size_t>(ws[1] * ws[2]),
-                                    static_cast<size_t>(ws[3]));
+  return int8_internal::PackQ16GemmNode(g, g.nodes[0]);
 }
 
 TEST(Int16GemmTest, KernelIsBitIdenticalToItsReferenceAndNearFloat32) {
@@ -126,6 +127,9 @@ TEST(Int16GemmTest, KernelIsBitIdenticalToItsReferenceAndNearFloat32) {
     const graph::Graph g = b.Finish(b.Conv(x, lc.out_channels, lc.kernel_h, lc.kernel_w, lc.p));
     const int8_internal::Q16GemmWeights w = Pack(g);
     EXPECT_GE(w.input_max, 1000);  // at least 10 bits of input
+    const bool row_taps = lc.input[3] % 2 == 1 && lc.kernel_w > 1 && lc.p.dilation_w == 1 &&
+                          lc.p.pad_left == 0 && lc.p.pad_right == 0;
+    EXPECT_EQ(w.row_taps, row_taps);
     const std::vector<float> input = testing::RandomData(
         static_cast<size_t>(graph::ShapeProduct(lc.input)), 17, -lc.input_scale, lc.input_scale);
     float expected_peak = -1.0f;
@@ -265,8 +269,9 @@ TEST(Int16GemmTest, FusedMaxPoolEqualsTheUnfusedPair) {
 
 // A SqueezeNet-like head whose first 7 convolutions (the food export's
 // prefix) stay float32, built twice: as is, and with an identity ReLU after
-// each of them and after the first pooling, which stops both the pooling's
-// fusion and the measured peaks (a ReLU's output is produced by XNNPACK).
+// each of them and after the first pooling, which stops the poolings'
+// fusion (after the first convolution, and after the second Fire module's
+// concat) and the measured peaks (a ReLU's output is produced by XNNPACK).
 // The calibrations are equal (a ReLU of a ReLU changes no value), so the two
 // int8 programs must give the same floats.
 graph::Graph FoodLikeHead(bool identity_relus, std::vector<std::string>* prefix) {
@@ -316,7 +321,8 @@ TEST(Int16GemmTest, FusedPoolAndMeasuredPeaksGiveTheUnfusedProgramsOutputs) {
       ASSERT_TRUE(model.ok()) << model.status().message();
       const Int8PlanStats& stats = *GetInt8PlanStats(**model);
       EXPECT_EQ(stats.int16_nodes, 7);
-      EXPECT_EQ(stats.fused_pools, relus ? 0 : 1);
+      // The first layer's pooling, and the one after the second Fire module's concat.
+      EXPECT_EQ(stats.fused_pools, relus ? 0 : 2);
       for (const auto& input : inputs) {
         Result<std::vector<float>> y = testing::RunOnce(*backend, g, input, threads);
         ASSERT_TRUE(y.ok()) << y.status().message();

@@ -251,15 +251,17 @@ class Int8Session final : public Session {
         const Node& node = g.nodes[step.node];
         if (!p.gemm16[step.node].kernel.empty()) {
           const int8_internal::Q16GemmWeights& w = p.gemm16[step.node];
+          const bool pooled = step.pool_node >= 0;  // the rows go to a ring: dense
           gemm16_[s] = int8_internal::Q16GemmArgs(
               g, node, &w, F(step.reads[0]), reinterpret_cast<int16_t*>(Pointer(step.scratch)),
-              F(step.write) + step.out_offset, step.out_stride);
+              F(step.write) + step.out_offset, pooled ? 0 : step.out_stride);
           if (step.peak_in >= 0) gemm16_[s].input_peak = &peaks_[step.peak_in];
           if (step.peak_out >= 0) gemm16_[s].out_peak = &peaks_[step.peak_out];
-          if (step.pool_node >= 0) {  // rows to a ring per thread, pooled into `write`
+          if (pooled) {  // rows to a ring per thread, pooled into `write` (its channels)
             const Node& pool_node = g.nodes[static_cast<size_t>(step.pool_node)];
             Pool16& r = pool16_[s];
-            r.geometry = xnnpack_internal::MaxPoolGeometryOf(g, pool_node, F(step.write), w.n);
+            r.geometry = xnnpack_internal::MaxPoolGeometryOf(g, pool_node, F(step.write) + step.out_offset,
+                                                             step.out_stride ? step.out_stride : w.n);
             r.bands = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
             r.ring_floats = xnnpack_internal::MaxPoolRingFloats(r.geometry.kernel_h, gemm16_[s].out_w, w.n);
             r.rings = reinterpret_cast<float*>(
