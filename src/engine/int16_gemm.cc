@@ -91,10 +91,10 @@ Q16GemmWeights PackQ16GemmNode(const graph::Graph& g, const graph::Node& node) {
   const graph::ValueId bias = node.inputs.size() > 2 ? node.inputs[2] : graph::kNoValue;
   const auto n = static_cast<size_t>(ws[0]), kh = static_cast<size_t>(ws[1]),
              kw = static_cast<size_t>(ws[2]), c = static_cast<size_t>(ws[3]);
-  // A kernel row's values are consecutive in the input (no dilation) and
-  // never cross its left or right edge (no horizontal padding); only an odd
-  // channel count saves steps ([O][KH][KW][C] is already [O][KH][KW * C]).
-  const bool row_taps = kw > 1 && c % 2 == 1 && a.dilation_w == 1 && a.pad_left == 0 && a.pad_right == 0;
+  // A kernel row's values are consecutive in the quantised input (no
+  // dilation; the padding is its border); only an odd channel count saves
+  // steps ([O][KH][KW][C] is already [O][KH][KW * C]).
+  const bool row_taps = kw > 1 && c % 2 == 1 && a.dilation_w == 1;
   Q16GemmWeights w = PackQ16Gemm(g.values[node.inputs[1]].f32.data(),
                                  bias == graph::kNoValue ? nullptr : g.values[bias].f32.data(), n,
                                  row_taps ? kh : kh * kw, row_taps ? kw * c : c);
@@ -105,8 +105,10 @@ Q16GemmWeights PackQ16GemmNode(const graph::Graph& g, const graph::Node& node) {
 
 size_t Q16InputBytes(const graph::Graph& g, const graph::Node& node, const Q16GemmWeights& weights) {
   const graph::Shape& xs = g.values[node.inputs[0]].shape;
-  const auto pixels = static_cast<size_t>(graph::ShapeProduct(xs) / xs.back());
-  return (pixels * weights.channels + 1) * sizeof(int16_t);
+  const graph::Attrs& a = node.attrs;
+  const auto rows = static_cast<size_t>(xs[1] + a.pad_top + a.pad_bottom);
+  const auto cols = static_cast<size_t>(xs[2] + a.pad_left + a.pad_right);
+  return (rows * cols * weights.channels + 1) * sizeof(int16_t);
 }
 
 Q16ConvArgs Q16GemmArgs(const graph::Graph& g, const graph::Node& node,
@@ -116,6 +118,14 @@ Q16ConvArgs Q16GemmArgs(const graph::Graph& g, const graph::Node& node,
   SetWindowGeometry(g, node, &c);
   c.in_stride = weights->channels;
   if (weights->row_taps) c.kernel_w = 1;  // a tap reads the whole kernel row
+  // The padding becomes the quantised input's zero border.
+  c.src_h = c.in_h;
+  c.src_w = c.in_w;
+  c.border_top = c.pad_top;
+  c.border_left = c.pad_left;
+  c.in_h += static_cast<size_t>(node.attrs.pad_top + node.attrs.pad_bottom);
+  c.in_w += static_cast<size_t>(node.attrs.pad_left + node.attrs.pad_right);
+  c.pad_top = c.pad_left = 0;
   c.input = x;
   c.quantised = quantised;
   c.x = quantised;
@@ -178,12 +188,28 @@ void QuantizeDense(const float* x, size_t count, float inverse, int32_t bound, i
 
 void QuantizeQ16Input(Q16ConvArgs* args) {
   const Q16GemmWeights& w = *args->weights;
-  const size_t count = args->in_h * args->in_w * w.channels;
+  const size_t c = w.channels;
+  const size_t count = args->src_h * args->src_w * c;
   const float peak = args->input_peak ? *args->input_peak : PeakAbs(args->input, count);
   const float inverse = peak > 0.0f ? static_cast<float>(w.input_max) / peak : 0.0f;
   args->input_scale = peak > 0.0f ? peak / static_cast<float>(w.input_max) : 0.0f;
-  QuantizeDense(args->input, count, inverse, w.input_max, args->quantised);
-  args->quantised[count] = 0;  // the tail an odd k's last pair reads
+  int16_t* q = args->quantised;
+  const size_t padded = args->in_h * args->in_w * c;
+  if (padded == count) {
+    QuantizeDense(args->input, count, inverse, w.input_max, q);
+  } else {  // rows into the zero border
+    const size_t row = args->in_w * c, src_row = args->src_w * c, left = args->border_left * c;
+    std::memset(q, 0, args->border_top * row * sizeof(int16_t));
+    for (size_t y = 0; y < args->src_h; ++y) {
+      int16_t* out = q + (args->border_top + y) * row;
+      std::memset(out, 0, left * sizeof(int16_t));
+      QuantizeDense(args->input + y * src_row, src_row, inverse, w.input_max, out + left);
+      std::memset(out + left + src_row, 0, (row - left - src_row) * sizeof(int16_t));
+    }
+    const size_t done = (args->border_top + args->src_h) * row;
+    std::memset(q + done, 0, (padded - done) * sizeof(int16_t));
+  }
+  q[padded] = 0;  // the tail an odd k's last pair reads
 }
 
 void Q16ConvReference(const Q16ConvArgs& g) {

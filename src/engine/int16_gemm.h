@@ -30,16 +30,17 @@
 //
 // The tile is the int8 kernel's (engine/int8_gemm.h): 6 output pixels x 64
 // channels, 24 accumulators, the kernel window read through one pointer per
-// tap (conv_taps.h), 2 input channels per vpdpwssd. A layer with an odd
-// channel count and no horizontal padding or dilation (the 3-channel first
-// layers) takes each kernel row as one tap of kernel_w x channels
-// consecutive values (row taps: a 3x3x3 window is 3 taps of 9, padded to
-// 10, not 9 of 3 padded to 4: 15 vpdpwssd steps instead of 18); the sums
-// are the same integers. The quantised input is
-// dense (k int16 per pixel); an odd k's weights are padded with a zero, so
-// the last pair of a pixel also reads the next pixel's first channel (or the
-// one-element tail after the last pixel) and multiplies it by zero. Padding
-// taps read a zero row.
+// tap (conv_taps.h), 2 input channels per vpdpwssd. The quantised input
+// carries the convolution's padding as a zero border, so every window lies
+// inside it (no per-tap pointers at the borders). A layer with an odd
+// channel count and no horizontal dilation (the 3-channel first layers)
+// takes each kernel row as one tap of kernel_w x channels consecutive values
+// (row taps: a 3x3x3 window is 3 taps of 9, padded to 10, not 9 of 3 padded
+// to 4: 15 vpdpwssd steps instead of 18); the sums are the same integers.
+// The quantised input is dense (channels int16 per pixel, the zero border
+// around); a tap's odd k is padded with a zero weight, so its last pair also
+// reads the next value (or the one-element tail after the last pixel) and
+// multiplies it by zero.
 //
 // Thread-safety: packing, quantising and the tile function are pure;
 // disjoint tiles may run on different threads.
@@ -78,7 +79,7 @@ struct Q16GemmWeights {
   std::vector<int16_t, CacheLineAllocator<int16_t>> kernel;
   std::vector<float> scale;
   std::vector<float> bias;
-  std::vector<int16_t> zeros;  // k2 zeros: padding taps read them
+  std::vector<int16_t> zeros;  // k2 zeros (the tile walk's padding taps; the border makes them unused)
 };
 
 // `weights`: [n][taps][k] floats (the engine's OHWI kernel); `bias`: n
@@ -91,7 +92,11 @@ Q16GemmWeights PackQ16GemmNode(const graph::Graph& g, const graph::Node& node);
 
 // A batch-1 NHWC convolution, one group, float32 in and out.
 struct Q16ConvArgs {
+  // The quantised input's size (with its zero border) and pixel stride; the
+  // window geometry below has no padding (it is the border).
   size_t in_h = 0, in_w = 0, in_stride = 0;  // in_stride: int16 elements between pixels (channels)
+  size_t src_h = 0, src_w = 0;               // the float input's size
+  size_t border_top = 0, border_left = 0;    // its place in the quantised input
   size_t out_h = 0, out_w = 0;
   size_t kernel_h = 1, kernel_w = 1;  // kernel_w 1 with row taps
   size_t stride_h = 1, stride_w = 1, dilation_h = 1, dilation_w = 1;

@@ -66,7 +66,7 @@ std::vector<LayerCase> Cases() {
   c.push_back({"dilated_3x3", {1, 9, 9, 12}, 17, 3, 3, dilated});
   c.push_back({"one_pixel_rows", {1, 1, 3, 20}, 36, 1, 1, Conv(1, 0)});
   c.push_back({"wide_3x3_k96_n130", {1, 7, 8, 96}, 130, 3, 3, Conv(1, 1)});
-  // Row taps (odd channel counts, no horizontal padding): with vertical
+  // Row taps (odd channel counts; the padding is the quantised border): with vertical
   // padding, a 5-wide row of 5 channels, a 1-channel input.
   ConvParams vertical = Conv(1, 0, 0.0f);
   vertical.pad_top = 2;
@@ -74,6 +74,9 @@ std::vector<LayerCase> Cases() {
   c.push_back({"row_taps_vertical_pad_5x3_k3", {1, 12, 14, 3}, 20, 5, 3, vertical});
   c.push_back({"row_taps_1x5_k5_stride2", {1, 9, 17, 5}, 40, 1, 5, Conv(2, 0)});
   c.push_back({"row_taps_3x3_k1", {1, 11, 10, 1}, 8, 3, 3, Conv(1, 0)});
+  ConvParams same = Conv(2, 0);  // TensorFlow SAME, stride 2: right and bottom padding
+  same.pad_bottom = same.pad_right = 1;
+  c.push_back({"row_taps_same_pad_3x3s2_k3", {1, 16, 18, 3}, 24, 3, 3, same});
   return c;
 }
 
@@ -127,8 +130,7 @@ TEST(Int16GemmTest, KernelIsBitIdenticalToItsReferenceAndNearFloat32) {
     const graph::Graph g = b.Finish(b.Conv(x, lc.out_channels, lc.kernel_h, lc.kernel_w, lc.p));
     const int8_internal::Q16GemmWeights w = Pack(g);
     EXPECT_GE(w.input_max, 1000);  // at least 10 bits of input
-    const bool row_taps = lc.input[3] % 2 == 1 && lc.kernel_w > 1 && lc.p.dilation_w == 1 &&
-                          lc.p.pad_left == 0 && lc.p.pad_right == 0;
+    const bool row_taps = lc.input[3] % 2 == 1 && lc.kernel_w > 1 && lc.p.dilation_w == 1;
     EXPECT_EQ(w.row_taps, row_taps);
     const std::vector<float> input = testing::RandomData(
         static_cast<size_t>(graph::ShapeProduct(lc.input)), 17, -lc.input_scale, lc.input_scale);
