@@ -5,11 +5,9 @@
 #include <type_traits>
 #include <utility>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-// GCC 12's own avx512fintrin.h trips -Wuninitialized (GCC bug 105593).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
+#include "engine/x86_intrinsics.h"
+
+#if defined(EV_X86_INTRINSICS)
 #define EV_DEPTHWISE_AVX512 1
 #endif
 

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <mutex>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,43 @@ struct WorstError {
     }
   }
 };
+
+// A convolution with a square window's stride and padding on every side and
+// `groups` groups, no activation (SquareConv with groups).
+inline ConvParams GroupedConv(int stride, int pad, int groups = 1) {
+  ConvParams p = SquareConv(stride, pad);
+  p.groups = groups;
+  return p;
+}
+
+// A square pooling window: kernel, stride and padding on every side.
+inline PoolParams SquarePool(int kernel, int stride, int pad = 0) {
+  PoolParams p;
+  p.kernel_h = p.kernel_w = kernel;
+  p.stride_h = p.stride_w = stride;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
+  return p;
+}
+
+// One convolution layer of an engine test: a Conv2D on an input [1,H,W,C].
+// A kernel's test derives its own case from it to add fields (quantisation,
+// output stride); brace elision keeps the flat {name, input, ...} lists.
+struct ConvLayerCase {
+  std::string name;
+  graph::Shape input;  // [1,H,W,C]
+  int out_channels, kernel_h, kernel_w;
+  ConvParams p;
+};
+
+// GoogleTest names a parameterised case by its name.
+inline void PrintTo(const ConvLayerCase& c, std::ostream* os) { *os << c.name; }
+
+// The case's graph: its one Conv2D, weights and bias drawn from `seed`.
+inline graph::Graph ConvLayerGraph(const ConvLayerCase& c, uint32_t seed) {
+  GraphBuilder b(seed);
+  const graph::ValueId x = b.Input(c.input);
+  return b.Finish(b.Conv(x, c.out_channels, c.kernel_h, c.kernel_w, c.p));
+}
 
 // Runs `g` on the reference backend and on XNNPACK with 1 and 2 threads on
 // the same random input; expects every output within `tolerance` (see

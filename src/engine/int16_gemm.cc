@@ -7,11 +7,9 @@
 
 #include "engine/vnni_tiles.h"
 
-#if defined(EV_Q8_GEMM_BUILT)
-// GCC 12's own avx512fintrin.h trips -Wuninitialized (GCC bug 105593).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
+#include "engine/x86_intrinsics.h"
+
+#if defined(EV_X86_INTRINSICS)
 #define EV_Q16_GEMM_VNNI 1
 #endif
 

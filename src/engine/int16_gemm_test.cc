@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/engine_test_util.h"
 #include "engine/int16_gemm.h"
 #include "engine/int8_backend.h"
 #include "engine/max_pool_ring.h"
@@ -34,11 +35,7 @@ using testing::GraphBuilder;
 // (an ARM run has nothing to skip). An x86 CPU without AVX512-VNNI skips.
 #if defined(EV_Q8_GEMM_BUILT)
 
-struct LayerCase {
-  std::string name;
-  graph::Shape input;
-  int out_channels, kernel_h, kernel_w;
-  ConvParams p;
+struct LayerCase : testing::ConvLayerCase {
   size_t y_stride = 0;  // 0: dense
   float input_scale = 1.0f;
 };
@@ -125,9 +122,7 @@ TEST(Int16GemmTest, KernelIsBitIdenticalToItsReferenceAndNearFloat32) {
   double worst = 0.0;
   for (const LayerCase& lc : Cases()) {
     SCOPED_TRACE(lc.name);
-    GraphBuilder b(5);
-    const graph::ValueId x = b.Input(lc.input);
-    const graph::Graph g = b.Finish(b.Conv(x, lc.out_channels, lc.kernel_h, lc.kernel_w, lc.p));
+    const graph::Graph g = testing::ConvLayerGraph(lc, 5);
     const int8_internal::Q16GemmWeights w = Pack(g);
     EXPECT_GE(w.input_max, 1000);  // at least 10 bits of input
     const bool row_taps = lc.input[3] % 2 == 1 && lc.kernel_w > 1 && lc.p.dilation_w == 1;

@@ -6,12 +6,15 @@
 
 #include "engine/vnni_tiles.h"
 
-#if defined(EV_Q8_GEMM_BUILT)
-// GCC 12's own avx512fintrin.h trips -Wuninitialized (GCC bug 105593).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
+#include "engine/x86_intrinsics.h"
+
+#if defined(EV_X86_INTRINSICS)
 #define EV_Q8_GEMM_VNNI 1
+#endif
+
+// The header's "kernel compiled in" flag and this file's intrinsics agree.
+#if defined(EV_Q8_GEMM_BUILT) != defined(EV_X86_INTRINSICS)
+#error "EV_Q8_GEMM_BUILT (engine/int8_gemm.h) and EV_X86_INTRINSICS disagree"
 #endif
 
 namespace edgevision::engine::int8_internal {

@@ -39,7 +39,9 @@
 #include "engine/int8_ops.h"
 #include "graph/graph.h"
 
-// Defined where the kernel is compiled in (x86-64, GCC's AVX-512 intrinsics):
+// Defined where the kernel is compiled in (x86-64, GCC's AVX-512 intrinsics;
+// the condition of EV_X86_INTRINSICS in engine/x86_intrinsics.h, which this
+// header does not include to keep its pragmas out of other modules):
 // elsewhere Q8GemmAvailable() is false at compile time and the kernel's own
 // tests are not built.
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/engine_test_util.h"
 #include "engine/int8_backend.h"
 #include "engine/int8_gemm.h"
 #include "engine/testing/int8_gemm_check.h"
@@ -37,11 +38,7 @@ TEST(Int8GemmTest, RequantizationRoundsHalfToEvenAndClamps) {
 // two tests are not compiled, so an ARM run has nothing to skip. A CPU
 // without AVX512-VNNI in an x86 build skips them.
 #if defined(EV_Q8_GEMM_BUILT)
-struct LayerCase {
-  std::string name;
-  graph::Shape input;
-  int out_channels, kernel_h, kernel_w;
-  ConvParams p;
+struct LayerCase : testing::ConvLayerCase {
   Quant in, out;
   size_t y_stride = 0;  // 0: dense
 };
@@ -82,9 +79,7 @@ TEST(Int8GemmTest, VnniKernelIsBitIdenticalToXnnpackOnRandomLayers) {
   size_t saturated = 0, compared = 0;
   for (const LayerCase& lc : Cases()) {
     SCOPED_TRACE(lc.name);
-    GraphBuilder b(7);
-    const graph::ValueId x = b.Input(lc.input);
-    const graph::Graph g = b.Finish(b.Conv(x, lc.out_channels, lc.kernel_h, lc.kernel_w, lc.p));
+    const graph::Graph g = testing::ConvLayerGraph(lc, 7);
     for (int threads : {1, 2, 3}) {
       Result<testing::Q8GemmComparison> r =
           testing::CompareQ8GemmWithXnnpack(g, 0, lc.in, lc.out, lc.y_stride, threads, 11u + threads);

@@ -16,10 +16,7 @@
 
 #include "engine/conv_taps.h"
 #include "engine/int8_gemm.h"  // EV_Q8_GEMM_BUILT
-
-#if defined(EV_Q8_GEMM_BUILT)
-#include <immintrin.h>
-#endif
+#include "engine/x86_intrinsics.h"
 
 namespace edgevision::engine::vnni_tiles {
 

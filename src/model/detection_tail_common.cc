@@ -19,6 +19,14 @@ std::string AddTailConstant(detect::TailGraph* tail, const std::string& key, Con
   return key;
 }
 
+void PackedBoundary::Add(detect::TailGraph* tail, const std::string& name, const std::string& shown,
+                         const graph::Shape& shape, graph::ValueId flat, bool float16) {
+  parts.push_back(flat);
+  tail->inputs.push_back({name, shape, size, float16});
+  size += static_cast<size_t>(graph::ShapeProduct(shape));
+  names += (names.empty() ? "'" : ", '") + shown + "' " + graph::ShapeToString(shape);
+}
+
 std::string AddTailIntConstant(detect::TailGraph* tail, const std::string& key, std::vector<int64_t> values) {
   detect::TailTensor v;
   v.is_int = true;

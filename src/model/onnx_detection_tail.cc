@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "model/detection_tail_common.h"
 #include "model/onnx_import.h"
 
 namespace edgevision::model::onnx_import {
@@ -16,9 +17,6 @@ namespace {
 bool IsNms(const onnx::NodeProto& n) {
   return n.op_type() == "NonMaxSuppression" && (n.domain().empty() || n.domain() == "ai.onnx");
 }
-
-// The name the packed boundary gets in the engine graph.
-constexpr const char* kPackedName = "s1_nms_inputs_packed";
 
 }  // namespace
 
@@ -71,9 +69,7 @@ Result<std::vector<const onnx::NodeProto*>> Importer::SplitDetectionTail(
 Status Importer::PackDetectionBoundary() {
   node_ = tail_nodes_.front();
   detect::TailGraph tail;
-  std::vector<ValueId> parts;
-  size_t offset = 0;
-  std::string packed_names;
+  PackedBoundary packing;
   for (const std::string& name : boundary_) {
     auto it = tensors_.find(name);
     if (it == tensors_.end()) return Corrupt(label_ + ": tensor '" + name + "' is never produced");
@@ -100,17 +96,14 @@ Status Importer::PackDetectionBoundary() {
                                     ShapeToString(shape) + "; it must be static");
     }
     EV_ASSIGN_OR_RETURN(ValueId flat, ReshapeOnnx(t.id, {1, n}, name + "/packed"));
-    parts.push_back(flat);
-    tail.inputs.push_back({name, shape, offset, HoldsFloat16(name)});
-    offset += static_cast<size_t>(n);
-    packed_names += (packed_names.empty() ? "'" : ", '") + name + "' " + ShapeToString(shape);
+    packing.Add(&tail, name, name, shape, flat, HoldsFloat16(name));
   }
-  if (parts.empty()) return Unsupported(label_ + ": NonMaxSuppression reads nothing the network computes");
-  ValueId packed = parts[0];
-  if (parts.size() > 1) {
+  if (packing.parts.empty()) return Unsupported(label_ + ": NonMaxSuppression reads nothing the network computes");
+  ValueId packed = packing.parts[0];
+  if (packing.parts.size() > 1) {
     graph::Attrs concat;
     concat.axis = 1;
-    EV_ASSIGN_OR_RETURN(packed, Emit(Op::kConcat, parts, concat, kPackedName));
+    EV_ASSIGN_OR_RETURN(packed, Emit(Op::kConcat, packing.parts, concat, kPackedBoundaryName));
   }
   score_name_ = out_.graph.values[packed].name;
   OnnxTensor packed_tensor;
@@ -141,7 +134,7 @@ Status Importer::PackDetectionBoundary() {
   for (const std::string& o : tail.outputs) out_list += (out_list.empty() ? "" : ", ") + o;
   out_.output_name = out_list;
   out_.rewrites.push_back("split the S1 detector at NonMaxSuppression: the engine runs the network up to " +
-                          packed_names + "; " + std::to_string(tail.nodes.size()) + " nodes after it (" + op_list +
+                          packing.names + "; " + std::to_string(tail.nodes.size()) + " nodes after it (" + op_list +
                           ") run on the CPU on int64 and float tensors (detect/nms_tail.h)");
   out_.detection_tail = std::move(tail);
   node_ = nullptr;

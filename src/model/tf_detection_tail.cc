@@ -24,7 +24,6 @@ namespace edgevision::model::tf_import {
 namespace {
 
 constexpr const char* kOutputs[] = {"detected_boxes", "detected_scores", "detected_classes"};
-constexpr const char* kPackedName = "s1_nms_inputs_packed";
 
 constexpr const char* kCombinedNms = "CombinedNonMaxSuppression";
 
@@ -118,9 +117,7 @@ Result<bool> TfImporter::FindDetectionTail() {
 
 Result<ValueId> TfImporter::PackDetectionBoundary() {
   const tf::NodeDef& first_tail = Node(tail_nodes_.front());
-  std::vector<ValueId> parts;
-  size_t offset = 0;
-  std::string packed_names;
+  PackedBoundary packing;
   detect::TailGraph tail;
   for (int b : boundary_) {
     auto it = produced_.find({b, 0});
@@ -140,18 +137,14 @@ Result<ValueId> TfImporter::PackDetectionBoundary() {
     flat.ints = {1, n};
     const ValueId y = NewActivation(Node(b).name() + "/packed", Shape{1, n});
     AddNode(Op::kReshape, Node(b), {it->second}, y, flat);
-    parts.push_back(y);
-    tail.inputs.push_back({Node(b).name(), *shape, offset});
-    offset += static_cast<size_t>(n);
-    packed_names +=
-        (packed_names.empty() ? "'" : ", '") + Node(b).name() + "' " + ShapeToString(*shape);
+    packing.Add(&tail, Node(b).name(), Node(b).name(), *shape, y);
   }
-  ValueId packed = parts[0];
-  if (parts.size() > 1) {
+  ValueId packed = packing.parts[0];
+  if (packing.parts.size() > 1) {
     graph::Attrs concat;
     concat.axis = 1;
-    packed = NewActivation(kPackedName, Shape{1, static_cast<int64_t>(offset)});
-    AddNode(Op::kConcat, first_tail, parts, packed, concat);
+    packed = NewActivation(kPackedBoundaryName, Shape{1, static_cast<int64_t>(packing.size)});
+    AddNode(Op::kConcat, first_tail, packing.parts, packed, concat);
   }
 
   std::map<std::string, int> ops;
@@ -167,7 +160,7 @@ Result<ValueId> TfImporter::PackDetectionBoundary() {
   for (const auto& [op, count] : ops) op_list += (op_list.empty() ? "" : ", ") + op;
   detection_rewrite_ =
       "split the S1 detector at NonMaxSuppression: the engine runs the network up to " +
-      packed_names + "; " + std::to_string(tail_nodes_.size()) + " nodes after it (" + op_list +
+      packing.names + "; " + std::to_string(tail_nodes_.size()) + " nodes after it (" + op_list +
       ") run on the CPU on integer and float tensors (detect/nms_tail.h)";
   detection_tail_ = std::move(tail);
   return packed;

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "graph/shape_inference.h"
+#include "model/detection_tail_common.h"
 #include "model/tflite_importer_internal.h"
 
 namespace edgevision::model {
@@ -320,9 +321,7 @@ Result<ValueId> TfliteImporter::PackDetectionBoundary(const tflite_tail::Split& 
                                                       ImportedModel* model) {
   const tflite_tail::TensorNames name(*sg_);
   detect::TailGraph tail;
-  std::vector<ValueId> parts;
-  size_t offset = 0;
-  std::string packed_names;
+  PackedBoundary packing;
   for (int32_t b : split.boundary) {
     EV_ASSIGN_OR_RETURN(const tfl::Tensor* t, TensorAt(b));
     const ValueId id = tensor_value_[b];
@@ -350,18 +349,15 @@ Result<ValueId> TfliteImporter::PackDetectionBoundary(const tflite_tail::Split& 
     flat.ints = {1, n};
     const ValueId y = graph_.AddActivation(TensorName(*t) + "/packed", Shape{1, n});
     Emit(Op::kReshape, TensorName(*t) + "/packed", {id}, y, flat);
-    parts.push_back(y);
-    tail.inputs.push_back({name(b), shape, offset});
-    offset += static_cast<size_t>(n);
-    packed_names += (packed_names.empty() ? "'" : ", '") + TensorName(*t) + "' " + ShapeToString(shape);
+    packing.Add(&tail, name(b), TensorName(*t), shape, y);
   }
-  if (parts.empty()) return Unsupported(label_ + ": NON_MAX_SUPPRESSION reads nothing the network computes");
-  ValueId packed = parts[0];
-  if (parts.size() > 1) {
+  if (packing.parts.empty()) return Unsupported(label_ + ": NON_MAX_SUPPRESSION reads nothing the network computes");
+  ValueId packed = packing.parts[0];
+  if (packing.parts.size() > 1) {
     graph::Attrs concat;
     concat.axis = 1;
-    packed = graph_.AddActivation("s1_nms_inputs_packed", Shape{1, static_cast<int64_t>(offset)});
-    Emit(Op::kConcat, "s1_nms_inputs_packed", parts, packed, concat);
+    packed = graph_.AddActivation(kPackedBoundaryName, Shape{1, static_cast<int64_t>(packing.size)});
+    Emit(Op::kConcat, kPackedBoundaryName, packing.parts, packed, concat);
   }
   auto read_const = [this](int op_index, int32_t tensor) -> Result<ConstTensor> {
     OpContext c{op_index, "tail", ""};
@@ -376,7 +372,7 @@ Result<ValueId> TfliteImporter::PackDetectionBoundary(const tflite_tail::Split& 
   for (const std::string& o : tail.outputs) out_list += (out_list.empty() ? "" : ", ") + o;
   model->output_name = out_list;
   model->rewrites.push_back(
-      "split the S1 detector at NON_MAX_SUPPRESSION: the engine runs the network up to " + packed_names +
+      "split the S1 detector at NON_MAX_SUPPRESSION: the engine runs the network up to " + packing.names +
       "; " + std::to_string(tail.nodes.size()) + " operators after it (as " + op_list +
       ") run on the CPU on integer and float tensors (detect/nms_tail.h)");
   model->detection_tail = std::move(tail);

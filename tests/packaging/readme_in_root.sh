@@ -40,6 +40,11 @@
 #   the native compile.
 # Other options: --root DIR, --jobs N (native compile jobs, default nproc),
 #   --nice N (default 19: the emulated compiler takes idle CPU only).
+# Logs: each run writes its own, in build-arm-logs/ with its start time (UTC)
+#   and PID in the name (readme-test-ARCH-MODE-20261207T080102Z-4242.log), so
+#   that a second run started meanwhile does not truncate the first's; each
+#   step prints its log's path, and the name without the time and PID
+#   (readme-test-ARCH-MODE.log) is a link to the newest run's.
 # Exit 0 when every step asked for passed.
 set -euo pipefail
 EV_SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -76,6 +81,16 @@ root=${root:-$EV_ROOTS/$arch-pi}
 cross_build=${cross_build:-$EV_SRC/build-$arch}
 logs=$EV_SRC/build-arm-logs
 mkdir -p "$logs"
+run_id=$(date -u +%Y%m%dT%H%M%SZ)-$$
+# run_log NAME [EXT]: this run's $logs/NAME-$run_id.EXT (default .log), made
+# empty, with $logs/NAME.EXT linked to it; prints its path.
+run_log() {
+  local ext=${2:-.log}
+  local f=$logs/$1-$run_id$ext
+  : >"$f"
+  ln -sfn "$(basename "$f")" "$logs/$1$ext"
+  echo "$f"
+}
 tree=/home/pi/edgevision
 results=()
 failed=0
@@ -152,14 +167,15 @@ if [[ ,$steps, == *,tu,* ]]; then
     ninja -C "$cross_build" -t commands "$1" | tail -1 |
       sed "s/^[^ ]*ccache //; s# -o [^ ]*# -o $2#; s# -MF [^ ]*# -MF $2.d#"
   }
-  : >"$logs/readme-tu-lines-$arch.txt"
+  tu_lines=$(run_log "readme-tu-lines-$arch" .txt)
+  ev_log "tu: preprocessed lines per object in $tu_lines"
   for o in $objects; do
     lines=$(cd "$cross_build" && CCACHE_DISABLE=1 /bin/sh -c "$(cross_cmd "$o" /tmp/readme-tu.ii) -E" 2>/dev/null &&
       wc -l </tmp/readme-tu.ii) || lines=
-    [[ -n $lines ]] && echo "$lines $o" >>"$logs/readme-tu-lines-$arch.txt"
+    [[ -n $lines ]] && echo "$lines $o" >>"$tu_lines"
   done
   rm -f /tmp/readme-tu.ii /tmp/readme-tu.ii.d
-  read -r count total_lines obj_lines obj < <(sort -n "$logs/readme-tu-lines-$arch.txt" |
+  read -r count total_lines obj_lines obj < <(sort -n "$tu_lines" |
     awk '{ l[NR] = $0; t += $1 } END { print NR, t, l[int((NR + 1) / 2)] }')
   [[ -n $obj ]] || ev_die "tu: no object of the demo binary could be preprocessed in $cross_build"
   ev_log "tu: $obj ($obj_lines preprocessed lines, the median of $count objects, $total_lines lines in all)"
@@ -184,7 +200,7 @@ if [[ ,$steps, == *,tu,* ]]; then
     read -r su ss _ < <(cd "$cross_build" && cpu env CCACHE_DISABLE=1 nice -n "$niceness" /bin/sh -c "$(cross_cmd "$o" /tmp/readme-tu-cross.o)")
     sample_lines=$((sample_lines + l))
     sample_cpu=$(awk -v a="$sample_cpu" -v b="$su" -v c="$ss" 'BEGIN { print a + b + c }')
-  done < <(sort -n "$logs/readme-tu-lines-$arch.txt" | awk -v n="$count" 'NR % int((n + 9) / 10) == 0')
+  done < <(sort -n "$tu_lines" | awk -v n="$count" 'NR % int((n + 9) / 10) == 0')
   rm -f /tmp/readme-tu-cross.o /tmp/readme-tu-cross.o.d
   estimate=$(awk -v sc="$sample_cpu" -v sl="$sample_lines" -v t="$total_lines" -v n="$n_cpu" -v c="$c_cpu" -v j="$jobs" \
     'BEGIN { cross = sc / sl * t; h = cross * (n / c) / 3600
@@ -195,7 +211,7 @@ fi
 
 # --- demo: ./scripts/demo, then the README's curl ---
 if [[ ,$steps, == *,demo,* ]]; then
-  log=$logs/readme-demo-$arch-$mode.log
+  log=$(run_log "readme-demo-$arch-$mode")
   ev_log "demo: ./scripts/demo in the root (log: $log$([[ $mode == native ]] && echo "; the native build's progress is there"))"
   started=$SECONDS
   # Network first (setup-debian.sh may install), then the build and the
@@ -237,7 +253,7 @@ fi
 
 # --- test: ./scripts/test ---
 if [[ ,$steps, == *,test,* ]]; then
-  log=$logs/readme-test-$arch-$mode.log
+  log=$(run_log "readme-test-$arch-$mode")
   ev_log "test: ./scripts/test in the root (log: $log; EDGEVISION_TEST_TIME_SCALE=$scale; ctest ${ctest_args[*]})"
   started=$SECONDS
   in_tree './scripts/setup-debian.sh --test' >"$log" 2>&1 || { tail -20 "$log"; ev_die "setup-debian.sh --test in the root"; }
