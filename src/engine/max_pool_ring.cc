@@ -3,13 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 
-#if defined(__x86_64__) && defined(__GNUC__)
-// GCC 12's own avx512fintrin.h trips -Wuninitialized (GCC bug 105593).
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#define EV_MAX_POOL_RING_AVX512 1
-#endif
+#include "engine/x86_intrinsics.h"
 
 namespace edgevision::engine::xnnpack_internal {
 
@@ -42,7 +36,7 @@ MaxPoolGeometry MaxPoolGeometryOf(const graph::Graph& g, const graph::Node& pool
   return pool;
 }
 
-#if defined(EV_MAX_POOL_RING_AVX512)
+#if defined(EV_X86_INTRINSICS)
 
 namespace {
 
