@@ -1,6 +1,7 @@
 #include "engine/int16_gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -21,12 +22,20 @@ constexpr double kAccumulatorLimit = 2147483647.0;
 
 }  // namespace
 
+void RaisePeak(float* peak, float value) {
+  std::atomic_ref<float> slot(*peak);
+  float seen = slot.load(std::memory_order_relaxed);
+  while (value > seen && !slot.compare_exchange_weak(seen, value, std::memory_order_relaxed)) {
+  }
+}
+
 Q16GemmWeights PackQ16Gemm(const float* weights, const float* bias, size_t n, size_t taps, size_t k) {
   Q16GemmWeights p;
   p.n = n;
   p.taps = taps;
   p.k = k;
   p.k2 = (k + 1) / 2 * 2;
+  p.channels = k;
   const size_t per_channel = taps * k;
   // Per channel: the largest |w| and sum |w| / max |w| (the accumulator's
   // growth in units of the largest weight).
@@ -74,10 +83,30 @@ Q16GemmWeights PackQ16Gemm(const float* weights, const float* bias, size_t n, si
   return p;
 }
 
+Q16GemmWeights PackQ16GemmNode(const graph::Graph& g, const graph::Node& node) {
+  const graph::Shape& ws = g.values[node.inputs[1]].shape;
+  const graph::Attrs& a = node.attrs;
+  const graph::ValueId bias = node.inputs.size() > 2 ? node.inputs[2] : graph::kNoValue;
+  const auto n = static_cast<size_t>(ws[0]), kh = static_cast<size_t>(ws[1]),
+             kw = static_cast<size_t>(ws[2]), c = static_cast<size_t>(ws[3]);
+  // A kernel row's values are consecutive in the quantised input (no
+  // dilation; the padding is its border); only an odd channel count saves
+  // steps ([O][KH][KW][C] is already [O][KH][KW * C]).
+  const bool row_taps = kw > 1 && c % 2 == 1 && a.dilation_w == 1;
+  Q16GemmWeights w = PackQ16Gemm(g.values[node.inputs[1]].f32.data(),
+                                 bias == graph::kNoValue ? nullptr : g.values[bias].f32.data(), n,
+                                 row_taps ? kh : kh * kw, row_taps ? kw * c : c);
+  w.channels = c;
+  w.row_taps = row_taps;
+  return w;
+}
+
 size_t Q16InputBytes(const graph::Graph& g, const graph::Node& node, const Q16GemmWeights& weights) {
   const graph::Shape& xs = g.values[node.inputs[0]].shape;
-  const auto pixels = static_cast<size_t>(graph::ShapeProduct(xs) / xs.back());
-  return (pixels * weights.k + 1) * sizeof(int16_t);
+  const graph::Attrs& a = node.attrs;
+  const auto rows = static_cast<size_t>(xs[1] + a.pad_top + a.pad_bottom);
+  const auto cols = static_cast<size_t>(xs[2] + a.pad_left + a.pad_right);
+  return (rows * cols * weights.channels + 1) * sizeof(int16_t);
 }
 
 Q16ConvArgs Q16GemmArgs(const graph::Graph& g, const graph::Node& node,
@@ -85,7 +114,16 @@ Q16ConvArgs Q16GemmArgs(const graph::Graph& g, const graph::Node& node,
                         size_t y_stride) {
   Q16ConvArgs c;
   SetWindowGeometry(g, node, &c);
-  c.in_stride = weights->k;
+  c.in_stride = weights->channels;
+  if (weights->row_taps) c.kernel_w = 1;  // a tap reads the whole kernel row
+  // The padding becomes the quantised input's zero border.
+  c.src_h = c.in_h;
+  c.src_w = c.in_w;
+  c.border_top = c.pad_top;
+  c.border_left = c.pad_left;
+  c.in_h += static_cast<size_t>(node.attrs.pad_top + node.attrs.pad_bottom);
+  c.in_w += static_cast<size_t>(node.attrs.pad_left + node.attrs.pad_right);
+  c.pad_top = c.pad_left = 0;
   c.input = x;
   c.quantised = quantised;
   c.x = quantised;
@@ -148,17 +186,34 @@ void QuantizeDense(const float* x, size_t count, float inverse, int32_t bound, i
 
 void QuantizeQ16Input(Q16ConvArgs* args) {
   const Q16GemmWeights& w = *args->weights;
-  const size_t count = args->in_h * args->in_w * w.k;
-  const float peak = PeakAbs(args->input, count);
+  const size_t c = w.channels;
+  const size_t count = args->src_h * args->src_w * c;
+  const float peak = args->input_peak ? *args->input_peak : PeakAbs(args->input, count);
   const float inverse = peak > 0.0f ? static_cast<float>(w.input_max) / peak : 0.0f;
   args->input_scale = peak > 0.0f ? peak / static_cast<float>(w.input_max) : 0.0f;
-  QuantizeDense(args->input, count, inverse, w.input_max, args->quantised);
-  args->quantised[count] = 0;  // the tail an odd k's last pair reads
+  int16_t* q = args->quantised;
+  const size_t padded = args->in_h * args->in_w * c;
+  if (padded == count) {
+    QuantizeDense(args->input, count, inverse, w.input_max, q);
+  } else {  // rows into the zero border
+    const size_t row = args->in_w * c, src_row = args->src_w * c, left = args->border_left * c;
+    std::memset(q, 0, args->border_top * row * sizeof(int16_t));
+    for (size_t y = 0; y < args->src_h; ++y) {
+      int16_t* out = q + (args->border_top + y) * row;
+      std::memset(out, 0, left * sizeof(int16_t));
+      QuantizeDense(args->input + y * src_row, src_row, inverse, w.input_max, out + left);
+      std::memset(out + left + src_row, 0, (row - left - src_row) * sizeof(int16_t));
+    }
+    const size_t done = (args->border_top + args->src_h) * row;
+    std::memset(q + done, 0, (padded - done) * sizeof(int16_t));
+  }
+  q[padded] = 0;  // the tail an odd k's last pair reads
 }
 
 void Q16ConvReference(const Q16ConvArgs& g) {
   const Q16GemmWeights& w = *g.weights;
   const int16_t* pointers[kQ16GemmMaxTaps];
+  float peak = 0.0f;
   for (size_t pixel = 0; pixel < g.out_h * g.out_w; ++pixel) {
     WindowTaps(g, pixel, 1, w.zeros.data(), 1, pointers);
     for (size_t o = 0; o < w.n; ++o) {
@@ -174,13 +229,51 @@ void Q16ConvReference(const Q16ConvArgs& g) {
       float v = std::fma(static_cast<float>(static_cast<int32_t>(acc)), scale, w.bias[o]);
       v = std::min(std::max(v, g.act_min), g.act_max);
       g.y[pixel * g.y_stride + o] = v;
+      peak = std::max(peak, std::fabs(v));
     }
   }
+  if (g.out_peak) RaisePeak(g.out_peak, peak);
 }
 
 void RunQ16Gemm(Q16ConvArgs args, pthreadpool_t pool) {
   QuantizeQ16Input(&args);
   vnni_tiles::RunTiles<Q16ConvArgs, Q16ConvTile>(args, pool);
+}
+
+namespace {
+
+struct PoolBands {
+  const Q16ConvArgs* args;
+  const xnnpack_internal::MaxPoolGeometry* pool;
+  float* rings;
+  size_t ring_floats, bands;
+  float* peak;  // the pooled outputs' (nullptr: not measured)
+};
+
+void RingTile(const void* context, size_t pixel, size_t rows, float* y) {
+  Q16ConvTileTo(*static_cast<const Q16ConvArgs*>(context), pixel, rows, y);
+}
+
+void PoolBand(void* context, size_t band) {
+  const auto& c = *static_cast<const PoolBands*>(context);
+  const Q16ConvArgs& g = *c.args;
+  const xnnpack_internal::RingConvolution conv{g.out_h, g.out_w, g.weights->n, kQ16GemmTileRows,
+                                               RingTile, &g};
+  const size_t rows = c.pool->out_h;
+  const float peak = xnnpack_internal::MaxPoolFromRing(conv, *c.pool, band * rows / c.bands,
+                                                       (band + 1) * rows / c.bands,
+                                                       c.rings + band * c.ring_floats, c.peak != nullptr);
+  if (c.peak) RaisePeak(c.peak, peak);
+}
+
+}  // namespace
+
+void RunQ16GemmMaxPool(Q16ConvArgs args, const xnnpack_internal::MaxPoolGeometry& pool, float* rings,
+                       size_t ring_floats, size_t bands, pthreadpool_t threads) {
+  QuantizeQ16Input(&args);
+  PoolBands c{&args, &pool, rings, ring_floats, bands, args.out_peak};
+  args.out_peak = nullptr;  // the ring's rows are not the output
+  pthreadpool_parallelize_1d(threads, PoolBand, &c, bands, 0);
 }
 
 #if defined(EV_Q16_GEMM_VNNI)
@@ -234,14 +327,18 @@ __attribute__((target("avx512f,avx512vnni"))) static void Tile(const Q16ConvArgs
     scale[v] = _mm512_mul_ps(input_scale, _mm512_loadu_ps(w.scale.data() + channel + 16 * v));
     bias[v] = _mm512_loadu_ps(w.bias.data() + channel + 16 * v);
   }
+  __m512 peak = _mm512_setzero_ps();
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     for (int v = 0; v < NV; ++v) {
       __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][v]), scale[v], bias[v]);
       f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-      _mm512_mask_storeu_ps(y + r * g.y_stride + 16 * v, v + 1 == NV ? last_mask : 0xFFFF, f);
+      const __mmask16 mask = v + 1 == NV ? last_mask : 0xFFFF;
+      _mm512_mask_storeu_ps(y + r * g.y_stride + 16 * v, mask, f);
+      peak = _mm512_max_ps(peak, _mm512_mask_abs_ps(_mm512_setzero_ps(), mask, f));
     }
   }
+  if (g.out_peak) RaisePeak(g.out_peak, _mm512_reduce_max_ps(peak));
 }
 
 };
@@ -257,9 +354,12 @@ bool Q16GemmAvailable() {
   return available;
 }
 
+void Q16ConvTileTo(const Q16ConvArgs& g, size_t pixel, size_t rows, float* y) {
+  vnni_tiles::ConvTile<Q16Kernel>(g, pixel, rows, g.weights->n, g.weights->zeros.data(), y);
+}
+
 void Q16ConvTile(const Q16ConvArgs& g, size_t pixel, size_t rows) {
-  vnni_tiles::ConvTile<Q16Kernel>(g, pixel, rows, g.weights->n, g.weights->zeros.data(),
-                                  g.y + pixel * g.y_stride);
+  Q16ConvTileTo(g, pixel, rows, g.y + pixel * g.y_stride);
 }
 
 #else  // not x86-64: never used
@@ -268,6 +368,7 @@ bool Q16GemmAvailable() {
   return false;
 }
 
+void Q16ConvTileTo(const Q16ConvArgs&, size_t, size_t, float*) {}
 void Q16ConvTile(const Q16ConvArgs&, size_t, size_t) {}
 
 #endif

@@ -1,10 +1,13 @@
 // The int16 kernel (engine/int16_gemm.h) for the float32 convolutions of an
 // int8 program: bit-identical to its scalar reference on random layers (1x1,
 // 3x3, 7x7, odd channel counts, strides, dilation, padding, clamps, strided
-// outputs) at 1, 2 and 3 threads; within 16-bit rounding of the float32
-// convolution; no accumulator overflow on the worst-case window; and int8
-// programs that keep convolutions float32 run them on it (XNNPACK's f32
-// operator with EngineOptions::xnnpack_only).
+// outputs) at 1, 2 and 3 threads, with the outputs' peak measured as the
+// reference measures it; within 16-bit rounding of the float32 convolution;
+// no accumulator overflow on the worst-case window; a max pooling fused into
+// it equal to the unfused pair bit for bit; and int8 programs that keep
+// convolutions float32 run them on it (XNNPACK's f32 operator with
+// EngineOptions::xnnpack_only), the fused pooling and the measured peaks
+// giving the same outputs as the unfused program.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -16,6 +19,7 @@
 #include "engine/engine_test_util.h"
 #include "engine/int16_gemm.h"
 #include "engine/int8_backend.h"
+#include "engine/max_pool_ring.h"
 #include "engine/reference_kernels.h"
 #include "engine/testing/test_graphs.h"
 #include "engine/xnnpack_backend.h"
@@ -59,13 +63,26 @@ std::vector<LayerCase> Cases() {
   c.push_back({"dilated_3x3", {1, 9, 9, 12}, 17, 3, 3, dilated});
   c.push_back({"one_pixel_rows", {1, 1, 3, 20}, 36, 1, 1, Conv(1, 0)});
   c.push_back({"wide_3x3_k96_n130", {1, 7, 8, 96}, 130, 3, 3, Conv(1, 1)});
+  // Row taps (odd channel counts; the padding is the quantised border): with vertical
+  // padding, a 5-wide row of 5 channels, a 1-channel input.
+  ConvParams vertical = Conv(1, 0, 0.0f);
+  vertical.pad_top = 2;
+  vertical.pad_bottom = 1;
+  c.push_back({"row_taps_vertical_pad_5x3_k3", {1, 12, 14, 3}, 20, 5, 3, vertical});
+  c.push_back({"row_taps_1x5_k5_stride2", {1, 9, 17, 5}, 40, 1, 5, Conv(2, 0)});
+  c.push_back({"row_taps_3x3_k1", {1, 11, 10, 1}, 8, 3, 3, Conv(1, 0)});
+  ConvParams same = Conv(2, 0);  // TensorFlow SAME, stride 2: right and bottom padding
+  same.pad_bottom = same.pad_right = 1;
+  c.push_back({"row_taps_same_pad_3x3s2_k3", {1, 16, 18, 3}, 24, 3, 3, same});
   return c;
 }
 
 // Runs `node` of `g` on `x` with the kernel (threads > 0: on a pool) or its
 // scalar reference (threads == 0); `y` has y_stride floats per output pixel.
+// `peak`: the outputs' max |y| as the run measured it (nullptr: not measured).
 std::vector<float> RunInt16(const graph::Graph& g, const int8_internal::Q16GemmWeights& w,
-                            const std::vector<float>& x, size_t y_stride, int threads) {
+                            const std::vector<float>& x, size_t y_stride, int threads,
+                            float* peak = nullptr) {
   const graph::Node& node = g.nodes[0];
   const graph::Shape& ys = g.values[node.outputs[0]].shape;
   const size_t pixels = static_cast<size_t>(ys[1] * ys[2]);
@@ -73,6 +90,8 @@ std::vector<float> RunInt16(const graph::Graph& g, const int8_internal::Q16GemmW
   std::vector<int16_t> q(int8_internal::Q16InputBytes(g, node, w) / sizeof(int16_t));
   int8_internal::Q16ConvArgs args =
       int8_internal::Q16GemmArgs(g, node, &w, x.data(), q.data(), y.data(), y_stride);
+  if (peak) *peak = 0.0f;
+  args.out_peak = peak;
   if (threads == 0) {
     int8_internal::QuantizeQ16Input(&args);
     int8_internal::Q16ConvReference(args);
@@ -84,15 +103,17 @@ std::vector<float> RunInt16(const graph::Graph& g, const int8_internal::Q16GemmW
   return y;
 }
 
+// max |v| over the first n of every `stride` floats.
+float PeakOf(const std::vector<float>& v, size_t n, size_t stride) {
+  float peak = 0.0f;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i % stride < n) peak = std::max(peak, std::fabs(v[i]));
+  }
+  return peak;
+}
+
 int8_internal::Q16GemmWeights Pack(const graph::Graph& g) {
-  const graph::Node& node = g.nodes[0];
-  const graph::Shape& ws = g.values[node.inputs[1]].shape;
-  const float* bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue
-                          ? g.values[node.inputs[2]].f32.data()
-                          : nullptr;
-  return int8_internal::PackQ16Gemm(g.values[node.inputs[1]].f32.data(), bias,
-                                    static_cast<size_t>(ws[0]), static_cast<size_t>(ws[1] * ws[2]),
-                                    static_cast<size_t>(ws[3]));
+  return int8_internal::PackQ16GemmNode(g, g.nodes[0]);
 }
 
 TEST(Int16GemmTest, KernelIsBitIdenticalToItsReferenceAndNearFloat32) {
@@ -104,15 +125,24 @@ TEST(Int16GemmTest, KernelIsBitIdenticalToItsReferenceAndNearFloat32) {
     const graph::Graph g = testing::ConvLayerGraph(lc, 5);
     const int8_internal::Q16GemmWeights w = Pack(g);
     EXPECT_GE(w.input_max, 1000);  // at least 10 bits of input
+    const bool row_taps = lc.input[3] % 2 == 1 && lc.kernel_w > 1 && lc.p.dilation_w == 1;
+    EXPECT_EQ(w.row_taps, row_taps);
     const std::vector<float> input = testing::RandomData(
         static_cast<size_t>(graph::ShapeProduct(lc.input)), 17, -lc.input_scale, lc.input_scale);
-    const std::vector<float> expected = RunInt16(g, w, input, lc.y_stride, 0);
+    float expected_peak = -1.0f;
+    const std::vector<float> expected = RunInt16(g, w, input, lc.y_stride, 0, &expected_peak);
+    const size_t out_stride = lc.y_stride ? lc.y_stride : w.n;
+    // The peak is of the written outputs alone, not of the other channels.
+    EXPECT_EQ(expected_peak, PeakOf(expected, w.n, out_stride));
+    EXPECT_GT(expected_peak, 0.0f);
     for (int threads : {1, 2, 3}) {
-      const std::vector<float> y = RunInt16(g, w, input, lc.y_stride, threads);
+      float peak = -1.0f;
+      const std::vector<float> y = RunInt16(g, w, input, lc.y_stride, threads, &peak);
       ASSERT_EQ(y.size(), expected.size());
       size_t different = 0;
       for (size_t i = 0; i < y.size(); ++i) different += y[i] != expected[i] ? 1 : 0;
       EXPECT_EQ(different, 0u) << "threads=" << threads << " of " << y.size() << " floats";
+      EXPECT_EQ(peak, expected_peak) << "threads=" << threads;
       compared += y.size();
     }
     // The float32 convolution: within the 16-bit rounding (relative to the
@@ -159,6 +189,146 @@ TEST(Int16GemmTest, WorstCaseWindowsDoNotOverflow) {
     const float want = (o % 2 ? -864.0f : 864.0f) + bias[o];
     EXPECT_NEAR(y[centre + o], want, 864.0f * 1e-3f) << "channel " << o;
   }
+}
+
+struct PoolCase {
+  std::string name;
+  graph::Shape input;
+  int out_channels, kernel;
+  ConvParams conv;
+  testing::PoolParams pool;
+};
+
+testing::PoolParams MaxPool(int kernel, int stride, int pad = 0, float lo = -testing::kInf,
+                            float hi = testing::kInf) {
+  testing::PoolParams p;
+  p.kernel_h = p.kernel_w = kernel;
+  p.stride_h = p.stride_w = stride;
+  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
+  p.act_min = lo;
+  p.act_max = hi;
+  return p;
+}
+
+// The int16 convolution with the max pooling that alone reads it computed
+// in the same pass (RunQ16GemmMaxPool, engine/max_pool_ring.h) equals the
+// kernel's dense output pooled by the reference MaxPool2D, bit for bit, in
+// 1-3 bands of pooled rows, and measures the pooled outputs' peak.
+TEST(Int16GemmTest, FusedMaxPoolEqualsTheUnfusedPair) {
+  if (!int8_internal::Q16GemmAvailable()) GTEST_SKIP() << "no AVX512-VNNI on this CPU: XNNPACK runs fp32";
+  testing::PoolParams ceil = MaxPool(3, 2);
+  ceil.pad_bottom = ceil.pad_right = 1;  // Caffe's ceil mode
+  const std::vector<PoolCase> cases = {
+      {"squeezenet_first_layer", {1, 31, 29, 3}, 64, 3, Conv(2, 0, 0.0f), MaxPool(3, 2)},
+      {"ceil_mode_pool", {1, 20, 22, 3}, 24, 3, Conv(2, 0, 0.0f), ceil},
+      {"padded_clamped_pool", {1, 13, 11, 8}, 70, 3, Conv(1, 1), MaxPool(3, 2, 1, -0.5f, 0.75f)},
+      {"pool_2x2_no_relu", {1, 10, 14, 5}, 16, 1, Conv(1, 0), MaxPool(2, 2)},
+      {"stride_over_window", {1, 17, 17, 4}, 33, 3, Conv(1, 1, 0.0f), MaxPool(2, 3)},
+  };
+  for (const PoolCase& pc : cases) {
+    SCOPED_TRACE(pc.name);
+    GraphBuilder b(9);
+    const graph::ValueId x = b.Input(pc.input);
+    const graph::ValueId c = b.Conv(x, pc.out_channels, pc.kernel, pc.kernel, pc.conv);
+    const graph::Graph g = b.Finish(b.Pool(graph::Op::kMaxPool2D, c, pc.pool));
+    const graph::Node& pool_node = g.nodes[1];
+    ASSERT_TRUE(xnnpack_internal::FusablePool(g, pool_node));
+    const int8_internal::Q16GemmWeights w = Pack(g);
+    const std::vector<float> input =
+        testing::RandomData(static_cast<size_t>(graph::ShapeProduct(pc.input)), 23);
+    // Unfused: the kernel's dense output, then the reference pooling.
+    const std::vector<float> conv = RunInt16(g, w, input, 0, 1);
+    std::vector<float> expected(static_cast<size_t>(graph::ShapeProduct(g.values[g.outputs[0]].shape)));
+    const std::vector<const float*> pooled_input{conv.data()};
+    ASSERT_TRUE(reference::RunNode(g, pool_node, pooled_input, expected.data()).ok());
+    const float expected_peak = PeakOf(expected, w.n, w.n);
+    for (size_t threads : {1, 2, 3}) {
+      std::vector<float> y(expected.size(), -7.0f);
+      std::vector<int16_t> q(int8_internal::Q16InputBytes(g, g.nodes[0], w) / sizeof(int16_t));
+      int8_internal::Q16ConvArgs args =
+          int8_internal::Q16GemmArgs(g, g.nodes[0], &w, input.data(), q.data(), nullptr, 0);
+      float peak = 0.0f;
+      args.out_peak = &peak;
+      const xnnpack_internal::MaxPoolGeometry geometry =
+          xnnpack_internal::MaxPoolGeometryOf(g, pool_node, y.data(), w.n);
+      const size_t ring_floats = xnnpack_internal::MaxPoolRingFloats(geometry.kernel_h, args.out_w, w.n);
+      std::vector<float> rings(ring_floats * threads, 3.0e38f);  // garbage the rows must overwrite
+      xnnpack_internal::ThreadPool pool;
+      if (threads > 1) pool.reset(pthreadpool_create(threads));
+      int8_internal::RunQ16GemmMaxPool(args, geometry, rings.data(), ring_floats, threads, pool.get());
+      size_t different = 0;
+      for (size_t i = 0; i < y.size(); ++i) different += y[i] != expected[i] ? 1 : 0;
+      EXPECT_EQ(different, 0u) << "bands=" << threads << " of " << y.size() << " floats";
+      EXPECT_EQ(peak, expected_peak) << "bands=" << threads;
+    }
+  }
+}
+
+// A SqueezeNet-like head whose first 7 convolutions (the food export's
+// prefix) stay float32, built twice: as is, and with an identity ReLU after
+// each of them and after the first pooling, which stops the poolings'
+// fusion (after the first convolution, and after the second Fire module's
+// concat) and the measured peaks (a ReLU's output is produced by XNNPACK).
+// The calibrations are equal (a ReLU of a ReLU changes no value), so the two
+// int8 programs must give the same floats.
+graph::Graph FoodLikeHead(bool identity_relus, std::vector<std::string>* prefix) {
+  GraphBuilder b(31);
+  ConvParams relu = Conv(1, 0, 0.0f);
+  ConvParams relu_pad = Conv(1, 1, 0.0f);
+  const auto kept = [&](graph::ValueId v) {
+    prefix->push_back(b.graph().nodes.back().name);
+    return identity_relus ? b.Unary(graph::Op::kRelu, v) : v;
+  };
+  graph::ValueId x = b.Input({1, 47, 47, 3});
+  x = kept(b.Conv(x, 64, 3, 3, Conv(2, 0, 0.0f)));
+  x = b.Pool(graph::Op::kMaxPool2D, x, MaxPool(3, 2));
+  if (identity_relus) x = b.Unary(graph::Op::kRelu, x);
+  for (int fire = 0; fire < 2; ++fire) {
+    const graph::ValueId s = kept(b.Conv(x, 16, 1, 1, relu));
+    const graph::ValueId e1 = kept(b.Conv(s, 64, 1, 1, relu));
+    const graph::ValueId e3 = kept(b.Conv(s, 64, 3, 3, relu_pad));
+    x = b.Concat({e1, e3}, 3);
+  }
+  x = b.Pool(graph::Op::kMaxPool2D, x, MaxPool(3, 2));
+  x = b.Conv(x, 32, 1, 1, relu);
+  x = b.Conv(x, 48, 3, 3, relu_pad);
+  x = b.Conv(x, 5, 1, 1, relu);
+  x = b.GlobalAvgPool(x);
+  x = b.Reshape(x, {1, 5});
+  return b.Finish(b.Unary(graph::Op::kSoftmax, x));
+}
+
+TEST(Int16GemmTest, FusedPoolAndMeasuredPeaksGiveTheUnfusedProgramsOutputs) {
+  if (!int8_internal::Q16GemmAvailable()) GTEST_SKIP() << "no AVX512-VNNI on this CPU: XNNPACK runs fp32";
+  std::vector<std::vector<float>> inputs;
+  for (uint32_t s = 0; s < 3; ++s) inputs.push_back(testing::RandomData(47 * 47 * 3, 70 + s, 0.0f, 2.0f));
+  std::vector<std::vector<float>> outputs[2];
+  for (int relus = 0; relus < 2; ++relus) {
+    std::vector<std::string> prefix;
+    const graph::Graph g = FoodLikeHead(relus == 1, &prefix);
+    ASSERT_EQ(prefix.size(), 7u);
+    Result<Int8Calibration> c = CalibrateInt8(g, inputs);
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    c->float_nodes = prefix;
+    const auto backend = MakeInt8Backend(std::make_shared<const Int8Calibration>(std::move(*c)));
+    for (int threads : {1, 2}) {
+      EngineOptions options;
+      options.threads = threads;
+      Result<std::unique_ptr<CompiledModel>> model = backend->Compile(g, options);
+      ASSERT_TRUE(model.ok()) << model.status().message();
+      const Int8PlanStats& stats = *GetInt8PlanStats(**model);
+      EXPECT_EQ(stats.int16_nodes, 7);
+      // The first layer's pooling, and the one after the second Fire module's concat.
+      EXPECT_EQ(stats.fused_pools, relus ? 0 : 2);
+      for (const auto& input : inputs) {
+        Result<std::vector<float>> y = testing::RunOnce(*backend, g, input, threads);
+        ASSERT_TRUE(y.ok()) << y.status().message();
+        outputs[relus].push_back(*y);
+      }
+    }
+  }
+  ASSERT_EQ(outputs[0].size(), outputs[1].size());
+  for (size_t i = 0; i < outputs[0].size(); ++i) EXPECT_EQ(outputs[0][i], outputs[1][i]) << "run " << i;
 }
 
 // In an int8 program, the convolutions mixed precision keeps float32 run on

@@ -60,6 +60,8 @@ class Int8Session final : public Session {
     ops_.resize(program_->steps.size());
     gemm_.resize(program_->steps.size());
     gemm16_.resize(program_->steps.size());
+    pool16_.resize(program_->steps.size());
+    peaks_.assign(program_->peak_slots, 0.0f);
     for (size_t s = 0; s < program_->steps.size(); ++s) EV_RETURN_IF_ERROR(PrepareStep(s));
     return Status::Ok();
   }
@@ -81,6 +83,7 @@ class Int8Session final : public Session {
     }
     std::memcpy(Pointer(program_->input_buffer), input.data(), input_size_ * sizeof(float));
     if (ranges_) Record(program_->graph.inputs[0], program_->input_buffer);
+    std::fill(peaks_.begin(), peaks_.end(), 0.0f);
     for (size_t s = 0; s < program_->steps.size(); ++s) EV_RETURN_IF_ERROR(RunStep(s));
     std::memcpy(output.data(), Pointer(program_->output_buffer), output_size_ * sizeof(float));
     return Status::Ok();
@@ -103,6 +106,7 @@ class Int8Session final : public Session {
     std::vector<double> seconds(profile.size(), 0.0);
     for (int r = 0; r < runs; ++r) {
       std::memcpy(Pointer(p.input_buffer), input.data(), input_size_ * sizeof(float));
+      std::fill(peaks_.begin(), peaks_.end(), 0.0f);
       for (size_t s = 0; s < p.steps.size(); ++s) {
         const auto start = std::chrono::steady_clock::now();
         EV_RETURN_IF_ERROR(RunStep(s));
@@ -124,6 +128,9 @@ class Int8Session final : public Session {
       }
     } else if (gemm_[s].weights) {
       int8_internal::RunQ8Gemm(gemm_[s], pool_.get());
+    } else if (gemm16_[s].weights && step.pool_node >= 0) {
+      const Pool16& r = pool16_[s];
+      int8_internal::RunQ16GemmMaxPool(gemm16_[s], r.geometry, r.rings, r.ring_floats, r.bands, pool_.get());
     } else if (gemm16_[s].weights) {
       int8_internal::RunQ16Gemm(gemm16_[s], pool_.get());
     } else {
@@ -150,7 +157,9 @@ class Int8Session final : public Session {
     if (step.kind == Step::Kind::kQ8Op) {
       np.op += program_->gemm[step.node].kernel.empty() ? " (int8)" : " (int8 VNNI)";
     }
-    if (step.kind == Step::Kind::kF32Op && !program_->gemm16[step.node].kernel.empty()) np.op += " (int16 VNNI)";
+    if (step.kind == Step::Kind::kF32Op && !program_->gemm16[step.node].kernel.empty()) {
+      np.op += step.pool_node >= 0 ? " (int16 VNNI + MaxPool2D)" : " (int16 VNNI)";
+    }
     if (step.kind == Step::Kind::kReference) np.op += " (reference)";
     if (step.kind == Step::Kind::kCopy) np.op += step.x8 ? " (int8 copy)" : " (copy)";
     return np;
@@ -241,10 +250,23 @@ class Int8Session final : public Session {
       case Step::Kind::kF32Op: {
         const Node& node = g.nodes[step.node];
         if (!p.gemm16[step.node].kernel.empty()) {
+          const int8_internal::Q16GemmWeights& w = p.gemm16[step.node];
+          const bool pooled = step.pool_node >= 0;  // the rows go to a ring: dense
           gemm16_[s] = int8_internal::Q16GemmArgs(
-              g, node, &p.gemm16[step.node], F(step.reads[0]),
-              reinterpret_cast<int16_t*>(Pointer(step.scratch)), F(step.write) + step.out_offset,
-              step.out_stride);
+              g, node, &w, F(step.reads[0]), reinterpret_cast<int16_t*>(Pointer(step.scratch)),
+              F(step.write) + step.out_offset, pooled ? 0 : step.out_stride);
+          if (step.peak_in >= 0) gemm16_[s].input_peak = &peaks_[step.peak_in];
+          if (step.peak_out >= 0) gemm16_[s].out_peak = &peaks_[step.peak_out];
+          if (pooled) {  // rows to a ring per thread, pooled into `write` (its channels)
+            const Node& pool_node = g.nodes[static_cast<size_t>(step.pool_node)];
+            Pool16& r = pool16_[s];
+            r.geometry = xnnpack_internal::MaxPoolGeometryOf(g, pool_node, F(step.write) + step.out_offset,
+                                                             step.out_stride ? step.out_stride : w.n);
+            r.bands = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
+            r.ring_floats = xnnpack_internal::MaxPoolRingFloats(r.geometry.kernel_h, gemm16_[s].out_w, w.n);
+            r.rings = reinterpret_cast<float*>(
+                Pointer(step.scratch) + int8_internal::Q16RingOffset(int8_internal::Q16InputBytes(g, node, w)));
+          }
           return Status::Ok();
         }
         {
@@ -315,6 +337,13 @@ class Int8Session final : public Session {
   std::vector<XnnOperator> ops_;  // per step; empty for reference and VNNI steps
   std::vector<int8_internal::Q8ConvArgs> gemm_;  // per step; null weights unless on the VNNI kernel
   std::vector<int8_internal::Q16ConvArgs> gemm16_;  // per step; null weights unless on the int16 kernel
+  struct Pool16 {  // an int16 step's fused max pooling (Step::pool_node)
+    xnnpack_internal::MaxPoolGeometry geometry;
+    float* rings = nullptr;
+    size_t ring_floats = 0, bands = 1;
+  };
+  std::vector<Pool16> pool16_;  // per step
+  std::vector<float> peaks_;    // Program::peak_slots, zeroed before each run
   std::vector<ValueRange>* ranges_ = nullptr;
   std::vector<bool>* seen_ = nullptr;
   std::vector<std::vector<double>>* channel_sums_ = nullptr;
@@ -374,6 +403,7 @@ Result<std::unique_ptr<Int8Model>> CompileProgram(const Graph& graph, const Engi
   program->graph = graph;
   program->int8 = calibration != nullptr;
   program->own_kernels = !options.xnnpack_only;
+  program->threads = options.threads;
   EV_RETURN_IF_ERROR(int8_internal::PlanProgram(program.get(), calibration));
   return std::make_unique<Int8Model>(std::move(program), options.threads);
 }

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "engine/int8_program.h"
+#include "engine/max_pool_ring.h"
 #include "engine/memory_planner.h"
 #include "engine/xnnpack_ops.h"
 #include "engine/xnnpack_weights.h"
@@ -43,7 +44,9 @@ class Planner {
       EV_RETURN_IF_ERROR(ProbeQ8());
     }
     EV_RETURN_IF_ERROR(ProbeF32());
+    FusePools();
     PlaceConcatInputs();
+    PlanPeaks();
     PoolConstants();
     BuildSteps();
     PlanMemory();
@@ -276,11 +279,93 @@ class Planner {
     if (ws.size() != 4 || g_.values[node.inputs[0]].shape.size() != 4) return;
     const auto taps = static_cast<size_t>(ws[1] * ws[2]);
     if (taps > int8_internal::kQ16GemmMaxTaps) return;
-    p_.gemm16[i] = int8_internal::PackQ16Gemm(
-        g_.values[node.inputs[1]].f32.data(),
-        bias == graph::kNoValue ? nullptr : g_.values[bias].f32.data(), static_cast<size_t>(ws[0]),
-        taps, static_cast<size_t>(ws[3]));
+    p_.gemm16[i] = int8_internal::PackQ16GemmNode(g_, node);
     ++p_.stats.int16_nodes;
+  }
+
+  // A max pooling that alone reads an int16 convolution's output is computed
+  // with it (RunQ16GemmMaxPool): the first layers of the SqueezeNet exports
+  // (113x113x64 floats written and read back, then 56x56x64 quantised). So
+  // is one that alone reads a channel concat of int16 convolutions' outputs
+  // (a Fire module's, then its pooling): each convolution pools its own
+  // channels into the pooling's output (pooling is per channel), and the
+  // concat is never written.
+  void FusePools() {
+    fused_pool_.assign(g_.nodes.size(), {});
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      const Node& node = g_.nodes[i];
+      const ValueId y = node.outputs[0];
+      const bool concat = p_.mode[i] == Mode::kConcat && !concat_q8_[y] &&
+                          node.attrs.axis == static_cast<int>(g_.values[y].shape.size()) - 1;
+      if (!concat && !Int16(static_cast<int>(i))) continue;
+      const int j = OnlyReader(y);
+      if (j < 0 || p_.mode[j] != Mode::kF32Xnnpack || !xnnpack_internal::FusablePool(g_, g_.nodes[j])) continue;
+      if (!concat) {
+        fused_pool_[i] = {j, 0, 0};
+      } else {
+        bool all = true;  // every input an int16 convolution's output that only the concat reads
+        for (ValueId v : node.inputs) {
+          const int producer = g_.ProducerOf(v);
+          all = all && Int16(producer) && v != g_.outputs[0] && p_.root[v] == v &&
+                consumers_[v].size() == 1 && fused_pool_[producer].pool < 0;
+        }
+        if (!all) continue;
+        size_t offset = 0;
+        for (ValueId v : node.inputs) {
+          fused_pool_[g_.ProducerOf(v)] = {j, offset, LastDim(g_.values[y].shape)};
+          offset += LastDim(g_.values[v].shape);
+        }
+        p_.mode[i] = Mode::kFused;  // no concat
+      }
+      p_.mode[j] = Mode::kFused;
+      ++p_.stats.fused_pools;
+    }
+  }
+
+  bool Int16(int node) const { return node >= 0 && !p_.gemm16[node].kernel.empty(); }
+
+  // The node that alone reads `v` (as its first input), else -1.
+  int OnlyReader(ValueId v) const {
+    if (v == g_.outputs[0] || p_.root[v] != v || consumers_[v].size() != 1) return -1;
+    const size_t j = consumers_[v][0];
+    return g_.nodes[j].inputs[0] == v ? static_cast<int>(j) : -1;
+  }
+
+  // The int16 convolutions whose input other int16 convolutions produce
+  // whole (directly, through a fused pooling, or as every input of a concat
+  // they write in place) take its max |x| from them: one peak slot per such
+  // value (Program::peak_slots).
+  void PlanPeaks() {
+    std::vector<int> measured(g_.values.size(), -1);  // per root value: its slot, if its producers measure it
+    int slots = 0;
+    std::vector<ValueId> out(g_.nodes.size(), graph::kNoValue);  // per int16 node: the value it writes
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (!Int16(static_cast<int>(i))) continue;
+      const ValueId y = g_.nodes[i].outputs[0];
+      bool whole = true;
+      if (fused_pool_[i].pool >= 0) {
+        out[i] = g_.nodes[fused_pool_[i].pool].outputs[0];
+      } else if (placed_[y].concat_set) {
+        const Node& concat = g_.nodes[placed_[y].concat];
+        out[i] = concat.outputs[0];
+        for (ValueId v : concat.inputs) {
+          const int producer = g_.ProducerOf(v);
+          whole = whole && placed_[v].concat_set && Int16(producer) && fused_pool_[producer].pool < 0;
+        }
+      } else {
+        out[i] = y;
+      }
+      int& slot = measured[p_.root[out[i]]];
+      if (whole && slot < 0) slot = slots++;
+    }
+    peak_slot_.assign(g_.nodes.size(), -1);
+    peak_in_.assign(g_.nodes.size(), -1);
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+      if (!Int16(static_cast<int>(i))) continue;
+      peak_slot_[i] = measured[p_.root[out[i]]];
+      peak_in_[i] = measured[p_.root[g_.nodes[i].inputs[0]]];
+    }
+    p_.peak_slots = static_cast<size_t>(slots);
   }
 
   // A channel concat's inputs that convolutions of its representation
@@ -376,6 +461,14 @@ class Planner {
       const ValueId y = node.outputs[0];
       switch (p_.mode[i]) {
         case Mode::kAlias: ++p_.stats.free_nodes; continue;
+        case Mode::kFused:  // computed by the int16 convolution(s) before it
+          if (node.op == Op::kConcat) {
+            ++p_.stats.free_nodes;
+            continue;
+          }
+          ++p_.stats.float_nodes;
+          p_.stats.float_node_names.push_back(node.name);
+          continue;
         case Mode::kConcat: BuildConcat(i); break;
         case Mode::kQ8:
         case Mode::kF32Xnnpack:
@@ -391,7 +484,15 @@ class Planner {
           for (size_t k = 0; k < node.inputs.size(); ++k) {
             step.reads.push_back(weights && k > 0 ? -1 : Ensure(node.inputs[k], rep, i));
           }
-          if (placed_[y].concat_set) {  // into its concat's buffer
+          if (fused_pool_[i].pool >= 0) {  // writes (its channels of) the pooling's output
+            const FusedPool& f = fused_pool_[i];
+            int& buffer = buffer_of_[p_.root[g_.nodes[f.pool].outputs[0]]][static_cast<int>(rep)];
+            if (buffer < 0) buffer = NewBuffer(g_.nodes[f.pool].outputs[0], rep);
+            step.pool_node = f.pool;
+            step.write = buffer;
+            step.out_offset = f.offset;
+            step.out_stride = f.stride;
+          } else if (placed_[y].concat_set) {  // into its concat's buffer
             const ValueId concat = g_.nodes[placed_[y].concat].outputs[0];
             int& buffer = buffer_of_[p_.root[concat]][static_cast<int>(rep)];  // the concat's rep
             if (buffer < 0) buffer = NewBuffer(concat, rep);
@@ -402,7 +503,18 @@ class Planner {
             step.write = NewBuffer(y, rep);
           }
           if (!p_.gemm16[i].kernel.empty()) {
-            step.scratch = NewScratch(int8_internal::Q16InputBytes(g_, node, p_.gemm16[i]));
+            size_t bytes = int8_internal::Q16InputBytes(g_, node, p_.gemm16[i]);
+            if (fused_pool_[i].pool >= 0) {  // and a ring per thread
+              const graph::Shape& ys = g_.values[y].shape;
+              bytes = int8_internal::Q16RingOffset(bytes) +
+                      sizeof(float) * static_cast<size_t>(std::max(p_.threads, 1)) *
+                          xnnpack_internal::MaxPoolRingFloats(
+                              static_cast<size_t>(g_.nodes[fused_pool_[i].pool].attrs.kernel_h),
+                              static_cast<size_t>(ys[2]), static_cast<size_t>(ys[3]));
+            }
+            step.scratch = NewScratch(bytes);
+            step.peak_in = peak_in_[i];
+            step.peak_out = peak_slot_[i];
           }
           p_.steps.push_back(std::move(step));
           if (q8) {
@@ -507,6 +619,14 @@ class Planner {
     size_t stride = 0;   // the concat's channels
   };
   std::vector<Placement> placed_;  // per value
+  struct FusedPool {
+    int pool = -1;       // the MaxPool2D node an int16 convolution computes too
+    size_t offset = 0;   // its first channel in the pooling's output (after a concat)
+    size_t stride = 0;   // the pooling's channels (0: the convolution's own)
+  };
+  std::vector<FusedPool> fused_pool_;  // per node
+  std::vector<int> peak_slot_;   // per node: an int16 convolution's output peak slot, else -1
+  std::vector<int> peak_in_;     // per node: an int16 convolution's input peak slot, else -1
 };
 
 }  // namespace

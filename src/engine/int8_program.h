@@ -26,7 +26,9 @@ inline size_t Elements(const graph::Graph& g, graph::ValueId v) {
 }
 
 enum class Rep : uint8_t { kF32 = 0, kQ8 = 1 };
-enum class Mode : uint8_t { kQ8, kF32Xnnpack, kF32Reference, kAlias, kConcat };
+// kFused: a float32 MaxPool2D computed by the int16 convolution before it
+// (RunQ16GemmMaxPool), no step of its own.
+enum class Mode : uint8_t { kQ8, kF32Xnnpack, kF32Reference, kAlias, kConcat, kFused };
 
 // One unit of run-time work.
 struct Step {
@@ -35,7 +37,13 @@ struct Step {
   graph::ValueId value = graph::kNoValue;  // converts: the value converted; copies: the input
   std::vector<int> reads;           // buffer ids; -1 for a constant or absent input
   int write = -1;
-  int scratch = -1;  // kF32Op on the int16 kernel: the buffer of its quantised input
+  int scratch = -1;  // kF32Op on the int16 kernel: the buffer of its quantised input (and rings)
+  // kF32Op on the int16 kernel: the MaxPool2D node it computes too (-1:
+  // none; `write` is then the pooling's output), and the run's peak slots
+  // (Program::peak_slots; -1: none) its input's max |x| is read from and its
+  // output's is raised in.
+  int pool_node = -1;
+  int peak_in = -1, peak_out = -1;
   // kCopy (a concat input): rows of `width` elements, strides and the output
   // offset. kQ8Op, kF32Op: out_offset/out_stride (elements) place a
   // convolution's output in its concat (0 stride: dense).
@@ -57,6 +65,10 @@ struct Program {
   // (engine/int8_gemm.h) where the CPU has one; false: XNNPACK only
   // (EngineOptions::xnnpack_only).
   bool own_kernels = true;
+  int threads = 1;  // EngineOptions::threads: one fused pooling ring per thread
+  // Per run: the max |x| of the values int16 convolutions produce for int16
+  // convolutions (Step::peak_in / peak_out), zeroed before each run.
+  size_t peak_slots = 0;
   std::vector<Mode> mode;               // per node
   std::vector<Q8Kind> kind;             // per node (kQ8)
   std::vector<Q8Weights> weights;       // per node (convolution kinds)

@@ -496,87 +496,16 @@ void ConvGemmTile(const ConvGemmArgs& g, size_t pixel, size_t rows, float* c) {
 
 namespace {
 
-constexpr size_t kPoolVectors = 4;  // channel vectors a window's max keeps in registers at once
-
-// y[c] = clamp(max over the window), channels [0, n): the window is rows[0,
-// row_count) x the floats [begin, end) of each row, a pixel every `step`
-// floats (a pixel's channels are contiguous). The pixels are taken row by
-// row, left to right, as XNNPACK's max pooling takes them; with max an exact
-// operation on the clamped convolution outputs (no NaN), any order gives the
-// same floats, but this one keeps them bit-identical without that argument.
-// Four channel vectors at a time: their loads are independent (the rows are
-// in L2, and one vector's chain of maxima would wait on each).
-__attribute__((target("avx512f"))) void MaxWindow(const float* const* rows, size_t row_count, size_t begin, size_t end,
-                                                  size_t step, size_t n, float lo, float hi, float* y) {
-  const __m512 lo_v = _mm512_set1_ps(lo), hi_v = _mm512_set1_ps(hi);
-  size_t c = 0;
-  for (; c + 16 * kPoolVectors <= n; c += 16 * kPoolVectors) {
-    __m512 m[kPoolVectors];
-    for (size_t v = 0; v < kPoolVectors; ++v) m[v] = _mm512_loadu_ps(rows[0] + begin + c + 16 * v);
-    for (size_t x = begin + step; x < end; x += step) {
-      for (size_t v = 0; v < kPoolVectors; ++v) m[v] = _mm512_max_ps(m[v], _mm512_loadu_ps(rows[0] + x + c + 16 * v));
-    }
-    for (size_t r = 1; r < row_count; ++r) {
-      for (size_t x = begin; x < end; x += step) {
-        for (size_t v = 0; v < kPoolVectors; ++v) {
-          m[v] = _mm512_max_ps(m[v], _mm512_loadu_ps(rows[r] + x + c + 16 * v));
-        }
-      }
-    }
-    for (size_t v = 0; v < kPoolVectors; ++v) {
-      _mm512_storeu_ps(y + c + 16 * v, _mm512_min_ps(_mm512_max_ps(m[v], lo_v), hi_v));
-    }
-  }
-  for (; c < n; c += 16) {
-    const auto mask = static_cast<__mmask16>(n - c >= 16 ? 0xFFFFu : (1u << (n - c)) - 1);
-    __m512 m = _mm512_maskz_loadu_ps(mask, rows[0] + begin + c);
-    for (size_t x = begin + step; x < end; x += step)
-      m = _mm512_max_ps(m, _mm512_maskz_loadu_ps(mask, rows[0] + x + c));
-    for (size_t r = 1; r < row_count; ++r) {
-      for (size_t x = begin; x < end; x += step) m = _mm512_max_ps(m, _mm512_maskz_loadu_ps(mask, rows[r] + x + c));
-    }
-    _mm512_mask_storeu_ps(y + c, mask, _mm512_min_ps(_mm512_max_ps(m, lo_v), hi_v));
-  }
+void RingTile(const void* context, size_t pixel, size_t rows, float* y) {
+  ConvGemmTile(*static_cast<const ConvGemmArgs*>(context), pixel, rows, y);
 }
 
 }  // namespace
 
 void ConvGemmMaxPool(const ConvGemmArgs& g, const MaxPoolGeometry& pool, size_t begin,
                      size_t end, float* ring) {
-  const size_t n = g.out_channels, row_floats = g.out_w * n;
-  // A convolution row in tiles of nearly equal width (113 pixels: 8 x 8 + 7 x 7,
-  // not 14 x 8 + 1, whose one-pixel tile waits on its FMAs' latency).
-  const size_t tiles = (g.out_w + kGemmTileRows - 1) / kGemmTileRows;
-  const size_t narrow = g.out_w / tiles, wide = g.out_w % tiles;  // the first `wide` tiles: narrow + 1
-  const float* rows[kConvGemmMaxTaps];
-  size_t next = 0;  // the next convolution row to compute (or later)
-  for (size_t py = begin; py < end; ++py) {
-    const auto top = static_cast<ptrdiff_t>(py * pool.stride_h) -
-                     static_cast<ptrdiff_t>(pool.pad_top);
-    const size_t y0 = static_cast<size_t>(std::max<ptrdiff_t>(top, 0));
-    const size_t y1 =
-        std::min(g.out_h, static_cast<size_t>(std::max<ptrdiff_t>(top + static_cast<ptrdiff_t>(pool.kernel_h), 0)));
-    for (size_t r = std::max(next, y0); r < y1; ++r) {
-      float* slot = ring + (r % pool.kernel_h) * row_floats;
-      for (size_t t = 0, x = 0; t < tiles; ++t) {
-        const size_t width = narrow + (t < wide ? 1 : 0);
-        ConvGemmTile(g, r * g.out_w + x, width, slot + x * n);
-        x += width;
-      }
-    }
-    next = std::max(next, y1);
-    size_t row_count = 0;
-    for (size_t r = y0; r < y1; ++r) rows[row_count++] = ring + (r % pool.kernel_h) * row_floats;
-    float* y = pool.y + py * pool.out_w * pool.y_stride;
-    for (size_t px = 0; px < pool.out_w; ++px) {
-      const auto left = static_cast<ptrdiff_t>(px * pool.stride_w) -
-                        static_cast<ptrdiff_t>(pool.pad_left);
-      const size_t x0 = static_cast<size_t>(std::max<ptrdiff_t>(left, 0));
-      const size_t x1 = std::min(
-          g.out_w, static_cast<size_t>(std::max<ptrdiff_t>(left + static_cast<ptrdiff_t>(pool.kernel_w), 0)));
-      MaxWindow(rows, row_count, x0 * n, x1 * n, n, n, pool.lo, pool.hi, y + px * pool.y_stride);
-    }
-  }
+  const RingConvolution conv{g.out_h, g.out_w, g.out_channels, kGemmTileRows, RingTile, &g};
+  MaxPoolFromRing(conv, pool, begin, end, ring, /*peak=*/false);
 }
 
 #else  // not x86-64: never used

@@ -31,6 +31,8 @@
 #include <cstddef>
 #include <vector>
 
+#include "engine/max_pool_ring.h"
+
 namespace edgevision::engine::xnnpack_internal {
 
 inline constexpr size_t kGemmTileRows = 8;       // pixels per tile
@@ -129,22 +131,8 @@ struct ConvGemmArgs {
 // residual is read from args.out.residual's row `pixel` on).
 void ConvGemmTile(const ConvGemmArgs& args, size_t pixel, size_t rows, float* c);
 
-// A max pooling fused into the convolution before it (the first layers of
-// the SqueezeNet exports: convolution, ReLU, 3x3 stride-2 max pooling): the
-// convolution's output rows are computed into a ring of `ring_rows` rows
-// (>= the pooling window's height) and pooled from there, so the full
-// convolution output is never written to memory. Padding is left out of
-// the max, as XNNPACK does.
-struct MaxPoolGeometry {
-  size_t kernel_h = 0, kernel_w = 0, stride_h = 1, stride_w = 1;
-  size_t pad_top = 0, pad_left = 0;
-  size_t out_h = 0, out_w = 0;
-  float* y = nullptr;  // output rows of y_stride floats
-  size_t y_stride = 0;
-  float lo = 0, hi = 0;  // the pooling's clamp
-};
-
-// Pooled rows [begin, end) and the convolution rows they read; `ring` holds
+// A max pooling fused into the convolution before it (engine/max_pool_ring.h):
+// pooled rows [begin, end) and the convolution rows they read; `ring` holds
 // pool.kernel_h rows of args.out_w pixels of args.out_channels floats
 // (args.out.ldc must equal args.out_channels). Disjoint row ranges with
 // their own rings may run on different threads (the convolution rows two

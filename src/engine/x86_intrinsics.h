@@ -1,6 +1,6 @@
 // The x86-64 intrinsics (<immintrin.h>) for the engine's own AVX-512 kernels
-// (depthwise_conv.cc, pointwise_gemm.cc, int8_gemm.cc, int16_gemm.cc,
-// vnni_tiles.h). Include it from a kernel's .cc (or a header only kernels
+// (depthwise_conv.cc, pointwise_gemm.cc, max_pool_ring.cc, int8_gemm.cc,
+// int16_gemm.cc, vnni_tiles.h). Include it from a kernel's .cc (or a header only kernels
 // include, as vnni_tiles.h), never from a header that other modules include:
 // see the pragmas below.
 //

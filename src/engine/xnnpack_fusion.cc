@@ -39,17 +39,6 @@ constexpr size_t kBlockGroupRows = 1;
 // 2; 4 measured as 2.
 constexpr size_t kBlockBandsPerThread = 2;
 
-// The pooling geometry ConvGemmMaxPool handles: windows of at most
-// kConvGemmMaxTaps pixels that never lie wholly in the padding.
-bool FusablePool(const Graph& g, const Node& pool) {
-  const graph::Attrs& a = pool.attrs;
-  return pool.op == Op::kMaxPool2D && a.kernel_h > 0 && a.kernel_w > 0 &&
-         static_cast<size_t>(a.kernel_h * a.kernel_w) <= kConvGemmMaxTaps && a.stride_h > 0 &&
-         a.stride_w > 0 && a.pad_top < a.kernel_h && a.pad_left < a.kernel_w &&
-         a.pad_bottom < a.kernel_h && a.pad_right < a.kernel_w &&
-         g.values[pool.inputs[0]].shape.size() == 4 && g.values[pool.outputs[0]].shape.size() == 4;
-}
-
 // The only reader of `v`, reading it as its first input, else -1.
 int OnlyReader(const Graph& g, const Dataflow& flow, ValueId v) {
   if (v == g.outputs[0] || flow.consumers[v].size() != 1 || flow.consumers[v][0].input != 0) return -1;

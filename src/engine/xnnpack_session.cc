@@ -602,21 +602,9 @@ class XnnpackSession final : public Session {
     a = ConvGemmArgsOf(i);
     if (program_->fused_pool[i] >= 0) {
       const Node& pool_node = g.nodes[program_->fused_pool[i]];
-      const graph::Attrs& pa = pool_node.attrs;
-      const graph::Shape& ps = g.values[pool_node.outputs[0]].shape;
       MaxPoolGeometry& pool = action.conv_gemm_call.pool;
-      pool.kernel_h = static_cast<size_t>(pa.kernel_h);
-      pool.kernel_w = static_cast<size_t>(pa.kernel_w);
-      pool.stride_h = static_cast<size_t>(pa.stride_h);
-      pool.stride_w = static_cast<size_t>(pa.stride_w);
-      pool.pad_top = static_cast<size_t>(pa.pad_top);
-      pool.pad_left = static_cast<size_t>(pa.pad_left);
-      pool.out_h = static_cast<size_t>(ps[1]);
-      pool.out_w = static_cast<size_t>(ps[2]);
-      pool.y = Pointer(pool_node.outputs[0]);
-      pool.y_stride = program_->locations[pool_node.outputs[0]].row_stride;
-      pool.lo = pa.act_min;
-      pool.hi = pa.act_max;
+      pool = MaxPoolGeometryOf(g, pool_node, Pointer(pool_node.outputs[0]),
+                               program_->locations[pool_node.outputs[0]].row_stride);
       a.out.c = nullptr;  // rows go to the ring
       a.out.ldc = a.out_channels;
       action.conv_gemm_call.rings = arena_.get() + program_->ring_offset[i];
