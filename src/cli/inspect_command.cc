@@ -46,7 +46,7 @@ int RunInspect(const InspectOptions& options) {
   std::optional<predict::Int8Report> int8;
   if (options.precision != "fp32") {
     predict::ClassifierOptions classifier_options;
-    if (Status s = ApplyPrecision(options.precision, options.data_dir, &classifier_options); !s.ok()) {
+    if (Status s = ApplyPrecision(options.precision, options.data_dir, options.int8_fallback, &classifier_options); !s.ok()) {
       PrintError(s);
       return 2;
     }
