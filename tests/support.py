@@ -8,6 +8,7 @@ it needs is missing: 77 (CTest's "skipped"), or 1 when EDGEVISION_REQUIRE_ALL=1
 import hashlib
 import json
 import os
+import re
 
 SKIP = 77
 
@@ -71,3 +72,18 @@ def seed_captures(data_dir, photos):
         os.makedirs(os.path.join(data_dir, "captures", digest[:2]), exist_ok=True)
         with open(os.path.join(data_dir, "captures", digest[:2], digest + ".jpg"), "wb") as f:
             f.write(data)
+
+
+def serve_port(server):
+    """Reads a `serve` process's stderr (text) until it listens and its model is
+    ready: (port, None), or (None, the last log lines) when it ends first.
+    Waits on the log lines, not on a clock."""
+    port, ready, log = None, False, []
+    for line in server.stderr:
+        log.append(line)
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        port = int(m.group(1)) if m else port
+        ready = ready or re.search(r"model .* ready in", line) is not None
+        if port and ready:
+            return port, None
+    return None, "".join(log[-20:])

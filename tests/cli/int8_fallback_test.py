@@ -116,6 +116,9 @@ def check_reports(binary, data):
                           "--int8-fallback", "off"]).stdout)["int8"]["fallback"]
     if off.get("enabled") is not False or off["bound"] != fb["bound"]:
         failures.append("inspect --int8-fallback off: %r" % off)
+    text = run([binary, "inspect", "--model", MODEL, "--precision", "int8", "--data-dir", data]).stdout
+    if not re.search(r"fallback\s+fp32 answers when int8's top-two log-odds margin < %.4f" % fb["bound"], text):
+        failures.append("inspect's text has no fallback line: %s" % text[-600:])
     for extra, enabled in (([], True), (["--int8-fallback", "off"], False)):
         bench = json.loads(run([binary, "bench", "--model", MODEL, "--precision", "int8", "--data-dir", data,
                                 "--runs", "3", "--warmup", "1"] + extra).stdout)["int8"]["fallback"]
@@ -131,16 +134,9 @@ def check_health(binary, data):
                                "--host", "127.0.0.1", "--port", "0", "--threads", "1"],
                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
-        port, ready, log = None, False, []
-        for line in server.stderr:  # waits on the log lines, not on a clock
-            log.append(line)
-            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-            port = int(m.group(1)) if m else port
-            ready = ready or re.search(r"model .* ready in", line) is not None
-            if port and ready:
-                break
-        if port is None or not ready:
-            return ["serve --precision int8 did not start:\n" + "".join(log[-20:])]
+        port, log = support.serve_port(server)
+        if port is None:
+            return ["serve --precision int8 did not start:\n" + log]
         base = "http://127.0.0.1:%d" % port
         answers = []
         for image in (NEAR_TIES[1], os.path.join(EXPORTS, "iotedge-applebanana-tf", "images", "apple1.jpg")):

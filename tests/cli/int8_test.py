@@ -302,17 +302,9 @@ def check_health(binary, tmp):
                                "--host", "127.0.0.1", "--port", "0", "--threads", "1"],
                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
-        port, ready, log = None, False, []
-        for line in server.stderr:  # waits on the log lines, not on a clock
-            log.append(line)
-            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                port = int(m.group(1))
-            ready = ready or re.search(r"model .* ready in", line) is not None
-            if port and ready:
-                break
-        if port is None or not ready:
-            return ["serve --precision int8 did not start:\n" + "".join(log[-20:])]
+        port, log = support.serve_port(server)
+        if port is None:
+            return ["serve --precision int8 did not start:\n" + log]
         health = wait_ready(port)
         model = health.get("model", {})
         if not health.get("ready") or model.get("precision") != "int8":
