@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 
 SKIP = 77
 
@@ -72,6 +73,15 @@ def seed_captures(data_dir, photos):
         os.makedirs(os.path.join(data_dir, "captures", digest[:2]), exist_ok=True)
         with open(os.path.join(data_dir, "captures", digest[:2], digest + ".jpg"), "wb") as f:
             f.write(data)
+
+
+def start_int8_serve(binary, model, data_dir):
+    """`serve --precision int8` on a loopback port (one thread): the process, and
+    its port once the model is ready (serve_port)."""
+    server = subprocess.Popen([binary, "serve", "--model", model, "--precision", "int8", "--data-dir", data_dir,
+                               "--host", "127.0.0.1", "--port", "0", "--threads", "1"],
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    return (server,) + serve_port(server)
 
 
 def serve_port(server):

@@ -130,11 +130,8 @@ def check_reports(binary, data):
 
 def check_health(binary, data):
     failures = []
-    server = subprocess.Popen([binary, "serve", "--model", MODEL, "--precision", "int8", "--data-dir", data,
-                               "--host", "127.0.0.1", "--port", "0", "--threads", "1"],
-                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    server, port, log = support.start_int8_serve(binary, MODEL, data)
     try:
-        port, log = support.serve_port(server)
         if port is None:
             return ["serve --precision int8 did not start:\n" + log]
         base = "http://127.0.0.1:%d" % port

@@ -298,11 +298,8 @@ def check_health(binary, tmp):
     apple = os.path.join(EXPORTS, "iotedge-applebanana-tf")
     # The fruit export's cache from check_cache: loading reuses it.
     data = data_dir(tmp, "iotedge-applebanana-tf")
-    server = subprocess.Popen([binary, "serve", "--model", apple, "--precision", "int8", "--data-dir", data,
-                               "--host", "127.0.0.1", "--port", "0", "--threads", "1"],
-                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    server, port, log = support.start_int8_serve(binary, apple, data)
     try:
-        port, log = support.serve_port(server)
         if port is None:
             return ["serve --precision int8 did not start:\n" + log]
         health = wait_ready(port)
