@@ -12,7 +12,10 @@ For each classifier export, `edgevision predict` at both precisions on:
 Prints, per export: top-1 agreement over all images, over the export
 photos alone, over the decisive images (fp32's top tag leads by >= 0.1),
 over the held-out images, the mean and max |p_int8 - p_fp32|, and the
-images where top-1 differs.
+images where top-1 differs. With the confidence fallback (on unless
+--int8-fallback off is passed through --int8-args), also how many images
+fp32 answered (int8's near ties), over all images and over the photos:
+the agreement then is of the answers as served.
 
 Held out = neither a calibration image of that export nor derived from one
 (DERIVED_FROM below, after tests/data/images/SOURCE.md): the iotedge and
@@ -30,6 +33,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -86,7 +90,10 @@ def predict(binary, model, images, extra):
     """{image: answer} for the images predict answered."""
     p = subprocess.run([binary, "predict", "--model", model] + extra + images,
                        capture_output=True, text=True, timeout=3600)
-    failed = {i for i in images if i in p.stderr}
+    # A refused image is named in stderr; so is one that fp32 answered (a
+    # "near tie" line of the int8 fallback), which is an answer.
+    errors = "\n".join(l for l in p.stderr.splitlines() if ": near tie (" not in l)
+    failed = {i for i in images if i in errors}
     ok = [i for i in images if i not in failed]
     docs = support.json_documents(p.stdout)
     if len(docs) != len(ok):
@@ -103,6 +110,8 @@ def main():
     ap.add_argument("--json", action="store_true", help="one JSON object per export instead of text")
     ap.add_argument("--per-image", default="",
                     help="also write every image's fp32 and int8 probabilities here (JSON, per export)")
+    ap.add_argument("--int8-args", default="",
+                    help="extra arguments for the int8 predict, e.g. '--int8-fallback off'")
     args = ap.parse_args()
 
     photos = sorted(glob.glob(os.path.join(args.exports, "*", "images", "**", "*.*"), recursive=True))
@@ -122,7 +131,9 @@ def main():
             if export in FROM_CAPTURES:
                 support.seed_captures(data_dir, fruit)
             fp32, _ = predict(args.edgevision, model, images, [])
-            int8, log = predict(args.edgevision, model, list(fp32), ["--precision", "int8", "--data-dir", data_dir])
+            int8, log = predict(args.edgevision, model, list(fp32),
+                                ["--precision", "int8", "--data-dir", data_dir] + args.int8_args.split())
+            fell_back = {m.group(1) for m in re.finditer(r"int8: (.*): near tie \(", log)}
             both = [i for i in images if i in fp32 and i in int8]
             same = [i for i in both if top1(fp32[i]) == top1(int8[i])]
             in_photos = [i for i in both if i in photos]
@@ -134,16 +145,20 @@ def main():
             diffs = [abs(probs(fp32[i]).get(k, 0) - v) for i in both for k, v in probs(int8[i]).items()]
             differ = [{"image": os.path.relpath(i, REPO), "fp32": probs(fp32[i]), "int8": probs(int8[i])}
                       for i in both if top1(fp32[i]) != top1(int8[i])]
-            per_image[export] = {os.path.relpath(i, REPO): {"fp32": probs(fp32[i]), "int8": probs(int8[i])}
+            per_image[export] = {os.path.relpath(i, REPO): {"fp32": probs(fp32[i]), "int8": probs(int8[i]),
+                                                             "fallback": i in fell_back}
                                  for i in both}
             if args.per_image:
                 with open(args.per_image, "w") as f:
                     json.dump(per_image, f)
-            line = [l for l in log.splitlines() if "int8:" in l]
+            line = [l for l in log.splitlines() if "int8: calibrated" in l]
             row = {"export": export, "images": len(both), "agree": len(same),
                    "photos": len(in_photos), "photos_agree": sum(i in same for i in in_photos),
                    "decisive": len(decisive), "decisive_agree": sum(i in same for i in decisive),
                    "held_out": len(held_out), "held_out_agree": sum(i in same for i in held_out),
+                   "fallbacks": sum(i in fell_back for i in both),
+                   "photo_fallbacks": sum(i in fell_back for i in in_photos),
+                   "fallback_images": sorted(os.path.relpath(i, REPO) for i in both if i in fell_back),
                    "mean_abs_diff": sum(diffs) / max(1, len(diffs)), "max_abs_diff": max(diffs + [0.0]),
                    "differ": differ, "log": line[-1] if line else ""}
             if args.json:
@@ -154,6 +169,8 @@ def main():
                      row["photos_agree"], row["photos"], row["decisive_agree"], row["decisive"],
                      row["held_out_agree"], row["held_out"],
                      row["mean_abs_diff"], row["max_abs_diff"]), flush=True)
+            print("    fp32 answered (fallback) %d/%d images, %d/%d photos"
+                  % (row["fallbacks"], row["images"], row["photo_fallbacks"], row["photos"]), flush=True)
             for d in differ:
                 print("    differs: %s fp32 %s int8 %s" % (d["image"], d["fp32"], d["int8"]))
             if row["log"]:

@@ -13,6 +13,11 @@ fp32/ORT, then their medians and ranges, and the load average at each round. The
 shared: read the ranges, not one number. With --cpu, also the CPU time per
 inference (two runs of each command, R and 5R inferences, differenced):
 what a busy machine cannot distort by preempting the process.
+
+int8 runs as served, with its confidence fallback (docs/performance.md,
+"int8"): when int8's answer on the bench's fixed input is a near tie, every
+run also runs fp32, and the round's "int8_fallbacks" says so (its time is
+then not int8's). --int8-args '--int8-fallback off' times int8 alone.
 """
 import argparse
 import json
@@ -53,6 +58,7 @@ def main():
     ap.add_argument("--core", default="0")
     ap.add_argument("--cpu", action="store_true",
                     help="also measure CPU ms per inference (robust when the machine is loaded)")
+    ap.add_argument("--int8-args", default="", help="extra arguments for the int8 bench, e.g. '--int8-fallback off'")
     args = ap.parse_args()
     with open(os.path.join(args.models, "models.json")) as f:
         models = json.load(f)
@@ -63,7 +69,7 @@ def main():
             if "ort" not in cmds:
                 continue
             cmds = {"fp32": cmds["edgevision"], "ort": cmds["ort"],
-                    "int8": cmds["edgevision"] + ["--precision", "int8", "--data-dir", data_dir]}
+                    "int8": cmds["edgevision"] + ["--precision", "int8", "--data-dir", data_dir] + args.int8_args.split()}
             rows = []
             for r in range(args.rounds):
                 order = list(cmds)
@@ -76,6 +82,8 @@ def main():
                     if engine == "int8":
                         row["int8_nodes"] = doc["int8"]["nodes"]
                         row["agreement"] = doc["int8"]["agreement_with_fp32"]
+                        fallback = doc["int8"].get("fallback", {})  # absent from older binaries
+                        row["int8_fallbacks"] = fallback.get("fallbacks", 0) if fallback.get("enabled") else 0
                 if args.cpu:
                     # CPU ms per inference: the difference of two runs of the same
                     # command with --runs R and 5R (start-up and warm-up cancel).

@@ -8,6 +8,8 @@ it needs is missing: 77 (CTest's "skipped"), or 1 when EDGEVISION_REQUIRE_ALL=1
 import hashlib
 import json
 import os
+import re
+import subprocess
 
 SKIP = 77
 
@@ -71,3 +73,27 @@ def seed_captures(data_dir, photos):
         os.makedirs(os.path.join(data_dir, "captures", digest[:2]), exist_ok=True)
         with open(os.path.join(data_dir, "captures", digest[:2], digest + ".jpg"), "wb") as f:
             f.write(data)
+
+
+def start_int8_serve(binary, model, data_dir):
+    """`serve --precision int8` on a loopback port (one thread): the process, and
+    its port once the model is ready (serve_port)."""
+    server = subprocess.Popen([binary, "serve", "--model", model, "--precision", "int8", "--data-dir", data_dir,
+                               "--host", "127.0.0.1", "--port", "0", "--threads", "1"],
+                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    return (server,) + serve_port(server)
+
+
+def serve_port(server):
+    """Reads a `serve` process's stderr (text) until it listens and its model is
+    ready: (port, None), or (None, the last log lines) when it ends first.
+    Waits on the log lines, not on a clock."""
+    port, ready, log = None, False, []
+    for line in server.stderr:
+        log.append(line)
+        m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        port = int(m.group(1)) if m else port
+        ready = ready or re.search(r"model .* ready in", line) is not None
+        if port and ready:
+            return port, None
+    return None, "".join(log[-20:])

@@ -132,7 +132,7 @@ nlohmann::json TimeSummary(std::vector<double> ms) {
 int RunImageBench(const BenchOptions& options, const std::string& path) {
   predict::ClassifierOptions classifier_options;
   classifier_options.threads_per_inference = options.threads;
-  if (Status s = ApplyPrecision(options.precision, options.data_dir, &classifier_options); !s.ok()) {
+  if (Status s = ApplyPrecision(options.precision, options.data_dir, options.int8_fallback, &classifier_options); !s.ok()) {
     PrintError(s);
     return 2;
   }
@@ -155,6 +155,7 @@ int RunImageBench(const BenchOptions& options, const std::string& path) {
     }
   }
   std::vector<double> ms, decode, preprocess, inference;
+  int fallbacks = 0;  // int8 answers that float32 gave (predict/int8_fallback.h)
   const long faults_before = PageFaults();
   for (int i = 0; i < options.runs; ++i) {
     auto start = std::chrono::steady_clock::now();
@@ -167,6 +168,7 @@ int RunImageBench(const BenchOptions& options, const std::string& path) {
     decode.push_back(r->timings.decode_ms);
     preprocess.push_back(r->timings.preprocess_ms);
     inference.push_back(r->timings.inference_ms);
+    if (r->int8_fallback) ++fallbacks;
   }
   const long faults = PageFaults() - faults_before;
   nlohmann::json doc = {{"model", (*classifier)->info().model_file},
@@ -179,6 +181,9 @@ int RunImageBench(const BenchOptions& options, const std::string& path) {
                         {"preprocess_median_ms", Percentile(preprocess, 0.5)},
                         {"inference_median_ms", Percentile(inference, 0.5)},
                         {"page_faults_per_image", static_cast<double>(faults) / options.runs}};
+  if ((*classifier)->int8_fallback_counts()) {
+    doc["int8_fallbacks"] = fallbacks;  // of `runs`: their time includes float32's
+  }
   doc.update(TimeSummary(ms));
   std::printf("%s\n", doc.dump().c_str());
   return 0;
@@ -204,8 +209,12 @@ int RunBench(const BenchOptions& options) {
   engine::EngineOptions engine_options;
   engine_options.threads = options.threads;
   Result<std::unique_ptr<engine::CompiledModel>> compiled = Internal("not compiled");
+  // int8's confidence fallback (predict/int8_fallback.h): timed as served.
+  std::unique_ptr<engine::CompiledModel> fp32;
+  predict::Int8FallbackBound fallback;
   if (int8) {
-    Result<predict::Int8Setup> setup = predict::PrepareInt8(*loaded, {}, options.data_dir, engine_options);
+    Result<predict::Int8Setup> setup = predict::PrepareInt8(*loaded, {}, options.data_dir, engine_options,
+                                                            options.int8_fallback == "on");
     if (!setup.ok()) {
       PrintError(setup.status());
       return 1;
@@ -214,6 +223,8 @@ int RunBench(const BenchOptions& options) {
     int8_report.erase("nodes");
     backend = setup->backend;
     compiled = std::move(setup->compiled);
+    fp32 = std::move(setup->fp32);
+    fallback = setup->report.fallback;
   } else {
     backend = options.backend == "reference" ? engine::MakeReferenceBackend() : engine::MakeXnnpackBackend();
     compiled = backend->Compile(loaded->graph, engine_options);
@@ -227,6 +238,15 @@ int RunBench(const BenchOptions& options) {
     PrintError(session.status());
     return 1;
   }
+  std::unique_ptr<engine::Session> fp32_session;
+  if (fp32) {
+    Result<std::unique_ptr<engine::Session>> s = fp32->CreateSession();
+    if (!s.ok()) {
+      PrintError(s.status());
+      return 1;
+    }
+    fp32_session = std::move(s).value();
+  }
   // A fixed pseudo-random input in the model's value range (seeded: every run
   // and every build sees the same tensor).
   size_t n = 1;
@@ -235,19 +255,32 @@ int RunBench(const BenchOptions& options) {
   std::mt19937 rng(1234);
   std::uniform_real_distribution<float> dist(0.0f, 255.0f * loaded->preprocess.scale);
   for (float& v : input) v = dist(rng);
+  // One inference as served: int8, then float32 when int8's answer falls back.
+  int fallbacks = 0;
+  double int8_margin = 0;  // int8's top-two log-odds margin on this input
+  const auto run = [&]() -> Status {
+    EV_RETURN_IF_ERROR((*session)->Run(input, output));
+    int8_margin = predict::TopTwoLogOddsMargin(output);
+    if (fp32_session && predict::FallsBack(fallback, output)) {
+      ++fallbacks;
+      return fp32_session->Run(input, output);
+    }
+    return Status::Ok();
+  };
 
   for (int i = 0; i < options.warmup; ++i) {
-    Status s = (*session)->Run(input, output);
+    Status s = run();
     if (!s.ok()) {
       PrintError(s);
       return 1;
     }
   }
+  fallbacks = 0;  // count the timed runs only
   std::vector<double> ms;
   ms.reserve(options.runs);
   for (int i = 0; i < options.runs; ++i) {
     auto start = std::chrono::steady_clock::now();
-    Status s = (*session)->Run(input, output);
+    Status s = run();
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     if (!s.ok()) {
       PrintError(s);
@@ -270,6 +303,12 @@ int RunBench(const BenchOptions& options) {
     int8_report["nodes"] = {{"int8", stats->int8_nodes}, {"float32", stats->float_nodes},
                             {"conversions", stats->conversions}, {"vnni", stats->vnni_nodes},
                             {"float32_names", stats->float_node_names}};
+    // Whether this input's int8 answer falls back: then every timed run
+    // includes a float32 run, and the time is not int8's.
+    int8_report["fallback"]["bench_input_margin"] = int8_margin;
+    int8_report["fallback"]["inferences"] = options.runs;
+    int8_report["fallback"]["fallbacks"] = fallbacks;
+    int8_report["fallback"]["rate"] = options.runs > 0 ? static_cast<double>(fallbacks) / options.runs : 0.0;
     doc["int8"] = int8_report;
   }
   if ((options.profile || options.per_op) && options.backend != "reference") {

@@ -91,6 +91,8 @@ struct ServeOptions {
   // "fp32" (default: the containers' answers) or "int8" (docs/performance.md,
   // "int8"); int8 caches its calibration under data_dir.
   std::string precision = "fp32";
+  // int8: "on" (float32 answers int8's near ties) or "off".
+  std::string int8_fallback = "on";
 };
 int RunServe(const ServeOptions& options);
 
@@ -105,6 +107,7 @@ struct PredictOptions {
   std::string draw;  // a detector: write the (single) image with its boxes here, JPEG
   std::string precision = "fp32";  // as ServeOptions (local model only)
   std::string data_dir;            // int8: calibration cache and captures
+  std::string int8_fallback = "on";  // as ServeOptions
 };
 int RunPredict(const PredictOptions& options);
 
@@ -114,6 +117,7 @@ struct InspectOptions {
   std::string preprocess;  // as ServeOptions
   std::string precision = "fp32";  // int8: also calibrate and report the agreement with fp32
   std::string data_dir;            // int8: calibration cache and captures
+  std::string int8_fallback = "on";  // as ServeOptions
 };
 int RunInspect(const InspectOptions& options);
 
@@ -132,6 +136,7 @@ struct BenchOptions {
   double peak_gflops = 0;           // the machine's peak, for --per-op's floors
   std::string precision = "fp32";   // int8: the int8 engine (backend xnnpack only)
   std::string data_dir;             // int8: calibration cache and captures
+  std::string int8_fallback = "on";  // as ServeOptions (the engine bench runs it too)
 };
 int RunBench(const BenchOptions& options);
 

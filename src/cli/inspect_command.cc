@@ -46,7 +46,7 @@ int RunInspect(const InspectOptions& options) {
   std::optional<predict::Int8Report> int8;
   if (options.precision != "fp32") {
     predict::ClassifierOptions classifier_options;
-    if (Status s = ApplyPrecision(options.precision, options.data_dir, &classifier_options); !s.ok()) {
+    if (Status s = ApplyPrecision(options.precision, options.data_dir, options.int8_fallback, &classifier_options); !s.ok()) {
       PrintError(s);
       return 2;
     }
@@ -163,6 +163,14 @@ int RunInspect(const InspectOptions& options) {
                 "%zu by sensitivity\n",
                 mixed.float_nodes.size(), mixed.leading_nodes, 100.0 * mixed.leading_share, mixed.all_int8_error,
                 mixed.leading_error, mixed.float_nodes.size() - static_cast<size_t>(mixed.leading_nodes));
+    const predict::Int8FallbackBound& fb = int8->fallback;
+    if (fb.enabled) {
+      std::printf("fallback    fp32 answers when int8's top-two log-odds margin < %.4f (%g x %.4f, the largest "
+                  "error on %d near-tie calibration inputs of %d); %d of them fall back\n",
+                  fb.bound, fb.safety_factor, fb.max_margin_error, fb.near_tie_inputs, fb.inputs, fb.below_bound);
+    } else {
+      std::printf("fallback    off (--int8-fallback off): int8 answers every image\n");
+    }
   }
   return 0;
 }

@@ -38,11 +38,15 @@ Result<model::LoadOptions> MakeLoadOptions(const std::string& preprocess, bool l
   return load;
 }
 
-Status ApplyPrecision(const std::string& precision, const std::string& data_dir,
+Status ApplyPrecision(const std::string& precision, const std::string& data_dir, const std::string& int8_fallback,
                       predict::ClassifierOptions* options) {
   if (precision != "fp32" && precision != "int8") {
     return InvalidArgument("--precision must be fp32 or int8, not '" + precision + "'");
   }
+  if (int8_fallback != "on" && int8_fallback != "off") {
+    return InvalidArgument("--int8-fallback must be on or off, not '" + int8_fallback + "'");
+  }
+  options->int8_fallback = int8_fallback == "on";
   options->int8 = precision == "int8";
   options->int8_data_dir = data_dir;
   return Status::Ok();

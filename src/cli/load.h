@@ -23,8 +23,10 @@ Result<model::LoadOptions> MakeLoadOptions(const std::string& preprocess, bool l
 
 // --precision ("fp32" or "int8") and the data dir int8 caches its
 // calibration in (and calibrates from, when the export has no images).
-// InvalidArgument for another precision.
-Status ApplyPrecision(const std::string& precision, const std::string& data_dir,
+// With int8, `int8_fallback` ("on" or "off"): float32 answers int8's near
+// ties (predict/int8_fallback.h). InvalidArgument for another precision or
+// fallback value.
+Status ApplyPrecision(const std::string& precision, const std::string& data_dir, const std::string& int8_fallback,
                       predict::ClassifierOptions* options);
 
 // The detector post-processing flags as predict::DetectorOptions.

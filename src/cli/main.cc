@@ -25,6 +25,15 @@ CLI::Option* AddPrecisionFlag(CLI::App* cmd, std::string* precision) {
       ->check(CLI::IsMember({"fp32", "int8"}))
       ->capture_default_str();
 }
+// --int8-fallback on|off (docs/performance.md, "int8", the fallback).
+CLI::Option* AddInt8FallbackFlag(CLI::App* cmd, std::string* fallback) {
+  return cmd
+      ->add_option("--int8-fallback", *fallback,
+                   "With --precision int8: on (float32 answers when int8's answer is a near tie; keeps a float32 "
+                   "copy of the model) or off")
+      ->check(CLI::IsMember({"on", "off"}))
+      ->capture_default_str();
+}
 constexpr const char* kPrecisionDataDirHelp =
     "With --precision int8: calibrate from this data dir's captures when the export ships no images, and cache "
     "the calibration here";
@@ -161,6 +170,7 @@ int main(int argc, char** argv) {
                         "Folder for durable state: capture store and upstream outbox (default: none)")
       ->envname("EDGEVISION_DATA_DIR");
   AddPrecisionFlag(serve_cmd, &serve.precision)->envname("EDGEVISION_PRECISION");
+  AddInt8FallbackFlag(serve_cmd, &serve.int8_fallback)->envname("EDGEVISION_INT8_FALLBACK");
   // --- upstream publishing flags (src/upstream) ---
   serve_cmd->add_option("--upstream", serve.upstream,
                         "Send each result upstream: mqtt[s]://[user:pass@]host[:port]/topic, iothub, iotedge or off "
@@ -273,6 +283,7 @@ int main(int argc, char** argv) {
                         "List predictions in label-file order, as the container does");
   AddDetectionFlags(predict_cmd, &predict.detection, false);
   AddPrecisionFlag(predict_cmd, &predict.precision);
+  AddInt8FallbackFlag(predict_cmd, &predict.int8_fallback);
   predict_cmd->add_option("--data-dir", predict.data_dir, kPrecisionDataDirHelp);
   auto* draw_opt = predict_cmd->add_option("--draw", predict.draw,
                                            "Detector: write the image with its boxes to this JPEG file (one image)");
@@ -286,6 +297,7 @@ int main(int argc, char** argv) {
   inspect_cmd->add_option("--preprocess", inspect.preprocess,
                           "Follow this export generation's container code: d1, d2, d3 or file (default: detected)");
   AddPrecisionFlag(inspect_cmd, &inspect.precision);
+  AddInt8FallbackFlag(inspect_cmd, &inspect.int8_fallback);
   inspect_cmd->add_option("--data-dir", inspect.data_dir, kPrecisionDataDirHelp);
 
   TensorOptions tensor;
@@ -378,6 +390,7 @@ int main(int argc, char** argv) {
                         "Peak GFLOP/s of this machine (bench/peak/fma_peak.cc): adds each op's compute floor to --per-op")
       ->check(CLI::PositiveNumber);
   AddPrecisionFlag(bench_cmd, &bench.precision);
+  AddInt8FallbackFlag(bench_cmd, &bench.int8_fallback);
   bench_cmd->add_option("--data-dir", bench.data_dir, kPrecisionDataDirHelp);
   bench_cmd->add_option("--image", bench.image,
                         "Time the whole request path on this image: a classifier's decode + preprocess + "

@@ -1,4 +1,6 @@
 // `edgevision predict`: the camera's role for scripts and debugging.
+#include <spdlog/spdlog.h>
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -96,7 +98,7 @@ int RunPredict(const PredictOptions& options) {
     predict::ClassifierOptions classifier_options;
     classifier_options.threads_per_inference = options.threads;
     classifier_options.detector = MakeDetectorOptions(options.detection);
-    if (Status s = ApplyPrecision(options.precision, options.data_dir, &classifier_options); !s.ok()) {
+    if (Status s = ApplyPrecision(options.precision, options.data_dir, options.int8_fallback, &classifier_options); !s.ok()) {
       PrintError(s);
       return 2;
     }
@@ -149,6 +151,10 @@ int RunPredict(const PredictOptions& options) {
         continue;
       }
       std::printf("%s\n", http::PredictionJson(*result, LocalEnvelope(*classifier)).c_str());
+      if (result->int8_fallback) {
+        spdlog::info("int8: {}: near tie (top-two log-odds margin {:.4f} < {:.4f}): fp32 answered", path,
+                     *result->int8_margin, classifier->int8_report()->fallback.bound);
+      }
     } else {
       Result<std::string> body = PostImage(options.server, *bytes);
       if (!body.ok()) {
@@ -159,6 +165,10 @@ int RunPredict(const PredictOptions& options) {
       std::printf("%s\n", body->c_str());
     }
     std::fflush(stdout);
+  }
+  if (const predict::Int8FallbackCounts* counts = classifier ? classifier->int8_fallback_counts() : nullptr) {
+    spdlog::info("int8: fp32 answered {} of {} image(s) (near ties, --int8-fallback)", counts->fallbacks(),
+                 counts->inferences());
   }
   return exit_code;
 }

@@ -162,7 +162,7 @@ Result<ServeConfig> MakeConfig(const ServeOptions& options) {
   config.classifier.workers = workers;
   config.classifier.threads_per_inference = std::max(1, threads / workers);
   config.classifier.detector = MakeDetectorOptions(options.detection);
-  EV_RETURN_IF_ERROR(ApplyPrecision(options.precision, options.data_dir, &config.classifier));
+  EV_RETURN_IF_ERROR(ApplyPrecision(options.precision, options.data_dir, options.int8_fallback, &config.classifier));
   if (options.queue_depth >= 0) config.classifier.max_waiting = options.queue_depth;
   if (options.queue_timeout_ms > 0) {
     config.classifier.queue_timeout = std::chrono::milliseconds(options.queue_timeout_ms);

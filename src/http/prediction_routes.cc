@@ -211,7 +211,7 @@ json ModelJson(const predict::Classifier& c) {
       {"detector", c.detector() ? DetectorJson(*c.detector()) : json(nullptr)},
       {"precision", c.int8_report() ? "int8" : "fp32"},
   };
-  if (const predict::Int8Report* int8 = c.int8_report()) doc["int8"] = predict::Int8ReportJson(*int8);
+  if (const predict::Int8Report* int8 = c.int8_report()) doc["int8"] = predict::Int8ReportJson(*int8, c.int8_fallback_counts());
   return doc;
 }
 

@@ -31,6 +31,21 @@ const engine::Int8PlanStats* Classifier::int8_plan_stats() const {
   return compiled_ ? engine::GetInt8PlanStats(*compiled_) : nullptr;
 }
 
+Status Classifier::SetInt8Fallback(std::unique_ptr<engine::CompiledModel> fp32, const Int8FallbackBound& bound) {
+  if (detector_ || !compiled_) return InvalidArgument("the int8 fallback is for classifiers");
+  if (!fp32 || fp32->input_shape() != compiled_->input_shape() || fp32->output_size() != compiled_->output_size()) {
+    return InvalidArgument("the int8 fallback's float32 model does not match the int8 one");
+  }
+  for (const std::unique_ptr<Worker>& worker : workers_) {
+    EV_ASSIGN_OR_RETURN(worker->fallback_session, fp32->CreateSession());
+  }
+  fp32->ReleaseSessionCreationData();
+  fallback_compiled_ = std::move(fp32);
+  fallback_bound_ = bound;
+  fallback_counts_ = std::make_unique<Int8FallbackCounts>();
+  return Status::Ok();
+}
+
 Status WrongModelKind(bool model_is_detector) {
   return model_is_detector
              ? InvalidArgument("this model is an object detector: use a detect route "
@@ -140,8 +155,18 @@ Result<Classification> Classifier::ClassifyDecoded(Fill fill) const {
         timings.preprocess_ms = MillisSince(start);
 
         const std::span<const float> input = target.empty() ? std::span<const float>(ws.tensor.data) : target;
-        EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(input, worker.session.get(), &timings));
+        // A fallback preprocesses again, into the float32 session's input.
+        const auto again = [&](engine::Session* fp32) -> Result<std::span<const float>> {
+          std::span<float> t = fp32->input_buffer();
+          if (t.size() != target.size()) t = {};
+          EV_RETURN_IF_ERROR(image::PreprocessInto(spec, &ws, t));
+          return t.empty() ? std::span<const float>(ws.tensor.data) : std::span<const float>(t);
+        };
+        Classification answer;
+        EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(input, worker, &timings, &answer, again));
         Classification out = ToClassification(scores);
+        out.int8_margin = answer.int8_margin;
+        out.int8_fallback = answer.int8_fallback;
         out.image_width = ws.decoded.rgb.width;
         out.image_height = ws.decoded.rgb.height;
         out.image_format = ws.decoded.format;
@@ -175,9 +200,15 @@ Result<Classification> Classifier::ClassifyTensor(const image::Tensor& tensor) c
   Result<Classification> result = pool_->Run<Classification>(
       [&](int w) -> Result<Classification> {
         Timings timings;
+        Classification answer;
         EV_ASSIGN_OR_RETURN(std::vector<float> scores,
-                            Infer(tensor.data, workers_[static_cast<size_t>(w)]->session.get(), &timings));
+                            Infer(tensor.data, *workers_[static_cast<size_t>(w)], &timings, &answer,
+                                  [&](engine::Session*) -> Result<std::span<const float>> {
+                                    return std::span<const float>(tensor.data);
+                                  }));
         Classification out = ToClassification(scores);
+        out.int8_margin = answer.int8_margin;
+        out.int8_fallback = answer.int8_fallback;
         out.timings = timings;
         return out;
       },
@@ -191,11 +222,21 @@ QueueStats Classifier::queue_stats() const {
   return pool_->stats();
 }
 
-Result<std::vector<float>> Classifier::Infer(std::span<const float> tensor, engine::Session* session,
-                                             Timings* timings) const {
+template <typename Again>
+Result<std::vector<float>> Classifier::Infer(std::span<const float> tensor, Worker& worker, Timings* timings,
+                                             Classification* out, Again input_again) const {
   auto start = std::chrono::steady_clock::now();
   std::vector<float> scores(compiled_->output_size());
-  Status status = session->Run(tensor, scores);
+  Status status = worker.session->Run(tensor, scores);
+  if (status.ok() && worker.fallback_session) {
+    out->int8_margin = TopTwoLogOddsMargin(scores);
+    out->int8_fallback = FallsBack(fallback_bound_, scores);
+    fallback_counts_->Add(out->int8_fallback);
+    if (out->int8_fallback) {
+      Result<std::span<const float>> again = input_again(worker.fallback_session.get());
+      status = again.ok() ? worker.fallback_session->Run(*again, scores) : again.status();
+    }
+  }
   timings->inference_ms = MillisSince(start);
   EV_RETURN_IF_ERROR(status);
   if (model_.output_float16) RoundToHalf(scores);  // as ONNX Runtime stores a float16 output

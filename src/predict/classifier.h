@@ -31,6 +31,7 @@
 #include "model/model.h"
 #include "predict/detector.h"
 #include "predict/inference_pool.h"
+#include "predict/int8_fallback.h"
 #include "predict/int8_report.h"
 
 namespace edgevision::engine {
@@ -52,6 +53,9 @@ struct ClassifierOptions : InferenceLimits {
   // captures to calibrate from). Default: float32, the containers' answers.
   bool int8 = false;
   std::string int8_data_dir;
+  // With int8: answer near ties with float32 (predict/int8_fallback.h);
+  // costs a float32 compilation and a session per worker.
+  bool int8_fallback = true;
 };
 
 struct TagScore {
@@ -72,7 +76,11 @@ struct Classification {
   int image_width = 0;           // as decoded, before orientation
   int image_height = 0;
   std::string image_format;
-  Timings timings;
+  Timings timings;  // inference_ms includes a fallback's float32 run
+  // An int8 classifier with the fallback (predict/int8_fallback.h): int8's
+  // top-two log-odds margin, and whether float32 answered instead.
+  std::optional<double> int8_margin;
+  bool int8_fallback = false;
 };
 
 class Classifier {
@@ -135,15 +143,31 @@ class Classifier {
   void SetInt8Report(Int8Report report) { int8_report_ = std::move(report); }
   // The int8 engine's plan, or nullptr for another engine.
   const engine::Int8PlanStats* int8_plan_stats() const;
+  // --precision int8's confidence fallback (predict/int8_fallback.h): `fp32`
+  // is the same model compiled for float32 (with threads_per_inference
+  // threads); each worker gets a session of it, and answers whose int8
+  // margin is under `bound` come from it. Call before the classifier serves
+  // (CreateInt8Classifier does). Errors: InvalidArgument on a detector or an
+  // fp32 model of another input or output size; CreateSession's.
+  Status SetInt8Fallback(std::unique_ptr<engine::CompiledModel> fp32, const Int8FallbackBound& bound);
+  // Its live counts; nullptr without the fallback.
+  const Int8FallbackCounts* int8_fallback_counts() const { return fallback_counts_.get(); }
 
  private:
   Classifier(model::LoadedModel model, const ClassifierOptions& options);
   // One inference worker: an engine session and the image buffers it reuses.
   struct Worker {
     std::unique_ptr<engine::Session> session;
+    std::unique_ptr<engine::Session> fallback_session;  // int8's float32 fallback, if any
     image::Workspace workspace;
   };
-  Result<std::vector<float>> Infer(std::span<const float> tensor, engine::Session* session, Timings* timings) const;
+  // The scores of `tensor` on `worker`'s session; with the int8 fallback,
+  // float32's when int8's fall back, on the input `input_again(session)`
+  // returns (int8's Run may have overwritten `tensor`). Sets out's int8
+  // fields and timings->inference_ms.
+  template <typename Again>
+  Result<std::vector<float>> Infer(std::span<const float> tensor, Worker& worker, Timings* timings,
+                                   Classification* out, Again input_again) const;
   Classification ToClassification(const std::vector<float>& scores) const;
   // ClassifyImage after `fill` has written the decoded image into the worker's
   // workspace (decode_ms times `fill`).
@@ -155,6 +179,9 @@ class Classifier {
   std::unique_ptr<engine::CompiledModel> compiled_;
   std::unique_ptr<Detector> detector_;  // set for an object-detection export
   std::optional<Int8Report> int8_report_;
+  std::unique_ptr<engine::CompiledModel> fallback_compiled_;  // SetInt8Fallback's
+  Int8FallbackBound fallback_bound_;
+  std::unique_ptr<Int8FallbackCounts> fallback_counts_;
 
   std::vector<std::unique_ptr<Worker>> workers_;  // indexed by pool_'s worker number
   // Declared after workers_ so that its threads stop first.

@@ -18,11 +18,6 @@ struct Score {
   std::vector<std::string> int8_compute_names;  // of the model measured
 };
 
-double LogOdds(double p) {
-  p = std::clamp(p, kLogOddsFloor, kLogOddsCeiling);
-  return std::log(p / (1.0 - p));
-}
-
 size_t ArgMax(const std::vector<float>& v) {
   return static_cast<size_t>(std::max_element(v.begin(), v.end()) - v.begin());
 }
@@ -122,6 +117,11 @@ Result<std::vector<std::string>> ChooseLeading(const graph::Graph& graph, const 
 }
 
 }  // namespace
+
+double LogOdds(double p) {
+  p = std::clamp(p, kLogOddsFloor, kLogOddsCeiling);
+  return std::log(p / (1.0 - p));
+}
 
 double LeadingBudget() {
   return engine::Int8FloatConvolutionsOnInt16() ? kMaxLeadingInt16Share : kMaxLeadingFloatShare;

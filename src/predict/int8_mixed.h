@@ -68,6 +68,8 @@ inline constexpr double kLeadingTolerance = 0.1;
 // ~1e-30 and still carry the signal; 1 - p resolves no finer than 2^-24.
 inline constexpr double kLogOddsFloor = 1e-30;
 inline constexpr double kLogOddsCeiling = 1.0 - 1.0 / 16777216.0;
+// log(p / (1 - p)) with p clamped to [kLogOddsFloor, kLogOddsCeiling].
+double LogOdds(double p);
 
 // `calibration`'s ranges with no float_nodes; `fp32_outputs[i]` is the
 // float32 engine's output on `inputs[i]`.

@@ -13,6 +13,7 @@
 #include "engine/int8_backend.h"
 #include "engine/xnnpack_backend.h"
 #include "image/preprocess.h"
+#include "predict/int8_fallback.h"
 #include "predict/int8_mixed.h"
 
 namespace edgevision::predict {
@@ -24,9 +25,9 @@ using nlohmann::json;
 
 // Bump when the engine's int8 program or the cache's fields change meaning
 // (5: channel means for bias correction; 6: the leading float32 prefix of
-// mixed precision; 7: its budget depends on the int16 kernel — an older
-// cache is recalibrated).
-constexpr int kCacheVersion = 7;
+// mixed precision; 7: its budget depends on the int16 kernel; 8: the
+// confidence fallback's margin error — an older cache is recalibrated).
+constexpr int kCacheVersion = 8;
 
 // Observed ranges are widened by this fraction: images unlike the few
 // calibration photos (another subject, other light) then saturate less. 0.25
@@ -182,6 +183,37 @@ bool ReadMixed(const json& j, Int8MixedPrecision* m) {
   return true;
 }
 
+// The fallback bound's calibration (not `enabled`: that is the run's option).
+json FallbackJson(const Int8FallbackBound& b) {
+  return json{{"inputs", b.inputs},
+              {"near_tie_inputs", b.near_tie_inputs},
+              {"near_tie_margin", kFallbackNearTieMargin},
+              {"max_margin_error", b.max_margin_error},
+              {"safety_factor", b.safety_factor},
+              {"bound", b.bound},
+              {"below_bound", b.below_bound}};
+}
+
+// The inverse of FallbackJson; false when a field is missing or the safety
+// factor is not this build's (the bound and below_bound depend on it).
+bool ReadFallback(const json& j, Int8FallbackBound* b) {
+  if (!j.is_object() || !j.value("inputs", json()).is_number_integer() ||
+      !j.value("near_tie_inputs", json()).is_number_integer() ||
+      j.value("near_tie_margin", json()) != json(kFallbackNearTieMargin) ||
+      !j.value("max_margin_error", json()).is_number() || !j.value("safety_factor", json()).is_number() ||
+      !j.value("bound", json()).is_number() || !j.value("below_bound", json()).is_number_integer() ||
+      j["safety_factor"].get<double>() != kFallbackSafetyFactor) {
+    return false;
+  }
+  b->inputs = j["inputs"].get<int>();
+  b->near_tie_inputs = j["near_tie_inputs"].get<int>();
+  b->max_margin_error = j["max_margin_error"].get<double>();
+  b->safety_factor = j["safety_factor"].get<double>();
+  b->bound = j["bound"].get<double>();
+  b->below_bound = j["below_bound"].get<int>();
+  return true;
+}
+
 json ToJson(const engine::Int8Calibration& c, const Int8Report& r, const std::string& model_sha1,
             const std::string& set_hash) {
   json ranges = json::array();
@@ -200,6 +232,7 @@ json ToJson(const engine::Int8Calibration& c, const Int8Report& r, const std::st
                 {"mean_abs_diff", a.mean_abs_diff},
                 {"max_abs_diff", a.max_abs_diff}}},
               {"mixed_precision", MixedJson(r.mixed)},
+              {"fallback", FallbackJson(r.fallback)},
               {"value_names", c.value_names},
               {"ranges", std::move(ranges)},
               {"channel_means", std::move(means)}};
@@ -208,7 +241,8 @@ json ToJson(const engine::Int8Calibration& c, const Int8Report& r, const std::st
 // The cached calibration, if the file is ours and whole; nullopt otherwise
 // (a damaged cache is recalibrated, never trusted).
 std::optional<engine::Int8Calibration> ReadCache(const fs::path& file, const graph::Graph& graph,
-                                                 Int8Agreement* agreement, Int8MixedPrecision* mixed) {
+                                                 Int8Agreement* agreement, Int8MixedPrecision* mixed,
+                                                 Int8FallbackBound* fallback) {
   std::ifstream in(file);
   if (!in) return std::nullopt;
   json doc = json::parse(in, nullptr, /*allow_exceptions=*/false);
@@ -244,6 +278,7 @@ std::optional<engine::Int8Calibration> ReadCache(const fs::path& file, const gra
   }
   Int8MixedPrecision m;
   if (!ReadMixed(doc["mixed_precision"], &m)) return std::nullopt;
+  if (!ReadFallback(doc["fallback"], fallback)) return std::nullopt;
   c.float_nodes = m.float_nodes;
   *mixed = std::move(m);
   agreement->images = a["images"].get<int>();
@@ -303,7 +338,8 @@ Result<CalibrationImages> FindCalibrationImages(const std::string& model_path, c
 }
 
 Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::DecodeLimits& limits,
-                              const std::string& data_dir, const engine::EngineOptions& engine_options) {
+                              const std::string& data_dir, const engine::EngineOptions& engine_options,
+                              bool fallback) {
   if (model.detector) {
     return InvalidArgument(
         "--precision int8 serves classifiers only; this export is an object detector (use fp32)");
@@ -333,13 +369,19 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
     report.cache_file = cache_file.string();
   }
   std::optional<engine::Int8Calibration> cached;
-  if (!cache_file.empty()) cached = ReadCache(cache_file, model.graph, &report.agreement, &report.mixed);
+  if (!cache_file.empty()) {
+    cached = ReadCache(cache_file, model.graph, &report.agreement, &report.mixed, &report.fallback);
+  }
   if (cached) {
     report.cache_reused = true;
     report.bias_correction = !cached->channel_means.empty();
+    report.fallback.enabled = fallback;
     setup.calibration = std::make_shared<const engine::Int8Calibration>(std::move(*cached));
     setup.backend = engine::MakeInt8Backend(setup.calibration);
     EV_ASSIGN_OR_RETURN(setup.compiled, setup.backend->Compile(model.graph, engine_options));
+    if (fallback) {
+      EV_ASSIGN_OR_RETURN(setup.fp32, engine::MakeXnnpackBackend()->Compile(model.graph, engine_options));
+    }
     return setup;
   }
   std::vector<std::vector<float>> inputs;
@@ -362,17 +404,30 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
   report.bias_correction = !c.channel_means.empty();
   std::vector<std::vector<float>> fp32_out;
   {
+    // The calibration's float32 runs on one thread whatever the serving
+    // options (its answers, and so the cache, must not depend on them); the
+    // fallback keeps this compilation when the options are the same.
+    const engine::EngineOptions calibration_options;
     EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::CompiledModel> fp32,
-                        engine::MakeXnnpackBackend()->Compile(model.graph, {}));
+                        engine::MakeXnnpackBackend()->Compile(model.graph, calibration_options));
     EV_ASSIGN_OR_RETURN(fp32_out, RunAll(*fp32, augmented));
+    if (fallback && engine_options.threads == calibration_options.threads &&
+        engine_options.xnnpack_only == calibration_options.xnnpack_only) {
+      setup.fp32 = std::move(fp32);
+    }
   }
   EV_ASSIGN_OR_RETURN(report.mixed, ChooseFloatNodes(model.graph, c, augmented, fp32_out));
   c.float_nodes = report.mixed.float_nodes;
   setup.calibration = std::make_shared<const engine::Int8Calibration>(std::move(c));
   setup.backend = engine::MakeInt8Backend(setup.calibration);
   EV_ASSIGN_OR_RETURN(setup.compiled, setup.backend->Compile(model.graph, engine_options));
-  EV_ASSIGN_OR_RETURN(auto int8_out, RunAll(*setup.compiled, inputs));
+  EV_ASSIGN_OR_RETURN(auto int8_out, RunAll(*setup.compiled, augmented));
+  report.fallback = CalibrateFallback(fp32_out, int8_out, fallback);
+  if (fallback && !setup.fp32) {
+    EV_ASSIGN_OR_RETURN(setup.fp32, engine::MakeXnnpackBackend()->Compile(model.graph, engine_options));
+  }
   fp32_out.resize(inputs.size());
+  int8_out.resize(inputs.size());
   report.agreement = Compare(fp32_out, int8_out);
   if (!cache_file.empty()) {
     EV_RETURN_IF_ERROR(
@@ -386,10 +441,12 @@ Result<std::unique_ptr<Classifier>> CreateInt8Classifier(model::LoadedModel mode
                                                          const std::string& data_dir) {
   engine::EngineOptions engine_options;
   engine_options.threads = options.threads_per_inference;
-  EV_ASSIGN_OR_RETURN(Int8Setup setup, PrepareInt8(model, options.decode, data_dir, engine_options));
+  EV_ASSIGN_OR_RETURN(Int8Setup setup,
+                      PrepareInt8(model, options.decode, data_dir, engine_options, options.int8_fallback));
   Int8Report& report = setup.report;
   EV_ASSIGN_OR_RETURN(std::unique_ptr<Classifier> classifier,
                       Classifier::Create(std::move(model), std::move(setup.compiled), options));
+  if (setup.fp32) EV_RETURN_IF_ERROR(classifier->SetInt8Fallback(std::move(setup.fp32), report.fallback));
   report.compilations = engine::Int8Compilations(*setup.backend);
   if (const engine::Int8PlanStats* stats = classifier->int8_plan_stats()) {
     report.int8_nodes = stats->int8_nodes;
@@ -404,19 +461,33 @@ Result<std::unique_ptr<Classifier>> CreateInt8Classifier(model::LoadedModel mode
       "int8: calibrated on {} image(s) from {}{}{}; agrees with fp32 on {}/{} top-1, mean |dp| "
       "{:.4f}, max {:.4f}; {} nodes int8, {} float32; mixed precision keeps {} node(s) float32 ({} leading, "
       "{:.1f} % of multiply-adds; log-odds error {:.3f} -> {:.3f}){}{}{} "
-      "(bar {}: {}/{} top-1, max |dp| {:.4f} on the {} calibration inputs; all-int8 max {:.4f})",
+      "(bar {}: {}/{} top-1, max |dp| {:.4f} on the {} calibration inputs; all-int8 max {:.4f}); {}",
       report.calibration_images, report.calibration_source, report.cache_reused ? " (cached)" : "",
       report.bias_correction ? ", biases corrected" : "",
       a.top1_agree, a.images, a.mean_abs_diff, a.max_abs_diff, report.int8_nodes, report.float_nodes,
       m.float_nodes.size(), m.leading_nodes, 100.0 * m.leading_share, m.all_int8_error, m.leading_error,
       kept.empty() ? "" : " [", kept, kept.empty() ? "" : "]",
-      m.bar_met ? "met" : "MISSED", m.top1_agree, m.inputs, m.max_abs_diff, m.inputs, m.all_int8_max_abs_diff);
+      m.bar_met ? "met" : "MISSED", m.top1_agree, m.inputs, m.max_abs_diff, m.inputs, m.all_int8_max_abs_diff,
+      report.fallback.enabled
+          ? fmt::format("fp32 answers when int8's top-two log-odds margin < {:.4f} ({} x {:.4f}, the largest error on "
+                        "the {} near-tie calibration inputs of {}; {} of them fall back)",
+                        report.fallback.bound, report.fallback.safety_factor, report.fallback.max_margin_error,
+                        report.fallback.near_tie_inputs, report.fallback.inputs, report.fallback.below_bound)
+          : std::string("no fp32 fallback (--int8-fallback off)"));
   classifier->SetInt8Report(std::move(report));
   return classifier;
 }
 
-nlohmann::json Int8ReportJson(const Int8Report& r) {
+nlohmann::json Int8ReportJson(const Int8Report& r, const Int8FallbackCounts* counts) {
   const Int8Agreement& a = r.agreement;
+  json fallback = FallbackJson(r.fallback);
+  fallback["enabled"] = r.fallback.enabled;
+  if (counts) {
+    const uint64_t n = counts->inferences(), f = counts->fallbacks();
+    fallback["inferences"] = n;
+    fallback["fallbacks"] = f;
+    fallback["rate"] = n ? static_cast<double>(f) / static_cast<double>(n) : 0.0;
+  }
   return json{{"calibration", {{"source", r.calibration_source},
                                {"images", r.calibration_images},
                                {"cache_file", r.cache_file},
@@ -428,6 +499,7 @@ nlohmann::json Int8ReportJson(const Int8Report& r) {
                                        {"mean_abs_prob_diff", a.mean_abs_diff},
                                        {"max_abs_prob_diff", a.max_abs_diff}}},
               {"mixed_precision", MixedJson(r.mixed)},
+              {"fallback", std::move(fallback)},
               {"nodes", {{"int8", r.int8_nodes}, {"float32", r.float_nodes}, {"conversions", r.conversions}}},
               {"compilations", r.compilations}};
 }

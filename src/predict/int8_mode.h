@@ -20,8 +20,13 @@
 // another model or image set is deleted when a new one is written. Without a
 // data directory nothing is cached.
 //
+// The confidence fallback (predict/int8_fallback.h, on unless
+// ClassifierOptions::int8_fallback is false): the bound is calibrated with
+// the rest and cached; a float32 compilation of the model is kept for the
+// answers that fall back.
+//
 // Object-detection exports are refused (InvalidArgument): int8 serves
-// classifiers only.
+// classifiers only (so there is no fallback for boxes either).
 #pragma once
 
 #include <filesystem>
@@ -35,6 +40,7 @@
 #include "image/decode.h"
 #include "model/model.h"
 #include "predict/classifier.h"
+#include "predict/int8_fallback.h"
 
 namespace edgevision::predict {
 
@@ -53,7 +59,8 @@ Result<CalibrationImages> FindCalibrationImages(const std::string& model_path,
 // `engine_options`) and the report so far (plan counts unset): from the
 // cache when it matches, else calibrated on the images, with the agreement
 // measured on the compiled model and the cache written. The model is
-// compiled once either way.
+// compiled once either way. With `fallback`, `fp32` is the model compiled
+// for float32 (with `engine_options`) and report.fallback.enabled is set.
 // Errors: InvalidArgument for a detector; FindCalibrationImages's; an image
 // that does not decode (InvalidArgument naming it); the engines' errors;
 // IOError writing the cache.
@@ -61,10 +68,12 @@ struct Int8Setup {
   std::shared_ptr<const engine::Int8Calibration> calibration;
   std::shared_ptr<const engine::Backend> backend;     // the int8 backend of `calibration`
   std::unique_ptr<engine::CompiledModel> compiled;   // by `backend`
+  std::unique_ptr<engine::CompiledModel> fp32;       // the fallback's; null without it
   Int8Report report;
 };
 Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::DecodeLimits& limits,
-                              const std::string& data_dir, const engine::EngineOptions& engine_options = {});
+                              const std::string& data_dir, const engine::EngineOptions& engine_options = {},
+                              bool fallback = true);
 
 // PrepareInt8, then the classifier on the int8 engine; its int8_report()
 // says what happened. Errors: PrepareInt8's, Classifier::Create's.
@@ -72,7 +81,9 @@ Result<std::unique_ptr<Classifier>> CreateInt8Classifier(model::LoadedModel mode
                                                          const ClassifierOptions& options,
                                                          const std::string& data_dir);
 
-// The report as `inspect --json` and GET /health show it ("int8" object).
-nlohmann::json Int8ReportJson(const Int8Report& report);
+// The report as `inspect --json` and GET /health show it ("int8" object);
+// with `counts`, the fallback's live counts too (fallback.inferences,
+// .fallbacks, .rate).
+nlohmann::json Int8ReportJson(const Int8Report& report, const Int8FallbackCounts* counts = nullptr);
 
 }  // namespace edgevision::predict

@@ -35,6 +35,19 @@ struct Int8MixedPrecision {
   int trials = 0;            // trial compilations the search made
 };
 
+// The confidence fallback (predict/int8_fallback.h): the bound on int8's
+// top-two log-odds margin under which float32 answers, from the int8 error
+// on the calibration inputs.
+struct Int8FallbackBound {
+  bool enabled = false;         // --int8-fallback on (the default with int8)
+  int inputs = 0;               // calibration inputs
+  int near_tie_inputs = 0;      // of them, the ones the error was measured on
+  double max_margin_error = 0;  // largest |margin error| among those (log-odds)
+  double safety_factor = 0;     // kFallbackSafetyFactor
+  double bound = 0;             // max_margin_error * safety_factor
+  int below_bound = 0;          // calibration inputs whose int8 margin is under it
+};
+
 struct Int8Report {
   std::string calibration_source;  // "export images (<dir>)" or "captures (<dir>)"
   int calibration_images = 0;
@@ -45,6 +58,7 @@ struct Int8Report {
   bool bias_correction = false;
   Int8Agreement agreement;
   Int8MixedPrecision mixed;
+  Int8FallbackBound fallback;
   int int8_nodes = 0;   // graph nodes run in int8
   int float_nodes = 0;  // graph nodes run in float32
   int conversions = 0;  // qs8 <-> f32 convert operators

@@ -189,25 +189,26 @@ def check_cache(binary, tmp):
     if other["cache_reused"] or other["cache_file"] == cache or os.path.exists(cache):
         failures.append("another model: its own cache, the old one removed: %r (old exists: %s)" % (other, os.path.exists(cache)))
     # The cache now is docker22's (one calibration photo: the cheap one to
-    # recalibrate). A whole cache of the previous format (version 5: no
-    # leading prefix) is recalibrated and rewritten, never read as if it were
+    # recalibrate). A whole cache of the previous format (version 7: no
+    # fallback bound) is recalibrated and rewritten, never read as if it were
     # current.
     docker_cache = other["cache_file"]
     with open(docker_cache) as f:
         current = json.load(f)
-    old = dict(current, version=5)
-    del old["mixed_precision"]["leading"]
+    old = dict(current, version=7)
+    del old["fallback"]
     with open(docker_cache, "w") as f:
         json.dump(old, f)
     upgraded = inspect_int8(binary, docker, data)["int8"]
     with open(docker_cache) as f:
         rewritten = json.load(f)
     if (upgraded["calibration"]["cache_reused"] or upgraded["mixed_precision"] != docker_mixed
-            or rewritten.get("version") != current["version"] or "leading" not in rewritten["mixed_precision"]):
-        failures.append("a version-5 cache was reused or not rewritten: %r" % upgraded)
+            or rewritten.get("version") != current["version"] or "fallback" not in rewritten
+            or upgraded["fallback"]["bound"] != rewritten["fallback"]["bound"]):
+        failures.append("a version-7 cache was reused or not rewritten: %r" % upgraded)
 
     with open(docker_cache, "w") as f:
-        f.write('{"version": 7, "value_names": [')  # cut short
+        f.write('{"version": %d, "value_names": [' % current["version"])  # cut short
     damaged = inspect_int8(binary, docker, data)["int8"]
     if damaged["calibration"]["cache_reused"] or damaged["agreement_with_fp32"] != docker_report["agreement_with_fp32"]:
         failures.append("a damaged cache was trusted: %r" % damaged)
@@ -297,21 +298,10 @@ def check_health(binary, tmp):
     apple = os.path.join(EXPORTS, "iotedge-applebanana-tf")
     # The fruit export's cache from check_cache: loading reuses it.
     data = data_dir(tmp, "iotedge-applebanana-tf")
-    server = subprocess.Popen([binary, "serve", "--model", apple, "--precision", "int8", "--data-dir", data,
-                               "--host", "127.0.0.1", "--port", "0", "--threads", "1"],
-                              stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    server, port, log = support.start_int8_serve(binary, apple, data)
     try:
-        port, ready, log = None, False, []
-        for line in server.stderr:  # waits on the log lines, not on a clock
-            log.append(line)
-            m = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                port = int(m.group(1))
-            ready = ready or re.search(r"model .* ready in", line) is not None
-            if port and ready:
-                break
-        if port is None or not ready:
-            return ["serve --precision int8 did not start:\n" + "".join(log[-20:])]
+        if port is None:
+            return ["serve --precision int8 did not start:\n" + log]
         health = wait_ready(port)
         model = health.get("model", {})
         if not health.get("ready") or model.get("precision") != "int8":
