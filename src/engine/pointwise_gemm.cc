@@ -614,7 +614,9 @@ void ConvGemmRow(const ConvGemmArgs& g, size_t oy, float* c) {
   const float* base = g.x + (static_cast<size_t>(iy) * g.in_w + x0 * g.stride_w - g.pad_left) * g.in_stride;
   const size_t step = g.stride_w * g.in_stride;
   const float* res = g.out.residual ? g.out.residual + (first + x0) * g.out.residual_stride : nullptr;
-  // Tiles of nearly equal width, the first `wide` one pixel wider.
+  // Tiles of nearly equal width, the first `wide` one pixel wider (113
+  // pixels: 8 x 8 + 7 x 7, not 14 x 8 + 1, whose one-pixel tile waits on its
+  // FMAs' latency).
   const size_t pixels = x1 - x0, tiles = (pixels + kGemmTileRows - 1) / kGemmTileRows;
   const size_t narrow = pixels / tiles, wide = pixels % tiles;
   float* out = c + x0 * g.out.ldc;
@@ -677,10 +679,6 @@ __attribute__((target("avx512f"))) void MaxWindow(const float* const* rows, size
 void ConvGemmMaxPool(const ConvGemmArgs& g, const MaxPoolGeometry& pool, size_t begin,
                      size_t end, float* ring) {
   const size_t n = g.out_channels, row_floats = g.out_w * n;
-  // A convolution row in tiles of nearly equal width (113 pixels: 8 x 8 + 7 x 7,
-  // not 14 x 8 + 1, whose one-pixel tile waits on its FMAs' latency).
-  const size_t tiles = (g.out_w + kGemmTileRows - 1) / kGemmTileRows;
-  const size_t narrow = g.out_w / tiles, wide = g.out_w % tiles;  // the first `wide` tiles: narrow + 1
   const float* rows[kConvGemmMaxTaps];
   size_t next = 0;  // the next convolution row to compute (or later)
   for (size_t py = begin; py < end; ++py) {
@@ -689,14 +687,7 @@ void ConvGemmMaxPool(const ConvGemmArgs& g, const MaxPoolGeometry& pool, size_t 
     const size_t y0 = static_cast<size_t>(std::max<ptrdiff_t>(top, 0));
     const size_t y1 =
         std::min(g.out_h, static_cast<size_t>(std::max<ptrdiff_t>(top + static_cast<ptrdiff_t>(pool.kernel_h), 0)));
-    for (size_t r = std::max(next, y0); r < y1; ++r) {
-      float* slot = ring + (r % pool.kernel_h) * row_floats;
-      for (size_t t = 0, x = 0; t < tiles; ++t) {
-        const size_t width = narrow + (t < wide ? 1 : 0);
-        ConvGemmTile(g, r * g.out_w + x, width, slot + x * n);
-        x += width;
-      }
-    }
+    for (size_t r = std::max(next, y0); r < y1; ++r) ConvGemmRow(g, r, ring + (r % pool.kernel_h) * row_floats);
     next = std::max(next, y1);
     size_t row_count = 0;
     for (size_t r = y0; r < y1; ++r) rows[row_count++] = ring + (r % pool.kernel_h) * row_floats;
