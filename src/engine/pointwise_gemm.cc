@@ -272,6 +272,30 @@ __attribute__((target("avx512f"), always_inline)) inline void DirectTile(const f
   RowWindowTile<MR, NV>(a, lda, kOneTap, 1, k, w, bias, o, c, res, last_mask);
 }
 
+// The last two blocks of MR rows when the last one is a single vector of
+// more than 8 lanes (16 * 2 + t wide, 8 < t <= 16: MobileNetV2's 144-channel
+// expansions, MobileNetV3's 240 and 144): three vectors per row, the third's
+// weights from the next block (w_last), instead of a one-vector tile whose
+// 8 accumulators leave the FMAs waiting on their latency. Each output: the
+// same products in the same order.
+template <int MR>
+__attribute__((target("avx512f"), always_inline)) inline void TripleTile(const float* a, size_t lda, size_t k,
+                                                                        const float* w, const float* w_last,
+                                                                        const float* bias, const GemmOutput& o,
+                                                                        float* c, const float* res, __mmask16 last_mask) {
+  __m512 acc[MR][3];
+  FromBias<MR, 3>(acc, bias);  // the two blocks' biases are contiguous
+  for (size_t i = 0; i < k; ++i, w += kGemmTileChannels, w_last += kGemmTileChannels) {
+    const __m512 b[3] = {_mm512_loadu_ps(w), _mm512_loadu_ps(w + 16), _mm512_loadu_ps(w_last)};
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512 x = _mm512_set1_ps(a[r * lda + i]);
+      for (int v = 0; v < 3; ++v) acc[r][v] = _mm512_fmadd_ps(x, b[v], acc[r][v]);
+    }
+  }
+  Store<MR, 3>(acc, o, c, res, last_mask);
+}
+
 // The last block of MR rows when its last vector has t <= 8 lanes (the
 // block is 16 * F + t wide: MobileNetV2's 24-channel projections): rows 2p
 // and 2p + 1 share one accumulator for it, row 2p in lanes 0-7 and row
@@ -368,6 +392,9 @@ __attribute__((target("avx512f"), noinline)) void DirectTiles(const PointwiseGem
   // A last vector of <= 8 lanes shared by two rows (PairedTile), when the
   // second row's lanes start inside the row (16 * F + channel >= 8).
   const bool paired = MR > 1 && tail % 16 != 0 && tail % 16 <= 8 && (tail > 16 || blocks > 1);
+  // A narrow last block (8 < tail <= 16 lanes) after a full one: both in
+  // TripleTile, at the full block's turn.
+  const bool triple = !paired && tail <= 16 && blocks > 1;
   const size_t outer = pixels_outer ? tiles : blocks, inner = pixels_outer ? blocks : tiles;
   // Weights outer: each tile of a block also fetches its share of the next
   // block's weights (kPrefetchMaxBlockBytes).
@@ -384,7 +411,11 @@ __attribute__((target("avx512f"), noinline)) void DirectTiles(const PointwiseGem
       const float* w = g.packed + channel * g.k;
       float* c = g.out.c + r * g.out.ldc + channel;
       const float* res = g.out.residual ? g.out.residual + r * g.out.residual_stride + channel : nullptr;
-      if (paired && block + 1 == blocks) {
+      if (triple && block + 2 >= blocks) {
+        if (block + 2 == blocks) {
+          TripleTile<MR>(in, lda, g.k, w, w + kGemmTileChannels * g.k, bias + channel, g.out, c, res, tail_mask);
+        }
+      } else if (paired && block + 1 == blocks) {
         if (tail > 16) {
           PairedTile<MR, 1>(in, lda, g.k, w, bias + channel, g.out, c, res, tail - 16);
         } else {

@@ -36,6 +36,23 @@ struct GemmCase {
   bool residual, hardswish;
 };
 
+// The epilogue of every case here: a clamp to [-1.5, 2.5], then with
+// `residual` (rows of ldc floats) its Add clamped to [-2, 3], or HardSwish.
+GemmOutput TestOutput(size_t ldc, const float* residual, bool hardswish) {
+  GemmOutput o;
+  o.ldc = ldc;
+  o.lo = -1.5f;
+  o.hi = 2.5f;
+  if (residual) {
+    o.residual = residual;
+    o.residual_stride = ldc;
+    o.add_lo = -2.0f;
+    o.add_hi = 3.0f;
+  }
+  o.hardswish = hardswish;
+  return o;
+}
+
 // Rows [begin, end) through PointwiseGemmRows (both loop orders) and tile by
 // tile through PointwiseGemmTile (with `scaled`, the input first multiplied
 // by per-channel factors: PointwiseGemmScaledTile); rows outside the range
@@ -57,16 +74,7 @@ void ExpectRowsEqualTiles(const GemmCase& c, size_t begin, size_t end, bool scal
   g.a = a.data();
   g.lda = c.k;
   g.packed = packed.data();
-  g.out.ldc = c.n;
-  g.out.lo = -1.5f;
-  g.out.hi = 2.5f;
-  if (c.residual) {
-    g.out.residual = residual.data();
-    g.out.residual_stride = c.n;
-    g.out.add_lo = -2.0f;
-    g.out.add_hi = 3.0f;
-  }
-  g.out.hardswish = c.hardswish;
+  g.out = TestOutput(c.n, c.residual ? residual.data() : nullptr, c.hardswish);
   if (scaled) g.a_scale = scale.data();
   constexpr float kUntouched = 1234.5f;
   std::vector<float> tiles(c.m * c.n, kUntouched);
@@ -97,12 +105,17 @@ TEST(PointwiseGemmTest, RowsInEqualTilesEqualTileByTile) {
   // 2 = one tile of 2, odd ones (an unpaired row in PairedTile); widths:
   // full blocks, 24, 20 and 17 (a last vector of 8, 4 and 1 lanes shared by
   // two rows), 40, 36, 56 and 200 (a last block of 8, 4, 24 and 8), 16 and
-  // 8 (one vector, not shared: the second row's lanes would start before it).
+  // 8 (one vector, not shared: the second row's lanes would start before it),
+  // 144, 44, 41 and 240 (a last block of 16, 12, 9 and 16 lanes, with the
+  // block before it in three vectors).
   const std::vector<GemmCase> cases = {
       {49, 160, 96, false, false}, {25, 24, 24, true, false},  {9, 16, 40, false, true},
       {143, 33, 200, true, true},  {2, 8, 17, false, false},   {64, 3, 16, false, false},
       {12, 96, 8, true, false},    {16, 1, 64, false, true},   {56, 144, 24, true, false},
       {21, 40, 20, true, true},    {33, 7, 36, true, false},   {7, 5, 56, false, false},
+      // A narrow last block of 16, 12 and 9 lanes after full ones (TripleTile).
+      {50, 24, 144, true, false},  {19, 16, 44, false, true},  {9, 33, 41, true, true},
+      {13, 160, 240, false, false},
   };
   for (const GemmCase& c : cases) {
     ExpectRowsEqualTiles(c, 0, c.m);
@@ -178,16 +191,7 @@ TEST(PointwiseGemmTest, ConvRowsEqualTileByTile) {
     g.x = x.data();
     g.zeros = zeros.data();
     g.packed = packed.data();
-    g.out.ldc = c.out_channels;
-    g.out.lo = -1.5f;
-    g.out.hi = 2.5f;
-    if (c.residual) {
-      g.out.residual = residual.data();
-      g.out.residual_stride = c.out_channels;
-      g.out.add_lo = -2.0f;
-      g.out.add_hi = 3.0f;
-    }
-    g.out.hardswish = c.hardswish;
+    g.out = TestOutput(c.out_channels, c.residual ? residual.data() : nullptr, c.hardswish);
     constexpr float kUntouched = 1234.5f;
     std::vector<float> tiles(pixels * c.out_channels, kUntouched), rows = tiles;
     for (size_t p = 0; p < pixels; p += kGemmTileRows) {
@@ -216,7 +220,8 @@ TEST(PointwiseGemmTest, TileHeightsAndChannelTailsEqualXnnpack) {
       {{1, 4, 7, 12}, 36},    // 28 rows: 7 x 4; a last block of 4 channels, shared
       {{1, 3, 3, 16}, 40},    // 9 rows: 5 + 4
       {{1, 13, 11, 33}, 200}, // 143 rows: 17 x 8 + 7; a tail of 8 channels
-      {{1, 64, 64, 32}, 48},  // 512 KB of input: pixels outer at one thread
+      {{1, 64, 64, 32}, 48},  // 512 KB of input: pixels outer at one thread; a last block of 16
+      {{1, 6, 5, 24}, 144},   // 30 rows: 8, 8, 7, 7; a last block of 16 (three-vector tiles)
   };
   ConvParams relu6;
   relu6.act_min = 0.0f;
