@@ -19,11 +19,8 @@ void GemmAll(const PointwiseGemmArgs& g) { PointwiseGemmRows(g, /*pixels_outer=*
 // Expanded rows [row, row + count) into `out` (consecutive rows).
 void ExpandRows(const InvertedResidualArgs& b, size_t row, size_t count, float* out) {
   const size_t width = b.depthwise.in_w;
-  if (b.conv_stem) {  // the convolution's output pixels, tile by tile
-    const size_t first = row * width, pixels = count * width;
-    for (size_t p = 0; p < pixels; p += kGemmTileRows) {
-      ConvGemmTile(b.stem, first + p, std::min(kGemmTileRows, pixels - p), out + p * b.stem.out.ldc);
-    }
+  if (b.conv_stem) {  // the convolution's output rows
+    for (size_t r = 0; r < count; ++r) ConvGemmRow(b.stem, row + r, out + r * width * b.stem.out.ldc);
     return;
   }
   PointwiseGemmArgs e = b.expansion;

@@ -19,16 +19,14 @@ void PointwiseGemmChannelsTask(void* context, size_t task) {
   PointwiseGemmRow(c.args, 0, task * kGemmRowChannels, (task + 1) * kGemmRowChannels);
 }
 
-// Pixel tiles per task: this many tasks per thread, as for the pointwise
+// Output rows per task: this many tasks per thread, as for the pointwise
 // GEMM (one-tile tasks cost 10-25 % in pthreadpool's bookkeeping).
 constexpr size_t kConvGemmTasksPerThread = 4;
 
-void ConvGemmTilesTask(void* context, size_t first_tile, size_t tiles) {
+void ConvGemmRowsTask(void* context, size_t first_row, size_t rows) {
   const auto& g = static_cast<const ConvGemmCall*>(context)->args;
-  const size_t pixels = g.out_h * g.out_w;
-  for (size_t p = first_tile * kGemmTileRows; p < std::min(pixels, (first_tile + tiles) * kGemmTileRows);
-       p += kGemmTileRows) {
-    ConvGemmTile(g, p, std::min(kGemmTileRows, pixels - p), g.out.c + p * g.out.ldc);
+  for (size_t oy = first_row; oy < std::min(g.out_h, first_row + rows); ++oy) {
+    ConvGemmRow(g, oy, g.out.c + oy * g.out_w * g.out.ldc);
   }
 }
 
@@ -119,10 +117,9 @@ void RunConvGemm(ConvGemmCall& c, pthreadpool_t pool) {
     pthreadpool_parallelize_1d(pool, ConvGemmPoolTask, &c, c.bands, 0);
     return;
   }
-  const size_t tiles = (c.args.out_h * c.args.out_w + kGemmTileRows - 1) / kGemmTileRows;
   const size_t tasks = c.bands * kConvGemmTasksPerThread;
-  pthreadpool_parallelize_1d_tile_1d(pool, ConvGemmTilesTask, &c, tiles,
-                                     std::max<size_t>(1, (tiles + tasks - 1) / tasks), 0);
+  pthreadpool_parallelize_1d_tile_1d(pool, ConvGemmRowsTask, &c, c.args.out_h,
+                                     std::max<size_t>(1, (c.args.out_h + tasks - 1) / tasks), 0);
 }
 
 void RunDepthwise(DepthwiseCall& c, pthreadpool_t pool) {

@@ -40,7 +40,7 @@ struct PointwiseGemmCall {
 void RunPointwiseGemm(const PointwiseGemmCall& c, pthreadpool_t pool);
 
 // A kConvGemm node's work. Without a fused pooling (pool.y null) the tasks
-// are runs of pixel tiles; with one, bands of pooled rows, one per thread,
+// are runs of output rows (ConvGemmRow); with one, bands of pooled rows, one per thread,
 // each with its ring.
 struct ConvGemmCall {
   ConvGemmArgs args;

@@ -109,6 +109,10 @@ __attribute__((target("avx512f"))) float MaxPoolFromRing(const RingConvolution& 
         std::min(conv.out_h, static_cast<size_t>(std::max<ptrdiff_t>(top + static_cast<ptrdiff_t>(pool.kernel_h), 0)));
     for (size_t r = std::max(next, y0); r < y1; ++r) {
       float* slot = ring + (r % pool.kernel_h) * row_floats;
+      if (conv.row != nullptr) {
+        conv.row(conv.context, r, slot);
+        continue;
+      }
       for (size_t t = 0, x = 0; t < tiles; ++t) {
         const size_t width = narrow + (t < wide ? 1 : 0);
         conv.tile(conv.context, r * conv.out_w + x, width, slot + x * n);

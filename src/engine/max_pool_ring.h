@@ -41,12 +41,14 @@ MaxPoolGeometry MaxPoolGeometryOf(const graph::Graph& g, const graph::Node& pool
                                   size_t y_stride);
 
 // The convolution feeding the ring: out_h x out_w pixels of `channels`
-// floats, computed by tile(context, pixel, rows, y) for `rows` (<=
-// tile_rows) pixels of one output row from `pixel` on, written densely from y.
+// floats, computed a whole output row at a time by row(context, oy, y) when
+// `row` is set, else by tile(context, pixel, rows, y) for `rows` (<=
+// tile_rows) pixels of one output row from `pixel` on; written densely from y.
 struct RingConvolution {
   size_t out_h = 0, out_w = 0, channels = 0, tile_rows = 0;
   void (*tile)(const void* context, size_t pixel, size_t rows, float* y) = nullptr;
   const void* context = nullptr;
+  void (*row)(const void* context, size_t oy, float* y) = nullptr;
 };
 
 // Pooled rows [begin, end) and the convolution rows they read; `ring` holds

@@ -46,16 +46,28 @@ struct TileRows {
 
 constexpr ptrdiff_t kNoOffsets[kConvGemmMaxTaps] = {};
 
+// A tile's epilogue with GemmOutput's bounds in registers, read once per
+// tile (the tile's stores could alias GemmOutput, so the compiler reloaded
+// each bound for every vector).
+struct Epilogue {
+  __m512 lo, hi, add_lo, add_hi;
+};
+
+__attribute__((target("avx512f"), always_inline)) inline Epilogue EpilogueOf(const GemmOutput& o) {
+  return {_mm512_set1_ps(o.lo), _mm512_set1_ps(o.hi), _mm512_set1_ps(o.add_lo), _mm512_set1_ps(o.add_hi)};
+}
+
 // One vector's epilogue: clamp, then the fused residual Add (`residual`,
 // null without one) or HardSwish (GemmOutput).
-__attribute__((target("avx512f"), always_inline)) inline __m512 Finish(__m512 acc, const GemmOutput& o,
-                                                                      const __m512* residual) {
-  __m512 y = _mm512_min_ps(_mm512_max_ps(acc, _mm512_set1_ps(o.lo)), _mm512_set1_ps(o.hi));
-  if (residual) {
-    y = _mm512_add_ps(y, *residual);
-    y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(o.add_lo)), _mm512_set1_ps(o.add_hi));
+template <bool kResidual, bool kHardSwish>
+__attribute__((target("avx512f"), always_inline)) inline __m512 Finish(__m512 acc, const Epilogue& e,
+                                                                      __m512 residual) {
+  __m512 y = _mm512_min_ps(_mm512_max_ps(acc, e.lo), e.hi);
+  if constexpr (kResidual) {
+    y = _mm512_add_ps(y, residual);
+    y = _mm512_min_ps(_mm512_max_ps(y, e.add_lo), e.add_hi);
   }
-  if (o.hardswish) {
+  if constexpr (kHardSwish) {
     __m512 h = _mm512_fmadd_ps(y, _mm512_set1_ps(1.0f / 6.0f), _mm512_set1_ps(0.5f));
     h = _mm512_min_ps(_mm512_max_ps(h, _mm512_setzero_ps()), _mm512_set1_ps(1.0f));
     y = _mm512_mul_ps(h, y);
@@ -63,19 +75,47 @@ __attribute__((target("avx512f"), always_inline)) inline __m512 Finish(__m512 ac
   return y;
 }
 
+__attribute__((target("avx512f"), always_inline)) inline __m512 Finish(__m512 acc, const GemmOutput& o,
+                                                                      const __m512* residual) {
+  const Epilogue e = EpilogueOf(o);
+  if (residual) {
+    return o.hardswish ? Finish<true, true>(acc, e, *residual) : Finish<true, false>(acc, e, *residual);
+  }
+  return o.hardswish ? Finish<false, true>(acc, e, acc) : Finish<false, false>(acc, e, acc);
+}
+
 // The epilogue of a tile (Finish), then the store; the last vector's lanes
 // past n are masked.
-template <int MR, int NV>
-__attribute__((target("avx512f"), always_inline)) inline void Store(const __m512 (&acc)[MR][NV], const GemmOutput& o,
-                                                                   float* c, const float* res, __mmask16 last_mask) {
+template <int MR, int NV, bool kResidual, bool kHardSwish>
+__attribute__((target("avx512f"), always_inline)) inline void StoreRows(const __m512 (&acc)[MR][NV], const Epilogue& e,
+                                                                       float* c, size_t ldc, const float* res,
+                                                                       size_t res_stride, __mmask16 last_mask) {
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     for (int v = 0; v < NV; ++v) {
       const __mmask16 mask = v + 1 == NV ? last_mask : 0xFFFF;
-      __m512 residual;
-      if (res) residual = _mm512_maskz_loadu_ps(mask, res + r * o.residual_stride + 16 * v);
-      _mm512_mask_storeu_ps(c + r * o.ldc + 16 * v, mask, Finish(acc[r][v], o, res ? &residual : nullptr));
+      __m512 residual = acc[r][v];
+      if constexpr (kResidual) residual = _mm512_maskz_loadu_ps(mask, res + r * res_stride + 16 * v);
+      _mm512_mask_storeu_ps(c + r * ldc + 16 * v, mask, Finish<kResidual, kHardSwish>(acc[r][v], e, residual));
     }
+  }
+}
+
+template <int MR, int NV>
+__attribute__((target("avx512f"), always_inline)) inline void Store(const __m512 (&acc)[MR][NV], const GemmOutput& o,
+                                                                   float* c, const float* res, __mmask16 last_mask) {
+  const Epilogue e = EpilogueOf(o);
+  const size_t ldc = o.ldc, res_stride = o.residual_stride;
+  if (res) {
+    if (o.hardswish) {
+      StoreRows<MR, NV, true, true>(acc, e, c, ldc, res, res_stride, last_mask);
+    } else {
+      StoreRows<MR, NV, true, false>(acc, e, c, ldc, res, res_stride, last_mask);
+    }
+  } else if (o.hardswish) {
+    StoreRows<MR, NV, false, true>(acc, e, c, ldc, res, res_stride, last_mask);
+  } else {
+    StoreRows<MR, NV, false, false>(acc, e, c, ldc, res, res_stride, last_mask);
   }
 }
 
@@ -230,6 +270,30 @@ __attribute__((target("avx512f"), always_inline)) inline void DirectTile(const f
   RowWindowTile<MR, NV>(a, lda, kOneTap, 1, k, w, bias, o, c, res, last_mask);
 }
 
+// The last two blocks of MR rows when the last one is a single vector of
+// more than 8 lanes (16 * 2 + t wide, 8 < t <= 16: MobileNetV2's 144-channel
+// expansions, MobileNetV3's 240 and 144): three vectors per row, the third's
+// weights from the next block (w_last), instead of a one-vector tile whose
+// 8 accumulators leave the FMAs waiting on their latency. Each output: the
+// same products in the same order.
+template <int MR>
+__attribute__((target("avx512f"), always_inline)) inline void TripleTile(const float* a, size_t lda, size_t k,
+                                                                        const float* w, const float* w_last,
+                                                                        const float* bias, const GemmOutput& o,
+                                                                        float* c, const float* res, __mmask16 last_mask) {
+  __m512 acc[MR][3];
+  FromBias<MR, 3>(acc, bias);  // the two blocks' biases are contiguous
+  for (size_t i = 0; i < k; ++i, w += kGemmTileChannels, w_last += kGemmTileChannels) {
+    const __m512 b[3] = {_mm512_loadu_ps(w), _mm512_loadu_ps(w + 16), _mm512_loadu_ps(w_last)};
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; ++r) {
+      const __m512 x = _mm512_set1_ps(a[r * lda + i]);
+      for (int v = 0; v < 3; ++v) acc[r][v] = _mm512_fmadd_ps(x, b[v], acc[r][v]);
+    }
+  }
+  Store<MR, 3>(acc, o, c, res, last_mask);
+}
+
 // The last block of MR rows when its last vector has t <= 8 lanes (the
 // block is 16 * F + t wide: MobileNetV2's 24-channel projections): rows 2p
 // and 2p + 1 share one accumulator for it, row 2p in lanes 0-7 and row
@@ -291,6 +355,26 @@ __attribute__((target("avx512f"), always_inline)) inline void PairedTile(const f
   }
 }
 
+// Weights outer, the 7x7 and 14x14 layers' weights (0.1-1.6 MB a layer,
+// 14 MB in MobileNetV2) come from L3 at every inference, and the first tile
+// of each weight block waited on them: each tile of a block fetches its
+// share of the next block's lines ahead (with weights in L3, standalone:
+// 49 x 160 -> 960 72-75 -> 63-65 us, 196 x 64 -> 384 44 -> 38 us, 196 x 96
+// -> 576 95-110 -> 84-92 us; in L2 they ran at 57, 37, 82). This CPU's
+// prefetches fill L1 whatever the hint, so only blocks of up to this many
+// bytes (k <= 256) are fetched ahead: the current block and the next then
+// fit L1 together (49 x 960 -> 320, 123 KB blocks: 5 % slower with it, also
+// when only its first 32 KB were fetched).
+constexpr size_t kPrefetchMaxBlockBytes = 32 * 1024;
+
+// Part `part` of `parts` of [p, p + bytes), a cache line at a time.
+inline void PrefetchShare(const char* p, size_t bytes, size_t part, size_t parts) {
+  constexpr size_t kLine = 64;
+  const size_t lines = (bytes + kLine - 1) / kLine;
+  const size_t end = (part + 1) * lines / parts;
+  for (size_t l = part * lines / parts; l < end; ++l) __builtin_prefetch(p + l * kLine, 0, 2);
+}
+
 // `tiles` consecutive tiles of MR rows, the first output row `row` (its
 // input at `a`, rows lda floats apart), every output channel: pixels outer
 // (each tile meets every block of weights while it is in L1) or weight
@@ -306,16 +390,30 @@ __attribute__((target("avx512f"), noinline)) void DirectTiles(const PointwiseGem
   // A last vector of <= 8 lanes shared by two rows (PairedTile), when the
   // second row's lanes start inside the row (16 * F + channel >= 8).
   const bool paired = MR > 1 && tail % 16 != 0 && tail % 16 <= 8 && (tail > 16 || blocks > 1);
+  // A narrow last block (8 < tail <= 16 lanes) after a full one: both in
+  // TripleTile, at the full block's turn.
+  const bool triple = !paired && tail <= 16 && blocks > 1;
   const size_t outer = pixels_outer ? tiles : blocks, inner = pixels_outer ? blocks : tiles;
+  // Weights outer: each tile of a block also fetches its share of the next
+  // block's weights (kPrefetchMaxBlockBytes).
+  const size_t block_bytes = kGemmTileChannels * g.k * sizeof(float);
   for (size_t x = 0; x < outer; ++x) {
     for (size_t y = 0; y < inner; ++y) {
+      if (!pixels_outer && x + 1 < blocks && block_bytes <= kPrefetchMaxBlockBytes) {
+        PrefetchShare(reinterpret_cast<const char*>(g.packed + (x + 1) * kGemmTileChannels * g.k), block_bytes,
+                      y, tiles);
+      }
       const size_t t = pixels_outer ? x : y, block = pixels_outer ? y : x;
       const size_t r = row + t * MR, channel = block * kGemmTileChannels;
       const float* in = a + t * MR * lda;
       const float* w = g.packed + channel * g.k;
       float* c = g.out.c + r * g.out.ldc + channel;
       const float* res = g.out.residual ? g.out.residual + r * g.out.residual_stride + channel : nullptr;
-      if (paired && block + 1 == blocks) {
+      if (triple && block + 2 >= blocks) {
+        if (block + 2 == blocks) {
+          TripleTile<MR>(in, lda, g.k, w, w + kGemmTileChannels * g.k, bias + channel, g.out, c, res, tail_mask);
+        }
+      } else if (paired && block + 1 == blocks) {
         if (tail > 16) {
           PairedTile<MR, 1>(in, lda, g.k, w, bias + channel, g.out, c, res, tail - 16);
         } else {
@@ -345,6 +443,37 @@ void DirectRows(const PointwiseGemmArgs& g, const float* a, size_t lda, size_t r
   }
 }
 
+// `tiles` consecutive tiles of MR rows (MR up to kGemmNarrowTileRows) of a
+// 1x1 with at most 16 output channels (one vector per row): DirectTile's
+// arithmetic with MR independent accumulators. Eight one-vector rows leave
+// the two FMA pipes waiting on their latency (MobileNetV2's 112x112 32 -> 16
+// projection ran at 59 % of peak).
+template <int MR>
+__attribute__((target("avx512f"), noinline)) void NarrowTiles(const PointwiseGemmArgs& g, const float* a,
+                                                             size_t lda, size_t row, size_t tiles) {
+  const float* bias = g.packed + kGemmTileChannels * g.k;
+  const auto mask = static_cast<__mmask16>(g.n == 16 ? 0xFFFFu : (1u << g.n) - 1);
+  for (size_t t = 0; t < tiles; ++t) {
+    const size_t r = row + t * MR;
+    const float* res = g.out.residual ? g.out.residual + r * g.out.residual_stride : nullptr;
+    DirectTile<MR, 1>(a + t * MR * lda, lda, g.k, g.packed, bias, g.out, g.out.c + r * g.out.ldc, res, mask);
+  }
+}
+
+void NarrowRows(const PointwiseGemmArgs& g, const float* a, size_t lda, size_t row, size_t rows, size_t tiles) {
+  switch (rows) {
+    case 16: NarrowTiles<16>(g, a, lda, row, tiles); break;
+    case 15: NarrowTiles<15>(g, a, lda, row, tiles); break;
+    case 14: NarrowTiles<14>(g, a, lda, row, tiles); break;
+    case 13: NarrowTiles<13>(g, a, lda, row, tiles); break;
+    case 12: NarrowTiles<12>(g, a, lda, row, tiles); break;
+    case 11: NarrowTiles<11>(g, a, lda, row, tiles); break;
+    case 10: NarrowTiles<10>(g, a, lda, row, tiles); break;
+    case 9: NarrowTiles<9>(g, a, lda, row, tiles); break;
+    default: DirectRows(g, a, lda, row, rows, tiles, /*pixels_outer=*/true); break;
+  }
+}
+
 }  // namespace
 
 void PointwiseGemmRows(const PointwiseGemmArgs& g, bool pixels_outer, size_t begin, size_t end) {
@@ -356,9 +485,16 @@ void PointwiseGemmRows(const PointwiseGemmArgs& g, bool pixels_outer, size_t beg
   // Tiles of nearly equal height (49 rows: 7 x 7, not 6 x 8 + 1, whose
   // one-row tile waits on its FMAs' latency): the first `wide` ones are one
   // row taller.
-  const size_t total = end - begin, tiles = (total + kGemmTileRows - 1) / kGemmTileRows;
+  const bool narrow = g.n <= 16 && !g.a_scale;  // one vector per row: taller tiles
+  const size_t max_rows = narrow ? kGemmNarrowTileRows : kGemmTileRows;
+  const size_t total = end - begin, tiles = (total + max_rows - 1) / max_rows;
   const size_t height = total / tiles, wide = total % tiles;
   const size_t rest = begin + wide * (height + 1);
+  if (narrow) {
+    if (wide > 0) NarrowRows(g, g.a + begin * g.lda, g.lda, begin, height + 1, wide);
+    NarrowRows(g, g.a + rest * g.lda, g.lda, rest, height, tiles - wide);
+    return;
+  }
   if (g.a_scale) {  // each tile scaled once, then every weight block
     for (size_t r = begin; r < end; r += r < rest ? height + 1 : height) {
       PointwiseGemmScaledTile(g, r, r < rest ? height + 1 : height);
@@ -420,40 +556,64 @@ void PointwiseGemmScaledTile(const PointwiseGemmArgs& g, size_t row, size_t rows
 
 namespace {
 
-// Every output channel of such a tile, the blocks in one loop.
+// Every output channel of `tiles` such tiles side by side in one output row
+// (tile t's first window at base + t * MR * step), the tiles and blocks in
+// one loop.
 template <int MR>
 __attribute__((target("avx512f"), noinline)) void RowWindowBlocks(
     const float* base, size_t step, const ptrdiff_t* offsets, size_t taps, size_t k, size_t n,
-    const float* packed, const GemmOutput& o, float* c_row, const float* res_row) {
+    const float* packed, const GemmOutput& o, float* c_first, const float* res_first, size_t tiles) {
   const size_t blocks = (n + kGemmTileChannels - 1) / kGemmTileChannels, k_total = taps * k;
   const float* bias = packed + blocks * kGemmTileChannels * k_total;
-  for (size_t block = 0; block < blocks; ++block) {
+  for (size_t tile = 0; tile < tiles; ++tile, base += MR * step) {
+    float* c_row = c_first + tile * MR * o.ldc;
+    const float* res_row = res_first ? res_first + tile * MR * o.residual_stride : nullptr;
+    for (size_t block = 0; block < blocks; ++block) {
     const size_t channel = block * kGemmTileChannels, width = std::min(kGemmTileChannels, n - channel);
     const size_t tail = width > 16 ? width - 16 : width;
     const auto mask = static_cast<__mmask16>(tail == 16 ? 0xFFFFu : (1u << tail) - 1);
     const float* res = res_row ? res_row + channel : nullptr;
     const float* w = packed + channel * k_total;
-    if (width > 16) {
-      RowWindowTile<MR, 2>(base, step, offsets, taps, k, w, bias + channel, o, c_row + channel, res, mask);
-    } else {
-      RowWindowTile<MR, 1>(base, step, offsets, taps, k, w, bias + channel, o, c_row + channel, res, mask);
+      if (width > 16) {
+        RowWindowTile<MR, 2>(base, step, offsets, taps, k, w, bias + channel, o, c_row + channel, res, mask);
+      } else {
+        RowWindowTile<MR, 1>(base, step, offsets, taps, k, w, bias + channel, o, c_row + channel, res, mask);
+      }
     }
   }
 }
 
 void RowWindows(size_t rows, const float* base, size_t step, const ptrdiff_t* offsets, size_t taps, size_t k,
-                size_t n, const float* packed, const GemmOutput& o, float* c, const float* res) {
+                size_t n, const float* packed, const GemmOutput& o, float* c, const float* res, size_t tiles = 1) {
   switch (rows) {
-    case 8: RowWindowBlocks<8>(base, step, offsets, taps, k, n, packed, o, c, res); break;
-    case 7: RowWindowBlocks<7>(base, step, offsets, taps, k, n, packed, o, c, res); break;
-    case 6: RowWindowBlocks<6>(base, step, offsets, taps, k, n, packed, o, c, res); break;
-    case 5: RowWindowBlocks<5>(base, step, offsets, taps, k, n, packed, o, c, res); break;
-    case 4: RowWindowBlocks<4>(base, step, offsets, taps, k, n, packed, o, c, res); break;
-    case 3: RowWindowBlocks<3>(base, step, offsets, taps, k, n, packed, o, c, res); break;
-    case 2: RowWindowBlocks<2>(base, step, offsets, taps, k, n, packed, o, c, res); break;
-    case 1: RowWindowBlocks<1>(base, step, offsets, taps, k, n, packed, o, c, res); break;
+    case 8: RowWindowBlocks<8>(base, step, offsets, taps, k, n, packed, o, c, res, tiles); break;
+    case 7: RowWindowBlocks<7>(base, step, offsets, taps, k, n, packed, o, c, res, tiles); break;
+    case 6: RowWindowBlocks<6>(base, step, offsets, taps, k, n, packed, o, c, res, tiles); break;
+    case 5: RowWindowBlocks<5>(base, step, offsets, taps, k, n, packed, o, c, res, tiles); break;
+    case 4: RowWindowBlocks<4>(base, step, offsets, taps, k, n, packed, o, c, res, tiles); break;
+    case 3: RowWindowBlocks<3>(base, step, offsets, taps, k, n, packed, o, c, res, tiles); break;
+    case 2: RowWindowBlocks<2>(base, step, offsets, taps, k, n, packed, o, c, res, tiles); break;
+    case 1: RowWindowBlocks<1>(base, step, offsets, taps, k, n, packed, o, c, res, tiles); break;
     default: break;
   }
+}
+
+// The taps of a window inside the input as offsets from its top-left pixel;
+// returns their count. Dense input without horizontal dilation: a kernel
+// row's pixels are contiguous, one tap of kernel_w * in_channels floats
+// (*tap_k; the first layer: 3 taps of 9 instead of 9 of 3). The same
+// products in the same order.
+size_t InteriorOffsets(const ConvGemmArgs& g, ptrdiff_t* offsets, size_t* tap_k) {
+  const bool row_taps = g.in_stride == g.in_channels && g.dilation_w == 1;
+  const size_t columns = row_taps ? 1 : g.kernel_w;
+  for (size_t kh = 0; kh < g.kernel_h; ++kh) {
+    for (size_t kw = 0; kw < columns; ++kw) {
+      offsets[kh * columns + kw] =
+          static_cast<ptrdiff_t>((kh * g.dilation_h * g.in_w + kw * g.dilation_w) * g.in_stride);
+    }
+  }
+  *tap_k = row_taps ? g.kernel_w * g.in_channels : g.in_channels;
+  return g.kernel_h * columns;
 }
 
 }  // namespace
@@ -464,18 +624,8 @@ void ConvGemmTile(const ConvGemmArgs& g, size_t pixel, size_t rows, float* c) {
   ptrdiff_t offsets[kConvGemmMaxTaps];
   const size_t taps = g.kernel_h * g.kernel_w;
   if (InteriorWindows(g, pixel, rows, pointers)) {
-    // Dense input, no horizontal dilation: a kernel row's pixels are
-    // contiguous, one tap of kernel_w * in_channels floats (the first layer:
-    // 3 taps of 9 instead of 9 of 3). The same products in the same order.
-    const bool row_taps = g.in_stride == g.in_channels && g.dilation_w == 1;
-    for (size_t kh = 0; kh < g.kernel_h; ++kh) {
-      for (size_t kw = 0; kw < (row_taps ? 1 : g.kernel_w); ++kw) {
-        offsets[kh * (row_taps ? 1 : g.kernel_w) + kw] =
-            static_cast<ptrdiff_t>((kh * g.dilation_h * g.in_w + kw * g.dilation_w) * g.in_stride);
-      }
-    }
-    const size_t tap_count = row_taps ? g.kernel_h : taps;
-    const size_t tap_k = row_taps ? g.kernel_w * g.in_channels : g.in_channels;
+    size_t tap_k = 0;
+    const size_t tap_count = InteriorOffsets(g, offsets, &tap_k);
     if (pixel % g.out_w + rows <= g.out_w) {  // one output row: windows a fixed step apart
       RowWindows(rows, pointers[0], g.stride_w * g.in_stride, offsets, tap_count, tap_k, g.out_channels,
                  g.packed, g.out, c, res);
@@ -494,17 +644,62 @@ void ConvGemmTile(const ConvGemmArgs& g, size_t pixel, size_t rows, float* c) {
   }
 }
 
+void ConvGemmRow(const ConvGemmArgs& g, size_t oy, float* c) {
+  const size_t first = oy * g.out_w;
+  const auto iy = static_cast<ptrdiff_t>(oy * g.stride_h) - static_cast<ptrdiff_t>(g.pad_top);
+  const auto span_h = static_cast<ptrdiff_t>((g.kernel_h - 1) * g.dilation_h);
+  const auto span_w = static_cast<ptrdiff_t>((g.kernel_w - 1) * g.dilation_w);
+  // Output columns [x0, x1) read no padding column.
+  const size_t x0 = std::min(g.out_w, (g.pad_left + g.stride_w - 1) / g.stride_w);
+  const ptrdiff_t last_start = static_cast<ptrdiff_t>(g.in_w) - 1 - span_w + static_cast<ptrdiff_t>(g.pad_left);
+  const size_t x1 = std::max(
+      x0, last_start < 0 ? 0 : std::min(g.out_w, static_cast<size_t>(last_start) / g.stride_w + 1));
+  auto by_tiles = [&](size_t begin, size_t end) {  // through ConvGemmTile's windows
+    for (size_t x = begin; x < end; x += kGemmTileRows) {
+      ConvGemmTile(g, first + x, std::min(kGemmTileRows, end - x), c + x * g.out.ldc);
+    }
+  };
+  if (iy < 0 || iy + span_h >= static_cast<ptrdiff_t>(g.in_h) || x1 - x0 < kGemmTileRows) {
+    by_tiles(0, g.out_w);
+    return;
+  }
+  by_tiles(0, x0);
+  ptrdiff_t offsets[kConvGemmMaxTaps];
+  size_t tap_k = 0;
+  const size_t taps = InteriorOffsets(g, offsets, &tap_k);
+  const float* base = g.x + (static_cast<size_t>(iy) * g.in_w + x0 * g.stride_w - g.pad_left) * g.in_stride;
+  const size_t step = g.stride_w * g.in_stride;
+  const float* res = g.out.residual ? g.out.residual + (first + x0) * g.out.residual_stride : nullptr;
+  // Tiles of nearly equal width, the first `wide` one pixel wider (113
+  // pixels: 8 x 8 + 7 x 7, not 14 x 8 + 1, whose one-pixel tile waits on its
+  // FMAs' latency).
+  const size_t pixels = x1 - x0, tiles = (pixels + kGemmTileRows - 1) / kGemmTileRows;
+  const size_t narrow = pixels / tiles, wide = pixels % tiles;
+  float* out = c + x0 * g.out.ldc;
+  if (wide > 0) {
+    RowWindows(narrow + 1, base, step, offsets, taps, tap_k, g.out_channels, g.packed, g.out, out, res, wide);
+  }
+  const size_t done = wide * (narrow + 1);
+  RowWindows(narrow, base + done * step, step, offsets, taps, tap_k, g.out_channels, g.packed, g.out,
+             out + done * g.out.ldc, res ? res + done * g.out.residual_stride : nullptr, tiles - wide);
+  by_tiles(x1, g.out_w);
+}
+
 namespace {
 
 void RingTile(const void* context, size_t pixel, size_t rows, float* y) {
   ConvGemmTile(*static_cast<const ConvGemmArgs*>(context), pixel, rows, y);
 }
 
+void RingRow(const void* context, size_t oy, float* y) {
+  ConvGemmRow(*static_cast<const ConvGemmArgs*>(context), oy, y);
+}
+
 }  // namespace
 
 void ConvGemmMaxPool(const ConvGemmArgs& g, const MaxPoolGeometry& pool, size_t begin,
                      size_t end, float* ring) {
-  const RingConvolution conv{g.out_h, g.out_w, g.out_channels, kGemmTileRows, RingTile, &g};
+  const RingConvolution conv{g.out_h, g.out_w, g.out_channels, kGemmTileRows, RingTile, &g, RingRow};
   MaxPoolFromRing(conv, pool, begin, end, ring, /*peak=*/false);
 }
 
@@ -519,6 +714,7 @@ void PointwiseGemmTile(const PointwiseGemmArgs&, size_t, size_t, size_t) {}
 void PointwiseGemmScaledTile(const PointwiseGemmArgs&, size_t, size_t) {}
 void PointwiseGemmRow(const PointwiseGemmArgs&, size_t, size_t, size_t) {}
 void ConvGemmTile(const ConvGemmArgs&, size_t, size_t, float*) {}
+void ConvGemmRow(const ConvGemmArgs&, size_t, float*) {}
 void ConvGemmMaxPool(const ConvGemmArgs&, const MaxPoolGeometry&, size_t, size_t, float*) {}
 
 #endif

@@ -37,6 +37,9 @@ namespace edgevision::engine::xnnpack_internal {
 
 inline constexpr size_t kGemmTileRows = 8;       // pixels per tile
 inline constexpr size_t kGemmTileChannels = 32;  // output channels per tile
+// Pixels per tile of a 1x1 with at most 16 output channels (one vector per
+// pixel: more rows keep both FMA pipes busy).
+inline constexpr size_t kGemmNarrowTileRows = 16;
 // Where the packed weights start (a cache line): the kernel loads them 64
 // bytes at a time, and a load that spans two lines costs two.
 inline constexpr size_t kGemmWeightAlignBytes = 64;
@@ -130,6 +133,12 @@ struct ConvGemmArgs {
 // from `c` on (rows args.out.ldc floats apart; args.out.c is not used; a
 // residual is read from args.out.residual's row `pixel` on).
 void ConvGemmTile(const ConvGemmArgs& args, size_t pixel, size_t rows, float* c);
+
+// Output row `oy`, every pixel and output channel, written from `c` on (as
+// ConvGemmTile): the pixels whose windows lie inside the input in tiles of
+// nearly equal width in one loop (no per-tile window pointers), the others
+// through ConvGemmTile. The results equal ConvGemmTile's, bit for bit.
+void ConvGemmRow(const ConvGemmArgs& args, size_t oy, float* c);
 
 // A max pooling fused into the convolution before it (engine/max_pool_ring.h):
 // pooled rows [begin, end) and the convolution rows they read; `ring` holds
