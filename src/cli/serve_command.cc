@@ -354,25 +354,27 @@ void MakeModelReloader(const ServeOptions& options, const ServeConfig& config, S
       &parts->slot, config.model_path,
       [classifier = config.classifier, preprocess = options.preprocess,
        label_order = options.label_order](const std::string& path) -> Result<std::shared_ptr<const predict::Classifier>> {
-        const auto start = std::chrono::steady_clock::now();
         EV_ASSIGN_OR_RETURN(model::LoadOptions load, MakeLoadOptions(preprocess, label_order));
         EV_ASSIGN_OR_RETURN(std::unique_ptr<predict::Classifier> c,
                             LoadClassifier(path, classifier, load));
         // Importing, probing and packing freed far more than serving keeps
         // (the later workers' packed copies among it): give it back.
         malloc_trim(0);
-        const model::ModelInfo& info = c->info();
-        const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-        spdlog::info(
-            "model {} ({}, {}, sha1 {}) ready in {:.0f} ms: {} tags, input {}x{}, {} workers x {} "
-            "threads",
-            info.model_file, info.format, info.generation, info.model_sha1, ms, info.labels.size(),
-            c->preprocess().input_width, c->preprocess().input_height, classifier.workers,
-            classifier.threads_per_inference);
         return std::shared_ptr<const predict::Classifier>(std::move(c));
       },
       predict::ReloaderOptions{
-          std::chrono::milliseconds(1000LL * std::max(0, options.model_watch_s))});
+          std::chrono::milliseconds(1000LL * std::max(0, options.model_watch_s)),
+          // Logged once the slot serves it: a client that waits for this
+          // line (the tests do) is never answered "still loading".
+          [classifier = config.classifier](const predict::Classifier& c, double ms) {
+            const model::ModelInfo& info = c.info();
+            spdlog::info(
+                "model {} ({}, {}, sha1 {}) ready in {:.0f} ms: {} tags, input {}x{}, {} workers x {} "
+                "threads",
+                info.model_file, info.format, info.generation, info.model_sha1, ms, info.labels.size(),
+                c.preprocess().input_width, c.preprocess().input_height, classifier.workers,
+                classifier.threads_per_inference);
+          }});
 }
 
 // Model delivery (--model-delivery): opens its state under the data dir,

@@ -58,7 +58,7 @@ Status ModelReloader::Reload(const std::string& why) {
   // The first load is the one that puts a model in (start-up may try several paths).
   const bool first = slot_->Get() == nullptr;
   slot_->SetLoading(path);
-  Result<std::shared_ptr<const Classifier>> loaded = loader_(path);
+  Result<std::shared_ptr<const Classifier>> loaded = TimedLoad(path);
   std::lock_guard<std::mutex> lock(mu_);
   loaded_print_ = print;
   if (!loaded.ok()) {
@@ -72,7 +72,7 @@ Status ModelReloader::Reload(const std::string& why) {
     }
     return loaded.status();
   }
-  slot_->SetReady(std::move(loaded).value());
+  Serve(std::move(loaded).value());
   if (!first) {
     ++stats_.reloads;
     stats_.last_error.clear();
@@ -84,7 +84,20 @@ Status ModelReloader::Reload(const std::string& why) {
 
 Result<std::shared_ptr<const Classifier>> ModelReloader::Load(const std::string& path) {
   std::lock_guard<std::mutex> serial(reload_mu_);
-  return loader_(path);
+  return TimedLoad(path);
+}
+
+Result<std::shared_ptr<const Classifier>> ModelReloader::TimedLoad(const std::string& path) {
+  const auto start = std::chrono::steady_clock::now();
+  Result<std::shared_ptr<const Classifier>> loaded = loader_(path);
+  last_load_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return loaded;
+}
+
+void ModelReloader::Serve(std::shared_ptr<const Classifier> classifier) {
+  const Classifier& serving = *classifier;  // the slot keeps it alive
+  slot_->SetReady(std::move(classifier));
+  if (options_.on_serving) options_.on_serving(serving, last_load_ms_);
 }
 
 void ModelReloader::Switch(const std::string& path, std::shared_ptr<const Classifier> classifier,
@@ -95,7 +108,7 @@ void ModelReloader::Switch(const std::string& path, std::shared_ptr<const Classi
   const bool first = slot_->Get() == nullptr;
   path_ = path;
   loaded_print_ = print;
-  slot_->SetReady(std::move(classifier));
+  Serve(std::move(classifier));
   if (!first) {
     ++stats_.reloads;
     stats_.last_error.clear();

@@ -40,6 +40,10 @@ namespace edgevision::predict {
 struct ReloaderOptions {
   // How often the model path is checked for changes; 0 = no watching.
   std::chrono::milliseconds poll_interval{0};
+  // Called each time a model goes into service, after the slot holds it (so
+  // a request sent on seeing it is served), with the loader's time for it
+  // in ms. May log; must not call back into the reloader.
+  std::function<void(const Classifier& serving, double load_ms)> on_serving;
 };
 
 struct ReloadStats {
@@ -94,12 +98,17 @@ class ModelReloader {
 
  private:
   void Watch();
+  // loader_(path), its time kept in last_load_ms_. Call with reload_mu_ held.
+  Result<std::shared_ptr<const Classifier>> TimedLoad(const std::string& path);
+  // The slot serves `classifier` from now on; on_serving is told. Call with mu_ held.
+  void Serve(std::shared_ptr<const Classifier> classifier);
 
   ModelSlot* const slot_;
   const Loader loader_;
   const ReloaderOptions options_;
 
   std::mutex reload_mu_;  // serializes Reload()
+  double last_load_ms_ = 0;  // guarded by reload_mu_: the loader's last call
 
   mutable std::mutex mu_;
   std::condition_variable wake_;

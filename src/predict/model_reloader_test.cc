@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "fake_backend.h"
 #include "test_support.h"
@@ -74,6 +75,39 @@ TEST(ModelReloaderTest, ReloadSwapsTheSnapshotAndOldSnapshotsStayUsable) {
   EXPECT_EQ(reloader.stats().failures, 0u);
 }
 
+// What serve logs as "ready" (and clients wait for) is said only once the
+// slot serves that model: on a reload, on a switch, never on a failed load.
+TEST(ModelReloaderTest, OnServingIsCalledOnceTheSlotServesTheModel) {
+  TempDir dir;
+  FakeLoader loader;
+  ModelSlot slot;
+  std::vector<const Classifier*> served;  // what the slot held at each call
+  std::vector<const Classifier*> told;    // what on_serving was told
+  ReloaderOptions options;
+  options.on_serving = [&](const Classifier& c, double load_ms) {
+    served.push_back(slot.Get().get());
+    told.push_back(&c);
+    EXPECT_GE(load_ms, 0.0);
+  };
+  ModelReloader reloader(&slot, dir.path().string(), loader.Get(), options);
+  ASSERT_TRUE(reloader.Reload("start").ok());
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(served[0], told[0]) << "told before the slot held the model";
+  EXPECT_EQ(told[0], slot.Get().get());
+  loader.fail = true;
+  EXPECT_FALSE(reloader.Reload("broken").ok());
+  EXPECT_EQ(told.size(), 1u) << "a failed load is not serving";
+  loader.fail = false;
+  Result<std::shared_ptr<const Classifier>> next = reloader.Load(dir.path().string());
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(told.size(), 1u) << "loaded, not yet serving";
+  const Classifier* expected = next.value().get();
+  reloader.Switch(dir.path().string(), std::move(next).value(), "test");
+  ASSERT_EQ(told.size(), 2u);
+  EXPECT_EQ(told[1], expected);
+  EXPECT_EQ(served[1], expected) << "told before the slot held the switched model";
+}
+
 TEST(ModelReloaderTest, AFailedReloadKeepsThePreviousModelServing) {
   TempDir dir;
   FakeLoader loader;
@@ -116,7 +150,7 @@ TEST(ModelReloaderTest, WatchingReloadsOnceAfterAFileChangeSettles) {
   Write(dir.path() / "model.onnx", "one");
   FakeLoader loader;
   ModelSlot slot;
-  ModelReloader reloader(&slot, dir.path().string(), loader.Get(), {std::chrono::milliseconds(20)});
+  ModelReloader reloader(&slot, dir.path().string(), loader.Get(), {std::chrono::milliseconds(20), {}});
   ASSERT_TRUE(reloader.Reload("start").ok());
   reloader.Start();
   EXPECT_TRUE(reloader.stats().watching);
@@ -138,7 +172,7 @@ TEST(ModelReloaderTest, ABrokenFileIsTriedOnceNotEveryPoll) {
   Write(dir.path() / "model.onnx", "one");
   FakeLoader loader;
   ModelSlot slot;
-  ModelReloader reloader(&slot, dir.path().string(), loader.Get(), {std::chrono::milliseconds(20)});
+  ModelReloader reloader(&slot, dir.path().string(), loader.Get(), {std::chrono::milliseconds(20), {}});
   ASSERT_TRUE(reloader.Reload("start").ok());
   reloader.Start();
   loader.fail = true;
