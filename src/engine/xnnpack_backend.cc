@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/graph_check.h"
+#include "engine/xnnpack_constants.h"
 #include "engine/xnnpack_ops.h"
 #include "engine/xnnpack_program.h"
 #include "engine/xnnpack_session.h"

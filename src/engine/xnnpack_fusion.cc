@@ -7,6 +7,7 @@
 #include "engine/conv_taps.h"
 #include "engine/inverted_residual.h"
 #include "engine/pointwise_gemm.h"
+#include "engine/xnnpack_constants.h"
 
 namespace edgevision::engine::xnnpack_internal {
 

@@ -9,6 +9,7 @@
 #include "engine/depthwise_conv.h"
 #include "engine/graph_check.h"
 #include "engine/memory_planner.h"
+#include "engine/xnnpack_constants.h"
 #include "engine/xnnpack_fusion.h"
 #include "engine/pointwise_gemm.h"
 
@@ -749,56 +750,6 @@ class Planner {
 };
 
 }  // namespace
-
-std::vector<float> WinogradKernel(const Graph& graph, const Node& node) {
-  const Shape& ws = graph.values[node.inputs[1]].shape;
-  const size_t co = static_cast<size_t>(ws[0]), ci = static_cast<size_t>(ws[3]);
-  std::vector<float> u(kWinogradPoints * co * ci);
-  WinogradTransformKernel(graph.values[node.inputs[1]].f32.data(), co, ci, u.data());
-  return u;
-}
-
-std::vector<bool> PackedWeightNodes(const std::vector<Exec>& exec, const std::vector<BlockStep>& blocks,
-                                    const std::vector<WinogradStep>& winograd) {
-  std::vector<bool> packed(exec.size(), false);
-  for (size_t i = 0; i < exec.size(); ++i) {
-    const Exec e = exec[i];
-    if (e == Exec::kPointwiseGemm || e == Exec::kConvGemm || e == Exec::kDepthwise || e == Exec::kBlock ||
-        (e == Exec::kWinograd && i < winograd.size() && winograd[i].gemm_products)) {
-      packed[i] = true;
-    }
-    if (e == Exec::kBlock && i < blocks.size()) {
-      packed[static_cast<size_t>(blocks[i].depthwise)] = true;
-      packed[static_cast<size_t>(blocks[i].projection)] = true;
-    }
-  }
-  return packed;
-}
-
-std::vector<bool> ConstantsSessionsRead(const Graph& graph, const std::vector<Exec>& exec,
-                                        const std::vector<bool>& packed, bool creating) {
-  std::vector<bool> read(graph.values.size(), false);
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    const std::vector<ValueId>& in = graph.nodes[i].inputs;
-    if (packed[i]) continue;  // packed into Program::extra_weights
-    switch (exec[i]) {
-      case Exec::kXnnpack:
-      case Exec::kDepthwiseAvgPool:
-      case Exec::kBandedConv: if (!creating) continue; break;  // packed by the operator
-      case Exec::kWinograd:
-        // The output transform adds the bias; U is made from the kernel.
-        if (in.size() > 2 && in[2] != graph::kNoValue) read[in[2]] = true;
-        if (!creating) continue;
-        break;
-      default: break;  // reference kernels, copies: their operands as they are
-    }
-    for (ValueId v : in) {
-      if (v != graph::kNoValue) read[v] = true;
-    }
-  }
-  for (ValueId v : graph.outputs) read[v] = true;
-  return read;
-}
 
 Result<std::shared_ptr<Program>> BuildProgram(const Graph& graph, int threads, bool xnnpack_only) {
   auto program = std::make_shared<Program>();

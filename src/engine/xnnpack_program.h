@@ -150,35 +150,14 @@ int ScaleOperand(const graph::Graph& graph, const graph::Node& mul);
 // no work and no output buffer of its own.
 bool FusedInputScale(const graph::Graph& graph, const Program& p, size_t i);
 
-// `threads`: the Sessions' thread count (with more than one, the pointwise
-// GEMM takes only convolutions with a fused epilogue; see PointwiseGemmEligible). `xnnpack_only`:
+// Plans `graph` into a Program for Sessions. `threads`: the Sessions' thread
+// count (with more than one, the pointwise GEMM takes only convolutions with a fused epilogue; see PointwiseGemmEligible). `xnnpack_only`:
 // EngineOptions::xnnpack_only.
 // Precondition: CheckExecutableGraph(graph) succeeded and XNNPACK is initialised.
 // Errors: ResourceExhausted when probing runs out of memory, Internal on a
 // planning invariant that does not hold.
-// kWinograd: the transformed kernel U of `node` (kWinogradPoints x O x I),
-// which its XNNPACK operator packs. Made where an operator is created and
-// dropped right after, so that U never stays beside its packed copy.
-std::vector<float> WinogradKernel(const graph::Graph& graph, const graph::Node& node);
-
-// Which values of `graph` (by id) Sessions read as constants, given how each
-// node executes: at run time (reference kernels' operands, a kWinograd
-// node's bias, the graph outputs), and with `creating` also while a Session
-// is created (the weights XNNPACK operators pack, a kWinograd node's
-// kernel). Never the weights of the nodes `packed` marks
-// (PackedWeightNodes): BuildProgram packs them into extra_weights.
-std::vector<bool> ConstantsSessionsRead(const graph::Graph& graph, const std::vector<Exec>& exec,
-                                        const std::vector<bool>& packed, bool creating);
-
-// Per node: whether its weights are packed into Program::extra_weights and
-// read from there at run time: our kernels (kPointwiseGemm, kConvGemm,
-// kDepthwise, a kWinograd with gemm_products) and a kBlock with its
-// depthwise and projection members. `blocks` may be empty (no block was fused).
-std::vector<bool> PackedWeightNodes(const std::vector<Exec>& exec, const std::vector<BlockStep>& blocks,
-                                    const std::vector<WinogradStep>& winograd);
-
 // The Program's graph is a copy of `graph` that holds only the constants
-// ConstantsSessionsRead(creating) lists; the others keep their shape and an
+// ConstantsSessionsRead(creating) lists (engine/xnnpack_constants.h); the others keep their shape and an
 // empty payload.
 // Returned non-const for the model that owns it (ReleaseSessionCreationData);
 // Sessions get it const.

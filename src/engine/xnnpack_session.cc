@@ -14,6 +14,7 @@
 #include "engine/pointwise_gemm.h"
 #include "engine/reference_kernels.h"
 #include "engine/winograd.h"
+#include "engine/xnnpack_constants.h"
 #include "engine/xnnpack_ops.h"
 
 namespace edgevision::engine {
