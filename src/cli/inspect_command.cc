@@ -10,6 +10,7 @@
 #include "detect/family.h"
 #include "graph/graph.h"
 #include "model/model.h"
+#include "predict/int8_fallback.h"
 #include "predict/int8_mode.h"
 
 namespace edgevision::cli {
@@ -165,9 +166,7 @@ int RunInspect(const InspectOptions& options) {
                 mixed.leading_error, mixed.float_nodes.size() - static_cast<size_t>(mixed.leading_nodes));
     const predict::Int8FallbackBound& fb = int8->fallback;
     if (fb.enabled) {
-      std::printf("fallback    fp32 answers when int8's top-two log-odds margin < %.4f (%g x %.4f, the largest "
-                  "error on %d near-tie calibration inputs of %d); %d of them fall back\n",
-                  fb.bound, fb.safety_factor, fb.max_margin_error, fb.near_tie_inputs, fb.inputs, fb.below_bound);
+      std::printf("fallback    %s\n", predict::DescribeFallback(fb).c_str());
     } else {
       std::printf("fallback    off (--int8-fallback off): int8 answers every image\n");
     }

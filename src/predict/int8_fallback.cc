@@ -1,5 +1,7 @@
 #include "predict/int8_fallback.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -73,6 +75,15 @@ Int8FallbackBound CalibrateFallback(const std::vector<std::vector<float>>& fp32,
 
 bool FallsBack(const Int8FallbackBound& bound, std::span<const float> int8_output) {
   return bound.enabled && !(TopTwoLogOddsMargin(int8_output) >= bound.bound);
+}
+
+std::string DescribeFallback(const Int8FallbackBound& b) {
+  const std::string measured =
+      b.near_tie_inputs > 0
+          ? fmt::format("the largest error on the {} near-tie calibration inputs of {}", b.near_tie_inputs, b.inputs)
+          : fmt::format("the largest error on all {} calibration inputs, none of them a near tie", b.inputs);
+  return fmt::format("fp32 answers when int8's top-two log-odds margin < {:.4f} ({:g} x {:.4f}, {}; {} of them fall back)",
+                     b.bound, b.safety_factor, b.max_margin_error, measured, b.below_bound);
 }
 
 }  // namespace edgevision::predict

@@ -34,6 +34,7 @@
 #include <atomic>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "predict/int8_report.h"
@@ -73,6 +74,12 @@ Int8FallbackBound CalibrateFallback(const std::vector<std::vector<float>>& fp32,
 // the fallback is enabled and the margin is not at or above the bound
 // (a NaN margin falls back).
 bool FallsBack(const Int8FallbackBound& bound, std::span<const float> int8_output);
+
+// The enabled bound in words, for the start-up log and `inspect`: "fp32
+// answers when int8's top-two log-odds margin < B (F x E, the largest error
+// on ...; K of them fall back)", saying when no calibration input was a near
+// tie and all of them were counted.
+std::string DescribeFallback(const Int8FallbackBound& bound);
 
 // Live counts of a serving int8 classifier (inspect, /health, bench).
 class Int8FallbackCounts {

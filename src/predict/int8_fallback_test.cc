@@ -59,6 +59,26 @@ TEST(Int8FallbackTest, BoundIsTheLargestNearTieErrorTimesTheFactor) {
   EXPECT_FALSE(far.enabled);
 }
 
+// The log and `inspect` say what the error was measured on, also when no
+// calibration input was a near tie and all of them counted.
+TEST(Int8FallbackTest, DescribeFallbackSaysWhatTheErrorWasMeasuredOn) {
+  Int8FallbackBound b;
+  b.bound = 0.4;
+  b.safety_factor = 2;
+  b.max_margin_error = 0.2;
+  b.inputs = 20;
+  b.near_tie_inputs = 3;
+  b.below_bound = 1;
+  EXPECT_EQ(DescribeFallback(b),
+            "fp32 answers when int8's top-two log-odds margin < 0.4000 (2 x 0.2000, the largest error on the 3 "
+            "near-tie calibration inputs of 20; 1 of them fall back)");
+  b.near_tie_inputs = 0;
+  b.below_bound = 0;
+  EXPECT_EQ(DescribeFallback(b),
+            "fp32 answers when int8's top-two log-odds margin < 0.4000 (2 x 0.2000, the largest error on all 20 "
+            "calibration inputs, none of them a near tie; 0 of them fall back)");
+}
+
 TEST(Int8FallbackTest, OnlyMarginsUnderTheBoundFallBack) {
   Int8FallbackBound b;
   b.enabled = true;

@@ -468,12 +468,8 @@ Result<std::unique_ptr<Classifier>> CreateInt8Classifier(model::LoadedModel mode
       m.float_nodes.size(), m.leading_nodes, 100.0 * m.leading_share, m.all_int8_error, m.leading_error,
       kept.empty() ? "" : " [", kept, kept.empty() ? "" : "]",
       m.bar_met ? "met" : "MISSED", m.top1_agree, m.inputs, m.max_abs_diff, m.inputs, m.all_int8_max_abs_diff,
-      report.fallback.enabled
-          ? fmt::format("fp32 answers when int8's top-two log-odds margin < {:.4f} ({} x {:.4f}, the largest error on "
-                        "the {} near-tie calibration inputs of {}; {} of them fall back)",
-                        report.fallback.bound, report.fallback.safety_factor, report.fallback.max_margin_error,
-                        report.fallback.near_tie_inputs, report.fallback.inputs, report.fallback.below_bound)
-          : std::string("no fp32 fallback (--int8-fallback off)"));
+      report.fallback.enabled ? DescribeFallback(report.fallback)
+                              : std::string("no fp32 fallback (--int8-fallback off)"));
   classifier->SetInt8Report(std::move(report));
   return classifier;
 }
