@@ -6,6 +6,8 @@
 #include <numeric>
 #include <utility>
 
+#include "predict/int8_fallback.h"
+
 namespace edgevision::predict {
 
 namespace {
@@ -104,9 +106,10 @@ Result<std::vector<std::string>> ChooseLeading(const graph::Graph& graph, const 
   }
   double best = all_int8.log_odds_error;
   for (const Candidate& c : tried) best = std::min(best, c.score.log_odds_error);
-  if (all_int8.log_odds_error <= best * (1.0 + kLeadingTolerance)) return std::vector<std::string>{};
+  const double within = best * (1.0 + result->leading_tolerance);
+  if (all_int8.log_odds_error <= within) return std::vector<std::string>{};
   for (const Candidate& c : tried) {
-    if (c.score.log_odds_error <= best * (1.0 + kLeadingTolerance)) {
+    if (c.score.log_odds_error <= within) {
       result->leading_nodes = static_cast<int>(c.nodes.size());
       result->leading_error = c.score.log_odds_error;
       result->leading_share = static_cast<double>(c.macs) / static_cast<double>(total);
@@ -123,6 +126,13 @@ double LogOdds(double p) {
   return std::log(p / (1.0 - p));
 }
 
+double LeadingTolerance(const std::vector<std::vector<float>>& fp32_outputs) {
+  const auto near_ties = std::count_if(fp32_outputs.begin(), fp32_outputs.end(), [](const std::vector<float>& p) {
+    return TopTwoLogOddsMargin(p) < kFallbackNearTieMargin;
+  });
+  return near_ties >= kLeadingNearTieInputs ? kLeadingToleranceWithNearTies : kLeadingTolerance;
+}
+
 double LeadingBudget() {
   return engine::Int8FloatConvolutionsOnInt16() ? kMaxLeadingInt16Share : kMaxLeadingFloatShare;
 }
@@ -132,6 +142,7 @@ Result<Int8MixedPrecision> ChooseFloatNodes(const graph::Graph& graph, const eng
                                         const std::vector<std::vector<float>>& fp32_outputs) {
   Int8MixedPrecision result;
   result.inputs = static_cast<int>(inputs.size());
+  result.leading_tolerance = LeadingTolerance(fp32_outputs);
   std::vector<size_t> all(inputs.size());
   std::iota(all.begin(), all.end(), 0);
   EV_ASSIGN_OR_RETURN(Score best, Measure(graph, calibration, {}, inputs, fp32_outputs, all, &result.trials));

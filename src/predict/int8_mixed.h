@@ -10,7 +10,7 @@
 // difference| per tag (log(p / (1 - p)), p clamped to [kLogOddsFloor,
 // kLogOddsCeiling]) — unlike the probabilities, it still moves when the
 // calibration photos' answers are saturated (two exports ship one such
-// photo). The shortest prefix whose error is within kLeadingTolerance of
+// photo). The shortest prefix whose error is within LeadingTolerance() of
 // the smallest is kept (none when all-int8 is within it).
 //
 // Then the all-int8 (or leading-float) model is compared with float32 on the evaluation inputs (the
@@ -64,12 +64,32 @@ inline constexpr double kMaxLeadingInt16Share = 0.4;
 double LeadingBudget();
 // A longer prefix must bring the error within this fraction of the best.
 inline constexpr double kLeadingTolerance = 0.1;
+// ... or within this one when at least kLeadingNearTieInputs of the
+// evaluation inputs are near ties in float32 (top-two log-odds margin below
+// kFallbackNearTieMargin, predict/int8_fallback.h). The confidence fallback's
+// bound is then measured on those near ties, where top-1 can flip, so it
+// catches what a shorter prefix's larger error flips; with few or none (a
+// set of one saturated photo) the bound is a guess from other inputs and
+// the prefix must hold agreement itself. Of the real exports only food's 30
+// photos qualify (63 near-tie inputs of 120; iotedge and android-fruit 1 and
+// 2 of 20, docker22 and catdog none of 4): its prefix goes from 7 nodes
+// (33.4 % of multiply-adds, error 1.06x the best) to 5 (22.2 %, 1.19x; the
+// 4-node one is 1.38x), int8 alone ~7 % faster, and as served it still
+// answers 273 of the 273 images with one more of them from float32 (53)
+// (docs/performance.md "int8", round 9). 0.2 / 0.3 budgets instead cut the
+// cat/dog prefix to 2 nodes, whose grey images then disagree (262 of 273).
+inline constexpr double kLeadingToleranceWithNearTies = 0.25;
+inline constexpr int kLeadingNearTieInputs = 16;
 // float32 probabilities: the losing tags of a saturated answer go down to
 // ~1e-30 and still carry the signal; 1 - p resolves no finer than 2^-24.
 inline constexpr double kLogOddsFloor = 1e-30;
 inline constexpr double kLogOddsCeiling = 1.0 - 1.0 / 16777216.0;
 // log(p / (1 - p)) with p clamped to [kLogOddsFloor, kLogOddsCeiling].
 double LogOdds(double p);
+
+// kLeadingToleranceWithNearTies when at least kLeadingNearTieInputs of
+// `fp32_outputs` are near ties (module comment), kLeadingTolerance otherwise.
+double LeadingTolerance(const std::vector<std::vector<float>>& fp32_outputs);
 
 // `calibration`'s ranges with no float_nodes; `fp32_outputs[i]` is the
 // float32 engine's output on `inputs[i]`.

@@ -26,8 +26,9 @@ using nlohmann::json;
 // Bump when the engine's int8 program or the cache's fields change meaning
 // (5: channel means for bias correction; 6: the leading float32 prefix of
 // mixed precision; 7: its budget depends on the int16 kernel; 8: the
-// confidence fallback's margin error — an older cache is recalibrated).
-constexpr int kCacheVersion = 8;
+// confidence fallback's margin error; 9: the prefix's tolerance depends on
+// the near ties, predict/int8_mixed.h — an older cache is recalibrated).
+constexpr int kCacheVersion = 9;
 
 // Observed ranges are widened by this fraction: images unlike the few
 // calibration photos (another subject, other light) then saturate less. 0.25
@@ -140,6 +141,7 @@ json MixedJson(const Int8MixedPrecision& m) {
                {{"nodes", m.leading_nodes},
                 {"multiply_add_share", m.leading_share},
                 {"budget", LeadingBudget()},
+                {"tolerance", m.leading_tolerance},
                 {"log_odds_error", m.leading_error},
                 {"all_int8_log_odds_error", m.all_int8_error}}},
               {"bar", {{"top1", "all"}, {"max_abs_prob_diff", kMixedMaxProbDiff}}},
@@ -166,13 +168,15 @@ bool ReadMixed(const json& j, Int8MixedPrecision* m) {
   const json& leading = j.value("leading", json());
   if (!leading.is_object() || !leading.value("nodes", json()).is_number_integer() ||
       !leading.value("multiply_add_share", json()).is_number() || !leading.value("log_odds_error", json()).is_number() ||
-      !leading.value("all_int8_log_odds_error", json()).is_number()) {
+      !leading.value("all_int8_log_odds_error", json()).is_number() ||
+      !leading.value("tolerance", json()).is_number()) {
     return false;
   }
   m->leading_nodes = leading["nodes"].get<int>();
   m->leading_share = leading["multiply_add_share"].get<double>();
   m->leading_error = leading["log_odds_error"].get<double>();
   m->all_int8_error = leading["all_int8_log_odds_error"].get<double>();
+  m->leading_tolerance = leading["tolerance"].get<double>();
   if (m->leading_nodes < 0 || static_cast<size_t>(m->leading_nodes) > m->float_nodes.size()) return false;
   m->bar_met = j["bar_met"].get<bool>();
   m->inputs = j["inputs"].get<int>();

@@ -27,6 +27,7 @@ struct Int8MixedPrecision {
   double leading_share = 0;      // their share of the model's multiply-adds
   double leading_error = 0;      // mean |log-odds error| on the inputs with them float32
   double all_int8_error = 0;     // the same, all-int8
+  double leading_tolerance = 0;  // LeadingTolerance() of the evaluation inputs
   bool bar_met = false;
   int inputs = 0;            // evaluation inputs
   int top1_agree = 0;        // with float_nodes kept float32
