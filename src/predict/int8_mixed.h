@@ -76,7 +76,7 @@ inline constexpr double kLeadingTolerance = 0.1;
 // (33.4 % of multiply-adds, error 1.06x the best) to 5 (22.2 %, 1.19x; the
 // 4-node one is 1.38x), int8 alone ~7 % faster, and as served it still
 // answers 273 of the 273 images with one more of them from float32 (53)
-// (docs/performance.md "int8", round 9). 0.2 / 0.3 budgets instead cut the
+// (docs/performance.md "int8", round 9). Budgets of 0.25 / 0.3 instead cut the
 // cat/dog prefix to 2 nodes, whose grey images then disagree (262 of 273).
 inline constexpr double kLeadingToleranceWithNearTies = 0.25;
 inline constexpr int kLeadingNearTieInputs = 16;
