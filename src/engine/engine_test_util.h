@@ -50,12 +50,15 @@ inline ConvParams GroupedConv(int stride, int pad, int groups = 1) {
   return p;
 }
 
-// A square pooling window: kernel, stride and padding on every side.
-inline PoolParams SquarePool(int kernel, int stride, int pad = 0) {
+// A square pooling window: kernel, stride and padding on every side, with a
+// clamp.
+inline PoolParams SquarePool(int kernel, int stride, int pad = 0, float act_min = -kInf, float act_max = kInf) {
   PoolParams p;
   p.kernel_h = p.kernel_w = kernel;
   p.stride_h = p.stride_w = stride;
   p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
+  p.act_min = act_min;
+  p.act_max = act_max;
   return p;
 }
 

@@ -30,6 +30,8 @@ namespace {
 
 using testing::ConvParams;
 using testing::GraphBuilder;
+using testing::SquareConv;
+using testing::SquarePool;
 
 // The kernel is built on x86-64 only; on ARM these tests are not compiled
 // (an ARM run has nothing to skip). An x86 CPU without AVX512-VNNI skips.
@@ -40,38 +42,34 @@ struct LayerCase : testing::ConvLayerCase {
   float input_scale = 1.0f;
 };
 
-ConvParams Conv(int stride, int pad, float act_min = -testing::kInf, float act_max = testing::kInf) {
-  return testing::SquareConv(stride, pad, act_min, act_max);
-}
-
 std::vector<LayerCase> Cases() {
   std::vector<LayerCase> c;
-  c.push_back({"first_layer_3x3s2_k3_relu", {1, 23, 21, 3}, 64, 3, 3, Conv(2, 0, 0.0f), 0, 120.0f});
-  c.push_back({"first_layer_7x7s2_pad3", {1, 19, 19, 3}, 16, 7, 7, Conv(2, 3)});
-  c.push_back({"squeeze_1x1_64_to_16", {1, 9, 11, 64}, 16, 1, 1, Conv(1, 0, 0.0f)});
-  c.push_back({"expand_3x3_pad1_into_concat", {1, 13, 13, 16}, 64, 3, 3, Conv(1, 1, 0.0f), 128});
-  c.push_back({"pointwise_k5_n70", {1, 5, 6, 5}, 70, 1, 1, Conv(1, 0)});
-  c.push_back({"pointwise_stride2", {1, 9, 9, 24}, 40, 1, 1, Conv(2, 0)});
-  c.push_back({"no_pad_3x3_k13", {1, 8, 10, 13}, 33, 3, 3, Conv(1, 0), 0, 0.001f});
-  ConvParams asym = Conv(2, 0, -1.0f, 6.0f);
+  c.push_back({"first_layer_3x3s2_k3_relu", {1, 23, 21, 3}, 64, 3, 3, SquareConv(2, 0, 0.0f), 0, 120.0f});
+  c.push_back({"first_layer_7x7s2_pad3", {1, 19, 19, 3}, 16, 7, 7, SquareConv(2, 3)});
+  c.push_back({"squeeze_1x1_64_to_16", {1, 9, 11, 64}, 16, 1, 1, SquareConv(1, 0, 0.0f)});
+  c.push_back({"expand_3x3_pad1_into_concat", {1, 13, 13, 16}, 64, 3, 3, SquareConv(1, 1, 0.0f), 128});
+  c.push_back({"pointwise_k5_n70", {1, 5, 6, 5}, 70, 1, 1, SquareConv(1, 0)});
+  c.push_back({"pointwise_stride2", {1, 9, 9, 24}, 40, 1, 1, SquareConv(2, 0)});
+  c.push_back({"no_pad_3x3_k13", {1, 8, 10, 13}, 33, 3, 3, SquareConv(1, 0), 0, 0.001f});
+  ConvParams asym = SquareConv(2, 0, -1.0f, 6.0f);
   asym.pad_top = 1;
   asym.pad_bottom = 2;
   asym.pad_right = 1;
   c.push_back({"asymmetric_pad_clamp", {1, 10, 9, 8}, 20, 3, 2, asym});
-  ConvParams dilated = Conv(1, 2);
+  ConvParams dilated = SquareConv(1, 2);
   dilated.dilation_h = dilated.dilation_w = 2;
   c.push_back({"dilated_3x3", {1, 9, 9, 12}, 17, 3, 3, dilated});
-  c.push_back({"one_pixel_rows", {1, 1, 3, 20}, 36, 1, 1, Conv(1, 0)});
-  c.push_back({"wide_3x3_k96_n130", {1, 7, 8, 96}, 130, 3, 3, Conv(1, 1)});
+  c.push_back({"one_pixel_rows", {1, 1, 3, 20}, 36, 1, 1, SquareConv(1, 0)});
+  c.push_back({"wide_3x3_k96_n130", {1, 7, 8, 96}, 130, 3, 3, SquareConv(1, 1)});
   // Row taps (odd channel counts; the padding is the quantised border): with vertical
   // padding, a 5-wide row of 5 channels, a 1-channel input.
-  ConvParams vertical = Conv(1, 0, 0.0f);
+  ConvParams vertical = SquareConv(1, 0, 0.0f);
   vertical.pad_top = 2;
   vertical.pad_bottom = 1;
   c.push_back({"row_taps_vertical_pad_5x3_k3", {1, 12, 14, 3}, 20, 5, 3, vertical});
-  c.push_back({"row_taps_1x5_k5_stride2", {1, 9, 17, 5}, 40, 1, 5, Conv(2, 0)});
-  c.push_back({"row_taps_3x3_k1", {1, 11, 10, 1}, 8, 3, 3, Conv(1, 0)});
-  ConvParams same = Conv(2, 0);  // TensorFlow SAME, stride 2: right and bottom padding
+  c.push_back({"row_taps_1x5_k5_stride2", {1, 9, 17, 5}, 40, 1, 5, SquareConv(2, 0)});
+  c.push_back({"row_taps_3x3_k1", {1, 11, 10, 1}, 8, 3, 3, SquareConv(1, 0)});
+  ConvParams same = SquareConv(2, 0);  // TensorFlow SAME, stride 2: right and bottom padding
   same.pad_bottom = same.pad_right = 1;
   c.push_back({"row_taps_same_pad_3x3s2_k3", {1, 16, 18, 3}, 24, 3, 3, same});
   return c;
@@ -175,7 +173,7 @@ TEST(Int16GemmTest, WorstCaseWindowsDoNotOverflow) {
   if (!int8_internal::Q16GemmAvailable()) GTEST_SKIP() << "no AVX512-VNNI on this CPU: XNNPACK runs fp32";
   GraphBuilder b(3);
   const graph::ValueId x = b.Input({1, 6, 6, 64});
-  graph::Graph g = b.Finish(b.Conv(x, 24, 3, 3, Conv(1, 1)));
+  graph::Graph g = b.Finish(b.Conv(x, 24, 3, 3, SquareConv(1, 1)));
   std::vector<float>& weights = g.values[g.nodes[0].inputs[1]].f32;
   for (size_t i = 0; i < weights.size(); ++i) weights[i] = (i / (9 * 64)) % 2 ? -0.5f : 0.5f;
   const int8_internal::Q16GemmWeights w = Pack(g);
@@ -199,31 +197,20 @@ struct PoolCase {
   testing::PoolParams pool;
 };
 
-testing::PoolParams MaxPool(int kernel, int stride, int pad = 0, float lo = -testing::kInf,
-                            float hi = testing::kInf) {
-  testing::PoolParams p;
-  p.kernel_h = p.kernel_w = kernel;
-  p.stride_h = p.stride_w = stride;
-  p.pad_top = p.pad_left = p.pad_bottom = p.pad_right = pad;
-  p.act_min = lo;
-  p.act_max = hi;
-  return p;
-}
-
 // The int16 convolution with the max pooling that alone reads it computed
 // in the same pass (RunQ16GemmMaxPool, engine/max_pool_ring.h) equals the
 // kernel's dense output pooled by the reference MaxPool2D, bit for bit, in
 // 1-3 bands of pooled rows, and measures the pooled outputs' peak.
 TEST(Int16GemmTest, FusedMaxPoolEqualsTheUnfusedPair) {
   if (!int8_internal::Q16GemmAvailable()) GTEST_SKIP() << "no AVX512-VNNI on this CPU: XNNPACK runs fp32";
-  testing::PoolParams ceil = MaxPool(3, 2);
+  testing::PoolParams ceil = SquarePool(3, 2);
   ceil.pad_bottom = ceil.pad_right = 1;  // Caffe's ceil mode
   const std::vector<PoolCase> cases = {
-      {"squeezenet_first_layer", {1, 31, 29, 3}, 64, 3, Conv(2, 0, 0.0f), MaxPool(3, 2)},
-      {"ceil_mode_pool", {1, 20, 22, 3}, 24, 3, Conv(2, 0, 0.0f), ceil},
-      {"padded_clamped_pool", {1, 13, 11, 8}, 70, 3, Conv(1, 1), MaxPool(3, 2, 1, -0.5f, 0.75f)},
-      {"pool_2x2_no_relu", {1, 10, 14, 5}, 16, 1, Conv(1, 0), MaxPool(2, 2)},
-      {"stride_over_window", {1, 17, 17, 4}, 33, 3, Conv(1, 1, 0.0f), MaxPool(2, 3)},
+      {"squeezenet_first_layer", {1, 31, 29, 3}, 64, 3, SquareConv(2, 0, 0.0f), SquarePool(3, 2)},
+      {"ceil_mode_pool", {1, 20, 22, 3}, 24, 3, SquareConv(2, 0, 0.0f), ceil},
+      {"padded_clamped_pool", {1, 13, 11, 8}, 70, 3, SquareConv(1, 1), SquarePool(3, 2, 1, -0.5f, 0.75f)},
+      {"pool_2x2_no_relu", {1, 10, 14, 5}, 16, 1, SquareConv(1, 0), SquarePool(2, 2)},
+      {"stride_over_window", {1, 17, 17, 4}, 33, 3, SquareConv(1, 1, 0.0f), SquarePool(2, 3)},
   };
   for (const PoolCase& pc : cases) {
     SCOPED_TRACE(pc.name);
@@ -273,15 +260,15 @@ TEST(Int16GemmTest, FusedMaxPoolEqualsTheUnfusedPair) {
 // int8 programs must give the same floats.
 graph::Graph FoodLikeHead(bool identity_relus, std::vector<std::string>* prefix) {
   GraphBuilder b(31);
-  ConvParams relu = Conv(1, 0, 0.0f);
-  ConvParams relu_pad = Conv(1, 1, 0.0f);
+  ConvParams relu = SquareConv(1, 0, 0.0f);
+  ConvParams relu_pad = SquareConv(1, 1, 0.0f);
   const auto kept = [&](graph::ValueId v) {
     prefix->push_back(b.graph().nodes.back().name);
     return identity_relus ? b.Unary(graph::Op::kRelu, v) : v;
   };
   graph::ValueId x = b.Input({1, 47, 47, 3});
-  x = kept(b.Conv(x, 64, 3, 3, Conv(2, 0, 0.0f)));
-  x = b.Pool(graph::Op::kMaxPool2D, x, MaxPool(3, 2));
+  x = kept(b.Conv(x, 64, 3, 3, SquareConv(2, 0, 0.0f)));
+  x = b.Pool(graph::Op::kMaxPool2D, x, SquarePool(3, 2));
   if (identity_relus) x = b.Unary(graph::Op::kRelu, x);
   for (int fire = 0; fire < 2; ++fire) {
     const graph::ValueId s = kept(b.Conv(x, 16, 1, 1, relu));
@@ -289,7 +276,7 @@ graph::Graph FoodLikeHead(bool identity_relus, std::vector<std::string>* prefix)
     const graph::ValueId e3 = kept(b.Conv(s, 64, 3, 3, relu_pad));
     x = b.Concat({e1, e3}, 3);
   }
-  x = b.Pool(graph::Op::kMaxPool2D, x, MaxPool(3, 2));
+  x = b.Pool(graph::Op::kMaxPool2D, x, SquarePool(3, 2));
   x = b.Conv(x, 32, 1, 1, relu);
   x = b.Conv(x, 48, 3, 3, relu_pad);
   x = b.Conv(x, 5, 1, 1, relu);

@@ -22,6 +22,7 @@ namespace {
 using int8_internal::Quant;
 using testing::ConvParams;
 using testing::GraphBuilder;
+using testing::SquareConv;
 
 // The scalar requantization is XNNPACK's: round half to even, the clamp,
 // saturation far below (the kernel's INT32_MIN path).
@@ -43,34 +44,30 @@ struct LayerCase : testing::ConvLayerCase {
   size_t y_stride = 0;  // 0: dense
 };
 
-ConvParams Conv(int stride, int pad, float act_min = -testing::kInf, float act_max = testing::kInf) {
-  return testing::SquareConv(stride, pad, act_min, act_max);
-}
-
 std::vector<LayerCase> Cases() {
   const Quant in{0.02f, -7}, out{0.05f, 12};
   std::vector<LayerCase> c;
-  c.push_back({"pointwise_64_to_64", {1, 9, 11, 64}, 64, 1, 1, Conv(1, 0), in, out});
-  c.push_back({"pointwise_58_to_58_relu", {1, 7, 7, 58}, 58, 1, 1, Conv(1, 0, 0.0f), in, out});
-  c.push_back({"pointwise_k5_n70", {1, 5, 6, 5}, 70, 1, 1, Conv(1, 0), in, out});
-  c.push_back({"pointwise_stride2", {1, 9, 9, 24}, 40, 1, 1, Conv(2, 0), in, out});
-  c.push_back({"first_layer_3x3s2_k3", {1, 23, 21, 3}, 24, 3, 3, Conv(2, 1, 0.0f), in, out});
-  c.push_back({"first_layer_7x7s2", {1, 19, 19, 3}, 16, 7, 7, Conv(2, 3), in, out});
-  c.push_back({"expand_3x3_pad1", {1, 13, 13, 16}, 64, 3, 3, Conv(1, 1, 0.0f), in, out});
-  c.push_back({"no_pad_3x3_k13", {1, 8, 10, 13}, 33, 3, 3, Conv(1, 0), in, out});
-  ConvParams asym = Conv(2, 0, -1.0f, 6.0f);
+  c.push_back({"pointwise_64_to_64", {1, 9, 11, 64}, 64, 1, 1, SquareConv(1, 0), in, out});
+  c.push_back({"pointwise_58_to_58_relu", {1, 7, 7, 58}, 58, 1, 1, SquareConv(1, 0, 0.0f), in, out});
+  c.push_back({"pointwise_k5_n70", {1, 5, 6, 5}, 70, 1, 1, SquareConv(1, 0), in, out});
+  c.push_back({"pointwise_stride2", {1, 9, 9, 24}, 40, 1, 1, SquareConv(2, 0), in, out});
+  c.push_back({"first_layer_3x3s2_k3", {1, 23, 21, 3}, 24, 3, 3, SquareConv(2, 1, 0.0f), in, out});
+  c.push_back({"first_layer_7x7s2", {1, 19, 19, 3}, 16, 7, 7, SquareConv(2, 3), in, out});
+  c.push_back({"expand_3x3_pad1", {1, 13, 13, 16}, 64, 3, 3, SquareConv(1, 1, 0.0f), in, out});
+  c.push_back({"no_pad_3x3_k13", {1, 8, 10, 13}, 33, 3, 3, SquareConv(1, 0), in, out});
+  ConvParams asym = SquareConv(2, 0, -1.0f, 6.0f);
   asym.pad_top = 1;
   asym.pad_bottom = 2;
   asym.pad_right = 1;
   c.push_back({"asymmetric_pad_clamp", {1, 10, 9, 8}, 20, 3, 2, asym, in, {0.03f, -128}});
-  ConvParams dilated = Conv(1, 2);
+  ConvParams dilated = SquareConv(1, 2);
   dilated.dilation_h = dilated.dilation_w = 2;
   c.push_back({"dilated_3x3", {1, 9, 9, 12}, 17, 3, 3, dilated, in, out});
   // A tiny output scale: most outputs saturate at both ends.
-  c.push_back({"saturating", {1, 6, 6, 32}, 48, 3, 3, Conv(1, 1), {0.1f, 100}, {0.0005f, -3}});
-  c.push_back({"zero_point_extremes", {1, 5, 5, 8}, 8, 1, 1, Conv(1, 0), {0.01f, 127}, {0.02f, 127}});
-  c.push_back({"strided_output", {1, 6, 7, 16}, 24, 3, 3, Conv(1, 1, 0.0f), in, out, 40});
-  c.push_back({"one_pixel_rows", {1, 1, 3, 20}, 36, 1, 1, Conv(1, 0), in, out});
+  c.push_back({"saturating", {1, 6, 6, 32}, 48, 3, 3, SquareConv(1, 1), {0.1f, 100}, {0.0005f, -3}});
+  c.push_back({"zero_point_extremes", {1, 5, 5, 8}, 8, 1, 1, SquareConv(1, 0), {0.01f, 127}, {0.02f, 127}});
+  c.push_back({"strided_output", {1, 6, 7, 16}, 24, 3, 3, SquareConv(1, 1, 0.0f), in, out, 40});
+  c.push_back({"one_pixel_rows", {1, 1, 3, 20}, 36, 1, 1, SquareConv(1, 0), in, out});
   return c;
 }
 

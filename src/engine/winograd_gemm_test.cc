@@ -1,7 +1,9 @@
 // Winograd F(2x2, 3x3) with the products on our GEMM split between threads
 // (kernel_calls.h, WinogradGemmCall): each slot its range of tiles, band by
 // band. The split covers every tile once, and the layer gives the same bytes
-// at 1, 2 and 3 threads.
+// at 1, 2 and 3 threads. And the products on our GEMM against XNNPACK's own
+// (its grouped 1x1 convolution, which our GEMM replaces for every Winograd
+// layer on AVX-512): the same bytes.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -10,9 +12,14 @@
 #include <vector>
 
 #include "engine/engine_test_util.h"
+#include "engine/graph_check.h"
 #include "engine/kernel_calls.h"
 #include "engine/pointwise_gemm.h"
 #include "engine/winograd.h"
+#include "engine/xnnpack_ops.h"
+#include "engine/xnnpack_program.h"
+#include "engine/xnnpack_session.h"
+#include "engine/xnnpack_weights.h"
 
 namespace edgevision::engine {
 namespace {
@@ -142,6 +149,73 @@ TEST(WinogradGemmSplitTest, SameBytesAtOneTwoAndThreeThreads) {
       auto more = testing::RunOnce(*MakeXnnpackBackend(), g, input, threads);
       ASSERT_TRUE(more.ok()) << more.status().ToString();
       EXPECT_EQ(*more, *one) << "threads=" << threads;
+    }
+  }
+}
+
+// `g` planned with Winograd's products on our GEMM (`winograd_gemm`, as the
+// backend plans it on AVX-512) or on XNNPACK (BuildProgram's test seam), run
+// once on `input` at `threads`; `stats`: the plan's.
+Result<std::vector<float>> RunWithWinogradProducts(const graph::Graph& g, const std::vector<float>& input,
+                                                   int threads, bool winograd_gemm, XnnpackPlanStats* stats) {
+  EV_RETURN_IF_ERROR(CheckExecutableGraph(g));
+  EV_RETURN_IF_ERROR(xnnpack_internal::InitializeXnnpack());
+  EV_ASSIGN_OR_RETURN(std::shared_ptr<xnnpack_internal::Program> program,
+                      xnnpack_internal::BuildProgram(g, threads, /*xnnpack_only=*/false, winograd_gemm));
+  *stats = program->stats;
+  EV_ASSIGN_OR_RETURN(std::unique_ptr<Session> session,
+                      xnnpack_internal::CreateXnnpackSession(
+                          program, std::make_shared<xnnpack_internal::WeightRegistry>(g.nodes.size()), threads));
+  std::vector<float> out(static_cast<size_t>(graph::ShapeProduct(g.values[g.outputs[0]].shape)));
+  EV_RETURN_IF_ERROR(session->Run(input, out));
+  return out;
+}
+
+// Winograd layers with XNNPACK's products (its grouped 1x1 convolution over
+// the tiles, what runs where our GEMM does not) and with ours (what runs on
+// AVX-512): the same transforms around them, and our GEMM sums each product
+// in XNNPACK's order (WinogradStep::gemm_products), so the outputs are the
+// same to the bit, at 1 and 2 threads. Shapes: SqueezeNet's 28x28 and 13x13
+// expand layers (K = 32 and 64 products per sum), one with K = 256, an odd
+// output (edge tiles) without bias, output channels not a multiple of 16, a
+// ReLU6 clamp and no padding.
+TEST(WinogradGemmTest, SameBytesAsXnnpacksProducts) {
+  if (!xnnpack_internal::PointwiseGemmAvailable()) {
+    GTEST_SKIP() << "no AVX-512F on this CPU: XNNPACK's products are the only ones";
+  }
+  struct Case {
+    std::string name;
+    Shape input;
+    int out_channels;
+    testing::ConvParams p;
+  };
+  const testing::ConvParams plain = testing::SquareConv(1, 1), relu = testing::SquareConv(1, 1, 0.0f);
+  const testing::ConvParams relu6_no_pad = testing::SquareConv(1, 0, 0.0f, 6.0f);
+  testing::ConvParams no_bias = plain;
+  no_bias.bias = false;
+  for (const Case& c : {Case{"squeezenet_28x28_32_to_128", {1, 28, 28, 32}, 128, relu},
+                        Case{"squeezenet_13x13_64_to_256", {1, 13, 13, 64}, 256, relu},
+                        Case{"k256_7x9_to_40", {1, 7, 9, 256}, 40, plain},
+                        Case{"odd_15x11_48_to_24_no_bias", {1, 15, 11, 48}, 24, no_bias},
+                        Case{"no_pad_relu6_12x17_32_to_72", {1, 12, 17, 32}, 72, relu6_no_pad}}) {
+    SCOPED_TRACE(c.name);
+    GraphBuilder b(71);
+    const ValueId x = b.Input(c.input);
+    const graph::Graph g = b.Finish(b.Conv(x, c.out_channels, 3, 3, c.p));
+    const std::vector<float> input =
+        testing::RandomData(static_cast<size_t>(graph::ShapeProduct(c.input)), 13, -1.0f, 1.0f);
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE("threads=" + std::to_string(threads));
+      XnnpackPlanStats xnnpack_stats, ours_stats;
+      auto xnnpack = RunWithWinogradProducts(g, input, threads, false, &xnnpack_stats);
+      ASSERT_TRUE(xnnpack.ok()) << xnnpack.status().ToString();
+      auto ours = RunWithWinogradProducts(g, input, threads, true, &ours_stats);
+      ASSERT_TRUE(ours.ok()) << ours.status().ToString();
+      // Both ran the layer as Winograd, with the products where asked.
+      EXPECT_EQ(xnnpack_stats.winograd_nodes, 1);
+      EXPECT_EQ(xnnpack_stats.winograd_gemm_nodes, 0);
+      EXPECT_EQ(ours_stats.winograd_gemm_nodes, 1);
+      EXPECT_EQ(*ours, *xnnpack);
     }
   }
 }

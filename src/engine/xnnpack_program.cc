@@ -104,8 +104,8 @@ enum class Link : uint8_t {
 class Planner {
  public:
   // Plans from `graph` (the caller's); p->graph is filled in afterwards.
-  Planner(Program* p, const Graph& graph, int threads, bool xnnpack_only)
-      : p_(*p), g_(graph), threads_(threads), own_kernels_(!xnnpack_only) {}
+  Planner(Program* p, const Graph& graph, int threads, bool xnnpack_only, bool winograd_gemm)
+      : p_(*p), g_(graph), threads_(threads), own_kernels_(!xnnpack_only), winograd_gemm_(winograd_gemm) {}
 
   Status Run() {
     const size_t nv = g_.values.size();
@@ -227,7 +227,7 @@ class Planner {
             exec = Exec::kDepthwise;
             break;
           }
-          if (own_kernels_ && WinogradGemmEligible(g_, node)) {
+          if (own_kernels_ && winograd_gemm_ && WinogradGemmEligible(g_, node)) {
             PackWinogradGemm(g_, i, &p_);
             exec = Exec::kWinograd;
             break;
@@ -747,13 +747,15 @@ class Planner {
   const std::vector<std::vector<Use>>& consumers_ = flow_.consumers;
   int threads_;
   bool own_kernels_;
+  bool winograd_gemm_;  // BuildProgram's
 };
 
 }  // namespace
 
-Result<std::shared_ptr<Program>> BuildProgram(const Graph& graph, int threads, bool xnnpack_only) {
+Result<std::shared_ptr<Program>> BuildProgram(const Graph& graph, int threads, bool xnnpack_only,
+                                              bool winograd_gemm) {
   auto program = std::make_shared<Program>();
-  EV_RETURN_IF_ERROR(Planner(program.get(), graph, threads, xnnpack_only).Run());
+  EV_RETURN_IF_ERROR(Planner(program.get(), graph, threads, xnnpack_only, winograd_gemm).Run());
   // The private copy leaves out the weights our kernels' packing made
   // unnecessary: two copies of them would only raise the load-time peak
   // (docs/performance.md#footprint).

@@ -152,7 +152,10 @@ bool FusedInputScale(const graph::Graph& graph, const Program& p, size_t i);
 
 // Plans `graph` into a Program for Sessions. `threads`: the Sessions' thread
 // count (with more than one, the pointwise GEMM takes only convolutions with a fused epilogue; see PointwiseGemmEligible). `xnnpack_only`:
-// EngineOptions::xnnpack_only.
+// EngineOptions::xnnpack_only. `winograd_gemm` false: a Winograd
+// convolution keeps its products on XNNPACK (WinogradEligible's path) even
+// where our GEMM would run them (WinogradGemmEligible), for tests comparing
+// the two; the backend always passes true.
 // Precondition: CheckExecutableGraph(graph) succeeded and XNNPACK is initialised.
 // Errors: ResourceExhausted when probing runs out of memory, Internal on a
 // planning invariant that does not hold.
@@ -162,6 +165,6 @@ bool FusedInputScale(const graph::Graph& graph, const Program& p, size_t i);
 // Returned non-const for the model that owns it (ReleaseSessionCreationData);
 // Sessions get it const.
 Result<std::shared_ptr<Program>> BuildProgram(const graph::Graph& graph, int threads,
-                                              bool xnnpack_only = false);
+                                              bool xnnpack_only = false, bool winograd_gemm = true);
 
 }  // namespace edgevision::engine::xnnpack_internal

@@ -314,6 +314,61 @@ Status WriteCache(const fs::path& file, const json& doc) {
   return Status::Ok();
 }
 
+// PrepareInt8 without a usable cache: calibrates on `files` (the bytes of
+// `paths`, decoded here), measures the agreement on the int8 model compiled
+// with `engine_options` and fills setup's calibration, backend, compiled
+// and report (bias correction, mixed precision, fallback bound, agreement).
+// With `fallback` and serving options the calibration's own, setup->fp32 is
+// the calibration's float32 compilation (no second one); else it stays null.
+Status Calibrate(const model::LoadedModel& model, const image::DecodeLimits& limits,
+                 const std::vector<fs::path>& paths, std::vector<std::vector<uint8_t>> files,
+                 const engine::EngineOptions& engine_options, bool fallback, Int8Setup* setup) {
+  Int8Report& report = setup->report;
+  std::vector<std::vector<float>> inputs;
+  for (size_t i = 0; i < files.size(); ++i) {
+    Result<image::Tensor> tensor = image::PreprocessBytes(files[i], model.preprocess, limits);
+    if (!tensor.ok()) {
+      return InvalidArgument("calibration image " + paths[i].string() + ": " + tensor.status().message());
+    }
+    inputs.push_back(std::move(tensor->data));
+  }
+  files.clear();
+  // The images as they are come first in `augmented`.
+  const std::vector<std::vector<float>> augmented = Augmented(inputs, model.preprocess);
+  EV_ASSIGN_OR_RETURN(engine::Int8Calibration c, engine::CalibrateInt8(model.graph, augmented));
+  for (engine::ValueRange& r : c.ranges) {
+    r.min *= 1.0f + kCalibrationMargin;
+    r.max *= 1.0f + kCalibrationMargin;
+  }
+  if (inputs.size() < kBiasCorrectionMinImages) c.channel_means.clear();
+  report.bias_correction = !c.channel_means.empty();
+  std::vector<std::vector<float>> fp32_out;
+  {
+    // The calibration's float32 runs on one thread whatever the serving
+    // options (its answers, and so the cache, must not depend on them); the
+    // fallback keeps this compilation when the options are the same.
+    const engine::EngineOptions calibration_options;
+    EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::CompiledModel> fp32,
+                        engine::MakeXnnpackBackend()->Compile(model.graph, calibration_options));
+    EV_ASSIGN_OR_RETURN(fp32_out, RunAll(*fp32, augmented));
+    if (fallback && engine_options.threads == calibration_options.threads &&
+        engine_options.xnnpack_only == calibration_options.xnnpack_only) {
+      setup->fp32 = std::move(fp32);
+    }
+  }
+  EV_ASSIGN_OR_RETURN(report.mixed, ChooseFloatNodes(model.graph, c, augmented, fp32_out));
+  c.float_nodes = report.mixed.float_nodes;
+  setup->calibration = std::make_shared<const engine::Int8Calibration>(std::move(c));
+  setup->backend = engine::MakeInt8Backend(setup->calibration);
+  EV_ASSIGN_OR_RETURN(setup->compiled, setup->backend->Compile(model.graph, engine_options));
+  EV_ASSIGN_OR_RETURN(auto int8_out, RunAll(*setup->compiled, augmented));
+  report.fallback = CalibrateFallback(fp32_out, int8_out, fallback);
+  fp32_out.resize(inputs.size());
+  int8_out.resize(inputs.size());
+  report.agreement = Compare(fp32_out, int8_out);
+  return Status::Ok();
+}
+
 }  // namespace
 
 Result<CalibrationImages> FindCalibrationImages(const std::string& model_path, const std::string& data_dir) {
@@ -383,57 +438,14 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
     setup.calibration = std::make_shared<const engine::Int8Calibration>(std::move(*cached));
     setup.backend = engine::MakeInt8Backend(setup.calibration);
     EV_ASSIGN_OR_RETURN(setup.compiled, setup.backend->Compile(model.graph, engine_options));
-    if (fallback) {
-      EV_ASSIGN_OR_RETURN(setup.fp32, engine::MakeXnnpackBackend()->Compile(model.graph, engine_options));
-    }
-    return setup;
+  } else {
+    EV_RETURN_IF_ERROR(Calibrate(model, limits, set.files, std::move(files), engine_options, fallback, &setup));
   }
-  std::vector<std::vector<float>> inputs;
-  for (size_t i = 0; i < files.size(); ++i) {
-    Result<image::Tensor> tensor = image::PreprocessBytes(files[i], model.preprocess, limits);
-    if (!tensor.ok()) {
-      return InvalidArgument("calibration image " + set.files[i].string() + ": " + tensor.status().message());
-    }
-    inputs.push_back(std::move(tensor->data));
-  }
-  files.clear();
-  // The images as they are come first in `augmented`.
-  const std::vector<std::vector<float>> augmented = Augmented(inputs, model.preprocess);
-  EV_ASSIGN_OR_RETURN(engine::Int8Calibration c, engine::CalibrateInt8(model.graph, augmented));
-  for (engine::ValueRange& r : c.ranges) {
-    r.min *= 1.0f + kCalibrationMargin;
-    r.max *= 1.0f + kCalibrationMargin;
-  }
-  if (inputs.size() < kBiasCorrectionMinImages) c.channel_means.clear();
-  report.bias_correction = !c.channel_means.empty();
-  std::vector<std::vector<float>> fp32_out;
-  {
-    // The calibration's float32 runs on one thread whatever the serving
-    // options (its answers, and so the cache, must not depend on them); the
-    // fallback keeps this compilation when the options are the same.
-    const engine::EngineOptions calibration_options;
-    EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::CompiledModel> fp32,
-                        engine::MakeXnnpackBackend()->Compile(model.graph, calibration_options));
-    EV_ASSIGN_OR_RETURN(fp32_out, RunAll(*fp32, augmented));
-    if (fallback && engine_options.threads == calibration_options.threads &&
-        engine_options.xnnpack_only == calibration_options.xnnpack_only) {
-      setup.fp32 = std::move(fp32);
-    }
-  }
-  EV_ASSIGN_OR_RETURN(report.mixed, ChooseFloatNodes(model.graph, c, augmented, fp32_out));
-  c.float_nodes = report.mixed.float_nodes;
-  setup.calibration = std::make_shared<const engine::Int8Calibration>(std::move(c));
-  setup.backend = engine::MakeInt8Backend(setup.calibration);
-  EV_ASSIGN_OR_RETURN(setup.compiled, setup.backend->Compile(model.graph, engine_options));
-  EV_ASSIGN_OR_RETURN(auto int8_out, RunAll(*setup.compiled, augmented));
-  report.fallback = CalibrateFallback(fp32_out, int8_out, fallback);
+  // The fallback's float32 model, unless Calibrate kept its own.
   if (fallback && !setup.fp32) {
     EV_ASSIGN_OR_RETURN(setup.fp32, engine::MakeXnnpackBackend()->Compile(model.graph, engine_options));
   }
-  fp32_out.resize(inputs.size());
-  int8_out.resize(inputs.size());
-  report.agreement = Compare(fp32_out, int8_out);
-  if (!cache_file.empty()) {
+  if (!report.cache_reused && !cache_file.empty()) {
     EV_RETURN_IF_ERROR(
         WriteCache(cache_file, ToJson(*setup.calibration, report, model.info.model_sha1, set_hash)));
   }

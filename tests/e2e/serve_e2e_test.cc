@@ -296,8 +296,8 @@ INSTANTIATE_TEST_SUITE_P(
                       ExportCase{"winml-food-onnx", "winml-food-onnx/images", true},
                       ExportCase{"uwp-catdog-onnx12", "uwp-catdog-onnx12/images", false},
                       ExportCase{"docker22-appleorange-tflite", "docker22-appleorange-tflite/images", false}),
-    [](const ::testing::TestParamInfo<ExportCase>& info) {
-      std::string n = info.param.model;
+    [](const ::testing::TestParamInfo<ExportCase>& p) {
+      std::string n = p.param.model;
       for (char& ch : n) if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
       return n;
     });
