@@ -1,7 +1,8 @@
 // The int16 kernel (engine/int16_gemm.h) for the float32 convolutions of an
 // int8 program: bit-identical to its scalar reference on random layers (1x1,
 // 3x3, 7x7, odd channel counts, strides, dilation, padding, clamps, strided
-// outputs) at 1, 2 and 3 threads, with the outputs' peak measured as the
+// outputs; 1x1 layers quantising their input in their tiles) at 1, 2 and 3
+// threads, with the outputs' peak measured as the
 // reference measures it; within 16-bit rounding of the float32 convolution;
 // no accumulator overflow on the worst-case window; a max pooling fused into
 // it equal to the unfused pair bit for bit; and int8 programs that keep
@@ -62,6 +63,11 @@ std::vector<LayerCase> Cases() {
   dilated.dilation_h = dilated.dilation_w = 2;
   c.push_back({"dilated_3x3", {1, 9, 9, 12}, 17, 3, 3, dilated});
   c.push_back({"one_pixel_rows", {1, 1, 3, 20}, 36, 1, 1, Conv(1, 0)});
+  // 1x1 layers quantise in their tiles (Q16QuantisesInTile): the Fire
+  // squeeze after a concat, an odd k, a k past the tile buffer (not in tile).
+  c.push_back({"squeeze_1x1_128_to_16", {1, 7, 9, 128}, 16, 1, 1, Conv(1, 0, 0.0f)});
+  c.push_back({"pointwise_k129_n16", {1, 4, 5, 129}, 16, 1, 1, Conv(1, 0)});
+  c.push_back({"pointwise_k520_n8_not_in_tile", {1, 3, 4, 520}, 8, 1, 1, Conv(1, 0)});
   c.push_back({"wide_3x3_k96_n130", {1, 7, 8, 96}, 130, 3, 3, Conv(1, 1)});
   // Row taps (odd channel counts; the padding is the quantised border): with vertical
   // padding, a 5-wide row of 5 channels, a 1-channel input.
@@ -127,6 +133,9 @@ TEST(Int16GemmTest, KernelIsBitIdenticalToItsReferenceAndNearFloat32) {
     EXPECT_GE(w.input_max, 1000);  // at least 10 bits of input
     const bool row_taps = lc.input[3] % 2 == 1 && lc.kernel_w > 1 && lc.p.dilation_w == 1;
     EXPECT_EQ(w.row_taps, row_taps);
+    const bool padded = lc.p.pad_top || lc.p.pad_left || lc.p.pad_bottom || lc.p.pad_right;
+    const bool in_tile = lc.kernel_h == 1 && lc.kernel_w == 1 && !padded && lc.input[3] <= 512;
+    EXPECT_EQ(int8_internal::Q16QuantisesInTile(g.nodes[0], w), in_tile);
     const std::vector<float> input = testing::RandomData(
         static_cast<size_t>(graph::ShapeProduct(lc.input)), 17, -lc.input_scale, lc.input_scale);
     float expected_peak = -1.0f;
