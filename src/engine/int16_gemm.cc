@@ -253,6 +253,7 @@ namespace {
 
 // The pass before the tiles: the quantised input, or only its scale.
 void PrepareQ16Input(Q16ConvArgs* args) {
+  if (args->folded) PrepareQ16Input(args->folded);
   if (args->quantise_in_tile) {
     ScaleQ16Input(args);
   } else {
@@ -284,7 +285,7 @@ void RingTile(const void* context, size_t pixel, size_t rows, float* y) {
 void PoolBand(void* context, size_t band) {
   const auto& c = *static_cast<const PoolBands*>(context);
   const Q16ConvArgs& g = *c.args;
-  const xnnpack_internal::RingConvolution conv{g.out_h, g.out_w, g.weights->n, kQ16GemmTileRows,
+  const xnnpack_internal::RingConvolution conv{g.out_h, g.out_w, Q16OutChannels(g), kQ16GemmTileRows,
                                                RingTile, &g};
   const size_t rows = c.pool->out_h;
   const float peak = xnnpack_internal::MaxPoolFromRing(conv, *c.pool, band * rows / c.bands,
@@ -410,6 +411,13 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void InTileConvTile(
 }  // namespace
 
 void Q16ConvTileTo(const Q16ConvArgs& g, size_t pixel, size_t rows, float* y) {
+  if (g.folded) {  // the 1x1's channels first, with this tile's stride and peak
+    Q16ConvArgs first = *g.folded;
+    first.y_stride = g.y_stride;
+    first.out_peak = g.out_peak;
+    Q16ConvTileTo(first, pixel, rows, y);
+    y += first.weights->n;
+  }
   if (g.quantise_in_tile) {
     InTileConvTile(g, pixel, rows, y);
     return;

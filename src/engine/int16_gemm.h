@@ -125,7 +125,21 @@ struct Q16ConvArgs {
   // Raised to max |y| over the outputs written (RaisePeak; nullptr: not
   // measured). With a fused pooling: over the pooled outputs.
   float* out_peak = nullptr;
+  // A 1x1 convolution computed in this one's tiles (a Fire module's 1x1
+  // expand, engine/int8_planner.cc FoldExpands; nullptr: none): the same
+  // output pixels, its own weights and input scale, quantise_in_tile; its
+  // channels come first at each output pixel, this convolution's after
+  // them (y points at the 1x1's). One tile walk over both expands, the
+  // squeeze output read while it is in cache; each computes what its own
+  // pass would, bit for bit.
+  Q16ConvArgs* folded = nullptr;
 };
+
+// The floats each output pixel gets: the convolution's channels and a
+// folded 1x1's.
+inline size_t Q16OutChannels(const Q16ConvArgs& args) {
+  return args.weights->n + (args.folded ? args.folded->weights->n : 0);
+}
 
 // *peak = max(*peak, value), atomically (tiles on several threads raise one
 // peak; every producer's peaks start at 0 each run).
@@ -177,8 +191,8 @@ inline size_t Q16RingOffset(size_t input_bytes) {
 // only reader, FusablePool) in `bands` bands of pooled rows on `threads`
 // (nullptr: the calling thread), band b's convolution rows in rings +
 // b * ring_floats: the convolution's output is never written in full.
-// args.y is not used and args.y_stride must be weights->n; args.out_peak
-// gets the pooled outputs' peak.
+// args.y is not used and args.y_stride must be Q16OutChannels(args);
+// args.out_peak gets the pooled outputs' peak.
 void RunQ16GemmMaxPool(Q16ConvArgs args, const xnnpack_internal::MaxPoolGeometry& pool, float* rings,
                        size_t ring_floats, size_t bands, pthreadpool_t threads);
 
