@@ -132,7 +132,14 @@ Q16ConvArgs Q16GemmArgs(const graph::Graph& g, const graph::Node& node,
   c.y_stride = y_stride ? y_stride : weights->n;
   c.act_min = node.attrs.act_min;
   c.act_max = node.attrs.act_max;
+  c.quantise_in_tile = Q16QuantisesInTile(node, *weights);
   return c;
+}
+
+bool Q16QuantisesInTile(const graph::Node& node, const Q16GemmWeights& weights) {
+  const graph::Attrs& a = node.attrs;
+  const bool padded = a.pad_top || a.pad_left || a.pad_bottom || a.pad_right;
+  return weights.taps == 1 && !weights.row_taps && !padded && weights.k2 <= kQ16InTileMaxK2;
 }
 
 namespace {
@@ -184,13 +191,20 @@ void QuantizeDense(const float* x, size_t count, float inverse, int32_t bound, i
 
 }  // namespace
 
+void ScaleQ16Input(Q16ConvArgs* args) {
+  const Q16GemmWeights& w = *args->weights;
+  const size_t count = args->src_h * args->src_w * w.channels;
+  const float peak = args->input_peak ? *args->input_peak : PeakAbs(args->input, count);
+  args->input_inverse = peak > 0.0f ? static_cast<float>(w.input_max) / peak : 0.0f;
+  args->input_scale = peak > 0.0f ? peak / static_cast<float>(w.input_max) : 0.0f;
+}
+
 void QuantizeQ16Input(Q16ConvArgs* args) {
+  ScaleQ16Input(args);
   const Q16GemmWeights& w = *args->weights;
   const size_t c = w.channels;
   const size_t count = args->src_h * args->src_w * c;
-  const float peak = args->input_peak ? *args->input_peak : PeakAbs(args->input, count);
-  const float inverse = peak > 0.0f ? static_cast<float>(w.input_max) / peak : 0.0f;
-  args->input_scale = peak > 0.0f ? peak / static_cast<float>(w.input_max) : 0.0f;
+  const float inverse = args->input_inverse;
   int16_t* q = args->quantised;
   const size_t padded = args->in_h * args->in_w * c;
   if (padded == count) {
@@ -235,8 +249,22 @@ void Q16ConvReference(const Q16ConvArgs& g) {
   if (g.out_peak) RaisePeak(g.out_peak, peak);
 }
 
+namespace {
+
+// The pass before the tiles: the quantised input, or only its scale.
+void PrepareQ16Input(Q16ConvArgs* args) {
+  if (args->folded) PrepareQ16Input(args->folded);
+  if (args->quantise_in_tile) {
+    ScaleQ16Input(args);
+  } else {
+    QuantizeQ16Input(args);
+  }
+}
+
+}  // namespace
+
 void RunQ16Gemm(Q16ConvArgs args, pthreadpool_t pool) {
-  QuantizeQ16Input(&args);
+  PrepareQ16Input(&args);
   vnni_tiles::RunTiles<Q16ConvArgs, Q16ConvTile>(args, pool);
 }
 
@@ -257,7 +285,7 @@ void RingTile(const void* context, size_t pixel, size_t rows, float* y) {
 void PoolBand(void* context, size_t band) {
   const auto& c = *static_cast<const PoolBands*>(context);
   const Q16ConvArgs& g = *c.args;
-  const xnnpack_internal::RingConvolution conv{g.out_h, g.out_w, g.weights->n, kQ16GemmTileRows,
+  const xnnpack_internal::RingConvolution conv{g.out_h, g.out_w, Q16OutChannels(g), kQ16GemmTileRows,
                                                RingTile, &g};
   const size_t rows = c.pool->out_h;
   const float peak = xnnpack_internal::MaxPoolFromRing(conv, *c.pool, band * rows / c.bands,
@@ -270,7 +298,7 @@ void PoolBand(void* context, size_t band) {
 
 void RunQ16GemmMaxPool(Q16ConvArgs args, const xnnpack_internal::MaxPoolGeometry& pool, float* rings,
                        size_t ring_floats, size_t bands, pthreadpool_t threads) {
-  QuantizeQ16Input(&args);
+  PrepareQ16Input(&args);
   PoolBands c{&args, &pool, rings, ring_floats, bands, args.out_peak};
   args.out_peak = nullptr;  // the ring's rows are not the output
   pthreadpool_parallelize_1d(threads, PoolBand, &c, bands, 0);
@@ -354,7 +382,46 @@ bool Q16GemmAvailable() {
   return available;
 }
 
+namespace {
+
+// A 1x1 convolution's tile from the float input (quantise_in_tile): the
+// rows' pixels quantised as QuantizeQ16Input would (a zero after an odd k),
+// then the kernel's one tap.
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) void InTileConvTile(
+    const Q16ConvArgs& g, size_t pixel, size_t rows, float* y) {
+  const Q16GemmWeights& w = *g.weights;
+  alignas(64) int16_t q[kQ16GemmTileRows * kQ16InTileMaxK2];
+  const int16_t* row_pointers[kQ16GemmTileRows];
+  size_t oy = pixel / g.out_w, ox = pixel % g.out_w;
+  for (size_t r = 0; r < rows; ++r) {
+    int16_t* out = q + r * w.k2;
+    QuantizeDense(g.input + (oy * g.stride_h * g.in_w + ox * g.stride_w) * g.in_stride, w.k,
+                  g.input_inverse, w.input_max, out);
+    if (w.k2 != w.k) out[w.k] = 0;
+    row_pointers[r] = out;
+    if (++ox == g.out_w) {
+      ox = 0;
+      ++oy;
+    }
+  }
+  vnni_tiles::Blocks<Q16Kernel>(g, vnni_tiles::TileRows<int16_t>{row_pointers, 0, vnni_tiles::kNoOffsets},
+                                w.n, rows, y);
+}
+
+}  // namespace
+
 void Q16ConvTileTo(const Q16ConvArgs& g, size_t pixel, size_t rows, float* y) {
+  if (g.folded) {  // the 1x1's channels first, with this tile's stride and peak
+    Q16ConvArgs first = *g.folded;
+    first.y_stride = g.y_stride;
+    first.out_peak = g.out_peak;
+    Q16ConvTileTo(first, pixel, rows, y);
+    y += first.weights->n;
+  }
+  if (g.quantise_in_tile) {
+    InTileConvTile(g, pixel, rows, y);
+    return;
+  }
   vnni_tiles::ConvTile<Q16Kernel>(g, pixel, rows, g.weights->n, g.weights->zeros.data(), y);
 }
 

@@ -17,6 +17,10 @@
 //    they measure max |x| in their output step (Q16ConvArgs::out_peak) and
 //    the quantising pass reads the input once instead of twice; the peak is
 //    the same float either way (max is exact).
+//  - A 1x1 convolution without padding (Q16QuantisesInTile) has no
+//    quantising pass: each tile quantises its own pixels (each read once)
+//    into a stack buffer with the same expression, so the int16 copy of the
+//    input is never written nor read back; the integers are the same.
 //  - Overflow: |acc| <= input_max * sum_k |q_c[k]| <= INT32_MAX for every
 //    channel (PackQ16Gemm picks input_max and the weight bounds from the
 //    weights), so the int32 sums are exact; vpdpwssd wraps, and a sum that
@@ -63,6 +67,10 @@ inline constexpr size_t kQ16GemmTileRows = 6;       // output pixels per tile
 inline constexpr size_t kQ16GemmTileChannels = 64;  // output channels per block
 inline constexpr size_t kQ16GemmMaxTaps = 49;       // the largest kernel window (7x7)
 inline constexpr int32_t kQ16Max = 32767;           // the int16 magnitude bound
+// A 1x1 convolution without padding quantises its input per tile when a
+// pixel's values (k rounded up to even) fit in this many int16 (a 6 x 512
+// int16 stack buffer, 6 KiB; food's widest is 128).
+inline constexpr size_t kQ16InTileMaxK2 = 512;
 
 // True if this build and CPU run the kernel (x86-64 with AVX-512F and
 // AVX512-VNNI).
@@ -107,6 +115,9 @@ struct Q16ConvArgs {
   int16_t* quantised = nullptr;   // in_h * in_w * channels int16 and a tail: the quantised input
   const int16_t* x = nullptr;     // == quantised (read by the tiles)
   float input_scale = 0.0f;       // set by RunQ16Gemm
+  float input_inverse = 0.0f;     // 1 / input_scale as the quantisation multiplies (set with it)
+  // Q16QuantisesInTile: the tiles quantise `input` themselves (`x` unused).
+  bool quantise_in_tile = false;
   const Q16GemmWeights* weights = nullptr;
   float* y = nullptr;
   size_t y_stride = 0;  // floats between output pixels (>= weights->n)
@@ -114,7 +125,21 @@ struct Q16ConvArgs {
   // Raised to max |y| over the outputs written (RaisePeak; nullptr: not
   // measured). With a fused pooling: over the pooled outputs.
   float* out_peak = nullptr;
+  // A 1x1 convolution computed in this one's tiles (a Fire module's 1x1
+  // expand, engine/int8_planner.cc FoldExpands; nullptr: none): the same
+  // output pixels, its own weights and input scale, quantise_in_tile; its
+  // channels come first at each output pixel, this convolution's after
+  // them (y points at the 1x1's). One tile walk over both expands, the
+  // squeeze output read while it is in cache; each computes what its own
+  // pass would, bit for bit.
+  Q16ConvArgs* folded = nullptr;
 };
+
+// The floats each output pixel gets: the convolution's channels and a
+// folded 1x1's.
+inline size_t Q16OutChannels(const Q16ConvArgs& args) {
+  return args.weights->n + (args.folded ? args.folded->weights->n : 0);
+}
 
 // *peak = max(*peak, value), atomically (tiles on several threads raise one
 // peak; every producer's peaks start at 0 each run).
@@ -130,7 +155,16 @@ Q16ConvArgs Q16GemmArgs(const graph::Graph& g, const graph::Node& node,
                         const Q16GemmWeights* weights, const float* x, int16_t* quantised, float* y,
                         size_t y_stride);
 
-// Quantises args->input into args->quantised and sets args->input_scale.
+// True if Conv2D `node` packed as `weights` quantises its input per tile:
+// a 1x1 window, no padding, k2 <= kQ16InTileMaxK2.
+bool Q16QuantisesInTile(const graph::Node& node, const Q16GemmWeights& weights);
+
+// Sets args->input_scale and input_inverse from the input's peak (measured
+// by its producers, else scanned).
+void ScaleQ16Input(Q16ConvArgs* args);
+
+// Quantises args->input into args->quantised and sets args->input_scale
+// (whatever args->quantise_in_tile says: the reference's input).
 void QuantizeQ16Input(Q16ConvArgs* args);
 
 // Output pixels [pixel, pixel + rows) (rows <= kQ16GemmTileRows), every
@@ -141,7 +175,8 @@ void Q16ConvTile(const Q16ConvArgs& args, size_t pixel, size_t rows);
 // args.y + pixel * args.y_stride.
 void Q16ConvTileTo(const Q16ConvArgs& args, size_t pixel, size_t rows, float* y);
 
-// Quantises the input, then every tile on `pool` (nullptr: the calling thread).
+// Quantises the input (or only scales it, quantise_in_tile), then every
+// tile on `pool` (nullptr: the calling thread).
 void RunQ16Gemm(Q16ConvArgs args, pthreadpool_t pool);
 
 // The scratch of a convolution with a fused max pooling: the quantised
@@ -156,8 +191,8 @@ inline size_t Q16RingOffset(size_t input_bytes) {
 // only reader, FusablePool) in `bands` bands of pooled rows on `threads`
 // (nullptr: the calling thread), band b's convolution rows in rings +
 // b * ring_floats: the convolution's output is never written in full.
-// args.y is not used and args.y_stride must be weights->n; args.out_peak
-// gets the pooled outputs' peak.
+// args.y is not used and args.y_stride must be Q16OutChannels(args);
+// args.out_peak gets the pooled outputs' peak.
 void RunQ16GemmMaxPool(Q16ConvArgs args, const xnnpack_internal::MaxPoolGeometry& pool, float* rings,
                        size_t ring_floats, size_t bands, pthreadpool_t threads);
 

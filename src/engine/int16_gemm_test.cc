@@ -1,13 +1,15 @@
 // The int16 kernel (engine/int16_gemm.h) for the float32 convolutions of an
 // int8 program: bit-identical to its scalar reference on random layers (1x1,
 // 3x3, 7x7, odd channel counts, strides, dilation, padding, clamps, strided
-// outputs) at 1, 2 and 3 threads, with the outputs' peak measured as the
+// outputs; 1x1 layers quantising their input in their tiles) at 1, 2 and 3
+// threads, with the outputs' peak measured as the
 // reference measures it; within 16-bit rounding of the float32 convolution;
 // no accumulator overflow on the worst-case window; a max pooling fused into
 // it equal to the unfused pair bit for bit; and int8 programs that keep
 // convolutions float32 run them on it (XNNPACK's f32 operator with
-// EngineOptions::xnnpack_only), the fused pooling and the measured peaks
-// giving the same outputs as the unfused program.
+// EngineOptions::xnnpack_only), the fused pooling, the Fire modules' 1x1
+// expands in their 3x3 expand's tiles and the measured peaks giving the
+// same outputs as the unfused program.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -60,6 +62,11 @@ std::vector<LayerCase> Cases() {
   dilated.dilation_h = dilated.dilation_w = 2;
   c.push_back({"dilated_3x3", {1, 9, 9, 12}, 17, 3, 3, dilated});
   c.push_back({"one_pixel_rows", {1, 1, 3, 20}, 36, 1, 1, SquareConv(1, 0)});
+  // 1x1 layers quantise in their tiles (Q16QuantisesInTile): the Fire
+  // squeeze after a concat, an odd k, a k past the tile buffer (not in tile).
+  c.push_back({"squeeze_1x1_128_to_16", {1, 7, 9, 128}, 16, 1, 1, SquareConv(1, 0, 0.0f)});
+  c.push_back({"pointwise_k129_n16", {1, 4, 5, 129}, 16, 1, 1, SquareConv(1, 0)});
+  c.push_back({"pointwise_k520_n8_not_in_tile", {1, 3, 4, 520}, 8, 1, 1, SquareConv(1, 0)});
   c.push_back({"wide_3x3_k96_n130", {1, 7, 8, 96}, 130, 3, 3, SquareConv(1, 1)});
   // Row taps (odd channel counts; the padding is the quantised border): with vertical
   // padding, a 5-wide row of 5 channels, a 1-channel input.
@@ -78,10 +85,11 @@ std::vector<LayerCase> Cases() {
 // Runs `node` of `g` on `x` with the kernel (threads > 0: on a pool) or its
 // scalar reference (threads == 0); `y` has y_stride floats per output pixel.
 // `peak`: the outputs' max |y| as the run measured it (nullptr: not measured).
+// `node_index`: the node whose geometry the run takes.
 std::vector<float> RunInt16(const graph::Graph& g, const int8_internal::Q16GemmWeights& w,
                             const std::vector<float>& x, size_t y_stride, int threads,
-                            float* peak = nullptr) {
-  const graph::Node& node = g.nodes[0];
+                            float* peak = nullptr, size_t node_index = 0) {
+  const graph::Node& node = g.nodes[node_index];
   const graph::Shape& ys = g.values[node.outputs[0]].shape;
   const size_t pixels = static_cast<size_t>(ys[1] * ys[2]);
   std::vector<float> y(pixels * (y_stride ? y_stride : w.n), -7.0f);
@@ -125,6 +133,9 @@ TEST(Int16GemmTest, KernelIsBitIdenticalToItsReferenceAndNearFloat32) {
     EXPECT_GE(w.input_max, 1000);  // at least 10 bits of input
     const bool row_taps = lc.input[3] % 2 == 1 && lc.kernel_w > 1 && lc.p.dilation_w == 1;
     EXPECT_EQ(w.row_taps, row_taps);
+    const bool padded = lc.p.pad_top || lc.p.pad_left || lc.p.pad_bottom || lc.p.pad_right;
+    const bool in_tile = lc.kernel_h == 1 && lc.kernel_w == 1 && !padded && lc.input[3] <= 512;
+    EXPECT_EQ(int8_internal::Q16QuantisesInTile(g.nodes[0], w), in_tile);
     const std::vector<float> input = testing::RandomData(
         static_cast<size_t>(graph::ShapeProduct(lc.input)), 17, -lc.input_scale, lc.input_scale);
     float expected_peak = -1.0f;
@@ -257,8 +268,10 @@ TEST(Int16GemmTest, FusedMaxPoolEqualsTheUnfusedPair) {
 // fusion (after the first convolution, and after the second Fire module's
 // concat) and the measured peaks (a ReLU's output is produced by XNNPACK).
 // The calibrations are equal (a ReLU of a ReLU changes no value), so the two
-// int8 programs must give the same floats.
-graph::Graph FoodLikeHead(bool identity_relus, std::vector<std::string>* prefix) {
+// int8 programs must give the same floats; so must the 1x1 expands run in
+// their 3x3 expand's tiles (Q16ConvArgs::folded), which the ReLUs also stop.
+// `expand1`: the 1x1 expands' channels.
+graph::Graph FoodLikeHead(bool identity_relus, std::vector<std::string>* prefix, int expand1 = 48) {
   GraphBuilder b(31);
   ConvParams relu = SquareConv(1, 0, 0.0f);
   ConvParams relu_pad = SquareConv(1, 1, 0.0f);
@@ -272,7 +285,7 @@ graph::Graph FoodLikeHead(bool identity_relus, std::vector<std::string>* prefix)
   if (identity_relus) x = b.Unary(graph::Op::kRelu, x);
   for (int fire = 0; fire < 2; ++fire) {
     const graph::ValueId s = kept(b.Conv(x, 16, 1, 1, relu));
-    const graph::ValueId e1 = kept(b.Conv(s, 64, 1, 1, relu));
+    const graph::ValueId e1 = kept(b.Conv(s, expand1, 1, 1, relu));
     const graph::ValueId e3 = kept(b.Conv(s, 64, 3, 3, relu_pad));
     x = b.Concat({e1, e3}, 3);
   }
@@ -285,14 +298,16 @@ graph::Graph FoodLikeHead(bool identity_relus, std::vector<std::string>* prefix)
   return b.Finish(b.Unary(graph::Op::kSoftmax, x));
 }
 
-TEST(Int16GemmTest, FusedPoolAndMeasuredPeaksGiveTheUnfusedProgramsOutputs) {
+TEST(Int16GemmTest, FusedPoolFoldedExpandsAndMeasuredPeaksGiveTheUnfusedProgramsOutputs) {
   if (!int8_internal::Q16GemmAvailable()) GTEST_SKIP() << "no AVX512-VNNI on this CPU: XNNPACK runs fp32";
   std::vector<std::vector<float>> inputs;
   for (uint32_t s = 0; s < 3; ++s) inputs.push_back(testing::RandomData(47 * 47 * 3, 70 + s, 0.0f, 2.0f));
+  for (int expand1 : {48, 64}) {
+  SCOPED_TRACE("1x1 expands of " + std::to_string(expand1) + " channels");
   std::vector<std::vector<float>> outputs[2];
   for (int relus = 0; relus < 2; ++relus) {
     std::vector<std::string> prefix;
-    const graph::Graph g = FoodLikeHead(relus == 1, &prefix);
+    const graph::Graph g = FoodLikeHead(relus == 1, &prefix, expand1);
     ASSERT_EQ(prefix.size(), 7u);
     Result<Int8Calibration> c = CalibrateInt8(g, inputs);
     ASSERT_TRUE(c.ok()) << c.status().message();
@@ -307,6 +322,9 @@ TEST(Int16GemmTest, FusedPoolAndMeasuredPeaksGiveTheUnfusedProgramsOutputs) {
       EXPECT_EQ(stats.int16_nodes, 7);
       // The first layer's pooling, and the one after the second Fire module's concat.
       EXPECT_EQ(stats.fused_pools, relus ? 0 : 2);
+      // Both Fire modules' 1x1 expands in their 3x3 expand's tiles: one
+      // writing into its concat, one into the fused pooling.
+      EXPECT_EQ(stats.folded_expands, relus ? 0 : 2);
       for (const auto& input : inputs) {
         Result<std::vector<float>> y = testing::RunOnce(*backend, g, input, threads);
         ASSERT_TRUE(y.ok()) << y.status().message();
@@ -316,6 +334,7 @@ TEST(Int16GemmTest, FusedPoolAndMeasuredPeaksGiveTheUnfusedProgramsOutputs) {
   }
   ASSERT_EQ(outputs[0].size(), outputs[1].size());
   for (size_t i = 0; i < outputs[0].size(); ++i) EXPECT_EQ(outputs[0][i], outputs[1][i]) << "run " << i;
+  }
 }
 
 // In an int8 program, the convolutions mixed precision keeps float32 run on

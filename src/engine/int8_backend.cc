@@ -60,6 +60,7 @@ class Int8Session final : public Session {
     ops_.resize(program_->steps.size());
     gemm_.resize(program_->steps.size());
     gemm16_.resize(program_->steps.size());
+    folded16_.resize(program_->steps.size());
     pool16_.resize(program_->steps.size());
     peaks_.assign(program_->peak_slots, 0.0f);
     for (size_t s = 0; s < program_->steps.size(); ++s) EV_RETURN_IF_ERROR(PrepareStep(s));
@@ -158,7 +159,9 @@ class Int8Session final : public Session {
       np.op += program_->gemm[step.node].kernel.empty() ? " (int8)" : " (int8 VNNI)";
     }
     if (step.kind == Step::Kind::kF32Op && !program_->gemm16[step.node].kernel.empty()) {
-      np.op += step.pool_node >= 0 ? " (int16 VNNI + MaxPool2D)" : " (int16 VNNI)";
+      const bool folded = step.folded_node >= 0;  // a Fire module's 1x1 expand too
+      np.op += folded ? " (int16 VNNI + 1x1 expand" : " (int16 VNNI";
+      np.op += step.pool_node >= 0 ? " + MaxPool2D)" : ")";
     }
     if (step.kind == Step::Kind::kReference) np.op += " (reference)";
     if (step.kind == Step::Kind::kCopy) np.op += step.x8 ? " (int8 copy)" : " (copy)";
@@ -257,13 +260,22 @@ class Int8Session final : public Session {
               F(step.write) + step.out_offset, pooled ? 0 : step.out_stride);
           if (step.peak_in >= 0) gemm16_[s].input_peak = &peaks_[step.peak_in];
           if (step.peak_out >= 0) gemm16_[s].out_peak = &peaks_[step.peak_out];
+          if (step.folded_node >= 0) {  // a 1x1 in its tiles: the same input, its channels first
+            const auto f = static_cast<size_t>(step.folded_node);
+            folded16_[s] = int8_internal::Q16GemmArgs(g, g.nodes[f], &p.gemm16[f], F(step.reads[0]), nullptr,
+                                                      nullptr, 0);
+            folded16_[s].input_peak = gemm16_[s].input_peak;
+            gemm16_[s].folded = &folded16_[s];
+            if (pooled) gemm16_[s].y_stride = int8_internal::Q16OutChannels(gemm16_[s]);
+          }
           if (pooled) {  // rows to a ring per thread, pooled into `write` (its channels)
             const Node& pool_node = g.nodes[static_cast<size_t>(step.pool_node)];
             Pool16& r = pool16_[s];
             r.geometry = xnnpack_internal::MaxPoolGeometryOf(g, pool_node, F(step.write) + step.out_offset,
                                                              step.out_stride ? step.out_stride : w.n);
             r.bands = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
-            r.ring_floats = xnnpack_internal::MaxPoolRingFloats(r.geometry.kernel_h, gemm16_[s].out_w, w.n);
+            r.ring_floats = xnnpack_internal::MaxPoolRingFloats(r.geometry.kernel_h, gemm16_[s].out_w,
+                                                                int8_internal::Q16OutChannels(gemm16_[s]));
             r.rings = reinterpret_cast<float*>(
                 Pointer(step.scratch) + int8_internal::Q16RingOffset(int8_internal::Q16InputBytes(g, node, w)));
           }
@@ -337,6 +349,7 @@ class Int8Session final : public Session {
   std::vector<XnnOperator> ops_;  // per step; empty for reference and VNNI steps
   std::vector<int8_internal::Q8ConvArgs> gemm_;  // per step; null weights unless on the VNNI kernel
   std::vector<int8_internal::Q16ConvArgs> gemm16_;  // per step; null weights unless on the int16 kernel
+  std::vector<int8_internal::Q16ConvArgs> folded16_;  // per step: the 1x1 its gemm16_ computes too (Step::folded_node)
   struct Pool16 {  // an int16 step's fused max pooling (Step::pool_node)
     xnnpack_internal::MaxPoolGeometry geometry;
     float* rings = nullptr;

@@ -104,6 +104,9 @@ struct Int8PlanStats {
   int vnni_nodes = 0;     // of int8_nodes: on the engine's VNNI kernel (engine/int8_gemm.h)
   int int16_nodes = 0;    // of float_nodes: convolutions on the int16 kernel (engine/int16_gemm.h)
   int fused_pools = 0;    // of float_nodes: max poolings computed by the int16 convolution before them
+  // Of int16_nodes: Fire modules' 1x1 expands computed in their KxK expand's
+  // tiles (engine/int16_gemm.h Q16ConvArgs::folded).
+  int folded_expands = 0;
   size_t arena_bytes = 0;
   std::vector<std::string> float_node_names;  // non-free nodes run in float32
   // Nodes that compute in int8 (convolutions, FullyConnected, pools, Add/Sub/

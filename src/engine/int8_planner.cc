@@ -44,8 +44,11 @@ class Planner {
       EV_RETURN_IF_ERROR(ProbeQ8());
     }
     EV_RETURN_IF_ERROR(ProbeF32());
+    folded_into_.assign(g_.nodes.size(), -1);
+    fold_of_.assign(g_.nodes.size(), -1);
     FusePools();
     PlaceConcatInputs();
+    FoldExpands();
     PlanPeaks();
     PoolConstants();
     BuildSteps();
@@ -324,6 +327,47 @@ class Planner {
 
   bool Int16(int node) const { return node >= 0 && !p_.gemm16[node].kernel.empty(); }
 
+  // A Fire module's 1x1 expand runs in the tiles of the other convolution
+  // that reads its input (its KxK expand) when their outputs are adjacent
+  // in that order in their concat or fused pooling (Step::folded_node): one
+  // walk over the output pixels, the squeeze output read once while it is in
+  // cache; each keeps its own weights and input scale (the same floats).
+  void FoldExpands() {
+    for (size_t a = 0; a < g_.nodes.size(); ++a) {
+      if (!Int16(static_cast<int>(a)) || folded_into_[a] >= 0 || fold_of_[a] >= 0) continue;
+      for (size_t b : consumers_[g_.nodes[a].inputs[0]]) {
+        if (b == a || !Foldable(a, b)) continue;
+        const ValueId ya = g_.nodes[a].outputs[0], yb = g_.nodes[b].outputs[0];
+        if (fused_pool_[a].pool >= 0) {
+          fused_pool_[b].offset = fused_pool_[a].offset;
+        } else {
+          placed_[yb].offset = placed_[ya].offset;
+        }
+        p_.mode[a] = Mode::kFused;
+        folded_into_[a] = static_cast<int>(b);
+        fold_of_[b] = static_cast<int>(a);
+        ++p_.stats.folded_expands;
+        break;
+      }
+    }
+  }
+
+  // FoldExpands' conditions for 1x1 node a and node b.
+  bool Foldable(size_t a, size_t b) const {
+    const Node& na = g_.nodes[a];
+    const Node& nb = g_.nodes[b];
+    if (!Int16(static_cast<int>(b)) || fold_of_[b] >= 0 || folded_into_[b] >= 0 || fold_of_[a] >= 0) return false;
+    if (nb.inputs[0] != na.inputs[0] || !int8_internal::Q16QuantisesInTile(na, p_.gemm16[a])) return false;
+    const ValueId ya = na.outputs[0], yb = nb.outputs[0];
+    const graph::Shape &sa = g_.values[ya].shape, &sb = g_.values[yb].shape;
+    if (sa.size() != 4 || sb.size() != 4 || sa[1] != sb[1] || sa[2] != sb[2]) return false;  // the same pixels
+    const size_t na_channels = p_.gemm16[a].n;
+    const FusedPool &fa = fused_pool_[a], &fb = fused_pool_[b];
+    if (fa.pool >= 0 || fb.pool >= 0) return fa.pool == fb.pool && fa.offset + na_channels == fb.offset;
+    return placed_[ya].concat_set && placed_[yb].concat_set && placed_[ya].concat == placed_[yb].concat &&
+           placed_[ya].offset + na_channels == placed_[yb].offset;
+  }
+
   // The node that alone reads `v` (as its first input), else -1.
   int OnlyReader(ValueId v) const {
     if (v == g_.outputs[0] || p_.root[v] != v || consumers_[v].size() != 1) return -1;
@@ -510,11 +554,13 @@ class Planner {
                       sizeof(float) * static_cast<size_t>(std::max(p_.threads, 1)) *
                           xnnpack_internal::MaxPoolRingFloats(
                               static_cast<size_t>(g_.nodes[fused_pool_[i].pool].attrs.kernel_h),
-                              static_cast<size_t>(ys[2]), static_cast<size_t>(ys[3]));
+                              static_cast<size_t>(ys[2]),
+                              p_.gemm16[i].n + (fold_of_[i] >= 0 ? p_.gemm16[fold_of_[i]].n : 0));
             }
             step.scratch = NewScratch(bytes);
             step.peak_in = peak_in_[i];
             step.peak_out = peak_slot_[i];
+            step.folded_node = fold_of_[i];
           }
           p_.steps.push_back(std::move(step));
           if (q8) {
@@ -625,6 +671,8 @@ class Planner {
     size_t stride = 0;   // the pooling's channels (0: the convolution's own)
   };
   std::vector<FusedPool> fused_pool_;  // per node
+  std::vector<int> folded_into_;  // per node: the node whose tiles compute this 1x1 (FoldExpands), else -1
+  std::vector<int> fold_of_;      // per node: the 1x1 computed in its tiles, else -1
   std::vector<int> peak_slot_;   // per node: an int16 convolution's output peak slot, else -1
   std::vector<int> peak_in_;     // per node: an int16 convolution's input peak slot, else -1
 };

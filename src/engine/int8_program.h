@@ -27,7 +27,8 @@ inline size_t Elements(const graph::Graph& g, graph::ValueId v) {
 
 enum class Rep : uint8_t { kF32 = 0, kQ8 = 1 };
 // kFused: a float32 MaxPool2D computed by the int16 convolution before it
-// (RunQ16GemmMaxPool), no step of its own.
+// (RunQ16GemmMaxPool), or a Fire module's 1x1 expand computed in its KxK
+// expand's tiles (Step::folded_node): no step of its own.
 enum class Mode : uint8_t { kQ8, kF32Xnnpack, kF32Reference, kAlias, kConcat, kFused };
 
 // One unit of run-time work.
@@ -44,6 +45,9 @@ struct Step {
   // output's is raised in.
   int pool_node = -1;
   int peak_in = -1, peak_out = -1;
+  // kF32Op on the int16 kernel: a Fire module's 1x1 expand computed in its
+  // tiles (Q16ConvArgs::folded; -1: none); out_offset is then the 1x1's.
+  int folded_node = -1;
   // kCopy (a concat input): rows of `width` elements, strides and the output
   // offset. kQ8Op, kF32Op: out_offset/out_stride (elements) place a
   // convolution's output in its concat (0 stride: dense).
