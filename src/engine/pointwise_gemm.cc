@@ -11,6 +11,11 @@
 #define EV_POINTWISE_GEMM_AVX512 1
 #endif
 
+// The header's "kernel compiled in" flag and this file's intrinsics agree.
+#if defined(EV_POINTWISE_GEMM_BUILT) != defined(EV_X86_INTRINSICS)
+#error "EV_POINTWISE_GEMM_BUILT (engine/pointwise_gemm.h) and EV_X86_INTRINSICS disagree"
+#endif
+
 namespace edgevision::engine::xnnpack_internal {
 
 std::vector<float> PackPointwiseGemm(const float* weights, const float* bias, size_t n,

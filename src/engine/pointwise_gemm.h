@@ -33,6 +33,15 @@
 
 #include "engine/max_pool_ring.h"
 
+// Defined where the kernel is compiled in (x86-64 under GCC: the condition
+// of EV_X86_INTRINSICS in engine/x86_intrinsics.h, which this header does not
+// include to keep its pragmas out of other modules): elsewhere
+// PointwiseGemmAvailable() is false and the kernel's own tests are not built,
+// so an ARM run has none to skip.
+#if defined(__x86_64__) && defined(__GNUC__)
+#define EV_POINTWISE_GEMM_BUILT 1
+#endif
+
 namespace edgevision::engine::xnnpack_internal {
 
 inline constexpr size_t kGemmTileRows = 8;       // pixels per tile

@@ -31,6 +31,9 @@ using xnnpack_internal::PointwiseGemmRows;
 using xnnpack_internal::PointwiseGemmScaledTile;
 using xnnpack_internal::PointwiseGemmTile;
 
+// The kernel's own tests: built where it is (x86-64).
+#if defined(EV_POINTWISE_GEMM_BUILT)
+
 struct GemmCase {
   size_t m, k, n;
   bool residual, hardswish;
@@ -204,6 +207,8 @@ TEST(PointwiseGemmTest, ConvRowsEqualTileByTile) {
     EXPECT_EQ(rows, tiles);
   }
 }
+
+#endif  // EV_POINTWISE_GEMM_BUILT
 
 // 1x1 convolutions whose row counts give tiles of every height from 8 down to
 // 4 and whose widths end mid-vector, on our GEMM at 1-3 threads, equal

@@ -50,6 +50,7 @@ TEST(WinogradGemmSplitTest, SlotsCoverEveryTileOnce) {
   }
 }
 
+#if defined(EV_POINTWISE_GEMM_BUILT)  // our GEMM's products: built on x86-64
 // One layer (odd output size: edge tiles), run slot by slot, each slot into
 // its own NaN-filled output: every output pixel is written by exactly one
 // slot, through bands of `band_tiles` (not dividing a slot's range), and
@@ -117,6 +118,7 @@ TEST(WinogradGemmSplitTest, EachSlotWritesItsOwnPixelsBandByBand) {
     }
   }
 }
+#endif  // EV_POINTWISE_GEMM_BUILT
 
 // SqueezeNet's 56x56 expand 3x3 (16 -> 64, ReLU, 784 tiles in bands of 49)
 // and an odd-sized one without bias, through the backend: the reference's
@@ -153,6 +155,7 @@ TEST(WinogradGemmSplitTest, SameBytesAtOneTwoAndThreeThreads) {
   }
 }
 
+#if defined(EV_POINTWISE_GEMM_BUILT)  // our GEMM's products: built on x86-64
 // `g` planned with Winograd's products on our GEMM (`winograd_gemm`, as the
 // backend plans it on AVX-512) or on XNNPACK (BuildProgram's test seam), run
 // once on `input` at `threads`; `stats`: the plan's.
@@ -219,6 +222,7 @@ TEST(WinogradGemmTest, SameBytesAsXnnpacksProducts) {
     }
   }
 }
+#endif  // EV_POINTWISE_GEMM_BUILT
 
 }  // namespace
 }  // namespace edgevision::engine
