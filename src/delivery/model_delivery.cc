@@ -220,6 +220,7 @@ Status ModelDelivery::Request(const DeliveryRequest& request) {
   const std::string sha = Lower(request.sha256);
   ModelRef target{sha, request.version.empty() ? sha.substr(0, 12) : request.version, ModelsDir() + "/" + sha,
                   request.url};
+  std::function<void()> listener;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (record_.current && record_.current->sha256 == sha) return Status::Ok();  // already serving
@@ -245,11 +246,18 @@ Status ModelDelivery::Request(const DeliveryRequest& request) {
     status_.next_retry.reset();
     retry_round_ = 0;
     retry_at_.reset();
+    // Before the lock goes: the thread may take the request the moment it
+    // does (it may be awake already) and fail it at once (a 404), and that
+    // state must not be overwritten by this "downloading"; nor may the
+    // cancel meant for an older download stop this one (Run clears it under
+    // mu_ when it takes a request).
+    spdlog::info("model delivery: version {} (sha256 {}) requested from {}", target.version, sha,
+                 RedactUrl(target.url));
+    cancel_ = true;  // a download of an older request stops
+    listener = SetStateLocked(DeliveryState::kDownloading, &target, "");
   }
-  spdlog::info("model delivery: version {} (sha256 {}) requested from {}", target.version, sha, RedactUrl(target.url));
-  cancel_ = true;  // a download of an older request stops
-  SetState(DeliveryState::kDownloading, &target);
   wake_.notify_all();
+  if (listener) listener();
   return Status::Ok();
 }
 
@@ -598,17 +606,22 @@ void ModelDelivery::SetState(DeliveryState state, const ModelRef* about, const s
   std::function<void()> listener;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    status_.state = state;
-    if (about) {
-      status_.version = about->version;
-      status_.sha256 = about->sha256;
-      status_.source = about->url == kConfigured ? "" : RedactUrl(about->url);
-    }
-    status_.error = error;
-    status_.changed = std::chrono::system_clock::now();
-    listener = listener_;
+    listener = SetStateLocked(state, about, error);
   }
   if (listener) listener();
+}
+
+std::function<void()> ModelDelivery::SetStateLocked(DeliveryState state, const ModelRef* about,
+                                                    const std::string& error) {
+  status_.state = state;
+  if (about) {
+    status_.version = about->version;
+    status_.sha256 = about->sha256;
+    status_.source = about->url == kConfigured ? "" : RedactUrl(about->url);
+  }
+  status_.error = error;
+  status_.changed = std::chrono::system_clock::now();
+  return listener_;
 }
 
 Status ModelDelivery::Commit(const DeliveryRecord& record) {

@@ -113,6 +113,8 @@ class ModelDelivery {
   void RollBack(const std::string& why);
   void Fail(const ModelRef& target, const Status& error);
   void SetState(DeliveryState state, const ModelRef* about, const std::string& error = "");
+  // SetState's change with mu_ held; returns the listener to call once it is released.
+  std::function<void()> SetStateLocked(DeliveryState state, const ModelRef* about, const std::string& error);
   Status Commit(const DeliveryRecord& record);  // caller holds mu_
   void CollectGarbage();
   bool Superseded(const ModelRef& target) const;  // stop or a newer request

@@ -6,13 +6,21 @@
 #include "delivery/model_delivery.h"
 
 #include <gtest/gtest.h>
+#include <spdlog/details/null_mutex.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <list>
 #include <map>
+#include <mutex>
+#include <vector>
 
 #include "core/sha256.h"
 #include "delivery/durable_files.h"
@@ -31,9 +39,12 @@ class MemoryDownloader : public FileDownloader {
   std::map<std::string, std::string> files;
   std::atomic<int> fail_first{0};     // calls answered as a 503 before any succeeds
   mutable std::atomic<int> calls{0};  // Download calls so far
+  std::function<void(const std::string& url)> before;  // called in each Download once counted (may block)
   Status Download(const std::string& url, int fd, uint64_t offset, uint64_t,
                   const std::function<bool(uint64_t)>& progress) const override {
-    if (++calls <= fail_first) return Unavailable("the server answered HTTP 503");
+    const int call = ++calls;
+    if (before) before(url);
+    if (call <= fail_first) return Unavailable("the server answered HTTP 503");
     auto it = files.find(url);
     if (it == files.end()) return InvalidArgument("the server answered HTTP 404");
     const std::string rest = it->second.substr(offset);
@@ -58,6 +69,22 @@ struct Loader {
       return std::shared_ptr<const Classifier>(std::move(c));
     };
   }
+};
+
+// Hands each message of the default logger to `on_message`, on the logging
+// thread, without a lock of its own (the test's handler is thread-safe).
+class CallbackSink : public spdlog::sinks::base_sink<spdlog::details::null_mutex> {
+ public:
+  explicit CallbackSink(std::function<void(const std::string&)> on_message) : on_message_(std::move(on_message)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    on_message_(std::string(msg.payload.data(), msg.payload.size()));
+  }
+  void flush_() override {}
+
+ private:
+  std::function<void(const std::string&)> on_message_;
 };
 
 std::string Sha(const std::string& s) {
@@ -202,6 +229,64 @@ TEST(ModelDeliveryTest, AnErrorAnswerIsNotRetriedInLaterRounds) {
   ASSERT_TRUE(h.WaitState(DeliveryState::kFailed));
   EXPECT_EQ(h.downloader.calls, 1);
   EXPECT_EQ(h.delivery->status().retries, 0);
+}
+
+// The delivery's thread may be awake when a request comes (here: its
+// download of v2, superseded, returns while v3 is being requested) and take
+// the request as soon as Request commits it; v3's URL answers 404, so it
+// fails at once. Its "failed" must stay: Request's own "downloading" (and
+// the cancel meant for v2's download) come before the thread can take v3,
+// never after. Request logs "requested" before it lets go of the delivery's
+// lock; this test's log sink uses that moment to release v2's download and
+// waits for the thread to fail v3: on the fixed code it cannot (it waits for
+// the lock) and the bounded wait runs out; before the fix it did, and
+// Request then overwrote "failed" with "downloading" for good (seen once in
+// a CI run of AnErrorAnswerIsNotRetriedInLaterRounds, whose thread was still
+// starting when its request came).
+TEST(ModelDeliveryTest, ARequestFailedAtOnceByAnAwakeThreadStaysFailed) {
+  Harness h;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  const auto release_v2 = [&] {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      release = true;
+    }
+    cv.notify_all();
+  };
+  const DeliveryRequest v2 = h.Offer("good-v2", "v2");
+  h.downloader.before = [&, url = v2.url](const std::string& u) {
+    if (u != url) return;
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return release; });
+  };
+  struct Release {
+    std::function<void()> f;
+    ~Release() { f(); }  // v2's download never outlives the test (Stop joins the thread)
+  } release_at_exit{release_v2};
+  std::atomic<bool> failed_seen{false};
+  h.delivery->SetListener([&] {
+    if (h.delivery->status().state == DeliveryState::kFailed) failed_seen = true;
+  });
+  ASSERT_TRUE(h.delivery->Request(v2).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return h.downloader.calls == 1; })) << "the thread is in v2's download";
+  const DeliveryRequest v3{"http://models.example/v3/model.onnx", Sha("good-v3"), "v3"};  // 404
+  auto sink = std::make_shared<CallbackSink>([&](const std::string& message) {
+    if (message.find("version v3") == std::string::npos || message.find("requested") == std::string::npos) return;
+    release_v2();
+    testing::WaitFor([&] { return failed_seen.load(); }, std::chrono::seconds(2));
+  });
+  spdlog::default_logger()->sinks().push_back(sink);
+  ASSERT_TRUE(h.delivery->Request(v3).ok());
+  const bool failed = h.WaitState(DeliveryState::kFailed);
+  std::vector<spdlog::sink_ptr>& sinks = spdlog::default_logger()->sinks();
+  sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
+  ASSERT_TRUE(failed) << "state " << static_cast<int>(h.delivery->status().state);
+  const DeliveryStatus s = h.delivery->status();
+  EXPECT_EQ(s.version, "v3");
+  EXPECT_NE(s.error.find("HTTP 404"), std::string::npos) << s.error;
+  EXPECT_EQ(h.downloader.calls, 2) << "v2's download, then v3's";
 }
 
 TEST(ModelDeliveryTest, TheWaitForTheNextRoundIsVisibleDoublesAndEndsOnTheSameRequestAndOnStop) {
