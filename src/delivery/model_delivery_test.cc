@@ -261,10 +261,11 @@ TEST(ModelDeliveryTest, ARequestFailedAtOnceByAnAwakeThreadStaysFailed) {
     std::unique_lock<std::mutex> lock(mu);
     cv.wait(lock, [&] { return release; });
   };
-  struct Release {
+  struct OnExit {
     std::function<void()> f;
-    ~Release() { f(); }  // v2's download never outlives the test (Stop joins the thread)
-  } release_at_exit{release_v2};
+    ~OnExit() { f(); }
+  };
+  const OnExit release_at_exit{release_v2};  // v2's download never outlives the test (Stop joins the thread)
   std::atomic<bool> failed_seen{false};
   h.delivery->SetListener([&] {
     if (h.delivery->status().state == DeliveryState::kFailed) failed_seen = true;
@@ -278,11 +279,15 @@ TEST(ModelDeliveryTest, ARequestFailedAtOnceByAnAwakeThreadStaysFailed) {
     testing::WaitFor([&] { return failed_seen.load(); }, std::chrono::seconds(2));
   });
   spdlog::default_logger()->sinks().push_back(sink);
+  // On every way out (a failed ASSERT too): neither the sink nor the listener
+  // may outlive the locals they point at.
+  const OnExit detach{[&] {
+    std::vector<spdlog::sink_ptr>& sinks = spdlog::default_logger()->sinks();
+    sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
+    h.delivery->SetListener(nullptr);
+  }};
   ASSERT_TRUE(h.delivery->Request(v3).ok());
-  const bool failed = h.WaitState(DeliveryState::kFailed);
-  std::vector<spdlog::sink_ptr>& sinks = spdlog::default_logger()->sinks();
-  sinks.erase(std::remove(sinks.begin(), sinks.end(), sink), sinks.end());
-  ASSERT_TRUE(failed) << "state " << static_cast<int>(h.delivery->status().state);
+  ASSERT_TRUE(h.WaitState(DeliveryState::kFailed)) << "state " << static_cast<int>(h.delivery->status().state);
   const DeliveryStatus s = h.delivery->status();
   EXPECT_EQ(s.version, "v3");
   EXPECT_NE(s.error.find("HTTP 404"), std::string::npos) << s.error;
