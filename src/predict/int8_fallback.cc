@@ -41,6 +41,10 @@ double TopTwoLogOddsMargin(std::span<const float> probabilities) {
   return Margin(probabilities, a, b);
 }
 
+bool IsNearTie(std::span<const float> probabilities) {
+  return TopTwoLogOddsMargin(probabilities) < kFallbackNearTieMargin;
+}
+
 double MarginError(std::span<const float> fp32, std::span<const float> int8) {
   if (fp32.size() < 2 || fp32.size() != int8.size()) return 0;
   const auto [fa, fb] = TopTwo(fp32);
@@ -60,7 +64,7 @@ Int8FallbackBound CalibrateFallback(const std::vector<std::vector<float>>& fp32,
   for (size_t i = 0; i < n; ++i) {
     const double error = MarginError(fp32[i], int8[i]);
     all = std::max(all, error);
-    if (TopTwoLogOddsMargin(fp32[i]) < kFallbackNearTieMargin) {
+    if (IsNearTie(fp32[i])) {
       ++b.near_tie_inputs;
       b.max_margin_error = std::max(b.max_margin_error, error);
     }

@@ -59,6 +59,10 @@ inline constexpr double kFallbackNearTieMargin = 4.0;
 // LogOdds(p1) - LogOdds(p2) of the two largest probabilities; +infinity
 // with fewer than two tags; NaN when a probability is NaN.
 double TopTwoLogOddsMargin(std::span<const float> probabilities);
+// True if float32's `probabilities` are a near tie: TopTwoLogOddsMargin below
+// kFallbackNearTieMargin (the inputs the fallback's bound and the int8 prefix's
+// tolerance, predict/int8_mixed.h, are measured on).
+bool IsNearTie(std::span<const float> probabilities);
 
 // How much int8 moved the margin that decides top-1 on one input: the
 // larger of |int8 - fp32| of the log-odds margin between float32's two top

@@ -127,9 +127,8 @@ double LogOdds(double p) {
 }
 
 double LeadingTolerance(const std::vector<std::vector<float>>& fp32_outputs) {
-  const auto near_ties = std::count_if(fp32_outputs.begin(), fp32_outputs.end(), [](const std::vector<float>& p) {
-    return TopTwoLogOddsMargin(p) < kFallbackNearTieMargin;
-  });
+  const auto near_ties = std::count_if(fp32_outputs.begin(), fp32_outputs.end(),
+                                       [](const std::vector<float>& p) { return IsNearTie(p); });
   return near_ties >= kLeadingNearTieInputs ? kLeadingToleranceWithNearTies : kLeadingTolerance;
 }
 
