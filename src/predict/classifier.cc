@@ -162,11 +162,7 @@ Result<Classification> Classifier::ClassifyDecoded(Fill fill) const {
           EV_RETURN_IF_ERROR(image::PreprocessInto(spec, &ws, t));
           return t.empty() ? std::span<const float>(ws.tensor.data) : std::span<const float>(t);
         };
-        Classification answer;
-        EV_ASSIGN_OR_RETURN(std::vector<float> scores, Infer(input, worker, &timings, &answer, again));
-        Classification out = ToClassification(scores);
-        out.int8_margin = answer.int8_margin;
-        out.int8_fallback = answer.int8_fallback;
+        EV_ASSIGN_OR_RETURN(Classification out, Infer(input, worker, &timings, again));
         out.image_width = ws.decoded.rgb.width;
         out.image_height = ws.decoded.rgb.height;
         out.image_format = ws.decoded.format;
@@ -200,15 +196,11 @@ Result<Classification> Classifier::ClassifyTensor(const image::Tensor& tensor) c
   Result<Classification> result = pool_->Run<Classification>(
       [&](int w) -> Result<Classification> {
         Timings timings;
-        Classification answer;
-        EV_ASSIGN_OR_RETURN(std::vector<float> scores,
-                            Infer(tensor.data, *workers_[static_cast<size_t>(w)], &timings, &answer,
+        EV_ASSIGN_OR_RETURN(Classification out,
+                            Infer(tensor.data, *workers_[static_cast<size_t>(w)], &timings,
                                   [&](engine::Session*) -> Result<std::span<const float>> {
                                     return std::span<const float>(tensor.data);
                                   }));
-        Classification out = ToClassification(scores);
-        out.int8_margin = answer.int8_margin;
-        out.int8_fallback = answer.int8_fallback;
         out.timings = timings;
         return out;
       },
@@ -223,16 +215,18 @@ QueueStats Classifier::queue_stats() const {
 }
 
 template <typename Again>
-Result<std::vector<float>> Classifier::Infer(std::span<const float> tensor, Worker& worker, Timings* timings,
-                                             Classification* out, Again input_again) const {
+Result<Classification> Classifier::Infer(std::span<const float> tensor, Worker& worker, Timings* timings,
+                                         Again input_again) const {
   auto start = std::chrono::steady_clock::now();
   std::vector<float> scores(compiled_->output_size());
+  std::optional<double> int8_margin;
+  bool int8_fallback = false;
   Status status = worker.session->Run(tensor, scores);
   if (status.ok() && worker.fallback_session) {
-    out->int8_margin = TopTwoLogOddsMargin(scores);
-    out->int8_fallback = FallsBack(fallback_bound_, scores);
-    fallback_counts_->Add(out->int8_fallback);
-    if (out->int8_fallback) {
+    int8_margin = TopTwoLogOddsMargin(scores);
+    int8_fallback = FallsBack(fallback_bound_, scores);
+    fallback_counts_->Add(int8_fallback);
+    if (int8_fallback) {
       Result<std::span<const float>> again = input_again(worker.fallback_session.get());
       status = again.ok() ? worker.fallback_session->Run(*again, scores) : again.status();
     }
@@ -240,7 +234,10 @@ Result<std::vector<float>> Classifier::Infer(std::span<const float> tensor, Work
   timings->inference_ms = MillisSince(start);
   EV_RETURN_IF_ERROR(status);
   if (model_.output_float16) RoundToHalf(scores);  // as ONNX Runtime stores a float16 output
-  return scores;
+  Classification out = ToClassification(scores);
+  out.int8_margin = int8_margin;
+  out.int8_fallback = int8_fallback;
+  return out;
 }
 
 Classification Classifier::ToClassification(const std::vector<float>& scores) const {

@@ -161,13 +161,14 @@ class Classifier {
     std::unique_ptr<engine::Session> fallback_session;  // int8's float32 fallback, if any
     image::Workspace workspace;
   };
-  // The scores of `tensor` on `worker`'s session; with the int8 fallback,
-  // float32's when int8's fall back, on the input `input_again(session)`
-  // returns (int8's Run may have overwritten `tensor`). Sets out's int8
-  // fields and timings->inference_ms.
+  // The scores of `tensor` on `worker`'s session, labelled and sorted
+  // (ToClassification); with the int8 fallback, float32's when int8's fall
+  // back, on the input `input_again(session)` returns (int8's Run may have
+  // overwritten `tensor`), and the answer's int8 fields set. Sets
+  // timings->inference_ms; the caller fills the rest (image, timings).
   template <typename Again>
-  Result<std::vector<float>> Infer(std::span<const float> tensor, Worker& worker, Timings* timings,
-                                   Classification* out, Again input_again) const;
+  Result<Classification> Infer(std::span<const float> tensor, Worker& worker, Timings* timings,
+                               Again input_again) const;
   Classification ToClassification(const std::vector<float>& scores) const;
   // ClassifyImage after `fill` has written the decoded image into the worker's
   // workspace (decode_ms times `fill`).

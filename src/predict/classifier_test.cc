@@ -135,6 +135,77 @@ TEST(ClassifierTest, QueueStatsShowBusyWorkersAndWaiters) {
   EXPECT_EQ((*c)->queue_stats().waiting, 0);
 }
 
+// The int8 confidence fallback's fields of an answer (Infer sets them for
+// ClassifyTensor and for the decoded paths alike): the margin of the first
+// engine's scores, and whether the fallback model answered. The two fakes
+// score alike, so their run counts tell which engines ran.
+TEST(ClassifierTest, Int8FallbackFieldsOnTheTensorAndPixelPaths) {
+  FakeBackend int8, fp32;
+  auto c = Classifier::Create(TinyModel(), int8, {});
+  ASSERT_TRUE(c.ok());
+  // Without the fallback: no margin, never fell back.
+  Result<Classification> plain = (*c)->ClassifyTensor(Tensor(127.5f, 130, 10));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(plain->int8_margin.has_value());
+  EXPECT_FALSE(plain->int8_fallback);
+
+  auto compiled = fp32.Compile({}, {});
+  ASSERT_TRUE(compiled.ok());
+  Int8FallbackBound bound;
+  bound.enabled = true;
+  bound.bound = 1.0;  // log-odds: 0.50 vs 0.51 (0.04) is under it, 0.9 vs 0.1 (4.4) above
+  ASSERT_TRUE((*c)->SetInt8Fallback(std::move(*compiled), bound).ok());
+  const auto margin_of = [](const Classification& r) {
+    std::vector<float> p;
+    for (const TagScore& s : r.scores) p.push_back(s.probability);
+    return TopTwoLogOddsMargin(p);
+  };
+  const auto pixels = [](uint8_t r, uint8_t g, uint8_t b) {
+    image::Image img;
+    img.Reshape(8, 8);
+    for (int i = 0; i < 64; ++i) {
+      img.pixels[static_cast<size_t>(i) * 3] = r;
+      img.pixels[static_cast<size_t>(i) * 3 + 1] = g;
+      img.pixels[static_cast<size_t>(i) * 3 + 2] = b;
+    }
+    return img;
+  };
+  struct Case {
+    const char* name;
+    Result<Classification> (*run)(const Classifier&, bool near_tie, const image::Image& tie, const image::Image& sure);
+  };
+  const image::Image tie_pixels = pixels(128, 130, 10), sure_pixels = pixels(26, 230, 10);
+  const Case cases[] = {
+      {"tensor",
+       [](const Classifier& k, bool near_tie, const image::Image&, const image::Image&) {
+         return k.ClassifyTensor(near_tie ? Tensor(127.5f, 130, 10) : Tensor(25.5f, 229.5f, 10));
+       }},
+      {"pixels",
+       [](const Classifier& k, bool near_tie, const image::Image& tie, const image::Image& sure) {
+         return k.ClassifyPixels(near_tie ? tie : sure);
+       }},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(k.name);
+    for (bool near_tie : {true, false}) {
+      SCOPED_TRACE(near_tie ? "near tie" : "decisive");
+      const int int8_runs = int8.control.runs.load(), fp32_runs = fp32.control.runs.load();
+      Result<Classification> r = k.run(**c, near_tie, tie_pixels, sure_pixels);
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      ASSERT_EQ(r->scores.size(), 3u);
+      EXPECT_EQ(r->scores[0].tag, "green");
+      ASSERT_TRUE(r->int8_margin.has_value());
+      EXPECT_DOUBLE_EQ(*r->int8_margin, margin_of(*r));
+      EXPECT_EQ(*r->int8_margin < bound.bound, near_tie);
+      EXPECT_EQ(r->int8_fallback, near_tie);
+      EXPECT_EQ(int8.control.runs.load() - int8_runs, 1);
+      EXPECT_EQ(fp32.control.runs.load() - fp32_runs, near_tie ? 1 : 0);
+    }
+  }
+  EXPECT_EQ((*c)->int8_fallback_counts()->inferences(), 4u);
+  EXPECT_EQ((*c)->int8_fallback_counts()->fallbacks(), 2u);
+}
+
 TEST(RoundingTest, MatchesNumpyFloat32RoundTo8Decimals) {
   // Expected values computed with numpy: np.float64(round(np.float32(p), 8)).
   EXPECT_EQ(RoundLikeReference(0.9995615482330322f), 0.9995615482330322);
