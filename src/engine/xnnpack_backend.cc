@@ -1,6 +1,5 @@
 #include "engine/xnnpack_backend.h"
 
-#include <atomic>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,9 +19,6 @@ using graph::ValueId;
 using xnnpack_internal::Exec;
 using xnnpack_internal::Program;
 using xnnpack_internal::WeightRegistry;
-
-// XnnpackCompilations().
-std::atomic<int> compilations{0};
 
 // Calls visit(weights) on each weight vector read only while an operator is
 // created: the constants Sessions do not read at run time, and the
@@ -111,7 +107,6 @@ class XnnpackBackend final : public Backend {
     EV_ASSIGN_OR_RETURN(std::shared_ptr<Program> program,
                         xnnpack_internal::BuildProgram(graph, options.threads,
                                                        options.xnnpack_only));
-    compilations.fetch_add(1, std::memory_order_relaxed);
     return std::unique_ptr<CompiledModel>(
         std::make_unique<XnnpackModel>(std::move(program), options.threads));
   }
@@ -122,8 +117,6 @@ class XnnpackBackend final : public Backend {
 std::unique_ptr<Backend> MakeXnnpackBackend() {
   return std::make_unique<XnnpackBackend>();
 }
-
-int XnnpackCompilations() { return compilations.load(std::memory_order_relaxed); }
 
 const XnnpackPlanStats* GetXnnpackPlanStats(const CompiledModel& model) {
   const auto* xnnpack = dynamic_cast<const XnnpackModel*>(&model);

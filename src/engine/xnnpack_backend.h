@@ -38,11 +38,6 @@ namespace edgevision::engine {
 
 std::unique_ptr<Backend> MakeXnnpackBackend();
 
-// How many graphs the XNNPACK backends of this process have compiled (every
-// Backend object counted, failed compilations not). For tests that count
-// what a load compiles: the difference before and after it.
-int XnnpackCompilations();
-
 // How a compiled model executes, for logs, `edgevision inspect` and tests.
 struct XnnpackPlanStats {
   int xnnpack_nodes = 0;    // nodes run by XNNPACK operators (concat copies excluded)

@@ -319,10 +319,12 @@ Status WriteCache(const fs::path& file, const json& doc) {
 // with `engine_options` and fills setup's calibration, backend, compiled
 // and report (bias correction, mixed precision, fallback bound, agreement).
 // With `fallback` and serving options the calibration's own, setup->fp32 is
-// the calibration's float32 compilation (no second one); else it stays null.
+// the calibration's float32 compilation (by `float32`; no second one); else
+// it stays null.
 Status Calibrate(const model::LoadedModel& model, const image::DecodeLimits& limits,
                  const std::vector<fs::path>& paths, std::vector<std::vector<uint8_t>> files,
-                 const engine::EngineOptions& engine_options, bool fallback, Int8Setup* setup) {
+                 const engine::EngineOptions& engine_options, bool fallback, const engine::Backend& float32,
+                 Int8Setup* setup) {
   Int8Report& report = setup->report;
   std::vector<std::vector<float>> inputs;
   for (size_t i = 0; i < files.size(); ++i) {
@@ -349,7 +351,7 @@ Status Calibrate(const model::LoadedModel& model, const image::DecodeLimits& lim
     // fallback keeps this compilation when the options are the same.
     const engine::EngineOptions calibration_options;
     EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::CompiledModel> fp32,
-                        engine::MakeXnnpackBackend()->Compile(model.graph, calibration_options));
+                        float32.Compile(model.graph, calibration_options));
     EV_ASSIGN_OR_RETURN(fp32_out, RunAll(*fp32, augmented));
     if (fallback && engine_options.threads == calibration_options.threads &&
         engine_options.xnnpack_only == calibration_options.xnnpack_only) {
@@ -398,7 +400,7 @@ Result<CalibrationImages> FindCalibrationImages(const std::string& model_path, c
 
 Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::DecodeLimits& limits,
                               const std::string& data_dir, const engine::EngineOptions& engine_options,
-                              bool fallback) {
+                              bool fallback, const engine::Backend* float32) {
   if (model.detector) {
     return InvalidArgument(
         "--precision int8 serves classifiers only; this export is an object detector (use fp32)");
@@ -427,6 +429,11 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
                  (model.info.model_sha1 + "-" + set_hash.substr(0, 16) + ".json");
     report.cache_file = cache_file.string();
   }
+  std::unique_ptr<engine::Backend> xnnpack;
+  if (!float32) {
+    xnnpack = engine::MakeXnnpackBackend();
+    float32 = xnnpack.get();
+  }
   std::optional<engine::Int8Calibration> cached;
   if (!cache_file.empty()) {
     cached = ReadCache(cache_file, model.graph, &report.agreement, &report.mixed, &report.fallback);
@@ -439,11 +446,12 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
     setup.backend = engine::MakeInt8Backend(setup.calibration);
     EV_ASSIGN_OR_RETURN(setup.compiled, setup.backend->Compile(model.graph, engine_options));
   } else {
-    EV_RETURN_IF_ERROR(Calibrate(model, limits, set.files, std::move(files), engine_options, fallback, &setup));
+    EV_RETURN_IF_ERROR(
+        Calibrate(model, limits, set.files, std::move(files), engine_options, fallback, *float32, &setup));
   }
   // The fallback's float32 model, unless Calibrate kept its own.
   if (fallback && !setup.fp32) {
-    EV_ASSIGN_OR_RETURN(setup.fp32, engine::MakeXnnpackBackend()->Compile(model.graph, engine_options));
+    EV_ASSIGN_OR_RETURN(setup.fp32, float32->Compile(model.graph, engine_options));
   }
   if (!report.cache_reused && !cache_file.empty()) {
     EV_RETURN_IF_ERROR(

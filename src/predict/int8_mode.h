@@ -61,6 +61,8 @@ Result<CalibrationImages> FindCalibrationImages(const std::string& model_path,
 // measured on the compiled model and the cache written. The model is
 // compiled once either way. With `fallback`, `fp32` is the model compiled
 // for float32 (with `engine_options`) and report.fallback.enabled is set.
+// `float32` compiles the float32 models (the calibration's, the fallback's);
+// nullptr: XNNPACK's (engine/xnnpack_backend.h).
 // Errors: InvalidArgument for a detector; FindCalibrationImages's; an image
 // that does not decode (InvalidArgument naming it); the engines' errors;
 // IOError writing the cache.
@@ -73,7 +75,7 @@ struct Int8Setup {
 };
 Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::DecodeLimits& limits,
                               const std::string& data_dir, const engine::EngineOptions& engine_options = {},
-                              bool fallback = true);
+                              bool fallback = true, const engine::Backend* float32 = nullptr);
 
 // PrepareInt8, then the classifier on the int8 engine; its int8_report()
 // says what happened. Errors: PrepareInt8's, Classifier::Create's.

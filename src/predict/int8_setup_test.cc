@@ -5,6 +5,7 @@
 // for the fallback instead of compiling the model again.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -21,18 +22,39 @@ namespace {
 using testing::Export;
 using testing::TempDir;
 
-// One PrepareInt8 and the XNNPACK compilations it made.
+// XNNPACK, counting what it compiles: the float32 backend PrepareInt8 is
+// given.
+class CountingBackend final : public engine::Backend {
+ public:
+  std::string_view name() const override { return xnnpack_->name(); }
+  Result<std::unique_ptr<engine::CompiledModel>> Compile(const graph::Graph& graph,
+                                                         const engine::EngineOptions& options) const override {
+    EV_ASSIGN_OR_RETURN(std::unique_ptr<engine::CompiledModel> model, xnnpack_->Compile(graph, options));
+    compiled.push_back(model.get());
+    return model;
+  }
+  // Every model compiled (kept or since destroyed: only compared).
+  mutable std::vector<const engine::CompiledModel*> compiled;
+
+ private:
+  std::unique_ptr<engine::Backend> xnnpack_ = engine::MakeXnnpackBackend();
+};
+
+// One PrepareInt8 and the float32 compilations it made.
 struct Prepared {
   Int8Setup setup;
   int fp32_compilations = 0;
+  bool fp32_is_counted = false;  // setup.fp32 came from the counted backend
 };
 
 Result<Prepared> Prepare(const model::LoadedModel& m, const std::string& data_dir, int threads, bool fallback) {
   engine::EngineOptions options;
   options.threads = threads;
-  const int before = engine::XnnpackCompilations();
-  EV_ASSIGN_OR_RETURN(Int8Setup setup, PrepareInt8(m, {}, data_dir, options, fallback));
-  return Prepared{std::move(setup), engine::XnnpackCompilations() - before};
+  CountingBackend float32;
+  EV_ASSIGN_OR_RETURN(Int8Setup setup, PrepareInt8(m, {}, data_dir, options, fallback, &float32));
+  const bool counted = std::find(float32.compiled.begin(), float32.compiled.end(), setup.fp32.get()) !=
+                       float32.compiled.end();
+  return Prepared{std::move(setup), static_cast<int>(float32.compiled.size()), counted};
 }
 
 // The fallback model answers as the model compiled for float32 with the
@@ -77,6 +99,7 @@ TEST(Int8SetupTest, FallbackModelCompiledOnceWhicheverWayTheCalibrationCame) {
         continue;
       }
       ASSERT_NE(p->setup.fp32, nullptr);
+      EXPECT_TRUE(p->fp32_is_counted);  // no float32 compilation past the given backend
       ExpectAnswersAsFp32(*p->setup.fp32, m->graph, threads);
     }
   }
