@@ -13,6 +13,7 @@
 #include "engine/int8_backend.h"
 #include "engine/xnnpack_backend.h"
 #include "image/preprocess.h"
+#include "predict/int8_cache.h"
 #include "predict/int8_fallback.h"
 #include "predict/int8_mixed.h"
 
@@ -22,13 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-// Bump when the engine's int8 program or the cache's fields change meaning
-// (5: channel means for bias correction; 6: the leading float32 prefix of
-// mixed precision; 7: its budget depends on the int16 kernel; 8: the
-// confidence fallback's margin error; 9: the prefix's tolerance depends on
-// the near ties, predict/int8_mixed.h — an older cache is recalibrated).
-constexpr int kCacheVersion = 9;
 
 // Observed ranges are widened by this fraction: images unlike the few
 // calibration photos (another subject, other light) then saturate less. 0.25
@@ -133,185 +127,6 @@ Int8Agreement Compare(const std::vector<std::vector<float>>& fp32,
   a.top1_rate = a.images ? static_cast<double>(a.top1_agree) / a.images : 0;
   a.mean_abs_diff = count ? sum / static_cast<double>(count) : 0;
   return a;
-}
-
-json MixedJson(const Int8MixedPrecision& m) {
-  return json{{"float_nodes", m.float_nodes},
-              {"leading",
-               {{"nodes", m.leading_nodes},
-                {"multiply_add_share", m.leading_share},
-                {"budget", LeadingBudget()},
-                {"tolerance", m.leading_tolerance},
-                {"log_odds_error", m.leading_error},
-                {"all_int8_log_odds_error", m.all_int8_error}}},
-              {"bar", {{"top1", "all"}, {"max_abs_prob_diff", kMixedMaxProbDiff}}},
-              {"bar_met", m.bar_met},
-              {"inputs", m.inputs},
-              {"top1_agree", m.top1_agree},
-              {"max_abs_prob_diff", m.max_abs_diff},
-              {"all_int8_max_abs_prob_diff", m.all_int8_max_abs_diff},
-              {"trials", m.trials}};
-}
-
-// The inverse of MixedJson; false when a field is missing or of another type.
-bool ReadMixed(const json& j, Int8MixedPrecision* m) {
-  if (!j.is_object() || !j.contains("float_nodes") || !j["float_nodes"].is_array()) return false;
-  for (const json& n : j["float_nodes"]) {
-    if (!n.is_string()) return false;
-    m->float_nodes.push_back(n.get<std::string>());
-  }
-  if (!j.value("bar_met", json()).is_boolean() || !j.value("inputs", json()).is_number_integer() ||
-      !j.value("top1_agree", json()).is_number_integer() || !j.value("max_abs_prob_diff", json()).is_number() ||
-      !j.value("all_int8_max_abs_prob_diff", json()).is_number() || !j.value("trials", json()).is_number_integer()) {
-    return false;
-  }
-  const json& leading = j.value("leading", json());
-  if (!leading.is_object() || !leading.value("nodes", json()).is_number_integer() ||
-      !leading.value("multiply_add_share", json()).is_number() || !leading.value("log_odds_error", json()).is_number() ||
-      !leading.value("all_int8_log_odds_error", json()).is_number() ||
-      !leading.value("tolerance", json()).is_number()) {
-    return false;
-  }
-  m->leading_nodes = leading["nodes"].get<int>();
-  m->leading_share = leading["multiply_add_share"].get<double>();
-  m->leading_error = leading["log_odds_error"].get<double>();
-  m->all_int8_error = leading["all_int8_log_odds_error"].get<double>();
-  m->leading_tolerance = leading["tolerance"].get<double>();
-  if (m->leading_nodes < 0 || static_cast<size_t>(m->leading_nodes) > m->float_nodes.size()) return false;
-  m->bar_met = j["bar_met"].get<bool>();
-  m->inputs = j["inputs"].get<int>();
-  m->top1_agree = j["top1_agree"].get<int>();
-  m->max_abs_diff = j["max_abs_prob_diff"].get<double>();
-  m->all_int8_max_abs_diff = j["all_int8_max_abs_prob_diff"].get<double>();
-  m->trials = j["trials"].get<int>();
-  return true;
-}
-
-// The fallback bound's calibration (not `enabled`: that is the run's option).
-json FallbackJson(const Int8FallbackBound& b) {
-  return json{{"inputs", b.inputs},
-              {"near_tie_inputs", b.near_tie_inputs},
-              {"near_tie_margin", kFallbackNearTieMargin},
-              {"max_margin_error", b.max_margin_error},
-              {"safety_factor", b.safety_factor},
-              {"bound", b.bound},
-              {"below_bound", b.below_bound}};
-}
-
-// The inverse of FallbackJson; false when a field is missing or the safety
-// factor is not this build's (the bound and below_bound depend on it).
-bool ReadFallback(const json& j, Int8FallbackBound* b) {
-  if (!j.is_object() || !j.value("inputs", json()).is_number_integer() ||
-      !j.value("near_tie_inputs", json()).is_number_integer() ||
-      j.value("near_tie_margin", json()) != json(kFallbackNearTieMargin) ||
-      !j.value("max_margin_error", json()).is_number() || !j.value("safety_factor", json()).is_number() ||
-      !j.value("bound", json()).is_number() || !j.value("below_bound", json()).is_number_integer() ||
-      j["safety_factor"].get<double>() != kFallbackSafetyFactor) {
-    return false;
-  }
-  b->inputs = j["inputs"].get<int>();
-  b->near_tie_inputs = j["near_tie_inputs"].get<int>();
-  b->max_margin_error = j["max_margin_error"].get<double>();
-  b->safety_factor = j["safety_factor"].get<double>();
-  b->bound = j["bound"].get<double>();
-  b->below_bound = j["below_bound"].get<int>();
-  return true;
-}
-
-json ToJson(const engine::Int8Calibration& c, const Int8Report& r, const std::string& model_sha1,
-            const std::string& set_hash) {
-  json ranges = json::array();
-  for (const engine::ValueRange& v : c.ranges) ranges.push_back({v.min, v.max});
-  json means = json::array();  // [] without bias correction
-  for (const std::vector<float>& m : c.channel_means) means.push_back(m);
-  const Int8Agreement& a = r.agreement;
-  return json{{"version", kCacheVersion},
-              {"model_sha1", model_sha1},
-              {"images_sha256", set_hash},
-              {"source", r.calibration_source},
-              {"images", r.calibration_images},
-              {"agreement",
-               {{"images", a.images},
-                {"top1_agree", a.top1_agree},
-                {"mean_abs_diff", a.mean_abs_diff},
-                {"max_abs_diff", a.max_abs_diff}}},
-              {"mixed_precision", MixedJson(r.mixed)},
-              {"fallback", FallbackJson(r.fallback)},
-              {"value_names", c.value_names},
-              {"ranges", std::move(ranges)},
-              {"channel_means", std::move(means)}};
-}
-
-// The cached calibration, if the file is ours and whole; nullopt otherwise
-// (a damaged cache is recalibrated, never trusted).
-std::optional<engine::Int8Calibration> ReadCache(const fs::path& file, const graph::Graph& graph,
-                                                 Int8Agreement* agreement, Int8MixedPrecision* mixed,
-                                                 Int8FallbackBound* fallback) {
-  std::ifstream in(file);
-  if (!in) return std::nullopt;
-  json doc = json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (!doc.is_object() || doc.value("version", 0) != kCacheVersion) return std::nullopt;
-  const json& names = doc["value_names"];
-  const json& ranges = doc["ranges"];
-  const json& a = doc["agreement"];
-  const json& means = doc["channel_means"];
-  if (!names.is_array() || !ranges.is_array() || !a.is_object() || !means.is_array() ||
-      names.size() != graph.values.size() || ranges.size() != graph.values.size() ||
-      (!means.empty() && means.size() != graph.values.size())) {
-    return std::nullopt;
-  }
-  engine::Int8Calibration c;
-  for (size_t v = 0; v < graph.values.size(); ++v) {
-    if (!names[v].is_string() || names[v].get<std::string>() != graph.values[v].name) return std::nullopt;
-    const json& r = ranges[v];
-    if (!r.is_array() || r.size() != 2 || !r[0].is_number() || !r[1].is_number()) return std::nullopt;
-    c.value_names.push_back(graph.values[v].name);
-    c.ranges.push_back({r[0].get<float>(), r[1].get<float>()});
-  }
-  for (const json& m : means) {
-    if (!m.is_array()) return std::nullopt;
-    std::vector<float>& channel = c.channel_means.emplace_back();
-    for (const json& x : m) {
-      if (!x.is_number()) return std::nullopt;
-      channel.push_back(x.get<float>());
-    }
-  }
-  if (!a["images"].is_number_integer() || !a["top1_agree"].is_number_integer() ||
-      !a["mean_abs_diff"].is_number() || !a["max_abs_diff"].is_number()) {
-    return std::nullopt;
-  }
-  Int8MixedPrecision m;
-  if (!ReadMixed(doc["mixed_precision"], &m)) return std::nullopt;
-  if (!ReadFallback(doc["fallback"], fallback)) return std::nullopt;
-  c.float_nodes = m.float_nodes;
-  *mixed = std::move(m);
-  agreement->images = a["images"].get<int>();
-  agreement->top1_agree = a["top1_agree"].get<int>();
-  agreement->top1_rate = agreement->images ? static_cast<double>(agreement->top1_agree) / agreement->images : 0;
-  agreement->mean_abs_diff = a["mean_abs_diff"].get<double>();
-  agreement->max_abs_diff = a["max_abs_diff"].get<double>();
-  return c;
-}
-
-// Writes atomically (temp file + rename) and removes the caches of other
-// models or image sets.
-Status WriteCache(const fs::path& file, const json& doc) {
-  std::error_code ec;
-  fs::create_directories(file.parent_path(), ec);
-  if (ec) return IOError(file.parent_path().string() + ": " + ec.message());
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << doc.dump();
-    out.close();
-    if (!out) return IOError(tmp.string() + ": cannot write");
-  }
-  fs::rename(tmp, file, ec);
-  if (ec) return IOError(file.string() + ": " + ec.message());
-  for (const fs::directory_entry& e : fs::directory_iterator(file.parent_path(), ec)) {
-    if (e.path() != file && e.path().extension() == ".json") fs::remove(e.path(), ec);
-  }
-  return Status::Ok();
 }
 
 // PrepareInt8 without a usable cache: calibrates on `files` (the bytes of
@@ -436,7 +251,7 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
   }
   std::optional<engine::Int8Calibration> cached;
   if (!cache_file.empty()) {
-    cached = ReadCache(cache_file, model.graph, &report.agreement, &report.mixed, &report.fallback);
+    cached = ReadInt8Cache(cache_file, model.graph, &report);
   }
   if (cached) {
     report.cache_reused = true;
@@ -455,7 +270,7 @@ Result<Int8Setup> PrepareInt8(const model::LoadedModel& model, const image::Deco
   }
   if (!report.cache_reused && !cache_file.empty()) {
     EV_RETURN_IF_ERROR(
-        WriteCache(cache_file, ToJson(*setup.calibration, report, model.info.model_sha1, set_hash)));
+        WriteInt8Cache(cache_file, Int8CacheJson(*setup.calibration, report, model.info.model_sha1, set_hash)));
   }
   return setup;
 }
@@ -500,7 +315,7 @@ Result<std::unique_ptr<Classifier>> CreateInt8Classifier(model::LoadedModel mode
 
 nlohmann::json Int8ReportJson(const Int8Report& r, const Int8FallbackCounts* counts) {
   const Int8Agreement& a = r.agreement;
-  json fallback = FallbackJson(r.fallback);
+  json fallback = Int8FallbackJson(r.fallback);
   fallback["enabled"] = r.fallback.enabled;
   if (counts) {
     const uint64_t n = counts->inferences(), f = counts->fallbacks();
@@ -518,7 +333,7 @@ nlohmann::json Int8ReportJson(const Int8Report& r, const Int8FallbackCounts* cou
                                        {"top1_rate", a.top1_rate},
                                        {"mean_abs_prob_diff", a.mean_abs_diff},
                                        {"max_abs_prob_diff", a.max_abs_diff}}},
-              {"mixed_precision", MixedJson(r.mixed)},
+              {"mixed_precision", Int8MixedJson(r.mixed)},
               {"fallback", std::move(fallback)},
               {"nodes", {{"int8", r.int8_nodes}, {"float32", r.float_nodes}, {"conversions", r.conversions}}},
               {"compilations", r.compilations}};

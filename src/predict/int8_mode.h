@@ -13,7 +13,8 @@
 // widened by 25 % (int8_mode.cc: a set of one photo must still cover photos
 // unlike it). The agreement is measured on the images as they are.
 //
-// The calibration (each value's range) and the agreement are cached in
+// The calibration (each value's range) and the agreement are cached
+// (predict/int8_cache.h) in
 // `<data-dir>/int8-calibration/<model sha1>-<set hash>.json`, keyed by the
 // model file's SHA-1 and the SHA-256 of the images' contents; the next start
 // with the same model and images reuses it (no float32 pass). A cache of

@@ -14,6 +14,8 @@ struct Int8Agreement {
   double top1_rate = 0;      // top1_agree / images
   double mean_abs_diff = 0;  // mean |p_int8 - p_fp32| over images x tags
   double max_abs_diff = 0;   // largest such difference
+
+  bool operator==(const Int8Agreement&) const = default;
 };
 
 // Automatic mixed precision (predict/int8_mixed.h): which nodes stay
@@ -34,6 +36,8 @@ struct Int8MixedPrecision {
   double max_abs_diff = 0;   // with float_nodes kept float32
   double all_int8_max_abs_diff = 0;
   int trials = 0;            // trial compilations the search made
+
+  bool operator==(const Int8MixedPrecision&) const = default;
 };
 
 // The confidence fallback (predict/int8_fallback.h): the bound on int8's
@@ -47,6 +51,8 @@ struct Int8FallbackBound {
   double safety_factor = 0;     // kFallbackSafetyFactor
   double bound = 0;             // max_margin_error * safety_factor
   int below_bound = 0;          // calibration inputs whose int8 margin is under it
+
+  bool operator==(const Int8FallbackBound&) const = default;
 };
 
 struct Int8Report {
