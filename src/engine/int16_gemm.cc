@@ -265,12 +265,6 @@ void PrepareQ16Input(Q16ConvArgs* args) {
 
 void RunQ16Gemm(Q16ConvArgs args, pthreadpool_t pool) {
   PrepareQ16Input(&args);
-  if (Q16PixelTiles(args)) {
-    // Food's 56 x 56 squeezes are 49 tiles: small tasks keep 2 threads even.
-    constexpr size_t kPixelTileTasksPerThread = 16;
-    vnni_tiles::RunTiles<Q16ConvArgs, Q16PixelTile, kQ16PixelTilePixels, kPixelTileTasksPerThread>(args, pool);
-    return;
-  }
   vnni_tiles::RunTiles<Q16ConvArgs, Q16ConvTile>(args, pool);
 }
 
@@ -414,140 +408,7 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) void InTileConvTile(
                                 w.n, rows, y);
 }
 
-// Pixel tiles (Q16PixelTiles): the 16 x 16 block of 32-bit values in
-// r[0..16) transposed in place (r[j] becomes column j).
-__attribute__((target("avx512f"), always_inline)) inline void Transpose16(__m512 r[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-  }
-  for (int i = 0; i < 4; ++i) {  // r[4i + c]: rows 4i..4i+3 of column 4L + c in 128-bit lane L
-    r[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-    r[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-    r[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-    r[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-  }
-  for (int i = 0; i < 2; ++i) {
-    for (int j = 0; j < 4; ++j) {
-      t[8 * i + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0x88);
-      t[8 * i + 4 + j] = _mm512_shuffle_f32x4(r[8 * i + j], r[8 * i + 4 + j], 0xDD);
-    }
-  }
-  for (int j = 0; j < 8; ++j) {
-    r[j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0x88);
-    r[8 + j] = _mm512_shuffle_f32x4(t[j], t[8 + j], 0xDD);
-  }
-}
-
-constexpr size_t kLanes = 16;  // int32 or float lanes of a vector
-constexpr size_t kPixelVectors = kQ16PixelTilePixels / kLanes;
-static_assert(kPixelVectors == 4 && kQ16PixelTileMaxN == kLanes);
-
-// Output channels [c0, c0 + CH) of a pixel tile: x holds [pairs][64] int32
-// (pixel p's channel pair s at s * 64 + p); out gets [channel][64] floats.
-template <int CH>
-__attribute__((target("avx512f,avx512vnni"))) void PixelTileChannels(const Q16ConvArgs& g, const int32_t* x,
-                                                                     size_t rows, size_t c0, float* out, __m512& peak) {
-  const Q16GemmWeights& w = *g.weights;
-  const size_t pairs = w.k2 / 2;
-  __m512i acc[CH][kPixelVectors];
-#pragma GCC unroll 32
-  for (int j = 0; j < CH; ++j) {
-    for (size_t v = 0; v < kPixelVectors; ++v) acc[j][v] = _mm512_setzero_si512();
-  }
-  // [block 0][tap 0][pair s][lane][2]: channel o's pair s at 2 * (s * 64 + o).
-  const int16_t* b = w.kernel.data() + 2 * c0;
-  for (size_t s = 0; s < pairs; ++s, x += kQ16PixelTilePixels, b += 2 * kQ16GemmTileChannels) {
-    __m512i xv[kPixelVectors];
-    for (size_t v = 0; v < kPixelVectors; ++v) xv[v] = _mm512_load_si512(x + kLanes * v);
-#pragma GCC unroll 32
-    for (int j = 0; j < CH; ++j) {
-      int32_t two;
-      std::memcpy(&two, b + 2 * j, 4);
-      const __m512i wv = _mm512_set1_epi32(two);
-      for (size_t v = 0; v < kPixelVectors; ++v) Dpwssd(acc[j][v], xv[v], wv);
-    }
-  }
-  const __m512 lo = _mm512_set1_ps(g.act_min), hi = _mm512_set1_ps(g.act_max);
-#pragma GCC unroll 32
-  for (int j = 0; j < CH; ++j) {
-    const size_t o = c0 + static_cast<size_t>(j);
-    const __m512 scale = _mm512_set1_ps(g.input_scale * w.scale[o]);
-    const __m512 bias = _mm512_set1_ps(w.bias[o]);
-    for (size_t v = 0; v < kPixelVectors; ++v) {
-      __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[j][v]), scale, bias);
-      f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
-      _mm512_store_ps(out + o * kQ16PixelTilePixels + kLanes * v, f);
-      if (o < w.n && kLanes * v < rows) {  // the peak of the outputs written
-        const size_t valid = std::min(kLanes, rows - kLanes * v);
-        const auto mask = static_cast<__mmask16>(valid == kLanes ? 0xFFFFu : (1u << valid) - 1);
-        peak = _mm512_max_ps(peak, _mm512_mask_abs_ps(_mm512_setzero_ps(), mask, f));
-      }
-    }
-  }
-}
-
 }  // namespace
-
-bool Q16PixelTiles(const Q16ConvArgs& g) {
-  return Q16GemmAvailable() && g.quantise_in_tile && !g.folded && g.weights->n <= kQ16PixelTileMaxN;
-}
-
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) void Q16PixelTile(const Q16ConvArgs& g, size_t pixel,
-                                                                         size_t rows) {
-  const Q16GemmWeights& w = *g.weights;
-  constexpr size_t kPairBlock = kLanes;  // channel pairs per transposed block
-  const size_t blocks = (w.k2 / 2 + kPairBlock - 1) / kPairBlock;
-  const size_t q_stride = blocks * 2 * kPairBlock;  // int16 per quantised pixel (zero padded)
-  // 16 pixels quantised as QuantizeQ16Input would, then transposed into x.
-  alignas(64) int16_t q[kLanes * kQ16InTileMaxK2];
-  alignas(64) int32_t x[kQ16InTileMaxK2 / 2 * kQ16PixelTilePixels];
-  size_t oy = pixel / g.out_w, ox = pixel % g.out_w;
-  for (size_t group = 0; group < kPixelVectors; ++group) {
-    for (size_t r = 0; r < kLanes; ++r) {
-      int16_t* row = q + r * q_stride;
-      if (group * kLanes + r >= rows) {  // past the tile's pixels: zeros
-        std::memset(row, 0, q_stride * sizeof(int16_t));
-        continue;
-      }
-      QuantizeDense(g.input + (oy * g.stride_h * g.in_w + ox * g.stride_w) * g.in_stride, w.k, g.input_inverse,
-                    w.input_max, row);
-      std::memset(row + w.k, 0, (q_stride - w.k) * sizeof(int16_t));
-      if (++ox == g.out_w) {
-        ox = 0;
-        ++oy;
-      }
-    }
-    for (size_t block = 0; block < blocks; ++block) {
-      __m512 t[kLanes];
-      for (size_t r = 0; r < kLanes; ++r) {
-        t[r] = _mm512_castsi512_ps(_mm512_load_si512(q + r * q_stride + block * 2 * kPairBlock));
-      }
-      Transpose16(t);
-      for (size_t j = 0; j < kPairBlock; ++j) {
-        _mm512_store_ps(reinterpret_cast<float*>(x + (block * kPairBlock + j) * kQ16PixelTilePixels + group * kLanes),
-                        t[j]);
-      }
-    }
-  }
-  alignas(64) float out[kQ16PixelTileMaxN * kQ16PixelTilePixels];
-  __m512 peak = _mm512_setzero_ps();
-  PixelTileChannels<6>(g, x, rows, 0, out, peak);
-  PixelTileChannels<6>(g, x, rows, 6, out, peak);
-  PixelTileChannels<4>(g, x, rows, 12, out, peak);
-  const auto n_mask = static_cast<__mmask16>(w.n == kLanes ? 0xFFFFu : (1u << w.n) - 1);
-  float* y = g.y + pixel * g.y_stride;
-  for (size_t group = 0; group * kLanes < rows; ++group) {
-    __m512 t[kLanes];
-    for (size_t o = 0; o < kLanes; ++o) t[o] = _mm512_load_ps(out + o * kQ16PixelTilePixels + group * kLanes);
-    Transpose16(t);  // t[p]: pixel group * 16 + p's channels
-    for (size_t p = 0; p < kLanes && group * kLanes + p < rows; ++p) {
-      _mm512_mask_storeu_ps(y + (group * kLanes + p) * g.y_stride, n_mask, t[p]);
-    }
-  }
-  if (g.out_peak) RaisePeak(g.out_peak, _mm512_reduce_max_ps(peak));
-}
 
 void Q16ConvTileTo(const Q16ConvArgs& g, size_t pixel, size_t rows, float* y) {
   if (g.folded) {  // the 1x1's channels first, with this tile's stride and peak
@@ -574,13 +435,8 @@ bool Q16GemmAvailable() {
   return false;
 }
 
-bool Q16PixelTiles(const Q16ConvArgs&) {
-  return false;
-}
-
 void Q16ConvTileTo(const Q16ConvArgs&, size_t, size_t, float*) {}
 void Q16ConvTile(const Q16ConvArgs&, size_t, size_t) {}
-void Q16PixelTile(const Q16ConvArgs&, size_t, size_t) {}
 
 #endif
 

@@ -32,18 +32,6 @@
 //    (Q16ConvReference) computes the same expression, so the kernel's
 //    outputs equal it bit for bit.
 //
-// Pixel tiles: a 1x1 convolution that quantises in its tiles and has at
-// most 16 output channels (the Fire squeezes: food's 64 -> 16 and
-// 128 -> 16; Q16PixelTiles) would give the channel tile below one
-// accumulator vector per pixel, so every vpdpwssd would need its own
-// broadcast of an input pair. It takes tiles of 64 output pixels instead,
-// the pixels in the lanes: each tile quantises its pixels as above, 16 at
-// a time, and transposes them into one int32 (a channel pair) per pixel and
-// lane; per pair step, 4 vectors of 16 pixels x 6 broadcast weight pairs
-// (24 accumulators per 10 loads; 6 + 6 + 4 output channels); the outputs
-// are transposed back on the store. Same integers, same expression per
-// output (sums of products in int32 are exact in any order).
-//
 // The tile is the int8 kernel's (engine/int8_gemm.h): 6 output pixels x 64
 // channels, 24 accumulators, the kernel window read through one pointer per
 // tap (conv_taps.h), 2 input channels per vpdpwssd. The quantised input
@@ -83,11 +71,6 @@ inline constexpr int32_t kQ16Max = 32767;           // the int16 magnitude bound
 // pixel's values (k rounded up to even) fit in this many int16 (a 6 x 512
 // int16 stack buffer, 6 KiB; food's widest is 128).
 inline constexpr size_t kQ16InTileMaxK2 = 512;
-// Pixel tiles (Q16PixelTiles): output pixels per tile (4 vectors of 16) and
-// the most output channels a layer may have to take them (one transposed
-// 16 x 16 block per 16 pixels on the store).
-inline constexpr size_t kQ16PixelTilePixels = 64;
-inline constexpr size_t kQ16PixelTileMaxN = 16;
 
 // True if this build and CPU run the kernel (x86-64 with AVX-512F and
 // AVX512-VNNI).
@@ -192,17 +175,8 @@ void Q16ConvTile(const Q16ConvArgs& args, size_t pixel, size_t rows);
 // args.y + pixel * args.y_stride.
 void Q16ConvTileTo(const Q16ConvArgs& args, size_t pixel, size_t rows, float* y);
 
-// True if RunQ16Gemm runs `args` in pixel tiles (this build and CPU run the
-// kernel, quantise_in_tile, nothing folded, n <= kQ16PixelTileMaxN).
-bool Q16PixelTiles(const Q16ConvArgs& args);
-
-// Output pixels [pixel, pixel + rows) (rows <= kQ16PixelTilePixels), every
-// output channel, of a layer that takes pixel tiles (after ScaleQ16Input).
-void Q16PixelTile(const Q16ConvArgs& args, size_t pixel, size_t rows);
-
 // Quantises the input (or only scales it, quantise_in_tile), then every
-// tile (pixel tiles where Q16PixelTiles) on `pool` (nullptr: the calling
-// thread).
+// tile on `pool` (nullptr: the calling thread).
 void RunQ16Gemm(Q16ConvArgs args, pthreadpool_t pool);
 
 // The scratch of a convolution with a fused max pooling: the quantised

@@ -9,8 +9,7 @@
 // convolutions float32 run them on it (XNNPACK's f32 operator with
 // EngineOptions::xnnpack_only), the fused pooling, the Fire modules' 1x1
 // expands in their 3x3 expand's tiles and the measured peaks giving the
-// same outputs as the unfused program; the 16-channel squeezes' pixel tiles
-// bit-identical to the reference, every tile size.
+// same outputs as the unfused program.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -199,82 +198,6 @@ TEST(Int16GemmTest, WorstCaseWindowsDoNotOverflow) {
     const float want = (o % 2 ? -864.0f : 864.0f) + bias[o];
     EXPECT_NEAR(y[centre + o], want, 864.0f * 1e-3f) << "channel " << o;
   }
-}
-
-// Pixel tiles (Q16PixelTiles: 1x1 layers quantising in their tiles with at
-// most 16 output channels) equal the scalar reference bit for bit, with the
-// peak: whole layers through RunQ16Gemm at 1-3 threads, and single tiles
-// of every size from odd first pixels, so remainders of 1-63 pixels and
-// tiles across output rows are covered. Odd k, k short of and past a
-// 16-pair transposed block, fewer than 16 channels (one), a concat slice
-// and a clamp, stride 2.
-TEST(Int16GemmTest, PixelTilesAreBitIdenticalToTheReference) {
-  if (!int8_internal::Q16GemmAvailable()) GTEST_SKIP() << "no AVX512-VNNI on this CPU: XNNPACK runs fp32";
-  std::vector<LayerCase> cases;
-  cases.push_back({"squeeze_64_to_16_99px", {1, 9, 11, 64}, 16, 1, 1, SquareConv(1, 0, 0.0f)});
-  cases.push_back({"squeeze_128_to_16_one_tile", {1, 8, 8, 128}, 16, 1, 1, SquareConv(1, 0, 0.0f)});
-  cases.push_back({"k129_n16_130px", {1, 13, 10, 129}, 16, 1, 1, SquareConv(1, 0)});
-  cases.push_back({"k7_n16_one_pixel", {1, 1, 1, 7}, 16, 1, 1, SquareConv(1, 0)});
-  cases.push_back({"k40_n13_clamp_into_concat", {1, 5, 7, 40}, 13, 1, 1, SquareConv(1, 0, -1.0f, 6.0f), 40});
-  cases.push_back({"k33_n1_stride2", {1, 9, 9, 33}, 1, 1, 1, SquareConv(2, 0)});
-  cases.push_back({"k500_n16_past_the_blocks", {1, 3, 5, 500}, 16, 1, 1, SquareConv(1, 0), 0, 0.01f});
-  size_t tiles = 0;
-  for (const LayerCase& lc : cases) {
-    SCOPED_TRACE(lc.name);
-    const graph::Graph g = testing::ConvLayerGraph(lc, 23);
-    const int8_internal::Q16GemmWeights w = Pack(g);
-    const std::vector<float> input =
-        testing::RandomData(static_cast<size_t>(graph::ShapeProduct(lc.input)), 29, -lc.input_scale, lc.input_scale);
-    float expected_peak = -1.0f;
-    const std::vector<float> expected = RunInt16(g, w, input, lc.y_stride, 0, &expected_peak);
-    EXPECT_GT(expected_peak, 0.0f);
-    for (int threads : {1, 2, 3}) {
-      float peak = -1.0f;
-      EXPECT_EQ(RunInt16(g, w, input, lc.y_stride, threads, &peak), expected) << "threads=" << threads;
-      EXPECT_EQ(peak, expected_peak) << "threads=" << threads;
-    }
-    // Single tiles: [first, first + rows) for every rows, the rest untouched.
-    std::vector<float> y(expected.size());
-    std::vector<int16_t> unused(1);
-    int8_internal::Q16ConvArgs args =
-        int8_internal::Q16GemmArgs(g, g.nodes[0], &w, input.data(), unused.data(), y.data(), lc.y_stride);
-    ASSERT_TRUE(int8_internal::Q16PixelTiles(args));
-    int8_internal::ScaleQ16Input(&args);
-    const size_t pixels = args.out_h * args.out_w, stride = args.y_stride;
-    for (size_t rows = 1; rows <= std::min(pixels, int8_internal::kQ16PixelTilePixels); ++rows) {
-      const size_t first = (rows * 7) % (pixels - rows + 1);
-      std::fill(y.begin(), y.end(), -7.0f);
-      float peak = 0.0f;
-      args.out_peak = &peak;
-      int8_internal::Q16PixelTile(args, first, rows);
-      size_t different = 0;
-      float want_peak = 0.0f;
-      for (size_t i = 0; i < y.size(); ++i) {
-        const size_t pixel = i / stride;
-        const bool written = pixel >= first && pixel < first + rows && i % stride < w.n;
-        different += y[i] != (written ? expected[i] : -7.0f) ? 1 : 0;
-        if (written) want_peak = std::max(want_peak, std::fabs(expected[i]));
-      }
-      EXPECT_EQ(different, 0u) << "rows=" << rows << " from pixel " << first;
-      EXPECT_EQ(peak, want_peak) << "rows=" << rows << " from pixel " << first;
-      ++tiles;
-    }
-  }
-  // The peak is of the tile's pixels alone: channel 0, with a bias of 100
-  // and positive weights on a negative input, stays below 100 on every
-  // pixel, where the zeros padding the last tile's pixels would give 100.
-  graph::Graph g = testing::ConvLayerGraph({"bias_dominates", {1, 5, 5, 24}, 16, 1, 1, SquareConv(1, 0)}, 31);
-  std::vector<float>& weights = g.values[g.nodes[0].inputs[1]].f32;
-  for (size_t i = 0; i < 24; ++i) weights[i] = std::fabs(weights[i]) + 0.01f;
-  g.values[g.nodes[0].inputs[2]].f32[0] = 100.0f;
-  const int8_internal::Q16GemmWeights w = Pack(g);
-  const std::vector<float> input = testing::RandomData(5 * 5 * 24, 37, -1.0f, -0.1f);
-  float expected_peak = -1.0f, peak = -1.0f;
-  const std::vector<float> expected = RunInt16(g, w, input, 0, 0, &expected_peak);
-  EXPECT_LT(expected_peak, 100.0f);
-  EXPECT_EQ(RunInt16(g, w, input, 0, 1, &peak), expected);
-  EXPECT_EQ(peak, expected_peak);
-  std::printf("[ engine  ] int16 pixel tiles: %zu single tiles compared\n", tiles);
 }
 
 struct PoolCase {

@@ -98,7 +98,7 @@ class Int8Session final : public Session {
     std::vector<NodeProfile> profile;
     std::vector<size_t> entry(p.steps.size());
     for (size_t s = 0; s < p.steps.size(); ++s) {
-      NodeProfile np = Describe(s);
+      NodeProfile np = Describe(p.steps[s]);
       auto it = std::find_if(profile.begin(), profile.end(),
                              [&](const NodeProfile& e) { return e.node == np.node && e.op == np.op; });
       entry[s] = static_cast<size_t>(it - profile.begin());
@@ -141,8 +141,7 @@ class Int8Session final : public Session {
     return Status::Ok();
   }
 
-  NodeProfile Describe(size_t s) const {
-    const Step& step = program_->steps[s];
+  NodeProfile Describe(const Step& step) const {
     const Graph& g = program_->graph;
     NodeProfile np;
     switch (step.kind) {
@@ -162,9 +161,6 @@ class Int8Session final : public Session {
     if (step.kind == Step::Kind::kF32Op && !program_->gemm16[step.node].kernel.empty()) {
       const bool folded = step.folded_node >= 0;  // a Fire module's 1x1 expand too
       np.op += folded ? " (int16 VNNI + 1x1 expand" : " (int16 VNNI";
-      const bool pixel_tiles =  // a 16-channel squeeze: tiles over pixels
-          step.pool_node < 0 && gemm16_[s].weights && int8_internal::Q16PixelTiles(gemm16_[s]);
-      if (pixel_tiles) np.op += ", pixel tiles";
       np.op += step.pool_node >= 0 ? " + MaxPool2D)" : ")";
     }
     if (step.kind == Step::Kind::kReference) np.op += " (reference)";

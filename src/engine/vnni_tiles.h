@@ -27,21 +27,20 @@ inline constexpr size_t kMaxTaps = 49;       // the largest kernel window (7x7)
 // GEMM (one-tile tasks cost 10-25 % in pthreadpool's bookkeeping).
 inline constexpr size_t kTasksPerThread = 4;
 
-// Every tile of `args` (out_h * out_w pixels, Rows per tile) through
-// `tile(args, pixel, rows)`, on `pool` (nullptr: the calling thread), in
-// about TasksPerThread tasks per thread.
-template <typename Args, void (*TileFn)(const Args&, size_t, size_t), size_t Rows = kTileRows,
-          size_t TasksPerThread = kTasksPerThread>
+// Every tile of `args` (out_h * out_w pixels) through `tile(args, pixel,
+// rows)`, on `pool` (nullptr: the calling thread).
+template <typename Args, void (*TileFn)(const Args&, size_t, size_t)>
 void RunTiles(const Args& args, pthreadpool_t pool) {
   const size_t pixels = args.out_h * args.out_w;
-  const size_t tiles = (pixels + Rows - 1) / Rows;
+  const size_t tiles = (pixels + kTileRows - 1) / kTileRows;
   const size_t threads = pool ? pthreadpool_get_threads_count(pool) : 1;
-  const size_t tasks = threads * TasksPerThread;
+  const size_t tasks = threads * kTasksPerThread;
   auto task = [](void* context, size_t first_tile, size_t count) {
     const auto& g = *static_cast<const Args*>(context);
     const size_t n = g.out_h * g.out_w;
-    for (size_t p = first_tile * Rows; p < std::min(n, (first_tile + count) * Rows); p += Rows) {
-      TileFn(g, p, std::min(Rows, n - p));
+    for (size_t p = first_tile * kTileRows; p < std::min(n, (first_tile + count) * kTileRows);
+         p += kTileRows) {
+      TileFn(g, p, std::min(kTileRows, n - p));
     }
   };
   pthreadpool_parallelize_1d_tile_1d(pool, task, const_cast<Args*>(&args), tiles,
