@@ -385,23 +385,32 @@ bool Q16GemmAvailable() {
 namespace {
 
 // A 1x1 convolution's tile from the float input (quantise_in_tile): the
-// rows' pixels quantised as QuantizeQ16Input would (a zero after an odd k),
-// then the kernel's one tap.
+// rows' pixels quantised as QuantizeQ16Input would (a zero after an odd k;
+// with stride 1 and an even k in one call, which costs less than a call per
+// pixel: food's 64 -> 16 squeeze 39 -> 33 us), then the kernel's one tap.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) void InTileConvTile(
     const Q16ConvArgs& g, size_t pixel, size_t rows, float* y) {
   const Q16GemmWeights& w = *g.weights;
   alignas(64) int16_t q[kQ16GemmTileRows * kQ16InTileMaxK2];
   const int16_t* row_pointers[kQ16GemmTileRows];
-  size_t oy = pixel / g.out_w, ox = pixel % g.out_w;
-  for (size_t r = 0; r < rows; ++r) {
-    int16_t* out = q + r * w.k2;
-    QuantizeDense(g.input + (oy * g.stride_h * g.in_w + ox * g.stride_w) * g.in_stride, w.k,
-                  g.input_inverse, w.input_max, out);
-    if (w.k2 != w.k) out[w.k] = 0;
-    row_pointers[r] = out;
-    if (++ox == g.out_w) {
-      ox = 0;
-      ++oy;
+  if (g.stride_h == 1 && g.stride_w == 1 && w.k2 == w.k) {
+    // Stride 1: the rows' pixels are consecutive in the dense input (across
+    // output rows too: out_w == in_w), so one span of rows * k values, and
+    // an even k needs no padding between them.
+    QuantizeDense(g.input + pixel * w.k, rows * w.k, g.input_inverse, w.input_max, q);
+    for (size_t r = 0; r < rows; ++r) row_pointers[r] = q + r * w.k;
+  } else {
+    size_t oy = pixel / g.out_w, ox = pixel % g.out_w;
+    for (size_t r = 0; r < rows; ++r) {
+      int16_t* out = q + r * w.k2;
+      QuantizeDense(g.input + (oy * g.stride_h * g.in_w + ox * g.stride_w) * g.in_stride, w.k, g.input_inverse,
+                    w.input_max, out);
+      if (w.k2 != w.k) out[w.k] = 0;
+      row_pointers[r] = out;
+      if (++ox == g.out_w) {
+        ox = 0;
+        ++oy;
+      }
     }
   }
   vnni_tiles::Blocks<Q16Kernel>(g, vnni_tiles::TileRows<int16_t>{row_pointers, 0, vnni_tiles::kNoOffsets},
