@@ -156,7 +156,7 @@ std::string Exchange(int port, const std::string& raw, bool* closed) {
   RawConnection c(port);
   EXPECT_TRUE(c.ok());
   c.Send(raw);
-  return c.ReadUntilClosed(10s, closed);
+  return c.ReadUntilClosed(Scaled(10s), closed);
 }
 
 int CountResponses(const std::string& bytes) {
@@ -272,7 +272,7 @@ TEST(HostileHttpE2E, WithKeysUnknownRoutesAndWrongMethodsAreRefusedBeforeTheBody
     SCOPED_TRACE(what);
     RawConnection c(server.port());
     ASSERT_TRUE(c.Send(head));  // the head only: an answer proves the body was not awaited
-    const std::string answer = c.ReadResponse(5s);
+    const std::string answer = c.ReadResponse(Scaled(5s));
     EXPECT_EQ(StatusOf(answer), status) << answer.substr(0, 300);
   }
   EXPECT_EQ(server.Stop(SIGTERM), 0) << server.Log();
@@ -396,7 +396,7 @@ TEST(HostileHttpE2E, ADeadListenerEndsTheProcessWithANonZeroExit) {
   {
     RawConnection c(server.port());
     c.Send("GET /health/live HTTP/1.1\r\nHost: edge\r\nConnection: close\r\n\r\n");
-    c.ReadUntilClosed(5s);
+    c.ReadUntilClosed(Scaled(5s));
   }
   const int status = server.WaitExit(30s);
   ASSERT_TRUE(WIFEXITED(status)) << "still running or killed: " << status << "\n" << server.Log();
