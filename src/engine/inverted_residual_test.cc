@@ -33,7 +33,8 @@ struct BlockCase {
   int out;          // projection channels
   bool residual;    // + the block input
   bool hardswish;   // after the expansion and the depthwise convolution, instead of ReLU6
-  int fused;        // expected fused_blocks
+  int fused;        // expected fused_blocks at 1 thread
+  int fused2 = -1;  // ... at 2 threads, if not `fused` (kThreadedBlock*); 3 threads: `fused`
 };
 
 // ReLU6, or no clamp (a HardSwish follows).
@@ -79,7 +80,9 @@ graph::Graph Block(const BlockCase& c, bool twice = false) {
 
 std::vector<BlockCase> Cases() {
   // Depthwise inputs of at least 1 MiB are fused (kBlockMinBytes), of at
-  // least 768 KiB with at most 128 channels (kBlockMinBytesFewChannels).
+  // least 768 KiB with at most 128 channels (kBlockMinBytesFewChannels);
+  // smaller ones with threads when each thread gets at least 7 depthwise
+  // output rows and there are at most 576 channels (kThreadedBlock*).
   return {
       {"s1_residual_odd", {1, 45, 41, 24}, 144, 3, 1, false, 24, true, false, 1},
       {"s2_odd", {1, 47, 45, 16}, 128, 3, 2, false, 24, false, false, 1},
@@ -87,9 +90,13 @@ std::vector<BlockCase> Cases() {
       {"no_expansion", {1, 61, 59, 80}, 0, 3, 1, false, 40, false, false, 1},
       {"hardswish_k5_residual", {1, 33, 35, 40}, 240, 5, 1, false, 40, true, true, 1},
       {"channel_tails", {1, 39, 37, 20}, 200, 3, 1, false, 36, false, false, 1},
-      {"small_not_fused", {1, 14, 14, 16}, 96, 3, 1, false, 16, true, false, 0},
+      {"small_fused_on_two_threads", {1, 14, 14, 16}, 96, 3, 1, false, 16, true, false, 0, 1},
+      {"small_s2_too_few_rows", {1, 14, 14, 96}, 576, 3, 2, false, 160, false, false, 0},
+      {"small_576_channels_two_threads", {1, 17, 15, 96}, 576, 3, 1, false, 96, true, false, 0, 1},
+      {"small_no_expansion_two_threads", {1, 28, 27, 192}, 0, 3, 2, false, 64, false, false, 0, 1},
       {"few_channels_under_1mib", {1, 56, 56, 24}, 72, 3, 1, false, 24, true, false, 1},
       {"many_channels_under_1mib", {1, 14, 19, 40}, 960, 3, 1, false, 40, false, true, 0},
+      {"small_960_channels", {1, 16, 16, 160}, 960, 3, 1, false, 160, true, false, 0},
   };
 }
 
@@ -98,8 +105,14 @@ TEST(InvertedResidualTest, RowBandsEqualXnnpack) {
   for (const BlockCase& c : Cases()) {
     SCOPED_TRACE(c.name);
     const graph::Graph g = Block(c);
+    const int fused2 = c.fused2 >= 0 ? c.fused2 : c.fused;
     EXPECT_EQ(testing::PlanStats(g).fused_blocks, available ? c.fused : 0);
-    EXPECT_EQ(testing::PlanStats(g, false, 2).fused_blocks, available ? c.fused : 0);
+    const XnnpackPlanStats two = testing::PlanStats(g, false, 2);
+    EXPECT_EQ(two.fused_blocks, available ? fused2 : 0);
+    // A block fused for threads has one band per thread, the others two.
+    EXPECT_EQ(two.threaded_blocks, available ? fused2 - c.fused : 0);
+    EXPECT_EQ(two.block_bands, available ? 2 * (fused2 - c.fused) + 4 * c.fused : 0);
+    EXPECT_EQ(testing::PlanStats(g, false, 3).fused_blocks, available ? c.fused : 0);
     EXPECT_EQ(testing::PlanStats(g, /*xnnpack_only=*/true).fused_blocks, 0);
     testing::ExpectEqualsXnnpackOnly(g, 17);
     testing::ExpectMatchesReference(g, "InvertedResidual/" + c.name);
@@ -115,6 +128,7 @@ struct StemCase {
   bool hardswish;      // after the stem and the depthwise convolution, instead of ReLU6
   int dw_kernel, dw_stride, out;
   int fused;  // expected fused_blocks (and fused_block_stems)
+  int fused_threads = -1;  // ... at 2 and 3 threads, if not `fused` (kThreadedBlock*)
 };
 
 // stem convolution -> depthwise -> projection 1x1: MobileNetV2's first layers.
@@ -140,15 +154,17 @@ TEST(InvertedResidualTest, StemInRowBandsEqualsXnnpack) {
       {"v2_stem_odd", {1, 185, 177, 3}, 32, 3, 2, false, false, 3, 1, 16, 1},
       {"same_hardswish_dw5_s2", {1, 188, 180, 3}, 40, 3, 2, true, true, 5, 2, 24, 1},
       {"stem5x5_s1_tails", {1, 77, 75, 5}, 52, 5, 1, false, false, 3, 1, 20, 1},
-      {"small_not_fused", {1, 64, 64, 3}, 32, 3, 2, false, false, 3, 1, 16, 0},
+      {"small_fused_on_threads", {1, 64, 64, 3}, 32, 3, 2, false, false, 3, 1, 16, 0, 1},
+      {"small_too_few_rows", {1, 24, 24, 3}, 32, 3, 2, false, false, 3, 1, 16, 0},
   };
   for (const StemCase& c : cases) {
     SCOPED_TRACE(c.name);
     const graph::Graph g = Stem(c);
-    for (int threads : {1, 2}) {
+    for (int threads : {1, 2, 3}) {
       const XnnpackPlanStats stats = testing::PlanStats(g, false, threads);
-      EXPECT_EQ(stats.fused_blocks, available ? c.fused : 0);
-      EXPECT_EQ(stats.fused_block_stems, available ? c.fused : 0);
+      const int fused = threads > 1 && c.fused_threads >= 0 ? c.fused_threads : c.fused;
+      EXPECT_EQ(stats.fused_blocks, available ? fused : 0) << "threads=" << threads;
+      EXPECT_EQ(stats.fused_block_stems, available ? fused : 0) << "threads=" << threads;
     }
     testing::ExpectEqualsXnnpackOnly(g, 19);
     testing::ExpectMatchesReference(g, "InvertedResidual/" + c.name);
@@ -196,7 +212,8 @@ TEST(InvertedResidualTest, DepthwiseReadTwiceNotFused) {
 }
 
 // A whole MobileNetV2 (TF SAME padding) at 192x192: its 96x96 and 48x48
-// blocks run in row bands, and its output equals XNNPACK's alone.
+// blocks run in row bands (with threads, its 24x24 ones too), and its
+// output equals XNNPACK's alone at 1, 2 and 3 threads.
 TEST(InvertedResidualTest, WholeMobileNetV2EqualsXnnpack) {
   const graph::Graph g = testing::MobileNetV2(192, 10, 47);
   const XnnpackPlanStats stats = testing::PlanStats(g);
@@ -205,6 +222,9 @@ TEST(InvertedResidualTest, WholeMobileNetV2EqualsXnnpack) {
               stats.fused_block_stems);
   EXPECT_EQ(fused, xnnpack_internal::PointwiseGemmAvailable() ? 4 : 0);
   EXPECT_EQ(stats.fused_block_stems, xnnpack_internal::PointwiseGemmAvailable() ? 1 : 0);
+  // On 2 threads its 24x24x192 blocks too (24 depthwise output rows); not
+  // the 12x12 and 6x6 ones.
+  EXPECT_EQ(testing::PlanStats(g, false, 2).threaded_blocks, xnnpack_internal::PointwiseGemmAvailable() ? 2 : 0);
   testing::ExpectEqualsXnnpackOnly(g, 23);
 }
 

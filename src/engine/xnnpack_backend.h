@@ -54,6 +54,9 @@ struct XnnpackPlanStats {
                             // convolution before them (our kernels' epilogue)
   int fused_blocks = 0;     // inverted-residual blocks run in row bands (Program::blocks)
   int fused_block_stems = 0;  // of fused_blocks: those whose first layer is a conv-GEMM convolution
+  int threaded_blocks = 0;  // of fused_blocks: those under the size thresholds, fused because of
+                            // threads (one band per thread)
+  int block_bands = 0;      // the fused blocks' row bands, summed (each a task on the thread pool)
   int fused_input_scales = 0;  // of free_nodes: per-channel Muls (squeeze-excite) computed by
                                // the 1x1 convolution that reads them (its input read)
   int inplace_concat_inputs = 0;

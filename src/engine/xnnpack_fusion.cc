@@ -39,11 +39,34 @@ constexpr size_t kBlockGroupRows = 1;
 // detector 14.2 -> 12.8 ms and MobileNetV2 2.55 -> 2.28 ms (median) from 1 to
 // 2; 4 measured as 2.
 constexpr size_t kBlockBandsPerThread = 2;
+// With threads, smaller blocks run in row bands too, one band per thread,
+// when each band has at least this many depthwise output rows (a band
+// expands its 1-2 halo rows twice)...
+constexpr size_t kThreadedBlockRowsPerThread = 7;
+// ... and the depthwise layer at most this many channels. It saves two of
+// the block's three fork-joins and the depthwise output's round trip to
+// memory. Chosen on MobileNetV2 at 2 threads (per-op minima over 400 runs,
+// 3 repeats, loaded machine): its 28x28x192 and 14x14x384/576 blocks
+// (out_h 14-28) ran 2-5 us (4-9 %) faster each in bands, its 14x14 -> 7x7
+// stride-2 block (out_h 7) 5 us slower and its 7x7x960 ones 3-7 us slower
+// (their 614 KB projection weights swept per row, like the detector's
+// 14x19x960 blocks at one thread); two bands per thread lost at 7x7 (a band
+// of 1-2 rows expands as many halo rows as it computes).
+constexpr int64_t kThreadedBlockMaxChannels = 576;
+constexpr size_t kThreadedBlockBandsPerThread = 1;
 
 // The only reader of `v`, reading it as its first input, else -1.
 int OnlyReader(const Graph& g, const Dataflow& flow, ValueId v) {
   if (v == g.outputs[0] || flow.consumers[v].size() != 1 || flow.consumers[v][0].input != 0) return -1;
   return flow.consumers[v][0].node;
+}
+
+// A depthwise node under the size thresholds that runs in row bands anyway
+// with `threads` (kThreadedBlockRowsPerThread, kThreadedBlockMaxChannels).
+bool ThreadedBlock(const Graph& g, const Node& depthwise, int threads) {
+  const graph::Shape& ys = g.values[depthwise.outputs[0]].shape;
+  if (threads <= 1 || ys.size() != 4 || ys[3] > kThreadedBlockMaxChannels) return false;
+  return static_cast<size_t>(ys[1]) >= kThreadedBlockRowsPerThread * static_cast<size_t>(threads);
 }
 
 }  // namespace
@@ -232,7 +255,8 @@ ValueId Written(const Graph& g, const Program& p, size_t i) {
 // convolution reads (the projection), and whose input only a 1x1
 // convolution or a conv-GEMM convolution without a fused pooling writes
 // (the expansion or the stem, if any; one with a fused Add is left out) runs with them in row bands (BlockStep) when the tensor it reads is
-// at least kBlockMinBytes (kBlockMinBytesFewChannels with few channels). (The 1x1s, on the pointwise GEMM, give outputs
+// at least kBlockMinBytes (kBlockMinBytesFewChannels with few channels), or
+// with threads when each thread gets enough of its rows (ThreadedBlock). (The 1x1s, on the pointwise GEMM, give outputs
 // bit-identical to XNNPACK's.)
 void FuseBlocks(const Graph& g, const Dataflow& flow, int threads, Program* p) {
   p->blocks.assign(g.nodes.size(), {});
@@ -251,7 +275,8 @@ void FuseBlocks(const Graph& g, const Dataflow& flow, int threads, Program* p) {
     const graph::Shape& xs = g.values[x].shape;
     const size_t bytes = static_cast<size_t>(graph::ShapeProduct(xs)) * sizeof(float);
     const bool few_channels = !xs.empty() && xs.back() <= kBlockFewChannels;
-    if (bytes < (few_channels ? kBlockMinBytesFewChannels : kBlockMinBytes)) continue;
+    const bool threaded = bytes < (few_channels ? kBlockMinBytesFewChannels : kBlockMinBytes);
+    if (threaded && !ThreadedBlock(g, g.nodes[d], threads)) continue;
     int e = flow.producer[x];
     if (e >= 0 && p->exec[e] == Exec::kFused) e = epilogue_of[e];
     // The first layer: a 1x1 convolution or one on the conv GEMM without
@@ -286,11 +311,14 @@ void FuseBlocks(const Graph& g, const Dataflow& flow, int threads, Program* p) {
     args.group_rows = b.group_rows;
     args.ring_rows = b.ring_rows;
     b.band_floats = InvertedResidualScratchFloats(args);
-    b.bands = threads > 1 ? std::min(args.depthwise.out_h, static_cast<size_t>(threads) * kBlockBandsPerThread) : 1;
+    const size_t per_thread = threaded ? kThreadedBlockBandsPerThread : kBlockBandsPerThread;
+    b.bands = threads > 1 ? std::min(args.depthwise.out_h, static_cast<size_t>(threads) * per_thread) : 1;
     p->exec[d] = Exec::kFused;
     p->exec[proj] = Exec::kFused;
     p->exec[head] = Exec::kBlock;
     ++p->stats.fused_blocks;
+    if (threaded) ++p->stats.threaded_blocks;
+    p->stats.block_bands += static_cast<int>(b.bands);
     if (b.conv_stem) ++p->stats.fused_block_stems;
   }
 }
