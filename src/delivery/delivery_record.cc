@@ -5,7 +5,7 @@
 #include <sstream>
 #include <vector>
 
-#include "delivery/durable_files.h"
+#include "core/durable_files.h"
 
 namespace edgevision::delivery {
 

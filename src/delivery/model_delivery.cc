@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <set>
 
+#include "core/durable_files.h"
 #include "core/guard.h"
-#include "delivery/durable_files.h"
 #include "delivery/unpack.h"
 #include "model/package.h"
 

@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "core/sha256.h"
-#include "delivery/durable_files.h"
+#include "core/durable_files.h"
 #include "fake_backend.h"
 #include "test_support.h"
 

@@ -11,8 +11,8 @@
 #include <set>
 #include <vector>
 
+#include "core/durable_files.h"
 #include "core/zip_handles.h"
-#include "delivery/durable_files.h"
 
 namespace edgevision::delivery {
 

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/durable_files.h"
 #include "predict/int8_fallback.h"
 #include "predict/int8_mixed.h"
 
@@ -219,17 +220,11 @@ std::optional<engine::Int8Calibration> ReadInt8Cache(const fs::path& file, const
 
 Status WriteInt8Cache(const fs::path& file, const json& doc) {
   std::error_code ec;
+  // The folder keeps the data folder's modes (no chmod): `inspect --precision
+  // int8` may read it as another user than `serve`.
   fs::create_directories(file.parent_path(), ec);
   if (ec) return IOError(file.parent_path().string() + ": " + ec.message());
-  const fs::path tmp = file.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << doc.dump();
-    out.close();
-    if (!out) return IOError(tmp.string() + ": cannot write");
-  }
-  fs::rename(tmp, file, ec);
-  if (ec) return IOError(file.string() + ": " + ec.message());
+  EV_RETURN_IF_ERROR(WriteFileAtomically(file.string(), doc.dump(), kSharedFileMode));
   for (const fs::directory_entry& e : fs::directory_iterator(file.parent_path(), ec)) {
     if (e.path() != file && e.path().extension() == ".json") fs::remove(e.path(), ec);
   }

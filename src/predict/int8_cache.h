@@ -37,9 +37,11 @@ nlohmann::json Int8CacheJson(const engine::Int8Calibration& c, const Int8Report&
 std::optional<engine::Int8Calibration> ReadInt8Cache(const std::filesystem::path& file, const graph::Graph& graph,
                                                      Int8Report* report);
 
-// Writes `doc` to `file` atomically (temp file + rename) and removes the
-// other caches (.json) in its folder: those of other models or image sets.
-// Errors: IOError.
+// Writes `doc` to `file` durably (core/durable_files.h: temp file, fsync,
+// rename, fsync of the folder; mode 0666 less the umask, the folder created
+// with the default modes) and removes the other caches (.json) in its
+// folder: those of other models or image sets. A failed write leaves the
+// old file as it was. Errors: IOError (ResourceExhausted for a full disk).
 Status WriteInt8Cache(const std::filesystem::path& file, const nlohmann::json& doc);
 
 // The "mixed_precision" object of the cache and of Int8ReportJson.

@@ -1,10 +1,12 @@
 // The int8 calibration cache's file (predict/int8_cache.h): a version-9
 // cache written by an earlier build (tests/data/int8-cache) is read and
 // written back byte for byte; every stored field of the report comes back
-// as written; damaged or foreign caches are not read.
+// as written; damaged or foreign caches are not read; a write that fails
+// leaves the old cache and is reported; the folder keeps its mode.
 #include "predict/int8_cache.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <fstream>
@@ -156,6 +158,47 @@ TEST(Int8CacheTest, DamagedOrForeignCachesAreNotRead) {
   EXPECT_FALSE(ReadInt8Cache(dir.path() / "missing.json", m.graph, &report).has_value());
   WriteText(dir.path() / "cut.json", testing::ReadText(Golden()).substr(0, 200));
   EXPECT_FALSE(ReadInt8Cache(dir.path() / "cut.json", m.graph, &report).has_value());
+}
+
+// A failed write (its temporary name taken by a folder, which stops root too)
+// is an error value; the old cache and the other caches are left as they were.
+TEST(Int8CacheTest, AFailedWriteLeavesTheOldCacheAndIsReported) {
+  TempDir dir;
+  const std::filesystem::path folder = dir.path() / "int8-calibration";
+  const std::filesystem::path file = folder / "model-set.json";
+  const std::string old = testing::ReadText(Golden());
+  WriteText(file, old);
+  WriteText(folder / "other-set.json", "{}");
+  std::filesystem::create_directory(file.string() + ".tmp");
+  const Status s = WriteInt8Cache(file, json{{"version", 0}});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), StatusCode::kIOError);
+  EXPECT_NE(s.message().find(file.string() + ".tmp"), std::string::npos) << s.message();
+  EXPECT_EQ(testing::ReadText(file), old);
+  EXPECT_TRUE(std::filesystem::exists(folder / "other-set.json"));
+}
+
+// The cache lives in the data folder: its folder keeps the mode it has (no
+// chmod 0700 as delivery's private folders get), the file is 0666 less the
+// umask as before it was fsynced, and the other caches go.
+TEST(Int8CacheTest, AWriteKeepsTheFolderModeAndRemovesOtherCaches) {
+  TempDir dir;
+  const std::filesystem::path folder = dir.path() / "int8-calibration";
+  std::filesystem::create_directory(folder);
+  ASSERT_EQ(::chmod(folder.c_str(), 0755), 0);
+  WriteText(folder / "other-set.json", "{}");
+  const mode_t old_mask = ::umask(022);
+  const Status s = WriteInt8Cache(folder / "model-set.json", json{{"version", 0}});
+  ::umask(old_mask);
+  ASSERT_TRUE(s.ok()) << s.message();
+  struct stat st {};
+  ASSERT_EQ(::stat(folder.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0755u);
+  ASSERT_EQ(::stat((folder / "model-set.json").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+  EXPECT_EQ(testing::ReadText(folder / "model-set.json"), R"({"version":0})");
+  EXPECT_FALSE(std::filesystem::exists(folder / "other-set.json"));
+  EXPECT_FALSE(std::filesystem::exists(folder / "model-set.json.tmp"));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/clock.h"
+#include "core/durable_files.h"
 #include "upstream/workload_client.h"
 
 namespace edgevision::upstream {
@@ -23,23 +24,6 @@ Result<std::string> ReadSecretFile(const std::string& path, const char* flag) {
   std::string value = s.str();
   while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
   return value;
-}
-
-// Writes `pem` to `path` atomically (temp file + rename).
-Status WriteFileAtomically(const fs::path& path, const std::string& content) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return IOError("cannot write " + tmp.string());
-    out << content;
-    out.flush();
-    if (!out) return IOError("cannot write " + tmp.string());
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec)
-    return IOError("cannot rename " + tmp.string() + " to " + path.string() + ": " + ec.message());
-  return Status::Ok();
 }
 
 Result<std::unique_ptr<Outbox>> OpenOutbox(const fs::path& path, const OutboxLimits& limits) {
@@ -151,7 +135,7 @@ Result<std::unique_ptr<Publisher>> MakePublisher(const UpstreamOptions& options,
         const fs::path bundle = fs::path(options.data_dir) / "iotedge-trust-bundle.pem";
         sas.ca_provider = [client, bundle]() -> Result<std::string> {
           EV_ASSIGN_OR_RETURN(std::string pem, client.TrustBundle());
-          EV_RETURN_IF_ERROR(WriteFileAtomically(bundle, pem));
+          EV_RETURN_IF_ERROR(WriteFileAtomically(bundle.string(), pem, kSharedFileMode));
           return bundle.string();
         };
       }

@@ -1,4 +1,4 @@
-#include "delivery/durable_files.h"
+#include "core/durable_files.h"
 
 #include "core/sha256.h"
 
@@ -12,7 +12,7 @@
 #include <memory>
 #include <vector>
 
-namespace edgevision::delivery {
+namespace edgevision {
 
 namespace {
 
@@ -41,20 +41,29 @@ Status SyncPath(const std::string& path) {
   return Status::Ok();
 }
 
-Status WriteFileAtomically(const std::string& path, std::string_view content) {
+Status WriteFileAtomically(const std::string& path, std::string_view content, mode_t mode) {
   const std::string tmp = path + ".tmp";
   {
-    Fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)};
+    Fd f{::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)};
     if (f.fd < 0) return OsError("cannot create", tmp, errno);
+    // A failed step drops the temporary file; `path` is not touched.
+    const auto fail = [&tmp](const char* what, int err) {
+      ::unlink(tmp.c_str());
+      return OsError(what, tmp, err);
+    };
     for (size_t done = 0; done < content.size();) {
       const ssize_t w = ::write(f.fd, content.data() + done, content.size() - done);
       if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return OsError("cannot write", tmp, w < 0 ? errno : EIO);
+      if (w <= 0) return fail("cannot write", w < 0 ? errno : EIO);
       done += static_cast<size_t>(w);
     }
-    if (::fsync(f.fd) != 0) return OsError("cannot fsync", tmp, errno);
+    if (::fsync(f.fd) != 0) return fail("cannot fsync", errno);
   }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return OsError("cannot rename onto", path, errno);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return OsError("cannot rename onto", path, err);
+  }
   return SyncPath(fs::path(path).parent_path().string());
 }
 
@@ -104,4 +113,4 @@ Result<std::string> Sha256OfFile(const std::string& path) {
   return hasher.HexDigest();
 }
 
-}  // namespace edgevision::delivery
+}  // namespace edgevision
