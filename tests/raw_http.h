@@ -114,9 +114,12 @@ inline std::string BodyOf(const std::string& response) {
   return at == std::string::npos ? "" : response.substr(at + 4);
 }
 
+// Whether the head holds `line` whole (the last field too: the head is taken
+// with its final CRLF).
 inline bool HasHeader(const std::string& response, const std::string& line) {
   const size_t head_end = response.find("\r\n\r\n");
-  return response.substr(0, head_end).find("\r\n" + line + "\r\n") != std::string::npos;
+  const std::string head = head_end == std::string::npos ? response : response.substr(0, head_end + 2);
+  return head.find("\r\n" + line + "\r\n") != std::string::npos;
 }
 
 }  // namespace edgevision::testing
