@@ -41,7 +41,7 @@ std::future<Result<int>> Occupy(InferencePool& pool, Gate& gate, std::thread::id
 }
 
 TEST(InferencePoolTest, AnIdleWorkerRunsTheJobOnTheCallersThread) {
-  InferencePool pool(2, 4, 10s);
+  InferencePool pool(2, 4, edgevision::testing::Scaled(10s));  // the queue timeouts: hang guards
   const std::thread::id caller = std::this_thread::get_id();
   std::thread::id ran_on;
   int worker = -1;
@@ -60,7 +60,7 @@ TEST(InferencePoolTest, AnIdleWorkerRunsTheJobOnTheCallersThread) {
 }
 
 TEST(InferencePoolTest, AQueuedJobRunsOnTheWorkersOwnThreadWhenItFrees) {
-  InferencePool pool(1, 4, 10s);
+  InferencePool pool(1, 4, edgevision::testing::Scaled(10s));
   Gate gate;
   std::thread::id first_thread, queued_caller, queued_ran_on;
   auto first = Occupy(pool, gate, &first_thread);
@@ -90,7 +90,7 @@ TEST(InferencePoolTest, AQueuedJobRunsOnTheWorkersOwnThreadWhenItFrees) {
 }
 
 TEST(InferencePoolTest, TwoJobsAtOnceGetDifferentWorkers) {
-  InferencePool pool(2, 4, 10s);
+  InferencePool pool(2, 4, edgevision::testing::Scaled(10s));
   Gate gate;
   std::atomic<int> running{0};
   std::atomic<int> seen[2] = {0, 0};
@@ -136,7 +136,7 @@ TEST(InferencePoolTest, AJobThatTimesOutInTheQueueNeverRuns) {
 }
 
 TEST(InferencePoolTest, AFullQueueIsRefusedBeforeRunning) {
-  InferencePool pool(1, 1, 10s);
+  InferencePool pool(1, 1, edgevision::testing::Scaled(10s));
   Gate gate;
   auto hold = Occupy(pool, gate);
   ASSERT_TRUE(hold.valid());
@@ -152,7 +152,7 @@ TEST(InferencePoolTest, AFullQueueIsRefusedBeforeRunning) {
 }
 
 TEST(InferencePoolTest, AThrowingJobIsInternalAndTheWorkerSurvives) {
-  InferencePool pool(1, 4, 10s);
+  InferencePool pool(1, 4, edgevision::testing::Scaled(10s));
   Result<int> r = pool.Run<int>([](int) -> Result<int> { throw std::runtime_error("boom"); });
   EXPECT_EQ(r.status().code(), StatusCode::kInternal);
   Result<int> next = pool.Run<int>([](int) -> Result<int> { return 7; });

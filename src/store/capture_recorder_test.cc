@@ -71,7 +71,7 @@ TEST_F(CaptureRecorderTest, ADetectorsRecordStoresItsBoxes) {
   q.record.detections = &sure;
   recorder.OnPrediction(p.record);
   recorder.OnPrediction(q.record);  // top box 0.95: not uncertain, not kept
-  ASSERT_TRUE(recorder.WaitIdle(10s));
+  ASSERT_TRUE(recorder.WaitIdle(edgevision::testing::Scaled(10s)));
   EXPECT_EQ(store->Get(q.record.id).status().code(), StatusCode::kNotFound);
   Result<Capture> c = store->Get(p.record.id);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -97,7 +97,7 @@ TEST_F(CaptureRecorderTest, StoresWhatThePolicyKeepsAsTheResponseShowedIt) {
   CaptureRecorder recorder(store.get(), CapturePolicy::Parse("all").value());
   Prediction p("Apple", 0.99956155f, FruitJpeg("apple1.jpg"));
   recorder.OnPrediction(p.record);
-  ASSERT_TRUE(recorder.WaitIdle(10s));
+  ASSERT_TRUE(recorder.WaitIdle(edgevision::testing::Scaled(10s)));
   Result<Capture> c = store->Get(p.record.id);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->route, "POST /image");
@@ -123,7 +123,7 @@ TEST_F(CaptureRecorderTest, NostoreRoutesAreNeverStored) {
   CaptureRecorder recorder(store.get(), CapturePolicy::Parse("all").value());
   Prediction p("Apple", 0.5f, RandomBytes(100, 1), /*nostore=*/true);
   recorder.OnPrediction(p.record);
-  ASSERT_TRUE(recorder.WaitIdle(10s));
+  ASSERT_TRUE(recorder.WaitIdle(edgevision::testing::Scaled(10s)));
   EXPECT_EQ(store->Health().captures, 0);
   EXPECT_EQ(recorder.stats().seen, 1);
   EXPECT_EQ(recorder.stats().selected, 0);
@@ -135,7 +135,7 @@ TEST_F(CaptureRecorderTest, PolicyNoneUncertainSampleAndTags) {
     CaptureRecorder none(store.get(), CapturePolicy::Parse("none").value());
     Prediction p("Apple", 0.5f, RandomBytes(100, 2));
     none.OnPrediction(p.record);
-    ASSERT_TRUE(none.WaitIdle(10s));
+    ASSERT_TRUE(none.WaitIdle(edgevision::testing::Scaled(10s)));
   }
   EXPECT_EQ(store->Health().captures, 0);
   {
@@ -144,7 +144,7 @@ TEST_F(CaptureRecorderTest, PolicyNoneUncertainSampleAndTags) {
     Prediction unsure("Apple", 0.6f, RandomBytes(100, 4));
     uncertain.OnPrediction(sure.record);
     uncertain.OnPrediction(unsure.record);
-    ASSERT_TRUE(uncertain.WaitIdle(10s));
+    ASSERT_TRUE(uncertain.WaitIdle(edgevision::testing::Scaled(10s)));
     EXPECT_FALSE(store->Get(sure.record.id).ok());
     EXPECT_TRUE(store->Get(unsure.record.id).ok());
   }
@@ -159,7 +159,7 @@ TEST_F(CaptureRecorderTest, PolicyNoneUncertainSampleAndTags) {
       ps.push_back(std::make_unique<Prediction>("Banana", 0.99f, RandomBytes(100, 10 + i)));
       sample.OnPrediction(ps.back()->record);
     }
-    ASSERT_TRUE(sample.WaitIdle(10s));
+    ASSERT_TRUE(sample.WaitIdle(edgevision::testing::Scaled(10s)));
     EXPECT_TRUE(store->Get(ps[0]->record.id).ok());
     EXPECT_FALSE(store->Get(ps[1]->record.id).ok());
     EXPECT_TRUE(store->Get(ps[2]->record.id).ok());
@@ -171,7 +171,7 @@ TEST_F(CaptureRecorderTest, PolicyNoneUncertainSampleAndTags) {
     Prediction banana("Banana", 0.9f, RandomBytes(100, 21));
     bananas.OnPrediction(apple.record);
     bananas.OnPrediction(banana.record);
-    ASSERT_TRUE(bananas.WaitIdle(10s));
+    ASSERT_TRUE(bananas.WaitIdle(edgevision::testing::Scaled(10s)));
     EXPECT_FALSE(store->Get(apple.record.id).ok());
     EXPECT_TRUE(store->Get(banana.record.id).ok());
   }
@@ -195,7 +195,7 @@ TEST_F(CaptureRecorderTest, APolicySetLiveAppliesToThePredictionsThatFollow) {
   recorder.SetPolicy(CapturePolicy::Parse("none").value());
   Prediction after("Apple", 0.5f, RandomBytes(100, 34));
   recorder.OnPrediction(after.record);
-  ASSERT_TRUE(recorder.WaitIdle(10s));
+  ASSERT_TRUE(recorder.WaitIdle(edgevision::testing::Scaled(10s)));
   EXPECT_FALSE(store->Get(before.record.id).ok());
   EXPECT_TRUE(store->Get(inside.record.id).ok());
   EXPECT_FALSE(store->Get(above.record.id).ok());
@@ -217,7 +217,7 @@ TEST_F(CaptureRecorderTest, AFullQueueDropsAndCountsWithoutBlocking) {
   }
   // OnPrediction never waited for the writer: had it waited, nothing would
   // have been dropped.
-  ASSERT_TRUE(recorder.WaitIdle(30s));
+  ASSERT_TRUE(recorder.WaitIdle(edgevision::testing::Scaled(30s)));
   RecorderStats s = recorder.stats();
   EXPECT_EQ(s.selected, 10);
   EXPECT_GE(s.dropped_queue_full, 7);  // one being written + two queued at most
@@ -234,7 +234,7 @@ TEST_F(CaptureRecorderTest, ADiskFullStoreDropsAndCountsWhilePredictionsGoOn) {
   for (int i = 0; i < 3; ++i) {
     ps.push_back(std::make_unique<Prediction>("Apple", 0.9f, RandomBytes(1000, 200 + i)));
     recorder.OnPrediction(ps.back()->record);
-    ASSERT_TRUE(recorder.WaitIdle(10s));
+    ASSERT_TRUE(recorder.WaitIdle(edgevision::testing::Scaled(10s)));
   }
   RecorderStats s = recorder.stats();
   EXPECT_EQ(s.stored, 0);

@@ -323,7 +323,7 @@ TEST(BadInputE2E, EveryRowGetsAClear4xxTheServerKeepsServingAndStoredDataIsIntac
     RawConnection c(server.port());
     ASSERT_TRUE(c.ok());
     c.Send(k.raw);  // may fail part-way when the server refuses early
-    const std::string answer = c.ReadResponse(30s);
+    const std::string answer = c.ReadResponse(Scaled(30s));
     EXPECT_EQ(StatusOf(answer), k.status) << answer.substr(0, 400);
     const std::string body = BodyOf(answer);
     json doc = json::parse(body, nullptr, false);
@@ -388,7 +388,9 @@ TEST(BadInputE2E, SlowUrlsAreCutOffAndLoopbackIsDeniedByDefault) {
     EXPECT_EQ(res->status, 400);
     EXPECT_EQ(CodeOf(res->body), "BadRequestImageUrl");
     EXPECT_NE(res->body.find("within"), std::string::npos) << res->body;
-    EXPECT_LT(SecondsSince(t), 14.0) << "the fetch limit is 10 s in total";
+    // The fetch limit is 10 s of wall time in total (not scaled: the server's);
+    // the rest of the request gets 4 s, scaled.
+    EXPECT_LT(SecondsSince(t), 10.0 + ScaledSeconds(4.0)) << "the fetch limit is 10 s in total";
     ExpectStillServing(server, "slow URL");
   }
   // Default policy: loopback (and link-local) destinations are refused after DNS.
@@ -520,7 +522,10 @@ TEST(SlowlorisE2E, ConnectionsBeyondTheCapGetA503AtOnce) {
 // Overload: a bounded inference queue answers 503 + Retry-After at once.
 
 TEST(OverloadE2E, AFullQueueAnswers503QuicklyAndTheRestSucceed) {
-  ServerProcess server({"--workers", "1", "--threads", "1", "--queue-depth", "2", "--queue-timeout-ms", "30000"});
+  // The queue timeout and the bound scale together: a 503 from a full queue
+  // comes at once, one from the timeout after ScaledSeconds(30).
+  const std::string queue_timeout_ms = std::to_string(std::min(600000, static_cast<int>(ScaledSeconds(30) * 1000)));  // the flag's limit
+  ServerProcess server({"--workers", "1", "--threads", "1", "--queue-depth", "2", "--queue-timeout-ms", queue_timeout_ms});
   ASSERT_TRUE(server.WaitReady()) << server.Log();
   const std::string image = ReadText(TestData("images/large/bicubic_landscape.jpg"));
   int ok = 0, busy = 0, other = 0;
@@ -558,7 +563,7 @@ TEST(OverloadE2E, AFullQueueAnswers503QuicklyAndTheRestSucceed) {
   EXPECT_GE(busy, 1) << "24 simultaneous requests on 1 worker with 2 queue places";
   EXPECT_GE(ok, 3);
   EXPECT_EQ(other, 0);
-  EXPECT_LT(slowest_503, 15.0) << "refused at once, not after the 30 s queue timeout";
+  EXPECT_LT(slowest_503, ScaledSeconds(15.0)) << "refused at once, not after the 30 s (scaled) queue timeout";
   ExpectStillServing(server, "overload");
   EXPECT_EQ(server.Stop(SIGTERM), 0);
 }
@@ -902,7 +907,7 @@ TEST(TlsE2E, ServesHttpsWithTheGivenCertificate) {
   httplib::SSLClient client("127.0.0.1", server.port());
   client.set_ca_cert_path(cert.c_str());
   client.enable_server_certificate_verification(true);
-  client.set_read_timeout(30, 0);
+  client.set_read_timeout(Scaled(30s));
   bool ready = false;
   for (int i = 0; i < 600 && !ready && server.Running(); ++i) {
     auto res = client.Get("/health");
@@ -920,7 +925,7 @@ TEST(TlsE2E, ServesHttpsWithTheGivenCertificate) {
   EXPECT_EQ(Top(res->body), "Apple");
   // Plain HTTP to the TLS port gets nothing useful; HTTPS goes on working.
   httplib::Client plain("127.0.0.1", server.port());
-  plain.set_read_timeout(3, 0);
+  plain.set_read_timeout(Scaled(3s));
   auto p = plain.Get("/health");
   EXPECT_TRUE(!p || p->status != 200);
   res = client.Get("/health/live");

@@ -69,7 +69,7 @@ Outcome RunAttack(ServerProcess& server, const Attack& a) {
       if (piece.empty() || !c.Send(piece)) return;
     }
   });
-  out.answer = c.ReadResponse(60s);
+  out.answer = c.ReadResponse(Scaled(60s));
   done = true;
   ::shutdown(c.fd(), SHUT_RDWR);
   sender.join();

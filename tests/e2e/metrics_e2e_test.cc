@@ -379,7 +379,7 @@ class Prometheus {
   // the error in *error).
   json Query(const std::string& promql, std::string* error = nullptr) {
     httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(10, 0);
+    c.set_read_timeout(Scaled(std::chrono::seconds(10)));
     auto res = c.Get("/api/v1/query", httplib::Params{{"query", promql}}, httplib::Headers{});
     if (!res) {
       if (error) *error = "no answer";
