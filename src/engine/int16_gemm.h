@@ -71,11 +71,6 @@ inline constexpr int32_t kQ16Max = 32767;           // the int16 magnitude bound
 // pixel's values (k rounded up to even) fit in this many int16 (a 6 x 512
 // int16 stack buffer, 6 KiB; food's widest is 128).
 inline constexpr size_t kQ16InTileMaxK2 = 512;
-// Such a convolution walks its tiles last to first on one thread when its
-// float input has at least this many bytes: half the 1 MiB L2 of the AMD
-// EPYC measured, so that the end its producer wrote last is still cached
-// (food's 56x56x128 squeeze input, 1.6 MB, and 56x56x64, 0.8 MB).
-inline constexpr size_t kQ16BackwardWalkMinBytes = size_t{512} << 10;
 
 // True if this build and CPU run the kernel (x86-64 with AVX-512F and
 // AVX512-VNNI).
@@ -123,9 +118,6 @@ struct Q16ConvArgs {
   float input_inverse = 0.0f;     // 1 / input_scale as the quantisation multiplies (set with it)
   // Q16QuantisesInTile: the tiles quantise `input` themselves (`x` unused).
   bool quantise_in_tile = false;
-  // The tiles walked last to first on one thread (vnni_tiles::RunTiles):
-  // a quantise_in_tile input of at least kQ16BackwardWalkMinBytes.
-  bool walk_backward = false;
   const Q16GemmWeights* weights = nullptr;
   float* y = nullptr;
   size_t y_stride = 0;  // floats between output pixels (>= weights->n)

@@ -68,9 +68,6 @@ std::vector<LayerCase> Cases() {
   // squeeze after a concat, an odd k, a k past the tile buffer (not in tile).
   c.push_back({"squeeze_1x1_128_to_16", {1, 7, 9, 128}, 16, 1, 1, SquareConv(1, 0, 0.0f)});
   c.push_back({"pointwise_k129_n16", {1, 4, 5, 129}, 16, 1, 1, SquareConv(1, 0)});
-  // An input of kQ16BackwardWalkMinBytes or more: one thread walks its tiles
-  // last to first (1085 pixels, the last tile 5 of them).
-  c.push_back({"squeeze_1x1_walked_backward", {1, 31, 35, 128}, 16, 1, 1, SquareConv(1, 0, 0.0f)});
   c.push_back({"pointwise_k520_n8_not_in_tile", {1, 3, 4, 520}, 8, 1, 1, SquareConv(1, 0)});
   c.push_back({"wide_3x3_k96_n130", {1, 7, 8, 96}, 130, 3, 3, SquareConv(1, 1)});
   // Row taps (odd channel counts; the padding is the quantised border): with vertical
@@ -143,9 +140,6 @@ TEST(Int16GemmTest, KernelIsBitIdenticalToItsReferenceAndNearFloat32) {
     EXPECT_EQ(int8_internal::Q16QuantisesInTile(g.nodes[0], w), in_tile);
     const std::vector<float> input = testing::RandomData(
         static_cast<size_t>(graph::ShapeProduct(lc.input)), 17, -lc.input_scale, lc.input_scale);
-    const bool backward = in_tile && input.size() * sizeof(float) >= int8_internal::kQ16BackwardWalkMinBytes;
-    EXPECT_EQ(int8_internal::Q16GemmArgs(g, g.nodes[0], &w, input.data(), nullptr, nullptr, 0).walk_backward,
-              backward);
     float expected_peak = -1.0f;
     const std::vector<float> expected = RunInt16(g, w, input, lc.y_stride, 0, &expected_peak);
     const size_t out_stride = lc.y_stride ? lc.y_stride : w.n;

@@ -28,23 +28,12 @@ inline constexpr size_t kMaxTaps = 49;       // the largest kernel window (7x7)
 inline constexpr size_t kTasksPerThread = 4;
 
 // Every tile of `args` (out_h * out_w pixels) through `tile(args, pixel,
-// rows)`, on `pool` (nullptr: the calling thread). `backward`: on one
-// thread, the last tile first (an input its producer has just written
-// forward and larger than the L2 cache has its end still there; a forward
-// walk would evict it before reading it); with more threads each reads its
-// own part, as its producer wrote it, forward.
+// rows)`, on `pool` (nullptr: the calling thread).
 template <typename Args, void (*TileFn)(const Args&, size_t, size_t)>
-void RunTiles(const Args& args, pthreadpool_t pool, bool backward = false) {
+void RunTiles(const Args& args, pthreadpool_t pool) {
   const size_t pixels = args.out_h * args.out_w;
   const size_t tiles = (pixels + kTileRows - 1) / kTileRows;
   const size_t threads = pool ? pthreadpool_get_threads_count(pool) : 1;
-  if (backward && threads == 1) {
-    for (size_t t = tiles; t-- > 0;) {
-      const size_t p = t * kTileRows;
-      TileFn(args, p, std::min(kTileRows, pixels - p));
-    }
-    return;
-  }
   const size_t tasks = threads * kTasksPerThread;
   auto task = [](void* context, size_t first_tile, size_t count) {
     const auto& g = *static_cast<const Args*>(context);
