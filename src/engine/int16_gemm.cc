@@ -162,8 +162,23 @@ __attribute__((target("avx512f,avx512bw"))) void QuantizeDense(const float* x, s
                                                                float inverse, int32_t bound,
                                                                int16_t* q) {
   const __m512 scale = _mm512_set1_ps(inverse);
-  const __m512i hi = _mm512_set1_epi32(bound), lo = _mm512_set1_epi32(-bound);
   size_t i = 0;
+  // 32 values a step, without masks: packs_epi32 saturates to int16 (a
+  // no-op after the clamp, which is therefore done on the 16-bit lanes) and
+  // interleaves the two vectors' quadwords per 128-bit lane, which the
+  // permutation puts back in order; one 64-byte store instead of two masked
+  // vpmovdw (food's 128 -> 16 squeeze: 61 -> 53 us in --per-op).
+  const __m512i hi16 = _mm512_set1_epi16(static_cast<int16_t>(bound)),
+                lo16 = _mm512_set1_epi16(static_cast<int16_t>(-bound));
+  const __m512i order = _mm512_set_epi64(7, 5, 3, 1, 6, 4, 2, 0);
+  for (; i + 32 <= count; i += 32) {
+    const __m512i a = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i), scale));
+    const __m512i b = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i + 16), scale));
+    __m512i v = _mm512_permutexvar_epi64(order, _mm512_packs_epi32(a, b));
+    v = _mm512_min_epi16(_mm512_max_epi16(v, lo16), hi16);
+    _mm512_storeu_si512(q + i, v);
+  }
+  const __m512i hi = _mm512_set1_epi32(bound), lo = _mm512_set1_epi32(-bound);
   for (; i < count; i += 16) {
     const auto mask = static_cast<__mmask16>(count - i >= 16 ? 0xFFFFu : (1u << (count - i)) - 1);
     // cvtps2dq rounds to nearest even (the default MXCSR), as nearbyint.
@@ -348,6 +363,32 @@ __attribute__((target("avx512f,avx512vnni"))) static void Tile(const Q16ConvArgs
       }
     }
   }
+  // The epilogue without the work its outputs do not need: the peak when
+  // nothing measures it (a fused pooling's ring), the upper clamp when it is
+  // +inf (Relu; min(f, +inf) == f for the finite f here): 72 of the ~500
+  // vector operations of food's first convolution's 15-step tiles.
+  const bool high = !std::isinf(g.act_max);
+  if (g.out_peak) {
+    if (high) {
+      Store<MR, NV, true, true>(g, acc, channel, y, last_mask);
+    } else {
+      Store<MR, NV, true, false>(g, acc, channel, y, last_mask);
+    }
+  } else if (high) {
+    Store<MR, NV, false, true>(g, acc, channel, y, last_mask);
+  } else {
+    Store<MR, NV, false, false>(g, acc, channel, y, last_mask);
+  }
+}
+
+// y = clamp(acc * input_scale * scale + bias), and with kPeak the outputs'
+// max |y| raised into g.out_peak.
+template <int MR, int NV, bool kPeak, bool kHigh>
+__attribute__((target("avx512f"), always_inline)) static inline void Store(const Q16ConvArgs& g,
+                                                                           const __m512i (&acc)[MR][NV],
+                                                                           size_t channel, float* y,
+                                                                           __mmask16 last_mask) {
+  const Q16GemmWeights& w = *g.weights;
   const __m512 lo = _mm512_set1_ps(g.act_min), hi = _mm512_set1_ps(g.act_max);
   const __m512 input_scale = _mm512_set1_ps(g.input_scale);
   __m512 scale[NV], bias[NV];
@@ -359,14 +400,14 @@ __attribute__((target("avx512f,avx512vnni"))) static void Tile(const Q16ConvArgs
 #pragma GCC unroll 16
   for (int r = 0; r < MR; ++r) {
     for (int v = 0; v < NV; ++v) {
-      __m512 f = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][v]), scale[v], bias[v]);
-      f = _mm512_min_ps(_mm512_max_ps(f, lo), hi);
+      __m512 f = _mm512_max_ps(_mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[r][v]), scale[v], bias[v]), lo);
+      if constexpr (kHigh) f = _mm512_min_ps(f, hi);
       const __mmask16 mask = v + 1 == NV ? last_mask : 0xFFFF;
       _mm512_mask_storeu_ps(y + r * g.y_stride + 16 * v, mask, f);
-      peak = _mm512_max_ps(peak, _mm512_mask_abs_ps(_mm512_setzero_ps(), mask, f));
+      if constexpr (kPeak) peak = _mm512_max_ps(peak, _mm512_mask_abs_ps(_mm512_setzero_ps(), mask, f));
     }
   }
-  if (g.out_peak) RaisePeak(g.out_peak, _mm512_reduce_max_ps(peak));
+  if constexpr (kPeak) RaisePeak(g.out_peak, _mm512_reduce_max_ps(peak));
 }
 
 };

@@ -60,6 +60,8 @@ std::vector<LayerCase> Cases() {
   c.push_back({"asymmetric_pad_clamp", {1, 10, 9, 8}, 20, 3, 2, asym});
   ConvParams dilated = SquareConv(1, 2);
   dilated.dilation_h = dilated.dilation_w = 2;
+  // A clamp below most outputs (Relu6-like, the epilogue's upper bound).
+  c.push_back({"clamp_below_outputs_3x3", {1, 7, 8, 16}, 32, 3, 3, SquareConv(1, 1, -0.5f, 0.5f)});
   c.push_back({"dilated_3x3", {1, 9, 9, 12}, 17, 3, 3, dilated});
   c.push_back({"one_pixel_rows", {1, 1, 3, 20}, 36, 1, 1, SquareConv(1, 0)});
   // 1x1 layers quantise in their tiles (Q16QuantisesInTile): the Fire
@@ -154,6 +156,8 @@ TEST(Int16GemmTest, KernelIsBitIdenticalToItsReferenceAndNearFloat32) {
       EXPECT_EQ(peak, expected_peak) << "threads=" << threads;
       compared += y.size();
     }
+    // Unmeasured (a fused pooling's rows): the same floats (the epilogue without the peak).
+    EXPECT_EQ(RunInt16(g, w, input, lc.y_stride, 1), expected);
     // The float32 convolution: within the 16-bit rounding (relative to the
     // output's range).
     std::vector<float> exact(static_cast<size_t>(graph::ShapeProduct(g.values[g.outputs[0]].shape)));
@@ -175,6 +179,38 @@ TEST(Int16GemmTest, KernelIsBitIdenticalToItsReferenceAndNearFloat32) {
   }
   std::printf("[ engine  ] int16: %zu floats compared, worst error %.2e of the output range\n",
               compared, worst);
+}
+
+// The quantised input value by value: round to nearest even of x * inverse
+// within +-input_max, in order, over a count that is not a multiple of the
+// 32-value step (1295 = 40 x 32 + 15), with a peak below max |x| so that the
+// clamp bites.
+TEST(Int16GemmTest, QuantisedInputIsEachValueRoundedAndClamped) {
+  if (!int8_internal::Q16GemmAvailable()) GTEST_SKIP() << "no AVX512-VNNI on this CPU: XNNPACK runs fp32";
+  const LayerCase lc{"quantise_5x7x37", {1, 5, 7, 37}, 8, 1, 1, SquareConv(1, 0)};
+  const graph::Graph g = testing::ConvLayerGraph(lc, 5);
+  const int8_internal::Q16GemmWeights w = Pack(g);
+  const std::vector<float> input = testing::RandomData(static_cast<size_t>(graph::ShapeProduct(lc.input)), 23,
+                                                       -3.0f, 3.0f);
+  std::vector<int16_t> q(int8_internal::Q16InputBytes(g, g.nodes[0], w) / sizeof(int16_t), 99);
+  ASSERT_EQ(q.size(), input.size() + 1);
+  int8_internal::Q16ConvArgs args = int8_internal::Q16GemmArgs(g, g.nodes[0], &w, input.data(), q.data(), nullptr, 0);
+  const float peak = 2.0f;
+  args.input_peak = &peak;
+  int8_internal::QuantizeQ16Input(&args);
+  const float inverse = static_cast<float>(w.input_max) / peak;
+  ASSERT_EQ(args.input_inverse, inverse);
+  size_t clamped = 0, different = 0;
+  for (size_t i = 0; i < input.size(); ++i) {
+    const float v = std::nearbyint(input[i] * inverse);
+    clamped += std::fabs(v) > static_cast<float>(w.input_max) ? 1 : 0;
+    const auto want = static_cast<int16_t>(std::clamp(v, -static_cast<float>(w.input_max),
+                                                      static_cast<float>(w.input_max)));
+    if (q[i] != want && different++ < 5) ADD_FAILURE() << "value " << i << ": " << q[i] << " != " << want;
+  }
+  EXPECT_EQ(different, 0u);
+  EXPECT_GT(clamped, 100u);
+  EXPECT_EQ(q.back(), 0);  // the tail an odd k's last pair reads
 }
 
 // The worst case for the accumulators: every weight of a channel at its
