@@ -1,7 +1,9 @@
 // Inverted-residual blocks in row bands (engine/inverted_residual.h): on
 // random blocks (odd sizes, stride 1 and 2, with and without expansion or
 // with a stem convolution, residual Add or HardSwish) the fused path gives exactly what XNNPACK alone
-// gives, at 1, 2 and 3 threads, and matches the reference kernels.
+// gives, at 1, 2 and 3 threads, and matches the reference kernels; so do
+// the 7x7 blocks whose 1x1s threads split by output channels (with the
+// depthwise layer in the expansion's tasks).
 #include "engine/inverted_residual.h"
 
 #include <gtest/gtest.h>
@@ -9,6 +11,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -100,6 +103,29 @@ std::vector<BlockCase> Cases() {
   };
 }
 
+struct SplitCase {
+  BlockCase block;
+  int splits2, paired2;  // expected channel_split_gemms, paired_depthwise at 2 threads
+  int splits3, paired3;  // ... at 3
+};
+
+// Blocks too small for row bands (MobileNets' 7x7 ones): with threads, a 1x1
+// over at most 64 pixels (kChannelSplitMaxRows) with at least 32 output
+// channels a thread (kChannelPartMinChannels) is split by output channels,
+// and an expansion's depthwise layer runs in its tasks on the same channels.
+// Each output is computed as XNNPACK computes it: equal at 1, 2 and 3 threads.
+std::vector<SplitCase> SplitCases() {
+  return {
+      {{"v2_7x7_residual", {1, 7, 7, 160}, 960, 3, 1, false, 160, true, false, 0}, 2, 1, 2, 1},
+      {{"v3_hardswish_k5", {1, 7, 7, 96}, 576, 5, 1, false, 96, true, true, 0}, 2, 1, 2, 1},
+      // 64 pixels; 64 expanded channels: two parts of 32, not three.
+      {{"rows_at_limit", {1, 8, 8, 32}, 64, 3, 1, false, 48, false, false, 0}, 1, 1, 0, 0},
+      {{"rows_over_limit", {1, 5, 13, 32}, 128, 3, 1, false, 64, false, false, 0}, 0, 0, 0, 0},
+      // Parts of 96 / 104 and 64 / 64 / 72 channels (a 8-lane tail), stride 2.
+      {{"channel_tails_s2", {1, 7, 7, 40}, 200, 3, 2, false, 72, false, false, 0}, 2, 1, 1, 1},
+  };
+}
+
 TEST(InvertedResidualTest, RowBandsEqualXnnpack) {
   const bool available = xnnpack_internal::PointwiseGemmAvailable();
   for (const BlockCase& c : Cases()) {
@@ -171,35 +197,77 @@ TEST(InvertedResidualTest, StemInRowBandsEqualsXnnpack) {
   }
 }
 
+// One profiled run of `g` at `threads`; `listed` and `macs`: how often the
+// profile lists each node (as its own or absorbed) and their multiply-adds.
+struct ListedProfile {
+  std::vector<NodeProfile> profile;
+  size_t listed = 0;
+  uint64_t macs = 0;
+};
+
+// `g` compiled for `threads` and a Session of it.
+struct Compiled {
+  std::unique_ptr<CompiledModel> model;
+  std::unique_ptr<Session> session;
+};
+
+void CompileAt(const graph::Graph& g, int threads, Compiled* out) {
+  EngineOptions options;
+  options.threads = threads;
+  auto model = MakeXnnpackBackend()->Compile(g, options);
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  auto session = (*model)->CreateSession();
+  ASSERT_TRUE(session.ok());
+  out->model = std::move(*model);
+  out->session = std::move(*session);
+}
+
+void ProfileOnce(const graph::Graph& g, int threads, ListedProfile* out) {
+  Compiled c;
+  ASSERT_NO_FATAL_FAILURE(CompileAt(g, threads, &c));
+  const std::vector<float> in = testing::RandomData(
+      static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape)), 5);
+  auto profile = ProfileXnnpackSession(*c.session, in, 1);
+  ASSERT_TRUE(profile.ok()) << profile.status().ToString();
+  out->profile = *profile;
+  for (const NodeProfile& p : *profile) {
+    for (const graph::Node& node : g.nodes) {
+      const size_t n = std::count(p.absorbed.begin(), p.absorbed.end(), node.name) + (node.name == p.node);
+      out->listed += n;
+      out->macs += n * graph::NodeMultiplyAdds(g, node);
+    }
+  }
+}
+
 // The profile lists a block once, as its first node, with the nodes whose
 // work it did (`edgevision bench --per-op` counts their multiply-adds there):
 // every node's multiply-adds are accounted for once.
 TEST(InvertedResidualTest, ProfileListsTheBlocksAbsorbedNodes) {
   const StemCase stem{"stem", {1, 185, 177, 3}, 32, 3, 2, false, true, 3, 1, 16, 1};
   for (const graph::Graph& g : {Block(Cases()[0]), Block(Cases()[4]), Stem(stem)}) {
-    auto model = MakeXnnpackBackend()->Compile(g, {});
-    ASSERT_TRUE(model.ok()) << model.status().ToString();
-    auto session = (*model)->CreateSession();
-    ASSERT_TRUE(session.ok());
-    const std::vector<float> in = testing::RandomData(
-        static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape)), 5);
-    auto profile = ProfileXnnpackSession(**session, in, 1);
-    ASSERT_TRUE(profile.ok()) << profile.status().ToString();
-    uint64_t macs = 0;
-    size_t listed = 0;
-    for (const NodeProfile& p : *profile) {
-      for (const graph::Node& node : g.nodes) {
-        const size_t n = std::count(p.absorbed.begin(), p.absorbed.end(), node.name) + (node.name == p.node);
-        listed += n;
-        macs += n * graph::NodeMultiplyAdds(g, node);
-      }
-    }
-    EXPECT_EQ(listed, g.nodes.size());
-    EXPECT_EQ(macs, graph::CountMultiplyAdds(g));
+    ListedProfile p;
+    ASSERT_NO_FATAL_FAILURE(ProfileOnce(g, 1, &p));
+    EXPECT_EQ(p.listed, g.nodes.size());
+    EXPECT_EQ(p.macs, graph::CountMultiplyAdds(g));
     if (xnnpack_internal::PointwiseGemmAvailable()) {
-      ASSERT_EQ(profile->size(), 1u);
-      EXPECT_NE((*profile)[0].op.find("in row bands"), std::string::npos) << (*profile)[0].op;
+      ASSERT_EQ(p.profile.size(), 1u);
+      EXPECT_NE(p.profile[0].op.find("in row bands"), std::string::npos) << p.profile[0].op;
     }
+  }
+}
+
+// At 2 threads a 7x7 block's expansion lists its paired depthwise layer
+// (`gemm by channels + depthwise`), every node once.
+TEST(InvertedResidualTest, ProfileListsThePairedDepthwise) {
+  const graph::Graph g = Block(SplitCases()[0].block);
+  ListedProfile p;
+  ASSERT_NO_FATAL_FAILURE(ProfileOnce(g, 2, &p));
+  EXPECT_EQ(p.listed, g.nodes.size());
+  EXPECT_EQ(p.macs, graph::CountMultiplyAdds(g));
+  if (xnnpack_internal::PointwiseGemmAvailable()) {
+    ASSERT_EQ(p.profile.size(), 2u);  // the expansion with the depthwise layer, the projection with its Add
+    EXPECT_EQ(p.profile[0].op, "Conv2D (gemm by channels + depthwise)");
+    EXPECT_EQ(p.profile[1].op, "Conv2D (gemm by channels + Add)");
   }
 }
 
@@ -228,33 +296,56 @@ TEST(InvertedResidualTest, WholeMobileNetV2EqualsXnnpack) {
   testing::ExpectEqualsXnnpackOnly(g, 23);
 }
 
+TEST(InvertedResidualTest, ChannelSplitsEqualXnnpack) {
+  const bool available = xnnpack_internal::PointwiseGemmAvailable();
+  for (const SplitCase& c : SplitCases()) {
+    SCOPED_TRACE(c.block.name);
+    const graph::Graph g = Block(c.block);
+    const XnnpackPlanStats one = testing::PlanStats(g), two = testing::PlanStats(g, false, 2),
+                           three = testing::PlanStats(g, false, 3);
+    EXPECT_EQ(one.channel_split_gemms + one.paired_depthwise, 0);
+    EXPECT_EQ(two.channel_split_gemms, available ? c.splits2 : 0);
+    EXPECT_EQ(two.paired_depthwise, available ? c.paired2 : 0);
+    EXPECT_EQ(three.channel_split_gemms, available ? c.splits3 : 0);
+    EXPECT_EQ(three.paired_depthwise, available ? c.paired3 : 0);
+    EXPECT_EQ(two.fused_blocks + three.fused_blocks, 0);
+    testing::ExpectEqualsXnnpackOnly(g, 29);
+    testing::ExpectMatchesReference(g, "InvertedResidual/" + c.block.name);
+  }
+}
+
 // The block's kernels read their packed weights at run time: they survive
 // ReleaseSessionCreationData, and a Session whose arena holds another
 // input's activations (not zeroed) answers exactly as a fresh one.
 TEST(InvertedResidualTest, ReleasedWeightsAndDirtyArenas) {
   const std::vector<BlockCase> cases = Cases();
-  for (const BlockCase& c : {cases[0], cases[3]}) {  // with and without expansion
+  // With and without expansion; a 7x7 one split by channels with threads.
+  for (const BlockCase& c : {cases[0], cases[3], SplitCases()[0].block}) {
     SCOPED_TRACE(c.name);
     const graph::Graph g = Block(c);
     for (int threads : {1, 2}) {
-      EngineOptions options;
-      options.threads = threads;
-      auto model = MakeXnnpackBackend()->Compile(g, options);
-      ASSERT_TRUE(model.ok()) << model.status().ToString();
-      auto session = (*model)->CreateSession();
-      ASSERT_TRUE(session.ok());
+      Compiled compiled;
+      ASSERT_NO_FATAL_FAILURE(CompileAt(g, threads, &compiled));
+      CompiledModel& model = *compiled.model;
+      Session& session = *compiled.session;
       const size_t n = static_cast<size_t>(graph::ShapeProduct(g.values[g.inputs[0]].shape));
       const std::vector<float> input = testing::RandomData(n, 21, -4.0f, 4.0f);
       const std::vector<float> other = testing::RandomData(n, 22, -40.0f, 40.0f);
-      std::vector<float> want((*model)->output_size()), got(want.size());
-      ASSERT_TRUE((*session)->Run(input, want).ok());
-      // A block keeps only its packed weights (BuildProgram copies none of
-      // the graph's), so the release frees exactly what the model held.
-      const size_t held = GetXnnpackWeightStats(**model).unpacked_bytes;
-      EXPECT_EQ((*model)->ReleaseSessionCreationData(), held);
-      EXPECT_EQ(GetXnnpackWeightStats(**model).unpacked_bytes, 0u);
-      ASSERT_TRUE((*session)->Run(other, got).ok());
-      ASSERT_TRUE((*session)->Run(input, got).ok());
+      std::vector<float> want(model.output_size()), got(want.size());
+      ASSERT_TRUE(session.Run(input, want).ok());
+      // A block (or a split 1x1 and its paired depthwise layer) keeps only
+      // its packed weights (BuildProgram copies none of the graph's), so the
+      // release frees exactly what the model held.
+      const size_t held = GetXnnpackWeightStats(model).unpacked_bytes;
+      // Every node's weights are packed ones, read at run time: none is
+      // only for creating Sessions (a paired depthwise layer's included).
+      if (xnnpack_internal::PointwiseGemmAvailable()) {
+        EXPECT_EQ(held, 0u) << "threads=" << threads;
+      }
+      EXPECT_EQ(model.ReleaseSessionCreationData(), held);
+      EXPECT_EQ(GetXnnpackWeightStats(model).unpacked_bytes, 0u);
+      ASSERT_TRUE(session.Run(other, got).ok());
+      ASSERT_TRUE(session.Run(input, got).ok());
       EXPECT_EQ(got, want) << "threads=" << threads;
     }
   }

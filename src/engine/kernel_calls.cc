@@ -13,6 +13,15 @@ void PointwiseGemmTask(void* context, size_t task) {
   PointwiseGemmRows(c.args, c.pixels_outer, begin, std::min(c.args.m, begin + c.rows_per_task));
 }
 
+void PointwiseGemmPartTask(void* context, size_t part) {
+  const auto& c = *static_cast<const PointwiseGemmCall*>(context);
+  PointwiseGemmRows(c.parts[part], c.pixels_outer, 0, c.args.m);
+  if (!c.depthwise_parts.empty()) {
+    const DepthwiseArgs& d = c.depthwise_parts[part];
+    DepthwiseRows(d, 0, d.out_h);
+  }
+}
+
 // One row (a FullyConnected): a task per kGemmRowChannels output channels.
 void PointwiseGemmChannelsTask(void* context, size_t task) {
   const auto& c = *static_cast<const PointwiseGemmCall*>(context);
@@ -99,6 +108,10 @@ void RunWinogradGemm(const WinogradGemmCall& c, pthreadpool_t pool) {
 }
 
 void RunPointwiseGemm(const PointwiseGemmCall& c, pthreadpool_t pool) {
+  if (!c.parts.empty()) {  // (pthreadpool runs the tasks in order on a null pool)
+    pthreadpool_parallelize_1d(pool, PointwiseGemmPartTask, const_cast<PointwiseGemmCall*>(&c), c.parts.size(), 0);
+    return;
+  }
   if (c.threads <= 1) {
     PointwiseGemmRows(c.args, c.pixels_outer, 0, c.args.m);
     return;

@@ -9,6 +9,7 @@
 #include <pthreadpool.h>
 
 #include <cstddef>
+#include <vector>
 
 #include "engine/depthwise_conv.h"
 #include "engine/inverted_residual.h"
@@ -32,6 +33,12 @@ inline constexpr size_t kPointwiseTasksPerThread = 4;
 
 struct PointwiseGemmCall {
   PointwiseGemmArgs args;
+  // Program::channel_parts: each part's args (its channels' packed weights,
+  // n, output and residual columns), one task each; empty: split by rows.
+  std::vector<PointwiseGemmArgs> parts;
+  // ChannelParts::depthwise: per part, the depthwise layer on its channels
+  // (every row), run after the part's GEMM in the same task; else empty.
+  std::vector<DepthwiseArgs> depthwise_parts;
   bool pixels_outer = false;
   size_t rows_per_task = 0;  // a multiple of kGemmTileRows
   size_t threads = 1;

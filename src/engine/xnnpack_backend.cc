@@ -26,7 +26,7 @@ using xnnpack_internal::WeightRegistry;
 // read at run time). `P` is Program or const Program.
 template <typename P, typename Visit>
 void ForEachCreationOnlyWeight(P& p, Visit visit) {
-  const std::vector<bool> packed = xnnpack_internal::PackedWeightNodes(p.exec, p.blocks, p.winograd);
+  const std::vector<bool> packed = xnnpack_internal::PackedWeightNodes(p);
   const std::vector<bool> run = xnnpack_internal::ConstantsSessionsRead(p.graph, p.exec, packed, /*creating=*/false);
   for (size_t v = 0; v < p.graph.values.size(); ++v) {
     if (p.graph.values[v].is_constant && !run[v]) visit(p.graph.values[v].f32);

@@ -57,6 +57,8 @@ struct XnnpackPlanStats {
   int threaded_blocks = 0;  // of fused_blocks: those under the size thresholds, fused because of
                             // threads (one band per thread)
   int block_bands = 0;      // the fused blocks' row bands, summed (each a task on the thread pool)
+  int channel_split_gemms = 0;  // of pointwise_gemm_nodes: split by output channels with threads
+  int paired_depthwise = 0;  // of free_nodes: depthwise layers run in such a split's tasks
   int fused_input_scales = 0;  // of free_nodes: per-channel Muls (squeeze-excite) computed by
                                // the 1x1 convolution that reads them (its input read)
   int inplace_concat_inputs = 0;

@@ -17,18 +17,21 @@ std::vector<float> WinogradKernel(const Graph& graph, const Node& node) {
   return u;
 }
 
-std::vector<bool> PackedWeightNodes(const std::vector<Exec>& exec, const std::vector<BlockStep>& blocks,
-                                    const std::vector<WinogradStep>& winograd) {
+std::vector<bool> PackedWeightNodes(const Program& p) {
+  const std::vector<Exec>& exec = p.exec;
   std::vector<bool> packed(exec.size(), false);
   for (size_t i = 0; i < exec.size(); ++i) {
     const Exec e = exec[i];
     if (e == Exec::kPointwiseGemm || e == Exec::kConvGemm || e == Exec::kDepthwise || e == Exec::kBlock ||
-        (e == Exec::kWinograd && i < winograd.size() && winograd[i].gemm_products)) {
+        (e == Exec::kWinograd && i < p.winograd.size() && p.winograd[i].gemm_products)) {
       packed[i] = true;
     }
-    if (e == Exec::kBlock && i < blocks.size()) {
-      packed[static_cast<size_t>(blocks[i].depthwise)] = true;
-      packed[static_cast<size_t>(blocks[i].projection)] = true;
+    if (e == Exec::kBlock && i < p.blocks.size()) {
+      packed[static_cast<size_t>(p.blocks[i].depthwise)] = true;
+      packed[static_cast<size_t>(p.blocks[i].projection)] = true;
+    }
+    if (e == Exec::kPointwiseGemm && i < p.channel_parts.size() && p.channel_parts[i].depthwise >= 0) {
+      packed[static_cast<size_t>(p.channel_parts[i].depthwise)] = true;
     }
   }
   return packed;

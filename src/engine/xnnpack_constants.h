@@ -30,9 +30,10 @@ std::vector<bool> ConstantsSessionsRead(const graph::Graph& graph, const std::ve
 
 // Per node: whether its weights are packed into Program::extra_weights and
 // read from there at run time: our kernels (kPointwiseGemm, kConvGemm,
-// kDepthwise, a kWinograd with gemm_products) and a kBlock with its
-// depthwise and projection members. `blocks` may be empty (no block was fused).
-std::vector<bool> PackedWeightNodes(const std::vector<Exec>& exec, const std::vector<BlockStep>& blocks,
-                                    const std::vector<WinogradStep>& winograd);
+// kDepthwise, a kWinograd with gemm_products), a kBlock with its depthwise
+// and projection members, and a depthwise layer paired with a channel-split
+// expansion (ChannelParts::depthwise). Reads p.exec, p.blocks, p.winograd and
+// p.channel_parts (the vectors may be empty: nothing fused).
+std::vector<bool> PackedWeightNodes(const Program& p);
 
 }  // namespace edgevision::engine::xnnpack_internal

@@ -55,6 +55,8 @@ constexpr size_t kThreadedBlockRowsPerThread = 7;
 constexpr int64_t kThreadedBlockMaxChannels = 576;
 constexpr size_t kThreadedBlockBandsPerThread = 1;
 
+constexpr size_t kLineFloats = kGemmWeightAlignBytes / sizeof(float);  // packed weights' alignment
+
 // The only reader of `v`, reading it as its first input, else -1.
 int OnlyReader(const Graph& g, const Dataflow& flow, ValueId v) {
   if (v == g.outputs[0] || flow.consumers[v].size() != 1 || flow.consumers[v][0].input != 0) return -1;
@@ -86,7 +88,6 @@ Dataflow TraceDataflow(const Graph& g) {
 }
 
 void StoreAligned(const std::vector<float>& packed, size_t i, Program* p) {
-  constexpr size_t kLineFloats = kGemmWeightAlignBytes / sizeof(float);
   std::vector<float>& buffer = p->extra_weights[i];
   buffer.assign(packed.size() + kLineFloats - 1, 0.0f);
   const auto address = reinterpret_cast<uintptr_t>(buffer.data());
@@ -320,6 +321,110 @@ void FuseBlocks(const Graph& g, const Dataflow& flow, int threads, Program* p) {
     if (threaded) ++p->stats.threaded_blocks;
     p->stats.block_bands += static_cast<int>(b.bands);
     if (b.conv_stem) ++p->stats.fused_block_stems;
+  }
+}
+
+namespace {
+
+// With threads, a 1x1 convolution over at most this many pixels is split by
+// output channels instead of rows: a row split of 7x7 = 49 pixels gives one
+// thread 4 tiles of 7 rows and the other 3, and each sweeps all the weights
+// (MobileNetV2's 7x7 layers: 614 KB to 1.6 MB); a channel split reads half
+// of them each, in parts within one channel vector of each other. On
+// MobileNetV2 at 2 threads (per-op minima, 12 alternating rounds, load 2-4)
+// its 7x7 1x1s ran 2-12 us faster each, an expansion with its depthwise
+// layer 11 us faster than the two apart (docs/performance.md#v2-fork-joins).
+// Its 14x14 expansion (196 pixels) measured level: left out.
+constexpr int64_t kChannelSplitMaxRows = 64;
+// Parts start at multiples of this many channels (one vector)...
+constexpr size_t kChannelPartGranule = 16;
+// ... and have at least this many.
+constexpr size_t kChannelPartMinChannels = 32;
+
+}  // namespace
+
+void SplitChannels(const Graph& g, const Dataflow& flow, int threads, Program* p) {
+  p->channel_parts.assign(g.nodes.size(), {});
+  if (threads <= 1) return;
+  const auto parts = static_cast<size_t>(threads);
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    if (p->exec[i] != Exec::kPointwiseGemm || p->scaled_input[i] >= 0) continue;
+    const Node& node = g.nodes[i];
+    const graph::Shape& xs = g.values[node.inputs[0]].shape;
+    const graph::Shape& ws = g.values[node.inputs[1]].shape;
+    const auto n = static_cast<size_t>(ws[0]);
+    const auto k = static_cast<size_t>(graph::ShapeProduct(ws) / ws[0]);
+    const int64_t m = graph::ShapeProduct(xs) / xs.back();
+    if (m <= 1 || m > kChannelSplitMaxRows || n < parts * kChannelPartMinChannels) continue;
+    const bool bias = node.inputs.size() > 2 && node.inputs[2] != graph::kNoValue;
+    const float* weights = g.values[node.inputs[1]].f32.data();
+    ChannelParts& split = p->channel_parts[i];
+    std::vector<float> packed;
+    for (size_t part = 0; part <= parts; ++part) {
+      split.begin.push_back(part == parts ? n : part * n / parts / kChannelPartGranule * kChannelPartGranule);
+    }
+    for (size_t part = 0; part < parts; ++part) {
+      const size_t c0 = split.begin[part], c1 = split.begin[part + 1];
+      const std::vector<float> sub = PackPointwiseGemm(
+          weights + c0 * k, bias ? g.values[node.inputs[2]].f32.data() + c0 : nullptr, c1 - c0, k);
+      split.offset.push_back(packed.size());
+      packed.insert(packed.end(), sub.begin(), sub.end());
+      packed.resize((packed.size() + kLineFloats - 1) / kLineFloats * kLineFloats, 0.0f);
+    }
+    StoreAligned(packed, i, p);
+    ++p->stats.channel_split_gemms;
+    const int d = OnlyReader(g, flow, Written(g, *p, i));
+    if (d >= 0 && p->exec[d] == Exec::kDepthwise && g.values[g.nodes[d].inputs[0]].shape.back() == ws[0]) {
+      split.depthwise = d;
+      p->exec[d] = Exec::kFused;
+      ++p->stats.paired_depthwise;
+    }
+  }
+}
+
+void CollectExecStats(const Graph& g, Program* p) {
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    switch (p->exec[i]) {
+      case Exec::kXnnpack:
+      case Exec::kDepthwiseAvgPool: ++p->stats.xnnpack_nodes; break;
+      case Exec::kWinograd:
+        ++p->stats.xnnpack_nodes;
+        ++p->stats.winograd_nodes;
+        if (p->winograd[i].gemm_products) ++p->stats.winograd_gemm_nodes;
+        break;
+      case Exec::kPointwiseGemm:
+        ++p->stats.xnnpack_nodes;
+        ++p->stats.pointwise_gemm_nodes;
+        break;
+      case Exec::kBandedConv:
+        ++p->stats.xnnpack_nodes;
+        ++p->stats.banded_conv_nodes;
+        break;
+      case Exec::kInBand: ++p->stats.xnnpack_nodes; break;
+      case Exec::kConvGemm:
+        ++p->stats.xnnpack_nodes;
+        ++p->stats.conv_gemm_nodes;
+        break;
+      case Exec::kDepthwise:
+        ++p->stats.xnnpack_nodes;
+        ++p->stats.depthwise_nodes;
+        break;
+      case Exec::kBlock: ++p->stats.xnnpack_nodes; break;
+      case Exec::kReference:
+        ++p->stats.reference_nodes;
+        p->stats.reference_node_names.push_back(g.nodes[i].name);
+        break;
+      case Exec::kAlias:
+      case Exec::kView:
+      case Exec::kFused: ++p->stats.free_nodes; break;
+      case Exec::kConcat:
+        if (p->concat_copies[i].empty()) {
+          ++p->stats.free_nodes;
+        } else {
+          ++p->stats.xnnpack_nodes;
+        }
+        break;
+    }
   }
 }
 

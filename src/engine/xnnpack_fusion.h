@@ -6,7 +6,9 @@
 //   - a squeeze-excite Mul computed in the input read of the 1x1
 //     convolution that alone reads it (scaled_input);
 //   - an inverted-residual block (expansion 1x1, depthwise, projection 1x1)
-//     run in row bands (kBlock, Program::blocks; engine/inverted_residual.h).
+//     run in row bands (kBlock, Program::blocks; engine/inverted_residual.h);
+//   - with threads, a 1x1 over few pixels split by output channels, with the
+//     depthwise layer that alone reads it (Program::channel_parts).
 // Each pass marks the nodes it absorbs kFused and counts them in the stats.
 //
 // Thread-safety: functions of their arguments.
@@ -67,6 +69,15 @@ void FuseEpilogues(const graph::Graph& g, const Dataflow& flow, Program* p);
 void FuseInputScales(const graph::Graph& g, Dataflow* flow, Program* p);
 // threads: the Sessions' (the blocks are split into bands for them).
 void FuseBlocks(const graph::Graph& g, const Dataflow& flow, int threads, Program* p);
+// threads: the Sessions'. A 1x1 left on our GEMM over few rows (MobileNets'
+// 7x7 layers) is split by output channels, one part per thread, each with
+// its own packed weights, and takes the depthwise layer that alone reads it
+// (Program::channel_parts).
+void SplitChannels(const graph::Graph& g, const Dataflow& flow, int threads, Program* p);
+
+// After planning: the per-exec counts of p->stats (XnnpackPlanStats), from
+// p->exec, p->winograd and p->concat_copies.
+void CollectExecStats(const graph::Graph& g, Program* p);
 
 // The value node i's kernels write: its fused epilogue's output, else its own.
 graph::ValueId Written(const graph::Graph& g, const Program& p, size_t i);

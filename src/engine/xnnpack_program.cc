@@ -118,6 +118,7 @@ class Planner {
     FuseEpilogues(g_, flow_, &p_);
     FuseInputScales(g_, &flow_, &p_);
     FuseBlocks(g_, flow_, threads_, &p_);
+    SplitChannels(g_, flow_, threads_, &p_);
     DecideBands();
     DecideSliceViews();
     PlaceConcatInputs();
@@ -125,7 +126,7 @@ class Planner {
     EV_RETURN_IF_ERROR(AssignMemory());
     PoolConstants();
     EV_RETURN_IF_ERROR(CheckDenseWhereRequired());
-    CollectStats();
+    CollectExecStats(g_, &p_);
     return Status::Ok();
   }
 
@@ -479,7 +480,9 @@ class Planner {
       }
       used.push_back(out);
     }
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {  // a depthwise layer run in its expansion's step
+      const int d = p_.channel_parts[i].depthwise;
+      if (d >= 0) def_step[Written(g_, p_, static_cast<size_t>(d))] = static_cast<int>(i) + 1;
       if (p_.exec[i] == Exec::kBlock) def_step[Written(g_, p_, static_cast<size_t>(p_.blocks[i].projection))] = static_cast<int>(i) + 1;
     }
 
@@ -557,9 +560,10 @@ class Planner {
       band_scratch.emplace_back(i, requests.size());
       requests.push_back(r);
     }
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {  // kDepthwise: padding taps read zeros
-      if (p_.exec[i] != Exec::kDepthwise) continue;
-      const size_t c = LastDim(g_.values[g_.nodes[i].inputs[0]].shape);
+    for (size_t i = 0; i < g_.nodes.size(); ++i) {  // kDepthwise (or paired): padding taps read zeros
+      const int d = p_.exec[i] == Exec::kDepthwise ? static_cast<int>(i) : p_.channel_parts[i].depthwise;
+      if (d < 0) continue;
+      const size_t c = LastDim(g_.values[g_.nodes[static_cast<size_t>(d)].inputs[0]].shape);
       p_.zeros.resize(std::max(p_.zeros.size(), c + kDepthwiseTileChannels), 0.0f);
     }
     std::vector<std::pair<size_t, size_t>> rings;  // (node, request)
@@ -691,52 +695,6 @@ class Planner {
     return Status::Ok();
   }
 
-  void CollectStats() {
-    for (size_t i = 0; i < g_.nodes.size(); ++i) {
-      switch (p_.exec[i]) {
-        case Exec::kXnnpack:
-        case Exec::kDepthwiseAvgPool: ++p_.stats.xnnpack_nodes; break;
-        case Exec::kWinograd:
-          ++p_.stats.xnnpack_nodes;
-          ++p_.stats.winograd_nodes;
-          if (p_.winograd[i].gemm_products) ++p_.stats.winograd_gemm_nodes;
-          break;
-        case Exec::kPointwiseGemm:
-          ++p_.stats.xnnpack_nodes;
-          ++p_.stats.pointwise_gemm_nodes;
-          break;
-        case Exec::kBandedConv:
-          ++p_.stats.xnnpack_nodes;
-          ++p_.stats.banded_conv_nodes;
-          break;
-        case Exec::kInBand: ++p_.stats.xnnpack_nodes; break;
-        case Exec::kConvGemm:
-          ++p_.stats.xnnpack_nodes;
-          ++p_.stats.conv_gemm_nodes;
-          break;
-        case Exec::kDepthwise:
-          ++p_.stats.xnnpack_nodes;
-          ++p_.stats.depthwise_nodes;
-          break;
-        case Exec::kBlock: ++p_.stats.xnnpack_nodes; break;
-        case Exec::kReference:
-          ++p_.stats.reference_nodes;
-          p_.stats.reference_node_names.push_back(g_.nodes[i].name);
-          break;
-        case Exec::kAlias:
-        case Exec::kView:
-        case Exec::kFused: ++p_.stats.free_nodes; break;
-        case Exec::kConcat:
-          if (p_.concat_copies[i].empty()) {
-            ++p_.stats.free_nodes;
-          } else {
-            ++p_.stats.xnnpack_nodes;
-          }
-          break;
-      }
-    }
-  }
-
   Program& p_;
   const Graph& g_;
   std::vector<Link> link_;
@@ -760,7 +718,7 @@ Result<std::shared_ptr<Program>> BuildProgram(const Graph& graph, int threads, b
   // unnecessary: two copies of them would only raise the load-time peak
   // (docs/performance.md#footprint).
   const std::vector<bool> read = ConstantsSessionsRead(
-      graph, program->exec, PackedWeightNodes(program->exec, program->blocks, program->winograd), /*creating=*/true);
+      graph, program->exec, PackedWeightNodes(*program), /*creating=*/true);
   Graph& copy = program->graph;
   copy.nodes = graph.nodes;
   copy.inputs = graph.inputs;

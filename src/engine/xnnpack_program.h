@@ -91,6 +91,21 @@ struct BlockStep {
   size_t scratch_offset = 0;  // floats into the arena
 };
 
+// A kPointwiseGemm node split by output channels into parts, one task each
+// (SplitChannels in engine/xnnpack_fusion.h): part p computes channels
+// [begin[p], begin[p + 1]) with its own packed weights and bias, from
+// gemm_offset + offset[p] floats into Program::extra_weights. Empty: split
+// by rows. `depthwise`: the kDepthwise node (exec kFused) that alone reads
+// its output, run in the same task on the part's channels (every row: the
+// channels are independent), else -1: the expanded rows never cross to the
+// other core before the depthwise layer reads them, and the pair costs one
+// fork-join.
+struct ChannelParts {
+  std::vector<size_t> begin;   // parts + 1 channel boundaries
+  std::vector<size_t> offset;  // per part
+  int depthwise = -1;
+};
+
 struct Program {
   graph::Graph graph;  // a private copy (see BuildProgram); Sessions read their constants from here
   std::vector<Exec> exec;                         // per node
@@ -120,6 +135,7 @@ struct Program {
   // fused node's output.
   std::vector<int> fused_epilogue;
   std::vector<BlockStep> blocks;  // per node; kBlock only
+  std::vector<ChannelParts> channel_parts;  // per node; kPointwiseGemm only
   // Per node; kPointwiseGemm: the Mul node (exec kFused) that alone feeds
   // its input, multiplying a tensor by a per-channel factor computed before
   // (MobileNetV3's squeeze-excite), else -1; the GEMM then reads the Mul's

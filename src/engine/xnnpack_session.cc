@@ -246,7 +246,17 @@ class XnnpackSession final : public Session {
       }
       if (program_->exec[i] == Exec::kPointwiseGemm || program_->exec[i] == Exec::kConvGemm) {
         const int fused = program_->fused_pool[i] >= 0 ? program_->fused_pool[i] : program_->fused_epilogue[i];
-        const std::string gemm = program_->scaled_input[i] >= 0 ? "Mul + gemm" : "gemm";
+        std::string gemm = program_->scaled_input[i] >= 0 ? "Mul + gemm" : "gemm";
+        if (program_->exec[i] == Exec::kPointwiseGemm && !program_->channel_parts[i].offset.empty()) {
+          gemm += " by channels";
+          const int d = program_->channel_parts[i].depthwise;
+          if (d >= 0) {
+            gemm += " + depthwise";
+            p.absorbed.push_back(g.nodes[static_cast<size_t>(d)].name);
+            const int f = program_->fused_epilogue[static_cast<size_t>(d)];
+            if (f >= 0) p.absorbed.push_back(g.nodes[static_cast<size_t>(f)].name);
+          }
+        }
         p.op += fused >= 0 ? " (" + gemm + " + " + std::string(graph::OpName(g.nodes[fused].op)) + ")"
                            : " (" + gemm + ")";
       }
@@ -529,6 +539,23 @@ class XnnpackSession final : public Session {
     const size_t tiles = (a.m + kGemmTileRows - 1) / kGemmTileRows;
     const size_t tasks = c.threads * kPointwiseTasksPerThread;
     c.rows_per_task = std::max<size_t>(1, (tiles + tasks - 1) / tasks) * kGemmTileRows;
+    const ChannelParts& split = program_->channel_parts[i];
+    for (size_t part = 0; part < split.offset.size(); ++part) {  // a.packed is not a whole pack then
+      const size_t c0 = split.begin[part];
+      PointwiseGemmArgs sub = a;
+      sub.n = split.begin[part + 1] - c0;
+      sub.packed = program_->extra_weights[i].data() + program_->gemm_offset[i] + split.offset[part];
+      sub.out.c += c0;
+      if (sub.out.residual) sub.out.residual += c0;
+      c.parts.push_back(sub);
+      if (split.depthwise < 0) continue;
+      DepthwiseArgs d = DepthwiseArgsOf(static_cast<size_t>(split.depthwise));
+      d.x += c0;
+      d.y += c0;
+      d.packed += c0 / kDepthwiseTileChannels * (1 + d.kernel_h * d.kernel_w) * kDepthwiseTileChannels;
+      d.channels = sub.n;
+      c.depthwise_parts.push_back(d);
+    }
     actions_.push_back(std::move(action));
   }
 
@@ -615,13 +642,20 @@ class XnnpackSession final : public Session {
   }
 
   void PrepareDepthwise(size_t i) {
-    const graph::Graph& g = program_->graph;
-    const Node& node = g.nodes[i];
     Action action;
     action.node = i;
     action.depthwise = true;
     action.depthwise_call.threads = pool_ ? pthreadpool_get_threads_count(pool_.get()) : 1;
-    DepthwiseArgs& a = action.depthwise_call.args;
+    action.depthwise_call.args = DepthwiseArgsOf(i);
+    actions_.push_back(std::move(action));
+  }
+
+  // kDepthwise node i (or one paired with its expansion): geometry, input,
+  // weights and output (or its fused HardSwish's).
+  DepthwiseArgs DepthwiseArgsOf(size_t i) const {
+    const graph::Graph& g = program_->graph;
+    const Node& node = g.nodes[i];
+    DepthwiseArgs a;
     SetConvGeometry(i, a);
     a.channels = static_cast<size_t>(g.values[node.inputs[0]].shape[3]);
     a.lo = node.attrs.act_min;
@@ -631,7 +665,7 @@ class XnnpackSession final : public Session {
     a.hardswish = hardswish >= 0;
     a.y = Pointer(out);
     a.out_stride = program_->locations[out].row_stride;
-    actions_.push_back(std::move(action));
+    return a;
   }
 
   // Node i's output, or that of the HardSwish or Add fused into it.
