@@ -116,10 +116,15 @@ bool ReadFields(const json& j, S* s) {
 }
 
 // The cache's mixed_precision object; false when a field is missing or of
-// another type, or the prefix is longer than the float32 nodes.
+// another type, the prefix is longer than the float32 nodes, or it was chosen
+// under another budget than this machine's (a cache written on an x86 with
+// the int16 kernel, copied to a Pi, is recalibrated there: its longer prefix
+// would run in float32).
 bool ReadMixed(const json& j, Int8MixedPrecision* m) {
   Int8MixedPrecision read;
   if (!ReadFields(j, &read)) return false;
+  const json::json_pointer budget("/leading/budget");
+  if (!j.contains(budget) || j.at(budget) != json(LeadingBudget())) return false;
   if (read.leading_nodes < 0 || static_cast<size_t>(read.leading_nodes) > read.float_nodes.size()) return false;
   *m = std::move(read);
   return true;

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "model/model.h"
+#include "predict/int8_mixed.h"
 #include "test_support.h"
 
 namespace edgevision::predict {
@@ -24,6 +25,19 @@ using testing::TempDir;
 
 std::filesystem::path Golden() {
   return testing::TestData("int8-cache/docker22-appleorange-tflite.v9.json");
+}
+
+// The golden cache as this machine would have written it: its prefix budget
+// (predict/int8_mixed.h LeadingBudget) is the machine's, 0.4 where it was
+// written (x86 with AVX512-VNNI), 0.25 elsewhere (an arm64 Pi), and a cache
+// of another budget is not read. Unchanged byte for byte on a machine of the
+// golden's budget (the file is a json dump, which parse + dump reproduces).
+std::string ThisMachinesGolden() {
+  const std::string text = testing::ReadText(Golden());
+  json doc = json::parse(text);
+  if (doc["mixed_precision"]["leading"]["budget"] == json(LeadingBudget())) return text;
+  doc["mixed_precision"]["leading"]["budget"] = LeadingBudget();
+  return doc.dump();
 }
 
 model::LoadedModel Docker22() {
@@ -40,10 +54,13 @@ void WriteText(const std::filesystem::path& file, const std::string& text) {
 TEST(Int8CacheTest, Version9CacheReadsAndWritesBackByteForByte) {
   const model::LoadedModel m = Docker22();
   ASSERT_FALSE(m.graph.values.empty());
-  const std::string golden = testing::ReadText(Golden());
+  EXPECT_EQ(testing::ReadText(Golden()), json::parse(testing::ReadText(Golden())).dump());
+  const std::string golden = ThisMachinesGolden();
   const json doc = json::parse(golden);
+  TempDir in;
+  WriteText(in.path() / "golden.json", golden);
   Int8Report report;
-  std::optional<engine::Int8Calibration> c = ReadInt8Cache(Golden(), m.graph, &report);
+  std::optional<engine::Int8Calibration> c = ReadInt8Cache(in.path() / "golden.json", m.graph, &report);
   ASSERT_TRUE(c.has_value());
   EXPECT_EQ(c->value_names.size(), m.graph.values.size());
   EXPECT_EQ(c->float_nodes, report.mixed.float_nodes);
@@ -72,7 +89,9 @@ TEST(Int8CacheTest, EveryStoredFieldComesBackAsWritten) {
   const model::LoadedModel m = Docker22();
   ASSERT_FALSE(m.graph.values.empty());
   Int8Report golden;
-  std::optional<engine::Int8Calibration> c = ReadInt8Cache(Golden(), m.graph, &golden);
+  TempDir in;
+  WriteText(in.path() / "golden.json", ThisMachinesGolden());
+  std::optional<engine::Int8Calibration> c = ReadInt8Cache(in.path() / "golden.json", m.graph, &golden);
   ASSERT_TRUE(c.has_value());
   // Every stored member different from its default and from the others.
   Int8Report written;
@@ -117,7 +136,7 @@ TEST(Int8CacheTest, EveryStoredFieldComesBackAsWritten) {
 TEST(Int8CacheTest, DamagedOrForeignCachesAreNotRead) {
   const model::LoadedModel m = Docker22();
   ASSERT_FALSE(m.graph.values.empty());
-  const json golden = json::parse(testing::ReadText(Golden()));
+  const json golden = json::parse(ThisMachinesGolden());
   struct Damage {
     const char* what;
     std::function<void(json&)> apply;
@@ -131,6 +150,12 @@ TEST(Int8CacheTest, DamagedOrForeignCachesAreNotRead) {
       {"bar_met not a boolean", [](json& d) { d["mixed_precision"]["bar_met"] = 1; }},
       {"a float node not a string", [](json& d) { d["mixed_precision"]["float_nodes"][0] = 1; }},
       {"a longer prefix than float nodes", [](json& d) { d["mixed_precision"]["leading"]["nodes"] = 14; }},
+      {"another machine's prefix budget",
+       [](json& d) {
+         d["mixed_precision"]["leading"]["budget"] =
+             LeadingBudget() == kMaxLeadingInt16Share ? kMaxLeadingFloatShare : kMaxLeadingInt16Share;
+       }},
+      {"no prefix budget", [](json& d) { d["mixed_precision"]["leading"].erase("budget"); }},
       {"another safety factor", [](json& d) { d["fallback"]["safety_factor"] = 3.0; }},
       {"another near-tie margin", [](json& d) { d["fallback"]["near_tie_margin"] = 5.0; }},
       {"a fallback field missing", [](json& d) { d["fallback"].erase("below_bound"); }},
