@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "engine/conv_taps.h"
+#include "engine/depthwise_conv.h"
 #include "engine/inverted_residual.h"
 #include "engine/pointwise_gemm.h"
 #include "engine/xnnpack_constants.h"
@@ -338,6 +339,9 @@ namespace {
 constexpr int64_t kChannelSplitMaxRows = 64;
 // Parts start at multiples of this many channels (one vector)...
 constexpr size_t kChannelPartGranule = 16;
+// ... so a paired depthwise layer's part starts on a tile of its packed
+// weights (the Session offsets them by whole tiles).
+static_assert(kChannelPartGranule % kDepthwiseTileChannels == 0);
 // ... and have at least this many.
 constexpr size_t kChannelPartMinChannels = 32;
 
